@@ -1,0 +1,239 @@
+"""Configuration: a TOML file, validated into frozen settings with errors that say where.
+
+The file has top-level agent options, a `[defaults]` table of per-seller settings, and an
+`[[accounts]]` array. An account may override any key of `[defaults]` (its time zone,
+working hours, internal domains...); keys it does not know are handed to the provider's
+connector, which validates its own options. Every error names the file and the key path:
+``config.toml: accounts[1].internal_domains: Input should be a valid tuple``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
+
+from agent.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+# Addresses at these domains are people, not companies: the customer is the address itself.
+PERSONAL_DOMAINS = (
+    "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com",
+    "yahoo.com", "icloud.com", "me.com", "mac.com", "aol.com", "proton.me", "protonmail.com",
+    "gmx.de", "gmx.net", "web.de", "mail.com", "yandex.ru", "zoho.com", "fastmail.com",
+)  # fmt: skip
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WorkingHours(Model):
+    days: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+    start: time = time(9, 0)
+    end: time = time(17, 30)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WorkingHours:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+    def weekday_numbers(self) -> frozenset[int]:
+        return frozenset(WEEKDAYS.index(day) for day in self.days)
+
+
+class PrepSettings(Model):
+    enabled: bool = True
+    minutes: PositiveInt = 15
+    search_hours: float = Field(default=8.0, gt=0, le=72)  # how far back a busy start may push it
+
+
+class DebriefSettings(Model):
+    enabled: bool = True
+    minutes: PositiveInt = 15
+    window_minutes: PositiveInt = 120  # how long after the meeting (or chain) a free slot may be
+    next_meeting_horizon_days: PositiveInt = 21  # "no next meeting scheduled" beyond this
+
+
+class AgendaSettings(Model):
+    enabled: bool = True
+    lead_days: PositiveInt = 7  # insert the agenda this many days ahead, not earlier
+    # "changes": attendees hear about the agenda when it is first inserted and when its
+    # rendered content changes; "never": write it silently (the seller forwards it).
+    notify: Literal["changes", "never"] = "changes"
+
+
+class Rules(Model):
+    """Which meetings are customer meetings."""
+
+    internal_domains: tuple[str, ...] = ()
+    include_domains: tuple[str, ...] = ()  # always customers, even when internal_domains match
+    exclude_domains: tuple[str, ...] = ()  # never customers (partners, vendors)
+    include_addresses: tuple[str, ...] = ()
+    exclude_addresses: tuple[str, ...] = ()
+    include_title_keywords: tuple[str, ...] = ()  # a title with one of these is a customer meeting
+    exclude_title_keywords: tuple[str, ...] = ()  # a title with one of these never is
+    enrich_internal: bool = False  # give internal meetings prep and debrief blocks too
+    personal_domains: tuple[str, ...] = PERSONAL_DOMAINS
+
+    @field_validator(
+        "internal_domains", "include_domains", "exclude_domains", "include_addresses",
+        "exclude_addresses", "personal_domains", mode="after",
+    )  # fmt: skip
+    @classmethod
+    def _lower(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(value.strip().lower() for value in values)
+
+
+class Settings(Model):
+    """Everything the planner needs to know about one seller's preferences."""
+
+    timezone: ZoneInfo = ZoneInfo("UTC")
+    lookahead_days: int = Field(default=14, ge=1, le=90)
+    working_hours: WorkingHours = WorkingHours()
+    prep: PrepSettings = PrepSettings()
+    debrief: DebriefSettings = DebriefSettings()
+    agenda: AgendaSettings = AgendaSettings()
+    rules: Rules = Rules()
+    # customer name -> the e-mail domains and addresses that belong to it
+    customers: dict[str, tuple[str, ...]] = {}
+
+
+SETTINGS_KEYS = frozenset(Settings.model_fields)
+
+
+class Account(Model):
+    """One seller at one provider. `options` are the provider's own keys, checked by its connector."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    provider: Literal["caldav", "google", "outlook"]
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    calendars: tuple[str, ...] = ()  # empty: the primary (or only) calendar
+    busy_calendars: tuple[str, ...] = ()  # other calendars whose busy times placement respects
+    settings: Settings = Settings()
+    options: dict[str, Any] = {}
+    where: str = ""  # "config.toml: accounts[0]", for messages
+
+
+class Config(Model):
+    path: Path
+    state: Path
+    templates: Path | None = None
+    accounts: tuple[Account, ...] = ()
+
+
+class _TopLevel(Model):
+    state: str | None = None
+    templates: str | None = None
+    defaults: dict[str, Any] = {}
+    accounts: list[dict[str, Any]] = []
+
+
+ACCOUNT_KEYS = frozenset({"name", "provider", "email", "calendars", "busy_calendars"})
+
+
+def default_config_path() -> Path:
+    if env := os.environ.get("CALLPLAN_CONFIG"):
+        return Path(env)
+    if directory := os.environ.get("CONFIGURATION_DIRECTORY"):  # systemd ConfigurationDirectory=
+        return Path(directory) / "config.toml"
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "callplan" / "config.toml"
+
+
+def default_state_path() -> Path:
+    if directory := os.environ.get("STATE_DIRECTORY"):  # systemd StateDirectory=
+        return Path(directory) / "state.db"
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "callplan" / "state.db"
+
+
+def load(path: Path) -> Config:
+    """Read and validate a configuration file."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("no such file (create it, or pass --config)", where=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {exc}", where=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", where=str(path)) from None
+    return parse(raw, path)
+
+
+def parse(raw: Mapping[str, Any], path: Path) -> Config:
+    """Validate an already-parsed TOML document; `path` is used in messages and relative paths."""
+    name = path.name
+    top = _validate(_TopLevel, raw, name)
+    _validate(Settings, top.defaults, f"{name}: defaults")  # so a bad default is blamed on [defaults]
+    accounts = [_account(entry, index, top.defaults, name) for index, entry in enumerate(top.accounts)]
+    seen: set[str] = set()
+    for index, account in enumerate(accounts):
+        if account.name in seen:
+            raise ConfigError(f"duplicate account name {account.name!r}", where=f"{name}: accounts[{index}].name")
+        seen.add(account.name)
+    base = path.parent
+    return Config(
+        path=path,
+        state=_resolve(top.state, base) if top.state else default_state_path(),
+        templates=_resolve(top.templates, base) if top.templates else None,
+        accounts=tuple(accounts),
+    )
+
+
+def _account(entry: Mapping[str, Any], index: int, defaults: Mapping[str, Any], name: str) -> Account:
+    where = f"{name}: accounts[{index}]"
+    if not isinstance(entry, Mapping):
+        raise ConfigError("expected a table", where=where)
+    own = {key: value for key, value in entry.items() if key in SETTINGS_KEYS}
+    settings = _validate(Settings, _merge(defaults, own), where)
+    fields = {key: value for key, value in entry.items() if key in ACCOUNT_KEYS}
+    options = {key: value for key, value in entry.items() if key not in ACCOUNT_KEYS | SETTINGS_KEYS}
+    return _validate(Account, {**fields, "settings": settings, "options": options, "where": where}, where)
+
+
+def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge tables: an account's [working_hours] overrides only the keys it names."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _validate(model: type[M], data: Any, where: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        message = first["msg"].replace("a valid tuple", "a list").replace("Extra inputs are not permitted", "unknown key")
+        raise ConfigError(message, where=_location(where, first["loc"])) from None
+
+
+def _location(where: str, loc: tuple[int | str, ...]) -> str:
+    """"config.toml" + ("accounts", 1, "x") -> "config.toml: accounts[1].x"."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    if not path:
+        return where
+    if path.startswith("."):
+        return f"{where}{path}" if ": " in where else f"{where}: {path[1:]}"
+    return f"{where}{path}"
+
+
+def _resolve(value: str, base: Path) -> Path:
+    path = Path(os.path.expandvars(value)).expanduser()
+    return path if path.is_absolute() else base / path

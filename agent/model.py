@@ -1,0 +1,328 @@
+"""The provider-neutral model: events, ownership tags, intervals and windows.
+
+Connectors translate provider payloads into these frozen dataclasses and back; no provider
+dict ever travels past a connector. Everything here is plain data so the planner can be
+tested without a network.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from urllib.parse import parse_qsl, urlencode
+
+AGENT = "callplan"
+
+
+class Kind(enum.StrEnum):
+    """What an artifact is. Prep and debrief are blocks (events); the agenda is text in a meeting."""
+
+    PREP = "prep"
+    DEBRIEF = "debrief"
+    AGENDA = "agenda"
+
+
+class Response(enum.StrEnum):
+    """An attendee's answer to an invitation (iCalendar PARTSTAT, Google/Graph response)."""
+
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    TENTATIVE = "tentative"
+    NEEDS_ACTION = "needs-action"
+
+
+class Status(enum.StrEnum):
+    CONFIRMED = "confirmed"
+    TENTATIVE = "tentative"
+    CANCELLED = "cancelled"
+
+
+class BodyFormat(enum.StrEnum):
+    TEXT = "text"
+    HTML = "html"
+
+
+def _require_aware(*stamps: datetime | None) -> None:
+    for stamp in stamps:
+        if stamp is not None and stamp.tzinfo is None:
+            raise ValueError(f"naive datetime {stamp.isoformat()}: every time must carry a zone")
+
+
+@dataclass(frozen=True, order=True)
+class Interval:
+    """A half-open span of time [start, end)."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        _require_aware(self.start, self.end)
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
+
+    def overlaps(self, other: Interval) -> bool:
+        return self.start < other.end and other.start < self.end
+
+    def shifted(self, delta: timedelta) -> Interval:
+        return Interval(self.start + delta, self.end + delta)
+
+
+@dataclass(frozen=True)
+class Attendee:
+    email: str
+    name: str = ""
+    response: Response = Response.NEEDS_ACTION
+    optional: bool = False
+    resource: bool = False  # rooms and equipment are attendees in every provider
+
+    @property
+    def domain(self) -> str:
+        return self.email.rpartition("@")[2].lower()
+
+
+def fingerprint(text: str) -> str:
+    """A short stable hash of text, used to notice whether a person edited what we wrote.
+
+    Providers normalise whitespace (CRLF, trailing blanks, a final newline), so the hash is
+    taken over a normalised form: such rewrites are not mistaken for a human edit.
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    normal = "\n".join(line.rstrip() for line in lines).strip("\n")
+    return hashlib.sha256(normal.encode("utf-8")).hexdigest()[:16]
+
+
+def _encode(fields: dict[str, str]) -> str:
+    return urlencode(sorted(fields.items()))
+
+
+def _decode(text: str) -> dict[str, str]:
+    return dict(parse_qsl(text, keep_blank_values=True, strict_parsing=False))
+
+
+def _stamp(value: datetime | None) -> str:
+    return "" if value is None else value.isoformat()
+
+
+def _parse_stamp(value: str) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    _require_aware(parsed)
+    return parsed
+
+
+@dataclass(frozen=True)
+class BlockTag:
+    """The ownership tag every agent-created block carries on the provider.
+
+    It names the agent, the kind and the meeting, and records where the agent placed the
+    block, the meeting's time when it did, and a fingerprint of the description it wrote.
+    With these the state can be rebuilt from the calendar alone: a moved block (placed !=
+    actual), a rescheduled meeting (meeting time != tagged) and an edited description
+    (fingerprint != actual) are all visible without the database.
+    """
+
+    kind: Kind
+    meeting_key: str
+    placed: Interval
+    meeting: Interval
+    content: str  # fingerprint of the description the agent wrote
+    pinned: bool = False  # the seller moved it; it follows its meeting but is never re-placed
+
+    def fields(self) -> dict[str, str]:
+        return {
+            "agent": AGENT,
+            "v": "1",
+            "kind": self.kind.value,
+            "meeting": self.meeting_key,
+            "placed": f"{_stamp(self.placed.start)}/{_stamp(self.placed.end)}",
+            "at": f"{_stamp(self.meeting.start)}/{_stamp(self.meeting.end)}",
+            "content": self.content,
+            "pinned": "1" if self.pinned else "0",
+        }
+
+    def encode(self) -> str:
+        return _encode(self.fields())
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, str]) -> BlockTag | None:
+        """Parse a tag; None when the fields are not a tag of ours or are malformed."""
+        try:
+            if fields.get("agent") != AGENT:
+                return None
+            kind = Kind(fields["kind"])
+            if kind is Kind.AGENDA:
+                return None
+            placed = _interval(fields["placed"])
+            meeting = _interval(fields["at"])
+            return cls(
+                kind=kind,
+                meeting_key=fields["meeting"],
+                placed=placed,
+                meeting=meeting,
+                content=fields.get("content", ""),
+                pinned=fields.get("pinned") == "1",
+            )
+        except (KeyError, ValueError):
+            return None
+
+    @classmethod
+    def decode(cls, text: str) -> BlockTag | None:
+        return cls.from_fields(_decode(text))
+
+
+def _interval(text: str) -> Interval:
+    start, _, end = text.partition("/")
+    begin, finish = _parse_stamp(start), _parse_stamp(end)
+    if begin is None or finish is None:
+        raise ValueError(f"bad interval {text!r}")
+    return Interval(begin, finish)
+
+
+@dataclass(frozen=True)
+class AgendaTag:
+    """The tag on a meeting whose description holds an agenda the agent inserted.
+
+    `content` is the fingerprint of the agenda text between the markers and `sep` is the
+    exact separator the agent put before the opening marker, so stripping the agenda gives
+    back the original description byte for byte. The tag lives in a provider property the
+    customer cannot write; text that merely looks like our markers is never trusted.
+    """
+
+    meeting_key: str
+    content: str
+    sep: str
+
+    def fields(self) -> dict[str, str]:
+        return {
+            "agent": AGENT,
+            "v": "1",
+            "kind": Kind.AGENDA.value,
+            "meeting": self.meeting_key,
+            "content": self.content,
+            "sep": self.sep,
+        }
+
+    def encode(self) -> str:
+        return _encode(self.fields())
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, str]) -> AgendaTag | None:
+        if fields.get("agent") != AGENT or fields.get("kind") != Kind.AGENDA.value:
+            return None
+        try:
+            return cls(meeting_key=fields["meeting"], content=fields["content"], sep=fields.get("sep", ""))
+        except KeyError:
+            return None
+
+    @classmethod
+    def decode(cls, text: str) -> AgendaTag | None:
+        return cls.from_fields(_decode(text))
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event (or one instance of a recurring event) as a connector sees it.
+
+    `key` is stable for the life of the meeting within its calendar, even when it is
+    rescheduled (provider id plus the original start of a recurring instance); it is what
+    ownership tags point at. `ref` is whatever the connector needs to write the event back
+    (an href, an id); `etag` guards writes against concurrent edits.
+    """
+
+    key: str
+    ref: str
+    calendar: str
+    title: str
+    start: datetime
+    end: datetime
+    etag: str | None = None
+    all_day: bool = False
+    status: Status = Status.CONFIRMED
+    organizer: str = ""
+    self_email: str = ""
+    self_is_organizer: bool = False
+    self_response: Response = Response.ACCEPTED
+    attendees: tuple[Attendee, ...] = ()
+    description: str = ""
+    body_format: BodyFormat = BodyFormat.TEXT
+    transparent: bool = False
+    private: bool = False
+    recurring: bool = False
+    location: str = ""
+    block_tag: BlockTag | None = None
+    agenda_tag: AgendaTag | None = None
+
+    def __post_init__(self) -> None:
+        _require_aware(self.start, self.end)
+
+    @property
+    def span(self) -> Interval:
+        return Interval(self.start, self.end)
+
+    @property
+    def is_block(self) -> bool:
+        """True for prep and debrief blocks the agent created."""
+        return self.block_tag is not None
+
+    @property
+    def busy(self) -> bool:
+        """Does this event make the seller unavailable?"""
+        return not (
+            self.all_day
+            or self.transparent
+            or self.status is Status.CANCELLED
+            or self.self_response is Response.DECLINED
+        )
+
+    def with_changes(self, **changes: object) -> Event:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The span of time the agent looks at: a little of the past, the look-ahead ahead."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        _require_aware(self.start, self.end)
+
+    def contains(self, when: datetime) -> bool:
+        return self.start <= when < self.end
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """What a prep or debrief block should look like on the calendar."""
+
+    title: str
+    start: datetime
+    end: datetime
+    description: str
+    tag: BlockTag
+
+    def __post_init__(self) -> None:
+        _require_aware(self.start, self.end)
+
+
+@dataclass(frozen=True)
+class Delta:
+    """What changed in a calendar since a cursor.
+
+    `full` means the connector could not go on from the cursor (or had none) and `upserted`
+    is the whole window: the caller replaces what it knew instead of merging.
+    """
+
+    upserted: tuple[Event, ...] = ()  # all events now under each ref named here (a recurring
+    # series is one ref with many instances): they replace whatever was known under that ref
+    removed_refs: tuple[str, ...] = ()  # refs that left the calendar (or the window)
+    cursor: str | None = None
+    full: bool = False
+    requests: int = 0  # API requests the read cost, for benchmarks and status
+    skipped: tuple[str, ...] = field(default=())  # one line per malformed event that was left out

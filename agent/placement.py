@@ -1,0 +1,141 @@
+"""Where prep and debrief blocks go: pure slot finding over busy time and working hours.
+
+All arithmetic is on aware datetimes; working hours are laid out per local date in the
+seller's zone, so a day that is 23 or 25 hours long (DST) gets the right hours. Busy time is
+kept in a `Timeline` of merged, sorted intervals so each search is a bisection, not a scan:
+planning stays close to linear in the number of meetings.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from agent.config import WorkingHours
+from agent.model import Interval
+
+
+class Timeline:
+    """A set of busy intervals, merged so no two overlap or touch, kept sorted."""
+
+    def __init__(self, intervals: Iterable[Interval] = ()) -> None:
+        self._starts: list[datetime] = []
+        self._ends: list[datetime] = []
+        for interval in sorted(intervals):
+            if interval.end <= interval.start:
+                continue
+            if self._ends and interval.start <= self._ends[-1]:
+                self._ends[-1] = max(self._ends[-1], interval.end)
+            else:
+                self._starts.append(interval.start)
+                self._ends.append(interval.end)
+
+    def add(self, interval: Interval) -> None:
+        if interval.end <= interval.start:
+            return
+        start, end = interval.start, interval.end
+        # every stored interval that overlaps or touches [start, end] is merged into it
+        low = bisect.bisect_left(self._ends, start)
+        high = bisect.bisect_right(self._starts, end)
+        if low < high:
+            start = min(start, self._starts[low])
+            end = max(end, self._ends[high - 1])
+        self._starts[low:high] = [start]
+        self._ends[low:high] = [end]
+
+    def is_free(self, interval: Interval) -> bool:
+        index = bisect.bisect_right(self._ends, interval.start)
+        return index >= len(self._starts) or self._starts[index] >= interval.end
+
+    def gaps(self, start: datetime, end: datetime) -> Iterator[Interval]:
+        """The free intervals inside [start, end), in order."""
+        cursor = start
+        index = bisect.bisect_right(self._ends, start)
+        while cursor < end:
+            if index >= len(self._starts) or self._starts[index] >= end:
+                yield Interval(cursor, end)
+                return
+            if self._starts[index] > cursor:
+                yield Interval(cursor, self._starts[index])
+            cursor = max(cursor, self._ends[index])
+            index += 1
+
+    def gaps_backward(self, start: datetime, end: datetime) -> Iterator[Interval]:
+        """The free intervals inside [start, end), latest first."""
+        cursor = end
+        index = bisect.bisect_left(self._starts, end) - 1
+        while cursor > start:
+            if index < 0 or self._ends[index] <= start:
+                yield Interval(start, cursor)
+                return
+            if self._ends[index] < cursor:
+                yield Interval(self._ends[index], cursor)
+            cursor = min(cursor, self._starts[index])
+            index -= 1
+
+
+def working_spans(hours: WorkingHours, zone: ZoneInfo, start: datetime, end: datetime) -> Iterator[Interval]:
+    """The working-hours intervals of each working day that touches [start, end)."""
+    days = hours.weekday_numbers()
+    day = start.astimezone(zone).date() - timedelta(days=1)
+    last = end.astimezone(zone).date()
+    while day <= last:
+        if day.weekday() in days:
+            opens = _wall(day, hours.start, zone)
+            closes = _wall(day, hours.end, zone)
+            if closes > start and opens < end:
+                yield Interval(opens, closes)
+        day += timedelta(days=1)
+
+
+def _wall(day, clock, zone: ZoneInfo) -> datetime:  # type: ignore[no-untyped-def]
+    """A wall-clock time on a date, normalised through UTC so a time in a DST gap is real."""
+    return datetime.combine(day, clock, tzinfo=zone).astimezone(UTC).astimezone(zone)
+
+
+@dataclass(frozen=True)
+class Placer:
+    """Finds slots for blocks given busy time, one seller's working hours, and `now`."""
+
+    hours: WorkingHours
+    zone: ZoneInfo
+    now: datetime
+
+    def latest_before(
+        self, busy: Timeline, duration: timedelta, end_by: datetime, earliest: datetime, working: bool
+    ) -> Interval | None:
+        """The latest free slot of `duration` ending by `end_by`, starting after both `earliest` and now."""
+        floor = max(earliest, self.now)
+        for span in self._spans(floor, end_by, working, backward=True):
+            for gap in busy.gaps_backward(span.start, span.end):
+                if gap.duration >= duration:
+                    return Interval(gap.end - duration, gap.end)
+        return None
+
+    def first_after(
+        self, busy: Timeline, duration: timedelta, start_at: datetime, latest_start: datetime, working: bool
+    ) -> Interval | None:
+        """The first free slot of `duration` starting in [start_at, latest_start] and after now."""
+        floor = max(start_at, self.now)
+        if floor > latest_start:
+            return None
+        for span in self._spans(floor, latest_start + duration, working, backward=False):
+            for gap in busy.gaps(span.start, span.end):
+                if gap.duration >= duration and gap.start <= latest_start:
+                    return Interval(gap.start, gap.start + duration)
+        return None
+
+    def _spans(self, start: datetime, end: datetime, working: bool, backward: bool) -> list[Interval]:
+        if start >= end:
+            return []
+        if not working:
+            return [Interval(start, end)]
+        spans = [
+            Interval(max(span.start, start), min(span.end, end))
+            for span in working_spans(self.hours, self.zone, start, end)
+        ]
+        spans = [span for span in spans if span.start < span.end]
+        return spans[::-1] if backward else spans
