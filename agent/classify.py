@@ -93,3 +93,14 @@ def customer_name(attendee: Attendee, settings: Settings) -> str:
     if domain in settings.rules.personal_domains:
         return email
     return domain
+
+
+def customer_label(customer: str, settings: Settings) -> str:
+    """A readable name: configured names as they are, "Globex" for globex.com, a person's address as is."""
+    if customer in settings.customers or "@" in customer or not customer:
+        return customer
+    labels = customer.split(".")
+    if len(labels) < 2:
+        return customer
+    main = labels[-3] if len(labels) >= 3 and len(labels[-2]) <= 3 and len(labels[-1]) == 2 else labels[-2]
+    return main.replace("-", " ").title()

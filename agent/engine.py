@@ -1,0 +1,262 @@
+"""One cycle for one account: read, plan, apply, record. All I/O of the agent happens here.
+
+For each calendar: read what changed since the cursor and fold it into the mirror (together
+with the new cursor), plan against the whole mirror, then apply the changes one by one,
+recording each in the store right after the provider accepted it. A crash between the two
+leaves an artifact the store does not know; the next cycle finds it by its tag and adopts
+it, so nothing is ever created twice. Because planning is level-triggered, a cycle that
+stops half-way is simply finished by the next one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, time, timedelta
+
+from agent.changes import Adopt, Change, CreateBlock, DeleteBlock, Tombstone, UpdateBlock, WriteAgenda, verb
+from agent.classify import customer_of
+from agent.config import Account
+from agent.errors import AuthError, ConflictError, GoneError, StateError, ThrottledError, TransientError
+from agent.model import Delta, Event, Kind, Window
+from agent.planner import History, Owned, Past, plan
+from agent.render import Renderer
+from agent.store import Artifact, Store
+from connectors.base import Connector
+
+log = logging.getLogger("callplan.engine")
+
+
+@dataclass
+class CalendarReport:
+    """What one calendar's cycle read, planned and did."""
+
+    calendar: str
+    requests: int = 0
+    read: int = 0
+    full: bool = False
+    meetings: list[Event] = field(default_factory=list)
+    planned: list[Change] = field(default_factory=list)
+    applied: list[tuple[Change, str]] = field(default_factory=list)  # (change, outcome)
+    skipped: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+@dataclass
+class AccountReport:
+    account: str
+    calendars: list[CalendarReport] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def requests(self) -> int:
+        return sum(calendar.requests for calendar in self.calendars)
+
+    @property
+    def changes(self) -> int:
+        return sum(len(calendar.applied) for calendar in self.calendars)
+
+
+def window_for(now: datetime, lookahead_days: int, zone: object) -> Window:
+    """The span read from the calendar: from yesterday to the end of the look-ahead.
+
+    Aligned to local midnights so it stays the same all day: a cursor is only valid for the
+    window it was made for, and a window that changed every minute would force full reads.
+    """
+    today = now.astimezone(zone).date()  # type: ignore[arg-type]
+    start = datetime.combine(today - timedelta(days=1), time(0), tzinfo=zone)  # type: ignore[arg-type]
+    end = datetime.combine(today + timedelta(days=lookahead_days + 2), time(0), tzinfo=zone)  # type: ignore[arg-type]
+    return Window(start.astimezone(UTC), end.astimezone(UTC))
+
+
+def state_key(account: str, calendar: str) -> str:
+    """How the store names a calendar: unique across accounts."""
+    return f"{account}|{calendar}"
+
+
+class AccountSync:
+    """Runs cycles for one account; the daemon keeps one per account, `sync --once` makes one."""
+
+    def __init__(
+        self,
+        account: Account,
+        connector: Connector,
+        store: Store,
+        renderer: Renderer,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.account = account
+        self.connector = connector
+        self.store = store
+        self.renderer = renderer
+        self.clock = clock
+        self._calendars: list[str] | None = None
+
+    def calendars(self) -> list[str]:
+        """The configured calendars, or the primary one; looked up once per process."""
+        if self._calendars is None:
+            if self.account.calendars:
+                self._calendars = list(self.account.calendars)
+            else:
+                found = self.connector.calendars()
+                primary = [info.id for info in found if info.primary] or [info.id for info in found[:1]]
+                if not primary:
+                    raise AuthError("the account has no calendar", where=self.account.where)
+                self._calendars = primary
+        return self._calendars
+
+    def cycle(self, dry_run: bool = False) -> AccountReport:
+        """One pass over every calendar of the account. Errors of one calendar do not stop the others;
+        errors that concern the whole account (auth, throttling, state) stop it and are reported."""
+        report = AccountReport(self.account.name)
+        try:
+            for calendar in self.calendars():
+                result = CalendarReport(calendar)
+                report.calendars.append(result)
+                try:
+                    self._calendar_cycle(calendar, result, dry_run)
+                except TransientError as exc:
+                    result.error = str(exc)
+                    log.warning("calendar %s: %s", calendar, exc)
+        except (AuthError, ThrottledError, StateError) as exc:
+            report.error = str(exc)
+        return report
+
+    def _calendar_cycle(self, calendar: str, result: CalendarReport, dry_run: bool) -> None:
+        settings = self.account.settings
+        key = state_key(self.account.name, calendar)
+        now = self.clock()
+        window = window_for(now, settings.lookahead_days, settings.timezone)
+        delta = self.connector.changes(calendar, self.store.cursor(key), window)
+        result.requests, result.full, result.skipped = delta.requests, delta.full, list(delta.skipped)
+        result.read = len(delta.upserted)
+        for reason in delta.skipped:
+            log.warning("skipped an event: %s", reason)
+        if dry_run:
+            events = _merged(self.store.events(key), delta)
+        else:
+            self.store.apply_delta(key, self.account.name, delta)
+            events = self.store.events(key)
+        meetings = [event for event in events if not event.is_block]
+        result.meetings = meetings
+        busy = self.connector.busy(list(self.account.busy_calendars), window) if self.account.busy_calendars else []
+        artifacts = self.store.artifacts(key)
+        owned = Owned(
+            blocks=tuple(event for event in events if event.is_block),
+            records={(a.kind, a.meeting_key): a.record() for a in artifacts},
+            tombstones=self.store.tombstones(key),
+        )
+        changes = plan(now, meetings, owned, busy, settings, self.renderer, window, self._history(window))
+        result.planned = changes
+        if dry_run:
+            return
+        by_key = {meeting.key: meeting for meeting in meetings}
+        etags: dict[str, str | None] = {}
+        for change in changes:
+            outcome = self._apply(key, calendar, change, by_key, etags)
+            result.applied.append((change, outcome))
+            log.info("%s %s for %s: %s (%s)", verb(change), change.kind, change.meeting_key, outcome, change.reason)
+
+    def _history(self, window: Window) -> History:
+        """Customer meetings this seller had before the window (from debrief records)."""
+        prefix = f"{self.account.name}|"
+        return History(
+            Past(a.customer, a.meeting_start, a.title)
+            for a in self.store.artifacts()
+            if a.calendar.startswith(prefix) and a.kind is Kind.DEBRIEF and a.meeting_start and a.meeting_start < window.start
+        )
+
+    # -- applying one change -----------------------------------------------------------------
+
+    def _apply(self, key: str, calendar: str, change: Change, meetings: dict[str, Event], etags: dict[str, str | None]) -> str:
+        """Apply one change and record it; returns what happened, in a word or two."""
+        record = self._recorder(key, change, meetings)
+        try:
+            match change:
+                case CreateBlock(block=block):
+                    created = self.connector.create(calendar, block)
+                    record("create", None, created)
+                case UpdateBlock(current=current, block=block):
+                    updated = self.connector.update(calendar, _fresh(current, etags), block)
+                    record("update", current, updated)
+                case DeleteBlock(current=current):
+                    self.connector.delete(calendar, _fresh(current, etags))
+                    record("delete", current, None, forget=True)
+                case WriteAgenda(meeting=meeting, description=text, tag=tag, notify=notify):
+                    written = self.connector.set_description(calendar, _fresh(meeting, etags), text, tag, notify)
+                    etags[written.ref] = written.etag
+                    record("strip agenda" if tag is None else "write agenda", meeting, written, forget=tag is None)
+                case Adopt(event=event):
+                    record("adopt", None, None, found=event)
+                case Tombstone(reason=reason):
+                    record("tombstone", None, None, forget=True, tombstone=reason)
+        except ConflictError:
+            return "skipped: changed by someone else meanwhile; re-read next cycle"
+        except GoneError:
+            if isinstance(change, (UpdateBlock, DeleteBlock)):
+                self._gone(key, change)
+                return "gone: deleted by a person"
+            return "skipped: the meeting is gone"
+        return "done"
+
+    def _gone(self, key: str, change: UpdateBlock | DeleteBlock) -> None:
+        """A block vanished under us: a person deleted it. Remember that (unless we meant to)."""
+        wanted = isinstance(change, UpdateBlock)
+        self.store.record(
+            account=self.account.name, calendar=key, action="tombstone" if wanted else "delete",
+            kind=change.kind, meeting_key=change.meeting_key, reason="deleted by a person",
+            before=change.current, after=None, artifact=None, forget=True,
+            tombstone="deleted by a person" if wanted else None,
+        )  # fmt: skip
+
+    def _recorder(self, key: str, change: Change, meetings: dict[str, Event]) -> Callable[..., None]:
+        meeting = meetings.get(change.meeting_key)
+        customer = customer_of(meeting, self.account.settings) if meeting else ""
+
+        def record(
+            action: str,
+            before: Event | None,
+            after: Event | None,
+            *,
+            forget: bool = False,
+            tombstone: str | None = None,
+            found: Event | None = None,
+        ) -> None:
+            owned = after or found
+            artifact = None
+            if owned is not None and not forget:
+                block = owned.block_tag
+                artifact = Artifact(
+                    calendar=key,
+                    kind=change.kind,
+                    meeting_key=change.meeting_key,
+                    ref=owned.ref,
+                    etag=owned.etag,
+                    start=owned.start if block else None,
+                    end=owned.end if block else None,
+                    meeting_start=meeting.start if meeting else (block.meeting.start if block else None),
+                    meeting_end=meeting.end if meeting else (block.meeting.end if block else None),
+                    customer=customer,
+                    title=meeting.title if meeting else "",
+                )
+            self.store.record(
+                account=self.account.name, calendar=key, action=action, kind=change.kind,
+                meeting_key=change.meeting_key, reason=change.reason, before=before, after=after,
+                artifact=artifact, forget=forget, tombstone=tombstone,
+            )  # fmt: skip
+
+        return record
+
+
+def _fresh(event: Event, etags: dict[str, str | None]) -> Event:
+    """The event with the newest etag we know for its ref (we may have just written it)."""
+    return replace(event, etag=etags[event.ref]) if event.ref in etags else event
+
+
+def _merged(events: list[Event], delta: Delta) -> list[Event]:
+    """The mirror with a delta folded in, in memory (dry runs write nothing)."""
+    if delta.full:
+        return list(delta.upserted)
+    gone = set(delta.removed_refs) | {event.ref for event in delta.upserted}
+    return [event for event in events if event.ref not in gone] + list(delta.upserted)

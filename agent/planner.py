@@ -1,0 +1,477 @@
+"""The planner: a pure reconciler from what the calendar holds to what it should hold.
+
+Like a Kubernetes controller it never reacts to "what just happened". It derives the desired
+artifacts from the meetings, compares them with the artifacts the agent owns (found on the
+calendar by their tags) and returns the smallest list of changes that closes the gap.
+Applying those changes and planning again yields nothing. No I/O, no clock, no randomness:
+`now` and everything else arrive as arguments.
+
+The rules it enforces (DESIGN.md, invariants 2-4):
+- a block is never placed twice for one meeting, and duplicates found on the calendar go;
+- a block that has started is history: never moved, rewritten or deleted;
+- a block the seller moved stays where they put it (it follows its meeting if that moves);
+- a block or agenda a person edited keeps their words: times may follow the meeting, text
+  is never rewritten, and an edited block is never deleted;
+- a block or agenda a person deleted is not recreated (tombstone);
+- the agenda is written when first due and rewritten only when its rendered text changes.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, tzinfo
+
+from agent import splice
+from agent.changes import Adopt, Change, CreateBlock, DeleteBlock, Tombstone, UpdateBlock, WriteAgenda
+from agent.classify import classify, customer_label, customer_name, customer_of, external_attendees, is_internal
+from agent.config import Settings
+from agent.model import AgendaTag, BlockSpec, BlockTag, BodyFormat, Event, Interval, Kind, Status, Window, fingerprint
+from agent.placement import Placer, Timeline
+from agent.render import (
+    Carryover,
+    MeetingContext,
+    Person,
+    Renderer,
+    agenda_items,
+    debrief_title,
+    prep_title,
+)
+
+BLOCK_KINDS = (Kind.PREP, Kind.DEBRIEF)
+
+
+@dataclass(frozen=True)
+class Record:
+    """What the state store believes the agent owns on the calendar."""
+
+    kind: Kind
+    meeting_key: str
+    ref: str
+    start: datetime | None = None  # where a block was placed; None for an agenda
+    end: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Owned:
+    blocks: tuple[Event, ...] = ()  # tagged blocks seen on the calendar
+    records: Mapping[tuple[Kind, str], Record] = field(default_factory=dict)
+    tombstones: frozenset[tuple[Kind, str]] = frozenset()
+
+
+@dataclass(frozen=True)
+class Past:
+    """A customer meeting from before the window, with what its debrief said (if anything)."""
+
+    customer: str
+    start: datetime
+    title: str
+    carry: Carryover | None = None
+
+
+class History:
+    """Earlier customer meetings, indexed by customer and start for quick look-ups."""
+
+    def __init__(self, meetings: Iterable[Past] = ()) -> None:
+        self._by_customer: dict[str, list[Past]] = defaultdict(list)
+        for past in sorted(meetings, key=lambda past: past.start):
+            self._by_customer[past.customer].append(past)
+        self._starts = {customer: [p.start for p in group] for customer, group in self._by_customer.items()}
+
+    def _before(self, customer: str, when: datetime) -> list[Past]:
+        group = self._by_customer.get(customer, [])
+        return group[: bisect.bisect_left(self._starts.get(customer, []), when)]
+
+    def last_before(self, customer: str, when: datetime) -> Past | None:
+        earlier = self._before(customer, when)
+        return earlier[-1] if earlier else None
+
+    def carry_before(self, customer: str, when: datetime) -> Carryover | None:
+        """What the most recent debrief with this customer before `when` said."""
+        for past in reversed(self._before(customer, when)):
+            if past.carry is not None:
+                return past.carry
+        return None
+
+
+def block_fingerprint(title: str, description: str) -> str:
+    """What a person changes when they edit a block: its title or its text."""
+    return fingerprint(f"{title}\n{description}")
+
+
+def plan(
+    now: datetime,
+    meetings: Iterable[Event],
+    owned: Owned,
+    busy: Iterable[Interval],
+    settings: Settings,
+    renderer: Renderer,
+    window: Window,
+    history: History | None = None,
+) -> list[Change]:
+    """The changes that bring the calendar to what it should hold at `now`."""
+    return _Planner(now, list(meetings), owned, list(busy), settings, renderer, window, history or History()).run()
+
+
+class _Planner:
+    def __init__(
+        self,
+        now: datetime,
+        meetings: list[Event],
+        owned: Owned,
+        busy: list[Interval],
+        settings: Settings,
+        renderer: Renderer,
+        window: Window,
+        history: History,
+    ) -> None:
+        self.now = now
+        self.settings = settings
+        self.renderer = renderer
+        self.window = window
+        self.history = history
+        self.owned = owned
+        self.meetings = {meeting.key: meeting for meeting in meetings if not meeting.is_block}
+        self.busy = busy
+        self.changes: list[Change] = []
+        self.deleting: set[tuple[Kind, str]] = set()
+        self.blocks = self._canonical_blocks()
+        self.customer_keys = {key for key, meeting in self.meetings.items() if classify(meeting, settings).customer}
+        self.eligible = self._eligible()
+        self.customers = {key: customer_of(self.meetings[key], settings) for key in self.eligible}
+        self.by_customer: dict[str, list[str]] = defaultdict(list)
+        for key in self.eligible:
+            self.by_customer[self.customers[key]].append(key)
+        self.placer = Placer(settings.working_hours, settings.timezone, now)
+
+    # -- the steps -------------------------------------------------------------------------
+
+    def run(self) -> list[Change]:
+        self._reconcile_records()
+        self._remove_unwanted()
+        self._place_and_write()
+        order = {Tombstone: 0, Adopt: 0, DeleteBlock: 1, UpdateBlock: 2, CreateBlock: 3, WriteAgenda: 4}
+        return sorted(self.changes, key=lambda change: order[type(change)])
+
+    def _canonical_blocks(self) -> dict[tuple[Kind, str], Event]:
+        """One block per (kind, meeting); any duplicate on the calendar is deleted."""
+        groups: dict[tuple[Kind, str], list[Event]] = defaultdict(list)
+        for block in self.owned.blocks:
+            assert block.block_tag is not None
+            groups[(block.block_tag.kind, block.block_tag.meeting_key)].append(block)
+        chosen = {}
+        for ident, group in groups.items():
+            record = self.owned.records.get(ident)
+            group.sort(key=lambda block: (record is None or block.ref != record.ref, block.ref))
+            chosen[ident] = group[0]
+            for extra in group[1:]:
+                if extra.start > self.now and not _edited(extra):
+                    self.changes.append(DeleteBlock(extra, "duplicate block"))
+        return chosen
+
+    def _eligible(self) -> list[str]:
+        """Customer meetings still to come (or under way) inside the look-ahead, by start."""
+        horizon = self.now + timedelta(days=self.settings.lookahead_days)
+        keys = [key for key in self.customer_keys if self.meetings[key].end > self.now and self.meetings[key].start < horizon]
+        return sorted(keys, key=lambda key: (self.meetings[key].start, key))
+
+    def _reconcile_records(self) -> None:
+        """Adopt what the calendar has that the store forgot; tombstone what a person deleted."""
+        for ident, block in self.blocks.items():
+            if ident not in self.owned.records:
+                self.changes.append(Adopt(ident[0], ident[1], block, "found on the calendar by its tag"))
+        for key, meeting in self.meetings.items():
+            if meeting.agenda_tag is not None and (Kind.AGENDA, key) not in self.owned.records:
+                self.changes.append(Adopt(Kind.AGENDA, key, meeting, "agenda found on the calendar by its tag"))
+        for (kind, key), record in self.owned.records.items():
+            if kind is Kind.AGENDA:
+                self._reconcile_agenda_record(key, record)
+            elif (kind, key) not in self.blocks and self._observable(record):
+                self.changes.append(Tombstone(kind, key, record.ref, "deleted by a person"))
+
+    def _reconcile_agenda_record(self, key: str, record: Record) -> None:
+        meeting = self.meetings.get(key)
+        if meeting is None:
+            return  # out of the window, or the meeting went: nothing to protect
+        found = splice.find(meeting.description, meeting.agenda_tag)
+        if meeting.agenda_tag is None and found.state is splice.AgendaState.ABSENT:
+            self.changes.append(Tombstone(Kind.AGENDA, key, record.ref, "agenda removed by a person"))
+        elif found.state is splice.AgendaState.REMOVED:
+            self.changes.append(Tombstone(Kind.AGENDA, key, record.ref, "agenda removed by a person"))
+
+    def _observable(self, record: Record) -> bool:
+        """Would this block be in what we read? Only then does its absence mean deletion."""
+        if record.start is None or record.end is None:
+            return False
+        return record.start >= self.window.start and record.end <= self.window.end and record.start > self.now
+
+    def _remove_unwanted(self) -> None:
+        """Blocks and agendas whose meeting no longer wants them: cancelled, declined, internal, gone."""
+        for (kind, key), block in self.blocks.items():
+            if block.start <= self.now or _edited(block):
+                continue  # history, or a person's words: leave it
+            meeting = self.meetings.get(key)
+            if meeting is None:
+                assert block.block_tag is not None
+                tagged = block.block_tag.meeting
+                if not (tagged.start >= self.window.start and tagged.end <= self.window.end):
+                    continue  # its meeting is outside what we read, not gone
+                reason = "meeting removed from the calendar"
+            elif key not in self.customer_keys:
+                reason = f"no longer needed: {classify(meeting, self.settings).reason}"
+            elif not self._enabled(kind):
+                reason = f"no longer needed: {kind} blocks are disabled"
+            else:
+                continue
+            self.deleting.add((kind, key))
+            self.changes.append(DeleteBlock(block, reason))
+        for key, meeting in self.meetings.items():
+            if meeting.agenda_tag is None or meeting.start <= self.now or meeting.status is Status.CANCELLED:
+                continue
+            if key in self.customer_keys and self.settings.agenda.enabled and meeting.self_is_organizer:
+                continue
+            found = splice.find(meeting.description, meeting.agenda_tag)
+            if found.state is splice.AgendaState.OURS:
+                reason = "agenda disabled" if key in self.customer_keys else classify(meeting, self.settings).reason
+                text = splice.strip(meeting.description, found)
+                self.changes.append(WriteAgenda(meeting, text, None, False, f"agenda removed: {reason}"))
+
+    def _enabled(self, kind: Kind) -> bool:
+        return self.settings.prep.enabled if kind is Kind.PREP else self.settings.debrief.enabled
+
+    def _place_and_write(self) -> None:
+        fixed = self._fixed_positions()
+        taken = Timeline(fixed.values())
+        agents = Timeline(fixed.values())
+        for meeting in self.meetings.values():
+            if meeting.busy:
+                taken.add(meeting.span)
+        for interval in self.busy:
+            taken.add(interval)
+        chain_end = self._chain_ends()
+        for key in self.eligible:
+            meeting = self.meetings[key]
+            context = self._context(meeting)
+            for kind in BLOCK_KINDS:
+                if self._wants_block(kind, key):
+                    self._block(kind, meeting, context, fixed, taken, agents, chain_end[key])
+            self._agenda(meeting, context)
+
+    def _wants_block(self, kind: Kind, key: str) -> bool:
+        return self._enabled(kind) and (kind, key) not in self.owned.tombstones
+
+    def _fixed_positions(self) -> dict[tuple[Kind, str], Interval]:
+        """Blocks the planner may not re-place: started ones, ones the seller moved, and ones
+        it keeps without planning (the meeting is over, or a person wrote in them)."""
+        fixed = {}
+        eligible = set(self.eligible)
+        for ident, block in self.blocks.items():
+            tag = block.block_tag
+            assert tag is not None
+            meeting = self.meetings.get(ident[1])
+            if ident in self.deleting:
+                continue
+            if block.start <= self.now or ident[1] not in eligible:
+                fixed[ident] = block.span
+            elif _pinned(block):
+                moved = meeting.span != tag.meeting if meeting else False
+                target = block.span.shifted(meeting.start - tag.meeting.start) if moved and meeting else block.span
+                fixed[ident] = target if target.start > self.now else block.span
+        return fixed
+
+    def _chain_ends(self) -> dict[str, datetime]:
+        """For back-to-back customer meetings, debriefs go after the whole chain."""
+        gap = timedelta(minutes=self.settings.debrief.minutes)
+        ends: dict[str, datetime] = {}
+        chain: list[str] = []
+        end: datetime | None = None
+        for key in self.eligible:
+            meeting = self.meetings[key]
+            if end is not None and meeting.start - end < gap:
+                chain.append(key)
+                end = max(end, meeting.end)
+            else:
+                ends.update({member: end for member in chain if end is not None})
+                chain, end = [key], meeting.end
+        ends.update({member: end for member in chain if end is not None})
+        return ends
+
+    # -- one meeting -------------------------------------------------------------------------
+
+    def _slot(self, kind: Kind, meeting: Event, taken: Timeline, agents: Timeline, chain_end: datetime) -> Interval | None:
+        placer = self.placer
+        if kind is Kind.PREP:
+            length = timedelta(minutes=self.settings.prep.minutes)
+            ideal = Interval(meeting.start - length, meeting.start)
+            if ideal.start > self.now and taken.is_free(ideal):
+                return ideal
+            earliest = meeting.start - timedelta(hours=self.settings.prep.search_hours)
+            return placer.latest_before(taken, length, meeting.start, earliest, working=True) or placer.latest_before(
+                agents, length, meeting.start, meeting.start - timedelta(days=1), working=False
+            )
+        length = timedelta(minutes=self.settings.debrief.minutes)
+        ideal = Interval(chain_end, chain_end + length)
+        if ideal.start > self.now and taken.is_free(ideal):
+            return ideal
+        latest = chain_end + timedelta(minutes=self.settings.debrief.window_minutes)
+        return placer.first_after(taken, length, chain_end, latest, working=True) or placer.first_after(
+            agents, length, chain_end, chain_end + timedelta(days=1), working=False
+        )
+
+    def _block(
+        self,
+        kind: Kind,
+        meeting: Event,
+        context: MeetingContext,
+        fixed: Mapping[tuple[Kind, str], Interval],
+        taken: Timeline,
+        agents: Timeline,
+        chain_end: datetime,
+    ) -> None:
+        ident = (kind, meeting.key)
+        existing = self.blocks.get(ident)
+        if existing is not None and existing.start <= self.now:
+            return  # under way or over: the seller may be writing in it
+        target = fixed.get(ident) or self._slot(kind, meeting, taken, agents, chain_end)
+        if target is None:
+            return  # too late for this block (the meeting is about to start)
+        if ident not in fixed:
+            taken.add(target)
+            agents.add(target)
+        if kind is Kind.PREP:
+            title, text = prep_title(meeting.title), self.renderer.prep(context)
+        else:
+            title, text = debrief_title(meeting.title), self.renderer.debrief(context)
+        if existing is None:
+            tag = BlockTag(kind, meeting.key, target, meeting.span, block_fingerprint(title, text))
+            self.changes.append(CreateBlock(BlockSpec(title, target.start, target.end, text, tag), f"{kind} for a customer meeting"))
+            return
+        old = existing.block_tag
+        assert old is not None
+        if _edited(existing):  # keep the person's words; only the times may follow the meeting
+            title, text, content = existing.title, existing.description, old.content
+        else:
+            content = block_fingerprint(title, text)
+        tag = BlockTag(kind, meeting.key, target, meeting.span, content, pinned=_pinned(existing))
+        if tag == old and existing.span == target and block_fingerprint(existing.title, existing.description) == block_fingerprint(title, text):
+            return
+        self.changes.append(UpdateBlock(existing, BlockSpec(title, target.start, target.end, text, tag), _why(existing, target, meeting)))
+
+    def _agenda(self, meeting: Event, context: MeetingContext) -> None:
+        settings = self.settings.agenda
+        if not (settings.enabled and meeting.self_is_organizer) or meeting.start <= self.now:
+            return
+        if (Kind.AGENDA, meeting.key) in self.owned.tombstones:
+            return
+        found = splice.find(meeting.description, meeting.agenda_tag)
+        if found.state not in (splice.AgendaState.ABSENT, splice.AgendaState.OURS):
+            return  # a person edited or removed it, or marker text we cannot vouch for: hands off
+        body = self.renderer.agenda_html(context) if meeting.body_format is BodyFormat.HTML else self.renderer.agenda(context)
+        notify = settings.notify == "changes"
+        if found.state is splice.AgendaState.ABSENT:
+            if meeting.start - self.now > timedelta(days=settings.lead_days):
+                return  # not due yet: the customer gets it once, close to the meeting
+            text, sep = splice.insert(meeting.description, body)
+            tag = AgendaTag(meeting.key, fingerprint(body), sep)
+            self.changes.append(WriteAgenda(meeting, text, tag, notify, "agenda inserted"))
+            return
+        assert meeting.agenda_tag is not None
+        if fingerprint(body) == meeting.agenda_tag.content:
+            return
+        text = splice.replace(meeting.description, found, body, meeting.agenda_tag.sep)
+        tag = AgendaTag(meeting.key, fingerprint(body), meeting.agenda_tag.sep)
+        self.changes.append(WriteAgenda(meeting, text, tag, notify, "agenda content changed"))
+
+    def _context(self, meeting: Event) -> MeetingContext:
+        settings = self.settings
+        zone = settings.timezone
+        customer = self.customers[meeting.key]
+        externals = external_attendees(meeting, settings.rules)
+        outside = {attendee.email.lower() for attendee in externals}
+        customers = tuple(
+            Person(
+                a.name, a.email, customer_label(customer_name(a, settings), settings),
+                a.email.lower() == meeting.organizer, a.optional, a.response.value,
+            )  # fmt: skip
+            for a in externals
+        )
+        colleagues = tuple(
+            Person(a.name, a.email, "", a.email.lower() == meeting.organizer, a.optional, a.response.value)
+            for a in meeting.attendees
+            if a.email.lower() not in outside
+            and not a.resource
+            and a.email.lower() != meeting.self_email.lower()
+            and is_internal(a, settings.rules)
+        )
+        previous = self._previous(meeting, customer)
+        upcoming = self._next(meeting, customer)
+        carry = self.history.carry_before(customer, meeting.start)
+        first = previous is None
+        start, end = meeting.start.astimezone(zone), meeting.end.astimezone(zone)
+        context = MeetingContext(
+            title=meeting.title,
+            start=start,
+            end=end,
+            timezone=str(zone),
+            location=meeting.location,
+            customer=customer,
+            customer_label=customer_label(customer, settings),
+            seller=meeting.self_email,
+            seller_organizes=meeting.self_is_organizer,
+            customers=customers,
+            colleagues=colleagues,
+            first_meeting=first,
+            previous_meeting=_day(previous, zone),
+            next_meeting=_day(upcoming, zone),
+            agenda_items=agenda_items(_minutes(meeting), follow_up=not first),
+            carry=carry,
+        )
+        if not meeting.self_is_organizer and settings.agenda.enabled:
+            return replace(context, agenda_draft=self.renderer.agenda(context))
+        return context
+
+    def _previous(self, meeting: Event, customer: str) -> datetime | None:
+        earlier = [self.meetings[key].start for key in self.by_customer[customer] if self.meetings[key].start < meeting.start]
+        past = self.history.last_before(customer, meeting.start)
+        candidates = earlier + ([past.start] if past else [])
+        return max(candidates) if candidates else None
+
+    def _next(self, meeting: Event, customer: str) -> datetime | None:
+        horizon = meeting.end + timedelta(days=self.settings.debrief.next_meeting_horizon_days)
+        starts = [self.meetings[key].start for key in self.by_customer[customer]]  # eligible is sorted
+        index = bisect.bisect_right(starts, meeting.start)
+        return starts[index] if index < len(starts) and starts[index] <= horizon else None
+
+
+def _minutes(meeting: Event) -> int:
+    return max(1, int((meeting.end - meeting.start).total_seconds() // 60))
+
+
+def _day(when: datetime | None, zone: tzinfo) -> str:
+    return when.astimezone(zone).strftime("%a %d %b %Y") if when else ""
+
+
+def _edited(block: Event) -> bool:
+    """Did a person change the title or text of a block we wrote?"""
+    tag = block.block_tag
+    return tag is not None and block_fingerprint(block.title, block.description) != tag.content
+
+
+def _pinned(block: Event) -> bool:
+    """Did the seller move the block (now, or at some point before)?"""
+    tag = block.block_tag
+    return tag is not None and (tag.pinned or block.span != tag.placed)
+
+
+def _why(existing: Event, target: Interval, meeting: Event) -> str:
+    tag = existing.block_tag
+    assert tag is not None
+    if meeting.span != tag.meeting:
+        return "meeting rescheduled"
+    if existing.span != target:
+        return "slot no longer free" if not _pinned(existing) else "follows its meeting"
+    if _pinned(existing) and not tag.pinned:
+        return "moved by the seller: keep it there"
+    return "content changed"

@@ -1,0 +1,169 @@
+"""Rendering the three artifacts from templates, safely.
+
+Titles, names and descriptions come from outside (customers write them). They reach the
+templates only as variables of a sandboxed Jinja2 environment, never as template source, so
+``{{ ... }}`` in a meeting title is printed, not run; HTML templates escape them. Templates
+ship with the package and a directory named in the config can override any of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
+from jinja2.sandbox import SandboxedEnvironment
+
+from agent.errors import ConfigError
+from agent.splice import neutralise
+
+TEMPLATES = ("prep.txt.j2", "agenda.txt.j2", "agenda.html.j2", "debrief.txt.j2")
+
+
+def default_templates_dir() -> Path:
+    """Templates ship inside the package as agent/templates; a source checkout keeps them at the top."""
+    installed = Path(__file__).parent / "templates"
+    return installed if installed.is_dir() else Path(__file__).parent.parent / "templates"
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    email: str
+    company: str
+    organizer: bool = False
+    optional: bool = False
+    response: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} <{self.email}>" if self.name else self.email
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """Something one side agreed to do, carried from a debrief into the next meeting."""
+
+    who: str  # "customer" or "us"
+    what: str
+    due: str = ""  # as the seller wrote it; a date when it parses
+    overdue: bool = False
+
+
+@dataclass(frozen=True)
+class Carryover:
+    """What the last debrief with this customer says about the next meeting (issue: the loop)."""
+
+    meeting_title: str
+    meeting_date: str
+    objective: str = ""
+    commitments: tuple[Commitment, ...] = ()
+    questions: tuple[str, ...] = ()
+    openers: tuple[str, ...] = ()
+    overview: str = ""
+
+
+@dataclass(frozen=True)
+class AgendaItem:
+    topic: str
+    minutes: int
+
+
+@dataclass(frozen=True)
+class MeetingContext:
+    """Everything a template may show about one meeting, already in the seller's time zone."""
+
+    title: str
+    start: datetime
+    end: datetime
+    timezone: str
+    location: str
+    customer: str  # the customer's identity: a configured name, a domain, or a personal address
+    customer_label: str  # how to call them in text: "Globex" for globex.com
+    seller: str
+    seller_organizes: bool
+    customers: tuple[Person, ...]  # attendees from outside
+    colleagues: tuple[Person, ...]  # attendees from the seller's side
+    first_meeting: bool
+    previous_meeting: str = ""  # date of the last meeting with this customer, if any
+    next_meeting: str = ""  # date of the next scheduled meeting with this customer, if any
+    agenda_items: tuple[AgendaItem, ...] = ()
+    carry: Carryover | None = None
+    agenda_draft: str = ""  # the agenda as text, shown in the prep block when the customer organizes
+
+    @property
+    def minutes(self) -> int:
+        return int((self.end - self.start).total_seconds() // 60)
+
+
+def agenda_items(minutes: int, follow_up: bool) -> tuple[AgendaItem, ...]:
+    """A short timed agenda that fits the meeting's length (minutes add up to it)."""
+    topics = [
+        ("Welcome, purpose and the outcomes we both want", 0.10),
+        ("Review of what each side agreed last time", 0.15) if follow_up else ("Your priorities and what is driving them", 0.25),
+        ("Discussion of your focus areas", 0.5 if follow_up else 0.4),
+        ("Decisions, next steps and owners", 0.25),
+    ]  # fmt: skip
+    items = [AgendaItem(topic, max(1, round(minutes * share))) for topic, share in topics]
+    drift = minutes - sum(item.minutes for item in items)
+    discussion = items[2]
+    items[2] = AgendaItem(discussion.topic, max(1, discussion.minutes + drift))
+    return tuple(items)
+
+
+def _when(start: datetime, end: datetime | None = None) -> str:
+    text = start.strftime("%a %d %b %Y, %H:%M")
+    if end is not None:
+        text += end.strftime("–%H:%M")
+    return f"{text} ({start.tzname()})"
+
+
+class Renderer:
+    """Renders prep checklists, agendas and debrief forms from (possibly overridden) templates."""
+
+    def __init__(self, override: Path | None = None) -> None:
+        if override is not None and not override.is_dir():
+            raise ConfigError("not a directory", where=f"templates: {override}")
+        loaders = [FileSystemLoader(str(override))] if override else []
+        loaders.append(FileSystemLoader(str(default_templates_dir())))
+        self._env = SandboxedEnvironment(
+            loader=ChoiceLoader(loaders),
+            autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        self._env.filters["when"] = _when
+        try:
+            self._templates = {name: self._env.get_template(name) for name in TEMPLATES}
+        except TemplateError as exc:
+            raise ConfigError(f"template error: {exc}", where=f"templates: {override or default_templates_dir()}") from None
+
+    def _render(self, name: str, ctx: MeetingContext) -> str:
+        try:
+            text = self._templates[name].render(m=ctx)
+        except TemplateError as exc:
+            raise ConfigError(f"cannot render: {exc}", where=f"template {name}") from None
+        return neutralise(text.strip("\n"))
+
+    def prep(self, ctx: MeetingContext) -> str:
+        return self._render("prep.txt.j2", ctx)
+
+    def agenda(self, ctx: MeetingContext) -> str:
+        return self._render("agenda.txt.j2", ctx)
+
+    def agenda_html(self, ctx: MeetingContext) -> str:
+        return self._render("agenda.html.j2", ctx)
+
+    def debrief(self, ctx: MeetingContext) -> str:
+        return self._render("debrief.txt.j2", ctx)
+
+
+def prep_title(meeting_title: str) -> str:
+    return f"Prep: {meeting_title}"
+
+
+def debrief_title(meeting_title: str) -> str:
+    return f"Debrief: {meeting_title}"

@@ -1,0 +1,410 @@
+"""The state store: one small interface, with SQLite (via sqlite-utils) behind it.
+
+The store keeps a mirror of each calendar's window (so a quiet calendar costs one request),
+the sync cursor, what the agent owns, tombstones, the debriefs sellers wrote, per-account
+run status and an audit log of every change applied (so `callplan undo` can revert it all).
+
+Nothing outside this module may assume SQLite, one process, or a local file: an organisation
+that outgrows one machine runs agent replicas against another implementation of `Store`.
+Every method that writes is one transaction, so a crash leaves the state as it was before
+the call or after it, never in between.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from agent.codec import dump_event, load_event
+from agent.errors import StateError
+from agent.model import Delta, Event, Kind
+from agent.planner import Record
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A row of what the agent owns: a block, or an agenda inside a meeting."""
+
+    calendar: str
+    kind: Kind
+    meeting_key: str
+    ref: str
+    etag: str | None
+    start: datetime | None
+    end: datetime | None
+    meeting_start: datetime | None
+    meeting_end: datetime | None
+    customer: str
+    title: str
+
+    def record(self) -> Record:
+        return Record(self.kind, self.meeting_key, self.ref, self.start, self.end)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    account: str
+    calendar: str
+    action: str
+    kind: str
+    meeting_key: str
+    ref: str
+    reason: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """What `callplan status` shows for one account."""
+
+    account: str
+    last_start: datetime | None = None
+    last_end: datetime | None = None
+    last_error: str = ""
+    next_at: datetime | None = None
+    changes: int = 0
+    requests: int = 0
+    failures: int = 0  # consecutive failed cycles, for backoff
+
+
+class Store(ABC):
+    """What the engine, the CLI and the daemon need from state, and nothing more."""
+
+    @abstractmethod
+    def cursor(self, calendar: str) -> str | None: ...
+
+    @abstractmethod
+    def events(self, calendar: str) -> list[Event]:
+        """The mirror: every event of the calendar's window as last read."""
+
+    @abstractmethod
+    def apply_delta(self, calendar: str, account: str, delta: Delta) -> None:
+        """Merge a delta into the mirror and save its cursor, together."""
+
+    @abstractmethod
+    def reset_calendar(self, calendar: str) -> None:
+        """Forget the mirror and cursor so the next read is a full one."""
+
+    @abstractmethod
+    def artifacts(self, calendar: str | None = None) -> list[Artifact]: ...
+
+    @abstractmethod
+    def tombstones(self, calendar: str) -> frozenset[tuple[Kind, str]]: ...
+
+    @abstractmethod
+    def record(
+        self,
+        *,
+        account: str,
+        calendar: str,
+        action: str,
+        kind: Kind,
+        meeting_key: str,
+        reason: str,
+        before: Event | None,
+        after: Event | None,
+        artifact: Artifact | None,
+        forget: bool = False,
+        tombstone: str | None = None,
+    ) -> None:
+        """Record one applied change, in one transaction: the audit line, the artifact row
+        (upserted, or removed when `forget`), a tombstone when given, and the mirror (the
+        event `after` replaces `before`; `after` None removes it)."""
+
+    @abstractmethod
+    def audit(self, account: str | None = None, limit: int | None = None) -> list[AuditEntry]: ...
+
+    @abstractmethod
+    def run_status(self, account: str) -> RunStatus: ...
+
+    @abstractmethod
+    def save_run_status(self, status: RunStatus) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+def _stamp(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _migration_1(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE calendars (id TEXT PRIMARY KEY, account TEXT NOT NULL, cursor TEXT, synced_at TEXT);
+        CREATE TABLE events (
+            calendar TEXT NOT NULL, key TEXT NOT NULL, ref TEXT NOT NULL, data TEXT NOT NULL,
+            PRIMARY KEY (calendar, key));
+        CREATE INDEX events_ref ON events (calendar, ref);
+        CREATE TABLE artifacts (
+            calendar TEXT NOT NULL, kind TEXT NOT NULL, meeting_key TEXT NOT NULL, ref TEXT NOT NULL,
+            etag TEXT, start TEXT, "end" TEXT, meeting_start TEXT, meeting_end TEXT,
+            customer TEXT NOT NULL DEFAULT '', title TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+            PRIMARY KEY (calendar, kind, meeting_key));
+        CREATE TABLE tombstones (
+            calendar TEXT NOT NULL, kind TEXT NOT NULL, meeting_key TEXT NOT NULL, ref TEXT,
+            reason TEXT NOT NULL, at TEXT NOT NULL,
+            PRIMARY KEY (calendar, kind, meeting_key));
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, account TEXT NOT NULL,
+            calendar TEXT NOT NULL, action TEXT NOT NULL, kind TEXT NOT NULL,
+            meeting_key TEXT NOT NULL, ref TEXT NOT NULL, reason TEXT NOT NULL,
+            before TEXT, after TEXT);
+        CREATE INDEX audit_account ON audit (account, id);
+        CREATE TABLE runs (
+            account TEXT PRIMARY KEY, last_start TEXT, last_end TEXT, last_error TEXT NOT NULL DEFAULT '',
+            next_at TEXT, changes INTEGER NOT NULL DEFAULT 0, requests INTEGER NOT NULL DEFAULT 0,
+            failures INTEGER NOT NULL DEFAULT 0);
+        """
+    )
+
+
+# Numbered migrations: index i upgrades a database at user_version i to i + 1. Append only.
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1]
+
+
+class SqliteStore(Store):
+    """The store on one SQLite file in WAL mode."""
+
+    def __init__(self, path: Path | str, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        with self._errors("open"):
+            self._open()
+
+    def _open(self) -> None:
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not self.path.exists():
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        self.db = sqlite_utils.Database(sqlite3.connect(str(self.path), timeout=30, check_same_thread=False))
+        self.db.execute("PRAGMA busy_timeout = 30000")
+        quick = self.db.execute("PRAGMA quick_check").fetchone()[0]
+        if quick != "ok":
+            raise sqlite3.DatabaseError(f"integrity check failed: {quick}")
+        if str(self.path) != ":memory:":
+            self.db.enable_wal()
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StateError(
+                f"written by a newer callplan (schema {version}, this one knows {len(MIGRATIONS)})", where=str(self.path)
+            )
+        for number in range(version, len(MIGRATIONS)):
+            with self.db.atomic():
+                MIGRATIONS[number](self.db)
+                self.db.execute(f"PRAGMA user_version = {number + 1}")
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """Turn SQLite failures into one-line StateErrors that name the file."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            text = str(exc)
+            if "full" in text:
+                text = "disk full: the change was not recorded and the cycle stops here"
+            elif "not a database" in text or "malformed" in text or "integrity" in text:
+                text = f"corrupt state database ({exc}); move it aside and run again to rebuild from the calendars"
+            raise StateError(f"cannot {doing}: {text}", where=str(self.path)) from None
+
+    # -- mirror and cursor -----------------------------------------------------------------------
+
+    def cursor(self, calendar: str) -> str | None:
+        with self._errors("read the sync cursor"):
+            row = self.db.execute("SELECT cursor FROM calendars WHERE id = ?", [calendar]).fetchone()
+        return row[0] if row else None
+
+    def events(self, calendar: str) -> list[Event]:
+        with self._errors("read the calendar mirror"):
+            rows = self.db.execute("SELECT data FROM events WHERE calendar = ? ORDER BY key", [calendar]).fetchall()
+        return [load_event(json.loads(row[0])) for row in rows]
+
+    def apply_delta(self, calendar: str, account: str, delta: Delta) -> None:
+        with self._errors("save what was read"), self.db.atomic():
+            if delta.full:
+                self.db.execute("DELETE FROM events WHERE calendar = ?", [calendar])
+            refs = set(delta.removed_refs) | {event.ref for event in delta.upserted}
+            for ref in refs:
+                self.db.execute("DELETE FROM events WHERE calendar = ? AND ref = ?", [calendar, ref])
+            self._put_events(calendar, delta.upserted)
+            self.db.execute(
+                "INSERT INTO calendars (id, account, cursor, synced_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET cursor = excluded.cursor, synced_at = excluded.synced_at, "
+                "account = excluded.account",
+                [calendar, account, delta.cursor, _stamp(self._clock())],
+            )
+
+    def _put_events(self, calendar: str, events: Iterable[Event]) -> None:
+        self.db.conn.executemany(
+            "INSERT OR REPLACE INTO events (calendar, key, ref, data) VALUES (?, ?, ?, ?)",
+            [(calendar, event.key, event.ref, json.dumps(dump_event(event))) for event in events],
+        )
+
+    def reset_calendar(self, calendar: str) -> None:
+        with self._errors("reset the calendar mirror"), self.db.atomic():
+            self.db.execute("DELETE FROM events WHERE calendar = ?", [calendar])
+            self.db.execute("UPDATE calendars SET cursor = NULL WHERE id = ?", [calendar])
+
+    # -- ownership -----------------------------------------------------------------------------
+
+    def artifacts(self, calendar: str | None = None) -> list[Artifact]:
+        sql = "SELECT * FROM artifacts" + (" WHERE calendar = ?" if calendar else "") + " ORDER BY calendar, meeting_start, kind"
+        with self._errors("read artifacts"):
+            rows = list(self.db.query(sql, [calendar] if calendar else []))
+        return [
+            Artifact(
+                calendar=row["calendar"],
+                kind=Kind(row["kind"]),
+                meeting_key=row["meeting_key"],
+                ref=row["ref"],
+                etag=row["etag"],
+                start=_time(row["start"]),
+                end=_time(row["end"]),
+                meeting_start=_time(row["meeting_start"]),
+                meeting_end=_time(row["meeting_end"]),
+                customer=row["customer"],
+                title=row["title"],
+            )
+            for row in rows
+        ]
+
+    def tombstones(self, calendar: str) -> frozenset[tuple[Kind, str]]:
+        with self._errors("read tombstones"):
+            rows = self.db.execute("SELECT kind, meeting_key FROM tombstones WHERE calendar = ?", [calendar]).fetchall()
+        return frozenset((Kind(kind), key) for kind, key in rows)
+
+    def record(
+        self,
+        *,
+        account: str,
+        calendar: str,
+        action: str,
+        kind: Kind,
+        meeting_key: str,
+        reason: str,
+        before: Event | None,
+        after: Event | None,
+        artifact: Artifact | None,
+        forget: bool = False,
+        tombstone: str | None = None,
+    ) -> None:
+        now = _stamp(self._clock())
+        ref = (after or before).ref if (after or before) else (artifact.ref if artifact else "")
+        with self._errors("record a change"), self.db.atomic():
+            self.db.execute(
+                "INSERT INTO audit (at, account, calendar, action, kind, meeting_key, ref, reason, before, after) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    now, account, calendar, action, kind.value, meeting_key, ref, reason,
+                    json.dumps(dump_event(before)) if before else None,
+                    json.dumps(dump_event(after)) if after else None,
+                ],
+            )  # fmt: skip
+            if forget:
+                self.db.execute(
+                    "DELETE FROM artifacts WHERE calendar = ? AND kind = ? AND meeting_key = ?",
+                    [calendar, kind.value, meeting_key],
+                )
+            elif artifact is not None:
+                self._put_artifact(artifact, now)
+            if tombstone is not None:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO tombstones (calendar, kind, meeting_key, ref, reason, at) VALUES (?, ?, ?, ?, ?, ?)",
+                    [calendar, kind.value, meeting_key, ref, tombstone, now],
+                )
+            if before is not None and (after is None or after.ref != before.ref):
+                self.db.execute("DELETE FROM events WHERE calendar = ? AND key = ?", [calendar, before.key])
+            if after is not None:
+                self._put_events(calendar, [after])
+
+    def _put_artifact(self, artifact: Artifact, now: str | None) -> None:
+        self.db.execute(
+            'INSERT INTO artifacts (calendar, kind, meeting_key, ref, etag, start, "end", meeting_start, meeting_end, '
+            "customer, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(calendar, kind, meeting_key) DO UPDATE SET ref = excluded.ref, etag = excluded.etag, "
+            'start = excluded.start, "end" = excluded."end", meeting_start = excluded.meeting_start, '
+            "meeting_end = excluded.meeting_end, customer = excluded.customer, title = excluded.title, "
+            "updated_at = excluded.updated_at",
+            [
+                artifact.calendar, artifact.kind.value, artifact.meeting_key, artifact.ref, artifact.etag,
+                _stamp(artifact.start), _stamp(artifact.end), _stamp(artifact.meeting_start),
+                _stamp(artifact.meeting_end), artifact.customer, artifact.title, now, now,
+            ],
+        )  # fmt: skip
+
+    def audit(self, account: str | None = None, limit: int | None = None) -> list[AuditEntry]:
+        sql = "SELECT * FROM audit" + (" WHERE account = ?" if account else "") + " ORDER BY id DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        with self._errors("read the audit log"):
+            rows = list(self.db.query(sql, [account] if account else []))
+        return [
+            AuditEntry(
+                id=row["id"],
+                at=datetime.fromisoformat(row["at"]),
+                account=row["account"],
+                calendar=row["calendar"],
+                action=row["action"],
+                kind=row["kind"],
+                meeting_key=row["meeting_key"],
+                ref=row["ref"],
+                reason=row["reason"],
+                before=json.loads(row["before"]) if row["before"] else None,
+                after=json.loads(row["after"]) if row["after"] else None,
+            )
+            for row in rows
+        ]
+
+    # -- run status ----------------------------------------------------------------------------
+
+    def run_status(self, account: str) -> RunStatus:
+        with self._errors("read run status"):
+            rows = list(self.db.query("SELECT * FROM runs WHERE account = ?", [account]))
+        if not rows:
+            return RunStatus(account)
+        row = rows[0]
+        return RunStatus(
+            account=account,
+            last_start=_time(row["last_start"]),
+            last_end=_time(row["last_end"]),
+            last_error=row["last_error"],
+            next_at=_time(row["next_at"]),
+            changes=row["changes"],
+            requests=row["requests"],
+            failures=row["failures"],
+        )
+
+    def save_run_status(self, status: RunStatus) -> None:
+        with self._errors("save run status"), self.db.atomic():
+            self.db.execute(
+                "INSERT OR REPLACE INTO runs (account, last_start, last_end, last_error, next_at, changes, requests, failures) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    status.account, _stamp(status.last_start), _stamp(status.last_end), status.last_error,
+                    _stamp(status.next_at), status.changes, status.requests, status.failures,
+                ],
+            )  # fmt: skip
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,93 @@
+"""Small builders shared by the tests: settings, meetings, and an engine on a memory calendar."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from agent.config import Account, parse
+from agent.engine import AccountSync
+from agent.model import Attendee, Event, Response, Status
+from agent.render import Renderer
+from agent.store import SqliteStore
+from memory_calendar import MemoryCalendar, MemoryConnector
+
+BERLIN = ZoneInfo("Europe/Berlin")
+SELLER = "alex@acme.example"
+# Monday 18 March 2030, 07:00 in Berlin: a fixed "now" so no test depends on today's date.
+MONDAY = datetime(2030, 3, 18, 7, 0, tzinfo=BERLIN)
+
+
+def account(**overrides: object) -> Account:
+    defaults: dict[str, object] = {"timezone": "Europe/Berlin", "rules": {"internal_domains": ["acme.example"]}}
+    defaults.update(overrides)
+    config = parse({"defaults": defaults, "accounts": [{"name": "alex", "provider": "caldav", "email": SELLER}]}, Path("test.toml"))
+    return config.accounts[0]
+
+
+def at(day: int, hour: int, minute: int = 0) -> datetime:
+    """A time in the test week: day 0 is Monday 18 March 2030, in Berlin."""
+    return datetime(2030, 3, 18, hour, minute, tzinfo=BERLIN) + timedelta(days=day)
+
+
+def meeting(
+    title: str,
+    start: datetime,
+    minutes: int = 60,
+    guests: Iterable[str] = ("dana@globex.example",),
+    organizer: str = SELLER,
+    description: str = "",
+    status: Status = Status.CONFIRMED,
+    response: Response = Response.ACCEPTED,
+    all_day: bool = False,
+) -> Event:
+    attendees = tuple(Attendee(email, email.split("@")[0].title()) for email in guests)
+    attendees += (Attendee(SELLER, "Alex", response),)
+    return Event(
+        key="", ref="", calendar="", title=title, start=start, end=start + timedelta(minutes=minutes),
+        organizer=organizer, self_is_organizer=organizer == SELLER, self_response=response,
+        attendees=attendees, description=description, status=status, all_day=all_day,
+    )  # fmt: skip
+
+
+class World:
+    """A memory calendar, an engine with a real SQLite store on it, and a movable clock."""
+
+    def __init__(self, now: datetime = MONDAY, store_path: Path | str = ":memory:", **settings: object) -> None:
+        self.now = now
+        self.calendar = MemoryCalendar(SELLER)
+        self.connector = MemoryConnector(self.calendar)
+        self.store = SqliteStore(store_path, clock=lambda: self.now)
+        self.account = account(**settings)
+        self.renderer = Renderer()
+        self.sync = AccountSync(self.account, self.connector, self.store, self.renderer, clock=lambda: self.now)
+
+    def add(self, event: Event) -> Event:
+        return self.calendar.person_add(event)
+
+    def cycle(self):  # type: ignore[no-untyped-def]
+        report = self.sync.cycle()
+        assert not report.error, report.error
+        for calendar in report.calendars:
+            assert not calendar.error, calendar.error
+        return report
+
+    def applied(self) -> list[str]:
+        """One cycle; the verbs of what it applied."""
+        from agent.changes import verb
+
+        return [verb(change) for calendar in self.cycle().calendars for change, _ in calendar.applied]
+
+    def blocks(self, kind: str | None = None) -> list[Event]:
+        found = [e for e in self.calendar.blocks() if kind is None or e.block_tag.kind == kind]  # type: ignore[union-attr]
+        return sorted(found, key=lambda e: e.start)
+
+    def block_for(self, kind: str, event: Event) -> Event:
+        matches = [b for b in self.blocks(kind) if b.block_tag.meeting_key == event.key]  # type: ignore[union-attr]
+        assert len(matches) == 1, f"{len(matches)} {kind} blocks for {event.title}"
+        return matches[0]
+
+    def get(self, event: Event) -> Event:
+        return self.calendar.events[event.ref]
