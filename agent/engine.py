@@ -18,7 +18,7 @@ from datetime import UTC, datetime, time, timedelta
 from agent.changes import Adopt, Change, CreateBlock, DeleteBlock, Tombstone, UpdateBlock, WriteAgenda, verb
 from agent.classify import customer_of
 from agent.config import Account
-from agent.errors import AuthError, ConflictError, GoneError, StateError, ThrottledError, TransientError
+from agent.errors import AuthError, ConfigError, ConflictError, GoneError, StateError, ThrottledError, TransientError
 from agent.model import Delta, Event, Kind, Window
 from agent.planner import History, Owned, Past, plan
 from agent.render import Renderer
@@ -119,7 +119,7 @@ class AccountSync:
                 except TransientError as exc:
                     result.error = str(exc)
                     log.warning("calendar %s: %s", calendar, exc)
-        except (AuthError, ThrottledError, StateError) as exc:
+        except (AuthError, ThrottledError, StateError, ConfigError) as exc:
             report.error = str(exc)
         return report
 
@@ -128,7 +128,8 @@ class AccountSync:
         key = state_key(self.account.name, calendar)
         now = self.clock()
         window = window_for(now, settings.lookahead_days, settings.timezone)
-        delta = self.connector.changes(calendar, self.store.cursor(key), window)
+        # a window that moved (a new day) means a full read: meetings may have entered it
+        delta = self.connector.changes(calendar, self.store.cursor(key, window), window)
         result.requests, result.full, result.skipped = delta.requests, delta.full, list(delta.skipped)
         result.read = len(delta.upserted)
         for reason in delta.skipped:
@@ -136,7 +137,7 @@ class AccountSync:
         if dry_run:
             events = _merged(self.store.events(key), delta)
         else:
-            self.store.apply_delta(key, self.account.name, delta)
+            self.store.apply_delta(key, self.account.name, delta, window)
             events = self.store.events(key)
         meetings = [event for event in events if not event.is_block]
         result.meetings = meetings

@@ -137,6 +137,7 @@ class _Planner:
         self.busy = busy
         self.changes: list[Change] = []
         self.deleting: set[tuple[Kind, str]] = set()
+        self.tombstones = set(owned.tombstones)  # grows with the tombstones this plan adds
         self.blocks = self._canonical_blocks()
         self.customer_keys = {key for key, meeting in self.meetings.items() if classify(meeting, settings).customer}
         self.eligible = self._eligible()
@@ -189,17 +190,19 @@ class _Planner:
             if kind is Kind.AGENDA:
                 self._reconcile_agenda_record(key, record)
             elif (kind, key) not in self.blocks and self._observable(record):
-                self.changes.append(Tombstone(kind, key, record.ref, "deleted by a person"))
+                self._tombstone(kind, key, record.ref, "deleted by a person")
+
+    def _tombstone(self, kind: Kind, key: str, ref: str, reason: str) -> None:
+        self.tombstones.add((kind, key))
+        self.changes.append(Tombstone(kind, key, ref, reason))
 
     def _reconcile_agenda_record(self, key: str, record: Record) -> None:
         meeting = self.meetings.get(key)
         if meeting is None:
             return  # out of the window, or the meeting went: nothing to protect
         found = splice.find(meeting.description, meeting.agenda_tag)
-        if meeting.agenda_tag is None and found.state is splice.AgendaState.ABSENT:
-            self.changes.append(Tombstone(Kind.AGENDA, key, record.ref, "agenda removed by a person"))
-        elif found.state is splice.AgendaState.REMOVED:
-            self.changes.append(Tombstone(Kind.AGENDA, key, record.ref, "agenda removed by a person"))
+        if found.state in (splice.AgendaState.ABSENT, splice.AgendaState.REMOVED):
+            self._tombstone(Kind.AGENDA, key, record.ref, "agenda removed by a person")
 
     def _observable(self, record: Record) -> bool:
         """Would this block be in what we read? Only then does its absence mean deletion."""
@@ -260,7 +263,7 @@ class _Planner:
             self._agenda(meeting, context)
 
     def _wants_block(self, kind: Kind, key: str) -> bool:
-        return self._enabled(kind) and (kind, key) not in self.owned.tombstones
+        return self._enabled(kind) and (kind, key) not in self.tombstones
 
     def _fixed_positions(self) -> dict[tuple[Kind, str], Interval]:
         """Blocks the planner may not re-place: started ones, ones the seller moved, and ones
@@ -301,6 +304,8 @@ class _Planner:
     # -- one meeting -------------------------------------------------------------------------
 
     def _slot(self, kind: Kind, meeting: Event, taken: Timeline, agents: Timeline, chain_end: datetime) -> Interval | None:
+        """The ideal slot if free; else free time in working hours, then free time at all,
+        within the search span; and only then a slot that overlaps a meeting but no block."""
         placer = self.placer
         if kind is Kind.PREP:
             length = timedelta(minutes=self.settings.prep.minutes)
@@ -308,16 +313,20 @@ class _Planner:
             if ideal.start > self.now and taken.is_free(ideal):
                 return ideal
             earliest = meeting.start - timedelta(hours=self.settings.prep.search_hours)
-            return placer.latest_before(taken, length, meeting.start, earliest, working=True) or placer.latest_before(
-                agents, length, meeting.start, meeting.start - timedelta(days=1), working=False
+            return (
+                placer.latest_before(taken, length, meeting.start, earliest, working=True)
+                or placer.latest_before(taken, length, meeting.start, earliest, working=False)
+                or placer.latest_before(agents, length, meeting.start, meeting.start - timedelta(days=1), working=False)
             )
         length = timedelta(minutes=self.settings.debrief.minutes)
         ideal = Interval(chain_end, chain_end + length)
         if ideal.start > self.now and taken.is_free(ideal):
             return ideal
         latest = chain_end + timedelta(minutes=self.settings.debrief.window_minutes)
-        return placer.first_after(taken, length, chain_end, latest, working=True) or placer.first_after(
-            agents, length, chain_end, chain_end + timedelta(days=1), working=False
+        return (
+            placer.first_after(taken, length, chain_end, latest, working=True)
+            or placer.first_after(taken, length, chain_end, latest, working=False)
+            or placer.first_after(agents, length, chain_end, chain_end + timedelta(days=1), working=False)
         )
 
     def _block(
@@ -363,7 +372,7 @@ class _Planner:
         settings = self.settings.agenda
         if not (settings.enabled and meeting.self_is_organizer) or meeting.start <= self.now:
             return
-        if (Kind.AGENDA, meeting.key) in self.owned.tombstones:
+        if (Kind.AGENDA, meeting.key) in self.tombstones:
             return
         found = splice.find(meeting.description, meeting.agenda_tag)
         if found.state not in (splice.AgendaState.ABSENT, splice.AgendaState.OURS):

@@ -27,7 +27,7 @@ import sqlite_utils
 
 from agent.codec import dump_event, load_event
 from agent.errors import StateError
-from agent.model import Delta, Event, Kind
+from agent.model import Delta, Event, Kind, Window
 from agent.planner import Record
 
 
@@ -84,15 +84,16 @@ class Store(ABC):
     """What the engine, the CLI and the daemon need from state, and nothing more."""
 
     @abstractmethod
-    def cursor(self, calendar: str) -> str | None: ...
+    def cursor(self, calendar: str, window: Window) -> str | None:
+        """The sync cursor, if it was made for this window (else None: a full read is due)."""
 
     @abstractmethod
     def events(self, calendar: str) -> list[Event]:
         """The mirror: every event of the calendar's window as last read."""
 
     @abstractmethod
-    def apply_delta(self, calendar: str, account: str, delta: Delta) -> None:
-        """Merge a delta into the mirror and save its cursor, together."""
+    def apply_delta(self, calendar: str, account: str, delta: Delta, window: Window) -> None:
+        """Merge a delta into the mirror and save its cursor and window, together."""
 
     @abstractmethod
     def reset_calendar(self, calendar: str) -> None:
@@ -148,7 +149,9 @@ def _time(value: str | None) -> datetime | None:
 def _migration_1(db: sqlite_utils.Database) -> None:
     db.executescript(
         """
-        CREATE TABLE calendars (id TEXT PRIMARY KEY, account TEXT NOT NULL, cursor TEXT, synced_at TEXT);
+        CREATE TABLE calendars (
+            id TEXT PRIMARY KEY, account TEXT NOT NULL, cursor TEXT, window_start TEXT, window_end TEXT,
+            synced_at TEXT);
         CREATE TABLE events (
             calendar TEXT NOT NULL, key TEXT NOT NULL, ref TEXT NOT NULL, data TEXT NOT NULL,
             PRIMARY KEY (calendar, key));
@@ -230,17 +233,21 @@ class SqliteStore(Store):
 
     # -- mirror and cursor -----------------------------------------------------------------------
 
-    def cursor(self, calendar: str) -> str | None:
+    def cursor(self, calendar: str, window: Window) -> str | None:
         with self._errors("read the sync cursor"):
-            row = self.db.execute("SELECT cursor FROM calendars WHERE id = ?", [calendar]).fetchone()
-        return row[0] if row else None
+            row = self.db.execute(
+                "SELECT cursor, window_start, window_end FROM calendars WHERE id = ?", [calendar]
+            ).fetchone()
+        if row is None or (row[1], row[2]) != (_stamp(window.start), _stamp(window.end)):
+            return None
+        return row[0]
 
     def events(self, calendar: str) -> list[Event]:
         with self._errors("read the calendar mirror"):
             rows = self.db.execute("SELECT data FROM events WHERE calendar = ? ORDER BY key", [calendar]).fetchall()
         return [load_event(json.loads(row[0])) for row in rows]
 
-    def apply_delta(self, calendar: str, account: str, delta: Delta) -> None:
+    def apply_delta(self, calendar: str, account: str, delta: Delta, window: Window) -> None:
         with self._errors("save what was read"), self.db.atomic():
             if delta.full:
                 self.db.execute("DELETE FROM events WHERE calendar = ?", [calendar])
@@ -249,10 +256,11 @@ class SqliteStore(Store):
                 self.db.execute("DELETE FROM events WHERE calendar = ? AND ref = ?", [calendar, ref])
             self._put_events(calendar, delta.upserted)
             self.db.execute(
-                "INSERT INTO calendars (id, account, cursor, synced_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET cursor = excluded.cursor, synced_at = excluded.synced_at, "
-                "account = excluded.account",
-                [calendar, account, delta.cursor, _stamp(self._clock())],
+                "INSERT INTO calendars (id, account, cursor, window_start, window_end, synced_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET cursor = excluded.cursor, "
+                "window_start = excluded.window_start, window_end = excluded.window_end, "
+                "synced_at = excluded.synced_at, account = excluded.account",
+                [calendar, account, delta.cursor, _stamp(window.start), _stamp(window.end), _stamp(self._clock())],
             )
 
     def _put_events(self, calendar: str, events: Iterable[Event]) -> None:

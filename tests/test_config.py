@@ -1,0 +1,82 @@
+"""Configuration: valid files load; every mistake is one line that names the file and the key."""
+
+from __future__ import annotations
+
+from datetime import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from agent.config import load
+from agent.errors import ConfigError
+
+GOOD = """
+state = "state.db"
+
+[defaults]
+timezone = "Europe/Berlin"
+internal_domains = ["ignored-here"]
+
+[defaults.rules]
+internal_domains = ["Acme.example"]
+
+[defaults.working_hours]
+start = "08:30"
+
+[[accounts]]
+name = "alex"
+provider = "caldav"
+email = "alex@acme.example"
+url = "https://dav.example/"
+timezone = "America/New_York"
+
+[accounts.working_hours]
+end = "16:00"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_good_file_loads_with_account_overrides(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"config.toml: defaults.internal_domains: unknown key"):
+        load(write(tmp_path, GOOD))
+    config = load(write(tmp_path, GOOD.replace('internal_domains = ["ignored-here"]\n', "")))
+    account = config.accounts[0]
+    assert config.state == tmp_path / "state.db"
+    assert account.settings.timezone == ZoneInfo("America/New_York")
+    assert account.settings.working_hours.start == time(8, 30)  # from defaults
+    assert account.settings.working_hours.end == time(16, 0)  # own override, merged
+    assert account.settings.rules.internal_domains == ("acme.example",)
+    assert account.options == {"url": "https://dav.example/"}
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[defaults\n", r"config.toml: not valid TOML"),
+        ('[defaults]\ntimezone = "Mars/Olympus"', r"config.toml: defaults.timezone: invalid timezone"),
+        ('[defaults.rules]\ninternal_domains = "acme.example"', r"defaults.rules.internal_domains: Input should be a list"),
+        ('[[accounts]]\nname = "a"\nprovider = "exchange"\nemail = "a@b.c"', r"accounts\[0\].provider: Input should be"),
+        ('[[accounts]]\nname = "a"\nprovider = "caldav"', r"accounts\[0\].email: Field required"),
+        ('[[accounts]]\nname = "a"\nprovider = "caldav"\nemail = "a@b.c"\n[accounts.working_hours]\nstart = "18:00"\nend = "09:00"',
+         r"accounts\[0\].working_hours: Value error, end must be after start"),
+        ('[[accounts]]\nname = "a"\nprovider = "caldav"\nemail = "a@b.c"\n[[accounts]]\nname = "a"\nprovider = "caldav"\nemail = "b@b.c"',
+         r"accounts\[1\].name: duplicate account name"),
+        ('[defaults.debrief]\nminutes = -5', r"defaults.debrief.minutes: Input should be greater than 0"),
+        ("bogus = 1", r"config.toml: bogus: unknown key"),
+    ],
+)  # fmt: skip
+def test_mistakes_are_one_line_with_where(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        load(write(tmp_path, text))
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load(tmp_path / "nope.toml")

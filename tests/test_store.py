@@ -1,0 +1,69 @@
+"""The state store: migrations, atomic records, and clear errors for corrupt or full databases."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from agent.errors import StateError
+from agent.store import MIGRATIONS, SqliteStore
+from helpers import World, at, meeting
+
+
+def test_new_database_is_private_in_wal_mode_and_migrated(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "sub" / "state.db")
+    assert (tmp_path / "sub" / "state.db").stat().st_mode & 0o777 == 0o600
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    store.close()
+    SqliteStore(tmp_path / "sub" / "state.db").close()  # reopening runs no migration twice
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    connection = sqlite3.connect(path)
+    connection.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    connection.close()
+    with pytest.raises(StateError, match="newer callplan"):
+        SqliteStore(path)
+
+
+def test_a_corrupt_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StateError, match=r"state.db: cannot open: corrupt state database") as caught:
+        SqliteStore(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_full_disk_aborts_the_cycle_cleanly_and_nothing_is_half_written(tmp_path: Path) -> None:
+    world = World(store_path=tmp_path / "state.db")
+    demo = world.add(meeting("Globex", at(0, 10), description="x" * 20000))
+    pages = world.store.db.execute("PRAGMA page_count").fetchone()[0]
+    world.store.db.execute(f"PRAGMA max_page_count = {pages + 2}")  # the disk fills up now
+    report = world.sync.cycle()
+    assert report.error.startswith(f"{tmp_path / 'state.db'}: cannot ")
+    assert "disk full" in report.error
+    audit = world.store.audit()
+    # what was written to the calendar is either recorded or findable by its tag next time
+    world.store.db.execute("PRAGMA max_page_count = 1073741823")
+    world.cycle()
+    assert len(world.blocks("prep")) == 1 and len(world.blocks("debrief")) == 1
+    assert world.get(demo).description.count("──── Agenda") == 1
+    assert len(world.store.audit()) > len(audit)
+
+
+def test_every_applied_change_is_in_the_audit_log_with_before_and_after() -> None:
+    world = World()
+    demo = world.add(meeting("Globex", at(0, 10), description="Intro"))
+    world.cycle()
+    entries = world.store.audit()
+    actions = sorted(entry.action for entry in entries)
+    assert actions == ["create", "create", "write agenda"]
+    agenda = next(entry for entry in entries if entry.action == "write agenda")
+    assert agenda.before["description"] == "Intro"
+    assert agenda.after["description"].startswith("Intro\n\n")
+    assert agenda.meeting_key == demo.key
+    assert {a.kind for a in world.store.artifacts()} == {"prep", "debrief", "agenda"}
