@@ -1,0 +1,71 @@
+"""Fixtures: one real Radicale server per test session, and a fresh calendar per test.
+
+Each test gets its own Radicale user (who owns /<user>/), so tests never see each other's
+events and may run in any order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from servers.radicale import PASSWORD, SELLER, ZONE, make_calendar
+
+from connectors.caldav import CaldavConnector, RetryingSession
+from connectors.radicale_server import RadicaleServer
+
+
+@pytest.fixture(scope="session")
+def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RadicaleServer]:
+    with RadicaleServer(tmp_path_factory.mktemp("radicale")) as server:
+        yield server
+
+
+@pytest.fixture
+def user() -> str:
+    return f"u{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def calendar_url(radicale: RadicaleServer, user: str) -> str:
+    return make_calendar(radicale.url, user)
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    """What the connectors of a test would have slept: retries never wait on the wall clock."""
+    return []
+
+
+@pytest.fixture
+def connect(sleeps: list[float]) -> Iterator[Callable[[str, str], CaldavConnector]]:
+    """Make connectors for the seller (server URL, user), with sleeps recorded and jitter fixed
+    at one half; they are closed after the test."""
+    made: list[CaldavConnector] = []
+
+    def connect(url: str, user: str) -> CaldavConnector:
+        session = RetryingSession(sleep=sleeps.append, random=lambda: 0.5)
+        made.append(CaldavConnector(SELLER, url, user, PASSWORD, zone=ZONE, session=session))
+        return made[-1]
+
+    yield connect
+    for connector in made:
+        connector.close()
+
+
+@pytest.fixture
+def connector(
+    connect: Callable[[str, str], CaldavConnector], radicale: RadicaleServer, user: str, calendar_url: str
+) -> CaldavConnector:
+    return connect(radicale.url, user)
+
+
+@pytest.fixture
+def tmp_secret(tmp_path: Path) -> Path:
+    """A password file with owner-only permissions."""
+    path = tmp_path / "password"
+    path.write_text("s3cret-Pa55\n")
+    path.chmod(0o600)
+    return path

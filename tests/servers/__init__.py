@@ -1,0 +1,1 @@
+"""Local servers the integration tests run against (started by fixtures in tests/conftest.py)."""
