@@ -1,0 +1,145 @@
+"""The `callplan` command: parses arguments, calls the library, prints. Nothing else.
+
+Every failure the agent understands (CallplanError) is printed as one line on stderr with
+exit status 1; a cycle in which some account failed also exits 1, after the others ran.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from agent import present
+from agent.errors import CallplanError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class Main(click.Group):
+    """A group that turns CallplanError into one line and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CallplanError as exc:
+            err_console.print(f"callplan: {exc}", markup=False, highlight=False, soft_wrap=True)
+            sys.exit(1)
+
+
+@click.group(cls=Main)
+@click.option("--config", "config_path", type=click.Path(path_type=Path), envvar="CALLPLAN_CONFIG",
+              help="Configuration file (default: ~/.config/callplan/config.toml).")  # fmt: skip
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None, verbose: int) -> None:
+    """callplan: prep, agenda and debrief for every customer meeting in your calendar."""
+    logging.basicConfig(
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = config_path
+
+
+def _session(ctx: click.Context):  # type: ignore[no-untyped-def]
+    from agent.session import Session
+
+    return Session.from_file(ctx.obj)
+
+
+@main.command()
+@click.option("--once", is_flag=True, required=True, help="Run one cycle and exit (the service is `callplan run`).")
+@click.option("--dry-run", is_flag=True, help="Plan and show the changes; write nothing anywhere.")
+@click.option("--account", "accounts", multiple=True, help="Only this account (repeatable).")
+@click.pass_context
+def sync(ctx: click.Context, once: bool, dry_run: bool, accounts: tuple[str, ...]) -> None:
+    """One cycle over all configured accounts."""
+    if not once:
+        raise click.UsageError("sync needs --once; the long-running service is `callplan run`")
+    with _session(ctx) as session:
+        reports = session.cycle(accounts, dry_run=dry_run)
+        by_name = {account.name: account for account in session.config.accounts}
+        console.print(present.changes_table(reports, by_name, planned=dry_run))
+        requests = sum(report.requests for report in reports)
+        changes = sum(len(c.planned if dry_run else c.applied) for report in reports for c in report.calendars)
+        console.print(f"{changes} changes {'planned' if dry_run else 'applied'}, {requests} API requests")
+    problems = present.errors(reports)
+    for line in problems:
+        err_console.print(f"callplan: {line}", markup=False, highlight=False, soft_wrap=True)
+    if any(report.error or any(c.error for c in report.calendars) for report in reports):
+        sys.exit(1)
+
+
+@main.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Per account: last and next cycle, artifacts owned, backlog, last error."""
+    with _session(ctx) as session:
+        accounts = session.config.accounts
+        statuses = {account.name: session.store.run_status(account.name) for account in accounts}
+        console.print(present.status_table(accounts, statuses, session.store.artifacts(), {}))
+
+
+@main.command()
+@click.option("--account", "accounts", multiple=True, help="Only this account (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Show what would be removed; change nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def undo(ctx: click.Context, accounts: tuple[str, ...], dry_run: bool, yes: bool) -> None:
+    """Remove every block callplan created and strip every agenda it inserted."""
+    from agent.undo import undo as undo_account
+
+    if not (dry_run or yes):
+        click.confirm("Remove every callplan block and agenda from the configured calendars?", abort=True)
+    with _session(ctx) as session:
+        failed = False
+        for account in session.accounts(accounts):
+            report = undo_account(session.sync_for(account), dry_run=dry_run)
+            present.undo_summary(console, report, dry_run)
+            failed = failed or bool(report.errors)
+    if failed:
+        sys.exit(1)
+
+
+@main.group()
+def config() -> None:
+    """Inspect the configuration."""
+
+
+@config.command("check")
+@click.option("--connect", is_flag=True, help="Also log in to each account and list its calendars.")
+@click.pass_context
+def config_check(ctx: click.Context, connect: bool) -> None:
+    """Validate the configuration file, templates and credentials files."""
+    from connectors import open_connector
+
+    with _session(ctx) as session:
+        console.print(f"{session.config.path}: ok, {len(session.config.accounts)} accounts, state in {session.config.state}")
+        for account in session.config.accounts:
+            connector = open_connector(account)
+            try:
+                line = f"  {account.name} ({account.provider}, {account.email}): options ok"
+                if connect:
+                    names = ", ".join(info.name for info in connector.calendars())
+                    line += f"; calendars: {names}"
+                console.print(line, markup=False, highlight=False)
+            finally:
+                connector.close()
+
+
+@main.command()
+def demo() -> None:
+    """Run the whole product on a throwaway local CalDAV server: no account needed."""
+    from agent.demo import run_demo
+
+    run_demo(console)
+
+
+if __name__ == "__main__":
+    main()
