@@ -197,6 +197,31 @@ def test_writes_with_a_stale_etag_conflict(
     assert renamed is not None and renamed.title == "Renamed by hand"
 
 
+@pytest.mark.parametrize("write", ["update", "set_description"])
+def test_the_server_refuses_a_write_when_someone_edits_between_our_read_and_our_put(
+    connect: Connect, radicale: RadicaleServer, user: str, calendar_url: str, write: str
+) -> None:
+    href = put_ics(calendar_url, "m.ics", utc("m", "20300320T100000", "20300320T110000", "SUMMARY:Mine"))
+    front = FlakyFront(radicale.url, [])
+    with front.running():
+        connector = connect(front.url, user)
+        calendar = calendar_url.replace(radicale.url, front.url)
+        current = connector.get(calendar, href.replace(radicale.url, front.url))
+        assert current is not None
+
+        def someone_else(method: str, path: str) -> None:
+            if method == "PUT":
+                put_ics(calendar_url, "m.ics", utc("m", "20300320T100000", "20300320T110000", "SUMMARY:Theirs"))
+
+        front.before_forward = someone_else
+        with pytest.raises(ConflictError):
+            if write == "update":
+                connector.update(calendar, current, block())
+            else:
+                connector.set_description(calendar, current, "ours", None, notify=False)
+    assert "SUMMARY:Theirs" in stored_text(href)
+
+
 # --- changes() -----------------------------------------------------------------------------
 
 

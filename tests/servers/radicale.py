@@ -12,7 +12,7 @@ import http.client
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -58,13 +58,15 @@ def put_ics(calendar_url: str, name: str, text: str) -> str:
 
 
 class FlakyFront:
-    """An HTTP server on 127.0.0.1 that answers the first requests with canned failures and
-    passes every later one through to `upstream`: a server that is throttling or failing
-    for a while, in front of a real one."""
+    """An HTTP server on 127.0.0.1 in front of a real one (`upstream`): it answers the next
+    requests with the canned `failures` (status, headers), as a server that is throttling or
+    failing for a while, and passes every other one through. `before_forward(method, path)`,
+    when set, runs just before a request is passed on: someone else's write in a race."""
 
     def __init__(self, upstream: str, failures: list[tuple[int, dict[str, str]]]) -> None:
         self.upstream = urlsplit(upstream)
         self.failures = list(failures)
+        self.before_forward: Callable[[str, str], None] | None = None
         self.seen = 0
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -81,6 +83,8 @@ class FlakyFront:
     def _forward(
         self, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, list[tuple[str, str]], bytes]:
+        if self.before_forward is not None:
+            self.before_forward(method, path)
         connection = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=10)
         try:
             connection.request(method, path, body=body, headers=headers)
