@@ -174,8 +174,8 @@ def load(path: Path) -> Config:
 def parse(raw: Mapping[str, Any], path: Path) -> Config:
     """Validate an already-parsed TOML document; `path` is used in messages and relative paths."""
     name = path.name
-    top = _validate(_TopLevel, raw, name)
-    _validate(Settings, top.defaults, f"{name}: defaults")  # so a bad default is blamed on [defaults]
+    top = validate(_TopLevel, raw, name)
+    validate(Settings, top.defaults, f"{name}: defaults")  # so a bad default is blamed on [defaults]
     accounts = [_account(entry, index, top.defaults, name) for index, entry in enumerate(top.accounts)]
     seen: set[str] = set()
     for index, account in enumerate(accounts):
@@ -196,10 +196,10 @@ def _account(entry: Mapping[str, Any], index: int, defaults: Mapping[str, Any], 
     if not isinstance(entry, Mapping):
         raise ConfigError("expected a table", where=where)
     own = {key: value for key, value in entry.items() if key in SETTINGS_KEYS}
-    settings = _validate(Settings, _merge(defaults, own), where)
+    settings = validate(Settings, _merge(defaults, own), where)
     fields = {key: value for key, value in entry.items() if key in ACCOUNT_KEYS}
     options = {key: value for key, value in entry.items() if key not in ACCOUNT_KEYS | SETTINGS_KEYS}
-    return _validate(Account, {**fields, "settings": settings, "options": options, "where": where}, where)
+    return validate(Account, {**fields, "settings": settings, "options": options, "where": where}, where)
 
 
 def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -213,12 +213,21 @@ def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, An
     return merged
 
 
-def _validate(model: type[M], data: Any, where: str) -> M:
+def validate(model: type[M], data: Any, where: str) -> M:
+    """Validate data with a pydantic model; the first error becomes a ConfigError that says where.
+
+    Connectors validate their own options with it, so every config error reads the same.
+    """
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        message = first["msg"].replace("a valid tuple", "a list").replace("Extra inputs are not permitted", "unknown key")
+        message = (
+            first["msg"]
+            .removeprefix("Value error, ")
+            .replace("a valid tuple", "a list")
+            .replace("Extra inputs are not permitted", "unknown key")
+        )
         raise ConfigError(message, where=_location(where, first["loc"])) from None
 
 

@@ -16,19 +16,16 @@ Every request goes through `RetryingSession`, which gives it a timeout, counts i
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import random as random_module
 import re
-import stat
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time as clock_time, timedelta
-from pathlib import Path
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -40,13 +37,12 @@ import recurring_ical_events
 from caldav.elements import dav
 from caldav.lib import error as dav_error
 from caldav.lib.url import URL
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import field_validator, model_validator
 
-from agent.config import Account, Model
+from agent.config import Account, Model, validate
 from agent.errors import (
     AuthError,
     BadDataError,
-    ConfigError,
     ConflictError,
     ConnectorError,
     GoneError,
@@ -65,6 +61,7 @@ from agent.model import (
     Status,
     Window,
 )
+from agent.secrets import read_secret
 from connectors.base import CalendarInfo
 
 log = logging.getLogger(__name__)
@@ -108,37 +105,7 @@ class CaldavOptions(Model):
 
 def parse_options(account: Account) -> CaldavOptions:
     """Validate an account's caldav keys; errors name the key: `config.toml: accounts[0].url: ...`."""
-    try:
-        return CaldavOptions.model_validate(account.options)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(part) for part in first["loc"])
-        message = first["msg"].removeprefix("Value error, ").replace("Extra inputs are not permitted", "unknown key")
-        raise ConfigError(message, where=f"{account.where}.{key}" if key else account.where) from None
-
-
-def read_password(value: str, where: str) -> str:
-    """The first line of a password file that only its owner can read.
-
-    A relative path is looked up in $CREDENTIALS_DIRECTORY when systemd provides one
-    (LoadCredential=), else relative to the working directory.
-    """
-    path = Path(value).expanduser()
-    if not path.is_absolute() and (credentials := os.environ.get("CREDENTIALS_DIRECTORY")):
-        path = Path(credentials) / path
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            access = "readable" if mode & 0o044 else "writable"
-            raise ConfigError(f"{path} is {access} by others (mode {mode:04o}); run chmod 600 {path}", where=where)
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError(f"cannot read {path}: {reason}", where=where) from None
-    password = text.splitlines()[0] if text else ""
-    if not password:
-        raise ConfigError(f"{path} is empty", where=where)
-    return password
+    return validate(CaldavOptions, account.options, account.where)
 
 
 # --- HTTP ----------------------------------------------------------------------------------
@@ -547,26 +514,6 @@ def block_ics(uid: str, block: BlockSpec, stamp: datetime) -> str:
     return calendar.to_ical().decode("utf-8")
 
 
-# --- cursor --------------------------------------------------------------------------------
-
-
-def encode_cursor(token: str | None, window: Window) -> str:
-    """The sync token and the window it was made for: another window needs a full read."""
-    return json.dumps({"token": token, "window": [window.start.isoformat(), window.end.isoformat()]})
-
-
-def decode_cursor(cursor: str | None, window: Window) -> str | None:
-    """The sync token to go on from, or None when a full read is needed."""
-    try:
-        state = json.loads(cursor or "")
-        start, end = (datetime.fromisoformat(stamp) for stamp in state["window"])
-        token = state["token"]
-    except (ValueError, TypeError, KeyError):
-        return None
-    same_window = (start, end) == (window.start, window.end)
-    return token if same_window and isinstance(token, str) else None
-
-
 def _reasons(errors: list[BadDataError]) -> tuple[str, ...]:
     return tuple(str(exc) for exc in errors)
 
@@ -612,7 +559,7 @@ class CaldavConnector:
         options = parse_options(account)
         password = None
         if options.password_file:
-            password = read_password(options.password_file, f"{account.where}.password_file")
+            password = read_secret(options.password_file, f"{account.where}.password_file")
         return cls(
             account.email,
             options.url,
@@ -678,15 +625,13 @@ class CaldavConnector:
             ]
 
     def changes(self, calendar: str, cursor: str | None, window: Window) -> Delta:
-        """Sync-collection from the cursor; a full read without one, or for another window.
+        """Sync-collection from the cursor (the server's sync token); a full read without one.
 
-        A new window needs a full read because instances of series may have moved into it
-        without any resource changing. Recurring series come back one Event per instance.
+        Recurring series come back one Event per instance in the window.
         """
         before = self.session.sent
         with self._translate():
-            token = decode_cursor(cursor, window)
-            delta = self._incremental(calendar, token, window) if token else None
+            delta = self._incremental(calendar, cursor, window) if cursor else None
             if delta is None:
                 delta = self._full(calendar, window)
         return replace(delta, requests=self.session.sent - before)
@@ -696,7 +641,7 @@ class CaldavConnector:
         # The token first: whatever changes after it is reported by the next incremental read.
         token = collection.get_property(dav.SyncToken())
         events, bad = self._read(calendar, self._search(collection, window), window)
-        return Delta(upserted=tuple(events), cursor=encode_cursor(token, window), full=True, skipped=_reasons(bad))
+        return Delta(upserted=tuple(events), cursor=token, full=True, skipped=_reasons(bad))
 
     def _incremental(self, calendar: str, token: str, window: Window) -> Delta | None:
         """What changed since `token`; None when the server no longer knows the token."""
@@ -718,7 +663,7 @@ class CaldavConnector:
         return Delta(
             upserted=tuple(events),
             removed_refs=tuple(sorted(touched - kept)),
-            cursor=encode_cursor(found.sync_token, window),
+            cursor=found.sync_token,
             skipped=_reasons(bad),
         )
 

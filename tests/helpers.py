@@ -7,12 +7,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from memory_calendar import MemoryCalendar, MemoryConnector
+
 from agent.config import Account, parse
 from agent.engine import AccountSync
 from agent.model import Attendee, Event, Response, Status
 from agent.render import Renderer
 from agent.store import SqliteStore
-from memory_calendar import MemoryCalendar, MemoryConnector
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SELLER = "alex@acme.example"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from helpers import BERLIN, MONDAY, World, at, meeting
 
 from agent import splice
 from agent.model import Response, Status
-from helpers import BERLIN, MONDAY, World, at, meeting
 
 
 def test_customer_meeting_gets_prep_agenda_and_debrief() -> None:

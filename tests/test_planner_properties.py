@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from helpers import MONDAY, SELLER, World, at, meeting
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.classify import classify
 from agent.model import Response, Status
-from helpers import MONDAY, SELLER, World, at, meeting
 
 GUESTS = ["dana@globex.example", "eli@initech.example", "fay@gmail.com", "bo@acme.example", "cy@eu.acme.example"]
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import World, at, meeting
 
 from agent import splice
 from agent.errors import ConfigError
 from agent.model import Attendee, BodyFormat
 from agent.render import Renderer
-from helpers import World, at, meeting
 
 HOSTILE_TITLE = "{{ 7*7 }} {% for x in range(3) %}loop{% endfor %} {{ ''.__class__.__mro__ }} <script>alert(1)</script>"
 

@@ -6,10 +6,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from helpers import World, at, meeting
 
 from agent.errors import StateError
 from agent.store import MIGRATIONS, SqliteStore
-from helpers import World, at, meeting
 
 
 def test_new_database_is_private_in_wal_mode_and_migrated(tmp_path: Path) -> None:
