@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from harness import Harness
+from harness_caldav import CaldavHarness
 from servers.radicale import PASSWORD, SELLER, ZONE, make_calendar
 
 from connectors.caldav import CaldavConnector, RetryingSession
@@ -69,3 +71,20 @@ def tmp_secret(tmp_path: Path) -> Path:
     path.write_text("s3cret-Pa55\n")
     path.chmod(0o600)
     return path
+
+
+# -- scenario harnesses: every provider runs tests/test_invariants.py -----------------------------
+
+HARNESSES = ["caldav"]
+
+
+@pytest.fixture
+def caldav_harness(radicale: RadicaleServer, user: str, calendar_url: str) -> Iterator[CaldavHarness]:
+    harness = CaldavHarness(radicale.url, user, calendar_url)
+    yield harness
+    harness.close()
+
+
+@pytest.fixture(params=HARNESSES)
+def harness(request: pytest.FixtureRequest) -> Harness:
+    return request.getfixturevalue(f"{request.param}_harness")
