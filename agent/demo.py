@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -136,10 +137,10 @@ def seed_week(calendar: caldav.Calendar, zone: ZoneInfo, today: date) -> int:
     return len(WEEK)
 
 
-def run_demo(console: Console, now: datetime | None = None) -> None:
+def run_demo(console: Console, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
     zone_name = tzlocal.get_localzone_name() or "UTC"
     zone = ZoneInfo(zone_name)
-    today = (now or datetime.now(zone)).astimezone(zone).date()
+    today = clock().astimezone(zone).date()
     with tempfile.TemporaryDirectory(prefix="callplan-demo-") as folder, RadicaleServer(Path(folder) / "radicale") as server:
         client = caldav.DAVClient(url=server.url, username=USER, password="demo", enable_rfc6764=False)
         calendar = client.principal().make_calendar(name="Work", cal_id="work")
@@ -155,7 +156,7 @@ def run_demo(console: Console, now: datetime | None = None) -> None:
             }],
         }  # fmt: skip
         config = parse(raw, Path(folder) / "demo.toml")
-        with Session(config, SqliteStore(config.state)) as session:
+        with Session(config, SqliteStore(config.state, clock=clock), clock=clock) as session:
             first = session.cycle()[0]
             settings = config.accounts[0].settings
             _show_first(console, first, settings)

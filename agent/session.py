@@ -6,6 +6,7 @@ The CLI and the daemon both open a Session; it owns the resources and closes the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -61,13 +62,33 @@ class Session:
 
     def cycle(self, names: Iterable[str] = (), dry_run: bool = False) -> list[AccountReport]:
         """One cycle over the accounts; a failing account is reported and the others go on."""
-        reports = []
-        for account in self.accounts(names):
-            try:
-                reports.append(self.sync_for(account).cycle(dry_run=dry_run))
-            except CallplanError as exc:
-                reports.append(AccountReport(account.name, error=str(exc)))
-        return reports
+        return [self.cycle_account(account, dry_run) for account in self.accounts(names)]
+
+    def cycle_account(self, account: Account, dry_run: bool = False) -> AccountReport:
+        """One cycle of one account, its outcome recorded for `callplan status` (unless a dry run)."""
+        started = self.clock()
+        try:
+            report = self.sync_for(account).cycle(dry_run=dry_run)
+        except CallplanError as exc:
+            report = AccountReport(account.name, error=str(exc))
+        if not dry_run:
+            self._record_status(account, started, report)
+        return report
+
+    def _record_status(self, account: Account, started: datetime, report: AccountReport) -> None:
+        previous = self.store.run_status(account.name)
+        error = report.error or next((c.error for c in report.calendars if c.error), "")
+        self.store.save_run_status(
+            replace(
+                previous,
+                last_start=started,
+                last_end=self.clock(),
+                last_error=error,
+                changes=report.changes,
+                requests=report.requests,
+                failures=previous.failures + 1 if error else 0,
+            )
+        )
 
     def close(self) -> None:
         for sync in self._syncs.values():
