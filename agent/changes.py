@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from agent.model import AgendaTag, BlockSpec, Event, Kind
 
 
-@dataclass(frozen=True)
-class CreateBlock:
+class _WritesBlock:
+    """A change whose outcome is a block: its kind and meeting come from the block's tag."""
+
     block: BlockSpec
-    reason: str
 
     @property
     def kind(self) -> Kind:
@@ -27,18 +27,16 @@ class CreateBlock:
 
 
 @dataclass(frozen=True)
-class UpdateBlock:
+class CreateBlock(_WritesBlock):
+    block: BlockSpec
+    reason: str
+
+
+@dataclass(frozen=True)
+class UpdateBlock(_WritesBlock):
     current: Event
     block: BlockSpec
     reason: str
-
-    @property
-    def kind(self) -> Kind:
-        return self.block.tag.kind
-
-    @property
-    def meeting_key(self) -> str:
-        return self.block.tag.meeting_key
 
 
 @dataclass(frozen=True)
