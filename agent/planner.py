@@ -200,7 +200,7 @@ class _Planner:
         meeting = self.meetings.get(key)
         if meeting is None:
             return  # out of the window, or the meeting went: nothing to protect
-        found = splice.find(meeting.description, meeting.agenda_tag)
+        found = splice.splicer(meeting.body_format).find(meeting.description, meeting.agenda_tag)
         if found.state in (splice.AgendaState.ABSENT, splice.AgendaState.REMOVED):
             self._tombstone(Kind.AGENDA, key, record.ref, "agenda removed by a person")
 
@@ -235,10 +235,11 @@ class _Planner:
                 continue
             if key in self.customer_keys and self.settings.agenda.enabled and meeting.self_is_organizer:
                 continue
-            found = splice.find(meeting.description, meeting.agenda_tag)
+            splicer = splice.splicer(meeting.body_format)
+            found = splicer.find(meeting.description, meeting.agenda_tag)
             if found.state is splice.AgendaState.OURS:
                 reason = "agenda disabled" if key in self.customer_keys else classify(meeting, self.settings).reason
-                text = splice.strip(meeting.description, found)
+                text = splicer.strip(meeting.description, found)
                 self.changes.append(WriteAgenda(meeting, text, None, False, f"agenda removed: {reason}"))
 
     def _enabled(self, kind: Kind) -> bool:
@@ -374,7 +375,8 @@ class _Planner:
             return
         if (Kind.AGENDA, meeting.key) in self.tombstones:
             return
-        found = splice.find(meeting.description, meeting.agenda_tag)
+        splicer = splice.splicer(meeting.body_format)
+        found = splicer.find(meeting.description, meeting.agenda_tag)
         if found.state not in (splice.AgendaState.ABSENT, splice.AgendaState.OURS):
             return  # a person edited or removed it, or marker text we cannot vouch for: hands off
         body = self.renderer.agenda_html(context) if meeting.body_format is BodyFormat.HTML else self.renderer.agenda(context)
@@ -382,15 +384,15 @@ class _Planner:
         if found.state is splice.AgendaState.ABSENT:
             if meeting.start - self.now > timedelta(days=settings.lead_days):
                 return  # not due yet: the customer gets it once, close to the meeting
-            text, sep = splice.insert(meeting.description, body)
-            tag = AgendaTag(meeting.key, fingerprint(body), sep)
+            text, sep = splicer.insert(meeting.description, body)
+            tag = AgendaTag(meeting.key, splicer.fingerprint(body), sep)
             self.changes.append(WriteAgenda(meeting, text, tag, notify, "agenda inserted"))
             return
         assert meeting.agenda_tag is not None
-        if fingerprint(body) == meeting.agenda_tag.content:
+        if splicer.fingerprint(body) == meeting.agenda_tag.content:
             return
-        text = splice.replace(meeting.description, found, body, meeting.agenda_tag.sep)
-        tag = AgendaTag(meeting.key, fingerprint(body), meeting.agenda_tag.sep)
+        text = splicer.replace(meeting.description, found, body, meeting.agenda_tag.sep)
+        tag = AgendaTag(meeting.key, splicer.fingerprint(body), meeting.agenda_tag.sep)
         self.changes.append(WriteAgenda(meeting, text, tag, notify, "agenda content changed"))
 
     def _context(self, meeting: Event) -> MeetingContext:

@@ -10,9 +10,11 @@ match the body: text that merely imitates the markers is treated as a person's t
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from agent.model import AgendaTag, fingerprint
+from agent.model import AgendaTag, BodyFormat, fingerprint
 
 BEGIN = "──── Agenda · shared by callplan ────"
 END = "──── End of agenda ────"
@@ -63,12 +65,26 @@ def _inner(between: str) -> str:
 
 def find(description: str, tag: AgendaTag | None) -> Found:
     """Locate our agenda in a description, trusting only a pair that matches the tag."""
-    pairs = _pairs(description)
     has_marker_text = BEGIN in description or END in description
+    return locate(description, _pairs(description), has_marker_text, tag, fingerprint)
+
+
+def locate(
+    description: str,
+    pairs: Sequence[tuple[int, int, str]],
+    has_marker_text: bool,
+    tag: AgendaTag | None,
+    fingerprint_of: Callable[[str], str],
+) -> Found:
+    """The state of our agenda among marker pairs (begin, end, body) of any body format.
+
+    Only a pair whose body fingerprint matches the tag is ours; marker text without a tag,
+    or that no longer matches, belongs to people.
+    """
     if tag is None:
         return Found(AgendaState.FOREIGN if has_marker_text else AgendaState.ABSENT)
     for begin, end, body in reversed(pairs):  # ours was appended last; prefer the latest match
-        if fingerprint(body) == tag.content:
+        if fingerprint_of(body) == tag.content:
             return Found(AgendaState.OURS, _chunk_start(description, begin, tag.sep), end, body)
     return Found(AgendaState.EDITED if has_marker_text else AgendaState.REMOVED)
 
@@ -109,3 +125,41 @@ def neutralise(text: str) -> str:
     marker, the body would look cut short. Replacing the box-drawing rule keeps it readable.
     """
     return text.replace(BEGIN, BEGIN.replace("─", "-")).replace(END, END.replace("─", "-"))
+
+
+class Splicer(Protocol):
+    """Splicing for one body format: the planner and undo pick one by the meeting's BodyFormat."""
+
+    def find(self, description: str, tag: AgendaTag | None) -> Found: ...
+
+    def insert(self, description: str, body: str) -> tuple[str, str]: ...
+
+    def replace(self, description: str, found: Found, body: str, sep: str) -> str: ...
+
+    def strip(self, description: str, found: Found) -> str: ...
+
+    def fingerprint(self, body: str) -> str:
+        """What the agenda tag records of a body, and what find() compares it with."""
+        ...
+
+
+class TextSplicer:
+    """Plain-text descriptions (CalDAV, Google, Outlook text bodies): the functions above."""
+
+    find = staticmethod(find)
+    insert = staticmethod(insert)
+    replace = staticmethod(replace)
+    strip = staticmethod(strip)
+    fingerprint = staticmethod(fingerprint)
+
+
+TEXT = TextSplicer()
+
+
+def splicer(body_format: BodyFormat) -> Splicer:
+    """The splicer for a description in `body_format`."""
+    if body_format is BodyFormat.HTML:
+        from agent.splice_html import HTML  # it builds on this module
+
+        return HTML
+    return TEXT

@@ -69,13 +69,14 @@ def _undo_one(sync: AccountSync, calendar: str, event: Event, report: UndoReport
         return
     if event.agenda_tag is None:
         return
-    found = splice.find(event.description, event.agenda_tag)
+    splicer = splice.splicer(event.body_format)
+    found = splicer.find(event.description, event.agenda_tag)
     if found.state is not splice.AgendaState.OURS:
         report.kept.append(f"agenda of {_label(event)}: a person edited or removed it")
         return
     report.restored.append(f"agenda of {_label(event)}")
     if not dry_run:
-        text = splice.strip(event.description, found)
+        text = splicer.strip(event.description, found)
         written = sync.connector.set_description(calendar, event, text, None, notify=False)
         _record(sync, calendar, "undo agenda", Kind.AGENDA, event.key, event, written)
 

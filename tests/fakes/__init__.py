@@ -1,0 +1,1 @@
+"""Faithful local fakes of provider endpoints (Microsoft Graph, the Microsoft identity platform)."""
