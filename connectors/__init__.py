@@ -13,4 +13,8 @@ def open_connector(account: Account) -> Connector:
         from connectors.caldav import CaldavConnector
 
         return CaldavConnector.from_account(account)
+    if account.provider == "outlook":
+        from connectors.outlook import OutlookConnector
+
+        return OutlookConnector.from_account(account)
     raise ConfigError(f"the {account.provider} connector is not available in this version", where=f"{account.where}.provider")

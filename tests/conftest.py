@@ -11,8 +11,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fakes.authority import Authority
+from fakes.graph import GraphFake
 from harness import Harness
 from harness_caldav import CaldavHarness
+from harness_outlook import OutlookHarness
 from servers.radicale import PASSWORD, SELLER, ZONE, make_calendar
 
 from connectors.caldav import CaldavConnector, RetryingSession
@@ -75,12 +78,33 @@ def tmp_secret(tmp_path: Path) -> Path:
 
 # -- scenario harnesses: every provider runs tests/test_invariants.py -----------------------------
 
-HARNESSES = ["caldav"]
+HARNESSES = ["caldav", "outlook"]
 
 
 @pytest.fixture
 def caldav_harness(radicale: RadicaleServer, user: str, calendar_url: str) -> Iterator[CaldavHarness]:
     harness = CaldavHarness(radicale.url, user, calendar_url)
+    yield harness
+    harness.close()
+
+
+@pytest.fixture
+def authority() -> Iterator[Authority]:
+    """A fake Microsoft identity platform for MSAL (see tests/fakes/authority.py)."""
+    with Authority() as fake:
+        yield fake
+
+
+@pytest.fixture
+def graph(authority: Authority) -> Iterator[GraphFake]:
+    """A fake Microsoft Graph that accepts the authority's tokens (see tests/fakes/graph.py)."""
+    with GraphFake(authority.tokens) as fake:
+        yield fake
+
+
+@pytest.fixture
+def outlook_harness(graph: GraphFake, authority: Authority, tmp_path: Path) -> Iterator[OutlookHarness]:
+    harness = OutlookHarness(graph, authority, tmp_path / "outlook")
     yield harness
     harness.close()
 
