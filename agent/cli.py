@@ -133,6 +133,24 @@ def config_check(ctx: click.Context, connect: bool) -> None:
                 connector.close()
 
 
+@main.group()
+def auth() -> None:
+    """Sign an account in to its provider (tokens go to a mode-0600 cache file)."""
+
+
+@auth.command("outlook")
+@click.argument("account")
+@click.pass_context
+def auth_outlook(ctx: click.Context, account: str) -> None:
+    """Microsoft 365: device-code sign-in (delegated) or an app-only token check."""
+    from connectors.outlook_auth import sign_in
+
+    with _session(ctx) as session:
+        chosen = session.accounts([account])[0]
+        who = sign_in(chosen, lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True))
+    console.print(who, markup=False, highlight=False)
+
+
 @main.command()
 def demo() -> None:
     """Run the whole product on a throwaway local CalDAV server: no account needed."""

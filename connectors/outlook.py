@@ -132,7 +132,7 @@ class OutlookConnector:
         self.session = session
         self.graph_url = graph_url.rstrip("/")
         # delegated tokens read /me; app-only tokens must name the mailbox
-        self.prefix = f"/users/{quote(mailbox)}" if mailbox else "/me"
+        self.prefix = f"/users/{quote(mailbox, safe='@')}" if mailbox else "/me"
         self.zone = zone
         self.page_size = page_size
         self.where = where or self.graph_url

@@ -215,6 +215,15 @@ class GraphTokens:
         return username or self.account.email
 
 
+def sign_in(account: Account, show: Callable[[str], None], http_client: Any = None) -> str:
+    """`callplan auth outlook ACCOUNT`: sign in and say who and where the tokens went."""
+    if account.provider != "outlook":
+        raise ConfigError(f"account {account.name!r} is a {account.provider} account, not outlook", where=f"{account.where}.provider")
+    tokens = GraphTokens(account, parse_options(account), http_client=http_client)
+    who = tokens.sign_in(show)
+    return f"{account.name}: signed in ({who}); {describe_cache(tokens)}"
+
+
 def _first_line(text: str) -> str:
     """Entra error descriptions carry trace and correlation ids on later lines."""
     line = text.strip().splitlines()[0] if text.strip() else text

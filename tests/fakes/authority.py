@@ -63,7 +63,7 @@ class Authority:
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     def __enter__(self) -> Authority:
         self._thread.start()
@@ -196,6 +196,7 @@ def _error(code: str, description: str, status: int = 400, suberror: str | None 
 def _handler(authority: Authority) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # one small write per answer: no 40 ms delayed-ACK stalls
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

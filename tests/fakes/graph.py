@@ -113,7 +113,7 @@ class GraphFake:
         self._throttle: list[tuple[int, str]] = []  # (status, Retry-After) for the next requests
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1.0"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     def __enter__(self) -> GraphFake:
         self._thread.start()
@@ -477,6 +477,7 @@ def _prefer(header: str) -> dict[str, str]:
 def _handler(fake: GraphFake) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # one small write per answer: no 40 ms delayed-ACK stalls
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             pass
