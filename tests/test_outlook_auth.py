@@ -7,8 +7,8 @@ local fake); nothing inside MSAL is patched.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 import stat
+from datetime import datetime
 from pathlib import Path
 
 import pytest

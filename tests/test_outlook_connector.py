@@ -254,3 +254,16 @@ def test_stripping_the_agenda_clears_the_tag_and_ownership(outlook_harness: Outl
     assert written.agenda_tag == tag and [e.key for e in connector.find_owned(harness.calendar)] == [key]
     connector.set_description(harness.calendar, written, "Intro", None, notify=False)
     assert connector.find_owned(harness.calendar) == [] and harness.meeting(key).agenda_tag is None
+
+
+def test_request_cost_of_a_first_sync_of_two_thousand_events(outlook_harness: OutlookHarness, graph: GraphFake) -> None:
+    """The figures in the connector's docstring and the README, measured at the HTTP layer."""
+    harness = outlook_harness
+    refs = [harness.add_meeting(f"Meeting {n}", at(n % 14, 8 + n % 10, (n * 7) % 60), guests=()) for n in range(2000)]
+    connector = connect(harness)
+    first = connector.changes(harness.calendar, None, WINDOW)
+    assert len(first.upserted) == 2000 and first.requests == 40  # 20 delta pages + 20 calendarView pages
+    assert connector.session.sent == len(graph.requests)  # counted honestly, at the HTTP layer
+    for ref in refs[:50]:
+        harness.edit_meeting(ref, title="changed")
+    assert connector.changes(harness.calendar, first.cursor, WINDOW).requests == 1 + 3  # delta + 3 batches of 20
