@@ -17,11 +17,9 @@ Every request goes through `RetryingSession`, which gives it a timeout, counts i
 from __future__ import annotations
 
 import logging
-import random as random_module
 import re
-import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -63,6 +61,7 @@ from agent.model import (
 )
 from agent.secrets import read_secret
 from connectors.base import CalendarInfo
+from connectors.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -122,23 +121,10 @@ class RetryingSession(niquests.Session):
     PUT and DELETE are safe to repeat here because every write we send is conditional.
     """
 
-    def __init__(
-        self,
-        *,
-        timeout: float = 30.0,
-        attempts: int = 4,
-        backoff: float = 0.5,
-        max_wait: float = 60.0,
-        sleep: Callable[[float], None] = time.sleep,
-        random: Callable[[], float] = random_module.random,
-    ) -> None:
+    def __init__(self, *, timeout: float = 30.0, **retry: Any) -> None:
         super().__init__()
         self.timeout = timeout
-        self.attempts = attempts
-        self.backoff = backoff
-        self.max_wait = max_wait
-        self.sleep = sleep
-        self.random = random
+        self.retry = Backoff(**retry)  # attempts, backoff, max_wait, sleep, random
         self.sent = 0
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> niquests.Response:
@@ -152,7 +138,7 @@ class RetryingSession(niquests.Session):
                 response = super().request(method, url, *args, **kwargs)
             except (niquests.ConnectionError, niquests.Timeout) as exc:
                 failure = TransientError(f"{method}: {type(exc).__name__}; gave up after {attempt} attempts", where=url)
-                delay = self._backoff(attempt)
+                delay = self.retry.jitter(attempt)
             else:
                 status = response.status_code
                 retry_after = dav_error.parse_retry_after(response.headers.get("Retry-After") or "")
@@ -164,19 +150,16 @@ class RetryingSession(niquests.Session):
                         where=url,
                         retry_after=retry_after,
                     )
-                    delay = self._backoff(attempt) if retry_after is None else retry_after
+                    delay = self.retry.jitter(attempt) if retry_after is None else retry_after
                 elif status in (500, 502, 503, 504):
                     failure = TransientError(f"{method}: HTTP {status}; gave up after {attempt} attempts", where=url)
-                    delay = self._backoff(attempt)
+                    delay = self.retry.jitter(attempt)
                 else:
                     return response
-            if attempt >= self.attempts or waited + delay > self.max_wait:
+            if self.retry.gives_up(attempt, waited, delay):
                 raise failure
-            self.sleep(delay)
+            self.retry.sleep(delay)
             waited += delay
-
-    def _backoff(self, attempt: int) -> float:
-        return self.random() * self.backoff * 2 ** (attempt - 1)
 
 
 # --- reading iCalendar ---------------------------------------------------------------------

@@ -16,8 +16,6 @@ that were throttled.
 
 from __future__ import annotations
 
-import random as random_module
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +23,7 @@ import requests
 from urllib3.util.retry import Retry
 
 from agent.errors import ConnectorError, ThrottledError, TransientError
+from connectors.retry import Backoff
 
 BATCH_LIMIT = 20  # Graph's maximum number of requests in one $batch
 THROTTLED = (429, 503, 504)
@@ -45,23 +44,10 @@ def retry_after(headers: Any) -> float | None:
 class GraphSession(requests.Session):
     """The HTTP session of one Outlook account (see the module docstring)."""
 
-    def __init__(
-        self,
-        *,
-        timeout: float = 30.0,
-        attempts: int = 5,
-        backoff: float = 0.5,
-        max_wait: float = 120.0,
-        sleep: Callable[[float], None] = time.sleep,
-        random: Callable[[], float] = random_module.random,
-    ) -> None:
+    def __init__(self, *, timeout: float = 30.0, **retry: Any) -> None:
         super().__init__()
         self.timeout = timeout
-        self.attempts = attempts
-        self.backoff = backoff
-        self.max_wait = max_wait
-        self.sleep = sleep
-        self.random = random
+        self.retry = Backoff(**{"attempts": 5, "max_wait": 120.0, **retry})  # backoff, sleep, random too
         self.token: Callable[[bool], str] | None = None  # token(force_refresh) -> access token
         self.sent = 0
 
@@ -79,7 +65,7 @@ class GraphSession(requests.Session):
                 response = super().request(method, url, *args, headers=headers, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 failure: ConnectorError = TransientError(f"{method}: {type(exc).__name__}; gave up after {attempt} attempts", where=where)
-                delay = self._backoff(attempt)
+                delay = self.retry.jitter(attempt)
             else:
                 if response.status_code == 401 and self.token is not None and not refreshed:
                     refreshed = True  # the token may have been revoked or expired early: one fresh try
@@ -89,9 +75,9 @@ class GraphSession(requests.Session):
                 if verdict is None:
                     return response
                 failure, delay = verdict
-            if attempt >= self.attempts or waited + delay > self.max_wait:
+            if self.retry.gives_up(attempt, waited, delay):
                 raise failure
-            self.sleep(delay)
+            self.retry.sleep(delay)
             waited += delay
 
     def _verdict(self, method: str, where: str, status: int, headers: Any, attempt: int) -> tuple[ConnectorError, float] | None:
@@ -104,13 +90,10 @@ class GraphSession(requests.Session):
                 where=where,
                 retry_after=wait,
             )
-            return failure, self._backoff(attempt) if wait is None else wait
+            return failure, self.retry.jitter(attempt) if wait is None else wait
         if status in TRANSIENT:
-            return TransientError(f"{method}: HTTP {status}; gave up after {attempt} attempts", where=where), self._backoff(attempt)
+            return TransientError(f"{method}: HTTP {status}; gave up after {attempt} attempts", where=where), self.retry.jitter(attempt)
         return None
-
-    def _backoff(self, attempt: int) -> float:
-        return self.random() * self.backoff * 2 ** (attempt - 1)
 
     def batch(self, url: str, parts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Send requests as JSON batches of at most 20; the response of each part by its id.
@@ -136,12 +119,12 @@ class GraphSession(requests.Session):
                         answers[answer["id"]] = answer
                         continue
                     failure, delay = verdict
-                    if attempt >= self.attempts or waited + delay > self.max_wait:
+                    if self.retry.gives_up(attempt, waited, delay):
                         raise failure
                     retry.append(by_id[answer["id"]])
                     delays.append(delay)
                 if retry:
-                    self.sleep(max(delays))
+                    self.retry.sleep(max(delays))
                     waited += max(delays)
                 pending = retry
         return answers
