@@ -110,6 +110,20 @@ def test_throttling_honours_retry_after_then_gives_up(outlook_harness: OutlookHa
     assert sleeps[4:] == [30.0] * 4 and connector.calendars()
 
 
+def test_throttled_parts_of_a_batch_are_sent_again_after_their_retry_after(outlook_harness: OutlookHarness, graph: GraphFake) -> None:
+    harness = outlook_harness
+    keys = [harness.add_meeting(f"Meeting {n}", at(0, 9 + n)) for n in range(4)]
+    sleeps: list[float] = []
+    connector = connect(harness, sleeps)
+    cursor = connector.changes(harness.calendar, None, WINDOW).cursor
+    for key in keys:
+        harness.edit_meeting(key, title="renamed")
+    graph.throttle_parts(2, "4")
+    delta = connector.changes(harness.calendar, cursor, WINDOW)
+    assert sorted(e.ref for e in delta.upserted) == sorted(keys) and all(e.title == "renamed" for e in delta.upserted)
+    assert sleeps == [4.0] and delta.requests == 3  # delta, batch, batch of the two throttled parts
+
+
 def test_blocks_are_private_busy_silent_and_tagged_under_our_namespace(outlook_harness: OutlookHarness, graph: GraphFake) -> None:
     harness = outlook_harness
     connector = connect(harness)

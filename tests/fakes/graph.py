@@ -111,6 +111,7 @@ class GraphFake:
         self.requests: list[tuple[str, str]] = []  # (method, path) of every HTTP request, batches counted once
         self.notifications: Counter[tuple[str, str]] = Counter()  # (mailbox, attendee) -> updates sent by API writes
         self._throttle: list[tuple[int, str]] = []  # (status, Retry-After) for the next requests
+        self._throttle_parts: list[str] = []  # Retry-After for the next parts of batches
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1.0"
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
@@ -159,6 +160,11 @@ class GraphFake:
         """The next `count` requests are refused with `status` and a Retry-After header."""
         with self.lock:
             self._throttle += [(status, retry_after)] * count
+
+    def throttle_parts(self, count: int, retry_after: str = "2") -> None:
+        """The next `count` requests inside batches are answered 429 (the batch itself succeeds)."""
+        with self.lock:
+            self._throttle_parts += [retry_after] * count
 
     # -- the model --------------------------------------------------------------------------------
 
@@ -325,6 +331,11 @@ class GraphFake:
             raise GraphError(400, "BadRequest", f"The number of requests in a batch exceeds {MAX_BATCH}.")
         responses = []
         for part in requests:
+            if self._throttle_parts:
+                wait = self._throttle_parts.pop(0)
+                responses.append({"id": part["id"], "status": 429, "headers": {"Retry-After": wait},
+                                  "body": {"error": {"code": "TooManyRequests", "message": "Please retry again later."}}})  # fmt: skip
+                continue
             part_headers = {"authorization": headers.get("authorization", "")}
             part_headers.update({name.lower(): value for name, value in (part.get("headers") or {}).items()})
             raw = json.dumps(part["body"]).encode() if "body" in part else b""
