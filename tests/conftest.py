@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from fakes.authority import Authority
+from fakes.google_calendar import GoogleCalendarFake
 from fakes.graph import GraphFake
 from harness import Harness
 from harness_caldav import CaldavHarness
+from harness_google import GoogleHarness
 from harness_outlook import OutlookHarness
 from servers.radicale import PASSWORD, SELLER, ZONE, make_calendar
 
@@ -78,7 +81,7 @@ def tmp_secret(tmp_path: Path) -> Path:
 
 # -- scenario harnesses: every provider runs tests/test_invariants.py -----------------------------
 
-HARNESSES = ["caldav", "outlook"]
+HARNESSES = ["caldav", "outlook", "google"]
 
 
 @pytest.fixture
@@ -105,6 +108,20 @@ def graph(authority: Authority) -> Iterator[GraphFake]:
 @pytest.fixture
 def outlook_harness(graph: GraphFake, authority: Authority, tmp_path: Path) -> Iterator[OutlookHarness]:
     harness = OutlookHarness(graph, authority, tmp_path / "outlook")
+    yield harness
+    harness.close()
+
+
+@pytest.fixture
+def google_fake() -> Iterator[GoogleCalendarFake]:
+    """A Google Calendar v3 fake on a free loopback port; its clock is the scenario week's Monday."""
+    with GoogleCalendarFake(datetime(2030, 3, 18, 7, tzinfo=ZONE)) as fake:
+        yield fake
+
+
+@pytest.fixture
+def google_harness(google_fake: GoogleCalendarFake) -> Iterator[GoogleHarness]:
+    harness = GoogleHarness(google_fake)
     yield harness
     harness.close()
 

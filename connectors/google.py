@@ -1,0 +1,424 @@
+"""The Google Calendar connector: google-api-python-client, built offline from its static discovery document.
+
+Reading a calendar, and how it fits the engine's window
+-------------------------------------------------------
+The engine hands over a `Window` (midnight yesterday to the end of the look-ahead, the same
+all day) and a cursor made for that window only; a new day brings cursor=None.
+
+- A full read is `events.list(singleEvents=true, timeMin=<window start>, maxResults=2500)`,
+  paged with `pageToken` until the last page, which alone carries `nextSyncToken`. The API
+  allows filters on the initial request of a sync (Google's sync guide restricts it with
+  timeMin), but not `timeMax`/`orderBy`/`q`/extended-property filters together with a
+  syncToken; `timeMin` alone keeps the days before the window out and needs no filter
+  later. Instances of recurring series arrive one by one (`singleEvents`), each with its
+  own id (series id + original start), which is why that id is the Event key: it stays the
+  same when one instance is moved.
+- An incremental read sends the stored token and `singleEvents=true` and nothing else the
+  API forbids with it. It returns every event changed since, wherever it lies in time, so
+  the connector keeps what falls in the window and reports the rest as removed. A quiet
+  calendar costs exactly one request. A 410 (the token expired) starts a full read. The
+  token becomes the cursor only after every page was read; the engine stores it together
+  with what was read, in one transaction.
+- `status: cancelled` means deleted (Google has no cancelled-but-shown meeting; the organiser
+  cancels by deleting). A cancelled single event and a cancelled instance of a series (with
+  singleEvents, the API reports the instances of a deleted series, not the series itself)
+  are both reported as removed refs; the planner then takes their blocks away.
+
+Writing
+-------
+Blocks are inserted with an id we choose (so a retried insert whose answer was lost comes
+back as 409 and is recognised, never doubled), `visibility: private`, `transparency:
+opaque`, no attendees, no reminders, and `sendUpdates=none`. Every change of an existing
+event is a PATCH of just the fields we own, with `If-Match` on the etag we read: a person's
+concurrent edit gives 412 and a ConflictError, and the engine re-reads instead of
+overwriting. Agendas set `description` and the agenda tag only; attendees are notified
+(`send_updates` of the account: "all" or "externalOnly") only when the planner says so,
+that is when the agenda is first inserted or its text really changed.
+
+Every request goes through `_execute`: throttling (429, 403 rate/usage limits) and server
+errors are retried with exponential backoff and full jitter (honouring Retry-After), bounded
+in attempts and total wait; `sleep` and `random` are injectable. Requests are counted at the
+HTTP layer (`CountingHttp`), retries and re-sends after a token refresh included.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random as random_module
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import google.auth.exceptions
+import google_auth_httplib2
+import httplib2
+from google.auth.credentials import Credentials
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+from googleapiclient.http import HttpRequest
+
+from agent.config import Account
+from agent.errors import (
+    AuthError,
+    BadDataError,
+    ConflictError,
+    ConnectorError,
+    GoneError,
+    SyncExpiredError,
+    ThrottledError,
+    TransientError,
+)
+from agent.model import AgendaTag, BlockSpec, Delta, Event, Interval, Window
+from connectors import google_auth
+from connectors.base import CalendarInfo
+from connectors.google_events import OWNED_FILTER, agenda_patch, block_fields, cancelled, new_block, parse, rfc3339
+
+log = logging.getLogger(__name__)
+
+PAGE = 2500  # the largest page events.list gives
+FREEBUSY_CALENDARS = 50  # calendars per free/busy query
+RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "dailyLimitExceeded"})
+SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
+
+
+class CountingHttp(google_auth_httplib2.AuthorizedHttp):
+    """The authorised httplib2 transport googleapiclient sends through, counting every request.
+
+    httplib2 is googleapiclient's own transport: batches, 401-refresh-and-resend and timeouts
+    work as the library intends, and tests swap the inner `httplib2.Http`, never the library.
+    """
+
+    def __init__(self, credentials: Credentials, http: httplib2.Http) -> None:
+        super().__init__(credentials, http=http)
+        self.sent = 0
+
+    def request(self, uri: str, method: str = "GET", *args: Any, **kwargs: Any) -> Any:
+        self.sent += 1
+        return super().request(uri, method, *args, **kwargs)
+
+
+def _error_reason(exc: HttpError) -> tuple[str, str]:
+    """The first error reason and the message of a Calendar API error body."""
+    try:
+        error = json.loads(exc.content.decode("utf-8"))["error"]
+        reasons = [entry.get("reason", "") for entry in error.get("errors", [])]
+        return (reasons[0] if reasons else error.get("status", "")), str(error.get("message", ""))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return "", ""
+
+
+def _retry_after(exc: HttpError) -> float | None:
+    """Retry-After in seconds (the HTTP-date form is rare for Google and treated as absent)."""
+    value = exc.resp.get("retry-after", "") if exc.resp is not None else ""
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _in_window(event: Event, window: Window) -> bool:
+    return window.start <= event.start < window.end or event.start < window.start < event.end
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for index in range(0, len(items), size):
+        yield items[index : index + size]
+
+
+class GoogleConnector:
+    """One seller's Google Calendar (see connectors.base.Connector)."""
+
+    name = "google"
+
+    def __init__(
+        self,
+        self_email: str,
+        credentials: Credentials,
+        *,
+        zone: ZoneInfo = ZoneInfo("UTC"),
+        send_updates: str = "all",
+        token_store: google_auth.TokenStore | None = None,
+        on_refresh_failure: Callable[[google.auth.exceptions.GoogleAuthError], AuthError] | None = None,
+        reauthorize: str = "run: callplan auth google ACCOUNT",
+        transport: httplib2.Http | None = None,
+        api_endpoint: str | None = None,
+        attempts: int = 5,
+        backoff: float = 1.0,
+        max_wait: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+        random: Callable[[], float] = random_module.random,
+        where: str = "google",
+    ) -> None:
+        self.self_email = self_email.strip().lower()
+        self.credentials = credentials
+        self.zone = zone
+        self.send_updates = send_updates
+        self.where = where
+        self.attempts, self.backoff, self.max_wait = attempts, backoff, max_wait
+        self.sleep, self.random = sleep, random
+        self._tokens = token_store
+        self._reauthorize = reauthorize
+        self._refresh_failure = on_refresh_failure or (lambda exc: AuthError(f"cannot refresh the Google token; {reauthorize}", where=where))
+        self._transport = transport or httplib2.Http(timeout=30)
+        self.http = CountingHttp(credentials, self._transport)
+        options = {"api_endpoint": api_endpoint} if api_endpoint else None
+        self.service = build("calendar", "v3", http=self.http, static_discovery=True, cache_discovery=False, client_options=options)
+
+    @classmethod
+    def from_account(cls, account: Account, **kwargs: Any) -> GoogleConnector:
+        """A connector for a configured account; ConfigError/AuthError say which key or what to run."""
+        options = google_auth.parse_options(account)
+        credentials, store = google_auth.load_credentials(account, options)
+        service = options.service_account_file is not None
+        return cls(
+            account.email,
+            credentials,
+            zone=account.settings.timezone,
+            send_updates=options.send_updates,
+            token_store=store,
+            on_refresh_failure=lambda exc: google_auth.refresh_failure(exc, account, service),
+            reauthorize=google_auth.reauthorize(account),
+            where=account.where,
+            **kwargs,
+        )
+
+    # --- sending requests ---
+
+    def _execute(self, request: HttpRequest, what: str) -> Any:
+        """Execute one request: retried when throttled or failing transiently, errors translated."""
+        attempt, waited = 0, 0.0
+        while True:
+            attempt += 1
+            try:
+                result = request.execute(num_retries=0)
+            except HttpError as exc:
+                failure, delay = self._failure(exc, what, attempt)
+            except google.auth.exceptions.RefreshError as exc:
+                if not exc.retryable:
+                    raise self._refresh_failure(exc) from None
+                failure, delay = TransientError(f"{what}: the token endpoint failed; will retry", where=self.where), self._delay(attempt)
+            except (google.auth.exceptions.TransportError, httplib2.HttpLib2Error, OSError) as exc:
+                failure = TransientError(f"{what}: {type(exc).__name__}; gave up after {attempt} attempts", where=self.where)
+                delay = self._delay(attempt)
+            else:
+                if self._tokens is not None:
+                    self._tokens.save_if_refreshed(self.credentials)  # type: ignore[arg-type]
+                return result
+            if delay is None or attempt >= self.attempts or waited + delay > self.max_wait:
+                raise failure
+            self.sleep(delay)
+            waited += delay
+
+    def _delay(self, attempt: int) -> float:
+        """Exponential backoff with full jitter."""
+        return self.random() * self.backoff * 2 ** (attempt - 1)
+
+    def _failure(self, exc: HttpError, what: str, attempt: int) -> tuple[Exception, float | None]:
+        """The error an HTTP failure becomes, and how long to wait before trying again (None: do not)."""
+        status = exc.resp.status
+        reason, message = _error_reason(exc)
+        detail = f"HTTP {status}{f' {reason}' if reason else ''}"
+        if status == 429 or (status == 403 and reason in RATE_REASONS):
+            retry_after = _retry_after(exc)
+            failure = ThrottledError(
+                f"{what}: Google asks us to slow down ({detail}); gave up after {attempt} attempts",
+                where=self.where,
+                retry_after=retry_after,
+            )
+            return failure, self._delay(attempt) if retry_after is None else retry_after
+        if status >= 500:
+            return TransientError(f"{what}: {detail}; gave up after {attempt} attempts", where=self.where), self._delay(attempt)
+        if status == 401 or (status == 403 and reason in SCOPE_REASONS):
+            return AuthError(f"{what}: Google refused the credentials ({detail}); {self._reauthorize}", where=self.where), None
+        if status == 410 and reason == "fullSyncRequired":
+            return SyncExpiredError(f"{what}: the sync token expired", where=self.where), None
+        if status in (404, 410):
+            return GoneError(f"{what}: not found ({detail})", where=self.where), None
+        if status in (409, 412):
+            return ConflictError(f"{what}: changed meanwhile ({detail})", where=self.where), None
+        return ConnectorError(f"{what}: Google refused the request ({detail}): {message[:200]}", where=self.where), None
+
+    def _pages(self, calendar: str, what: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """events.list pages, following pageToken by hand (list_next cannot repeat some parameters)."""
+        token: str | None = None
+        while True:
+            page = self._execute(self.service.events().list(calendarId=calendar, pageToken=token, **params), what)
+            yield page
+            token = page.get("nextPageToken")
+            if not token:
+                return
+
+    def _event(self, item: dict[str, Any], calendar: str) -> Event:
+        return parse(item, calendar, self.self_email, self.zone)
+
+    # --- reads ---
+
+    def calendars(self) -> list[CalendarInfo]:
+        """The calendars on the seller's calendar list; Google marks the primary one."""
+        found: list[CalendarInfo] = []
+        token: str | None = None
+        while True:
+            page = self._execute(self.service.calendarList().list(pageToken=token), "list calendars")
+            for item in page.get("items", []):
+                if not item.get("deleted"):
+                    name = item.get("summaryOverride") or item.get("summary") or item["id"]
+                    found.append(CalendarInfo(id=item["id"], name=name, primary=bool(item.get("primary"))))
+            token = page.get("nextPageToken")
+            if not token:
+                return found
+
+    def changes(self, calendar: str, cursor: str | None, window: Window) -> Delta:
+        """What changed since the cursor (the last nextSyncToken); a full read of the window without one."""
+        before = self.http.sent
+        delta = None
+        if cursor:
+            try:
+                delta = self._read(calendar, window, cursor)
+            except (SyncExpiredError, GoneError):
+                log.info("calendar %s: the sync token is no longer valid; reading it in full", calendar)
+        if delta is None:
+            try:
+                delta = self._read(calendar, window, None)
+            except GoneError:
+                raise ConnectorError(f"calendar {calendar} not found, or not shared with {self.self_email}", where=self.where) from None
+        return replace(delta, requests=self.http.sent - before)
+
+    def _read(self, calendar: str, window: Window, token: str | None) -> Delta:
+        params: dict[str, Any] = {"singleEvents": True, "maxResults": PAGE}
+        if token:
+            params["syncToken"] = token
+        else:
+            params["timeMin"] = rfc3339(window.start)
+        upserted: dict[str, Event] = {}
+        removed: set[str] = set()
+        skipped: list[str] = []
+        cursor: str | None = None
+        for page in self._pages(calendar, f"read {calendar}", **params):
+            for item in page.get("items", []):
+                ident = item.get("id")
+                if cancelled(item) and isinstance(ident, str):
+                    upserted.pop(ident, None)
+                    removed.add(ident)
+                    continue
+                try:
+                    event = self._event(item, calendar)
+                except BadDataError as exc:  # not reported removed either: we cannot tell
+                    skipped.append(str(exc))
+                    continue
+                if _in_window(event, window):
+                    upserted[event.ref] = event
+                    removed.discard(event.ref)
+                else:
+                    upserted.pop(event.ref, None)
+                    removed.add(event.ref)
+            cursor = page.get("nextSyncToken") or cursor
+        if not cursor:
+            raise TransientError(f"read {calendar}: the last page carried no nextSyncToken", where=self.where)
+        return Delta(
+            upserted=tuple(upserted.values()),
+            removed_refs=() if token is None else tuple(sorted(removed)),
+            cursor=cursor,
+            full=token is None,
+            skipped=tuple(skipped),
+        )
+
+    def busy(self, calendars: list[str], window: Window) -> list[Interval]:
+        """Busy times of other calendars from one free/busy query per 50 calendars."""
+        spans: list[Interval] = []
+        for chunk in _chunks(list(calendars), FREEBUSY_CALENDARS):
+            body = {"timeMin": rfc3339(window.start), "timeMax": rfc3339(window.end), "items": [{"id": c} for c in chunk]}
+            answer = self._execute(self.service.freebusy().query(body=body), "free/busy query")
+            for calendar in chunk:
+                entry = answer.get("calendars", {}).get(calendar, {})
+                for error in entry.get("errors", []):
+                    log.warning("busy calendar %s: Google reports %s", calendar, error.get("reason", "an error"))
+                for period in entry.get("busy", []):
+                    try:
+                        start = datetime.fromisoformat(period["start"]).astimezone(self.zone)
+                        end = datetime.fromisoformat(period["end"]).astimezone(self.zone)
+                    except (KeyError, ValueError, TypeError):
+                        log.warning("busy calendar %s: skipped a malformed busy period", calendar)
+                        continue
+                    spans.append(Interval(start, end))
+        return sorted(spans)
+
+    def find_owned(self, calendar: str) -> list[Event]:
+        """Every event carrying one of our tags, at any date: one filtered list, paged by hand."""
+        owned: list[Event] = []
+        for page in self._pages(
+            calendar, f"find tagged events in {calendar}", privateExtendedProperty=OWNED_FILTER, singleEvents=True, maxResults=PAGE
+        ):
+            for item in page.get("items", []):
+                if cancelled(item):
+                    continue
+                try:
+                    event = self._event(item, calendar)
+                except BadDataError as exc:
+                    log.warning("%s", exc)
+                    continue
+                if event.block_tag or event.agenda_tag:
+                    owned.append(event)
+        return owned
+
+    def get(self, calendar: str, ref: str, key: str | None = None) -> Event | None:
+        """Re-read one event (one request); None if it was deleted."""
+        try:
+            item = self._execute(self.service.events().get(calendarId=calendar, eventId=ref), f"read event {ref}")
+        except GoneError:
+            return None
+        return None if cancelled(item) else self._event(item, calendar)
+
+    # --- writes ---
+
+    def _conditional(self, request: HttpRequest, etag: str | None) -> HttpRequest:
+        if etag:
+            request.headers["If-Match"] = etag
+        return request
+
+    def create(self, calendar: str, block: BlockSpec) -> Event:
+        """Insert a block under an id chosen here, without notifying anyone."""
+        event_id = f"callplan{uuid.uuid4().hex}"  # base32hex, as the API requires of ids
+        request = self.service.events().insert(calendarId=calendar, body=new_block(event_id, block), sendUpdates="none")
+        try:
+            return self._event(self._execute(request, "create block"), calendar)
+        except ConflictError:  # a retry after an answer that got lost: the first attempt went through
+            existing = self.get(calendar, event_id)
+            if existing is None or existing.block_tag != block.tag:
+                raise
+            return existing
+
+    def update(self, calendar: str, current: Event, block: BlockSpec) -> Event:
+        """PATCH the title, text, times and tag of a block, if nobody changed it since it was read."""
+        request = self.service.events().patch(calendarId=calendar, eventId=current.ref, body=block_fields(block), sendUpdates="none")
+        return self._event(self._execute(self._conditional(request, current.etag), f"update block {current.ref}"), calendar)
+
+    def delete(self, calendar: str, current: Event) -> None:
+        """Delete a block if unchanged; ConflictError if someone edited it, GoneError if it is gone."""
+        request = self.service.events().delete(calendarId=calendar, eventId=current.ref, sendUpdates="none")
+        self._execute(self._conditional(request, current.etag), f"delete block {current.ref}")
+
+    def set_description(
+        self,
+        calendar: str,
+        meeting: Event,
+        description: str,
+        agenda: AgendaTag | None,
+        notify: bool,
+    ) -> Event:
+        """PATCH a meeting's description and agenda tag, notifying attendees only when asked to."""
+        request = self.service.events().patch(
+            calendarId=calendar,
+            eventId=meeting.ref,
+            body=agenda_patch(description, agenda),
+            sendUpdates=self.send_updates if notify else "none",
+        )
+        return self._event(self._execute(self._conditional(request, meeting.etag), f"write the agenda of {meeting.ref}"), calendar)
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self._transport.close()
