@@ -151,6 +151,22 @@ def auth_outlook(ctx: click.Context, account: str) -> None:
     console.print(who, markup=False, highlight=False)
 
 
+@auth.command("google")
+@click.argument("account")
+@click.option("--port", default=0, show_default="any free port", help="Loopback port for Google's redirect (fix it to forward it over ssh).")
+@click.option("--no-browser", is_flag=True, help="Only print the address to open (on a machine without a browser).")
+@click.pass_context
+def auth_google(ctx: click.Context, account: str, port: int, no_browser: bool) -> None:
+    """Google: the consent flow in your browser (OAuth installed app); saves the token (mode 0600)."""
+    from connectors.google_auth import authorize
+
+    with _session(ctx) as session:
+        chosen = session.accounts([account])[0]
+    if no_browser and port:
+        click.echo(f"From another computer: ssh -L {port}:127.0.0.1:{port} <this host>, then open the address below there.")
+    authorize(chosen, port=port, open_browser=not no_browser, say=click.echo)
+
+
 @main.command()
 def demo() -> None:
     """Run the whole product on a throwaway local CalDAV server: no account needed."""

@@ -17,4 +17,8 @@ def open_connector(account: Account) -> Connector:
         from connectors.outlook import OutlookConnector
 
         return OutlookConnector.from_account(account)
+    if account.provider == "google":
+        from connectors.google import GoogleConnector
+
+        return GoogleConnector.from_account(account)
     raise ConfigError(f"the {account.provider} connector is not available in this version", where=f"{account.where}.provider")

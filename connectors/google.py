@@ -147,6 +147,7 @@ class GoogleConnector:
         reauthorize: str = "run: callplan auth google ACCOUNT",
         transport: httplib2.Http | None = None,
         api_endpoint: str | None = None,
+        page_size: int = PAGE,
         attempts: int = 5,
         backoff: float = 1.0,
         max_wait: float = 60.0,
@@ -159,6 +160,7 @@ class GoogleConnector:
         self.zone = zone
         self.send_updates = send_updates
         self.where = where
+        self.page_size = page_size
         self.attempts, self.backoff, self.max_wait = attempts, backoff, max_wait
         self.sleep, self.random = sleep, random
         self._tokens = token_store
@@ -289,7 +291,7 @@ class GoogleConnector:
         return replace(delta, requests=self.http.sent - before)
 
     def _read(self, calendar: str, window: Window, token: str | None) -> Delta:
-        params: dict[str, Any] = {"singleEvents": True, "maxResults": PAGE}
+        params: dict[str, Any] = {"singleEvents": True, "maxResults": self.page_size}
         if token:
             params["syncToken"] = token
         else:
@@ -351,7 +353,7 @@ class GoogleConnector:
         """Every event carrying one of our tags, at any date: one filtered list, paged by hand."""
         owned: list[Event] = []
         for page in self._pages(
-            calendar, f"find tagged events in {calendar}", privateExtendedProperty=OWNED_FILTER, singleEvents=True, maxResults=PAGE
+            calendar, f"find tagged events in {calendar}", privateExtendedProperty=OWNED_FILTER, singleEvents=True, maxResults=self.page_size
         ):
             for item in page.get("items", []):
                 if cancelled(item):

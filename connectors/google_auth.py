@@ -170,6 +170,8 @@ def authorize(
     On a machine without a browser, pass a fixed port, forward it (`ssh -L PORT:127.0.0.1:PORT
     host`) and open the printed address on your own computer.
     """
+    if account.provider != "google":
+        raise ConfigError(f"account {account.name} is a {account.provider} account, not a google one", where=account.where)
     options = parse_options(account)
     if not (options.client_secrets_file and options.token_file):
         raise ConfigError(

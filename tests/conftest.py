@@ -117,6 +117,7 @@ def google_fake() -> Iterator[GoogleCalendarFake]:
     """A Google Calendar v3 fake on a free loopback port; its clock is the scenario week's Monday."""
     with GoogleCalendarFake(datetime(2030, 3, 18, 7, tzinfo=ZONE)) as fake:
         yield fake
+    assert not fake.crashes, fake.crashes
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ def method(resource: str, name: str) -> dict[str, Any]:
 
 def check_query(resource: str, name: str, query: dict[str, list[str]]) -> None:
     """Every query parameter is one the method (or every method) takes, with a value of its type."""
-    known = {**discovery()["parameters"], **method(resource, name)["parameters"]}
+    known = {**discovery()["parameters"], **method(resource, name).get("parameters", {})}
     for key, values in query.items():
         spec = known.get(key)
         if spec is None or spec.get("location") == "path":
