@@ -172,10 +172,12 @@ class GoogleConnector:
         self.service = build("calendar", "v3", http=self.http, static_discovery=True, cache_discovery=False, client_options=options)
 
     @classmethod
-    def from_account(cls, account: Account, **kwargs: Any) -> GoogleConnector:
-        """A connector for a configured account; ConfigError/AuthError say which key or what to run."""
+    def from_account(cls, account: Account, *, token_uri: str | None = None, **kwargs: Any) -> GoogleConnector:
+        """A connector for a configured account; ConfigError/AuthError say which key or what to run.
+
+        `token_uri`, `api_endpoint` and `transport` are seams for tests (a local fake)."""
         options = google_auth.parse_options(account)
-        credentials, store = google_auth.load_credentials(account, options)
+        credentials, store = google_auth.load_credentials(account, options, token_uri)
         service = options.service_account_file is not None
         return cls(
             account.email,

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import webbrowser
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 import google.auth.exceptions
@@ -27,6 +29,7 @@ from google.auth.credentials import Credentials as BaseCredentials
 from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
 from google_auth_oauthlib.flow import InstalledAppFlow
+from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 from pydantic import model_validator
 
 from agent.config import Account, Model, validate
@@ -86,7 +89,9 @@ class TokenStore:
         self.where = where
         self._saved: str | None = None
 
-    def load(self, account: Account, scopes: list[str]) -> user_credentials.Credentials:
+    def load(self, account: Account, scopes: list[str], token_uri: str | None = None) -> user_credentials.Credentials:
+        """The stored credentials. google-auth always refreshes them at Google's token endpoint,
+        whatever the file says; `token_uri` replaces it (tests point it at a local fake)."""
         if not secret_path(self.path).exists():
             raise AuthError(f"no Google token yet at {secret_path(self.path)}; {reauthorize(account)}", where=self.where)
         text = read_text(self.path, self.where)
@@ -100,7 +105,7 @@ class TokenStore:
         if missing:
             raise AuthError(f"the Google token lacks the scope {', '.join(missing)}; {reauthorize(account)}", where=self.where)
         self._saved = credentials.token
-        return credentials
+        return credentials.with_token_uri(token_uri) if token_uri else credentials
 
     def save(self, credentials: user_credentials.Credentials, granted: list[str] | None = None) -> None:
         """Write the token file (after a refresh or a new authorisation), keeping the granted scopes."""
@@ -122,8 +127,13 @@ class TokenStore:
             log.warning("could not save the refreshed Google token: %s", exc)
 
 
-def load_credentials(account: Account, options: GoogleOptions) -> tuple[BaseCredentials, TokenStore | None]:
-    """The account's credentials, and the token store to keep up to date (None for a service account)."""
+def load_credentials(
+    account: Account, options: GoogleOptions, token_uri: str | None = None
+) -> tuple[BaseCredentials, TokenStore | None]:
+    """The account's credentials, and the token store to keep up to date (None for a service account).
+
+    A service account's key names its token endpoint itself; `token_uri` is for user tokens.
+    """
     scopes = scopes_for(account)
     if options.service_account_file:
         where = f"{account.where}.service_account_file"
@@ -135,7 +145,7 @@ def load_credentials(account: Account, options: GoogleOptions) -> tuple[BaseCred
         return credentials, None
     assert options.token_file is not None, "validated: token_file or service_account_file"
     store = TokenStore(options.token_file, f"{account.where}.token_file")
-    return store.load(account, scopes), store
+    return store.load(account, scopes, token_uri), store
 
 
 def refresh_failure(exc: google.auth.exceptions.GoogleAuthError, account: Account, service: bool) -> AuthError:
@@ -154,6 +164,21 @@ def refresh_failure(exc: google.auth.exceptions.GoogleAuthError, account: Accoun
     if code == "invalid_grant":
         return AuthError(f"the Google authorisation was revoked or has expired; {reauthorize(account)}", where=account.where)
     return AuthError(f"Google refused to refresh the access token ({code}); {reauthorize(account)}", where=account.where)
+
+
+@contextmanager
+def _relaxed_scope_check() -> Iterator[None]:
+    """Let oauthlib accept a token with fewer scopes than asked (Google's consent screen lets a
+    person untick boxes), so that we can say which one is missing instead of failing obscurely."""
+    before = os.environ.get("OAUTHLIB_RELAX_TOKEN_SCOPE")
+    os.environ["OAUTHLIB_RELAX_TOKEN_SCOPE"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["OAUTHLIB_RELAX_TOKEN_SCOPE"]
+        else:
+            os.environ["OAUTHLIB_RELAX_TOKEN_SCOPE"] = before
 
 
 def authorize(
@@ -186,22 +211,24 @@ def authorize(
     except ValueError as exc:
         raise ConfigError(f"not an OAuth client file for a Desktop app ({exc})", where=where) from None
     try:
-        credentials = flow.run_local_server(
-            host="127.0.0.1",
-            port=port,
-            open_browser=open_browser,
-            browser=browser,
-            authorization_prompt_message="Open this address to let callplan use the calendar of "
-            f"{account.email}:\n{{url}}",
-            success_message="callplan is authorised. You can close this window.",
-            access_type="offline",  # a refresh token, so the agent keeps working
-            prompt="consent",  # and a new one even if this client was authorised before
-            login_hint=account.email,
-        )
-    except (webbrowser.Error, OSError) as exc:
-        raise ConfigError(f"cannot run the authorisation flow: {exc}", where=account.where) from None
-    except Exception as exc:  # oauthlib's errors share no base class; only their kind is shown
-        raise AuthError(f"Google did not authorise callplan ({type(exc).__name__}); try again", where=account.where) from None
+        with _relaxed_scope_check():
+            credentials = flow.run_local_server(
+                host="127.0.0.1",
+                port=port,
+                open_browser=open_browser,
+                browser=browser,
+                authorization_prompt_message="Open this address to let callplan use the calendar of "
+                f"{account.email}:\n{{url}}",
+                success_message="callplan is authorised. You can close this window.",
+                access_type="offline",  # a refresh token, so the agent keeps working
+                prompt="consent",  # and a new one even if this client was authorised before
+                login_hint=account.email,
+            )
+    except webbrowser.Error as exc:
+        raise ConfigError(f"cannot open a browser ({exc}); run with --no-browser", where=account.where) from None
+    except (OAuth2Error, Warning, google.auth.exceptions.GoogleAuthError, OSError, ValueError) as exc:
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__  # oauthlib's messages hold no secrets
+        raise AuthError(f"the authorisation did not complete: {reason}", where=account.where) from None
     granted = list(credentials.granted_scopes or scopes)
     missing = [scope for scope in scopes if scope not in granted]
     if missing:

@@ -591,7 +591,7 @@ class GoogleCalendarFake:
         query = parse_qs(parts.query, keep_blank_values=True)
         if parts.path == "/token" and verb == "POST":
             form = {key: values[-1] for key, values in parse_qs(body.decode()).items()}
-            status, answer = self.oauth.token(form)
+            status, answer = self.oauth.token(form, headers.get("authorization", ""))
             return status, {"Content-Type": "application/json"}, json.dumps(answer).encode()
         if parts.path == "/o/oauth2/auth" and verb == "GET":
             status, extra, answer = self.oauth.authorize({key: values[-1] for key, values in query.items()})

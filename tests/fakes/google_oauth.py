@@ -9,11 +9,12 @@ does not cover the scopes).
 
 from __future__ import annotations
 
+import base64
 import secrets
 import threading
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote_plus, urlencode
 
 from google.auth import jwt
 
@@ -92,8 +93,11 @@ class OAuth:
         answer = {"state": query.get("state", ""), "code": code, "scope": " ".join(sorted(granted))}
         return 302, {"Location": f"{query['redirect_uri']}?{urlencode(answer)}"}, {}
 
-    def token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        """POST /token."""
+    def token(self, form: dict[str, str], authorization: str = "") -> tuple[int, dict[str, Any]]:
+        """POST /token; the client authenticates in the form or with HTTP Basic (RFC 6749, 2.3.1)."""
+        if authorization.startswith("Basic "):
+            client_id, _, secret = base64.b64decode(authorization[len("Basic ") :]).decode().partition(":")
+            form = {**form, "client_id": unquote_plus(client_id), "client_secret": unquote_plus(secret)}
         grant_type = form.get("grant_type", "")
         self.token_requests.append(grant_type)
         if grant_type == JWT_GRANT:
