@@ -18,12 +18,21 @@ from datetime import UTC, datetime, time, timedelta
 from agent.changes import Adopt, Change, CreateBlock, DeleteBlock, Tombstone, UpdateBlock, WriteAgenda, verb
 from agent.classify import customer_of
 from agent.config import Account
-from agent.errors import AuthError, ConfigError, ConflictError, GoneError, StateError, ThrottledError, TransientError
+from agent.errors import (
+    AuthError,
+    ConfigError,
+    ConflictError,
+    ConnectorError,
+    GoneError,
+    StateError,
+    ThrottledError,
+    TransientError,
+)
 from agent.model import Delta, Event, Kind, Window
 from agent.planner import History, Owned, Past, plan
 from agent.render import Renderer
 from agent.store import Artifact, Store
-from connectors.base import Connector
+from connectors.base import BatchCreates, Connector
 
 log = logging.getLogger("callplan.engine")
 
@@ -154,8 +163,11 @@ class AccountSync:
             return
         by_key = {meeting.key: meeting for meeting in meetings}
         etags: dict[str, str | None] = {}
+        together: dict[int, Event | ConnectorError] | None = None
         for change in changes:
-            outcome = self._apply(key, calendar, change, by_key, etags)
+            if together is None and isinstance(change, CreateBlock):
+                together = self._create_together(calendar, changes)
+            outcome = self._apply(key, calendar, change, by_key, etags, (together or {}).get(id(change)))
             result.applied.append((change, outcome))
             log.info("%s %s for %s: %s (%s)", verb(change), change.kind, change.meeting_key, outcome, change.reason)
 
@@ -170,14 +182,35 @@ class AccountSync:
 
     # -- applying one change -----------------------------------------------------------------
 
-    def _apply(self, key: str, calendar: str, change: Change, meetings: dict[str, Event], etags: dict[str, str | None]) -> str:
-        """Apply one change and record it; returns what happened, in a word or two."""
+    def _create_together(self, calendar: str, changes: list[Change]) -> dict[int, Event | ConnectorError]:
+        """The blocks of this plan, created in batches when the connector can (one round trip for
+        many). Each result is still recorded on its own right after; a crash before that leaves
+        tagged blocks the next cycle adopts, exactly as when they are created one by one."""
+        creates = [change for change in changes if isinstance(change, CreateBlock)]
+        if len(creates) < 2 or not isinstance(self.connector, BatchCreates):
+            return {}
+        results = self.connector.create_many(calendar, [change.block for change in creates])
+        return {id(change): result for change, result in zip(creates, results)}
+
+    def _apply(
+        self,
+        key: str,
+        calendar: str,
+        change: Change,
+        meetings: dict[str, Event],
+        etags: dict[str, str | None],
+        created: Event | ConnectorError | None = None,
+    ) -> str:
+        """Apply one change and record it (a block created in a batch comes as `created`);
+        returns what happened, in a word or two."""
         record = self._recorder(key, change, meetings)
         try:
             match change:
                 case CreateBlock(block=block):
-                    created = self.connector.create(calendar, block)
-                    record("create", None, created)
+                    result = created or self.connector.create(calendar, block)
+                    if isinstance(result, ConnectorError):
+                        raise result
+                    record("create", None, result)
                 case UpdateBlock(current=current, block=block):
                     updated = self.connector.update(calendar, _fresh(current, etags), block)
                     record("update", current, updated)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from agent.errors import ConnectorError
 from agent.model import AgendaTag, BlockSpec, Delta, Event, Interval, Window
 
 
@@ -87,4 +88,13 @@ class Connector(Protocol):
 
     def close(self) -> None:
         """Release sessions and sockets."""
+        ...
+
+
+@runtime_checkable
+class BatchCreates(Protocol):
+    """A connector that can create many blocks in fewer round trips (optional, Google's batches)."""
+
+    def create_many(self, calendar: str, blocks: list[BlockSpec]) -> list[Event | ConnectorError]:
+        """Create the blocks; one result per block, in order: the Event as stored, or its error."""
         ...

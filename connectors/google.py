@@ -52,6 +52,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
+from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
 
 import google.auth.exceptions
@@ -60,7 +61,7 @@ import httplib2
 from google.auth.credentials import Credentials
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
-from googleapiclient.http import HttpRequest
+from googleapiclient.http import BatchHttpRequest, HttpRequest
 
 from agent.config import Account
 from agent.errors import (
@@ -82,6 +83,8 @@ log = logging.getLogger(__name__)
 
 PAGE = 2500  # the largest page events.list gives
 FREEBUSY_CALENDARS = 50  # calendars per free/busy query
+BATCH = 50  # requests per batch (the Calendar API's limit)
+BATCH_URI = "https://www.googleapis.com/batch/calendar/v3"  # new_batch_http_request() would ignore api_endpoint
 RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "dailyLimitExceeded"})
 SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
 
@@ -168,6 +171,7 @@ class GoogleConnector:
         self._refresh_failure = on_refresh_failure or (lambda exc: AuthError(f"cannot refresh the Google token; {reauthorize}", where=where))
         self._transport = transport or httplib2.Http(timeout=30)
         self.http = CountingHttp(credentials, self._transport)
+        self.batch_uri = urljoin(api_endpoint, "/batch/calendar/v3") if api_endpoint else BATCH_URI
         options = {"api_endpoint": api_endpoint} if api_endpoint else None
         self.service = build("calendar", "v3", http=self.http, static_discovery=True, cache_discovery=False, client_options=options)
 
@@ -195,11 +199,15 @@ class GoogleConnector:
 
     def _execute(self, request: HttpRequest, what: str) -> Any:
         """Execute one request: retried when throttled or failing transiently, errors translated."""
+        return self._retrying(lambda: request.execute(num_retries=0), what)
+
+    def _retrying(self, send: Callable[[], Any], what: str) -> Any:
+        """Call `send` until it succeeds, waiting between attempts as `_failure` says, within bounds."""
         attempt, waited = 0, 0.0
         while True:
             attempt += 1
             try:
-                result = request.execute(num_retries=0)
+                result = send()
             except HttpError as exc:
                 failure, delay = self._failure(exc, what, attempt)
             except google.auth.exceptions.RefreshError as exc:
@@ -224,7 +232,7 @@ class GoogleConnector:
 
     def _failure(self, exc: HttpError, what: str, attempt: int) -> tuple[Exception, float | None]:
         """The error an HTTP failure becomes, and how long to wait before trying again (None: do not)."""
-        status = exc.resp.status
+        status = exc.resp.status if exc.resp is not None else 0  # a BatchError may come without a response
         reason, message = _error_reason(exc)
         detail = f"HTTP {status}{f' {reason}' if reason else ''}"
         if status == 429 or (status == 403 and reason in RATE_REASONS):
@@ -390,11 +398,69 @@ class GoogleConnector:
         request = self.service.events().insert(calendarId=calendar, body=new_block(event_id, block), sendUpdates="none")
         try:
             return self._event(self._execute(request, "create block"), calendar)
-        except ConflictError:  # a retry after an answer that got lost: the first attempt went through
+        except ConflictError as exc:  # a retry after an answer that got lost: the first attempt went through
+            recovered = self._recovered(calendar, event_id, block, exc)
+            if isinstance(recovered, ConnectorError):
+                raise recovered from None
+            return recovered
+
+    def create_many(self, calendar: str, blocks: list[BlockSpec]) -> list[Event | ConnectorError]:
+        """Insert many blocks in batch requests of up to 50: one round trip per 50 blocks.
+
+        Each block gets its own result, in order: the Event as stored, or the error of that
+        insert. Inserts that were throttled or failed on the server's side are sent again, in
+        a smaller batch, after the same backoff as a single request.
+        """
+        results: list[Event | ConnectorError] = []
+        for start in range(0, len(blocks), BATCH):
+            results += self._create_batch(calendar, blocks[start : start + BATCH])
+        return results
+
+    def _create_batch(self, calendar: str, blocks: list[BlockSpec]) -> list[Event | ConnectorError]:
+        results: dict[int, Event | ConnectorError] = {}
+        pending: dict[str, tuple[str, BlockSpec]] = {}
+        for index, block in enumerate(blocks):
+            try:
+                pending[str(index)] = (f"callplan{uuid.uuid4().hex}", block)
+                new_block(*pending[str(index)])  # refuse an oversized tag here, like create()
+            except ConnectorError as exc:
+                results[index] = exc
+                del pending[str(index)]
+
+        def send() -> None:
+            answers: dict[str, tuple[Any, HttpError | None]] = {}
+            batch = BatchHttpRequest(callback=lambda rid, item, exc: answers.__setitem__(rid, (item, exc)), batch_uri=self.batch_uri)
+            for rid, (event_id, block) in pending.items():
+                batch.add(self.service.events().insert(calendarId=calendar, body=new_block(event_id, block), sendUpdates="none"), request_id=rid)
+            batch.execute(http=self.http)
+            again: HttpError | None = None
+            for rid, (item, exc) in answers.items():
+                event_id, block = pending[rid]
+                if exc is None:
+                    results[int(rid)] = self._event(item, calendar)
+                elif (decided := self._failure(exc, "create block", 1))[1] is not None:
+                    again = exc  # throttled or a server error: stays pending for the next attempt
+                    continue
+                else:
+                    results[int(rid)] = self._recovered(calendar, event_id, block, decided[0])
+                del pending[rid]
+            if again is not None:
+                raise again
+
+        if pending:
+            try:
+                self._retrying(send, f"create {len(pending)} blocks")
+            except ConnectorError as exc:
+                results.update({int(rid): exc for rid in pending})
+        return [results[index] for index in range(len(blocks))]
+
+    def _recovered(self, calendar: str, event_id: str, block: BlockSpec, failure: Exception) -> Event | ConnectorError:
+        """A failed insert: a 409 means an earlier attempt whose answer got lost went through."""
+        if isinstance(failure, ConflictError):
             existing = self.get(calendar, event_id)
-            if existing is None or existing.block_tag != block.tag:
-                raise
-            return existing
+            if existing is not None and existing.block_tag == block.tag:
+                return existing
+        return failure if isinstance(failure, ConnectorError) else ConnectorError(str(failure), where=self.where)
 
     def update(self, calendar: str, current: Event, block: BlockSpec) -> Event:
         """PATCH the title, text, times and tag of a block, if nobody changed it since it was read."""

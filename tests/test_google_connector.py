@@ -183,7 +183,7 @@ def test_an_update_or_delete_after_a_person_edit_is_refused(harness: GoogleHarne
 
 
 def test_an_insert_whose_answer_was_lost_is_not_doubled(harness: GoogleHarness, connector: GoogleConnector, sleeps: list[float]) -> None:
-    harness.fake.fail(503, times=1, path="/events", after=True)
+    harness.fake.fail(503, times=1, method="POST", after=True)
     created = connector.create(harness.calendar, block())
     assert sleeps == [0.5] and created.block_tag == block().tag
     assert len(connector.find_owned(harness.calendar)) == 1

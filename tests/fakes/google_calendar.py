@@ -79,6 +79,8 @@ class Fault:
     retry_after: float | None = None
     path: str = ""  # only requests whose path contains this
     after: bool = False  # the request is carried out, then its answer is lost (the error is sent instead)
+    method: str = ""  # only requests with this HTTP method
+    body: str = ""  # only requests whose body contains this
 
 
 @dataclass
@@ -256,11 +258,20 @@ class GoogleCalendarFake:
             self.calendars[calendar_id].valid_from = self.version
 
     def fail(
-        self, status: int, reason: str = "", times: int = 1, retry_after: float | None = None, path: str = "", after: bool = False
+        self,
+        status: int,
+        reason: str = "",
+        times: int = 1,
+        retry_after: float | None = None,
+        path: str = "",
+        after: bool = False,
+        method: str = "",
+        body: str = "",
     ) -> None:
-        """The next `times` API requests (whose path contains `path`) fail with this status; with
-        `after`, each is carried out first and only its answer is replaced (a lost answer)."""
-        self.faults.append(Fault(status, reason, times, retry_after, path, after))
+        """The next `times` API requests (whose path contains `path`, of `method`, whose body
+        contains `body`) fail with this status; with `after`, each is carried out first and only
+        its answer is lost."""
+        self.faults.append(Fault(status, reason, times, retry_after, path, after, method, body))
 
     def put_raw(self, calendar_id: str, item: dict[str, Any]) -> None:
         """Store an item as it is, unchecked: what a provider bug or an old client may leave behind."""
@@ -617,9 +628,10 @@ class GoogleCalendarFake:
                 return 500, {}, json.dumps(ApiError(500, "backendError", "Backend Error").body()).encode()
         return status, {}, b"" if answer is None else json.dumps(answer).encode()
 
-    def _fault(self, path: str, after: bool) -> None:
+    def _fault(self, verb: str, path: str, body: bytes, after: bool) -> None:
         for fault in self.faults:
-            if fault.times > 0 and fault.path in path and fault.after == after:
+            matches = fault.path in path and fault.method in ("", verb) and fault.body.encode() in body
+            if fault.times > 0 and matches and fault.after == after:
                 fault.times -= 1
                 headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
                 domain = "usageLimits" if fault.status in (403, 429) else "global"
@@ -630,7 +642,7 @@ class GoogleCalendarFake:
         grant = self.oauth.who(headers.get("authorization", ""))
         if grant is None:
             raise ApiError(401, "authError", "Request had invalid authentication credentials.", headers={"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'})
-        self._fault(path, after=False)
+        self._fault(verb, path, raw, after=False)
         route = self._route(verb, path)
         if route is None:
             raise _error(404, "notFound", "Not Found")
@@ -662,7 +674,7 @@ class GoogleCalendarFake:
         else:  # delete
             item = self._remove(calendar, event_id, etag)
         self._notify(calendar, item, one.get("sendUpdates", "none"))
-        self._fault(path, after=True)
+        self._fault(verb, path, raw, after=True)
         return (204, None) if name == "delete" else (200, self._render(calendar, calendar.items[item["id"]]))
 
     @staticmethod
