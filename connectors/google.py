@@ -37,7 +37,7 @@ that is when the agenda is first inserted or its text really changed.
 
 Every request goes through `_execute`: throttling (429, 403 rate/usage limits) and server
 errors are retried with exponential backoff and full jitter (honouring Retry-After), bounded
-in attempts and total wait; `sleep` and `random` are injectable. Requests are counted at the
+in attempts and total wait (`connectors.retry.Backoff`: `sleep` and `random` are injectable). Requests are counted at the
 HTTP layer (`CountingHttp`), retries and re-sends after a token refresh included.
 """
 
@@ -45,8 +45,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random as random_module
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -78,6 +76,7 @@ from agent.model import AgendaTag, BlockSpec, Delta, Event, Interval, Window
 from connectors import google_auth
 from connectors.base import CalendarInfo
 from connectors.google_events import OWNED_FILTER, agenda_patch, block_fields, cancelled, new_block, parse, rfc3339
+from connectors.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -151,12 +150,8 @@ class GoogleConnector:
         transport: httplib2.Http | None = None,
         api_endpoint: str | None = None,
         page_size: int = PAGE,
-        attempts: int = 5,
-        backoff: float = 1.0,
-        max_wait: float = 60.0,
-        sleep: Callable[[float], None] = time.sleep,
-        random: Callable[[], float] = random_module.random,
         where: str = "google",
+        **retry: Any,
     ) -> None:
         self.self_email = self_email.strip().lower()
         self.credentials = credentials
@@ -164,8 +159,7 @@ class GoogleConnector:
         self.send_updates = send_updates
         self.where = where
         self.page_size = page_size
-        self.attempts, self.backoff, self.max_wait = attempts, backoff, max_wait
-        self.sleep, self.random = sleep, random
+        self.retry = Backoff(**{"attempts": 5, "backoff": 1.0, **retry})  # Google asks for 1 s, 2 s, 4 s...
         self._tokens = token_store
         self._reauthorize = reauthorize
         self._refresh_failure = on_refresh_failure or (lambda exc: AuthError(f"cannot refresh the Google token; {reauthorize}", where=where))
@@ -213,22 +207,18 @@ class GoogleConnector:
             except google.auth.exceptions.RefreshError as exc:
                 if not exc.retryable:
                     raise self._refresh_failure(exc) from None
-                failure, delay = TransientError(f"{what}: the token endpoint failed; will retry", where=self.where), self._delay(attempt)
+                failure, delay = TransientError(f"{what}: the token endpoint failed", where=self.where), self.retry.jitter(attempt)
             except (google.auth.exceptions.TransportError, httplib2.HttpLib2Error, OSError) as exc:
                 failure = TransientError(f"{what}: {type(exc).__name__}; gave up after {attempt} attempts", where=self.where)
-                delay = self._delay(attempt)
+                delay = self.retry.jitter(attempt)
             else:
                 if self._tokens is not None:
                     self._tokens.save_if_refreshed(self.credentials)  # type: ignore[arg-type]
                 return result
-            if delay is None or attempt >= self.attempts or waited + delay > self.max_wait:
+            if delay is None or self.retry.gives_up(attempt, waited, delay):
                 raise failure
-            self.sleep(delay)
+            self.retry.sleep(delay)
             waited += delay
-
-    def _delay(self, attempt: int) -> float:
-        """Exponential backoff with full jitter."""
-        return self.random() * self.backoff * 2 ** (attempt - 1)
 
     def _failure(self, exc: HttpError, what: str, attempt: int) -> tuple[Exception, float | None]:
         """The error an HTTP failure becomes, and how long to wait before trying again (None: do not)."""
@@ -242,9 +232,9 @@ class GoogleConnector:
                 where=self.where,
                 retry_after=retry_after,
             )
-            return failure, self._delay(attempt) if retry_after is None else retry_after
+            return failure, self.retry.jitter(attempt) if retry_after is None else retry_after
         if status >= 500:
-            return TransientError(f"{what}: {detail}; gave up after {attempt} attempts", where=self.where), self._delay(attempt)
+            return TransientError(f"{what}: {detail}; gave up after {attempt} attempts", where=self.where), self.retry.jitter(attempt)
         if status == 401 or (status == 403 and reason in SCOPE_REASONS):
             return AuthError(f"{what}: Google refused the credentials ({detail}); {self._reauthorize}", where=self.where), None
         if status == 410 and reason == "fullSyncRequired":

@@ -201,6 +201,6 @@ def test_a_consent_without_every_scope_is_refused_with_the_missing_one(harness: 
 
 def test_the_auth_command_names_a_wrong_account(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
-    config.write_text('[[accounts]]\nname = "work"\nprovider = "caldav"\nemail = "a@b.example"\nurl = "https://dav.example/"\n')
+    config.write_text('state = "state.db"\n[[accounts]]\nname = "work"\nprovider = "caldav"\nemail = "a@b.example"\nurl = "https://dav.example/"\n')
     result = CliRunner().invoke(main, ["--config", str(config), "auth", "google", "work"])
-    assert result.exit_code == 1 and "no google account named work" in result.output
+    assert (result.exit_code, result.output) == (1, "callplan: config.toml: accounts[0]: account work is a caldav account, not a google one\n")

@@ -14,7 +14,6 @@ from harness_google import GoogleHarness
 from test_invariants import Agent, at
 
 
-
 @pytest.fixture
 def harness(google_harness: GoogleHarness) -> GoogleHarness:
     return google_harness
