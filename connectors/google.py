@@ -10,7 +10,9 @@ all day) and a cursor made for that window only; a new day brings cursor=None.
   allows filters on the initial request of a sync (Google's sync guide restricts it with
   timeMin), but not `timeMax`/`orderBy`/`q`/extended-property filters together with a
   syncToken; `timeMin` alone keeps the days before the window out and needs no filter
-  later. Instances of recurring series arrive one by one (`singleEvents`), each with its
+  later. No `timeMax`: the sync guide bounds an initial read by timeMin only, and whatever
+  bounds it had, the token's later answers cover all of time; events after the window (and
+  instances of endless series, as far as Google expands them) are dropped here. Instances of recurring series arrive one by one (`singleEvents`), each with its
   own id (series id + original start), which is why that id is the Event key: it stays the
   same when one instance is moved.
 - An incremental read sends the stored token and `singleEvents=true` and nothing else the
@@ -33,12 +35,15 @@ event is a PATCH of just the fields we own, with `If-Match` on the etag we read:
 concurrent edit gives 412 and a ConflictError, and the engine re-reads instead of
 overwriting. Agendas set `description` and the agenda tag only; attendees are notified
 (`send_updates` of the account: "all" or "externalOnly") only when the planner says so,
-that is when the agenda is first inserted or its text really changed.
+that is when the agenda is first inserted or its text really changed. `create_many` sends
+new blocks fifty to a batch request (the engine uses it for the blocks of one plan and still
+records each result on its own), retrying only the parts that were throttled.
 
 Every request goes through `_execute`: throttling (429, 403 rate/usage limits) and server
 errors are retried with exponential backoff and full jitter (honouring Retry-After), bounded
-in attempts and total wait (`connectors.retry.Backoff`: `sleep` and `random` are injectable). Requests are counted at the
-HTTP layer (`CountingHttp`), retries and re-sends after a token refresh included.
+in attempts and total wait (`connectors.retry.Backoff`: `sleep` and `random` are
+injectable). Requests are counted at the HTTP layer (`CountingHttp`): retries and re-sends
+after a token refresh count, a batch counts once, calls to the token endpoint do not.
 """
 
 from __future__ import annotations
