@@ -10,6 +10,7 @@ before writing, since a silently cut tag would make the agent lose track of its 
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from datetime import time as clock_time
 from typing import Any
@@ -22,6 +23,7 @@ from agent.model import (
     Attendee,
     BlockSpec,
     BlockTag,
+    BodyFormat,
     Event,
     Kind,
     Response,
@@ -131,7 +133,8 @@ def parse(item: dict[str, Any], calendar: str, self_email: str, zone: ZoneInfo) 
             self_is_organizer=bool(organizer.get("self")) or organizer_email in ("", self_email),
             self_response=RESPONSES.get(me.get("responseStatus", ""), Response.NEEDS_ACTION) if me else Response.ACCEPTED,
             attendees=attendees,
-            description=str(item.get("description", "")),
+            description=(description := str(item.get("description", ""))),
+            body_format=BodyFormat.HTML if looks_like_html(description) else BodyFormat.TEXT,
             transparent=item.get("transparency") == "transparent",
             private=item.get("visibility") in ("private", "confidential"),
             recurring=bool(item.get("recurringEventId")),
@@ -142,6 +145,16 @@ def parse(item: dict[str, Any], calendar: str, self_email: str, zone: ZoneInfo) 
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise BadDataError(f"skipped malformed event: {reason[:200]}", where=f"{calendar}/{ident}") from None
+
+
+# Tags Google Calendar's own editor writes into descriptions (it stores rich text as HTML).
+EDITOR_HTML = re.compile(r"<(?:br|b|i|u|a|p|ul|ol|li|span|div|strong|em)(?:\s[^>]*)?/?>", re.IGNORECASE)
+
+
+def looks_like_html(description: str) -> bool:
+    """Descriptions edited in Google Calendar's web UI are HTML fragments, and the UI renders
+    them as HTML: the agenda must then go in as HTML paragraphs, or its lines would run into one."""
+    return bool(EDITOR_HTML.search(description))
 
 
 def block_fields(block: BlockSpec) -> dict[str, Any]:

@@ -82,3 +82,19 @@ def test_an_insert_throttled_for_good_stops_the_cycle_and_the_others_are_adopted
     assert len(harness.blocks()) == 4
     assert sorted(agent.cycle()) == ["adopt"] * 2 + ["create"] * 2 + ["write agenda"] * 3
     assert len(harness.blocks()) == 6 and agent.cycle() == []
+
+
+def test_a_description_written_in_the_web_ui_gets_an_html_agenda(harness: GoogleHarness, tmp_path: Path) -> None:
+    """Google's editor stores rich text as HTML and renders it so: the agenda follows suit,
+    and the person's HTML stays byte for byte."""
+    html = 'Agenda from Dana:<br><b>Q3 numbers</b><br><a href="https://docs.example/x">deck</a>'
+    key = harness.add_meeting("Globex", at(harness, 0, 10), description=html)
+    agent = Agent(harness, tmp_path, at(harness, 0, 7))
+    assert sorted(agent.cycle()) == ["create", "create", "write agenda"]
+    text = harness.meeting(key).description
+    assert text.startswith(html) and "<li>" in text and "What we hope to decide" in text
+    assert agent.cycle() == [] and agent.cycle() == []
+    harness.edit_meeting(key, title="Globex (renamed)")
+    agent.cycle()
+    assert harness.meeting(key).description.startswith(html) and "Globex (renamed)" in harness.meeting(key).description
+    assert harness.notifications()["dana@globex.example"] == 2
