@@ -189,13 +189,16 @@ class AgendaTag:
 
     `content` is the fingerprint of the agenda text between the markers and `sep` is the
     exact separator the agent put before the opening marker, so stripping the agenda gives
-    back the original description byte for byte. The tag lives in a provider property the
+    back the original description byte for byte. `body_format` is how it was spliced (text
+    lines or HTML paragraphs): later cycles and undo use the same splicer, whatever the
+    description looks like after our own write. The tag lives in a provider property the
     customer cannot write; text that merely looks like our markers is never trusted.
     """
 
     meeting_key: str
     content: str
     sep: str
+    body_format: BodyFormat = BodyFormat.TEXT
 
     def fields(self) -> dict[str, str]:
         return {
@@ -205,6 +208,7 @@ class AgendaTag:
             "meeting": self.meeting_key,
             "content": self.content,
             "sep": self.sep,
+            "format": self.body_format.value,
         }
 
     def encode(self) -> str:
@@ -215,8 +219,13 @@ class AgendaTag:
         if fields.get("agent") != AGENT or fields.get("kind") != Kind.AGENDA.value:
             return None
         try:
-            return cls(meeting_key=fields["meeting"], content=fields["content"], sep=fields.get("sep", ""))
-        except KeyError:
+            return cls(
+                meeting_key=fields["meeting"],
+                content=fields["content"],
+                sep=fields.get("sep", ""),
+                body_format=BodyFormat(fields.get("format", BodyFormat.TEXT.value)),
+            )
+        except (KeyError, ValueError):
             return None
 
     @classmethod

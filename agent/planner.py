@@ -200,7 +200,7 @@ class _Planner:
         meeting = self.meetings.get(key)
         if meeting is None:
             return  # out of the window, or the meeting went: nothing to protect
-        found = splice.splicer(meeting.body_format).find(meeting.description, meeting.agenda_tag)
+        found = splice.for_meeting(meeting).find(meeting.description, meeting.agenda_tag)
         if found.state in (splice.AgendaState.ABSENT, splice.AgendaState.REMOVED):
             self._tombstone(Kind.AGENDA, key, record.ref, "agenda removed by a person")
 
@@ -235,7 +235,7 @@ class _Planner:
                 continue
             if key in self.customer_keys and self.settings.agenda.enabled and meeting.self_is_organizer:
                 continue
-            splicer = splice.splicer(meeting.body_format)
+            splicer = splice.for_meeting(meeting)
             found = splicer.find(meeting.description, meeting.agenda_tag)
             if found.state is splice.AgendaState.OURS:
                 reason = "agenda disabled" if key in self.customer_keys else classify(meeting, self.settings).reason
@@ -375,24 +375,25 @@ class _Planner:
             return
         if (Kind.AGENDA, meeting.key) in self.tombstones:
             return
-        splicer = splice.splicer(meeting.body_format)
+        body_format = meeting.agenda_tag.body_format if meeting.agenda_tag else meeting.body_format
+        splicer = splice.splicer(body_format)
         found = splicer.find(meeting.description, meeting.agenda_tag)
         if found.state not in (splice.AgendaState.ABSENT, splice.AgendaState.OURS):
             return  # a person edited or removed it, or marker text we cannot vouch for: hands off
-        body = self.renderer.agenda_html(context) if meeting.body_format is BodyFormat.HTML else self.renderer.agenda(context)
+        body = self.renderer.agenda_html(context) if body_format is BodyFormat.HTML else self.renderer.agenda(context)
         notify = settings.notify == "changes"
         if found.state is splice.AgendaState.ABSENT:
             if meeting.start - self.now > timedelta(days=settings.lead_days):
                 return  # not due yet: the customer gets it once, close to the meeting
             text, sep = splicer.insert(meeting.description, body)
-            tag = AgendaTag(meeting.key, splicer.fingerprint(body), sep)
+            tag = AgendaTag(meeting.key, splicer.fingerprint(body), sep, body_format)
             self.changes.append(WriteAgenda(meeting, text, tag, notify, "agenda inserted"))
             return
         assert meeting.agenda_tag is not None
         if splicer.fingerprint(body) == meeting.agenda_tag.content:
             return
         text = splicer.replace(meeting.description, found, body, meeting.agenda_tag.sep)
-        tag = AgendaTag(meeting.key, splicer.fingerprint(body), meeting.agenda_tag.sep)
+        tag = replace(meeting.agenda_tag, content=splicer.fingerprint(body))
         self.changes.append(WriteAgenda(meeting, text, tag, notify, "agenda content changed"))
 
     def _context(self, meeting: Event) -> MeetingContext:

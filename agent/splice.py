@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from agent.model import AgendaTag, BodyFormat, fingerprint
+from agent.model import AgendaTag, BodyFormat, Event, fingerprint
 
 BEGIN = "──── Agenda · shared by callplan ────"
 END = "──── End of agenda ────"
@@ -154,6 +154,12 @@ class TextSplicer:
 
 
 TEXT = TextSplicer()
+
+
+def for_meeting(meeting: Event) -> Splicer:
+    """The splicer for a meeting's agenda: the one it was written with (its tag says), else the
+    one for the meeting's body format."""
+    return splicer(meeting.agenda_tag.body_format if meeting.agenda_tag else meeting.body_format)
 
 
 def splicer(body_format: BodyFormat) -> Splicer:

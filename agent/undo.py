@@ -69,7 +69,7 @@ def _undo_one(sync: AccountSync, calendar: str, event: Event, report: UndoReport
         return
     if event.agenda_tag is None:
         return
-    splicer = splice.splicer(event.body_format)
+    splicer = splice.for_meeting(event)
     found = splicer.find(event.description, event.agenda_tag)
     if found.state is not splice.AgendaState.OURS:
         report.kept.append(f"agenda of {_label(event)}: a person edited or removed it")

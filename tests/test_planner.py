@@ -8,7 +8,7 @@ import pytest
 from helpers import BERLIN, MONDAY, World, at, meeting
 
 from agent import splice
-from agent.model import Response, Status
+from agent.model import BodyFormat, Response, Status
 
 
 def test_customer_meeting_gets_prep_agenda_and_debrief() -> None:
@@ -211,6 +211,19 @@ def test_a_person_who_deletes_the_agenda_does_not_get_it_back() -> None:
     world.calendar.person_edit(demo.ref, start=at(0, 11), end=at(0, 12))
     world.cycle()
     assert world.get(demo).description == "Intro, rewritten by Alex"
+
+
+def test_an_agenda_keeps_the_format_it_was_written_in() -> None:
+    """Once inserted as text, the agenda is found and rewritten as text, even if the body now
+    reads as HTML (a provider guessing the format from the text our own write produced)."""
+    world = World()
+    demo = world.add(meeting("Globex", at(0, 10), description="Intro"))
+    world.cycle()
+    assert world.get(demo).agenda_tag.body_format is BodyFormat.TEXT
+    world.calendar.person_edit(demo.ref, body_format=BodyFormat.HTML, title="Globex (renamed)")
+    assert sorted(world.applied()) == ["update", "update", "write agenda"]  # the blocks' titles follow
+    text = world.get(demo).description
+    assert text.startswith("Intro\n\n" + splice.BEGIN) and "Globex (renamed)" in text and "<p" not in text
 
 
 def test_text_imitating_the_markers_is_never_deleted() -> None:
