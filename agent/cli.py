@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ def sync(ctx: click.Context, once: bool, dry_run: bool, accounts: tuple[str, ...
     """One cycle over all configured accounts."""
     if not once:
         raise click.UsageError("sync needs --once; the long-running service is `callplan run`")
-    with _session(ctx) as session:
+    with _session(ctx) as session, (nullcontext() if dry_run else session.store.lock()):
         reports = session.cycle(accounts, dry_run=dry_run)
         by_name = {account.name: account for account in session.config.accounts}
         console.print(present.changes_table(reports, by_name, planned=dry_run))
@@ -83,7 +84,9 @@ def status(ctx: click.Context) -> None:
     with _session(ctx) as session:
         accounts = session.config.accounts
         statuses = {account.name: session.store.run_status(account.name) for account in accounts}
-        console.print(present.status_table(accounts, statuses, session.store.artifacts(), {}))
+        holder = session.store.locked_by()
+        console.print(present.status_table(accounts, statuses, session.store.artifacts(), service=holder))
+        console.print(f"callplan run: running ({holder})" if holder else "callplan run: not running", highlight=False)
 
 
 @main.command()
@@ -97,7 +100,7 @@ def undo(ctx: click.Context, accounts: tuple[str, ...], dry_run: bool, yes: bool
 
     if not (dry_run or yes):
         click.confirm("Remove every callplan block and agenda from the configured calendars?", abort=True)
-    with _session(ctx) as session:
+    with _session(ctx) as session, (nullcontext() if dry_run else session.store.lock()):
         failed = False
         for account in session.accounts(accounts):
             report = undo_account(session.sync_for(account), dry_run=dry_run)
@@ -105,6 +108,42 @@ def undo(ctx: click.Context, accounts: tuple[str, ...], dry_run: bool, yes: bool
             failed = failed or bool(report.errors)
     if failed:
         sys.exit(1)
+
+
+@main.command()
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Run as a service: a cycle per account every interval until SIGTERM; SIGHUP reloads the configuration."""
+    from agent.daemon import run_service
+
+    run_service(ctx.obj, verbose=ctx.find_root().params["verbose"])
+
+
+@main.command("install-service")
+@click.option("--user", "scope", flag_value="user", help="A user unit, for you alone (systemctl --user).")
+@click.option("--system", "scope", flag_value="system", help="A system unit, for an organisation (needs root).")
+@click.option("--unit-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Write the unit here instead of the systemd directory (for packaging).")  # fmt: skip
+@click.option("--dry-run", is_flag=True, help="Print the unit and where it would go; write nothing.")
+@click.pass_context
+def install_service(ctx: click.Context, scope: str | None, unit_dir: Path | None, dry_run: bool) -> None:
+    """Install the systemd unit that runs `callplan run`, and print the commands that enable it."""
+    from agent import units
+
+    if scope is None:
+        raise click.UsageError("choose --user (one seller) or --system (an organisation)")
+    installation = units.plan(scope, unit_dir, ctx.obj)  # type: ignore[arg-type]
+    for warning in installation.warnings:
+        err_console.print(f"callplan: warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+    if dry_run:
+        console.print(f"# {installation.path} (dry run: nothing written)", markup=False, highlight=False)
+        console.print(installation.text, markup=False, highlight=False, soft_wrap=True)
+    else:
+        units.install(installation)
+        console.print(f"wrote {installation.path}", markup=False, highlight=False)
+    console.print("\nThen run" + (" as root" if scope == "system" else "") + ":", highlight=False)
+    for command in installation.commands:
+        console.print(f"  {command}", markup=False, highlight=False, soft_wrap=True)
 
 
 @main.group()

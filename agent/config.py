@@ -1,7 +1,7 @@
 """Configuration: a TOML file, validated into frozen settings with errors that say where.
 
-The file has top-level agent options, a `[defaults]` table of per-seller settings, and an
-`[[accounts]]` array. An account may override any key of `[defaults]` (its time zone,
+The file has top-level agent options, a `[service]` table for `callplan run`, a `[defaults]`
+table of per-seller settings, and an `[[accounts]]` array. An account may override any key of `[defaults]` (its time zone,
 working hours, internal domains...); keys it does not know are handed to the provider's
 connector, which validates its own options. Every error names the file and the key path:
 ``config.toml: accounts[1].internal_domains: Input should be a valid tuple``.
@@ -125,16 +125,44 @@ class Account(Model):
     where: str = ""  # "config.toml: accounts[0]", for messages
 
 
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+class ServiceSettings(Model):
+    """How `callplan run` polls, backs off, stops and logs: the `[service]` table."""
+
+    interval_seconds: float = Field(default=60, ge=1, le=86400)  # between two cycles of an account
+    jitter_seconds: float | None = Field(default=None, ge=0)  # random delay added per cycle; default a tenth of the interval
+    workers: int = Field(default=8, ge=1, le=64)  # accounts that may cycle at the same time
+    stop_timeout_seconds: float = Field(default=20, gt=0, le=300)  # SIGTERM: finish the change in flight within this
+    backoff_max_seconds: float = Field(default=900, ge=1, le=86400)  # a failing account waits at most this long
+    log_level: LogLevel = "info"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServiceSettings:
+        if self.jitter_seconds is not None and self.jitter_seconds >= self.interval_seconds:
+            raise ValueError("jitter_seconds must be less than interval_seconds")
+        if self.backoff_max_seconds < self.interval_seconds:
+            raise ValueError("backoff_max_seconds must be at least interval_seconds")
+        return self
+
+    @property
+    def jitter(self) -> float:
+        return self.interval_seconds / 10 if self.jitter_seconds is None else self.jitter_seconds
+
+
 class Config(Model):
     path: Path
     state: Path
     templates: Path | None = None
+    service: ServiceSettings = ServiceSettings()
     accounts: tuple[Account, ...] = ()
 
 
 class _TopLevel(Model):
     state: str | None = None
     templates: str | None = None
+    service: dict[str, Any] = {}
     defaults: dict[str, Any] = {}
     accounts: list[dict[str, Any]] = []
 
@@ -175,6 +203,7 @@ def parse(raw: Mapping[str, Any], path: Path) -> Config:
     """Validate an already-parsed TOML document; `path` is used in messages and relative paths."""
     name = path.name
     top = validate(_TopLevel, raw, name)
+    service = validate(ServiceSettings, top.service, f"{name}: service")
     validate(Settings, top.defaults, f"{name}: defaults")  # so a bad default is blamed on [defaults]
     accounts = [_account(entry, index, top.defaults, name) for index, entry in enumerate(top.accounts)]
     seen: set[str] = set()
@@ -187,6 +216,7 @@ def parse(raw: Mapping[str, Any], path: Path) -> Config:
         path=path,
         state=_resolve(top.state, base) if top.state else default_state_path(),
         templates=_resolve(top.templates, base) if top.templates else None,
+        service=service,
         accounts=tuple(accounts),
     )
 

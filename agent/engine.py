@@ -5,12 +5,14 @@ with the new cursor), plan against the whole mirror, then apply the changes one 
 recording each in the store right after the provider accepted it. A crash between the two
 leaves an artifact the store does not know; the next cycle finds it by its tag and adopts
 it, so nothing is ever created twice. Because planning is level-triggered, a cycle that
-stops half-way is simply finished by the next one.
+stops half-way is simply finished by the next one: that is how the service stops on SIGTERM,
+by setting the `stop` event a cycle checks before each change.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
@@ -28,6 +30,7 @@ from agent.errors import (
     ThrottledError,
     TransientError,
 )
+from agent.logs import emit
 from agent.model import Delta, Event, Kind, Window
 from agent.planner import History, Owned, Past, plan
 from agent.render import Renderer
@@ -35,6 +38,7 @@ from agent.store import Artifact, Store
 from connectors.base import BatchCreates, Connector
 
 log = logging.getLogger("callplan.engine")
+CONFLICT = "skipped: changed by someone else meanwhile; re-read next cycle"  # the outcome that leaves work for later
 
 
 @dataclass
@@ -50,6 +54,13 @@ class CalendarReport:
     applied: list[tuple[Change, str]] = field(default_factory=list)  # (change, outcome)
     skipped: list[str] = field(default_factory=list)
     error: str = ""
+    stopped: bool = False  # asked to stop before every planned change was applied
+
+    @property
+    def backlog(self) -> int:
+        """Planned changes not carried out: refused as conflicts, or not tried because the cycle
+        stopped or failed part-way. The next cycle plans them again."""
+        return len(self.planned) - sum(1 for _, outcome in self.applied if outcome != CONFLICT)
 
 
 @dataclass
@@ -57,6 +68,17 @@ class AccountReport:
     account: str
     calendars: list[CalendarReport] = field(default_factory=list)
     error: str = ""
+    retry_after: float | None = None  # the provider asked us to wait this long (throttling)
+    stopped: bool = False
+
+    @property
+    def failure(self) -> str:
+        """What made the cycle fail: the account's error, else the first calendar's; "" if none."""
+        return self.error or next((calendar.error for calendar in self.calendars if calendar.error), "")
+
+    @property
+    def backlog(self) -> int:
+        return sum(calendar.backlog for calendar in self.calendars)
 
     @property
     def requests(self) -> int:
@@ -115,24 +137,30 @@ class AccountSync:
                 self._calendars = primary
         return self._calendars
 
-    def cycle(self, dry_run: bool = False) -> AccountReport:
+    def cycle(self, dry_run: bool = False, stop: threading.Event | None = None) -> AccountReport:
         """One pass over every calendar of the account. Errors of one calendar do not stop the others;
-        errors that concern the whole account (auth, throttling, state) stop it and are reported."""
+        errors that concern the whole account (auth, throttling, state) stop it and are reported.
+        Once `stop` is set, no further change is started; the one in flight is finished and recorded."""
         report = AccountReport(self.account.name)
         try:
             for calendar in self.calendars():
+                if stop is not None and stop.is_set():
+                    report.stopped = True
+                    break
                 result = CalendarReport(calendar)
                 report.calendars.append(result)
                 try:
-                    self._calendar_cycle(calendar, result, dry_run)
+                    self._calendar_cycle(calendar, result, dry_run, stop)
                 except TransientError as exc:
                     result.error = str(exc)
-                    log.warning("calendar %s: %s", calendar, exc)
+                    emit(log, logging.WARNING, "calendar_error", account=self.account.name, calendar=calendar, error=str(exc))
+                report.stopped = report.stopped or result.stopped
         except (AuthError, ThrottledError, StateError, ConfigError) as exc:
             report.error = str(exc)
+            report.retry_after = exc.retry_after if isinstance(exc, ThrottledError) else None
         return report
 
-    def _calendar_cycle(self, calendar: str, result: CalendarReport, dry_run: bool) -> None:
+    def _calendar_cycle(self, calendar: str, result: CalendarReport, dry_run: bool, stop: threading.Event | None) -> None:
         settings = self.account.settings
         key = state_key(self.account.name, calendar)
         now = self.clock()
@@ -142,7 +170,7 @@ class AccountSync:
         result.requests, result.full, result.skipped = delta.requests, delta.full, list(delta.skipped)
         result.read = len(delta.upserted)
         for reason in delta.skipped:
-            log.warning("skipped an event: %s", reason)
+            emit(log, logging.WARNING, "skipped_event", account=self.account.name, calendar=calendar, reason=reason)
         if dry_run:
             events = _merged(self.store.events(key), delta)
         else:
@@ -165,11 +193,16 @@ class AccountSync:
         etags: dict[str, str | None] = {}
         together: dict[int, Event | ConnectorError] | None = None
         for change in changes:
+            if stop is not None and stop.is_set():
+                result.stopped = True
+                break
             if together is None and isinstance(change, CreateBlock):
                 together = self._create_together(calendar, changes)
             outcome = self._apply(key, calendar, change, by_key, etags, (together or {}).get(id(change)))
             result.applied.append((change, outcome))
-            log.info("%s %s for %s: %s (%s)", verb(change), change.kind, change.meeting_key, outcome, change.reason)
+            meeting = by_key.get(change.meeting_key)
+            emit(log, logging.INFO, "change", account=self.account.name, action=verb(change), kind=str(change.kind),
+                 meeting=meeting.title if meeting else change.meeting_key, outcome=outcome, reason=change.reason)  # fmt: skip
 
     def _history(self, window: Window) -> History:
         """Customer meetings this seller had before the window (from debrief records)."""
@@ -226,7 +259,7 @@ class AccountSync:
                 case Tombstone(reason=reason):
                     record("tombstone", None, None, forget=True, tombstone=reason)
         except ConflictError:
-            return "skipped: changed by someone else meanwhile; re-read next cycle"
+            return CONFLICT
         except GoneError:
             if isinstance(change, (UpdateBlock, DeleteBlock)):
                 self._gone(key, change)

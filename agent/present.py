@@ -109,7 +109,9 @@ def _describe(change: Change, outcome: str, zone: tzinfo) -> str:
     return verb(change)
 
 
-def status_table(accounts: Iterable[Account], statuses: dict[str, RunStatus], artifacts: list[Artifact], backlog: dict[str, int]) -> Table:
+def status_table(accounts: Iterable[Account], statuses: dict[str, RunStatus], artifacts: list[Artifact], service: str | None) -> Table:
+    """Per account: the last cycle, the next (only while the service runs), what it owns, its backlog
+    (changes planned but not yet made: conflicts, throttling, a stop) and the last error."""
     table = Table(title="callplan status")
     for column in ("Account", "Last cycle", "Next cycle", "Prep", "Debrief", "Agenda", "Backlog", "Last error"):
         table.add_column(column, overflow="fold")
@@ -123,12 +125,12 @@ def status_table(accounts: Iterable[Account], statuses: dict[str, RunStatus], ar
         table.add_row(
             account.name,
             _when(status.last_end, zone) or "never",
-            _when(status.next_at, zone) or "—",
+            (_when(status.next_at, zone) if service else "") or "—",
             str(own[Kind.PREP]),
             str(own[Kind.DEBRIEF]),
             str(own[Kind.AGENDA]),
-            str(backlog.get(account.name, 0)),
-            status.last_error or "—",
+            str(status.backlog),
+            (f"{status.last_error} ({status.failures} in a row)" if status.failures > 1 else status.last_error) or "—",
         )
     return table
 

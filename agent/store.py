@@ -7,17 +7,21 @@ run status and an audit log of every change applied (so `callplan undo` can reve
 Nothing outside this module may assume SQLite, one process, or a local file: an organisation
 that outgrows one machine runs agent replicas against another implementation of `Store`.
 Every method that writes is one transaction, so a crash leaves the state as it was before
-the call or after it, never in between.
+the call or after it, never in between. `lock()` keeps a second agent off the same state
+(a scheduler per state database, PROVIDER-NOTES), each store in its own way.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sqlite3
+import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,6 +82,7 @@ class RunStatus:
     changes: int = 0
     requests: int = 0
     failures: int = 0  # consecutive failed cycles, for backoff
+    backlog: int = 0  # changes the last cycle planned but did not carry out (conflicts, a stop, an error)
 
 
 class Store(ABC):
@@ -135,6 +140,15 @@ class Store(ABC):
     def save_run_status(self, status: RunStatus) -> None: ...
 
     @abstractmethod
+    def lock(self) -> AbstractContextManager[None]:
+        """Hold the state for this process alone while the context lasts (the service, a sync,
+        an undo); StateError naming the holder when another process has it."""
+
+    @abstractmethod
+    def locked_by(self) -> str | None:
+        """Who holds the lock ("pid 1234"), or None when nobody does; changes nothing."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
 
@@ -180,16 +194,25 @@ def _migration_1(db: sqlite_utils.Database) -> None:
     )
 
 
+def _migration_2(db: sqlite_utils.Database) -> None:
+    db.execute("ALTER TABLE runs ADD COLUMN backlog INTEGER NOT NULL DEFAULT 0")
+
+
 # Numbered migrations: index i upgrades a database at user_version i to i + 1. Append only.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2]
 
 
 class SqliteStore(Store):
-    """The store on one SQLite file in WAL mode."""
+    """The store on one SQLite file in WAL mode.
+
+    The service's worker threads share its one connection; a lock makes each method (each
+    transaction) exclusive, so one account's write can never land inside another's.
+    """
 
     def __init__(self, path: Path | str, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.path = Path(path)
         self._clock = clock
+        self._serial = threading.RLock()
         with self._errors("open"):
             self._open()
 
@@ -222,7 +245,8 @@ class SqliteStore(Store):
     def _errors(self, doing: str) -> Iterator[None]:
         """Turn SQLite failures into one-line StateErrors that name the file."""
         try:
-            yield
+            with self._serial:
+                yield
         except sqlite3.DatabaseError as exc:
             text = str(exc)
             if "full" in text:
@@ -401,18 +425,80 @@ class SqliteStore(Store):
             changes=row["changes"],
             requests=row["requests"],
             failures=row["failures"],
+            backlog=row["backlog"],
         )
 
     def save_run_status(self, status: RunStatus) -> None:
         with self._errors("save run status"), self.db.atomic():
             self.db.execute(
-                "INSERT OR REPLACE INTO runs (account, last_start, last_end, last_error, next_at, changes, requests, failures) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO runs (account, last_start, last_end, last_error, next_at, changes, requests, "
+                "failures, backlog) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     status.account, _stamp(status.last_start), _stamp(status.last_end), status.last_error,
-                    _stamp(status.next_at), status.changes, status.requests, status.failures,
+                    _stamp(status.next_at), status.changes, status.requests, status.failures, status.backlog,
                 ],
             )  # fmt: skip
 
+    # -- single instance -----------------------------------------------------------------------
+
+    @property
+    def lock_path(self) -> Path:
+        """A sibling of the database: SQLite's own locks live on the database file and must not be disturbed."""
+        return self.path.with_name(self.path.name + ".lock")
+
+    def lock(self) -> AbstractContextManager[None]:
+        """An exclusive flock on the lock file, which then names our PID; the kernel releases
+        it when the process ends, however it ends, so a crash never leaves a stale lock."""
+        return nullcontext() if str(self.path) == ":memory:" else self._flock()
+
+    @contextmanager
+    def _flock(self) -> Iterator[None]:
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise StateError(f"cannot open the lock file {self.lock_path}: {exc.strerror}", where=str(self.path)) from None
+        try:
+            # `callplan status` probes the lock for an instant; a few tries ride that out
+            for attempt in range(5):
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if attempt == 4:
+                        raise StateError(
+                            f"in use by another callplan process ({_holder(fd)}); only one may use a state "
+                            "database at a time: stop the other one first (the service: systemctl stop callplan)",
+                            where=str(self.path),
+                        ) from None
+                    time.sleep(0.02)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield
+            os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)  # closing the only descriptor releases the flock
+
+    def locked_by(self) -> str | None:
+        if str(self.path) == ":memory:":
+            return None
+        try:
+            fd = os.open(self.lock_path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _holder(fd)
+        else:
+            return None
+        finally:
+            os.close(fd)
+
     def close(self) -> None:
         self.db.close()
+
+
+def _holder(fd: int) -> str:
+    """What the lock file says about its holder: "pid 1234"."""
+    text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    return f"pid {text}" if text.isdigit() else "pid unknown"
