@@ -63,6 +63,10 @@ def backoff_delay(failures: int, service: ServiceSettings, retry_after: float | 
     return max(delay, retry_after or 0.0)
 
 
+def _accounts(count: int) -> str:
+    return f"{count} account{'' if count == 1 else 's'}"
+
+
 def _job_id(account: str) -> str:
     return f"account:{account}"
 
@@ -134,7 +138,7 @@ class Daemon:
         count = len(self.session.config.accounts)
         emit(log, logging.INFO, "start", accounts=count, interval=service.interval_seconds, workers=service.workers,
              watchdog=self.notifier.watchdog_seconds, pid=os.getpid())  # fmt: skip
-        self.notifier.ready(f"watching {count} accounts; first cycles scheduled" if count else
+        self.notifier.ready(f"watching {_accounts(count)}; first cycles scheduled" if count else
                             "no accounts configured: add some to the configuration and reload")  # fmt: skip
 
     # -- one cycle (a job) -----------------------------------------------------------------------
@@ -204,7 +208,7 @@ class Daemon:
             names = [account.name for account in self.session.config.accounts]
             failing = [name for name in names if name in self._status and self._status[name].last_error]
         state = f"{len(failing)} failing ({', '.join(failing)})" if failing else "none failing"
-        return f"{len(names)} accounts, {state}; last: {last}"
+        return f"{_accounts(len(names))}, {state}; last: {last}"
 
     # -- reload ------------------------------------------------------------------------------------
 
@@ -236,7 +240,7 @@ class Daemon:
              changed=changed or None)  # fmt: skip
         details = ", ".join(f"{label} {', '.join(names)}" for label, names in
                             (("added", added), ("removed", removed), ("changed", changed)) if names)  # fmt: skip
-        self.notifier.ready(f"reloaded: {len(after)} accounts" + (f" ({details})" if details else ", no account changed"))
+        self.notifier.ready(f"reloaded: {_accounts(len(after))}" + (f" ({details})" if details else ", no account changed"))
 
     def _apply_changes(
         self, was: ServiceSettings, now: ServiceSettings, added: list[str], removed: list[str], changed: list[str]

@@ -41,12 +41,15 @@ class Notifier:
         self.watchdog_seconds: float | None = int(usec) / 1e6 if usec.isdigit() and int(usec) > 0 and mine else None
 
     def send(self, *lines: str) -> None:
-        """Send one notification; a failure is logged once and otherwise ignored (the agent's work
-        matters more than telling systemd about it)."""
+        """Send one notification without ever waiting: when the receiver's queue is full the
+        datagram is dropped (the next one says the same, newer). A failure is logged once and
+        otherwise ignored: the agent's work matters more than telling systemd about it."""
         if self._socket is None:
             return
         try:
-            self._socket.sendto("\n".join(lines).encode(), self._address)
+            self._socket.sendto("\n".join(lines).encode(), socket.MSG_DONTWAIT, self._address)
+        except BlockingIOError:
+            pass
         except OSError as exc:
             if not self._warned:
                 log.warning("cannot notify systemd at %s: %s", self._address.replace("\0", "@"), exc.strerror)

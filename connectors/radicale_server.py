@@ -77,13 +77,20 @@ class RadicaleServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         for _attempt in range(3):
             self.port = free_port()
-            with self.log_path.open("ab") as log:
-                self._process = subprocess.Popen(
-                    self._command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
-                )
-            if self._wait_until_ready():
+            if self._launch():
                 return self
         raise RuntimeError(f"Radicale did not start; see {self.log_path}:\n{self._log_tail()}")
+
+    def restart(self) -> RadicaleServer:
+        """Start a stopped server again on the same port and folder: the server that went away and came back."""
+        if not self._launch():
+            raise RuntimeError(f"Radicale did not restart on port {self.port}; see {self.log_path}:\n{self._log_tail()}")
+        return self
+
+    def _launch(self) -> bool:
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        return self._wait_until_ready()
 
     def _wait_until_ready(self) -> bool:
         assert self._process is not None
