@@ -136,14 +136,13 @@ def install_service(ctx: click.Context, scope: str | None, unit_dir: Path | None
     for warning in installation.warnings:
         err_console.print(f"callplan: warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     if dry_run:
-        console.print(f"# {installation.path} (dry run: nothing written)", markup=False, highlight=False)
-        console.print(installation.text, markup=False, highlight=False, soft_wrap=True)
+        click.echo(f"# {installation.path} (dry run: nothing written)\n{installation.text}")
     else:
         units.install(installation)
-        console.print(f"wrote {installation.path}", markup=False, highlight=False)
-    console.print("\nThen run" + (" as root" if scope == "system" else "") + ":", highlight=False)
+        click.echo(f"wrote {installation.path}")
+    click.echo("\nThen run" + (" as root" if scope == "system" else "") + ":")
     for command in installation.commands:
-        console.print(f"  {command}", markup=False, highlight=False, soft_wrap=True)
+        click.echo(f"  {command}")
 
 
 @main.group()

@@ -8,8 +8,8 @@ each line starts with its syslog priority (``<4>``), so `journalctl -p warning` 
 
 What never reaches a log line: secrets and meeting bodies. Our own events carry titles and
 counts, never descriptions; libraries, which log request bodies and headers at debug level,
-are held at warning whatever the level; and every line passes `redact`, a last guard against
-a credential inside a library's message or a URL.
+are held at warning whatever the level; and every value passes `redact`, a last guard
+against a credential inside a library's message or a URL.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def _value(value: Any) -> str:
         value = value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     elif isinstance(value, (list, tuple, set, frozenset)):
         value = ",".join(str(item) for item in value)
-    text = str(value)
+    text = redact(str(value))
     if text and _BARE.match(text):
         return text
     escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
@@ -82,7 +82,7 @@ class LogfmtFormatter(logging.Formatter):
             pairs.append(("exception", f"{type(error).__name__}: {error}"))
             if self.tracebacks:
                 pairs.append(("traceback", self.formatException(record.exc_info)))
-        line = redact(" ".join(f"{key}={_value(value)}" for key, value in pairs if value is not None))
+        line = " ".join(f"{key}={_value(value)}" for key, value in pairs if value is not None)
         return f"<{PRIORITY.get(level, 6)}>{line}" if self.journal else line
 
 

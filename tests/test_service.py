@@ -93,12 +93,11 @@ def test_a_server_that_goes_away_fails_its_account_alone_and_is_picked_up_again_
             assert failing["STATUS"].startswith("2 accounts, 1 failing (gone);")
             for _ in range(2):  # the other account keeps its pace meanwhile
                 service.notify.status("last: steady ok")
-            service.notify.status("last: gone failed (3 in a row)")
             assert service.alive
             store = SqliteStore(tmp_path / "state.db")
             gone = store.run_status("gone")
             store.close()
-            assert gone.failures >= 3 and "gave up after" in gone.last_error and str(away.port) in gone.last_error
+            assert gone.failures >= 2 and "gave up after" in gone.last_error and str(away.port) in gone.last_error
 
             away.restart()
             seed(away_calendar, 1)
@@ -107,10 +106,9 @@ def test_a_server_that_goes_away_fails_its_account_alone_and_is_picked_up_again_
             service.signal(signal.SIGTERM)
             assert service.wait(10) == 0
     failed = [line for line in service.log().splitlines() if "event=cycle account=gone outcome=failed" in line]
-    assert [re.search(r" failures=(\d+) ", line).group(1) for line in failed[:3]] == ["1", "2", "3"]  # type: ignore[union-attr]
-    ends = [datetime.fromisoformat(line.split()[0].removeprefix("ts=").replace("Z", "+00:00")) for line in failed[:3]]
-    # the backoff never runs a failing account early: an interval after the first failure, then the cap
-    assert (ends[1] - ends[0]).total_seconds() >= 1 and (ends[2] - ends[1]).total_seconds() >= 2
+    assert [re.search(r" failures=(\d+) ", line).group(1) for line in failed[:2]] == ["1", "2"]  # type: ignore[union-attr]
+    ends = [datetime.fromisoformat(line.split()[0].removeprefix("ts=").replace("Z", "+00:00")) for line in failed[:2]]
+    assert (ends[1] - ends[0]).total_seconds() >= 1  # the backoff never runs a failing account early
 
 
 @pytest.fixture

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 from helpers import World, at, meeting
 
 from agent.errors import StateError
-from agent.store import MIGRATIONS, SqliteStore
+from agent.store import MIGRATIONS, RunStatus, SqliteStore
 
 
 def test_new_database_is_private_in_wal_mode_and_migrated(tmp_path: Path) -> None:
@@ -67,3 +69,37 @@ def test_every_applied_change_is_in_the_audit_log_with_before_and_after() -> Non
     assert agenda.after["description"].startswith("Intro\n\n")
     assert agenda.meeting_key == demo.key
     assert {a.kind for a in world.store.artifacts()} == {"prep", "debrief", "agenda"}
+
+
+def test_one_process_at_a_time_holds_the_state_and_the_error_names_it(tmp_path: Path) -> None:
+    first, second = SqliteStore(tmp_path / "state.db"), SqliteStore(tmp_path / "state.db")
+    assert first.locked_by() is None
+    with first.lock():
+        assert second.locked_by() == f"pid {os.getpid()}"
+        with pytest.raises(StateError) as caught, second.lock():
+            pass
+        assert str(caught.value) == (
+            f"{tmp_path / 'state.db'}: in use by another callplan process (pid {os.getpid()}); only one may use a "
+            "state database at a time: stop the other one first (the service: systemctl stop callplan)"
+        )
+    assert second.locked_by() is None
+    with second.lock():  # released for good when the holder's context ends
+        pass
+    assert (tmp_path / "state.db.lock").stat().st_mode & 0o777 == 0o600
+    first.close()
+    second.close()
+
+
+def test_run_status_keeps_the_backlog_and_an_old_database_gains_the_column(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    old = sqlite_utils.Database(sqlite3.connect(path))
+    MIGRATIONS[0](old)
+    old.execute("PRAGMA user_version = 1")
+    old.execute("INSERT INTO runs (account, last_error, failures) VALUES ('alex', 'boom', 2)")
+    old.conn.commit()
+    old.close()
+    store = SqliteStore(path)
+    assert store.run_status("alex") == RunStatus("alex", last_error="boom", failures=2, backlog=0)
+    store.save_run_status(RunStatus("alex", changes=3, backlog=9))
+    assert store.run_status("alex").backlog == 9
+    store.close()

@@ -1,0 +1,225 @@
+"""The service's scheduling, in-process and fast: backoff per account, crashes, reloads, and
+the cooperative stop of a cycle. (tests/test_service.py runs the real process.)
+
+Accounts here use memory calendars; the interval is an hour and first cycles wait out the
+jitter, so the scheduler never runs a job on its own while a test calls `run_cycle` itself.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+from helpers import SELLER, World, at, meeting
+from memory_calendar import MemoryCalendar, MemoryConnector
+
+from agent import config as config_module
+from agent.config import Account, ServiceSettings
+from agent.daemon import Daemon, backoff_delay
+from agent.errors import TransientError
+from agent.model import Delta, Window
+from agent.notify import Notifier
+from agent.session import Session
+from agent.store import SqliteStore
+
+HOUR = 3600
+JITTER = 60
+
+
+class Connector(MemoryConnector):
+    """A memory connector that knows when it was closed, and can be made to fail."""
+
+    def __init__(self, failure: Exception | None = None) -> None:
+        super().__init__(MemoryCalendar(SELLER))
+        self.failure = failure
+        self.closed = False
+
+    def changes(self, calendar: str, cursor: str | None, window: Window) -> Delta:
+        if self.failure is not None:
+            raise self.failure
+        return super().changes(calendar, cursor, window)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Harness:
+    """A daemon on a config file, its connectors by account, and what it told systemd."""
+
+    def __init__(self, folder: Path, failures: dict[str, Exception]) -> None:
+        self.path = folder / "config.toml"
+        self.failures = failures
+        self.opened: dict[str, list[Connector]] = {}
+        self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.socket.bind(str(folder / "notify.sock"))
+        self.socket.settimeout(5)
+        self.folder = folder
+
+    def write(self, names: list[str], own: dict[str, dict[str, Any]] | None = None, **service: Any) -> None:
+        """The config file: these accounts (with their `own` keys), hourly cycles, a minute of jitter."""
+        raw = {
+            "state": str(self.folder / "state.db"),
+            "service": {"interval_seconds": HOUR, "jitter_seconds": JITTER, "backoff_max_seconds": 4 * HOUR, **service},
+            "defaults": {"timezone": "UTC"},
+            "accounts": [{"name": name, "provider": "caldav", "email": SELLER, **(own or {}).get(name, {})} for name in names],
+        }
+        self.path.write_text(tomli_w.dumps(raw))
+
+    def connect(self, account: Account) -> Connector:
+        connector = Connector(self.failures.get(account.name))
+        self.opened.setdefault(account.name, []).append(connector)
+        return connector
+
+    def daemon(self) -> Daemon:
+        config = config_module.load(self.path)
+        session = Session(config, SqliteStore(config.state), connect=self.connect)
+        notifier = Notifier({"NOTIFY_SOCKET": self.socket.getsockname()})
+        return Daemon(session, self.path, notifier, uniform=lambda low, high: high)  # the jitter is always its maximum
+
+    def notification(self) -> dict[str, str]:
+        data = self.socket.recv(65536).decode()
+        return dict(line.split("=", 1) for line in data.splitlines())
+
+    def until(self, key: str, text: str) -> dict[str, str]:
+        """Notifications are read until one whose `key` holds `text` (a cycle may run meanwhile)."""
+        while text not in (message := self.notification()).get(key, ""):
+            pass
+        return message
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    harness = Harness(tmp_path, {"bad": TransientError("HTTP 503; gave up after 4 attempts", where="https://dav.example/")})
+    yield harness
+    harness.socket.close()
+
+
+def seconds_until(daemon: Daemon, name: str) -> float:
+    job = daemon.scheduler.get_job(f"account:{name}")
+    return (job.next_run_time - datetime.now(UTC)).total_seconds()
+
+
+def test_the_backoff_doubles_from_the_interval_up_to_the_cap_and_honours_retry_after() -> None:
+    service = ServiceSettings(interval_seconds=60, backoff_max_seconds=900)
+    assert [backoff_delay(failures, service) for failures in range(7)] == [60, 60, 120, 240, 480, 900, 900]
+    assert backoff_delay(10_000, service) == 900  # no overflow however long the outage
+    assert backoff_delay(2, service, retry_after=300) == 300
+
+
+def test_a_failing_account_backs_off_alone_while_the_others_keep_their_pace(harness: Harness) -> None:
+    harness.write(["good", "bad"])
+    daemon = harness.daemon()
+    daemon.start()
+    assert harness.notification() == {"READY": "1", "STATUS": "watching 2 accounts; first cycles scheduled"}
+    good_next = daemon.scheduler.get_job("account:good").next_run_time
+    for failures in (1, 2, 3, 4):
+        daemon.run_cycle("bad")
+        expected = min(HOUR * 2 ** (failures - 1), 4 * HOUR) + JITTER
+        assert expected - 5 < seconds_until(daemon, "bad") <= expected
+        status = harness.notification()["STATUS"]
+        assert status.startswith(f"2 accounts, 1 failing (bad); last: bad failed ({failures} in a row): https://dav.example/: HTTP 503")
+    stored = daemon.session.store.run_status("bad")
+    assert stored.failures == 4 and stored.last_error == "https://dav.example/: HTTP 503; gave up after 4 attempts"
+    assert stored.next_at == daemon.scheduler.get_job("account:bad").next_run_time
+
+    daemon.run_cycle("good")
+    assert daemon.scheduler.get_job("account:good").next_run_time == good_next  # untouched by the other's trouble
+    assert harness.notification()["STATUS"].startswith("2 accounts, 1 failing (bad); last: good ok, 0 changes, 1 requests;")
+    assert daemon.session.store.run_status("good").failures == 0
+    assert daemon.stop()
+    assert harness.notification() == {"STOPPING": "1", "STATUS": "stopping: nothing in flight"}
+
+
+def test_a_crash_inside_a_cycle_is_that_accounts_error_and_the_service_goes_on(harness: Harness) -> None:
+    harness.failures["buggy"] = RuntimeError("boom")
+    harness.write(["buggy", "good"])
+    daemon = harness.daemon()
+    daemon.start()
+    daemon.run_cycle("buggy")
+    daemon.run_cycle("good")
+    buggy = daemon.session.store.run_status("buggy")
+    assert (buggy.last_error, buggy.failures) == ("internal error: RuntimeError: boom", 1)
+    assert daemon.scheduler.get_job("account:buggy") is not None
+    assert daemon.session.store.run_status("good").last_error == ""
+    assert daemon.stop()
+
+
+def test_a_reload_adds_removes_and_reruns_changed_accounts_and_leaves_the_others_be(harness: Harness) -> None:
+    harness.write(["same", "moved", "gone"])
+    daemon = harness.daemon()
+    daemon.start()
+    for name in ("same", "moved", "gone"):
+        daemon.run_cycle(name)
+    same_next = daemon.scheduler.get_job("account:same").next_run_time
+    old = daemon.session
+
+    harness.write(["same", "moved", "new"], {"moved": {"timezone": "Europe/Berlin"}})
+    daemon.reload()
+
+    assert daemon.session is not old and daemon.session.store is old.store
+    assert daemon.scheduler.get_job("account:same").next_run_time == same_next
+    assert JITTER - 5 < seconds_until(daemon, "new") <= JITTER
+    assert daemon.scheduler.get_job("account:gone") is None
+    assert all(harness.opened[name][0].closed for name in ("same", "moved", "gone"))
+    assert harness.until("STATUS", "reloaded")["STATUS"] == "reloaded: 3 accounts (added new, removed gone, changed moved)"
+    harness.until("STATUS", "last: moved ok")  # changed: it ran at once, with its new settings
+    assert HOUR - 5 < seconds_until(daemon, "moved") <= HOUR + JITTER  # then the interval, and its jitter
+
+    daemon.run_cycle("same")  # the new session opens its own connector
+    assert len(harness.opened["same"]) == 2 and not harness.opened["same"][1].closed
+    assert daemon.stop()
+
+
+def test_a_bad_reload_keeps_the_running_configuration_and_a_new_interval_reschedules(harness: Harness) -> None:
+    harness.write(["alex"])
+    daemon = harness.daemon()
+    daemon.start()
+    harness.notification()
+    session = daemon.session
+    harness.path.write_text("nonsense = 1\n" + harness.path.read_text())
+    daemon.reload()
+    assert daemon.session is session
+    assert harness.until("RELOADING", "1")
+    assert harness.notification() == {
+        "READY": "1", "STATUS": "reload failed, still running the previous configuration: config.toml: nonsense: unknown key"
+    }  # fmt: skip
+
+    harness.write(["alex"], interval_seconds=2 * HOUR)
+    daemon.reload()
+    assert daemon.scheduler.get_job("account:alex").trigger.interval.total_seconds() == 2 * HOUR
+    assert daemon.stop()
+
+
+class StopAfterWrites(MemoryConnector):
+    """Sets `stop` once it has created `writes` blocks: a SIGTERM arriving mid-cycle."""
+
+    def __init__(self, calendar: MemoryCalendar, stop: threading.Event, writes: int) -> None:
+        super().__init__(calendar)
+        self.stop, self.writes = stop, writes
+
+    def create(self, calendar: str, block):  # type: ignore[no-untyped-def]
+        created = super().create(calendar, block)
+        self.writes -= 1
+        if self.writes == 0:
+            self.stop.set()
+        return created
+
+
+def test_a_stopped_cycle_finishes_its_change_leaves_a_backlog_and_the_next_one_completes_it() -> None:
+    world = World()
+    for day in (1, 2):
+        world.add(meeting(f"Globex {day}", at(day, 10)))
+    stop = threading.Event()
+    world.sync.connector = StopAfterWrites(world.calendar, stop, writes=1)
+    stopped = world.sync.cycle(stop=stop)
+    assert stopped.stopped and stopped.changes == 1 and stopped.backlog == 5
+    assert len(world.blocks()) == 1
+    stop.clear()
+    assert len(world.applied()) == 5
+    assert len(world.blocks()) == 4 and world.applied() == []
