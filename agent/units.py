@@ -69,8 +69,8 @@ def default_unit_dir(scope: Scope) -> Path:
 def _commands(scope: Scope) -> tuple[str, ...]:
     if scope == "system":
         steps = [
-            ("install -d -m 0700 /etc/callplan/credentials", "secret files; config.toml names FILE as secret_FILE"),
-            ("editor /etc/callplan/config.toml", "then: callplan --config /etc/callplan/config.toml config check"),
+            ("install -d -m 0700 /etc/callplan/credentials", "secret files, root only"),
+            ("editor /etc/callplan/config.toml", 'names credentials/FILE as password_file = "secret_FILE"'),
             ("systemctl daemon-reload", ""),
             (f"systemctl enable --now {UNIT}", ""),
             (f"systemctl status {UNIT}", "what it is doing (STATUS=) and the last log lines"),
