@@ -291,7 +291,7 @@ class Daemon:
     def serve(self) -> None:
         """Run until SIGTERM or SIGINT, reloading on SIGHUP. Returns after a clean stop; when a
         cycle had to be abandoned the process exits at once (status 0: the stop was asked for)."""
-        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)  # before any thread starts: they inherit it
+        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)  # threads started from here on inherit the mask
         self.start()
         while (received := signal.sigwaitinfo(SIGNALS).si_signo) == signal.SIGHUP:
             self.reload()
@@ -303,6 +303,9 @@ class Daemon:
 
 def run_service(config_path: Path | None, verbose: int = 0) -> None:
     """`callplan run`: load the configuration, take the state lock, serve until stopped."""
+    # Blocked before anything can start a thread: a signal must reach only the main thread's
+    # sigwaitinfo, never a thread where SIGTERM's default action would end the process at once.
+    signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
     path = config_path or config_module.default_config_path()
     config = config_module.load(path)
     level = config.service.log_level
