@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from agent.config import Rules, Settings
@@ -75,13 +76,13 @@ def customer_of(event: Event, settings: Settings) -> str:
     external organisations the most represented one wins (ties: alphabetical), so the answer
     is stable from cycle to cycle.
     """
-    externals = external_attendees(event, settings.rules)
-    if not externals:
-        return ""
-    names: Counter[str] = Counter()
-    for attendee in externals:
-        names[customer_name(attendee, settings)] += 1
-    return min(names, key=lambda name: (-names[name], name))
+    return customer_among(external_attendees(event, settings.rules), settings)
+
+
+def customer_among(externals: Iterable[Attendee], settings: Settings) -> str:
+    """The customer most represented among external attendees ("" when there are none)."""
+    names: Counter[str] = Counter(customer_name(attendee, settings) for attendee in externals)
+    return min(names, key=lambda name: (-names[name], name)) if names else ""
 
 
 def customer_name(attendee: Attendee, settings: Settings) -> str:

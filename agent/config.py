@@ -63,6 +63,12 @@ class DebriefSettings(Model):
     minutes: PositiveInt = 15
     window_minutes: PositiveInt = 120  # how long after the meeting (or chain) a free slot may be
     next_meeting_horizon_days: PositiveInt = 21  # "no next meeting scheduled" beyond this
+    # The loop: once a debrief block is over, its text is read back for this many days after
+    # the meeting; blocks outside the calendar window are re-read at most every recheck_hours
+    # (sooner when the provider reports a change).
+    harvest_days: PositiveInt = 14
+    recheck_hours: PositiveInt = 6
+    date_order: Literal["day-first", "month-first"] = "day-first"  # how to read 03/04 in a debrief
 
 
 class AgendaSettings(Model):

@@ -30,9 +30,10 @@ from agent.errors import (
     ThrottledError,
     TransientError,
 )
+from agent.harvest import Harvester
 from agent.logs import emit
-from agent.model import Delta, Event, Kind, Window
-from agent.planner import History, Owned, Past, plan
+from agent.model import Delta, Event, Window
+from agent.planner import Owned, plan
 from agent.render import Renderer
 from agent.store import Artifact, Store
 from connectors.base import BatchCreates, Connector
@@ -122,6 +123,7 @@ class AccountSync:
         self.store = store
         self.renderer = renderer
         self.clock = clock
+        self.harvester = Harvester(account, connector, store)
         self._calendars: list[str] | None = None
 
     def calendars(self) -> list[str]:
@@ -176,6 +178,8 @@ class AccountSync:
         else:
             self.store.apply_delta(key, self.account.name, delta, window)
             events = self.store.events(key)
+            # the loop: what sellers wrote in finished debriefs, before planning what comes next
+            result.requests += self.harvester.run(key, calendar, events, delta, now)
         meetings = [event for event in events if not event.is_block]
         result.meetings = meetings
         busy = self.connector.busy(list(self.account.busy_calendars), window) if self.account.busy_calendars else []
@@ -185,7 +189,7 @@ class AccountSync:
             records={(a.kind, a.meeting_key): a.record() for a in artifacts},
             tombstones=self.store.tombstones(key),
         )
-        changes = plan(now, meetings, owned, busy, settings, self.renderer, window, self._history(window))
+        changes = plan(now, meetings, owned, busy, settings, self.renderer, window, self.harvester.history(now))
         result.planned = changes
         if dry_run:
             return
@@ -203,15 +207,6 @@ class AccountSync:
             meeting = by_key.get(change.meeting_key)
             emit(log, logging.INFO, "change", account=self.account.name, action=verb(change), kind=str(change.kind),
                  meeting=meeting.title if meeting else change.meeting_key, outcome=outcome, reason=change.reason)  # fmt: skip
-
-    def _history(self, window: Window) -> History:
-        """Customer meetings this seller had before the window (from debrief records)."""
-        prefix = f"{self.account.name}|"
-        return History(
-            Past(a.customer, a.meeting_start, a.title)
-            for a in self.store.artifacts()
-            if a.calendar.startswith(prefix) and a.kind is Kind.DEBRIEF and a.meeting_start and a.meeting_start < window.start
-        )
 
     # -- applying one change -----------------------------------------------------------------
 

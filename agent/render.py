@@ -8,7 +8,7 @@ ship with the package and a directory named in the config can override any of th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -53,15 +53,27 @@ class Commitment:
 
 @dataclass(frozen=True)
 class Carryover:
-    """What the last debrief with this customer says about the next meeting (issue: the loop)."""
+    """What the last debrief with this customer says about the next meeting (the loop)."""
 
     meeting_title: str
     meeting_date: str
     objective: str = ""
-    commitments: tuple[Commitment, ...] = ()
+    commitments: tuple[Commitment, ...] = ()  # the open ones
     questions: tuple[str, ...] = ()
     openers: tuple[str, ...] = ()
     overview: str = ""
+    lessons: str = ""  # what the seller would do differently next time
+    next_steps: tuple[str, ...] = ()
+
+    def shared(self) -> Carryover:
+        """The part a customer may see: the commitments (without the clock-dependent overdue
+        flag, so time passing never changes an agenda) and the objective. Nothing else."""
+        return Carryover(
+            meeting_title=self.meeting_title,
+            meeting_date=self.meeting_date,
+            objective=self.objective,
+            commitments=tuple(Commitment(c.who, c.what, c.due) for c in self.commitments),
+        )
 
 
 @dataclass(frozen=True)
@@ -95,6 +107,10 @@ class MeetingContext:
     @property
     def minutes(self) -> int:
         return int((self.end - self.start).total_seconds() // 60)
+
+    def shared(self) -> MeetingContext:
+        """What a customer-visible agenda may be rendered from: only the shared part of the carry-over."""
+        return replace(self, carry=self.carry.shared() if self.carry else None, agenda_draft="")
 
 
 def agenda_items(minutes: int, follow_up: bool) -> tuple[AgendaItem, ...]:
@@ -152,10 +168,11 @@ class Renderer:
         return self._render("prep.txt.j2", ctx)
 
     def agenda(self, ctx: MeetingContext) -> str:
-        return self._render("agenda.txt.j2", ctx)
+        """The customer-visible agenda; it never sees the private part of a debrief."""
+        return self._render("agenda.txt.j2", ctx.shared())
 
     def agenda_html(self, ctx: MeetingContext) -> str:
-        return self._render("agenda.html.j2", ctx)
+        return self._render("agenda.html.j2", ctx.shared())
 
     def debrief(self, ctx: MeetingContext) -> str:
         return self._render("debrief.txt.j2", ctx)

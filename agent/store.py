@@ -30,7 +30,9 @@ from typing import Any
 import sqlite_utils
 
 from agent.codec import dump_event, load_event
+from agent.debrief import Debrief
 from agent.errors import StateError
+from agent.held import Held
 from agent.model import Delta, Event, Kind, Window
 from agent.planner import Record
 
@@ -131,6 +133,14 @@ class Store(ABC):
         event `after` replaces `before`; `after` None removes it)."""
 
     @abstractmethod
+    def held(self, *, account: str | None = None, calendar: str | None = None) -> list[Held]:
+        """Customer meetings that took place (with their debriefs), oldest first."""
+
+    @abstractmethod
+    def save_held(self, held: Held) -> None:
+        """Insert or replace the record of one held meeting."""
+
+    @abstractmethod
     def audit(self, account: str | None = None, limit: int | None = None) -> list[AuditEntry]: ...
 
     @abstractmethod
@@ -198,8 +208,23 @@ def _migration_2(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN backlog INTEGER NOT NULL DEFAULT 0")
 
 
+def _migration_3(db: sqlite_utils.Database) -> None:
+    """The loop: held customer meetings and the debriefs sellers wrote about them."""
+    db.executescript(
+        """
+        CREATE TABLE held (
+            calendar TEXT NOT NULL, meeting_key TEXT NOT NULL, account TEXT NOT NULL,
+            customer TEXT NOT NULL, externals TEXT NOT NULL DEFAULT '[]', title TEXT NOT NULL DEFAULT '',
+            start TEXT NOT NULL, "end" TEXT NOT NULL, next_scheduled INTEGER NOT NULL DEFAULT 0,
+            debrief TEXT, debrief_content TEXT NOT NULL DEFAULT '', debriefed_at TEXT, checked_at TEXT,
+            PRIMARY KEY (calendar, meeting_key));
+        CREATE INDEX held_account ON held (account, start);
+        """
+    )
+
+
 # Numbered migrations: index i upgrades a database at user_version i to i + 1. Append only.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2, _migration_3]
 
 
 class SqliteStore(Store):
@@ -384,6 +409,45 @@ class SqliteStore(Store):
                 _stamp(artifact.meeting_end), artifact.customer, artifact.title, now, now,
             ],
         )  # fmt: skip
+
+    # -- held meetings and debriefs ------------------------------------------------------------
+
+    def held(self, *, account: str | None = None, calendar: str | None = None) -> list[Held]:
+        where = [(name, value) for name, value in (("account", account), ("calendar", calendar)) if value is not None]
+        sql = "SELECT * FROM held" + (" WHERE " + " AND ".join(f"{name} = ?" for name, _ in where) if where else "")
+        with self._errors("read held meetings"):
+            rows = list(self.db.query(sql + " ORDER BY start, calendar, meeting_key", [value for _, value in where]))
+        return [
+            Held(
+                calendar=row["calendar"],
+                meeting_key=row["meeting_key"],
+                account=row["account"],
+                customer=row["customer"],
+                title=row["title"],
+                start=datetime.fromisoformat(row["start"]),
+                end=datetime.fromisoformat(row["end"]),
+                externals=tuple(json.loads(row["externals"])),
+                next_scheduled=bool(row["next_scheduled"]),
+                debrief=Debrief.from_json(row["debrief"]) if row["debrief"] else None,
+                debrief_content=row["debrief_content"],
+                debriefed_at=_time(row["debriefed_at"]),
+                checked_at=_time(row["checked_at"]),
+            )
+            for row in rows
+        ]
+
+    def save_held(self, held: Held) -> None:
+        with self._errors("record a held meeting"), self.db.atomic():
+            self.db.execute(
+                'INSERT OR REPLACE INTO held (calendar, meeting_key, account, customer, externals, title, start, "end", '
+                "next_scheduled, debrief, debrief_content, debriefed_at, checked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    held.calendar, held.meeting_key, held.account, held.customer, json.dumps(list(held.externals)),
+                    held.title, _stamp(held.start), _stamp(held.end), int(held.next_scheduled),
+                    held.debrief.to_json() if held.debrief else None, held.debrief_content,
+                    _stamp(held.debriefed_at), _stamp(held.checked_at),
+                ],
+            )  # fmt: skip
 
     def audit(self, account: str | None = None, limit: int | None = None) -> list[AuditEntry]:
         sql = "SELECT * FROM audit" + (" WHERE account = ?" if account else "") + " ORDER BY id DESC"
