@@ -74,7 +74,10 @@ DATE_TOKEN = (
 )
 TRAILING_DATE = re.compile(rf"[\s,;:(–—-]*(?:\bon\s+)?\(?(?P<when>{DATE_TOKEN})\)?\s*[.;]?\s*$", re.I)
 DATE_LIKE = re.compile(rf"^(?:{DATE_TOKEN}|{WEEKDAYS})$", re.I)
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+NUMERIC_DATE = re.compile(r"(\d{1,2})[./](\d{1,2})(?:[./](\d{4}|\d{2}))?")
 RELATIVE = {"tomorrow": 1}
+BLOCK_TAG = re.compile(r"<(?:p|div|br|li|tr|h[1-6])\b", re.I)
 HTML_TAG = re.compile(r"</?(?:p|br|div|li|ul|ol|span|b|strong|i|em|html|body|font|table|h[1-6])\b[^>]*>", re.I)
 
 
@@ -157,17 +160,27 @@ def _item_from(entry: dict[str, Any]) -> Item:
 
 
 class _Text(HTMLParser):
-    """Text of an HTML body with its line structure: blocks and <br> end lines, list items
-    start with "- ", and Outlook's pseudo-list bullets (spans styled mso-list:Ignore) become "- "."""
+    """The lines of an HTML body as a person sees them: a block (paragraph, div, list item)
+    or a <br> ends a line, an empty paragraph is a blank line, list items start with "- ",
+    and Outlook's pseudo-list bullets (spans styled mso-list:Ignore) become "- ". Newlines
+    in the source are spaces, as in any browser."""
 
     BLOCKS = frozenset("p div li tr h1 h2 h3 h4 h5 h6 ul ol table blockquote pre dt dd hr section".split())
     HIDDEN = frozenset({"style", "script", "head", "title", "xml"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
+        self.lines: list[str] = []
+        self.current: list[str] = []
+        self.opened: list[int] = []  # len(lines) when each open block started
         self.hidden = 0
         self.ignored_spans = 0  # depth inside an mso-list:Ignore span
+
+    def _end_line(self, blank: bool = False) -> None:
+        text = " ".join("".join(self.current).replace("\xa0", " ").split())
+        if text or blank:
+            self.lines.append(text)
+        self.current = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in self.HIDDEN:
@@ -176,11 +189,14 @@ class _Text(HTMLParser):
             self.ignored_spans += 1
         elif tag == "span" and "mso-list:ignore" in (dict(attrs).get("style") or "").replace(" ", "").lower():
             self.ignored_spans = 1
-            self.parts.append("\n- ")
-        elif tag == "li":
-            self.parts.append("\n- ")
-        elif tag == "br" or tag in self.BLOCKS:
-            self.parts.append("\n")
+            self.current = ["- "] + self.current
+        elif tag == "br":
+            self._end_line(blank=True)
+        elif tag in self.BLOCKS:
+            self._end_line()
+            self.opened.append(len(self.lines))
+            if tag == "li":
+                self.current = ["- "]
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self.HIDDEN:
@@ -188,11 +204,13 @@ class _Text(HTMLParser):
         elif self.ignored_spans and tag == "span":
             self.ignored_spans -= 1
         elif tag in self.BLOCKS:
-            self.parts.append("\n")
+            started = self.opened.pop() if self.opened else -1
+            empty = not "".join(self.current).replace("\xa0", " ").strip()
+            self._end_line(blank=empty and started == len(self.lines) and tag in ("p", "div"))
 
     def handle_data(self, data: str) -> None:
         if not (self.hidden or self.ignored_spans):
-            self.parts.append(re.sub(r"\s+", " ", data))
+            self.current.append(data)
 
 
 def html_to_text(html: str) -> str:
@@ -200,8 +218,8 @@ def html_to_text(html: str) -> str:
     reader = _Text()
     reader.feed(html)
     reader.close()
-    lines = ("".join(reader.parts).replace("\xa0", " ")).split("\n")
-    return "\n".join(re.sub(r" {2,}", " ", line).strip() for line in lines)
+    reader._end_line()
+    return "\n".join(reader.lines)
 
 
 def looks_like_html(text: str) -> bool:
@@ -245,8 +263,9 @@ def heading(line: str) -> tuple[str, str] | None:
     """(section, text written on the heading's line) when the line is a heading, else None.
 
     The section is "other" for an unknown heading: a short line ending in a colon. A shared
-    section's heading needs its colon: a bare "Goal" or "Customer" on its own line is taken
-    for a heading only where that makes text more private, never less.
+    section's heading needs its colon or heading markup ("## Our commitments", "**...**"): a
+    plain line that happens to read like one is taken for a heading only where that makes
+    text more private, never less.
     """
     text = line.strip()
     if not text or LIST_MARK.match(text) or BOX.match(text):
@@ -255,7 +274,8 @@ def heading(line: str) -> tuple[str, str] | None:
     if rest.lstrip().startswith(("*", "_")):
         rest = DECORATION.sub("", rest, count=1)
     section = _label_section(label)
-    if section is not None and (colon or section not in SHARED_SECTIONS):
+    formatted = text.startswith("#") or (text[:2] in ("**", "__") and text.rstrip(":")[-2:] == text[:2])
+    if section is not None and (colon or formatted or section not in SHARED_SECTIONS):
         return section, rest.strip()
     if colon and not DECORATION.sub("", rest).strip() and 0 < len(label.split()) <= 8:
         return "other", ""
@@ -351,16 +371,24 @@ def parse_date(text: str, meeting_day: date, order: DateOrder = "day-first") -> 
     """A due date as a seller writes it, relative to the meeting it was agreed in.
 
     Weekdays mean the next such day after the meeting; a date without a year is the next
-    one on or after the meeting day.
+    one on or after the meeting day. Numeric dates follow `order` (ISO dates are ISO).
     """
     words = text.strip().rstrip(".").strip()
     if words.lower() in RELATIVE:
         return meeting_day + timedelta(days=RELATIVE[words.lower()])
     if not DATE_LIKE.match(words) and not DATE_LIKE.match(words + "."):
         return None
-    default = datetime.combine(meeting_day + timedelta(days=1), datetime.min.time())
     try:
-        parsed = date_parser.parse(words.rstrip("."), default=default, dayfirst=order == "day-first").date()
+        if ISO_DATE.fullmatch(words):
+            return date.fromisoformat(words)
+        if numeric := NUMERIC_DATE.fullmatch(words):
+            first, second, year = numeric.groups()
+            day, month = (first, second) if order == "day-first" else (second, first)
+            stated = int(year) + (2000 if len(year) == 2 else 0) if year else meeting_day.year
+            parsed = date(stated, int(month), int(day))
+        else:
+            default = datetime.combine(meeting_day + timedelta(days=1), datetime.min.time())
+            parsed = date_parser.parse(words, default=default).date()
     except (ValueError, OverflowError):
         return None
     if parsed < meeting_day and not re.search(r"\d{4}|\d[./]\d{1,2}[./]\d{2}", words):
@@ -394,10 +422,19 @@ def parse_item(text: str, meeting_day: date, order: DateOrder = "day-first") -> 
 
 
 def parse(text: str, meeting_day: date, *, html: bool | None = None, order: DateOrder = "day-first") -> Debrief:
-    """Read a filled-in debrief form (plain text or HTML) agreed at a meeting on `meeting_day`."""
-    if html or (html is None and looks_like_html(text)):
+    """Read a filled-in debrief form agreed at a meeting on `meeting_day`.
+
+    `html` True: an HTML body (Outlook); None: plain text, in which HTML tags are tolerated.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if html and BLOCK_TAG.search(text):
         text = html_to_text(text)
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    elif html or looks_like_html(text):
+        # Tags in a text body, or "HTML" without a single paragraph or line break: read each
+        # line on its own, so that no line is ever joined to another (which could pull
+        # private text into a shared section).
+        text = "\n".join(html_to_text(line) for line in text.split("\n"))
+    lines = text.split("\n")
     collected: dict[str, list[str]] = {}
     shared: dict[str, list[str]] = {"theirs": [], "ours": [], "objective": []}
     private_rest: list[str] = []
