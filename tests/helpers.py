@@ -92,3 +92,12 @@ class World:
 
     def get(self, event: Event) -> Event:
         return self.calendar.events[event.ref]
+
+
+def fill_in(form: str, answers: dict[str, str]) -> str:
+    """A debrief form with answers typed under the headings that start with the given words."""
+    lines = form.split("\n")
+    for start, answer in answers.items():
+        index = next(i for i, line in enumerate(lines) if line.startswith(start))
+        lines.insert(index + 1, answer)
+    return "\n".join(lines)

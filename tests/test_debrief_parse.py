@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from helpers import World, at, meeting
+from helpers import World, at, fill_in, meeting
 
 from agent.debrief import Debrief, Item, carryover, html_to_text, parse, parse_date, parse_item
 
@@ -20,24 +20,15 @@ def form() -> str:
     return world.block_for("debrief", event).description
 
 
-def fill(text: str, **answers: str) -> str:
-    """The form with answers typed under the headings that start with the given words."""
-    lines = text.split("\n")
-    for start, answer in answers.items():
-        index = next(i for i, line in enumerate(lines) if line.startswith(start))
-        lines.insert(index + 1, answer)
-    return "\n".join(lines)
-
-
 def test_the_untouched_form_is_not_a_debrief() -> None:
     parsed = parse(form(), DAY)
     assert parsed == Debrief() and not parsed.written
 
 
 def test_a_form_filled_in_as_intended() -> None:
-    text = fill(
+    text = fill_in(
         form(),
-        **{
+        {
             "What I liked": "Dana brought the ops lead.",
             "What I would do": "Ask about budget earlier.",
             "Authority": "Raj signs up to 50k; above that the CFO.",
@@ -213,7 +204,7 @@ def test_html_to_text_keeps_lines_and_drops_styles() -> None:
 
 
 def test_the_stored_form_round_trips() -> None:
-    parsed = parse(fill(form(), **{"Commitment, us": "- x by 22 Mar", "Notes": "y"}), DAY)
+    parsed = parse(fill_in(form(), {"Commitment, us": "- x by 22 Mar", "Notes": "y"}), DAY)
     assert Debrief.from_json(parsed.to_json()) == parsed
 
 
