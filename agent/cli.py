@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from contextlib import nullcontext
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,42 @@ def install_service(ctx: click.Context, scope: str | None, unit_dir: Path | None
     click.echo("\nThen run" + (" as root" if scope == "system" else "") + ":")
     for command in installation.commands:
         click.echo(f"  {command}")
+
+
+@main.command()
+@click.option("--days", type=click.IntRange(1, 3660), default=90, show_default=True, help="How many days back to review.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "html"]), default="table", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file instead of the terminal (html: default callplan-report.html).")  # fmt: skip
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Review the days up to the end of this date (default: now).")
+@click.option("--account", "accounts", multiple=True, help="Only this seller's account (repeatable).")
+@click.pass_context
+def report(
+    ctx: click.Context, days: int, fmt: str, output: Path | None, until: datetime | None, accounts: tuple[str, ...]
+) -> None:
+    """The review of customer meetings per seller and per customer: debriefed, next steps, next meeting booked."""
+    from agent import report_view
+    from agent.report import from_store, period_end
+
+    with _session(ctx) as session:
+        chosen = session.accounts(accounts)
+        end = period_end(chosen, until.date() if until else None, session.clock())
+        review = from_store(session.store, chosen, end, days)
+    if fmt == "table" and output is None:
+        for table in report_view.tables(review):
+            console.print(table)
+        return
+    text = {"table": report_view.to_text, "csv": report_view.to_csv, "json": report_view.to_json, "html": report_view.to_html}[fmt](review)
+    if output is None and fmt == "html":
+        output = Path("callplan-report.html")
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CallplanError(f"cannot write the report: {exc.strerror}", where=str(output)) from None
+    console.print(f"Report written to {output}", markup=False, highlight=False)
 
 
 @main.group()

@@ -52,6 +52,23 @@ def seller_writes(href: str, description: str) -> None:
     assert status in (201, 204)
 
 
+class Agent:
+    """The agent for one seller on the test's Radicale calendar, with a clock the test moves."""
+
+    def __init__(
+        self, radicale: RadicaleServer, user: str, calendar_url: str, connect: Callable[[str, str], CaldavConnector], folder: Path
+    ) -> None:
+        raw = {
+            "defaults": {"timezone": "Europe/Berlin", "rules": {"internal_domains": ["seller.example"]}},
+            "accounts": [{"name": "ana", "provider": "caldav", "email": SELLER, "url": radicale.url, "calendars": [calendar_url]}],
+        }
+        account = parse_config(raw, folder / "config.toml").accounts[0]
+        self.now = [at(18, 7)]
+        self.store = SqliteStore(folder / "state.db", clock=lambda: self.now[0])
+        self.connector = connect(radicale.url, user)
+        self.sync = AccountSync(account, self.connector, self.store, Renderer(), clock=lambda: self.now[0])
+
+
 DEBRIEF_ANSWERS = {
     "What I liked about this meeting:": "SECRET-1 Carla trusts us more than their incumbent",
     "What I would do differently next time:": "- Commitment, us: SECRET-2 stop discounting in the first call",
@@ -68,21 +85,15 @@ DEBRIEF_ANSWERS = {
 def test_meeting_1_debrief_flows_into_meeting_2_and_nothing_private_leaks(
     radicale: RadicaleServer, user: str, calendar_url: str, connect: Callable[[str, str], CaldavConnector], tmp_path: Path
 ) -> None:
-    raw = {
-        "defaults": {"timezone": "Europe/Berlin", "rules": {"internal_domains": ["seller.example"]}},
-        "accounts": [{"name": "ana", "provider": "caldav", "email": SELLER, "url": radicale.url, "calendars": [calendar_url]}],
-    }
-    account = parse_config(raw, tmp_path / "config.toml").accounts[0]
-    now = [at(18, 7)]
-    store = SqliteStore(tmp_path / "state.db", clock=lambda: now[0])
-    sync = AccountSync(account, connect(radicale.url, user), store, Renderer(), clock=lambda: now[0])
+    agent = Agent(radicale, user, calendar_url, connect, tmp_path)
+    sync, store, now = agent.sync, agent.store, agent.now
 
     def cycle() -> int:
         report = sync.cycle()
         assert not report.error and not any(c.error for c in report.calendars), report
         return report.requests
 
-    first = put_ics(calendar_url, "first.ics", invitation("first", "Customer: discovery", "20300318T100000", "20300318T110000"))
+    put_ics(calendar_url, "first.ics", invitation("first", "Customer: discovery", "20300318T100000", "20300318T110000"))
     second = put_ics(calendar_url, "second.ics", invitation("second", "Customer: pilot scope", "20300321T140000", "20300321T150000"))
     cycle()
     assert int(stored(second).get("SEQUENCE", 0)) == 1  # the agenda went out once
@@ -135,15 +146,8 @@ def test_a_debrief_written_two_days_later_is_read_back_by_reference(
 ) -> None:
     """Monday's debrief block has left the window (it reaches back to yesterday) when the seller
     writes it on Wednesday: sync-collection reports the change, and one GET reads it back."""
-    raw = {
-        "defaults": {"timezone": "Europe/Berlin", "rules": {"internal_domains": ["seller.example"]}},
-        "accounts": [{"name": "ana", "provider": "caldav", "email": SELLER, "url": radicale.url, "calendars": [calendar_url]}],
-    }
-    account = parse_config(raw, tmp_path / "config.toml").accounts[0]
-    now = [at(18, 7)]
-    store = SqliteStore(tmp_path / "state.db", clock=lambda: now[0])
-    connector = connect(radicale.url, user)
-    sync = AccountSync(account, connector, store, Renderer(), clock=lambda: now[0])
+    agent = Agent(radicale, user, calendar_url, connect, tmp_path)
+    sync, store, now, connector = agent.sync, agent.store, agent.now, agent.connector
     put_ics(calendar_url, "first.ics", invitation("first", "Customer: discovery", "20300318T100000", "20300318T110000"))
     put_ics(calendar_url, "second.ics", invitation("second", "Customer: review", "20300325T140000", "20300325T150000"))
     for day, hour in ((18, 7), (19, 9), (20, 15)):
