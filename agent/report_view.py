@@ -147,8 +147,9 @@ def to_json(review: Review) -> str:
 
 # --- the chart ----------------------------------------------------------------------------------
 
-SERIES = (("debriefed", "Debriefed", "#1f77b4"), ("dated_next_steps", "Next steps with dates", "#2ca02c"),
-          ("next_scheduled", "Next meeting booked", "#d62728"))  # fmt: skip
+# (figure, label, colour, dash pattern): dashes keep lines that coincide apart
+SERIES = (("debriefed", "Debriefed", "#1f77b4", ""), ("dated_next_steps", "Next steps with dates", "#2ca02c", "7 4"),
+          ("next_scheduled", "Next meeting booked", "#d62728", "2 3"))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,7 @@ class Bar:
 class Series:
     name: str
     colour: str
+    dash: str
     points: str  # "x,y x,y ..." for an SVG polyline
     dots: tuple[tuple[float, float, str], ...]
 
@@ -190,19 +192,19 @@ def chart(weeks: tuple[Week, ...], width: int = 760, height: int = 280) -> Chart
     slot = plot_width / max(1, len(weeks))
     most = max([week.figures.meetings for week in weeks] + [1])
     bars: list[Bar] = []
-    lines: dict[str, list[tuple[float, float, str]]] = {name: [] for name, _, _ in SERIES}
+    lines: dict[str, list[tuple[float, float, str]]] = {name: [] for name, _, _, _ in SERIES}
     for index, week in enumerate(weeks):
         figures, centre = week.figures, left + slot * (index + 0.5)
         bar_height = plot_height * figures.meetings / most
         bars.append(Bar(centre - slot * 0.3, top + plot_height - bar_height, slot * 0.6, bar_height,
                         f"{week.start:%d %b}", f"Week of {week.start:%d %b %Y}: {figures.meetings} meetings"))  # fmt: skip
-        for name, label, _ in SERIES:
+        for name, label, _, _ in SERIES:
             share = figures.share(getattr(figures, name))
             if share is not None:
                 lines[name].append((centre, top + plot_height * (1 - share), f"{label}: {share:.0%}"))
     series = tuple(
-        Series(label, colour, " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in lines[name]), tuple(lines[name]))
-        for name, label, colour in SERIES
+        Series(label, colour, dash, " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in lines[name]), tuple(lines[name]))
+        for name, label, colour, dash in SERIES
     )
     return Chart(width, height, left, top, plot_width, plot_height, tuple(bars), series, most)
 
