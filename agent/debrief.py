@@ -62,10 +62,8 @@ DONE_MARK = re.compile(r"^(?:[✓✔☑✅]|done\s*[:\-–])\s*|\s*[(\[]done[)\]
 SUBJECT = re.compile(
     r"^(?:(?:they|we|i|you|the customer|customer|us)\s*(?:will|'ll|’ll|shall|are to|to)|[A-Z][a-z]+ will)\s+", re.I
 )
-DUE_PHRASE = re.compile(
-    r"[\s,;:(–—-]*\b(?:by|until|till|due(?: on| by)?|before|deadline)\b[:\s]+(?P<when>[^()]{1,40}?)\s*\)?\s*[.;]?\s*$",
-    re.I,
-)
+DUE_WORD = re.compile(r"\b(?:by|until|till|due(?: on| by)?|before|deadline)\b", re.I)
+DUE_TAIL = re.compile(r"[:\s]+(?P<when>[^()]{1,40}?)\s*\)?\s*[.;]?\s*$")
 MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 WEEKDAYS = r"(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)[a-z]*\.?"
 DATE_TOKEN = (
@@ -408,12 +406,13 @@ def parse_item(text: str, meeting_day: date, order: DateOrder = "day-first") -> 
         text = DONE_MARK.sub(" ", text).strip()
     text = SUBJECT.sub("", text.strip())
     due, due_text = None, ""
-    for pattern in (DUE_PHRASE, TRAILING_DATE):
-        match = pattern.search(text)
+    candidates = [(word.start(), DUE_TAIL.match(text, word.end())) for word in DUE_WORD.finditer(text)]
+    candidates.append((-1, TRAILING_DATE.search(text)))
+    for cut, match in candidates:  # "by Friday", the first that is a date; else a date at the end
         if match and (when := parse_date(match.group("when"), meeting_day, order)):
-            due, due_text, text = when, match.group("when").strip(), text[: match.start()]
+            due, due_text, text = when, match.group("when").strip(), text[: cut if cut >= 0 else match.start()]
             break
-    what = text.strip(" ,;:-–—").strip()
+    what = text.rstrip(" ,;:(-–—").strip(" ,;:-–—").strip()
     if not what:
         return None
     if len(what) > 1 and what[0].isupper() and what[1:2].islower() and what.split()[0][1:].islower():

@@ -147,6 +147,8 @@ def test_month_first_order_is_configurable() -> None:
         ("Talk to procurement before the board meeting", "talk to procurement before the board meeting", None),
         ("Send to IT: the architecture deck", "send to IT: the architecture deck", None),
         ("SOW draft by 5 Apr", "SOW draft", date(2030, 4, 5)),
+        ("ship the kit by truck, by Friday", "ship the kit by truck", date(2030, 3, 22)),
+        ("call Raj on 25 Mar", "call Raj", date(2030, 3, 25)),
     ],
 )
 def test_one_commitment_line(line: str, what: str, due: date | None) -> None:
