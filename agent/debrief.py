@@ -58,6 +58,7 @@ SHARED_SECTIONS = frozenset({"theirs", "ours", "objective"})
 
 LIST_MARK = re.compile(r"^\s*(?:[-*+•·▪◦‣§–—]|\d{1,2}[.)])(?=\s|\[|$)\s*")
 BOX = re.compile(r"^\[(?P<mark>[ xX✓✔]?)\]\s*")
+EMPTY_BOX = re.compile(r"\[\s?\]")
 DONE_MARK = re.compile(r"^(?:[✓✔☑✅]|done\s*[:\-–])\s*|\s*[(\[]done[)\]]\s*", re.I)
 SUBJECT = re.compile(
     r"^(?:(?:they|we|i|you|the customer|customer|us)\s*(?:will|'ll|’ll|shall|are to|to)|[A-Z][a-z]+ will)\s+", re.I
@@ -296,23 +297,9 @@ def _sections(lines: list[str]) -> list[tuple[str, list[str]]]:
     return groups
 
 
-def _is_listed(line: str) -> re.Match[str] | None:
-    return LIST_MARK.match(line) or BOX.match(line.strip())
-
-
-def _entries(lines: list[str]) -> list[str]:
-    """List entries of a private list: each list line or unindented line starts one,
-    indented lines continue it."""
-    entries: list[str] = []
-    for line in lines:
-        if not line.strip():
-            continue
-        marked = LIST_MARK.match(line)
-        if marked or not entries or not line[:1].isspace():
-            entries.append(line[marked.end() :] if marked else line.strip())
-        else:
-            entries[-1] += " " + line.strip()
-    return [entry.strip() for entry in entries if entry.strip() and not re.fullmatch(r"\[\s?\]", entry.strip())]
+def _lines_of(text: str) -> list[str]:
+    """The entries of a private list: its non-empty lines (list markers already dropped)."""
+    return [line.strip() for line in text.split("\n") if line.strip() and not EMPTY_BOX.fullmatch(line.strip())]
 
 
 def _shared_entries(lines: list[str]) -> tuple[list[str], list[str]]:
@@ -332,7 +319,7 @@ def _shared_entries(lines: list[str]) -> tuple[list[str], list[str]]:
         marked = LIST_MARK.match(line)
         text = (line[marked.end() :] if marked else line).strip()
         if marked or BOX.match(line.strip()):
-            if text and not re.fullmatch(r"\[\s?\]", text):
+            if text and not EMPTY_BOX.fullmatch(text):
                 entries.append(text)
                 listed = True
             gap = False
@@ -459,7 +446,7 @@ def parse(text: str, meeting_day: date, *, html: bool | None = None, order: Date
         return "\n\n".join(block for block in collected.get(name, []) if block)
 
     def entries_of(name: str) -> list[str]:
-        return _entries(paragraph(name).split("\n"))
+        return _lines_of(paragraph(name))
 
     return Debrief(
         liked=paragraph("liked"),

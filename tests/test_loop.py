@@ -189,3 +189,16 @@ def test_the_draft_agenda_for_a_customer_organised_meeting_is_shared_text_only()
     assert "you would send the usage data (by Wed 20 Mar 2030)" in draft
     assert "SECRET" not in draft and "shortlist" not in draft
     assert world.get(theirs).description == ""  # their invitation is not ours to edit
+
+
+def test_a_debrief_with_only_private_notes_leaves_the_next_agenda_alone() -> None:
+    world = World()
+    first = world.add(meeting("Globex 1", at(0, 10)))
+    second = world.add(meeting("Globex 2", at(2, 10)))
+    world.cycle()
+    etag = world.get(second).etag
+    write_debrief(world, first, {"What I liked": PRIVATE, "Authority": "SECRET the CFO", "Notes": "SECRET notes"})
+    world.now = at(0, 12)
+    world.cycle()
+    assert world.get(second).etag == etag and world.calendar.notifications == {"dana@globex.example": 2}
+    assert [row.debriefed for row in world.store.held()] == [True]
