@@ -5,7 +5,7 @@ from __future__ import annotations
 from helpers import World, at, fill_in, meeting
 
 from agent import splice
-from agent.model import Event
+from agent.model import BodyFormat, Event
 
 PRIVATE = "SECRET they are shopping around"
 
@@ -202,3 +202,25 @@ def test_a_debrief_with_only_private_notes_leaves_the_next_agenda_alone() -> Non
     world.cycle()
     assert world.get(second).etag == etag and world.calendar.notifications == {"dana@globex.example": 2}
     assert [row.debriefed for row in world.store.held()] == [True]
+
+
+def test_a_debrief_saved_as_html_by_the_sellers_client_is_read_as_they_see_it() -> None:
+    """Outlook turns a text body the seller edits into HTML: paragraphs, list items, entities."""
+    world = World()
+    first = world.add(meeting("Globex 1", at(0, 10)))
+    second = world.add(meeting("Globex 2", at(2, 10)))
+    world.cycle()
+    html = (
+        '<html><body><div class="WordSection1"><p class="MsoNormal">DEBRIEF · Globex 1</p>'
+        "<p><b>What I liked about this meeting:</b></p><p>SECRET R&amp;D was there</p>"
+        "<p><b>Commitment, customer (shared):</b></p><ul><li>send the usage data by Wednesday</li></ul>"
+        "<p>Between us:</p><p>SECRET they will not</p>"
+        "<p>Primary objective of the next meeting:</p><p>Agree the pilot&nbsp;scope</p></div></body></html>"
+    )
+    block = world.block_for("debrief", first)
+    world.calendar.person_edit(block.ref, description=html, body_format=BodyFormat.HTML)
+    world.now = at(0, 12)
+    world.cycle()
+    described = world.get(second).description
+    assert "Purpose\nAgree the pilot scope\n" in described
+    assert "- you would send the usage data (by Wed 20 Mar 2030)" in described and "SECRET" not in described
