@@ -21,7 +21,7 @@ ANSWERS = {
     "What I would do differently": "ask about budget earlier",
     "Authority": "SECRET the CFO decides",
     "Commitment, customer": "- send the usage data by Wednesday\nBetween us:\n- SECRET they will not",
-    "Commitment, us": "- a pilot proposal, by 20 Mar",
+    "Commitment, us": "- send a pilot proposal, by 20 Mar",
     "Primary objective": "Agree the pilot scope",
     "Still to discover": "- who else is on the shortlist?",
     "Opening statement ideas": "- open with their month-end numbers",
@@ -42,13 +42,13 @@ def test_a_debrief_flows_into_the_next_prep_and_agenda_exactly_once() -> None:
     prep = world.block_for("prep", second).description
     assert 'FROM YOUR DEBRIEF OF "Globex discovery" (Mon 18 Mar 2030)' in prep
     assert "Primary objective of this meeting: Agree the pilot scope" in prep
-    assert "- Customer: send the usage data (due Wed 20 Mar 2030)\n- Us: a pilot proposal (due Wed 20 Mar 2030)" in prep
+    assert "- Customer: send the usage data (due Wed 20 Mar 2030)\n- Us: send a pilot proposal (due Wed 20 Mar 2030)" in prep
     assert "- who else is on the shortlist?" in prep and "- open with their month-end numbers" in prep
     assert "What you wanted to do differently this time: ask about budget earlier" in prep
     agenda = splice.find(world.get(second).description, world.get(second).agenda_tag).body
     assert "Purpose\nAgree the pilot scope\n" in agenda
     assert "When we met on Mon 18 Mar 2030, we agreed that\n- you would send the usage data (by Wed 20 Mar 2030)\n" \
-           "- we would a pilot proposal (by Wed 20 Mar 2030)" in agenda  # fmt: skip
+           "- we would send a pilot proposal (by Wed 20 Mar 2030)" in agenda  # fmt: skip
     assert "SECRET" not in world.get(second).description and "shortlist" not in agenda and "budget" not in agenda
     next_form = world.block_for("debrief", second).description
     assert "- [ ] send the usage data, by Wed 20 Mar 2030" in next_form  # carried for the seller to tick
@@ -153,12 +153,12 @@ def test_ticking_commitments_in_the_next_debrief_closes_them() -> None:
     world.cycle()
     form = world.block_for("debrief", second)
     ticked = form.description.replace("- [ ] send the data", "- [x] send the data")
-    ticked = fill_in(ticked, {"Commitment, us": "- a draft contract by 22 Mar"})
+    ticked = fill_in(ticked, {"Commitment, us": "- draft the contract by 22 Mar"})
     world.calendar.person_edit(form.ref, description=ticked)
     world.now = at(1, 12)
     world.cycle()
     prep = world.block_for("prep", third).description
-    assert "- Customer: name a sponsor (due Thu 21 Mar 2030)\n- Us: a draft contract (due Fri 22 Mar 2030)" in prep
+    assert "- Customer: name a sponsor (due Thu 21 Mar 2030)\n- Us: draft the contract (due Fri 22 Mar 2030)" in prep
     assert "send the data" not in prep and "send the data" not in world.get(third).description
 
 

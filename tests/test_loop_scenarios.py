@@ -32,7 +32,7 @@ My read:
 - SECRET-4 they will stall
 
 Commitment, us (shared: what we will do, one per line, with a date):
-- a pilot proposal with two options, by 2030-03-20
+- send a pilot proposal with two options, by 2030-03-20
 
 Primary objective of the next meeting (shared as its purpose: what we want them to do in it):
 Agree the pilot scope and its sponsor
@@ -73,7 +73,7 @@ def test_meeting_1_debrief_flows_into_meeting_2_once_and_nothing_private_leaks(h
     assert "Purpose\nAgree the pilot scope and its sponsor\n" in agenda
     assert "When we met on Mon 18 Mar 2030, we agreed that\n" in agenda
     assert "- you would send the March usage export (by Wed 20 Mar 2030)\n" in agenda
-    assert "- we would a pilot proposal with two options (by Wed 20 Mar 2030)\n" in agenda
+    assert "- we would send a pilot proposal with two options (by Wed 20 Mar 2030)\n" in agenda
     assert not re.search(r"SECRET|shortlist|month-end|discounting|incumbent", meeting.description)
     prep = harness.block_for("prep", second).description
     assert "Primary objective of this meeting: Agree the pilot scope and its sponsor" in prep
@@ -94,6 +94,21 @@ def test_meeting_1_debrief_flows_into_meeting_2_once_and_nothing_private_leaks(h
     assert harness.notifications() == {"dana@globex.example": 3}
     (held,) = [row for row in agent.store.held() if row.meeting_key == first]
     assert held.debriefed and held.next_scheduled and held.debrief is not None and held.debrief.dated_next_steps
+
+
+def test_a_debrief_written_two_days_later_is_read_back(harness: Harness, agent: Agent) -> None:
+    """Monday's debrief block has left the calendar window (it reaches back to yesterday) when
+    the seller writes it on Wednesday: it is re-read by reference all the same."""
+    first = harness.add_meeting("Globex discovery", at(harness, 0, 10))
+    second = harness.add_meeting("Globex review", at(harness, 7, 14))
+    for day, hour in ((0, 7), (1, 9), (2, 15)):
+        agent.now = at(harness, day, hour)
+        agent.cycle()
+    harness.write_description(harness.block_for("debrief", first), "Commitment, us:\n- send the pricing by Fri 22 Mar\n")
+    agent.now = at(harness, 2, 16)
+    agent.cycle()
+    assert "- Us: send the pricing (due Fri 22 Mar 2030)" in harness.block_for("prep", second).description
+    assert "- we would send the pricing (by Fri 22 Mar 2030)" in harness.meeting(second).description
 
 
 def test_a_debrief_written_two_days_later_costs_one_get(caldav_harness: CaldavHarness, tmp_path: Path) -> None:
