@@ -26,7 +26,7 @@ from agent.debrief import carryover, parse
 from agent.errors import BadDataError, GoneError, TransientError
 from agent.held import Held
 from agent.model import BodyFormat, Delta, Event, Kind
-from agent.planner import History, Past, block_fingerprint
+from agent.planner import History, Past, observed_fingerprint
 from agent.store import Artifact, Store
 from connectors.base import Connector
 
@@ -122,7 +122,7 @@ class Harvester:
                 return requests
             row = replace(row, checked_at=now)
         if block is not None and block.block_tag is not None:
-            content = block_fingerprint(block.title, block.description)
+            content = observed_fingerprint(block)
             if content != block.block_tag.content and content != row.debrief_content:
                 day = row.start.astimezone(self.settings.timezone).date()
                 html = True if block.body_format is BodyFormat.HTML else None

@@ -96,9 +96,18 @@ class History:
         return None
 
 
-def block_fingerprint(title: str, description: str) -> str:
-    """What a person changes when they edit a block: its title or its text."""
-    return fingerprint(f"{title}\n{description}")
+def block_fingerprint(title: str, text: str) -> str:
+    """What a person changes when they edit a block: the words of its title or its text.
+
+    White space does not count, so a provider that re-flows our text or hands it back as
+    HTML (Exchange does, unless asked otherwise) is not mistaken for a person's edit.
+    """
+    return fingerprint(" ".join(f"{title}\n{text}".split()))
+
+
+def observed_fingerprint(block: Event) -> str:
+    """The fingerprint of a block as it stands on the calendar."""
+    return block_fingerprint(block.title, splice.plain_text(block.description, block.body_format))
 
 
 def plan(
@@ -365,7 +374,7 @@ class _Planner:
         else:
             content = block_fingerprint(title, text)
         tag = BlockTag(kind, meeting.key, target, meeting.span, content, pinned=_pinned(existing))
-        if tag == old and existing.span == target and block_fingerprint(existing.title, existing.description) == block_fingerprint(title, text):
+        if tag == old and existing.span == target and observed_fingerprint(existing) == block_fingerprint(title, text):
             return
         self.changes.append(UpdateBlock(existing, BlockSpec(title, target.start, target.end, text, tag), _why(existing, target, meeting)))
 
@@ -468,7 +477,7 @@ def _day(when: datetime | None, zone: tzinfo) -> str:
 def _edited(block: Event) -> bool:
     """Did a person change the title or text of a block we wrote?"""
     tag = block.block_tag
-    return tag is not None and block_fingerprint(block.title, block.description) != tag.content
+    return tag is not None and observed_fingerprint(block) != tag.content
 
 
 def _pinned(block: Event) -> bool:

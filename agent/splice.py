@@ -156,6 +156,15 @@ class TextSplicer:
 TEXT = TextSplicer()
 
 
+def plain_text(description: str, body_format: BodyFormat) -> str:
+    """What a person reads in a description: HTML as its text, text as it is."""
+    if body_format is BodyFormat.HTML:
+        from agent.splice_html import text_of
+
+        return text_of(description)
+    return description
+
+
 def for_meeting(meeting: Event) -> Splicer:
     """The splicer for a meeting's agenda: the one it was written with (its tag says), else the
     one for the meeting's body format."""

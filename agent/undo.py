@@ -15,7 +15,7 @@ from agent import splice
 from agent.engine import AccountSync, state_key
 from agent.errors import ConflictError, GoneError
 from agent.model import Event, Kind
-from agent.planner import block_fingerprint
+from agent.planner import observed_fingerprint
 
 
 @dataclass
@@ -59,7 +59,7 @@ def undo(sync: AccountSync, dry_run: bool = False) -> UndoReport:
 def _undo_one(sync: AccountSync, calendar: str, event: Event, report: UndoReport, dry_run: bool) -> None:
     tag = event.block_tag
     if tag is not None:
-        if block_fingerprint(event.title, event.description) != tag.content:
+        if observed_fingerprint(event) != tag.content:
             report.kept.append(f"{_label(event)}: you wrote in it")
             return
         report.removed.append(_label(event))

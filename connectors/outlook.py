@@ -395,8 +395,15 @@ class OutlookConnector:
         return self._written(calendar, response, block_tag=block.tag)
 
     def update(self, calendar: str, current: Event, block: BlockSpec) -> Event:
-        """PATCH the subject, body, times and tag of a block, if its etag still matches."""
-        response = self._send("PATCH", self._url(f"/events/{quote(current.ref)}"), etag=current.etag, body=self._block_body(block))
+        """PATCH the subject, body, times and tag of a block, if its etag still matches.
+
+        A body that is not changing is not sent: Exchange hands bodies back as HTML, and a
+        person's formatted notes in a block that only moves must not be flattened to text.
+        """
+        fields = self._block_body(block)
+        if block.description == current.description:
+            del fields["body"]
+        response = self._send("PATCH", self._url(f"/events/{quote(current.ref)}"), etag=current.etag, body=fields)
         return self._written(calendar, response, block_tag=block.tag)
 
     def delete(self, calendar: str, current: Event) -> None:

@@ -16,6 +16,7 @@ from agent import splice
 from agent.changes import verb
 from agent.config import parse
 from agent.engine import AccountSync
+from agent.model import Event
 from agent.render import Renderer
 from agent.store import SqliteStore
 from agent.undo import undo
@@ -58,18 +59,36 @@ def at(harness: Harness, day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2030, 3, 18, hour, minute, tzinfo=harness.zone) + timedelta(days=day)
 
 
+def people_part(event: Event) -> str:
+    """A description without our agenda, exactly as stored: what people wrote.
+
+    Providers store what people write in their own way (Exchange hands text back as HTML),
+    so scenarios compare with what the server held before the agent wrote, not with the
+    literal a test passed in.
+    """
+    splicer = splice.for_meeting(event)
+    found = splicer.find(event.description, event.agenda_tag)
+    return splicer.strip(event.description, found) if found.state is splice.AgendaState.OURS else event.description
+
+
+def readable(event: Event) -> str:
+    return splice.plain_text(event.description, event.body_format)
+
+
 def test_a_cycle_enriches_and_the_next_one_writes_nothing(harness: Harness, agent: Agent) -> None:
     ours = harness.add_meeting("Globex discovery", at(harness, 0, 10), description="Dial-in: 555-0100")
     theirs = harness.add_meeting("Initech review", at(harness, 1, 15), guests=["eli@initech.example"],
                                  organizer="eli@initech.example", description="Their notes")  # fmt: skip
     harness.add_meeting("Team sync", at(harness, 0, 14), guests=["bo@" + harness.seller.split("@")[1]])
+    ours_before, theirs_before = harness.meeting(ours), harness.meeting(theirs)
     assert sorted(agent.cycle()) == ["create"] * 4 + ["write agenda"]
     prep = harness.block_for("prep", ours)
     assert (prep.start, prep.end) == (at(harness, 0, 9, 45), at(harness, 0, 10))
     assert harness.block_for("debrief", ours).start == at(harness, 0, 11)
     assert "DRAFT AGENDA FOR YOU TO SEND" in harness.block_for("prep", theirs).description
-    assert harness.meeting(theirs).description == "Their notes"
-    assert harness.meeting(ours).description.startswith("Dial-in: 555-0100\n\n" + splice.BEGIN)
+    assert harness.meeting(theirs).etag == theirs_before.etag  # not ours to edit
+    assert people_part(harness.meeting(ours)) == ours_before.description
+    assert "Dial-in: 555-0100" in readable(ours_before) and splice.BEGIN in readable(harness.meeting(ours))
     for block in harness.blocks():
         assert block.attendees == () and block.private and not block.transparent
     versions = harness.versions()
@@ -120,14 +139,15 @@ def test_text_outside_the_markers_survives_byte_for_byte(harness: Harness, agent
     agent.cycle()
     imitation = f"\nDana's notes:\n{splice.BEGIN}\nmy own words\n{splice.END}\nPS"
     harness.write_description(harness.meeting(key), harness.meeting(key).description + imitation)
+    theirs = people_part(harness.meeting(key))  # all people wrote, as the server keeps it
+    assert "Agenda draft by Alex" in theirs and "my own words" in theirs
     harness.edit_meeting(key, title="Globex (new title)")  # the agenda must be rewritten
     agent.cycle()
-    text = harness.meeting(key).description
-    assert "Globex (new title)" in text
-    assert text.startswith(original) and text.endswith(imitation)  # as text lines or HTML paragraphs
-    assert splice.BEGIN in text[len(original) : -len(imitation)]
+    after = harness.meeting(key)
+    assert "Globex (new title)" in readable(after)
+    assert people_part(after) == theirs
     undone = undo(agent.sync)
-    assert undone.restored and harness.meeting(key).description == original + imitation
+    assert undone.restored and harness.meeting(key).description == theirs
 
 
 def test_a_person_edit_inside_the_agenda_stops_rewrites(harness: Harness, agent: Agent) -> None:
@@ -135,9 +155,10 @@ def test_a_person_edit_inside_the_agenda_stops_rewrites(harness: Harness, agent:
     agent.cycle()
     edited = harness.meeting(key).description.replace("Helpful to bring", "Helpful to bring (Dana: the Q3 numbers)")
     harness.write_description(harness.meeting(key), edited)
+    stored = harness.meeting(key).description  # the edit, as the server keeps it
     harness.edit_meeting(key, start=at(harness, 0, 11))
     agent.cycle()
-    assert harness.meeting(key).description == edited
+    assert harness.meeting(key).description == stored and "Dana: the Q3 numbers" in stored
     assert harness.notifications()["dana@globex.example"] == 1
 
 
@@ -171,6 +192,7 @@ def test_cancel_decline_now_internal_or_deleted_removes_blocks(harness: Harness,
     organizer = "eli@initech.example" if how == "decline" else None
     key = harness.add_meeting("Globex", at(harness, 0, 10), guests=["eli@initech.example"], organizer=organizer,
                               description="Intro")  # fmt: skip
+    before = harness.meeting(key).description
     agent.cycle()
     assert len(harness.blocks()) == 2
     if how == "delete":
@@ -182,7 +204,7 @@ def test_cancel_decline_now_internal_or_deleted_removes_blocks(harness: Harness,
     agent.cycle()
     assert harness.blocks() == []
     if how == "internal":
-        assert harness.meeting(key).description == "Intro"
+        assert harness.meeting(key).description == before and harness.meeting(key).agenda_tag is None
     assert agent.cycle() == []
 
 
@@ -203,6 +225,7 @@ def test_undo_removes_every_block_and_restores_every_description(harness: Harnes
     first = harness.add_meeting("Globex", at(harness, 0, 10), description="Original text")
     second = harness.add_meeting("Initech", at(harness, 1, 10), guests=["eli@initech.example"])
     third = harness.add_meeting("Umbrella", at(harness, 2, 10), guests=["pat@umbrella.example"])
+    before = {key: harness.meeting(key).description for key in (first, second, third)}
     record = agent.store.record
     calls = []
 
@@ -221,7 +244,7 @@ def test_undo_removes_every_block_and_restores_every_description(harness: Harnes
     report = undo(agent.sync)
     assert len(report.removed) == 5 and len(report.restored) == 3 and len(report.kept) == 1
     assert [b.key for b in harness.blocks()] == [debrief.key]
-    assert harness.meeting(first).description == "Original text"
-    assert harness.meeting(second).description == "" and harness.meeting(third).description == ""
+    assert {key: harness.meeting(key).description for key in (first, second, third)} == before
+    assert "Original text" in before[first]
     assert all(harness.meeting(k).agenda_tag is None for k in (first, second, third))
     assert undo(agent.sync).removed == []

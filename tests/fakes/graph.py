@@ -26,6 +26,7 @@ Tests act as people through the in-process admin methods (`add_event`, `edit`, `
 from __future__ import annotations
 
 import copy
+import html
 import json
 import re
 import threading
@@ -240,12 +241,13 @@ class GraphFake:
         self.version += 1
         mailbox.removed[event_id] = (stored.calendar, self.version)
 
-    def view(self, stored: Stored, zone: str, expand: list[str] | None) -> dict[str, Any]:
-        """The JSON Graph returns for an event (times in `zone`, properties only if expanded)."""
+    def view(self, stored: Stored, shown: Shown, expand: list[str] | None) -> dict[str, Any]:
+        """The JSON Graph returns for an event (times and body as asked, properties only if expanded)."""
         out = copy.deepcopy(stored.data)
         out["@odata.etag"] = stored.etag
         out["changeKey"] = stored.etag[3:-1]
-        out["start"], out["end"] = _graph_time(stored.start, zone), _graph_time(stored.end, zone)
+        out["start"], out["end"] = _graph_time(stored.start, shown.zone), _graph_time(stored.end, shown.zone)
+        out["body"] = _body(out["body"], shown.text_bodies)
         if expand is not None:
             out["singleValueExtendedProperties"] = [
                 {"id": stored.property_ids[key], "value": value}
@@ -295,7 +297,7 @@ class GraphFake:
         if mailbox is None:
             raise GraphError(404, "ErrorInvalidUser", f"The requested user '{address}' is invalid.")
         prefer = _prefer(headers.get("prefer", ""))
-        zone = prefer.get("outlook.timezone", "UTC")
+        zone = Shown.of(prefer)
         rest = match.group(3)
         default = next(iter(mailbox.calendars))
         if rest == "/calendars" and method == "GET":
@@ -377,7 +379,7 @@ class GraphFake:
 
     def _calendar_view(self, mailbox: Mailbox, calendar: str, query: dict[str, str], prefer: dict[str, str], target: str) -> tuple[int, dict[str, str], Any]:
         start, end = self._window(query)
-        zone = prefer.get("outlook.timezone", "UTC")
+        zone = Shown.of(prefer)
         expand, select = self._expand(query), query.get("$select")
         items = [
             self.view(stored, zone, expand)
@@ -395,7 +397,7 @@ class GraphFake:
             out["@odata.nextLink"] = f"{self.url.removesuffix('/v1.0')}{base}&$skip={skip + len(page)}"
         return 200, applied, out
 
-    def _events(self, mailbox: Mailbox, calendar: str, query: dict[str, str], zone: str) -> tuple[int, dict[str, str], Any]:
+    def _events(self, mailbox: Mailbox, calendar: str, query: dict[str, str], zone: Shown) -> tuple[int, dict[str, str], Any]:
         owned = self._owned_filter(query)
         expand = self._expand(query)
         items = [
@@ -405,7 +407,7 @@ class GraphFake:
         ]
         return 200, {}, {"value": items}
 
-    def _event(self, mailbox: Mailbox, event_id: str, method: str, query: dict[str, str], headers: dict[str, str], body: bytes, zone: str) -> tuple[int, dict[str, str], Any]:
+    def _event(self, mailbox: Mailbox, event_id: str, method: str, query: dict[str, str], headers: dict[str, str], body: bytes, zone: Shown) -> tuple[int, dict[str, str], Any]:
         stored = mailbox.events.get(event_id)
         if stored is None:
             raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
@@ -432,7 +434,7 @@ class GraphFake:
     def _delta(self, mailbox: Mailbox, calendar: str, query: dict[str, str], prefer: dict[str, str], target: str) -> tuple[int, dict[str, str], Any]:
         if "$select" in query or "$expand" in query or "$filter" in query:
             raise GraphError(400, "BadRequest", "The query parameter is not supported on delta for calendarView.")
-        zone = prefer.get("outlook.timezone", "UTC")
+        zone = Shown.of(prefer)
         if "$skiptoken" in query or "$deltatoken" in query:
             token = query.get("$skiptoken") or query["$deltatoken"]
             state = self.deltas.get(token)
@@ -460,7 +462,7 @@ class GraphFake:
         name = "$skiptoken" if state.pending else "$deltatoken"
         return 200, applied, {"value": page, link: f"{base}?{name}={quote(token)}"}
 
-    def _changes_since(self, mailbox: Mailbox, state: DeltaState, zone: str) -> list[dict[str, Any]]:
+    def _changes_since(self, mailbox: Mailbox, state: DeltaState, zone: Shown) -> list[dict[str, Any]]:
         changed = []
         for stored in sorted(mailbox.events.values(), key=lambda s: (s.version, s.id)):
             if stored.calendar != state.calendar or stored.version <= state.version:
@@ -473,6 +475,36 @@ class GraphFake:
             if calendar == state.calendar and version > state.version:
                 changed.append({"id": event_id, "@removed": {"reason": "deleted"}})
         return changed
+
+
+@dataclass(frozen=True)
+class Shown:
+    """How a request asked to see events: times in a zone, bodies as stored-or-HTML or as text."""
+
+    zone: str
+    text_bodies: bool
+
+    @classmethod
+    def of(cls, prefer: dict[str, str]) -> Shown:
+        return cls(prefer.get("outlook.timezone", "UTC"), prefer.get("outlook.body-content-type") == "text")
+
+
+def _body(body: dict[str, str], text_wanted: bool) -> dict[str, str]:
+    """A body as Exchange returns it: HTML unless text is preferred (`Prefer:
+    outlook.body-content-type`), converting a body stored in the other format."""
+    content, stored_html = body.get("content", ""), body.get("contentType", "text").lower() == "html"
+    if text_wanted and stored_html:
+        return {"contentType": "text", "content": html.unescape(re.sub(r"<br\s*/?>|</(?:div|p)>", "\r\n", re.sub(r"(?s)<head>.*?</head>", "", content))).strip()}
+    if not text_wanted and not stored_html:
+        lines = "<br>\r\n".join(html.escape(line, quote=False) for line in content.splitlines())
+        return {"contentType": "html", "content": HTML_OF_TEXT.format(lines)}
+    return dict(body)
+
+
+HTML_OF_TEXT = (
+    '<html>\r\n<head>\r\n<meta http-equiv="Content-Type" content="text/html; charset=utf-8">\r\n</head>\r\n'
+    '<body>\r\n<div class="PlainText">{}</div>\r\n</body>\r\n</html>\r\n'
+)
 
 
 def _prefer(header: str) -> dict[str, str]:
