@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import sys
+import tomllib
 from pathlib import Path
 
 from helpers import World, at, meeting
@@ -53,3 +54,18 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
     README.write_text(rendered(README.read_text(), examples()))
+
+
+def test_the_configuration_example_is_valid() -> None:
+    """The README's configuration reference parses as written, provider options included."""
+    from agent.config import parse
+    from connectors.caldav import parse_options
+
+    text = README.read_text()
+    section = text[text.index("## Configuration") :]
+    example = section[section.index("```toml\n") + len("```toml\n") : section.index("```", section.index("```toml\n") + 7)]
+    config = parse(tomllib.loads(example), Path("config.toml"))
+    (account,) = config.accounts
+    assert account.settings.timezone.key == "America/New_York" and account.settings.working_hours.start.hour == 9
+    assert config.service.interval_seconds == 60
+    assert parse_options(account).url == "https://dav.example.com/"
