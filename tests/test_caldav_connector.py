@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 import caldav
 import icalendar
 import pytest
-from servers.radicale import PASSWORD, SELLER, ZONE, FlakyFront, make_calendar, put_ics, send
+from servers.proxy import FaultProxy, Reply
+from servers.radicale import PASSWORD, SELLER, ZONE, make_calendar, put_ics, send
 
 from agent.config import Account
 from agent.errors import AuthError, BadDataError, ConfigError, ConflictError, GoneError, ThrottledError, TransientError
@@ -201,7 +202,7 @@ def test_the_server_refuses_a_write_when_someone_edits_between_our_read_and_our_
     connect: Connect, radicale: RadicaleServer, user: str, calendar_url: str, write: str
 ) -> None:
     href = put_ics(calendar_url, "m.ics", utc("m", "20300320T100000", "20300320T110000", "SUMMARY:Mine"))
-    front = FlakyFront(radicale.url, [])
+    front = FaultProxy(radicale.url)
     with front.running():
         connector = connect(front.url, user)
         calendar = calendar_url.replace(radicale.url, front.url)
@@ -684,12 +685,12 @@ def test_503_with_retry_after_is_retried_after_the_time_the_server_asks(
     connect: Connect, radicale: RadicaleServer, user: str, calendar_url: str, sleeps: list[float]
 ) -> None:
     put_ics(calendar_url, "a.ics", meeting("a"))
-    front = FlakyFront(radicale.url, [])
+    front = FaultProxy(radicale.url)
     with front.running():
         connector = connect(front.url, user)
         calendar = calendar_url.replace(radicale.url, front.url)
         first = connector.changes(calendar, None, WINDOW)
-        front.failures += [(503, {"Retry-After": "7"})] * 2
+        front.queue += [Reply(503, {"Retry-After": "7"})] * 2
         put_ics(calendar_url, "b.ics", meeting("b"))
         delta = connector.changes(calendar, first.cursor, WINDOW)
     assert sleeps == [7.0, 7.0]
@@ -716,11 +717,12 @@ def test_retries_are_bounded_then_the_failure_is_reported(
     error: type[Exception],
     waits: list[float],
 ) -> None:
-    front = FlakyFront(radicale.url, [failure] * 10)
+    front = FaultProxy(radicale.url)
+    front.queue += [Reply(*failure)] * 10
     with front.running():
         with pytest.raises(error) as caught:
             connect(front.url, user).changes(calendar_url.replace(radicale.url, front.url), None, WINDOW)
-    assert sleeps == waits and front.seen == len(waits) + 1
+    assert sleeps == waits and len(front.seen) == len(waits) + 1
     if "Retry-After" in failure[1]:
         assert caught.value.retry_after == float(failure[1]["Retry-After"])  # type: ignore[attr-defined]
 

@@ -16,7 +16,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from servers.radicale import FlakyFront, make_calendar, send
+from servers.proxy import FaultProxy
+from servers.radicale import make_calendar, send
 from service_process import account, check_consistent, config, running, seed
 
 from agent.store import SqliteStore
@@ -117,7 +118,7 @@ def held_put() -> tuple[threading.Event, threading.Event, list[str]]:
     return threading.Event(), threading.Event(), []
 
 
-def hold(front: FlakyFront, nth: int, entered: threading.Event, release: threading.Event, paths: list[str]) -> None:
+def hold(front: FaultProxy, nth: int, entered: threading.Event, release: threading.Event, paths: list[str]) -> None:
     seen = 0
 
     def before_forward(method: str, path: str) -> None:
@@ -138,7 +139,7 @@ def test_sigterm_finishes_the_change_in_flight_stops_in_time_and_the_next_start_
     entered, release, _ = held_put
     state = tmp_path / "state.db"
     seed(calendar_url, 4)  # 12 changes: a prep, a debrief and an agenda each
-    with FlakyFront(radicale.url, []).running() as front:
+    with FaultProxy(radicale.url).running() as front:
         hold(front, 3, entered, release, [])
         through_front = calendar_url.replace(radicale.url, front.url)
         settings = config(state, [account("alex", front.url, user, through_front, tmp_secret)], stop_timeout_seconds=5)
@@ -174,7 +175,7 @@ def test_a_change_that_cannot_finish_within_the_bound_is_abandoned_safely(
     entered, release, paths = held_put
     state = tmp_path / "state.db"
     seed(calendar_url, 2)
-    with FlakyFront(radicale.url, []).running() as front:
+    with FaultProxy(radicale.url).running() as front:
         hold(front, 1, entered, release, paths)
         through_front = calendar_url.replace(radicale.url, front.url)
         settings = config(state, [account("alex", front.url, user, through_front, tmp_secret)], stop_timeout_seconds=1)
