@@ -1,6 +1,6 @@
 """The changes the planner returns: plain data the engine applies one by one.
 
-Calendar changes go to the connector; `Adopt` and `Tombstone` only touch the state store
+Calendar changes go to the connector; `Adopt`, `Tombstone` and `Forget` only touch the state store
 (what the agent knows it owns). Every change says why, in words a seller understands,
 because dry runs and the audit log show it.
 """
@@ -93,7 +93,20 @@ class Tombstone:
     reason: str
 
 
-Change = CreateBlock | UpdateBlock | DeleteBlock | WriteAgenda | Adopt | Tombstone
+@dataclass(frozen=True)
+class Forget:
+    """An artifact the store remembers is gone, and its meeting no longer wants it anyway:
+    most likely the agent removed it itself and a crash came between the provider's delete
+    and the database write. Drop the record without a tombstone, so the audit log does not
+    blame a person and the artifact comes back if the meeting wants it again."""
+
+    kind: Kind
+    meeting_key: str
+    ref: str
+    reason: str
+
+
+Change = CreateBlock | UpdateBlock | DeleteBlock | WriteAgenda | Adopt | Tombstone | Forget
 CALENDAR_CHANGES = (CreateBlock, UpdateBlock, DeleteBlock, WriteAgenda)
 
 
@@ -114,4 +127,6 @@ def verb(change: Change) -> str:
             return "adopt"
         case Tombstone():
             return "tombstone"
+        case Forget():
+            return "forget"
     raise TypeError(change)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 
-from agent.changes import Adopt, Change, CreateBlock, DeleteBlock, Tombstone, UpdateBlock, WriteAgenda, verb
+from agent.changes import Adopt, Change, CreateBlock, DeleteBlock, Forget, Tombstone, UpdateBlock, WriteAgenda, verb
 from agent.classify import customer_of
 from agent.config import Account
 from agent.errors import (
@@ -253,6 +253,8 @@ class AccountSync:
                     record("adopt", None, None, found=event)
                 case Tombstone(reason=reason):
                     record("tombstone", None, None, forget=True, tombstone=reason)
+                case Forget():
+                    record("forget", None, None, forget=True)
         except ConflictError:
             return CONFLICT
         except GoneError:

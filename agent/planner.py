@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 
 from agent import splice
-from agent.changes import Adopt, Change, CreateBlock, DeleteBlock, Tombstone, UpdateBlock, WriteAgenda
+from agent.changes import Adopt, Change, CreateBlock, DeleteBlock, Forget, Tombstone, UpdateBlock, WriteAgenda
 from agent.classify import classify, customer_label, customer_name, customer_of, external_attendees, is_internal
 from agent.config import Settings
 from agent.model import AgendaTag, BlockSpec, BlockTag, BodyFormat, Event, Interval, Kind, Status, Window, fingerprint
@@ -162,7 +162,7 @@ class _Planner:
         self._reconcile_records()
         self._remove_unwanted()
         self._place_and_write()
-        order = {Tombstone: 0, Adopt: 0, DeleteBlock: 1, UpdateBlock: 2, CreateBlock: 3, WriteAgenda: 4}
+        order = {Tombstone: 0, Adopt: 0, Forget: 0, DeleteBlock: 1, UpdateBlock: 2, CreateBlock: 3, WriteAgenda: 4}
         return sorted(self.changes, key=lambda change: order[type(change)])
 
     def _canonical_blocks(self) -> dict[tuple[Kind, str], Event]:
@@ -199,11 +199,25 @@ class _Planner:
             if kind is Kind.AGENDA:
                 self._reconcile_agenda_record(key, record)
             elif (kind, key) not in self.blocks and self._observable(record):
-                self._tombstone(kind, key, record.ref, "deleted by a person")
+                self._gone(kind, key, record.ref, "deleted by a person")
 
-    def _tombstone(self, kind: Kind, key: str, ref: str, reason: str) -> None:
+    def _gone(self, kind: Kind, key: str, ref: str, reason: str) -> None:
+        """A recorded artifact is missing. If its meeting still wants it, a person deleted it
+        and it must not come back (tombstone); if not, the agent may have deleted it itself
+        just before a crash, so the record is dropped and nobody is blamed."""
+        meeting = self.meetings.get(key)
+        if kind is Kind.AGENDA:
+            wanted = meeting is not None and self._wants_agenda(meeting)
+        else:
+            wanted = meeting is not None and key in self.customer_keys and self._enabled(kind)
+        if not wanted:
+            self.changes.append(Forget(kind, key, ref, "gone, and no longer needed"))
+            return
         self.tombstones.add((kind, key))
         self.changes.append(Tombstone(kind, key, ref, reason))
+
+    def _wants_agenda(self, meeting: Event) -> bool:
+        return meeting.key in self.customer_keys and self.settings.agenda.enabled and meeting.self_is_organizer
 
     def _reconcile_agenda_record(self, key: str, record: Record) -> None:
         meeting = self.meetings.get(key)
@@ -211,7 +225,7 @@ class _Planner:
             return  # out of the window, or the meeting went: nothing to protect
         found = splice.for_meeting(meeting).find(meeting.description, meeting.agenda_tag)
         if found.state in (splice.AgendaState.ABSENT, splice.AgendaState.REMOVED):
-            self._tombstone(Kind.AGENDA, key, record.ref, "agenda removed by a person")
+            self._gone(Kind.AGENDA, key, record.ref, "agenda removed by a person")
 
     def _observable(self, record: Record) -> bool:
         """Would this block be in what we read? Only then does its absence mean deletion."""
@@ -242,7 +256,7 @@ class _Planner:
         for key, meeting in self.meetings.items():
             if meeting.agenda_tag is None or meeting.start <= self.now or meeting.status is Status.CANCELLED:
                 continue
-            if key in self.customer_keys and self.settings.agenda.enabled and meeting.self_is_organizer:
+            if self._wants_agenda(meeting):
                 continue
             splicer = splice.for_meeting(meeting)
             found = splicer.find(meeting.description, meeting.agenda_tag)

@@ -1,0 +1,67 @@
+"""Recovering from a crash between a provider write and the database write, on a memory calendar.
+
+The crash is simulated by making the store's record() fail for one action after the
+connector has applied it, as SIGKILL would at that moment (tests/faults does it for real).
+"""
+
+from __future__ import annotations
+
+import pytest
+from helpers import World, at, meeting
+
+from agent.model import Kind, Status
+
+
+def crash_on(world: World, action: str) -> None:
+    """The next record() of `action` fails: the calendar has the change, the database not."""
+    record = world.store.record
+
+    def crashing(**kwargs):  # type: ignore[no-untyped-def]
+        if kwargs["action"] == action:
+            world.store.record = record  # type: ignore[method-assign]
+            raise KeyboardInterrupt(f"killed after the provider applied a {action}")
+        return record(**kwargs)
+
+    world.store.record = crashing  # type: ignore[method-assign]
+
+
+def test_a_block_deleted_by_the_agent_just_before_a_crash_is_forgotten_not_tombstoned() -> None:
+    world = World()
+    demo = world.add(meeting("Globex", at(0, 10)))
+    world.cycle()
+    world.calendar.person_edit(demo.ref, status=Status.CANCELLED)
+    crash_on(world, "delete")
+    with pytest.raises(KeyboardInterrupt):
+        world.sync.cycle()
+    assert "forget" in world.applied() and world.store.tombstones("alex|memory") == frozenset()
+    assert [entry.action for entry in world.store.audit() if entry.action == "tombstone"] == []
+    world.calendar.person_edit(demo.ref, status=Status.CONFIRMED)  # it is on again: so are its blocks
+    world.cycle()
+    assert len(world.blocks("prep")) == 1 and len(world.blocks("debrief")) == 1
+
+
+def test_an_agenda_stripped_by_the_agent_just_before_a_crash_is_forgotten_not_tombstoned() -> None:
+    world = World()
+    demo = world.add(meeting("Globex", at(0, 10), description="Intro"))
+    world.cycle()
+    world.calendar.person_edit(demo.ref, attendees=meeting("x", at(0, 10), guests=["bo@acme.example"]).attendees)
+    crash_on(world, "strip agenda")
+    with pytest.raises(KeyboardInterrupt):
+        world.sync.cycle()
+    assert world.get(demo).description == "Intro"
+    assert world.applied() == ["forget"]
+    assert world.store.tombstones("alex|memory") == frozenset()
+    world.calendar.person_edit(demo.ref, attendees=demo.attendees)  # a customer is invited again
+    world.cycle()
+    assert world.get(demo).description.startswith("Intro\n\n") and (Kind.AGENDA, demo.key) in {
+        (a.kind, a.meeting_key) for a in world.store.artifacts()
+    }
+
+
+def test_a_block_a_person_deleted_from_a_meeting_that_still_wants_it_is_tombstoned() -> None:
+    world = World()
+    demo = world.add(meeting("Globex", at(0, 10)))
+    world.cycle()
+    world.calendar.person_delete(world.block_for("prep", demo).ref)
+    assert world.applied() == ["tombstone"]
+    assert world.store.tombstones("alex|memory") == frozenset({(Kind.PREP, demo.key)})
