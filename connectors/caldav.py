@@ -35,6 +35,7 @@ import recurring_ical_events
 from caldav.elements import dav
 from caldav.lib import error as dav_error
 from caldav.lib.url import URL
+from lxml import etree
 from pydantic import field_validator, model_validator
 
 from agent.config import Account, Model, validate
@@ -116,7 +117,8 @@ class RetryingSession(niquests.Session):
     It is the connector's one seam to the network (tests inject one with a fake `sleep`):
     every request gets a timeout and is counted in `sent`; 429 and 503 with Retry-After are
     retried after the time the server asks for, other 5xx answers and network failures
-    after an exponential backoff with full jitter. Retries are bounded by `attempts` and
+    (refused, reset, timed out, or cut off in the middle of the body) after an exponential
+    backoff with full jitter. Retries are bounded by `attempts` and
     by `max_wait` seconds of waiting in total; then ThrottledError or TransientError.
     PUT and DELETE are safe to repeat here because every write we send is conditional.
     """
@@ -136,7 +138,8 @@ class RetryingSession(niquests.Session):
             failure: ConnectorError
             try:
                 response = super().request(method, url, *args, **kwargs)
-            except (niquests.ConnectionError, niquests.Timeout) as exc:
+            except (niquests.ConnectionError, niquests.Timeout, niquests.exceptions.ChunkedEncodingError) as exc:
+                # ChunkedEncodingError: the connection dropped in the middle of the body
                 failure = TransientError(f"{method}: {type(exc).__name__}; gave up after {attempt} attempts", where=url)
                 delay = self.retry.jitter(attempt)
             else:
@@ -570,6 +573,8 @@ class CaldavConnector:
             raise GoneError(f"not found: {exc.url}", where=self.where) from None
         except dav_error.DAVError as exc:
             raise ConnectorError(" ".join(str(exc).split())[:300], where=self.where) from None
+        except etree.XMLSyntaxError as exc:  # a multistatus cut short by the server or on the way
+            raise TransientError(f"the server's answer is not well-formed XML ({exc}); try again", where=self.where) from None
 
     def _status(self, response: Any, href: str, method: str) -> None:
         """Raise for the status of a GET/PUT/DELETE we sent ourselves.

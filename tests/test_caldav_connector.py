@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import caldav
 import icalendar
 import pytest
-from servers.proxy import FaultProxy, Reply
+from servers.proxy import FaultProxy, Reply, Truncate
 from servers.radicale import PASSWORD, SELLER, ZONE, make_calendar, put_ics, send
 
 from agent.config import Account
@@ -734,6 +734,29 @@ def test_an_unreachable_server_is_a_transient_error_after_backoff(
     with pytest.raises(TransientError, match="gave up after 4 attempts"):
         connect(url, user).changes(f"{url}{user}/work/", None, WINDOW)
     assert sleeps == [0.25, 0.5, 1.0]
+
+
+def test_a_body_cut_off_by_a_dropped_connection_is_retried(
+    connect: Connect, radicale: RadicaleServer, user: str, calendar_url: str, sleeps: list[float]
+) -> None:
+    put_ics(calendar_url, "a.ics", meeting("a"))
+    front = FaultProxy(radicale.url)
+    front.queue += [Truncate(0.5)] * 2  # the headers announce more than arrives
+    with front.running():
+        delta = connect(front.url, user).changes(calendar_url.replace(radicale.url, front.url), None, WINDOW)
+    assert [e.key for e in delta.upserted] == ["a"] and delta.requests == 2 + 2
+    assert sleeps == [0.25, 0.5]
+
+
+def test_an_answer_cut_short_by_the_server_is_a_one_line_transient_error(
+    connect: Connect, radicale: RadicaleServer, user: str, calendar_url: str
+) -> None:
+    front = FaultProxy(radicale.url)
+    front.queue.append(Truncate(0.5, dropped=False))  # well-formed HTTP, half a multistatus
+    with front.running():
+        with pytest.raises(TransientError, match="not well-formed XML") as caught:
+            connect(front.url, user).changes(calendar_url.replace(radicale.url, front.url), None, WINDOW)
+    assert "\n" not in str(caught.value)
 
 
 def test_a_server_that_never_answers_times_out(user: str) -> None:
