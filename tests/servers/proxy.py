@@ -198,6 +198,7 @@ class FaultProxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out as separate writes
 
             def handle_one_request(self) -> None:
                 self.raw_requestline = self.rfile.readline(65537)
