@@ -22,6 +22,7 @@ from agent.classify import customer_of
 from agent.config import Account
 from agent.errors import (
     AuthError,
+    BadDataError,
     ConfigError,
     ConflictError,
     ConnectorError,
@@ -257,6 +258,9 @@ class AccountSync:
                     record("forget", None, None, forget=True)
         except ConflictError:
             return CONFLICT
+        except BadDataError as exc:  # what a write must re-read came back unreadable: this change only
+            emit(log, logging.WARNING, "skipped_change", account=self.account.name, error=str(exc))
+            return "skipped: the event could not be read; tried again next cycle"
         except GoneError:
             if isinstance(change, (UpdateBlock, DeleteBlock)):
                 self._gone(key, change)

@@ -1,0 +1,154 @@
+"""Server and network faults: the agent ends where a fault-free run ends, for a bounded price.
+
+The week is played against the server through the proxy, which fails requests as a seeded
+plan says: random 5xx, storms of 429 with Retry-After, timeouts (the connection hangs past
+the client's timeout, before or after the server applied the request), connection resets
+(likewise), truncated and cut-short bodies, and an expired sync cursor. The agent runs in
+this process with a short timeout and recorded sleeps, cycle after cycle until it has
+nothing left to do. Then the calendar must equal the one a fault-free run of the same week
+made, with nothing duplicated or lost, and the faults may have cost only a bounded number
+of extra requests.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from helpers import MONDAY
+from servers.proxy import Fault, FaultProxy, Hang, Plan, Reply, Request, Reset, Truncate
+from servers.targets import Target
+
+from agent.changes import verb
+from faults.agents import Agent
+from faults.scenario import Week, inspect, snapshot
+from faults.tally import Tally
+
+SEED = 20300318
+TIMEOUT = 0.3  # the client's timeout in these tests; a hang lasts longer
+CYCLES = 12  # cycles allowed to converge in each act, faults included
+
+
+def server_errors(rng: random.Random, request: Request) -> Fault | None:
+    return Reply(rng.choice([500, 502, 503, 504])) if rng.random() < 0.3 else None
+
+
+def throttling_storms(rng: random.Random) -> Callable[[Request], Fault | None]:
+    """Now and then a storm: the next few requests (sometimes more than the client retries) get 429."""
+    storm = 0
+
+    def plan(request: Request) -> Fault | None:
+        nonlocal storm
+        if storm == 0 and rng.random() < 0.12:
+            storm = rng.randint(2, 6)
+        if storm:
+            storm -= 1
+            return Reply(429, {"Retry-After": str(rng.randint(1, 5))}, label="429 Retry-After")
+        return None
+
+    return plan
+
+
+def timeouts(rng: random.Random, request: Request) -> Fault | None:
+    return Hang(TIMEOUT * 4, after_forward=rng.random() < 0.5) if rng.random() < 0.15 else None
+
+
+def resets(rng: random.Random, request: Request) -> Fault | None:
+    return Reset(after_forward=rng.random() < 0.5) if rng.random() < 0.25 else None
+
+
+def truncated(rng: random.Random, request: Request) -> Fault | None:
+    return Truncate(rng.uniform(0.1, 0.9), dropped=rng.random() < 0.5) if rng.random() < 0.2 else None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    plan: Callable[[random.Random, Target], Plan]
+
+
+SCENARIOS = [
+    Scenario("random 5xx", lambda rng, target: lambda request: server_errors(rng, request)),
+    Scenario("429 storms", lambda rng, target: throttling_storms(rng)),
+    Scenario("timeouts", lambda rng, target: lambda request: timeouts(rng, request)),
+    Scenario("connection resets", lambda rng, target: lambda request: resets(rng, request)),
+    Scenario("truncated responses", lambda rng, target: lambda request: truncated(rng, request)),
+    Scenario("expired sync cursor", lambda rng, target: target.expire_cursor),
+]
+
+
+@dataclass
+class Outcome:
+    snapshot: dict
+    requests: int
+    cycles: int
+
+
+def play(target: Target, proxy: FaultProxy, folder: Path, plan: Plan | None, tally: Tally | None) -> Outcome:
+    harness = target.new_calendar(proxy.url)
+    week = Week(harness, MONDAY.replace(hour=0))
+    week.seed()
+    agent = Agent(target, harness, folder, MONDAY, timeout=TIMEOUT, seed=SEED)
+    requests = cycles = 0
+    try:
+        for act in range(2):
+            if act:
+                week.act()
+            with proxy.injecting(plan) as seen:
+                reports = agent.converge(CYCLES)
+            requests, cycles = requests + len(seen), cycles + len(reports)
+            if tally is not None:
+                tally.runs += len(reports)
+                tally.faults += sum(1 for s in seen if s.fault is not None)
+            findings = inspect(harness.events(), week.written, agent.store, agent.calendar)
+            if tally is not None:
+                tally.add(findings)
+            assert findings.clean, f"act {act}: {findings}"
+        return Outcome(snapshot(harness.events(), agent.store.tombstones(agent.calendar)), requests, cycles)
+    finally:
+        agent.close()
+
+
+@pytest.fixture(scope="module")
+def clean_run(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Outcome:
+    with FaultProxy(target.upstream).running() as proxy:
+        return play(target, proxy, tmp_path_factory.mktemp("clean"), None, None)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda scenario: scenario.name)
+def test_server_faults_end_where_a_fault_free_run_ends(
+    scenario: Scenario, target: Target, proxy: FaultProxy, clean_run: Outcome, tmp_path: Path,
+    tally: Callable[[str], Tally],
+) -> None:  # fmt: skip
+    counts = tally(scenario.name)
+    rng = random.Random(f"{SEED}:{scenario.name}")
+    outcome = play(target, proxy, tmp_path, scenario.plan(rng, target), counts)
+    counts.extra_requests = outcome.requests - clean_run.requests
+    assert counts.faults > 0, "the plan injected nothing: the test would prove nothing"
+    assert outcome.snapshot == clean_run.snapshot
+    # each fault costs its retry, and a cycle it cut short costs a new read of the calendar
+    assert counts.extra_requests <= 3 * counts.faults + 2 * (outcome.cycles - clean_run.cycles), counts.line()
+
+
+def test_an_unreadable_answer_to_a_write_skips_that_change_only(target: Target, proxy: FaultProxy, tmp_path: Path) -> None:
+    """A write re-reads what it edits; when that read comes back unreadable, the cycle skips
+    the one change and goes on with the others (the next cycle tries it again)."""
+    harness = target.new_calendar(proxy.url)
+    harness.add_meeting("Globex", MONDAY.replace(hour=10), description="Intro")
+    agent = Agent(target, harness, tmp_path, MONDAY, timeout=TIMEOUT)
+
+    def cut_reads(request: Request) -> Fault | None:
+        return Truncate(0.5, dropped=False) if request.method == "GET" else None
+
+    try:
+        with proxy.injecting(cut_reads):
+            report = agent.cycle()
+        assert not report.error
+        outcomes = {verb(change): outcome for change, outcome in report.calendars[0].applied}
+        assert outcomes["create"] == "done" and outcomes["write agenda"].startswith("skipped: the event could not be read")
+        assert [verb(change) for change, _ in agent.converge()[0].calendars[0].applied] == ["write agenda"]
+    finally:
+        agent.close()
