@@ -267,18 +267,27 @@ class SqliteStore(Store):
                 self.db.execute(f"PRAGMA user_version = {number + 1}")
 
     @contextmanager
-    def _errors(self, doing: str) -> Iterator[None]:
-        """Turn SQLite failures into one-line StateErrors that name the file."""
+    def _errors(self, doing: str, decoding: bool = False) -> Iterator[None]:
+        """Turn SQLite failures into one-line StateErrors that name the file. With `decoding`,
+        a row that cannot be turned back into what the agent wrote is corruption too (SQLite
+        cannot see damage inside a value)."""
+        rebuild = "move it aside and run again to rebuild from the calendars"
         try:
             with self._serial:
                 yield
         except sqlite3.DatabaseError as exc:
-            text = str(exc)
+            text = " ".join(str(exc).split())  # integrity checks report on several lines
             if "full" in text:
                 text = "disk full: the change was not recorded and the cycle stops here"
             elif "not a database" in text or "malformed" in text or "integrity" in text:
-                text = f"corrupt state database ({exc}); move it aside and run again to rebuild from the calendars"
+                text = f"corrupt state database ({text}); {rebuild}"
             raise StateError(f"cannot {doing}: {text}", where=str(self.path)) from None
+        except (ValueError, KeyError, TypeError) as exc:
+            if not decoding:
+                raise
+            text = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+            raise StateError(f"cannot {doing}: corrupt state database (a row cannot be read: {text}); {rebuild}",
+                             where=str(self.path)) from None  # fmt: skip
 
     # -- mirror and cursor -----------------------------------------------------------------------
 
@@ -292,9 +301,9 @@ class SqliteStore(Store):
         return row[0]
 
     def events(self, calendar: str) -> list[Event]:
-        with self._errors("read the calendar mirror"):
+        with self._errors("read the calendar mirror", decoding=True):
             rows = self.db.execute("SELECT data FROM events WHERE calendar = ? ORDER BY key", [calendar]).fetchall()
-        return [load_event(json.loads(row[0])) for row in rows]
+            return [load_event(json.loads(row[0])) for row in rows]
 
     def apply_delta(self, calendar: str, account: str, delta: Delta, window: Window) -> None:
         with self._errors("save what was read"), self.db.atomic():
@@ -327,29 +336,29 @@ class SqliteStore(Store):
 
     def artifacts(self, calendar: str | None = None) -> list[Artifact]:
         sql = "SELECT * FROM artifacts" + (" WHERE calendar = ?" if calendar else "") + " ORDER BY calendar, meeting_start, kind"
-        with self._errors("read artifacts"):
+        with self._errors("read artifacts", decoding=True):
             rows = list(self.db.query(sql, [calendar] if calendar else []))
-        return [
-            Artifact(
-                calendar=row["calendar"],
-                kind=Kind(row["kind"]),
-                meeting_key=row["meeting_key"],
-                ref=row["ref"],
-                etag=row["etag"],
-                start=_time(row["start"]),
-                end=_time(row["end"]),
-                meeting_start=_time(row["meeting_start"]),
-                meeting_end=_time(row["meeting_end"]),
-                customer=row["customer"],
-                title=row["title"],
-            )
-            for row in rows
-        ]
+            return [
+                Artifact(
+                    calendar=row["calendar"],
+                    kind=Kind(row["kind"]),
+                    meeting_key=row["meeting_key"],
+                    ref=row["ref"],
+                    etag=row["etag"],
+                    start=_time(row["start"]),
+                    end=_time(row["end"]),
+                    meeting_start=_time(row["meeting_start"]),
+                    meeting_end=_time(row["meeting_end"]),
+                    customer=row["customer"],
+                    title=row["title"],
+                )
+                for row in rows
+            ]
 
     def tombstones(self, calendar: str) -> frozenset[tuple[Kind, str]]:
-        with self._errors("read tombstones"):
+        with self._errors("read tombstones", decoding=True):
             rows = self.db.execute("SELECT kind, meeting_key FROM tombstones WHERE calendar = ?", [calendar]).fetchall()
-        return frozenset((Kind(kind), key) for kind, key in rows)
+            return frozenset((Kind(kind), key) for kind, key in rows)
 
     def record(
         self,

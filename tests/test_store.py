@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 from pathlib import Path
 
@@ -103,3 +104,29 @@ def test_run_status_keeps_the_backlog_and_an_old_database_gains_the_column(tmp_p
     store.save_run_status(RunStatus("alex", changes=3, backlog=9))
     assert store.run_status("alex").backlog == 9
     store.close()
+
+
+def test_damage_inside_a_row_is_a_one_line_error_too(tmp_path: Path) -> None:
+    world = World(store_path=tmp_path / "state.db")
+    world.add(meeting("Globex", at(0, 10)))
+    world.cycle()
+    world.cycle()  # reads back its own writes: from now on the mirror is not re-read
+    world.store.db.execute("UPDATE events SET data = substr(data, 1, 40)")  # SQLite cannot see this
+    error = world.sync.cycle().error
+    assert error.startswith(f"{tmp_path / 'state.db'}: cannot read the calendar mirror: corrupt state database")
+    assert "\n" not in error
+
+
+def test_an_integrity_check_that_fails_on_several_lines_is_reported_on_one(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    world = World(store_path=path)
+    world.add(meeting("Globex", at(0, 10), description="x" * 50000))
+    world.cycle()
+    world.store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    world.store.close()
+    data = bytearray(path.read_bytes())
+    data[4096 * 2 + 8 : 4096 * 2 + 1000] = random.Random(7).randbytes(992)  # scramble one b-tree page
+    path.write_bytes(bytes(data))
+    with pytest.raises(StateError, match="corrupt state database") as caught:
+        SqliteStore(path)
+    assert "\n" not in str(caught.value)
