@@ -58,7 +58,7 @@ class Agent:
         **settings: Any,
     ) -> None:  # fmt: skip
         folder.mkdir(parents=True, exist_ok=True)
-        self.now = now
+        self.harness, self.now, self.timeout = harness, now, timeout
         self.sleeps: list[float] = []
         jitter = random.Random(seed)
         self.connector = target.connector(harness, timeout=timeout, sleep=self.sleeps.append, random=jitter.random)
@@ -120,7 +120,7 @@ class Child:
 
     def __init__(self, target: Target, harness: Harness, folder: Path, now: datetime, **settings: Any) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        self.now = now
+        self.harness, self.now = harness, now
         self.state = folder / "state.db"
         self.config = folder / "config.toml"
         self.calendar = state_key(ACCOUNT, harness.calendar)

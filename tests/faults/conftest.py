@@ -13,6 +13,7 @@ import pytest
 from servers.proxy import FaultProxy
 from servers.targets import SERVERS, Target
 
+from faults.plays import Outcome, play
 from faults.tally import TALLIES, Tally, summary_lines
 
 
@@ -26,6 +27,13 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 def proxy(target: Target) -> Iterator[FaultProxy]:
     with FaultProxy(target.upstream).running() as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def clean_run(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Outcome:
+    """The week played in this process without a single fault: what every scenario must end with."""
+    with FaultProxy(target.upstream).running() as proxy:
+        return play(target, proxy, tmp_path_factory.mktemp("clean"))
 
 
 @pytest.fixture

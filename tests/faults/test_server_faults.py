@@ -24,12 +24,8 @@ from servers.targets import Target
 
 from agent.changes import verb
 from faults.agents import Agent
-from faults.scenario import Week, inspect, snapshot
+from faults.plays import SEED, TIMEOUT, Outcome, play
 from faults.tally import Tally
-
-SEED = 20300318
-TIMEOUT = 0.3  # the client's timeout in these tests; a hang lasts longer
-CYCLES = 12  # cycles allowed to converge in each act, faults included
 
 
 def server_errors(rng: random.Random, request: Request) -> Fault | None:
@@ -78,44 +74,6 @@ SCENARIOS = [
     Scenario("truncated responses", lambda rng, target: lambda request: truncated(rng, request)),
     Scenario("expired sync cursor", lambda rng, target: target.expire_cursor),
 ]
-
-
-@dataclass
-class Outcome:
-    snapshot: dict
-    requests: int
-    cycles: int
-
-
-def play(target: Target, proxy: FaultProxy, folder: Path, plan: Plan | None, tally: Tally | None) -> Outcome:
-    harness = target.new_calendar(proxy.url)
-    week = Week(harness, MONDAY.replace(hour=0))
-    week.seed()
-    agent = Agent(target, harness, folder, MONDAY, timeout=TIMEOUT, seed=SEED)
-    requests = cycles = 0
-    try:
-        for act in range(2):
-            if act:
-                week.act()
-            with proxy.injecting(plan) as seen:
-                reports = agent.converge(CYCLES)
-            requests, cycles = requests + len(seen), cycles + len(reports)
-            if tally is not None:
-                tally.runs += len(reports)
-                tally.faults += sum(1 for s in seen if s.fault is not None)
-            findings = inspect(harness.events(), week.written, agent.store, agent.calendar)
-            if tally is not None:
-                tally.add(findings)
-            assert findings.clean, f"act {act}: {findings}"
-        return Outcome(snapshot(harness.events(), agent.store.tombstones(agent.calendar)), requests, cycles)
-    finally:
-        agent.close()
-
-
-@pytest.fixture(scope="module")
-def clean_run(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Outcome:
-    with FaultProxy(target.upstream).running() as proxy:
-        return play(target, proxy, tmp_path_factory.mktemp("clean"), None, None)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda scenario: scenario.name)

@@ -20,6 +20,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from connectors.base import Connector
 from connectors.caldav import CaldavConnector, RetryingSession
 from connectors.radicale_server import RadicaleServer
 from servers.proxy import Reply, Request
-from servers.radicale import PASSWORD, SELLER, ZONE, make_calendar
+from servers.radicale import PASSWORD, SELLER, ZONE, make_calendar, put_ics
 
 
 class Target(ABC):
@@ -54,10 +55,17 @@ class Target(ABC):
         `callplan` command reach the harness's calendar; secrets go in files under `folder`."""
 
     @abstractmethod
+    def put_malformed(self, harness: Harness, problem: str, title: str, start: datetime) -> None:
+        """Put on the calendar, as a broken client could, a meeting with `problem` (one of
+        MALFORMED) that the provider stores but the agent cannot read correctly."""
+
+    @abstractmethod
     def expire_cursor(self, request: Request) -> Reply | None:
         """The provider's answer to a request that uses a sync cursor it no longer knows;
         None for requests that use none."""
 
+
+MALFORMED = ("unknown time zone", "ends before it starts")
 
 # RFC 6578 3.2: a sync token the server no longer accepts is refused with this precondition.
 SYNC_WITH_TOKEN = re.compile(rb"<[\w:]*sync-collection\b.*<[\w:]*sync-token>[^<]+<", re.DOTALL)
@@ -90,6 +98,22 @@ class CaldavTarget(Target):
         secret.write_text(PASSWORD)
         secret.chmod(0o600)
         return {"url": harness.server_url, "username": harness.user, "password_file": str(secret)}
+
+    def put_malformed(self, harness: Harness, problem: str, title: str, start: datetime) -> None:
+        assert isinstance(harness, CaldavHarness)
+        stamp = start.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
+        times = {
+            "unknown time zone": f"DTSTART;TZID=Mars/Olympus_Mons:{stamp}\r\nDTEND;TZID=Mars/Olympus_Mons:{stamp}",
+            "ends before it starts": f"DTSTART:{stamp}Z\r\nDTEND:{(start - timedelta(hours=1)).astimezone(UTC):%Y%m%dT%H%M%S}Z",
+        }[problem]
+        uid = uuid.uuid4().hex
+        text = (
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//a broken client//EN\r\nBEGIN:VEVENT\r\n"
+            f"UID:{uid}\r\nDTSTAMP:20300101T000000Z\r\n{times}\r\nSUMMARY:{title}\r\n"
+            f"ORGANIZER:mailto:{SELLER}\r\nATTENDEE;PARTSTAT=ACCEPTED:mailto:dana@globex.example\r\n"
+            "END:VEVENT\r\nEND:VCALENDAR\r\n"
+        )
+        put_ics(harness.calendar, f"{uid}.ics", text)
 
     def expire_cursor(self, request: Request) -> Reply | None:
         if request.method == "REPORT" and SYNC_WITH_TOKEN.search(request.body):
