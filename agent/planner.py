@@ -147,6 +147,7 @@ class _Planner:
         self.changes: list[Change] = []
         self.deleting: set[tuple[Kind, str]] = set()
         self.tombstones = set(owned.tombstones)  # grows with the tombstones this plan adds
+        self._edits: dict[str, bool] = {}
         self.blocks = self._canonical_blocks()
         self.customer_keys = {key for key, meeting in self.meetings.items() if classify(meeting, settings).customer}
         self.eligible = self._eligible()
@@ -154,6 +155,8 @@ class _Planner:
         self.by_customer: dict[str, list[str]] = defaultdict(list)
         for key in self.eligible:
             self.by_customer[self.customers[key]].append(key)
+        # each customer's meeting starts, in order (eligible is sorted): neighbours by bisection
+        self.starts = {customer: [self.meetings[key].start for key in keys] for customer, keys in self.by_customer.items()}
         self.placer = Placer(settings.working_hours, settings.timezone, now)
 
     # -- the steps -------------------------------------------------------------------------
@@ -177,7 +180,7 @@ class _Planner:
             group.sort(key=lambda block: (record is None or block.ref != record.ref, block.ref))
             chosen[ident] = group[0]
             for extra in group[1:]:
-                if extra.start > self.now and not _edited(extra):
+                if extra.start > self.now and not self._edited(extra):
                     self.changes.append(DeleteBlock(extra, "duplicate block"))
         return chosen
 
@@ -236,7 +239,7 @@ class _Planner:
     def _remove_unwanted(self) -> None:
         """Blocks and agendas whose meeting no longer wants them: cancelled, declined, internal, gone."""
         for (kind, key), block in self.blocks.items():
-            if block.start <= self.now or _edited(block):
+            if block.start <= self.now or self._edited(block):
                 continue  # history, or a person's words: leave it
             meeting = self.meetings.get(key)
             if meeting is None:
@@ -373,24 +376,43 @@ class _Planner:
         if ident not in fixed:
             taken.add(target)
             agents.add(target)
-        if kind is Kind.PREP:
-            title, text = prep_title(meeting.title), self.renderer.prep(context)
-        else:
-            title, text = debrief_title(meeting.title), self.renderer.debrief(context)
+        title = prep_title(meeting.title) if kind is Kind.PREP else debrief_title(meeting.title)
         if existing is None:
+            text = self._block_text(kind, context)
             tag = BlockTag(kind, meeting.key, target, meeting.span, block_fingerprint(title, text))
             self.changes.append(CreateBlock(BlockSpec(title, target.start, target.end, text, tag), f"{kind} for a customer meeting"))
             return
         old = existing.block_tag
         assert old is not None
-        if _edited(existing):  # keep the person's words; only the times may follow the meeting
-            title, text, content = existing.title, existing.description, old.content
-        else:
-            content = block_fingerprint(title, text)
+        edited = self._edited(existing)
+        if edited:  # keep the person's words; only the times may follow the meeting
+            content = old.content
+        else:  # the text is rendered only if it changed (its fingerprint is remembered by input)
+            key = (kind, title, context, self._drafted(context))
+            content = self.renderer.remember(key, lambda: block_fingerprint(title, self._block_text(kind, context)))
         tag = BlockTag(kind, meeting.key, target, meeting.span, content, pinned=_pinned(existing))
-        if tag == old and existing.span == target and observed_fingerprint(existing) == block_fingerprint(title, text):
-            return
+        if tag == old and existing.span == target:
+            return  # same place, same text (unedited: its fingerprint is the tag's; edited: kept)
+        text = existing.description if edited else self._block_text(kind, context)
+        title = existing.title if edited else title
         self.changes.append(UpdateBlock(existing, BlockSpec(title, target.start, target.end, text, tag), _why(existing, target, meeting)))
+
+    def _block_text(self, kind: Kind, context: MeetingContext) -> str:
+        if kind is Kind.DEBRIEF:
+            return self.renderer.debrief(context)
+        if self._drafted(context):
+            context = replace(context, agenda_draft=self.renderer.agenda(context))
+        return self.renderer.prep(context)
+
+    def _drafted(self, context: MeetingContext) -> bool:
+        """Does the prep carry the agenda as a draft (the customer organises the meeting)?"""
+        return not context.seller_organizes and self.settings.agenda.enabled
+
+    def _edited(self, block: Event) -> bool:
+        """_edited(block), once per block and plan: fingerprinting a text is not free."""
+        if block.ref not in self._edits:
+            self._edits[block.ref] = _edited(block)
+        return self._edits[block.ref]
 
     def _agenda(self, meeting: Event, context: MeetingContext) -> None:
         settings = self.settings.agenda
@@ -403,20 +425,24 @@ class _Planner:
         found = splicer.find(meeting.description, meeting.agenda_tag)
         if found.state not in (splice.AgendaState.ABSENT, splice.AgendaState.OURS):
             return  # a person edited or removed it, or marker text we cannot vouch for: hands off
-        body = self.renderer.agenda_html(context) if body_format is BodyFormat.HTML else self.renderer.agenda(context)
+        html = body_format is BodyFormat.HTML
+
+        def body() -> str:
+            return self.renderer.agenda_html(context) if html else self.renderer.agenda(context)
+
         notify = settings.notify == "changes"
         if found.state is splice.AgendaState.ABSENT:
             if meeting.start - self.now > timedelta(days=settings.lead_days):
                 return  # not due yet: the customer gets it once, close to the meeting
-            text, sep = splicer.insert(meeting.description, body)
-            tag = AgendaTag(meeting.key, splicer.fingerprint(body), sep, body_format)
+            text, sep = splicer.insert(meeting.description, rendered := body())
+            tag = AgendaTag(meeting.key, splicer.fingerprint(rendered), sep, body_format)
             self.changes.append(WriteAgenda(meeting, text, tag, notify, "agenda inserted"))
             return
         assert meeting.agenda_tag is not None
-        if splicer.fingerprint(body) == meeting.agenda_tag.content:
+        if self.renderer.remember((Kind.AGENDA, body_format, context), lambda: splicer.fingerprint(body())) == meeting.agenda_tag.content:
             return
-        text = splicer.replace(meeting.description, found, body, meeting.agenda_tag.sep)
-        tag = replace(meeting.agenda_tag, content=splicer.fingerprint(body))
+        text = splicer.replace(meeting.description, found, rendered := body(), meeting.agenda_tag.sep)
+        tag = replace(meeting.agenda_tag, content=splicer.fingerprint(rendered))
         self.changes.append(WriteAgenda(meeting, text, tag, notify, "agenda content changed"))
 
     def _context(self, meeting: Event) -> MeetingContext:
@@ -463,19 +489,18 @@ class _Planner:
             agenda_items=agenda_items(_minutes(meeting), follow_up=not first),
             carry=carry,
         )
-        if not meeting.self_is_organizer and settings.agenda.enabled:
-            return replace(context, agenda_draft=self.renderer.agenda(context))
         return context
 
     def _previous(self, meeting: Event, customer: str) -> datetime | None:
-        earlier = [self.meetings[key].start for key in self.by_customer[customer] if self.meetings[key].start < meeting.start]
+        starts = self.starts[customer]
+        index = bisect.bisect_left(starts, meeting.start)
         past = self.history.last_before(customer, meeting.start)
-        candidates = earlier + ([past.start] if past else [])
+        candidates = ([starts[index - 1]] if index else []) + ([past.start] if past else [])
         return max(candidates) if candidates else None
 
     def _next(self, meeting: Event, customer: str) -> datetime | None:
         horizon = meeting.end + timedelta(days=self.settings.debrief.next_meeting_horizon_days)
-        starts = [self.meetings[key].start for key in self.by_customer[customer]]  # eligible is sorted
+        starts = self.starts[customer]
         index = bisect.bisect_right(starts, meeting.start)
         return starts[index] if index < len(starts) and starts[index] <= horizon else None
 

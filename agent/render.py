@@ -8,6 +8,9 @@ ship with the package and a directory named in the config can override any of th
 
 from __future__ import annotations
 
+import hashlib
+import pickle
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -138,7 +141,9 @@ def _when(start: datetime, end: datetime | None = None) -> str:
 class Renderer:
     """Renders prep checklists, agendas and debrief forms from (possibly overridden) templates."""
 
-    def __init__(self, override: Path | None = None) -> None:
+    def __init__(self, override: Path | None = None, memo_size: int = 100_000) -> None:
+        self.memo_size = memo_size
+        self._memo: dict[bytes, str] = {}
         if override is not None and not override.is_dir():
             raise ConfigError("not a directory", where=f"templates: {override}")
         loaders = [FileSystemLoader(str(override))] if override else []
@@ -156,6 +161,25 @@ class Renderer:
             self._templates = {name: self._env.get_template(name) for name in TEMPLATES}
         except TemplateError as exc:
             raise ConfigError(f"template error: {exc}", where=f"templates: {override or default_templates_dir()}") from None
+
+    def remember(self, key: tuple[object, ...], compute: Callable[[], str]) -> str:
+        """`compute()`, remembered under a digest of `key` (which must name everything the
+        result depends on, the template included).
+
+        The planner re-derives every block and agenda each cycle to see whether it changed;
+        usually nothing did, and it needs only the fingerprint of the text, which this keeps
+        (a few dozen bytes per entry), not the text. The oldest entries go first once there
+        are `memo_size`; a new Renderer (other templates) starts empty.
+        """
+        # pickle is the quickest faithful serialisation of a context: equal bytes mean equal
+        # inputs (different bytes for equal inputs only cost a miss)
+        digest = hashlib.blake2b(pickle.dumps(key, protocol=pickle.HIGHEST_PROTOCOL), digest_size=16).digest()
+        found = self._memo.get(digest)
+        if found is None:
+            found = self._memo[digest] = compute()
+            if len(self._memo) > self.memo_size:
+                del self._memo[next(iter(self._memo))]
+        return found
 
     def _render(self, name: str, ctx: MeetingContext) -> str:
         try:
