@@ -1,0 +1,112 @@
+"""API requests per cycle against each target server, and what a slow network makes of them.
+
+The agent runs in this process (real engine, store and connector, a fixed clock) and talks
+to the server through a FaultProxy that counts every request and, for the timed cases,
+delays each one by a simulated round trip. Cases: the first sync of a calendar with many
+events in the window, the cycle after it (which reads back the agent's own writes), a quiet
+cycle, and cycles after people rescheduled k customer meetings.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+from faults.agents import Agent
+from harness import Harness
+from helpers import MONDAY
+from servers.proxy import FaultProxy
+from servers.targets import SERVERS, Target
+
+from agent.engine import AccountReport
+from bench.report import Row
+
+GROUP = "API requests per cycle"
+LATENCY = 0.02  # a simulated round trip for the timed cases (20 ms: a nearby data centre)
+CUSTOMERS = ("globex.example", "initech.example", "umbrella.example", "kestrel.example")
+
+
+def seed(target: Target, proxy: FaultProxy, size: int, share: float, rng: random.Random) -> tuple[Harness, list[str]]:
+    """A calendar with `size` events over the look-ahead, `share` of them customer meetings;
+    returns the harness and the keys of the customer meetings."""
+    harness = target.new_calendar(proxy.url)
+    colleague = "bo@" + harness.seller.partition("@")[2]
+    customers = []
+    for number in range(size):
+        start = (MONDAY.replace(hour=8) + timedelta(days=number % 14, minutes=15 * rng.randrange(36))).astimezone(MONDAY.tzinfo)
+        customer = number % round(1 / share) == 0
+        guests = [f"dana@{rng.choice(CUSTOMERS)}"] if customer else [colleague]
+        key = harness.add_meeting(f"Meeting {number}", start, rng.choice([30, 45, 60]), guests, description="Notes")
+        if customer:
+            customers.append(key)
+    return harness, customers
+
+
+def cycle(agent: Agent, proxy: FaultProxy) -> tuple[AccountReport, Counter[str], float, float]:
+    """One cycle: its report, its requests by method, its wall and CPU seconds."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    with proxy.injecting(None) as seen:
+        report = agent.cycle()
+    assert not report.error and not any(c.error for c in report.calendars), report.error
+    return report, Counter(s.request.method for s in seen), time.perf_counter() - wall, time.process_time() - cpu
+
+
+def total(methods: Counter[str]) -> int:
+    return sum(methods.values())
+
+
+def describe(methods: Counter[str]) -> str:
+    return ", ".join(f"{count} {method}" for method, count in sorted(methods.items()))
+
+
+def run_target(target: Target, folder: Path, size: int, ks: tuple[int, ...], latency: float = LATENCY) -> list[Row]:
+    rng = random.Random(20300318)
+    rows = []
+    with FaultProxy(target.upstream).running() as proxy:
+        harness, customers = seed(target, proxy, size, 0.1, rng)
+        agent = Agent(target, harness, folder, MONDAY)
+        try:
+            report, methods, wall, cpu = cycle(agent, proxy)
+            reads = report.requests
+            changes = report.changes
+            rows.append(Row(GROUP, f"{target.name}: first sync, {size:,} events in the window ({len(customers)} with customers)",
+                            f"{reads} reads + {total(methods) - reads:,} writes for {changes:,} changes "
+                            f"({(total(methods) - reads) / len(customers):.1f} per customer meeting); {wall:.1f} s, CPU {cpu:.1f} s",
+                            "reads independent of size", reads <= 2))  # fmt: skip
+            _, methods, _, _ = cycle(agent, proxy)
+            rows.append(Row(GROUP, f"{target.name}: the cycle after it", f"{total(methods)} requests ({describe(methods)}): "
+                            "the agent's own writes come back once", "", None))  # fmt: skip
+            proxy.latency = latency
+            _, methods, wall, cpu = cycle(agent, proxy)
+            rows.append(Row(GROUP, f"{target.name}: quiet calendar", f"{total(methods)} request; {wall * 1000:.0f} ms at "
+                            f"{latency * 1000:.0f} ms a round trip, CPU {cpu * 1000:.0f} ms ({size:,} events mirrored)",
+                            "1 request", total(methods) == 1))  # fmt: skip
+            for k in ks:
+                proxy.latency = 0
+                starts = {event.key: event.start for event in harness.events()}
+                for key in rng.sample(customers, k):
+                    harness.edit_meeting(key, start=starts[key] + timedelta(minutes=30))
+                proxy.latency = latency
+                report, methods, wall, cpu = cycle(agent, proxy)
+                per = (total(methods) - 2) / k
+                rows.append(Row(GROUP, f"{target.name}: {k} customer meetings rescheduled",
+                                f"{total(methods)} requests = 2 reads + {per:g} × {k} ({describe(methods)}); "
+                                f"{wall:.2f} s at {latency * 1000:.0f} ms a round trip", "1 + O(k)", per <= 6))  # fmt: skip
+                proxy.latency = 0
+                cycle(agent, proxy)  # the echo of those writes
+        finally:
+            agent.close()
+    return rows
+
+
+def run(quick: bool = False) -> list[Row]:
+    size, ks = (200, (1, 5)) if quick else (2_000, (1, 10, 50))
+    rows = []
+    for name, serve in SERVERS.items():
+        with tempfile.TemporaryDirectory(prefix=f"callplan-bench-{name}-") as folder, serve(Path(folder) / "server") as target:
+            rows += run_target(target, Path(folder) / "agent", size, ks)
+    return rows

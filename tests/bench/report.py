@@ -1,0 +1,62 @@
+"""Benchmark results: rows of a table, printed with rich and written as Markdown."""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+
+@dataclass(frozen=True)
+class Row:
+    group: str  # what is measured: "Planner throughput"
+    case: str  # under which conditions: "10,000 events, first sync"
+    result: str  # counts and ratios first, absolute times next to them
+    target: str = ""  # what the issue asks for, when it asks
+    ok: bool | None = None  # whether the target is met (None: no target)
+
+    @property
+    def verdict(self) -> str:
+        return {True: "met", False: "MISSED", None: ""}[self.ok]
+
+
+def table(rows: Iterable[Row]) -> Table:
+    out = Table(title="callplan benchmarks")
+    for column in ("Benchmark", "Case", "Result", "Target", ""):
+        out.add_column(column, overflow="fold")
+    for row in rows:
+        out.add_row(row.group, row.case, row.result, row.target, row.verdict)
+    return out
+
+
+def machine() -> str:
+    return f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"
+
+
+def markdown(rows: list[Row], notes: list[str]) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d} with `python -m tests.bench` ({machine()}).",
+        "Counts and ratios are what to compare between machines; absolute times are given next to them.",
+        "",
+        "| Benchmark | Case | Result | Target | |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| {r.group} | {r.case} | {r.result} | {r.target} | {r.verdict} |" for r in rows]
+    lines += ["", *notes, ""]
+    return "\n".join(lines)
+
+
+def write(path: Path, rows: list[Row], notes: list[str]) -> None:
+    path.write_text(markdown(rows, notes))
+
+
+def show(rows: list[Row]) -> None:
+    Console(width=160).print(table(rows))
