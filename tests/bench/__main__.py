@@ -19,9 +19,11 @@ NOTES = [
     "- API requests: the agent in-process against the server through a counting proxy; the timed",
     "  cases add a simulated round trip to every request. A first sync reads in two requests",
     "  whatever the size and then writes each block and agenda once.",
-    "- Phase 2 (not measured yet): one process serving 1,000 calendars on a 60 s interval (cycle lag,",
-    "  CPU share, peak memory) and the daemon's time to its first READY need `callplan run`; request",
-    "  counts and fault runs against the Google and Graph fakes need those fakes (tests/servers/targets.py).",
+    "- Start-up: each command as a new process, median of several runs; the daemon's time is from its",
+    "  start to READY=1 on the notify socket, as systemd sees it.",
+    "- Not measured yet: one process serving 1,000 calendars on a 60 s interval (cycle lag, CPU share,",
+    "  peak memory), and requests per cycle on the Google and Graph fakes (each needs a Target in",
+    "  tests/servers/targets.py).",
 ]
 
 

@@ -1,4 +1,5 @@
-"""Start-up time: how long `callplan` takes to import and read its config, next to bare Python.
+"""Start-up time: how long `callplan` takes to import and read its config, and the daemon to
+tell systemd it is ready, next to bare Python.
 
 Each command runs as a new process several times; the median counts. The ratio to `python -c
 pass` is what carries between machines.
@@ -14,6 +15,9 @@ import time
 from pathlib import Path
 
 import tomli_w
+from servers.targets import SERVERS
+from service_process import config as service_config
+from service_process import running
 
 from bench.report import Row
 
@@ -49,8 +53,6 @@ def run(quick: bool = False) -> list[Row]:
     python = sys.executable
     with tempfile.TemporaryDirectory(prefix="callplan-bench-") as folder:
         path = config(Path(folder))
-        # EXTENSION POINT: `callplan run` until its first READY=1 (NOTIFY_SOCKET) joins this
-        # list once the daemon exists.
         commands = [
             ("callplan --help", [python, "-m", "agent.cli", "--help"]),
             ("callplan config check (import + config + connectors)", [python, "-m", "agent.cli", "--config", str(path), "config", "check"]),
@@ -60,4 +62,20 @@ def run(quick: bool = False) -> list[Row]:
         for name, command in commands:
             seconds = median_seconds(command)
             rows.append(Row(GROUP, name, f"× {seconds / bare:.0f} bare Python ({seconds * 1000:.0f} ms)"))
+        seconds = statistics.median(until_ready(Path(folder) / f"service{run}") for run in range(3))
+        rows.append(Row(GROUP, "callplan run until READY=1 (one CalDAV account)", f"× {seconds / bare:.0f} bare Python "
+                        f"({seconds * 1000:.0f} ms)"))  # fmt: skip
     return rows
+
+
+def until_ready(folder: Path) -> float:
+    """Seconds from starting the daemon to its READY=1 on the notify socket, as systemd sees it."""
+    folder.mkdir()
+    with SERVERS["caldav"](folder / "server") as target:
+        harness = target.new_calendar(target.upstream)
+        options = target.account_options(harness, folder)
+        account = {"name": "work", "provider": "caldav", "email": harness.seller, "calendars": [harness.calendar], **options}
+        start = time.perf_counter()
+        with running(folder, service_config(folder / "state.db", [account])) as service:
+            service.notify.wait(lambda message: message.get("READY") == "1", what="READY=1")
+            return time.perf_counter() - start
