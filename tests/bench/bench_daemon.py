@@ -1,0 +1,133 @@
+"""One process serving many calendars: `callplan run` with many accounts on a 60 s interval.
+
+Each seller has their own calendar on one Radicale server, with an internal meeting and, for
+every tenth seller, a customer meeting (so first cycles write a little). The daemon runs as
+systemd would start it; the benchmark waits for READY=1, lets every account cycle a few
+times, and reads what systemd and an operator would see: from the daemon's log lines, how
+late each cycle started against the time it was scheduled for (lag); from /proc, its CPU
+time and its peak resident memory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from servers.targets import SERVERS, Target
+from service_process import config, running
+
+from bench.report import Row
+
+GROUP = "One process, many calendars"
+PAIR = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cycles(log: str) -> list[dict[str, str]]:
+    """The daemon's `event=cycle` log lines, as dicts of their fields."""
+    found = []
+    for line in log.splitlines():
+        fields = {key: value.strip('"') for key, value in PAIR.findall(line)}
+        if fields.get("event") == "cycle":
+            found.append(fields)
+    return found
+
+
+def moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def lags(lines: list[dict[str, str]]) -> list[float]:
+    """Seconds each cycle started after the time its account's previous cycle scheduled it for."""
+    scheduled: dict[str, datetime] = {}
+    found = []
+    for fields in lines:
+        started = moment(fields["ts"]) - timedelta(milliseconds=int(fields["ms"]))
+        account = fields["account"]
+        if account in scheduled:
+            found.append(max(0.0, (started - scheduled[account]).total_seconds()))
+        if "next" in fields:
+            scheduled[account] = moment(fields["next"])
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+
+
+def peak_rss_mb(pid: int) -> float:
+    line = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+
+def sellers(target: Target, folder: Path, count: int) -> list[dict[str, object]]:
+    """`count` sellers, each with a calendar holding a meeting or two from tomorrow on."""
+    first = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+
+    def one(number: int) -> dict[str, object]:
+        harness = target.new_calendar(target.upstream)
+        colleague = "bo@" + harness.seller.partition("@")[2]
+        harness.add_meeting(f"Team sync {number}", first + timedelta(hours=number % 8), guests=[colleague])
+        if number % 10 == 0:
+            harness.add_meeting(f"Globex call {number}", first + timedelta(hours=9))
+        options = target.account_options(harness, folder / f"seller{number}")
+        return {"name": f"seller{number}", "provider": target.name, "email": harness.seller,
+                "calendars": [harness.calendar], **options}  # fmt: skip
+
+    for number in range(count):
+        (folder / f"seller{number}").mkdir(parents=True)
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def run_target(target: Target, folder: Path, count: int, interval: float, rounds: int) -> list[Row]:
+    accounts = sellers(target, folder, count)
+    settings = config(folder / "state.db", accounts, interval_seconds=interval, jitter_seconds=interval / 10,
+                      backoff_max_seconds=max(900, interval))  # fmt: skip
+    settings["defaults"]["rules"]["internal_domains"] = [str(accounts[0]["email"]).partition("@")[2]]
+    with running(folder, settings) as service:
+        assert service.process is not None
+        pid = service.process.pid
+        service.notify.wait(lambda message: message.get("READY") == "1", timeout=120, what="READY=1")
+        deadline = time.monotonic() + interval * (rounds + 2) + 120
+        steady_cpu = steady_wall = None
+        while time.monotonic() < deadline:
+            done = defaultdict(int)
+            for fields in cycles(service.log()):
+                done[fields["account"]] += 1
+            if steady_cpu is None and len(done) == count:  # every first cycle (a full read) is over
+                steady_cpu, steady_wall = cpu_seconds(pid), time.monotonic()
+            if len(done) == count and min(done.values()) >= rounds:
+                break
+            time.sleep(1)
+        assert steady_cpu is not None and steady_wall is not None, f"only {len(done)} of {count} accounts cycled"
+        cpu, wall, peak = cpu_seconds(pid) - steady_cpu, time.monotonic() - steady_wall, peak_rss_mb(pid)
+        lines = cycles(service.log())
+    late = lags(lines)
+    failed = [fields for fields in lines if fields.get("outcome") != "ok"]
+    quiet = [int(fields["requests"]) for fields in lines if fields.get("changes") == "0"]
+    where = f"{count:,} calendars every {interval:g} s"
+    return [
+        Row(GROUP, f"{target.name}: {where}, cycle lag", f"median {statistics.median(late):.1f} s, max {max(late):.1f} s "
+            f"over {len(late):,} cycles ({len(failed)} failed)", f"under the interval ({interval:g} s)", max(late) < interval),
+        Row(GROUP, f"{target.name}: {where}, CPU share", f"{cpu / wall:.0%} of one CPU in steady state "
+            f"({cpu:.1f} s CPU in {wall:.0f} s; {statistics.mean(quiet):.1f} requests per cycle that changed nothing)"),
+        Row(GROUP, f"{target.name}: {where}, peak memory", f"{peak:.0f} MB resident", "under 300 MB", peak < 300),
+    ]  # fmt: skip
+
+
+def run(quick: bool = False) -> list[Row]:
+    count, interval, rounds = (50, 10.0, 3) if quick else (1_000, 60.0, 3)
+    rows = []
+    for name, serve in SERVERS.items():
+        with tempfile.TemporaryDirectory(prefix=f"callplan-bench-{name}-") as folder, serve(Path(folder) / "server") as target:
+            rows += run_target(target, Path(folder) / "agent", count, interval, rounds)
+    return rows
