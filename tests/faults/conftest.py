@@ -37,7 +37,7 @@ def clean_run(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Outco
 
 
 @pytest.fixture
-def tally(request: pytest.FixtureRequest, target: Target) -> Callable[[str], Tally]:
+def tally(target: Target) -> Callable[[str], Tally]:
     """A tally for a scenario of this test on this target, printed at the end of the session."""
 
     def make(scenario: str) -> Tally:

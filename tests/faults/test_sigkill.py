@@ -40,7 +40,7 @@ class Played:
     requests: list[int]
 
 
-def play(target: Target, proxy: FaultProxy, folder: Path, kills: list[tuple[int, bool]], tally: Tally | None) -> Played:
+def play(target: Target, proxy: FaultProxy, folder: Path, kills: list[tuple[int, bool]], tally: Tally) -> Played:
     """The week on a fresh calendar; in act i the first cycle is killed at kills[i] (if given)."""
     harness = target.new_calendar(proxy.url)
     week = Week(harness, MONDAY.replace(hour=0))
@@ -54,8 +54,8 @@ def play(target: Target, proxy: FaultProxy, folder: Path, kills: list[tuple[int,
         played.requests.append(len(first.seen))
         if kills:
             assert first.killed, f"act {act}: the child was not killed at request {kills[act]}"
-            tally.runs += 1  # type: ignore[union-attr]
-            tally.faults += 1  # type: ignore[union-attr]
+            tally.runs += 1
+            tally.faults += 1
         restarts = 0
         while child.pending():
             restarts += 1
@@ -69,8 +69,7 @@ def play(target: Target, proxy: FaultProxy, folder: Path, kills: list[tuple[int,
             tombstones = store.tombstones(child.calendar)
         finally:
             store.close()
-        if tally is not None:
-            tally.add(findings)
+        tally.add(findings)
         assert findings.clean, f"act {act}, kill at {kills[act] if kills else None}: {findings}"
         played.snapshots.append(snapshot(events, tombstones))
     return played
@@ -79,7 +78,7 @@ def play(target: Target, proxy: FaultProxy, folder: Path, kills: list[tuple[int,
 def test_sigkill_at_any_request_then_restarts_end_as_a_clean_run(
     target: Target, proxy: FaultProxy, tmp_path: Path, tally: Callable[[str], Tally]
 ) -> None:
-    reference = play(target, proxy, tmp_path / "clean", [], None)
+    reference = play(target, proxy, tmp_path / "clean", [], Tally("clean run"))
     rng = random.Random(SEED)
     kills = tally("SIGKILL mid-cycle, then restart")
     for trial in range(TRIALS):
