@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from agent.config import Rules, Settings
+from agent.config import Settings
 from agent.model import Attendee, Event, Response, Status
 
 
@@ -21,79 +21,123 @@ def _domain_matches(domain: str, patterns: tuple[str, ...]) -> bool:
     return any(domain == pattern or domain.endswith("." + pattern) for pattern in patterns)
 
 
-def is_internal(attendee: Attendee, rules: Rules) -> bool:
-    email = attendee.email.lower()
-    if email in rules.include_addresses or _domain_matches(attendee.domain, rules.include_domains):
-        return False
-    return _domain_matches(attendee.domain, rules.internal_domains)
+class Classifier:
+    """One seller's rules, applied with memory.
 
+    The same few hundred addresses recur across a calendar's meetings, so what the rules
+    say of an address (inside the company? excluded? which customer?) is decided once.
+    The planner keeps one for a whole plan; the functions below make a fresh one.
+    """
 
-def external_attendees(event: Event, rules: Rules) -> list[Attendee]:
-    """Attendees from outside the seller's organisation, excluding rooms and excluded parties."""
-    self_email = event.self_email.lower()
-    people = []
-    for attendee in event.attendees:
-        email = attendee.email.lower()
-        if attendee.resource or email == self_email or email in rules.exclude_addresses:
-            continue
-        if _domain_matches(attendee.domain, rules.exclude_domains) or is_internal(attendee, rules):
-            continue
-        people.append(attendee)
-    return people
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.rules = settings.rules
+        self._outside: dict[str, bool] = {}
+        self._internal: dict[str, bool] = {}
+        self._names: dict[str, str] = {}
+        self._labels: dict[str, str] = {}
+        self._members = [
+            (name, {m.lower() for m in members if "@" in m}, tuple(m.lower() for m in members if "@" not in m))
+            for name, members in sorted(settings.customers.items())
+        ]
+
+    def is_internal(self, attendee: Attendee) -> bool:
+        """From the seller's own organisation (include rules win over internal domains)."""
+        email = attendee.address
+        if email not in self._internal:
+            rules = self.rules
+            included = email in rules.include_addresses or _domain_matches(attendee.domain, rules.include_domains)
+            self._internal[email] = not included and _domain_matches(attendee.domain, rules.internal_domains)
+        return self._internal[email]
+
+    def _is_outside(self, attendee: Attendee) -> bool:
+        email = attendee.address
+        if email not in self._outside:
+            rules = self.rules
+            excluded = email in rules.exclude_addresses or _domain_matches(attendee.domain, rules.exclude_domains)
+            self._outside[email] = not excluded and not self.is_internal(attendee)
+        return self._outside[email]
+
+    def external_attendees(self, event: Event) -> list[Attendee]:
+        """Attendees from outside the seller's organisation, excluding rooms and excluded parties."""
+        self_email = event.self_email.lower()
+        return [a for a in event.attendees if not a.resource and a.address != self_email and self._is_outside(a)]
+
+    def classify(self, event: Event) -> Verdict:
+        """Decide whether an event is a customer meeting the agent should enrich."""
+        rules = self.rules
+        title = event.title.lower()
+        if event.is_block:
+            return Verdict(False, "a callplan block")
+        if event.all_day:
+            return Verdict(False, "all-day event")
+        if event.status is Status.CANCELLED:
+            return Verdict(False, "cancelled")
+        if event.self_response is Response.DECLINED:
+            return Verdict(False, "declined by the seller")
+        if event.end <= event.start:
+            return Verdict(False, "ends before it starts")
+        if any(keyword.lower() in title for keyword in rules.exclude_title_keywords):
+            return Verdict(False, "title excluded by a rule")
+        if self.external_attendees(event):
+            return Verdict(True, "customer meeting")
+        if any(keyword.lower() in title for keyword in rules.include_title_keywords):
+            return Verdict(True, "title included by a rule")
+        if rules.enrich_internal and any(a.address != event.self_email.lower() for a in event.attendees):
+            return Verdict(True, "internal meeting (enrich_internal)")
+        if not event.attendees:
+            return Verdict(False, "no attendees")
+        return Verdict(False, "internal meeting")
+
+    def customer_name(self, attendee: Attendee) -> str:
+        """The customer an attendee belongs to: a configured name, a personal address, or a domain."""
+        email = attendee.address
+        if email not in self._names:
+            self._names[email] = self._customer_name(email, attendee.domain)
+        return self._names[email]
+
+    def _customer_name(self, email: str, domain: str) -> str:
+        for name, addresses, domains in self._members:
+            if email in addresses or _domain_matches(domain, domains):
+                return name
+        return email if domain in self.rules.personal_domains else domain
+
+    def customer_label(self, attendee: Attendee) -> str:
+        """How to name an attendee's company in text ("Globex")."""
+        email = attendee.address
+        if email not in self._labels:
+            self._labels[email] = customer_label(self.customer_name(attendee), self.settings)
+        return self._labels[email]
+
+    def customer_among(self, externals: Iterable[Attendee]) -> str:
+        """The customer most represented among external attendees ("" when there are none).
+
+        With several external organisations the most represented one wins (ties: alphabetical),
+        so the answer is stable from cycle to cycle.
+        """
+        names: Counter[str] = Counter(self.customer_name(attendee) for attendee in externals)
+        return min(names, key=lambda name: (-names[name], name)) if names else ""
+
+    def customer_of(self, event: Event) -> str:
+        """The customer a meeting is with: a configured name, else the main external domain;
+        people at personal domains (gmail.com...) are customers by their address."""
+        return self.customer_among(self.external_attendees(event))
 
 
 def classify(event: Event, settings: Settings) -> Verdict:
-    """Decide whether an event is a customer meeting the agent should enrich."""
-    rules = settings.rules
-    title = event.title.lower()
-    if event.is_block:
-        return Verdict(False, "a callplan block")
-    if event.all_day:
-        return Verdict(False, "all-day event")
-    if event.status is Status.CANCELLED:
-        return Verdict(False, "cancelled")
-    if event.self_response is Response.DECLINED:
-        return Verdict(False, "declined by the seller")
-    if event.end <= event.start:
-        return Verdict(False, "ends before it starts")
-    if any(keyword.lower() in title for keyword in rules.exclude_title_keywords):
-        return Verdict(False, "title excluded by a rule")
-    if external_attendees(event, rules):
-        return Verdict(True, "customer meeting")
-    if any(keyword.lower() in title for keyword in rules.include_title_keywords):
-        return Verdict(True, "title included by a rule")
-    if rules.enrich_internal and any(a.email.lower() != event.self_email.lower() for a in event.attendees):
-        return Verdict(True, "internal meeting (enrich_internal)")
-    if not event.attendees:
-        return Verdict(False, "no attendees")
-    return Verdict(False, "internal meeting")
+    return Classifier(settings).classify(event)
+
+
+def external_attendees(event: Event, settings: Settings) -> list[Attendee]:
+    return Classifier(settings).external_attendees(event)
 
 
 def customer_of(event: Event, settings: Settings) -> str:
-    """The customer a meeting is with: a configured customer name, else the main external domain.
-
-    People at personal domains (gmail.com...) are customers by their address. With several
-    external organisations the most represented one wins (ties: alphabetical), so the answer
-    is stable from cycle to cycle.
-    """
-    return customer_among(external_attendees(event, settings.rules), settings)
+    return Classifier(settings).customer_of(event)
 
 
 def customer_among(externals: Iterable[Attendee], settings: Settings) -> str:
-    """The customer most represented among external attendees ("" when there are none)."""
-    names: Counter[str] = Counter(customer_name(attendee, settings) for attendee in externals)
-    return min(names, key=lambda name: (-names[name], name)) if names else ""
-
-
-def customer_name(attendee: Attendee, settings: Settings) -> str:
-    email, domain = attendee.email.lower(), attendee.domain
-    for name, members in sorted(settings.customers.items()):
-        lowered = tuple(member.lower() for member in members)
-        if email in lowered or _domain_matches(domain, tuple(m for m in lowered if "@" not in m)):
-            return name
-    if domain in settings.rules.personal_domains:
-        return email
-    return domain
+    return Classifier(settings).customer_among(externals)
 
 
 def customer_label(customer: str, settings: Settings) -> str:

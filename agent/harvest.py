@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, time, timedelta
 
-from agent.classify import classify, customer_of, external_attendees
+from agent.classify import Classifier
 from agent.config import Account
 from agent.debrief import carryover, parse
 from agent.errors import BadDataError, GoneError, TransientError
@@ -56,7 +56,8 @@ class Harvester:
     # -- held meetings ---------------------------------------------------------------------
 
     def _record_held(self, key: str, meetings: list[Event], held: dict[str, Held], now: datetime) -> None:
-        customers = {m.key: customer_of(m, self.settings) for m in meetings if classify(m, self.settings).customer}
+        rules = Classifier(self.settings)
+        customers = {m.key: rules.customer_of(m) for m in meetings if rules.classify(m).customer}
         starts: dict[str, list[datetime]] = defaultdict(list)
         for meeting in meetings:
             if meeting.key in customers:
@@ -73,7 +74,7 @@ class Harvester:
             row = Held(
                 calendar=key, meeting_key=meeting.key, account=self.account.name, customer=customer,
                 title=meeting.title, start=meeting.start, end=meeting.end,
-                externals=tuple(a.email.lower() for a in external_attendees(meeting, self.settings.rules)),
+                externals=tuple(a.address for a in rules.external_attendees(meeting)),
                 next_scheduled=scheduled,
             )  # fmt: skip
             if existing is not None:

@@ -11,6 +11,8 @@ import enum
 import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import cached_property
+from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode
 
 AGENT = "callplan"
@@ -50,15 +52,15 @@ def _require_aware(*stamps: datetime | None) -> None:
             raise ValueError(f"naive datetime {stamp.isoformat()}: every time must carry a zone")
 
 
-@dataclass(frozen=True, order=True)
-class Interval:
-    """A half-open span of time [start, end)."""
+class Interval(NamedTuple):
+    """A half-open span of time [start, end).
+
+    A named tuple, not a dataclass: placement makes tens of thousands of them per plan. Its
+    times come from events, windows and blocks, which check that every time carries a zone.
+    """
 
     start: datetime
     end: datetime
-
-    def __post_init__(self) -> None:
-        _require_aware(self.start, self.end)
 
     @property
     def duration(self) -> timedelta:
@@ -79,9 +81,14 @@ class Attendee:
     optional: bool = False
     resource: bool = False  # rooms and equipment are attendees in every provider
 
-    @property
+    @cached_property
+    def address(self) -> str:
+        """The e-mail address as rules compare it (lower case)."""
+        return self.email.strip().lower()
+
+    @cached_property
     def domain(self) -> str:
-        return self.email.rpartition("@")[2].lower()
+        return self.address.rpartition("@")[2]
 
 
 def fingerprint(text: str) -> str:
@@ -269,7 +276,7 @@ class Event:
     def __post_init__(self) -> None:
         _require_aware(self.start, self.end)
 
-    @property
+    @cached_property
     def span(self) -> Interval:
         return Interval(self.start, self.end)
 

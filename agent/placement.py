@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from agent.config import WorkingHours
@@ -77,18 +77,11 @@ class Timeline:
             index -= 1
 
 
-def working_spans(hours: WorkingHours, zone: ZoneInfo, start: datetime, end: datetime) -> Iterator[Interval]:
-    """The working-hours intervals of each working day that touches [start, end)."""
-    days = hours.weekday_numbers()
-    day = start.astimezone(zone).date() - timedelta(days=1)
-    last = end.astimezone(zone).date()
-    while day <= last:
-        if day.weekday() in days:
-            opens = _wall(day, hours.start, zone)
-            closes = _wall(day, hours.end, zone)
-            if closes > start and opens < end:
-                yield Interval(opens, closes)
-        day += timedelta(days=1)
+def working_day(hours: WorkingHours, zone: ZoneInfo, day: date) -> Interval | None:
+    """The working hours of a local date, or None when it is not a working day."""
+    if day.weekday() not in hours.weekday_numbers():
+        return None
+    return Interval(_wall(day, hours.start, zone), _wall(day, hours.end, zone))
 
 
 def _wall(day, clock, zone: ZoneInfo) -> datetime:  # type: ignore[no-untyped-def]
@@ -103,6 +96,23 @@ class Placer:
     hours: WorkingHours
     zone: ZoneInfo
     now: datetime
+    _days: dict[date, Interval | None] = field(default_factory=dict, compare=False, repr=False)
+
+    def working_spans(self, start: datetime, end: datetime) -> Iterator[Interval]:
+        """The working-hours intervals of each working day that touches [start, end).
+
+        Each date's hours are worked out once per placer: a plan asks for the same few days
+        thousands of times.
+        """
+        day = start.astimezone(self.zone).date() - timedelta(days=1)
+        last = end.astimezone(self.zone).date()
+        while day <= last:
+            if day not in self._days:
+                self._days[day] = working_day(self.hours, self.zone, day)
+            span = self._days[day]
+            if span is not None and span.end > start and span.start < end:
+                yield span
+            day += timedelta(days=1)
 
     def latest_before(
         self, busy: Timeline, duration: timedelta, end_by: datetime, earliest: datetime, working: bool
@@ -135,7 +145,7 @@ class Placer:
             return [Interval(start, end)]
         spans = [
             Interval(max(span.start, start), min(span.end, end))
-            for span in working_spans(self.hours, self.zone, start, end)
+            for span in self.working_spans(start, end)
         ]
         spans = [span for span in spans if span.start < span.end]
         return spans[::-1] if backward else spans

@@ -19,14 +19,15 @@ The rules it enforces (DESIGN.md, invariants 2-4):
 from __future__ import annotations
 
 import bisect
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 
 from agent import splice
 from agent.changes import Adopt, Change, CreateBlock, DeleteBlock, Forget, Tombstone, UpdateBlock, WriteAgenda
-from agent.classify import classify, customer_label, customer_name, customer_of, external_attendees, is_internal
+from agent.classify import Classifier, customer_label
 from agent.config import Settings
 from agent.model import AgendaTag, BlockSpec, BlockTag, BodyFormat, Event, Interval, Kind, Status, Window, fingerprint
 from agent.placement import Placer, Timeline
@@ -148,10 +149,11 @@ class _Planner:
         self.deleting: set[tuple[Kind, str]] = set()
         self.tombstones = set(owned.tombstones)  # grows with the tombstones this plan adds
         self._edits: dict[str, bool] = {}
+        self.rules = Classifier(settings)
         self.blocks = self._canonical_blocks()
-        self.customer_keys = {key for key, meeting in self.meetings.items() if classify(meeting, settings).customer}
+        self.customer_keys = {key for key, meeting in self.meetings.items() if self.rules.classify(meeting).customer}
         self.eligible = self._eligible()
-        self.customers = {key: customer_of(self.meetings[key], settings) for key in self.eligible}
+        self.customers = {key: self.rules.customer_of(self.meetings[key]) for key in self.eligible}
         self.by_customer: dict[str, list[str]] = defaultdict(list)
         for key in self.eligible:
             self.by_customer[self.customers[key]].append(key)
@@ -239,8 +241,8 @@ class _Planner:
     def _remove_unwanted(self) -> None:
         """Blocks and agendas whose meeting no longer wants them: cancelled, declined, internal, gone."""
         for (kind, key), block in self.blocks.items():
-            if block.start <= self.now or self._edited(block):
-                continue  # history, or a person's words: leave it
+            if block.start <= self.now:
+                continue  # history: leave it
             meeting = self.meetings.get(key)
             if meeting is None:
                 assert block.block_tag is not None
@@ -249,11 +251,13 @@ class _Planner:
                     continue  # its meeting is outside what we read, not gone
                 reason = "meeting removed from the calendar"
             elif key not in self.customer_keys:
-                reason = f"no longer needed: {classify(meeting, self.settings).reason}"
+                reason = f"no longer needed: {self.rules.classify(meeting).reason}"
             elif not self._enabled(kind):
                 reason = f"no longer needed: {kind} blocks are disabled"
             else:
                 continue
+            if self._edited(block):
+                continue  # a person wrote in it: their words stay
             self.deleting.add((kind, key))
             self.changes.append(DeleteBlock(block, reason))
         for key, meeting in self.meetings.items():
@@ -264,7 +268,7 @@ class _Planner:
             splicer = splice.for_meeting(meeting)
             found = splicer.find(meeting.description, meeting.agenda_tag)
             if found.state is splice.AgendaState.OURS:
-                reason = "agenda disabled" if key in self.customer_keys else classify(meeting, self.settings).reason
+                reason = "agenda disabled" if key in self.customer_keys else self.rules.classify(meeting).reason
                 text = splicer.strip(meeting.description, found)
                 self.changes.append(WriteAgenda(meeting, text, None, False, f"agenda removed: {reason}"))
 
@@ -384,15 +388,17 @@ class _Planner:
             return
         old = existing.block_tag
         assert old is not None
-        edited = self._edited(existing)
-        if edited:  # keep the person's words; only the times may follow the meeting
-            content = old.content
-        else:  # the text is rendered only if it changed (its fingerprint is remembered by input)
-            key = (kind, title, context, self._drafted(context))
-            content = self.renderer.remember(key, lambda: block_fingerprint(title, self._block_text(kind, context)))
+        # the text is rendered only if it changed (its fingerprint is remembered by input)
+        key = (kind, title, context, self._drafted(context))
+        content = self.renderer.remember(key, lambda: block_fingerprint(title, self._block_text(kind, context)))
         tag = BlockTag(kind, meeting.key, target, meeting.span, content, pinned=_pinned(existing))
         if tag == old and existing.span == target:
-            return  # same place, same text (unedited: its fingerprint is the tag's; edited: kept)
+            return  # same place, same text: nothing to write, whoever wrote in it
+        edited = self._edited(existing)
+        if edited:  # keep the person's words; only the times may follow the meeting
+            tag = replace(tag, content=old.content)
+            if tag == old and existing.span == target:
+                return
         text = existing.description if edited else self._block_text(kind, context)
         title = existing.title if edited else title
         self.changes.append(UpdateBlock(existing, BlockSpec(title, target.start, target.end, text, tag), _why(existing, target, meeting)))
@@ -449,22 +455,20 @@ class _Planner:
         settings = self.settings
         zone = settings.timezone
         customer = self.customers[meeting.key]
-        externals = external_attendees(meeting, settings.rules)
-        outside = {attendee.email.lower() for attendee in externals}
+        externals = self.rules.external_attendees(meeting)
+        outside = {attendee.address for attendee in externals}
         customers = tuple(
             Person(
-                a.name, a.email, customer_label(customer_name(a, settings), settings),
-                a.email.lower() == meeting.organizer, a.optional, a.response.value,
+                a.name, a.email, self.rules.customer_label(a),
+                a.address == meeting.organizer, a.optional, a.response.value,
             )  # fmt: skip
             for a in externals
         )
+        me = meeting.self_email.lower()
         colleagues = tuple(
-            Person(a.name, a.email, "", a.email.lower() == meeting.organizer, a.optional, a.response.value)
+            Person(a.name, a.email, "", a.address == meeting.organizer, a.optional, a.response.value)
             for a in meeting.attendees
-            if a.email.lower() not in outside
-            and not a.resource
-            and a.email.lower() != meeting.self_email.lower()
-            and is_internal(a, settings.rules)
+            if a.address not in outside and not a.resource and a.address != me and self.rules.is_internal(a)
         )
         previous = self._previous(meeting, customer)
         upcoming = self._next(meeting, customer)
@@ -510,7 +514,12 @@ def _minutes(meeting: Event) -> int:
 
 
 def _day(when: datetime | None, zone: tzinfo) -> str:
-    return when.astimezone(zone).strftime("%a %d %b %Y") if when else ""
+    return _date_label(when.astimezone(zone).date()) if when else ""
+
+
+@functools.lru_cache(maxsize=4096)
+def _date_label(day: date) -> str:
+    return day.strftime("%a %d %b %Y")
 
 
 def _edited(block: Event) -> bool:

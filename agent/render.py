@@ -8,8 +8,7 @@ ship with the package and a directory named in the config can override any of th
 
 from __future__ import annotations
 
-import hashlib
-import pickle
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -116,6 +115,7 @@ class MeetingContext:
         return replace(self, carry=self.carry.shared() if self.carry else None, agenda_draft="")
 
 
+@functools.lru_cache(maxsize=1024)  # a few meeting lengths recur across thousands of meetings
 def agenda_items(minutes: int, follow_up: bool) -> tuple[AgendaItem, ...]:
     """A short timed agenda that fits the meeting's length (minutes add up to it)."""
     topics = [
@@ -143,7 +143,7 @@ class Renderer:
 
     def __init__(self, override: Path | None = None, memo_size: int = 100_000) -> None:
         self.memo_size = memo_size
-        self._memo: dict[bytes, str] = {}
+        self._memo: dict[tuple[object, ...], str] = {}
         if override is not None and not override.is_dir():
             raise ConfigError("not a directory", where=f"templates: {override}")
         loaders = [FileSystemLoader(str(override))] if override else []
@@ -171,12 +171,10 @@ class Renderer:
         (a few dozen bytes per entry), not the text. The oldest entries go first once there
         are `memo_size`; a new Renderer (other templates) starts empty.
         """
-        # pickle is the quickest faithful serialisation of a context: equal bytes mean equal
-        # inputs (different bytes for equal inputs only cost a miss)
-        digest = hashlib.blake2b(pickle.dumps(key, protocol=pickle.HIGHEST_PROTOCOL), digest_size=16).digest()
-        found = self._memo.get(digest)
+        # the key itself (frozen, hashable data) is the dictionary key: equal inputs, equal entry
+        found = self._memo.get(key)
         if found is None:
-            found = self._memo[digest] = compute()
+            found = self._memo[key] = compute()
             if len(self._memo) > self.memo_size:
                 del self._memo[next(iter(self._memo))]
         return found
