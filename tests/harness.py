@@ -13,10 +13,13 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from agent.model import Event
 from connectors.base import Connector
+
+C = TypeVar("C", bound=Connector)
 
 
 class Harness(ABC):
@@ -28,6 +31,15 @@ class Harness(ABC):
     @abstractmethod
     def connector(self) -> Connector:
         """A new connector for the agent, as the seller's account."""
+
+    def handed_out(self, connector: C) -> C:
+        """Remember a connector given to the agent, so that close() closes it."""
+        self.__dict__.setdefault("_handed_out", []).append(connector)
+        return connector
+
+    def close(self) -> None:
+        for connector in self.__dict__.get("_handed_out", []):
+            connector.close()
 
     @abstractmethod
     def add_meeting(

@@ -31,16 +31,10 @@ class CaldavHarness(Harness):
 
     def __init__(self, server_url: str, user: str, calendar_url: str) -> None:
         self.server_url, self.user, self.calendar = server_url, user, calendar_url
-        self._made: list[CaldavConnector] = []
 
     def connector(self) -> CaldavConnector:
         session = RetryingSession(sleep=lambda seconds: None, random=lambda: 0.5)
-        self._made.append(CaldavConnector(SELLER, self.server_url, self.user, PASSWORD, zone=ZONE, session=session))
-        return self._made[-1]
-
-    def close(self) -> None:
-        for connector in self._made:
-            connector.close()
+        return self.handed_out(CaldavConnector(SELLER, self.server_url, self.user, PASSWORD, zone=ZONE, session=session))
 
     def _href(self, key: str) -> str:
         return self.calendar + key + ".ics"

@@ -39,7 +39,6 @@ class GoogleHarness(Harness):
         self.fake = fake
         self.calendar = fake.add_calendar(SELLER)
         self.client_id, self.client_secret = fake.oauth.client()
-        self._made: list[GoogleConnector] = []
 
     def credentials(self, scopes: list[str] | None = None) -> Credentials:
         """The seller's OAuth credentials, as after `callplan auth google` (refreshable at the fake)."""
@@ -54,12 +53,7 @@ class GoogleHarness(Harness):
         options.setdefault("sleep", lambda seconds: None)
         options.setdefault("random", lambda: 0.5)
         made = GoogleConnector(SELLER, options.pop("credentials", None) or self.credentials(), zone=ZONE, api_endpoint=self.fake.api, **options)
-        self._made.append(made)
-        return made
-
-    def close(self) -> None:
-        for connector in self._made:
-            connector.close()
+        return self.handed_out(made)
 
     def add_meeting(
         self,

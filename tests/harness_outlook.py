@@ -70,16 +70,10 @@ class OutlookHarness(Harness):
         self.calendar = next(iter(self.mailbox.calendars))
         self.account = outlook_account(graph, folder)
         signed_in(self.account, authority)
-        self._made: list[OutlookConnector] = []
 
     def connector(self) -> OutlookConnector:
         session = GraphSession(sleep=lambda seconds: None, random=lambda: 0.5)
-        self._made.append(OutlookConnector.from_account(self.account, session=session, http_client=self.authority.http_client()))
-        return self._made[-1]
-
-    def close(self) -> None:
-        for connector in self._made:
-            connector.close()
+        return self.handed_out(OutlookConnector.from_account(self.account, session=session, http_client=self.authority.http_client()))
 
     def add_meeting(
         self,
