@@ -178,10 +178,12 @@ class GoogleConnector:
     def from_account(cls, account: Account, *, token_uri: str | None = None, **kwargs: Any) -> GoogleConnector:
         """A connector for a configured account; ConfigError/AuthError say which key or what to run.
 
-        `token_uri`, `api_endpoint` and `transport` are seams for tests (a local fake)."""
+        The account's `api_endpoint` and `token_uri` options lead to a gateway in front of
+        Google; `transport` (an httplib2.Http) is the seam for a test's network knobs."""
         options = google_auth.parse_options(account)
         credentials, store = google_auth.load_credentials(account, options, token_uri)
         service = options.service_account_file is not None
+        kwargs.setdefault("api_endpoint", options.api_endpoint)
         return cls(
             account.email,
             credentials,

@@ -30,11 +30,12 @@ from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
 from google_auth_oauthlib.flow import InstalledAppFlow
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 
 from agent.config import Account, Model, validate
 from agent.errors import AuthError, ConfigError
 from agent.secrets import read_text, secret_path, write_private
+from connectors.endpoints import secure_url
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,25 @@ class GoogleOptions(Model):
     client_secrets_file: str | None = None  # the OAuth client ("Desktop app") downloaded from Google Cloud
     service_account_file: str | None = None  # Workspace: a key with domain-wide delegation
     send_updates: Literal["all", "externalOnly"] = "all"  # who hears of an agenda change
+    # a gateway or proxy in front of Google (none by default): the Calendar API's base URL
+    # (ending in /calendar/v3/) and the OAuth token endpoint that refreshes user tokens
+    api_endpoint: str | None = None
+    token_uri: str | None = None
+
+    @field_validator("api_endpoint")
+    @classmethod
+    def _api_base(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        url = secure_url(url)
+        if not url.endswith("/calendar/v3"):
+            raise ValueError("expected the Calendar API's base URL, ending in /calendar/v3/")
+        return url + "/"
+
+    @field_validator("token_uri")
+    @classmethod
+    def _token_endpoint(cls, url: str | None) -> str | None:
+        return None if url is None else secure_url(url)
 
     @model_validator(mode="after")
     def _one_way_in(self) -> GoogleOptions:
@@ -91,7 +111,7 @@ class TokenStore:
 
     def load(self, account: Account, scopes: list[str], token_uri: str | None = None) -> user_credentials.Credentials:
         """The stored credentials. google-auth always refreshes them at Google's token endpoint,
-        whatever the file says; `token_uri` replaces it (tests point it at a local fake)."""
+        whatever the file says; `token_uri` (the account's option) replaces it."""
         if not secret_path(self.path).exists():
             raise AuthError(f"no Google token yet at {secret_path(self.path)}; {reauthorize(account)}", where=self.where)
         text = read_text(self.path, self.where)
@@ -132,7 +152,8 @@ def load_credentials(
 ) -> tuple[BaseCredentials, TokenStore | None]:
     """The account's credentials, and the token store to keep up to date (None for a service account).
 
-    A service account's key names its token endpoint itself; `token_uri` is for user tokens.
+    A service account's key names its token endpoint itself; `token_uri` (default: the
+    account's option) is for user tokens.
     """
     scopes = scopes_for(account)
     if options.service_account_file:
@@ -145,7 +166,7 @@ def load_credentials(
         return credentials, None
     assert options.token_file is not None, "validated: token_file or service_account_file"
     store = TokenStore(options.token_file, f"{account.where}.token_file")
-    return store.load(account, scopes, token_uri), store
+    return store.load(account, scopes, token_uri or options.token_uri), store
 
 
 def refresh_failure(exc: google.auth.exceptions.GoogleAuthError, account: Account, service: bool) -> AuthError:

@@ -29,6 +29,7 @@ from pydantic import Field, field_validator, model_validator
 from agent.config import Account, Model, default_state_path, validate
 from agent.errors import AuthError, ConfigError
 from agent.secrets import read_secret, read_text, secret_path, write_private
+from connectors.endpoints import secure_url
 
 GRAPH_URL = "https://graph.microsoft.com/v1.0"
 AUTHORITY_HOST = "https://login.microsoftonline.com"
@@ -36,14 +37,6 @@ AUTHORITY_HOST = "https://login.microsoftonline.com"
 # no contacts, no other people's calendars). offline_access is added by MSAL.
 DELEGATED_PERMISSION = "Calendars.ReadWrite"
 MULTI_TENANT = ("common", "organizations", "consumers")
-
-
-def _https(url: str) -> str:
-    parts = urlsplit(url)
-    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
-        raise ValueError("expected an https:// URL")
-    return url.rstrip("/")
 
 
 class OutlookOptions(Model):
@@ -64,7 +57,7 @@ class OutlookOptions(Model):
     @field_validator("graph_url", "authority_host")
     @classmethod
     def _secure_url(cls, url: str) -> str:
-        return _https(url)
+        return secure_url(url)
 
     @model_validator(mode="after")
     def _credentials_fit_the_mode(self) -> OutlookOptions:

@@ -63,6 +63,9 @@ def connect(fake: GoogleCalendarFake, account: Account) -> GoogleConnector:
         ({"service_account_file": "s", "client_secrets_file": "c"}, "client_secrets_file goes with token_file"),
         ({"token_file": "t", "send_updates": "everyone"}, "config.toml: accounts[0].send_updates: Input should be 'all' or 'externalOnly'"),
         ({"token_file": "t", "tokenfile": "x"}, "config.toml: accounts[0].tokenfile: unknown key"),
+        ({"token_file": "t", "api_endpoint": "http://gateway.example/calendar/v3/"}, "accounts[0].api_endpoint: expected an https:// URL"),
+        ({"token_file": "t", "api_endpoint": "https://gateway.example/"}, "accounts[0].api_endpoint: expected the Calendar API's base URL, ending in /calendar/v3/"),
+        ({"token_file": "t", "token_uri": "ftp://gateway.example/token"}, "accounts[0].token_uri: expected an https:// URL"),
     ],
 )
 def test_bad_options_are_one_line_errors_that_say_where(tmp_path: Path, options: dict[str, str], message: str) -> None:
@@ -103,6 +106,18 @@ def test_a_refreshed_token_is_saved_atomically_with_mode_0600(harness: GoogleHar
     assert path.stat().st_mode & 0o777 == 0o600 and [p.name for p in tmp_path.iterdir()] == ["token.json"]
     connector.changes(SELLER, None, WINDOW)
     assert harness.fake.oauth.token_requests == ["refresh_token"]  # the saved token is used as long as it works
+
+
+def test_a_gateway_in_front_of_google_is_reached_through_the_account_options(harness: GoogleHarness, tmp_path: Path) -> None:
+    """api_endpoint and token_uri in config.toml alone lead reads, batches and token refreshes
+    to another host (here the fake; in production a proxy or an API gateway)."""
+    path = saved_token(harness, tmp_path / "token.json")
+    harness.fake.oauth.expire_access_tokens()
+    gateway = account(tmp_path, token_file=path, api_endpoint=harness.fake.api.rstrip("/"), token_uri=harness.fake.token_uri)
+    connector = open_connector(gateway)
+    assert isinstance(connector, GoogleConnector) and connector.batch_uri == harness.fake.batch_uri
+    assert connector.changes(SELLER, None, WINDOW).full
+    assert harness.fake.oauth.token_requests == ["refresh_token"] and harness.fake.requests == 2  # the 401, then the read
 
 
 def test_a_revoked_token_stops_the_account_with_the_command_to_run(harness: GoogleHarness, tmp_path: Path) -> None:
