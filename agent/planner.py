@@ -51,7 +51,7 @@ class Record:
     kind: Kind
     meeting_key: str
     ref: str
-    start: datetime | None = None  # where a block was placed; None for an agenda
+    start: datetime | None = None  # where a block was placed, or the meeting an agenda is in
     end: datetime | None = None
 
 
@@ -227,7 +227,9 @@ class _Planner:
     def _reconcile_agenda_record(self, key: str, record: Record) -> None:
         meeting = self.meetings.get(key)
         if meeting is None:
-            return  # out of the window, or the meeting went: nothing to protect
+            if self._observable(record):  # a read would have seen it: the meeting, agenda and all, is gone
+                self.changes.append(Forget(Kind.AGENDA, key, record.ref, "its meeting is gone"))
+            return  # else out of the window: nothing to protect
         found = splice.for_meeting(meeting).find(meeting.description, meeting.agenda_tag)
         if found.state in (splice.AgendaState.ABSENT, splice.AgendaState.REMOVED):
             self._gone(Kind.AGENDA, key, record.ref, "agenda removed by a person")

@@ -54,6 +54,8 @@ class Artifact:
     title: str
 
     def record(self) -> Record:
+        if self.kind is Kind.AGENDA:  # where its meeting was: whether a read would have seen it
+            return Record(self.kind, self.meeting_key, self.ref, self.meeting_start, self.meeting_end)
         return Record(self.kind, self.meeting_key, self.ref, self.start, self.end)
 
 

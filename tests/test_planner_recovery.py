@@ -65,3 +65,30 @@ def test_a_block_a_person_deleted_from_a_meeting_that_still_wants_it_is_tombston
     world.calendar.person_delete(world.block_for("prep", demo).ref)
     assert world.applied() == ["tombstone"]
     assert world.store.tombstones("alex|memory") == frozenset({(Kind.PREP, demo.key)})
+
+
+def test_the_agenda_record_of_a_meeting_a_person_deleted_is_forgotten() -> None:
+    """Google reports a cancelled meeting as deleted: its agenda went with it, and the state
+    database must not keep claiming an agenda on an event that no longer exists."""
+    world = World()
+    demo = world.add(meeting("Globex", at(0, 10), description="Intro"))
+    world.cycle()
+    assert (Kind.AGENDA, demo.key) in {(a.kind, a.meeting_key) for a in world.store.artifacts()}
+    world.calendar.person_delete(demo.ref)
+    assert sorted(world.applied()) == ["delete", "delete", "forget"]
+    assert world.store.artifacts() == [] and world.store.tombstones("alex|memory") == frozenset()
+
+
+def test_a_meeting_moved_beyond_the_window_and_back_keeps_one_agenda() -> None:
+    """Out of the window a meeting looks deleted, and its agenda record is forgotten; back in
+    the window its agenda is found by its tag and adopted, never written a second time."""
+    world = World(lookahead_days=3)
+    later = world.add(meeting("Globex", at(1, 10), description="Intro"))
+    world.cycle()
+    written = world.get(later).description
+    world.calendar.person_edit(later.ref, start=at(9, 10), end=at(9, 11))
+    assert "forget" in world.applied()
+    world.calendar.person_edit(later.ref, start=at(1, 10), end=at(1, 11))
+    assert "adopt" in world.applied() and world.applied() == []
+    assert world.get(later).description == written
+    assert (Kind.AGENDA, later.key) in {(a.kind, a.meeting_key) for a in world.store.artifacts()}
