@@ -48,6 +48,7 @@ after a token refresh count, a batch counts once, calls to the token endpoint do
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import uuid
@@ -91,6 +92,10 @@ BATCH = 50  # requests per batch (the Calendar API's limit)
 BATCH_URI = "https://www.googleapis.com/batch/calendar/v3"  # new_batch_http_request() would ignore api_endpoint
 RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "dailyLimitExceeded"})
 SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
+
+
+class Unreadable(Exception):
+    """An answer to a read that is not what the API sends: cut short on the way."""
 
 
 class CountingHttp(google_auth_httplib2.AuthorizedHttp):
@@ -199,8 +204,21 @@ class GoogleConnector:
     # --- sending requests ---
 
     def _execute(self, request: HttpRequest, what: str) -> Any:
-        """Execute one request: retried when throttled or failing transiently, errors translated."""
-        return self._retrying(lambda: request.execute(num_retries=0), what)
+        """Execute one request: retried when throttled or failing transiently, errors translated.
+
+        An answer that is not a JSON object (googleapiclient hands back the raw text) was cut
+        short on the way: a read is tried again; a write went through but cannot be read back
+        (BadDataError: the engine skips the change, and the next cycle finds the event by its tag)."""
+
+        def send() -> Any:
+            answer = request.execute(num_retries=0)
+            if isinstance(answer, dict) or request.method == "DELETE":  # a deletion answers nothing
+                return answer
+            if request.method == "GET":
+                raise Unreadable(f"{len(answer)} characters that are not a JSON object")
+            raise BadDataError(f"{what}: Google's answer could not be read", where=self.where)
+
+        return self._retrying(send, what)
 
     def _retrying(self, send: Callable[[], Any], what: str) -> Any:
         """Call `send` until it succeeds, waiting between attempts as `_failure` says, within bounds."""
@@ -217,6 +235,9 @@ class GoogleConnector:
                 failure, delay = TransientError(f"{what}: the token endpoint failed", where=self.where), self.retry.jitter(attempt)
             except (google.auth.exceptions.TransportError, httplib2.HttpLib2Error, OSError) as exc:
                 failure = TransientError(f"{what}: {type(exc).__name__}; gave up after {attempt} attempts", where=self.where)
+                delay = self.retry.jitter(attempt)
+            except (http.client.HTTPException, Unreadable) as exc:  # the answer was cut short
+                failure = TransientError(f"{what}: incomplete answer ({type(exc).__name__}); gave up after {attempt} attempts", where=self.where)
                 delay = self.retry.jitter(attempt)
             else:
                 if self._tokens is not None:

@@ -11,8 +11,9 @@ from datetime import datetime, timedelta
 import pytest
 from fakes.google_calendar import GoogleCalendarFake
 from harness_google import SELLER, ZONE, GoogleHarness, when
+from servers.proxy import FaultProxy, Truncate
 
-from agent.errors import AuthError, ConflictError, ConnectorError, GoneError, ThrottledError, TransientError
+from agent.errors import AuthError, BadDataError, ConflictError, ConnectorError, GoneError, ThrottledError, TransientError
 from agent.model import AgendaTag, BlockSpec, BlockTag, Interval, Kind, Response, Window
 from connectors import google_auth
 from connectors.base import Connector
@@ -281,6 +282,24 @@ def test_retry_after_is_honoured_and_retries_are_bounded(harness: GoogleHarness,
     harness.fake.fail(500, times=5)
     with pytest.raises(TransientError):
         connector.get(harness.calendar, "whatever")
+
+
+def test_an_answer_cut_short_is_read_again_and_a_write_whose_answer_is_unreadable_is_skipped(
+    harness: GoogleHarness, google_fake: GoogleCalendarFake, sleeps: list[float]
+) -> None:
+    """A dropped connection mid-body (IncompleteRead) and a body cut short (not JSON) are
+    transient for a read; a write went through, but its answer cannot be read (BadDataError)."""
+    key = meeting(harness, description="Intro")
+    with FaultProxy(google_fake.url).running() as proxy:
+        connector = GoogleConnector(SELLER, harness.credentials(), zone=ZONE, api_endpoint=proxy.url + "calendar/v3/",
+                                    sleep=sleeps.append, random=lambda: 0.5)  # fmt: skip
+        proxy.queue += [Truncate(0.5, dropped=True), Truncate(0.5, dropped=False)]
+        delta = connector.changes(harness.calendar, None, WINDOW)
+        assert [e.key for e in delta.upserted] == [key] and delta.requests == 3 and sleeps == [0.5, 1.0]
+        proxy.queue.append(Truncate(0.5, dropped=False))
+        with pytest.raises(BadDataError, match="Google's answer could not be read"):
+            connector.set_description(harness.calendar, delta.upserted[0], "Intro\n\nAGENDA", AgendaTag(key, "c0ffee", "\n\n"), notify=False)
+    assert harness.fake.get(harness.calendar, key)["description"] == "Intro\n\nAGENDA"
 
 
 def test_other_refusals_are_not_retried(harness: GoogleHarness, connector: GoogleConnector, sleeps: list[float]) -> None:
