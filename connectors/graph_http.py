@@ -4,8 +4,8 @@ Every Graph request of the Outlook connector goes through `GraphSession`, its on
 the network (tests inject one whose `sleep` records instead of waiting). It adds the bearer
 token (asking for a fresh one once when Graph answers 401), a timeout, and counts each HTTP
 request in `sent` so that `Delta.requests` is honest. Throttling (429, and 503/504 with a
-Retry-After) waits as long as Graph asks; other 5xx answers and network failures wait an
-exponential backoff with full jitter. Retries are bounded in attempts and in total waiting,
+Retry-After) waits as long as Graph asks; other 5xx answers and network failures (a
+connection dropped mid-answer too) wait an exponential backoff with full jitter. Retries are bounded in attempts and in total waiting,
 then ThrottledError or TransientError escapes. Writes are safe to repeat: PATCH and DELETE
 carry If-Match, and a repeated POST after a lost answer is caught by the ownership tag on the
 next cycle (the planner adopts it and deletes a duplicate).
@@ -63,7 +63,7 @@ class GraphSession(requests.Session):
             self.sent += 1
             try:
                 response = super().request(method, url, *args, headers=headers, **kwargs)
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:  # ...or cut off mid-body
                 failure: ConnectorError = TransientError(f"{method}: {type(exc).__name__}; gave up after {attempt} attempts", where=where)
                 delay = self.retry.jitter(attempt)
             else:
@@ -113,7 +113,11 @@ class GraphSession(requests.Session):
                 retry: list[dict[str, Any]] = []
                 delays = [0.0]
                 by_id = {part["id"]: part for part in pending}
-                for answer in response.json().get("responses", []):
+                try:
+                    responses = response.json().get("responses", [])
+                except ValueError:
+                    raise TransientError("POST $batch: the answer is not JSON (cut short)", where=url) from None
+                for answer in responses:
                     verdict = self._verdict("GET", url, int(answer.get("status", 500)), answer.get("headers"), attempt)
                     if verdict is None:
                         answers[answer["id"]] = answer

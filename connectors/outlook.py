@@ -50,7 +50,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import requests
 
 from agent.config import Account
-from agent.errors import AuthError, BadDataError, ConflictError, ConnectorError, GoneError, SyncExpiredError
+from agent.errors import AuthError, BadDataError, ConflictError, ConnectorError, GoneError, SyncExpiredError, TransientError
 from agent.model import (
     AgendaTag,
     Attendee,
@@ -159,7 +159,15 @@ class OutlookConnector:
         if etag:
             headers["If-Match"] = etag
         response = self.session.request(method, url, headers=headers, json=body)
-        self._check(method, url, response.status_code, _json(response))
+        try:
+            answer = _json(response)
+        except BadDataError as exc:  # cut short on the way: a read is tried again next cycle
+            if response.status_code < 400 and method == "GET":
+                raise TransientError(f"{method}: {exc}", where=url.split("?")[0]) from None
+            if response.status_code < 400:
+                raise BadDataError(f"{method}: {exc}; the write went through", where=url.split("?")[0]) from None
+            answer = {}
+        self._check(method, url, response.status_code, answer)
         return response
 
     def _check(self, method: str, url: str, status: int, body: Any) -> None:
@@ -369,11 +377,13 @@ class OutlookConnector:
     # --- writes ---
 
     def _written(self, calendar: str, response: requests.Response, **tags: Any) -> Event:
-        """The event as Graph stored it; write responses do not expand the tags we just set."""
+        """The event as Graph stored it; write responses do not expand the tags we just set.
+        BadDataError if it cannot be read: the write went through, the engine skips the change
+        and the next cycle finds the event by its tag."""
         try:
             return replace(self.event(calendar, _json(response)), **tags)
         except BadDataError as exc:
-            raise ConnectorError(f"Graph returned an unreadable event after a write: {exc}", where=self.where) from None
+            raise BadDataError(f"Graph returned an unreadable event after a write: {exc}", where=self.where) from None
 
     def _block_body(self, block: BlockSpec) -> dict[str, Any]:
         return {
@@ -444,12 +454,13 @@ def _attendee(entry: dict[str, Any]) -> Attendee:
 
 
 def _json(response: requests.Response) -> Any:
+    """The JSON of an answer ({} for none); BadDataError when it is not JSON (cut short)."""
     if not response.content:
         return {}
     try:
         return response.json()
     except ValueError:
-        return {}
+        raise BadDataError(f"the answer is not JSON ({len(response.content)} bytes)") from None
 
 
 
