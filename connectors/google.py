@@ -64,7 +64,7 @@ import google_auth_httplib2
 import httplib2
 from google.auth.credentials import Credentials
 from googleapiclient.discovery import build
-from googleapiclient.errors import HttpError
+from googleapiclient.errors import BatchError, HttpError
 from googleapiclient.http import BatchHttpRequest, HttpRequest
 
 from agent.config import Account
@@ -450,11 +450,16 @@ class GoogleConnector:
             batch = BatchHttpRequest(callback=lambda rid, item, exc: answers.__setitem__(rid, (item, exc)), batch_uri=self.batch_uri)
             for rid, (event_id, block) in pending.items():
                 batch.add(self.service.events().insert(calendarId=calendar, body=new_block(event_id, block), sendUpdates="none"), request_id=rid)
-            batch.execute(http=self.http)
+            try:
+                batch.execute(http=self.http)
+            except (KeyError, BatchError) as error:  # parts missing: cut short; sent again (409 tells what went through)
+                raise Unreadable(f"a batch answer without all its parts ({type(error).__name__})") from None
             again: HttpError | None = None
             for rid, (item, exc) in answers.items():
                 event_id, block = pending[rid]
-                if exc is None:
+                if exc is None and not isinstance(item, dict):
+                    results[int(rid)] = BadDataError("create block: Google's answer could not be read", where=self.where)
+                elif exc is None:
                     results[int(rid)] = self._event(item, calendar)
                 elif (decided := self._failure(exc, "create block", 1))[1] is not None:
                     again = exc  # throttled or a server error: stays pending for the next attempt

@@ -302,6 +302,19 @@ def test_an_answer_cut_short_is_read_again_and_a_write_whose_answer_is_unreadabl
     assert harness.fake.get(harness.calendar, key)["description"] == "Intro\n\nAGENDA"
 
 
+def test_a_batch_answer_cut_short_is_sent_again_without_doubling_a_block(harness: GoogleHarness, google_fake: GoogleCalendarFake) -> None:
+    """The inserts went through but the answer lost parts: the batch is sent again, and each
+    insert that had gone through comes back as 409 and is recognised by its id."""
+    blocks = [block(f"m{n}", at(20, 8 + n)) for n in range(3)]
+    with FaultProxy(google_fake.url).running() as proxy:
+        connector = GoogleConnector(SELLER, harness.credentials(), zone=ZONE, api_endpoint=proxy.url + "calendar/v3/",
+                                    sleep=lambda seconds: None, random=lambda: 0.5)  # fmt: skip
+        proxy.queue.append(Truncate(0.6, dropped=False))
+        created = connector.create_many(harness.calendar, blocks)
+    assert [getattr(event, "block_tag", event) for event in created] == [b.tag for b in blocks]
+    assert len(google_fake.events(harness.calendar)) == 3
+
+
 def test_other_refusals_are_not_retried(harness: GoogleHarness, connector: GoogleConnector, sleeps: list[float]) -> None:
     harness.fake.fail(403, "forbidden", times=1)
     with pytest.raises(ConnectorError, match="HTTP 403 forbidden"):
