@@ -35,15 +35,17 @@ class GoogleHarness(Harness):
     seller = SELLER
     zone: ZoneInfo = ZONE
 
-    def __init__(self, fake: GoogleCalendarFake) -> None:
-        self.fake = fake
-        self.calendar = fake.add_calendar(SELLER)
+    def __init__(self, fake: GoogleCalendarFake, seller: str = SELLER, api: str | None = None) -> None:
+        """The primary calendar of `seller` (a new one per harness: the fake keys calendars by
+        owner), read by the agent at `api` (the fake's own endpoint, or a proxy in front of it)."""
+        self.fake, self.seller, self.api = fake, seller, api or fake.api
+        self.calendar = fake.add_calendar(seller)
         self.client_id, self.client_secret = fake.oauth.client()
 
     def credentials(self, scopes: list[str] | None = None) -> Credentials:
         """The seller's OAuth credentials, as after `callplan auth google` (refreshable at the fake)."""
         scopes = scopes or [google_auth.EVENTS, google_auth.CALENDAR_LIST]
-        access, refresh = self.fake.oauth.issue(SELLER, scopes)
+        access, refresh = self.fake.oauth.issue(self.seller, scopes)
         return Credentials(
             token=access, refresh_token=refresh, token_uri=self.fake.token_uri,
             client_id=self.client_id, client_secret=self.client_secret, scopes=scopes,
@@ -52,7 +54,7 @@ class GoogleHarness(Harness):
     def connector(self, **options: Any) -> GoogleConnector:
         options.setdefault("sleep", lambda seconds: None)
         options.setdefault("random", lambda: 0.5)
-        made = GoogleConnector(SELLER, options.pop("credentials", None) or self.credentials(), zone=ZONE, api_endpoint=self.fake.api, **options)
+        made = GoogleConnector(self.seller, options.pop("credentials", None) or self.credentials(), zone=ZONE, api_endpoint=self.api, **options)
         return self.handed_out(made)
 
     def add_meeting(
@@ -68,8 +70,8 @@ class GoogleHarness(Harness):
             "summary": title,
             "start": when(start),
             "end": when(start + timedelta(minutes=minutes)),
-            "organizer": {"email": organizer or SELLER},
-            "attendees": [{"email": address, "responseStatus": "accepted"} for address in [*guests, SELLER]],
+            "organizer": {"email": organizer or self.seller},
+            "attendees": [{"email": address, "responseStatus": "accepted"} for address in [*guests, self.seller]],
         }
         if description:
             event["description"] = description
@@ -103,10 +105,10 @@ class GoogleHarness(Harness):
         if description is not None:
             changes["description"] = description
         if guests is not None or decline:
-            others = [a for a in current.get("attendees", []) if a["email"] != SELLER]
+            others = [a for a in current.get("attendees", []) if a["email"] != self.seller]
             if guests is not None:
                 others = [{"email": address, "responseStatus": "accepted"} for address in guests]
-            changes["attendees"] = [*others, {"email": SELLER, "responseStatus": "declined" if decline else "accepted"}]
+            changes["attendees"] = [*others, {"email": self.seller, "responseStatus": "declined" if decline else "accepted"}]
         self.fake.patch(self.calendar, key, changes)
 
     def delete(self, event: Event) -> None:

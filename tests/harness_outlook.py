@@ -40,21 +40,22 @@ def person(address: str, response: str = "accepted", kind: str = "required") -> 
             "emailAddress": {"address": address, "name": address.split("@")[0].title()}}  # fmt: skip
 
 
-def outlook_account(graph: GraphFake, folder: Path, **options: Any) -> Account:
+def outlook_account(graph: GraphFake, folder: Path, seller: str = SELLER, **options: Any) -> Account:
     """A delegated outlook account on the fakes, its token cache in `folder`."""
     raw = {
-        "defaults": {"timezone": str(ZONE), "rules": {"internal_domains": ["seller.example"]}},
-        "accounts": [{"name": "seller", "provider": "outlook", "email": SELLER, "client_id": CLIENT_ID,
+        "defaults": {"timezone": str(ZONE), "rules": {"internal_domains": [seller.partition("@")[2]]}},
+        "accounts": [{"name": "seller", "provider": "outlook", "email": seller, "client_id": CLIENT_ID,
                       "token_cache_file": str(folder / "tokens.json"), "graph_url": graph.url, **options}],
     }  # fmt: skip
     return parse(raw, folder / "config.toml").accounts[0]
 
 
-def signed_in(account: Account, authority: Authority) -> GraphTokens:
-    """The seller runs `callplan auth outlook`: device-code flow against the fake authority."""
+def signed_in(account: Account, authority: Authority, http_client: Any = None) -> GraphTokens:
+    """The seller runs `callplan auth outlook`: device-code flow against the fake authority
+    (through `http_client`, by default one that sends the login host's requests to the fake)."""
     authority.add_user(account.email)
     authority.next_sign_in = account.email
-    tokens = GraphTokens(account, parse_options(account), http_client=authority.http_client())
+    tokens = GraphTokens(account, parse_options(account), http_client=http_client or authority.http_client())
     tokens.sign_in(lambda message: None)
     return tokens
 
@@ -64,16 +65,21 @@ class OutlookHarness(Harness):
     seller = SELLER
     zone = ZONE
 
-    def __init__(self, graph: GraphFake, authority: Authority, folder: Path) -> None:
-        self.graph, self.authority = graph, authority
-        self.mailbox = graph.mailbox(SELLER)
+    def __init__(
+        self, graph: GraphFake, authority: Authority, folder: Path, seller: str = SELLER, http_client: Any = None, **options: Any
+    ) -> None:
+        """`seller`'s mailbox, signed in; `options` are account keys (a proxy's graph_url, an
+        authority_host), `http_client` is MSAL's (default: the login host sent to the fake)."""
+        self.graph, self.authority, self.seller = graph, authority, seller
+        self.http_client = http_client or authority.http_client()
+        self.mailbox = graph.mailbox(seller)
         self.calendar = next(iter(self.mailbox.calendars))
-        self.account = outlook_account(graph, folder)
-        signed_in(self.account, authority)
+        self.account = outlook_account(graph, folder, seller, **options)
+        signed_in(self.account, authority, self.http_client)
 
-    def connector(self) -> OutlookConnector:
-        session = GraphSession(sleep=lambda seconds: None, random=lambda: 0.5)
-        return self.handed_out(OutlookConnector.from_account(self.account, session=session, http_client=self.authority.http_client()))
+    def connector(self, session: GraphSession | None = None) -> OutlookConnector:
+        session = session or GraphSession(sleep=lambda seconds: None, random=lambda: 0.5)
+        return self.handed_out(OutlookConnector.from_account(self.account, session=session, http_client=self.http_client))
 
     def add_meeting(
         self,
@@ -84,7 +90,7 @@ class OutlookHarness(Harness):
         organizer: str | None = None,
         description: str = "",
     ) -> str:
-        organizer = organizer or SELLER
+        organizer = organizer or self.seller
         attendees = [person(address) for address in guests]
         event: dict[str, Any] = {
             "subject": title,
@@ -93,11 +99,11 @@ class OutlookHarness(Harness):
             "end": graph_time(start + timedelta(minutes=minutes)),
             "organizer": {"emailAddress": {"address": organizer, "name": ""}},
         }
-        if organizer != SELLER:
-            attendees.append(person(SELLER))
+        if organizer != self.seller:
+            attendees.append(person(self.seller))
             event["responseStatus"] = {"response": "accepted", "time": "2030-01-01T00:00:00Z"}
         event["attendees"] = attendees
-        return self.graph.add_event(SELLER, self.calendar, event)
+        return self.graph.add_event(self.seller, self.calendar, event)
 
     def edit_meeting(
         self,
@@ -111,7 +117,7 @@ class OutlookHarness(Harness):
         cancel: bool = False,
         decline: bool = False,
     ) -> None:
-        stored = self.graph.raw(SELLER, key)
+        stored = self.graph.raw(self.seller, key)
         changes: dict[str, Any] = {}
         if title is not None:
             changes["subject"] = title
@@ -123,25 +129,25 @@ class OutlookHarness(Harness):
             changes["body"] = {"contentType": stored.data["body"]["contentType"], "content": description}
         if cancel:
             changes["isCancelled"] = True
-        attendees = [a for a in stored.data["attendees"] if a["emailAddress"]["address"] != SELLER]
+        attendees = [a for a in stored.data["attendees"] if a["emailAddress"]["address"] != self.seller]
         if guests is not None:
             attendees = [person(address) for address in guests]
         if guests is not None or decline:
             if not stored.data["isOrganizer"]:
-                attendees.append(person(SELLER, "declined" if decline else "accepted"))
+                attendees.append(person(self.seller, "declined" if decline else "accepted"))
             changes["attendees"] = attendees
         if decline:
             changes["responseStatus"] = {"response": "declined", "time": "2030-01-02T00:00:00Z"}
-        self.graph.edit(SELLER, key, changes)
+        self.graph.edit(self.seller, key, changes)
 
     def delete(self, event: Event) -> None:
-        self.graph.remove(SELLER, event.ref)
+        self.graph.remove(self.seller, event.ref)
 
     def move(self, event: Event, start: datetime, end: datetime) -> None:
-        self.graph.edit(SELLER, event.ref, {"start": graph_time(start), "end": graph_time(end)})
+        self.graph.edit(self.seller, event.ref, {"start": graph_time(start), "end": graph_time(end)})
 
     def write_description(self, event: Event, description: str) -> None:
-        self.graph.edit(SELLER, event.ref, {"body": {"contentType": event.body_format.value, "content": description}})
+        self.graph.edit(self.seller, event.ref, {"body": {"contentType": event.body_format.value, "content": description}})
 
     def events(self) -> list[Event]:
         reader = self.connector()
@@ -151,4 +157,4 @@ class OutlookHarness(Harness):
         return {event.ref: event.etag or "" for event in self.events()}
 
     def notifications(self) -> Counter[str]:
-        return Counter({attendee: n for (mailbox, attendee), n in self.graph.notifications.items() if mailbox == SELLER})
+        return Counter({attendee: n for (mailbox, attendee), n in self.graph.notifications.items() if mailbox == self.seller})

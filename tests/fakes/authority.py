@@ -2,7 +2,9 @@
 
 MSAL refuses plain-http authorities, so tests keep the real authority URL and give MSAL an
 `http_client` (`LoginRedirect`, a requests.Session) that sends every request for the login
-host here instead. Served: the tenant's openid-configuration, the device authorization
+host here instead; or, where only a config file can say where the authority is (the
+`callplan` command), `secure()` serves it over TLS too, as `authority_host = "https://..."`,
+with a certificate the test's CA issued. Served: the tenant's openid-configuration, the device authorization
 endpoint, and the token endpoint for the client-credentials, device-code and refresh-token
 grants. Token responses carry what MSAL needs to cache an account: an (unsigned) id_token,
 client_info and the granted scope. Access tokens are registered in `tokens`, which the Graph
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import threading
 import time
 import uuid
@@ -64,17 +67,28 @@ class Authority:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self._servers: list[ThreadingHTTPServer] = [self.server]
 
     def __enter__(self) -> Authority:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
 
     def http_client(self) -> LoginRedirect:
         return LoginRedirect(self.address)
+
+    def secure(self, context: ssl.SSLContext) -> str:
+        """Serve over TLS as well, with `context`'s certificate; returns the https base URL,
+        which the openid-configuration served there names as the authority's host."""
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        self._servers.append(server)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+        return f"https://127.0.0.1:{server.server_address[1]}"
 
     # -- admin ---------------------------------------------------------------------------------
 
@@ -89,10 +103,10 @@ class Authority:
 
     # -- endpoints -----------------------------------------------------------------------------
 
-    def configuration(self, tenant: str) -> dict[str, Any]:
-        base = f"https://{LOGIN_HOST}/{tenant}"
+    def configuration(self, tenant: str, host: str = LOGIN_HOST) -> dict[str, Any]:
+        base = f"https://{host}/{tenant}"
         return {
-            "issuer": f"https://{LOGIN_HOST}/{TENANT_ID}/v2.0",
+            "issuer": f"https://{host}/{TENANT_ID}/v2.0",
             "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
             "token_endpoint": f"{base}/oauth2/v2.0/token",
             "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
@@ -212,7 +226,8 @@ def _handler(authority: Authority) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             parts = urlsplit(self.path).path.strip("/").split("/")
             if parts[1:] == ["v2.0", ".well-known", "openid-configuration"]:
-                self._reply(200, authority.configuration(parts[0]))
+                secure = isinstance(self.connection, ssl.SSLSocket)  # reached as itself, not as the login host
+                self._reply(200, authority.configuration(parts[0], self.headers["Host"] if secure else LOGIN_HOST))
             else:
                 self._reply(404, {"error": "not_found"})
 

@@ -5,7 +5,8 @@ It keeps calendars in memory and behaves as the API reference and the sync guide
 
 - events.list: `singleEvents` expansion of recurring series (dateutil rrule, in the series'
   time zone; instance ids are `<series id>_<original start in UTC>`), paging with
-  `maxResults`/`pageToken` (`nextSyncToken` on the last page only), `timeMin`/`timeMax`,
+  `maxResults`/`pageToken` (`nextSyncToken` on the last page only; a page token can be sent
+  again, and `page_limit` makes pages smaller than asked, as the API may), `timeMin`/`timeMax`,
   `privateExtendedProperty` (repeated: all must match), `showDeleted`, `orderBy`;
 - incremental sync: a syncToken returns everything changed since it, deletions as
   `status: cancelled` with only id (and recurringEventId/originalStartTime for instances);
@@ -34,7 +35,7 @@ import re
 import secrets
 import threading
 import zlib
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -42,7 +43,7 @@ from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil import rrule
 
@@ -55,6 +56,7 @@ READ_ONLY = ("kind", "etag", "created", "updated", "creator", "organizer", "html
 ORGANIZER_ONLY = ("summary", "description", "location", "start", "end", "recurrence", "attendees")
 MAX_PROPERTY_KEY, MAX_PROPERTY_VALUE, MAX_PROPERTIES = 44, 1024, 300
 BATCH_LIMIT = 50
+PAGES_KEPT = 10_000  # page tokens remembered (the oldest are forgotten first)
 REASONS = {200: "OK", 204: "No Content", 302: "Found", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            409: "Conflict", 410: "Gone", 412: "Precondition Failed", 429: "Too Many Requests", 500: "Internal Server Error",
            503: "Service Unavailable"}  # fmt: skip
@@ -143,7 +145,8 @@ class GoogleCalendarFake:
         self.crashes: list[str] = []  # requests the fake itself could not handle
         self.version = 0
         self._etags = itertools.count(3181161784712000, 1000)
-        self._pages: dict[str, tuple[str, list[dict[str, Any]], str, str]] = {}
+        self._pages: OrderedDict[str, tuple[str, list[dict[str, Any]], str, str]] = OrderedDict()
+        self.page_limit: int | None = None  # at most this many items per page, whatever maxResults says
         self.lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -323,7 +326,11 @@ class GoogleCalendarFake:
                 moment(value["dateTime"], name, need_zone=not value.get("timeZone"))
             if "recurrence" in item and not value.get("timeZone"):
                 raise _error(400, "invalid", f"Missing time zone definition for {name} time.")
-        if self._when(calendar, item["end"]) < self._when(calendar, item["start"]):
+        try:
+            start, end = self._when(calendar, item["start"]), self._when(calendar, item["end"])
+        except ValueError as exc:
+            raise _error(400, "invalid", str(exc)) from None
+        if end < start:
             raise _error(400, "timeRangeEmpty", "The specified time range is empty.")
         properties = (item.get("extendedProperties") or {}).get("private")
         if isinstance(properties, dict):  # the documented limits: long keys dropped, long values cut
@@ -332,15 +339,26 @@ class GoogleCalendarFake:
                 raise _error(400, "invalid", "Too many extended properties.")
             item["extendedProperties"]["private"] = kept
 
-    def _when(self, calendar: Calendar, value: dict[str, Any]) -> datetime:
+    def _when(self, calendar: Calendar, value: dict[str, Any], lenient: bool = False) -> datetime:
+        """An EventDateTime as an aware datetime; an unknown zone name is a ValueError, or
+        (`lenient`, to place a stored item in time) the calendar's zone."""
         if value.get("dateTime"):
             parsed = datetime.fromisoformat(value["dateTime"])
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(value.get("timeZone") or str(calendar.zone)))
+            if parsed.tzinfo:
+                return parsed
+            name = value.get("timeZone") or str(calendar.zone)
+            try:
+                zone = ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                if not lenient:
+                    raise ValueError(f"Invalid time zone definition: {name}") from None
+                zone = calendar.zone
+            return parsed.replace(tzinfo=zone)
         return datetime.combine(date.fromisoformat(value["date"]), time(), calendar.zone)
 
     def _span(self, calendar: Calendar, item: dict[str, Any]) -> tuple[datetime, datetime] | None:
         try:
-            return self._when(calendar, item["start"]), self._when(calendar, item["end"])
+            return self._when(calendar, item["start"], lenient=True), self._when(calendar, item["end"], lenient=True)
         except (KeyError, TypeError, ValueError):
             return None
 
@@ -494,12 +512,12 @@ class GoogleCalendarFake:
         if token:
             if token not in self._pages or self._pages[token][0] != calendar.id:
                 raise _error(400, "invalid", "Invalid page token value.")
-            _, items, sync_token, signature = self._pages.pop(token)
+            _, items, sync_token, signature = self._pages[token]  # a page token can be used again
             if signature != self._signature(query):
                 raise _error(400, "invalid", "Invalid page token value.")
         else:
             items, sync_token = self._select(calendar, query, one)
-        size = min(int(one.get("maxResults", 250)), 2500)
+        size = min(int(one.get("maxResults", 250)), 2500, self.page_limit or 2500)
         page, rest = items[:size], items[size:]
         answer: dict[str, Any] = {
             "kind": "calendar#events", "etag": f'"p{self.version}"', "summary": calendar.summary, "description": "",
@@ -509,6 +527,8 @@ class GoogleCalendarFake:
         if rest:
             following = secrets.token_urlsafe(12)
             self._pages[following] = (calendar.id, rest, sync_token, self._signature(query))
+            while len(self._pages) > PAGES_KEPT:
+                self._pages.popitem(last=False)
             answer["nextPageToken"] = following
         else:
             answer["nextSyncToken"] = sync_token

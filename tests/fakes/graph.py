@@ -7,7 +7,7 @@ What it models, as Graph documents and behaves:
   extended-property `$filter`, single events GET/POST/PATCH/DELETE with `@odata.etag` and
   If-Match (412 on a stale etag), 404 for a missing event;
 - `calendarView/delta`: a snapshot paged with `$skiptoken` nextLinks (`Prefer:
-  odata.maxpagesize`), a `$deltatoken` deltaLink at the end, changes since a token (removed
+  odata.maxpagesize`; a nextLink can be followed again), a `$deltatoken` deltaLink at the end, changes since a token (removed
   and out-of-window items as `{"id", "@removed": {"reason": "deleted"}}`), no `$select` or
   `$expand`, and expired tokens answered with 410 and a `syncStateNotFound` code;
 - `singleValueExtendedProperties` stored per event, returned only with `$expand`;
@@ -32,7 +32,7 @@ import re
 import threading
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -76,6 +76,7 @@ class Stored:
     property_ids: dict[str, str] = field(default_factory=dict)
     version: int = 0
     change: int = 0
+    garbled: tuple[dict[str, str], dict[str, str]] | None = None  # start and end shown as stored, unread
 
     @property
     def etag(self) -> str:
@@ -151,6 +152,14 @@ class GraphFake:
 
     def raw(self, address: str, event_id: str) -> Stored:
         return self.mailboxes[address].events[event_id]
+
+    def garble(self, address: str, event_id: str, start: dict[str, str], end: dict[str, str]) -> None:
+        """Make an event's times read back as given: what an import or a broken client can leave
+        in a mailbox (a zone nobody knows, an end before the start). Its window stays as it was."""
+        with self.lock:
+            stored = self.mailboxes[address].events[event_id]
+            stored.garbled = (start, end)
+            self._bump(stored)
 
     def expire_delta_tokens(self) -> None:
         """The service forgets every sync state (as after a long pause): 410 on the next use."""
@@ -246,7 +255,7 @@ class GraphFake:
         out = copy.deepcopy(stored.data)
         out["@odata.etag"] = stored.etag
         out["changeKey"] = stored.etag[3:-1]
-        out["start"], out["end"] = _graph_time(stored.start, shown.zone), _graph_time(stored.end, shown.zone)
+        out["start"], out["end"] = stored.garbled or (_graph_time(stored.start, shown.zone), _graph_time(stored.end, shown.zone))
         out["body"] = _body(out["body"], shown.text_bodies)
         if expand is not None:
             out["singleValueExtendedProperties"] = [
@@ -309,9 +318,9 @@ class GraphFake:
         if rest == "/calendar" and method == "GET":
             return 200, {}, {"id": default, "name": mailbox.calendars[default], "isDefaultCalendar": True}
         if found := re.fullmatch(r"(?:/calendars/([^/]+))?/calendarView/delta", rest):
-            return self._delta(mailbox, found.group(1) or default, query, prefer, target)
+            return self._delta(mailbox, found.group(1) or default, query, headers, target)
         if found := re.fullmatch(r"/calendars/([^/]+)/calendarView", rest):
-            return self._calendar_view(mailbox, self._calendar(mailbox, found.group(1)), query, prefer, target)
+            return self._calendar_view(mailbox, self._calendar(mailbox, found.group(1)), query, headers, target)
         if found := re.fullmatch(r"/calendars/([^/]+)/events", rest):
             calendar = self._calendar(mailbox, found.group(1))
             if method == "POST":
@@ -377,7 +386,14 @@ class GraphFake:
         applied = {"Preference-Applied": f"odata.maxpagesize={size}"} if "odata.maxpagesize" in prefer else {}
         return items[:size], items[size:], applied
 
-    def _calendar_view(self, mailbox: Mailbox, calendar: str, query: dict[str, str], prefer: dict[str, str], target: str) -> tuple[int, dict[str, str], Any]:
+    def _origin(self, headers: dict[str, str]) -> str:
+        """Scheme and host of links in answers: the host the client asked (a proxy in front of
+        the fake forwards its own), as Graph names itself in the links it returns."""
+        host = headers.get("host")
+        return f"http://{host}" if host else self.url.removesuffix("/v1.0")
+
+    def _calendar_view(self, mailbox: Mailbox, calendar: str, query: dict[str, str], headers: dict[str, str], target: str) -> tuple[int, dict[str, str], Any]:
+        prefer = _prefer(headers.get("prefer", ""))
         start, end = self._window(query)
         zone = Shown.of(prefer)
         expand, select = self._expand(query), query.get("$select")
@@ -394,7 +410,7 @@ class GraphFake:
         out: dict[str, Any] = {"value": page}
         if rest:
             base = target.split("&$skip=")[0]
-            out["@odata.nextLink"] = f"{self.url.removesuffix('/v1.0')}{base}&$skip={skip + len(page)}"
+            out["@odata.nextLink"] = f"{self._origin(headers)}{base}&$skip={skip + len(page)}"
         return 200, applied, out
 
     def _events(self, mailbox: Mailbox, calendar: str, query: dict[str, str], zone: Shown) -> tuple[int, dict[str, str], Any]:
@@ -431,7 +447,8 @@ class GraphFake:
             return 200, {}, self.view(stored, zone, None)
         raise GraphError(405, "ErrorInvalidRequest", f"{method} is not allowed here")
 
-    def _delta(self, mailbox: Mailbox, calendar: str, query: dict[str, str], prefer: dict[str, str], target: str) -> tuple[int, dict[str, str], Any]:
+    def _delta(self, mailbox: Mailbox, calendar: str, query: dict[str, str], headers: dict[str, str], target: str) -> tuple[int, dict[str, str], Any]:
+        prefer = _prefer(headers.get("prefer", ""))
         if "$select" in query or "$expand" in query or "$filter" in query:
             raise GraphError(400, "BadRequest", "The query parameter is not supported on delta for calendarView.")
         zone = Shown.of(prefer)
@@ -444,7 +461,7 @@ class GraphFake:
                 state = DeltaState(state.mailbox, state.calendar, state.start, state.end, self.version,
                                    self._changes_since(mailbox, state, zone))  # fmt: skip
             else:
-                del self.deltas[token]
+                state = replace(state)  # a page can be asked for again: its token keeps its state
         else:
             start, end = self._window(query)
             self._calendar(mailbox, calendar)
@@ -457,7 +474,7 @@ class GraphFake:
         page, state.pending, applied = self._page(state.pending, prefer, 10)
         token = uuid.uuid4().hex
         self.deltas[token] = state
-        base = f"{self.url}{target.split('?')[0].removeprefix('/v1.0')}"
+        base = f"{self._origin(headers)}{target.split('?')[0]}"
         link = "@odata.nextLink" if state.pending else "@odata.deltaLink"
         name = "$skiptoken" if state.pending else "$deltatoken"
         return 200, applied, {"value": page, link: f"{base}?{name}={quote(token)}"}

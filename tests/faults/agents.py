@@ -12,7 +12,8 @@ import multiprocessing
 import os
 import random
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing.connection import Connection, wait
@@ -32,9 +33,23 @@ from agent.store import SqliteStore
 
 ACCOUNT = "seller"
 FORKSERVER = multiprocessing.get_context("forkserver")
-# EXTENSION POINT: the modules children need, imported once by the forkserver (other
-# connectors load lazily in each child; list them here to keep restarts fast).
-FORKSERVER.set_forkserver_preload(["agent.session", "connectors.caldav"])
+# the modules children need, imported once by the forkserver: restarts stay fast
+FORKSERVER.set_forkserver_preload(["agent.session", "connectors.caldav", "connectors.google", "connectors.outlook"])
+
+
+@contextmanager
+def environment(variables: dict[str, str]) -> Iterator[None]:
+    """The process environment with `variables` set, for the duration of the block."""
+    before = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
 
 
 def config_for(target: Target, harness: Harness, state: Path, options: dict[str, Any], **settings: Any) -> dict[str, Any]:
@@ -99,8 +114,9 @@ class Run:
         return self.exitcode == -signal.SIGKILL
 
 
-def _child_cycle(config: str, now: str, results: Connection) -> None:
+def _child_cycle(config: str, now: str, variables: dict[str, str], results: Connection) -> None:
     """What `callplan sync --once` does with a config file, at a fixed time; runs in the child."""
+    os.environ.update(variables)
     with Session(load(Path(config)), clock=lambda: datetime.fromisoformat(now)) as session:
         reports = session.cycle()
     errors = [r.error for r in reports if r.error] + [c.error for r in reports for c in r.calendars if c.error]
@@ -121,6 +137,7 @@ class Child:
     def __init__(self, target: Target, harness: Harness, folder: Path, now: datetime, **settings: Any) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.harness, self.now = harness, now
+        self.variables = target.environment()
         self.state = folder / "state.db"
         self.config = folder / "config.toml"
         self.calendar = state_key(ACCOUNT, harness.calendar)
@@ -130,7 +147,7 @@ class Child:
     def run(self, proxy: FaultProxy, plan: Callable[[Callable[[], None]], Plan] | None = None) -> Run:
         """Run one cycle; `plan(kill)` may return a proxy plan that calls `kill` (SIGKILL the child)."""
         receive, send = FORKSERVER.Pipe(duplex=False)
-        child = FORKSERVER.Process(target=_child_cycle, args=(str(self.config), self.now.isoformat(), send), daemon=True)
+        child = FORKSERVER.Process(target=_child_cycle, args=(str(self.config), self.now.isoformat(), self.variables, send), daemon=True)
         child.start()
         send.close()
 
@@ -149,7 +166,7 @@ class Child:
 
     def pending(self) -> int:
         """How many changes a cycle would make now (a dry run in this process: nothing is written)."""
-        with Session(load(self.config), clock=lambda: self.now) as session:
+        with environment(self.variables), Session(load(self.config), clock=lambda: self.now) as session:
             reports = session.cycle(dry_run=True)
         assert all(not r.error and not any(c.error for c in r.calendars) for r in reports), [r.error for r in reports]
         return sum(len(c.planned) for r in reports for c in r.calendars)

@@ -16,10 +16,13 @@ from servers.targets import SERVERS, Target
 from faults.plays import Outcome, play
 from faults.tally import TALLIES, Tally, summary_lines
 
+PAGE = 3  # items per page of a listing: every read of the week pages, incremental ones too
+
 
 @pytest.fixture(scope="session", params=list(SERVERS))
 def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     with SERVERS[request.param](tmp_path_factory.mktemp(f"{request.param}-server")) as served:
+        served.limit_pages(PAGE)
         yield served
 
 

@@ -32,6 +32,7 @@ class Outcome:
     snapshot: dict
     requests: int
     cycles: int
+    full_read: int  # requests of the costliest full read of the calendar in the play
 
 
 def play(
@@ -43,7 +44,7 @@ def play(
     week = Week(harness, MONDAY.replace(hour=0))
     week.seed()
     agent = Agent(target, harness, folder, MONDAY, timeout=TIMEOUT, seed=SEED)
-    requests = cycles = 0
+    requests = cycles = full_read = 0
     try:
         for act in range(2):
             if before_act is not None:
@@ -53,12 +54,13 @@ def play(
             with proxy.injecting(plan) as seen:
                 reports = agent.converge(CYCLES)
             requests, cycles = requests + len(seen), cycles + len(reports)
+            full_read = max([full_read] + [c.requests for r in reports for c in r.calendars if c.full])
             findings = inspect(harness.events(), week.written, agent.store, agent.calendar)
             if tally is not None:
                 tally.runs += len(reports)
                 tally.faults += sum(1 for s in seen if s.fault is not None)
                 tally.add(findings)
             assert findings.clean, f"act {act}: {findings}"
-        return Outcome(snapshot(harness.events(), agent.store.tombstones(agent.calendar)), requests, cycles)
+        return Outcome(snapshot(harness.events(), agent.store.tombstones(agent.calendar)), requests, cycles, full_read)
     finally:
         agent.close()

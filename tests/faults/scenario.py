@@ -10,14 +10,16 @@ with a fault-free run of the same week.
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from harness import Harness
+from servers.proxy import Request, Seen
 
 from agent import splice
-from agent.model import Event, Kind
+from agent.model import BodyFormat, Event, Kind
 from agent.store import Store
 
 COLLEAGUE = "colleague"  # stands for a colleague of the seller's, at the seller's domain
@@ -84,13 +86,47 @@ class Week:
         harness.delete(harness.block_for("prep", keys["Initech: pricing review"]))
         hooli = harness.meeting(keys["Hooli: QBR"])
         harness.write_description(hooli, hooli.description + ADDED_BY_A_CUSTOMER)
-        self.written[hooli.key] += ADDED_BY_A_CUSTOMER
+        self.written[hooli.key] = people_text(harness.meeting(hooli.key))  # as their client stored it
+        if keys["Umbrella: security review"] not in {event.key for event in harness.events()}:
+            del self.written[keys["Umbrella: security review"]]  # cancelling deleted it (Google): a person's doing
+
+
+READS = ("GET", "PROPFIND", "REPORT")
+
+
+def writes(seen: list[Seen]) -> list[Request]:
+    """The requests that could change the calendar: all but reads, and but JSON batches of
+    reads (Graph reads changed events back in `$batch` POSTs)."""
+    found = []
+    for entry in seen:
+        request = entry.request
+        if request.method in READS:
+            continue
+        if request.method == "POST" and request.path.split("?")[0].endswith("/$batch"):
+            if all(part.get("method") in READS for part in json.loads(request.body).get("requests", [])):
+                continue
+        found.append(request)
+    return found
+
+
+def ours(meeting: Event) -> splice.Found | None:
+    """Where the agent's intact agenda is in a meeting's description (text or HTML), if it is."""
+    found = splice.for_meeting(meeting).find(meeting.description, meeting.agenda_tag)
+    return found if found.state is splice.AgendaState.OURS else None
 
 
 def people_text(meeting: Event) -> str:
     """A meeting's description without the agenda the agent inserted (if it is intact)."""
-    found = splice.find(meeting.description, meeting.agenda_tag)
-    return splice.strip(meeting.description, found) if found.state is splice.AgendaState.OURS else meeting.description
+    found = ours(meeting)
+    return meeting.description if found is None else splice.for_meeting(meeting).strip(meeting.description, found)
+
+
+def kept(meeting: Event, written: str) -> bool:
+    """Whether a meeting still holds what people wrote: byte for byte in a text body; in an
+    HTML body, the text a person reads (Exchange re-serialises HTML on every write)."""
+    if meeting.body_format is BodyFormat.HTML:
+        return splice.plain_text(people_text(meeting), BodyFormat.HTML) == splice.plain_text(written, BodyFormat.HTML)
+    return people_text(meeting) == written
 
 
 @dataclass
@@ -114,8 +150,8 @@ def inspect(events: list[Event], written: dict[str, str], store: Store | None = 
     blocks = [event for event in events if event.block_tag is not None]
     per_meeting = Counter((block.block_tag.kind, block.block_tag.meeting_key) for block in blocks)  # type: ignore[union-attr]
     findings.duplicates = sum(count - 1 for count in per_meeting.values())
-    findings.duplicates += sum(max(0, m.description.count(splice.BEGIN) - 1) for m in meetings.values())
-    findings.text_lost = sum(1 for key, text in written.items() if key in meetings and people_text(meetings[key]) != text)
+    findings.duplicates += sum(max(0, splice.plain_text(m.description, m.body_format).count(splice.BEGIN) - 1) for m in meetings.values())
+    findings.text_lost = sum(1 for key, text in written.items() if key in meetings and not kept(meetings[key], text))
     findings.text_lost += sum(1 for key in written if key not in meetings)
     findings.orphans = sum(1 for block in blocks if block.block_tag.meeting_key not in meetings)  # type: ignore[union-attr]
     if store is not None:
@@ -135,7 +171,7 @@ def audit_problems(events: list[Event], store: Store, calendar: str) -> list[str
     for event in events:
         if event.block_tag is not None:
             on_calendar[(event.block_tag.kind, event.block_tag.meeting_key)] = event.ref
-        elif event.agenda_tag is not None and splice.find(event.description, event.agenda_tag).state is splice.AgendaState.OURS:
+        elif event.agenda_tag is not None and ours(event) is not None:
             on_calendar[(Kind.AGENDA, event.key)] = event.ref
     recorded = {(a.kind, a.meeting_key): a.ref for a in store.artifacts(calendar)}
     last: dict[tuple[Kind, str], str] = {}

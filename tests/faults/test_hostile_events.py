@@ -22,7 +22,7 @@ from servers.targets import MALFORMED, Target
 
 from agent import splice
 from faults.agents import Agent
-from faults.scenario import inspect, people_text
+from faults.scenario import inspect, people_text, writes
 from faults.tally import Tally
 
 SEED = 20300318
@@ -83,8 +83,8 @@ def test_hostile_events_are_enriched_safely_or_skipped_with_a_reason_and_nothing
     assert len(skipped) == len(MALFORMED) and all("\n" not in line for line in skipped), skipped
     logged = [getattr(record, "fields", {}).get("reason", record.getMessage()) for record in caplog.records]
     assert all(line in logged for line in skipped), logged
-    writes = [s.request.path for s in seen if s.request.method not in ("GET", "PROPFIND", "REPORT")]
-    assert not [path for path in writes if any(path in line for line in skipped)], "a malformed event was written to"
+    written_to = [request.path.split("?")[0] for request in writes(seen)]
+    assert not [path for path in written_to if any(path.rsplit("/", 1)[-1] in line for line in skipped)], "a malformed event was written to"
     # template syntax is data: printed, never run
     kestrel = next(e for e in events if e.block_tag and e.title.startswith("Prep: Kestrel"))
     assert "Kestrel {{ 7*7 }} {% for x" in kestrel.title and "Kestrel {{ 7*7 }}" in kestrel.description

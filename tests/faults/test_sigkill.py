@@ -62,6 +62,10 @@ def play(target: Target, proxy: FaultProxy, folder: Path, kills: list[tuple[int,
             assert restarts <= RESTARTS, f"act {act}: not converged after {RESTARTS} restarts"
             run = child.run(proxy)
             assert run.exitcode == 0 and not run.errors, run.errors
+        # at rest: one more cycle reads the agent's own writes back, so the next act's first
+        # cycle reads what people did, and as many pages of it, whatever this act went through
+        rest = child.run(proxy)
+        assert rest.exitcode == 0 and not rest.errors and rest.changes == 0, (rest.errors, rest.changes)
         events = harness.events()
         store = SqliteStore(child.state)
         try:

@@ -1,23 +1,15 @@
-"""The providers that benchmarks and fault tests run against, behind one small interface.
+"""The providers that benchmarks and fault tests run against (see servers/target.py).
 
-A Target is a running server (Radicale, or a faithful fake of Google Calendar or Graph) plus
-what a provider-neutral test needs to know about it: how to get a fresh calendar for a new
-seller (a scenario harness, see tests/harness.py), how to build the agent's connector with
-its network knobs set by the test (timeout, sleep, jitter), which config keys make the
-`callplan` command reach that calendar, and how the provider says that an incremental-sync
-cursor has expired. Everything else (the proxy that fails or delays requests, the scenarios,
-the checks) is shared.
-
-EXTENSION POINT: the Google and Graph fakes each add a Target subclass and one entry to
-SERVERS; the benchmarks (tests/bench) and the fault tests (tests/faults) then run against
-them too.
+SERVERS has one entry per provider: Radicale for CalDAV (here), the Google Calendar fake
+(servers/google_target.py) and the Graph fake with its identity platform
+(servers/outlook_target.py). The benchmarks (tests/bench) and the fault tests
+(tests/faults) run against every one.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
@@ -27,45 +19,15 @@ from typing import Any
 from harness import Harness
 from harness_caldav import CaldavHarness
 
-from connectors.base import Connector
 from connectors.caldav import CaldavConnector, RetryingSession
 from connectors.radicale_server import RadicaleServer
-from servers.proxy import Reply, Request
+from servers.google_target import serve_google
+from servers.outlook_target import serve_outlook
+from servers.proxy import Plan, Reply, Request
 from servers.radicale import PASSWORD, SELLER, ZONE, make_calendar, put_ics
+from servers.target import MALFORMED, Target
 
-
-class Target(ABC):
-    name: str  # the provider, as in the config ("caldav", "google", "outlook")
-    upstream: str  # the server's base URL; a proxy in front of it forwards here
-
-    @abstractmethod
-    def new_calendar(self, base: str) -> Harness:
-        """A fresh, empty calendar of a new seller; people and the agent reach the server at
-        `base` (the upstream URL itself, or a proxy in front of it)."""
-
-    @abstractmethod
-    def connector(
-        self, harness: Harness, *, timeout: float, sleep: Callable[[float], None], random: Callable[[], float]
-    ) -> Connector:
-        """The agent's connector for the harness's seller, with the test's network knobs."""
-
-    @abstractmethod
-    def account_options(self, harness: Harness, folder: Path) -> dict[str, Any]:
-        """The [[accounts]] keys (besides name, provider, email, calendars) that make the
-        `callplan` command reach the harness's calendar; secrets go in files under `folder`."""
-
-    @abstractmethod
-    def put_malformed(self, harness: Harness, problem: str, title: str, start: datetime) -> None:
-        """Put on the calendar, as a broken client could, a meeting with `problem` (one of
-        MALFORMED) that the provider stores but the agent cannot read correctly."""
-
-    @abstractmethod
-    def expire_cursor(self, request: Request) -> Reply | None:
-        """The provider's answer to a request that uses a sync cursor it no longer knows;
-        None for requests that use none."""
-
-
-MALFORMED = ("unknown time zone", "ends before it starts")
+__all__ = ["MALFORMED", "SERVERS", "CaldavTarget", "Target"]
 
 # RFC 6578 3.2: a sync token the server no longer accepts is refused with this precondition.
 SYNC_WITH_TOKEN = re.compile(rb"<[\w:]*sync-collection\b.*<[\w:]*sync-token>[^<]+<", re.DOTALL)
@@ -120,6 +82,12 @@ class CaldavTarget(Target):
             return Reply(403, {"Content-Type": "application/xml; charset=utf-8"}, INVALID_SYNC_TOKEN, "sync token expired")
         return None
 
+    def expire_cursor_mid_paging(self) -> Plan | None:
+        return None  # Radicale answers a sync-collection report in one piece
+
+    def limit_pages(self, items: int) -> None:
+        pass  # nor does it page a calendar-query
+
 
 @contextmanager
 def serve_caldav(folder: Path) -> Iterator[CaldavTarget]:
@@ -127,8 +95,10 @@ def serve_caldav(folder: Path) -> Iterator[CaldavTarget]:
         yield CaldavTarget(server.url)
 
 
-# EXTENSION POINT: every provider the benchmarks and fault tests iterate over. Each entry
-# starts its server with its data under a folder and yields its Target.
+# Every provider the benchmarks and fault tests iterate over. Each entry starts its server
+# with its data under a folder and yields its Target.
 SERVERS: dict[str, Callable[[Path], AbstractContextManager[Target]]] = {
     "caldav": serve_caldav,
+    "google": serve_google,
+    "outlook": serve_outlook,
 }
