@@ -51,6 +51,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -63,7 +64,8 @@ import google.auth.exceptions
 import google_auth_httplib2
 import httplib2
 from google.auth.credentials import Credentials
-from googleapiclient.discovery import build
+from googleapiclient import discovery_cache
+from googleapiclient.discovery import build_from_document
 from googleapiclient.errors import BatchError, HttpError
 from googleapiclient.http import BatchHttpRequest, HttpRequest
 
@@ -92,6 +94,28 @@ BATCH = 50  # requests per batch (the Calendar API's limit)
 BATCH_URI = "https://www.googleapis.com/batch/calendar/v3"  # new_batch_http_request() would ignore api_endpoint
 RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "dailyLimitExceeded"})
 SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
+
+
+_DISCOVERY = threading.Lock()
+_discovered: list[dict[str, Any]] = []
+
+
+def calendar_api() -> dict[str, Any]:
+    """The Calendar API's discovery document (the one googleapiclient ships), parsed once per
+    process and shared by every connector.
+
+    `build()` parses it anew for each service object, half a megabyte each: too much for a
+    process that serves a thousand sellers. googleapiclient completes the method descriptions
+    in place the first time it builds them; that happens here, once, under a lock, so that
+    connectors built later in other threads only ever read the document.
+    """
+    with _DISCOVERY:
+        if not _discovered:
+            document = json.loads(discovery_cache.get_static_doc("calendar", "v3") or "{}")
+            service = build_from_document(document, http=httplib2.Http())
+            service.events(), service.calendarList(), service.freebusy()
+            _discovered.append(document)
+        return _discovered[0]
 
 
 class Unreadable(Exception):
@@ -177,7 +201,7 @@ class GoogleConnector:
         self.http = CountingHttp(credentials, self._transport)
         self.batch_uri = urljoin(api_endpoint, "/batch/calendar/v3") if api_endpoint else BATCH_URI
         options = {"api_endpoint": api_endpoint} if api_endpoint else None
-        self.service = build("calendar", "v3", http=self.http, static_discovery=True, cache_discovery=False, client_options=options)
+        self.service = build_from_document(calendar_api(), http=self.http, client_options=options)
 
     @classmethod
     def from_account(cls, account: Account, *, token_uri: str | None = None, **kwargs: Any) -> GoogleConnector:

@@ -5,7 +5,9 @@ Dates are fixed in March and April 2030 (Berlin switches to summer time on 31 Ma
 
 from __future__ import annotations
 
+import gc
 import logging
+import tracemalloc
 from datetime import datetime, timedelta
 
 import pytest
@@ -261,6 +263,25 @@ def test_busy_times_come_from_one_free_busy_query(harness: GoogleHarness, caplog
         spans = connector.busy([personal, "nobody@nowhere.example"], WINDOW)
     assert spans == [Interval(at(20, 8), at(20, 9))] and harness.fake.requests == sent + 1
     assert "nobody@nowhere.example: Google reports notFound" in caplog.text
+
+
+def test_connectors_share_one_parse_of_the_api_description(harness: GoogleHarness) -> None:
+    """A process serving many sellers holds one Calendar API description, not one per seller
+    (googleapiclient's own build() parses half a megabyte for every service object)."""
+    credentials = harness.credentials()
+    GoogleConnector(SELLER, credentials, api_endpoint=harness.api).close()  # the shared parse, made once
+    gc.collect()
+    tracemalloc.start()
+    try:
+        connectors = [GoogleConnector(SELLER, credentials, api_endpoint=harness.api) for _ in range(20)]
+        for connector in connectors:
+            connector.service.events()
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert grown / len(connectors) < 250_000, f"{grown / len(connectors):,.0f} bytes per connector"
+    assert len(connectors[0].changes(harness.calendar, None, WINDOW).upserted) == 0
 
 
 # --- errors and retries ---------------------------------------------------------------------------
