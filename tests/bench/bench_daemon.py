@@ -1,7 +1,8 @@
 """One process serving many calendars: `callplan run` with many accounts on a 60 s interval.
 
-Each seller has their own calendar on one Radicale server, with an internal meeting and, for
-every tenth seller, a customer meeting (so first cycles write a little). The daemon runs as
+Each seller has their own calendar on one server (Radicale, the Google fake, the Graph fake),
+with an internal meeting and, for every tenth seller, a customer meeting (so first cycles
+write a little). The daemon runs as
 systemd would start it; the benchmark waits for READY=1, lets every account cycle a few
 times, and reads what systemd and an operator would see: from the daemon's log lines, how
 late each cycle started against the time it was scheduled for (lag); from /proc, its CPU
@@ -93,7 +94,7 @@ def run_target(target: Target, folder: Path, count: int, interval: float, rounds
     settings = config(folder / "state.db", accounts, interval_seconds=interval, jitter_seconds=interval / 10,
                       backoff_max_seconds=max(900, interval))  # fmt: skip
     settings["defaults"]["rules"]["internal_domains"] = [str(accounts[0]["email"]).partition("@")[2]]
-    with running(folder, settings) as service:
+    with running(folder, settings, target.environment()) as service:
         assert service.process is not None
         pid = service.process.pid
         service.notify.wait(lambda message: message.get("READY") == "1", timeout=120, what="READY=1")

@@ -24,7 +24,7 @@ from harness_google import ZONE, GoogleHarness
 from helpers import MONDAY
 
 from connectors import google_auth
-from connectors.google import GoogleConnector
+from connectors.google import PAGE, GoogleConnector
 from servers.proxy import Plan, Reply, Request
 from servers.target import Target
 
@@ -46,6 +46,7 @@ def _listing(request: Request) -> dict[str, list[str]] | None:
 
 class GoogleTarget(Target):
     name = "google"
+    page = PAGE
 
     def __init__(self, fake: GoogleCalendarFake) -> None:
         self.fake = fake
@@ -94,7 +95,7 @@ class GoogleTarget(Target):
         return plan
 
     def limit_pages(self, items: int) -> None:
-        self.fake.page_limit = items
+        self.fake.page_limit = self.page = items
 
 
 @contextmanager

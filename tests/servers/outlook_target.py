@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import ssl
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ from harness_outlook import OutlookHarness, graph_time
 
 from connectors.graph_http import GraphSession
 from connectors.outlook import OutlookConnector
+from connectors.outlook_auth import OutlookOptions
 from servers.proxy import Plan, Reply, Request
 from servers.target import Target
 
@@ -58,7 +60,8 @@ class OutlookTarget(Target):
         self.graph, self.authority, self.folder = graph, authority, folder
         self.upstream = graph.url.removesuffix("v1.0")
         self.authority_host, self.ca_bundle = authority_host, ca_bundle
-        self.page_size: int | None = None
+        self.page: int | None = OutlookOptions.model_fields["page_size"].default
+        self._signing_in = threading.Lock()
 
     def http_client(self) -> requests.Session:
         """MSAL's HTTP client in this process: it trusts the session's CA (and, unlike a session
@@ -71,11 +74,11 @@ class OutlookTarget(Target):
     def new_calendar(self, base: str) -> OutlookHarness:
         seller = f"s{uuid.uuid4().hex[:12]}@{DOMAIN}"
         options: dict[str, Any] = {"graph_url": base.rstrip("/") + "/v1.0", "authority_host": self.authority_host}
-        if self.page_size:
-            options["page_size"] = self.page_size
+        options["page_size"] = self.page
         folder = self.folder / seller
         folder.mkdir(parents=True)
-        return OutlookHarness(self.graph, self.authority, folder, seller, http_client=self.http_client(), **options)
+        with self._signing_in:  # the fake authority signs in the next device code as one person
+            return OutlookHarness(self.graph, self.authority, folder, seller, http_client=self.http_client(), **options)
 
     def connector(
         self, harness: Harness, *, timeout: float, sleep: Callable[[float], None], random: Callable[[], float]
@@ -120,7 +123,7 @@ class OutlookTarget(Target):
         return plan
 
     def limit_pages(self, items: int) -> None:
-        self.page_size = items
+        self.page = items
 
     def environment(self) -> dict[str, str]:
         return {"REQUESTS_CA_BUNDLE": str(self.ca_bundle)}

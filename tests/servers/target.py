@@ -29,6 +29,7 @@ class Target(ABC):
 
     name: str  # the provider, as in the config ("caldav", "google", "outlook")
     upstream: str  # the server's base URL; a proxy in front of it forwards here
+    page: int | None  # events per page of a listing, as the connector asks (None: never paged)
 
     @abstractmethod
     def new_calendar(self, base: str) -> Harness:

@@ -38,6 +38,7 @@ class CaldavTarget(Target):
     """Radicale: each calendar belongs to a new user (who owns /<user>/ on an auth-less server)."""
 
     name = "caldav"
+    page = None
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
