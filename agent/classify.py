@@ -25,7 +25,9 @@ class Classifier:
     """One seller's rules, applied with memory.
 
     The same few hundred addresses recur across a calendar's meetings, so what the rules
-    say of an address (inside the company? excluded? which customer?) is decided once.
+    say of an address (inside the company? excluded? which customer?) is decided once, and
+    a meeting's external attendees (asked for by classification, by the customer look-up and
+    by the templates' context) are worked out once per meeting object.
     The planner keeps one for a whole plan; the functions below make a fresh one.
     """
 
@@ -36,6 +38,7 @@ class Classifier:
         self._internal: dict[str, bool] = {}
         self._names: dict[str, str] = {}
         self._labels: dict[str, str] = {}
+        self._externals: dict[int, tuple[Event, list[Attendee]]] = {}  # by id; the event is held so its id stays its own
         self._members = [
             (name, {m.lower() for m in members if "@" in m}, tuple(m.lower() for m in members if "@" not in m))
             for name, members in sorted(settings.customers.items())
@@ -60,8 +63,13 @@ class Classifier:
 
     def external_attendees(self, event: Event) -> list[Attendee]:
         """Attendees from outside the seller's organisation, excluding rooms and excluded parties."""
+        known = self._externals.get(id(event))
+        if known is not None and known[0] is event:
+            return list(known[1])
         self_email = event.self_email.lower()
-        return [a for a in event.attendees if not a.resource and a.address != self_email and self._is_outside(a)]
+        found = [a for a in event.attendees if not a.resource and a.address != self_email and self._is_outside(a)]
+        self._externals[id(event)] = (event, found)
+        return list(found)
 
     def classify(self, event: Event) -> Verdict:
         """Decide whether an event is a customer meeting the agent should enrich."""

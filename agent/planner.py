@@ -178,8 +178,9 @@ class _Planner:
             groups[(block.block_tag.kind, block.block_tag.meeting_key)].append(block)
         chosen = {}
         for ident, group in groups.items():
-            record = self.owned.records.get(ident)
-            group.sort(key=lambda block: (record is None or block.ref != record.ref, block.ref))
+            if len(group) > 1:  # the recorded one is kept, else the first by reference
+                record = self.owned.records.get(ident)
+                group.sort(key=lambda block: (record is None or block.ref != record.ref, block.ref))
             chosen[ident] = group[0]
             for extra in group[1:]:
                 if extra.start > self.now and not self._edited(extra):

@@ -9,12 +9,13 @@ ship with the package and a directory named in the config can override any of th
 from __future__ import annotations
 
 import functools
+import typing as t
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
 
-from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
+from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateError, Undefined, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 
 from agent.errors import ConfigError
@@ -115,6 +116,30 @@ class MeetingContext:
         return replace(self, carry=self.carry.shared() if self.carry else None, agenda_draft="")
 
 
+# What templates may read without the sandbox's general attribute check: the declared fields
+# (and plain computed properties) of the frozen data the planner hands them. Nothing else.
+_READABLE: dict[type, frozenset[str]] = {
+    cls: frozenset(f.name for f in fields(cls)) | extra
+    for cls, extra in ((Person, {"label"}), (Commitment, set()), (Carryover, set()),
+                       (AgendaItem, set()), (MeetingContext, {"minutes"}))
+}  # fmt: skip
+
+
+class _Sandbox(SandboxedEnvironment):
+    """The sandbox with a fast path for reading the planner's own data.
+
+    A field of one of those frozen dataclasses is plain data (text, numbers, dates, more of
+    the same), so reading it is safe without the general check, which looks for internal
+    attributes and unsafe callables on every access and was most of the time spent rendering.
+    Everything else (methods, dunders, other objects) still goes through the sandbox.
+    """
+
+    def getattr(self, obj: t.Any, attribute: str) -> t.Any | Undefined:
+        if attribute in _READABLE.get(type(obj), ()):
+            return getattr(obj, attribute)
+        return super().getattr(obj, attribute)
+
+
 @functools.lru_cache(maxsize=1024)  # a few meeting lengths recur across thousands of meetings
 def agenda_items(minutes: int, follow_up: bool) -> tuple[AgendaItem, ...]:
     """A short timed agenda that fits the meeting's length (minutes add up to it)."""
@@ -148,7 +173,7 @@ class Renderer:
             raise ConfigError("not a directory", where=f"templates: {override}")
         loaders = [FileSystemLoader(str(override))] if override else []
         loaders.append(FileSystemLoader(str(default_templates_dir())))
-        self._env = SandboxedEnvironment(
+        self._env = _Sandbox(
             loader=ChoiceLoader(loaders),
             autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
             undefined=StrictUndefined,

@@ -51,9 +51,19 @@ def test_templates_can_be_overridden_from_a_directory(tmp_path: Path) -> None:
     assert "BEFORE YOU GO IN" in world.block_for("prep", event).description  # the others stay default
 
 
-def test_an_override_cannot_reach_python_internals(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "reach",
+    [
+        "m.title.__class__.__mro__[1].__subclasses__()",
+        "m.__class__.__init__.__globals__",  # from the planner's own data (read by a fast path)
+        "m.customers[0].__dataclass_fields__",
+        "m.shared.__globals__",
+        "m.start.__class__.__subclasses__()",
+    ],
+)
+def test_an_override_cannot_reach_python_internals(tmp_path: Path, reach: str) -> None:
     """The sandbox refuses; the cycle stops with a one-line error and writes nothing."""
-    (tmp_path / "prep.txt.j2").write_text("{{ m.title.__class__.__mro__[1].__subclasses__() }}")
+    (tmp_path / "prep.txt.j2").write_text(f"{{{{ {reach} }}}}")
     world = World()
     world.sync.renderer = Renderer(tmp_path)
     world.add(meeting("Globex", at(0, 10)))
