@@ -37,7 +37,7 @@ class Classifier:
         self._outside: dict[str, bool] = {}
         self._internal: dict[str, bool] = {}
         self._names: dict[str, str] = {}
-        self._labels: dict[str, str] = {}
+        self._labels: dict[str, str] = {}  # by customer
         self._externals: dict[int, tuple[Event, list[Attendee]]] = {}  # by id; the event is held so its id stays its own
         self._members = [
             (name, {m.lower() for m in members if "@" in m}, tuple(m.lower() for m in members if "@" not in m))
@@ -112,10 +112,13 @@ class Classifier:
 
     def customer_label(self, attendee: Attendee) -> str:
         """How to name an attendee's company in text ("Globex")."""
-        email = attendee.address
-        if email not in self._labels:
-            self._labels[email] = customer_label(self.customer_name(attendee), self.settings)
-        return self._labels[email]
+        return self.label(self.customer_name(attendee))
+
+    def label(self, customer: str) -> str:
+        """How to name a customer in text, worked out once per customer."""
+        if customer not in self._labels:
+            self._labels[customer] = customer_label(customer, self.settings)
+        return self._labels[customer]
 
     def customer_among(self, externals: Iterable[Attendee]) -> str:
         """The customer most represented among external attendees ("" when there are none).
@@ -123,8 +126,11 @@ class Classifier:
         With several external organisations the most represented one wins (ties: alphabetical),
         so the answer is stable from cycle to cycle.
         """
-        names: Counter[str] = Counter(self.customer_name(attendee) for attendee in externals)
-        return min(names, key=lambda name: (-names[name], name)) if names else ""
+        names = [self.customer_name(attendee) for attendee in externals]
+        if len(set(names)) <= 1:  # the usual case: one organisation, or nobody from outside
+            return names[0] if names else ""
+        counts = Counter(names)
+        return min(counts, key=lambda name: (-counts[name], name))
 
     def customer_of(self, event: Event) -> str:
         """The customer a meeting is with: a configured name, else the main external domain;

@@ -98,7 +98,12 @@ def fingerprint(text: str) -> str:
     taken over a normalised form: such rewrites are not mistaken for a human edit.
     """
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    normal = "\n".join(line.rstrip() for line in lines).strip("\n")
+    return digest("\n".join(line.rstrip() for line in lines).strip("\n"))
+
+
+def digest(normal: str) -> str:
+    """The hash `fingerprint` keeps, for text that is already in normal form (one line,
+    no trailing blanks): a caller that normalised it more strictly need not pay twice."""
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()[:16]
 
 

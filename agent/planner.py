@@ -27,9 +27,9 @@ from datetime import date, datetime, timedelta, tzinfo
 
 from agent import splice
 from agent.changes import Adopt, Change, CreateBlock, DeleteBlock, Forget, Tombstone, UpdateBlock, WriteAgenda
-from agent.classify import Classifier, customer_label
+from agent.classify import Classifier
 from agent.config import Settings
-from agent.model import AgendaTag, BlockSpec, BlockTag, BodyFormat, Event, Interval, Kind, Status, Window, fingerprint
+from agent.model import AgendaTag, BlockSpec, BlockTag, BodyFormat, Event, Interval, Kind, Status, Window, digest
 from agent.placement import Placer, Timeline
 from agent.render import (
     Carryover,
@@ -103,7 +103,7 @@ def block_fingerprint(title: str, text: str) -> str:
     White space does not count, so a provider that re-flows our text or hands it back as
     HTML (Exchange does, unless asked otherwise) is not mistaken for a person's edit.
     """
-    return fingerprint(" ".join(f"{title}\n{text}".split()))
+    return digest(" ".join(f"{title}\n{text}".split()))  # one line, single spaces: already normal
 
 
 def observed_fingerprint(block: Event) -> str:
@@ -410,7 +410,7 @@ class _Planner:
         if kind is Kind.DEBRIEF:
             return self.renderer.debrief(context)
         if self._drafted(context):
-            context = replace(context, agenda_draft=self.renderer.agenda(context))
+            context = context._replace(agenda_draft=self.renderer.agenda(context))
         return self.renderer.prep(context)
 
     def _drafted(self, context: MeetingContext) -> bool:
@@ -485,7 +485,7 @@ class _Planner:
             timezone=str(zone),
             location=meeting.location,
             customer=customer,
-            customer_label=customer_label(customer, settings),
+            customer_label=self.rules.label(customer),
             seller=meeting.self_email,
             seller_organizes=meeting.self_is_organizer,
             customers=customers,

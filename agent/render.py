@@ -11,9 +11,10 @@ from __future__ import annotations
 import functools
 import typing as t
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateError, Undefined, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
@@ -30,8 +31,9 @@ def default_templates_dir() -> Path:
     return installed if installed.is_dir() else Path(__file__).parent.parent / "templates"
 
 
-@dataclass(frozen=True)
-class Person:
+class Person(NamedTuple):
+    """An attendee as templates show them (a named tuple, like MeetingContext: see there)."""
+
     name: str
     email: str
     company: str
@@ -85,9 +87,12 @@ class AgendaItem:
     minutes: int
 
 
-@dataclass(frozen=True)
-class MeetingContext:
-    """Everything a template may show about one meeting, already in the seller's time zone."""
+class MeetingContext(NamedTuple):
+    """Everything a template may show about one meeting, already in the seller's time zone.
+
+    A named tuple, not a dataclass: a plan builds one per meeting and the renderer's memo
+    compares it with the last cycle's, thousands of times a cycle, which tuples do in C.
+    """
 
     title: str
     start: datetime
@@ -113,24 +118,25 @@ class MeetingContext:
 
     def shared(self) -> MeetingContext:
         """What a customer-visible agenda may be rendered from: only the shared part of the carry-over."""
-        return replace(self, carry=self.carry.shared() if self.carry else None, agenda_draft="")
+        if self.carry is None and not self.agenda_draft:
+            return self  # nothing private to leave out
+        return self._replace(carry=self.carry.shared() if self.carry else None, agenda_draft="")
 
 
 # What templates may read without the sandbox's general attribute check: the declared fields
 # (and plain computed properties) of the frozen data the planner hands them. Nothing else.
 _READABLE: dict[type, frozenset[str]] = {
-    cls: frozenset(f.name for f in fields(cls)) | extra
-    for cls, extra in ((Person, {"label"}), (Commitment, set()), (Carryover, set()),
-                       (AgendaItem, set()), (MeetingContext, {"minutes"}))
-}  # fmt: skip
+    cls: frozenset(field.name for field in fields(cls)) | extra
+    for cls, extra in ((Commitment, set()), (Carryover, set()), (AgendaItem, set()))
+} | {Person: frozenset(Person._fields) | {"label"}, MeetingContext: frozenset(MeetingContext._fields) | {"minutes"}}
 
 
 class _Sandbox(SandboxedEnvironment):
     """The sandbox with a fast path for reading the planner's own data.
 
-    A field of one of those frozen dataclasses is plain data (text, numbers, dates, more of
+    A field of one of those frozen records is plain data (text, numbers, dates, more of
     the same), so reading it is safe without the general check, which looks for internal
-    attributes and unsafe callables on every access and was most of the time spent rendering.
+    attributes and unsafe callables on every access and took a large share of rendering time.
     Everything else (methods, dunders, other objects) still goes through the sandbox.
     """
 
@@ -156,6 +162,7 @@ def agenda_items(minutes: int, follow_up: bool) -> tuple[AgendaItem, ...]:
     return tuple(items)
 
 
+@functools.lru_cache(maxsize=64)  # a meeting's prep, agenda and debrief show the same times
 def _when(start: datetime, end: datetime | None = None) -> str:
     text = start.strftime("%a %d %b %Y, %H:%M")
     if end is not None:

@@ -8,7 +8,6 @@ parser does not know, and whatever breaks the list right under a shared heading 
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from datetime import date, datetime
 
 import pytest
@@ -41,7 +40,7 @@ def agendas(text: str) -> str:
     shown = []
     for html in (None, True):
         carry = carryover(parse(text, DAY, html=html), "Globex: deep dive", DAY, today=date(2030, 3, 25))
-        ctx = replace(context(""), carry=carry)
+        ctx = context("")._replace(carry=carry)
         shown += [RENDERER.agenda(ctx), RENDERER.agenda_html(ctx)]
     return "\n".join(shown)
 
@@ -171,7 +170,7 @@ def test_the_agenda_does_not_depend_on_the_day_it_is_rendered() -> None:
     """Overdue is the prep's business: the agenda text is the same before and after a due date."""
     text = "Commitment, customer:\n- send the data by 25 Mar\n"
     ctx = context(text)
-    late = replace(ctx, carry=carryover(parse(text, DAY), "Globex: deep dive", DAY, today=date(2030, 4, 30)))
+    late = ctx._replace(carry=carryover(parse(text, DAY), "Globex: deep dive", DAY, today=date(2030, 4, 30)))
     assert RENDERER.agenda(ctx) == RENDERER.agenda(late)
     assert "OVERDUE" not in RENDERER.prep(ctx) and "OVERDUE" in RENDERER.prep(late)
 
