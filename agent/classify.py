@@ -38,7 +38,7 @@ class Classifier:
         self._internal: dict[str, bool] = {}
         self._names: dict[str, str] = {}
         self._labels: dict[str, str] = {}  # by customer
-        self._externals: dict[int, tuple[Event, list[Attendee]]] = {}  # by id; the event is held so its id stays its own
+        self._externals: dict[int, tuple[Event, tuple[Attendee, ...]]] = {}  # by id; the event is held so its id stays its own
         self._members = [
             (name, {m.lower() for m in members if "@" in m}, tuple(m.lower() for m in members if "@" not in m))
             for name, members in sorted(settings.customers.items())
@@ -61,20 +61,19 @@ class Classifier:
             self._outside[email] = not excluded and not self.is_internal(attendee)
         return self._outside[email]
 
-    def external_attendees(self, event: Event) -> list[Attendee]:
+    def external_attendees(self, event: Event) -> tuple[Attendee, ...]:
         """Attendees from outside the seller's organisation, excluding rooms and excluded parties."""
         known = self._externals.get(id(event))
         if known is not None and known[0] is event:
-            return list(known[1])
+            return known[1]
         self_email = event.self_email.lower()
-        found = [a for a in event.attendees if not a.resource and a.address != self_email and self._is_outside(a)]
+        found = tuple(a for a in event.attendees if not a.resource and a.address != self_email and self._is_outside(a))
         self._externals[id(event)] = (event, found)
-        return list(found)
+        return found
 
     def classify(self, event: Event) -> Verdict:
         """Decide whether an event is a customer meeting the agent should enrich."""
         rules = self.rules
-        title = event.title.lower()
         if event.is_block:
             return Verdict(False, "a callplan block")
         if event.all_day:
@@ -85,6 +84,7 @@ class Classifier:
             return Verdict(False, "declined by the seller")
         if event.end <= event.start:
             return Verdict(False, "ends before it starts")
+        title = event.title.lower()
         if any(keyword.lower() in title for keyword in rules.exclude_title_keywords):
             return Verdict(False, "title excluded by a rule")
         if self.external_attendees(event):
@@ -142,7 +142,7 @@ def classify(event: Event, settings: Settings) -> Verdict:
     return Classifier(settings).classify(event)
 
 
-def external_attendees(event: Event, settings: Settings) -> list[Attendee]:
+def external_attendees(event: Event, settings: Settings) -> tuple[Attendee, ...]:
     return Classifier(settings).external_attendees(event)
 
 

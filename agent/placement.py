@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from agent.config import WorkingHours
 from agent.model import Interval
+
+ONE_DAY = timedelta(days=1)
 
 
 class Timeline:
@@ -40,11 +41,12 @@ class Timeline:
         # every stored interval that overlaps or touches [start, end] is merged into it
         low = bisect.bisect_left(self._ends, start)
         high = bisect.bisect_right(self._starts, end)
-        if low < high:
-            start = min(start, self._starts[low])
-            end = max(end, self._ends[high - 1])
-        self._starts[low:high] = [start]
-        self._ends[low:high] = [end]
+        if low == high:  # touches nothing: a new interval
+            self._starts.insert(low, start)
+            self._ends.insert(low, end)
+            return
+        self._starts[low:high] = [min(start, self._starts[low])]
+        self._ends[low:high] = [max(end, self._ends[high - 1])]
 
     def is_free(self, interval: Interval) -> bool:
         index = bisect.bisect_right(self._ends, interval.start)
@@ -89,30 +91,46 @@ def _wall(day, clock, zone: ZoneInfo) -> datetime:  # type: ignore[no-untyped-de
     return datetime.combine(day, clock, tzinfo=zone).astimezone(UTC).astimezone(zone)
 
 
-@dataclass(frozen=True)
 class Placer:
     """Finds slots for blocks given busy time, one seller's working hours, and `now`."""
 
-    hours: WorkingHours
-    zone: ZoneInfo
-    now: datetime
-    _days: dict[date, Interval | None] = field(default_factory=dict, compare=False, repr=False)
+    def __init__(self, hours: WorkingHours, zone: ZoneInfo, now: datetime) -> None:
+        self.hours = hours
+        self.zone = zone
+        self.now = now
+        # the working hours of consecutive local dates, laid out once: a plan asks for the
+        # same few days thousands of times, and each ask is then a bisection
+        self._first: date | None = None
+        self._last: date | None = None
+        self._covered = Interval(now, now)  # the time those dates span
+        self._starts: list[datetime] = []
+        self._ends: list[datetime] = []
 
-    def working_spans(self, start: datetime, end: datetime) -> Iterator[Interval]:
-        """The working-hours intervals of each working day that touches [start, end).
+    def working_spans(self, start: datetime, end: datetime) -> list[Interval]:
+        """The working hours inside [start, end), in order."""
+        if start >= end:
+            return []
+        if not (self._covered.start <= start and end <= self._covered.end):
+            self._cover(start, end)
+        low = bisect.bisect_right(self._ends, start)
+        high = bisect.bisect_left(self._starts, end)
+        return [Interval(max(begin, start), min(finish, end)) for begin, finish in zip(self._starts[low:high], self._ends[low:high])]
 
-        Each date's hours are worked out once per placer: a plan asks for the same few days
-        thousands of times.
-        """
-        day = start.astimezone(self.zone).date() - timedelta(days=1)
-        last = end.astimezone(self.zone).date()
-        while day <= last:
-            if day not in self._days:
-                self._days[day] = working_day(self.hours, self.zone, day)
-            span = self._days[day]
-            if span is not None and span.end > start and span.start < end:
-                yield span
-            day += timedelta(days=1)
+    def _cover(self, start: datetime, end: datetime) -> None:
+        """Lay out the dates around [start, end), at least doubling what is laid out (so a plan
+        that walks forward through its window lays out each date about once)."""
+        first = start.astimezone(self.zone).date() - ONE_DAY
+        last = end.astimezone(self.zone).date() + ONE_DAY
+        if self._first is not None and self._last is not None:
+            reach = max(self._last - self._first, ONE_DAY)
+            first = min(first, self._first - reach) if first < self._first else self._first
+            last = max(last, self._last + reach) if last > self._last else self._last
+        self._first, self._last = first, last
+        days = [working_day(self.hours, self.zone, first + ONE_DAY * offset) for offset in range((last - first).days + 1)]
+        spans = [span for span in days if span is not None]
+        self._starts = [span.start for span in spans]
+        self._ends = [span.end for span in spans]
+        self._covered = Interval(_wall(first, time(0), self.zone), _wall(last, time(0), self.zone))
 
     def latest_before(
         self, busy: Timeline, duration: timedelta, end_by: datetime, earliest: datetime, working: bool
@@ -139,13 +157,7 @@ class Placer:
         return None
 
     def _spans(self, start: datetime, end: datetime, working: bool, backward: bool) -> list[Interval]:
-        if start >= end:
-            return []
         if not working:
-            return [Interval(start, end)]
-        spans = [
-            Interval(max(span.start, start), min(span.end, end))
-            for span in self.working_spans(start, end)
-        ]
-        spans = [span for span in spans if span.start < span.end]
+            return [Interval(start, end)] if start < end else []
+        spans = self.working_spans(start, end)
         return spans[::-1] if backward else spans

@@ -21,7 +21,7 @@ from __future__ import annotations
 import bisect
 import functools
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, tzinfo
 
@@ -81,20 +81,18 @@ class History:
             self._by_customer[past.customer].append(past)
         self._starts = {customer: [p.start for p in group] for customer, group in self._by_customer.items()}
 
-    def _before(self, customer: str, when: datetime) -> list[Past]:
+    def _latest_first(self, customer: str, when: datetime) -> Iterator[Past]:
+        """This customer's meetings before `when`, the most recent first."""
         group = self._by_customer.get(customer, [])
-        return group[: bisect.bisect_left(self._starts.get(customer, []), when)]
+        for index in range(bisect.bisect_left(self._starts.get(customer, []), when) - 1, -1, -1):
+            yield group[index]
 
     def last_before(self, customer: str, when: datetime) -> Past | None:
-        earlier = self._before(customer, when)
-        return earlier[-1] if earlier else None
+        return next(self._latest_first(customer, when), None)
 
     def carry_before(self, customer: str, when: datetime) -> Carryover | None:
         """What the most recent debrief with this customer before `when` said."""
-        for past in reversed(self._before(customer, when)):
-            if past.carry is not None:
-                return past.carry
-        return None
+        return next((past.carry for past in self._latest_first(customer, when) if past.carry is not None), None)
 
 
 def block_fingerprint(title: str, text: str) -> str:
@@ -280,13 +278,8 @@ class _Planner:
 
     def _place_and_write(self) -> None:
         fixed = self._fixed_positions()
-        taken = Timeline(fixed.values())
+        taken = Timeline([*fixed.values(), *(meeting.span for meeting in self.meetings.values() if meeting.busy), *self.busy])
         agents = Timeline(fixed.values())
-        for meeting in self.meetings.values():
-            if meeting.busy:
-                taken.add(meeting.span)
-        for interval in self.busy:
-            taken.add(interval)
         chain_end = self._chain_ends()
         for key in self.eligible:
             meeting = self.meetings[key]
@@ -394,9 +387,10 @@ class _Planner:
         # the text is rendered only if it changed (its fingerprint is remembered by input)
         key = (kind, title, context, self._drafted(context))
         content = self.renderer.remember(key, lambda: block_fingerprint(title, self._block_text(kind, context)))
-        tag = BlockTag(kind, meeting.key, target, meeting.span, content, pinned=_pinned(existing))
-        if tag == old and existing.span == target:
+        pinned = _pinned(existing)
+        if existing.span == target and (old.placed, old.meeting, old.content, old.pinned) == (target, meeting.span, content, pinned):
             return  # same place, same text: nothing to write, whoever wrote in it
+        tag = BlockTag(kind, meeting.key, target, meeting.span, content, pinned=pinned)
         edited = self._edited(existing)
         if edited:  # keep the person's words; only the times may follow the meeting
             tag = replace(tag, content=old.content)
