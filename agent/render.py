@@ -167,7 +167,6 @@ def agenda_items(minutes: int, follow_up: bool) -> tuple[AgendaItem, ...]:
     return tuple(items)
 
 
-@functools.lru_cache(maxsize=64)  # a meeting's prep, agenda and debrief show the same times
 def _when(start: datetime, end: datetime | None = None) -> str:
     text = start.strftime("%a %d %b %Y, %H:%M")
     if end is not None:

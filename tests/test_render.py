@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
-from helpers import World, at, meeting
+from helpers import BERLIN, World, at, meeting
 
 from agent import splice
 from agent.errors import ConfigError
 from agent.model import Attendee, BodyFormat
-from agent.render import Renderer
+from agent.render import MeetingContext, Renderer
 
 HOSTILE_TITLE = "{{ 7*7 }} {% for x in range(3) %}loop{% endfor %} {{ ''.__class__.__mro__ }} <script>alert(1)</script>"
 
@@ -100,3 +102,18 @@ def test_every_domain_point_is_in_the_templates() -> None:
                    "Primary objective", "Time (", "Interest (", "Overview (", "Notes:", "Next steps agreed",
                    "Next meeting scheduled?", "Opening statement ideas", "No next meeting with Globex"]:  # fmt: skip
         assert phrase in debrief, phrase
+
+
+def test_the_same_instant_is_shown_in_each_sellers_own_zone() -> None:
+    """Two sellers in one process meet at the same instant: each text shows their own clock."""
+    renderer = Renderer()
+    start = datetime(2030, 3, 26, 9, tzinfo=UTC)
+    shown = []
+    for zone in (BERLIN, ZoneInfo("America/New_York")):
+        ctx = MeetingContext(
+            title="Globex", start=start.astimezone(zone), end=(start + timedelta(hours=1)).astimezone(zone),
+            timezone=str(zone), location="", customer="globex.example", customer_label="Globex",
+            seller="alex@acme.example", seller_organizes=True, customers=(), colleagues=(), first_meeting=True,
+        )  # fmt: skip
+        shown.append(renderer.agenda(ctx).splitlines()[1])
+    assert shown == ["Tue 26 Mar 2030, 10:00–11:00 (CET)", "Tue 26 Mar 2030, 05:00–06:00 (EDT)"]
