@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateError, Undefined, select_autoescape
+from jinja2.runtime import LoopContext
 from jinja2.sandbox import SandboxedEnvironment
 
 from agent.errors import ConfigError
@@ -125,7 +126,8 @@ class MeetingContext(NamedTuple):
 
 
 # What templates may read without the sandbox's general attribute check: the declared fields
-# (and plain computed properties) of the frozen data the planner hands them. Nothing else.
+# (and plain computed properties) of the frozen data the planner hands them, and the
+# counters of a for loop. Nothing else.
 _READABLE: dict[type, frozenset[str]] = {
     cls: frozenset(field.name for field in fields(cls)) | extra
     for cls, extra in ((Commitment, set()), (Carryover, set()))
@@ -133,6 +135,8 @@ _READABLE: dict[type, frozenset[str]] = {
     Person: frozenset(Person._fields) | {"label"},
     AgendaItem: frozenset(AgendaItem._fields),
     MeetingContext: frozenset(MeetingContext._fields) | {"minutes"},
+    # a for loop's counters ("loop.first"), which templates read on every pass
+    LoopContext: frozenset({"depth", "first", "index", "index0", "last", "length", "revindex", "revindex0"}),
 }
 
 
@@ -167,10 +171,20 @@ def agenda_items(minutes: int, follow_up: bool) -> tuple[AgendaItem, ...]:
     return tuple(items)
 
 
+# the C locale's names, which strftime's %a and %b print (the agent never sets a locale)
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def _when(start: datetime, end: datetime | None = None) -> str:
-    text = start.strftime("%a %d %b %Y, %H:%M")
+    """A meeting's time as strftime("%a %d %b %Y, %H:%M") would print it, with the end and
+    the zone: "Mon 18 Mar 2030, 09:05–09:50 (CET)". Formatted by hand because strftime took
+    three times as long (every text shows a time); %-formatting is a third faster than an
+    f-string at zero-padded numbers."""
+    parts = (_DAYS[start.weekday()], start.day, _MONTHS[start.month], start.year, start.hour, start.minute)
+    text = "%s %02d %s %d, %02d:%02d" % parts  # noqa: UP031
     if end is not None:
-        text += end.strftime("–%H:%M")
+        text += "–%02d:%02d" % (end.hour, end.minute)  # noqa: UP031
     return f"{text} ({start.tzname()})"
 
 
@@ -219,9 +233,12 @@ class Renderer:
 
     def _render(self, name: str, ctx: MeetingContext) -> str:
         try:
-            # Template.render(m=ctx), with the globals read out of their ChainMap once, not per call
+            # Template.render(m=ctx) without reading the globals out of their ChainMap on every
+            # call (twice: for the variables and for the context's list of global names, which
+            # only imports use); that was half the cost of starting a render
             template = self._templates[name]
-            text = self._env.concat(template.root_render_func(template.new_context({**self._globals[name], "m": ctx}, shared=True)))
+            context = self._env.context_class(self._env, {**self._globals[name], "m": ctx}, name, template.blocks)
+            text = self._env.concat(template.root_render_func(context))
         except TemplateError as exc:
             raise ConfigError(f"cannot render: {exc}", where=f"template {name}") from None
         return neutralise(text.strip("\n"))

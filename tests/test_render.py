@@ -8,11 +8,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from helpers import BERLIN, World, at, meeting
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent import splice
 from agent.errors import ConfigError
 from agent.model import Attendee, BodyFormat
-from agent.render import MeetingContext, Renderer
+from agent.render import MeetingContext, Renderer, _when
 
 HOSTILE_TITLE = "{{ 7*7 }} {% for x in range(3) %}loop{% endfor %} {{ ''.__class__.__mro__ }} <script>alert(1)</script>"
 
@@ -117,3 +119,18 @@ def test_the_same_instant_is_shown_in_each_sellers_own_zone() -> None:
         )  # fmt: skip
         shown.append(renderer.agenda(ctx).splitlines()[1])
     assert shown == ["Tue 26 Mar 2030, 10:00–11:00 (CET)", "Tue 26 Mar 2030, 05:00–06:00 (EDT)"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    instant=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)),
+    minutes=st.integers(min_value=0, max_value=24 * 60),
+    zone=st.sampled_from(["Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "UTC"]),
+)
+def test_times_read_as_strftime_prints_them(instant: datetime, minutes: int, zone: str) -> None:
+    """The hand-made formatting of `when` prints exactly what strftime would, in any zone and year."""
+    start = instant.astimezone(ZoneInfo(zone))
+    end = start + timedelta(minutes=minutes)
+    expected = f"{start.strftime('%a %d %b %Y, %H:%M')}{end.strftime('–%H:%M')} ({start.tzname()})"
+    assert _when(start, end) == expected
+    assert _when(start) == f"{start.strftime('%a %d %b %Y, %H:%M')} ({start.tzname()})"
