@@ -48,8 +48,9 @@ class CalendarReport:
     """What one calendar's cycle read, planned and did."""
 
     calendar: str
-    requests: int = 0
-    read: int = 0
+    requests: int = 0  # everything the cycle sent: reads, writes, retries
+    reads: int = 0  # of those, what reading the calendar and finished debriefs took
+    read: int = 0  # events read
     full: bool = False
     meetings: list[Event] = field(default_factory=list)
     planned: list[Change] = field(default_factory=list)
@@ -85,6 +86,10 @@ class AccountReport:
     @property
     def requests(self) -> int:
         return sum(calendar.requests for calendar in self.calendars)
+
+    @property
+    def reads(self) -> int:
+        return sum(calendar.reads for calendar in self.calendars)
 
     @property
     def changes(self) -> int:
@@ -152,11 +157,14 @@ class AccountSync:
                     break
                 result = CalendarReport(calendar)
                 report.calendars.append(result)
+                sent = self.connector.requests_sent
                 try:
                     self._calendar_cycle(calendar, result, dry_run, stop)
                 except TransientError as exc:
                     result.error = str(exc)
                     emit(log, logging.WARNING, "calendar_error", account=self.account.name, calendar=calendar, error=str(exc))
+                finally:  # a cycle cut short still cost what it sent
+                    result.requests = self.connector.requests_sent - sent
                 report.stopped = report.stopped or result.stopped
         except (AuthError, ThrottledError, StateError, ConfigError) as exc:
             report.error = str(exc)
@@ -170,7 +178,7 @@ class AccountSync:
         window = window_for(now, settings.lookahead_days, settings.timezone)
         # a window that moved (a new day) means a full read: meetings may have entered it
         delta = self.connector.changes(calendar, self.store.cursor(key, window), window)
-        result.requests, result.full, result.skipped = delta.requests, delta.full, list(delta.skipped)
+        result.reads, result.full, result.skipped = delta.requests, delta.full, list(delta.skipped)
         result.read = len(delta.upserted)
         for reason in delta.skipped:
             emit(log, logging.WARNING, "skipped_event", account=self.account.name, calendar=calendar, reason=reason)
@@ -180,7 +188,7 @@ class AccountSync:
             self.store.apply_delta(key, self.account.name, delta, window)
             events = self.store.events(key)
             # the loop: what sellers wrote in finished debriefs, before planning what comes next
-            result.requests += self.harvester.run(key, calendar, events, delta, now)
+            result.reads += self.harvester.run(key, calendar, events, delta, now)
         meetings = [event for event in events if not event.is_block]
         result.meetings = meetings
         busy = self.connector.busy(list(self.account.busy_calendars), window) if self.account.busy_calendars else []

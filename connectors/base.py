@@ -30,6 +30,12 @@ class Connector(Protocol):
 
     name: str  # provider name for messages: "caldav", "google", "outlook"
 
+    @property
+    def requests_sent(self) -> int:
+        """Requests sent to the provider so far, every attempt counted (retries too): what a
+        cycle cost is the difference across it, reads and writes alike."""
+        ...
+
     def calendars(self) -> list[CalendarInfo]:
         """The calendars the account can see."""
         ...

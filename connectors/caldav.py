@@ -603,6 +603,10 @@ class CaldavConnector:
                 resources.append(Resource(href_of(obj.url), obj.props.get(dav.GetEtag.tag), text))
         return resources
 
+    @property
+    def requests_sent(self) -> int:
+        return self.session.sent
+
     def calendars(self) -> list[CalendarInfo]:
         """The principal's calendars; the first one the server lists counts as the primary."""
         with self._translate():

@@ -312,6 +312,10 @@ class GoogleConnector:
 
     # --- reads ---
 
+    @property
+    def requests_sent(self) -> int:
+        return self.http.sent
+
     def calendars(self) -> list[CalendarInfo]:
         """The calendars on the seller's calendar list; Google marks the primary one."""
         found: list[CalendarInfo] = []

@@ -201,6 +201,10 @@ class OutlookConnector:
 
     # --- reads ---
 
+    @property
+    def requests_sent(self) -> int:
+        return self.session.sent
+
     def calendars(self) -> list[CalendarInfo]:
         """The mailbox's calendars; Outlook's default calendar is the primary."""
         found = [item for page in self._pages(self._url("/calendars")) for item in page.get("value", [])]

@@ -66,6 +66,10 @@ class MemoryConnector:
     def __init__(self, calendar: MemoryCalendar) -> None:
         self.cal = calendar
 
+    @property
+    def requests_sent(self) -> int:
+        return self.cal.requests
+
     def calendars(self) -> list[CalendarInfo]:
         self.cal.requests += 1
         return [CalendarInfo(CALENDAR, "Memory", primary=True)]

@@ -153,7 +153,7 @@ def test_sigterm_finishes_the_change_in_flight_stops_in_time_and_the_next_start_
             assert service.wait(10) == 0
             assert time.monotonic() - asked < 5
         log = service.log()
-        assert "event=cycle account=alex outcome=stopped changes=3 requests=2 backlog=9" in log
+        assert "event=cycle account=alex outcome=stopped changes=3 requests=5 backlog=9" in log  # 2 reads, 3 writes
         assert "event=stop outcome=clean" in log
         refs = artifact_refs(state)
         assert len(refs) == 3 and all(exists(ref) for ref in refs)  # the change in flight was finished and recorded
