@@ -2,6 +2,7 @@
 
 Every failure the agent understands (CallplanError) is printed as one line on stderr with
 exit status 1; a cycle in which some account failed also exits 1, after the others ran.
+Each command imports what it needs when it runs, so `callplan --help` does not load the engine.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Any
 import click
 from rich.console import Console
 
-from agent import present
 from agent.errors import CallplanError
 
 console = Console()
@@ -62,6 +62,8 @@ def _session(ctx: click.Context):  # type: ignore[no-untyped-def]
 @click.pass_context
 def sync(ctx: click.Context, once: bool, dry_run: bool, accounts: tuple[str, ...]) -> None:
     """One cycle over all configured accounts."""
+    from agent import present
+
     if not once:
         raise click.UsageError("sync needs --once; the long-running service is `callplan run`")
     with _session(ctx) as session, (nullcontext() if dry_run else session.store.lock()):
@@ -82,6 +84,8 @@ def sync(ctx: click.Context, once: bool, dry_run: bool, accounts: tuple[str, ...
 @click.pass_context
 def status(ctx: click.Context) -> None:
     """Per account: last and next cycle, artifacts owned, backlog, last error."""
+    from agent import present
+
     with _session(ctx) as session:
         accounts = session.config.accounts
         statuses = {account.name: session.store.run_status(account.name) for account in accounts}
@@ -97,6 +101,7 @@ def status(ctx: click.Context) -> None:
 @click.pass_context
 def undo(ctx: click.Context, accounts: tuple[str, ...], dry_run: bool, yes: bool) -> None:
     """Remove every block callplan created and strip every agenda it inserted."""
+    from agent import present
     from agent.undo import undo as undo_account
 
     if not (dry_run or yes):
