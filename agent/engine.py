@@ -73,6 +73,7 @@ class AccountReport:
     error: str = ""
     retry_after: float | None = None  # the provider asked us to wait this long (throttling)
     stopped: bool = False
+    requests: int = 0  # everything the cycle sent, the account's own look-ups (its calendars) included
 
     @property
     def failure(self) -> str:
@@ -82,10 +83,6 @@ class AccountReport:
     @property
     def backlog(self) -> int:
         return sum(calendar.backlog for calendar in self.calendars)
-
-    @property
-    def requests(self) -> int:
-        return sum(calendar.requests for calendar in self.calendars)
 
     @property
     def reads(self) -> int:
@@ -150,6 +147,7 @@ class AccountSync:
         errors that concern the whole account (auth, throttling, state) stop it and are reported.
         Once `stop` is set, no further change is started; the one in flight is finished and recorded."""
         report = AccountReport(self.account.name)
+        sent = self.connector.requests_sent
         try:
             for calendar in self.calendars():
                 if stop is not None and stop.is_set():
@@ -157,18 +155,19 @@ class AccountSync:
                     break
                 result = CalendarReport(calendar)
                 report.calendars.append(result)
-                sent = self.connector.requests_sent
+                before = self.connector.requests_sent
                 try:
                     self._calendar_cycle(calendar, result, dry_run, stop)
                 except TransientError as exc:
                     result.error = str(exc)
                     emit(log, logging.WARNING, "calendar_error", account=self.account.name, calendar=calendar, error=str(exc))
                 finally:  # a cycle cut short still cost what it sent
-                    result.requests = self.connector.requests_sent - sent
+                    result.requests = self.connector.requests_sent - before
                 report.stopped = report.stopped or result.stopped
         except (AuthError, ThrottledError, StateError, ConfigError) as exc:
             report.error = str(exc)
             report.retry_after = exc.retry_after if isinstance(exc, ThrottledError) else None
+        report.requests = self.connector.requests_sent - sent
         return report
 
     def _calendar_cycle(self, calendar: str, result: CalendarReport, dry_run: bool, stop: threading.Event | None) -> None:
