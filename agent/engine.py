@@ -49,7 +49,7 @@ class CalendarReport:
 
     calendar: str
     requests: int = 0  # everything the cycle sent: reads, writes, retries
-    reads: int = 0  # of those, what reading the calendar and finished debriefs took
+    read_requests: int = 0  # of those, what reading the calendar and finished debriefs took
     read: int = 0  # events read
     full: bool = False
     meetings: list[Event] = field(default_factory=list)
@@ -85,8 +85,8 @@ class AccountReport:
         return sum(calendar.backlog for calendar in self.calendars)
 
     @property
-    def reads(self) -> int:
-        return sum(calendar.reads for calendar in self.calendars)
+    def read_requests(self) -> int:
+        return sum(calendar.read_requests for calendar in self.calendars)
 
     @property
     def changes(self) -> int:
@@ -177,7 +177,7 @@ class AccountSync:
         window = window_for(now, settings.lookahead_days, settings.timezone)
         # a window that moved (a new day) means a full read: meetings may have entered it
         delta = self.connector.changes(calendar, self.store.cursor(key, window), window)
-        result.reads, result.full, result.skipped = delta.requests, delta.full, list(delta.skipped)
+        result.read_requests, result.full, result.skipped = delta.requests, delta.full, list(delta.skipped)
         result.read = len(delta.upserted)
         for reason in delta.skipped:
             emit(log, logging.WARNING, "skipped_event", account=self.account.name, calendar=calendar, reason=reason)
@@ -187,7 +187,7 @@ class AccountSync:
             self.store.apply_delta(key, self.account.name, delta, window)
             events = self.store.events(key)
             # the loop: what sellers wrote in finished debriefs, before planning what comes next
-            result.reads += self.harvester.run(key, calendar, events, delta, now)
+            result.read_requests += self.harvester.run(key, calendar, events, delta, now)
         meetings = [event for event in events if not event.is_block]
         result.meetings = meetings
         busy = self.connector.busy(list(self.account.busy_calendars), window) if self.account.busy_calendars else []

@@ -52,7 +52,7 @@ def test_a_first_sync_of_2000_events_reads_in_one_request(harness: GoogleHarness
     before = harness.fake.requests
     report = agent.sync.cycle()
     assert not report.error and report.calendars[0].read == 2000
-    assert report.calendars[0].reads == 1  # 2,000 events fit one page of 2,500
+    assert report.calendars[0].read_requests == 1  # 2,000 events fit one page of 2,500
     creates = sum(1 for change, _ in report.calendars[0].applied if type(change).__name__ == "CreateBlock")
     writes = len(report.calendars[0].applied)
     assert harness.fake.requests - before == 1 + -(-creates // 50) + (writes - creates) == report.calendars[0].requests

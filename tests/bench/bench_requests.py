@@ -82,7 +82,7 @@ def run_target(
         agent = Agent(target, harness, folder / "crowded", MONDAY)
         try:
             report, methods, wall, cpu = cycle(agent, proxy)
-            reads, changes = report.reads, report.changes
+            reads, changes = report.read_requests, report.changes
             pages = 2 * -(-size // target.page) if target.page else 2  # a listing's pages, read twice at most
             rows.append(Row(GROUP, f"{target.name}: first sync, {size:,} events in the window ({len(customers)} with customers)",
                             f"{reads} reads + {total(methods) - reads:,} writes for {changes:,} changes "
@@ -126,9 +126,9 @@ def changed_meetings(
                 harness.edit_meeting(key, start=starts[key] + timedelta(minutes=30))
             proxy.latency = latency
             report, methods, wall, cpu = cycle(agent, proxy)
-            costs[k] = (total(methods) - report.reads) / k
+            costs[k] = (total(methods) - report.read_requests) / k
             rows.append(Row(GROUP, f"{target.name}: {k} customer meetings rescheduled ({size} events)",
-                            f"{total(methods)} requests = {report.reads} reads + {costs[k]:.1f} × {k} ({describe(methods)}); "
+                            f"{total(methods)} requests = {report.read_requests} reads + {costs[k]:.1f} × {k} ({describe(methods)}); "
                             f"{wall:.2f} s at {latency * 1000:.0f} ms a round trip", f"≤ {per_meeting} per meeting", costs[k] <= per_meeting))  # fmt: skip
             proxy.latency = 0
             cycle(agent, proxy)  # the echo of those writes
