@@ -187,7 +187,9 @@ class AccountSync:
             self.store.apply_delta(key, self.account.name, delta, window)
             events = self.store.events(key)
             # the loop: what sellers wrote in finished debriefs, before planning what comes next
-            result.read_requests += self.harvester.run(key, calendar, events, delta, now)
+            before = self.connector.requests_sent
+            self.harvester.run(key, calendar, events, delta, now)
+            result.read_requests += self.connector.requests_sent - before
         meetings = [event for event in events if not event.is_block]
         result.meetings = meetings
         busy = self.connector.busy(list(self.account.busy_calendars), window) if self.account.busy_calendars else []

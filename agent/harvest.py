@@ -42,16 +42,14 @@ class Harvester:
         self.connector = connector
         self.store = store
 
-    def run(self, key: str, calendar: str, events: list[Event], delta: Delta, now: datetime) -> int:
-        """Record held meetings and read back finished debriefs of one calendar; returns the
-        number of provider requests it made."""
+    def run(self, key: str, calendar: str, events: list[Event], delta: Delta, now: datetime) -> None:
+        """Record held meetings and read back finished debriefs of one calendar."""
         held = {row.meeting_key: row for row in self.store.held(calendar=key)}
         self._record_held(key, [event for event in events if not event.is_block], held, now)
         blocks = {event.ref: event for event in events if event.is_block}
-        requests = 0
+        changed = set(delta.removed_refs)
         for artifact in self._due(key, now):
-            requests += self._harvest(calendar, artifact, blocks, set(delta.removed_refs), held, now)
-        return requests
+            self._harvest(calendar, artifact, blocks, changed, held, now)
 
     # -- held meetings ---------------------------------------------------------------------
 
@@ -106,21 +104,19 @@ class Harvester:
 
     def _harvest(
         self, calendar: str, artifact: Artifact, blocks: dict[str, Event], changed: set[str], held: dict[str, Held], now: datetime
-    ) -> int:
-        """Read one debrief block back; returns the requests it cost (0 or 1)."""
+    ) -> None:
+        """Read one debrief block back (from the provider only if the delta did not bring it)."""
         row = held.get(artifact.meeting_key) or _from_artifact(artifact, self.account.name)
         block = blocks.get(artifact.ref)
-        requests = 0
         if block is None:
             recheck = timedelta(hours=self.settings.debrief.recheck_hours)
             if artifact.ref not in changed and row.checked_at is not None and now - row.checked_at < recheck:
-                return 0
+                return
             try:
-                requests = 1
                 block = self.connector.get(calendar, artifact.ref)
             except (BadDataError, GoneError, TransientError) as exc:
                 log.warning("cannot read the debrief of %s back: %s", artifact.title or artifact.meeting_key, exc)
-                return requests
+                return
             row = replace(row, checked_at=now)
         if block is not None and block.block_tag is not None:
             content = observed_fingerprint(block)
@@ -132,7 +128,6 @@ class Harvester:
         if row != held.get(artifact.meeting_key):
             self.store.save_held(row)
             held[artifact.meeting_key] = row
-        return requests
 
     # -- history -----------------------------------------------------------------------------
 
