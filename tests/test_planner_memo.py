@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from helpers import World, at, meeting
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.engine import window_for
-from agent.planner import Owned, plan
+from agent.planner import LineMemo, Owned, block_fingerprint, plan
 from agent.render import Renderer
 
 
@@ -57,3 +59,18 @@ def test_sellers_sharing_a_renderer_get_their_own_settings_applied() -> None:
         assert world.applied() == []  # the second cycle plans from the memo
     assert "DRAFT AGENDA" in drafts.block_for("prep", theirs).description
     assert "DRAFT AGENDA" not in plain.block_for("prep", theirs).description
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    title=st.text(max_size=40),
+    lines=st.lists(st.sampled_from(["", " ", "  - item", "WHO IS COMING", "\t", "a\u00a0b", "x\r"]) | st.text(max_size=30), max_size=12),
+)
+def test_a_line_memo_fingerprints_texts_as_the_whole_text_is_fingerprinted(title: str, lines: list[str]) -> None:
+    """Its lines (shared with earlier texts or not) normalise to what the whole text does, for
+    any white space: tabs, carriage returns, no-break spaces and runs of them."""
+    memo = LineMemo()
+    text = "\n".join(lines)
+    for earlier in ("WHO IS COMING\n  - item", text):  # a warm memo, then one that has seen this very text
+        memo.fingerprint(title, earlier)
+        assert memo.fingerprint(title, text) == block_fingerprint(title, text)
