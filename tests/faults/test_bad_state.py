@@ -73,10 +73,12 @@ def truncate_to_half(path: Path, rng: random.Random) -> None:
 
 
 def scramble_a_table_page(path: Path, rng: random.Random) -> None:
-    """Overwrite the middle of one b-tree page (not the first: the header would say it all)."""
+    """Overwrite the middle of one page of a table's b-tree: not the first (the header would
+    say it all), and not a free page or a page of overflowing text (no reader would notice)."""
     data = bytearray(path.read_bytes())
     page = 4096
-    number = rng.randrange(1, len(data) // page)
+    tables = [number for number in range(1, len(data) // page) if data[number * page] in (0x05, 0x0D)]  # interior, leaf
+    number = rng.choice(tables)
     data[number * page + 8 : number * page + 1000] = rng.randbytes(992)
     path.write_bytes(bytes(data))
 
