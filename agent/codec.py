@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from agent.model import AgendaTag, Attendee, BlockTag, BodyFormat, Event, Response, Status
+from agent.model import AgendaTag, Attendee, BlockTag, BodyFormat, Event, Response, Source, Status
 
 
-def dump_event(event: Event) -> dict[str, Any]:
+def dump_event(event: Event, *, source: bool = True) -> dict[str, Any]:
+    """The event as JSON-ready data. The audit log leaves out the connector's `source`: undo
+    needs what the event said, not the provider's text of it."""
     return {
         "key": event.key,
         "ref": event.ref,
@@ -34,6 +36,7 @@ def dump_event(event: Event) -> dict[str, Any]:
         "location": event.location,
         "block_tag": event.block_tag.encode() if event.block_tag else None,
         "agenda_tag": event.agenda_tag.encode() if event.agenda_tag else None,
+        "source": list(event.source) if source and event.source else None,
     }
 
 
@@ -64,4 +67,5 @@ def load_event(data: dict[str, Any]) -> Event:
         location=data["location"],
         block_tag=BlockTag.decode(data["block_tag"]) if data["block_tag"] else None,
         agenda_tag=AgendaTag.decode(data["agenda_tag"]) if data["agenda_tag"] else None,
+        source=Source(*data["source"]) if data.get("source") else None,  # absent from rows of older versions
     )

@@ -245,6 +245,18 @@ class AgendaTag:
         return cls.from_fields(_decode(text))
 
 
+class Source(NamedTuple):
+    """A resource's text as a connector read it, with the etag it had then.
+
+    A connector that can only write whole resources (CalDAV) edits this text instead of
+    reading the resource again, and sends it conditional on the etag: a resource that
+    changed in between is refused by the server, exactly as a fresh read would have shown.
+    """
+
+    etag: str
+    text: str
+
+
 @dataclass(frozen=True)
 class Event:
     """One event (or one instance of a recurring event) as a connector sees it.
@@ -277,6 +289,9 @@ class Event:
     location: str = ""
     block_tag: BlockTag | None = None
     agenda_tag: AgendaTag | None = None
+    # what the connector read, for writing it back without another read; not part of what
+    # the event says, so two reads of the same event compare equal with or without it
+    source: Source | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _require_aware(self.start, self.end)

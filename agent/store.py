@@ -385,8 +385,8 @@ class SqliteStore(Store):
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     now, account, calendar, action, kind.value, meeting_key, ref, reason,
-                    json.dumps(dump_event(before)) if before else None,
-                    json.dumps(dump_event(after)) if after else None,
+                    json.dumps(dump_event(before, source=False)) if before else None,
+                    json.dumps(dump_event(after, source=False)) if after else None,
                 ],
             )  # fmt: skip
             if forget:

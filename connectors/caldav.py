@@ -8,7 +8,10 @@ something changed. Recurring events are expanded per instance with `recurring-ic
 Writes are conditional PUT/DELETE requests (If-Match with the etag the caller read,
 If-None-Match: * to create). They edit the stored text in place: only the properties we own
 are rewritten, and every other line of the resource, including other components, stays
-byte for byte, since a person's text must never be lost or re-encoded.
+byte for byte, since a person's text must never be lost or re-encoded. The text to edit is
+the one the event was read (or last written) with, kept in `Event.source` for the agent's
+blocks and the seller's own invitations, so such a write is one request; a series, whose
+instances all edit one text, is read again first.
 
 Every request goes through `RetryingSession`, which gives it a timeout, counts it (for
 `Delta.requests`) and retries throttled and transient failures with bounded waits.
@@ -57,6 +60,7 @@ from agent.model import (
     Event,
     Interval,
     Response,
+    Source,
     Status,
     Window,
 )
@@ -364,6 +368,7 @@ class EventReader:
         )
         me = next((a for a in attendees if a.email == self.self_email), None)
         tag, agenda = _text(component, TAG_PROPERTY), _text(component, AGENDA_PROPERTY)
+        self_is_organizer = organizer in ("", self.self_email)
         return Event(
             key=parsed.key(component, self.zone),
             ref=parsed.resource.href,
@@ -376,7 +381,7 @@ class EventReader:
             status=STATUSES.get(_text(component, "STATUS").upper(), Status.CONFIRMED),
             organizer=organizer,
             self_email=self.self_email,
-            self_is_organizer=organizer in ("", self.self_email),
+            self_is_organizer=self_is_organizer,
             self_response=me.response if me else Response.ACCEPTED,
             attendees=attendees,
             description=_text(component, "DESCRIPTION"),
@@ -386,7 +391,23 @@ class EventReader:
             location=_text(component, "LOCATION"),
             block_tag=BlockTag.decode(tag) if tag else None,
             agenda_tag=AgendaTag.decode(agenda) if agenda else None,
+            source=_source(parsed.resource) if _writable(parsed, tag, self_is_organizer and bool(attendees)) else None,
         )
+
+
+def _writable(parsed: Parsed, tag: str, invitation: bool) -> bool:
+    """Might the agent write this resource: one of its blocks, or an invitation the seller
+    sent (its agenda)? Only those keep their text for a write without reading it first; a
+    series is read again, since each of its instances edits the same text."""
+    return not parsed.series and (bool(tag) or invitation)
+
+
+def _source(resource: Resource) -> Source | None:
+    """The text to write back from, when its etag can guard that write: a weak etag never
+    matches a conditional PUT, so such a resource is read again before each write."""
+    if not resource.etag or resource.etag.startswith("W/"):
+        return None
+    return Source(resource.etag, resource.text)
 
 
 # --- editing iCalendar text in place -------------------------------------------------------
@@ -747,6 +768,20 @@ class CaldavConnector:
         etag = response.headers.get("ETag")
         return etag if etag and not etag.startswith("W/") else None  # a weak etag cannot guard a write
 
+    def _rewrite(self, resource: Resource, text: str) -> str | None:
+        """PUT `text` over a resource, conditional on the etag it was read with.
+
+        A refused PUT is told apart by one read: a deleted resource (to which Radicale also
+        answers 412) is GoneError, a changed one ConflictError, as a read before the write
+        would have said.
+        """
+        try:
+            return self._put(resource.href, text, {"If-Match": resource.etag or "*"})
+        except ConflictError:
+            if self._fetch(resource.href) is None:
+                raise GoneError("the event is gone", where=resource.href) from None
+            raise
+
     def _stored(self, calendar: str, href: str, text: str, etag: str | None, key: str | None) -> Event:
         """The event as stored: parsed from what we wrote, or re-read when the PUT gave no etag."""
         if etag is None:
@@ -761,7 +796,15 @@ class CaldavConnector:
         return reader.event(parsed, found[1])
 
     def _current(self, current: Event) -> Resource:
-        """Read what a write will edit, refusing when it changed since the caller read it."""
+        """What a write will edit, refusing when it changed since the caller read it.
+
+        That is the text read with the event when it came with it (and with the etag the
+        caller holds): the conditional PUT is then refused if the resource changed, one
+        request instead of a GET and a PUT. Otherwise the resource is read again.
+        """
+        source = current.source
+        if source is not None and source.etag == current.etag:
+            return Resource(current.ref, source.etag, source.text)
         resource = self._fetch(current.ref)
         if resource is None:
             raise GoneError("the event is gone", where=current.ref)
@@ -783,7 +826,7 @@ class CaldavConnector:
         parsed = self._reader(calendar).parse(resource)
         index, _ = parsed.master()
         text = replace_properties(parsed, index, BLOCK_PROPERTIES, _block_properties(block))
-        etag = self._put(resource.href, text, {"If-Match": resource.etag or "*"})
+        etag = self._rewrite(resource, text)
         return self._stored(calendar, resource.href, text, etag, None)
 
     def delete(self, calendar: str, current: Event) -> None:
@@ -832,7 +875,7 @@ class CaldavConnector:
             text = append_component(resource.text, component)
         else:
             text = replace_properties(parsed, index, names, changes)
-        etag = self._put(resource.href, text, {"If-Match": resource.etag or "*"})
+        etag = self._rewrite(resource, text)
         return self._stored(calendar, resource.href, text, etag, meeting.key)
 
     def close(self) -> None:

@@ -23,7 +23,7 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 def test_request_counts_per_cycle(served: Target, tmp_path: Path) -> None:
     rows = bench_requests.run_target(served, tmp_path, size=40, ks=(1, 3), latency=0, realistic=30)
-    per_meeting = "≤ 14 per meeting" if served.name == "caldav" else "≤ 7 per meeting"
+    per_meeting = "≤ 7 per meeting"
     assert [row.target for row in rows] == ["reads: pages of the window, not events", "", "1 request", "1 request", per_meeting, per_meeting, "1 + O(k)"]
     assert all(row.ok is not False for row in rows), [row.result for row in rows if row.ok is False]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -220,6 +221,53 @@ def test_the_server_refuses_a_write_when_someone_edits_between_our_read_and_our_
             else:
                 connector.set_description(calendar, current, "ours", None, notify=False)
     assert "SUMMARY:Theirs" in stored_text(href)
+
+
+def test_a_write_is_one_request_when_the_event_came_with_its_text(connector: CaldavConnector, calendar_url: str) -> None:
+    """Blocks and the seller's own invitations carry the text they were read (or written) with,
+    so a write edits that text and sends one conditional PUT. A series, or an event whose etag
+    moved on since, is read again first; what the agent never writes carries no text."""
+    put_ics(calendar_url, "m.ics", meeting("m"))
+    put_ics(calendar_url, "w.ics", ics(vevent("w", *WEEKLY)))
+    put_ics(calendar_url, "theirs.ics", meeting("theirs").replace(f"ORGANIZER;CN=Ana:mailto:{SELLER}", "ORGANIZER:mailto:carla@customer.example"))
+    read = by_key(connector.changes(calendar_url, None, WINDOW).upserted)
+    assert read["m"].source is not None and read["theirs"].source is None and read[WEEKLY_KEYS[0]].source is None
+    created = connector.create(calendar_url, block())
+
+    def sent(write: Callable[[], Event]) -> tuple[int, Event]:
+        before = connector.requests_sent
+        result = write()
+        return connector.requests_sent - before, result
+
+    count, renamed = sent(lambda: connector.update(calendar_url, created, block(title="Prep: ACME (renamed)")))
+    assert count == 1 and renamed.title == "Prep: ACME (renamed)"
+    count, moved = sent(lambda: connector.update(calendar_url, renamed, block(start=at(20, 9, 30))))  # from our own write
+    assert count == 1 and moved.start == at(20, 9, 30)
+    count, _ = sent(lambda: connector.set_description(calendar_url, read["m"], "Agenda: pricing", None, notify=False))
+    assert count == 1 and "DESCRIPTION:Agenda: pricing" in stored_text(read["m"].ref)
+    count, _ = sent(lambda: connector.set_description(calendar_url, read[WEEKLY_KEYS[0]], "Notes", None, notify=False))
+    assert count == 2  # GET, PUT
+    count, last = sent(lambda: connector.update(calendar_url, replace(created, etag=moved.etag), block(title="Prep: last")))
+    assert count == 2 and last.title == "Prep: last"  # a newer etag than its text: GET, PUT
+    assert connector.get(calendar_url, created.ref) == last
+
+
+def test_a_write_that_reads_again_refuses_an_unreadable_answer_and_writes_nothing(
+    connect: Connect, radicale: RadicaleServer, user: str, calendar_url: str
+) -> None:
+    """An instance of a series is read again before its write. An answer cut short is a
+    BadDataError (the engine skips that one change) and the resource stays as it was."""
+    href = put_ics(calendar_url, "w.ics", ics(vevent("w", *WEEKLY)))
+    front = FaultProxy(radicale.url)
+    with front.running():
+        connector = connect(front.url, user)
+        calendar = calendar_url.replace(radicale.url, front.url)
+        target = by_key(connector.changes(calendar, None, WINDOW).upserted)[WEEKLY_KEYS[0]]
+        before = stored_text(href)
+        front.queue.append(Truncate(0.5, dropped=False))
+        with pytest.raises(BadDataError):
+            connector.set_description(calendar, target, "Agenda", None, notify=False)
+    assert stored_text(href) == before
 
 
 # --- changes() -----------------------------------------------------------------------------

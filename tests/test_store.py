@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import random
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import sqlite_utils
 from helpers import World, at, meeting
 
+from agent.codec import dump_event, load_event
 from agent.errors import StateError
+from agent.model import Delta, Kind, Source, Window
 from agent.store import MIGRATIONS, RunStatus, SqliteStore
 
 
@@ -70,6 +73,27 @@ def test_every_applied_change_is_in_the_audit_log_with_before_and_after() -> Non
     assert agenda.after["description"].startswith("Intro\n\n")
     assert agenda.meeting_key == demo.key
     assert {a.kind for a in world.store.artifacts()} == {"prep", "debrief", "agenda"}
+
+
+def test_the_mirror_keeps_the_text_a_connector_read_and_the_audit_log_leaves_it_out(tmp_path: Path) -> None:
+    """A connector's `source` comes back from the mirror (so a write needs no read first),
+    also from rows written before it existed (none then); the audit log keeps what the
+    event said, not the provider's text of it."""
+    store = SqliteStore(tmp_path / "state.db")
+    read = replace(meeting("Globex", at(0, 10)), etag="e1", source=Source("e1", "BEGIN:VCALENDAR\r\n..."))
+    window = Window(at(0, 0), at(14, 0))
+    store.apply_delta("cal", "bo", Delta(upserted=(read,), cursor="c1", full=True), window)
+    (mirrored,) = store.events("cal")
+    assert mirrored == read and mirrored.source == read.source
+    written = replace(read, description="Agenda", etag="e2", source=Source("e2", "BEGIN:VCALENDAR\r\n...agenda"))
+    store.record(account="bo", calendar="cal", action="write agenda", kind=Kind.AGENDA, meeting_key=read.key,
+                 reason="agenda inserted", before=read, after=written, artifact=None)  # fmt: skip
+    assert store.events("cal")[0].source == written.source
+    (entry,) = store.audit()
+    assert entry.before is not None and entry.after is not None
+    assert (entry.before["source"], entry.after["source"], entry.after["description"]) == (None, None, "Agenda")
+    older = {key: value for key, value in dump_event(read).items() if key != "source"}
+    assert load_event(older) == read and load_event(older).source is None
 
 
 def test_one_process_at_a_time_holds_the_state_and_the_error_names_it(tmp_path: Path) -> None:

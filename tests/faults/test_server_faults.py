@@ -102,16 +102,18 @@ def test_server_faults_end_where_a_fault_free_run_ends(
 
 
 def test_an_unreadable_answer_to_a_write_skips_that_change_only(target: Target, proxy: FaultProxy, tmp_path: Path) -> None:
-    """A write re-reads what it edits (CalDAV) or gets the edited event back (Google, Graph);
-    when that answer is unreadable, the cycle skips the one change and goes on with the
-    others. The next cycle writes the agenda, or adopts it if the write had gone through."""
+    """A Google or Graph write gets the edited event back; when that answer is unreadable,
+    the cycle skips the one change and goes on with the others. The next cycle writes the
+    agenda, or adopts it if the write had gone through."""
+    if target.name == "caldav":
+        pytest.skip("a CalDAV write reads nothing back but an etag; a series instance's re-read is in test_caldav_connector.py")
     harness = target.new_calendar(proxy.url)
     harness.add_meeting("Globex", MONDAY.replace(hour=10), description="Intro")
     agent = Agent(target, harness, tmp_path, MONDAY, timeout=TIMEOUT)
 
     def cut_answers_about_one_event(request: Request) -> Fault | None:
         path = urlsplit(request.path).path
-        one = request.method == "GET" and (path.endswith(".ics") or "/events/" in path)
+        one = request.method == "GET" and "/events/" in path
         return Truncate(0.5, dropped=False) if one or request.method == "PATCH" else None
 
     try:
