@@ -73,11 +73,16 @@ def truncate_to_half(path: Path, rng: random.Random) -> None:
 
 
 def scramble_a_table_page(path: Path, rng: random.Random) -> None:
-    """Overwrite the middle of one page of a table's b-tree: not the first (the header would
-    say it all), and not a free page or a page of overflowing text (no reader would notice)."""
+    """Overwrite the middle of one page of a table's b-tree that holds rows: not the first (the
+    header would say it all), and not a free page, the empty root of an empty table or a page
+    of overflowing text, where nothing that is read would change."""
     data = bytearray(path.read_bytes())
     page = 4096
-    tables = [number for number in range(1, len(data) // page) if data[number * page] in (0x05, 0x0D)]  # interior, leaf
+    tables = [
+        number
+        for number in range(1, len(data) // page)
+        if data[number * page] in (0x05, 0x0D) and int.from_bytes(data[number * page + 3 : number * page + 5], "big")
+    ]  # interior and leaf pages of tables (the first byte), with their number of cells (bytes 3-4)
     number = rng.choice(tables)
     data[number * page + 8 : number * page + 1000] = rng.randbytes(992)
     path.write_bytes(bytes(data))
