@@ -31,5 +31,10 @@ def test_request_counts_per_cycle(served: Target, tmp_path: Path) -> None:
 def test_the_planner_benchmark_converges_and_reports_every_size() -> None:
     rows = bench_planner.run(sizes=(20, 60))  # it asserts that a second plan has nothing to do
     assert [row.case for row in rows if "growth" not in row.case and "reference" not in row.case] == [
-        f"{size} events, {case}" for size in (20, 60) for case in ("first sync", "later cycles")
+        *(f"{size} events, {case}" for size in (20, 60) for case in ("first sync", "later cycles")),
+        "60 events, first sync: rendering its texts alone (sandboxed Jinja)",
+        "60 events, first sync: fingerprinting its new blocks alone",
     ]
+    # every new block's text is rendered, and a prep with a draft agenda takes two renderings
+    texts, blocks = (int(row.result.split()[0]) for row in rows if row.case.startswith("60 events, first sync: "))
+    assert 0 < blocks < texts

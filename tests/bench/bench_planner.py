@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from helpers import MONDAY, account
@@ -20,8 +21,8 @@ from helpers import MONDAY, account
 from agent.changes import CreateBlock, WriteAgenda
 from agent.engine import window_for
 from agent.model import Event
-from agent.planner import Owned, Record, plan
-from agent.render import Renderer
+from agent.planner import LineMemo, Owned, Record, plan
+from agent.render import MeetingContext, Renderer
 from bench.report import Row
 from bench.workload import calendar, lookahead_days
 
@@ -43,6 +44,54 @@ def applied(meetings: list[Event], changes: list) -> tuple[list[Event], Owned]:
             by_key[change.meeting.key] = replace(by_key[change.meeting.key], description=change.description, agenda_tag=change.tag)
             records[(change.kind, change.meeting.key)] = Record(change.kind, change.meeting.key, change.meeting.ref)
     return list(by_key.values()) + blocks, Owned(tuple(blocks), records)
+
+
+class Recording(Renderer):
+    """A renderer that keeps every context it renders a text from, so that the rendering
+    of a plan's texts can be timed alone, on the same contexts and templates."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[tuple[Callable[[Renderer, MeetingContext], str], MeetingContext]] = []
+
+    def prep(self, ctx: MeetingContext) -> str:
+        self.asked.append((Renderer.prep, ctx))
+        return super().prep(ctx)
+
+    def debrief(self, ctx: MeetingContext) -> str:
+        self.asked.append((Renderer.debrief, ctx))
+        return super().debrief(ctx)
+
+    def agenda(self, ctx: MeetingContext) -> str:
+        self.asked.append((Renderer.agenda, ctx))
+        return super().agenda(ctx)
+
+    def agenda_html(self, ctx: MeetingContext) -> str:
+        self.asked.append((Renderer.agenda_html, ctx))
+        return super().agenda_html(ctx)
+
+
+def text_costs(meetings: list[Event], settings, window, repeat: int) -> list[Row]:  # type: ignore[no-untyped-def]
+    """What a first sync's texts cost on their own: rendering every text of the plan, and
+    fingerprinting every new block, each in a loop by itself. Together they are the part of
+    a first sync that no placement or bookkeeping work can remove."""
+    renderer = Recording()
+    changes = plan(MONDAY, meetings, Owned(), [], settings, renderer, window)
+    blocks = [(change.block.title, change.block.description) for change in changes if isinstance(change, CreateBlock)]
+    rendering, _ = timed(lambda: [render(renderer, ctx) for render, ctx in renderer.asked], repeat)
+
+    def fingerprint_all() -> list[str]:
+        memo = LineMemo()  # one a plan, as the planner keeps
+        return [memo.fingerprint(title, text) for title, text in blocks]
+
+    fingerprinting, _ = timed(fingerprint_all, repeat)
+    size = f"{len(meetings):,} events, first sync"
+    return [
+        Row(GROUP, f"{size}: rendering its texts alone (sandboxed Jinja)",
+            f"{len(renderer.asked):,} texts in {rendering:.3f} s ({rendering / len(renderer.asked) * 1e6:.0f} µs a text)"),
+        Row(GROUP, f"{size}: fingerprinting its new blocks alone",
+            f"{len(blocks):,} blocks in {fingerprinting:.3f} s ({fingerprinting / len(blocks) * 1e6:.0f} µs a block)"),
+    ]  # fmt: skip
 
 
 def reference() -> None:
@@ -88,6 +137,8 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None) -> list[Row]:
             outcome = f"{len(changes):,} changes" if name == "first sync" else "nothing to do"  # type: ignore[arg-type]
             rows.append(Row(GROUP, f"{size:,} events, {name}", f"{size / seconds:,.0f} events/s ({seconds:.3f} s = "
                             f"× {seconds / yardstick:.1f} the reference; {outcome})", "10,000 in well under 1 s" if size == 10_000 else "", ok))  # fmt: skip
+        if size == sizes[-1]:
+            rows += text_costs(meetings, settings, window, repeat)
     big, small = sizes[-1], sizes[-2]
     for name, times in (("first sync", cold), ("later cycles", warm)):
         ratio = times[big] / times[small]
