@@ -115,8 +115,11 @@ class NotifySocket:
 class Service:
     """`python -m agent.cli --config FILE run` with its own notify socket; stderr goes to a file."""
 
-    def __init__(self, folder: Path, settings: dict[str, Any], environ: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, folder: Path, settings: dict[str, Any], environ: dict[str, str] | None = None, preexec: Callable[[], None] | None = None
+    ) -> None:
         self.folder = folder
+        self.preexec = preexec  # run in the child before it starts (a sandbox to load)
         self.config_path = folder / "config.toml"
         self.write_config(settings)
         self.notify = NotifySocket(folder / "notify.sock")
@@ -133,7 +136,9 @@ class Service:
 
     def start(self) -> Service:
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(self.command("run"), stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=self.environ)
+            self.process = subprocess.Popen(
+                self.command("run"), stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=self.environ, preexec_fn=self.preexec
+            )
         return self
 
     def signal(self, number: signal.Signals) -> None:
@@ -164,8 +169,10 @@ class Service:
 
 
 @contextmanager
-def running(folder: Path, settings: dict[str, Any], environ: dict[str, str] | None = None) -> Iterator[Service]:
-    service = Service(folder, settings, environ).start()
+def running(
+    folder: Path, settings: dict[str, Any], environ: dict[str, str] | None = None, preexec: Callable[[], None] | None = None
+) -> Iterator[Service]:
+    service = Service(folder, settings, environ, preexec).start()
     try:
         yield service
     finally:
