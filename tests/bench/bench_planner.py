@@ -54,21 +54,21 @@ class Recording(Renderer):
         super().__init__()
         self.asked: list[tuple[Callable[[Renderer, MeetingContext], str], MeetingContext]] = []
 
+    def _kept(self, render: Callable[[Renderer, MeetingContext], str], ctx: MeetingContext) -> str:
+        self.asked.append((render, ctx))
+        return render(self, ctx)
+
     def prep(self, ctx: MeetingContext) -> str:
-        self.asked.append((Renderer.prep, ctx))
-        return super().prep(ctx)
+        return self._kept(Renderer.prep, ctx)
 
     def debrief(self, ctx: MeetingContext) -> str:
-        self.asked.append((Renderer.debrief, ctx))
-        return super().debrief(ctx)
+        return self._kept(Renderer.debrief, ctx)
 
     def agenda(self, ctx: MeetingContext) -> str:
-        self.asked.append((Renderer.agenda, ctx))
-        return super().agenda(ctx)
+        return self._kept(Renderer.agenda, ctx)
 
     def agenda_html(self, ctx: MeetingContext) -> str:
-        self.asked.append((Renderer.agenda_html, ctx))
-        return super().agenda_html(ctx)
+        return self._kept(Renderer.agenda_html, ctx)
 
 
 def text_costs(meetings: list[Event], settings, window, repeat: int) -> list[Row]:  # type: ignore[no-untyped-def]
