@@ -2,7 +2,8 @@
 
 Secrets never appear in logs, errors, the state database or dry-run output; the functions
 here only ever name the file. A relative path is looked up in $CREDENTIALS_DIRECTORY when
-systemd provides one (LoadCredential=).
+systemd provides one (LoadCredential=), and outside the service in the directory or file the
+installed system unit loads that credential from.
 """
 
 from __future__ import annotations
@@ -13,13 +14,36 @@ import tempfile
 from pathlib import Path
 
 from agent.errors import ConfigError
+from agent.units import credential_sources, installed_system_unit
 
 
 def secret_path(value: str | Path) -> Path:
     path = Path(os.path.expandvars(str(value))).expanduser()
-    if not path.is_absolute() and (credentials := os.environ.get("CREDENTIALS_DIRECTORY")):
+    if path.is_absolute():
+        return path
+    if credentials := os.environ.get("CREDENTIALS_DIRECTORY"):
         return Path(credentials) / path
-    return path
+    return service_credential(path) or path
+
+
+def service_credential(name: Path, unit: Path | None = None) -> Path | None:
+    """Outside the service, the file one of the system service's credential names stands for.
+
+    LoadCredential=ID:DIR gives the service each file DIR/F as the credential ID_F, and
+    LoadCredential=ID:FILE gives it FILE as ID; the configuration names the credential. Run
+    by an administrator (`callplan config check`, `callplan auth`, `sync --once`), callplan
+    has no credentials directory, so it reads and writes the files the installed unit loads
+    from instead of looking for "secret_FILE" in the current directory.
+    """
+    if len(name.parts) != 1:
+        return None
+    for ident, source in credential_sources(unit or installed_system_unit()).items():
+        folder = source.is_dir() or not source.exists()  # a directory, or one still to be made
+        if folder and name.name.startswith(f"{ident}_"):
+            return source / name.name.removeprefix(f"{ident}_")
+        if not folder and name.name == ident:
+            return source
+    return None
 
 
 def check_private(path: Path, where: str) -> None:

@@ -32,6 +32,26 @@ class Installation:
     warnings: tuple[str, ...] = ()
 
 
+def installed_system_unit() -> Path:
+    """Where `callplan install-service --system` puts the system unit."""
+    return default_unit_dir("system") / UNIT
+
+
+def credential_sources(unit: Path) -> dict[str, Path]:
+    """A unit file's LoadCredential=ID:PATH settings, ID -> PATH ({} when there is no such file)."""
+    try:
+        text = unit.read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    sources = {}
+    for line in text.splitlines():
+        key, _, value = line.strip().partition("=")
+        ident, colon, source = value.partition(":")
+        if key.strip() == "LoadCredential" and colon and source.startswith("/"):
+            sources[ident.strip()] = Path(source.strip())
+    return sources
+
+
 def units_dir() -> Path:
     """Unit files ship inside the package as agent/units; a source checkout keeps them in systemd/."""
     installed = Path(__file__).parent / "units"
@@ -71,6 +91,7 @@ def _commands(scope: Scope) -> tuple[str, ...]:
         steps = [
             ("install -d -m 0700 /etc/callplan/credentials", "secret files, root only"),
             ("editor /etc/callplan/config.toml", 'names credentials/FILE as password_file = "secret_FILE"'),
+            ("callplan --config /etc/callplan/config.toml config check", "reads credentials/FILE for secret_FILE, as the service will"),
             ("systemctl daemon-reload", ""),
             (f"systemctl enable --now {UNIT}", ""),
             (f"systemctl status {UNIT}", "what it is doing (STATUS=) and the last log lines"),

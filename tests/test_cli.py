@@ -17,6 +17,7 @@ from harness_caldav import CaldavHarness
 from rich.console import Console
 from servers.radicale import SELLER, ZONE
 
+from agent import secrets
 from agent.cli import main
 from agent.demo import run_demo
 from connectors.radicale_server import RadicaleServer, free_port
@@ -133,6 +134,27 @@ def test_config_check_and_its_errors(tmp_path: Path, caldav_harness: CaldavHarne
     config.write_text("[[accounts]]\nname = 'x'\n")
     result = run(config, "sync", "--once")
     assert result.exit_code == 1 and result.output.strip() == "callplan: config.toml: accounts[0].provider: Field required"
+
+
+def test_config_check_reads_the_system_services_credentials_from_where_its_unit_loads_them(
+    tmp_path: Path, caldav_harness: CaldavHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "credentials"
+    folder.mkdir(mode=0o700)
+    (folder / "ana-caldav").write_text("not-checked\n")
+    (folder / "ana-caldav").chmod(0o644)
+    unit = tmp_path / "callplan.service"
+    unit.write_text(f"[Service]\nLoadCredential=secret:{folder}\n")
+    monkeypatch.setattr(secrets, "installed_system_unit", lambda: unit)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    config = write_config(tmp_path, caldav_harness)
+    config.write_text(config.read_text().replace(f'password_file = "{tmp_path / "password"}"', 'password_file = "secret_ana-caldav"'))
+    result = run(config, "config", "check")
+    assert result.exit_code == 1
+    assert f"accounts[0].password_file: {folder}/ana-caldav is readable by others" in result.output.strip().splitlines()[-1]
+    (folder / "ana-caldav").chmod(0o600)
+    result = run(config, "config", "check", "--connect")
+    assert result.exit_code == 0 and "ana (caldav, ana@seller.example): options ok; calendars: Work" in result.output
 
 
 def test_sync_without_once_points_at_the_service(tmp_path: Path, caldav_harness: CaldavHarness) -> None:
