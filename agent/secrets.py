@@ -26,7 +26,7 @@ def secret_path(value: str | Path) -> Path:
     return service_credential(path) or path
 
 
-def service_credential(name: Path, unit: Path | None = None) -> Path | None:
+def service_credential(name: Path) -> Path | None:
     """Outside the service, the file one of the system service's credential names stands for.
 
     LoadCredential=ID:DIR gives the service each file DIR/F as the credential ID_F, and
@@ -37,8 +37,11 @@ def service_credential(name: Path, unit: Path | None = None) -> Path | None:
     """
     if len(name.parts) != 1:
         return None
-    for ident, source in credential_sources(unit or installed_system_unit()).items():
-        folder = source.is_dir() or not source.exists()  # a directory, or one still to be made
+    for ident, source in credential_sources(installed_system_unit()).items():
+        try:
+            folder = source.is_dir() or not source.exists()  # a directory, or one still to be made
+        except OSError:  # not even visible to this user (inside a directory only root may enter)
+            continue
         if folder and name.name.startswith(f"{ident}_"):
             return source / name.name.removeprefix(f"{ident}_")
         if not folder and name.name == ident:

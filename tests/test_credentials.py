@@ -58,6 +58,14 @@ def test_errors_name_the_file_behind_the_credential(installed: tuple[Path, Path]
     assert read_secret("secret_alex", "accounts[0].password_file") == "s3cret"
 
 
+def test_a_source_this_user_cannot_even_look_at_leaves_the_name_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    unit = tmp_path / UNIT
+    unit.write_text(f"LoadCredential=token:{tmp_path / ('x' * 300)}\n")  # stat fails (name too long), as EACCES would
+    monkeypatch.setattr(secrets, "installed_system_unit", lambda: unit)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    assert secret_path("token") == Path("token")
+
+
 def test_without_an_installed_unit_a_relative_name_stays_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(secrets, "installed_system_unit", lambda: tmp_path / "absent.service")
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
