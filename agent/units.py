@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -37,6 +38,14 @@ def installed_system_unit() -> Path:
     return default_unit_dir("system") / UNIT
 
 
+def unit_settings(text: str) -> Iterator[tuple[str, str]]:
+    """The KEY=value settings of a unit file, in order (sections and comments skipped)."""
+    for line in text.splitlines():
+        key, equals, value = line.strip().partition("=")
+        if equals and not key.startswith(("#", ";", "[")):
+            yield key.strip(), value.strip()
+
+
 def credential_sources(unit: Path) -> dict[str, Path]:
     """A unit file's LoadCredential=ID:PATH settings, ID -> PATH ({} when there is no such file)."""
     try:
@@ -44,11 +53,10 @@ def credential_sources(unit: Path) -> dict[str, Path]:
     except OSError:
         return {}
     sources = {}
-    for line in text.splitlines():
-        key, _, value = line.strip().partition("=")
+    for key, value in unit_settings(text):
         ident, colon, source = value.partition(":")
-        if key.strip() == "LoadCredential" and colon and source.startswith("/"):
-            sources[ident.strip()] = Path(source.strip())
+        if key == "LoadCredential" and colon and source.startswith("/"):
+            sources[ident.strip()] = Path(source)
     return sources
 
 

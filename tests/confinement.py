@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from agent.units import unit_settings
+
 ANALYZE = shutil.which("systemd-analyze")
 LIBSECCOMP = ctypes.util.find_library("seccomp")
 if LIBSECCOMP is not None:  # else the tests that need it skip, saying so
@@ -62,8 +64,7 @@ class Sandbox:
     def from_unit(cls, unit: Path) -> Sandbox:
         allowed: frozenset[str] = frozenset()
         deny_write_execute, families = False, ()
-        for line in unit.read_text().splitlines():
-            key, _, value = line.partition("=")
+        for key, value in unit_settings(unit.read_text()):
             if key == "SystemCallFilter":
                 allowed = allowed - _names(value[1:]) if value.startswith("~") else allowed | _names(value)
             elif key == "SystemCallErrorNumber":
