@@ -14,7 +14,8 @@ blocks and the seller's own invitations, so such a write is one request; a serie
 instances all edit one text, is read again first.
 
 Every request goes through `RetryingSession`, which gives it a timeout, counts it (for
-`Delta.requests`) and retries throttled and transient failures with bounded waits.
+`Delta.requests`) and retries throttled and transient failures through
+`connectors.retry.Retrier` (the policy is stated there).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -48,7 +50,6 @@ from agent.errors import (
     ConflictError,
     ConnectorError,
     GoneError,
-    ThrottledError,
     TransientError,
 )
 from agent.model import (
@@ -66,7 +67,7 @@ from agent.model import (
 )
 from agent.secrets import read_secret
 from connectors.base import CalendarInfo
-from connectors.retry import Backoff
+from connectors.retry import Retrier
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,8 @@ CALENDAR_DATA = {"Content-Type": "text/calendar; charset=utf-8"}
 # Floating times and all-day dates are matched on the server in its own zone (usually UTC);
 # asking for a day more on each side and filtering here makes the window exact.
 SERVER_SLACK = timedelta(days=1)
+# a connection refused, reset or timed out, or dropped in the middle of the body
+NETWORK_FAILURES = (niquests.ConnectionError, niquests.Timeout, niquests.exceptions.ChunkedEncodingError)
 BLOCK_PROPERTIES = ("SUMMARY", "DTSTART", "DTEND", "DURATION", "DESCRIPTION", TAG_PROPERTY)
 
 
@@ -119,54 +122,28 @@ class RetryingSession(niquests.Session):
     """The HTTP session the caldav client sends every request through.
 
     It is the connector's one seam to the network (tests inject one with a fake `sleep`):
-    every request gets a timeout and is counted in `sent`; 429 and 503 with Retry-After are
-    retried after the time the server asks for, other 5xx answers and network failures
-    (refused, reset, timed out, or cut off in the middle of the body) after an exponential
-    backoff with full jitter. Retries are bounded by `attempts` and
-    by `max_wait` seconds of waiting in total; then ThrottledError or TransientError.
-    PUT and DELETE are safe to repeat here because every write we send is conditional.
+    every request gets a timeout and is counted in `sent`; throttling (429, and 503/504 with
+    a Retry-After), other 5xx answers and network failures (refused, reset, timed out, or
+    cut off in the middle of the body) are retried by `connectors.retry.Retrier`, whose
+    module docstring states the policy. PUT and DELETE are safe to repeat here because every
+    write we send is conditional.
     """
 
     def __init__(self, *, timeout: float = 30.0, **retry: Any) -> None:
         super().__init__()
         self.timeout = timeout
-        self.retry = Backoff(**retry)  # attempts, backoff, max_wait, sleep, random
+        self.retry = Retrier(**retry)  # attempts, backoff, max_wait, sleep, random, clock
         self.sent = 0
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> niquests.Response:
         kwargs["timeout"] = kwargs.get("timeout") or self.timeout
-        attempt, waited = 0, 0.0
-        while True:
-            attempt += 1
+        forward = partial(super().request, method, url, *args, **kwargs)
+
+        def send() -> niquests.Response:
             self.sent += 1
-            failure: ConnectorError
-            try:
-                response = super().request(method, url, *args, **kwargs)
-            except (niquests.ConnectionError, niquests.Timeout, niquests.exceptions.ChunkedEncodingError) as exc:
-                # ChunkedEncodingError: the connection dropped in the middle of the body
-                failure = TransientError(f"{method}: {type(exc).__name__}; gave up after {attempt} attempts", where=url)
-                delay = self.retry.jitter(attempt)
-            else:
-                status = response.status_code
-                retry_after = dav_error.parse_retry_after(response.headers.get("Retry-After") or "")
-                if status == 429 or (status == 503 and retry_after is not None):
-                    wait = "" if retry_after is None else f", Retry-After {retry_after:g} s"
-                    failure = ThrottledError(
-                        f"{method}: the server asks us to slow down (HTTP {status}{wait}); "
-                        f"gave up after {attempt} attempts",
-                        where=url,
-                        retry_after=retry_after,
-                    )
-                    delay = self.retry.jitter(attempt) if retry_after is None else retry_after
-                elif status in (500, 502, 503, 504):
-                    failure = TransientError(f"{method}: HTTP {status}; gave up after {attempt} attempts", where=url)
-                    delay = self.retry.jitter(attempt)
-                else:
-                    return response
-            if self.retry.gives_up(attempt, waited, delay):
-                raise failure
-            self.retry.sleep(delay)
-            waited += delay
+            return forward()
+
+        return self.retry.run(send, lambda outcome: self.retry.http_failure(outcome, method, url, NETWORK_FAILURES, "the server"))
 
 
 # --- reading iCalendar ---------------------------------------------------------------------

@@ -172,19 +172,3 @@ class Retrier:
             retry_error_callback=give_up,
         )
         return retrying(send)
-
-
-@dataclass
-class Backoff:
-    attempts: int = 4
-    backoff: float = 0.5
-    max_wait: float = 60.0
-    sleep: Callable[[float], None] = time.sleep
-    random: Callable[[], float] = random_module.random
-
-    def jitter(self, attempt: int) -> float:
-        """Full-jitter exponential backoff before attempt `attempt + 1`."""
-        return self.random() * self.backoff * 2 ** (attempt - 1)
-
-    def gives_up(self, attempt: int, waited: float, delay: float) -> bool:
-        return attempt >= self.attempts or waited + delay > self.max_wait
