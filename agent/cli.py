@@ -56,7 +56,7 @@ def _session(ctx: click.Context):  # type: ignore[no-untyped-def]
 
 
 @main.command()
-@click.option("--once", is_flag=True, required=True, help="Run one cycle and exit (the service is `callplan run`).")
+@click.option("--once", is_flag=True, help="Run one cycle and exit (required; the service that keeps running is `callplan run`).")
 @click.option("--dry-run", is_flag=True, help="Plan and show the changes; write nothing anywhere.")
 @click.option("--account", "accounts", multiple=True, help="Only this account (repeatable).")
 @click.pass_context
@@ -65,7 +65,7 @@ def sync(ctx: click.Context, once: bool, dry_run: bool, accounts: tuple[str, ...
     from agent import present
 
     if not once:
-        raise click.UsageError("sync needs --once; the long-running service is `callplan run`")
+        raise click.UsageError("sync runs one cycle and needs --once; the service that runs a cycle every interval is `callplan run`")
     with _session(ctx) as session, (nullcontext() if dry_run else session.store.lock()):
         reports = session.cycle(accounts, dry_run=dry_run)
         by_name = {account.name: account for account in session.config.accounts}

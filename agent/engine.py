@@ -50,7 +50,6 @@ class CalendarReport:
     calendar: str
     requests: int = 0  # everything the cycle sent: reads, writes, retries
     read_requests: int = 0  # of those, what reading the calendar and finished debriefs took
-    read: int = 0  # events read
     full: bool = False
     meetings: list[Event] = field(default_factory=list)
     planned: list[Change] = field(default_factory=list)
@@ -178,7 +177,6 @@ class AccountSync:
         # a window that moved (a new day) means a full read: meetings may have entered it
         delta = self.connector.changes(calendar, self.store.cursor(key, window), window)
         result.read_requests, result.full, result.skipped = delta.requests, delta.full, list(delta.skipped)
-        result.read = len(delta.upserted)
         for reason in delta.skipped:
             emit(log, logging.WARNING, "skipped_event", account=self.account.name, calendar=calendar, reason=reason)
         if dry_run:

@@ -350,14 +350,14 @@ class _Planner:
         for ident, block in self.blocks.items():
             tag = block.block_tag
             assert tag is not None
-            meeting = self.meetings.get(ident[1])
             if ident in self.deleting:
                 continue
             if block.start <= self.now or ident[1] not in eligible:
                 fixed[ident] = block.span
-            elif _pinned(block):
-                moved = meeting.span != tag.meeting if meeting else False
-                target = block.span.shifted(meeting.start - tag.meeting.start) if moved and meeting else block.span
+            elif _pinned(block):  # an eligible block's meeting is in the calendar
+                meeting = self.meetings[ident[1]]
+                moved = meeting.span != tag.meeting
+                target = block.span.shifted(meeting.start - tag.meeting.start) if moved else block.span
                 fixed[ident] = target if target.start > self.now else block.span
         return fixed
 

@@ -105,10 +105,6 @@ class Store(ABC):
         """Merge a delta into the mirror and save its cursor and window, together."""
 
     @abstractmethod
-    def reset_calendar(self, calendar: str) -> None:
-        """Forget the mirror and cursor so the next read is a full one."""
-
-    @abstractmethod
     def artifacts(self, calendar: str | None = None) -> list[Artifact]: ...
 
     @abstractmethod
@@ -328,11 +324,6 @@ class SqliteStore(Store):
             "INSERT OR REPLACE INTO events (calendar, key, ref, data) VALUES (?, ?, ?, ?)",
             [(calendar, event.key, event.ref, json.dumps(dump_event(event))) for event in events],
         )
-
-    def reset_calendar(self, calendar: str) -> None:
-        with self._errors("reset the calendar mirror"), self.db.atomic():
-            self.db.execute("DELETE FROM events WHERE calendar = ?", [calendar])
-            self.db.execute("UPDATE calendars SET cursor = NULL WHERE id = ?", [calendar])
 
     # -- ownership -----------------------------------------------------------------------------
 

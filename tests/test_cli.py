@@ -159,7 +159,11 @@ def test_config_check_reads_the_system_services_credentials_from_where_its_unit_
 
 def test_sync_without_once_points_at_the_service(tmp_path: Path, caldav_harness: CaldavHarness) -> None:
     result = run(write_config(tmp_path, caldav_harness), "sync")
-    assert result.exit_code == 2 and "--once" in result.output
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: sync runs one cycle and needs --once; the service that runs a cycle every interval is `callplan run`"
+    )
+    assert caldav_harness.blocks() == []
 
 
 def test_the_demo_runs_on_its_own_server_and_converges(radicale: RadicaleServer) -> None:
