@@ -417,26 +417,26 @@ class SqliteStore(Store):
     def held(self, *, account: str | None = None, calendar: str | None = None) -> list[Held]:
         where = [(name, value) for name, value in (("account", account), ("calendar", calendar)) if value is not None]
         sql = "SELECT * FROM held" + (" WHERE " + " AND ".join(f"{name} = ?" for name, _ in where) if where else "")
-        with self._errors("read held meetings"):
+        with self._errors("read held meetings", decoding=True):
             rows = list(self.db.query(sql + " ORDER BY start, calendar, meeting_key", [value for _, value in where]))
-        return [
-            Held(
-                calendar=row["calendar"],
-                meeting_key=row["meeting_key"],
-                account=row["account"],
-                customer=row["customer"],
-                title=row["title"],
-                start=datetime.fromisoformat(row["start"]),
-                end=datetime.fromisoformat(row["end"]),
-                externals=tuple(json.loads(row["externals"])),
-                next_scheduled=bool(row["next_scheduled"]),
-                debrief=Debrief.from_json(row["debrief"]) if row["debrief"] else None,
-                debrief_content=row["debrief_content"],
-                debriefed_at=_time(row["debriefed_at"]),
-                checked_at=_time(row["checked_at"]),
-            )
-            for row in rows
-        ]
+            return [
+                Held(
+                    calendar=row["calendar"],
+                    meeting_key=row["meeting_key"],
+                    account=row["account"],
+                    customer=row["customer"],
+                    title=row["title"],
+                    start=datetime.fromisoformat(row["start"]),
+                    end=datetime.fromisoformat(row["end"]),
+                    externals=tuple(json.loads(row["externals"])),
+                    next_scheduled=bool(row["next_scheduled"]),
+                    debrief=Debrief.from_json(row["debrief"]) if row["debrief"] else None,
+                    debrief_content=row["debrief_content"],
+                    debriefed_at=_time(row["debriefed_at"]),
+                    checked_at=_time(row["checked_at"]),
+                )
+                for row in rows
+            ]
 
     def save_held(self, held: Held) -> None:
         with self._errors("record a held meeting"), self.db.atomic():
@@ -455,44 +455,44 @@ class SqliteStore(Store):
         sql = "SELECT * FROM audit" + (" WHERE account = ?" if account else "") + " ORDER BY id DESC"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        with self._errors("read the audit log"):
+        with self._errors("read the audit log", decoding=True):
             rows = list(self.db.query(sql, [account] if account else []))
-        return [
-            AuditEntry(
-                id=row["id"],
-                at=datetime.fromisoformat(row["at"]),
-                account=row["account"],
-                calendar=row["calendar"],
-                action=row["action"],
-                kind=row["kind"],
-                meeting_key=row["meeting_key"],
-                ref=row["ref"],
-                reason=row["reason"],
-                before=json.loads(row["before"]) if row["before"] else None,
-                after=json.loads(row["after"]) if row["after"] else None,
-            )
-            for row in rows
-        ]
+            return [
+                AuditEntry(
+                    id=row["id"],
+                    at=datetime.fromisoformat(row["at"]),
+                    account=row["account"],
+                    calendar=row["calendar"],
+                    action=row["action"],
+                    kind=row["kind"],
+                    meeting_key=row["meeting_key"],
+                    ref=row["ref"],
+                    reason=row["reason"],
+                    before=json.loads(row["before"]) if row["before"] else None,
+                    after=json.loads(row["after"]) if row["after"] else None,
+                )
+                for row in rows
+            ]
 
     # -- run status ----------------------------------------------------------------------------
 
     def run_status(self, account: str) -> RunStatus:
-        with self._errors("read run status"):
+        with self._errors("read run status", decoding=True):
             rows = list(self.db.query("SELECT * FROM runs WHERE account = ?", [account]))
-        if not rows:
-            return RunStatus(account)
-        row = rows[0]
-        return RunStatus(
-            account=account,
-            last_start=_time(row["last_start"]),
-            last_end=_time(row["last_end"]),
-            last_error=row["last_error"],
-            next_at=_time(row["next_at"]),
-            changes=row["changes"],
-            requests=row["requests"],
-            failures=row["failures"],
-            backlog=row["backlog"],
-        )
+            if not rows:
+                return RunStatus(account)
+            row = rows[0]
+            return RunStatus(
+                account=account,
+                last_start=_time(row["last_start"]),
+                last_end=_time(row["last_end"]),
+                last_error=row["last_error"],
+                next_at=_time(row["next_at"]),
+                changes=row["changes"],
+                requests=row["requests"],
+                failures=row["failures"],
+                backlog=row["backlog"],
+            )
 
     def save_run_status(self, status: RunStatus) -> None:
         with self._errors("save run status"), self.db.atomic():

@@ -6,6 +6,7 @@ no test depends on today's date.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -120,6 +121,28 @@ calendars = ["{dead}gone/work/"]
     status = run(config, "status").output
     gone = next(line for line in status.splitlines() if line.startswith("│ gone"))
     assert "127.0.0.1" in gone and "not-checked" not in status + result.output
+
+
+# Rows damaged where SQLite cannot see it (a value cut short), in each table a command reads.
+DAMAGED = [("runs", "last_start", "status"), ("artifacts", "meeting_start", "status"), ("held", "externals", "report"),
+           ("held", "start", "report")]  # fmt: skip
+
+
+@pytest.mark.parametrize("table, column, command", DAMAGED, ids=lambda value: str(value))
+def test_a_damaged_row_is_a_one_line_state_error(
+    tmp_path: Path, caldav_harness: CaldavHarness, table: str, column: str, command: str
+) -> None:
+    caldav_harness.add_meeting("Globex kick-off", datetime(2030, 3, 17, 10, tzinfo=ZONE))  # held yesterday
+    caldav_harness.add_meeting("Globex follow-up", datetime(2030, 3, 18, 10, tzinfo=ZONE))
+    config = write_config(tmp_path, caldav_harness)
+    assert run(config, "sync", "--once").exit_code == 0
+    with sqlite3.connect(tmp_path / "state.db") as connection:
+        assert connection.execute(f"UPDATE {table} SET {column} = substr({column}, 1, 4)").rowcount > 0
+    connection.close()
+    result = run(config, command)
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and result.output.startswith(f"callplan: {tmp_path / 'state.db'}: cannot read ")
+    assert "corrupt state database (a row cannot be read: " in result.output
 
 
 def test_config_check_and_its_errors(tmp_path: Path, caldav_harness: CaldavHarness) -> None:

@@ -141,6 +141,19 @@ def test_damage_inside_a_row_is_a_one_line_error_too(tmp_path: Path) -> None:
     assert "\n" not in error
 
 
+def test_a_damaged_audit_row_is_a_one_line_error(tmp_path: Path) -> None:
+    """No command reads the audit log yet; whatever reads it gets the state error the other tables give."""
+    world = World(store_path=tmp_path / "state.db")
+    world.add(meeting("Globex", at(0, 10), description="Intro"))
+    world.cycle()
+    world.store.db.execute("UPDATE audit SET after = substr(after, 1, 40)")
+    with pytest.raises(StateError) as caught:
+        world.store.audit()
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'state.db'}: cannot read the audit log: corrupt state database (a row cannot be read")
+    assert "\n" not in message
+
+
 def test_an_integrity_check_that_fails_on_several_lines_is_reported_on_one(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     world = World(store_path=path)
