@@ -568,7 +568,7 @@ class CaldavConnector:
                 where=self.where,
             ) from None
         except dav_error.NotFoundError as exc:
-            raise GoneError(f"not found: {exc.url}", where=self.where) from None
+            raise GoneError(f"not found: {' '.join(str(exc.url).split())}", where=self.where) from None  # one line
         except dav_error.DAVError as exc:
             raise ConnectorError(" ".join(str(exc).split())[:300], where=self.where) from None
         except etree.XMLSyntaxError as exc:  # a multistatus cut short by the server or on the way

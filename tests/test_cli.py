@@ -123,6 +123,22 @@ calendars = ["{dead}gone/work/"]
     assert "127.0.0.1" in gone and "not-checked" not in status + result.output
 
 
+def test_a_calendar_that_fails_alone_is_named_and_the_others_are_enriched(tmp_path: Path, caldav_harness: CaldavHarness) -> None:
+    caldav_harness.add_meeting("Globex", datetime(2030, 3, 18, 10, tzinfo=ZONE))
+    missing = caldav_harness.calendar.replace("/work/", "/retired/")  # deleted on the server
+    config = write_config(tmp_path, caldav_harness)
+    config.write_text(config.read_text().replace(f'calendars = ["{caldav_harness.calendar}"]',
+                                                 f'calendars = ["{caldav_harness.calendar}", "{missing}"]'))  # fmt: skip
+    result = run(config, "sync", "--once")
+    assert result.exit_code == 1 and "3 changes applied" in result.output
+    error = next(line for line in result.output.splitlines() if line.startswith("callplan: "))
+    assert error.startswith(f"callplan: ana: calendar {missing}: ") and "not found" in error
+    assert len(caldav_harness.blocks()) == 2
+    row = next(line for line in run(config, "status").output.splitlines() if line.startswith("│ ana"))
+    cells = [cell.strip() for cell in row.strip("│").split("│")]
+    assert cells[3:7] == ["1", "1", "1", "0"] and cells[-1].startswith(f"calendar {missing[:20]}")
+
+
 # Rows damaged where SQLite cannot see it (a value cut short), in each table a command reads.
 DAMAGED = [("runs", "last_start", "status"), ("artifacts", "meeting_start", "status"), ("held", "externals", "report"),
            ("held", "start", "report")]  # fmt: skip
