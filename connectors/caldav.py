@@ -52,6 +52,7 @@ from agent.errors import (
     GoneError,
     TransientError,
 )
+from agent.logs import emit
 from agent.model import (
     AgendaTag,
     Attendee,
@@ -67,6 +68,7 @@ from agent.model import (
 )
 from agent.secrets import read_secret
 from connectors.base import CalendarInfo
+from connectors.caldav_html import describe
 from connectors.retry import Retrier
 
 log = logging.getLogger(__name__)
@@ -821,7 +823,8 @@ class CaldavConnector:
         agenda: AgendaTag | None,
         notify: bool,
     ) -> Event:
-        """Replace the DESCRIPTION and agenda tag of one meeting (one instance of a series).
+        """Replace the DESCRIPTION and agenda tag of one meeting (one instance of a series), and
+        put the same agenda change in the description's HTML copies (connectors.caldav_html).
 
         An instance that is not yet stored on its own becomes an overridden VEVENT with its
         RECURRENCE-ID, a copy of the instance as the series defines it. CalDAV servers
@@ -836,12 +839,12 @@ class CaldavConnector:
         if found is None:
             raise GoneError(f"the instance {meeting.key} is no longer in the series", where=resource.href)
         index, component = found
-        changes = icalendar.Event()
-        if description:
-            changes.add("DESCRIPTION", description)
+        tag = _text(component, AGENDA_PROPERTY)
+        written = describe(component, _text(component, "DESCRIPTION"), AgendaTag.decode(tag) if tag else None, description, agenda)
+        changes = written.properties
         if agenda is not None:
             changes.add(AGENDA_PROPERTY, agenda.encode())
-        names = ["DESCRIPTION", AGENDA_PROPERTY]
+        names = [*written.names, AGENDA_PROPERTY]
         if notify:
             changes.add("SEQUENCE", int(component.get("SEQUENCE", 0)) + 1)
             names.append("SEQUENCE")
@@ -853,6 +856,9 @@ class CaldavConnector:
         else:
             text = replace_properties(parsed, index, names, changes)
         etag = self._rewrite(resource, text)
+        if written.kept:
+            emit(log, logging.WARNING, "html_description_kept", meeting=meeting.title,
+                 reason="; ".join(written.kept) + "; the agenda is in the text description only")  # fmt: skip
         return self._stored(calendar, resource.href, text, etag, meeting.key)
 
     def close(self) -> None:
