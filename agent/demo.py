@@ -168,8 +168,8 @@ def run_demo(console: Console, clock: Callable[[], datetime] = lambda: datetime.
 
 
 def _show_first(console: Console, report: AccountReport, settings) -> None:  # type: ignore[no-untyped-def]
-    if report.error:
-        console.print(f"[red]error[/]: {report.error}")
+    if report.failure:  # the account's error, or its calendar's
+        console.print(f"[red]error[/]: {report.failure}")
         return
     console.print(present.meeting_summary(report, settings))
     console.print(f"First cycle: {report.changes} changes, {report.requests} API request(s).\n")
