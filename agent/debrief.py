@@ -5,12 +5,16 @@ write on the heading's line, paste bullets from elsewhere, and Outlook hands the
 as HTML. The parser finds the sections by their headings (a line that *is* a known heading,
 with or without its hint in parentheses and its colon), and reads each one.
 
-The privacy rule (what may ever reach a customer): only the items of the two commitment
-sections and the text of the primary-objective section are shared, in the next meeting's
-agenda. Everything else is private: the other known sections, any text before the first
-heading, and the text under any heading the parser does not know. A line ending in a colon
-that is not a known heading is such an unknown heading, so a sub-heading typed inside the
-commitment section ("My doubts:") ends it and what follows stays private.
+The privacy rule (what may ever reach a customer): only the commitment items and the first
+line of the primary objective are shared, in the next meeting's agenda. Everything else is
+private: the other known sections, any text before the first heading, and the text under
+any heading the parser does not know (a short line ending in a colon, so a sub-heading typed
+inside a commitment section, "My doubts:", ends what is shared). Shared means the item
+itself: a nested item or a further line under it is private, and so is whatever breaks the
+list right under a shared heading. Sellers mark what is not for the customer with words
+(agent.privacy): a mark in a heading makes its section private, a line of a shared section
+that starts with one starts a private section, and any other line that carries one is held
+back. Held-back lines are listed (`Debrief.withheld`) so that the next prep can show them.
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ import re
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from html.parser import HTMLParser
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from dateutil import parser as date_parser
 
+from agent import privacy
 from agent.render import Carryover, Commitment
 
 DateOrder = Literal["day-first", "month-first"]
@@ -56,7 +61,10 @@ HEADINGS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 SHARED_SECTIONS = frozenset({"theirs", "ours", "objective"})
 
-LIST_MARK = re.compile(r"^\s*(?:[-*+•·▪◦‣§–—]|\d{1,2}[.)])(?=\s|\[|$)\s*")
+LIST_MARK = re.compile(r"^\s*(?:[-*+•·●▪◦○■□▫‣⁃§–—➤►▸]|\d{1,2}[.)])(?=\s|\[|$)\s*")
+# Bullets that word processors use for the second and third level of a list: pasted as text,
+# a nested item may keep its bullet but lose its indentation.
+SUB_BULLETS = {"◦": 2, "○": 2, "▪": 3, "■": 3, "□": 3, "▫": 3, "‣": 3, "⁃": 3, "§": 3}
 BOX = re.compile(r"^\[(?P<mark>[ xX✓✔]?)\]\s*")
 EMPTY_BOX = re.compile(r"\[\s?\]")
 DONE_MARK = re.compile(r"^(?:[✓✔☑✅]|done\s*[:\-–])\s*|\s*[(\[]done[)\]]\s*", re.I)
@@ -113,7 +121,8 @@ class Debrief:
     next_meeting: str = ""
     openers: tuple[str, ...] = ()
     notes: str = ""
-    other: tuple[str, ...] = field(default=())  # text under headings the parser does not know: private
+    other: tuple[str, ...] = field(default=())  # private notes: unknown headings, marked and held-back text
+    withheld: tuple[str, ...] = ()  # lines under a shared section's heading that were not shared
 
     @property
     def written(self) -> bool:
@@ -139,7 +148,7 @@ class Debrief:
         known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
         for name in ("theirs", "ours", "next_steps"):
             known[name] = tuple(_item_from(entry) for entry in known.get(name, ()))
-        for name in ("questions", "openers", "other"):
+        for name in ("questions", "openers", "other", "withheld"):
             known[name] = tuple(known.get(name, ()))
         return cls(**known)
 
@@ -157,12 +166,34 @@ def _item_from(entry: dict[str, Any]) -> Item:
 
 # --- HTML to text ---------------------------------------------------------------------------
 
+MSO_LEVEL = re.compile(r"mso-list:\s*l\d+\s+level(\d+)", re.I)
+MARGIN_LEFT = re.compile(r"margin-left:\s*(-?[\d.]+)\s*(pt|px|cm|mm|in|em)?", re.I)
+POINTS = {"pt": 1.0, "px": 0.75, "cm": 28.35, "mm": 2.835, "in": 72.0, "em": 12.0, None: 0.75}
+INDENT_STEP = 36.0  # points: one step of Outlook's "Increase indent", and of a list level
+
+
+def _indent_steps(style: str) -> int:
+    """How many indentation steps a block's inline margin-left amounts to (0 if none)."""
+    found = MARGIN_LEFT.search(style)
+    if not found:
+        return 0
+    points = float(found.group(1)) * POINTS[found.group(2) and found.group(2).lower()]
+    return max(0, round(points / INDENT_STEP)) if points >= INDENT_STEP / 2 else 0
+
 
 class _Text(HTMLParser):
-    """The lines of an HTML body as a person sees them: a block (paragraph, div, list item)
-    or a <br> ends a line, an empty paragraph is a blank line, list items start with "- ",
-    and Outlook's pseudo-list bullets (spans styled mso-list:Ignore) become "- ". Newlines
-    in the source are spaces, as in any browser."""
+    """The lines of an HTML body as a person sees them, nesting kept as indentation.
+
+    A block (paragraph, div, list item) or a <br> ends a line, and an empty paragraph is a
+    blank line. A list item starts with "- ", indented two spaces per enclosing list, and a
+    further line inside it (after a <br>, or a paragraph of its own) is indented under it.
+    Outlook's pseudo-lists (paragraphs styled `mso-list:l0 level2`, whose bullet is a span
+    styled mso-list:Ignore) are indented by their level; a block indented with margin-left,
+    a blockquote, a text body Exchange wrapped in a PlainText div (leading spaces kept) and
+    leading non-breaking spaces are indented too. Indentation matters: a nested bullet or a
+    further line of a shared item is private (see parse). Newlines in the source are spaces,
+    as in any browser.
+    """
 
     BLOCKS = frozenset("p div li tr h1 h2 h3 h4 h5 h6 ul ol table blockquote pre dt dd hr section".split())
     HIDDEN = frozenset({"style", "script", "head", "title", "xml"})
@@ -171,31 +202,71 @@ class _Text(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.lines: list[str] = []
         self.current: list[str] = []
-        self.opened: list[int] = []  # len(lines) when each open block started
+        self.opened: list[_Block] = []
         self.hidden = 0
         self.ignored_spans = 0  # depth inside an mso-list:Ignore span
+        self.bullet: int | None = None  # the indentation of the bullet that starts the next line
+
+    @property
+    def indent(self) -> int:
+        return sum(block.indent for block in self.opened)
 
     def _end_line(self, blank: bool = False) -> None:
-        text = " ".join("".join(self.current).replace("\xa0", " ").split())
-        if text or blank:
-            self.lines.append(text)
+        raw = "".join(self.current)
         self.current = []
+        text = " ".join(raw.replace("\xa0", " ").split())
+        if not text:
+            if blank:
+                self.lines.append("")
+            return
+        if self.bullet is not None:
+            prefix = " " * self.bullet + "- "
+            self.bullet = None
+        else:
+            prefix = " " * (self.indent + self._leading(raw))
+        self.lines.append(prefix + text)
+
+    def _leading(self, raw: str) -> int:
+        """Indentation typed as spaces: leading non-breaking spaces, or any leading spaces in
+        a text body shown as HTML (a PlainText div or <pre>), where they are the seller's."""
+        lead = raw[: len(raw) - len(raw.lstrip())].rsplit("\n", 1)[-1]
+        if "\xa0" in lead or any(block.verbatim for block in self.opened):
+            return len(lead.replace("\t", "    "))
+        return 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        style = (found.get("style") or "").lower()
         if tag in self.HIDDEN:
             self.hidden += 1
         elif self.ignored_spans and tag == "span":
             self.ignored_spans += 1
-        elif tag == "span" and "mso-list:ignore" in (dict(attrs).get("style") or "").replace(" ", "").lower():
+        elif tag == "span" and "mso-list:ignore" in style.replace(" ", ""):
             self.ignored_spans = 1
-            self.current = ["- "] + self.current
+            if self.bullet is None:
+                self.bullet = max(self.indent - 2, 0)
         elif tag == "br":
             self._end_line(blank=True)
         elif tag in self.BLOCKS:
             self._end_line()
-            self.opened.append(len(self.lines))
-            if tag == "li":
-                self.current = ["- "]
+            classes = (found.get("class") or "").lower().split()
+            verbatim = tag == "pre" or "plaintext" in classes
+            self.opened.append(_Block(tag, len(self.lines), self._block_indent(tag, classes, style), verbatim))
+
+    def _block_indent(self, tag: str, classes: list[str], style: str) -> int:
+        """The indentation a block adds to the lines inside it (and the bullet it starts)."""
+        if tag in ("ul", "ol", "blockquote"):
+            return 2
+        if tag == "li":
+            self.bullet = max(self.indent - 2, 0)
+            return 0
+        if tag == "p" and (level := MSO_LEVEL.search(style)):
+            depth = 2 * int(level.group(1))
+            self.bullet = max(self.indent + depth - 2, 0)
+            return depth
+        if tag == "p" and any(name.startswith("msolistparagraph") for name in classes):
+            return 2  # a list paragraph without its bullet: a further line of the item above
+        return 2 * _indent_steps(style)
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self.HIDDEN:
@@ -203,17 +274,31 @@ class _Text(HTMLParser):
         elif self.ignored_spans and tag == "span":
             self.ignored_spans -= 1
         elif tag in self.BLOCKS:
-            started = self.opened.pop() if self.opened else -1
+            # the innermost open block of this kind; blocks left open inside it close with it
+            index = next((i for i in range(len(self.opened) - 1, -1, -1) if self.opened[i].tag == tag), None)
+            started = self.opened[index].started if index is not None else -1
             empty = not "".join(self.current).replace("\xa0", " ").strip()
             self._end_line(blank=empty and started == len(self.lines) and tag in ("p", "div"))
+            if index is not None:
+                del self.opened[index:]
+            self.bullet = None  # an empty item or paragraph starts nothing
 
     def handle_data(self, data: str) -> None:
         if not (self.hidden or self.ignored_spans):
             self.current.append(data)
 
 
+class _Block(NamedTuple):
+    """An open block of an HTML body: where it started and how it indents its lines."""
+
+    tag: str
+    started: int  # len(lines) when it opened
+    indent: int
+    verbatim: bool  # leading spaces are the seller's (a text body shown as HTML)
+
+
 def html_to_text(html: str) -> str:
-    """Plain text with one line per paragraph, line break or list item."""
+    """Plain text with one line per paragraph, line break or list item, nesting as indentation."""
     reader = _Text()
     reader.feed(html)
     reader.close()
@@ -251,20 +336,30 @@ def _split_colon(line: str) -> tuple[str, str, bool]:
 
 
 def _label_section(label: str) -> str | None:
-    plain = re.sub(r"\([^)]*\)?", " ", DECORATION.sub("", label)).strip(" -–—.")
+    plain = re.sub(r"\([^)]*\)?|\[[^\]]*\]?", " ", DECORATION.sub("", label)).strip(" -–—.")
     for candidate in (plain, LETTER_PREFIX.sub("", plain)):
         if section := NAMES.get(_normal(candidate)):
             return section
     return None
 
 
-def heading(line: str) -> tuple[str, str] | None:
-    """(section, text written on the heading's line) when the line is a heading, else None.
+class Heading(NamedTuple):
+    """A line that starts a section."""
 
-    The section is "other" for an unknown heading: a short line ending in a colon. A shared
-    section's heading needs its colon or heading markup ("## Our commitments", "**...**"): a
-    plain line that happens to read like one is taken for a heading only where that makes
-    text more private, never less.
+    section: str  # a HEADINGS key; "other" for a heading of the seller's own; "private" for a marked one
+    rest: str  # the text written on the heading's line
+    names_shared: bool  # it names a shared section (marked private or not)
+
+
+def heading(line: str) -> Heading | None:
+    """The heading a line is, or None.
+
+    An unknown heading is a short line ending in a colon ("My read:"): a private section of
+    the seller's own. A shared section's heading needs its colon or heading markup ("## Our
+    commitments", "**...**"): a plain line that happens to read like one is taken for a
+    heading only where that makes text more private, never less. A privacy mark in the
+    heading's words or its hint ("Commitment, us (internal notes):", "Objective [confidential]:")
+    makes the section private.
     """
     text = line.strip()
     if not text or LIST_MARK.match(text) or BOX.match(text):
@@ -275,26 +370,74 @@ def heading(line: str) -> tuple[str, str] | None:
     section = _label_section(label)
     formatted = text.startswith("#") or (text[:2] in ("**", "__") and text.rstrip(":")[-2:] == text[:2])
     if section is not None and (colon or formatted or section not in SHARED_SECTIONS):
-        return section, rest.strip()
+        shared = section in SHARED_SECTIONS
+        marked = shared and (privacy.is_marked(label) or privacy.only_marks(rest))
+        return Heading("private" if marked else section, "" if marked and privacy.only_marks(rest) else rest.strip(), shared)
     if colon and not DECORATION.sub("", rest).strip() and 0 < len(label.split()) <= 8:
-        return "other", ""
+        return Heading("private" if privacy.is_marked(label) else "other", "", False)
     return None
 
 
 # --- the parser -----------------------------------------------------------------------------
 
 
-def _sections(lines: list[str]) -> list[tuple[str, list[str]]]:
-    """The lines grouped under their headings; text before the first heading is dropped."""
-    groups: list[tuple[str, list[str]]] = []
+@dataclass
+class _Section:
+    """The lines under one heading."""
+
+    name: str  # a HEADINGS key, "other" or "private"
+    held: bool  # under a heading that names a shared section: what is not shared was held back
+    lines: list[str] = field(default_factory=list)
+
+
+def _sections(lines: list[str]) -> list[_Section]:
+    """The lines grouped under their headings; text before the first heading is dropped.
+
+    Inside a shared section, a line that starts with a privacy mark ("Private: ...", "🔒 ...",
+    "INTERNAL", "- Note to self:") starts a private section that lasts until the next heading.
+    """
+    sections: list[_Section] = []
     for line in lines:
         found = heading(line)
         if found is not None:
-            section, rest = found
-            groups.append((section, [rest] if rest else []))
-        elif groups:
-            groups[-1][1].append(line)
-    return groups
+            held = found.names_shared or (found.section == "private" and bool(sections) and sections[-1].held)
+            sections.append(_Section(found.section, held))
+            line = found.rest
+            if not line:
+                continue
+        if not sections:
+            continue
+        if sections[-1].name in SHARED_SECTIONS and _opens_private(line):
+            sections.append(_Section("private", True))
+            if privacy.only_marks(_item_text(line)):
+                continue
+        sections[-1].lines.append(line)
+    return sections
+
+
+def _opens_private(line: str) -> bool:
+    """Does a line of a shared section start a private section? A plain line that starts
+    with a mark does, and so does a list item that is only a mark or a marked sub-heading
+    ("- Internal notes:"), since what the seller lists under it is theirs too."""
+    if not privacy.is_marked(line):
+        return False
+    if not (LIST_MARK.match(line) or BOX.match(line.strip())):
+        return privacy.starts_with_mark(line)
+    text = _item_text(line)
+    return privacy.only_marks(text) or text.rstrip(" *_").endswith(":")
+
+
+def _item_text(line: str) -> str:
+    """A line without its indentation, list marker and empty checkbox."""
+    marker = LIST_MARK.match(line)
+    text = (line[marker.end() :] if marker else line).strip()
+    return "" if EMPTY_BOX.fullmatch(text) else text
+
+
+def _indentation(line: str) -> int:
+    """How far a line is indented, a tab counting as four spaces."""
+    expanded = line.expandtabs(4)
+    return len(expanded) - len(expanded.lstrip())
 
 
 def _lines_of(text: str) -> list[str]:
@@ -303,47 +446,61 @@ def _lines_of(text: str) -> list[str]:
 
 
 def _shared_entries(lines: list[str]) -> tuple[list[str], list[str]]:
-    """(entries, the rest) of a commitment section, read narrowly because it is shared.
+    """(entries, lines held back) of a commitment section, read narrowly because it is shared.
 
-    Entries are the list lines right under the heading (indented lines continue one), or,
-    when the seller uses no list markers, the plain lines up to the first blank line. The
-    first line that breaks that pattern ends what is shared: it and the lines after it are
-    the rest, which stays private.
+    Entries are the list items right under the heading, or, when the seller uses no list
+    markers, the plain lines up to the first blank line. Only an item's own line is shared:
+    a nested item (indented further, or with a second-level bullet such as ◦) and a further
+    line indented under it are private, and so is an item with a privacy mark anywhere in
+    it. The first line that breaks the pattern ends what is shared: it and the lines after
+    it are held back too.
     """
     entries: list[str] = []
-    listed = gap = False
-    for number, line in enumerate(lines):
+    held: list[str] = []
+    base: tuple[int, int] | None = None  # the items' indentation and bullet level
+    listed = started = gap = ended = False
+    for line in lines:
         if not line.strip():
-            gap = bool(entries)
+            gap = started
             continue
-        marked = LIST_MARK.match(line)
-        text = (line[marked.end() :] if marked else line).strip()
-        if marked or BOX.match(line.strip()):
-            if text and not EMPTY_BOX.fullmatch(text):
-                entries.append(text)
-                listed = True
-            gap = False
-        elif line[:1].isspace() and entries and not gap:
-            entries[-1] += " " + text
-        elif not listed and not gap:
-            entries.append(text)
+        started = True
+        if ended:
+            held.append(line)
+            continue
+        indent = _indentation(line)
+        marker = LIST_MARK.match(line)
+        text = _item_text(line)
+        if marker or BOX.match(line.strip()):
+            level = (indent, SUB_BULLETS.get(marker.group().strip(), 1) if marker else 1)
+            if base is not None and (level[0] > base[0] or (level[0] == base[0] and level[1] > base[1])):
+                held.append(line)  # nested under an item
+                continue
+            if not text:
+                continue  # an empty bullet of the form
+            base, listed, gap = level, True, False
+        elif base is not None and indent > base[0]:
+            held.append(line)  # a further line of the item above
+            continue
+        elif listed or gap:
+            ended = True
+            held.append(line)
+            continue
         else:
-            return entries, lines[number:]
-    return entries, []
+            base = base or (indent, 1)
+        (held if privacy.is_marked(text) else entries).append(text)
+    return entries, held
 
 
-def _shared_paragraph(lines: list[str]) -> tuple[str, list[str]]:
-    """(the first paragraph, the rest) of the objective: only the text right under its
-    heading, up to the first blank line, is shared."""
-    taken: list[str] = []
-    for number, line in enumerate(lines):
-        if not line.strip():
-            if taken:
-                return " ".join(taken), lines[number:]
-            continue
-        marked = LIST_MARK.match(line)
-        taken.append((line[marked.end() :] if marked else line).strip())
-    return " ".join(" ".join(taken).split()), []
+def _objective(lines: list[str]) -> tuple[str, list[str]]:
+    """(the objective, lines held back): only its first line is shared (the text on the
+    heading's line, else the first line under it), unless it carries a privacy mark."""
+    written = [line for line in lines if _item_text(line)]
+    if not written:
+        return "", []
+    first = BOX.sub("", _item_text(written[0]))
+    if privacy.is_marked(first):
+        return "", written
+    return " ".join(first.split()), written[1:]
 
 
 def _paragraph(lines: list[str]) -> str:
@@ -420,23 +577,26 @@ def parse(text: str, meeting_day: date, *, html: bool | None = None, order: Date
         # line on its own, so that no line is ever joined to another (which could pull
         # private text into a shared section).
         text = "\n".join(html_to_text(line) for line in text.split("\n"))
-    lines = text.split("\n")
     collected: dict[str, list[str]] = {}
     shared: dict[str, list[str]] = {"theirs": [], "ours": [], "objective": []}
     private_rest: list[str] = []
-    rest: list[str]
-    for section, body in _sections(lines):
-        if section in ("theirs", "ours"):
-            entries, rest = _shared_entries(body)
-            shared[section] += entries
-        elif section == "objective":
-            objective, rest = _shared_paragraph(body)
-            shared[section] += [objective] if objective else []
+    withheld: list[str] = []
+    for section in _sections(text.split("\n")):
+        held: list[str] = []
+        if section.name in ("theirs", "ours"):
+            entries, held = _shared_entries(section.lines)
+            shared[section.name] += entries
+        elif section.name == "objective":
+            objective, held = _objective(section.lines)
+            shared["objective"] += [objective] if objective else []
+        elif section.name == "private":
+            held = section.lines
         else:
-            rest = []
-            collected.setdefault(section, []).append(_paragraph(body))
-        if block := _paragraph(rest):
+            collected.setdefault(section.name, []).append(_paragraph(section.lines))
+        if block := _paragraph(held):
             private_rest.append(block)
+        if section.held:
+            withheld += (shown for line in held if (shown := _item_text(line)))
 
     def items(entries: list[str]) -> tuple[Item, ...]:
         parsed = (parse_item(entry, meeting_day, order) for entry in entries)
@@ -454,7 +614,7 @@ def parse(text: str, meeting_day: date, *, html: bool | None = None, order: Date
         authority=paragraph("authority"),
         theirs=items(shared["theirs"]),
         ours=items(shared["ours"]),
-        objective=" ".join(" ".join(shared["objective"]).split()),
+        objective=" ".join(shared["objective"]),
         time=paragraph("time"),
         interest=paragraph("interest"),
         questions=tuple(entries_of("questions")),
@@ -464,6 +624,7 @@ def parse(text: str, meeting_day: date, *, html: bool | None = None, order: Date
         openers=tuple(entries_of("openers")),
         notes=paragraph("notes"),
         other=tuple(block for block in [paragraph("other"), *private_rest] if block),
+        withheld=tuple(withheld),
     )
 
 

@@ -102,13 +102,16 @@ def test_commitments_written_without_list_markers() -> None:
     assert parsed.theirs[0].due == date(2030, 3, 22)
 
 
-def test_done_marks_close_commitments_and_wrapped_lines_continue_them() -> None:
+def test_done_marks_close_commitments_and_further_lines_stay_private() -> None:
+    """Only an item's own line is shared: a line indented under it is a private note."""
     text = "Commitment, us:\n- [x] send the deck\n- ✓ call Raj\n- [ ] draft the SOW, by 2 Apr\n  with both options\n- book travel (done)"
     parsed = parse(text, DAY)
     assert [(item.what, item.done) for item in parsed.ours] == [
-        ("send the deck", True), ("call Raj", True), ("draft the SOW, by 2 Apr with both options", False), ("book travel", True)
+        ("send the deck", True), ("call Raj", True), ("draft the SOW", False), ("book travel", True)
     ]  # fmt: skip
+    assert parsed.ours[2].due == date(2030, 4, 2)
     assert parsed.steps() == (parsed.ours[2],)
+    assert parsed.withheld == ("with both options",) and parsed.other == ("with both options",)
 
 
 @pytest.mark.parametrize(

@@ -1,20 +1,24 @@
 """Nothing private in a debrief ever reaches a customer-visible agenda.
 
-The rule (agent/debrief.py): only the items of the two commitment sections and the first
-paragraph of the primary objective are shared; every other section, text under a heading the
-parser does not know, and whatever breaks the list right under a shared heading stay private.
+The rule (agent/debrief.py): only the commitment items and the first line of the primary
+objective are shared; every other section, text under a heading the parser does not know,
+whatever breaks the list right under a shared heading, nested items and further lines under
+an item, and anything a seller marked private (agent/privacy.py) stay private.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from html import escape
 
 import pytest
+from fakes.outlook_html import outlook_rewrite
 from helpers import BERLIN
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agent import privacy
 from agent.debrief import HEADINGS, SHARED_SECTIONS, carryover, heading, parse
 from agent.render import MeetingContext, Person, Renderer, agenda_items
 
@@ -237,3 +241,127 @@ def test_random_private_text_never_reaches_an_agenda(case: tuple[str, list[str]]
     leaked = [token for token in tokens if token in shown]
     assert not leaked, (leaked, text)
     assert not re.search(r"zq[0-9]{4}x", shown)
+
+
+# --- the property: a sentence under a privacy mark never reaches an agenda ------------------------
+
+VOCABULARY = (
+    "margin budget discount champion competitor renewal pricing leaving floor upsell tier legal risk board "
+    "approval headcount quota deadline sponsor bluffing shortlist reserve escalate layoffs merger"
+).split()
+SHARED_ITEMS = ("deliver the pilot plan by 22 Mar", "send the usage export by 25 Mar", "book the security review by 28 Mar")
+SHOWN_ITEMS = ("deliver the pilot plan (by Fri 22 Mar 2030)", "send the usage export (by Mon 25 Mar 2030)",
+               "book the security review (by Thu 28 Mar 2030)")  # fmt: skip
+OBJECTIVE = "Agree the scope of the pilot"
+WORD_MARKS = [mark for mark in privacy.MARKS if not privacy.only_marks(mark + " x")] or list(privacy.MARKS)
+ALL_MARKS = list(privacy.MARKS) + list(privacy.EMOJI) + [emoji + "\ufe0f" for emoji in privacy.EMOJI]
+# forms in which a mark makes a part private, and where in the debrief each may stand:
+# "section" (a section of its own between the others), "after" (after a shared section's
+# items), "among" (between a commitment section's items), "nested" (under one of its items)
+FORMS = {
+    "heading": ("section", "{M} notes:\n- {s}"),
+    "heading hint": ("section", "Commitment, us ({m}):\n- {s}\nCommitment, customer [{m}]:\n{s}"),
+    "line start": ("after", "{M}: {s}"),
+    "line start, dashed": ("after", "{M} - {s}"),
+    "only a mark": ("after", "{M}\n{s}"),
+    "ruled mark": ("after", "--- {m} ---\n- {s}"),
+    "bracket": ("among", "- [{m}] {s}"),
+    "parenthesis": ("among", "- {s} ({m})"),
+    "mid-sentence": ("among", "- {h} {m} {t}"),
+    "nested bullet": ("nested", "  - {m}: {s}"),
+    "nested, unmarked": ("nested", "    - {s}"),
+    "continuation": ("nested", "  {s}"),
+}
+
+
+def _cased(draw: st.DrawFn, mark: str) -> str:
+    return draw(st.sampled_from([mark, mark.upper(), mark.title(), mark.capitalize()]))
+
+
+@st.composite
+def private_sentence(draw: st.DrawFn, number: int) -> tuple[str, str]:
+    """(a sentence of vocabulary words, its unique token); the token is one of its words."""
+    words = draw(st.lists(st.sampled_from(VOCABULARY), min_size=2, max_size=6))
+    token = f"zq{number:04d}x"
+    words.insert(draw(st.integers(0, len(words))), token)
+    return " ".join(words), token
+
+
+@st.composite
+def marked_debrief(draw: st.DrawFn) -> tuple[str, list[str]]:
+    """A debrief with real shared items and 1-4 private sentences, each under a mark in a
+    random form and position."""
+    theirs = list(draw(st.lists(st.sampled_from(SHARED_ITEMS), min_size=1, max_size=3, unique=True)))
+    ours = list(draw(st.lists(st.sampled_from(SHARED_ITEMS), min_size=1, max_size=3, unique=True)))
+    sections = {"theirs": [f"- {item}" for item in theirs], "ours": [f"- {item}" for item in ours], "objective": [OBJECTIVE]}
+    extra: list[str] = []
+    tokens = []
+    for number in range(draw(st.integers(1, 4))):
+        sentence, token = draw(private_sentence(number))
+        tokens.append(token)
+        form = draw(st.sampled_from(sorted(FORMS)))
+        where, template = FORMS[form]
+        mark = draw(st.sampled_from(WORD_MARKS if form in ("line start", "line start, dashed") else ALL_MARKS))
+        head, _, tail = sentence.partition(" ")
+        lines = template.format(m=mark, M=_cased(draw, mark), s=sentence, h=head, t=tail).split("\n")
+        name = draw(st.sampled_from(["theirs", "ours"] + (["objective"] if where == "after" else [])))
+        body = sections[name]
+        if where == "section":
+            extra += lines
+        elif where == "after":
+            body += lines
+        elif where == "among":
+            body.insert(draw(st.integers(0, len(body))), lines[0])
+        else:  # under an item of the list: right after one of its first-level lines
+            items = [index for index, line in enumerate(body) if line.startswith("- ") and not privacy.is_marked(line)]
+            body.insert(draw(st.sampled_from(items)) + 1, lines[0])
+    headings = {
+        "theirs": "Commitment, customer:",
+        "ours": "Commitment, us:",
+        "objective": "Primary objective of the next meeting:",
+    }
+    order = draw(st.permutations(["theirs", "ours", "objective", "extra"]))
+    parts = ["\n".join([headings[name], *sections[name]]) if name != "extra" else "\n".join(extra) for name in order]
+    return "\n\n".join(part for part in parts if part) + "\n", tokens
+
+
+def outlook_html(text: str, lists: str) -> str:
+    """A plain debrief as Outlook stores it once the seller edits it there: paragraphs, and
+    its bullets as Word's pseudo-lists ("mso") or as nested <ul> ("ul"), levels kept."""
+    body: list[str] = []
+    depth = 0
+    for line in text.split("\n"):
+        item = re.match(r"^( *)- (.*)$", line)
+        level = len(item.group(1)) // 2 + 1 if item else 0
+        if lists == "ul":
+            body += ["</ul>"] * max(depth - level, 0) + ["<ul>"] * max(level - depth, 0)
+            depth = level
+        escaped = escape(item.group(2) if item else line.strip())
+        if item and lists == "ul":
+            body.append(f"<li>{escaped}</li>")
+        elif item:
+            body.append(f'<p class="MsoListParagraph" style="margin-left:{36 * level}.0pt;text-indent:-18.0pt;'
+                        f'mso-list:l0 level{level} lfo1"><span style="mso-list:Ignore">·<span>&nbsp;&nbsp;</span></span>'
+                        f"{escaped}</p>")  # fmt: skip
+        else:
+            indent = "&nbsp;" * (len(line) - len(line.lstrip()))
+            body.append(f'<p class="MsoNormal">{indent}{escaped or "<o:p>&nbsp;</o:p>"}</p>')
+    body += ["</ul>"] * depth
+    return outlook_rewrite('<div class="WordSection1">' + "".join(body) + "</div>")
+
+
+@settings(max_examples=300, deadline=None)
+@given(marked_debrief(), st.sampled_from(["text", "mso", "ul"]))
+def test_marked_private_sentences_never_reach_an_agenda(case: tuple[str, list[str]], body: str) -> None:
+    text, tokens = case
+    source = text if body == "text" else outlook_html(text, body)
+    carry = carryover(parse(source, DAY, html=body != "text" or None), "Globex: deep dive", DAY, today=date(2030, 3, 25))
+    ctx = context("")._replace(carry=carry)
+    shown = RENDERER.agenda(ctx) + RENDERER.agenda_html(ctx)
+    leaked = [token for token in tokens if token in shown]
+    assert not leaked, (leaked, source)
+    for item, label in zip(SHARED_ITEMS, SHOWN_ITEMS):  # the real shared items do arrive
+        if re.search(rf"^- {item}$", text, re.M):
+            assert label in RENDERER.agenda(ctx), (label, source)
+    if OBJECTIVE in text:
+        assert f"Purpose\n{OBJECTIVE}\n" in RENDERER.agenda(ctx), source

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -91,3 +94,11 @@ def test_a_mark_standing_apart_is_found_anywhere(before: str, mark: str, after: 
     assert privacy.is_marked(text)
     assert any(text[start:end].casefold() == mark.casefold() for start, end in privacy.marks_in(text))
 
+
+def test_the_readme_lists_exactly_the_marks_read() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    listed = readme.split("<!-- privacy marks -->\n", 1)[1].split("<!-- end privacy marks -->", 1)[0]
+    words, _, symbols = listed.rpartition(";")
+    phrases = {" ".join(privacy.fold(phrase).split()) for phrase in re.split(r"[,;]", words)}
+    assert phrases == set(privacy.MARKS)
+    assert symbols.split() == list(privacy.EMOJI)
