@@ -17,7 +17,16 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from agent.errors import ConfigError
 
@@ -77,6 +86,9 @@ class AgendaSettings(Model):
     # "changes": attendees hear about the agenda when it is first inserted and when its
     # rendered content changes; "never": write it silently (the seller forwards it).
     notify: Literal["changes", "never"] = "changes"
+    # What a debrief shares reaches an agenda only once the debrief has stayed unchanged this
+    # long, so the seller sees it in the next prep and can fix it before a customer does.
+    settle_minutes: NonNegativeInt = 30
 
 
 class Rules(Model):

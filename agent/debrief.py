@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any, Literal, NamedTuple
@@ -29,7 +29,7 @@ from typing import Any, Literal, NamedTuple
 from dateutil import parser as date_parser
 
 from agent import privacy
-from agent.render import Carryover, Commitment
+from agent.render import Agreed, Carryover, Commitment
 
 DateOrder = Literal["day-first", "month-first"]
 
@@ -104,6 +104,23 @@ class Item:
 
 
 @dataclass(frozen=True)
+class Shared:
+    """The part of one version of a debrief that the next agenda may carry."""
+
+    objective: str = ""
+    theirs: tuple[Item, ...] = ()
+    ours: tuple[Item, ...] = ()
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=_json_default, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Shared:
+        data = json.loads(text)
+        return cls(data.get("objective", ""), *(tuple(_item_from(entry) for entry in data.get(name, ())) for name in ("theirs", "ours")))
+
+
+@dataclass(frozen=True)
 class Debrief:
     """What a seller wrote into one debrief form, section by section."""
 
@@ -128,6 +145,10 @@ class Debrief:
     def written(self) -> bool:
         """Did the seller write anything at all into the form's sections?"""
         return any(getattr(self, name) for name in self.__dataclass_fields__)
+
+    @property
+    def shared(self) -> Shared:
+        return Shared(self.objective, self.theirs, self.ours)
 
     def steps(self) -> tuple[Item, ...]:
         """The next steps this debrief agreed: open commitments of both sides and next-step lines."""
@@ -628,22 +649,41 @@ def parse(text: str, meeting_day: date, *, html: bool | None = None, order: Date
     )
 
 
-def carryover(debrief: Debrief, meeting_title: str, meeting_day: date, today: date) -> Carryover:
+def carryover(
+    debrief: Debrief,
+    meeting_title: str,
+    meeting_day: date,
+    today: date,
+    *,
+    settles_at: datetime | None = None,
+    settled: Shared | None = None,
+) -> Carryover:
     """What a debrief carries into the next meeting with the customer: its open commitments
-    (flagged overdue when their date is before `today`), objective, questions and ideas."""
+    (flagged overdue when their date is before `today`), objective, questions and ideas.
 
-    def open_items(who: str, items: tuple[Item, ...]) -> tuple[Commitment, ...]:
+    `settles_at` is when the debrief's latest version reaches the agenda if it stays
+    unchanged, None when it has; until then the agenda carries `settled`, the shared part of
+    the last earlier version that had settled (None: none had, and `agreed` stays None).
+    """
+
+    def open_items(who: str, items: tuple[Item, ...], overdue: bool) -> tuple[Commitment, ...]:
         return tuple(
-            Commitment(who, item.what, item.due_label, overdue=item.due is not None and item.due < today)
+            Commitment(who, item.what, item.due_label, overdue=overdue and item.due is not None and item.due < today)
             for item in items
             if not item.done
         )
 
-    return Carryover(
+    def agreed(shared: Shared) -> Agreed:
+        commitments = open_items("customer", shared.theirs, False) + open_items("us", shared.ours, False)
+        return Agreed(meeting_title, label, shared.objective, commitments)
+
+    label = meeting_day.strftime("%a %d %b %Y")
+    latest = agreed(debrief.shared)
+    carry = Carryover(
         meeting_title=meeting_title,
-        meeting_date=meeting_day.strftime("%a %d %b %Y"),
+        meeting_date=label,
         objective=debrief.objective,
-        commitments=open_items("customer", debrief.theirs) + open_items("us", debrief.ours),
+        commitments=open_items("customer", debrief.theirs, True) + open_items("us", debrief.ours, True),
         questions=debrief.questions,
         openers=debrief.openers,
         overview=debrief.overview,
@@ -651,4 +691,11 @@ def carryover(debrief: Debrief, meeting_title: str, meeting_day: date, today: da
         next_steps=tuple(
             f"{item.what} (by {item.due_label})" if item.due_label else item.what for item in debrief.next_steps if not item.done
         ),
+        withheld=debrief.withheld,
     )
+    if settles_at is None:
+        return carry.carrying(latest)
+    waiting = replace(carry, pending=latest, settles_at=settles_at)
+    # with no settled version, what the agenda carries now is for the history to say (an
+    # earlier debrief's part, or nothing): History.carry_before
+    return waiting.carrying(agreed(settled)) if settled is not None else waiting

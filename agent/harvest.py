@@ -8,8 +8,11 @@ Each cycle, after the mirror is up to date and before planning:
   back. A block still in the mirror costs nothing. A block outside it (the mirror reaches
   back only to yesterday) is re-read by reference, one request, when the provider reported
   it changed and otherwise at most every `debrief.recheck_hours`. Text the seller wrote is
-  parsed (agent.debrief) and stored with the held meeting.
-The planner then gets the history, with each debrief's carry-over, as plain data.
+  parsed (agent.debrief) and stored with the held meeting, with when this version was first
+  read: what it shares reaches an agenda only once it has stayed unchanged for
+  `agenda.settle_minutes` (until then, the last version that had settled does).
+The planner then gets the history, with each debrief's carry-over (and the instant a waiting
+version settles), as plain data.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from agent.errors import BadDataError, GoneError, TransientError
 from agent.held import Held
 from agent.model import BodyFormat, Delta, Event, Kind
 from agent.planner import History, Past, observed_fingerprint
+from agent.render import Carryover
 from agent.store import Artifact, Store
 from connectors.base import Connector
 
@@ -69,20 +73,14 @@ class Harvester:
             scheduled = existing.next_scheduled if existing else False
             if existing is None or now < self._day_end(meeting.end):
                 scheduled = scheduled or any(meeting.start < start <= meeting.end + horizon for start in starts[customer])
-            row = Held(
-                calendar=key, meeting_key=meeting.key, account=self.account.name, customer=customer,
-                title=meeting.title, start=meeting.start, end=meeting.end,
-                externals=tuple(a.address for a in rules.external_attendees(meeting)),
-                next_scheduled=scheduled,
-            )  # fmt: skip
-            if existing is not None:
-                row = replace(
-                    row,
-                    debrief=existing.debrief,
-                    debrief_content=existing.debrief_content,
-                    debriefed_at=existing.debriefed_at,
-                    checked_at=existing.checked_at,
-                )
+            seen = {
+                "customer": customer, "title": meeting.title, "start": meeting.start, "end": meeting.end,
+                "externals": tuple(a.address for a in rules.external_attendees(meeting)), "next_scheduled": scheduled,
+            }  # fmt: skip
+            if existing is not None:  # the meeting as seen now; its debrief as read before
+                row = replace(existing, **seen)
+            else:
+                row = Held(calendar=key, meeting_key=meeting.key, account=self.account.name, **seen)
             if row != existing:
                 self.store.save_held(row)
                 held[meeting.key] = row
@@ -124,7 +122,7 @@ class Harvester:
                 day = row.start.astimezone(self.settings.timezone).date()
                 html = True if block.body_format is BodyFormat.HTML else None
                 debrief = parse(block.description, day, html=html, order=self.settings.debrief.date_order)
-                row = replace(row, debrief=debrief, debrief_content=content, debriefed_at=row.debriefed_at or now)
+                row = row.reread(debrief, content, now, self._settle)
         if row != held.get(artifact.meeting_key):
             self.store.save_held(row)
             held[artifact.meeting_key] = row
@@ -133,21 +131,30 @@ class Harvester:
 
     def history(self, now: datetime) -> History:
         """The account's customer meetings before `now`, each with its debrief's carry-over."""
-        zone = self.settings.timezone
         rows = [row for row in self.store.held(account=self.account.name) if row.start < now]
         known = {(row.calendar, row.meeting_key) for row in rows}
-        today = now.astimezone(zone).date()
-        pasts: list[Past] = [
-            Past(
-                row.customer_for(self.settings),
-                row.start,
-                row.title,
-                carryover(row.debrief, row.title, row.start.astimezone(zone).date(), today) if row.debrief and row.debriefed else None,
-            )
-            for row in rows
-        ]
+        pasts = [Past(row.customer_for(self.settings), row.start, row.title, self._carry(row, now)) for row in rows]
         pasts += (Past(a.customer, a.meeting_start, a.title) for a in self._recorded(now) if (a.calendar, a.meeting_key) not in known)
         return History(pasts)
+
+    @property
+    def _settle(self) -> timedelta:
+        return timedelta(minutes=self.settings.agenda.settle_minutes)
+
+    def _carry(self, row: Held, now: datetime) -> Carryover | None:
+        """What a held meeting's debrief carries at `now`: its latest version for the prep;
+        for the agenda, that version's shared part once it has settled, else the last one
+        that had (see Held)."""
+        zone = self.settings.timezone
+        settles_at = row.settles_at(self._settle)
+        waiting = settles_at is not None and now < settles_at
+        if row.debrief is None or not (row.debriefed or (waiting and row.settled is not None)):
+            return None
+        return carryover(
+            row.debrief, row.title, row.start.astimezone(zone).date(), now.astimezone(zone).date(),
+            settles_at=settles_at.astimezone(zone) if settles_at is not None and waiting else None,
+            settled=row.settled if waiting else None,
+        )  # fmt: skip
 
     def _recorded(self, now: datetime) -> Iterable[Artifact]:
         """Debrief records of meetings that started before `now` (held or not yet recorded as held)."""

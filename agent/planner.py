@@ -102,8 +102,16 @@ class History:
         return next(self._latest_first(customer, when), None)
 
     def carry_before(self, customer: str, when: datetime) -> Carryover | None:
-        """What the most recent debrief with this customer before `when` said."""
-        return next((past.carry for past in self._latest_first(customer, when) if past.carry is not None), None)
+        """What the most recent debrief with this customer before `when` said.
+
+        While nothing of that debrief has settled yet, the agenda keeps carrying what the
+        debrief before it agreed, so a new debrief changes an agenda once, when it settles.
+        """
+        carries = (past.carry for past in self._latest_first(customer, when) if past.carry is not None)
+        latest = next(carries, None)
+        if latest is None or latest.agreed is not None:
+            return latest
+        return latest.carrying(next((carry.agreed for carry in carries if carry.agreed is not None), None))
 
 
 def block_fingerprint(title: str, text: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import typing as t
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -23,7 +23,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from agent.errors import ConfigError
 from agent.splice import neutralise
 
-TEMPLATES = ("prep.txt.j2", "agenda.txt.j2", "agenda.html.j2", "debrief.txt.j2")
+TEMPLATES = ("prep.txt.j2", "agenda.txt.j2", "agenda.html.j2", "debrief.txt.j2", "agreed.j2")
 
 
 def default_templates_dir() -> Path:
@@ -58,8 +58,25 @@ class Commitment:
 
 
 @dataclass(frozen=True)
+class Agreed:
+    """What an agenda carries from one debrief: its objective and open commitments, without
+    the clock-dependent overdue flag, so time passing never changes an agenda."""
+
+    meeting_title: str
+    meeting_date: str
+    objective: str = ""
+    commitments: tuple[Commitment, ...] = ()
+
+
+@dataclass(frozen=True)
 class Carryover:
-    """What the last debrief with this customer says about the next meeting (the loop)."""
+    """What the last debrief with this customer says about the next meeting (the loop).
+
+    The private part (everything but `agreed` and `pending`) is the debrief's latest version,
+    for the prep. What the agenda carries settles first: a version's shared part reaches the
+    agenda only once the debrief stayed unchanged for agenda.settle_minutes, and the prep
+    shows both meanwhile, so the seller can fix what is about to be shared.
+    """
 
     meeting_title: str
     meeting_date: str
@@ -70,16 +87,31 @@ class Carryover:
     overview: str = ""
     lessons: str = ""  # what the seller would do differently next time
     next_steps: tuple[str, ...] = ()
+    agreed: Agreed | None = None  # what the agenda carries now; None: nothing has settled yet
+    pending: Agreed | None = None  # the latest version's shared part, while it waits to settle
+    settles_at: datetime | None = None  # when `pending` replaces `agreed` if the debrief stays unchanged
+    withheld: tuple[str, ...] = ()  # lines under the latest version's shared headings that were held back
 
-    def shared(self) -> Carryover:
-        """The part a customer may see: the commitments (without the clock-dependent overdue
-        flag, so time passing never changes an agenda) and the objective. Nothing else."""
-        return Carryover(
-            meeting_title=self.meeting_title,
-            meeting_date=self.meeting_date,
-            objective=self.objective,
-            commitments=tuple(Commitment(c.who, c.what, c.due) for c in self.commitments),
-        )
+    def carrying(self, agreed: Agreed | None) -> Carryover:
+        """This carry-over with `agreed` as what the agenda carries now: nothing is pending
+        any more if the version waiting to settle says the same."""
+        if self.pending is not None and _same(self.pending, agreed):
+            return replace(self, agreed=agreed, pending=None, settles_at=None)
+        return replace(self, agreed=agreed)
+
+    def shared(self) -> Carryover | None:
+        """The part a customer may see: what has settled, and nothing else (None: nothing)."""
+        if self.agreed is None:
+            return None
+        agreed = self.agreed
+        return Carryover(agreed.meeting_title, agreed.meeting_date, agreed.objective, agreed.commitments, agreed=agreed)
+
+
+def _same(pending: Agreed, agreed: Agreed | None) -> bool:
+    """Would the agenda say the same? An empty shared part says what none says."""
+    if agreed is None:
+        return not (pending.objective or pending.commitments)
+    return pending == agreed
 
 
 class AgendaItem(NamedTuple):
@@ -130,7 +162,7 @@ class MeetingContext(NamedTuple):
 # counters of a for loop. Nothing else.
 _READABLE: dict[type, frozenset[str]] = {
     cls: frozenset(field.name for field in fields(cls)) | extra
-    for cls, extra in ((Commitment, set()), (Carryover, set()))
+    for cls, extra in ((Commitment, set()), (Agreed, set()), (Carryover, set()))
 } | {
     Person: frozenset(Person._fields) | {"label"},
     AgendaItem: frozenset(AgendaItem._fields),
@@ -188,6 +220,11 @@ def _when(start: datetime, end: datetime | None = None) -> str:
     return f"{text} ({start.tzname()})"
 
 
+def _at(when: datetime) -> str:
+    """An instant as a seller reads it in a sentence: "14:30 on Mon 18 Mar"."""
+    return "%02d:%02d on %s %02d %s" % (when.hour, when.minute, _DAYS[when.weekday()], when.day, _MONTHS[when.month])  # noqa: UP031
+
+
 class Renderer:
     """Renders prep checklists, agendas and debrief forms from (possibly overridden) templates."""
 
@@ -207,6 +244,7 @@ class Renderer:
             keep_trailing_newline=False,
         )
         self._env.filters["when"] = _when
+        self._env.filters["at"] = _at
         try:
             self._templates = {name: self._env.get_template(name) for name in TEMPLATES}
         except TemplateError as exc:

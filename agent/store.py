@@ -30,7 +30,7 @@ from typing import Any
 import sqlite_utils
 
 from agent.codec import dump_event, load_event
-from agent.debrief import Debrief
+from agent.debrief import Debrief, Shared
 from agent.errors import StateError
 from agent.held import Held
 from agent.model import Delta, Event, Kind, Window
@@ -221,8 +221,14 @@ def _migration_3(db: sqlite_utils.Database) -> None:
     )
 
 
+def _migration_4(db: sqlite_utils.Database) -> None:
+    """Settling: when each debrief version was first read, and the last settled shared part.
+    Rows from before have neither, and count as settled."""
+    db.executescript("ALTER TABLE held ADD COLUMN changed_at TEXT; ALTER TABLE held ADD COLUMN settled TEXT;")
+
+
 # Numbered migrations: index i upgrades a database at user_version i to i + 1. Append only.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2, _migration_3]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2, _migration_3, _migration_4]
 
 
 class SqliteStore(Store):
@@ -434,6 +440,8 @@ class SqliteStore(Store):
                     debrief_content=row["debrief_content"],
                     debriefed_at=_time(row["debriefed_at"]),
                     checked_at=_time(row["checked_at"]),
+                    changed_at=_time(row["changed_at"]),
+                    settled=Shared.from_json(row["settled"]) if row["settled"] else None,
                 )
                 for row in rows
             ]
@@ -442,12 +450,14 @@ class SqliteStore(Store):
         with self._errors("record a held meeting"), self.db.atomic():
             self.db.execute(
                 'INSERT OR REPLACE INTO held (calendar, meeting_key, account, customer, externals, title, start, "end", '
-                "next_scheduled, debrief, debrief_content, debriefed_at, checked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "next_scheduled, debrief, debrief_content, debriefed_at, checked_at, changed_at, settled) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     held.calendar, held.meeting_key, held.account, held.customer, json.dumps(list(held.externals)),
                     held.title, _stamp(held.start), _stamp(held.end), int(held.next_scheduled),
                     held.debrief.to_json() if held.debrief else None, held.debrief_content,
-                    _stamp(held.debriefed_at), _stamp(held.checked_at),
+                    _stamp(held.debriefed_at), _stamp(held.checked_at), _stamp(held.changed_at),
+                    held.settled.to_json() if held.settled else None,
                 ],
             )  # fmt: skip
 

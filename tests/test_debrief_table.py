@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 import pytest
 from helpers import BERLIN
@@ -327,9 +328,10 @@ CASES: dict[str, Case] = {
 }  # fmt: skip
 
 
-def _agenda_context(text: str, html: bool) -> MeetingContext:
+def _agenda_context(text: str, html: bool, **settling: Any) -> MeetingContext:
     start = datetime(2030, 3, 26, 10, tzinfo=BERLIN)
-    carry = carryover(parse(text, DAY, html=True if html else None), "Globex: deep dive", DAY, today=date(2030, 3, 25))
+    debrief = parse(text, DAY, html=True if html else None)
+    carry = carryover(debrief, "Globex: deep dive", DAY, today=date(2030, 3, 25), **settling)
     return MeetingContext(
         title="Globex: follow-up", start=start, end=start.replace(hour=11), timezone="Europe/Berlin", location="",
         customer="globex.example", customer_label="Globex", seller="alex@acme.example", seller_organizes=True,
@@ -365,4 +367,39 @@ def test_each_debrief_shares_exactly_what_the_seller_meant(case: Case) -> None:
     for word in case.hidden:
         assert not re.search(re.escape(word), text + html, re.I), word
     if case.kept:
-        assert set(case.kept) <= set(parse(case.text, DAY, html=True if case.html else None).withheld)
+        assert ctx.carry is not None and set(case.kept) <= set(ctx.carry.withheld)
+        assert all(f"- {line}\n" in RENDERER.prep(ctx) for line in case.kept)  # listed for the seller to check
+
+
+def prep_part(prep: str, part: str = "now") -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """(purpose, theirs, ours) as the prep's WHAT THE AGENDA CARRIES section states them:
+    what the agenda carries `now`, or what it will carry once the change `pending` settles."""
+    section = prep.split("WHAT THE AGENDA CARRIES FROM YOUR DEBRIEF\n", 1)[1].split("\n\n", 1)[0]
+    section = section.split("\nKept out of the agenda", 1)[0]
+    now, _, pending = section.partition("\nChanged in your debrief: ")
+    lines = (now if part == "now" else pending.split("\n", 1)[1]).split("\n")
+    purpose = next((line.removeprefix("Purpose: ") for line in lines if line.startswith("Purpose: ")), "")
+    theirs = tuple(line.removeprefix("- you would ") for line in lines if line.startswith("- you would "))
+    ours = tuple(line.removeprefix("- we would ") for line in lines if line.startswith("- we would "))
+    return purpose, theirs, ours
+
+
+NAMES = list(CASES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_prep_shows_exactly_what_the_agenda_carries(name: str) -> None:
+    """Rendered from the same data, the prep's account and the agenda cannot disagree: now,
+    and while a change waits to settle (here: this case after the one before it)."""
+    case, before = CASES[name], CASES[NAMES[NAMES.index(name) - 1]]
+    settled = parse(before.text, DAY, html=True if before.html else None).shared
+    waiting = _agenda_context(case.text, case.html, settles_at=datetime(2030, 3, 19, 14, 30, tzinfo=BERLIN), settled=settled)
+    later = _agenda_context(case.text, case.html)
+    prep = RENDERER.prep(waiting)
+    assert prep_part(prep) == shared_part(RENDERER.agenda(waiting)) == (before.objective, before.theirs, before.ours)
+    if "Changed in your debrief" in prep:
+        assert "goes into the agenda at 14:30 on Tue 19 Mar if you leave it as it is:" in prep
+        assert prep_part(prep, "pending") == shared_part(RENDERER.agenda(later))
+    else:  # the change does not touch the shared part
+        assert shared_part(RENDERER.agenda(later)) == shared_part(RENDERER.agenda(waiting))
+    assert prep_part(RENDERER.prep(later)) == shared_part(RENDERER.agenda(later))

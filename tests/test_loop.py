@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from helpers import World, at, fill_in, meeting
 
 from agent import splice
@@ -14,6 +16,15 @@ def write_debrief(world: World, event: Event, answers: dict[str, str]) -> Event:
     """The seller fills in the debrief block of `event`, as they would in their calendar app."""
     block = world.block_for("debrief", event)
     return world.calendar.person_edit(block.ref, description=fill_in(block.description, answers))
+
+
+def settle(world: World, when: datetime) -> None:
+    """Cycles at `when`, when a debrief is read back, and once its shared part has settled
+    (agenda.settle_minutes, 30 by default, later) and reached the agenda."""
+    world.now = when
+    world.cycle()
+    world.now = when + timedelta(minutes=world.account.settings.agenda.settle_minutes)
+    world.cycle()
 
 
 ANSWERS = {
@@ -38,8 +49,13 @@ def test_a_debrief_flows_into_the_next_prep_and_agenda_exactly_once() -> None:
     world.now = at(0, 10, 30)  # the debrief block has not ended yet: nothing is read back
     assert world.applied() == []
     world.now = at(0, 12)
-    assert sorted(world.applied()) == ["update", "update", "write agenda"]  # prep and debrief of the next, its agenda
+    assert sorted(world.applied()) == ["update", "update"]  # the next prep and debrief form; the agenda waits
+    assert "Changed in your debrief: goes into the agenda at 12:30 on Mon 18 Mar" in world.block_for("prep", second).description
+    assert world.calendar.notifications == {"dana@globex.example": 2}
+    world.now = at(0, 12, 30)  # the debrief stayed as it was for settle_minutes
+    assert sorted(world.applied()) == ["update", "write agenda"]  # the prep loses its note; the agenda
     prep = world.block_for("prep", second).description
+    assert "Changed in your debrief" not in prep
     assert 'FROM YOUR DEBRIEF OF "Globex discovery" (Mon 18 Mar 2030)' in prep
     assert "Primary objective of this meeting: Agree the pilot scope" in prep
     assert "- Customer: send the usage data (due Wed 20 Mar 2030)\n- Us: send a pilot proposal (due Wed 20 Mar 2030)" in prep
@@ -66,7 +82,7 @@ def test_a_debrief_flows_into_the_next_prep_and_agenda_exactly_once() -> None:
 
 
 def test_a_debrief_written_days_later_is_still_read_back_at_a_bounded_cost() -> None:
-    world = World()
+    world = World(agenda={"settle_minutes": 0})  # the agenda is written in the cycle that reads the debrief
     first = world.add(meeting("Globex discovery", at(0, 10)))
     second = world.add(meeting("Globex review", at(7, 10)))
     world.cycle()
@@ -136,8 +152,7 @@ def test_a_customer_with_several_domains_is_one_customer() -> None:
     second = world.add(meeting("Globex EU", at(2, 10), guests=["jo@globex-eu.example"]))
     world.cycle()
     write_debrief(world, first, {"Primary objective": "Agree the rollout order"})
-    world.now = at(0, 12)
-    world.cycle()
+    settle(world, at(0, 12))
     assert "Purpose\nAgree the rollout order" in world.get(second).description
     assert "Follow-up with Globex: you last met on Mon 18 Mar 2030." in world.block_for("prep", second).description
 
@@ -149,14 +164,12 @@ def test_ticking_commitments_in_the_next_debrief_closes_them() -> None:
     third = world.add(meeting("Globex 3", at(3, 10)))
     world.cycle()
     write_debrief(world, first, {"Commitment, customer": "- send the data by 19 Mar\n- name a sponsor by 21 Mar"})
-    world.now = at(0, 12)
-    world.cycle()
+    settle(world, at(0, 12))
     form = world.block_for("debrief", second)
     ticked = form.description.replace("- [ ] send the data", "- [x] send the data")
     ticked = fill_in(ticked, {"Commitment, us": "- draft the contract by 22 Mar"})
     world.calendar.person_edit(form.ref, description=ticked)
-    world.now = at(1, 12)
-    world.cycle()
+    settle(world, at(1, 12))
     prep = world.block_for("prep", third).description
     assert "- Customer: name a sponsor (due Thu 21 Mar 2030)\n- Us: draft the contract (due Fri 22 Mar 2030)" in prep
     assert "send the data" not in prep and "send the data" not in world.get(third).description
@@ -170,8 +183,7 @@ def test_an_agenda_a_person_edited_is_not_rewritten_when_a_debrief_arrives() -> 
     edited = world.get(second).description.replace("Purpose", "Purpose (Dana: let us focus on pricing)")
     world.calendar.person_edit(second.ref, description=edited)
     write_debrief(world, first, {"Primary objective": "Agree the pilot scope"})
-    world.now = at(0, 12)
-    world.cycle()
+    settle(world, at(0, 12))
     assert world.get(second).description == edited
     assert "Agree the pilot scope" in world.block_for("prep", second).description
 
@@ -182,8 +194,7 @@ def test_the_draft_agenda_for_a_customer_organised_meeting_is_shared_text_only()
     theirs = world.add(meeting("Globex 2", at(2, 10), organizer="dana@globex.example"))
     world.cycle()
     write_debrief(world, first, ANSWERS)
-    world.now = at(0, 12)
-    world.cycle()
+    settle(world, at(0, 12))
     prep = world.block_for("prep", theirs).description
     draft = prep.split("DRAFT AGENDA FOR YOU TO SEND", 1)[1]
     assert "you would send the usage data (by Wed 20 Mar 2030)" in draft
@@ -198,8 +209,7 @@ def test_a_debrief_with_only_private_notes_leaves_the_next_agenda_alone() -> Non
     world.cycle()
     etag = world.get(second).etag
     write_debrief(world, first, {"What I liked": PRIVATE, "Authority": "SECRET the CFO", "Notes": "SECRET notes"})
-    world.now = at(0, 12)
-    world.cycle()
+    settle(world, at(0, 12))
     assert world.get(second).etag == etag and world.calendar.notifications == {"dana@globex.example": 2}
     assert [row.debriefed for row in world.store.held()] == [True]
 
@@ -219,8 +229,7 @@ def test_a_debrief_saved_as_html_by_the_sellers_client_is_read_as_they_see_it() 
     )
     block = world.block_for("debrief", first)
     world.calendar.person_edit(block.ref, description=html, body_format=BodyFormat.HTML)
-    world.now = at(0, 12)
-    world.cycle()
+    settle(world, at(0, 12))
     described = world.get(second).description
     assert "Purpose\nAgree the pilot scope\n" in described
     assert "- you would send the usage data (by Wed 20 Mar 2030)" in described and "SECRET" not in described

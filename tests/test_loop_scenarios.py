@@ -5,15 +5,19 @@ injected clock. The CalDAV part at the end counts the requests a late debrief co
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from harness import Harness
 from harness_caldav import CaldavHarness
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_debrief_privacy import OBJECTIVE, SHARED_ITEMS, SHOWN_ITEMS, marked_debrief, outlook_html
 from test_invariants import Agent, at, people_part, readable
 
 from agent import splice
-from agent.model import Kind
+from agent.model import BodyFormat, Event, Kind
 
 # What the seller typed into meeting 1's debrief: private notes in every form a person might
 # use, around the commitments and the objective that are meant for the customer.
@@ -66,7 +70,11 @@ def test_meeting_1_debrief_flows_into_meeting_2_once_and_nothing_private_leaks(h
     agent.now = at(harness, 0, 11, 10)
     harness.write_description(harness.block_for("debrief", first), FILLED)
     agent.now = at(harness, 0, 12)
-    assert sorted(agent.cycle()) == ["update", "update", "write agenda"]  # next prep, next debrief form, agenda
+    assert sorted(agent.cycle()) == ["update", "update"]  # next prep, next debrief form; the agenda waits
+    assert "goes into the agenda at 12:30 on Mon 18 Mar" in harness.block_for("prep", second).description
+    assert harness.notifications() == {"dana@globex.example": 2}
+    agent.now = at(harness, 0, 12, 30)  # settle_minutes later, the debrief unchanged
+    assert sorted(agent.cycle()) == ["update", "write agenda"]  # the prep loses its note; the agenda
 
     meeting = harness.meeting(second)
     assert people_part(meeting) == second_before  # the seller's words, untouched
@@ -82,7 +90,10 @@ def test_meeting_1_debrief_flows_into_meeting_2_once_and_nothing_private_leaks(h
     assert "- Customer: send the March usage export (due Wed 20 Mar 2030)" in prep
     assert "- who else is on their shortlist?" in prep and "- start from their month-end numbers" in prep
     assert "What you wanted to do differently this time: Commitment, us: SECRET-2" in prep  # private: fine here
-    assert "OVERDUE" not in prep and not re.search(r"SECRET-[13456]", prep)
+    assert "OVERDUE" not in prep and not re.search(r"SECRET-[1346]", prep)
+    # what was written under the objective's heading but not shared is shown to the seller as held back
+    kept = "Kept out of the agenda (marked private or unclear):\n- SECRET-5 get them to sign"
+    assert kept in readable(harness.block_for("prep", second))
     assert "- [ ] send the March usage export, by Wed 20 Mar 2030" in harness.block_for("debrief", second).description
     assert harness.notifications() == {"dana@globex.example": 3}  # meeting 2's agenda: updated exactly once
 
@@ -107,8 +118,9 @@ def test_a_debrief_written_two_days_later_is_read_back(harness: Harness, agent: 
         agent.now = at(harness, day, hour)
         agent.cycle()
     harness.write_description(harness.block_for("debrief", first), "Commitment, us:\n- send the pricing by Fri 22 Mar\n")
-    agent.now = at(harness, 2, 16)
-    agent.cycle()
+    for minute in (0, 30):  # read back, then settled
+        agent.now = at(harness, 2, 16, minute)
+        agent.cycle()
     assert "- Us: send the pricing (due Fri 22 Mar 2030)" in harness.block_for("prep", second).description
     assert "we would send the pricing (by Fri 22 Mar 2030)" in readable(harness.meeting(second))
 
@@ -131,10 +143,14 @@ def test_a_debrief_written_two_days_later_costs_one_get(caldav_harness: CaldavHa
     before = connector.session.sent  # type: ignore[attr-defined]
     report = agent.sync.cycle()
     applied = report.calendars[0].applied
-    assert sorted(change.kind for change, _ in applied) == [Kind.AGENDA, Kind.DEBRIEF, Kind.PREP]
+    assert sorted(change.kind for change, _ in applied) == [Kind.DEBRIEF, Kind.PREP]  # the agenda waits to settle
     # sync-collection + multiget of what changed + one GET of the debrief; one conditional PUT per write
     assert connector.session.sent - before == 3 + len(applied)  # type: ignore[attr-defined]
     assert "- Customer: the security questionnaire (due Fri 22 Mar 2030)" in harness.block_for("prep", second).description
+    agent.now = at(harness, 2, 16, 30)
+    before = connector.session.sent  # type: ignore[attr-defined]
+    assert sorted(agent.cycle()) == ["update", "write agenda"]  # the prep loses its note; the agenda
+    assert connector.session.sent - before == 2 + 2  # type: ignore[attr-defined]  # our writes read back; a PUT each
 
     costs = []
     for hour in (17, 18, 22):
@@ -145,3 +161,97 @@ def test_a_debrief_written_two_days_later_costs_one_get(caldav_harness: CaldavHa
     # the first read after our own writes fetches them back (sync-collection + multiget); a quiet
     # cycle is one sync-collection; six hours after the last read, one GET re-reads the debrief
     assert costs == [2, 1, 2]
+
+
+# --- marked private text, on every provider ----------------------------------------------------
+
+# A debrief with private words marked the ways sellers mark them; each private word carries
+# PRIV so that the whole invitation can be searched for it.
+MARKED = """Commitment, customer (shared: what they will do before the next meeting, one per line, with a date):
+- send the March usage export, by Wed 20 Mar
+  - PRIV-1 they have not even started the export
+- [internal] PRIV-2 they want 20% off
+
+Commitment, us (internal notes):
+- PRIV-3 push the enterprise tier
+
+Commitment, us:
+- send a pilot proposal with two options, by 2030-03-20
+- send the internal benchmark PRIV-4 by Fri
+
+Primary objective of the next meeting (shared as its purpose, one line: what we want them to do in it):
+Agree the pilot scope and its sponsor
+Private: PRIV-5 upsell the enterprise tier
+🔒 PRIV-6 margin is thin
+"""
+
+
+def write_as_seller(harness: Harness, block: Event, text: str) -> None:
+    """The seller types `text` into a debrief block in their calendar app: as plain text on
+    CalDAV and Google, and in Outlook, which stores what the seller edits as HTML (Word's
+    paragraphs and pseudo-lists, rewritten as Exchange stores them)."""
+    if harness.name == "outlook":
+        harness.write_description(replace(block, body_format=BodyFormat.HTML), outlook_html(text, "mso"))
+    else:
+        harness.write_description(block, text)
+
+
+def test_marked_private_text_never_reaches_the_invitation_on_any_provider(harness: Harness, agent: Agent) -> None:
+    first = harness.add_meeting("Globex discovery", at(harness, 0, 10))
+    second = harness.add_meeting("Globex pilot scope", at(harness, 3, 14))
+    agent.cycle()
+    before = harness.meeting(second).description
+    write_as_seller(harness, harness.block_for("debrief", first), MARKED)
+    agent.now = at(harness, 0, 12)
+    agent.cycle()
+    assert harness.meeting(second).description == before  # not settled yet: the agenda waits
+    prep = readable(harness.block_for("prep", second))
+    assert "goes into the agenda at 12:30 on Mon 18 Mar" in prep and "- PRIV-5 upsell" not in prep
+    assert "Kept out of the agenda (marked private or unclear):\n" in prep and "- send the internal benchmark PRIV-4 by Fri\n" in prep
+    agent.now = at(harness, 0, 12, 30)
+    agent.cycle()
+    shown = readable(harness.meeting(second))
+    assert "Purpose\nAgree the pilot scope and its sponsor\n" in shown
+    assert "you would send the March usage export (by Wed 20 Mar 2030)\n" in shown
+    assert "we would send a pilot proposal with two options (by Wed 20 Mar 2030)\n" in shown
+    assert "PRIV" not in harness.meeting(second).description and not re.search(r"internal|upsell|margin|20%", shown)
+    assert harness.notifications() == {"dana@globex.example": 3}  # the agenda's insertion and one update
+
+
+@pytest.fixture
+def weeks(harness: Harness, tmp_path: Path) -> dict[str, object]:
+    """One agent for all the examples of a property test; each example takes the next week."""
+    return {"agent": Agent(harness, tmp_path, at(harness, 0, 7)), "week": 0}
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=marked_debrief(), lists=st.sampled_from(["mso", "ul"]))
+def test_random_marked_debriefs_on_every_provider(
+    harness: Harness, weeks: dict[str, object], case: tuple[str, list[str]], lists: str
+) -> None:
+    text, tokens = case
+    agent = weeks["agent"]
+    assert isinstance(agent, Agent)
+    day = 7 * int(weeks["week"])  # type: ignore[call-overload]
+    weeks["week"] = int(weeks["week"]) + 1  # type: ignore[call-overload]
+    guest = f"dana@c{day}.example"  # a customer of its own, so examples do not meet
+    agent.now = at(harness, day, 7)
+    first = harness.add_meeting("Discovery", at(harness, day, 10), guests=[guest])
+    second = harness.add_meeting("Follow-up", at(harness, day + 3, 14), guests=[guest])
+    agent.cycle()
+    block = harness.block_for("debrief", first)
+    if harness.name == "outlook":
+        harness.write_description(replace(block, body_format=BodyFormat.HTML), outlook_html(text, lists))
+    else:
+        harness.write_description(block, text)
+    for minute in (0, 30):
+        agent.now = at(harness, day, 12, minute)
+        agent.cycle()
+    invitation = harness.meeting(second).description
+    assert not [token for token in tokens if token in invitation], text
+    shown = readable(harness.meeting(second))
+    for item, label in zip(SHARED_ITEMS, SHOWN_ITEMS):  # the real shared items arrive (dated a year on: 22 Mar has passed)
+        if re.search(rf"^- {item}$", text, re.M):
+            assert f"would {label.split(' (by ')[0]} (by " in shown, (label, text)
+    if OBJECTIVE in text:
+        assert f"Purpose\n{OBJECTIVE}\n" in shown, text

@@ -6,6 +6,7 @@ import os
 import random
 import sqlite3
 from dataclasses import replace
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import sqlite_utils
 from helpers import World, at, meeting
 
 from agent.codec import dump_event, load_event
+from agent.debrief import parse
 from agent.errors import StateError
 from agent.model import Delta, Kind, Source, Window
 from agent.store import MIGRATIONS, RunStatus, SqliteStore
@@ -167,3 +169,29 @@ def test_an_integrity_check_that_fails_on_several_lines_is_reported_on_one(tmp_p
     with pytest.raises(StateError, match="corrupt state database") as caught:
         SqliteStore(path)
     assert "\n" not in str(caught.value)
+
+
+def test_held_meetings_from_before_settling_still_read_and_count_as_settled(tmp_path: Path) -> None:
+    """A schema-3 database (no settling columns) gains them; its debriefs count as settled."""
+    path = tmp_path / "state.db"
+    old = sqlite_utils.Database(sqlite3.connect(path))
+    for number in range(3):
+        MIGRATIONS[number](old)
+    old.execute("PRAGMA user_version = 3")
+    written = parse("Commitment, us:\n- send pricing by Fri", date(2030, 3, 18))
+    old.execute(
+        "INSERT INTO held (calendar, meeting_key, account, customer, start, \"end\", debrief, debrief_content, debriefed_at) "
+        "VALUES ('alex|cal', 'm1', 'alex', 'globex.example', ?, ?, ?, 'abc', ?)",
+        [at(0, 10).isoformat(), at(0, 11).isoformat(), written.to_json(), at(0, 12).isoformat()],
+    )
+    old.conn.commit()
+    old.close()
+    store = SqliteStore(path)
+    (row,) = store.held()
+    assert row.debrief == written and row.changed_at is None and row.settled is None
+    assert row.settled_by(at(0, 12), timedelta(minutes=30))
+    newer = row.reread(parse("Commitment, us:\n- send the deck by Fri", date(2030, 3, 18)), "def", at(0, 13), timedelta(minutes=30))
+    assert newer.settled == written.shared and newer.changed_at == at(0, 13)
+    store.save_held(newer)
+    assert store.held() == [newer]
+    store.close()
