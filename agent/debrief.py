@@ -219,11 +219,12 @@ class _Text(HTMLParser):
     BLOCKS = frozenset("p div li tr h1 h2 h3 h4 h5 h6 ul ol table blockquote pre dt dd hr section".split())
     HIDDEN = frozenset({"style", "script", "head", "title", "xml"})
 
-    def __init__(self) -> None:
+    def __init__(self, text_body: bool = False) -> None:
         super().__init__(convert_charrefs=True)
         self.lines: list[str] = []
         self.current: list[str] = []
-        self.opened: list[_Block] = []
+        # a text body with tags in it: its leading spaces are the seller's, as in plain text
+        self.opened: list[_Block] = [_Block("", 0, 0, True)] if text_body else []
         self.hidden = 0
         self.ignored_spans = 0  # depth inside an mso-list:Ignore span
         self.bullet: int | None = None  # the indentation of the bullet that starts the next line
@@ -318,10 +319,15 @@ class _Block(NamedTuple):
     verbatim: bool  # leading spaces are the seller's (a text body shown as HTML)
 
 
-def html_to_text(html: str) -> str:
-    """Plain text with one line per paragraph, line break or list item, nesting as indentation."""
-    reader = _Text()
-    reader.feed(html)
+def html_to_text(html: str, *, text_body: bool = False) -> str:
+    """Plain text with one line per paragraph, line break or list item, nesting as indentation.
+
+    `text_body`: plain text with tags in it (as Google's editor writes a description), in
+    which a line break is a line break and leading spaces indent, so that no line is ever
+    joined to another and a nested line stays nested.
+    """
+    reader = _Text(text_body)
+    reader.feed(html.replace("\n", "<br>") if text_body else html)
     reader.close()
     reader._end_line()
     return "\n".join(reader.lines)
@@ -594,10 +600,9 @@ def parse(text: str, meeting_day: date, *, html: bool | None = None, order: Date
     if html and BLOCK_TAG.search(text):
         text = html_to_text(text)
     elif html or looks_like_html(text):
-        # Tags in a text body, or "HTML" without a single paragraph or line break: read each
-        # line on its own, so that no line is ever joined to another (which could pull
-        # private text into a shared section).
-        text = "\n".join(html_to_text(line) for line in text.split("\n"))
+        # Tags in a text body, or "HTML" without a single paragraph or line break: its lines
+        # stay lines (joining one to another could pull private text into a shared section)
+        text = html_to_text(text, text_body=True)
     collected: dict[str, list[str]] = {}
     shared: dict[str, list[str]] = {"theirs": [], "ours": [], "objective": []}
     private_rest: list[str] = []

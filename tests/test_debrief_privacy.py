@@ -350,12 +350,23 @@ def outlook_html(text: str, lists: str) -> str:
     return outlook_rewrite('<div class="WordSection1">' + "".join(body) + "</div>")
 
 
+def stored(text: str, body: str) -> str:
+    """A debrief as a provider stores it: plain text, plain text with a tag in it (as Google's
+    editor leaves it), or Outlook HTML with Word's pseudo-lists ("mso") or nested <ul> ("ul")."""
+    if body == "text":
+        return text
+    if body == "tagged":
+        return text + "<b>Notes:</b> see the <i>deal desk</i>\n"
+    return outlook_html(text, body)
+
+
 @settings(max_examples=300, deadline=None)
-@given(marked_debrief(), st.sampled_from(["text", "mso", "ul"]))
+@given(marked_debrief(), st.sampled_from(["text", "tagged", "mso", "ul"]))
 def test_marked_private_sentences_never_reach_an_agenda(case: tuple[str, list[str]], body: str) -> None:
     text, tokens = case
-    source = text if body == "text" else outlook_html(text, body)
-    carry = carryover(parse(source, DAY, html=body != "text" or None), "Globex: deep dive", DAY, today=date(2030, 3, 25))
+    source = stored(text, body)
+    html = body in ("mso", "ul") or None
+    carry = carryover(parse(source, DAY, html=html), "Globex: deep dive", DAY, today=date(2030, 3, 25))
     ctx = context("")._replace(carry=carry)
     shown = RENDERER.agenda(ctx) + RENDERER.agenda_html(ctx)
     leaked = [token for token in tokens if token in shown]

@@ -320,6 +320,11 @@ CASES: dict[str, Case] = {
         '<p class="MsoNormal">&nbsp;&nbsp;&nbsp; - keep the 10% in reserve</p></body></html>',
         ours=(f"send pricing (by {FRI})",), hidden=("reserve",), html=True,
     ),
+    "a plain-text debrief with a tag in it keeps its nesting": Case(
+        "<b>Commitment, us:</b>\n- send pricing by Fri\n  - our floor is 40k\n\tthe cheap option is a decoy\n"
+        "- book the demo by 28 Mar\n",
+        ours=(f"send pricing (by {FRI})", f"book the demo (by {THU})"), hidden=("40k", "decoy"),
+    ),
     "Google: a list in a text body": Case(
         "<b>Commitment, us:</b><br><ul><li>send the deck by Fri<ul><li>internal: skip slide 9</li></ul></li>"
         "<li>book the demo by 28 Mar</li></ul><br>Notes:<br>fine",
