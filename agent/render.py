@@ -23,7 +23,8 @@ from jinja2.sandbox import SandboxedEnvironment
 from agent.errors import ConfigError
 from agent.splice import neutralise
 
-TEMPLATES = ("prep.txt.j2", "agenda.txt.j2", "agenda.html.j2", "debrief.txt.j2", "agreed.j2")
+TEMPLATES = ("prep.txt.j2", "agenda.txt.j2", "agenda.html.j2", "debrief.txt.j2")
+MACROS = "agreed.j2"  # how an agenda words what a debrief agreed: `agreed.commitment(c)`, `agreed.part(a)`
 
 
 def default_templates_dir() -> Path:
@@ -246,6 +247,8 @@ class Renderer:
         self._env.filters["when"] = _when
         self._env.filters["at"] = _at
         try:
+            # loaded once, as a global: importing it in each template cost a look-up per render
+            self._env.globals["agreed"] = self._env.get_template(MACROS).module
             self._templates = {name: self._env.get_template(name) for name in TEMPLATES}
         except TemplateError as exc:
             raise ConfigError(f"template error: {exc}", where=f"templates: {override or default_templates_dir()}") from None
