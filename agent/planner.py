@@ -540,6 +540,8 @@ class _Planner:
         previous = self._previous(meeting, customer)
         upcoming = self._next(meeting, customer)
         carry = self.history.carry_before(customer, meeting.start)
+        if carry is not None and not settings.agenda.enabled:  # no agenda carries anything
+            carry = replace(carry, agreed=None, pending=None, settles_at=None, withheld=())
         first = previous is None
         start, end = meeting.start.astimezone(zone), meeting.end.astimezone(zone)
         context = MeetingContext(

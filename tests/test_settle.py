@@ -177,3 +177,13 @@ def test_the_history_says_when_the_agenda_will_change() -> None:
     carry = history.carry_before("globex", at(3, 10))
     assert carry is not None and carry.agreed is not None and carry.agreed.meeting_title == "Globex 1"
     assert carry.pending == fresh.pending and carry.settles_at == at(1, 12, 30)
+
+
+def test_without_agendas_the_prep_says_nothing_about_one() -> None:
+    world, first, second = two_meetings(agenda={"enabled": False})
+    write_debrief(world, first, {**FIRST, "Commitment, customer": "- send the data by Fri\n- internal: they stall"})
+    world.now = at(0, 12)
+    world.cycle()
+    prep = world.block_for("prep", second).description
+    assert "Primary objective of this meeting: Agree the pilot scope" in prep
+    assert "WHAT THE AGENDA CARRIES" not in prep and "Kept out" not in prep

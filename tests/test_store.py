@@ -195,3 +195,16 @@ def test_held_meetings_from_before_settling_still_read_and_count_as_settled(tmp_
     store.save_held(newer)
     assert store.held() == [newer]
     store.close()
+
+
+def test_a_damaged_settled_part_is_a_one_line_error(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "state.db")
+    store.db.execute(
+        "INSERT INTO held (calendar, meeting_key, account, customer, start, \"end\", settled) "
+        "VALUES ('alex|cal', 'm1', 'alex', 'globex.example', ?, ?, '{\"theirs\": [')",
+        [at(0, 10).isoformat(), at(0, 11).isoformat()],
+    )
+    with pytest.raises(StateError, match="cannot read held meetings: corrupt state database") as caught:
+        store.held()
+    assert "\n" not in str(caught.value)
+    store.close()
