@@ -32,20 +32,22 @@ MARKS: tuple[str, ...] = (
     "not for customer", "not for customers", "not for the client", "not for client", "not for clients",
     "for my eyes only", "eyes only", "just for me", "only for me", "for me only", "for us only",
     "our side only", "off the record", "off record", "keep to ourselves", "keep this to ourselves",
-    "keep it to ourselves", "under wraps", "hush hush",
+    "keep it to ourselves", "under wraps", "hush hush", "not shared", "not for the agenda", "not in the agenda",
+    "mental note", "note for me", "note for myself", "reminder for me",
     # German
     "privat", "interne", "internes", "interner", "internen", "nur intern", "vertraulich", "vertrauliche",
-    "vertrauliches", "geheim", "unter uns", "nicht teilen", "nicht weitergeben", "nur fur mich",
+    "vertrauliches", "geheim", "unter uns", "nicht teilen", "nicht weitergeben", "nur fur mich", "nur fur uns",
+    "notiz fur mich",
     # French
     "prive", "privee", "prives", "privees", "confidentiel", "confidentielle", "confidentiels",
     "confidentielles", "entre nous", "ne pas partager", "ne pas diffuser", "note pour moi",
     # Spanish and Portuguese
     "privado", "privada", "privados", "privadas", "interno", "interna", "internos", "internas",
     "confidencial", "confidenciales", "no compartir", "nao compartilhar", "entre nosotros", "solo para mi",
-    "secreto",
+    "nota para mi", "secreto",
     # Italian
     "privato", "privata", "privati", "riservato", "riservata", "riservati", "confidenziale",
-    "non condividere", "tra noi", "tra di noi",
+    "non condividere", "tra noi", "tra di noi", "solo per me", "nota per me",
     # Dutch, Scandinavian, Polish
     "vertrouwelijk", "niet delen", "onder ons", "internt", "fortrolig", "fortroligt", "konfidentiell",
     "konfidentiellt", "prywatne", "poufne",

@@ -27,7 +27,7 @@ from agent.debrief import HEADINGS
         "entre nous", "ne pas partager", "no compartir", "non condividere", "nicht teilen", "privat", "Privé",
         "PRIVÉE", "privado", "privata", "privato", "intern", "interne", "internes", "interno", "interna",
         "vertraulich", "confidentiel", "Confidentielle", "confidencial", "riservato", "vertrouwelijk",
-        "nur für mich", "🔒", "🔐", "🤫", "🙊", "㊙", "㊙️", "🔒️ margin", "ｐｒｉｖａｔｅ", "pri\u200bvate", "_private_",
+        "nur für mich", "Notiz für mich", "(not shared)", "not for the agenda", "Mental note: call Raj", "nota per me", "🔒", "🔐", "🤫", "🙊", "㊙", "㊙️", "🔒️ margin", "ｐｒｉｖａｔｅ", "pri\u200bvate", "_private_",
     ],
 )  # fmt: skip
 def test_marks_are_found(text: str) -> None:
