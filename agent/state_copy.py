@@ -44,8 +44,9 @@ TABLES: tuple[tuple[str, tuple[str, ...], str], ...] = (
                                                        "GREATEST(excluded.debriefed_at, excluded.checked_at)")),  # fmt: skip
     ("runs", ("account",), NEWER.format("runs.last_start", "excluded.last_start")),
 )
-NAMES = {"calendars": "calendars", "artifacts": "records", "tombstones": "tombstones", "held": "held meetings",
-         "runs": "run statuses", "audit": "audit entries"}  # fmt: skip
+NAMES = {"calendars": ("calendar", "calendars"), "artifacts": ("record", "records"), "tombstones": ("tombstone", "tombstones"),
+         "held": ("held meeting", "held meetings"), "runs": ("run status", "run statuses"),
+         "audit": ("audit entry", "audit entries")}  # fmt: skip
 
 
 @dataclass
@@ -58,7 +59,8 @@ class Copied:
 
     def summary(self) -> str:
         def listing(counts: Counter[str], events: bool) -> str:
-            parts = [f"{counts[table]} {NAMES[table]}" + (f" ({self.events} events)" if events and table == "calendars" else "")
+            parts = [f"{counts[table]} {NAMES[table][counts[table] != 1]}"
+                     + (f" ({self.events} events)" if events and table == "calendars" else "")
                      for table in NAMES if counts[table]]  # fmt: skip
             return ", ".join(parts) or "nothing"
 

@@ -69,8 +69,8 @@ def test_a_one_machine_state_moves_whole_and_a_second_run_changes_nothing(tmp_pa
 
     result = migrate_state(path, postgres_state)
     assert result.exit_code == 0, result.output
-    counts = (f"copied 1 calendars ({len(before['events'][0])} events), {len(before['artifacts'])} records, 1 tombstones, "
-              f"{len(before['held'])} held meetings, 1 run statuses, {len(before['audit'])} audit entries; skipped nothing")  # fmt: skip
+    counts = (f"copied 1 calendar ({len(before['events'][0])} events), {len(before['artifacts'])} records, 1 tombstone, "
+              f"{len(before['held'])} held meetings, 1 run status, {len(before['audit'])} audit entries; skipped nothing")  # fmt: skip
     assert result.output == f"{path} -> {postgres_state.where}: {counts} (already there, or newer there)\n"
     with closing(PostgresStore(postgres_state, clock=world.clock)) as store:
         assert snapshot(store, world) == before
@@ -82,8 +82,8 @@ def test_a_one_machine_state_moves_whole_and_a_second_run_changes_nothing(tmp_pa
 
     again = migrate_state(path, postgres_state)
     assert again.exit_code == 0 and again.output.endswith(
-        f"copied nothing; skipped 1 calendars, {len(before['artifacts'])} records, 1 tombstones, {len(before['held'])} held meetings, "
-        f"1 run statuses, {len(before['audit'])} audit entries (already there, or newer there)\n"
+        f"copied nothing; skipped 1 calendar, {len(before['artifacts'])} records, 1 tombstone, {len(before['held'])} held meetings, "
+        f"1 run status, {len(before['audit'])} audit entries (already there, or newer there)\n"
     )  # fmt: skip
 
 

@@ -42,6 +42,14 @@ def binaries() -> Path:
     return Path(found).resolve().parent
 
 
+def _server_user() -> pwd.struct_passwd:
+    """The user a root test run starts the server as (PostgreSQL refuses to run as root)."""
+    try:
+        return pwd.getpwnam("postgres")
+    except KeyError:
+        raise RuntimeError(f"no postgres user to run the server as: {INSTALL}") from None
+
+
 class PostgresServer:
     """A PostgreSQL cluster of its own; use it as a context manager, or call start() and stop()."""
 
@@ -50,7 +58,7 @@ class PostgresServer:
         self.folder = Path(tempfile.mkdtemp(prefix="callplan-postgres-"))
         self.data = self.folder / "data"
         self.port = 0
-        self._owner = pwd.getpwnam("postgres") if os.getuid() == 0 else None
+        self._owner = _server_user() if os.getuid() == 0 else None
         if self._owner is not None:  # the server's files must be its user's
             os.chown(self.folder, self._owner.pw_uid, self._owner.pw_gid)
 
