@@ -178,6 +178,9 @@ class Database:
             return self.text(exc)
         return None
 
+    def cannot_reach(self, doing: str, reason: str) -> StateError:
+        return StateError(f"cannot {doing}: cannot reach the database: {reason}", where=self.where)
+
     def text(self, exc: BaseException) -> str:
         """An error's message on one line, with the password masked should a library ever echo it."""
         text = " ".join(str(exc).split()) or type(exc).__name__
@@ -191,12 +194,9 @@ class Database:
             yield
         except PoolTimeout:
             reason = self.unreachable()
-            raise StateError(f"cannot {doing}: " + (f"cannot reach the database: {reason}" if reason else busy()),
-                             where=self.where) from None  # fmt: skip
+            raise (self.cannot_reach(doing, reason) if reason else StateError(f"cannot {doing}: {busy()}", where=self.where)) from None
         except psycopg.errors.DiskFull:
             raise StateError(f"cannot {doing}: {DISK_FULL}", where=self.where) from None
-        except psycopg.OperationalError as exc:
-            raise StateError(f"cannot {doing}: {self.text(exc)}", where=self.where) from None
         except psycopg.Error as exc:
             raise StateError(f"cannot {doing}: {self.text(exc)}", where=self.where) from None
 
@@ -249,7 +249,7 @@ class PostgresStore(SqlStore):
             self._dropped = True
             self._pool.drain()  # its siblings died with it (a server restart): renew them all, if the server is back
             if reason := self._database.unreachable():
-                raise StateError(f"cannot {doing}: cannot reach the database: {reason}", where=self.where) from None
+                raise self._database.cannot_reach(doing, reason) from None
             connection = self._pool.getconn()
         if self._dropped:
             try:
