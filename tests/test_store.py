@@ -139,8 +139,6 @@ class TestContract:
         assert [e.title for e in store.events("cal")] == ["M2 moved", "M3"] and store.cursor("cal", WINDOW) == "c2"
         store.apply_delta("cal", "bo", Delta(upserted=(one,), cursor="c3", full=True), WINDOW)
         assert store.events("cal") == [one]
-        store.reset_calendar("cal")
-        assert store.events("cal") == [] and store.cursor("cal", WINDOW) is None
 
     def test_a_failure_inside_record_leaves_nothing_half_written(self, backend: Backend) -> None:
         store = backend.open()
