@@ -20,7 +20,7 @@ from agent.config import Account, Config
 from agent.engine import AccountReport, AccountSync
 from agent.errors import CallplanError, ConfigError
 from agent.render import Renderer
-from agent.store import RunStatus, SqliteStore, Store
+from agent.store import RunStatus, Store, open_store
 from connectors.base import Connector
 
 ConnectorFactory = Callable[[Account], Connector]
@@ -42,7 +42,7 @@ class Session:
     ) -> None:
         self.config = config
         self.renderer = Renderer(config.templates)
-        self.store = store if store is not None else SqliteStore(config.state)
+        self.store = store if store is not None else open_store(config)
         self.clock = clock
         self._connect = connect
         self._syncs: dict[str, AccountSync] = {}
