@@ -5,8 +5,9 @@ Reading a calendar, and how it fits the engine's window
 The engine hands over a `Window` (midnight yesterday to the end of the look-ahead, the same
 all day) and a cursor made for that window only; a new day brings cursor=None.
 
-- A full read is `events.list(singleEvents=true, timeMin=<window start>, maxResults=2500)`,
-  paged with `pageToken` until the last page, which alone carries `nextSyncToken`. The API
+- A full read is `events.list(singleEvents=true, timeMin=<window start>, maxResults=2500)`
+  (a second before the start: see EDGE), paged with `pageToken` until the last page, which
+  alone carries `nextSyncToken`. The API
   allows filters on the initial request of a sync (Google's sync guide restricts it with
   timeMin), but not `timeMax`/`orderBy`/`q`/extended-property filters together with a
   syncToken; `timeMin` alone keeps the days before the window out and needs no filter
@@ -17,7 +18,8 @@ all day) and a cursor made for that window only; a new day brings cursor=None.
   same when one instance is moved.
 - An incremental read sends the stored token and `singleEvents=true` and nothing else the
   API forbids with it. It returns every event changed since, wherever it lies in time, so
-  the connector keeps what falls in the window and reports the rest as removed. A quiet
+  the connector keeps what the window holds (`Window.holds`, as for a full read) and reports
+  the rest as removed. A quiet
   calendar costs exactly one request. A 410 (the token expired) starts a full read. The
   token becomes the cursor only after every page was read; the engine stores it together
   with what was read, in one transaction.
@@ -55,7 +57,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
@@ -91,6 +93,9 @@ log = logging.getLogger(__name__)
 PAGE = 2500  # the largest page events.list gives
 FREEBUSY_CALENDARS = 50  # calendars per free/busy query
 BATCH = 50  # requests per batch (the Calendar API's limit)
+# timeMin is exclusive on an event's end: an event of no length at the window's start would be
+# left out. Asking from a second earlier (the API's resolution) lets Window.holds decide.
+EDGE = timedelta(seconds=1)
 BATCH_URI = "https://www.googleapis.com/batch/calendar/v3"  # new_batch_http_request() would ignore api_endpoint
 RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "dailyLimitExceeded"})
 SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
@@ -155,10 +160,6 @@ def _retry_after(exc: HttpError) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None
-
-
-def _in_window(event: Event, window: Window) -> bool:
-    return window.start <= event.start < window.end or event.start < window.start < event.end
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
@@ -351,7 +352,7 @@ class GoogleConnector:
         if token:
             params["syncToken"] = token
         else:
-            params["timeMin"] = rfc3339(window.start)
+            params["timeMin"] = rfc3339(window.widened(EDGE).start)
         upserted: dict[str, Event] = {}
         removed: set[str] = set()
         skipped: list[str] = []
@@ -368,7 +369,7 @@ class GoogleConnector:
                 except BadDataError as exc:  # not reported removed either: we cannot tell
                     skipped.append(str(exc))
                     continue
-                if _in_window(event, window):
+                if window.holds(event.span):
                     upserted[event.ref] = event
                     removed.discard(event.ref)
                 else:

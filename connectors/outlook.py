@@ -42,7 +42,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -80,6 +80,7 @@ EXPAND = (
     + " or ".join(f"id eq '{name}'" for name in (TAG_PROPERTY, AGENDA_PROPERTY))
     + ")"
 )
+EDGE = timedelta(seconds=1)  # asked for beyond each end of the window (see _window_query)
 OWNED_FILTER = f"singleValueExtendedProperties/Any(ep: ep/id eq '{OWNER_PROPERTY}' and ep/value eq '{OWNER}')"
 RESPONSES = {
     "accepted": Response.ACCEPTED,
@@ -211,7 +212,10 @@ class OutlookConnector:
         return [CalendarInfo(id=c["id"], name=c.get("name") or c["id"], primary=bool(c.get("isDefaultCalendar"))) for c in found]
 
     def _window_query(self, window: Window) -> dict[str, str]:
-        return {"startDateTime": window.start.astimezone(UTC).isoformat(), "endDateTime": window.end.astimezone(UTC).isoformat()}
+        """The range to ask Graph for: a second more on each side, since Graph does not document
+        what it does with events at its edges; `Window.holds` decides."""
+        wide = window.widened(EDGE)
+        return {"startDateTime": wide.start.astimezone(UTC).isoformat(), "endDateTime": wide.end.astimezone(UTC).isoformat()}
 
     def changes(self, calendar: str, cursor: str | None, window: Window) -> Delta:
         """The delta since the cursor (a deltaLink), or a full read; see the module docstring."""
@@ -277,7 +281,7 @@ class OutlookConnector:
         return found, gone
 
     def _events(self, calendar: str, items: list[dict[str, Any]], window: Window) -> tuple[list[Event], list[tuple[str, str]]]:
-        """Events overlapping the window, and (id, reason) per malformed item."""
+        """Events the window holds, and (id, reason) per malformed item."""
         events: list[Event] = []
         skipped: list[tuple[str, str]] = []
         for item in items:
@@ -287,7 +291,7 @@ class OutlookConnector:
                 ref = str(item.get("id", "?"))
                 skipped.append((ref, f"{self.where}: event {ref}: skipped malformed event: {exc}"))
                 continue
-            if event.start < window.end and event.end > window.start:
+            if window.holds(event.span):
                 events.append(event)
         return events, skipped
 
@@ -349,7 +353,7 @@ class OutlookConnector:
                     except BadDataError as exc:
                         log.warning("%s: busy calendar %s: %s", self.where, calendar, exc)
                         continue
-                    if event.busy:
+                    if event.busy and window.holds(event.span):
                         spans.append(event.span)
         return sorted(spans)
 

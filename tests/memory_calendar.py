@@ -77,7 +77,7 @@ class MemoryConnector:
     def changes(self, calendar: str, cursor: str | None, window: Window) -> Delta:
         self.cal.requests += 1
         since = int(cursor) if cursor else None
-        in_window = {ref: e for ref, e in self.cal.events.items() if e.end > window.start and e.start < window.end}
+        in_window = {ref: e for ref, e in self.cal.events.items() if window.holds(e.span)}
         if since is None:
             return Delta(tuple(in_window.values()), (), str(self.cal.sequence), full=True, requests=1)
         touched = {ref for sequence, ref in self.cal.feed if sequence > since}

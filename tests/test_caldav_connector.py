@@ -541,7 +541,7 @@ def test_malformed_events_are_refused_with_a_one_line_reason(vevent_text: str) -
     reader = EventReader("cal", SELLER, ZONE)
     with pytest.raises(BadDataError) as caught:
         parsed = reader.parse(Resource("http://x/cal/bad.ics", None, ics(vevent_text)))
-        reader.in_window(parsed, WINDOW.start, WINDOW.end)
+        reader.in_window(parsed, WINDOW)
     assert str(caught.value).startswith("http://x/cal/bad.ics: skipped malformed event: ")
     assert "\n" not in str(caught.value)
 
@@ -555,7 +555,7 @@ def test_the_reader_refuses_unparsable_text(text: str) -> None:
 def test_control_characters_are_data_not_an_error() -> None:
     reader = EventReader("cal", SELLER, ZONE)
     text = utc("x", "20300320T100000", "20300320T110000", "SUMMARY:bell\x07 and\x01 nul")
-    [event] = reader.in_window(reader.parse(Resource("http://x/cal/x.ics", None, text)), WINDOW.start, WINDOW.end)
+    [event] = reader.in_window(reader.parse(Resource("http://x/cal/x.ics", None, text)), WINDOW)
     assert event.title == "bell\x07 and\x01 nul"
 
 
