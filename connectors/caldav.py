@@ -65,7 +65,7 @@ from agent.model import (
     Window,
 )
 from agent.secrets import read_secret
-from connectors.base import CalendarInfo
+from connectors.base import CalendarInfo, Connector
 from connectors.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -534,7 +534,7 @@ def _sync_expired(exc: dav_error.DAVError) -> bool:
 # --- the connector -------------------------------------------------------------------------
 
 
-class CaldavConnector:
+class CaldavConnector(Connector):
     """One seller's account on a CalDAV server (see connectors.base.Connector)."""
 
     name = "caldav"

@@ -38,8 +38,8 @@ concurrent edit gives 412 and a ConflictError, and the engine re-reads instead o
 overwriting. Agendas set `description` and the agenda tag only; attendees are notified
 (`send_updates` of the account: "all" or "externalOnly") only when the planner says so,
 that is when the agenda is first inserted or its text really changed. `create_many` sends
-new blocks fifty to a batch request (the engine uses it for the blocks of one plan and still
-records each result on its own), retrying only the parts that were throttled.
+new blocks fifty to a batch request (`batch_size`: the engine hands over that many at a time
+and records each result on its own right after), retrying only the parts that were throttled.
 
 Every request goes through `_execute`: throttling (429, 403 rate/usage limits) and server
 errors are retried with exponential backoff and full jitter (honouring Retry-After), bounded
@@ -84,7 +84,7 @@ from agent.errors import (
 )
 from agent.model import AgendaTag, BlockSpec, Delta, Event, Interval, Window
 from connectors import google_auth
-from connectors.base import CalendarInfo
+from connectors.base import CalendarInfo, Connector
 from connectors.google_events import OWNED_FILTER, agenda_patch, block_fields, cancelled, new_block, parse, rfc3339
 from connectors.retry import Backoff
 
@@ -167,10 +167,11 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[index : index + size]
 
 
-class GoogleConnector:
+class GoogleConnector(Connector):
     """One seller's Google Calendar (see connectors.base.Connector)."""
 
     name = "google"
+    batch_size = BATCH
 
     def __init__(
         self,

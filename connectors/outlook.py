@@ -64,7 +64,7 @@ from agent.model import (
     Status,
     Window,
 )
-from connectors.base import CalendarInfo
+from connectors.base import CalendarInfo, Connector
 from connectors.graph_http import GraphSession
 from connectors.outlook_auth import GraphTokens, parse_options
 
@@ -113,10 +113,11 @@ def _rid(value: str) -> str:
     return datetime.fromisoformat(value.replace("Z", "+00:00")[:32]).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-class OutlookConnector:
+class OutlookConnector(Connector):
     """One seller's Microsoft 365 calendars through Microsoft Graph (see connectors.base.Connector)."""
 
     name = "outlook"
+    silent_updates = False  # Exchange tells attendees of every change to an organizer's meeting body
 
     def __init__(
         self,

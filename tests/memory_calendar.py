@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from agent.errors import ConflictError, GoneError
 from agent.model import AgendaTag, BlockSpec, Delta, Event, Interval, Window
-from connectors.base import CalendarInfo
+from connectors.base import CalendarInfo, Connector
 
 CALENDAR = "memory"
 
@@ -60,7 +60,7 @@ class MemoryCalendar:
         return [event for event in self.events.values() if event.is_block]
 
 
-class MemoryConnector:
+class MemoryConnector(Connector):
     name = "memory"
 
     def __init__(self, calendar: MemoryCalendar) -> None:
@@ -134,6 +134,3 @@ class MemoryConnector:
                 if attendee.email != self.cal.seller:
                     self.cal.notifications[attendee.email] += 1
         return self.cal._write(replace(stored, description=description, agenda_tag=agenda))
-
-    def close(self) -> None:
-        pass
