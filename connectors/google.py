@@ -7,22 +7,21 @@ all day) and a cursor made for that window only; a new day brings cursor=None.
 
 - A full read is `events.list(singleEvents=true, timeMin=<window start>, maxResults=2500)`
   (a second before the start: see EDGE), paged with `pageToken` until the last page, which
-  alone carries `nextSyncToken`. The API
-  allows filters on the initial request of a sync (Google's sync guide restricts it with
-  timeMin), but not `timeMax`/`orderBy`/`q`/extended-property filters together with a
-  syncToken; `timeMin` alone keeps the days before the window out and needs no filter
-  later. No `timeMax`: the sync guide bounds an initial read by timeMin only, and whatever
-  bounds it had, the token's later answers cover all of time; events after the window (and
-  instances of endless series, as far as Google expands them) are dropped here. Instances of recurring series arrive one by one (`singleEvents`), each with its
-  own id (series id + original start), which is why that id is the Event key: it stays the
-  same when one instance is moved.
+  alone carries `nextSyncToken`. The API allows filters on the initial request of a sync
+  (Google's sync guide restricts it with timeMin), but not
+  `timeMax`/`orderBy`/`q`/extended-property filters together with a syncToken; `timeMin`
+  alone keeps the days before the window out and needs no filter later. No `timeMax`: the
+  sync guide bounds an initial read by timeMin only, and whatever bounds it had, the token's
+  later answers cover all of time; events after the window (and instances of endless series,
+  as far as Google expands them) are dropped here. Instances of recurring series arrive one
+  by one (`singleEvents`), each with its own id (series id + original start), which is why
+  that id is the Event key: it stays the same when one instance is moved.
 - An incremental read sends the stored token and `singleEvents=true` and nothing else the
   API forbids with it. It returns every event changed since, wherever it lies in time, so
   the connector keeps what the window holds (`Window.holds`, as for a full read) and reports
-  the rest as removed. A quiet
-  calendar costs exactly one request. A 410 (the token expired) starts a full read. The
-  token becomes the cursor only after every page was read; the engine stores it together
-  with what was read, in one transaction.
+  the rest as removed. A quiet calendar costs exactly one request. A 410 (the token expired)
+  starts a full read. The token becomes the cursor only after every page was read; the
+  engine stores it together with what was read, in one transaction.
 - `status: cancelled` means deleted (Google has no cancelled-but-shown meeting; the organiser
   cancels by deleting). A cancelled single event and a cancelled instance of a series (with
   singleEvents, the API reports the instances of a deleted series, not the series itself)
