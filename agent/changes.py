@@ -107,7 +107,6 @@ class Forget:
 
 
 Change = CreateBlock | UpdateBlock | DeleteBlock | WriteAgenda | Adopt | Tombstone | Forget
-CALENDAR_CHANGES = (CreateBlock, UpdateBlock, DeleteBlock, WriteAgenda)
 
 
 def verb(change: Change) -> str:

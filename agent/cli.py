@@ -56,7 +56,7 @@ def _session(ctx: click.Context):  # type: ignore[no-untyped-def]
 
 
 @main.command()
-@click.option("--once", is_flag=True, required=True, help="Run one cycle and exit (the service is `callplan run`).")
+@click.option("--once", is_flag=True, help="Run one cycle and exit (required; the service that keeps running is `callplan run`).")
 @click.option("--dry-run", is_flag=True, help="Plan and show the changes; write nothing anywhere.")
 @click.option("--account", "accounts", multiple=True, help="Only this account (repeatable).")
 @click.pass_context
@@ -65,7 +65,7 @@ def sync(ctx: click.Context, once: bool, dry_run: bool, accounts: tuple[str, ...
     from agent import present
 
     if not once:
-        raise click.UsageError("sync needs --once; the long-running service is `callplan run`")
+        raise click.UsageError("sync runs one cycle and needs --once; the service that runs a cycle every interval is `callplan run`")
     with _session(ctx) as session, (nullcontext() if dry_run else session.store.lock()):
         reports = session.cycle(accounts, dry_run=dry_run)
         by_name = {account.name: account for account in session.config.accounts}
@@ -200,7 +200,7 @@ def config_check(ctx: click.Context, connect: bool) -> None:
     from connectors import open_connector
 
     with _session(ctx) as session:
-        console.print(f"{session.config.path}: ok, {len(session.config.accounts)} accounts, state in {session.config.state}")
+        console.print(f"{session.config.path}: ok, {len(session.config.accounts)} accounts, state in {session.store.where}")
         for account in session.config.accounts:
             connector = open_connector(account)
             try:
@@ -211,6 +211,48 @@ def config_check(ctx: click.Context, connect: bool) -> None:
                 console.print(line, markup=False, highlight=False)
             finally:
                 connector.close()
+
+
+@main.group()
+def db() -> None:
+    """The state database."""
+
+
+@db.command("migrate")
+@click.pass_context
+def db_migrate(ctx: click.Context) -> None:
+    """Bring the state database's schema up to this callplan's (safe to run again, and on many machines at once)."""
+    from agent import config as config_module
+    from agent.store import migrate
+
+    config = config_module.load(ctx.obj or config_module.default_config_path())
+    where, before, after = migrate(config.state)
+    console.print(_schema_line(where, before, after), markup=False, highlight=False, soft_wrap=True)
+
+
+def _schema_line(where: str, before: int, after: int) -> str:
+    if before == after:
+        return f"{where}: schema at version {after}, nothing to do"
+    return f"{where}: schema upgraded from version {before} to {after}"
+
+
+@main.command("migrate-state")
+@click.option("--from", "source", required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="The SQLite state database of a one-machine install.")  # fmt: skip
+@click.option("--to", "target", required=True, metavar="postgresql://USER@HOST:PORT/DBNAME", help="The PostgreSQL database.")
+@click.option("--password-file", help="A file (mode 0600) with the database password; else ~/.pgpass or PGPASSWORD.")
+def migrate_state(source: Path, target: str, password_file: str | None) -> None:
+    """Copy a SQLite state into PostgreSQL (safe to run again: nothing is doubled or made older)."""
+    from agent.config import is_postgres, postgres_state
+    from agent.state_copy import move
+
+    if not is_postgres(target):
+        raise click.UsageError("--to takes a postgresql:// URL")
+    state = postgres_state(target, password_file, "--to")
+    (before, after), copied = move(source, state)
+    if before != after:
+        console.print(_schema_line(state.where, before, after), markup=False, highlight=False, soft_wrap=True)
+    console.print(f"{source} -> {state.where}: {copied.summary()}", markup=False, highlight=False, soft_wrap=True)
 
 
 @main.group()

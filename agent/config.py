@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import time
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
@@ -157,9 +158,49 @@ class ServiceSettings(Model):
         return self.interval_seconds / 10 if self.jitter_seconds is None else self.jitter_seconds
 
 
+class PostgresState(Model):
+    """A PostgreSQL database holding the state: `state = "postgresql://user@host:port/dbname"`.
+
+    The URL never holds the password: it comes from `password_file` (state_password_file, a
+    mode-0600 file or a systemd credential name) or from libpq's own means (~/.pgpass,
+    PGPASSFILE, PGPASSWORD). Messages name the database as `where`, never the URL.
+    """
+
+    url: str
+    password_file: str | None = None
+
+    @property
+    def where(self) -> str:
+        """host:port/dbname, as libpq would resolve what the URL leaves out."""
+        parts = urlsplit(self.url)
+        query = parse_qs(parts.query)
+        hosts = parts.netloc.rpartition("@")[2] or query.get("host", ["localhost"])[0]
+        if ":" not in hosts.rpartition("]")[2]:
+            hosts += f":{query.get('port', ['5432'])[0]}"
+        user = unquote(parts.username or "") or query.get("user", [""])[0] or os.environ.get("PGUSER", "")
+        dbname = unquote(parts.path.lstrip("/")) or query.get("dbname", [user])[0]
+        return f"{hosts}/{dbname}"
+
+
+def postgres_state(url: str, password_file: str | None, where: str) -> PostgresState:
+    """A PostgreSQL state from its URL, refusing one that carries a password."""
+    parts = urlsplit(url)
+    if parts.password is not None or "password" in parse_qs(parts.query):
+        raise ConfigError(
+            "a password does not belong in the URL: put it in a file readable only by you (chmod 600) named by "
+            "state_password_file, or in ~/.pgpass",
+            where=where,
+        )
+    return PostgresState(url=url, password_file=password_file)
+
+
+def is_postgres(value: str) -> bool:
+    return value.startswith(("postgresql://", "postgres://"))
+
+
 class Config(Model):
     path: Path
-    state: Path
+    state: Path | PostgresState
     templates: Path | None = None
     service: ServiceSettings = ServiceSettings()
     accounts: tuple[Account, ...] = ()
@@ -167,6 +208,7 @@ class Config(Model):
 
 class _TopLevel(Model):
     state: str | None = None
+    state_password_file: str | None = None
     templates: str | None = None
     service: dict[str, Any] = {}
     defaults: dict[str, Any] = {}
@@ -220,11 +262,20 @@ def parse(raw: Mapping[str, Any], path: Path) -> Config:
     base = path.parent
     return Config(
         path=path,
-        state=_resolve(top.state, base) if top.state else default_state_path(),
+        state=_state(top, name, base),
         templates=_resolve(top.templates, base) if top.templates else None,
         service=service,
         accounts=tuple(accounts),
     )
+
+
+def _state(top: _TopLevel, name: str, base: Path) -> Path | PostgresState:
+    """The state: a PostgreSQL URL, or a SQLite file (relative to the configuration's folder)."""
+    if top.state and is_postgres(top.state):
+        return postgres_state(top.state, top.state_password_file, f"{name}: state")
+    if top.state_password_file is not None:
+        raise ConfigError('only for a PostgreSQL state (state = "postgresql://...")', where=f"{name}: state_password_file")
+    return _resolve(top.state, base) if top.state else default_state_path()
 
 
 def _account(entry: Mapping[str, Any], index: int, defaults: Mapping[str, Any], name: str) -> Account:

@@ -76,13 +76,17 @@ def _clock(value: datetime | None) -> str:
 
 
 def outcome_line(name: str, status: RunStatus, stopped: bool) -> str:
-    """How one cycle ended, in words: for STATUS= and `callplan status`."""
-    if status.last_error:
+    """How one cycle ended, in words, for STATUS=: failed (backing off), partly failed (some
+    calendars failed, the others did their work), stopped, or ok."""
+    if status.failures:
         return f"{name} failed ({status.failures} in a row): {status.last_error}; retry at {_clock(status.next_at)}"
+    counts = f"{status.changes} changes, {status.requests} requests"
+    if status.last_error:
+        return f"{name} partly failed: {status.last_error}; {counts}; next at {_clock(status.next_at)}"
     if stopped:
         return f"{name} stopped part-way, {status.backlog} changes left for the next start"
     deferred = f", {status.backlog} deferred" if status.backlog else ""
-    return f"{name} ok, {status.changes} changes, {status.requests} requests{deferred}; next at {_clock(status.next_at)}"
+    return f"{name} ok, {counts}{deferred}; next at {_clock(status.next_at)}"
 
 
 class Daemon:
@@ -183,7 +187,7 @@ class Daemon:
                 emit(log, logging.ERROR, "status_not_saved", account=name, error=str(exc))
         with self._lock:
             self._status[name] = status
-        outcome = "failed" if status.last_error else "stopped" if report.stopped else "ok"
+        outcome = "failed" if status.failures else "partial" if status.last_error else "stopped" if report.stopped else "ok"
         emit(log, logging.WARNING if status.last_error else logging.INFO, "cycle", account=name, outcome=outcome,
              changes=status.changes, requests=status.requests, backlog=status.backlog, ms=round(seconds * 1000),
              failures=status.failures or None, next=status.next_at, error=status.last_error or None)  # fmt: skip
@@ -206,8 +210,12 @@ class Daemon:
     def _summary(self, last: str) -> str:
         with self._lock:
             names = [account.name for account in self.session.config.accounts]
-            failing = [name for name in names if name in self._status and self._status[name].last_error]
+            known = [self._status[name] for name in names if name in self._status]
+        failing = [status.account for status in known if status.failures]
+        partly = [status.account for status in known if status.last_error and not status.failures]
         state = f"{len(failing)} failing ({', '.join(failing)})" if failing else "none failing"
+        if partly:
+            state += f", {len(partly)} partly failing ({', '.join(partly)})"
         return f"{_accounts(len(names))}, {state}; last: {last}"
 
     # -- reload ------------------------------------------------------------------------------------

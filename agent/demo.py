@@ -28,7 +28,7 @@ from agent.config import parse
 from agent.engine import AccountReport
 from agent.model import Kind
 from agent.session import Session
-from agent.store import SqliteStore
+from agent.store import open_store
 from connectors.radicale_server import RadicaleServer
 
 SELLER = ("alex@northpeak.example", "Alex Rivera")
@@ -156,7 +156,7 @@ def run_demo(console: Console, clock: Callable[[], datetime] = lambda: datetime.
             }],
         }  # fmt: skip
         config = parse(raw, Path(folder) / "demo.toml")
-        with Session(config, SqliteStore(config.state, clock=clock), clock=clock) as session:
+        with Session(config, open_store(config, clock=clock), clock=clock) as session:
             first = session.cycle()[0]
             settings = config.accounts[0].settings
             _show_first(console, first, settings)
@@ -168,8 +168,8 @@ def run_demo(console: Console, clock: Callable[[], datetime] = lambda: datetime.
 
 
 def _show_first(console: Console, report: AccountReport, settings) -> None:  # type: ignore[no-untyped-def]
-    if report.error:
-        console.print(f"[red]error[/]: {report.error}")
+    if report.failure:  # the account's error, or its calendar's
+        console.print(f"[red]error[/]: {report.failure}")
         return
     console.print(present.meeting_summary(report, settings))
     console.print(f"First cycle: {report.changes} changes, {report.requests} API request(s).\n")

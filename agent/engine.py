@@ -24,13 +24,13 @@ from agent.config import Account
 from agent.errors import (
     AuthError,
     BadDataError,
+    CallplanError,
     ConfigError,
     ConflictError,
     ConnectorError,
     GoneError,
     StateError,
     ThrottledError,
-    TransientError,
 )
 from agent.harvest import Harvester
 from agent.logs import emit
@@ -42,6 +42,8 @@ from connectors.base import Connector
 
 log = logging.getLogger("callplan.engine")
 CONFLICT = "skipped: changed by someone else meanwhile; re-read next cycle"  # the outcome that leaves work for later
+# Failures that concern the whole account, not one calendar: they stop its cycle.
+ACCOUNT_ERRORS = (AuthError, ThrottledError, StateError, ConfigError)
 
 
 @dataclass
@@ -51,7 +53,6 @@ class CalendarReport:
     calendar: str
     requests: int = 0  # everything the cycle sent: reads, writes, retries
     read_requests: int = 0  # of those, what reading the calendar and finished debriefs took
-    read: int = 0  # events read
     full: bool = False
     meetings: list[Event] = field(default_factory=list)
     planned: list[Change] = field(default_factory=list)
@@ -78,8 +79,15 @@ class AccountReport:
 
     @property
     def failure(self) -> str:
-        """What made the cycle fail: the account's error, else the first calendar's; "" if none."""
-        return self.error or next((calendar.error for calendar in self.calendars if calendar.error), "")
+        """What went wrong: the account's error, else every failing calendar's (each names its
+        calendar); "" if nothing did."""
+        return self.error or "; ".join(calendar.error for calendar in self.calendars if calendar.error)
+
+    @property
+    def failed(self) -> bool:
+        """Did the cycle fail as a whole: an error of the account, or one of every calendar it tried?
+        Only then does the account back off; a calendar that fails alone must not slow the others."""
+        return bool(self.error) or (bool(self.calendars) and all(calendar.error for calendar in self.calendars))
 
     @property
     def backlog(self) -> int:
@@ -104,6 +112,12 @@ def window_for(now: datetime, lookahead_days: int, zone: object) -> Window:
     start = datetime.combine(today - timedelta(days=1), time(0), tzinfo=zone)  # type: ignore[arg-type]
     end = datetime.combine(today + timedelta(days=lookahead_days + 2), time(0), tzinfo=zone)  # type: ignore[arg-type]
     return Window(start.astimezone(UTC), end.astimezone(UTC))
+
+
+def calendar_error(calendar: str, exc: CallplanError) -> str:
+    """The error of one calendar, naming it (unless the message already does, by its URL)."""
+    text = str(exc)
+    return text if calendar in text else f"calendar {calendar}: {text}"
 
 
 def state_key(account: str, calendar: str) -> str:
@@ -144,9 +158,11 @@ class AccountSync:
         return self._calendars
 
     def cycle(self, dry_run: bool = False, stop: threading.Event | None = None) -> AccountReport:
-        """One pass over every calendar of the account. Errors of one calendar do not stop the others;
-        errors that concern the whole account (auth, throttling, state) stop it and are reported.
-        Once `stop` is set, no further change is started; the one in flight is finished and recorded."""
+        """One pass over every calendar of the account. A calendar that fails (not found, refused,
+        unreachable) is reported under its name and the others go on, what it did before failing
+        still counted; errors that concern the whole account (auth, throttling, state, config, the
+        look-up of its calendars) stop it and are reported. Once `stop` is set, no further change
+        is started; the one in flight is finished and recorded."""
         report = AccountReport(self.account.name)
         sent = self.connector.requests_sent
         try:
@@ -159,13 +175,15 @@ class AccountSync:
                 before = self.connector.requests_sent
                 try:
                     self._calendar_cycle(calendar, result, dry_run, stop)
-                except TransientError as exc:
-                    result.error = str(exc)
+                except ACCOUNT_ERRORS:
+                    raise
+                except CallplanError as exc:
+                    result.error = calendar_error(calendar, exc)
                     emit(log, logging.WARNING, "calendar_error", account=self.account.name, calendar=calendar, error=str(exc))
                 finally:  # a cycle cut short still cost what it sent
                     result.requests = self.connector.requests_sent - before
                 report.stopped = report.stopped or result.stopped
-        except (AuthError, ThrottledError, StateError, ConfigError) as exc:
+        except CallplanError as exc:
             report.error = str(exc)
             report.retry_after = exc.retry_after if isinstance(exc, ThrottledError) else None
         report.requests = self.connector.requests_sent - sent
@@ -179,7 +197,6 @@ class AccountSync:
         # a window that moved (a new day) means a full read: meetings may have entered it
         delta = self.connector.changes(calendar, self.store.cursor(key, window), window)
         result.read_requests, result.full, result.skipped = delta.requests, delta.full, list(delta.skipped)
-        result.read = len(delta.upserted)
         for reason in delta.skipped:
             emit(log, logging.WARNING, "skipped_event", account=self.account.name, calendar=calendar, reason=reason)
         if dry_run:

@@ -261,7 +261,17 @@ class _Planner:
         self.changes.append(Tombstone(kind, key, ref, reason))
 
     def _wants_agenda(self, meeting: Event) -> bool:
-        return meeting.key in self.customer_keys and self.settings.agenda.enabled and meeting.self_is_organizer
+        return not self._unwanted_agenda(meeting)
+
+    def _unwanted_agenda(self, meeting: Event) -> str:
+        """Why the meeting must not hold our agenda, in words; "" when it may."""
+        if meeting.key not in self.customer_keys:
+            return self.rules.classify(meeting).reason
+        if not self.settings.agenda.enabled:
+            return "agenda disabled"
+        if not meeting.self_is_organizer:
+            return "the seller no longer organises the meeting"
+        return ""
 
     def _reconcile_agenda_record(self, key: str, record: Record) -> None:
         meeting = self.meetings.get(key)
@@ -301,15 +311,15 @@ class _Planner:
                 continue  # a person wrote in it: their words stay
             self.deleting.add((kind, key))
             self.changes.append(DeleteBlock(block, reason))
-        for key, meeting in self.meetings.items():
+        for meeting in self.meetings.values():
             if meeting.agenda_tag is None or meeting.start <= self.now or meeting.status is Status.CANCELLED:
                 continue
-            if self._wants_agenda(meeting):
+            reason = self._unwanted_agenda(meeting)
+            if not reason:
                 continue
             splicer = splice.for_meeting(meeting)
             found = splicer.find(meeting.description, meeting.agenda_tag)
             if found.state is splice.AgendaState.OURS:
-                reason = "agenda disabled" if key in self.customer_keys else self.rules.classify(meeting).reason
                 text = splicer.strip(meeting.description, found)
                 self.changes.append(WriteAgenda(meeting, text, None, False, f"agenda removed: {reason}"))
 
@@ -340,14 +350,14 @@ class _Planner:
         for ident, block in self.blocks.items():
             tag = block.block_tag
             assert tag is not None
-            meeting = self.meetings.get(ident[1])
             if ident in self.deleting:
                 continue
             if block.start <= self.now or ident[1] not in eligible:
                 fixed[ident] = block.span
-            elif _pinned(block):
-                moved = meeting.span != tag.meeting if meeting else False
-                target = block.span.shifted(meeting.start - tag.meeting.start) if moved and meeting else block.span
+            elif _pinned(block):  # an eligible block's meeting is in the calendar
+                meeting = self.meetings[ident[1]]
+                moved = meeting.span != tag.meeting
+                target = block.span.shifted(meeting.start - tag.meeting.start) if moved else block.span
                 fixed[ident] = target if target.start > self.now else block.span
         return fixed
 

@@ -20,7 +20,7 @@ from agent.config import Account, Config
 from agent.engine import AccountReport, AccountSync
 from agent.errors import CallplanError, ConfigError
 from agent.render import Renderer
-from agent.store import RunStatus, SqliteStore, Store
+from agent.store import RunStatus, Store, open_store
 from connectors.base import Connector
 
 ConnectorFactory = Callable[[Account], Connector]
@@ -42,7 +42,7 @@ class Session:
     ) -> None:
         self.config = config
         self.renderer = Renderer(config.templates)
-        self.store = store if store is not None else SqliteStore(config.state)
+        self.store = store if store is not None else open_store(config)
         self.clock = clock
         self._connect = connect
         self._syncs: dict[str, AccountSync] = {}
@@ -80,16 +80,17 @@ class Session:
     def run(self, account: Account, stop: threading.Event | None = None) -> tuple[AccountReport, RunStatus]:
         """One cycle of one account, recorded: when it ran, what it did, what it left, what failed.
 
-        Consecutive failures are counted (the daemon backs off on them); a success resets them.
+        Consecutive failed cycles are counted (the daemon backs off on them); any other cycle resets
+        the count, one in which some calendars failed and others did not included: its error, which
+        names those calendars, is kept, and so is what the others did.
         """
         previous = self.store.run_status(account.name)
         started = self.clock()
         self.store.save_run_status(replace(previous, last_start=started))
         report = self._cycle(account, stop=stop)
-        failure = report.failure
         status = replace(
-            previous, last_start=started, last_end=self.clock(), last_error=failure, changes=report.changes,
-            requests=report.requests, backlog=report.backlog, failures=previous.failures + 1 if failure else 0,
+            previous, last_start=started, last_end=self.clock(), last_error=report.failure, changes=report.changes,
+            requests=report.requests, backlog=report.backlog, failures=previous.failures + 1 if report.failed else 0,
         )  # fmt: skip
         self.store.save_run_status(status)
         return report, status

@@ -125,6 +125,13 @@ def text_of(fragment: str) -> str:
     return _Scan(fragment).text()
 
 
+def from_text(text: str) -> str:
+    """HTML that reads as `text`: a paragraph per run of lines (blank lines part them), its lines
+    apart by <br>, everything escaped. `text_of` gives the text back, white space aside."""
+    runs = [run for run in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n")) if run.strip()]
+    return "\n".join("<p>" + "<br>\n".join(html.escape(line) for line in run.strip("\n").split("\n")) + "</p>" for run in runs)
+
+
 def _pairs(description: str) -> tuple[list[tuple[int, int, str]], bool]:
     scan = _Scan(description)
     ends = scan.markers(END)
@@ -156,10 +163,14 @@ class HtmlSplicer:
     def chunk(body: str, sep: str) -> str:
         return f"{sep}{_marker(BEGIN)}\n{body}\n{_marker(END)}"
 
-    def insert(self, description: str, body: str) -> tuple[str, str]:
-        """Put the agenda just before the end of the body (at the end of a fragment)."""
+    @staticmethod
+    def insertion_point(description: str) -> int:
+        """Where the agenda goes: just before the end of the body (at the end of a fragment)."""
         ends = list(BODY_END.finditer(description))
-        at = ends[-1].start() if ends else len(description)
+        return ends[-1].start() if ends else len(description)
+
+    def insert(self, description: str, body: str) -> tuple[str, str]:
+        at = self.insertion_point(description)
         return description[:at] + self.chunk(body, "") + description[at:], ""
 
     def replace(self, description: str, found: Found, body: str, sep: str) -> str:

@@ -1,14 +1,16 @@
-"""The state store: one small interface, with SQLite (via sqlite-utils) behind it.
+"""The state store: one small interface, and the SQL behind it, on SQLite or PostgreSQL.
 
 The store keeps a mirror of each calendar's window (so a quiet calendar costs one request),
 the sync cursor, what the agent owns, tombstones, the debriefs sellers wrote, per-account
 run status and an audit log of every change applied (so `callplan undo` can revert it all).
 
-Nothing outside this module may assume SQLite, one process, or a local file: an organisation
-that outgrows one machine runs agent replicas against another implementation of `Store`.
-Every method that writes is one transaction, so a crash leaves the state as it was before
-the call or after it, never in between. `lock()` keeps a second agent off the same state
-(a scheduler per state database, PROVIDER-NOTES), each store in its own way.
+Nothing outside this module and its backends may assume SQLite, one process, or a local
+file: `open_store` picks the backend the configuration names (a SQLite file, the embedded
+default, or a PostgreSQL database that many machines share, in agent/pgstore.py). Both run
+the same queries (`SqlStore`), written in the SQL the two have in common. Every method that
+writes is one transaction, so a crash leaves the state as it was before the call or after
+it, never in between. `lock()` keeps a second agent off the same state (a scheduler per
+state database), each backend in its own way.
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ import sqlite3
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
@@ -36,6 +38,8 @@ from agent.held import Held
 from agent.model import Delta, Event, Kind, Window
 from agent.planner import Record
 
+if TYPE_CHECKING:
+    from agent.config import Config, PostgresState
 
 @dataclass(frozen=True)
 class Artifact:
@@ -92,6 +96,8 @@ class RunStatus:
 class Store(ABC):
     """What the engine, the CLI and the daemon need from state, and nothing more."""
 
+    where: str  # what errors name: the file, or the database as host:port/dbname
+
     @abstractmethod
     def cursor(self, calendar: str, window: Window) -> str | None:
         """The sync cursor, if it was made for this window (else None: a full read is due)."""
@@ -103,10 +109,6 @@ class Store(ABC):
     @abstractmethod
     def apply_delta(self, calendar: str, account: str, delta: Delta, window: Window) -> None:
         """Merge a delta into the mirror and save its cursor and window, together."""
-
-    @abstractmethod
-    def reset_calendar(self, calendar: str) -> None:
-        """Forget the mirror and cursor so the next read is a full one."""
 
     @abstractmethod
     def artifacts(self, calendar: str | None = None) -> list[Artifact]: ...
@@ -164,12 +166,317 @@ class Store(ABC):
     def close(self) -> None: ...
 
 
-def _stamp(value: datetime | None) -> str | None:
+def open_store(config: Config, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Store:
+    """The store the configuration names: a PostgreSQL database, or a SQLite file (the default)."""
+    from agent.config import PostgresState
+
+    if isinstance(config.state, PostgresState):
+        from agent.pgstore import PostgresStore  # psycopg is imported only by those who use it
+
+        return PostgresStore(config.state, clock=clock, pool_size=config.service.workers)
+    return SqliteStore(config.state, clock=clock)
+
+
+def migrate(state: Path | PostgresState) -> tuple[str, int, int]:
+    """`callplan db migrate`: bring the state's schema to this callplan's; where, the version before and after.
+
+    A SQLite file is migrated whenever it is opened; a PostgreSQL database only by this."""
+    from agent.config import PostgresState
+
+    if isinstance(state, PostgresState):
+        from agent import pgstore
+
+        return (state.where, *pgstore.migrate(state))
+    store = SqliteStore(state)
+    store.close()
+    return (store.where, *store.migration)
+
+
+def stamp(value: datetime | None) -> str | None:
+    """A time as the store writes it: ISO 8601 in UTC (PostgreSQL reads it into a timestamptz)."""
     return value.astimezone(UTC).isoformat() if value else None
 
 
-def _time(value: str | None) -> datetime | None:
+def unstamp(value: str | datetime | None) -> datetime | None:
+    """A time as a backend returns it: ISO text from SQLite, a datetime from PostgreSQL."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
     return datetime.fromisoformat(value) if value else None
+
+
+def upsert(table: str, columns: Sequence[str], key: Sequence[str], *, keep: Sequence[str] = (), newer: str = "") -> str:
+    """An INSERT that updates the row with the same key instead (all columns but `keep`); with
+    `newer`, a condition on the row there (`table`) and the one offered (`excluded`), only then."""
+    names = ", ".join(f'"{column}"' for column in columns)
+    updates = ", ".join(f'"{column}" = excluded."{column}"' for column in columns if column not in (*key, *keep))
+    sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))}) ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+    return f"{sql} WHERE {newer}" if newer else sql
+
+
+CALENDAR_COLUMNS = ("id", "account", "cursor", "window_start", "window_end", "synced_at")
+EVENT_COLUMNS = ("calendar", "key", "ref", "data")
+ARTIFACT_COLUMNS = ("calendar", "kind", "meeting_key", "ref", "etag", "start", "end", "meeting_start", "meeting_end",
+                    "customer", "title", "created_at", "updated_at")  # fmt: skip
+TOMBSTONE_COLUMNS = ("calendar", "kind", "meeting_key", "ref", "reason", "at")
+HELD_COLUMNS = ("calendar", "meeting_key", "account", "customer", "externals", "title", "start", "end", "next_scheduled",
+                "debrief", "debrief_content", "debriefed_at", "checked_at")  # fmt: skip
+RUN_COLUMNS = ("account", "last_start", "last_end", "last_error", "next_at", "changes", "requests", "failures", "backlog")
+AUDIT_COLUMNS = ("at", "account", "calendar", "action", "kind", "meeting_key", "ref", "reason", "before", "after")
+
+PUT_EVENT = upsert("events", EVENT_COLUMNS, ("calendar", "key"))
+PUT_ARTIFACT = upsert("artifacts", ARTIFACT_COLUMNS, ("calendar", "kind", "meeting_key"), keep=("created_at",))
+PUT_TOMBSTONE = upsert("tombstones", TOMBSTONE_COLUMNS, ("calendar", "kind", "meeting_key"))
+PUT_HELD = upsert("held", HELD_COLUMNS, ("calendar", "meeting_key"))
+PUT_RUN = upsert("runs", RUN_COLUMNS, ("account",))
+PUT_CALENDAR = upsert("calendars", CALENDAR_COLUMNS, ("id",))
+ADD_AUDIT = f"INSERT INTO audit ({', '.join(AUDIT_COLUMNS)}) VALUES ({', '.join('?' * len(AUDIT_COLUMNS))})"
+
+
+DISK_FULL = "disk full: the change was not recorded and the cycle stops here"
+REBUILD = "move it aside and run again to rebuild from the calendars"
+
+
+def undecodable(doing: str, exc: Exception, where: str) -> StateError:
+    """A row that cannot be turned back into what the agent wrote: corruption no backend can see."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+    return StateError(f"cannot {doing}: corrupt state database (a row cannot be read: {text}); {REBUILD}", where=where)
+
+
+def in_use(holder: str, where: str) -> StateError:
+    """The refusal of a second callplan on the same state, naming the one that holds it."""
+    return StateError(
+        f"in use by another callplan process ({holder}); only one may use a state database at a time: "
+        "stop the other one first (the service: systemctl stop callplan)",
+        where=where,
+    )
+
+
+class Statements:
+    """The store's SQL on one open connection of either backend (sqlite3 or psycopg), rows as dicts.
+
+    Statements are written once, with `?` placeholders; `dialect` rewrites them for a backend
+    that spells placeholders otherwise, and `value` adapts each parameter on its way in.
+    """
+
+    def __init__(self, connection: Any, dialect: Callable[[str], str] = str, value: Callable[[Any], Any] = lambda v: v) -> None:
+        self._connection = connection
+        self._dialect = dialect
+        self._value = value
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cursor = self._connection.cursor()
+        cursor.execute(self._dialect(sql), [self._value(v) for v in params])
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; how many rows it inserted, changed or deleted."""
+        cursor = self._connection.cursor()
+        cursor.execute(self._dialect(sql), [self._value(v) for v in params])
+        return int(cursor.rowcount)
+
+    def run_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        batch = [[self._value(v) for v in row] for row in rows]
+        if batch:
+            self._connection.cursor().executemany(self._dialect(sql), batch)
+
+
+class SqlStore(Store):
+    """The store's queries, the same on both backends; a backend opens the transactions.
+
+    Times go in as ISO text in UTC (`stamp`) and come out as aware datetimes in UTC; JSON goes
+    in and comes out as text; rows come out in the same order on both (PostgreSQL's ordered
+    columns collate as SQLite compares, and NULLs sort first on both).
+    """
+
+    _clock: Callable[[], datetime]
+
+    @abstractmethod
+    def reading(self, doing: str) -> AbstractContextManager[Statements]:
+        """Statements for reads; failures, and rows that cannot be decoded, become one-line StateErrors
+        saying what the store was `doing` (a decoding failure is corruption: no backend sees inside a value)."""
+
+    @abstractmethod
+    def writing(self, doing: str) -> AbstractContextManager[Statements]:
+        """Statements inside one transaction: all of them take effect, or none."""
+
+    # -- mirror and cursor -----------------------------------------------------------------------
+
+    def cursor(self, calendar: str, window: Window) -> str | None:
+        with self.reading("read the sync cursor") as sql:
+            rows = sql.rows("SELECT cursor, window_start, window_end FROM calendars WHERE id = ?", [calendar])
+            if not rows or (unstamp(rows[0]["window_start"]), unstamp(rows[0]["window_end"])) != (window.start, window.end):
+                return None
+            return rows[0]["cursor"]
+
+    def events(self, calendar: str) -> list[Event]:
+        with self.reading("read the calendar mirror") as sql:
+            rows = sql.rows("SELECT data FROM events WHERE calendar = ? ORDER BY key", [calendar])
+            return [load_event(json.loads(row["data"])) for row in rows]
+
+    def apply_delta(self, calendar: str, account: str, delta: Delta, window: Window) -> None:
+        with self.writing("save what was read") as sql:
+            if delta.full:
+                sql.run("DELETE FROM events WHERE calendar = ?", [calendar])
+            refs = set(delta.removed_refs) | {event.ref for event in delta.upserted}
+            sql.run_many("DELETE FROM events WHERE calendar = ? AND ref = ?", [(calendar, ref) for ref in sorted(refs)])
+            self._put_events(sql, calendar, delta.upserted)
+            sql.run(PUT_CALENDAR, [calendar, account, delta.cursor, stamp(window.start), stamp(window.end), stamp(self._clock())])
+
+    @staticmethod
+    def _put_events(sql: Statements, calendar: str, events: Iterable[Event]) -> None:
+        sql.run_many(PUT_EVENT, [(calendar, event.key, event.ref, json.dumps(dump_event(event))) for event in events])
+
+    # -- ownership -----------------------------------------------------------------------------
+
+    def artifacts(self, calendar: str | None = None) -> list[Artifact]:
+        where = " WHERE calendar = ?" if calendar else ""
+        with self.reading("read artifacts") as sql:
+            rows = sql.rows(f"SELECT * FROM artifacts{where} ORDER BY calendar, meeting_start NULLS FIRST, kind", [calendar] if calendar else [])
+            return [
+                Artifact(
+                    calendar=row["calendar"],
+                    kind=Kind(row["kind"]),
+                    meeting_key=row["meeting_key"],
+                    ref=row["ref"],
+                    etag=row["etag"],
+                    start=unstamp(row["start"]),
+                    end=unstamp(row["end"]),
+                    meeting_start=unstamp(row["meeting_start"]),
+                    meeting_end=unstamp(row["meeting_end"]),
+                    customer=row["customer"],
+                    title=row["title"],
+                )
+                for row in rows
+            ]
+
+    def tombstones(self, calendar: str) -> frozenset[tuple[Kind, str]]:
+        with self.reading("read tombstones") as sql:
+            rows = sql.rows("SELECT kind, meeting_key FROM tombstones WHERE calendar = ?", [calendar])
+            return frozenset((Kind(row["kind"]), row["meeting_key"]) for row in rows)
+
+    def record(
+        self,
+        *,
+        account: str,
+        calendar: str,
+        action: str,
+        kind: Kind,
+        meeting_key: str,
+        reason: str,
+        before: Event | None,
+        after: Event | None,
+        artifact: Artifact | None,
+        forget: bool = False,
+        tombstone: str | None = None,
+    ) -> None:
+        now = stamp(self._clock())
+        ref = (after or before).ref if (after or before) else (artifact.ref if artifact else "")
+        with self.writing("record a change") as sql:
+            sql.run(ADD_AUDIT, [
+                now, account, calendar, action, kind.value, meeting_key, ref, reason,
+                json.dumps(dump_event(before, source=False)) if before else None,
+                json.dumps(dump_event(after, source=False)) if after else None,
+            ])  # fmt: skip
+            if forget:
+                sql.run("DELETE FROM artifacts WHERE calendar = ? AND kind = ? AND meeting_key = ?", [calendar, kind.value, meeting_key])
+            elif artifact is not None:
+                sql.run(PUT_ARTIFACT, [
+                    artifact.calendar, artifact.kind.value, artifact.meeting_key, artifact.ref, artifact.etag,
+                    stamp(artifact.start), stamp(artifact.end), stamp(artifact.meeting_start),
+                    stamp(artifact.meeting_end), artifact.customer, artifact.title, now, now,
+                ])  # fmt: skip
+            if tombstone is not None:
+                sql.run(PUT_TOMBSTONE, [calendar, kind.value, meeting_key, ref, tombstone, now])
+            if before is not None and (after is None or after.ref != before.ref):
+                sql.run("DELETE FROM events WHERE calendar = ? AND key = ?", [calendar, before.key])
+            if after is not None:
+                self._put_events(sql, calendar, [after])
+
+    # -- held meetings and debriefs ------------------------------------------------------------
+
+    def held(self, *, account: str | None = None, calendar: str | None = None) -> list[Held]:
+        where = [(name, value) for name, value in (("account", account), ("calendar", calendar)) if value is not None]
+        condition = " WHERE " + " AND ".join(f"{name} = ?" for name, _ in where) if where else ""
+        with self.reading("read held meetings") as sql:
+            rows = sql.rows(f"SELECT * FROM held{condition} ORDER BY start, calendar, meeting_key", [value for _, value in where])
+            return [
+                Held(
+                    calendar=row["calendar"],
+                    meeting_key=row["meeting_key"],
+                    account=row["account"],
+                    customer=row["customer"],
+                    title=row["title"],
+                    start=unstamp(row["start"]),  # type: ignore[arg-type]  # NOT NULL
+                    end=unstamp(row["end"]),  # type: ignore[arg-type]
+                    externals=tuple(json.loads(row["externals"])),
+                    next_scheduled=bool(row["next_scheduled"]),
+                    debrief=Debrief.from_json(row["debrief"]) if row["debrief"] else None,
+                    debrief_content=row["debrief_content"],
+                    debriefed_at=unstamp(row["debriefed_at"]),
+                    checked_at=unstamp(row["checked_at"]),
+                )
+                for row in rows
+            ]
+
+    def save_held(self, held: Held) -> None:
+        with self.writing("record a held meeting") as sql:
+            sql.run(PUT_HELD, [
+                held.calendar, held.meeting_key, held.account, held.customer, json.dumps(list(held.externals)),
+                held.title, stamp(held.start), stamp(held.end), held.next_scheduled,
+                held.debrief.to_json() if held.debrief else None, held.debrief_content,
+                stamp(held.debriefed_at), stamp(held.checked_at),
+            ])  # fmt: skip
+
+    def audit(self, account: str | None = None, limit: int | None = None) -> list[AuditEntry]:
+        query = "SELECT * FROM audit" + (" WHERE account = ?" if account else "") + " ORDER BY id DESC"
+        if limit:
+            query += f" LIMIT {int(limit)}"
+        with self.reading("read the audit log") as sql:
+            rows = sql.rows(query, [account] if account else [])
+            return [
+                AuditEntry(
+                    id=row["id"],
+                    at=unstamp(row["at"]),  # type: ignore[arg-type]  # NOT NULL
+                    account=row["account"],
+                    calendar=row["calendar"],
+                    action=row["action"],
+                    kind=row["kind"],
+                    meeting_key=row["meeting_key"],
+                    ref=row["ref"],
+                    reason=row["reason"],
+                    before=json.loads(row["before"]) if row["before"] else None,
+                    after=json.loads(row["after"]) if row["after"] else None,
+                )
+                for row in rows
+            ]
+
+    # -- run status ----------------------------------------------------------------------------
+
+    def run_status(self, account: str) -> RunStatus:
+        with self.reading("read run status") as sql:
+            rows = sql.rows("SELECT * FROM runs WHERE account = ?", [account])
+            if not rows:
+                return RunStatus(account)
+            row = rows[0]
+            return RunStatus(
+                account=account,
+                last_start=unstamp(row["last_start"]),
+                last_end=unstamp(row["last_end"]),
+                last_error=row["last_error"],
+                next_at=unstamp(row["next_at"]),
+                changes=row["changes"],
+                requests=row["requests"],
+                failures=row["failures"],
+                backlog=row["backlog"],
+            )
+
+    def save_run_status(self, status: RunStatus) -> None:
+        with self.writing("save run status") as sql:
+            sql.run(PUT_RUN, [
+                status.account, stamp(status.last_start), stamp(status.last_end), status.last_error,
+                stamp(status.next_at), status.changes, status.requests, status.failures, status.backlog,
+            ])  # fmt: skip
 
 
 def _migration_1(db: sqlite_utils.Database) -> None:
@@ -229,7 +536,7 @@ def _migration_3(db: sqlite_utils.Database) -> None:
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2, _migration_3]
 
 
-class SqliteStore(Store):
+class SqliteStore(SqlStore):
     """The store on one SQLite file in WAL mode.
 
     The service's worker threads share its one connection; a lock makes each method (each
@@ -238,12 +545,13 @@ class SqliteStore(Store):
 
     def __init__(self, path: Path | str, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.path = Path(path)
+        self.where = str(self.path)
         self._clock = clock
         self._serial = threading.RLock()
         with self._errors("open"):
-            self._open()
+            self.migration = self._open()
 
-    def _open(self) -> None:
+    def _open(self) -> tuple[int, int]:
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             if not self.path.exists():
@@ -255,9 +563,11 @@ class SqliteStore(Store):
             raise sqlite3.DatabaseError(f"integrity check failed: {quick}")
         if str(self.path) != ":memory:":
             self.db.enable_wal()
-        self._migrate()
+        return self._migrate()
 
-    def _migrate(self) -> None:
+    def _migrate(self) -> tuple[int, int]:
+        """Bring the file to the current schema (one-machine users never run a step for it);
+        the schema version before and after."""
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
             raise StateError(
@@ -267,252 +577,37 @@ class SqliteStore(Store):
             with self.db.atomic():
                 MIGRATIONS[number](self.db)
                 self.db.execute(f"PRAGMA user_version = {number + 1}")
+        return version, len(MIGRATIONS)
 
     @contextmanager
     def _errors(self, doing: str, decoding: bool = False) -> Iterator[None]:
         """Turn SQLite failures into one-line StateErrors that name the file. With `decoding`,
         a row that cannot be turned back into what the agent wrote is corruption too (SQLite
         cannot see damage inside a value)."""
-        rebuild = "move it aside and run again to rebuild from the calendars"
         try:
             with self._serial:
                 yield
         except sqlite3.DatabaseError as exc:
             text = " ".join(str(exc).split())  # integrity checks report on several lines
             if "full" in text:
-                text = "disk full: the change was not recorded and the cycle stops here"
+                text = DISK_FULL
             elif "not a database" in text or "malformed" in text or "integrity" in text:
-                text = f"corrupt state database ({text}); {rebuild}"
-            raise StateError(f"cannot {doing}: {text}", where=str(self.path)) from None
+                text = f"corrupt state database ({text}); {REBUILD}"
+            raise StateError(f"cannot {doing}: {text}", where=self.where) from None
         except (ValueError, KeyError, TypeError) as exc:
             if not decoding:
                 raise
-            text = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
-            raise StateError(f"cannot {doing}: corrupt state database (a row cannot be read: {text}); {rebuild}",
-                             where=str(self.path)) from None  # fmt: skip
+            raise undecodable(doing, exc, self.where) from None
 
-    # -- mirror and cursor -----------------------------------------------------------------------
+    @contextmanager
+    def reading(self, doing: str) -> Iterator[Statements]:
+        with self._errors(doing, decoding=True):
+            yield Statements(self.db.conn)
 
-    def cursor(self, calendar: str, window: Window) -> str | None:
-        with self._errors("read the sync cursor"):
-            row = self.db.execute(
-                "SELECT cursor, window_start, window_end FROM calendars WHERE id = ?", [calendar]
-            ).fetchone()
-        if row is None or (row[1], row[2]) != (_stamp(window.start), _stamp(window.end)):
-            return None
-        return row[0]
-
-    def events(self, calendar: str) -> list[Event]:
-        with self._errors("read the calendar mirror", decoding=True):
-            rows = self.db.execute("SELECT data FROM events WHERE calendar = ? ORDER BY key", [calendar]).fetchall()
-            return [load_event(json.loads(row[0])) for row in rows]
-
-    def apply_delta(self, calendar: str, account: str, delta: Delta, window: Window) -> None:
-        with self._errors("save what was read"), self.db.atomic():
-            if delta.full:
-                self.db.execute("DELETE FROM events WHERE calendar = ?", [calendar])
-            refs = set(delta.removed_refs) | {event.ref for event in delta.upserted}
-            for ref in refs:
-                self.db.execute("DELETE FROM events WHERE calendar = ? AND ref = ?", [calendar, ref])
-            self._put_events(calendar, delta.upserted)
-            self.db.execute(
-                "INSERT INTO calendars (id, account, cursor, window_start, window_end, synced_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET cursor = excluded.cursor, "
-                "window_start = excluded.window_start, window_end = excluded.window_end, "
-                "synced_at = excluded.synced_at, account = excluded.account",
-                [calendar, account, delta.cursor, _stamp(window.start), _stamp(window.end), _stamp(self._clock())],
-            )
-
-    def _put_events(self, calendar: str, events: Iterable[Event]) -> None:
-        self.db.conn.executemany(
-            "INSERT OR REPLACE INTO events (calendar, key, ref, data) VALUES (?, ?, ?, ?)",
-            [(calendar, event.key, event.ref, json.dumps(dump_event(event))) for event in events],
-        )
-
-    def reset_calendar(self, calendar: str) -> None:
-        with self._errors("reset the calendar mirror"), self.db.atomic():
-            self.db.execute("DELETE FROM events WHERE calendar = ?", [calendar])
-            self.db.execute("UPDATE calendars SET cursor = NULL WHERE id = ?", [calendar])
-
-    # -- ownership -----------------------------------------------------------------------------
-
-    def artifacts(self, calendar: str | None = None) -> list[Artifact]:
-        sql = "SELECT * FROM artifacts" + (" WHERE calendar = ?" if calendar else "") + " ORDER BY calendar, meeting_start, kind"
-        with self._errors("read artifacts", decoding=True):
-            rows = list(self.db.query(sql, [calendar] if calendar else []))
-            return [
-                Artifact(
-                    calendar=row["calendar"],
-                    kind=Kind(row["kind"]),
-                    meeting_key=row["meeting_key"],
-                    ref=row["ref"],
-                    etag=row["etag"],
-                    start=_time(row["start"]),
-                    end=_time(row["end"]),
-                    meeting_start=_time(row["meeting_start"]),
-                    meeting_end=_time(row["meeting_end"]),
-                    customer=row["customer"],
-                    title=row["title"],
-                )
-                for row in rows
-            ]
-
-    def tombstones(self, calendar: str) -> frozenset[tuple[Kind, str]]:
-        with self._errors("read tombstones", decoding=True):
-            rows = self.db.execute("SELECT kind, meeting_key FROM tombstones WHERE calendar = ?", [calendar]).fetchall()
-            return frozenset((Kind(kind), key) for kind, key in rows)
-
-    def record(
-        self,
-        *,
-        account: str,
-        calendar: str,
-        action: str,
-        kind: Kind,
-        meeting_key: str,
-        reason: str,
-        before: Event | None,
-        after: Event | None,
-        artifact: Artifact | None,
-        forget: bool = False,
-        tombstone: str | None = None,
-    ) -> None:
-        now = _stamp(self._clock())
-        ref = (after or before).ref if (after or before) else (artifact.ref if artifact else "")
-        with self._errors("record a change"), self.db.atomic():
-            self.db.execute(
-                "INSERT INTO audit (at, account, calendar, action, kind, meeting_key, ref, reason, before, after) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    now, account, calendar, action, kind.value, meeting_key, ref, reason,
-                    json.dumps(dump_event(before, source=False)) if before else None,
-                    json.dumps(dump_event(after, source=False)) if after else None,
-                ],
-            )  # fmt: skip
-            if forget:
-                self.db.execute(
-                    "DELETE FROM artifacts WHERE calendar = ? AND kind = ? AND meeting_key = ?",
-                    [calendar, kind.value, meeting_key],
-                )
-            elif artifact is not None:
-                self._put_artifact(artifact, now)
-            if tombstone is not None:
-                self.db.execute(
-                    "INSERT OR REPLACE INTO tombstones (calendar, kind, meeting_key, ref, reason, at) VALUES (?, ?, ?, ?, ?, ?)",
-                    [calendar, kind.value, meeting_key, ref, tombstone, now],
-                )
-            if before is not None and (after is None or after.ref != before.ref):
-                self.db.execute("DELETE FROM events WHERE calendar = ? AND key = ?", [calendar, before.key])
-            if after is not None:
-                self._put_events(calendar, [after])
-
-    def _put_artifact(self, artifact: Artifact, now: str | None) -> None:
-        self.db.execute(
-            'INSERT INTO artifacts (calendar, kind, meeting_key, ref, etag, start, "end", meeting_start, meeting_end, '
-            "customer, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT(calendar, kind, meeting_key) DO UPDATE SET ref = excluded.ref, etag = excluded.etag, "
-            'start = excluded.start, "end" = excluded."end", meeting_start = excluded.meeting_start, '
-            "meeting_end = excluded.meeting_end, customer = excluded.customer, title = excluded.title, "
-            "updated_at = excluded.updated_at",
-            [
-                artifact.calendar, artifact.kind.value, artifact.meeting_key, artifact.ref, artifact.etag,
-                _stamp(artifact.start), _stamp(artifact.end), _stamp(artifact.meeting_start),
-                _stamp(artifact.meeting_end), artifact.customer, artifact.title, now, now,
-            ],
-        )  # fmt: skip
-
-    # -- held meetings and debriefs ------------------------------------------------------------
-
-    def held(self, *, account: str | None = None, calendar: str | None = None) -> list[Held]:
-        where = [(name, value) for name, value in (("account", account), ("calendar", calendar)) if value is not None]
-        sql = "SELECT * FROM held" + (" WHERE " + " AND ".join(f"{name} = ?" for name, _ in where) if where else "")
-        with self._errors("read held meetings"):
-            rows = list(self.db.query(sql + " ORDER BY start, calendar, meeting_key", [value for _, value in where]))
-        return [
-            Held(
-                calendar=row["calendar"],
-                meeting_key=row["meeting_key"],
-                account=row["account"],
-                customer=row["customer"],
-                title=row["title"],
-                start=datetime.fromisoformat(row["start"]),
-                end=datetime.fromisoformat(row["end"]),
-                externals=tuple(json.loads(row["externals"])),
-                next_scheduled=bool(row["next_scheduled"]),
-                debrief=Debrief.from_json(row["debrief"]) if row["debrief"] else None,
-                debrief_content=row["debrief_content"],
-                debriefed_at=_time(row["debriefed_at"]),
-                checked_at=_time(row["checked_at"]),
-            )
-            for row in rows
-        ]
-
-    def save_held(self, held: Held) -> None:
-        with self._errors("record a held meeting"), self.db.atomic():
-            self.db.execute(
-                'INSERT OR REPLACE INTO held (calendar, meeting_key, account, customer, externals, title, start, "end", '
-                "next_scheduled, debrief, debrief_content, debriefed_at, checked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    held.calendar, held.meeting_key, held.account, held.customer, json.dumps(list(held.externals)),
-                    held.title, _stamp(held.start), _stamp(held.end), int(held.next_scheduled),
-                    held.debrief.to_json() if held.debrief else None, held.debrief_content,
-                    _stamp(held.debriefed_at), _stamp(held.checked_at),
-                ],
-            )  # fmt: skip
-
-    def audit(self, account: str | None = None, limit: int | None = None) -> list[AuditEntry]:
-        sql = "SELECT * FROM audit" + (" WHERE account = ?" if account else "") + " ORDER BY id DESC"
-        if limit:
-            sql += f" LIMIT {int(limit)}"
-        with self._errors("read the audit log"):
-            rows = list(self.db.query(sql, [account] if account else []))
-        return [
-            AuditEntry(
-                id=row["id"],
-                at=datetime.fromisoformat(row["at"]),
-                account=row["account"],
-                calendar=row["calendar"],
-                action=row["action"],
-                kind=row["kind"],
-                meeting_key=row["meeting_key"],
-                ref=row["ref"],
-                reason=row["reason"],
-                before=json.loads(row["before"]) if row["before"] else None,
-                after=json.loads(row["after"]) if row["after"] else None,
-            )
-            for row in rows
-        ]
-
-    # -- run status ----------------------------------------------------------------------------
-
-    def run_status(self, account: str) -> RunStatus:
-        with self._errors("read run status"):
-            rows = list(self.db.query("SELECT * FROM runs WHERE account = ?", [account]))
-        if not rows:
-            return RunStatus(account)
-        row = rows[0]
-        return RunStatus(
-            account=account,
-            last_start=_time(row["last_start"]),
-            last_end=_time(row["last_end"]),
-            last_error=row["last_error"],
-            next_at=_time(row["next_at"]),
-            changes=row["changes"],
-            requests=row["requests"],
-            failures=row["failures"],
-            backlog=row["backlog"],
-        )
-
-    def save_run_status(self, status: RunStatus) -> None:
-        with self._errors("save run status"), self.db.atomic():
-            self.db.execute(
-                "INSERT OR REPLACE INTO runs (account, last_start, last_end, last_error, next_at, changes, requests, "
-                "failures, backlog) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    status.account, _stamp(status.last_start), _stamp(status.last_end), status.last_error,
-                    _stamp(status.next_at), status.changes, status.requests, status.failures, status.backlog,
-                ],
-            )  # fmt: skip
+    @contextmanager
+    def writing(self, doing: str) -> Iterator[Statements]:
+        with self._errors(doing), self.db.atomic():
+            yield Statements(self.db.conn)
 
     # -- single instance -----------------------------------------------------------------------
 
@@ -540,11 +635,7 @@ class SqliteStore(Store):
                     break
                 except BlockingIOError:
                     if attempt == 4:
-                        raise StateError(
-                            f"in use by another callplan process ({_holder(fd)}); only one may use a state "
-                            "database at a time: stop the other one first (the service: systemctl stop callplan)",
-                            where=str(self.path),
-                        ) from None
+                        raise in_use(_holder(fd), self.where) from None
                     time.sleep(0.02)
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

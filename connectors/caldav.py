@@ -14,7 +14,8 @@ blocks and the seller's own invitations, so such a write is one request; a serie
 instances all edit one text, is read again first.
 
 Every request goes through `RetryingSession`, which gives it a timeout, counts it (for
-`Delta.requests`) and retries throttled and transient failures with bounded waits.
+`Delta.requests`) and retries throttled and transient failures through
+`connectors.retry.Retrier` (the policy is stated there).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -48,9 +50,9 @@ from agent.errors import (
     ConflictError,
     ConnectorError,
     GoneError,
-    ThrottledError,
     TransientError,
 )
+from agent.logs import emit
 from agent.model import (
     AgendaTag,
     Attendee,
@@ -66,7 +68,8 @@ from agent.model import (
 )
 from agent.secrets import read_secret
 from connectors.base import CalendarInfo, Connector
-from connectors.retry import Backoff
+from connectors.caldav_html import describe
+from connectors.retry import Retrier
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +80,8 @@ CALENDAR_DATA = {"Content-Type": "text/calendar; charset=utf-8"}
 # Floating times and all-day dates are matched on the server in its own zone (usually UTC);
 # asking for a day more on each side and deciding here (Window.holds) makes the window exact.
 SERVER_SLACK = timedelta(days=1)
+# a connection refused, reset or timed out, or dropped in the middle of the body
+NETWORK_FAILURES = (niquests.ConnectionError, niquests.Timeout, niquests.exceptions.ChunkedEncodingError)
 BLOCK_PROPERTIES = ("SUMMARY", "DTSTART", "DTEND", "DURATION", "DESCRIPTION", TAG_PROPERTY)
 
 
@@ -119,54 +124,28 @@ class RetryingSession(niquests.Session):
     """The HTTP session the caldav client sends every request through.
 
     It is the connector's one seam to the network (tests inject one with a fake `sleep`):
-    every request gets a timeout and is counted in `sent`; 429 and 503 with Retry-After are
-    retried after the time the server asks for, other 5xx answers and network failures
-    (refused, reset, timed out, or cut off in the middle of the body) after an exponential
-    backoff with full jitter. Retries are bounded by `attempts` and
-    by `max_wait` seconds of waiting in total; then ThrottledError or TransientError.
-    PUT and DELETE are safe to repeat here because every write we send is conditional.
+    every request gets a timeout and is counted in `sent`; throttling (429, and 503/504 with
+    a Retry-After), other 5xx answers and network failures (refused, reset, timed out, or
+    cut off in the middle of the body) are retried by `connectors.retry.Retrier`, whose
+    module docstring states the policy. PUT and DELETE are safe to repeat here because every
+    write we send is conditional.
     """
 
     def __init__(self, *, timeout: float = 30.0, **retry: Any) -> None:
         super().__init__()
         self.timeout = timeout
-        self.retry = Backoff(**retry)  # attempts, backoff, max_wait, sleep, random
+        self.retry = Retrier(**retry)  # attempts, backoff, max_wait, sleep, random, clock
         self.sent = 0
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> niquests.Response:
         kwargs["timeout"] = kwargs.get("timeout") or self.timeout
-        attempt, waited = 0, 0.0
-        while True:
-            attempt += 1
+        forward = partial(super().request, method, url, *args, **kwargs)
+
+        def send() -> niquests.Response:
             self.sent += 1
-            failure: ConnectorError
-            try:
-                response = super().request(method, url, *args, **kwargs)
-            except (niquests.ConnectionError, niquests.Timeout, niquests.exceptions.ChunkedEncodingError) as exc:
-                # ChunkedEncodingError: the connection dropped in the middle of the body
-                failure = TransientError(f"{method}: {type(exc).__name__}; gave up after {attempt} attempts", where=url)
-                delay = self.retry.jitter(attempt)
-            else:
-                status = response.status_code
-                retry_after = dav_error.parse_retry_after(response.headers.get("Retry-After") or "")
-                if status == 429 or (status == 503 and retry_after is not None):
-                    wait = "" if retry_after is None else f", Retry-After {retry_after:g} s"
-                    failure = ThrottledError(
-                        f"{method}: the server asks us to slow down (HTTP {status}{wait}); "
-                        f"gave up after {attempt} attempts",
-                        where=url,
-                        retry_after=retry_after,
-                    )
-                    delay = self.retry.jitter(attempt) if retry_after is None else retry_after
-                elif status in (500, 502, 503, 504):
-                    failure = TransientError(f"{method}: HTTP {status}; gave up after {attempt} attempts", where=url)
-                    delay = self.retry.jitter(attempt)
-                else:
-                    return response
-            if self.retry.gives_up(attempt, waited, delay):
-                raise failure
-            self.retry.sleep(delay)
-            waited += delay
+            return forward()
+
+        return self.retry.run(send, lambda outcome: self.retry.http_failure(outcome, method, url, NETWORK_FAILURES, "the server"))
 
 
 # --- reading iCalendar ---------------------------------------------------------------------
@@ -592,7 +571,7 @@ class CaldavConnector(Connector):
                 where=self.where,
             ) from None
         except dav_error.NotFoundError as exc:
-            raise GoneError(f"not found: {exc.url}", where=self.where) from None
+            raise GoneError(f"not found: {' '.join(str(exc.url).split())}", where=self.where) from None  # one line
         except dav_error.DAVError as exc:
             raise ConnectorError(" ".join(str(exc).split())[:300], where=self.where) from None
         except etree.XMLSyntaxError as exc:  # a multistatus cut short by the server or on the way
@@ -843,7 +822,8 @@ class CaldavConnector(Connector):
         agenda: AgendaTag | None,
         notify: bool,
     ) -> Event:
-        """Replace the DESCRIPTION and agenda tag of one meeting (one instance of a series).
+        """Replace the DESCRIPTION and agenda tag of one meeting (one instance of a series), and
+        put the same agenda change in the description's HTML copies (connectors.caldav_html).
 
         An instance that is not yet stored on its own becomes an overridden VEVENT with its
         RECURRENCE-ID, a copy of the instance as the series defines it. CalDAV servers
@@ -858,12 +838,12 @@ class CaldavConnector(Connector):
         if found is None:
             raise GoneError(f"the instance {meeting.key} is no longer in the series", where=resource.href)
         index, component = found
-        changes = icalendar.Event()
-        if description:
-            changes.add("DESCRIPTION", description)
+        tag = _text(component, AGENDA_PROPERTY)
+        written = describe(component, _text(component, "DESCRIPTION"), AgendaTag.decode(tag) if tag else None, description, agenda)
+        changes = written.properties
         if agenda is not None:
             changes.add(AGENDA_PROPERTY, agenda.encode())
-        names = ["DESCRIPTION", AGENDA_PROPERTY]
+        names = [*written.names, AGENDA_PROPERTY]
         if notify:
             changes.add("SEQUENCE", int(component.get("SEQUENCE", 0)) + 1)
             names.append("SEQUENCE")
@@ -875,6 +855,9 @@ class CaldavConnector(Connector):
         else:
             text = replace_properties(parsed, index, names, changes)
         etag = self._rewrite(resource, text)
+        if written.kept:
+            emit(log, logging.WARNING, "html_description_kept", meeting=meeting.title,
+                 reason="; ".join(written.kept) + "; the agenda is in the text description only")  # fmt: skip
         return self._stored(calendar, resource.href, text, etag, meeting.key)
 
     def close(self) -> None:

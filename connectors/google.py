@@ -38,12 +38,14 @@ overwriting. Agendas set `description` and the agenda tag only; attendees are no
 (`send_updates` of the account: "all" or "externalOnly") only when the planner says so,
 that is when the agenda is first inserted or its text really changed. `create_many` sends
 new blocks fifty to a batch request (`batch_size`: the engine hands over that many at a time
-and records each result on its own right after), retrying only the parts that were throttled.
+and records each result on its own right after), sending again only the parts that were
+throttled or failed on Google's side.
 
-Every request goes through `_execute`: throttling (429, 403 rate/usage limits) and server
-errors are retried with exponential backoff and full jitter (honouring Retry-After), bounded
-in attempts and total wait (`connectors.retry.Backoff`: `sleep` and `random` are
-injectable). Requests are counted at the HTTP layer (`CountingHttp`): retries and re-sends
+Every request goes through `connectors.retry.Retrier`, whose module docstring states the
+policy: throttling (429, 403 rate/usage limits), server errors, network failures and answers
+cut short are retried; every other refusal becomes its agent.errors class at once. A 401 is
+googleapiclient's own to handle: its transport refreshes the token and sends the request
+again, once. Requests are counted at the HTTP layer (`CountingHttp`): retries and re-sends
 after a token refresh count, a batch counts once, calls to the token endpoint do not.
 """
 
@@ -57,7 +59,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
 
@@ -85,7 +87,7 @@ from agent.model import AgendaTag, BlockSpec, Delta, Event, Interval, Window
 from connectors import google_auth
 from connectors.base import CalendarInfo, Connector
 from connectors.google_events import OWNED_FILTER, agenda_patch, block_fields, cancelled, new_block, parse, rfc3339
-from connectors.retry import Backoff
+from connectors.retry import Failure, Retrier, slowest
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,8 @@ EDGE = timedelta(seconds=1)
 BATCH_URI = "https://www.googleapis.com/batch/calendar/v3"  # new_batch_http_request() would ignore api_endpoint
 RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "dailyLimitExceeded"})
 SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
+NETWORK_FAILURES = (google.auth.exceptions.TransportError, httplib2.HttpLib2Error, OSError)
+T = TypeVar("T")
 
 
 _DISCOVERY = threading.Lock()
@@ -152,13 +156,11 @@ def _error_reason(exc: HttpError) -> tuple[str, str]:
         return "", ""
 
 
-def _retry_after(exc: HttpError) -> float | None:
-    """Retry-After in seconds (the HTTP-date form is rare for Google and treated as absent)."""
-    value = exc.resp.get("retry-after", "") if exc.resp is not None else ""
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
+def _status(exc: HttpError) -> tuple[int, str, str]:
+    """The status, the first error reason, and "HTTP 403 forbidden" to say which in a message."""
+    status = exc.resp.status if exc.resp is not None else 0  # a BatchError may come without a response
+    reason, _ = _error_reason(exc)
+    return status, reason, f"HTTP {status}{f' {reason}' if reason else ''}"
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
@@ -194,7 +196,7 @@ class GoogleConnector(Connector):
         self.send_updates = send_updates
         self.where = where
         self.page_size = page_size
-        self.retry = Backoff(**{"attempts": 5, "backoff": 1.0, **retry})  # Google asks for 1 s, 2 s, 4 s...
+        self.retry = Retrier(**{"attempts": 5, "backoff": 1.0, **retry})  # Google asks for 1 s, 2 s, 4 s...
         self._tokens = token_store
         self._reauthorize = reauthorize
         self._refresh_failure = on_refresh_failure or (lambda exc: AuthError(f"cannot refresh the Google token; {reauthorize}", where=where))
@@ -243,60 +245,53 @@ class GoogleConnector(Connector):
                 raise Unreadable(f"{len(answer)} characters that are not a JSON object")
             raise BadDataError(f"{what}: Google's answer could not be read", where=self.where)
 
-        return self._retrying(send, what)
+        return self._run(send, what)
 
-    def _retrying(self, send: Callable[[], Any], what: str) -> Any:
-        """Call `send` until it succeeds, waiting between attempts as `_failure` says, within bounds."""
-        attempt, waited = 0, 0.0
-        while True:
-            attempt += 1
-            try:
-                result = send()
-            except HttpError as exc:
-                failure, delay = self._failure(exc, what, attempt)
-            except google.auth.exceptions.RefreshError as exc:
-                if not exc.retryable:
-                    raise self._refresh_failure(exc) from None
-                failure, delay = TransientError(f"{what}: the token endpoint failed", where=self.where), self.retry.jitter(attempt)
-            except (google.auth.exceptions.TransportError, httplib2.HttpLib2Error, OSError) as exc:
-                failure = TransientError(f"{what}: {type(exc).__name__}; gave up after {attempt} attempts", where=self.where)
-                delay = self.retry.jitter(attempt)
-            except (http.client.HTTPException, Unreadable) as exc:  # the answer was cut short
-                failure = TransientError(f"{what}: incomplete answer ({type(exc).__name__}); gave up after {attempt} attempts", where=self.where)
-                delay = self.retry.jitter(attempt)
-            else:
-                if self._tokens is not None:
-                    self._tokens.save_if_refreshed(self.credentials)  # type: ignore[arg-type]
-                return result
-            if delay is None or self.retry.gives_up(attempt, waited, delay):
-                raise failure
-            self.retry.sleep(delay)
-            waited += delay
+    def _run(self, send: Callable[[], T], what: str, classify: Callable[[Any], Failure | None] | None = None) -> T:
+        """Run `send` through the retrier (classified by `_retryable` unless told otherwise); a
+        final refusal, or a token refresh Google refused, becomes its agent.errors class."""
+        try:
+            result = self.retry.run(send, classify or (lambda outcome: self._retryable(outcome, what)))
+        except HttpError as exc:
+            raise self._refused(exc, what) from None
+        except google.auth.exceptions.RefreshError as exc:  # not retryable: the grant is gone
+            raise self._refresh_failure(exc) from None
+        if self._tokens is not None:
+            self._tokens.save_if_refreshed(self.credentials)  # type: ignore[arg-type]
+        return result
 
-    def _failure(self, exc: HttpError, what: str, attempt: int) -> tuple[Exception, float | None]:
-        """The error an HTTP failure becomes, and how long to wait before trying again (None: do not)."""
-        status = exc.resp.status if exc.resp is not None else 0  # a BatchError may come without a response
-        reason, message = _error_reason(exc)
-        detail = f"HTTP {status}{f' {reason}' if reason else ''}"
-        if status == 429 or (status == 403 and reason in RATE_REASONS):
-            retry_after = _retry_after(exc)
-            failure = ThrottledError(
-                f"{what}: Google asks us to slow down ({detail}); gave up after {attempt} attempts",
-                where=self.where,
-                retry_after=retry_after,
-            )
-            return failure, self.retry.jitter(attempt) if retry_after is None else retry_after
-        if status >= 500:
-            return TransientError(f"{what}: {detail}; gave up after {attempt} attempts", where=self.where), self.retry.jitter(attempt)
+    def _retryable(self, outcome: Any, what: str) -> Failure | None:
+        """The Failure to retry for, when Google throttles us or failed on its side or on the
+        way; None for an outcome that is final (an answer, or an error `_run` translates)."""
+        if isinstance(outcome, HttpError):
+            status, reason, detail = _status(outcome)
+            if status == 429 or (status == 403 and reason in RATE_REASONS):
+                wait = self.retry.retry_after(outcome.resp)
+                return Failure(ThrottledError, f"{what}: Google asks us to slow down ({detail})", self.where, wait)
+            if status >= 500:
+                return Failure(TransientError, f"{what}: {detail}", self.where)
+            return None
+        if isinstance(outcome, google.auth.exceptions.RefreshError):
+            return Failure(TransientError, f"{what}: the token endpoint failed", self.where) if outcome.retryable else None
+        if isinstance(outcome, NETWORK_FAILURES):
+            return Failure(TransientError, f"{what}: {type(outcome).__name__}", self.where)
+        if isinstance(outcome, (http.client.HTTPException, Unreadable)):  # the answer was cut short
+            return Failure(TransientError, f"{what}: incomplete answer ({type(outcome).__name__})", self.where)
+        return None
+
+    def _refused(self, exc: HttpError, what: str) -> ConnectorError:
+        """The agent.errors class of an HTTP refusal that is not worth retrying."""
+        status, reason, detail = _status(exc)
         if status == 401 or (status == 403 and reason in SCOPE_REASONS):
-            return AuthError(f"{what}: Google refused the credentials ({detail}); {self._reauthorize}", where=self.where), None
+            return AuthError(f"{what}: Google refused the credentials ({detail}); {self._reauthorize}", where=self.where)
         if status == 410 and reason == "fullSyncRequired":
-            return SyncExpiredError(f"{what}: the sync token expired", where=self.where), None
+            return SyncExpiredError(f"{what}: the sync token expired", where=self.where)
         if status in (404, 410):
-            return GoneError(f"{what}: not found ({detail})", where=self.where), None
+            return GoneError(f"{what}: not found ({detail})", where=self.where)
         if status in (409, 412):
-            return ConflictError(f"{what}: changed meanwhile ({detail})", where=self.where), None
-        return ConnectorError(f"{what}: Google refused the request ({detail}): {message[:200]}", where=self.where), None
+            return ConflictError(f"{what}: changed meanwhile ({detail})", where=self.where)
+        message = _error_reason(exc)[1]
+        return ConnectorError(f"{what}: Google refused the request ({detail}): {message[:200]}", where=self.where)
 
     def _pages(self, calendar: str, what: str, **params: Any) -> Iterator[dict[str, Any]]:
         """events.list pages, following pageToken by hand (list_next cannot repeat some parameters)."""
@@ -474,7 +469,8 @@ class GoogleConnector(Connector):
                 results[index] = exc
                 del pending[str(index)]
 
-        def send() -> None:
+        def send() -> list[Failure]:
+            """One round: the inserts still pending; results kept, the failures to retry for returned."""
             answers: dict[str, tuple[Any, HttpError | None]] = {}
             batch = BatchHttpRequest(callback=lambda rid, item, exc: answers.__setitem__(rid, (item, exc)), batch_uri=self.batch_uri)
             for rid, (event_id, block) in pending.items():
@@ -483,36 +479,36 @@ class GoogleConnector(Connector):
                 batch.execute(http=self.http)
             except (KeyError, BatchError) as error:  # parts missing: cut short; sent again (409 tells what went through)
                 raise Unreadable(f"a batch answer without all its parts ({type(error).__name__})") from None
-            again: HttpError | None = None
+            failures: list[Failure] = []
             for rid, (item, exc) in answers.items():
                 event_id, block = pending[rid]
                 if exc is None and not isinstance(item, dict):
                     results[int(rid)] = BadDataError("create block: Google's answer could not be read", where=self.where)
                 elif exc is None:
                     results[int(rid)] = self._event(item, calendar)
-                elif (decided := self._failure(exc, "create block", 1))[1] is not None:
-                    again = exc  # throttled or a server error: stays pending for the next attempt
+                elif (failure := self._retryable(exc, "create block")) is not None:
+                    failures.append(failure)  # throttled or a server error: stays pending for the next round
                     continue
                 else:
-                    results[int(rid)] = self._recovered(calendar, event_id, block, decided[0])
+                    results[int(rid)] = self._recovered(calendar, event_id, block, self._refused(exc, "create block"))
                 del pending[rid]
-            if again is not None:
-                raise again
+            return failures
 
+        what = f"create {len(pending)} blocks"
         if pending:
             try:
-                self._retrying(send, f"create {len(pending)} blocks")
+                self._run(send, what, lambda outcome: slowest(outcome) if isinstance(outcome, list) else self._retryable(outcome, what))
             except ConnectorError as exc:
                 results.update({int(rid): exc for rid in pending})
         return [results[index] for index in range(len(blocks))]
 
-    def _recovered(self, calendar: str, event_id: str, block: BlockSpec, failure: Exception) -> Event | ConnectorError:
+    def _recovered(self, calendar: str, event_id: str, block: BlockSpec, failure: ConnectorError) -> Event | ConnectorError:
         """A failed insert: a 409 means an earlier attempt whose answer got lost went through."""
         if isinstance(failure, ConflictError):
             existing = self.get(calendar, event_id)
             if existing is not None and existing.block_tag == block.tag:
                 return existing
-        return failure if isinstance(failure, ConnectorError) else ConnectorError(str(failure), where=self.where)
+        return failure
 
     def update(self, calendar: str, current: Event, block: BlockSpec) -> Event:
         """PATCH the title, text, times and tag of a block, if nobody changed it since it was read."""

@@ -19,8 +19,10 @@ from harness import Harness
 from harness_caldav import CaldavHarness
 from harness_google import GoogleHarness
 from harness_outlook import OutlookHarness
+from servers.postgres import PostgresServer
 from servers.radicale import PASSWORD, SELLER, ZONE, make_calendar
 
+from agent.config import PostgresState
 from connectors.caldav import CaldavConnector, RetryingSession
 from connectors.radicale_server import RadicaleServer
 
@@ -29,6 +31,30 @@ from connectors.radicale_server import RadicaleServer
 def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RadicaleServer]:
     with RadicaleServer(tmp_path_factory.mktemp("radicale")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL cluster per test session, started by the test run itself; tests make their own databases.
+
+    Without the server binaries the tests that need it fail, saying what to install: they
+    must run everywhere the suite runs (.ci/run installs PostgreSQL where it is missing)."""
+    try:
+        server = PostgresServer().start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def postgres_state(postgres: PostgresServer) -> PostgresState:
+    """A new database of that cluster, migrated to the current schema."""
+    from agent.pgstore import migrate
+
+    state = PostgresState(url=postgres.create_database())
+    migrate(state)
+    return state
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,7 +13,9 @@ from agent.config import Account, parse
 from agent.engine import AccountSync
 from agent.model import Attendee, Event, Response, Status
 from agent.render import Renderer
-from agent.store import SqliteStore
+from agent.store import SqliteStore, Store
+
+StoreOpener = Callable[[Callable[[], datetime]], Store]  # a store on some state, given its clock
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SELLER = "alex@acme.example"
@@ -54,16 +56,22 @@ def meeting(
 
 
 class World:
-    """A memory calendar, an engine with a real SQLite store on it, and a movable clock."""
+    """A memory calendar, an engine with a real store on it (SQLite unless `store` opens
+    another), and a movable clock."""
 
-    def __init__(self, now: datetime = MONDAY, store_path: Path | str = ":memory:", **settings: object) -> None:
+    def __init__(
+        self, now: datetime = MONDAY, store_path: Path | str = ":memory:", store: StoreOpener | None = None, **settings: object
+    ) -> None:
         self.now = now
         self.calendar = MemoryCalendar(SELLER)
         self.connector = MemoryConnector(self.calendar)
-        self.store = SqliteStore(store_path, clock=lambda: self.now)
+        self.store = store(self.clock) if store else SqliteStore(store_path, clock=self.clock)
         self.account = account(**settings)
         self.renderer = Renderer()
-        self.sync = AccountSync(self.account, self.connector, self.store, self.renderer, clock=lambda: self.now)
+        self.sync = AccountSync(self.account, self.connector, self.store, self.renderer, clock=self.clock)
+
+    def clock(self) -> datetime:
+        return self.now
 
     def add(self, event: Event) -> Event:
         return self.calendar.person_add(event)

@@ -11,6 +11,7 @@ import socket
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -704,6 +705,7 @@ def test_503_with_retry_after_is_retried_after_the_time_the_server_asks(
     ("failure", "error", "waits"),
     [
         ((503, {"Retry-After": "7"}), ThrottledError, [7.0, 7.0, 7.0]),
+        ((504, {"Retry-After": "2"}), ThrottledError, [2.0, 2.0, 2.0]),  # a gateway that says when, too
         ((429, {"Retry-After": "120"}), ThrottledError, []),  # more than we are willing to wait
         ((429, {}), ThrottledError, [0.25, 0.5, 1.0]),
         ((502, {}), TransientError, [0.25, 0.5, 1.0]),
@@ -727,6 +729,23 @@ def test_retries_are_bounded_then_the_failure_is_reported(
     assert sleeps == waits and len(front.seen) == len(waits) + 1
     if "Retry-After" in failure[1]:
         assert caught.value.retry_after == float(failure[1]["Retry-After"])  # type: ignore[attr-defined]
+
+
+def test_retry_after_as_an_http_date_is_honoured(radicale: RadicaleServer, user: str, calendar_url: str) -> None:
+    now = datetime(2030, 3, 18, 8, 0, tzinfo=UTC)
+    put_ics(calendar_url, "a.ics", meeting("a"))
+    sleeps: list[float] = []
+    front = FaultProxy(radicale.url)
+    front.queue += [Reply(503, {"Retry-After": format_datetime(now + timedelta(seconds=7), usegmt=True)})] * 2
+    front.queue += [Reply(429, {"Retry-After": "Mon, 18 Mar 2030 07:00:00 GMT"})]  # already past: at once
+    with front.running():
+        session = RetryingSession(sleep=sleeps.append, random=lambda: 0.5, clock=lambda: now)
+        connector = CaldavConnector(SELLER, front.url, user, PASSWORD, zone=ZONE, session=session)
+        try:
+            delta = connector.changes(calendar_url.replace(radicale.url, front.url), None, WINDOW)
+        finally:
+            connector.close()
+    assert [e.key for e in delta.upserted] == ["a"] and sleeps == [7.0, 7.0, 0.0] and delta.requests == 3 + 2
 
 
 def test_an_unreachable_server_is_a_transient_error_after_backoff(

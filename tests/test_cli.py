@@ -6,6 +6,7 @@ no test depends on today's date.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -122,6 +123,44 @@ calendars = ["{dead}gone/work/"]
     assert "127.0.0.1" in gone and "not-checked" not in status + result.output
 
 
+def test_a_calendar_that_fails_alone_is_named_and_the_others_are_enriched(tmp_path: Path, caldav_harness: CaldavHarness) -> None:
+    caldav_harness.add_meeting("Globex", datetime(2030, 3, 18, 10, tzinfo=ZONE))
+    missing = caldav_harness.calendar.replace("/work/", "/retired/")  # deleted on the server
+    config = write_config(tmp_path, caldav_harness)
+    config.write_text(config.read_text().replace(f'calendars = ["{caldav_harness.calendar}"]',
+                                                 f'calendars = ["{caldav_harness.calendar}", "{missing}"]'))  # fmt: skip
+    result = run(config, "sync", "--once")
+    assert result.exit_code == 1 and "3 changes applied" in result.output
+    error = next(line for line in result.output.splitlines() if line.startswith("callplan: "))
+    assert error.startswith(f"callplan: ana: calendar {missing}: ") and "not found" in error
+    assert len(caldav_harness.blocks()) == 2
+    row = next(line for line in run(config, "status").output.splitlines() if line.startswith("│ ana"))
+    cells = [cell.strip() for cell in row.strip("│").split("│")]
+    assert cells[3:7] == ["1", "1", "1", "0"] and cells[-1].startswith(f"calendar {missing[:20]}")
+
+
+# Rows damaged where SQLite cannot see it (a value cut short), in each table a command reads.
+DAMAGED = [("runs", "last_start", "status"), ("artifacts", "meeting_start", "status"), ("held", "externals", "report"),
+           ("held", "start", "report")]  # fmt: skip
+
+
+@pytest.mark.parametrize("table, column, command", DAMAGED, ids=lambda value: str(value))
+def test_a_damaged_row_is_a_one_line_state_error(
+    tmp_path: Path, caldav_harness: CaldavHarness, table: str, column: str, command: str
+) -> None:
+    caldav_harness.add_meeting("Globex kick-off", datetime(2030, 3, 17, 10, tzinfo=ZONE))  # held yesterday
+    caldav_harness.add_meeting("Globex follow-up", datetime(2030, 3, 18, 10, tzinfo=ZONE))
+    config = write_config(tmp_path, caldav_harness)
+    assert run(config, "sync", "--once").exit_code == 0
+    with sqlite3.connect(tmp_path / "state.db") as connection:
+        assert connection.execute(f"UPDATE {table} SET {column} = substr({column}, 1, 4)").rowcount > 0
+    connection.close()
+    result = run(config, command)
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and result.output.startswith(f"callplan: {tmp_path / 'state.db'}: cannot read ")
+    assert "corrupt state database (a row cannot be read: " in result.output
+
+
 def test_config_check_and_its_errors(tmp_path: Path, caldav_harness: CaldavHarness) -> None:
     config = write_config(tmp_path, caldav_harness)
     result = run(config, "config", "check", "--connect")
@@ -159,7 +198,11 @@ def test_config_check_reads_the_system_services_credentials_from_where_its_unit_
 
 def test_sync_without_once_points_at_the_service(tmp_path: Path, caldav_harness: CaldavHarness) -> None:
     result = run(write_config(tmp_path, caldav_harness), "sync")
-    assert result.exit_code == 2 and "--once" in result.output
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: sync runs one cycle and needs --once; the service that runs a cycle every interval is `callplan run`"
+    )
+    assert caldav_harness.blocks() == []
 
 
 def test_the_demo_runs_on_its_own_server_and_converges(radicale: RadicaleServer) -> None:

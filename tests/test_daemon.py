@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import tomli_w
-from helpers import SELLER, World, at, meeting
+from harness_caldav import CaldavHarness
+from helpers import MONDAY, SELLER, World, at, meeting
 from memory_calendar import CALENDAR, MemoryCalendar, MemoryConnector
+from servers.radicale import SELLER as DAV_SELLER
 
 from agent import config as config_module
 from agent.config import Account, ServiceSettings
@@ -28,6 +30,7 @@ from agent.model import Delta, Window
 from agent.notify import Notifier
 from agent.session import Session
 from agent.store import SqliteStore
+from connectors import open_connector
 
 HOUR = 3600
 JITTER = 60
@@ -77,9 +80,10 @@ class Harness:
         self.opened.setdefault(account.name, []).append(connector)
         return connector
 
-    def daemon(self) -> Daemon:
+    def daemon(self, connect: Callable[[Account], Connector] | None = None, clock: Callable[[], datetime] | None = None) -> Daemon:
+        """The daemon on the config file, with memory connectors unless told otherwise."""
         config = config_module.load(self.path)
-        session = Session(config, SqliteStore(config.state), connect=self.connect)
+        session = Session(config, SqliteStore(config.state), connect=connect or self.connect, **({"clock": clock} if clock else {}))
         notifier = Notifier({"NOTIFY_SOCKET": self.socket.getsockname()})
         return Daemon(session, self.path, notifier, uniform=lambda low, high: high)  # the jitter is always its maximum
 
@@ -124,9 +128,9 @@ def test_a_failing_account_backs_off_alone_while_the_others_keep_their_pace(harn
         expected = min(HOUR * 2 ** (failures - 1), 4 * HOUR) + JITTER
         assert expected - 5 < seconds_until(daemon, "bad") <= expected
         status = harness.notification()["STATUS"]
-        assert status.startswith(f"2 accounts, 1 failing (bad); last: bad failed ({failures} in a row): https://dav.example/: HTTP 503")
+        assert status.startswith(f"2 accounts, 1 failing (bad); last: bad failed ({failures} in a row): calendar memory: https://dav.example/: HTTP 503")
     stored = daemon.session.store.run_status("bad")
-    assert stored.failures == 4 and stored.last_error == "https://dav.example/: HTTP 503; gave up after 4 attempts"
+    assert stored.failures == 4 and stored.last_error == "calendar memory: https://dav.example/: HTTP 503; gave up after 4 attempts"
     assert stored.next_at == daemon.scheduler.get_job("account:bad").next_run_time
 
     daemon.run_cycle("good")
@@ -195,6 +199,42 @@ def test_a_bad_reload_keeps_the_running_configuration_and_a_new_interval_resched
     harness.write(["alex"], interval_seconds=2 * HOUR)
     daemon.reload()
     assert daemon.scheduler.get_job("account:alex").trigger.interval.total_seconds() == 2 * HOUR
+    assert daemon.stop()
+
+
+def test_a_calendar_that_fails_alone_is_named_and_the_accounts_other_calendars_keep_their_pace(
+    harness: Harness, caldav_harness: CaldavHarness, tmp_secret: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A CalDAV account on Radicale with a good calendar and one whose URL does not exist (deleted
+    on the server): the good one is enriched and counted, the missing one is named in the error,
+    and the account is not backed off. An account whose every calendar fails is."""
+    missing = caldav_harness.calendar.replace("/work/", "/retired/")
+    caldav_harness.add_meeting("Globex", at(1, 10))
+    dav = {"email": DAV_SELLER, "url": caldav_harness.server_url, "username": caldav_harness.user, "password_file": str(tmp_secret)}
+    harness.write(["alex", "bo"], {"alex": {**dav, "calendars": [caldav_harness.calendar, missing]}, "bo": {**dav, "calendars": [missing]}})
+    daemon = harness.daemon(connect=open_connector, clock=lambda: MONDAY)
+    daemon.start()
+    harness.notification()
+    alex_next = daemon.scheduler.get_job("account:alex").next_run_time
+    for cycle in (1, 2):
+        daemon.run_cycle("alex")
+        alex = daemon.session.store.run_status("alex")
+        assert (alex.changes, alex.failures, alex.backlog) == ((3, 0, 0) if cycle == 1 else (0, 0, 0))
+        assert alex.requests > 0 and alex.last_end == MONDAY
+        assert alex.last_error.startswith(f"calendar {missing}: ") and "not found" in alex.last_error and "\n" not in alex.last_error
+        assert daemon.scheduler.get_job("account:alex").next_run_time == alex_next  # not backed off
+        assert harness.notification()["STATUS"] == f"2 accounts, none failing, 1 partly failing (alex); last: alex partly failed: " \
+            f"{alex.last_error}; {alex.changes} changes, {alex.requests} requests; next at {alex_next.astimezone():%H:%M:%S}"
+    assert len(caldav_harness.blocks()) == 2
+    (line,) = [r for r in caplog.records if r.msg == "cycle" and r.fields["account"] == "alex"][-1:]  # type: ignore[attr-defined]
+    assert (line.levelname, line.fields["outcome"], line.fields["error"], line.fields["failures"]) == (  # type: ignore[attr-defined]
+        "WARNING", "partial", alex.last_error, None)
+
+    daemon.run_cycle("bo")
+    bo = daemon.session.store.run_status("bo")
+    assert (bo.changes, bo.failures) == (0, 1) and bo.last_error.startswith(f"calendar {missing}: ")
+    assert seconds_until(daemon, "bo") > HOUR  # its only calendar failed: backed off
+    assert harness.notification()["STATUS"].startswith("2 accounts, 1 failing (bo), 1 partly failing (alex); last: bo failed (1 in a row)")
     assert daemon.stop()
 
 

@@ -9,7 +9,9 @@ import gc
 import logging
 import tracemalloc
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 from connector_contract import ConnectorContract
@@ -276,6 +278,32 @@ def test_retry_after_is_honoured_and_retries_are_bounded(harness: GoogleHarness,
     harness.fake.fail(500, times=5)
     with pytest.raises(TransientError):
         connector.get(harness.calendar, "whatever")
+
+
+def test_retry_after_as_an_http_date_is_honoured(harness: GoogleHarness, sleeps: list[float]) -> None:
+    now = datetime(2030, 3, 17, 8, 0, tzinfo=UTC)
+    connector = harness.connector(sleep=sleeps.append, clock=lambda: now)
+    harness.fake.fail(429, times=2, retry_after=format_datetime(now + timedelta(seconds=7), usegmt=True))
+    assert connector.changes(harness.calendar, None, WINDOW).requests == 3 and sleeps == [7.0, 7.0]
+    harness.fake.fail(429, times=1, retry_after=format_datetime(now + timedelta(hours=1), usegmt=True))
+    with pytest.raises(ThrottledError, match="gave up after 1 attempts") as raised:  # longer than we may wait
+        connector.changes(harness.calendar, None, WINDOW)
+    assert raised.value.retry_after == 3600.0 and sleeps == [7.0, 7.0]
+
+
+def test_a_batch_insert_throttled_for_good_fails_alone_under_its_own_name(
+    harness: GoogleHarness, connector: GoogleConnector, sleeps: list[float]
+) -> None:
+    """The other inserts of the batch are stored; the throttled one is sent again, alone, and
+    its error names the insert, not the batch."""
+    blocks = [replace(block(f"m{n}", at(20, 8 + n)), description=f"notes {n}") for n in range(3)]
+    harness.fake.fail(429, times=10, method="POST", body="notes 1")
+    created = connector.create_many(harness.calendar, blocks)
+    assert [event.block_tag for event in created if not isinstance(event, Exception)] == [blocks[0].tag, blocks[2].tag]
+    assert isinstance(created[1], ThrottledError)
+    assert str(created[1]) == "google: create block: Google asks us to slow down (HTTP 429 rateLimitExceeded); gave up after 5 attempts"
+    assert sleeps == [0.5, 1.0, 2.0, 4.0] and len(harness.fake.events(harness.calendar)) == 2
+    assert sum(1 for entry in harness.fake.log if entry.in_batch and entry.method == "POST") == 3 + 4
 
 
 def test_an_answer_cut_short_is_read_again_and_a_write_whose_answer_is_unreadable_is_skipped(

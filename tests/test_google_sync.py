@@ -51,7 +51,7 @@ def test_a_first_sync_of_2000_events_reads_in_one_request(harness: GoogleHarness
     agent = Agent(harness, tmp_path, at(harness, 0, 7))
     before = harness.fake.requests
     report = agent.sync.cycle()
-    assert not report.error and report.calendars[0].read == 2000
+    assert not report.error and len(report.calendars[0].meetings) == 2000
     assert report.calendars[0].read_requests == 1  # 2,000 events fit one page of 2,500
     creates = sum(1 for change, _ in report.calendars[0].applied if type(change).__name__ == "CreateBlock")
     writes = len(report.calendars[0].applied)

@@ -4,7 +4,8 @@ etags, extended properties, HTML bodies and notifications."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -136,6 +137,68 @@ def test_throttled_parts_of_a_batch_are_sent_again_after_their_retry_after(outlo
     delta = connector.changes(harness.calendar, cursor, WINDOW)
     assert sorted(e.ref for e in delta.upserted) == sorted(keys) and all(e.title == "renamed" for e in delta.upserted)
     assert sleeps == [4.0] and delta.requests == 3  # delta, batch, batch of the two throttled parts
+
+
+def test_a_batch_part_throttled_for_good_is_reported_under_its_own_method_and_address(
+    outlook_harness: OutlookHarness, graph: GraphFake
+) -> None:
+    """Giving up names the part that stayed throttled, a PATCH here, by its own method and
+    address: neither the batch's POST nor a GET."""
+    harness = outlook_harness
+    first, second = harness.add_meeting("Globex", at(0, 10)), harness.add_meeting("Initech", at(0, 14))
+    sleeps: list[float] = []
+    session = connect(harness, sleeps).session
+    parts = [
+        {"id": "rename", "method": "PATCH", "url": f"/me/events/{first}", "body": {"subject": "renamed"},
+         "headers": {"Content-Type": "application/json"}},
+        {"id": "read", "method": "GET", "url": f"/me/events/{second}?$select=subject"},
+    ]  # fmt: skip
+    graph.throttle_parts(5, "4", method="PATCH")  # in each of the five batches; the GET is answered in the first
+    before = session.sent
+    with pytest.raises(ThrottledError) as raised:
+        session.batch(f"{graph.url}/$batch", parts)
+    where = f"{graph.url}/me/events/{first}"
+    assert str(raised.value) == f"{where}: PATCH: Graph asks us to slow down (HTTP 429, Retry-After 4 s); gave up after 5 attempts"
+    assert raised.value.retry_after == 4.0 and sleeps == [4.0] * 4 and session.sent - before == 5
+    assert graph.raw(SELLER, first).data["subject"] == "Globex"
+
+
+def test_retry_after_as_an_http_date_is_honoured(outlook_harness: OutlookHarness, graph: GraphFake) -> None:
+    harness = outlook_harness
+    now = datetime(2030, 3, 18, 8, 0, tzinfo=UTC)
+    sleeps: list[float] = []
+    session = GraphSession(sleep=sleeps.append, random=lambda: 0.5, clock=lambda: now)
+    connector = harness.connector(session)
+    graph.throttle(1, 429, format_datetime(now + timedelta(seconds=7), usegmt=True))
+    graph.throttle(1, 503, format_datetime(now - timedelta(hours=1), usegmt=True))  # already past: at once
+    assert connector.calendars() and sleeps == [7.0, 0.0]
+    cursor = connector.changes(harness.calendar, None, WINDOW).cursor
+    key = harness.add_meeting("Globex", at(0, 10))
+    graph.throttle_parts(1, format_datetime(now + timedelta(seconds=3), usegmt=True))
+    assert [e.ref for e in connector.changes(harness.calendar, cursor, WINDOW).upserted] == [key] and sleeps[2:] == [3.0]
+
+
+def test_a_401_gets_one_fresh_token_whatever_the_retries_after_it(outlook_harness: OutlookHarness, graph: GraphFake) -> None:
+    """The re-send with a fresh token is part of the same attempt; a retry after it uses the
+    token MSAL now holds, rather than asking the identity platform again."""
+    harness = outlook_harness
+    sleeps: list[float] = []
+    connector = connect(harness, sleeps)
+    tokens, asked = connector.session.token, []
+    assert tokens is not None and connector.calendars()
+
+    def token(fresh: bool) -> str:
+        asked.append(fresh)
+        if fresh:
+            graph.throttle(1, 429, "3")  # the re-sent request is throttled
+        return tokens(fresh)
+
+    connector.session.token = token
+    harness.authority.tokens.clear()  # Graph no longer accepts the cached access token
+    before, grants = connector.requests_sent, len(harness.authority.grants)
+    assert connector.calendars()
+    assert asked == [False, True, False] and sleeps == [3.0] and connector.requests_sent - before == 3  # 401, 429, 200
+    assert harness.authority.grants[grants:] == ["refresh_token"]
 
 
 def test_blocks_are_private_busy_silent_and_tagged_under_our_namespace(outlook_harness: OutlookHarness, graph: GraphFake) -> None:

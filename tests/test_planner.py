@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from helpers import BERLIN, MONDAY, World, at, meeting
+from helpers import BERLIN, MONDAY, World, account, at, meeting
 
 from agent import splice
 from agent.model import BodyFormat, Response, Status
@@ -389,3 +389,28 @@ def test_meetings_beyond_the_look_ahead_wait() -> None:
     world.now = MONDAY + timedelta(days=4)
     world.cycle()
     assert world.block_for("debrief", far)
+
+
+
+def _agenda_reasons(world: World) -> list[str]:
+    """One cycle; the reasons of the agenda changes it applied."""
+    return [change.reason for c in world.cycle().calendars for change, _ in c.applied if change.kind == "agenda"]
+
+
+def test_a_removed_agenda_says_why_it_really_went() -> None:
+    """Each reason for taking an agenda out is named: the seller handed the meeting over, the
+    agenda was switched off, or the meeting became internal."""
+    worlds = [World(), World(), World()]
+    handed_over, switched_off, internal = ((world, world.add(meeting("Globex", at(1, 10), description="Intro"))) for world in worlds)
+    for world in worlds:
+        world.cycle()
+    world, event = handed_over
+    world.calendar.person_edit(event.ref, organizer="dana@globex.example", self_is_organizer=False)
+    assert _agenda_reasons(world) == ["agenda removed: the seller no longer organises the meeting"]
+    world, event = switched_off
+    world.sync.account = account(agenda={"enabled": False})
+    assert _agenda_reasons(world) == ["agenda removed: agenda disabled"]
+    world, event = internal
+    world.calendar.person_edit(event.ref, attendees=tuple(a for a in event.attendees if "globex" not in a.email))
+    assert _agenda_reasons(world) == ["agenda removed: internal meeting"]
+    assert [world.get(event).description for world, event in (handed_over, switched_off, internal)] == ["Intro"] * 3

@@ -78,7 +78,7 @@ class Fault:
     status: int
     reason: str
     times: int
-    retry_after: float | None = None
+    retry_after: float | str | None = None  # seconds, or the header's text as it is (an HTTP date)
     path: str = ""  # only requests whose path contains this
     after: bool = False  # the request is carried out, then its answer is lost (the error is sent instead)
     method: str = ""  # only requests with this HTTP method
@@ -265,7 +265,7 @@ class GoogleCalendarFake:
         status: int,
         reason: str = "",
         times: int = 1,
-        retry_after: float | None = None,
+        retry_after: float | str | None = None,
         path: str = "",
         after: bool = False,
         method: str = "",
@@ -653,7 +653,8 @@ class GoogleCalendarFake:
             matches = fault.path in path and fault.method in ("", verb) and fault.body.encode() in body
             if fault.times > 0 and matches and fault.after == after:
                 fault.times -= 1
-                headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+                wait = fault.retry_after
+                headers = {} if wait is None else {"Retry-After": wait if isinstance(wait, str) else f"{wait:g}"}
                 domain = "usageLimits" if fault.status in (403, 429) else "global"
                 reason = fault.reason or {429: "rateLimitExceeded", 403: "rateLimitExceeded"}.get(fault.status, "backendError")
                 raise ApiError(fault.status, reason, "Rate Limit Exceeded" if domain == "usageLimits" else "Backend Error", domain, headers)

@@ -125,7 +125,7 @@ class GraphFake:
         self.requests: list[tuple[str, str]] = []  # (method, path) of every HTTP request, batches counted once
         self.notifications: Counter[tuple[str, str]] = Counter()  # (mailbox, attendee) -> updates sent by API writes
         self._throttle: list[tuple[int, str]] = []  # (status, Retry-After) for the next requests
-        self._throttle_parts: list[str] = []  # Retry-After for the next parts of batches
+        self._throttle_parts: list[tuple[str, str]] = []  # (method or "" for any, Retry-After) for the next parts of batches
         self._refusals: list[tuple[str, int, str]] = []  # (text in the body, status, code) of writes to refuse
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1.0"
@@ -190,10 +190,11 @@ class GraphFake:
         with self.lock:
             self._refusals.append((text, status, code))
 
-    def throttle_parts(self, count: int, retry_after: str = "2") -> None:
-        """The next `count` requests inside batches are answered 429 (the batch itself succeeds)."""
+    def throttle_parts(self, count: int, retry_after: str = "2", method: str = "") -> None:
+        """The next `count` requests inside batches (of `method` only, if given) are answered 429
+        (the batch itself succeeds)."""
         with self.lock:
-            self._throttle_parts += [retry_after] * count
+            self._throttle_parts += [(method, retry_after)] * count
 
     # -- the model --------------------------------------------------------------------------------
 
@@ -436,8 +437,8 @@ class GraphFake:
             raise GraphError(400, "BadRequest", f"The number of requests in a batch exceeds {MAX_BATCH}.")
         responses = []
         for part in requests:
-            if self._throttle_parts:
-                wait = self._throttle_parts.pop(0)
+            if self._throttle_parts and self._throttle_parts[0][0] in ("", part["method"]):
+                _, wait = self._throttle_parts.pop(0)
                 responses.append({"id": part["id"], "status": 429, "headers": {"Retry-After": wait},
                                   "body": {"error": {"code": "TooManyRequests", "message": "Please retry again later."}}})  # fmt: skip
                 continue
