@@ -6,7 +6,8 @@ recording each in the store right after the provider accepted it. A crash betwee
 leaves an artifact the store does not know; the next cycle finds it by its tag and adopts
 it, so nothing is ever created twice. Because planning is level-triggered, a cycle that
 stops half-way is simply finished by the next one: that is how the service stops on SIGTERM,
-by setting the `stop` event a cycle checks before each change.
+by setting the `stop` event a cycle checks before each change (before each chunk of new blocks,
+when the connector creates several in one request).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from agent.model import Delta, Event, Window
 from agent.planner import Owned, plan
 from agent.render import Renderer
 from agent.store import Artifact, Store
-from connectors.base import BatchCreates, Connector
+from connectors.base import Connector
 
 log = logging.getLogger("callplan.engine")
 CONFLICT = "skipped: changed by someone else meanwhile; re-read next cycle"  # the outcome that leaves work for later
@@ -222,30 +223,37 @@ class AccountSync:
             return
         by_key = {meeting.key: meeting for meeting in meetings}
         etags: dict[str, str | None] = {}
-        together: dict[int, Event | ConnectorError] | None = None
+        creates = [change for change in changes if isinstance(change, CreateBlock)]
+        started: set[int] = set()  # the creates already sent, each with the chunk it came in
         for change in changes:
+            if id(change) in started:
+                continue
             if stop is not None and stop.is_set():
                 result.stopped = True
                 break
-            if together is None and isinstance(change, CreateBlock):
-                together = self._create_together(calendar, changes)
-            outcome = self._apply(key, calendar, change, by_key, etags, (together or {}).get(id(change)))
-            result.applied.append((change, outcome))
-            meeting = by_key.get(change.meeting_key)
-            emit(log, logging.INFO, "change", account=self.account.name, action=verb(change), kind=str(change.kind),
-                 meeting=meeting.title if meeting else change.meeting_key, outcome=outcome, reason=change.reason)  # fmt: skip
+            steps: list[tuple[Change, Event | ConnectorError | None]] = [(change, None)]
+            if isinstance(change, CreateBlock):
+                steps = self._create_chunk(calendar, creates[len(started) : len(started) + self.connector.batch_size])
+                started.update(id(create) for create, _ in steps)
+            for step, created in steps:
+                outcome = self._apply(key, calendar, step, by_key, etags, created)
+                result.applied.append((step, outcome))
+                meeting = by_key.get(step.meeting_key)
+                emit(log, logging.INFO, "change", account=self.account.name, action=verb(step), kind=str(step.kind),
+                     meeting=meeting.title if meeting else step.meeting_key, outcome=outcome, reason=step.reason)  # fmt: skip
 
     # -- applying one change -----------------------------------------------------------------
 
-    def _create_together(self, calendar: str, changes: list[Change]) -> dict[int, Event | ConnectorError]:
-        """The blocks of this plan, created in batches when the connector can (one round trip for
-        many). Each result is still recorded on its own right after; a crash before that leaves
-        tagged blocks the next cycle adopts, exactly as when they are created one by one."""
-        creates = [change for change in changes if isinstance(change, CreateBlock)]
-        if len(creates) < 2 or not isinstance(self.connector, BatchCreates):
-            return {}
-        results = self.connector.create_many(calendar, [change.block for change in creates])
-        return {id(change): result for change, result in zip(creates, results)}
+    def _create_chunk(self, calendar: str, chunk: list[CreateBlock]) -> list[tuple[Change, Event | ConnectorError | None]]:
+        """Create the next blocks of the plan, as many as the connector creates in one request
+        (`batch_size`: one, unless the provider batches), with the result of each.
+
+        Each result is then recorded on its own, before anything else happens; a crash before
+        that leaves tagged blocks the next cycle adopts. The stop event is checked between
+        chunks, so a stop on a connector that creates one by one finishes just the block in
+        flight."""
+        results = self.connector.create_many(calendar, [create.block for create in chunk])
+        return [(create, created) for create, created in zip(chunk, results)]
 
     def _apply(
         self,
@@ -256,16 +264,16 @@ class AccountSync:
         etags: dict[str, str | None],
         created: Event | ConnectorError | None = None,
     ) -> str:
-        """Apply one change and record it (a block created in a batch comes as `created`);
+        """Apply one change and record it (a block comes already created, as `created`);
         returns what happened, in a word or two."""
         record = self._recorder(key, change, meetings)
         try:
             match change:
-                case CreateBlock(block=block):
-                    result = created or self.connector.create(calendar, block)
-                    if isinstance(result, ConnectorError):
-                        raise result
-                    record("create", None, result)
+                case CreateBlock():
+                    assert created is not None, "blocks are created in chunks before they are recorded"
+                    if isinstance(created, ConnectorError):
+                        raise created
+                    record("create", None, created)
                 case UpdateBlock(current=current, block=block):
                     updated = self.connector.update(calendar, _fresh(current, etags), block)
                     record("update", current, updated)

@@ -321,7 +321,12 @@ class Event:
 
 @dataclass(frozen=True)
 class Window:
-    """The span of time the agent looks at: a little of the past, the look-ahead ahead."""
+    """The span of time the agent looks at: a little of the past, the look-ahead ahead.
+
+    Which events are in it is decided by `holds`, the one rule every connector applies
+    after its server's own time-range query, so that all providers, and full and
+    incremental reads of one provider, agree at the edges.
+    """
 
     start: datetime
     end: datetime
@@ -329,8 +334,35 @@ class Window:
     def __post_init__(self) -> None:
         _require_aware(self.start, self.end)
 
+    @property
+    def span(self) -> Interval:
+        return Interval(self.start, self.end)
+
     def contains(self, when: datetime) -> bool:
+        """Is the instant `when` in the window (which includes its start, not its end)?"""
         return self.start <= when < self.end
+
+    def holds(self, span: Interval) -> bool:
+        """Is an event taking `span` in the window?
+
+        An event with a length is in it when the two overlap: one that ends exactly when
+        the window starts, or starts exactly when it ends, is not. An event of no length is
+        an instant, in the window when `contains` says so: at the window's start it is in,
+        at its end it is out. That is the rule of CalDAV's time-range (RFC 4791, 9.9: an
+        event matches when start < DTEND and end > DTSTART, one without duration when
+        start <= DTSTART < end); Graph's calendarView and Google's events.list also select
+        the events that overlap their range, but their edges differ (Google's timeMin is
+        exclusive on an event's end, so it leaves out an instant at timeMin; Graph does not
+        document its edges). So connectors ask their server for a little more (`widened`)
+        and decide here, and full and incremental reads agree.
+        """
+        if span.start == span.end:
+            return self.contains(span.start)
+        return span.overlaps(self.span)
+
+    def widened(self, margin: timedelta) -> Window:
+        """The window with `margin` more on each side: what to ask a server for before `holds` decides."""
+        return Window(self.start - margin, self.end + margin)
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ from agent.model import (
     Window,
 )
 from agent.secrets import read_secret
-from connectors.base import CalendarInfo
+from connectors.base import CalendarInfo, Connector
 from connectors.caldav_html import describe
 from connectors.retry import Retrier
 
@@ -78,7 +78,7 @@ AGENDA_PROPERTY = "X-CALLPLAN-AGENDA"  # AgendaTag.encode() on meetings that hol
 PRODID = "-//callplan//callplan//EN"
 CALENDAR_DATA = {"Content-Type": "text/calendar; charset=utf-8"}
 # Floating times and all-day dates are matched on the server in its own zone (usually UTC);
-# asking for a day more on each side and filtering here makes the window exact.
+# asking for a day more on each side and deciding here (Window.holds) makes the window exact.
 SERVER_SLACK = timedelta(days=1)
 # a connection refused, reset or timed out, or dropped in the middle of the body
 NETWORK_FAILURES = (niquests.ConnectionError, niquests.Timeout, niquests.exceptions.ChunkedEncodingError)
@@ -296,18 +296,19 @@ class EventReader:
             return value.replace(tzinfo=self.zone)
         return value.astimezone(self.zone)
 
-    def _expand(self, parsed: Parsed, start: datetime, end: datetime) -> list[icalendar.Component]:
-        """The instances of the resource's events between start and end, give or take a day."""
+    def _expand(self, parsed: Parsed, window: Window) -> list[icalendar.Component]:
+        """The instances of the resource's events in the window, give or take a day."""
         try:
             query = recurring_ical_events.of(parsed.calendar, components=["VEVENT"])
-            return list(query.between(start - SERVER_SLACK, end + SERVER_SLACK))
+            wide = window.widened(SERVER_SLACK)
+            return list(query.between(wide.start, wide.end))
         except ValueError as exc:  # what expansion finds wrong (rie's errors are ValueErrors)
             raise BadDataError(f"skipped malformed event: {exc}", where=parsed.resource.href) from None
 
-    def in_window(self, parsed: Parsed, start: datetime, end: datetime) -> list[Event]:
-        """The resource's events (one per instance of a series) that overlap [start, end)."""
-        events = [self.event(parsed, component) for component in self._expand(parsed, start, end)]
-        return [e for e in events if start <= e.start < end or e.start < start < e.end]
+    def in_window(self, parsed: Parsed, window: Window) -> list[Event]:
+        """The resource's events (one per instance of a series) that the window holds."""
+        events = [self.event(parsed, component) for component in self._expand(parsed, window)]
+        return [event for event in events if window.holds(event.span)]
 
     def instance(self, parsed: Parsed, key: str | None) -> tuple[int | None, icalendar.Component] | None:
         """The component of the event `key` (None: the resource's first or only event).
@@ -328,7 +329,7 @@ class EventReader:
         if uid != parsed.uid or not rid:
             return None
         anchor = _rid_anchor(rid, self.zone)
-        expanded = self._expand(parsed, anchor, anchor)
+        expanded = self._expand(parsed, Window(anchor, anchor))
         return next(((None, c) for c in expanded if parsed.key(c, self.zone) == key), None)
 
     def event(self, parsed: Parsed, component: icalendar.Component) -> Event:
@@ -512,7 +513,7 @@ def _sync_expired(exc: dav_error.DAVError) -> bool:
 # --- the connector -------------------------------------------------------------------------
 
 
-class CaldavConnector:
+class CaldavConnector(Connector):
     """One seller's account on a CalDAV server (see connectors.base.Connector)."""
 
     name = "caldav"
@@ -660,10 +661,8 @@ class CaldavConnector:
         )
 
     def _search(self, collection: caldav.Calendar, window: Window) -> list[Resource]:
-        objects = collection.search(
-            start=window.start - SERVER_SLACK, end=window.end + SERVER_SLACK, event=True, post_filter=False
-        )
-        return self._resources(objects)
+        wide = window.widened(SERVER_SLACK)
+        return self._resources(collection.search(start=wide.start, end=wide.end, event=True, post_filter=False))
 
     def _read(
         self, calendar: str, resources: list[Resource], window: Window
@@ -674,7 +673,7 @@ class CaldavConnector:
         bad: list[BadDataError] = []
         for resource in resources:
             try:
-                events += reader.in_window(reader.parse(resource), window.start, window.end)
+                events += reader.in_window(reader.parse(resource), window)
             except BadDataError as exc:
                 bad.append(exc)
         return events, bad

@@ -5,22 +5,23 @@ Reading a calendar, and how it fits the engine's window
 The engine hands over a `Window` (midnight yesterday to the end of the look-ahead, the same
 all day) and a cursor made for that window only; a new day brings cursor=None.
 
-- A full read is `events.list(singleEvents=true, timeMin=<window start>, maxResults=2500)`,
-  paged with `pageToken` until the last page, which alone carries `nextSyncToken`. The API
-  allows filters on the initial request of a sync (Google's sync guide restricts it with
-  timeMin), but not `timeMax`/`orderBy`/`q`/extended-property filters together with a
-  syncToken; `timeMin` alone keeps the days before the window out and needs no filter
-  later. No `timeMax`: the sync guide bounds an initial read by timeMin only, and whatever
-  bounds it had, the token's later answers cover all of time; events after the window (and
-  instances of endless series, as far as Google expands them) are dropped here. Instances of recurring series arrive one by one (`singleEvents`), each with its
-  own id (series id + original start), which is why that id is the Event key: it stays the
-  same when one instance is moved.
+- A full read is `events.list(singleEvents=true, timeMin=<window start>, maxResults=2500)`
+  (a second before the start: see EDGE), paged with `pageToken` until the last page, which
+  alone carries `nextSyncToken`. The API allows filters on the initial request of a sync
+  (Google's sync guide restricts it with timeMin), but not
+  `timeMax`/`orderBy`/`q`/extended-property filters together with a syncToken; `timeMin`
+  alone keeps the days before the window out and needs no filter later. No `timeMax`: the
+  sync guide bounds an initial read by timeMin only, and whatever bounds it had, the token's
+  later answers cover all of time; events after the window (and instances of endless series,
+  as far as Google expands them) are dropped here. Instances of recurring series arrive one
+  by one (`singleEvents`), each with its own id (series id + original start), which is why
+  that id is the Event key: it stays the same when one instance is moved.
 - An incremental read sends the stored token and `singleEvents=true` and nothing else the
   API forbids with it. It returns every event changed since, wherever it lies in time, so
-  the connector keeps what falls in the window and reports the rest as removed. A quiet
-  calendar costs exactly one request. A 410 (the token expired) starts a full read. The
-  token becomes the cursor only after every page was read; the engine stores it together
-  with what was read, in one transaction.
+  the connector keeps what the window holds (`Window.holds`, as for a full read) and reports
+  the rest as removed. A quiet calendar costs exactly one request. A 410 (the token expired)
+  starts a full read. The token becomes the cursor only after every page was read; the
+  engine stores it together with what was read, in one transaction.
 - `status: cancelled` means deleted (Google has no cancelled-but-shown meeting; the organiser
   cancels by deleting). A cancelled single event and a cancelled instance of a series (with
   singleEvents, the API reports the instances of a deleted series, not the series itself)
@@ -36,9 +37,9 @@ concurrent edit gives 412 and a ConflictError, and the engine re-reads instead o
 overwriting. Agendas set `description` and the agenda tag only; attendees are notified
 (`send_updates` of the account: "all" or "externalOnly") only when the planner says so,
 that is when the agenda is first inserted or its text really changed. `create_many` sends
-new blocks fifty to a batch request (the engine uses it for the blocks of one plan and still
-records each result on its own), sending again only the parts that were throttled or failed
-on Google's side.
+new blocks fifty to a batch request (`batch_size`: the engine hands over that many at a time
+and records each result on its own right after), sending again only the parts that were
+throttled or failed on Google's side.
 
 Every request goes through `connectors.retry.Retrier`, whose module docstring states the
 policy: throttling (429, 403 rate/usage limits), server errors, network failures and answers
@@ -57,7 +58,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
@@ -84,7 +85,7 @@ from agent.errors import (
 )
 from agent.model import AgendaTag, BlockSpec, Delta, Event, Interval, Window
 from connectors import google_auth
-from connectors.base import CalendarInfo
+from connectors.base import CalendarInfo, Connector
 from connectors.google_events import OWNED_FILTER, agenda_patch, block_fields, cancelled, new_block, parse, rfc3339
 from connectors.retry import Failure, Retrier, slowest
 
@@ -93,6 +94,9 @@ log = logging.getLogger(__name__)
 PAGE = 2500  # the largest page events.list gives
 FREEBUSY_CALENDARS = 50  # calendars per free/busy query
 BATCH = 50  # requests per batch (the Calendar API's limit)
+# timeMin is exclusive on an event's end: an event of no length at the window's start would be
+# left out. Asking from a second earlier (the API's resolution) lets Window.holds decide.
+EDGE = timedelta(seconds=1)
 BATCH_URI = "https://www.googleapis.com/batch/calendar/v3"  # new_batch_http_request() would ignore api_endpoint
 RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "dailyLimitExceeded"})
 SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
@@ -159,19 +163,16 @@ def _status(exc: HttpError) -> tuple[int, str, str]:
     return status, reason, f"HTTP {status}{f' {reason}' if reason else ''}"
 
 
-def _in_window(event: Event, window: Window) -> bool:
-    return window.start <= event.start < window.end or event.start < window.start < event.end
-
-
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for index in range(0, len(items), size):
         yield items[index : index + size]
 
 
-class GoogleConnector:
+class GoogleConnector(Connector):
     """One seller's Google Calendar (see connectors.base.Connector)."""
 
     name = "google"
+    batch_size = BATCH
 
     def __init__(
         self,
@@ -346,7 +347,7 @@ class GoogleConnector:
         if token:
             params["syncToken"] = token
         else:
-            params["timeMin"] = rfc3339(window.start)
+            params["timeMin"] = rfc3339(window.widened(EDGE).start)
         upserted: dict[str, Event] = {}
         removed: set[str] = set()
         skipped: list[str] = []
@@ -363,7 +364,7 @@ class GoogleConnector:
                 except BadDataError as exc:  # not reported removed either: we cannot tell
                     skipped.append(str(exc))
                     continue
-                if _in_window(event, window):
+                if window.holds(event.span):
                     upserted[event.ref] = event
                     removed.discard(event.ref)
                 else:

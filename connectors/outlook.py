@@ -42,7 +42,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -64,7 +64,7 @@ from agent.model import (
     Status,
     Window,
 )
-from connectors.base import CalendarInfo
+from connectors.base import CalendarInfo, Connector
 from connectors.graph_http import GraphSession
 from connectors.outlook_auth import GraphTokens, parse_options
 
@@ -80,6 +80,7 @@ EXPAND = (
     + " or ".join(f"id eq '{name}'" for name in (TAG_PROPERTY, AGENDA_PROPERTY))
     + ")"
 )
+EDGE = timedelta(seconds=1)  # asked for beyond each end of the window (see _window_query)
 OWNED_FILTER = f"singleValueExtendedProperties/Any(ep: ep/id eq '{OWNER_PROPERTY}' and ep/value eq '{OWNER}')"
 RESPONSES = {
     "accepted": Response.ACCEPTED,
@@ -112,10 +113,11 @@ def _rid(value: str) -> str:
     return datetime.fromisoformat(value.replace("Z", "+00:00")[:32]).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-class OutlookConnector:
+class OutlookConnector(Connector):
     """One seller's Microsoft 365 calendars through Microsoft Graph (see connectors.base.Connector)."""
 
     name = "outlook"
+    silent_updates = False  # Exchange tells attendees of every change to an organizer's meeting body
 
     def __init__(
         self,
@@ -211,7 +213,10 @@ class OutlookConnector:
         return [CalendarInfo(id=c["id"], name=c.get("name") or c["id"], primary=bool(c.get("isDefaultCalendar"))) for c in found]
 
     def _window_query(self, window: Window) -> dict[str, str]:
-        return {"startDateTime": window.start.astimezone(UTC).isoformat(), "endDateTime": window.end.astimezone(UTC).isoformat()}
+        """The range to ask Graph for: a second more on each side, since Graph does not document
+        what it does with events at its edges; `Window.holds` decides."""
+        wide = window.widened(EDGE)
+        return {"startDateTime": wide.start.astimezone(UTC).isoformat(), "endDateTime": wide.end.astimezone(UTC).isoformat()}
 
     def changes(self, calendar: str, cursor: str | None, window: Window) -> Delta:
         """The delta since the cursor (a deltaLink), or a full read; see the module docstring."""
@@ -277,7 +282,7 @@ class OutlookConnector:
         return found, gone
 
     def _events(self, calendar: str, items: list[dict[str, Any]], window: Window) -> tuple[list[Event], list[tuple[str, str]]]:
-        """Events overlapping the window, and (id, reason) per malformed item."""
+        """Events the window holds, and (id, reason) per malformed item."""
         events: list[Event] = []
         skipped: list[tuple[str, str]] = []
         for item in items:
@@ -287,7 +292,7 @@ class OutlookConnector:
                 ref = str(item.get("id", "?"))
                 skipped.append((ref, f"{self.where}: event {ref}: skipped malformed event: {exc}"))
                 continue
-            if event.start < window.end and event.end > window.start:
+            if window.holds(event.span):
                 events.append(event)
         return events, skipped
 
@@ -349,7 +354,7 @@ class OutlookConnector:
                     except BadDataError as exc:
                         log.warning("%s: busy calendar %s: %s", self.where, calendar, exc)
                         continue
-                    if event.busy:
+                    if event.busy and window.holds(event.span):
                         spans.append(event.span)
         return sorted(spans)
 

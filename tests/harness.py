@@ -54,6 +54,16 @@ class Harness(ABC):
         """A meeting appears (the seller or a customer creates it); returns its key."""
 
     @abstractmethod
+    def add_series(self, title: str, start: datetime, minutes: int, weeks: int, guests: Iterable[str] = ("dana@globex.example",)) -> None:
+        """A weekly meeting the seller organizes: `weeks` instances from `start`, all at its wall-clock
+        time in the seller's zone (summer time or not)."""
+
+    @abstractmethod
+    def add_broken_event(self, start: datetime) -> str:
+        """An event no connector can read correctly, at `start`: what a broken client or an import
+        leaves behind. Returns its ref, as the connector names it."""
+
+    @abstractmethod
     def edit_meeting(
         self,
         key: str,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -48,6 +48,33 @@ class CaldavHarness(Harness):
         organizer: str | None = None,
         description: str = "",
     ) -> str:
+        return self._store(self._vevent(title, start, minutes, guests, organizer, description))
+
+    def add_series(self, title: str, start: datetime, minutes: int, weeks: int, guests: Iterable[str] = ("dana@globex.example",)) -> None:
+        event = self._vevent(title, start, minutes, guests)
+        event.add("rrule", {"freq": "weekly", "count": weeks})
+        self._store(event)
+
+    def add_broken_event(self, start: datetime) -> str:
+        key, end = uuid.uuid4().hex, (start - timedelta(hours=1)).astimezone(UTC)  # DTEND before DTSTART: no client should write it
+        text = "\r\n".join([
+            "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//a broken client//EN", "BEGIN:VEVENT", f"UID:{key}", "DTSTAMP:20300101T000000Z",
+            f"DTSTART:{start.astimezone(UTC):%Y%m%dT%H%M%SZ}", f"DTEND:{end:%Y%m%dT%H%M%SZ}", "SUMMARY:Broken", "END:VEVENT", "END:VCALENDAR", "",
+        ])  # fmt: skip
+        return put_ics(self.calendar, f"{key}.ics", text)
+
+    def _store(self, event: icalendar.Event) -> str:
+        key = str(event["uid"])
+        calendar = icalendar.Calendar()
+        calendar.add("version", "2.0")
+        calendar.add("prodid", "-//another client//EN")
+        calendar.add_component(event)
+        put_ics(self.calendar, f"{key}.ics", calendar.to_ical().decode())
+        return key
+
+    def _vevent(
+        self, title: str, start: datetime, minutes: int, guests: Iterable[str], organizer: str | None = None, description: str = ""
+    ) -> icalendar.Event:
         key = uuid.uuid4().hex
         event = icalendar.Event()
         event.add("uid", key)
@@ -62,12 +89,7 @@ class CaldavHarness(Harness):
             attendee = icalendar.vCalAddress(f"mailto:{address}")
             attendee.params["partstat"] = "ACCEPTED"
             event.add("attendee", attendee)
-        calendar = icalendar.Calendar()
-        calendar.add("version", "2.0")
-        calendar.add("prodid", "-//another client//EN")
-        calendar.add_component(event)
-        put_ics(self.calendar, f"{key}.ics", calendar.to_ical().decode())
-        return key
+        return event
 
     def _edit(self, href: str, change: Callable[[icalendar.Event], None]) -> None:
         status, text = send("GET", href)

@@ -7,6 +7,7 @@ from the `sendUpdates` of the agent's writes.
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -76,6 +77,20 @@ class GoogleHarness(Harness):
         if description:
             event["description"] = description
         return self.fake.insert(self.calendar, event)["id"]
+
+    def add_series(self, title: str, start: datetime, minutes: int, weeks: int, guests: Iterable[str] = ("dana@globex.example",)) -> None:
+        self.fake.insert(self.calendar, {
+            "summary": title, "start": when(start), "end": when(start + timedelta(minutes=minutes)), "organizer": {"email": self.seller},
+            "recurrence": [f"RRULE:FREQ=WEEKLY;COUNT={weeks}"],
+            "attendees": [{"email": address, "responseStatus": "accepted"} for address in [*guests, self.seller]],
+        })  # fmt: skip
+
+    def add_broken_event(self, start: datetime) -> str:
+        ident = f"broken{uuid.uuid4().hex}"
+        local = start.astimezone(self.zone).replace(tzinfo=None).isoformat()
+        unknown = {"dateTime": local, "timeZone": "Mars/Olympus"}  # a zone nobody knows: the API would refuse to store it
+        self.fake.put_raw(self.calendar, {"id": ident, "summary": "Broken", "start": unknown, "end": unknown})
+        return ident
 
     def edit_meeting(
         self,

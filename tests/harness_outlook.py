@@ -105,6 +105,21 @@ class OutlookHarness(Harness):
         event["attendees"] = attendees
         return self.graph.add_event(self.seller, self.calendar, event)
 
+    def add_series(self, title: str, start: datetime, minutes: int, weeks: int, guests: Iterable[str] = ("dana@globex.example",)) -> None:
+        local = start.astimezone(self.zone)
+        self.graph.add_event(self.seller, self.calendar, {
+            "subject": title, "attendees": [person(address) for address in guests],
+            "start": {"dateTime": local.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": str(self.zone)},
+            "end": {"dateTime": (local + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": str(self.zone)},
+            "recurrence": {"pattern": {"type": "weekly", "interval": 1, "daysOfWeek": [local.strftime("%A").lower()]},
+                           "range": {"type": "numbered", "startDate": local.date().isoformat(), "numberOfOccurrences": weeks}},
+        })  # fmt: skip
+
+    def add_broken_event(self, start: datetime) -> str:
+        ref = self.add_meeting("Broken", start)
+        self.graph.garble(self.seller, ref, {"dateTime": start.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "Mars/Olympus"}, graph_time(start))
+        return ref
+
     def edit_meeting(
         self,
         key: str,

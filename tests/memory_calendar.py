@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from agent.errors import ConflictError, GoneError
 from agent.model import AgendaTag, BlockSpec, Delta, Event, Interval, Window
-from connectors.base import CalendarInfo
+from connectors.base import CalendarInfo, Connector
 
 CALENDAR = "memory"
 
@@ -60,7 +60,7 @@ class MemoryCalendar:
         return [event for event in self.events.values() if event.is_block]
 
 
-class MemoryConnector:
+class MemoryConnector(Connector):
     name = "memory"
 
     def __init__(self, calendar: MemoryCalendar) -> None:
@@ -77,7 +77,7 @@ class MemoryConnector:
     def changes(self, calendar: str, cursor: str | None, window: Window) -> Delta:
         self.cal.requests += 1
         since = int(cursor) if cursor else None
-        in_window = {ref: e for ref, e in self.cal.events.items() if e.end > window.start and e.start < window.end}
+        in_window = {ref: e for ref, e in self.cal.events.items() if window.holds(e.span)}
         if since is None:
             return Delta(tuple(in_window.values()), (), str(self.cal.sequence), full=True, requests=1)
         touched = {ref for sequence, ref in self.cal.feed if sequence > since}
@@ -134,6 +134,3 @@ class MemoryConnector:
                 if attendee.email != self.cal.seller:
                     self.cal.notifications[attendee.email] += 1
         return self.cal._write(replace(stored, description=description, agenda_tag=agenda))
-
-    def close(self) -> None:
-        pass

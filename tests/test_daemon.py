@@ -18,12 +18,13 @@ import pytest
 import tomli_w
 from harness_caldav import CaldavHarness
 from helpers import MONDAY, SELLER, World, at, meeting
-from memory_calendar import MemoryCalendar, MemoryConnector
+from memory_calendar import CALENDAR, MemoryCalendar, MemoryConnector
 from servers.radicale import SELLER as DAV_SELLER
 
 from agent import config as config_module
 from agent.config import Account, ServiceSettings
 from agent.daemon import Daemon, backoff_delay
+from agent.engine import state_key
 from agent.errors import TransientError
 from agent.model import Delta, Window
 from agent.notify import Notifier
@@ -264,3 +265,36 @@ def test_a_stopped_cycle_finishes_its_change_leaves_a_backlog_and_the_next_one_c
     stop.clear()
     assert len(world.applied()) == 5
     assert len(world.blocks()) == 4 and world.applied() == []
+
+
+class BatchesThenStops(MemoryConnector):
+    """Creates blocks three to a request, and sets `stop` after its first request: a SIGTERM
+    arriving while the first chunk of new blocks is in flight."""
+
+    batch_size = 3
+
+    def __init__(self, calendar: MemoryCalendar, stop: threading.Event) -> None:
+        super().__init__(calendar)
+        self.stop = stop
+        self.chunks: list[int] = []
+
+    def create_many(self, calendar, blocks):  # type: ignore[no-untyped-def]
+        self.chunks.append(len(blocks))
+        self.stop.set()
+        return super().create_many(calendar, blocks)
+
+
+def test_new_blocks_go_in_chunks_of_the_batch_size_and_a_stop_finishes_only_the_chunk_in_flight() -> None:
+    world = World()
+    for day in (1, 2, 3):
+        world.add(meeting(f"Globex {day}", at(day, 10)))
+    stop = threading.Event()
+    world.sync.connector = connector = BatchesThenStops(world.calendar, stop)
+    stopped = world.sync.cycle(stop=stop)
+    assert connector.chunks == [3] and stopped.stopped
+    assert [type(change).__name__ for change, _ in stopped.calendars[0].applied] == ["CreateBlock"] * 3
+    assert len(world.blocks()) == 3 and len(world.store.artifacts(state_key("alex", CALENDAR))) == 3  # each one recorded
+    stop.clear()
+    world.sync.connector = MemoryConnector(world.calendar)
+    assert sorted(world.applied()) == ["create"] * 3 + ["write agenda"] * 3
+    assert len(world.blocks()) == 6 and world.applied() == []

@@ -11,10 +11,16 @@ What it models, as Graph documents and behaves:
   and out-of-window items as `{"id", "@removed": {"reason": "deleted"}}`), no `$select` or
   `$expand`, and expired tokens answered with 410 and a `syncStateNotFound` code;
 - `singleValueExtendedProperties` stored per event, returned only with `$expand`;
+- recurring series (`recurrence` with a daily or weekly pattern, in the zone of the start):
+  `calendarView` and its delta show the occurrences (`type`, `seriesMasterId`,
+  `originalStart`, an id of their own) in the series' wall-clock time, never the master;
+  `/events` lists masters and single events; an occurrence can be read, becomes an
+  `exception` when patched, and is cancelled when deleted;
 - JSON batching on `/$batch` (at most 20 requests);
 - `Prefer: outlook.timezone` for the zone of returned times;
 - HTML bodies stored the way Exchange rewrites them (tests/fakes/outlook_html.py);
-- throttling on demand: 429/503 with Retry-After for the next n requests;
+- throttling on demand: 429/503 with Retry-After for the next n requests; a write refused on
+  demand (`refuse`);
 - update notifications: an organizer's PATCH that changes what attendees see (subject,
   body, times, location, attendees) sends every attendee an update; a PATCH of extended
   properties alone sends nothing, as with Exchange.
@@ -33,17 +39,22 @@ import threading
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 from zoneinfo import ZoneInfo
+
+from dateutil import rrule
 
 from fakes.outlook_html import outlook_rewrite
 
 VISIBLE = ("subject", "body", "start", "end", "location", "attendees", "isAllDay")
 WRITABLE = VISIBLE + ("showAs", "sensitivity", "isReminderOn", "responseRequested", "isCancelled", "categories")
 MAX_BATCH = 20
+SERIES_HORIZON = timedelta(days=800)  # how far a series without end is followed when it is deleted
+FREQUENCIES = {"daily": rrule.DAILY, "weekly": rrule.WEEKLY}
+WEEKDAYS = {name: getattr(rrule, name[:2].upper()) for name in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")}
 
 
 class GraphError(Exception):
@@ -77,6 +88,7 @@ class Stored:
     version: int = 0
     change: int = 0
     garbled: tuple[dict[str, str], dict[str, str]] | None = None  # start and end shown as stored, unread
+    cancelled: set[str] = field(default_factory=set)  # a series master's deleted occurrences (originalStart)
 
     @property
     def etag(self) -> str:
@@ -114,6 +126,7 @@ class GraphFake:
         self.notifications: Counter[tuple[str, str]] = Counter()  # (mailbox, attendee) -> updates sent by API writes
         self._throttle: list[tuple[int, str]] = []  # (status, Retry-After) for the next requests
         self._throttle_parts: list[tuple[str, str]] = []  # (method or "" for any, Retry-After) for the next parts of batches
+        self._refusals: list[tuple[str, int, str]] = []  # (text in the body, status, code) of writes to refuse
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1.0"
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
@@ -171,6 +184,12 @@ class GraphFake:
         with self.lock:
             self._throttle += [(status, retry_after)] * count
 
+    def refuse(self, text: str, status: int = 400, code: str = "ErrorInvalidRequest") -> None:
+        """The next write whose body contains `text` is refused with `status` and `code`, once:
+        what Exchange answers an item it will not store."""
+        with self.lock:
+            self._refusals.append((text, status, code))
+
     def throttle_parts(self, count: int, retry_after: str = "2", method: str = "") -> None:
         """The next `count` requests inside batches (of `method` only, if given) are answered 429
         (the batch itself succeeds)."""
@@ -208,6 +227,8 @@ class GraphFake:
             "onlineMeeting": None,
             "iCalUId": uuid.uuid4().hex.upper(),
         }
+        if "recurrence" in event:
+            data.update(type="seriesMaster", originalStartTimeZone=event["start"].get("timeZone") or "UTC")
         stored = Stored(event_id, calendar, data, datetime.min.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC))
         self._apply(stored, event)
         mailbox.events[event_id] = stored
@@ -247,9 +268,78 @@ class GraphFake:
         return changed
 
     def _delete(self, mailbox: Mailbox, event_id: str) -> None:
-        stored = mailbox.events.pop(event_id)
+        """Delete an event: an occurrence is cancelled, a series goes with its occurrences."""
+        stored = mailbox.events.pop(event_id, None) or self._occurrence(mailbox, event_id)
+        assert stored is not None, f"no event {event_id}"
+        if stored.data["type"] in ("occurrence", "exception"):
+            mailbox.events[stored.data["seriesMasterId"]].cancelled.add(stored.data["originalStart"])
+        gone = [stored]
+        if stored.data["type"] == "seriesMaster":
+            gone += self._occurrences(mailbox, stored, stored.start + SERIES_HORIZON)
+            gone += [s for s in mailbox.events.values() if s.data.get("seriesMasterId") == event_id]
+            for exception in gone[1:]:
+                mailbox.events.pop(exception.id, None)
         self.version += 1
-        mailbox.removed[event_id] = (stored.calendar, self.version)
+        for item in gone:
+            mailbox.removed[item.id] = (stored.calendar, self.version)
+
+    def _occurrences(self, mailbox: Mailbox, master: Stored, until: datetime) -> list[Stored]:
+        """The occurrences of a series that start before `until`, but those that became
+        exceptions or were cancelled: copies of the master at each start of its pattern."""
+        recurrence = master.data["recurrence"]
+        pattern, bounds = recurrence["pattern"], recurrence["range"]
+        zone = ZoneInfo(master.data["originalStartTimeZone"]) if master.data["originalStartTimeZone"] != "UTC" else UTC
+        first = master.start.astimezone(zone).replace(tzinfo=None)
+        last = None
+        if bounds["type"] == "endDate":
+            last = datetime.combine(date.fromisoformat(bounds["endDate"]), time.max)
+        rule = rrule.rrule(
+            FREQUENCIES[pattern["type"]],
+            dtstart=first,
+            interval=int(pattern.get("interval") or 1),
+            byweekday=[WEEKDAYS[day.lower()] for day in pattern.get("daysOfWeek") or []] or None,
+            count=int(bounds["numberOfOccurrences"]) if bounds["type"] == "numbered" else None,
+            until=last,
+        )
+        taken = {s.data["originalStart"] for s in mailbox.events.values() if s.data.get("seriesMasterId") == master.id}
+        found = []
+        for wall in rule:
+            start = wall.replace(tzinfo=zone).astimezone(UTC)
+            if start >= until:
+                break
+            original = start.strftime("%Y-%m-%dT%H:%M:%SZ")
+            if original in taken or original in master.cancelled:
+                continue
+            ident = f"{master.id}_{start:%Y%m%dT%H%M%S}"
+            data = {**copy.deepcopy(master.data), "id": ident, "type": "occurrence", "seriesMasterId": master.id, "originalStart": original}
+            del data["recurrence"]
+            found.append(replace(master, id=ident, start=start, end=start + (master.end - master.start), data=data,
+                                 properties=dict(master.properties), property_ids=dict(master.property_ids), cancelled=set()))  # fmt: skip
+        return found
+
+    def _occurrence(self, mailbox: Mailbox, event_id: str) -> Stored | None:
+        """The occurrence an id names (a series master's id, then its original start), if any."""
+        master_id, _, stamp = event_id.rpartition("_")
+        master = mailbox.events.get(master_id)
+        if master is None or master.data["type"] != "seriesMaster":
+            return None
+        try:
+            until = datetime.strptime(stamp, "%Y%m%dT%H%M%S").replace(tzinfo=UTC) + timedelta(seconds=1)
+        except ValueError:
+            return None
+        return next((s for s in self._occurrences(mailbox, master, until) if s.id == event_id), None)
+
+    def _shown(self, mailbox: Mailbox, calendar: str, until: datetime) -> list[Stored]:
+        """What a calendar view shows, up to `until`: single events, exceptions and occurrences."""
+        shown = []
+        for stored in mailbox.events.values():
+            if stored.calendar != calendar:
+                continue
+            if stored.data["type"] == "seriesMaster":
+                shown += self._occurrences(mailbox, stored, until)
+            else:
+                shown.append(stored)
+        return sorted(shown, key=lambda s: (s.start, s.id))
 
     def view(self, stored: Stored, shown: Shown, expand: list[str] | None) -> dict[str, Any]:
         """The JSON Graph returns for an event (times and body as asked, properties only if expanded)."""
@@ -274,6 +364,10 @@ class GraphFake:
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], Any]:
         """One request (also each part of a batch); returns status, headers and a JSON-able body."""
         with self.lock:
+            refusal = next((entry for entry in self._refusals if body and entry[0].encode() in body), None)
+            if refusal is not None:
+                self._refusals.remove(refusal)
+                return refusal[1], {}, {"error": {"code": refusal[2], "message": "The request is invalid."}}
             try:
                 return self._route(method, target, headers, body)
             except GraphError as exc:
@@ -398,11 +492,7 @@ class GraphFake:
         start, end = self._window(query)
         zone = Shown.of(prefer)
         expand, select = self._expand(query), query.get("$select")
-        items = [
-            self.view(stored, zone, expand)
-            for stored in sorted(mailbox.events.values(), key=lambda s: (s.start, s.id))
-            if stored.calendar == calendar and self.in_window(stored, start, end)
-        ]
+        items = [self.view(stored, zone, expand) for stored in self._shown(mailbox, calendar, end) if self.in_window(stored, start, end)]
         if select:
             keep = {"id", "@odata.etag", *select.split(",")}
             items = [{key: value for key, value in item.items() if key in keep} for item in items]
@@ -420,12 +510,13 @@ class GraphFake:
         items = [
             self.view(stored, zone, expand)
             for stored in mailbox.events.values()
-            if stored.calendar == calendar and (owned is None or stored.properties.get(owned[0]) == owned[1])
+            if stored.calendar == calendar and stored.data["type"] in ("singleInstance", "seriesMaster")
+            and (owned is None or stored.properties.get(owned[0]) == owned[1])
         ]
         return 200, {}, {"value": items}
 
     def _event(self, mailbox: Mailbox, event_id: str, method: str, query: dict[str, str], headers: dict[str, str], body: bytes, zone: Shown) -> tuple[int, dict[str, str], Any]:
-        stored = mailbox.events.get(event_id)
+        stored = mailbox.events.get(event_id) or self._occurrence(mailbox, event_id)
         if stored is None:
             raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
         if method == "GET":
@@ -436,6 +527,9 @@ class GraphFake:
         if method == "DELETE":
             self._delete(mailbox, event_id)
             return 204, {}, None
+        if method == "PATCH" and stored.data["type"] == "occurrence":  # it becomes an exception of its series
+            stored.data["type"] = "exception"
+            mailbox.events[event_id] = stored
         if method == "PATCH":
             changes = json.loads(body)
             unknown = set(changes) - set(WRITABLE) - {"singleValueExtendedProperties"}
@@ -467,11 +561,7 @@ class GraphFake:
             start, end = self._window(query)
             self._calendar(mailbox, calendar)
             state = DeltaState(mailbox.address, calendar, start, end, self.version)
-            state.pending = [
-                self.view(stored, zone, None)
-                for stored in sorted(mailbox.events.values(), key=lambda s: (s.start, s.id))
-                if stored.calendar == calendar and self.in_window(stored, start, end)
-            ]
+            state.pending = [self.view(stored, zone, None) for stored in self._shown(mailbox, calendar, end) if self.in_window(stored, start, end)]
         page, state.pending, applied = self._page(state.pending, prefer, 10)
         token = uuid.uuid4().hex
         self.deltas[token] = state
@@ -482,8 +572,8 @@ class GraphFake:
 
     def _changes_since(self, mailbox: Mailbox, state: DeltaState, zone: Shown) -> list[dict[str, Any]]:
         changed = []
-        for stored in sorted(mailbox.events.values(), key=lambda s: (s.version, s.id)):
-            if stored.calendar != state.calendar or stored.version <= state.version:
+        for stored in sorted(self._shown(mailbox, state.calendar, state.end), key=lambda s: (s.version, s.id)):
+            if stored.version <= state.version:
                 continue
             if self.in_window(stored, state.start, state.end):
                 changed.append(self.view(stored, zone, None))
