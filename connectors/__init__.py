@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agent.config import Account
-from agent.errors import ConfigError
+from agent.config.settings import Account
+from agent.core.errors import ConfigError
 from connectors.base import Connector
 
 

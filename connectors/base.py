@@ -2,7 +2,7 @@
 
 Modelled on vdirsyncer's storage interface: a handful of verbs, and an etag on every write so
 that optimistic concurrency is part of the contract. A connector is thin: it translates
-between a provider and `agent.model`, and raises the classes of `agent.errors`; it decides
+between a provider and `agent.core.model`, and raises the classes of `agent.core.errors`; it decides
 nothing. Retries with backoff for throttling and transient failures happen inside the
 connector (the provider's rules differ), bounded, before a ThrottledError/TransientError
 escapes.
@@ -17,8 +17,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
-from agent.errors import ConnectorError
-from agent.model import AgendaTag, BlockSpec, Delta, Event, Interval, Window
+from agent.core.errors import ConnectorError
+from agent.core.model import AgendaTag, BlockSpec, Delta, Event, Interval, Window
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,9 @@ from caldav.lib.url import URL
 from lxml import etree
 from pydantic import field_validator, model_validator
 
-from agent.config import Account, Model, validate
-from agent.errors import (
+from agent.config.secrets import read_secret
+from agent.config.settings import Account, Model, validate
+from agent.core.errors import (
     AuthError,
     BadDataError,
     ConflictError,
@@ -52,8 +53,8 @@ from agent.errors import (
     GoneError,
     TransientError,
 )
-from agent.logs import emit
-from agent.model import (
+from agent.core.logfmt import emit
+from agent.core.model import (
     AgendaTag,
     Attendee,
     BlockSpec,
@@ -66,7 +67,6 @@ from agent.model import (
     Status,
     Window,
 )
-from agent.secrets import read_secret
 from connectors.base import CalendarInfo, Connector
 from connectors.caldav_html import describe
 from connectors.retry import Retrier
@@ -561,7 +561,7 @@ class CaldavConnector(Connector):
 
     @contextmanager
     def _translate(self) -> Iterator[None]:
-        """Turn the caldav library's errors into agent.errors (the session raises its own)."""
+        """Turn the caldav library's errors into agent.core.errors (the session raises its own)."""
         try:
             yield
         except dav_error.AuthorizationError as exc:

@@ -3,7 +3,7 @@
 Thunderbird and others keep the formatted version of a description in the ALTREP parameter of
 DESCRIPTION, as a data: URL (RFC 2397) with the HTML percent-encoded or in base64; Outlook and
 others write it as X-ALT-DESC;FMTTYPE=text/html. Clients show that copy rather than the text,
-so when callplan writes a description, each copy gets the same agenda edit (agent.html_copy)
+so when callplan writes a description, each copy gets the same agenda edit (agent.text.html_copy)
 and goes back in the encoding it came in:
 
 - a percent-encoded URL is edited in place: every byte of it outside the agenda stays as it
@@ -29,8 +29,8 @@ from urllib.parse import quote
 import icalendar
 from icalendar.parser import unescape_backslash
 
-from agent.html_copy import NOTHING, Edit, follow
-from agent.model import AgendaTag
+from agent.core.model import AgendaTag
+from agent.text.html_copy import NOTHING, Edit, follow
 
 ALT_DESCRIPTION = "X-ALT-DESC"
 URL_SAFE = "!'()*"  # left as they are, with letters, digits and -_.~: what JavaScript's encodeURIComponent does

@@ -43,7 +43,7 @@ throttled or failed on Google's side.
 
 Every request goes through `connectors.retry.Retrier`, whose module docstring states the
 policy: throttling (429, 403 rate/usage limits), server errors, network failures and answers
-cut short are retried; every other refusal becomes its agent.errors class at once. A 401 is
+cut short are retried; every other refusal becomes its agent.core.errors class at once. A 401 is
 googleapiclient's own to handle: its transport refreshes the token and sends the request
 again, once. Requests are counted at the HTTP layer (`CountingHttp`): retries and re-sends
 after a token refresh count, a batch counts once, calls to the token endpoint do not.
@@ -72,8 +72,8 @@ from googleapiclient.discovery import build_from_document
 from googleapiclient.errors import BatchError, HttpError
 from googleapiclient.http import BatchHttpRequest, HttpRequest
 
-from agent.config import Account
-from agent.errors import (
+from agent.config.settings import Account
+from agent.core.errors import (
     AuthError,
     BadDataError,
     ConflictError,
@@ -83,7 +83,7 @@ from agent.errors import (
     ThrottledError,
     TransientError,
 )
-from agent.model import AgendaTag, BlockSpec, Delta, Event, Interval, Window
+from agent.core.model import AgendaTag, BlockSpec, Delta, Event, Interval, Window
 from connectors import google_auth
 from connectors.base import CalendarInfo, Connector
 from connectors.google_events import OWNED_FILTER, agenda_patch, block_fields, cancelled, new_block, parse, rfc3339
@@ -249,7 +249,7 @@ class GoogleConnector(Connector):
 
     def _run(self, send: Callable[[], T], what: str, classify: Callable[[Any], Failure | None] | None = None) -> T:
         """Run `send` through the retrier (classified by `_retryable` unless told otherwise); a
-        final refusal, or a token refresh Google refused, becomes its agent.errors class."""
+        final refusal, or a token refresh Google refused, becomes its agent.core.errors class."""
         try:
             result = self.retry.run(send, classify or (lambda outcome: self._retryable(outcome, what)))
         except HttpError as exc:
@@ -280,7 +280,7 @@ class GoogleConnector(Connector):
         return None
 
     def _refused(self, exc: HttpError, what: str) -> ConnectorError:
-        """The agent.errors class of an HTTP refusal that is not worth retrying."""
+        """The agent.core.errors class of an HTTP refusal that is not worth retrying."""
         status, reason, detail = _status(exc)
         if status == 401 or (status == 403 and reason in SCOPE_REASONS):
             return AuthError(f"{what}: Google refused the credentials ({detail}); {self._reauthorize}", where=self.where)

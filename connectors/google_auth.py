@@ -32,9 +32,9 @@ from google_auth_oauthlib.flow import InstalledAppFlow
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 from pydantic import field_validator, model_validator
 
-from agent.config import Account, Model, validate
-from agent.errors import AuthError, ConfigError
-from agent.secrets import read_text, secret_path, write_private
+from agent.config.secrets import read_text, secret_path, write_private
+from agent.config.settings import Account, Model, validate
+from agent.core.errors import AuthError, ConfigError
 from connectors.endpoints import secure_url
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Calendar API v3 events to and from `agent.model`, shaped exactly as the API documents them.
+"""Calendar API v3 events to and from `agent.core.model`, shaped exactly as the API documents them.
 
 Ownership tags live in `extendedProperties.private`, which belongs to the seller's copy of an
 event: attendees never see it and cannot write it. Each tag field is one property under a
@@ -16,8 +16,8 @@ from datetime import time as clock_time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from agent.errors import BadDataError, ConnectorError
-from agent.model import (
+from agent.core.errors import BadDataError, ConnectorError
+from agent.core.model import (
     AGENT,
     AgendaTag,
     Attendee,

@@ -22,7 +22,7 @@ from typing import Any
 
 import requests
 
-from agent.errors import ConnectorError, TransientError
+from agent.core.errors import ConnectorError, TransientError
 from connectors.retry import Failure, Retrier, slowest, status_failure
 
 BATCH_LIMIT = 20  # Graph's maximum number of requests in one $batch

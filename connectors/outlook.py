@@ -26,7 +26,7 @@ for each block would be noise. Their body is plain text (the prep and debrief fo
 are not batched: the engine records each applied change before the next (crash safety).
 
 Agendas: a meeting body is spliced as text or HTML according to its `contentType`
-(agent.splice / agent.splice_html). Graph offers no way to PATCH an organizer's meeting
+(agent.text.splice). Graph offers no way to PATCH an organizer's meeting
 without Exchange sending attendees an update, so `notify=False` cannot be honoured; the
 planner only writes an agenda when its content changes, and undo's strip costs each
 attendee one update (README).
@@ -49,9 +49,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
 
-from agent.config import Account
-from agent.errors import AuthError, BadDataError, ConflictError, ConnectorError, GoneError, SyncExpiredError, TransientError
-from agent.model import (
+from agent.config.settings import Account
+from agent.core.errors import AuthError, BadDataError, ConflictError, ConnectorError, GoneError, SyncExpiredError, TransientError
+from agent.core.model import (
     AgendaTag,
     Attendee,
     BlockSpec,
@@ -173,7 +173,7 @@ class OutlookConnector(Connector):
         return response
 
     def _check(self, method: str, url: str, status: int, body: Any) -> None:
-        """Raise the agent.errors class for a failed answer (a batch part's too)."""
+        """Raise the agent.core.errors class for a failed answer (a batch part's too)."""
         if status < 400:
             return
         error = body.get("error", {}) if isinstance(body, dict) else {}
@@ -363,7 +363,7 @@ class OutlookConnector(Connector):
 
         Graph's /events lists single events and series masters, not the instances of a
         series: an agenda on one instance is found through the store's record instead
-        (agent/undo.py reads every recorded ref).
+        (agent/sync/undo.py reads every recorded ref).
         """
         url = self._url(f"/calendars/{quote(calendar)}/events", {"$filter": OWNED_FILTER, "$expand": EXPAND})
         owned = []

@@ -10,7 +10,7 @@ Two ways, as Entra ID offers them:
   `Calendars.ReadWrite` application permission an admin consented to), using a client secret
   file or a certificate; it reads `/users/{mailbox}/...`.
 
-The MSAL `SerializableTokenCache` lives in a file with mode 0600 (agent.secrets), loaded once
+The MSAL `SerializableTokenCache` lives in a file with mode 0600 (agent.config.secrets), loaded once
 and written back only when MSAL says it changed. Failures become one-line AuthErrors that say
 what to run; token values never appear in messages.
 """
@@ -26,9 +26,9 @@ from urllib.parse import urlsplit
 import msal
 from pydantic import Field, field_validator, model_validator
 
-from agent.config import Account, Model, default_state_path, validate
-from agent.errors import AuthError, ConfigError
-from agent.secrets import read_secret, read_text, secret_path, write_private
+from agent.config.secrets import read_secret, read_text, secret_path, write_private
+from agent.config.settings import Account, Model, default_state_path, validate
+from agent.core.errors import AuthError, ConfigError
 from connectors.endpoints import secure_url
 
 GRAPH_URL = "https://graph.microsoft.com/v1.0"

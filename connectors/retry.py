@@ -38,7 +38,7 @@ from typing import Any, NoReturn, TypeVar
 
 from tenacity import RetryCallState, Retrying, stop_after_attempt, wait_exponential
 
-from agent.errors import ConnectorError, ThrottledError, TransientError
+from agent.core.errors import ConnectorError, ThrottledError, TransientError
 
 log = logging.getLogger(__name__)
 

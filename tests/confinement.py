@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from agent.units import unit_settings
+from agent.config.unitfile import unit_settings
 
 ANALYZE = shutil.which("systemd-analyze")
 LIBSECCOMP = ctypes.util.find_library("seccomp")

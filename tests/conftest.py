@@ -22,9 +22,9 @@ from harness_outlook import OutlookHarness
 from servers.postgres import PostgresServer
 from servers.radicale import PASSWORD, SELLER, ZONE, make_calendar
 
-from agent.config import PostgresState
+from agent.cli.demo_server import RadicaleServer
+from agent.config.settings import PostgresState
 from connectors.caldav import CaldavConnector, RetryingSession
-from connectors.radicale_server import RadicaleServer
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +50,7 @@ def postgres() -> Iterator[PostgresServer]:
 @pytest.fixture
 def postgres_state(postgres: PostgresServer) -> PostgresState:
     """A new database of that cluster, migrated to the current schema."""
-    from agent.pgstore import migrate
+    from agent.state.postgres import migrate
 
     state = PostgresState(url=postgres.create_database())
     migrate(state)

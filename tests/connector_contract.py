@@ -24,8 +24,8 @@ from typing import TypeVar
 import pytest
 from harness import Harness
 
-from agent.errors import ConflictError, ConnectorError, GoneError
-from agent.model import AgendaTag, BlockSpec, BlockTag, Event, Interval, Kind, Window
+from agent.core.errors import ConflictError, ConnectorError, GoneError
+from agent.core.model import AgendaTag, BlockSpec, BlockTag, Event, Interval, Kind, Window
 from connectors.base import Connector
 
 HOUR = timedelta(hours=1)

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from agent.model import Event
+from agent.core.model import Event
 from connectors.base import Connector
 
 C = TypeVar("C", bound=Connector)

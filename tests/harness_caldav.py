@@ -18,7 +18,7 @@ import icalendar
 from harness import Harness
 from servers.radicale import PASSWORD, SELLER, ZONE, put_ics, send
 
-from agent.model import Event, Window
+from agent.core.model import Event, Window
 from connectors.caldav import CaldavConnector, RetryingSession
 
 EVERYTHING = Window(datetime(2029, 1, 1, tzinfo=ZONE), datetime(2032, 1, 1, tzinfo=ZONE))

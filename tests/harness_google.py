@@ -18,7 +18,7 @@ from fakes.google_calendar import GoogleCalendarFake
 from google.oauth2.credentials import Credentials
 from harness import Harness
 
-from agent.model import Event, Window
+from agent.core.model import Event, Window
 from connectors import google_auth
 from connectors.google import GoogleConnector
 

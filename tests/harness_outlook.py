@@ -19,8 +19,8 @@ from fakes.authority import Authority
 from fakes.graph import GraphFake
 from harness import Harness
 
-from agent.config import Account, parse
-from agent.model import Event, Window
+from agent.config.settings import Account, parse
+from agent.core.model import Event, Window
 from connectors.graph_http import GraphSession
 from connectors.outlook import OutlookConnector
 from connectors.outlook_auth import GraphTokens, parse_options

@@ -9,11 +9,12 @@ from zoneinfo import ZoneInfo
 
 from memory_calendar import MemoryCalendar, MemoryConnector
 
-from agent.config import Account, parse
-from agent.engine import AccountSync
-from agent.model import Attendee, Event, Response, Status
-from agent.render import Renderer
-from agent.store import SqliteStore, Store
+from agent.config.settings import Account, parse
+from agent.core.model import Attendee, Event, Response, Status
+from agent.state.sqlite import SqliteStore
+from agent.state.store import Store
+from agent.sync.engine import AccountSync
+from agent.text.render import Renderer
 
 StoreOpener = Callable[[Callable[[], datetime]], Store]  # a store on some state, given its clock
 
@@ -85,7 +86,7 @@ class World:
 
     def applied(self) -> list[str]:
         """One cycle; the verbs of what it applied."""
-        from agent.changes import verb
+        from agent.plan.changes import verb
 
         return [verb(change) for calendar in self.cycle().calendars for change, _ in calendar.applied]
 

@@ -12,8 +12,8 @@ import itertools
 from collections import Counter
 from dataclasses import replace
 
-from agent.errors import ConflictError, GoneError
-from agent.model import AgendaTag, BlockSpec, Delta, Event, Interval, Window
+from agent.core.errors import ConflictError, GoneError
+from agent.core.model import AgendaTag, BlockSpec, Delta, Event, Interval, Window
 from connectors.base import CalendarInfo, Connector
 
 CALENDAR = "memory"

@@ -22,9 +22,10 @@ from harness_caldav import CaldavHarness
 from servers.proxy import FaultProxy, Reply, Request, Truncate
 from servers.radicale import PASSWORD, SELLER, ZONE, make_calendar, put_ics, send
 
-from agent.config import Account
-from agent.errors import AuthError, BadDataError, ConfigError, ConflictError, ThrottledError, TransientError
-from agent.model import (
+from agent.cli.demo_server import RadicaleServer, free_port
+from agent.config.settings import Account
+from agent.core.errors import AuthError, BadDataError, ConfigError, ConflictError, ThrottledError, TransientError
+from agent.core.model import (
     AgendaTag,
     BlockSpec,
     BlockTag,
@@ -44,7 +45,6 @@ from connectors.caldav import (
     append_component,
     replace_properties,
 )
-from connectors.radicale_server import RadicaleServer, free_port
 
 Connect = Callable[[str, str], CaldavConnector]
 WINDOW = Window(datetime(2030, 3, 18, tzinfo=ZONE), datetime(2030, 4, 15, tzinfo=ZONE))

@@ -24,10 +24,10 @@ from icalendar.parser import unescape_backslash
 from servers.radicale import SELLER, put_ics, send
 from test_invariants import Agent, at
 
-from agent import splice
-from agent.html_copy import Edit
-from agent.splice_html import MARKER_STYLE
-from agent.undo import undo
+from agent.sync.undo import undo
+from agent.text import splice
+from agent.text.html_copy import Edit
+from agent.text.splice_html import MARKER_STYLE
 from connectors.caldav_html import DataUrl, Unusable
 
 TEXT = "Hello Dana,\nsee the deck before we meet."

@@ -18,10 +18,10 @@ from harness_caldav import CaldavHarness
 from rich.console import Console
 from servers.radicale import SELLER, ZONE
 
-from agent import secrets
-from agent.cli import main
-from agent.demo import run_demo
-from connectors.radicale_server import RadicaleServer, free_port
+from agent.cli.demo import run_demo
+from agent.cli.demo_server import RadicaleServer, free_port
+from agent.cli.main import main
+from agent.config import secrets
 
 NOW = datetime(2030, 3, 18, 7, 0, tzinfo=ZONE)
 

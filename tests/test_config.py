@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agent.config import load
-from agent.errors import ConfigError
+from agent.config.settings import load
+from agent.core.errors import ConfigError
 
 GOOD = """
 state = "state.db"

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from agent import secrets
-from agent.errors import ConfigError
-from agent.secrets import read_secret, secret_path
-from agent.units import UNIT, credential_sources, units_dir
+from agent.config import secrets
+from agent.config.secrets import read_secret, secret_path
+from agent.config.unitfile import UNIT, credential_sources
+from agent.core.errors import ConfigError
+from agent.service.units import units_dir
 
 
 @pytest.fixture

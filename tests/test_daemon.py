@@ -21,15 +21,15 @@ from helpers import MONDAY, SELLER, World, at, meeting
 from memory_calendar import CALENDAR, MemoryCalendar, MemoryConnector
 from servers.radicale import SELLER as DAV_SELLER
 
-from agent import config as config_module
-from agent.config import Account, ServiceSettings
-from agent.daemon import Daemon, backoff_delay
-from agent.engine import state_key
-from agent.errors import TransientError
-from agent.model import Delta, Window
-from agent.notify import Notifier
-from agent.session import Session
-from agent.store import SqliteStore
+from agent.config import settings as config_module
+from agent.config.settings import Account, ServiceSettings
+from agent.core.errors import TransientError
+from agent.core.model import Delta, Window
+from agent.service.daemon import Daemon, backoff_delay
+from agent.service.notify import Notifier
+from agent.state.sqlite import SqliteStore
+from agent.sync.engine import state_key
+from agent.sync.session import Session
 from connectors import open_connector
 
 HOUR = 3600

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from helpers import World, at, fill_in, meeting
 
-from agent.debrief import Debrief, Item, carryover, html_to_text, parse, parse_date, parse_item
+from agent.text.debrief import Debrief, Item, carryover, html_to_text, parse, parse_date, parse_item
 
 DAY = date(2030, 3, 19)  # a Tuesday: the meeting the debrief is about
 

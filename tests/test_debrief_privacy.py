@@ -1,9 +1,9 @@
 """Nothing private in a debrief ever reaches a customer-visible agenda.
 
-The rule (agent/debrief.py): only the commitment items and the first line of the primary
+The rule (agent/text/debrief.py): only the commitment items and the first line of the primary
 objective are shared; every other section, text under a heading the parser does not know,
 whatever breaks the list right under a shared heading, nested items and further lines under
-an item, and anything a seller marked private (agent/privacy.py) stay private.
+an item, and anything a seller marked private (agent/text/privacy.py) stay private.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from helpers import BERLIN
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent import privacy
-from agent.debrief import HEADINGS, SHARED_SECTIONS, carryover, heading, parse
-from agent.render import MeetingContext, Person, Renderer, agenda_items
+from agent.text import privacy
+from agent.text.debrief import HEADINGS, SHARED_SECTIONS, carryover, heading, parse
+from agent.text.render import MeetingContext, Person, Renderer, agenda_items
 
 DAY = date(2030, 3, 19)
 RENDERER = Renderer()

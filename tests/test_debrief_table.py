@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from helpers import BERLIN
 
-from agent.debrief import carryover, html_to_text, parse
-from agent.render import MeetingContext, Person, Renderer, agenda_items
+from agent.text.debrief import carryover, html_to_text, parse
+from agent.text.render import MeetingContext, Person, Renderer, agenda_items
 
 DAY = date(2030, 3, 19)  # a Tuesday: "by Fri" is Fri 22 Mar 2030
 RENDERER = Renderer()

@@ -18,9 +18,9 @@ from fakes.google_calendar import GoogleCalendarFake
 from harness_google import SELLER, GoogleHarness
 from test_google_connector import WINDOW
 
-from agent.cli import main
-from agent.config import Account, parse
-from agent.errors import AuthError, ConfigError
+from agent.cli.main import main
+from agent.config.settings import Account, parse
+from agent.core.errors import AuthError, ConfigError
 from connectors import google_auth, open_connector
 from connectors.google import GoogleConnector
 

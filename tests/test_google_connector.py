@@ -19,8 +19,8 @@ from fakes.google_calendar import GoogleCalendarFake
 from harness_google import SELLER, ZONE, GoogleHarness, when
 from servers.proxy import FaultProxy, Truncate
 
-from agent.errors import AuthError, BadDataError, ConnectorError, ThrottledError, TransientError
-from agent.model import AgendaTag, BlockSpec, BlockTag, Interval, Kind, Response, Window
+from agent.core.errors import AuthError, BadDataError, ConnectorError, ThrottledError, TransientError
+from agent.core.model import AgendaTag, BlockSpec, BlockTag, Interval, Kind, Response, Window
 from connectors import google_auth
 from connectors.google import GoogleConnector
 from connectors.google_events import PREFIX

@@ -8,10 +8,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_splice_html import documents, words
 
-from agent import splice
-from agent.html_copy import NOTHING, follow
-from agent.model import AgendaTag, fingerprint
-from agent.splice_html import from_text, text_of
+from agent.core.model import AgendaTag, fingerprint
+from agent.text import splice
+from agent.text.html_copy import NOTHING, follow
+from agent.text.splice_html import from_text, text_of
 
 agendas = st.lists(words, min_size=1, max_size=5).map("\n".join)
 

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from harness import Harness
 
-from agent import splice
-from agent.changes import verb
-from agent.config import parse
-from agent.engine import AccountSync
-from agent.model import Event
-from agent.render import Renderer
-from agent.store import SqliteStore
-from agent.undo import undo
+from agent.config.settings import parse
+from agent.core.model import Event
+from agent.plan.changes import verb
+from agent.state.sqlite import SqliteStore
+from agent.sync.engine import AccountSync
+from agent.sync.undo import undo
+from agent.text import splice
+from agent.text.render import Renderer
 
 
 class Agent:

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from agent import logs
-from agent.logs import LogfmtFormatter, emit, redact
+from agent.core import logfmt
+from agent.core.logfmt import LogfmtFormatter, emit, redact
+from agent.service import logs
 
 
 def record(message: str, *args: object, level: int = logging.INFO, fields: dict | None = None) -> logging.LogRecord:
@@ -66,7 +67,7 @@ def test_an_exception_is_its_type_and_message_and_its_traceback_only_at_debug() 
 )
 def test_credentials_are_masked_in_every_line(text: str, shown: str) -> None:
     assert redact(text) == shown
-    assert LogfmtFormatter().format(record("%s", text)).endswith(logs._value(shown))
+    assert LogfmtFormatter().format(record("%s", text)).endswith(logfmt._value(shown))
 
 
 @pytest.fixture

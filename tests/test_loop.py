@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 
 from helpers import World, at, fill_in, meeting
 
-from agent import splice
-from agent.model import BodyFormat, Event
+from agent.core.model import BodyFormat, Event
+from agent.text import splice
 
 PRIVATE = "SECRET they are shopping around"
 

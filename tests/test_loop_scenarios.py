@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from test_debrief_privacy import OBJECTIVE, SHARED_ITEMS, SHOWN_ITEMS, marked_debrief, outlook_html
 from test_invariants import Agent, at, people_part, readable
 
-from agent import splice
-from agent.model import BodyFormat, Event, Kind
+from agent.core.model import BodyFormat, Event, Kind
+from agent.text import splice
 
 # What the seller typed into meeting 1's debrief: private notes in every form a person might
 # use, around the commitments and the objective that are meant for the customer.

@@ -13,12 +13,13 @@ from click.testing import CliRunner
 from helpers import World, at, meeting
 from test_loop import ANSWERS, write_debrief
 
-from agent.cli import main
-from agent.config import PostgresState
-from agent.engine import AccountSync, window_for
-from agent.model import Kind
-from agent.pgstore import PostgresStore
-from agent.store import RunStatus, SqliteStore, Store
+from agent.cli.main import main
+from agent.config.settings import PostgresState
+from agent.core.model import Kind
+from agent.state.postgres import PostgresStore
+from agent.state.sqlite import SqliteStore
+from agent.state.store import RunStatus, Store
+from agent.sync.engine import AccountSync, window_for
 
 
 def migrate_state(source: Path, target: PostgresState) -> Any:

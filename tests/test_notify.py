@@ -7,7 +7,7 @@ import socket
 import uuid
 from pathlib import Path
 
-from agent.notify import Notifier
+from agent.service.notify import Notifier
 
 
 def receive(listener: socket.socket) -> list[str]:

@@ -21,8 +21,8 @@ from fakes.authority import Authority
 from fakes.graph import GraphFake
 from harness_outlook import CLIENT_ID, SELLER, outlook_account, signed_in
 
-from agent.cli import main
-from agent.errors import AuthError, ConfigError
+from agent.cli.main import main
+from agent.core.errors import AuthError, ConfigError
 from connectors.graph_http import GraphSession
 from connectors.outlook import OutlookConnector
 from connectors.outlook_auth import GraphTokens, parse_options, sign_in

@@ -14,15 +14,15 @@ from fakes.graph import GraphFake
 from harness_outlook import SELLER, ZONE, OutlookHarness, graph_time, person
 from servers.proxy import FaultProxy, Truncate
 
-from agent.config import parse
-from agent.engine import AccountSync, window_for
-from agent.errors import BadDataError, ThrottledError, TransientError
-from agent.model import BlockSpec, BlockTag, BodyFormat, Interval, Kind, Response, Status
-from agent.render import Renderer
-from agent.splice import BEGIN, AgendaState
-from agent.splice_html import HTML
-from agent.store import SqliteStore
-from agent.undo import undo
+from agent.config.settings import parse
+from agent.core.errors import BadDataError, ThrottledError, TransientError
+from agent.core.model import BlockSpec, BlockTag, BodyFormat, Interval, Kind, Response, Status
+from agent.state.sqlite import SqliteStore
+from agent.sync.engine import AccountSync, window_for
+from agent.sync.undo import undo
+from agent.text.render import Renderer
+from agent.text.splice import BEGIN, AgendaState
+from agent.text.splice_html import HTML
 from connectors.graph_http import GraphSession
 from connectors.outlook import OutlookConnector
 

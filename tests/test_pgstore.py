@@ -22,13 +22,13 @@ from servers.postgres import PostgresServer
 from servers.radicale import ZONE
 from test_cli import write_config
 
-from agent import pgstore
-from agent.cli import main
-from agent.config import PostgresState, load
-from agent.errors import ConfigError, StateError
-from agent.model import Kind
-from agent.pgstore import PostgresStore
-from agent.store import Artifact, RunStatus
+from agent.cli.main import main
+from agent.config.settings import PostgresState, load
+from agent.core.errors import ConfigError, StateError
+from agent.core.model import Kind
+from agent.state import postgres as pgstore
+from agent.state.postgres import PostgresStore
+from agent.state.store import Artifact, RunStatus
 
 PASSWORD = "Pg-s3cret-never-shown"
 

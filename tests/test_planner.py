@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from helpers import BERLIN, MONDAY, World, account, at, meeting
 
-from agent import splice
-from agent.model import BodyFormat, Response, Status
+from agent.core.model import BodyFormat, Response, Status
+from agent.text import splice
 
 
 def test_customer_meeting_gets_prep_agenda_and_debrief() -> None:

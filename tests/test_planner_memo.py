@@ -8,9 +8,9 @@ from helpers import World, at, meeting
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.engine import window_for
-from agent.planner import LineMemo, Owned, block_fingerprint, plan
-from agent.render import Renderer
+from agent.plan.planner import LineMemo, Owned, block_fingerprint, plan
+from agent.sync.engine import window_for
+from agent.text.render import Renderer
 
 
 def assert_plans_alike(world: World) -> None:

@@ -13,8 +13,8 @@ from helpers import MONDAY, SELLER, World, at, meeting
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.classify import classify
-from agent.model import Response, Status
+from agent.core.model import Response, Status
+from agent.plan.classify import classify
 
 GUESTS = ["dana@globex.example", "eli@initech.example", "fay@gmail.com", "bo@acme.example", "cy@eu.acme.example"]
 

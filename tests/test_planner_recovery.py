@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from helpers import World, at, meeting
 
-from agent.model import Kind, Status
+from agent.core.model import Kind, Status
 
 
 def crash_on(world: World, action: str) -> None:

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent import privacy
-from agent.debrief import HEADINGS
+from agent.text import privacy
+from agent.text.debrief import HEADINGS
 
 
 @pytest.mark.parametrize(

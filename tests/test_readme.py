@@ -58,7 +58,7 @@ if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
 
 def test_the_configuration_example_is_valid() -> None:
     """The README's configuration reference parses as written, provider options included."""
-    from agent.config import parse
+    from agent.config.settings import parse
     from connectors.caldav import parse_options
 
     text = README.read_text()

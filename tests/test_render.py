@@ -11,10 +11,10 @@ from helpers import BERLIN, World, at, meeting
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent import splice
-from agent.errors import ConfigError
-from agent.model import Attendee, BodyFormat
-from agent.render import MeetingContext, Renderer, _when
+from agent.core.errors import ConfigError
+from agent.core.model import Attendee, BodyFormat
+from agent.text import splice
+from agent.text.render import MeetingContext, Renderer, _when
 
 HOSTILE_TITLE = "{{ 7*7 }} {% for x in range(3) %}loop{% endfor %} {{ ''.__class__.__mro__ }} <script>alert(1)</script>"
 

@@ -16,7 +16,7 @@ import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.errors import ConnectorError, GoneError, ThrottledError, TransientError
+from agent.core.errors import ConnectorError, GoneError, ThrottledError, TransientError
 from connectors.retry import Failure, Retrier, parse_retry_after, slowest, status_failure
 
 NOW = datetime(2030, 3, 18, 9, 0, 0, tzinfo=UTC)

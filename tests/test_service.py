@@ -20,9 +20,9 @@ from servers.proxy import FaultProxy
 from servers.radicale import make_calendar, send
 from service_process import account, check_consistent, config, running, seed
 
-from agent.store import SqliteStore
+from agent.cli.demo_server import RadicaleServer
+from agent.state.sqlite import SqliteStore
 from connectors.caldav import CaldavConnector
-from connectors.radicale_server import RadicaleServer
 
 LOGFMT = re.compile(r'^ts=\S+ level=(debug|info|warning|error) (event|logger)=\S+( [a-z_]+=("([^"\\]|\\.)*"|\S+))*$')
 

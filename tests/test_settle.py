@@ -13,10 +13,10 @@ from datetime import timedelta
 from helpers import World, at, meeting
 from test_loop import write_debrief
 
-from agent import splice
-from agent.debrief import carryover, parse
-from agent.model import Event
-from agent.planner import History, Past
+from agent.core.model import Event
+from agent.plan.planner import History, Past
+from agent.text import splice
+from agent.text.debrief import carryover, parse
 
 FIRST = {"Commitment, us": "- send the pilot proposal by 20 Mar", "Primary objective": "Agree the pilot scope"}
 

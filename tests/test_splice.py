@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent import splice
-from agent.model import AgendaTag, fingerprint
-from agent.splice import BEGIN, END, AgendaState
+from agent.core.model import AgendaTag, fingerprint
+from agent.text import splice
+from agent.text.splice import BEGIN, END, AgendaState
 
 # people's text, including things that look like ours
 texts = st.one_of(

@@ -17,13 +17,14 @@ import pytest
 import sqlite_utils
 from helpers import World, at, fill_in, meeting
 
-from agent.codec import dump_event, load_event
-from agent.config import PostgresState
-from agent.debrief import parse
-from agent.errors import StateError
-from agent.held import Held
-from agent.model import Delta, Kind, Source, Window
-from agent.store import MIGRATIONS, Artifact, RunStatus, SqliteStore, Store
+from agent.config.settings import PostgresState
+from agent.core.errors import StateError
+from agent.core.held import Held
+from agent.core.model import Delta, Kind, Source, Window
+from agent.state.codec import dump_event, load_event
+from agent.state.sqlite import MIGRATIONS, SqliteStore
+from agent.state.store import Artifact, RunStatus, Store
+from agent.text.debrief import parse
 
 WINDOW = Window(at(0, 0), at(14, 0))
 
@@ -39,7 +40,7 @@ class Backend:
 
     def open(self, clock: Callable[[], datetime] | None = None) -> Store:
         if self.state is not None:
-            from agent.pgstore import PostgresStore
+            from agent.state.postgres import PostgresStore
 
             store: Store = PostgresStore(self.state, clock=clock) if clock else PostgresStore(self.state)
         else:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from agent import units
-from agent.config import ServiceSettings
+from agent.config.settings import ServiceSettings
+from agent.service import units
 
 CALLPLAN = Path(sys.executable).parent / "callplan"  # the console script of this environment
 ANALYZE = shutil.which("systemd-analyze")

@@ -1,4 +1,4 @@
-"""The one rule for which events a window holds (agent.model.Window.holds), at its edges.
+"""The one rule for which events a window holds (agent.core.model.Window.holds), at its edges.
 
 Every connector applies it; tests/connector_contract.py checks each provider at these same edges."""
 
@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agent.model import Interval, Window
+from agent.core.model import Interval, Window
 
 ZONE = ZoneInfo("Europe/Berlin")
 START, END = datetime(2030, 3, 17, tzinfo=ZONE), datetime(2030, 4, 1, tzinfo=ZONE)

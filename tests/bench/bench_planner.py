@@ -18,11 +18,11 @@ from dataclasses import replace
 
 from helpers import MONDAY, account
 
-from agent.changes import CreateBlock, WriteAgenda
-from agent.engine import window_for
-from agent.model import Event
-from agent.planner import LineMemo, Owned, Record, plan
-from agent.render import MeetingContext, Renderer
+from agent.core.model import Event
+from agent.plan.changes import CreateBlock, WriteAgenda
+from agent.plan.planner import LineMemo, Owned, Record, plan
+from agent.sync.engine import window_for
+from agent.text.render import MeetingContext, Renderer
 from bench.report import Row
 from bench.workload import calendar, lookahead_days
 

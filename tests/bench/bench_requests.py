@@ -22,7 +22,7 @@ from helpers import MONDAY
 from servers.proxy import FaultProxy
 from servers.targets import SERVERS, Target
 
-from agent.engine import AccountReport
+from agent.sync.engine import AccountReport
 from bench.report import Row
 
 GROUP = "API requests per cycle"

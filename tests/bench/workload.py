@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from helpers import MONDAY, SELLER, meeting
 
-from agent.model import Event, Response, Status
+from agent.core.model import Event, Response, Status
 
 PER_DAY = 10
 COMPANIES = [f"customer{number}.example" for number in range(60)]

@@ -25,16 +25,16 @@ from harness import Harness
 from servers.proxy import FaultProxy, Kill, Plan, Seen
 from servers.targets import Target
 
-from agent.config import Account, load, parse
-from agent.engine import AccountReport, AccountSync, state_key
-from agent.render import Renderer
-from agent.session import Session
-from agent.store import SqliteStore
+from agent.config.settings import Account, load, parse
+from agent.state.sqlite import SqliteStore
+from agent.sync.engine import AccountReport, AccountSync, state_key
+from agent.sync.session import Session
+from agent.text.render import Renderer
 
 ACCOUNT = "seller"
 FORKSERVER = multiprocessing.get_context("forkserver")
 # the modules children need, imported once by the forkserver: restarts stay fast
-FORKSERVER.set_forkserver_preload(["agent.session", "connectors.caldav", "connectors.google", "connectors.outlook"])
+FORKSERVER.set_forkserver_preload(["agent.sync.session", "connectors.caldav", "connectors.google", "connectors.outlook"])
 
 
 @contextmanager

@@ -18,9 +18,9 @@ from datetime import UTC, datetime, timedelta
 from harness import Harness
 from servers.proxy import Request, Seen
 
-from agent import splice
-from agent.model import BodyFormat, Event, Kind
-from agent.store import Store
+from agent.core.model import BodyFormat, Event, Kind
+from agent.state.store import Store
+from agent.text import splice
 
 COLLEAGUE = "colleague"  # stands for a colleague of the seller's, at the seller's domain
 

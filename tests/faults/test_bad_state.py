@@ -22,10 +22,10 @@ from helpers import MONDAY
 from servers.proxy import FaultProxy
 from servers.targets import Target
 
-from agent.changes import verb
-from agent.config import load
-from agent.errors import StateError
-from agent.session import Session
+from agent.config.settings import load
+from agent.core.errors import StateError
+from agent.plan.changes import verb
+from agent.sync.session import Session
 from faults.agents import Agent, Child, environment
 from faults.plays import SEED, Outcome, play
 from faults.scenario import Week, writes

@@ -20,7 +20,7 @@ from helpers import MONDAY
 from servers.proxy import FaultProxy
 from servers.targets import MALFORMED, Target
 
-from agent import splice
+from agent.text import splice
 from faults.agents import Agent
 from faults.scenario import inspect, people_text, writes
 from faults.tally import Tally

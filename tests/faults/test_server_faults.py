@@ -25,7 +25,7 @@ from helpers import MONDAY
 from servers.proxy import Fault, FaultProxy, Hang, Plan, Reply, Request, Reset, Truncate
 from servers.targets import Target
 
-from agent.changes import verb
+from agent.plan.changes import verb
 from faults.agents import Agent
 from faults.plays import SEED, TIMEOUT, Outcome, play
 from faults.tally import Tally

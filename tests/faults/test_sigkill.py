@@ -21,7 +21,7 @@ from helpers import MONDAY
 from servers.proxy import FaultProxy
 from servers.targets import Target
 
-from agent.store import SqliteStore
+from agent.state.sqlite import SqliteStore
 from faults.agents import Child, kill_at
 from faults.scenario import Week, inspect, snapshot
 from faults.tally import Tally

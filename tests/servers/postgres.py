@@ -21,7 +21,7 @@ from types import TracebackType
 
 import psycopg
 
-from connectors.radicale_server import HOST, free_port
+from agent.cli.demo_server import HOST, free_port
 
 MINIMUM = 15
 INSTALL = "install PostgreSQL 15 or newer (Debian: apt-get install postgresql-15; .ci/run does so where it is missing)"

@@ -19,8 +19,8 @@ from typing import Any
 from harness import Harness
 from harness_caldav import CaldavHarness
 
+from agent.cli.demo_server import RadicaleServer
 from connectors.caldav import CaldavConnector, RetryingSession
-from connectors.radicale_server import RadicaleServer
 from servers.google_target import serve_google
 from servers.outlook_target import serve_outlook
 from servers.proxy import Plan, Reply, Request

@@ -1,0 +1,179 @@
+"""The loop's I/O: record held customer meetings, read debriefs back, and build the history.
+
+Each cycle, after the mirror is up to date and before planning:
+- every customer meeting of the mirror that has ended is recorded as held, with whether a
+  later meeting with the same customer is on the calendar within the horizon (judged until
+  the end of the meeting's local day; once seen, it stays seen);
+- every debrief block that is over, for `debrief.harvest_days` after its meeting, is read
+  back. A block still in the mirror costs nothing. A block outside it (the mirror reaches
+  back only to yesterday) is re-read by reference, one request, when the provider reported
+  it changed and otherwise at most every `debrief.recheck_hours`. Text the seller wrote is
+  parsed (agent.text.debrief) and stored with the held meeting, with when this version was first
+  read: what it shares reaches an agenda only once it has stayed unchanged for
+  `agenda.settle_minutes` (until then, the last version that had settled does).
+The planner then gets the history, with each debrief's carry-over (and the instant a waiting
+version settles), as plain data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime, time, timedelta
+
+from agent.config.settings import Account
+from agent.core.errors import BadDataError, GoneError, TransientError
+from agent.core.held import Held
+from agent.core.model import BodyFormat, Delta, Event, Kind
+from agent.plan.classify import Classifier
+from agent.plan.planner import History, Past, observed_fingerprint
+from agent.state.store import Artifact, Store
+from agent.text.debrief import carryover, parse
+from agent.text.render import Carryover
+from connectors.base import Connector
+
+log = logging.getLogger("callplan.harvest")
+
+
+class Harvester:
+    """Harvests one account's debriefs into the store and gives the planner its history."""
+
+    def __init__(self, account: Account, connector: Connector, store: Store) -> None:
+        self.account = account
+        self.settings = account.settings
+        self.connector = connector
+        self.store = store
+
+    def run(self, key: str, calendar: str, events: list[Event], delta: Delta, now: datetime) -> None:
+        """Record held meetings and read back finished debriefs of one calendar."""
+        held = {row.meeting_key: row for row in self.store.held(calendar=key)}
+        self._record_held(key, [event for event in events if not event.is_block], held, now)
+        blocks = {event.ref: event for event in events if event.is_block}
+        changed = set(delta.removed_refs)
+        for artifact in self._due(key, now):
+            self._harvest(calendar, artifact, blocks, changed, held, now)
+
+    # -- held meetings ---------------------------------------------------------------------
+
+    def _record_held(self, key: str, meetings: list[Event], held: dict[str, Held], now: datetime) -> None:
+        rules = Classifier(self.settings)
+        customers = {m.key: rules.customer_of(m) for m in meetings if rules.classify(m).customer}
+        starts: dict[str, list[datetime]] = defaultdict(list)
+        for meeting in meetings:
+            if meeting.key in customers:
+                starts[customers[meeting.key]].append(meeting.start)
+        horizon = timedelta(days=self.settings.debrief.next_meeting_horizon_days)
+        for meeting in meetings:
+            customer = customers.get(meeting.key, "")
+            if not customer or meeting.end > now:
+                continue
+            existing = held.get(meeting.key)
+            scheduled = existing.next_scheduled if existing else False
+            if existing is None or now < self._day_end(meeting.end):
+                scheduled = scheduled or any(meeting.start < start <= meeting.end + horizon for start in starts[customer])
+            seen = {
+                "customer": customer, "title": meeting.title, "start": meeting.start, "end": meeting.end,
+                "externals": tuple(a.address for a in rules.external_attendees(meeting)), "next_scheduled": scheduled,
+            }  # fmt: skip
+            if existing is not None:  # the meeting as seen now; its debrief as read before
+                row = replace(existing, **seen)
+            else:
+                row = Held(calendar=key, meeting_key=meeting.key, account=self.account.name, **seen)
+            if row != existing:
+                self.store.save_held(row)
+                held[meeting.key] = row
+
+    def _day_end(self, when: datetime) -> datetime:
+        zone = self.settings.timezone
+        return datetime.combine(when.astimezone(zone).date() + timedelta(days=1), time(0), tzinfo=zone)
+
+    # -- debriefs ----------------------------------------------------------------------------
+
+    def _due(self, key: str, now: datetime) -> list[Artifact]:
+        """Debrief blocks that are over, of meetings recent enough to read back."""
+        since = now - timedelta(days=self.settings.debrief.harvest_days)
+        return [
+            a
+            for a in self.store.artifacts(key)
+            if a.kind is Kind.DEBRIEF and a.end and a.end <= now and a.meeting_start and a.meeting_start >= since
+        ]
+
+    def _harvest(
+        self, calendar: str, artifact: Artifact, blocks: dict[str, Event], changed: set[str], held: dict[str, Held], now: datetime
+    ) -> None:
+        """Read one debrief block back (from the provider only if the delta did not bring it)."""
+        row = held.get(artifact.meeting_key) or _from_artifact(artifact, self.account.name)
+        block = blocks.get(artifact.ref)
+        if block is None:
+            recheck = timedelta(hours=self.settings.debrief.recheck_hours)
+            if artifact.ref not in changed and row.checked_at is not None and now - row.checked_at < recheck:
+                return
+            try:
+                block = self.connector.get(calendar, artifact.ref)
+            except (BadDataError, GoneError, TransientError) as exc:
+                log.warning("cannot read the debrief of %s back: %s", artifact.title or artifact.meeting_key, exc)
+                return
+            row = replace(row, checked_at=now)
+        if block is not None and block.block_tag is not None:
+            content = observed_fingerprint(block)
+            if content != block.block_tag.content and content != row.debrief_content:
+                day = row.start.astimezone(self.settings.timezone).date()
+                html = True if block.body_format is BodyFormat.HTML else None
+                debrief = parse(block.description, day, html=html, order=self.settings.debrief.date_order)
+                row = row.reread(debrief, content, now, self._settle)
+        if row != held.get(artifact.meeting_key):
+            self.store.save_held(row)
+            held[artifact.meeting_key] = row
+
+    # -- history -----------------------------------------------------------------------------
+
+    def history(self, now: datetime) -> History:
+        """The account's customer meetings before `now`, each with its debrief's carry-over."""
+        rows = [row for row in self.store.held(account=self.account.name) if row.start < now]
+        known = {(row.calendar, row.meeting_key) for row in rows}
+        pasts = [Past(row.customer_for(self.settings), row.start, row.title, self._carry(row, now)) for row in rows]
+        pasts += (Past(a.customer, a.meeting_start, a.title) for a in self._recorded(now) if (a.calendar, a.meeting_key) not in known)
+        return History(pasts)
+
+    @property
+    def _settle(self) -> timedelta:
+        return timedelta(minutes=self.settings.agenda.settle_minutes)
+
+    def _carry(self, row: Held, now: datetime) -> Carryover | None:
+        """What a held meeting's debrief carries at `now`: its latest version for the prep;
+        for the agenda, that version's shared part once it has settled, else the last one
+        that had (see Held)."""
+        zone = self.settings.timezone
+        settles_at = row.settles_at(self._settle)
+        waiting = settles_at is not None and now < settles_at
+        if row.debrief is None or not (row.debriefed or (waiting and row.settled is not None)):
+            return None
+        return carryover(
+            row.debrief, row.title, row.start.astimezone(zone).date(), now.astimezone(zone).date(),
+            settles_at=settles_at.astimezone(zone) if settles_at is not None and waiting else None,
+            settled=row.settled if waiting else None,
+        )  # fmt: skip
+
+    def _recorded(self, now: datetime) -> Iterable[Artifact]:
+        """Debrief records of meetings that started before `now` (held or not yet recorded as held)."""
+        prefix = f"{self.account.name}|"
+        for a in self.store.artifacts():
+            if a.calendar.startswith(prefix) and a.kind is Kind.DEBRIEF and a.meeting_start and a.meeting_start < now:
+                yield a
+
+
+def _from_artifact(artifact: Artifact, account: str) -> Held:
+    """A held record for a meeting seen only through its debrief block (it left the mirror
+    before a cycle saw it end)."""
+    assert artifact.meeting_start is not None
+    return Held(
+        calendar=artifact.calendar,
+        meeting_key=artifact.meeting_key,
+        account=account,
+        customer=artifact.customer,
+        title=artifact.title,
+        start=artifact.meeting_start,
+        end=artifact.meeting_end or artifact.meeting_start,
+    )

@@ -1,0 +1,131 @@
+"""The changes the planner returns: plain data the engine applies one by one.
+
+Calendar changes go to the connector; `Adopt`, `Tombstone` and `Forget` only touch the state store
+(what the agent knows it owns). Every change says why, in words a seller understands,
+because dry runs and the audit log show it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.core.model import AgendaTag, BlockSpec, Event, Kind
+
+
+class _WritesBlock:
+    """A change whose outcome is a block: its kind and meeting come from the block's tag."""
+
+    block: BlockSpec
+
+    @property
+    def kind(self) -> Kind:
+        return self.block.tag.kind
+
+    @property
+    def meeting_key(self) -> str:
+        return self.block.tag.meeting_key
+
+
+@dataclass(frozen=True)
+class CreateBlock(_WritesBlock):
+    block: BlockSpec
+    reason: str
+
+
+@dataclass(frozen=True)
+class UpdateBlock(_WritesBlock):
+    current: Event
+    block: BlockSpec
+    reason: str
+
+
+@dataclass(frozen=True)
+class DeleteBlock:
+    current: Event
+    reason: str
+
+    @property
+    def kind(self) -> Kind:
+        assert self.current.block_tag is not None
+        return self.current.block_tag.kind
+
+    @property
+    def meeting_key(self) -> str:
+        assert self.current.block_tag is not None
+        return self.current.block_tag.meeting_key
+
+
+@dataclass(frozen=True)
+class WriteAgenda:
+    """Set a meeting's description: agenda inserted, rewritten, or stripped (tag None)."""
+
+    meeting: Event
+    description: str
+    tag: AgendaTag | None
+    notify: bool
+    reason: str
+
+    kind = Kind.AGENDA
+
+    @property
+    def meeting_key(self) -> str:
+        return self.meeting.key
+
+
+@dataclass(frozen=True)
+class Adopt:
+    """An artifact found on the calendar by its tag that the store does not know (a crash
+    between the provider write and the database write): record it instead of duplicating it."""
+
+    kind: Kind
+    meeting_key: str
+    event: Event
+    reason: str
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """A person deleted an artifact: remember it so it is never recreated."""
+
+    kind: Kind
+    meeting_key: str
+    ref: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Forget:
+    """An artifact the store remembers is gone, and its meeting no longer wants it anyway:
+    most likely the agent removed it itself and a crash came between the provider's delete
+    and the database write. Drop the record without a tombstone, so the audit log does not
+    blame a person and the artifact comes back if the meeting wants it again."""
+
+    kind: Kind
+    meeting_key: str
+    ref: str
+    reason: str
+
+
+Change = CreateBlock | UpdateBlock | DeleteBlock | WriteAgenda | Adopt | Tombstone | Forget
+
+
+def verb(change: Change) -> str:
+    """A short name for tables and logs."""
+    match change:
+        case CreateBlock():
+            return "create"
+        case UpdateBlock():
+            return "update"
+        case DeleteBlock():
+            return "delete"
+        case WriteAgenda(tag=None):
+            return "strip agenda"
+        case WriteAgenda():
+            return "write agenda"
+        case Adopt():
+            return "adopt"
+        case Tombstone():
+            return "tombstone"
+        case Forget():
+            return "forget"
+    raise TypeError(change)

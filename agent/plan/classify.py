@@ -1,0 +1,165 @@
+"""Which meetings are customer meetings, and which customer each one is with."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from agent.config.settings import Settings
+from agent.core.model import Attendee, Event, Response, Status
+
+
+@dataclass(frozen=True)
+class Verdict:
+    customer: bool
+    reason: str  # shown in dry runs and summaries: why this meeting gets (or does not get) blocks
+
+
+def _domain_matches(domain: str, patterns: tuple[str, ...]) -> bool:
+    """example.com matches example.com and any subdomain of it (eu.example.com)."""
+    return any(domain == pattern or domain.endswith("." + pattern) for pattern in patterns)
+
+
+class Classifier:
+    """One seller's rules, applied with memory.
+
+    The same few hundred addresses recur across a calendar's meetings, so what the rules
+    say of an address (inside the company? excluded? which customer?) is decided once, and
+    a meeting's external attendees (asked for by classification, by the customer look-up and
+    by the templates' context) are worked out once per meeting object.
+    The planner keeps one for a whole plan; the functions below make a fresh one.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.rules = settings.rules
+        self._outside: dict[str, bool] = {}
+        self._internal: dict[str, bool] = {}
+        self._names: dict[str, str] = {}
+        self._labels: dict[str, str] = {}  # by customer
+        self._externals: dict[int, tuple[Event, tuple[Attendee, ...]]] = {}  # by id; the event is held so its id stays its own
+        self._members = [
+            (name, {m.lower() for m in members if "@" in m}, tuple(m.lower() for m in members if "@" not in m))
+            for name, members in sorted(settings.customers.items())
+        ]
+
+    def is_internal(self, attendee: Attendee) -> bool:
+        """From the seller's own organisation (include rules win over internal domains)."""
+        email = attendee.address
+        if email not in self._internal:
+            rules = self.rules
+            included = email in rules.include_addresses or _domain_matches(attendee.domain, rules.include_domains)
+            self._internal[email] = not included and _domain_matches(attendee.domain, rules.internal_domains)
+        return self._internal[email]
+
+    def _is_outside(self, attendee: Attendee) -> bool:
+        email = attendee.address
+        if email not in self._outside:
+            rules = self.rules
+            excluded = email in rules.exclude_addresses or _domain_matches(attendee.domain, rules.exclude_domains)
+            self._outside[email] = not excluded and not self.is_internal(attendee)
+        return self._outside[email]
+
+    def external_attendees(self, event: Event) -> tuple[Attendee, ...]:
+        """Attendees from outside the seller's organisation, excluding rooms and excluded parties."""
+        known = self._externals.get(id(event))
+        if known is not None and known[0] is event:
+            return known[1]
+        self_email = event.self_email.lower()
+        found = tuple(a for a in event.attendees if not a.resource and a.address != self_email and self._is_outside(a))
+        self._externals[id(event)] = (event, found)
+        return found
+
+    def classify(self, event: Event) -> Verdict:
+        """Decide whether an event is a customer meeting the agent should enrich."""
+        rules = self.rules
+        if event.is_block:
+            return Verdict(False, "a callplan block")
+        if event.all_day:
+            return Verdict(False, "all-day event")
+        if event.status is Status.CANCELLED:
+            return Verdict(False, "cancelled")
+        if event.self_response is Response.DECLINED:
+            return Verdict(False, "declined by the seller")
+        if event.end <= event.start:
+            return Verdict(False, "ends before it starts")
+        title = event.title.lower()
+        if any(keyword.lower() in title for keyword in rules.exclude_title_keywords):
+            return Verdict(False, "title excluded by a rule")
+        if self.external_attendees(event):
+            return Verdict(True, "customer meeting")
+        if any(keyword.lower() in title for keyword in rules.include_title_keywords):
+            return Verdict(True, "title included by a rule")
+        if rules.enrich_internal and any(a.address != event.self_email.lower() for a in event.attendees):
+            return Verdict(True, "internal meeting (enrich_internal)")
+        if not event.attendees:
+            return Verdict(False, "no attendees")
+        return Verdict(False, "internal meeting")
+
+    def customer_name(self, attendee: Attendee) -> str:
+        """The customer an attendee belongs to: a configured name, a personal address, or a domain."""
+        email = attendee.address
+        if email not in self._names:
+            self._names[email] = self._customer_name(email, attendee.domain)
+        return self._names[email]
+
+    def _customer_name(self, email: str, domain: str) -> str:
+        for name, addresses, domains in self._members:
+            if email in addresses or _domain_matches(domain, domains):
+                return name
+        return email if domain in self.rules.personal_domains else domain
+
+    def customer_label(self, attendee: Attendee) -> str:
+        """How to name an attendee's company in text ("Globex")."""
+        return self.label(self.customer_name(attendee))
+
+    def label(self, customer: str) -> str:
+        """How to name a customer in text, worked out once per customer."""
+        if customer not in self._labels:
+            self._labels[customer] = customer_label(customer, self.settings)
+        return self._labels[customer]
+
+    def customer_among(self, externals: Iterable[Attendee]) -> str:
+        """The customer most represented among external attendees ("" when there are none).
+
+        With several external organisations the most represented one wins (ties: alphabetical),
+        so the answer is stable from cycle to cycle.
+        """
+        names = [self.customer_name(attendee) for attendee in externals]
+        if len(set(names)) <= 1:  # the usual case: one organisation, or nobody from outside
+            return names[0] if names else ""
+        counts = Counter(names)
+        return min(counts, key=lambda name: (-counts[name], name))
+
+    def customer_of(self, event: Event) -> str:
+        """The customer a meeting is with: a configured name, else the main external domain;
+        people at personal domains (gmail.com...) are customers by their address."""
+        return self.customer_among(self.external_attendees(event))
+
+
+def classify(event: Event, settings: Settings) -> Verdict:
+    return Classifier(settings).classify(event)
+
+
+def external_attendees(event: Event, settings: Settings) -> tuple[Attendee, ...]:
+    return Classifier(settings).external_attendees(event)
+
+
+def customer_of(event: Event, settings: Settings) -> str:
+    return Classifier(settings).customer_of(event)
+
+
+def customer_among(externals: Iterable[Attendee], settings: Settings) -> str:
+    return Classifier(settings).customer_among(externals)
+
+
+def customer_label(customer: str, settings: Settings) -> str:
+    """A readable name: configured names as they are, "Globex" for globex.com, a person's address as is."""
+    if customer in settings.customers or "@" in customer or not customer:
+        return customer
+    labels = customer.split(".")
+    if len(labels) < 2:
+        return customer
+    main = labels[-3] if len(labels) >= 3 and len(labels[-2]) <= 3 and len(labels[-1]) == 2 else labels[-2]
+    return main.replace("-", " ").title()

@@ -1,0 +1,163 @@
+"""Where prep and debrief blocks go: pure slot finding over busy time and working hours.
+
+All arithmetic is on aware datetimes; working hours are laid out per local date in the
+seller's zone, so a day that is 23 or 25 hours long (DST) gets the right hours. Busy time is
+kept in a `Timeline` of merged, sorted intervals so each search is a bisection, not a scan:
+planning stays close to linear in the number of meetings.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from agent.config.settings import WorkingHours
+from agent.core.model import Interval
+
+ONE_DAY = timedelta(days=1)
+
+
+class Timeline:
+    """A set of busy intervals, merged so no two overlap or touch, kept sorted."""
+
+    def __init__(self, intervals: Iterable[Interval] = ()) -> None:
+        self._starts: list[datetime] = []
+        self._ends: list[datetime] = []
+        for interval in sorted(intervals):
+            if interval.end <= interval.start:
+                continue
+            if self._ends and interval.start <= self._ends[-1]:
+                self._ends[-1] = max(self._ends[-1], interval.end)
+            else:
+                self._starts.append(interval.start)
+                self._ends.append(interval.end)
+
+    def add(self, interval: Interval) -> None:
+        if interval.end <= interval.start:
+            return
+        start, end = interval.start, interval.end
+        # every stored interval that overlaps or touches [start, end] is merged into it
+        low = bisect.bisect_left(self._ends, start)
+        high = bisect.bisect_right(self._starts, end)
+        if low == high:  # touches nothing: a new interval
+            self._starts.insert(low, start)
+            self._ends.insert(low, end)
+            return
+        self._starts[low:high] = [min(start, self._starts[low])]
+        self._ends[low:high] = [max(end, self._ends[high - 1])]
+
+    def is_free(self, interval: Interval) -> bool:
+        index = bisect.bisect_right(self._ends, interval.start)
+        return index >= len(self._starts) or self._starts[index] >= interval.end
+
+    def gaps(self, start: datetime, end: datetime) -> Iterator[Interval]:
+        """The free intervals inside [start, end), in order."""
+        cursor = start
+        index = bisect.bisect_right(self._ends, start)
+        while cursor < end:
+            if index >= len(self._starts) or self._starts[index] >= end:
+                yield Interval(cursor, end)
+                return
+            if self._starts[index] > cursor:
+                yield Interval(cursor, self._starts[index])
+            cursor = max(cursor, self._ends[index])
+            index += 1
+
+    def gaps_backward(self, start: datetime, end: datetime) -> Iterator[Interval]:
+        """The free intervals inside [start, end), latest first."""
+        cursor = end
+        index = bisect.bisect_left(self._starts, end) - 1
+        while cursor > start:
+            if index < 0 or self._ends[index] <= start:
+                yield Interval(start, cursor)
+                return
+            if self._ends[index] < cursor:
+                yield Interval(self._ends[index], cursor)
+            cursor = min(cursor, self._starts[index])
+            index -= 1
+
+
+def working_day(hours: WorkingHours, zone: ZoneInfo, day: date) -> Interval | None:
+    """The working hours of a local date, or None when it is not a working day."""
+    if day.weekday() not in hours.weekday_numbers():
+        return None
+    return Interval(_wall(day, hours.start, zone), _wall(day, hours.end, zone))
+
+
+def _wall(day, clock, zone: ZoneInfo) -> datetime:  # type: ignore[no-untyped-def]
+    """A wall-clock time on a date, normalised through UTC so a time in a DST gap is real."""
+    return datetime.combine(day, clock, tzinfo=zone).astimezone(UTC).astimezone(zone)
+
+
+class Placer:
+    """Finds slots for blocks given busy time, one seller's working hours, and `now`."""
+
+    def __init__(self, hours: WorkingHours, zone: ZoneInfo, now: datetime) -> None:
+        self.hours = hours
+        self.zone = zone
+        self.now = now
+        # the working hours of consecutive local dates, laid out once: a plan asks for the
+        # same few days thousands of times, and each ask is then a bisection
+        self._first: date | None = None
+        self._last: date | None = None
+        self._covered = Interval(now, now)  # the time those dates span
+        self._starts: list[datetime] = []
+        self._ends: list[datetime] = []
+
+    def working_spans(self, start: datetime, end: datetime) -> list[Interval]:
+        """The working hours inside [start, end), in order."""
+        if start >= end:
+            return []
+        if not (self._covered.start <= start and end <= self._covered.end):
+            self._cover(start, end)
+        low = bisect.bisect_right(self._ends, start)
+        high = bisect.bisect_left(self._starts, end)
+        return [Interval(max(begin, start), min(finish, end)) for begin, finish in zip(self._starts[low:high], self._ends[low:high])]
+
+    def _cover(self, start: datetime, end: datetime) -> None:
+        """Lay out the dates around [start, end), at least doubling what is laid out (so a plan
+        that walks forward through its window lays out each date about once)."""
+        first = start.astimezone(self.zone).date() - ONE_DAY
+        last = end.astimezone(self.zone).date() + ONE_DAY
+        if self._first is not None and self._last is not None:
+            reach = max(self._last - self._first, ONE_DAY)
+            first = min(first, self._first - reach) if first < self._first else self._first
+            last = max(last, self._last + reach) if last > self._last else self._last
+        self._first, self._last = first, last
+        days = [working_day(self.hours, self.zone, first + ONE_DAY * offset) for offset in range((last - first).days + 1)]
+        spans = [span for span in days if span is not None]
+        self._starts = [span.start for span in spans]
+        self._ends = [span.end for span in spans]
+        self._covered = Interval(_wall(first, time(0), self.zone), _wall(last, time(0), self.zone))
+
+    def latest_before(
+        self, busy: Timeline, duration: timedelta, end_by: datetime, earliest: datetime, working: bool
+    ) -> Interval | None:
+        """The latest free slot of `duration` ending by `end_by`, starting after both `earliest` and now."""
+        floor = max(earliest, self.now)
+        for span in self._spans(floor, end_by, working, backward=True):
+            for gap in busy.gaps_backward(span.start, span.end):
+                if gap.duration >= duration:
+                    return Interval(gap.end - duration, gap.end)
+        return None
+
+    def first_after(
+        self, busy: Timeline, duration: timedelta, start_at: datetime, latest_start: datetime, working: bool
+    ) -> Interval | None:
+        """The first free slot of `duration` starting in [start_at, latest_start] and after now."""
+        floor = max(start_at, self.now)
+        if floor > latest_start:
+            return None
+        for span in self._spans(floor, latest_start + duration, working, backward=False):
+            for gap in busy.gaps(span.start, span.end):
+                if gap.duration >= duration and gap.start <= latest_start:
+                    return Interval(gap.start, gap.start + duration)
+        return None
+
+    def _spans(self, start: datetime, end: datetime, working: bool, backward: bool) -> list[Interval]:
+        if not working:
+            return [Interval(start, end)] if start < end else []
+        spans = self.working_spans(start, end)
+        return spans[::-1] if backward else spans

@@ -1,0 +1,615 @@
+"""The planner: a pure reconciler from what the calendar holds to what it should hold.
+
+Like a Kubernetes controller it never reacts to "what just happened". It derives the desired
+artifacts from the meetings, compares them with the artifacts the agent owns (found on the
+calendar by their tags) and returns the smallest list of changes that closes the gap.
+Applying those changes and planning again yields nothing. No I/O, no clock, no randomness:
+`now` and everything else arrive as arguments.
+
+The rules it enforces (DESIGN.md, invariants 2-4):
+- a block is never placed twice for one meeting, and duplicates found on the calendar go;
+- a block that has started is history: never moved, rewritten or deleted;
+- a block the seller moved stays where they put it (it follows its meeting if that moves);
+- a block or agenda a person edited keeps their words: times may follow the meeting, text
+  is never rewritten, and an edited block is never deleted;
+- a block or agenda a person deleted is not recreated (tombstone);
+- the agenda is written when first due and rewritten only when its rendered text changes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta, tzinfo
+from typing import NamedTuple
+
+from agent.config.settings import Settings
+from agent.core.model import AgendaTag, BlockSpec, BlockTag, BodyFormat, Event, Interval, Kind, Status, Window, digest
+from agent.plan.changes import Adopt, Change, CreateBlock, DeleteBlock, Forget, Tombstone, UpdateBlock, WriteAgenda
+from agent.plan.classify import Classifier
+from agent.plan.placement import Placer, Timeline
+from agent.text import splice
+from agent.text.render import (
+    Carryover,
+    MeetingContext,
+    Person,
+    Renderer,
+    agenda_items,
+    debrief_title,
+    prep_title,
+)
+
+BLOCK_KINDS = (Kind.PREP, Kind.DEBRIEF)
+
+
+@dataclass(frozen=True)
+class Record:
+    """What the state store believes the agent owns on the calendar."""
+
+    kind: Kind
+    meeting_key: str
+    ref: str
+    start: datetime | None = None  # where a block was placed, or the meeting an agenda is in
+    end: datetime | None = None
+
+
+class _NewBlock(NamedTuple):
+    """A block placed by this plan that is not on the calendar yet; its text comes later."""
+
+    kind: Kind
+    meeting: Event
+    context: MeetingContext
+    title: str
+    slot: Interval
+
+
+@dataclass(frozen=True)
+class Owned:
+    blocks: tuple[Event, ...] = ()  # tagged blocks seen on the calendar
+    records: Mapping[tuple[Kind, str], Record] = field(default_factory=dict)
+    tombstones: frozenset[tuple[Kind, str]] = frozenset()
+
+
+@dataclass(frozen=True)
+class Past:
+    """A customer meeting from before the window, with what its debrief said (if anything)."""
+
+    customer: str
+    start: datetime
+    title: str
+    carry: Carryover | None = None
+
+
+class History:
+    """Earlier customer meetings, indexed by customer and start for quick look-ups."""
+
+    def __init__(self, meetings: Iterable[Past] = ()) -> None:
+        self._by_customer: dict[str, list[Past]] = defaultdict(list)
+        for past in sorted(meetings, key=lambda past: past.start):
+            self._by_customer[past.customer].append(past)
+        self._starts = {customer: [p.start for p in group] for customer, group in self._by_customer.items()}
+
+    def _latest_first(self, customer: str, when: datetime) -> Iterator[Past]:
+        """This customer's meetings before `when`, the most recent first."""
+        group = self._by_customer.get(customer, [])
+        for index in range(bisect.bisect_left(self._starts.get(customer, []), when) - 1, -1, -1):
+            yield group[index]
+
+    def last_before(self, customer: str, when: datetime) -> Past | None:
+        return next(self._latest_first(customer, when), None)
+
+    def carry_before(self, customer: str, when: datetime) -> Carryover | None:
+        """What the most recent debrief with this customer before `when` said.
+
+        While nothing of that debrief has settled yet, the agenda keeps carrying what the
+        debrief before it agreed, so a new debrief changes an agenda once, when it settles.
+        """
+        carries = (past.carry for past in self._latest_first(customer, when) if past.carry is not None)
+        latest = next(carries, None)
+        if latest is None or latest.agreed is not None:
+            return latest
+        return latest.carrying(next((carry.agreed for carry in carries if carry.agreed is not None), None))
+
+
+def block_fingerprint(title: str, text: str) -> str:
+    """What a person changes when they edit a block: the words of its title or its text.
+
+    White space does not count, so a provider that re-flows our text or hands it back as
+    HTML (Exchange does, unless asked otherwise) is not mistaken for a person's edit.
+    """
+    return digest(" ".join(f"{title}\n{text}".split()))  # one line, single spaces: already normal
+
+
+class LineMemo:
+    """`block_fingerprint` for the texts one plan renders, remembering each line's normal form.
+
+    Whitespace runs never span a line break unnoticed: a text's words are the words of its
+    lines, so normalising line by line and joining the non-empty results gives the same
+    string as normalising the whole. The rendered texts of a plan share most of their lines
+    (a checklist's questions, a form's headings), and looking a line up costs less than
+    splitting it into words again: 17 µs a text instead of 23 on a first sync's texts. A
+    plan keeps one and drops it with the plan, so it holds only the plan's own lines.
+    """
+
+    def __init__(self) -> None:
+        self._lines: dict[str, str] = {}
+
+    def fingerprint(self, title: str, text: str) -> str:
+        lines = self._lines
+        normal = []
+        for line in f"{title}\n{text}".split("\n"):
+            words = lines.get(line)
+            if words is None:
+                words = lines[line] = " ".join(line.split())
+            if words:
+                normal.append(words)
+        return digest(" ".join(normal))
+
+
+def observed_fingerprint(block: Event) -> str:
+    """The fingerprint of a block as it stands on the calendar."""
+    return block_fingerprint(block.title, splice.plain_text(block.description, block.body_format))
+
+
+def plan(
+    now: datetime,
+    meetings: Iterable[Event],
+    owned: Owned,
+    busy: Iterable[Interval],
+    settings: Settings,
+    renderer: Renderer,
+    window: Window,
+    history: History | None = None,
+) -> list[Change]:
+    """The changes that bring the calendar to what it should hold at `now`."""
+    return _Planner(now, list(meetings), owned, list(busy), settings, renderer, window, history or History()).run()
+
+
+class _Planner:
+    def __init__(
+        self,
+        now: datetime,
+        meetings: list[Event],
+        owned: Owned,
+        busy: list[Interval],
+        settings: Settings,
+        renderer: Renderer,
+        window: Window,
+        history: History,
+    ) -> None:
+        self.now = now
+        self.settings = settings
+        self.renderer = renderer
+        self.window = window
+        self.history = history
+        self.owned = owned
+        self.meetings = {meeting.key: meeting for meeting in meetings if not meeting.is_block}
+        self.busy = busy
+        self.changes: list[Change] = []
+        self.deleting: set[tuple[Kind, str]] = set()
+        self.tombstones = set(owned.tombstones)  # grows with the tombstones this plan adds
+        self._edits: dict[str, bool] = {}
+        self._memo = LineMemo()
+        self._new: list[_NewBlock] = []  # placed, to be written once all are placed
+        self.rules = Classifier(settings)
+        self.blocks = self._canonical_blocks()
+        self.customer_keys = {key for key, meeting in self.meetings.items() if self.rules.classify(meeting).customer}
+        self.eligible = self._eligible()
+        self.customers = {key: self.rules.customer_of(self.meetings[key]) for key in self.eligible}
+        self.by_customer: dict[str, list[str]] = defaultdict(list)
+        for key in self.eligible:
+            self.by_customer[self.customers[key]].append(key)
+        # each customer's meeting starts, in order (eligible is sorted): neighbours by bisection
+        self.starts = {customer: [self.meetings[key].start for key in keys] for customer, keys in self.by_customer.items()}
+        self.placer = Placer(settings.working_hours, settings.timezone, now)
+
+    # -- the steps -------------------------------------------------------------------------
+
+    def run(self) -> list[Change]:
+        self._reconcile_records()
+        self._remove_unwanted()
+        self._place_and_write()
+        self._write_new_blocks()
+        order = {Tombstone: 0, Adopt: 0, Forget: 0, DeleteBlock: 1, UpdateBlock: 2, CreateBlock: 3, WriteAgenda: 4}
+        return sorted(self.changes, key=lambda change: order[type(change)])
+
+    def _canonical_blocks(self) -> dict[tuple[Kind, str], Event]:
+        """One block per (kind, meeting); any duplicate on the calendar is deleted."""
+        groups: dict[tuple[Kind, str], list[Event]] = defaultdict(list)
+        for block in self.owned.blocks:
+            assert block.block_tag is not None
+            groups[(block.block_tag.kind, block.block_tag.meeting_key)].append(block)
+        chosen = {}
+        for ident, group in groups.items():
+            if len(group) > 1:  # the recorded one is kept, else the first by reference
+                record = self.owned.records.get(ident)
+                group.sort(key=lambda block: (record is None or block.ref != record.ref, block.ref))
+            chosen[ident] = group[0]
+            for extra in group[1:]:
+                if extra.start > self.now and not self._edited(extra):
+                    self.changes.append(DeleteBlock(extra, "duplicate block"))
+        return chosen
+
+    def _eligible(self) -> list[str]:
+        """Customer meetings still to come (or under way) inside the look-ahead, by start."""
+        horizon = self.now + timedelta(days=self.settings.lookahead_days)
+        keys = [key for key in self.customer_keys if self.meetings[key].end > self.now and self.meetings[key].start < horizon]
+        return sorted(keys, key=lambda key: (self.meetings[key].start, key))
+
+    def _reconcile_records(self) -> None:
+        """Adopt what the calendar has that the store forgot; tombstone what a person deleted."""
+        for ident, block in self.blocks.items():
+            if ident not in self.owned.records:
+                self.changes.append(Adopt(ident[0], ident[1], block, "found on the calendar by its tag"))
+        for key, meeting in self.meetings.items():
+            if meeting.agenda_tag is not None and (Kind.AGENDA, key) not in self.owned.records:
+                self.changes.append(Adopt(Kind.AGENDA, key, meeting, "agenda found on the calendar by its tag"))
+        for (kind, key), record in self.owned.records.items():
+            if kind is Kind.AGENDA:
+                self._reconcile_agenda_record(key, record)
+            elif (kind, key) not in self.blocks and self._observable(record):
+                self._gone(kind, key, record.ref, "deleted by a person")
+
+    def _gone(self, kind: Kind, key: str, ref: str, reason: str) -> None:
+        """A recorded artifact is missing. If its meeting still wants it, a person deleted it
+        and it must not come back (tombstone); if not, the agent may have deleted it itself
+        just before a crash, so the record is dropped and nobody is blamed."""
+        meeting = self.meetings.get(key)
+        if kind is Kind.AGENDA:
+            wanted = meeting is not None and self._wants_agenda(meeting)
+        else:
+            wanted = meeting is not None and key in self.customer_keys and self._enabled(kind)
+        if not wanted:
+            self.changes.append(Forget(kind, key, ref, "gone, and no longer needed"))
+            return
+        self.tombstones.add((kind, key))
+        self.changes.append(Tombstone(kind, key, ref, reason))
+
+    def _wants_agenda(self, meeting: Event) -> bool:
+        return not self._unwanted_agenda(meeting)
+
+    def _unwanted_agenda(self, meeting: Event) -> str:
+        """Why the meeting must not hold our agenda, in words; "" when it may."""
+        if meeting.key not in self.customer_keys:
+            return self.rules.classify(meeting).reason
+        if not self.settings.agenda.enabled:
+            return "agenda disabled"
+        if not meeting.self_is_organizer:
+            return "the seller no longer organises the meeting"
+        return ""
+
+    def _reconcile_agenda_record(self, key: str, record: Record) -> None:
+        meeting = self.meetings.get(key)
+        if meeting is None:
+            if self._observable(record):  # a read would have seen it: the meeting, agenda and all, is gone
+                self.changes.append(Forget(Kind.AGENDA, key, record.ref, "its meeting is gone"))
+            return  # else out of the window: nothing to protect
+        found = splice.for_meeting(meeting).find(meeting.description, meeting.agenda_tag)
+        if found.state in (splice.AgendaState.ABSENT, splice.AgendaState.REMOVED):
+            self._gone(Kind.AGENDA, key, record.ref, "agenda removed by a person")
+
+    def _observable(self, record: Record) -> bool:
+        """Would this block be in what we read? Only then does its absence mean deletion."""
+        if record.start is None or record.end is None:
+            return False
+        return record.start >= self.window.start and record.end <= self.window.end and record.start > self.now
+
+    def _remove_unwanted(self) -> None:
+        """Blocks and agendas whose meeting no longer wants them: cancelled, declined, internal, gone."""
+        for (kind, key), block in self.blocks.items():
+            if block.start <= self.now:
+                continue  # history: leave it
+            meeting = self.meetings.get(key)
+            if meeting is None:
+                assert block.block_tag is not None
+                tagged = block.block_tag.meeting
+                if not (tagged.start >= self.window.start and tagged.end <= self.window.end):
+                    continue  # its meeting is outside what we read, not gone
+                reason = "meeting removed from the calendar"
+            elif key not in self.customer_keys:
+                reason = f"no longer needed: {self.rules.classify(meeting).reason}"
+            elif not self._enabled(kind):
+                reason = f"no longer needed: {kind} blocks are disabled"
+            else:
+                continue
+            if self._edited(block):
+                continue  # a person wrote in it: their words stay
+            self.deleting.add((kind, key))
+            self.changes.append(DeleteBlock(block, reason))
+        for meeting in self.meetings.values():
+            if meeting.agenda_tag is None or meeting.start <= self.now or meeting.status is Status.CANCELLED:
+                continue
+            reason = self._unwanted_agenda(meeting)
+            if not reason:
+                continue
+            splicer = splice.for_meeting(meeting)
+            found = splicer.find(meeting.description, meeting.agenda_tag)
+            if found.state is splice.AgendaState.OURS:
+                text = splicer.strip(meeting.description, found)
+                self.changes.append(WriteAgenda(meeting, text, None, False, f"agenda removed: {reason}"))
+
+    def _enabled(self, kind: Kind) -> bool:
+        return self.settings.prep.enabled if kind is Kind.PREP else self.settings.debrief.enabled
+
+    def _place_and_write(self) -> None:
+        fixed = self._fixed_positions()
+        taken = Timeline([*fixed.values(), *(meeting.span for meeting in self.meetings.values() if meeting.busy), *self.busy])
+        agents = Timeline(fixed.values())
+        chain_end = self._chain_ends()
+        for key in self.eligible:
+            meeting = self.meetings[key]
+            context = self._context(meeting)
+            for kind in BLOCK_KINDS:
+                if self._wants_block(kind, key):
+                    self._block(kind, meeting, context, fixed, taken, agents, chain_end[key])
+            self._agenda(meeting, context)
+
+    def _wants_block(self, kind: Kind, key: str) -> bool:
+        return self._enabled(kind) and (kind, key) not in self.tombstones
+
+    def _fixed_positions(self) -> dict[tuple[Kind, str], Interval]:
+        """Blocks the planner may not re-place: started ones, ones the seller moved, and ones
+        it keeps without planning (the meeting is over, or a person wrote in them)."""
+        fixed = {}
+        eligible = set(self.eligible)
+        for ident, block in self.blocks.items():
+            tag = block.block_tag
+            assert tag is not None
+            if ident in self.deleting:
+                continue
+            if block.start <= self.now or ident[1] not in eligible:
+                fixed[ident] = block.span
+            elif _pinned(block):  # an eligible block's meeting is in the calendar
+                meeting = self.meetings[ident[1]]
+                moved = meeting.span != tag.meeting
+                target = block.span.shifted(meeting.start - tag.meeting.start) if moved else block.span
+                fixed[ident] = target if target.start > self.now else block.span
+        return fixed
+
+    def _chain_ends(self) -> dict[str, datetime]:
+        """For back-to-back customer meetings, debriefs go after the whole chain."""
+        gap = timedelta(minutes=self.settings.debrief.minutes)
+        ends: dict[str, datetime] = {}
+        chain: list[str] = []
+        end: datetime | None = None
+        for key in self.eligible:
+            meeting = self.meetings[key]
+            if end is not None and meeting.start - end < gap:
+                chain.append(key)
+                end = max(end, meeting.end)
+            else:
+                ends.update({member: end for member in chain if end is not None})
+                chain, end = [key], meeting.end
+        ends.update({member: end for member in chain if end is not None})
+        return ends
+
+    # -- one meeting -------------------------------------------------------------------------
+
+    def _slot(self, kind: Kind, meeting: Event, taken: Timeline, agents: Timeline, chain_end: datetime) -> Interval | None:
+        """The ideal slot if free; else free time in working hours, then free time at all,
+        within the search span; and only then a slot that overlaps a meeting but no block."""
+        placer = self.placer
+        if kind is Kind.PREP:
+            length = timedelta(minutes=self.settings.prep.minutes)
+            ideal = Interval(meeting.start - length, meeting.start)
+            if ideal.start > self.now and taken.is_free(ideal):
+                return ideal
+            earliest = meeting.start - timedelta(hours=self.settings.prep.search_hours)
+            return (
+                placer.latest_before(taken, length, meeting.start, earliest, working=True)
+                or placer.latest_before(taken, length, meeting.start, earliest, working=False)
+                or placer.latest_before(agents, length, meeting.start, meeting.start - timedelta(days=1), working=False)
+            )
+        length = timedelta(minutes=self.settings.debrief.minutes)
+        ideal = Interval(chain_end, chain_end + length)
+        if ideal.start > self.now and taken.is_free(ideal):
+            return ideal
+        latest = chain_end + timedelta(minutes=self.settings.debrief.window_minutes)
+        return (
+            placer.first_after(taken, length, chain_end, latest, working=True)
+            or placer.first_after(taken, length, chain_end, latest, working=False)
+            or placer.first_after(agents, length, chain_end, chain_end + timedelta(days=1), working=False)
+        )
+
+    def _block(
+        self,
+        kind: Kind,
+        meeting: Event,
+        context: MeetingContext,
+        fixed: Mapping[tuple[Kind, str], Interval],
+        taken: Timeline,
+        agents: Timeline,
+        chain_end: datetime,
+    ) -> None:
+        ident = (kind, meeting.key)
+        existing = self.blocks.get(ident)
+        if existing is not None and existing.start <= self.now:
+            return  # under way or over: the seller may be writing in it
+        target = fixed.get(ident) or self._slot(kind, meeting, taken, agents, chain_end)
+        if target is None:
+            return  # too late for this block (the meeting is about to start)
+        if ident not in fixed:
+            taken.add(target)
+            agents.add(target)
+        title = prep_title(meeting.title) if kind is Kind.PREP else debrief_title(meeting.title)
+        if existing is None:
+            self._new.append(_NewBlock(kind, meeting, context, title, target))
+            return
+        old = existing.block_tag
+        assert old is not None
+        # the text is rendered only if it changed (its fingerprint is remembered by input)
+        key = (kind, title, context, self._drafted(context))
+        content = self.renderer.remember(key, lambda: self._memo.fingerprint(title, self._block_text(kind, context)))
+        pinned = _pinned(existing)
+        if existing.span == target and (old.placed, old.meeting, old.content, old.pinned) == (target, meeting.span, content, pinned):
+            return  # same place, same text: nothing to write, whoever wrote in it
+        tag = BlockTag(kind, meeting.key, target, meeting.span, content, pinned=pinned)
+        edited = self._edited(existing)
+        if edited:  # keep the person's words; only the times may follow the meeting
+            tag = replace(tag, content=old.content)
+            if tag == old and existing.span == target:
+                return
+        text = existing.description if edited else self._block_text(kind, context)
+        title = existing.title if edited else title
+        self.changes.append(UpdateBlock(existing, BlockSpec(title, target.start, target.end, text, tag), _why(existing, target, meeting)))
+
+    def _write_new_blocks(self) -> None:
+        """Render and fingerprint the texts of the blocks this plan places, once all are placed.
+
+        The changes are the ones writing each block as it is placed would give. Rendering them
+        all in one run, then fingerprinting them all, keeps each step's code and data in the
+        processor's caches rather than taking turns with slot search and context building: the
+        fastest of six interleaved runs of a 10,000-event first sync took 1.48 s instead of 1.71 s.
+        """
+        texts = [self._block_text(new.kind, new.context) for new in self._new]
+        fingerprints = [self._memo.fingerprint(new.title, text) for new, text in zip(self._new, texts)]
+        for (kind, meeting, _, title, slot), text, fingerprint in zip(self._new, texts, fingerprints):
+            tag = BlockTag(kind, meeting.key, slot, meeting.span, fingerprint)
+            self.changes.append(CreateBlock(BlockSpec(title, slot.start, slot.end, text, tag), f"{kind} for a customer meeting"))
+
+    def _block_text(self, kind: Kind, context: MeetingContext) -> str:
+        if kind is Kind.DEBRIEF:
+            return self.renderer.debrief(context)
+        if self._drafted(context):
+            context = context._replace(agenda_draft=self.renderer.agenda(context))
+        return self.renderer.prep(context)
+
+    def _drafted(self, context: MeetingContext) -> bool:
+        """Does the prep carry the agenda as a draft (the customer organises the meeting)?"""
+        return not context.seller_organizes and self.settings.agenda.enabled
+
+    def _edited(self, block: Event) -> bool:
+        """_edited(block), once per block and plan: fingerprinting a text is not free."""
+        if block.ref not in self._edits:
+            self._edits[block.ref] = _edited(block)
+        return self._edits[block.ref]
+
+    def _agenda(self, meeting: Event, context: MeetingContext) -> None:
+        settings = self.settings.agenda
+        if not (settings.enabled and meeting.self_is_organizer) or meeting.start <= self.now:
+            return
+        if (Kind.AGENDA, meeting.key) in self.tombstones:
+            return
+        body_format = meeting.agenda_tag.body_format if meeting.agenda_tag else meeting.body_format
+        splicer = splice.splicer(body_format)
+        found = splicer.find(meeting.description, meeting.agenda_tag)
+        if found.state not in (splice.AgendaState.ABSENT, splice.AgendaState.OURS):
+            return  # a person edited or removed it, or marker text we cannot vouch for: hands off
+        html = body_format is BodyFormat.HTML
+
+        def body() -> str:
+            return self.renderer.agenda_html(context) if html else self.renderer.agenda(context)
+
+        notify = settings.notify == "changes"
+        if found.state is splice.AgendaState.ABSENT:
+            if meeting.start - self.now > timedelta(days=settings.lead_days):
+                return  # not due yet: the customer gets it once, close to the meeting
+            text, sep = splicer.insert(meeting.description, rendered := body())
+            tag = AgendaTag(meeting.key, splicer.fingerprint(rendered), sep, body_format)
+            self.changes.append(WriteAgenda(meeting, text, tag, notify, "agenda inserted"))
+            return
+        assert meeting.agenda_tag is not None
+        if self.renderer.remember((Kind.AGENDA, body_format, context), lambda: splicer.fingerprint(body())) == meeting.agenda_tag.content:
+            return
+        text = splicer.replace(meeting.description, found, rendered := body(), meeting.agenda_tag.sep)
+        tag = replace(meeting.agenda_tag, content=splicer.fingerprint(rendered))
+        self.changes.append(WriteAgenda(meeting, text, tag, notify, "agenda content changed"))
+
+    def _context(self, meeting: Event) -> MeetingContext:
+        settings = self.settings
+        zone = settings.timezone
+        customer = self.customers[meeting.key]
+        externals = self.rules.external_attendees(meeting)
+        outside = {attendee.address for attendee in externals}
+        customers = tuple(
+            Person(
+                a.name, a.email, self.rules.customer_label(a),
+                a.address == meeting.organizer, a.optional, a.response.value,
+            )  # fmt: skip
+            for a in externals
+        )
+        me = meeting.self_email.lower()
+        colleagues = tuple(
+            Person(a.name, a.email, "", a.address == meeting.organizer, a.optional, a.response.value)
+            for a in meeting.attendees
+            if a.address not in outside and not a.resource and a.address != me and self.rules.is_internal(a)
+        )
+        previous = self._previous(meeting, customer)
+        upcoming = self._next(meeting, customer)
+        carry = self.history.carry_before(customer, meeting.start)
+        if carry is not None and not settings.agenda.enabled:  # no agenda carries anything
+            carry = replace(carry, agreed=None, pending=None, settles_at=None, withheld=())
+        first = previous is None
+        start, end = meeting.start.astimezone(zone), meeting.end.astimezone(zone)
+        context = MeetingContext(
+            title=meeting.title,
+            start=start,
+            end=end,
+            timezone=str(zone),
+            location=meeting.location,
+            customer=customer,
+            customer_label=self.rules.label(customer),
+            seller=meeting.self_email,
+            seller_organizes=meeting.self_is_organizer,
+            customers=customers,
+            colleagues=colleagues,
+            first_meeting=first,
+            previous_meeting=_day(previous, zone),
+            next_meeting=_day(upcoming, zone),
+            agenda_items=agenda_items(_minutes(meeting), follow_up=not first),
+            carry=carry,
+        )
+        return context
+
+    def _previous(self, meeting: Event, customer: str) -> datetime | None:
+        starts = self.starts[customer]
+        index = bisect.bisect_left(starts, meeting.start)
+        past = self.history.last_before(customer, meeting.start)
+        candidates = ([starts[index - 1]] if index else []) + ([past.start] if past else [])
+        return max(candidates) if candidates else None
+
+    def _next(self, meeting: Event, customer: str) -> datetime | None:
+        horizon = meeting.end + timedelta(days=self.settings.debrief.next_meeting_horizon_days)
+        starts = self.starts[customer]
+        index = bisect.bisect_right(starts, meeting.start)
+        return starts[index] if index < len(starts) and starts[index] <= horizon else None
+
+
+def _minutes(meeting: Event) -> int:
+    return max(1, int((meeting.end - meeting.start).total_seconds() // 60))
+
+
+def _day(when: datetime | None, zone: tzinfo) -> str:
+    return _date_label(when.astimezone(zone).date()) if when else ""
+
+
+@functools.lru_cache(maxsize=4096)
+def _date_label(day: date) -> str:
+    return day.strftime("%a %d %b %Y")
+
+
+def _edited(block: Event) -> bool:
+    """Did a person change the title or text of a block we wrote?"""
+    tag = block.block_tag
+    return tag is not None and observed_fingerprint(block) != tag.content
+
+
+def _pinned(block: Event) -> bool:
+    """Did the seller move the block (now, or at some point before)?"""
+    tag = block.block_tag
+    return tag is not None and (tag.pinned or block.span != tag.placed)
+
+
+def _why(existing: Event, target: Interval, meeting: Event) -> str:
+    tag = existing.block_tag
+    assert tag is not None
+    if meeting.span != tag.meeting:
+        return "meeting rescheduled"
+    if existing.span != target:
+        return "slot no longer free" if not _pinned(existing) else "follows its meeting"
+    if _pinned(existing) and not tag.pinned:
+        return "moved by the seller: keep it there"
+    return "content changed"

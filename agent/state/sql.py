@@ -1,0 +1,307 @@
+"""The store's queries, written once in the SQL that SQLite and PostgreSQL have in common."""
+
+from __future__ import annotations
+
+import json
+from abc import abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Any
+
+from agent.core.errors import StateError
+from agent.core.held import Held
+from agent.core.model import Delta, Event, Kind, Window
+from agent.state.codec import dump_event, load_event
+from agent.state.store import Artifact, AuditEntry, RunStatus, Store
+from agent.text.debrief import Debrief, Shared
+
+
+def stamp(value: datetime | None) -> str | None:
+    """A time as the store writes it: ISO 8601 in UTC (PostgreSQL reads it into a timestamptz)."""
+    return value.astimezone(UTC).isoformat() if value else None
+
+
+def unstamp(value: str | datetime | None) -> datetime | None:
+    """A time as a backend returns it: ISO text from SQLite, a datetime from PostgreSQL."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return datetime.fromisoformat(value) if value else None
+
+
+def upsert(table: str, columns: Sequence[str], key: Sequence[str], *, keep: Sequence[str] = (), newer: str = "") -> str:
+    """An INSERT that updates the row with the same key instead (all columns but `keep`); with
+    `newer`, a condition on the row there (`table`) and the one offered (`excluded`), only then."""
+    names = ", ".join(f'"{column}"' for column in columns)
+    updates = ", ".join(f'"{column}" = excluded."{column}"' for column in columns if column not in (*key, *keep))
+    sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))}) ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+    return f"{sql} WHERE {newer}" if newer else sql
+
+
+CALENDAR_COLUMNS = ("id", "account", "cursor", "window_start", "window_end", "synced_at")
+EVENT_COLUMNS = ("calendar", "key", "ref", "data")
+ARTIFACT_COLUMNS = ("calendar", "kind", "meeting_key", "ref", "etag", "start", "end", "meeting_start", "meeting_end",
+                    "customer", "title", "created_at", "updated_at")  # fmt: skip
+TOMBSTONE_COLUMNS = ("calendar", "kind", "meeting_key", "ref", "reason", "at")
+HELD_COLUMNS = ("calendar", "meeting_key", "account", "customer", "externals", "title", "start", "end", "next_scheduled",
+                "debrief", "debrief_content", "debriefed_at", "checked_at", "changed_at", "settled")  # fmt: skip
+RUN_COLUMNS = ("account", "last_start", "last_end", "last_error", "next_at", "changes", "requests", "failures", "backlog")
+AUDIT_COLUMNS = ("at", "account", "calendar", "action", "kind", "meeting_key", "ref", "reason", "before", "after")
+
+PUT_EVENT = upsert("events", EVENT_COLUMNS, ("calendar", "key"))
+PUT_ARTIFACT = upsert("artifacts", ARTIFACT_COLUMNS, ("calendar", "kind", "meeting_key"), keep=("created_at",))
+PUT_TOMBSTONE = upsert("tombstones", TOMBSTONE_COLUMNS, ("calendar", "kind", "meeting_key"))
+PUT_HELD = upsert("held", HELD_COLUMNS, ("calendar", "meeting_key"))
+PUT_RUN = upsert("runs", RUN_COLUMNS, ("account",))
+PUT_CALENDAR = upsert("calendars", CALENDAR_COLUMNS, ("id",))
+ADD_AUDIT = f"INSERT INTO audit ({', '.join(AUDIT_COLUMNS)}) VALUES ({', '.join('?' * len(AUDIT_COLUMNS))})"
+
+
+DISK_FULL = "disk full: the change was not recorded and the cycle stops here"
+REBUILD = "move it aside and run again to rebuild from the calendars"
+
+
+def undecodable(doing: str, exc: Exception, where: str) -> StateError:
+    """A row that cannot be turned back into what the agent wrote: corruption no backend can see."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+    return StateError(f"cannot {doing}: corrupt state database (a row cannot be read: {text}); {REBUILD}", where=where)
+
+
+def in_use(holder: str, where: str) -> StateError:
+    """The refusal of a second callplan on the same state, naming the one that holds it."""
+    return StateError(
+        f"in use by another callplan process ({holder}); only one may use a state database at a time: "
+        "stop the other one first (the service: systemctl stop callplan)",
+        where=where,
+    )
+
+
+class Statements:
+    """The store's SQL on one open connection of either backend (sqlite3 or psycopg), rows as dicts.
+
+    Statements are written once, with `?` placeholders; `dialect` rewrites them for a backend
+    that spells placeholders otherwise, and `value` adapts each parameter on its way in.
+    """
+
+    def __init__(self, connection: Any, dialect: Callable[[str], str] = str, value: Callable[[Any], Any] = lambda v: v) -> None:
+        self._connection = connection
+        self._dialect = dialect
+        self._value = value
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cursor = self._connection.cursor()
+        cursor.execute(self._dialect(sql), [self._value(v) for v in params])
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; how many rows it inserted, changed or deleted."""
+        cursor = self._connection.cursor()
+        cursor.execute(self._dialect(sql), [self._value(v) for v in params])
+        return int(cursor.rowcount)
+
+    def run_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        batch = [[self._value(v) for v in row] for row in rows]
+        if batch:
+            self._connection.cursor().executemany(self._dialect(sql), batch)
+
+
+class SqlStore(Store):
+    """The store's queries, the same on both backends; a backend opens the transactions.
+
+    Times go in as ISO text in UTC (`stamp`) and come out as aware datetimes in UTC; JSON goes
+    in and comes out as text; rows come out in the same order on both (PostgreSQL's ordered
+    columns collate as SQLite compares, and NULLs sort first on both).
+    """
+
+    _clock: Callable[[], datetime]
+
+    @abstractmethod
+    def reading(self, doing: str) -> AbstractContextManager[Statements]:
+        """Statements for reads; failures, and rows that cannot be decoded, become one-line StateErrors
+        saying what the store was `doing` (a decoding failure is corruption: no backend sees inside a value)."""
+
+    @abstractmethod
+    def writing(self, doing: str) -> AbstractContextManager[Statements]:
+        """Statements inside one transaction: all of them take effect, or none."""
+
+    # -- mirror and cursor -----------------------------------------------------------------------
+
+    def cursor(self, calendar: str, window: Window) -> str | None:
+        with self.reading("read the sync cursor") as sql:
+            rows = sql.rows("SELECT cursor, window_start, window_end FROM calendars WHERE id = ?", [calendar])
+            if not rows or (unstamp(rows[0]["window_start"]), unstamp(rows[0]["window_end"])) != (window.start, window.end):
+                return None
+            return rows[0]["cursor"]
+
+    def events(self, calendar: str) -> list[Event]:
+        with self.reading("read the calendar mirror") as sql:
+            rows = sql.rows("SELECT data FROM events WHERE calendar = ? ORDER BY key", [calendar])
+            return [load_event(json.loads(row["data"])) for row in rows]
+
+    def apply_delta(self, calendar: str, account: str, delta: Delta, window: Window) -> None:
+        with self.writing("save what was read") as sql:
+            if delta.full:
+                sql.run("DELETE FROM events WHERE calendar = ?", [calendar])
+            refs = set(delta.removed_refs) | {event.ref for event in delta.upserted}
+            sql.run_many("DELETE FROM events WHERE calendar = ? AND ref = ?", [(calendar, ref) for ref in sorted(refs)])
+            self._put_events(sql, calendar, delta.upserted)
+            sql.run(PUT_CALENDAR, [calendar, account, delta.cursor, stamp(window.start), stamp(window.end), stamp(self._clock())])
+
+    @staticmethod
+    def _put_events(sql: Statements, calendar: str, events: Iterable[Event]) -> None:
+        sql.run_many(PUT_EVENT, [(calendar, event.key, event.ref, json.dumps(dump_event(event))) for event in events])
+
+    # -- ownership -----------------------------------------------------------------------------
+
+    def artifacts(self, calendar: str | None = None) -> list[Artifact]:
+        where = " WHERE calendar = ?" if calendar else ""
+        with self.reading("read artifacts") as sql:
+            rows = sql.rows(f"SELECT * FROM artifacts{where} ORDER BY calendar, meeting_start NULLS FIRST, kind", [calendar] if calendar else [])
+            return [
+                Artifact(
+                    calendar=row["calendar"],
+                    kind=Kind(row["kind"]),
+                    meeting_key=row["meeting_key"],
+                    ref=row["ref"],
+                    etag=row["etag"],
+                    start=unstamp(row["start"]),
+                    end=unstamp(row["end"]),
+                    meeting_start=unstamp(row["meeting_start"]),
+                    meeting_end=unstamp(row["meeting_end"]),
+                    customer=row["customer"],
+                    title=row["title"],
+                )
+                for row in rows
+            ]
+
+    def tombstones(self, calendar: str) -> frozenset[tuple[Kind, str]]:
+        with self.reading("read tombstones") as sql:
+            rows = sql.rows("SELECT kind, meeting_key FROM tombstones WHERE calendar = ?", [calendar])
+            return frozenset((Kind(row["kind"]), row["meeting_key"]) for row in rows)
+
+    def record(
+        self,
+        *,
+        account: str,
+        calendar: str,
+        action: str,
+        kind: Kind,
+        meeting_key: str,
+        reason: str,
+        before: Event | None,
+        after: Event | None,
+        artifact: Artifact | None,
+        forget: bool = False,
+        tombstone: str | None = None,
+    ) -> None:
+        now = stamp(self._clock())
+        ref = (after or before).ref if (after or before) else (artifact.ref if artifact else "")
+        with self.writing("record a change") as sql:
+            sql.run(ADD_AUDIT, [
+                now, account, calendar, action, kind.value, meeting_key, ref, reason,
+                json.dumps(dump_event(before, source=False)) if before else None,
+                json.dumps(dump_event(after, source=False)) if after else None,
+            ])  # fmt: skip
+            if forget:
+                sql.run("DELETE FROM artifacts WHERE calendar = ? AND kind = ? AND meeting_key = ?", [calendar, kind.value, meeting_key])
+            elif artifact is not None:
+                sql.run(PUT_ARTIFACT, [
+                    artifact.calendar, artifact.kind.value, artifact.meeting_key, artifact.ref, artifact.etag,
+                    stamp(artifact.start), stamp(artifact.end), stamp(artifact.meeting_start),
+                    stamp(artifact.meeting_end), artifact.customer, artifact.title, now, now,
+                ])  # fmt: skip
+            if tombstone is not None:
+                sql.run(PUT_TOMBSTONE, [calendar, kind.value, meeting_key, ref, tombstone, now])
+            if before is not None and (after is None or after.ref != before.ref):
+                sql.run("DELETE FROM events WHERE calendar = ? AND key = ?", [calendar, before.key])
+            if after is not None:
+                self._put_events(sql, calendar, [after])
+
+    # -- held meetings and debriefs ------------------------------------------------------------
+
+    def held(self, *, account: str | None = None, calendar: str | None = None) -> list[Held]:
+        where = [(name, value) for name, value in (("account", account), ("calendar", calendar)) if value is not None]
+        condition = " WHERE " + " AND ".join(f"{name} = ?" for name, _ in where) if where else ""
+        with self.reading("read held meetings") as sql:
+            rows = sql.rows(f"SELECT * FROM held{condition} ORDER BY start, calendar, meeting_key", [value for _, value in where])
+            return [
+                Held(
+                    calendar=row["calendar"],
+                    meeting_key=row["meeting_key"],
+                    account=row["account"],
+                    customer=row["customer"],
+                    title=row["title"],
+                    start=unstamp(row["start"]),  # type: ignore[arg-type]  # NOT NULL
+                    end=unstamp(row["end"]),  # type: ignore[arg-type]
+                    externals=tuple(json.loads(row["externals"])),
+                    next_scheduled=bool(row["next_scheduled"]),
+                    debrief=Debrief.from_json(row["debrief"]) if row["debrief"] else None,
+                    debrief_content=row["debrief_content"],
+                    debriefed_at=unstamp(row["debriefed_at"]),
+                    checked_at=unstamp(row["checked_at"]),
+                    changed_at=unstamp(row["changed_at"]),
+                    settled=Shared.from_json(row["settled"]) if row["settled"] else None,
+                )
+                for row in rows
+            ]
+
+    def save_held(self, held: Held) -> None:
+        with self.writing("record a held meeting") as sql:
+            sql.run(PUT_HELD, [
+                held.calendar, held.meeting_key, held.account, held.customer, json.dumps(list(held.externals)),
+                held.title, stamp(held.start), stamp(held.end), held.next_scheduled,
+                held.debrief.to_json() if held.debrief else None, held.debrief_content,
+                stamp(held.debriefed_at), stamp(held.checked_at), stamp(held.changed_at),
+                held.settled.to_json() if held.settled else None,
+            ])  # fmt: skip
+
+    def audit(self, account: str | None = None, limit: int | None = None) -> list[AuditEntry]:
+        query = "SELECT * FROM audit" + (" WHERE account = ?" if account else "") + " ORDER BY id DESC"
+        if limit:
+            query += f" LIMIT {int(limit)}"
+        with self.reading("read the audit log") as sql:
+            rows = sql.rows(query, [account] if account else [])
+            return [
+                AuditEntry(
+                    id=row["id"],
+                    at=unstamp(row["at"]),  # type: ignore[arg-type]  # NOT NULL
+                    account=row["account"],
+                    calendar=row["calendar"],
+                    action=row["action"],
+                    kind=row["kind"],
+                    meeting_key=row["meeting_key"],
+                    ref=row["ref"],
+                    reason=row["reason"],
+                    before=json.loads(row["before"]) if row["before"] else None,
+                    after=json.loads(row["after"]) if row["after"] else None,
+                )
+                for row in rows
+            ]
+
+    # -- run status ----------------------------------------------------------------------------
+
+    def run_status(self, account: str) -> RunStatus:
+        with self.reading("read run status") as sql:
+            rows = sql.rows("SELECT * FROM runs WHERE account = ?", [account])
+            if not rows:
+                return RunStatus(account)
+            row = rows[0]
+            return RunStatus(
+                account=account,
+                last_start=unstamp(row["last_start"]),
+                last_end=unstamp(row["last_end"]),
+                last_error=row["last_error"],
+                next_at=unstamp(row["next_at"]),
+                changes=row["changes"],
+                requests=row["requests"],
+                failures=row["failures"],
+                backlog=row["backlog"],
+            )
+
+    def save_run_status(self, status: RunStatus) -> None:
+        with self.writing("save run status") as sql:
+            sql.run(PUT_RUN, [
+                status.account, stamp(status.last_start), stamp(status.last_end), status.last_error,
+                stamp(status.next_at), status.changes, status.requests, status.failures, status.backlog,
+            ])  # fmt: skip

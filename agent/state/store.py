@@ -1,0 +1,152 @@
+"""The state store: one small interface, whatever the database behind it.
+
+The store keeps a mirror of each calendar's window (so a quiet calendar costs one request),
+the sync cursor, what the agent owns, tombstones, the debriefs sellers wrote, per-account
+run status and an audit log of every change applied (so `callplan undo` can revert it all).
+
+Nothing outside this package may assume SQLite, one process, or a local file:
+`agent.state.backend.open_store` picks the backend the configuration names (a SQLite file,
+the embedded default, in sqlite.py, or a PostgreSQL database that many machines share, in
+postgres.py). Both run the same queries (`agent.state.sql.SqlStore`), written in the SQL the
+two have in common. Every method that
+writes is one transaction, so a crash leaves the state as it was before the call or after
+it, never in between. `lock()` keeps a second agent off the same state (a scheduler per
+state database), each backend in its own way.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from agent.core.held import Held
+from agent.core.model import Delta, Event, Kind, Window
+from agent.plan.planner import Record
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A row of what the agent owns: a block, or an agenda inside a meeting."""
+
+    calendar: str
+    kind: Kind
+    meeting_key: str
+    ref: str
+    etag: str | None
+    start: datetime | None
+    end: datetime | None
+    meeting_start: datetime | None
+    meeting_end: datetime | None
+    customer: str
+    title: str
+
+    def record(self) -> Record:
+        if self.kind is Kind.AGENDA:  # where its meeting was: whether a read would have seen it
+            return Record(self.kind, self.meeting_key, self.ref, self.meeting_start, self.meeting_end)
+        return Record(self.kind, self.meeting_key, self.ref, self.start, self.end)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    account: str
+    calendar: str
+    action: str
+    kind: str
+    meeting_key: str
+    ref: str
+    reason: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """What `callplan status` shows for one account."""
+
+    account: str
+    last_start: datetime | None = None
+    last_end: datetime | None = None
+    last_error: str = ""
+    next_at: datetime | None = None
+    changes: int = 0
+    requests: int = 0
+    failures: int = 0  # consecutive failed cycles, for backoff
+    backlog: int = 0  # changes the last cycle planned but did not carry out (conflicts, a stop, an error)
+
+
+class Store(ABC):
+    """What the engine, the CLI and the daemon need from state, and nothing more."""
+
+    where: str  # what errors name: the file, or the database as host:port/dbname
+
+    @abstractmethod
+    def cursor(self, calendar: str, window: Window) -> str | None:
+        """The sync cursor, if it was made for this window (else None: a full read is due)."""
+
+    @abstractmethod
+    def events(self, calendar: str) -> list[Event]:
+        """The mirror: every event of the calendar's window as last read."""
+
+    @abstractmethod
+    def apply_delta(self, calendar: str, account: str, delta: Delta, window: Window) -> None:
+        """Merge a delta into the mirror and save its cursor and window, together."""
+
+    @abstractmethod
+    def artifacts(self, calendar: str | None = None) -> list[Artifact]: ...
+
+    @abstractmethod
+    def tombstones(self, calendar: str) -> frozenset[tuple[Kind, str]]: ...
+
+    @abstractmethod
+    def record(
+        self,
+        *,
+        account: str,
+        calendar: str,
+        action: str,
+        kind: Kind,
+        meeting_key: str,
+        reason: str,
+        before: Event | None,
+        after: Event | None,
+        artifact: Artifact | None,
+        forget: bool = False,
+        tombstone: str | None = None,
+    ) -> None:
+        """Record one applied change, in one transaction: the audit line, the artifact row
+        (upserted, or removed when `forget`), a tombstone when given, and the mirror (the
+        event `after` replaces `before`; `after` None removes it)."""
+
+    @abstractmethod
+    def held(self, *, account: str | None = None, calendar: str | None = None) -> list[Held]:
+        """Customer meetings that took place (with their debriefs), oldest first."""
+
+    @abstractmethod
+    def save_held(self, held: Held) -> None:
+        """Insert or replace the record of one held meeting."""
+
+    @abstractmethod
+    def audit(self, account: str | None = None, limit: int | None = None) -> list[AuditEntry]: ...
+
+    @abstractmethod
+    def run_status(self, account: str) -> RunStatus: ...
+
+    @abstractmethod
+    def save_run_status(self, status: RunStatus) -> None: ...
+
+    @abstractmethod
+    def lock(self) -> AbstractContextManager[None]:
+        """Hold the state for this process alone while the context lasts (the service, a sync,
+        an undo); StateError naming the holder when another process has it."""
+
+    @abstractmethod
+    def locked_by(self) -> str | None:
+        """Who holds the lock ("pid 1234"), or None when nobody does; changes nothing."""
+
+    @abstractmethod
+    def close(self) -> None: ...

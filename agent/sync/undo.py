@@ -1,0 +1,88 @@
+"""`callplan undo`: take back everything the agent put on the calendars.
+
+Blocks are deleted and agendas stripped, giving meetings back their descriptions as people
+left them. What the agent owns is found both in the store and on the calendar by its tags,
+so blocks orphaned by a crash go too. Anything a person wrote in (a filled-in debrief, an
+edited agenda) stays, and is listed, because losing a person's words is worse than leaving
+a block behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from agent.core.errors import ConflictError, GoneError
+from agent.core.model import Event, Kind
+from agent.plan.planner import observed_fingerprint
+from agent.sync.engine import AccountSync, state_key
+from agent.text import splice
+
+
+@dataclass
+class UndoReport:
+    account: str
+    removed: list[str] = field(default_factory=list)  # blocks deleted
+    restored: list[str] = field(default_factory=list)  # agendas stripped
+    kept: list[str] = field(default_factory=list)  # a person wrote in them: left in place
+    errors: list[str] = field(default_factory=list)
+
+
+def _label(event: Event) -> str:
+    return f"{event.title} ({event.start:%a %d %b %H:%M})"
+
+
+def owned_events(sync: AccountSync, calendar: str) -> list[Event]:
+    """Everything of ours in a calendar: found by tag, plus what the store remembers."""
+    found = {(event.ref, event.key): event for event in sync.connector.find_owned(calendar)}
+    refs = {ref for ref, _ in found}
+    for artifact in sync.store.artifacts(state_key(sync.account.name, calendar)):
+        if artifact.ref in refs:
+            continue
+        key = artifact.meeting_key if artifact.kind is Kind.AGENDA else None
+        event = sync.connector.get(calendar, artifact.ref, key)
+        if event is not None and (event.block_tag or event.agenda_tag):
+            found[(event.ref, event.key)] = event
+    return sorted(found.values(), key=lambda event: (event.start, event.key))
+
+
+def undo(sync: AccountSync, dry_run: bool = False) -> UndoReport:
+    report = UndoReport(sync.account.name)
+    for calendar in sync.calendars():
+        for event in owned_events(sync, calendar):
+            try:
+                _undo_one(sync, calendar, event, report, dry_run)
+            except (ConflictError, GoneError) as exc:
+                report.errors.append(f"{_label(event)}: {exc}; run undo again")
+    return report
+
+
+def _undo_one(sync: AccountSync, calendar: str, event: Event, report: UndoReport, dry_run: bool) -> None:
+    tag = event.block_tag
+    if tag is not None:
+        if observed_fingerprint(event) != tag.content:
+            report.kept.append(f"{_label(event)}: you wrote in it")
+            return
+        report.removed.append(_label(event))
+        if not dry_run:
+            sync.connector.delete(calendar, event)
+            _record(sync, calendar, "undo delete", tag.kind, tag.meeting_key, event, None)
+        return
+    if event.agenda_tag is None:
+        return
+    splicer = splice.for_meeting(event)
+    found = splicer.find(event.description, event.agenda_tag)
+    if found.state is not splice.AgendaState.OURS:
+        report.kept.append(f"agenda of {_label(event)}: a person edited or removed it")
+        return
+    report.restored.append(f"agenda of {_label(event)}")
+    if not dry_run:
+        text = splicer.strip(event.description, found)
+        written = sync.connector.set_description(calendar, event, text, None, notify=False)
+        _record(sync, calendar, "undo agenda", Kind.AGENDA, event.key, event, written)
+
+
+def _record(sync: AccountSync, calendar: str, action: str, kind: Kind, key: str, before: Event, after: Event | None) -> None:
+    sync.store.record(
+        account=sync.account.name, calendar=state_key(sync.account.name, calendar), action=action, kind=kind,
+        meeting_key=key, reason="callplan undo", before=before, after=after, artifact=None, forget=True,
+    )  # fmt: skip

@@ -1,0 +1,306 @@
+"""Rendering the three artifacts from templates, safely.
+
+Titles, names and descriptions come from outside (customers write them). They reach the
+templates only as variables of a sandboxed Jinja2 environment, never as template source, so
+``{{ ... }}`` in a meeting title is printed, not run; HTML templates escape them. Templates
+ship with the package and a directory named in the config can override any of them.
+"""
+
+from __future__ import annotations
+
+import functools
+import typing as t
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+from pathlib import Path
+from typing import NamedTuple
+
+from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateError, Undefined, select_autoescape
+from jinja2.runtime import LoopContext
+from jinja2.sandbox import SandboxedEnvironment
+
+from agent.core.errors import ConfigError
+from agent.text.splice import neutralise
+
+TEMPLATES = ("prep.txt.j2", "agenda.txt.j2", "agenda.html.j2", "debrief.txt.j2")
+MACROS = "agreed.j2"  # how an agenda words what a debrief agreed: `agreed.commitment(c)`, `agreed.part(a)`
+
+
+def default_templates_dir() -> Path:
+    """Templates ship inside the package as agent/templates; a source checkout keeps them at the top."""
+    installed = Path(__file__).parents[1] / "templates"
+    return installed if installed.is_dir() else Path(__file__).parents[2] / "templates"
+
+
+class Person(NamedTuple):
+    """An attendee as templates show them (a named tuple, like MeetingContext: see there)."""
+
+    name: str
+    email: str
+    company: str
+    organizer: bool = False
+    optional: bool = False
+    response: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} <{self.email}>" if self.name else self.email
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """Something one side agreed to do, carried from a debrief into the next meeting."""
+
+    who: str  # "customer" or "us"
+    what: str
+    due: str = ""  # as the seller wrote it; a date when it parses
+    overdue: bool = False
+
+
+@dataclass(frozen=True)
+class Agreed:
+    """What an agenda carries from one debrief: its objective and open commitments, without
+    the clock-dependent overdue flag, so time passing never changes an agenda."""
+
+    meeting_title: str
+    meeting_date: str
+    objective: str = ""
+    commitments: tuple[Commitment, ...] = ()
+
+
+@dataclass(frozen=True)
+class Carryover:
+    """What the last debrief with this customer says about the next meeting (the loop).
+
+    The private part (everything but `agreed` and `pending`) is the debrief's latest version,
+    for the prep. What the agenda carries settles first: a version's shared part reaches the
+    agenda only once the debrief stayed unchanged for agenda.settle_minutes, and the prep
+    shows both meanwhile, so the seller can fix what is about to be shared.
+    """
+
+    meeting_title: str
+    meeting_date: str
+    objective: str = ""
+    commitments: tuple[Commitment, ...] = ()  # the open ones
+    questions: tuple[str, ...] = ()
+    openers: tuple[str, ...] = ()
+    overview: str = ""
+    lessons: str = ""  # what the seller would do differently next time
+    next_steps: tuple[str, ...] = ()
+    agreed: Agreed | None = None  # what the agenda carries now; None: nothing has settled yet
+    pending: Agreed | None = None  # the latest version's shared part, while it waits to settle
+    settles_at: datetime | None = None  # when `pending` replaces `agreed` if the debrief stays unchanged
+    withheld: tuple[str, ...] = ()  # lines under the latest version's shared headings that were held back
+
+    def carrying(self, agreed: Agreed | None) -> Carryover:
+        """This carry-over with `agreed` as what the agenda carries now: nothing is pending
+        any more if the version waiting to settle says the same."""
+        if self.pending is not None and _same(self.pending, agreed):
+            return replace(self, agreed=agreed, pending=None, settles_at=None)
+        return replace(self, agreed=agreed)
+
+    def shared(self) -> Carryover | None:
+        """The part a customer may see: what has settled, and nothing else (None: nothing)."""
+        if self.agreed is None:
+            return None
+        agreed = self.agreed
+        return Carryover(agreed.meeting_title, agreed.meeting_date, agreed.objective, agreed.commitments, agreed=agreed)
+
+
+def _same(pending: Agreed, agreed: Agreed | None) -> bool:
+    """Would the agenda say the same? An empty shared part says what none says."""
+    if agreed is None:
+        return not (pending.objective or pending.commitments)
+    return pending == agreed
+
+
+class AgendaItem(NamedTuple):
+    """One timed topic of an agenda (a named tuple, like MeetingContext: see there)."""
+
+    topic: str
+    minutes: int
+
+
+class MeetingContext(NamedTuple):
+    """Everything a template may show about one meeting, already in the seller's time zone.
+
+    A named tuple, not a dataclass: a plan builds one per meeting and the renderer's memo
+    compares it with the last cycle's, thousands of times a cycle, which tuples do in C.
+    """
+
+    title: str
+    start: datetime
+    end: datetime
+    timezone: str
+    location: str
+    customer: str  # the customer's identity: a configured name, a domain, or a personal address
+    customer_label: str  # how to call them in text: "Globex" for globex.com
+    seller: str
+    seller_organizes: bool
+    customers: tuple[Person, ...]  # attendees from outside
+    colleagues: tuple[Person, ...]  # attendees from the seller's side
+    first_meeting: bool
+    previous_meeting: str = ""  # date of the last meeting with this customer, if any
+    next_meeting: str = ""  # date of the next scheduled meeting with this customer, if any
+    agenda_items: tuple[AgendaItem, ...] = ()
+    carry: Carryover | None = None
+    agenda_draft: str = ""  # the agenda as text, shown in the prep block when the customer organizes
+
+    @property
+    def minutes(self) -> int:
+        return int((self.end - self.start).total_seconds() // 60)
+
+    def shared(self) -> MeetingContext:
+        """What a customer-visible agenda may be rendered from: only the shared part of the carry-over."""
+        if self.carry is None and not self.agenda_draft:
+            return self  # nothing private to leave out
+        return self._replace(carry=self.carry.shared() if self.carry else None, agenda_draft="")
+
+
+# What templates may read without the sandbox's general attribute check: the declared fields
+# (and plain computed properties) of the frozen data the planner hands them, and the
+# counters of a for loop. Nothing else.
+_READABLE: dict[type, frozenset[str]] = {
+    cls: frozenset(field.name for field in fields(cls)) | extra
+    for cls, extra in ((Commitment, set()), (Agreed, set()), (Carryover, set()))
+} | {
+    Person: frozenset(Person._fields) | {"label"},
+    AgendaItem: frozenset(AgendaItem._fields),
+    MeetingContext: frozenset(MeetingContext._fields) | {"minutes"},
+    # a for loop's counters ("loop.first"), which templates read on every pass
+    LoopContext: frozenset({"depth", "first", "index", "index0", "last", "length", "revindex", "revindex0"}),
+}
+
+
+class _Sandbox(SandboxedEnvironment):
+    """The sandbox with a fast path for reading the planner's own data.
+
+    A field of one of those frozen records is plain data (text, numbers, dates, more of
+    the same), so reading it is safe without the general check, which looks for internal
+    attributes and unsafe callables on every access and took a large share of rendering time.
+    Everything else (methods, dunders, other objects) still goes through the sandbox.
+    """
+
+    def getattr(self, obj: t.Any, attribute: str) -> t.Any | Undefined:
+        if attribute in _READABLE.get(type(obj), ()):
+            return getattr(obj, attribute)
+        return super().getattr(obj, attribute)
+
+
+@functools.lru_cache(maxsize=1024)  # a few meeting lengths recur across thousands of meetings
+def agenda_items(minutes: int, follow_up: bool) -> tuple[AgendaItem, ...]:
+    """A short timed agenda that fits the meeting's length (minutes add up to it)."""
+    topics = [
+        ("Welcome, purpose and the outcomes we both want", 0.10),
+        ("Review of what each side agreed last time", 0.15) if follow_up else ("Your priorities and what is driving them", 0.25),
+        ("Discussion of your focus areas", 0.5 if follow_up else 0.4),
+        ("Decisions, next steps and owners", 0.25),
+    ]  # fmt: skip
+    items = [AgendaItem(topic, max(1, round(minutes * share))) for topic, share in topics]
+    drift = minutes - sum(item.minutes for item in items)
+    discussion = items[2]
+    items[2] = AgendaItem(discussion.topic, max(1, discussion.minutes + drift))
+    return tuple(items)
+
+
+# the C locale's names, which strftime's %a and %b print (the agent never sets a locale)
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _when(start: datetime, end: datetime | None = None) -> str:
+    """A meeting's time as strftime("%a %d %b %Y, %H:%M") would print it, with the end and
+    the zone: "Mon 18 Mar 2030, 09:05–09:50 (CET)". Formatted by hand because strftime took
+    three times as long (every text shows a time); %-formatting is a third faster than an
+    f-string at zero-padded numbers."""
+    parts = (_DAYS[start.weekday()], start.day, _MONTHS[start.month], start.year, start.hour, start.minute)
+    text = "%s %02d %s %d, %02d:%02d" % parts  # noqa: UP031
+    if end is not None:
+        text += "–%02d:%02d" % (end.hour, end.minute)  # noqa: UP031
+    return f"{text} ({start.tzname()})"
+
+
+def _at(when: datetime) -> str:
+    """An instant as a seller reads it in a sentence: "14:30 on Mon 18 Mar"."""
+    return "%02d:%02d on %s %02d %s" % (when.hour, when.minute, _DAYS[when.weekday()], when.day, _MONTHS[when.month])  # noqa: UP031
+
+
+class Renderer:
+    """Renders prep checklists, agendas and debrief forms from (possibly overridden) templates."""
+
+    def __init__(self, override: Path | None = None, memo_size: int = 100_000) -> None:
+        self.memo_size = memo_size
+        self._memo: dict[tuple[object, ...], str] = {}
+        if override is not None and not override.is_dir():
+            raise ConfigError("not a directory", where=f"templates: {override}")
+        loaders = [FileSystemLoader(str(override))] if override else []
+        loaders.append(FileSystemLoader(str(default_templates_dir())))
+        self._env = _Sandbox(
+            loader=ChoiceLoader(loaders),
+            autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        self._env.filters["when"] = _when
+        self._env.filters["at"] = _at
+        try:
+            # loaded once, as a global: importing it in each template cost a look-up per render
+            self._env.globals["agreed"] = self._env.get_template(MACROS).module
+            self._templates = {name: self._env.get_template(name) for name in TEMPLATES}
+        except TemplateError as exc:
+            raise ConfigError(f"template error: {exc}", where=f"templates: {override or default_templates_dir()}") from None
+        # what Template.render() copies out of each template's globals (a ChainMap) every call
+        self._globals = {name: dict(template.globals) for name, template in self._templates.items()}
+
+    def remember(self, key: tuple[object, ...], compute: Callable[[], str]) -> str:
+        """`compute()`, remembered under a digest of `key` (which must name everything the
+        result depends on, the template included).
+
+        The planner re-derives every block and agenda each cycle to see whether it changed;
+        usually nothing did, and it needs only the fingerprint of the text, which this keeps
+        (a few dozen bytes per entry), not the text. The oldest entries go first once there
+        are `memo_size`; a new Renderer (other templates) starts empty.
+        """
+        # the key itself (frozen, hashable data) is the dictionary key: equal inputs, equal entry
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = compute()
+            if len(self._memo) > self.memo_size:
+                del self._memo[next(iter(self._memo))]
+        return found
+
+    def _render(self, name: str, ctx: MeetingContext) -> str:
+        try:
+            # Template.render(m=ctx) without reading the globals out of their ChainMap on every
+            # call (twice: for the variables and for the context's list of global names, which
+            # only imports use); that was half the cost of starting a render
+            template = self._templates[name]
+            context = self._env.context_class(self._env, {**self._globals[name], "m": ctx}, name, template.blocks)
+            text = self._env.concat(template.root_render_func(context))
+        except TemplateError as exc:
+            raise ConfigError(f"cannot render: {exc}", where=f"template {name}") from None
+        return neutralise(text.strip("\n"))
+
+    def prep(self, ctx: MeetingContext) -> str:
+        return self._render("prep.txt.j2", ctx)
+
+    def agenda(self, ctx: MeetingContext) -> str:
+        """The customer-visible agenda; it never sees the private part of a debrief."""
+        return self._render("agenda.txt.j2", ctx.shared())
+
+    def agenda_html(self, ctx: MeetingContext) -> str:
+        return self._render("agenda.html.j2", ctx.shared())
+
+    def debrief(self, ctx: MeetingContext) -> str:
+        return self._render("debrief.txt.j2", ctx)
+
+
+def prep_title(meeting_title: str) -> str:
+    return f"Prep: {meeting_title}"
+
+
+def debrief_title(meeting_title: str) -> str:
+    return f"Debrief: {meeting_title}"
