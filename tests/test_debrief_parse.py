@@ -7,7 +7,8 @@ from datetime import date
 import pytest
 from helpers import World, at, fill_in, meeting
 
-from agent.text.debrief import Debrief, Item, carryover, html_to_text, parse, parse_date, parse_item
+from agent.core.debrief import Debrief, Item
+from agent.text.debrief import carryover, html_to_text, parse, parse_date, parse_item
 
 DAY = date(2030, 3, 19)  # a Tuesday: the meeting the debrief is about
 

@@ -8,10 +8,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_splice_html import documents, words
 
-from agent.core.model import AgendaTag, fingerprint
+from agent.core.fingerprint import fingerprint
+from agent.core.htmltext import text_of
+from agent.core.model import AgendaTag
 from agent.text import splice
 from agent.text.html_copy import NOTHING, follow
-from agent.text.splice_html import from_text, text_of
+from agent.text.splice_html import from_text
 
 agendas = st.lists(words, min_size=1, max_size=5).map("\n".join)
 

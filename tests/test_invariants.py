@@ -13,6 +13,7 @@ import pytest
 from harness import Harness
 
 from agent.config.settings import parse
+from agent.core.htmltext import plain_text
 from agent.core.model import Event
 from agent.plan.changes import verb
 from agent.state.sqlite import SqliteStore
@@ -72,7 +73,7 @@ def people_part(event: Event) -> str:
 
 
 def readable(event: Event) -> str:
-    return splice.plain_text(event.description, event.body_format)
+    return plain_text(event.description, event.body_format)
 
 
 def test_a_cycle_enriches_and_the_next_one_writes_nothing(harness: Harness, agent: Agent) -> None:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from test_debrief_privacy import OBJECTIVE, SHARED_ITEMS, SHOWN_ITEMS, marked_debrief, outlook_html
 from test_invariants import Agent, at, people_part, readable
 
+from agent.core.htmltext import plain_text
 from agent.core.model import BodyFormat, Event, Kind
 from agent.text import splice
 
@@ -79,7 +80,7 @@ def test_meeting_1_debrief_flows_into_meeting_2_once_and_nothing_private_leaks(h
     meeting = harness.meeting(second)
     assert people_part(meeting) == second_before  # the seller's words, untouched
     found = splice.for_meeting(meeting).find(meeting.description, meeting.agenda_tag)
-    agenda = splice.plain_text(found.body, meeting.agenda_tag.body_format)  # as text lines or HTML paragraphs
+    agenda = plain_text(found.body, meeting.agenda_tag.body_format)  # as text lines or HTML paragraphs
     assert "Purpose\nAgree the pilot scope and its sponsor\n" in agenda
     assert "When we met on Mon 18 Mar 2030, we agreed that\n" in agenda
     assert "you would send the March usage export (by Wed 20 Mar 2030)\n" in agenda

@@ -8,7 +8,9 @@ from helpers import World, at, meeting
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.plan.planner import LineMemo, Owned, block_fingerprint, plan
+from agent.core.fingerprint import block_fingerprint
+from agent.core.history import Owned
+from agent.plan.planner import LineMemo, plan
 from agent.sync.engine import window_for
 from agent.text.render import Renderer
 

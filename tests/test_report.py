@@ -15,10 +15,10 @@ from helpers import BERLIN
 from agent.cli.main import main
 from agent.cli.report_view import chart, to_html
 from agent.config.settings import parse as parse_config
+from agent.core.debrief import Debrief, Item
 from agent.core.held import Held
 from agent.review.report import Figures, from_store
 from agent.state.sqlite import SqliteStore
-from agent.text.debrief import Debrief, Item
 
 NOW = datetime(2030, 6, 17, 12, 0, tzinfo=BERLIN)  # a Monday; the review covers the 28 days before
 

@@ -13,8 +13,8 @@ from datetime import timedelta
 from helpers import World, at, meeting
 from test_loop import write_debrief
 
+from agent.core.history import History, Past
 from agent.core.model import Event
-from agent.plan.planner import History, Past
 from agent.text import splice
 from agent.text.debrief import carryover, parse
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.core.model import AgendaTag, fingerprint
+from agent.core.fingerprint import fingerprint
+from agent.core.model import AgendaTag
 from agent.text import splice
 from agent.text.splice import BEGIN, END, AgendaState
 

@@ -10,10 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from agent.config.settings import Settings
-from agent.core.model import Attendee
-from agent.plan.classify import customer_among
-from agent.text.debrief import Debrief, Shared
+from agent.core.debrief import Debrief, Shared
 
 
 @dataclass(frozen=True)
@@ -58,8 +55,3 @@ class Held:
         return replace(
             self, debrief=debrief, debrief_content=content, debriefed_at=self.debriefed_at or now, changed_at=now, settled=settled
         )
-
-    def customer_for(self, settings: Settings) -> str:
-        """The customer under the current configuration: a [customers] mapping added later
-        gathers earlier meetings under its name too."""
-        return customer_among((Attendee(email) for email in self.externals), settings) or self.customer

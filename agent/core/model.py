@@ -8,7 +8,6 @@ tested without a network.
 from __future__ import annotations
 
 import enum
-import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -89,22 +88,6 @@ class Attendee:
     @cached_property
     def domain(self) -> str:
         return self.address.rpartition("@")[2]
-
-
-def fingerprint(text: str) -> str:
-    """A short stable hash of text, used to notice whether a person edited what we wrote.
-
-    Providers normalise whitespace (CRLF, trailing blanks, a final newline), so the hash is
-    taken over a normalised form: such rewrites are not mistaken for a human edit.
-    """
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    return digest("\n".join(line.rstrip() for line in lines).strip("\n"))
-
-
-def digest(normal: str) -> str:
-    """The hash `fingerprint` keeps, for text that is already in normal form (one line,
-    no trailing blanks): a caller that normalised it more strictly need not pay twice."""
-    return hashlib.sha256(normal.encode("utf-8")).hexdigest()[:16]
 
 
 def _encode(fields: dict[str, str]) -> str:

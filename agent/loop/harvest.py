@@ -25,13 +25,13 @@ from datetime import datetime, time, timedelta
 
 from agent.config.settings import Account
 from agent.core.errors import BadDataError, GoneError, TransientError
+from agent.core.fingerprint import observed_fingerprint
 from agent.core.held import Held
+from agent.core.history import Carryover, History, Past
 from agent.core.model import BodyFormat, Delta, Event, Kind
-from agent.plan.classify import Classifier
-from agent.plan.planner import History, Past, observed_fingerprint
+from agent.plan.classify import Classifier, held_customer
 from agent.state.store import Artifact, Store
 from agent.text.debrief import carryover, parse
-from agent.text.render import Carryover
 from connectors.base import Connector
 
 log = logging.getLogger("callplan.harvest")
@@ -133,7 +133,7 @@ class Harvester:
         """The account's customer meetings before `now`, each with its debrief's carry-over."""
         rows = [row for row in self.store.held(account=self.account.name) if row.start < now]
         known = {(row.calendar, row.meeting_key) for row in rows}
-        pasts = [Past(row.customer_for(self.settings), row.start, row.title, self._carry(row, now)) for row in rows]
+        pasts = [Past(held_customer(row, self.settings), row.start, row.title, self._carry(row, now)) for row in rows]
         pasts += (Past(a.customer, a.meeting_start, a.title) for a in self._recorded(now) if (a.calendar, a.meeting_key) not in known)
         return History(pasts)
 

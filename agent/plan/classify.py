@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from agent.config.settings import Settings
+from agent.core.held import Held
 from agent.core.model import Attendee, Event, Response, Status
 
 
@@ -163,3 +164,9 @@ def customer_label(customer: str, settings: Settings) -> str:
         return customer
     main = labels[-3] if len(labels) >= 3 and len(labels[-2]) <= 3 and len(labels[-1]) == 2 else labels[-2]
     return main.replace("-", " ").title()
+
+
+def held_customer(held: Held, settings: Settings) -> str:
+    """The customer of a held meeting under the current configuration: a [customers] mapping
+    added later gathers earlier meetings under its name too."""
+    return customer_among((Attendee(email) for email in held.externals), settings) or held.customer

@@ -21,39 +21,22 @@ from __future__ import annotations
 import bisect
 import functools
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import date, datetime, timedelta, tzinfo
 from typing import NamedTuple
 
 from agent.config.settings import Settings
-from agent.core.model import AgendaTag, BlockSpec, BlockTag, BodyFormat, Event, Interval, Kind, Status, Window, digest
+from agent.core.fingerprint import block_edited, digest
+from agent.core.history import History, Owned, Record
+from agent.core.model import AgendaTag, BlockSpec, BlockTag, BodyFormat, Event, Interval, Kind, Status, Window
 from agent.plan.changes import Adopt, Change, CreateBlock, DeleteBlock, Forget, Tombstone, UpdateBlock, WriteAgenda
 from agent.plan.classify import Classifier
 from agent.plan.placement import Placer, Timeline
 from agent.text import splice
-from agent.text.render import (
-    Carryover,
-    MeetingContext,
-    Person,
-    Renderer,
-    agenda_items,
-    debrief_title,
-    prep_title,
-)
+from agent.text.render import MeetingContext, Person, Renderer, agenda_items, debrief_title, prep_title
 
 BLOCK_KINDS = (Kind.PREP, Kind.DEBRIEF)
-
-
-@dataclass(frozen=True)
-class Record:
-    """What the state store believes the agent owns on the calendar."""
-
-    kind: Kind
-    meeting_key: str
-    ref: str
-    start: datetime | None = None  # where a block was placed, or the meeting an agenda is in
-    end: datetime | None = None
 
 
 class _NewBlock(NamedTuple):
@@ -64,63 +47,6 @@ class _NewBlock(NamedTuple):
     context: MeetingContext
     title: str
     slot: Interval
-
-
-@dataclass(frozen=True)
-class Owned:
-    blocks: tuple[Event, ...] = ()  # tagged blocks seen on the calendar
-    records: Mapping[tuple[Kind, str], Record] = field(default_factory=dict)
-    tombstones: frozenset[tuple[Kind, str]] = frozenset()
-
-
-@dataclass(frozen=True)
-class Past:
-    """A customer meeting from before the window, with what its debrief said (if anything)."""
-
-    customer: str
-    start: datetime
-    title: str
-    carry: Carryover | None = None
-
-
-class History:
-    """Earlier customer meetings, indexed by customer and start for quick look-ups."""
-
-    def __init__(self, meetings: Iterable[Past] = ()) -> None:
-        self._by_customer: dict[str, list[Past]] = defaultdict(list)
-        for past in sorted(meetings, key=lambda past: past.start):
-            self._by_customer[past.customer].append(past)
-        self._starts = {customer: [p.start for p in group] for customer, group in self._by_customer.items()}
-
-    def _latest_first(self, customer: str, when: datetime) -> Iterator[Past]:
-        """This customer's meetings before `when`, the most recent first."""
-        group = self._by_customer.get(customer, [])
-        for index in range(bisect.bisect_left(self._starts.get(customer, []), when) - 1, -1, -1):
-            yield group[index]
-
-    def last_before(self, customer: str, when: datetime) -> Past | None:
-        return next(self._latest_first(customer, when), None)
-
-    def carry_before(self, customer: str, when: datetime) -> Carryover | None:
-        """What the most recent debrief with this customer before `when` said.
-
-        While nothing of that debrief has settled yet, the agenda keeps carrying what the
-        debrief before it agreed, so a new debrief changes an agenda once, when it settles.
-        """
-        carries = (past.carry for past in self._latest_first(customer, when) if past.carry is not None)
-        latest = next(carries, None)
-        if latest is None or latest.agreed is not None:
-            return latest
-        return latest.carrying(next((carry.agreed for carry in carries if carry.agreed is not None), None))
-
-
-def block_fingerprint(title: str, text: str) -> str:
-    """What a person changes when they edit a block: the words of its title or its text.
-
-    White space does not count, so a provider that re-flows our text or hands it back as
-    HTML (Exchange does, unless asked otherwise) is not mistaken for a person's edit.
-    """
-    return digest(" ".join(f"{title}\n{text}".split()))  # one line, single spaces: already normal
 
 
 class LineMemo:
@@ -147,11 +73,6 @@ class LineMemo:
             if words:
                 normal.append(words)
         return digest(" ".join(normal))
-
-
-def observed_fingerprint(block: Event) -> str:
-    """The fingerprint of a block as it stands on the calendar."""
-    return block_fingerprint(block.title, splice.plain_text(block.description, block.body_format))
 
 
 def plan(
@@ -482,9 +403,9 @@ class _Planner:
         return not context.seller_organizes and self.settings.agenda.enabled
 
     def _edited(self, block: Event) -> bool:
-        """_edited(block), once per block and plan: fingerprinting a text is not free."""
+        """block_edited(block), once per block and plan: fingerprinting a text is not free."""
         if block.ref not in self._edits:
-            self._edits[block.ref] = _edited(block)
+            self._edits[block.ref] = block_edited(block)
         return self._edits[block.ref]
 
     def _agenda(self, meeting: Event, context: MeetingContext) -> None:
@@ -589,12 +510,6 @@ def _day(when: datetime | None, zone: tzinfo) -> str:
 @functools.lru_cache(maxsize=4096)
 def _date_label(day: date) -> str:
     return day.strftime("%a %d %b %Y")
-
-
-def _edited(block: Event) -> bool:
-    """Did a person change the title or text of a block we wrote?"""
-    tag = block.block_tag
-    return tag is not None and observed_fingerprint(block) != tag.content
 
 
 def _pinned(block: Event) -> bool:

@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from agent.config.settings import Account
 from agent.core.held import Held
+from agent.plan.classify import held_customer
 from agent.state.store import Store
 
 
@@ -178,5 +179,5 @@ def from_store(store: Store, accounts: Sequence[Account], now: datetime, days: i
     """
     rows: list[Held] = []
     for account in accounts:
-        rows += (replace(row, customer=row.customer_for(account.settings)) for row in store.held(account=account.name))
+        rows += (replace(row, customer=held_customer(row, account.settings)) for row in store.held(account=account.name))
     return review(rows, now, days, zone_of(accounts))

@@ -9,12 +9,12 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
+from agent.core.debrief import Debrief, Shared
 from agent.core.errors import StateError
 from agent.core.held import Held
 from agent.core.model import Delta, Event, Kind, Window
 from agent.state.codec import dump_event, load_event
 from agent.state.store import Artifact, AuditEntry, RunStatus, Store
-from agent.text.debrief import Debrief, Shared
 
 
 def stamp(value: datetime | None) -> str | None:

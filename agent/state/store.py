@@ -23,8 +23,8 @@ from datetime import datetime
 from typing import Any
 
 from agent.core.held import Held
+from agent.core.history import Record
 from agent.core.model import Delta, Event, Kind, Window
-from agent.plan.planner import Record
 
 
 @dataclass(frozen=True)

@@ -30,12 +30,13 @@ from agent.core.errors import (
     StateError,
     ThrottledError,
 )
+from agent.core.history import Owned
 from agent.core.logfmt import emit
 from agent.core.model import Delta, Event, Window
 from agent.loop.harvest import Harvester
 from agent.plan.changes import Adopt, Change, CreateBlock, DeleteBlock, Forget, Tombstone, UpdateBlock, WriteAgenda, verb
 from agent.plan.classify import customer_of
-from agent.plan.planner import Owned, plan
+from agent.plan.planner import plan
 from agent.state.store import Artifact, Store
 from agent.text.render import Renderer
 from connectors.base import Connector

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from agent.core.errors import ConflictError, GoneError
+from agent.core.fingerprint import block_edited
 from agent.core.model import Event, Kind
-from agent.plan.planner import observed_fingerprint
 from agent.sync.engine import AccountSync, state_key
 from agent.text import splice
 
@@ -59,7 +59,7 @@ def undo(sync: AccountSync, dry_run: bool = False) -> UndoReport:
 def _undo_one(sync: AccountSync, calendar: str, event: Event, report: UndoReport, dry_run: bool) -> None:
     tag = event.block_tag
     if tag is not None:
-        if observed_fingerprint(event) != tag.content:
+        if block_edited(event):
             report.kept.append(f"{_label(event)}: you wrote in it")
             return
         report.removed.append(_label(event))

@@ -19,17 +19,17 @@ back. Held-back lines are listed (`Debrief.withheld`) so that the next prep can 
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from html.parser import HTMLParser
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 from dateutil import parser as date_parser
 
+from agent.core.debrief import Debrief, Item, Shared
+from agent.core.history import Agreed, Carryover, Commitment
 from agent.text import privacy
-from agent.text.render import Agreed, Carryover, Commitment
 
 DateOrder = Literal["day-first", "month-first"]
 
@@ -86,103 +86,6 @@ NUMERIC_DATE = re.compile(r"(\d{1,2})[./](\d{1,2})(?:[./](\d{4}|\d{2}))?")
 RELATIVE = {"tomorrow": 1}
 BLOCK_TAG = re.compile(r"<(?:p|div|br|li|tr|h[1-6])\b", re.I)
 HTML_TAG = re.compile(r"</?(?:p|br|div|li|ul|ol|span|b|strong|i|em|html|body|font|table|h[1-6])\b[^>]*>", re.I)
-
-
-@dataclass(frozen=True)
-class Item:
-    """One commitment or next step: what, by when (a date when it parses), and whether done."""
-
-    what: str
-    due: date | None = None
-    due_text: str = ""  # the date as the seller wrote it
-    done: bool = False
-
-    @property
-    def due_label(self) -> str:
-        """The due date as shown to people: "Mon 25 Mar 2030", or the seller's words."""
-        return self.due.strftime("%a %d %b %Y") if self.due else self.due_text
-
-
-@dataclass(frozen=True)
-class Shared:
-    """The part of one version of a debrief that the next agenda may carry."""
-
-    objective: str = ""
-    theirs: tuple[Item, ...] = ()
-    ours: tuple[Item, ...] = ()
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), default=_json_default, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> Shared:
-        data = json.loads(text)
-        return cls(data.get("objective", ""), *(tuple(_item_from(entry) for entry in data.get(name, ())) for name in ("theirs", "ours")))
-
-
-@dataclass(frozen=True)
-class Debrief:
-    """What a seller wrote into one debrief form, section by section."""
-
-    liked: str = ""
-    differently: str = ""
-    authority: str = ""
-    theirs: tuple[Item, ...] = ()
-    ours: tuple[Item, ...] = ()
-    objective: str = ""
-    time: str = ""
-    interest: str = ""
-    questions: tuple[str, ...] = ()
-    overview: str = ""
-    next_steps: tuple[Item, ...] = ()
-    next_meeting: str = ""
-    openers: tuple[str, ...] = ()
-    notes: str = ""
-    other: tuple[str, ...] = field(default=())  # private notes: unknown headings, marked and held-back text
-    withheld: tuple[str, ...] = ()  # lines under a shared section's heading that were not shared
-
-    @property
-    def written(self) -> bool:
-        """Did the seller write anything at all into the form's sections?"""
-        return any(getattr(self, name) for name in self.__dataclass_fields__)
-
-    @property
-    def shared(self) -> Shared:
-        return Shared(self.objective, self.theirs, self.ours)
-
-    def steps(self) -> tuple[Item, ...]:
-        """The next steps this debrief agreed: open commitments of both sides and next-step lines."""
-        return tuple(item for item in self.theirs + self.ours + self.next_steps if not item.done)
-
-    @property
-    def dated_next_steps(self) -> bool:
-        """At least one next step was recorded, and every one of them has a date."""
-        steps = self.steps()
-        return bool(steps) and all(item.due is not None for item in steps)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), default=_json_default, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> Debrief:
-        data = json.loads(text)
-        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
-        for name in ("theirs", "ours", "next_steps"):
-            known[name] = tuple(_item_from(entry) for entry in known.get(name, ()))
-        for name in ("questions", "openers", "other", "withheld"):
-            known[name] = tuple(known.get(name, ()))
-        return cls(**known)
-
-
-def _json_default(value: Any) -> str:
-    if isinstance(value, date):
-        return value.isoformat()
-    raise TypeError(type(value))
-
-
-def _item_from(entry: dict[str, Any]) -> Item:
-    due = entry.get("due")
-    return Item(entry["what"], date.fromisoformat(due) if due else None, entry.get("due_text", ""), entry.get("done", False))
 
 
 # --- HTML to text ---------------------------------------------------------------------------

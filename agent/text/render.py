@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import typing as t
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -21,6 +21,7 @@ from jinja2.runtime import LoopContext
 from jinja2.sandbox import SandboxedEnvironment
 
 from agent.core.errors import ConfigError
+from agent.core.history import Agreed, Carryover, Commitment
 from agent.text.splice import neutralise
 
 TEMPLATES = ("prep.txt.j2", "agenda.txt.j2", "agenda.html.j2", "debrief.txt.j2")
@@ -46,73 +47,6 @@ class Person(NamedTuple):
     @property
     def label(self) -> str:
         return f"{self.name} <{self.email}>" if self.name else self.email
-
-
-@dataclass(frozen=True)
-class Commitment:
-    """Something one side agreed to do, carried from a debrief into the next meeting."""
-
-    who: str  # "customer" or "us"
-    what: str
-    due: str = ""  # as the seller wrote it; a date when it parses
-    overdue: bool = False
-
-
-@dataclass(frozen=True)
-class Agreed:
-    """What an agenda carries from one debrief: its objective and open commitments, without
-    the clock-dependent overdue flag, so time passing never changes an agenda."""
-
-    meeting_title: str
-    meeting_date: str
-    objective: str = ""
-    commitments: tuple[Commitment, ...] = ()
-
-
-@dataclass(frozen=True)
-class Carryover:
-    """What the last debrief with this customer says about the next meeting (the loop).
-
-    The private part (everything but `agreed` and `pending`) is the debrief's latest version,
-    for the prep. What the agenda carries settles first: a version's shared part reaches the
-    agenda only once the debrief stayed unchanged for agenda.settle_minutes, and the prep
-    shows both meanwhile, so the seller can fix what is about to be shared.
-    """
-
-    meeting_title: str
-    meeting_date: str
-    objective: str = ""
-    commitments: tuple[Commitment, ...] = ()  # the open ones
-    questions: tuple[str, ...] = ()
-    openers: tuple[str, ...] = ()
-    overview: str = ""
-    lessons: str = ""  # what the seller would do differently next time
-    next_steps: tuple[str, ...] = ()
-    agreed: Agreed | None = None  # what the agenda carries now; None: nothing has settled yet
-    pending: Agreed | None = None  # the latest version's shared part, while it waits to settle
-    settles_at: datetime | None = None  # when `pending` replaces `agreed` if the debrief stays unchanged
-    withheld: tuple[str, ...] = ()  # lines under the latest version's shared headings that were held back
-
-    def carrying(self, agreed: Agreed | None) -> Carryover:
-        """This carry-over with `agreed` as what the agenda carries now: nothing is pending
-        any more if the version waiting to settle says the same."""
-        if self.pending is not None and _same(self.pending, agreed):
-            return replace(self, agreed=agreed, pending=None, settles_at=None)
-        return replace(self, agreed=agreed)
-
-    def shared(self) -> Carryover | None:
-        """The part a customer may see: what has settled, and nothing else (None: nothing)."""
-        if self.agreed is None:
-            return None
-        agreed = self.agreed
-        return Carryover(agreed.meeting_title, agreed.meeting_date, agreed.objective, agreed.commitments, agreed=agreed)
-
-
-def _same(pending: Agreed, agreed: Agreed | None) -> bool:
-    """Would the agenda say the same? An empty shared part says what none says."""
-    if agreed is None:
-        return not (pending.objective or pending.commitments)
-    return pending == agreed
 
 
 class AgendaItem(NamedTuple):

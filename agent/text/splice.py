@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from agent.core.model import AgendaTag, BodyFormat, Event, fingerprint
+from agent.core.fingerprint import fingerprint
+from agent.core.model import AgendaTag, BodyFormat, Event
 
 BEGIN = "──── Agenda · shared by callplan ────"
 END = "──── End of agenda ────"
@@ -154,15 +155,6 @@ class TextSplicer:
 
 
 TEXT = TextSplicer()
-
-
-def plain_text(description: str, body_format: BodyFormat) -> str:
-    """What a person reads in a description: HTML as its text, text as it is."""
-    if body_format is BodyFormat.HTML:
-        from agent.text.splice_html import text_of
-
-        return text_of(description)
-    return description
 
 
 def for_meeting(meeting: Event) -> Splicer:

@@ -18,9 +18,10 @@ from dataclasses import replace
 
 from helpers import MONDAY, account
 
+from agent.core.history import Owned, Record
 from agent.core.model import Event
 from agent.plan.changes import CreateBlock, WriteAgenda
-from agent.plan.planner import LineMemo, Owned, Record, plan
+from agent.plan.planner import LineMemo, plan
 from agent.sync.engine import window_for
 from agent.text.render import MeetingContext, Renderer
 from bench.report import Row

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from harness import Harness
 from servers.proxy import Request, Seen
 
+from agent.core.htmltext import plain_text
 from agent.core.model import BodyFormat, Event, Kind
 from agent.state.store import Store
 from agent.text import splice
@@ -125,7 +126,7 @@ def kept(meeting: Event, written: str) -> bool:
     """Whether a meeting still holds what people wrote: byte for byte in a text body; in an
     HTML body, the text a person reads (Exchange re-serialises HTML on every write)."""
     if meeting.body_format is BodyFormat.HTML:
-        return splice.plain_text(people_text(meeting), BodyFormat.HTML) == splice.plain_text(written, BodyFormat.HTML)
+        return plain_text(people_text(meeting), BodyFormat.HTML) == plain_text(written, BodyFormat.HTML)
     return people_text(meeting) == written
 
 
@@ -150,7 +151,7 @@ def inspect(events: list[Event], written: dict[str, str], store: Store | None = 
     blocks = [event for event in events if event.block_tag is not None]
     per_meeting = Counter((block.block_tag.kind, block.block_tag.meeting_key) for block in blocks)  # type: ignore[union-attr]
     findings.duplicates = sum(count - 1 for count in per_meeting.values())
-    findings.duplicates += sum(max(0, splice.plain_text(m.description, m.body_format).count(splice.BEGIN) - 1) for m in meetings.values())
+    findings.duplicates += sum(max(0, plain_text(m.description, m.body_format).count(splice.BEGIN) - 1) for m in meetings.values())
     findings.text_lost = sum(1 for key, text in written.items() if key in meetings and not kept(meetings[key], text))
     findings.text_lost += sum(1 for key in written if key not in meetings)
     findings.orphans = sum(1 for block in blocks if block.block_tag.meeting_key not in meetings)  # type: ignore[union-attr]

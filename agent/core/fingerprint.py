@@ -1,0 +1,50 @@
+"""Fingerprints: how callplan notices that a person changed what it wrote.
+
+A tag on every artifact records the fingerprint of the text callplan wrote; comparing it
+with the fingerprint of the text found on the calendar tells a person's edit from a
+provider's re-formatting. The planner, undo and the debrief loop all ask the same question,
+so it is answered once, here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from agent.core.htmltext import plain_text
+from agent.core.model import Event
+
+
+def fingerprint(text: str) -> str:
+    """A short stable hash of text, used to notice whether a person edited what we wrote.
+
+    Providers normalise whitespace (CRLF, trailing blanks, a final newline), so the hash is
+    taken over a normalised form: such rewrites are not mistaken for a human edit.
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return digest("\n".join(line.rstrip() for line in lines).strip("\n"))
+
+
+def digest(normal: str) -> str:
+    """The hash `fingerprint` keeps, for text that is already in normal form (one line,
+    no trailing blanks): a caller that normalised it more strictly need not pay twice."""
+    return hashlib.sha256(normal.encode("utf-8")).hexdigest()[:16]
+
+
+def block_fingerprint(title: str, text: str) -> str:
+    """What a person changes when they edit a block: the words of its title or its text.
+
+    White space does not count, so a provider that re-flows our text or hands it back as
+    HTML (Exchange does, unless asked otherwise) is not mistaken for a person's edit.
+    """
+    return digest(" ".join(f"{title}\n{text}".split()))  # one line, single spaces: already normal
+
+
+def observed_fingerprint(block: Event) -> str:
+    """The fingerprint of a block as it stands on the calendar."""
+    return block_fingerprint(block.title, plain_text(block.description, block.body_format))
+
+
+def block_edited(block: Event) -> bool:
+    """Did a person change the title or text of a block we wrote?"""
+    tag = block.block_tag
+    return tag is not None and observed_fingerprint(block) != tag.content
