@@ -27,7 +27,7 @@ from test_invariants import Agent, at
 from agent.sync.undo import undo
 from agent.text import splice
 from agent.text.html_copy import Edit
-from agent.text.splice_html import MARKER_STYLE
+from agent.text.splice.html import MARKER_STYLE
 from connectors.caldav_html import DataUrl, Unusable
 
 TEXT = "Hello Dana,\nsee the deck before we meet."

@@ -61,7 +61,7 @@ def test_a_debrief_flows_into_the_next_prep_and_agenda_exactly_once() -> None:
     assert "- Customer: send the usage data (due Wed 20 Mar 2030)\n- Us: send a pilot proposal (due Wed 20 Mar 2030)" in prep
     assert "- who else is on the shortlist?" in prep and "- open with their month-end numbers" in prep
     assert "What you wanted to do differently this time: ask about budget earlier" in prep
-    agenda = splice.find(world.get(second).description, world.get(second).agenda_tag).body
+    agenda = splice.TEXT.find(world.get(second).description, world.get(second).agenda_tag).body
     assert "Purpose\nAgree the pilot scope\n" in agenda
     assert "When we met on Mon 18 Mar 2030, we agreed that\n- you would send the usage data (by Wed 20 Mar 2030)\n" \
            "- we would send a pilot proposal (by Wed 20 Mar 2030)" in agenda  # fmt: skip

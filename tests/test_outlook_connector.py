@@ -22,7 +22,7 @@ from agent.sync.engine import AccountSync, window_for
 from agent.sync.undo import undo
 from agent.text.render import Renderer
 from agent.text.splice import BEGIN, AgendaState
-from agent.text.splice_html import HTML
+from agent.text.splice.html import HTML
 from connectors.graph_http import GraphSession
 from connectors.outlook import OutlookConnector
 

@@ -23,7 +23,7 @@ FIRST = {"Commitment, us": "- send the pilot proposal by 20 Mar", "Primary objec
 
 def agenda(world: World, event: Event) -> str:
     meeting = world.get(event)
-    return splice.find(meeting.description, meeting.agenda_tag).body
+    return splice.TEXT.find(meeting.description, meeting.agenda_tag).body
 
 
 def edit_debrief(world: World, event: Event, old: str, new: str) -> None:

@@ -18,7 +18,7 @@ texts = st.one_of(
 
 
 def insert(original: str, body: str = "Agenda\n- one") -> tuple[str, AgendaTag]:
-    text, sep = splice.insert(original, body)
+    text, sep = splice.TEXT.insert(original, body)
     return text, AgendaTag("k", fingerprint(body), sep)
 
 
@@ -26,45 +26,45 @@ def insert(original: str, body: str = "Agenda\n- one") -> tuple[str, AgendaTag]:
 def test_strip_gives_back_the_person_text_exactly(before: str, after: str, body: str) -> None:
     text, tag = insert(before, body)
     text += after  # a person appended something later
-    found = splice.find(text, tag)
+    found = splice.TEXT.find(text, tag)
     assert found.state is AgendaState.OURS
-    assert splice.strip(text, found) == before + after
+    assert splice.TEXT.strip(text, found) == before + after
 
 
 @given(texts, texts)
 def test_replace_keeps_both_sides(before: str, after: str) -> None:
     text, tag = insert(before)
     text += after
-    found = splice.find(text, tag)
-    rewritten = splice.replace(text, found, "New agenda", tag.sep)
+    found = splice.TEXT.find(text, tag)
+    rewritten = splice.TEXT.replace(text, found, "New agenda", tag.sep)
     assert rewritten.startswith(before) and rewritten.endswith(after)
-    again = splice.find(rewritten, AgendaTag("k", fingerprint("New agenda"), tag.sep))
+    again = splice.TEXT.find(rewritten, AgendaTag("k", fingerprint("New agenda"), tag.sep))
     assert again.body == "New agenda"
-    assert splice.strip(rewritten, again) == before + after
+    assert splice.TEXT.strip(rewritten, again) == before + after
 
 
 def test_states() -> None:
-    assert splice.find("plain", None).state is AgendaState.ABSENT
-    assert splice.find(f"pasted {BEGIN} from another invite", None).state is AgendaState.FOREIGN
+    assert splice.TEXT.find("plain", None).state is AgendaState.ABSENT
+    assert splice.TEXT.find(f"pasted {BEGIN} from another invite", None).state is AgendaState.FOREIGN
     text, tag = insert("Intro")
-    assert splice.find(text, tag).state is AgendaState.OURS
-    assert splice.find(text.replace("one", "two"), tag).state is AgendaState.EDITED
-    assert splice.find("Intro", tag).state is AgendaState.REMOVED
+    assert splice.TEXT.find(text, tag).state is AgendaState.OURS
+    assert splice.TEXT.find(text.replace("one", "two"), tag).state is AgendaState.EDITED
+    assert splice.TEXT.find("Intro", tag).state is AgendaState.REMOVED
 
 
 def test_a_forged_pair_before_ours_is_left_alone() -> None:
     forged = f"Mine:\n{BEGIN}\nAgenda\n- not yours\n{END}\n"
     text, tag = insert(forged)
-    found = splice.find(text, tag)
-    assert splice.strip(text, found) == forged
+    found = splice.TEXT.find(text, tag)
+    assert splice.TEXT.strip(text, found) == forged
 
 
 def test_provider_line_ending_rewrites_are_not_a_human_edit() -> None:
     text, tag = insert("Intro\nline two")
     crlf = text.replace("\n", "\r\n")
-    found = splice.find(crlf, tag)
+    found = splice.TEXT.find(crlf, tag)
     assert found.state is AgendaState.OURS
-    assert splice.strip(crlf, found) == "Intro\r\nline two"
+    assert splice.TEXT.strip(crlf, found) == "Intro\r\nline two"
 
 
 def test_rendered_text_cannot_forge_an_end_marker() -> None:

@@ -13,7 +13,7 @@ from agent.core.htmltext import text_of
 from agent.core.model import AgendaTag, BodyFormat
 from agent.text import splice
 from agent.text.splice import BEGIN, END, AgendaState
-from agent.text.splice_html import HTML
+from agent.text.splice.html import HTML
 
 words = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=30)
 imitations = st.sampled_from([

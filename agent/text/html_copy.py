@@ -3,7 +3,7 @@
 Calendar clients that let people format a description keep two versions of it: the text, and
 an HTML copy that they show instead (on CalDAV, the ALTREP of DESCRIPTION or X-ALT-DESC). The
 agenda is spliced into the text, and its tag's fingerprint is the text agenda's; the HTML copy
-gets the same agenda, as the HTML `splice_html.from_text` makes of it, spliced where the HTML
+gets the same agenda, as the HTML `splice.html.from_text` makes of it, spliced where the HTML
 splicer puts an agenda. So a person's formatting stays, byte for byte, and the agenda shows in
 it too.
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from agent.core.model import AgendaTag, BodyFormat
 from agent.text import splice
 from agent.text.splice import AgendaState
-from agent.text.splice_html import HTML, from_text
+from agent.text.splice.html import HTML, from_text
 
 
 @dataclass(frozen=True)
@@ -64,5 +64,5 @@ def _agenda(text: str, tag: AgendaTag | None) -> str | None:
     """The body of our agenda in a text description, if it holds one as we wrote it."""
     if tag is None:
         return None
-    found = splice.find(text, tag)
+    found = splice.TEXT.find(text, tag)
     return found.body if found.state is AgendaState.OURS else None

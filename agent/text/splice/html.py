@@ -23,7 +23,7 @@ import re
 from agent.core.fingerprint import fingerprint
 from agent.core.htmltext import Scan, text_of
 from agent.core.model import AgendaTag
-from agent.text.splice import BEGIN, END, Found, locate
+from agent.text.splice.markers import BEGIN, END, Found, locate
 
 MARKER_STYLE = "color:#666666"
 BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
