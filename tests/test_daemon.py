@@ -28,7 +28,7 @@ from agent.core.model import Delta, Window
 from agent.service.daemon import Daemon, backoff_delay
 from agent.service.notify import Notifier
 from agent.state.sqlite import SqliteStore
-from agent.sync.engine import state_key
+from agent.state.store import CalendarKey
 from agent.sync.session import Session
 from connectors import open_connector
 
@@ -293,7 +293,7 @@ def test_new_blocks_go_in_chunks_of_the_batch_size_and_a_stop_finishes_only_the_
     stopped = world.sync.cycle(stop=stop)
     assert connector.chunks == [3] and stopped.stopped
     assert [type(change).__name__ for change, _ in stopped.calendars[0].applied] == ["CreateBlock"] * 3
-    assert len(world.blocks()) == 3 and len(world.store.artifacts(state_key("alex", CALENDAR))) == 3  # each one recorded
+    assert len(world.blocks()) == 3 and len(world.store.artifacts(CalendarKey("alex", CALENDAR))) == 3  # each one recorded
     stop.clear()
     world.sync.connector = MemoryConnector(world.calendar)
     assert sorted(world.applied()) == ["create"] * 3 + ["write agenda"] * 3

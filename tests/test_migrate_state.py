@@ -49,7 +49,7 @@ def snapshot(store: Store, world: World) -> dict[str, Any]:
     """Everything the store says, through its interface (audit ids aside: each database numbers its own)."""
     settings = world.account.settings
     window = window_for(world.now, settings.lookahead_days, settings.timezone)
-    calendars = sorted({artifact.calendar for artifact in store.artifacts()})
+    calendars = sorted({artifact.key for artifact in store.artifacts()})
     return {
         "calendars": calendars,
         "cursors": [store.cursor(calendar, window) for calendar in calendars],

@@ -21,6 +21,7 @@ from helpers import at
 from servers.postgres import PostgresServer
 from servers.radicale import ZONE
 from test_cli import write_config
+from test_store import assert_split, old_rows
 
 from agent.cli.main import main
 from agent.config.settings import PostgresState, load
@@ -28,7 +29,7 @@ from agent.core.errors import ConfigError, StateError
 from agent.core.model import Kind
 from agent.state import postgres as pgstore
 from agent.state.postgres import PostgresStore
-from agent.state.store import Artifact, RunStatus
+from agent.state.store import Artifact, CalendarKey, RunStatus
 
 PASSWORD = "Pg-s3cret-never-shown"
 
@@ -199,9 +200,9 @@ def test_db_migrate_prepares_the_database_once_and_an_older_or_newer_schema_is_r
     assert (second.exit_code, second.output) == (0, f"{state.where}: schema at version {now}, nothing to do\n")
 
     store = PostgresStore(state)
-    store.record(account="alex", calendar="alex|work", action="create", kind=Kind.PREP, meeting_key="m1", reason="r",
-                 before=None, after=None, artifact=Artifact("alex|work", Kind.PREP, "m1", "ref", "e1", at(0, 9), at(0, 10),
-                                                            at(0, 10), at(0, 11), "globex.example", "Globex"))  # fmt: skip
+    store.record(key=CalendarKey("alex", "work"), action="create", kind=Kind.PREP, meeting_key="m1", reason="r",
+                 before=None, after=None, artifact=Artifact("alex", "work", Kind.PREP, "m1", "ref", "e1", at(0, 9),
+                                                            at(0, 10), at(0, 10), at(0, 11), "globex.example", "Globex"))  # fmt: skip
     store.close()
     # a later callplan adds a column: a plain migration, and until it runs the old schema is refused
     added = [*pgstore.MIGRATIONS, ("a column for a later feature", ("ALTER TABLE held ADD COLUMN later_column text",))]
@@ -221,8 +222,24 @@ def test_db_migrate_prepares_the_database_once_and_an_older_or_newer_schema_is_r
 
 def test_db_migrate_on_a_sqlite_state_says_where_it_stands(tmp_path: Path) -> None:
     config = write(tmp_path, 'state = "state.db"\n')
-    assert cli(config, "db", "migrate").output == f"{tmp_path / 'state.db'}: schema upgraded from version 0 to 4\n"
-    assert cli(config, "db", "migrate").output == f"{tmp_path / 'state.db'}: schema at version 4, nothing to do\n"
+    assert cli(config, "db", "migrate").output == f"{tmp_path / 'state.db'}: schema upgraded from version 0 to 5\n"
+    assert cli(config, "db", "migrate").output == f"{tmp_path / 'state.db'}: schema at version 5, nothing to do\n"
+
+
+def test_a_database_keyed_by_joined_strings_is_split_into_account_and_calendar(
+    postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database at schema 2, its calendars keyed by "account|calendar", gains the columns on migrate."""
+    state = PostgresState(url=postgres.create_database())
+    monkeypatch.setattr(pgstore, "MIGRATIONS", pgstore.MIGRATIONS[:2])
+    pgstore.migrate(state)
+    with psycopg.connect(state.url, autocommit=True) as connection:
+        for statement in old_rows():
+            connection.execute(statement.encode())
+    monkeypatch.undo()
+    assert pgstore.migrate(state) == (2, 3)
+    with closing(PostgresStore(state)) as store:
+        assert_split(store)
 
 
 def test_many_migrators_at_once_apply_each_migration_once(postgres: PostgresServer) -> None:
@@ -246,9 +263,9 @@ def test_worker_threads_share_the_pool_and_each_write_is_whole(postgres_state: P
 
     def work(account: str) -> None:
         for n in range(15):
-            store.record(account=account, calendar=f"{account}|work", action="create", kind=Kind.PREP, meeting_key=f"m{n}",
+            store.record(key=CalendarKey(account, "work"), action="create", kind=Kind.PREP, meeting_key=f"m{n}",
                          reason="r", before=None, after=None,
-                         artifact=Artifact(f"{account}|work", Kind.PREP, f"m{n}", f"ref{n}", None, None, None, at(0, n),
+                         artifact=Artifact(account, "work", Kind.PREP, f"m{n}", f"ref{n}", None, None, None, at(0, n),
                                            None, "", ""))  # fmt: skip
             store.save_run_status(RunStatus(account, changes=n + 1))
 

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import pytest
 from helpers import World, at, meeting
+from memory_calendar import CALENDAR
 
 from agent.core.model import Kind, Status
+from agent.state.store import CalendarKey
+
+MEMORY = CalendarKey("alex", CALENDAR)
 
 
 def crash_on(world: World, action: str) -> None:
@@ -33,7 +37,7 @@ def test_a_block_deleted_by_the_agent_just_before_a_crash_is_forgotten_not_tombs
     crash_on(world, "delete")
     with pytest.raises(KeyboardInterrupt):
         world.sync.cycle()
-    assert "forget" in world.applied() and world.store.tombstones("alex|memory") == frozenset()
+    assert "forget" in world.applied() and world.store.tombstones(MEMORY) == frozenset()
     assert [entry.action for entry in world.store.audit() if entry.action == "tombstone"] == []
     world.calendar.person_edit(demo.ref, status=Status.CONFIRMED)  # it is on again: so are its blocks
     world.cycle()
@@ -50,7 +54,7 @@ def test_an_agenda_stripped_by_the_agent_just_before_a_crash_is_forgotten_not_to
         world.sync.cycle()
     assert world.get(demo).description == "Intro"
     assert world.applied() == ["forget"]
-    assert world.store.tombstones("alex|memory") == frozenset()
+    assert world.store.tombstones(MEMORY) == frozenset()
     world.calendar.person_edit(demo.ref, attendees=demo.attendees)  # a customer is invited again
     world.cycle()
     assert world.get(demo).description.startswith("Intro\n\n") and (Kind.AGENDA, demo.key) in {
@@ -64,7 +68,7 @@ def test_a_block_a_person_deleted_from_a_meeting_that_still_wants_it_is_tombston
     world.cycle()
     world.calendar.person_delete(world.block_for("prep", demo).ref)
     assert world.applied() == ["tombstone"]
-    assert world.store.tombstones("alex|memory") == frozenset({(Kind.PREP, demo.key)})
+    assert world.store.tombstones(MEMORY) == frozenset({(Kind.PREP, demo.key)})
 
 
 def test_the_agenda_record_of_a_meeting_a_person_deleted_is_forgotten() -> None:
@@ -76,7 +80,7 @@ def test_the_agenda_record_of_a_meeting_a_person_deleted_is_forgotten() -> None:
     assert (Kind.AGENDA, demo.key) in {(a.kind, a.meeting_key) for a in world.store.artifacts()}
     world.calendar.person_delete(demo.ref)
     assert sorted(world.applied()) == ["delete", "delete", "forget"]
-    assert world.store.artifacts() == [] and world.store.tombstones("alex|memory") == frozenset()
+    assert world.store.artifacts() == [] and world.store.tombstones(MEMORY) == frozenset()
 
 
 def test_a_meeting_moved_beyond_the_window_and_back_keeps_one_agenda() -> None:

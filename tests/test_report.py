@@ -26,7 +26,7 @@ NOW = datetime(2030, 6, 17, 12, 0, tzinfo=BERLIN)  # a Monday; the review covers
 def row(seller: str, customer: str, when: datetime, debrief: Debrief | None = None, scheduled: bool = False,
         minutes: int = 60, externals: tuple[str, ...] = ()) -> Held:  # fmt: skip
     return Held(
-        calendar=f"{seller}|work", meeting_key=f"{customer}-{when:%m%d%H%M}", account=seller, customer=customer,
+        calendar="work", meeting_key=f"{customer}-{when:%m%d%H%M}", account=seller, customer=customer,
         title=f"{customer} call", start=when, end=when + timedelta(minutes=minutes), next_scheduled=scheduled,
         externals=externals or ((customer,) if "@" in customer else (f"x@{customer}",)), debrief=debrief,
     )  # fmt: skip

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import socket
@@ -23,10 +24,12 @@ from agent.core.held import Held
 from agent.core.model import Delta, Kind, Source, Window
 from agent.state.codec import dump_event, load_event
 from agent.state.sqlite import MIGRATIONS, SqliteStore
-from agent.state.store import Artifact, RunStatus, Store
+from agent.state.store import Artifact, CalendarKey, RunStatus, Store
 from agent.text.debrief import parse
 
 WINDOW = Window(at(0, 0), at(14, 0))
+CAL, OTHER = CalendarKey("bo", "cal"), CalendarKey("bo", "other")
+WORK = CalendarKey("bo", "work")
 
 
 class Backend:
@@ -76,9 +79,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         store.close()
 
 
-def artifact(key: str = "m1", kind: Kind = Kind.PREP, calendar: str = "alex|work", **fields: object) -> Artifact:
+def artifact(key: str = "m1", kind: Kind = Kind.PREP, calendar: CalendarKey = CalendarKey("alex", "work"), **fields: object) -> Artifact:
     values: dict[str, object] = dict(
-        calendar=calendar, kind=kind, meeting_key=key, ref=f"ref-{kind}-{key}", etag="e1", start=at(0, 9, 45),
+        account=calendar.account, calendar=calendar.calendar, kind=kind, meeting_key=key, ref=f"ref-{kind}-{key}", etag="e1", start=at(0, 9, 45),
         end=at(0, 10), meeting_start=at(0, 10), meeting_end=at(0, 11), customer="globex.example", title="Globex",
     )  # fmt: skip
     values.update(fields)
@@ -116,13 +119,13 @@ class TestContract:
         event said, not the provider's text of it."""
         store = backend.open()
         read = replace(meeting("Globex", at(0, 10)), key="k1", ref="r1", etag="e1", source=Source("e1", "BEGIN:VCALENDAR\r\n..."))
-        store.apply_delta("cal", "bo", Delta(upserted=(read,), cursor="c1", full=True), WINDOW)
-        (mirrored,) = store.events("cal")
+        store.apply_delta(CAL, Delta(upserted=(read,), cursor="c1", full=True), WINDOW)
+        (mirrored,) = store.events(CAL)
         assert mirrored == read and mirrored.source == read.source
         written = replace(read, description="Agenda", etag="e2", source=Source("e2", "BEGIN:VCALENDAR\r\n...agenda"))
-        store.record(account="bo", calendar="cal", action="write agenda", kind=Kind.AGENDA, meeting_key=read.key,
+        store.record(key=CAL, action="write agenda", kind=Kind.AGENDA, meeting_key=read.key,
                      reason="agenda inserted", before=read, after=written, artifact=None)  # fmt: skip
-        assert store.events("cal")[0].source == written.source
+        assert store.events(CAL)[0].source == written.source
         (entry,) = store.audit()
         assert entry.before is not None and entry.after is not None
         assert (entry.before["source"], entry.after["source"], entry.after["description"]) == (None, None, "Agenda")
@@ -132,71 +135,71 @@ class TestContract:
     def test_the_cursor_belongs_to_its_window_and_deltas_merge_into_the_mirror(self, backend: Backend) -> None:
         store = backend.open()
         one, two, three = (replace(meeting(f"M{n}", at(n, 10)), key=f"k{n}", ref=f"r{n}") for n in (1, 2, 3))
-        store.apply_delta("cal", "bo", Delta(upserted=(one, two), cursor="c1", full=True), WINDOW)
-        assert store.cursor("cal", WINDOW) == "c1" and store.cursor("other", WINDOW) is None
-        assert store.cursor("cal", Window(at(1, 0), at(15, 0))) is None  # a new day: a full read is due
+        store.apply_delta(CAL, Delta(upserted=(one, two), cursor="c1", full=True), WINDOW)
+        assert store.cursor(CAL, WINDOW) == "c1" and store.cursor(OTHER, WINDOW) is None
+        assert store.cursor(CAL, Window(at(1, 0), at(15, 0))) is None  # a new day: a full read is due
         moved = replace(two, title="M2 moved")
-        store.apply_delta("cal", "bo", Delta(upserted=(moved, three), removed_refs=("r1",), cursor="c2"), WINDOW)
-        assert [e.title for e in store.events("cal")] == ["M2 moved", "M3"] and store.cursor("cal", WINDOW) == "c2"
-        store.apply_delta("cal", "bo", Delta(upserted=(one,), cursor="c3", full=True), WINDOW)
-        assert store.events("cal") == [one]
+        store.apply_delta(CAL, Delta(upserted=(moved, three), removed_refs=("r1",), cursor="c2"), WINDOW)
+        assert [e.title for e in store.events(CAL)] == ["M2 moved", "M3"] and store.cursor(CAL, WINDOW) == "c2"
+        store.apply_delta(CAL, Delta(upserted=(one,), cursor="c3", full=True), WINDOW)
+        assert store.events(CAL) == [one]
 
     def test_a_failure_inside_record_leaves_nothing_half_written(self, backend: Backend) -> None:
         store = backend.open()
         event = replace(meeting("Globex", at(0, 10)), key="k1", ref="r1")
-        store.apply_delta("cal", "bo", Delta(upserted=(event,), cursor="c1", full=True), WINDOW)
-        broken = artifact("k1", calendar="cal", title=None)  # the artifact row cannot be written (title NOT NULL)
+        store.apply_delta(CAL, Delta(upserted=(event,), cursor="c1", full=True), WINDOW)
+        broken = artifact("k1", calendar=CAL, title=None)  # the artifact row cannot be written (title NOT NULL)
         with pytest.raises(StateError) as caught:
-            store.record(account="bo", calendar="cal", action="write agenda", kind=Kind.PREP, meeting_key="k1",
+            store.record(key=CAL, action="write agenda", kind=Kind.PREP, meeting_key="k1",
                          reason="r", before=event, after=replace(event, description="new"), artifact=broken,
                          tombstone="why")  # fmt: skip
         assert str(caught.value).startswith(f"{backend.where}: cannot record a change: ") and "\n" not in str(caught.value)
-        assert store.audit() == [] and store.artifacts() == [] and store.tombstones("cal") == frozenset()
-        assert store.events("cal") == [event]  # the mirror too is as it was
+        assert store.audit() == [] and store.artifacts() == [] and store.tombstones(CAL) == frozenset()
+        assert store.events(CAL) == [event]  # the mirror too is as it was
 
     def test_tombstones_replace_the_record_and_stay_per_calendar(self, backend: Backend) -> None:
         store = backend.open()
         for kind in (Kind.PREP, Kind.DEBRIEF):
-            store.record(account="bo", calendar="cal", action="create", kind=kind, meeting_key="k1", reason="r",
-                         before=None, after=None, artifact=artifact("k1", kind, calendar="cal"))  # fmt: skip
+            store.record(key=CAL, action="create", kind=kind, meeting_key="k1", reason="r",
+                         before=None, after=None, artifact=artifact("k1", kind, calendar=CAL))  # fmt: skip
         for _ in range(2):  # a second tombstone for the same block replaces the first
-            store.record(account="bo", calendar="cal", action="tombstone", kind=Kind.PREP, meeting_key="k1",
+            store.record(key=CAL, action="tombstone", kind=Kind.PREP, meeting_key="k1",
                          reason="deleted by a person", before=None, after=None, artifact=None, forget=True,
                          tombstone="deleted by a person")  # fmt: skip
-        assert store.tombstones("cal") == frozenset({(Kind.PREP, "k1")}) and store.tombstones("other") == frozenset()
-        assert [(a.kind, a.meeting_key) for a in store.artifacts("cal")] == [(Kind.DEBRIEF, "k1")]
+        assert store.tombstones(CAL) == frozenset({(Kind.PREP, "k1")}) and store.tombstones(OTHER) == frozenset()
+        assert [(a.kind, a.meeting_key) for a in store.artifacts(CAL)] == [(Kind.DEBRIEF, "k1")]
 
     def test_artifacts_come_back_as_recorded_in_one_order(self, backend: Backend) -> None:
         store = backend.open()
         written = [
-            artifact("b", Kind.PREP, calendar="bo|work", meeting_start=at(1, 10)),
-            artifact("a", Kind.DEBRIEF, calendar="bo|work", meeting_start=at(1, 10)),
-            artifact("Z", Kind.AGENDA, calendar="bo|work", start=None, end=None, meeting_start=None, meeting_end=None),
-            artifact("c", Kind.PREP, calendar="alex|work", customer="", title="Réunion \u00e9t\u00e9 — 会议"),
+            artifact("b", Kind.PREP, calendar=WORK, meeting_start=at(1, 10)),
+            artifact("a", Kind.DEBRIEF, calendar=WORK, meeting_start=at(1, 10)),
+            artifact("Z", Kind.AGENDA, calendar=WORK, start=None, end=None, meeting_start=None, meeting_end=None),
+            artifact("c", Kind.PREP, calendar=CalendarKey("alex", "work"), customer="", title="Réunion \u00e9t\u00e9 — 会议"),
         ]
         for row in written:
-            store.record(account="x", calendar=row.calendar, action="create", kind=row.kind, meeting_key=row.meeting_key,
+            store.record(key=row.key, action="create", kind=row.kind, meeting_key=row.meeting_key,
                          reason="r", before=None, after=None, artifact=row)  # fmt: skip
-        assert store.artifacts() == [written[3], written[2], written[1], written[0]]  # by calendar, meeting, kind
-        assert store.artifacts("bo|work") == [written[2], written[1], written[0]]
-        store.record(account="x", calendar="bo|work", action="update", kind=Kind.PREP, meeting_key="b", reason="r",
+        assert store.artifacts() == [written[3], written[2], written[1], written[0]]  # by account, calendar, meeting, kind
+        assert store.artifacts(WORK) == [written[2], written[1], written[0]]
+        store.record(key=WORK, action="update", kind=Kind.PREP, meeting_key="b", reason="r",
                      before=None, after=None, artifact=replace(written[0], etag="e2", start=at(1, 9)))  # fmt: skip
-        assert store.artifacts("bo|work")[-1] == replace(written[0], etag="e2", start=at(1, 9))
+        assert store.artifacts(WORK)[-1] == replace(written[0], etag="e2", start=at(1, 9))
 
     def test_held_meetings_keep_their_debriefs(self, backend: Backend) -> None:
         store = backend.open()
         form = fill_in("Commitment, us:\n- \nPrimary objective of the next meeting:\n",
                        {"Commitment, us": "- send the pricing, by 22 Mar", "Primary objective": "Agree the pilot"})  # fmt: skip
         debrief = parse(form, at(0, 10).date())
-        first = Held("alex|work", "m1", "alex", "globex.example", "Globex", at(0, 10), at(0, 11),
+        first = Held("work", "m1", "alex", "globex.example", "Globex", at(0, 10), at(0, 11),
                      externals=("dana@globex.example",), next_scheduled=True, debrief=debrief, debrief_content="f1",
                      debriefed_at=at(0, 12), checked_at=at(0, 13), changed_at=at(0, 12, 30),
                      settled=parse("Primary objective of the next meeting:\nAgree the scope\n", at(0, 10).date()).shared)  # fmt: skip
-        earlier = Held("bo|work", "m0", "bo", "initech.example", "Initech", at(-1, 10), at(-1, 11))
+        earlier = Held("work", "m0", "bo", "initech.example", "Initech", at(-1, 10), at(-1, 11))
         store.save_held(first)
         store.save_held(earlier)
         assert store.held() == [earlier, first]  # oldest first
-        assert store.held(account="alex") == [first] and store.held(calendar="bo|work") == [earlier]
+        assert store.held(account="alex") == [first] and store.held(WORK) == [earlier]
         assert store.held()[1].debrief == debrief and debrief.written
         assert store.held()[1].settled == first.settled and first.settled is not None and first.settled.objective
         assert store.held()[1].changed_at == at(0, 12, 30)
@@ -230,7 +233,7 @@ class TestContract:
         world.add(meeting("Globex\x00 review", at(0, 10)))
         world.cycle()
         assert {a.kind for a in world.store.artifacts()} == {"prep", "debrief", "agenda"}
-        assert [e.title for e in world.store.events(world.store.artifacts()[0].calendar) if not e.is_block] == ["Globex\x00 review"]
+        assert [e.title for e in world.store.events(world.store.artifacts()[0].key) if not e.is_block] == ["Globex\x00 review"]
         assert world.applied() == []
 
     def test_one_process_at_a_time_holds_the_state_and_the_error_names_it(self, backend: Backend) -> None:
@@ -259,6 +262,50 @@ class TestContract:
         error = world.sync.cycle().error
         assert error.startswith(f"{backend.where}: cannot read the calendar mirror: corrupt state database")
         assert "\n" not in error
+
+
+# -- the split of "account|calendar" keys (SQLite migration 5, PostgreSQL migration 3) ------------
+
+OLD_EVENT = replace(meeting("Globex", at(0, 10)), key="k1", ref="r1", calendar="team|cal")
+
+
+def old_rows() -> list[str]:
+    """Rows as the schema before the split wrote them: every calendar's rows under one
+    "account|calendar" string (a calendar id may hold a "|" itself; an account name never does)."""
+    data = json.dumps(dump_event(OLD_EVENT)).replace("'", "''")
+    start, end, now = at(0, 10).isoformat(), at(0, 11).isoformat(), at(0, 7).isoformat()
+    return [
+        "INSERT INTO calendars (id, account, cursor, window_start, window_end, synced_at) "
+        f"VALUES ('alex|team|cal', 'alex', 'c1', '{WINDOW.start.isoformat()}', '{WINDOW.end.isoformat()}', '{now}')",
+        f"INSERT INTO events (calendar, key, ref, data) VALUES ('alex|team|cal', 'k1', 'r1', '{data}')",
+        'INSERT INTO artifacts (calendar, kind, meeting_key, ref, etag, start, "end", meeting_start, meeting_end, '
+        "customer, title, created_at, updated_at) VALUES ('alex|team|cal', 'debrief', 'k1', 'b1', 'e1', "
+        f"'{end}', '{end}', '{start}', '{end}', 'globex.example', 'Globex', '{now}', '{now}')",
+        "INSERT INTO tombstones (calendar, kind, meeting_key, ref, reason, at) "
+        f"VALUES ('alex|team|cal', 'prep', 'k1', 'p1', 'deleted by a person', '{now}')",
+        'INSERT INTO held (calendar, meeting_key, account, customer, start, "end") '
+        f"VALUES ('alex|team|cal', 'k1', 'alex', 'globex.example', '{start}', '{end}')",
+        "INSERT INTO audit (at, account, calendar, action, kind, meeting_key, ref, reason) "
+        f"VALUES ('{now}', 'alex', 'alex|team|cal', 'create', 'debrief', 'k1', 'b1', 'r')",
+    ]
+
+
+def assert_split(store: Store) -> None:
+    """What old_rows() reads as once the keys are split: all of it, under the account and the calendar."""
+    key = CalendarKey("alex", "team|cal")
+    assert store.cursor(key, WINDOW) == "c1" and store.events(key) == [OLD_EVENT]
+    (artifact,) = store.artifacts()
+    assert (artifact.account, artifact.calendar, artifact.ref) == ("alex", "team|cal", "b1")
+    assert store.artifacts(key) == store.artifacts(account="alex") == [artifact] and store.artifacts(account="bo") == []
+    assert store.tombstones(key) == frozenset({(Kind.PREP, "k1")})
+    (held,) = store.held(key)
+    assert (held.account, held.calendar, held.meeting_key) == ("alex", "team|cal", "k1")
+    (entry,) = store.audit()
+    assert (entry.account, entry.calendar, entry.meeting_key) == ("alex", "team|cal", "k1")
+    # and the split rows take new writes under the same key
+    store.record(key=key, action="update", kind=Kind.DEBRIEF, meeting_key="k1", reason="r", before=None, after=None,
+                 artifact=replace(artifact, etag="e2"))  # fmt: skip
+    assert store.artifacts() == [replace(artifact, etag="e2")]
 
 
 # -- SQLite only ---------------------------------------------------------------------------------
@@ -405,10 +452,27 @@ def test_a_damaged_settled_part_is_a_one_line_error(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "state.db")
     store.db.execute(
         "INSERT INTO held (calendar, meeting_key, account, customer, start, \"end\", settled) "
-        "VALUES ('alex|cal', 'm1', 'alex', 'globex.example', ?, ?, '{\"theirs\": [')",
+        "VALUES ('cal', 'm1', 'alex', 'globex.example', ?, ?, '{\"theirs\": [')",
         [at(0, 10).isoformat(), at(0, 11).isoformat()],
     )
     with pytest.raises(StateError, match="cannot read held meetings: corrupt state database") as caught:
         store.held()
     assert "\n" not in str(caught.value)
+    store.close()
+
+
+def test_a_database_keyed_by_joined_strings_is_split_into_account_and_calendar(tmp_path: Path) -> None:
+    """A schema-4 database, its calendars keyed by "account|calendar", migrates on open."""
+    path = tmp_path / "state.db"
+    old = sqlite_utils.Database(sqlite3.connect(path))
+    for number in range(4):
+        MIGRATIONS[number](old)
+    old.execute("PRAGMA user_version = 4")
+    for statement in old_rows():
+        old.execute(statement)
+    old.conn.commit()
+    old.close()
+    store = SqliteStore(path)
+    assert store.migration == (4, 5)
+    assert_split(store)
     store.close()

@@ -117,7 +117,7 @@ def status_table(accounts: Iterable[Account], statuses: dict[str, RunStatus], ar
         table.add_column(column, overflow="fold")
     counts: dict[str, dict[Kind, int]] = defaultdict(lambda: defaultdict(int))
     for artifact in artifacts:
-        counts[artifact.calendar.split("|", 1)[0]][artifact.kind] += 1
+        counts[artifact.account][artifact.kind] += 1
     for account in accounts:
         zone = account.settings.timezone
         status = statuses[account.name]

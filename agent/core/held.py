@@ -15,7 +15,7 @@ from agent.core.debrief import Debrief, Shared
 
 @dataclass(frozen=True)
 class Held:
-    calendar: str  # the store's calendar key ("account|calendar")
+    calendar: str  # the calendar's id at its provider (in `account`)
     meeting_key: str
     account: str
     customer: str  # as classified when the meeting was recorded

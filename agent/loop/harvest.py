@@ -30,7 +30,7 @@ from agent.core.held import Held
 from agent.core.history import Carryover, History, Past
 from agent.core.model import BodyFormat, Delta, Event, Kind
 from agent.plan.classify import Classifier, held_customer
-from agent.state.store import Artifact, Store
+from agent.state.store import Artifact, CalendarKey, Store
 from agent.text.debrief import carryover, parse
 from connectors.base import Connector
 
@@ -46,18 +46,18 @@ class Harvester:
         self.connector = connector
         self.store = store
 
-    def run(self, key: str, calendar: str, events: list[Event], delta: Delta, now: datetime) -> None:
+    def run(self, key: CalendarKey, events: list[Event], delta: Delta, now: datetime) -> None:
         """Record held meetings and read back finished debriefs of one calendar."""
-        held = {row.meeting_key: row for row in self.store.held(calendar=key)}
+        held = {row.meeting_key: row for row in self.store.held(key)}
         self._record_held(key, [event for event in events if not event.is_block], held, now)
         blocks = {event.ref: event for event in events if event.is_block}
         changed = set(delta.removed_refs)
         for artifact in self._due(key, now):
-            self._harvest(calendar, artifact, blocks, changed, held, now)
+            self._harvest(key.calendar, artifact, blocks, changed, held, now)
 
     # -- held meetings ---------------------------------------------------------------------
 
-    def _record_held(self, key: str, meetings: list[Event], held: dict[str, Held], now: datetime) -> None:
+    def _record_held(self, key: CalendarKey, meetings: list[Event], held: dict[str, Held], now: datetime) -> None:
         rules = Classifier(self.settings)
         customers = {m.key: rules.customer_of(m) for m in meetings if rules.classify(m).customer}
         starts: dict[str, list[datetime]] = defaultdict(list)
@@ -80,7 +80,7 @@ class Harvester:
             if existing is not None:  # the meeting as seen now; its debrief as read before
                 row = replace(existing, **seen)
             else:
-                row = Held(calendar=key, meeting_key=meeting.key, account=self.account.name, **seen)
+                row = Held(calendar=key.calendar, meeting_key=meeting.key, account=key.account, **seen)
             if row != existing:
                 self.store.save_held(row)
                 held[meeting.key] = row
@@ -91,7 +91,7 @@ class Harvester:
 
     # -- debriefs ----------------------------------------------------------------------------
 
-    def _due(self, key: str, now: datetime) -> list[Artifact]:
+    def _due(self, key: CalendarKey, now: datetime) -> list[Artifact]:
         """Debrief blocks that are over, of meetings recent enough to read back."""
         since = now - timedelta(days=self.settings.debrief.harvest_days)
         return [
@@ -104,7 +104,7 @@ class Harvester:
         self, calendar: str, artifact: Artifact, blocks: dict[str, Event], changed: set[str], held: dict[str, Held], now: datetime
     ) -> None:
         """Read one debrief block back (from the provider only if the delta did not bring it)."""
-        row = held.get(artifact.meeting_key) or _from_artifact(artifact, self.account.name)
+        row = held.get(artifact.meeting_key) or _from_artifact(artifact)
         block = blocks.get(artifact.ref)
         if block is None:
             recheck = timedelta(hours=self.settings.debrief.recheck_hours)
@@ -158,20 +158,19 @@ class Harvester:
 
     def _recorded(self, now: datetime) -> Iterable[Artifact]:
         """Debrief records of meetings that started before `now` (held or not yet recorded as held)."""
-        prefix = f"{self.account.name}|"
-        for a in self.store.artifacts():
-            if a.calendar.startswith(prefix) and a.kind is Kind.DEBRIEF and a.meeting_start and a.meeting_start < now:
+        for a in self.store.artifacts(account=self.account.name):
+            if a.kind is Kind.DEBRIEF and a.meeting_start and a.meeting_start < now:
                 yield a
 
 
-def _from_artifact(artifact: Artifact, account: str) -> Held:
+def _from_artifact(artifact: Artifact) -> Held:
     """A held record for a meeting seen only through its debrief block (it left the mirror
     before a cycle saw it end)."""
     assert artifact.meeting_start is not None
     return Held(
         calendar=artifact.calendar,
         meeting_key=artifact.meeting_key,
-        account=account,
+        account=artifact.account,
         customer=artifact.customer,
         title=artifact.title,
         start=artifact.meeting_start,

@@ -32,16 +32,17 @@ from typing import Any
 from agent.config.settings import PostgresState
 from agent.core.errors import StateError
 from agent.state.postgres import PostgresStore, migrate
-from agent.state.sql import ADD_AUDIT, AUDIT_COLUMNS, EVENT_COLUMNS, Statements, unstamp, upsert
+from agent.state.sql import ADD_AUDIT, AUDIT_COLUMNS, EVENT_COLUMNS, IN_CALENDAR, PUT_EVENT, Statements, unstamp, upsert
 from agent.state.sqlite import SqliteStore
+from agent.state.store import CalendarKey
 
 # table, its key, and when the offered row (excluded) is newer than the target's
 NEWER = "COALESCE({0}, '-infinity') < COALESCE({1}, '-infinity')"
 TABLES: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("calendars", ("id",), NEWER.format("calendars.synced_at", "excluded.synced_at")),
-    ("artifacts", ("calendar", "kind", "meeting_key"), NEWER.format("artifacts.updated_at", "excluded.updated_at")),
-    ("tombstones", ("calendar", "kind", "meeting_key"), NEWER.format("tombstones.at", "excluded.at")),
-    ("held", ("calendar", "meeting_key"), NEWER.format("GREATEST(held.debriefed_at, held.checked_at, held.changed_at)",
+    ("calendars", ("account", "calendar"), NEWER.format("calendars.synced_at", "excluded.synced_at")),
+    ("artifacts", ("account", "calendar", "kind", "meeting_key"), NEWER.format("artifacts.updated_at", "excluded.updated_at")),
+    ("tombstones", ("account", "calendar", "kind", "meeting_key"), NEWER.format("tombstones.at", "excluded.at")),
+    ("held", ("account", "calendar", "meeting_key"), NEWER.format("GREATEST(held.debriefed_at, held.checked_at, held.changed_at)",
                                                        "GREATEST(excluded.debriefed_at, excluded.checked_at, excluded.changed_at)")),  # fmt: skip
     ("runs", ("account",), NEWER.format("runs.last_start", "excluded.last_start")),
 )
@@ -88,20 +89,20 @@ def copy_state(source: SqliteStore, target: PostgresStore) -> Copied:
     """Copy every row of `source` that `target` lacks or holds in an older version, in one transaction."""
     copied = Copied()
     with source.reading("read the state to copy") as reading, target.writing("copy the state") as writing:
-        kept: set[str] = set()  # calendars the target synced since: its version of them stands
+        kept: set[CalendarKey] = set()  # calendars the target synced since: its version of them stands
         for table, key, newer in TABLES:
             for row, done in _copy_table(reading, writing, table, key, newer, kept, target.where):
                 if table == "calendars" and done:
-                    copied.events += _copy_events(reading, writing, row["id"])
+                    copied.events += _copy_events(reading, writing, CalendarKey(row["account"], row["calendar"]))
                 elif table == "calendars":
-                    kept.add(row["id"])
+                    kept.add(CalendarKey(row["account"], row["calendar"]))
                 (copied.copied if done else copied.skipped)[table] += 1
         _copy_audit(reading, writing, copied)
     return copied
 
 
 def _copy_table(
-    reading: Statements, writing: Statements, table: str, key: Sequence[str], newer: str, kept: set[str], where: str
+    reading: Statements, writing: Statements, table: str, key: Sequence[str], newer: str, kept: set[CalendarKey], where: str
 ) -> Iterator[tuple[dict[str, Any], bool]]:
     """Each row of the table, and whether it was copied (else the target's stands)."""
     rows = reading.rows(f"SELECT * FROM {table}")
@@ -115,7 +116,7 @@ def _copy_table(
         raise StateError(f"the table {table} has no column {', '.join(missing)}: is this callplan older than the source's?", where=where)
     statement = upsert(table, columns, key, newer=newer)
     for row in rows:
-        if table in ("artifacts", "tombstones") and row["calendar"] in kept:
+        if table in ("artifacts", "tombstones") and CalendarKey(row["account"], row["calendar"]) in kept:
             yield row, False
         else:
             yield row, bool(writing.run(statement, [_typed(row[column], types[column]) for column in columns]))
@@ -126,11 +127,11 @@ def _typed(value: Any, kind: str) -> Any:
     return bool(value) if kind == "boolean" and value is not None else value
 
 
-def _copy_events(reading: Statements, writing: Statements, calendar: str) -> int:
+def _copy_events(reading: Statements, writing: Statements, key: CalendarKey) -> int:
     """The mirror of a calendar whose cursor was copied: the source's, exactly."""
-    rows = reading.rows(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE calendar = ?", [calendar])
-    writing.run("DELETE FROM events WHERE calendar = ?", [calendar])
-    writing.run_many(upsert("events", EVENT_COLUMNS, ("calendar", "key")), [[row[c] for c in EVENT_COLUMNS] for row in rows])
+    rows = reading.rows(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE {IN_CALENDAR}", key)
+    writing.run(f"DELETE FROM events WHERE {IN_CALENDAR}", key)
+    writing.run_many(PUT_EVENT, [[row[c] for c in EVENT_COLUMNS] for row in rows])
     return len(rows)
 
 

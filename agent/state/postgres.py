@@ -50,6 +50,10 @@ MIGRATION_LOCK = (LOCKS, 2)  # held by a migration while it runs
 # what the store's one-line errors say, on several lines each: only its errors are logged.
 logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
+# Before migration 3, a calendar's rows were keyed by "account|calendar" (account names hold no "|").
+_ACCOUNT = "split_part({0}, '|', 1)"
+_CALENDAR = "substr({0}, strpos({0}, '|') + 1)"
+
 # Ordered text columns collate as SQLite compares ("C": by code point), so rows come back
 # in the same order from both backends; JSON is kept as the text the store wrote (`json`,
 # not `jsonb`, which cannot hold an escaped NUL a hostile event may bring).
@@ -95,6 +99,36 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
     (
         "settling: when each debrief version was first read, and the last settled shared part",
         ("ALTER TABLE held ADD COLUMN changed_at timestamptz", "ALTER TABLE held ADD COLUMN settled json"),
+    ),
+    (
+        "an account column beside each calendar: rows keyed by account and calendar, not by one joined string",
+        (
+            # calendars: the joined id becomes the account (already a column) and the calendar
+            "ALTER TABLE calendars ADD COLUMN calendar text COLLATE \"C\"",
+            f"UPDATE calendars SET account = {_ACCOUNT.format('id')}, calendar = {_CALENDAR.format('id')}",
+            'ALTER TABLE calendars ALTER COLUMN account TYPE text COLLATE "C", ALTER COLUMN calendar SET NOT NULL',
+            "ALTER TABLE calendars DROP COLUMN id",
+            "ALTER TABLE calendars ADD PRIMARY KEY (account, calendar)",
+            *(
+                statement
+                for table, key in (("events", "key"), ("artifacts", "kind, meeting_key"), ("tombstones", "kind, meeting_key"))
+                for statement in (
+                    f'ALTER TABLE {table} ADD COLUMN account text COLLATE "C"',
+                    f"UPDATE {table} SET account = {_ACCOUNT.format('calendar')}, calendar = {_CALENDAR.format('calendar')}",
+                    f"ALTER TABLE {table} ALTER COLUMN account SET NOT NULL",
+                    f"ALTER TABLE {table} DROP CONSTRAINT {table}_pkey",
+                    f"ALTER TABLE {table} ADD PRIMARY KEY (account, calendar, {key})",
+                )
+            ),
+            "DROP INDEX events_ref",
+            "CREATE INDEX events_ref ON events (account, calendar, ref)",
+            # held and audit had an account column already: the calendar loses its prefix
+            f"UPDATE held SET calendar = {_CALENDAR.format('calendar')}",
+            'ALTER TABLE held ALTER COLUMN account TYPE text COLLATE "C"',
+            "ALTER TABLE held DROP CONSTRAINT held_pkey",
+            "ALTER TABLE held ADD PRIMARY KEY (account, calendar, meeting_key)",
+            f"UPDATE audit SET calendar = {_CALENDAR.format('calendar')}",
+        ),
     ),
 ]  # Append only: migration i (from 1) brings a database at version i - 1 to version i.
 

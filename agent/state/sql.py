@@ -14,7 +14,7 @@ from agent.core.errors import StateError
 from agent.core.held import Held
 from agent.core.model import Delta, Event, Kind, Window
 from agent.state.codec import dump_event, load_event
-from agent.state.store import Artifact, AuditEntry, RunStatus, Store
+from agent.state.store import Artifact, AuditEntry, CalendarKey, RunStatus, Store
 
 
 def stamp(value: datetime | None) -> str | None:
@@ -38,27 +38,37 @@ def upsert(table: str, columns: Sequence[str], key: Sequence[str], *, keep: Sequ
     return f"{sql} WHERE {newer}" if newer else sql
 
 
-CALENDAR_COLUMNS = ("id", "account", "cursor", "window_start", "window_end", "synced_at")
-EVENT_COLUMNS = ("calendar", "key", "ref", "data")
-ARTIFACT_COLUMNS = ("calendar", "kind", "meeting_key", "ref", "etag", "start", "end", "meeting_start", "meeting_end",
-                    "customer", "title", "created_at", "updated_at")  # fmt: skip
-TOMBSTONE_COLUMNS = ("calendar", "kind", "meeting_key", "ref", "reason", "at")
-HELD_COLUMNS = ("calendar", "meeting_key", "account", "customer", "externals", "title", "start", "end", "next_scheduled",
+IN_CALENDAR = "account = ? AND calendar = ?"  # a CalendarKey's rows
+CALENDAR_COLUMNS = ("account", "calendar", "cursor", "window_start", "window_end", "synced_at")
+EVENT_COLUMNS = ("account", "calendar", "key", "ref", "data")
+ARTIFACT_COLUMNS = ("account", "calendar", "kind", "meeting_key", "ref", "etag", "start", "end", "meeting_start",
+                    "meeting_end", "customer", "title", "created_at", "updated_at")  # fmt: skip
+TOMBSTONE_COLUMNS = ("account", "calendar", "kind", "meeting_key", "ref", "reason", "at")
+HELD_COLUMNS = ("account", "calendar", "meeting_key", "customer", "externals", "title", "start", "end", "next_scheduled",
                 "debrief", "debrief_content", "debriefed_at", "checked_at", "changed_at", "settled")  # fmt: skip
 RUN_COLUMNS = ("account", "last_start", "last_end", "last_error", "next_at", "changes", "requests", "failures", "backlog")
 AUDIT_COLUMNS = ("at", "account", "calendar", "action", "kind", "meeting_key", "ref", "reason", "before", "after")
 
-PUT_EVENT = upsert("events", EVENT_COLUMNS, ("calendar", "key"))
-PUT_ARTIFACT = upsert("artifacts", ARTIFACT_COLUMNS, ("calendar", "kind", "meeting_key"), keep=("created_at",))
-PUT_TOMBSTONE = upsert("tombstones", TOMBSTONE_COLUMNS, ("calendar", "kind", "meeting_key"))
-PUT_HELD = upsert("held", HELD_COLUMNS, ("calendar", "meeting_key"))
+PUT_EVENT = upsert("events", EVENT_COLUMNS, ("account", "calendar", "key"))
+PUT_ARTIFACT = upsert("artifacts", ARTIFACT_COLUMNS, ("account", "calendar", "kind", "meeting_key"), keep=("created_at",))
+PUT_TOMBSTONE = upsert("tombstones", TOMBSTONE_COLUMNS, ("account", "calendar", "kind", "meeting_key"))
+PUT_HELD = upsert("held", HELD_COLUMNS, ("account", "calendar", "meeting_key"))
 PUT_RUN = upsert("runs", RUN_COLUMNS, ("account",))
-PUT_CALENDAR = upsert("calendars", CALENDAR_COLUMNS, ("id",))
+PUT_CALENDAR = upsert("calendars", CALENDAR_COLUMNS, ("account", "calendar"))
 ADD_AUDIT = f"INSERT INTO audit ({', '.join(AUDIT_COLUMNS)}) VALUES ({', '.join('?' * len(AUDIT_COLUMNS))})"
 
 
 DISK_FULL = "disk full: the change was not recorded and the cycle stops here"
 REBUILD = "move it aside and run again to rebuild from the calendars"
+
+
+def _which(key: CalendarKey | None, account: str | None) -> tuple[str, list[str]]:
+    """The WHERE clause and its parameters for one calendar's rows, one account's, or all."""
+    if key is not None:
+        return f" WHERE {IN_CALENDAR}", list(key)
+    if account is not None:
+        return " WHERE account = ?", [account]
+    return "", []
 
 
 def undecodable(doing: str, exc: Exception, where: str) -> StateError:
@@ -127,39 +137,41 @@ class SqlStore(Store):
 
     # -- mirror and cursor -----------------------------------------------------------------------
 
-    def cursor(self, calendar: str, window: Window) -> str | None:
+    def cursor(self, key: CalendarKey, window: Window) -> str | None:
         with self.reading("read the sync cursor") as sql:
-            rows = sql.rows("SELECT cursor, window_start, window_end FROM calendars WHERE id = ?", [calendar])
+            rows = sql.rows(f"SELECT cursor, window_start, window_end FROM calendars WHERE {IN_CALENDAR}", key)
             if not rows or (unstamp(rows[0]["window_start"]), unstamp(rows[0]["window_end"])) != (window.start, window.end):
                 return None
             return rows[0]["cursor"]
 
-    def events(self, calendar: str) -> list[Event]:
+    def events(self, key: CalendarKey) -> list[Event]:
         with self.reading("read the calendar mirror") as sql:
-            rows = sql.rows("SELECT data FROM events WHERE calendar = ? ORDER BY key", [calendar])
+            rows = sql.rows(f"SELECT data FROM events WHERE {IN_CALENDAR} ORDER BY key", key)
             return [load_event(json.loads(row["data"])) for row in rows]
 
-    def apply_delta(self, calendar: str, account: str, delta: Delta, window: Window) -> None:
+    def apply_delta(self, key: CalendarKey, delta: Delta, window: Window) -> None:
         with self.writing("save what was read") as sql:
             if delta.full:
-                sql.run("DELETE FROM events WHERE calendar = ?", [calendar])
+                sql.run(f"DELETE FROM events WHERE {IN_CALENDAR}", key)
             refs = set(delta.removed_refs) | {event.ref for event in delta.upserted}
-            sql.run_many("DELETE FROM events WHERE calendar = ? AND ref = ?", [(calendar, ref) for ref in sorted(refs)])
-            self._put_events(sql, calendar, delta.upserted)
-            sql.run(PUT_CALENDAR, [calendar, account, delta.cursor, stamp(window.start), stamp(window.end), stamp(self._clock())])
+            sql.run_many(f"DELETE FROM events WHERE {IN_CALENDAR} AND ref = ?", [(*key, ref) for ref in sorted(refs)])
+            self._put_events(sql, key, delta.upserted)
+            sql.run(PUT_CALENDAR, [*key, delta.cursor, stamp(window.start), stamp(window.end), stamp(self._clock())])
 
     @staticmethod
-    def _put_events(sql: Statements, calendar: str, events: Iterable[Event]) -> None:
-        sql.run_many(PUT_EVENT, [(calendar, event.key, event.ref, json.dumps(dump_event(event))) for event in events])
+    def _put_events(sql: Statements, key: CalendarKey, events: Iterable[Event]) -> None:
+        sql.run_many(PUT_EVENT, [(*key, event.key, event.ref, json.dumps(dump_event(event))) for event in events])
 
     # -- ownership -----------------------------------------------------------------------------
 
-    def artifacts(self, calendar: str | None = None) -> list[Artifact]:
-        where = " WHERE calendar = ?" if calendar else ""
+    def artifacts(self, key: CalendarKey | None = None, *, account: str | None = None) -> list[Artifact]:
+        condition, params = _which(key, account)
+        order = "account, calendar, meeting_start NULLS FIRST, kind"
         with self.reading("read artifacts") as sql:
-            rows = sql.rows(f"SELECT * FROM artifacts{where} ORDER BY calendar, meeting_start NULLS FIRST, kind", [calendar] if calendar else [])
+            rows = sql.rows(f"SELECT * FROM artifacts{condition} ORDER BY {order}", params)
             return [
                 Artifact(
+                    account=row["account"],
                     calendar=row["calendar"],
                     kind=Kind(row["kind"]),
                     meeting_key=row["meeting_key"],
@@ -175,16 +187,15 @@ class SqlStore(Store):
                 for row in rows
             ]
 
-    def tombstones(self, calendar: str) -> frozenset[tuple[Kind, str]]:
+    def tombstones(self, key: CalendarKey) -> frozenset[tuple[Kind, str]]:
         with self.reading("read tombstones") as sql:
-            rows = sql.rows("SELECT kind, meeting_key FROM tombstones WHERE calendar = ?", [calendar])
+            rows = sql.rows(f"SELECT kind, meeting_key FROM tombstones WHERE {IN_CALENDAR}", key)
             return frozenset((Kind(row["kind"]), row["meeting_key"]) for row in rows)
 
     def record(
         self,
         *,
-        account: str,
-        calendar: str,
+        key: CalendarKey,
         action: str,
         kind: Kind,
         meeting_key: str,
@@ -199,32 +210,31 @@ class SqlStore(Store):
         ref = (after or before).ref if (after or before) else (artifact.ref if artifact else "")
         with self.writing("record a change") as sql:
             sql.run(ADD_AUDIT, [
-                now, account, calendar, action, kind.value, meeting_key, ref, reason,
+                now, *key, action, kind.value, meeting_key, ref, reason,
                 json.dumps(dump_event(before, source=False)) if before else None,
                 json.dumps(dump_event(after, source=False)) if after else None,
             ])  # fmt: skip
             if forget:
-                sql.run("DELETE FROM artifacts WHERE calendar = ? AND kind = ? AND meeting_key = ?", [calendar, kind.value, meeting_key])
+                sql.run(f"DELETE FROM artifacts WHERE {IN_CALENDAR} AND kind = ? AND meeting_key = ?", [*key, kind.value, meeting_key])
             elif artifact is not None:
                 sql.run(PUT_ARTIFACT, [
-                    artifact.calendar, artifact.kind.value, artifact.meeting_key, artifact.ref, artifact.etag,
-                    stamp(artifact.start), stamp(artifact.end), stamp(artifact.meeting_start),
+                    artifact.account, artifact.calendar, artifact.kind.value, artifact.meeting_key, artifact.ref,
+                    artifact.etag, stamp(artifact.start), stamp(artifact.end), stamp(artifact.meeting_start),
                     stamp(artifact.meeting_end), artifact.customer, artifact.title, now, now,
                 ])  # fmt: skip
             if tombstone is not None:
-                sql.run(PUT_TOMBSTONE, [calendar, kind.value, meeting_key, ref, tombstone, now])
+                sql.run(PUT_TOMBSTONE, [*key, kind.value, meeting_key, ref, tombstone, now])
             if before is not None and (after is None or after.ref != before.ref):
-                sql.run("DELETE FROM events WHERE calendar = ? AND key = ?", [calendar, before.key])
+                sql.run(f"DELETE FROM events WHERE {IN_CALENDAR} AND key = ?", [*key, before.key])
             if after is not None:
-                self._put_events(sql, calendar, [after])
+                self._put_events(sql, key, [after])
 
     # -- held meetings and debriefs ------------------------------------------------------------
 
-    def held(self, *, account: str | None = None, calendar: str | None = None) -> list[Held]:
-        where = [(name, value) for name, value in (("account", account), ("calendar", calendar)) if value is not None]
-        condition = " WHERE " + " AND ".join(f"{name} = ?" for name, _ in where) if where else ""
+    def held(self, key: CalendarKey | None = None, *, account: str | None = None) -> list[Held]:
+        condition, params = _which(key, account)
         with self.reading("read held meetings") as sql:
-            rows = sql.rows(f"SELECT * FROM held{condition} ORDER BY start, calendar, meeting_key", [value for _, value in where])
+            rows = sql.rows(f"SELECT * FROM held{condition} ORDER BY start, account, calendar, meeting_key", params)
             return [
                 Held(
                     calendar=row["calendar"],
@@ -249,7 +259,7 @@ class SqlStore(Store):
     def save_held(self, held: Held) -> None:
         with self.writing("record a held meeting") as sql:
             sql.run(PUT_HELD, [
-                held.calendar, held.meeting_key, held.account, held.customer, json.dumps(list(held.externals)),
+                held.account, held.calendar, held.meeting_key, held.customer, json.dumps(list(held.externals)),
                 held.title, stamp(held.start), stamp(held.end), held.next_scheduled,
                 held.debrief.to_json() if held.debrief else None, held.debrief_content,
                 stamp(held.debriefed_at), stamp(held.checked_at), stamp(held.changed_at),

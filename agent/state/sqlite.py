@@ -77,8 +77,60 @@ def _migration_4(db: sqlite_utils.Database) -> None:
     db.executescript("ALTER TABLE held ADD COLUMN changed_at TEXT; ALTER TABLE held ADD COLUMN settled TEXT;")
 
 
+def _migration_5(db: sqlite_utils.Database) -> None:
+    """An account column beside each calendar: rows were keyed by one "account|calendar" string
+    (account names hold no "|"). SQLite cannot change a primary key, so each keyed table is
+    made anew with its rows split; held and audit had an account column already."""
+    account, calendar = "substr({0}, 1, instr({0}, '|') - 1)", "substr({0}, instr({0}, '|') + 1)"
+    tables = {
+        "calendars": (
+            """account TEXT NOT NULL, calendar TEXT NOT NULL, cursor TEXT, window_start TEXT, window_end TEXT,
+            synced_at TEXT, PRIMARY KEY (account, calendar)""",
+            f"{account.format('id')}, {calendar.format('id')}, cursor, window_start, window_end, synced_at",
+        ),
+        "events": (
+            """account TEXT NOT NULL, calendar TEXT NOT NULL, key TEXT NOT NULL, ref TEXT NOT NULL, data TEXT NOT NULL,
+            PRIMARY KEY (account, calendar, key)""",
+            f"{account.format('calendar')}, {calendar.format('calendar')}, key, ref, data",
+        ),
+        "artifacts": (
+            """account TEXT NOT NULL, calendar TEXT NOT NULL, kind TEXT NOT NULL, meeting_key TEXT NOT NULL,
+            ref TEXT NOT NULL, etag TEXT, start TEXT, "end" TEXT, meeting_start TEXT, meeting_end TEXT,
+            customer TEXT NOT NULL DEFAULT '', title TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+            PRIMARY KEY (account, calendar, kind, meeting_key)""",
+            f"""{account.format('calendar')}, {calendar.format('calendar')}, kind, meeting_key, ref, etag, start, "end",
+            meeting_start, meeting_end, customer, title, created_at, updated_at""",
+        ),
+        "tombstones": (
+            """account TEXT NOT NULL, calendar TEXT NOT NULL, kind TEXT NOT NULL, meeting_key TEXT NOT NULL, ref TEXT,
+            reason TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (account, calendar, kind, meeting_key)""",
+            f"{account.format('calendar')}, {calendar.format('calendar')}, kind, meeting_key, ref, reason, at",
+        ),
+        "held": (
+            """account TEXT NOT NULL, calendar TEXT NOT NULL, meeting_key TEXT NOT NULL,
+            customer TEXT NOT NULL, externals TEXT NOT NULL DEFAULT '[]', title TEXT NOT NULL DEFAULT '',
+            start TEXT NOT NULL, "end" TEXT NOT NULL, next_scheduled INTEGER NOT NULL DEFAULT 0,
+            debrief TEXT, debrief_content TEXT NOT NULL DEFAULT '', debriefed_at TEXT, checked_at TEXT,
+            changed_at TEXT, settled TEXT, PRIMARY KEY (account, calendar, meeting_key)""",
+            f"""account, {calendar.format('calendar')}, meeting_key, customer, externals, title, start, "end",
+            next_scheduled, debrief, debrief_content, debriefed_at, checked_at, changed_at, settled""",
+        ),
+    }
+    for table, (columns, split) in tables.items():
+        db.execute(f"CREATE TABLE {table}_split ({columns})")
+        db.execute(f"INSERT INTO {table}_split SELECT {split} FROM {table}")
+        db.execute(f"DROP TABLE {table}")
+        db.execute(f"ALTER TABLE {table}_split RENAME TO {table}")
+    db.execute("CREATE INDEX events_ref ON events (account, calendar, ref)")
+    db.execute("CREATE INDEX held_account ON held (account, start)")
+    db.execute(f"UPDATE audit SET calendar = {calendar.format('calendar')}")
+
+
 # Numbered migrations: index i upgrades a database at user_version i to i + 1. Append only.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2, _migration_3, _migration_4]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _migration_1, _migration_2, _migration_3, _migration_4, _migration_5,
+]
 
 
 class SqliteStore(SqlStore):

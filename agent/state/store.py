@@ -20,17 +20,25 @@ from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from agent.core.held import Held
 from agent.core.history import Record
 from agent.core.model import Delta, Event, Kind, Window
 
 
+class CalendarKey(NamedTuple):
+    """One calendar of one account: what the store keeps each calendar's rows under."""
+
+    account: str
+    calendar: str  # the calendar's id at its provider
+
+
 @dataclass(frozen=True)
 class Artifact:
     """A row of what the agent owns: a block, or an agenda inside a meeting."""
 
+    account: str
     calendar: str
     kind: Kind
     meeting_key: str
@@ -47,6 +55,10 @@ class Artifact:
         if self.kind is Kind.AGENDA:  # where its meeting was: whether a read would have seen it
             return Record(self.kind, self.meeting_key, self.ref, self.meeting_start, self.meeting_end)
         return Record(self.kind, self.meeting_key, self.ref, self.start, self.end)
+
+    @property
+    def key(self) -> CalendarKey:
+        return CalendarKey(self.account, self.calendar)
 
 
 @dataclass(frozen=True)
@@ -85,29 +97,29 @@ class Store(ABC):
     where: str  # what errors name: the file, or the database as host:port/dbname
 
     @abstractmethod
-    def cursor(self, calendar: str, window: Window) -> str | None:
+    def cursor(self, key: CalendarKey, window: Window) -> str | None:
         """The sync cursor, if it was made for this window (else None: a full read is due)."""
 
     @abstractmethod
-    def events(self, calendar: str) -> list[Event]:
+    def events(self, key: CalendarKey) -> list[Event]:
         """The mirror: every event of the calendar's window as last read."""
 
     @abstractmethod
-    def apply_delta(self, calendar: str, account: str, delta: Delta, window: Window) -> None:
+    def apply_delta(self, key: CalendarKey, delta: Delta, window: Window) -> None:
         """Merge a delta into the mirror and save its cursor and window, together."""
 
     @abstractmethod
-    def artifacts(self, calendar: str | None = None) -> list[Artifact]: ...
+    def artifacts(self, key: CalendarKey | None = None, *, account: str | None = None) -> list[Artifact]:
+        """What the agent owns in one calendar, in one account's calendars, or everywhere."""
 
     @abstractmethod
-    def tombstones(self, calendar: str) -> frozenset[tuple[Kind, str]]: ...
+    def tombstones(self, key: CalendarKey) -> frozenset[tuple[Kind, str]]: ...
 
     @abstractmethod
     def record(
         self,
         *,
-        account: str,
-        calendar: str,
+        key: CalendarKey,
         action: str,
         kind: Kind,
         meeting_key: str,
@@ -123,8 +135,9 @@ class Store(ABC):
         event `after` replaces `before`; `after` None removes it)."""
 
     @abstractmethod
-    def held(self, *, account: str | None = None, calendar: str | None = None) -> list[Held]:
-        """Customer meetings that took place (with their debriefs), oldest first."""
+    def held(self, key: CalendarKey | None = None, *, account: str | None = None) -> list[Held]:
+        """Customer meetings that took place (with their debriefs), oldest first: of one
+        calendar, of one account's calendars, or all."""
 
     @abstractmethod
     def save_held(self, held: Held) -> None:

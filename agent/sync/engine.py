@@ -37,7 +37,7 @@ from agent.loop.harvest import Harvester
 from agent.plan.changes import Adopt, Change, CreateBlock, DeleteBlock, Forget, Tombstone, UpdateBlock, WriteAgenda, verb
 from agent.plan.classify import customer_of
 from agent.plan.planner import plan
-from agent.state.store import Artifact, Store
+from agent.state.store import Artifact, CalendarKey, Store
 from agent.text.render import Renderer
 from connectors.base import Connector
 
@@ -121,11 +121,6 @@ def calendar_error(calendar: str, exc: CallplanError) -> str:
     return text if calendar in text else f"calendar {calendar}: {text}"
 
 
-def state_key(account: str, calendar: str) -> str:
-    """How the store names a calendar: unique across accounts."""
-    return f"{account}|{calendar}"
-
-
 class AccountSync:
     """Runs cycles for one account; the daemon keeps one per account, `sync --once` makes one."""
 
@@ -192,7 +187,7 @@ class AccountSync:
 
     def _calendar_cycle(self, calendar: str, result: CalendarReport, dry_run: bool, stop: threading.Event | None) -> None:
         settings = self.account.settings
-        key = state_key(self.account.name, calendar)
+        key = CalendarKey(self.account.name, calendar)
         now = self.clock()
         window = window_for(now, settings.lookahead_days, settings.timezone)
         # a window that moved (a new day) means a full read: meetings may have entered it
@@ -203,11 +198,11 @@ class AccountSync:
         if dry_run:
             events = _merged(self.store.events(key), delta)
         else:
-            self.store.apply_delta(key, self.account.name, delta, window)
+            self.store.apply_delta(key, delta, window)
             events = self.store.events(key)
             # the loop: what sellers wrote in finished debriefs, before planning what comes next
             before = self.connector.requests_sent
-            self.harvester.run(key, calendar, events, delta, now)
+            self.harvester.run(key, events, delta, now)
             result.read_requests += self.connector.requests_sent - before
         meetings = [event for event in events if not event.is_block]
         result.meetings = meetings
@@ -258,7 +253,7 @@ class AccountSync:
 
     def _apply(
         self,
-        key: str,
+        key: CalendarKey,
         calendar: str,
         change: Change,
         meetings: dict[str, Event],
@@ -303,17 +298,17 @@ class AccountSync:
             return "skipped: the meeting is gone"
         return "done"
 
-    def _gone(self, key: str, change: UpdateBlock | DeleteBlock) -> None:
+    def _gone(self, key: CalendarKey, change: UpdateBlock | DeleteBlock) -> None:
         """A block vanished under us: a person deleted it. Remember that (unless we meant to)."""
         wanted = isinstance(change, UpdateBlock)
         self.store.record(
-            account=self.account.name, calendar=key, action="tombstone" if wanted else "delete",
+            key=key, action="tombstone" if wanted else "delete",
             kind=change.kind, meeting_key=change.meeting_key, reason="deleted by a person",
             before=change.current, after=None, artifact=None, forget=True,
             tombstone="deleted by a person" if wanted else None,
         )  # fmt: skip
 
-    def _recorder(self, key: str, change: Change, meetings: dict[str, Event]) -> Callable[..., None]:
+    def _recorder(self, key: CalendarKey, change: Change, meetings: dict[str, Event]) -> Callable[..., None]:
         meeting = meetings.get(change.meeting_key)
         customer = customer_of(meeting, self.account.settings) if meeting else ""
 
@@ -331,7 +326,8 @@ class AccountSync:
             if owned is not None and not forget:
                 block = owned.block_tag
                 artifact = Artifact(
-                    calendar=key,
+                    account=key.account,
+                    calendar=key.calendar,
                     kind=change.kind,
                     meeting_key=change.meeting_key,
                     ref=owned.ref,
@@ -344,7 +340,7 @@ class AccountSync:
                     title=meeting.title if meeting else "",
                 )
             self.store.record(
-                account=self.account.name, calendar=key, action=action, kind=change.kind,
+                key=key, action=action, kind=change.kind,
                 meeting_key=change.meeting_key, reason=change.reason, before=before, after=after,
                 artifact=artifact, forget=forget, tombstone=tombstone,
             )  # fmt: skip

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from agent.core.errors import ConflictError, GoneError
 from agent.core.fingerprint import block_edited
 from agent.core.model import Event, Kind
-from agent.sync.engine import AccountSync, state_key
+from agent.state.store import CalendarKey
+from agent.sync.engine import AccountSync
 from agent.text import splice
 
 
@@ -35,7 +36,7 @@ def owned_events(sync: AccountSync, calendar: str) -> list[Event]:
     """Everything of ours in a calendar: found by tag, plus what the store remembers."""
     found = {(event.ref, event.key): event for event in sync.connector.find_owned(calendar)}
     refs = {ref for ref, _ in found}
-    for artifact in sync.store.artifacts(state_key(sync.account.name, calendar)):
+    for artifact in sync.store.artifacts(CalendarKey(sync.account.name, calendar)):
         if artifact.ref in refs:
             continue
         key = artifact.meeting_key if artifact.kind is Kind.AGENDA else None
@@ -83,6 +84,6 @@ def _undo_one(sync: AccountSync, calendar: str, event: Event, report: UndoReport
 
 def _record(sync: AccountSync, calendar: str, action: str, kind: Kind, key: str, before: Event, after: Event | None) -> None:
     sync.store.record(
-        account=sync.account.name, calendar=state_key(sync.account.name, calendar), action=action, kind=kind,
+        key=CalendarKey(sync.account.name, calendar), action=action, kind=kind,
         meeting_key=key, reason="callplan undo", before=before, after=after, artifact=None, forget=True,
     )  # fmt: skip

@@ -27,7 +27,8 @@ from servers.targets import Target
 
 from agent.config.settings import Account, load, parse
 from agent.state.sqlite import SqliteStore
-from agent.sync.engine import AccountReport, AccountSync, state_key
+from agent.state.store import CalendarKey
+from agent.sync.engine import AccountReport, AccountSync
 from agent.sync.session import Session
 from agent.text.render import Renderer
 
@@ -80,7 +81,7 @@ class Agent:
         self.store = SqliteStore(folder / "state.db", clock=lambda: self.now)
         config = parse(config_for(target, harness, folder / "state.db", {}, **settings), folder / "config.toml")
         self.account: Account = config.accounts[0]
-        self.calendar = state_key(self.account.name, harness.calendar)
+        self.calendar = CalendarKey(self.account.name, harness.calendar)
         self.sync = AccountSync(self.account, self.connector, self.store, Renderer(), clock=lambda: self.now)
 
     def cycle(self) -> AccountReport:
@@ -140,7 +141,7 @@ class Child:
         self.variables = target.environment()
         self.state = folder / "state.db"
         self.config = folder / "config.toml"
-        self.calendar = state_key(ACCOUNT, harness.calendar)
+        self.calendar = CalendarKey(ACCOUNT, harness.calendar)
         document = config_for(target, harness, self.state, target.account_options(harness, folder), **settings)
         self.config.write_text(tomli_w.dumps(document))
 

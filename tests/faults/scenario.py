@@ -20,7 +20,7 @@ from servers.proxy import Request, Seen
 
 from agent.core.htmltext import plain_text
 from agent.core.model import BodyFormat, Event, Kind
-from agent.state.store import Store
+from agent.state.store import CalendarKey, Store
 from agent.text import splice
 
 COLLEAGUE = "colleague"  # stands for a colleague of the seller's, at the seller's domain
@@ -144,7 +144,7 @@ class Findings:
         return not (self.duplicates or self.text_lost or self.orphans or self.audit)
 
 
-def inspect(events: list[Event], written: dict[str, str], store: Store | None = None, calendar: str = "") -> Findings:
+def inspect(events: list[Event], written: dict[str, str], store: Store | None = None, calendar: CalendarKey | None = None) -> Findings:
     """Check a calendar against what people wrote and, given a store, against its records."""
     findings = Findings()
     meetings = {event.key: event for event in events if not event.is_block}
@@ -155,7 +155,7 @@ def inspect(events: list[Event], written: dict[str, str], store: Store | None = 
     findings.text_lost = sum(1 for key, text in written.items() if key in meetings and not kept(meetings[key], text))
     findings.text_lost += sum(1 for key in written if key not in meetings)
     findings.orphans = sum(1 for block in blocks if block.block_tag.meeting_key not in meetings)  # type: ignore[union-attr]
-    if store is not None:
+    if store is not None and calendar is not None:
         findings.audit = audit_problems(events, store, calendar)
     return findings
 
@@ -163,7 +163,7 @@ def inspect(events: list[Event], written: dict[str, str], store: Store | None = 
 OWNING = {"create", "update", "adopt", "write agenda"}
 
 
-def audit_problems(events: list[Event], store: Store, calendar: str) -> list[str]:
+def audit_problems(events: list[Event], store: Store, calendar: CalendarKey) -> list[str]:
     """Where the state database disagrees with the calendar: an artifact recorded at a ref the
     calendar does not have (or holds under another tag), an artifact of ours on the calendar
     that the database does not know, or a recorded artifact whose last audit entry does not
@@ -177,7 +177,7 @@ def audit_problems(events: list[Event], store: Store, calendar: str) -> list[str
     recorded = {(a.kind, a.meeting_key): a.ref for a in store.artifacts(calendar)}
     last: dict[tuple[Kind, str], str] = {}
     for entry in reversed(store.audit()):
-        if entry.calendar == calendar:
+        if (entry.account, entry.calendar) == calendar:
             last[(Kind(entry.kind), entry.meeting_key)] = entry.action
     problems = [f"{kind} of {key}: recorded at {ref}, not on the calendar" for (kind, key), ref in recorded.items()
                 if on_calendar.get((kind, key)) != ref]  # fmt: skip
