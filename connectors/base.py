@@ -7,7 +7,7 @@ nothing. Retries with backoff for throttling and transient failures happen insid
 connector (the provider's rules differ), bounded, before a ThrottledError/TransientError
 escapes.
 
-Every connector subclasses `Connector`; tests/connector_contract.py holds the tests each one
+Every connector subclasses `Connector`; tests/providers/connector_contract.py holds the tests each one
 must pass on its server, so the engine can rely on the docstrings below whatever the provider.
 """
 

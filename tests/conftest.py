@@ -12,19 +12,19 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from fakes.authority import Authority
-from fakes.google_calendar import GoogleCalendarFake
-from fakes.graph import GraphFake
-from harness import Harness
-from harness_caldav import CaldavHarness
-from harness_google import GoogleHarness
-from harness_outlook import OutlookHarness
-from servers.postgres import PostgresServer
-from servers.radicale import PASSWORD, SELLER, ZONE, make_calendar
 
 from agent.cli.demo_server import RadicaleServer
 from agent.config.settings import PostgresState
 from connectors.caldav import CaldavConnector, RetryingSession
+from tests.support.fakes.authority import Authority
+from tests.support.fakes.google_calendar import GoogleCalendarFake
+from tests.support.fakes.graph import GraphFake
+from tests.support.harness.base import Harness
+from tests.support.harness.caldav import CaldavHarness
+from tests.support.harness.google import GoogleHarness
+from tests.support.harness.outlook import OutlookHarness
+from tests.support.servers.postgres import PostgresServer
+from tests.support.servers.radicale import PASSWORD, SELLER, ZONE, make_calendar
 
 
 @pytest.fixture(scope="session")
@@ -105,7 +105,7 @@ def tmp_secret(tmp_path: Path) -> Path:
     return path
 
 
-# -- scenario harnesses: every provider runs tests/test_invariants.py -----------------------------
+# -- scenario harnesses: every provider runs tests/loop/test_invariants.py -----------------------------
 
 HARNESSES = ["caldav", "outlook", "google"]
 
@@ -119,14 +119,14 @@ def caldav_harness(radicale: RadicaleServer, user: str, calendar_url: str) -> It
 
 @pytest.fixture
 def authority() -> Iterator[Authority]:
-    """A fake Microsoft identity platform for MSAL (see tests/fakes/authority.py)."""
+    """A fake Microsoft identity platform for MSAL (see tests/support/fakes/authority.py)."""
     with Authority() as fake:
         yield fake
 
 
 @pytest.fixture
 def graph(authority: Authority) -> Iterator[GraphFake]:
-    """A fake Microsoft Graph that accepts the authority's tokens (see tests/fakes/graph.py)."""
+    """A fake Microsoft Graph that accepts the authority's tokens (see tests/support/fakes/graph.py)."""
     with GraphFake(authority.tokens) as fake:
         yield fake
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench import bench_daemon, bench_planner, bench_requests, bench_startup
-from bench.report import show, write
+from tests.bench import bench_daemon, bench_planner, bench_requests, bench_startup
+from tests.bench.report import show, write
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 NOTES = [

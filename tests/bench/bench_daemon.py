@@ -21,10 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from servers.targets import SERVERS, Target
-from service_process import config, running
-
-from bench.report import Row
+from tests.bench.report import Row
+from tests.support.servers.targets import SERVERS, Target
+from tests.support.service_process import config, running
 
 GROUP = "One process, many calendars"
 PAIR = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')

@@ -16,16 +16,15 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from helpers import MONDAY, account
-
 from agent.core.history import Owned, Record
 from agent.core.model import Event
 from agent.plan.changes import CreateBlock, WriteAgenda
 from agent.plan.planner import LineMemo, plan
 from agent.sync.engine import window_for
 from agent.text.render import MeetingContext, Renderer
-from bench.report import Row
-from bench.workload import calendar, lookahead_days
+from tests.bench.report import Row
+from tests.bench.workload import calendar, lookahead_days
+from tests.support.helpers import MONDAY, account
 
 SIZES = (100, 1_000, 10_000)
 GROUP = "Planner throughput"

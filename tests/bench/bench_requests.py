@@ -16,14 +16,13 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-from faults.agents import Agent
-from harness import Harness
-from helpers import MONDAY
-from servers.proxy import FaultProxy
-from servers.targets import SERVERS, Target
-
 from agent.sync.engine import AccountReport
-from bench.report import Row
+from tests.bench.report import Row
+from tests.faults.agents import Agent
+from tests.support.harness.base import Harness
+from tests.support.helpers import MONDAY
+from tests.support.servers.proxy import FaultProxy
+from tests.support.servers.targets import SERVERS, Target
 
 GROUP = "API requests per cycle"
 LATENCY = 0.02  # a simulated round trip for the timed cases (20 ms: a nearby data centre)

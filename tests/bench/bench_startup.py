@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 
 import tomli_w
-from servers.targets import SERVERS
-from service_process import config as service_config
-from service_process import running
 
-from bench.report import Row
+from tests.bench.report import Row
+from tests.support.servers.targets import SERVERS
+from tests.support.service_process import config as service_config
+from tests.support.service_process import running
 
 GROUP = "Start-up time"
 RUNS = 7

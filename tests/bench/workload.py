@@ -11,9 +11,8 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from helpers import MONDAY, SELLER, meeting
-
 from agent.core.model import Event, Response, Status
+from tests.support.helpers import MONDAY, SELLER, meeting
 
 PER_DAY = 10
 COMPANIES = [f"customer{number}.example" for number in range(60)]

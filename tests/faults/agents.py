@@ -21,9 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-from harness import Harness
-from servers.proxy import FaultProxy, Kill, Plan, Seen
-from servers.targets import Target
 
 from agent.config.settings import Account, load, parse
 from agent.state.sqlite import SqliteStore
@@ -31,6 +28,9 @@ from agent.state.store import CalendarKey
 from agent.sync.engine import AccountReport, AccountSync
 from agent.sync.session import Session
 from agent.text.render import Renderer
+from tests.support.harness.base import Harness
+from tests.support.servers.proxy import FaultProxy, Kill, Plan, Seen
+from tests.support.servers.targets import Target
 
 ACCOUNT = "seller"
 FORKSERVER = multiprocessing.get_context("forkserver")

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from servers.proxy import FaultProxy
-from servers.targets import SERVERS, Target
 
-from faults.plays import Outcome, play
-from faults.tally import TALLIES, Tally, summary_lines
+from tests.faults.plays import Outcome, play
+from tests.faults.tally import TALLIES, Tally, summary_lines
+from tests.support.servers.proxy import FaultProxy
+from tests.support.servers.targets import SERVERS, Target
 
 PAGE = 3  # items per page of a listing: every read of the week pages, incremental ones too
 

@@ -10,13 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers import MONDAY
-from servers.proxy import FaultProxy, Plan
-from servers.targets import Target
-
-from faults.agents import Agent
-from faults.scenario import Week, inspect, snapshot
-from faults.tally import Tally
+from tests.faults.agents import Agent
+from tests.faults.scenario import Week, inspect, snapshot
+from tests.faults.tally import Tally
+from tests.support.helpers import MONDAY
+from tests.support.servers.proxy import FaultProxy, Plan
+from tests.support.servers.targets import Target
 
 SEED = 20300318
 TIMEOUT = 0.3  # the client's timeout in these scenarios; a hang lasts longer

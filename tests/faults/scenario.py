@@ -15,13 +15,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from harness import Harness
-from servers.proxy import Request, Seen
-
 from agent.core.htmltext import plain_text
 from agent.core.model import BodyFormat, Event, Kind
 from agent.state.store import CalendarKey, Store
 from agent.text import splice
+from tests.support.harness.base import Harness
+from tests.support.servers.proxy import Request, Seen
 
 COLLEAGUE = "colleague"  # stands for a colleague of the seller's, at the seller's domain
 

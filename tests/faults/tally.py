@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from faults.scenario import Findings
+from tests.faults.scenario import Findings
 
 
 @dataclass

@@ -18,18 +18,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import MONDAY
-from servers.proxy import FaultProxy
-from servers.targets import Target
 
 from agent.config.settings import load
 from agent.core.errors import StateError
 from agent.plan.changes import verb
 from agent.sync.session import Session
-from faults.agents import Agent, Child, environment
-from faults.plays import SEED, Outcome, play
-from faults.scenario import Week, writes
-from faults.tally import Tally
+from tests.faults.agents import Agent, Child, environment
+from tests.faults.plays import SEED, Outcome, play
+from tests.faults.scenario import Week, writes
+from tests.faults.tally import Tally
+from tests.support.helpers import MONDAY
+from tests.support.servers.proxy import FaultProxy
+from tests.support.servers.targets import Target
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,14 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import MONDAY
-from servers.proxy import FaultProxy
-from servers.targets import MALFORMED, Target
 
 from agent.text import splice
-from faults.agents import Agent
-from faults.scenario import inspect, people_text, writes
-from faults.tally import Tally
+from tests.faults.agents import Agent
+from tests.faults.scenario import inspect, people_text, writes
+from tests.faults.tally import Tally
+from tests.support.helpers import MONDAY
+from tests.support.servers.proxy import FaultProxy
+from tests.support.servers.targets import MALFORMED, Target
 
 SEED = 20300318
 

@@ -21,14 +21,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from helpers import MONDAY
-from servers.proxy import Fault, FaultProxy, Hang, Plan, Reply, Request, Reset, Truncate
-from servers.targets import Target
 
 from agent.plan.changes import verb
-from faults.agents import Agent
-from faults.plays import SEED, TIMEOUT, Outcome, play
-from faults.tally import Tally
+from tests.faults.agents import Agent
+from tests.faults.plays import SEED, TIMEOUT, Outcome, play
+from tests.faults.tally import Tally
+from tests.support.helpers import MONDAY
+from tests.support.servers.proxy import Fault, FaultProxy, Hang, Plan, Reply, Request, Reset, Truncate
+from tests.support.servers.targets import Target
 
 
 def server_errors(rng: random.Random, request: Request) -> Fault | None:

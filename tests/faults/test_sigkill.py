@@ -17,14 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers import MONDAY
-from servers.proxy import FaultProxy
-from servers.targets import Target
-
 from agent.state.sqlite import SqliteStore
-from faults.agents import Child, kill_at
-from faults.scenario import Week, inspect, snapshot
-from faults.tally import Tally
+from tests.faults.agents import Child, kill_at
+from tests.faults.scenario import Week, inspect, snapshot
+from tests.faults.tally import Tally
+from tests.support.helpers import MONDAY
+from tests.support.servers.proxy import FaultProxy
+from tests.support.servers.targets import Target
 
 SEED = 20300318
 TRIALS = 6  # each kills the agent once per act: 12 kills in all

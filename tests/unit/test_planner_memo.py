@@ -1,0 +1,78 @@
+"""The renderer's memo is an optimisation only: plans are the same with a warm one or a fresh one."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.core.fingerprint import block_fingerprint
+from agent.core.history import Owned
+from agent.plan.planner import LineMemo, plan
+from agent.sync.engine import window_for
+from agent.text.render import Renderer
+from tests.support.helpers import World, at, meeting
+
+
+def assert_plans_alike(world: World) -> None:
+    """What the world's engine would plan now, with its (warm) renderer and with a fresh one."""
+    events = list(world.calendar.events.values())
+    meetings = [event for event in events if not event.is_block]
+    owned = Owned(
+        blocks=tuple(event for event in events if event.is_block),
+        records={(a.kind, a.meeting_key): a.record() for a in world.store.artifacts()},
+    )
+    settings = world.account.settings
+    window = window_for(world.now, settings.lookahead_days, settings.timezone)
+    warm = plan(world.now, meetings, owned, [], settings, world.renderer, window)
+    assert warm == plan(world.now, meetings, owned, [], settings, Renderer(), window)
+
+
+def test_a_warm_memo_plans_what_a_fresh_renderer_plans_as_meetings_change() -> None:
+    world = World()
+    ours = world.add(meeting("Globex", at(0, 10), description="Intro"))
+    theirs = world.add(meeting("Initech", at(1, 15), guests=["eli@initech.example"], organizer="eli@initech.example"))
+    later = world.add(meeting("Globex follow-up", at(3, 10)))
+    raj = meeting("x", at(0, 10), guests=["raj@globex.example"]).attendees[0]
+    world.cycle()
+    for change in (
+        lambda: world.calendar.person_edit(ours.ref, title="Globex: renamed"),
+        lambda: world.calendar.person_edit(theirs.ref, start=at(1, 16), end=at(1, 17)),
+        lambda: world.calendar.person_delete(later.ref),  # the next meeting with Globex is gone
+        lambda: world.calendar.person_edit(ours.ref, attendees=(*ours.attendees, raj)),
+    ):
+        change()
+        assert_plans_alike(world)
+        world.cycle()
+        assert_plans_alike(world)
+
+
+def test_sellers_sharing_a_renderer_get_their_own_settings_applied() -> None:
+    """The prep of a meeting a customer organised carries the agenda as a draft only when
+    agendas are enabled; two sellers who differ in that share one renderer (one process)."""
+    drafts = World()
+    plain = World(agenda={"enabled": False})
+    plain.sync.renderer = plain.renderer = drafts.renderer
+    for world in (drafts, plain):
+        theirs = world.add(meeting("Initech", at(1, 15), guests=["eli@initech.example"], organizer="eli@initech.example"))
+        world.cycle()
+        world.now += timedelta(minutes=1)
+        assert world.applied() == []  # the second cycle plans from the memo
+    assert "DRAFT AGENDA" in drafts.block_for("prep", theirs).description
+    assert "DRAFT AGENDA" not in plain.block_for("prep", theirs).description
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    title=st.text(max_size=40),
+    lines=st.lists(st.sampled_from(["", " ", "  - item", "WHO IS COMING", "\t", "a\u00a0b", "x\r"]) | st.text(max_size=30), max_size=12),
+)
+def test_a_line_memo_fingerprints_texts_as_the_whole_text_is_fingerprinted(title: str, lines: list[str]) -> None:
+    """Its lines (shared with earlier texts or not) normalise to what the whole text does, for
+    any white space: tabs, carriage returns, no-break spaces and runs of them."""
+    memo = LineMemo()
+    text = "\n".join(lines)
+    for earlier in ("WHO IS COMING\n  - item", text):  # a warm memo, then one that has seen this very text
+        memo.fingerprint(title, earlier)
+        assert memo.fingerprint(title, text) == block_fingerprint(title, text)
