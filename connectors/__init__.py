@@ -21,4 +21,7 @@ def open_connector(account: Account) -> Connector:
         from connectors.google import GoogleConnector
 
         return GoogleConnector.from_account(account)
-    raise ConfigError(f"the {account.provider} connector is not available in this version", where=f"{account.where}.provider")
+    raise ConfigError(
+        f"the {account.provider} connector is not available in this version",
+        where=f"{account.where}.provider",
+    )

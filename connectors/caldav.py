@@ -81,7 +81,11 @@ CALENDAR_DATA = {"Content-Type": "text/calendar; charset=utf-8"}
 # asking for a day more on each side and deciding here (Window.holds) makes the window exact.
 SERVER_SLACK = timedelta(days=1)
 # a connection refused, reset or timed out, or dropped in the middle of the body
-NETWORK_FAILURES = (niquests.ConnectionError, niquests.Timeout, niquests.exceptions.ChunkedEncodingError)
+NETWORK_FAILURES = (
+    niquests.ConnectionError,
+    niquests.Timeout,
+    niquests.exceptions.ChunkedEncodingError,
+)
 BLOCK_PROPERTIES = ("SUMMARY", "DTSTART", "DTEND", "DURATION", "DESCRIPTION", TAG_PROPERTY)
 
 
@@ -145,7 +149,12 @@ class RetryingSession(niquests.Session):
             self.sent += 1
             return forward()
 
-        return self.retry.run(send, lambda outcome: self.retry.http_failure(outcome, method, url, NETWORK_FAILURES, "the server"))
+        return self.retry.run(
+            send,
+            lambda outcome: self.retry.http_failure(
+                outcome, method, url, NETWORK_FAILURES, "the server"
+            ),
+        )
 
 
 # --- reading iCalendar ---------------------------------------------------------------------
@@ -202,8 +211,14 @@ def _values(component: icalendar.Component, name: str) -> list[Any]:
 
 
 # A broken value of one of these makes the event unreadable; of any other property, not.
-RELIED_ON = frozenset({"UID", "DTSTART", "DTEND", "DURATION", "RECURRENCE-ID", "RRULE", "RDATE", "EXDATE"})
-RESPONSES = {"ACCEPTED": Response.ACCEPTED, "DECLINED": Response.DECLINED, "TENTATIVE": Response.TENTATIVE}
+RELIED_ON = frozenset(
+    {"UID", "DTSTART", "DTEND", "DURATION", "RECURRENCE-ID", "RRULE", "RDATE", "EXDATE"}
+)
+RESPONSES = {
+    "ACCEPTED": Response.ACCEPTED,
+    "DECLINED": Response.DECLINED,
+    "TENTATIVE": Response.TENTATIVE,
+}
 STATUSES = {"CANCELLED": Status.CANCELLED, "TENTATIVE": Status.TENTATIVE}
 
 
@@ -218,7 +233,9 @@ class Parsed:
 
     def vevents(self) -> list[tuple[int, icalendar.Component]]:
         """The VEVENTs with their positions among the calendar's top-level components."""
-        return [(index, c) for index, c in enumerate(self.calendar.subcomponents) if c.name == "VEVENT"]
+        return [
+            (index, c) for index, c in enumerate(self.calendar.subcomponents) if c.name == "VEVENT"
+        ]
 
     def override(self, key: str, zone: ZoneInfo) -> tuple[int, icalendar.Component] | None:
         for index, component in self.vevents():
@@ -263,7 +280,9 @@ class EventReader:
                 self._check(component)
         except (ValueError, KeyError) as exc:  # icalendar's and our errors are ValueErrors
             reason = " ".join(str(exc).split()) or type(exc).__name__
-            raise BadDataError(f"skipped malformed event: {reason[:200]}", where=resource.href) from None
+            raise BadDataError(
+                f"skipped malformed event: {reason[:200]}", where=resource.href
+            ) from None
         series = any(name in c for c in vevents for name in ("RRULE", "RDATE", "RECURRENCE-ID"))
         return Parsed(resource, calendar, str(vevents[0]["UID"]) if vevents else "", series)
 
@@ -277,7 +296,12 @@ class EventReader:
             prop = component.get(name)
             if isinstance(prop, list):
                 raise ValueError(f"{name} appears more than once")
-            if prop is not None and isinstance(prop.dt, datetime) and prop.dt.tzinfo is None and "TZID" in prop.params:
+            if (
+                prop is not None
+                and isinstance(prop.dt, datetime)
+                and prop.dt.tzinfo is None
+                and "TZID" in prop.params
+            ):
                 raise ValueError(f"{name} has an unknown time zone {prop.params['TZID']!r}")
         start, end, _ = self._span(component)
         if end < start:
@@ -303,14 +327,18 @@ class EventReader:
             wide = window.widened(SERVER_SLACK)
             return list(query.between(wide.start, wide.end))
         except ValueError as exc:  # what expansion finds wrong (rie's errors are ValueErrors)
-            raise BadDataError(f"skipped malformed event: {exc}", where=parsed.resource.href) from None
+            raise BadDataError(
+                f"skipped malformed event: {exc}", where=parsed.resource.href
+            ) from None
 
     def in_window(self, parsed: Parsed, window: Window) -> list[Event]:
         """The resource's events (one per instance of a series) that the window holds."""
         events = [self.event(parsed, component) for component in self._expand(parsed, window)]
         return [event for event in events if window.holds(event.span)]
 
-    def instance(self, parsed: Parsed, key: str | None) -> tuple[int | None, icalendar.Component] | None:
+    def instance(
+        self, parsed: Parsed, key: str | None
+    ) -> tuple[int | None, icalendar.Component] | None:
         """The component of the event `key` (None: the resource's first or only event).
 
         Returns its position when it is stored as its own VEVENT; a plain instance of a
@@ -339,9 +367,12 @@ class EventReader:
             Attendee(
                 email=_address(value),
                 name=str(value.params.get("CN", "")),
-                response=RESPONSES.get(str(value.params.get("PARTSTAT", "")).upper(), Response.NEEDS_ACTION),
+                response=RESPONSES.get(
+                    str(value.params.get("PARTSTAT", "")).upper(), Response.NEEDS_ACTION
+                ),
                 # NON-PARTICIPANT is "for information only": not needed at the meeting either
-                optional=str(value.params.get("ROLE", "")).upper() in ("OPT-PARTICIPANT", "NON-PARTICIPANT"),
+                optional=str(value.params.get("ROLE", "")).upper()
+                in ("OPT-PARTICIPANT", "NON-PARTICIPANT"),
                 resource=str(value.params.get("CUTYPE", "")).upper() in ("ROOM", "RESOURCE"),
             )
             for value in _values(component, "ATTENDEE")
@@ -371,7 +402,9 @@ class EventReader:
             location=_text(component, "LOCATION"),
             block_tag=BlockTag.decode(tag) if tag else None,
             agenda_tag=AgendaTag.decode(agenda) if agenda else None,
-            source=_source(parsed.resource) if _writable(parsed, tag, self_is_organizer and bool(attendees)) else None,
+            source=_source(parsed.resource)
+            if _writable(parsed, tag, self_is_organizer and bool(attendees))
+            else None,
         )
 
 
@@ -427,7 +460,9 @@ def _component_spans(lines: list[str], expected: int) -> list[tuple[int, int]]:
                 spans.append((begin, number + 1))
             depth -= 1
     if len(spans) != expected:
-        raise BadDataError(f"cannot edit: found {len(spans)} components where icalendar sees {expected}")
+        raise BadDataError(
+            f"cannot edit: found {len(spans)} components where icalendar sees {expected}"
+        )
     return spans
 
 
@@ -441,7 +476,9 @@ def _ending(lines: list[str]) -> str:
     return "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
 
 
-def replace_properties(parsed: Parsed, index: int, names: Iterable[str], properties: icalendar.Component) -> str:
+def replace_properties(
+    parsed: Parsed, index: int, names: Iterable[str], properties: icalendar.Component
+) -> str:
     """Rewrite the top-level component at `index`: its own properties called `names` (not
     those of its alarms) give way to `properties`, placed where the first of them was.
 
@@ -535,13 +572,17 @@ class CaldavConnector(Connector):
         self.zone = zone
         self.where = where or self.url
         self.session = session or RetryingSession()
-        self._client = caldav.DAVClient(url=url, username=username, password=password, enable_rfc6764=False)
+        self._client = caldav.DAVClient(
+            url=url, username=username, password=password, enable_rfc6764=False
+        )
         # DAVClient builds its own session; ours is the documented attribute it sends through.
         self._client.session.close()
         self._client.session = self.session
 
     @classmethod
-    def from_account(cls, account: Account, *, session: RetryingSession | None = None) -> CaldavConnector:
+    def from_account(
+        cls, account: Account, *, session: RetryingSession | None = None
+    ) -> CaldavConnector:
         """A connector for a configured account; ConfigError names the bad key."""
         options = parse_options(account)
         password = None
@@ -571,11 +612,15 @@ class CaldavConnector(Connector):
                 where=self.where,
             ) from None
         except dav_error.NotFoundError as exc:
-            raise GoneError(f"not found: {' '.join(str(exc.url).split())}", where=self.where) from None  # one line
+            raise GoneError(
+                f"not found: {' '.join(str(exc.url).split())}", where=self.where
+            ) from None  # one line
         except dav_error.DAVError as exc:
             raise ConnectorError(" ".join(str(exc).split())[:300], where=self.where) from None
         except etree.XMLSyntaxError as exc:  # a multistatus cut short by the server or on the way
-            raise TransientError(f"the server's answer is not well-formed XML ({exc}); try again", where=self.where) from None
+            raise TransientError(
+                f"the server's answer is not well-formed XML ({exc}); try again", where=self.where
+            ) from None
 
     def _status(self, response: Any, href: str, method: str) -> None:
         """Raise for the status of a GET/PUT/DELETE we sent ourselves.
@@ -613,7 +658,9 @@ class CaldavConnector(Connector):
         with self._translate():
             found = self._client.principal().get_calendars()
             return [
-                CalendarInfo(id=href_of(c.url), name=c.get_display_name() or href_of(c.url), primary=i == 0)
+                CalendarInfo(
+                    id=href_of(c.url), name=c.get_display_name() or href_of(c.url), primary=i == 0
+                )
                 for i, c in enumerate(found)
             ]
 
@@ -640,7 +687,9 @@ class CaldavConnector(Connector):
         """What changed since `token`; None when the server no longer knows the token."""
         collection = self._client.calendar(url=calendar)
         try:
-            found = collection.get_objects_by_sync_token(token, load_objects=False, disable_fallback=True)
+            found = collection.get_objects_by_sync_token(
+                token, load_objects=False, disable_fallback=True
+            )
         except dav_error.DAVError as exc:
             if _sync_expired(exc):
                 return None
@@ -662,7 +711,9 @@ class CaldavConnector(Connector):
 
     def _search(self, collection: caldav.Calendar, window: Window) -> list[Resource]:
         wide = window.widened(SERVER_SLACK)
-        return self._resources(collection.search(start=wide.start, end=wide.end, event=True, post_filter=False))
+        return self._resources(
+            collection.search(start=wide.start, end=wide.end, event=True, post_filter=False)
+        )
 
     def _read(
         self, calendar: str, resources: list[Resource], window: Window
@@ -744,7 +795,9 @@ class CaldavConnector(Connector):
             response = self._client.put(href, text, {**CALENDAR_DATA, **condition})
             self._status(response, href, "PUT")
         etag = response.headers.get("ETag")
-        return etag if etag and not etag.startswith("W/") else None  # a weak etag cannot guard a write
+        return (
+            etag if etag and not etag.startswith("W/") else None
+        )  # a weak etag cannot guard a write
 
     def _rewrite(self, resource: Resource, text: str) -> str | None:
         """PUT `text` over a resource, conditional on the etag it was read with.
@@ -760,7 +813,9 @@ class CaldavConnector(Connector):
                 raise GoneError("the event is gone", where=resource.href) from None
             raise
 
-    def _stored(self, calendar: str, href: str, text: str, etag: str | None, key: str | None) -> Event:
+    def _stored(
+        self, calendar: str, href: str, text: str, etag: str | None, key: str | None
+    ) -> Event:
         """The event as stored: parsed from what we wrote, or re-read when the PUT gave no etag."""
         if etag is None:
             event = self.get(calendar, href, key)
@@ -836,10 +891,18 @@ class CaldavConnector(Connector):
         parsed = reader.parse(resource)
         found = reader.instance(parsed, meeting.key)
         if found is None:
-            raise GoneError(f"the instance {meeting.key} is no longer in the series", where=resource.href)
+            raise GoneError(
+                f"the instance {meeting.key} is no longer in the series", where=resource.href
+            )
         index, component = found
         tag = _text(component, AGENDA_PROPERTY)
-        written = describe(component, _text(component, "DESCRIPTION"), AgendaTag.decode(tag) if tag else None, description, agenda)
+        written = describe(
+            component,
+            _text(component, "DESCRIPTION"),
+            AgendaTag.decode(tag) if tag else None,
+            description,
+            agenda,
+        )
         changes = written.properties
         if agenda is not None:
             changes.add(AGENDA_PROPERTY, agenda.encode())
@@ -856,8 +919,13 @@ class CaldavConnector(Connector):
             text = replace_properties(parsed, index, names, changes)
         etag = self._rewrite(resource, text)
         if written.kept:
-            emit(log, logging.WARNING, "html_description_kept", meeting=meeting.title,
-                 reason="; ".join(written.kept) + "; the agenda is in the text description only")  # fmt: skip
+            emit(
+                log,
+                logging.WARNING,
+                "html_description_kept",
+                meeting=meeting.title,
+                reason="; ".join(written.kept) + "; the agenda is in the text description only",
+            )
         return self._stored(calendar, resource.href, text, etag, meeting.key)
 
     def close(self) -> None:

@@ -50,7 +50,13 @@ class Description:
     kept: list[str] = field(default_factory=list)  # one line per HTML copy left as it was, and why
 
 
-def describe(component: icalendar.Component, before: str, before_tag: AgendaTag | None, after: str, after_tag: AgendaTag | None) -> Description:
+def describe(
+    component: icalendar.Component,
+    before: str,
+    before_tag: AgendaTag | None,
+    after: str,
+    after_tag: AgendaTag | None,
+) -> Description:
     """DESCRIPTION with the text `after` and its parameters as they were, and each HTML copy of the
     component's description with the agenda edit that turned `before` into `after`."""
     result = Description()
@@ -59,7 +65,9 @@ def describe(component: icalendar.Component, before: str, before_tag: AgendaTag 
         """The agenda edit of one copy; None, and a line that says so, when the copy cannot follow."""
         edit = follow(html, before, before_tag, after, after_tag)
         if edit is None:
-            result.kept.append(f"{copy}: it does not hold the agenda as callplan wrote it, so it was kept as it was")
+            result.kept.append(
+                f"{copy}: it does not hold the agenda as callplan wrote it, so it was kept as it was"
+            )
         return edit
 
     current = _first(component.get("DESCRIPTION"))
@@ -75,11 +83,20 @@ def describe(component: icalendar.Component, before: str, before_tag: AgendaTag 
     if after or parameters:
         result.properties.add("DESCRIPTION", after, parameters=parameters)
     alternative = _first(component.get(ALT_DESCRIPTION))
-    if alternative is not None and str(alternative.params.get("FMTTYPE", "")).lower() == "text/html":
-        html = unescape_backslash(alternative.to_ical().decode("utf-8"))  # unknown to icalendar, so still escaped
+    if (
+        alternative is not None
+        and str(alternative.params.get("FMTTYPE", "")).lower() == "text/html"
+    ):
+        html = unescape_backslash(
+            alternative.to_ical().decode("utf-8")
+        )  # unknown to icalendar, so still escaped
         edit = edit_for(ALT_DESCRIPTION, html)
         if edit is not None and edit != NOTHING:
-            result.properties.add(ALT_DESCRIPTION, icalendar.vText(edit.apply(html)), parameters=dict(alternative.params))
+            result.properties.add(
+                ALT_DESCRIPTION,
+                icalendar.vText(edit.apply(html)),
+                parameters=dict(alternative.params),
+            )
             result.names.append(ALT_DESCRIPTION)
     return result
 
@@ -95,19 +112,33 @@ class DataUrl:
     def __init__(self, url: str) -> None:
         scheme, colon, rest = url.partition(":")
         if not colon or scheme.strip().lower() != "data":
-            raise Unusable(f"the HTML description is kept elsewhere ({scheme.strip().lower() or 'no scheme'}:) and callplan cannot edit it")
+            raise Unusable(
+                f"the HTML description is kept elsewhere ({scheme.strip().lower() or 'no scheme'}:) and callplan cannot edit it"
+            )
         header, comma, self.payload = rest.partition(",")
         media, *options = [part.strip().lower() for part in header.split(";")]
         self.base64 = "base64" in options
-        charsets = [option.partition("=")[2].strip('"') for option in options if option.startswith("charset=")]
-        if not comma or media != "text/html" or any(charset not in ("utf-8", "utf8") for charset in charsets):
-            raise Unusable(f"a data: URL of {header or 'no type'}, not HTML in UTF-8, which callplan cannot edit")
+        charsets = [
+            option.partition("=")[2].strip('"')
+            for option in options
+            if option.startswith("charset=")
+        ]
+        if (
+            not comma
+            or media != "text/html"
+            or any(charset not in ("utf-8", "utf8") for charset in charsets)
+        ):
+            raise Unusable(
+                f"a data: URL of {header or 'no type'}, not HTML in UTF-8, which callplan cannot edit"
+            )
         self.head = url[: len(url) - len(self.payload)]
         try:
             if self.base64:
                 data = base64.b64decode(self.payload, validate=True)
                 if base64.b64encode(data).decode("ascii") != self.payload:
-                    raise Unusable("base64 not written the standard way, so it could not be given back exactly")
+                    raise Unusable(
+                        "base64 not written the standard way, so it could not be given back exactly"
+                    )
                 self.html = data.decode("utf-8")
             else:
                 self.html, self.bounds = _percent_decoded(self.payload)
@@ -119,9 +150,13 @@ class DataUrl:
     def edited(self, edit: Edit) -> str:
         """The URL with the edit made to its HTML, in the URL's own encoding."""
         if self.base64:
-            return self.head + base64.b64encode(edit.apply(self.html).encode("utf-8")).decode("ascii")
+            return self.head + base64.b64encode(edit.apply(self.html).encode("utf-8")).decode(
+                "ascii"
+            )
         start, end = self.bounds[edit.start], self.bounds[edit.end]
-        return self.head + self.payload[:start] + quote(edit.text, safe=URL_SAFE) + self.payload[end:]
+        return (
+            self.head + self.payload[:start] + quote(edit.text, safe=URL_SAFE) + self.payload[end:]
+        )
 
 
 def _percent_decoded(payload: str) -> tuple[str, list[int]]:

@@ -86,7 +86,15 @@ from agent.core.errors import (
 from agent.core.model import AgendaTag, BlockSpec, Delta, Event, Interval, Window
 from connectors import google_auth
 from connectors.base import CalendarInfo, Connector
-from connectors.google_events import OWNED_FILTER, agenda_patch, block_fields, cancelled, new_block, parse, rfc3339
+from connectors.google_events import (
+    OWNED_FILTER,
+    agenda_patch,
+    block_fields,
+    cancelled,
+    new_block,
+    parse,
+    rfc3339,
+)
 from connectors.retry import Failure, Retrier, slowest
 
 log = logging.getLogger(__name__)
@@ -98,7 +106,9 @@ BATCH = 50  # requests per batch (the Calendar API's limit)
 # left out. Asking from a second earlier (the API's resolution) lets Window.holds decide.
 EDGE = timedelta(seconds=1)
 BATCH_URI = "https://www.googleapis.com/batch/calendar/v3"  # new_batch_http_request() would ignore api_endpoint
-RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "dailyLimitExceeded"})
+RATE_REASONS = frozenset(
+    {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "dailyLimitExceeded"}
+)
 SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
 NETWORK_FAILURES = (google.auth.exceptions.TransportError, httplib2.HttpLib2Error, OSError)
 T = TypeVar("T")
@@ -158,7 +168,9 @@ def _error_reason(exc: HttpError) -> tuple[str, str]:
 
 def _status(exc: HttpError) -> tuple[int, str, str]:
     """The status, the first error reason, and "HTTP 403 forbidden" to say which in a message."""
-    status = exc.resp.status if exc.resp is not None else 0  # a BatchError may come without a response
+    status = (
+        exc.resp.status if exc.resp is not None else 0
+    )  # a BatchError may come without a response
     reason, _ = _error_reason(exc)
     return status, reason, f"HTTP {status}{f' {reason}' if reason else ''}"
 
@@ -182,7 +194,8 @@ class GoogleConnector(Connector):
         zone: ZoneInfo = ZoneInfo("UTC"),
         send_updates: str = "all",
         token_store: google_auth.TokenStore | None = None,
-        on_refresh_failure: Callable[[google.auth.exceptions.GoogleAuthError], AuthError] | None = None,
+        on_refresh_failure: Callable[[google.auth.exceptions.GoogleAuthError], AuthError]
+        | None = None,
         reauthorize: str = "run: callplan auth google ACCOUNT",
         transport: httplib2.Http | None = None,
         api_endpoint: str | None = None,
@@ -196,10 +209,14 @@ class GoogleConnector(Connector):
         self.send_updates = send_updates
         self.where = where
         self.page_size = page_size
-        self.retry = Retrier(**{"attempts": 5, "backoff": 1.0, **retry})  # Google asks for 1 s, 2 s, 4 s...
+        self.retry = Retrier(
+            **{"attempts": 5, "backoff": 1.0, **retry}
+        )  # Google asks for 1 s, 2 s, 4 s...
         self._tokens = token_store
         self._reauthorize = reauthorize
-        self._refresh_failure = on_refresh_failure or (lambda exc: AuthError(f"cannot refresh the Google token; {reauthorize}", where=where))
+        self._refresh_failure = on_refresh_failure or (
+            lambda exc: AuthError(f"cannot refresh the Google token; {reauthorize}", where=where)
+        )
         self._transport = transport or httplib2.Http(timeout=30)
         self.http = CountingHttp(credentials, self._transport)
         self.batch_uri = urljoin(api_endpoint, "/batch/calendar/v3") if api_endpoint else BATCH_URI
@@ -207,7 +224,9 @@ class GoogleConnector(Connector):
         self.service = build_from_document(calendar_api(), http=self.http, client_options=options)
 
     @classmethod
-    def from_account(cls, account: Account, *, token_uri: str | None = None, **kwargs: Any) -> GoogleConnector:
+    def from_account(
+        cls, account: Account, *, token_uri: str | None = None, **kwargs: Any
+    ) -> GoogleConnector:
         """A connector for a configured account; ConfigError/AuthError say which key or what to run.
 
         The account's `api_endpoint` and `token_uri` options lead to a gateway in front of
@@ -247,11 +266,18 @@ class GoogleConnector(Connector):
 
         return self._run(send, what)
 
-    def _run(self, send: Callable[[], T], what: str, classify: Callable[[Any], Failure | None] | None = None) -> T:
+    def _run(
+        self,
+        send: Callable[[], T],
+        what: str,
+        classify: Callable[[Any], Failure | None] | None = None,
+    ) -> T:
         """Run `send` through the retrier (classified by `_retryable` unless told otherwise); a
         final refusal, or a token refresh Google refused, becomes its agent.core.errors class."""
         try:
-            result = self.retry.run(send, classify or (lambda outcome: self._retryable(outcome, what)))
+            result = self.retry.run(
+                send, classify or (lambda outcome: self._retryable(outcome, what))
+            )
         except HttpError as exc:
             raise self._refused(exc, what) from None
         except google.auth.exceptions.RefreshError as exc:  # not retryable: the grant is gone
@@ -267,23 +293,37 @@ class GoogleConnector(Connector):
             status, reason, detail = _status(outcome)
             if status == 429 or (status == 403 and reason in RATE_REASONS):
                 wait = self.retry.retry_after(outcome.resp)
-                return Failure(ThrottledError, f"{what}: Google asks us to slow down ({detail})", self.where, wait)
+                return Failure(
+                    ThrottledError,
+                    f"{what}: Google asks us to slow down ({detail})",
+                    self.where,
+                    wait,
+                )
             if status >= 500:
                 return Failure(TransientError, f"{what}: {detail}", self.where)
             return None
         if isinstance(outcome, google.auth.exceptions.RefreshError):
-            return Failure(TransientError, f"{what}: the token endpoint failed", self.where) if outcome.retryable else None
+            return (
+                Failure(TransientError, f"{what}: the token endpoint failed", self.where)
+                if outcome.retryable
+                else None
+            )
         if isinstance(outcome, NETWORK_FAILURES):
             return Failure(TransientError, f"{what}: {type(outcome).__name__}", self.where)
         if isinstance(outcome, (http.client.HTTPException, Unreadable)):  # the answer was cut short
-            return Failure(TransientError, f"{what}: incomplete answer ({type(outcome).__name__})", self.where)
+            return Failure(
+                TransientError, f"{what}: incomplete answer ({type(outcome).__name__})", self.where
+            )
         return None
 
     def _refused(self, exc: HttpError, what: str) -> ConnectorError:
         """The agent.core.errors class of an HTTP refusal that is not worth retrying."""
         status, reason, detail = _status(exc)
         if status == 401 or (status == 403 and reason in SCOPE_REASONS):
-            return AuthError(f"{what}: Google refused the credentials ({detail}); {self._reauthorize}", where=self.where)
+            return AuthError(
+                f"{what}: Google refused the credentials ({detail}); {self._reauthorize}",
+                where=self.where,
+            )
         if status == 410 and reason == "fullSyncRequired":
             return SyncExpiredError(f"{what}: the sync token expired", where=self.where)
         if status in (404, 410):
@@ -291,13 +331,17 @@ class GoogleConnector(Connector):
         if status in (409, 412):
             return ConflictError(f"{what}: changed meanwhile ({detail})", where=self.where)
         message = _error_reason(exc)[1]
-        return ConnectorError(f"{what}: Google refused the request ({detail}): {message[:200]}", where=self.where)
+        return ConnectorError(
+            f"{what}: Google refused the request ({detail}): {message[:200]}", where=self.where
+        )
 
     def _pages(self, calendar: str, what: str, **params: Any) -> Iterator[dict[str, Any]]:
         """events.list pages, following pageToken by hand (list_next cannot repeat some parameters)."""
         token: str | None = None
         while True:
-            page = self._execute(self.service.events().list(calendarId=calendar, pageToken=token, **params), what)
+            page = self._execute(
+                self.service.events().list(calendarId=calendar, pageToken=token, **params), what
+            )
             yield page
             token = page.get("nextPageToken")
             if not token:
@@ -317,11 +361,15 @@ class GoogleConnector(Connector):
         found: list[CalendarInfo] = []
         token: str | None = None
         while True:
-            page = self._execute(self.service.calendarList().list(pageToken=token), "list calendars")
+            page = self._execute(
+                self.service.calendarList().list(pageToken=token), "list calendars"
+            )
             for item in page.get("items", []):
                 if not item.get("deleted"):
                     name = item.get("summaryOverride") or item.get("summary") or item["id"]
-                    found.append(CalendarInfo(id=item["id"], name=name, primary=bool(item.get("primary"))))
+                    found.append(
+                        CalendarInfo(id=item["id"], name=name, primary=bool(item.get("primary")))
+                    )
             token = page.get("nextPageToken")
             if not token:
                 return found
@@ -334,12 +382,17 @@ class GoogleConnector(Connector):
             try:
                 delta = self._read(calendar, window, cursor)
             except (SyncExpiredError, GoneError):
-                log.info("calendar %s: the sync token is no longer valid; reading it in full", calendar)
+                log.info(
+                    "calendar %s: the sync token is no longer valid; reading it in full", calendar
+                )
         if delta is None:
             try:
                 delta = self._read(calendar, window, None)
             except GoneError:
-                raise ConnectorError(f"calendar {calendar} not found, or not shared with {self.self_email}", where=self.where) from None
+                raise ConnectorError(
+                    f"calendar {calendar} not found, or not shared with {self.self_email}",
+                    where=self.where,
+                ) from None
         return replace(delta, requests=self.http.sent - before)
 
     def _read(self, calendar: str, window: Window, token: str | None) -> Delta:
@@ -372,7 +425,9 @@ class GoogleConnector(Connector):
                     removed.add(event.ref)
             cursor = page.get("nextSyncToken") or cursor
         if not cursor:
-            raise TransientError(f"read {calendar}: the last page carried no nextSyncToken", where=self.where)
+            raise TransientError(
+                f"read {calendar}: the last page carried no nextSyncToken", where=self.where
+            )
         return Delta(
             upserted=tuple(upserted.values()),
             removed_refs=() if token is None else tuple(sorted(removed)),
@@ -385,12 +440,20 @@ class GoogleConnector(Connector):
         """Busy times of other calendars from one free/busy query per 50 calendars."""
         spans: list[Interval] = []
         for chunk in _chunks(list(calendars), FREEBUSY_CALENDARS):
-            body = {"timeMin": rfc3339(window.start), "timeMax": rfc3339(window.end), "items": [{"id": c} for c in chunk]}
+            body = {
+                "timeMin": rfc3339(window.start),
+                "timeMax": rfc3339(window.end),
+                "items": [{"id": c} for c in chunk],
+            }
             answer = self._execute(self.service.freebusy().query(body=body), "free/busy query")
             for calendar in chunk:
                 entry = answer.get("calendars", {}).get(calendar, {})
                 for error in entry.get("errors", []):
-                    log.warning("busy calendar %s: Google reports %s", calendar, error.get("reason", "an error"))
+                    log.warning(
+                        "busy calendar %s: Google reports %s",
+                        calendar,
+                        error.get("reason", "an error"),
+                    )
                 for period in entry.get("busy", []):
                     try:
                         start = datetime.fromisoformat(period["start"]).astimezone(self.zone)
@@ -405,7 +468,11 @@ class GoogleConnector(Connector):
         """Every event carrying one of our tags, at any date: one filtered list, paged by hand."""
         owned: list[Event] = []
         for page in self._pages(
-            calendar, f"find tagged events in {calendar}", privateExtendedProperty=OWNED_FILTER, singleEvents=True, maxResults=self.page_size
+            calendar,
+            f"find tagged events in {calendar}",
+            privateExtendedProperty=OWNED_FILTER,
+            singleEvents=True,
+            maxResults=self.page_size,
         ):
             for item in page.get("items", []):
                 if cancelled(item):
@@ -422,7 +489,9 @@ class GoogleConnector(Connector):
     def get(self, calendar: str, ref: str, key: str | None = None) -> Event | None:
         """Re-read one event (one request); None if it was deleted."""
         try:
-            item = self._execute(self.service.events().get(calendarId=calendar, eventId=ref), f"read event {ref}")
+            item = self._execute(
+                self.service.events().get(calendarId=calendar, eventId=ref), f"read event {ref}"
+            )
         except GoneError:
             return None
         return None if cancelled(item) else self._event(item, calendar)
@@ -437,10 +506,14 @@ class GoogleConnector(Connector):
     def create(self, calendar: str, block: BlockSpec) -> Event:
         """Insert a block under an id chosen here, without notifying anyone."""
         event_id = f"callplan{uuid.uuid4().hex}"  # base32hex, as the API requires of ids
-        request = self.service.events().insert(calendarId=calendar, body=new_block(event_id, block), sendUpdates="none")
+        request = self.service.events().insert(
+            calendarId=calendar, body=new_block(event_id, block), sendUpdates="none"
+        )
         try:
             return self._event(self._execute(request, "create block"), calendar)
-        except ConflictError as exc:  # a retry after an answer that got lost: the first attempt went through
+        except (
+            ConflictError
+        ) as exc:  # a retry after an answer that got lost: the first attempt went through
             recovered = self._recovered(calendar, event_id, block, exc)
             if isinstance(recovered, ConnectorError):
                 raise recovered from None
@@ -472,37 +545,66 @@ class GoogleConnector(Connector):
         def send() -> list[Failure]:
             """One round: the inserts still pending; results kept, the failures to retry for returned."""
             answers: dict[str, tuple[Any, HttpError | None]] = {}
-            batch = BatchHttpRequest(callback=lambda rid, item, exc: answers.__setitem__(rid, (item, exc)), batch_uri=self.batch_uri)
+            batch = BatchHttpRequest(
+                callback=lambda rid, item, exc: answers.__setitem__(rid, (item, exc)),
+                batch_uri=self.batch_uri,
+            )
             for rid, (event_id, block) in pending.items():
-                batch.add(self.service.events().insert(calendarId=calendar, body=new_block(event_id, block), sendUpdates="none"), request_id=rid)
+                batch.add(
+                    self.service.events().insert(
+                        calendarId=calendar, body=new_block(event_id, block), sendUpdates="none"
+                    ),
+                    request_id=rid,
+                )
             try:
                 batch.execute(http=self.http)
-            except (KeyError, BatchError) as error:  # parts missing: cut short; sent again (409 tells what went through)
-                raise Unreadable(f"a batch answer without all its parts ({type(error).__name__})") from None
+            except (
+                KeyError,
+                BatchError,
+            ) as error:  # parts missing: cut short; sent again (409 tells what went through)
+                raise Unreadable(
+                    f"a batch answer without all its parts ({type(error).__name__})"
+                ) from None
             failures: list[Failure] = []
             for rid, (item, exc) in answers.items():
                 event_id, block = pending[rid]
                 if exc is None and not isinstance(item, dict):
-                    results[int(rid)] = BadDataError("create block: Google's answer could not be read", where=self.where)
+                    results[int(rid)] = BadDataError(
+                        "create block: Google's answer could not be read", where=self.where
+                    )
                 elif exc is None:
                     results[int(rid)] = self._event(item, calendar)
                 elif (failure := self._retryable(exc, "create block")) is not None:
-                    failures.append(failure)  # throttled or a server error: stays pending for the next round
+                    failures.append(
+                        failure
+                    )  # throttled or a server error: stays pending for the next round
                     continue
                 else:
-                    results[int(rid)] = self._recovered(calendar, event_id, block, self._refused(exc, "create block"))
+                    results[int(rid)] = self._recovered(
+                        calendar, event_id, block, self._refused(exc, "create block")
+                    )
                 del pending[rid]
             return failures
 
         what = f"create {len(pending)} blocks"
         if pending:
             try:
-                self._run(send, what, lambda outcome: slowest(outcome) if isinstance(outcome, list) else self._retryable(outcome, what))
+                self._run(
+                    send,
+                    what,
+                    lambda outcome: (
+                        slowest(outcome)
+                        if isinstance(outcome, list)
+                        else self._retryable(outcome, what)
+                    ),
+                )
             except ConnectorError as exc:
                 results.update({int(rid): exc for rid in pending})
         return [results[index] for index in range(len(blocks))]
 
-    def _recovered(self, calendar: str, event_id: str, block: BlockSpec, failure: ConnectorError) -> Event | ConnectorError:
+    def _recovered(
+        self, calendar: str, event_id: str, block: BlockSpec, failure: ConnectorError
+    ) -> Event | ConnectorError:
         """A failed insert: a 409 means an earlier attempt whose answer got lost went through."""
         if isinstance(failure, ConflictError):
             existing = self.get(calendar, event_id)
@@ -512,12 +614,19 @@ class GoogleConnector(Connector):
 
     def update(self, calendar: str, current: Event, block: BlockSpec) -> Event:
         """PATCH the title, text, times and tag of a block, if nobody changed it since it was read."""
-        request = self.service.events().patch(calendarId=calendar, eventId=current.ref, body=block_fields(block), sendUpdates="none")
-        return self._event(self._execute(self._conditional(request, current.etag), f"update block {current.ref}"), calendar)
+        request = self.service.events().patch(
+            calendarId=calendar, eventId=current.ref, body=block_fields(block), sendUpdates="none"
+        )
+        return self._event(
+            self._execute(self._conditional(request, current.etag), f"update block {current.ref}"),
+            calendar,
+        )
 
     def delete(self, calendar: str, current: Event) -> None:
         """Delete a block if unchanged; ConflictError if someone edited it, GoneError if it is gone."""
-        request = self.service.events().delete(calendarId=calendar, eventId=current.ref, sendUpdates="none")
+        request = self.service.events().delete(
+            calendarId=calendar, eventId=current.ref, sendUpdates="none"
+        )
         self._execute(self._conditional(request, current.etag), f"delete block {current.ref}")
 
     def set_description(
@@ -535,7 +644,12 @@ class GoogleConnector(Connector):
             body=agenda_patch(description, agenda),
             sendUpdates=self.send_updates if notify else "none",
         )
-        return self._event(self._execute(self._conditional(request, meeting.etag), f"write the agenda of {meeting.ref}"), calendar)
+        return self._event(
+            self._execute(
+                self._conditional(request, meeting.etag), f"write the agenda of {meeting.ref}"
+            ),
+            calendar,
+        )
 
     def close(self) -> None:
         """Close the HTTP connections."""

@@ -48,7 +48,9 @@ class GoogleOptions(Model):
     """The provider keys of a google account in config.toml."""
 
     token_file: str | None = None  # the seller's OAuth token, written by `callplan auth google`
-    client_secrets_file: str | None = None  # the OAuth client ("Desktop app") downloaded from Google Cloud
+    client_secrets_file: str | None = (
+        None  # the OAuth client ("Desktop app") downloaded from Google Cloud
+    )
     service_account_file: str | None = None  # Workspace: a key with domain-wide delegation
     send_updates: Literal["all", "externalOnly"] = "all"  # who hears of an agenda change
     # a gateway or proxy in front of Google (none by default): the Calendar API's base URL
@@ -74,7 +76,9 @@ class GoogleOptions(Model):
     @model_validator(mode="after")
     def _one_way_in(self) -> GoogleOptions:
         if bool(self.token_file) == bool(self.service_account_file):
-            raise ValueError("give either token_file (OAuth, with client_secrets_file) or service_account_file (Workspace)")
+            raise ValueError(
+                "give either token_file (OAuth, with client_secrets_file) or service_account_file (Workspace)"
+            )
         if self.client_secrets_file and not self.token_file:
             raise ValueError("client_secrets_file goes with token_file")
         return self
@@ -109,25 +113,38 @@ class TokenStore:
         self.where = where
         self._saved: str | None = None
 
-    def load(self, account: Account, scopes: list[str], token_uri: str | None = None) -> user_credentials.Credentials:
+    def load(
+        self, account: Account, scopes: list[str], token_uri: str | None = None
+    ) -> user_credentials.Credentials:
         """The stored credentials. google-auth always refreshes them at Google's token endpoint,
         whatever the file says; `token_uri` (the account's option) replaces it."""
         if not secret_path(self.path).exists():
-            raise AuthError(f"no Google token yet at {secret_path(self.path)}; {reauthorize(account)}", where=self.where)
+            raise AuthError(
+                f"no Google token yet at {secret_path(self.path)}; {reauthorize(account)}",
+                where=self.where,
+            )
         text = read_text(self.path, self.where)
         try:
             info = json.loads(text)
             granted = set(info.get("scopes") or scopes)
             credentials = user_credentials.Credentials.from_authorized_user_info(info, scopes)
         except (ValueError, TypeError, AttributeError):
-            raise ConfigError(f"{secret_path(self.path)} is not a Google token file; {reauthorize(account)}", where=self.where) from None
+            raise ConfigError(
+                f"{secret_path(self.path)} is not a Google token file; {reauthorize(account)}",
+                where=self.where,
+            ) from None
         missing = [scope for scope in scopes if scope not in granted]
         if missing:
-            raise AuthError(f"the Google token lacks the scope {', '.join(missing)}; {reauthorize(account)}", where=self.where)
+            raise AuthError(
+                f"the Google token lacks the scope {', '.join(missing)}; {reauthorize(account)}",
+                where=self.where,
+            )
         self._saved = credentials.token
         return credentials.with_token_uri(token_uri) if token_uri else credentials
 
-    def save(self, credentials: user_credentials.Credentials, granted: list[str] | None = None) -> None:
+    def save(
+        self, credentials: user_credentials.Credentials, granted: list[str] | None = None
+    ) -> None:
         """Write the token file (after a refresh or a new authorisation), keeping the granted scopes."""
         info = json.loads(credentials.to_json())
         if granted is not None:
@@ -160,16 +177,22 @@ def load_credentials(
         where = f"{account.where}.service_account_file"
         try:
             info = json.loads(read_text(options.service_account_file, where))
-            credentials = service_account.Credentials.from_service_account_info(info, scopes=scopes, subject=account.email)
+            credentials = service_account.Credentials.from_service_account_info(
+                info, scopes=scopes, subject=account.email
+            )
         except (ValueError, KeyError, TypeError):
-            raise ConfigError("not a Google service account key (JSON, type service_account)", where=where) from None
+            raise ConfigError(
+                "not a Google service account key (JSON, type service_account)", where=where
+            ) from None
         return credentials, None
     assert options.token_file is not None, "validated: token_file or service_account_file"
     store = TokenStore(options.token_file, f"{account.where}.token_file")
     return store.load(account, scopes, token_uri or options.token_uri), store
 
 
-def refresh_failure(exc: google.auth.exceptions.GoogleAuthError, account: Account, service: bool) -> AuthError:
+def refresh_failure(
+    exc: google.auth.exceptions.GoogleAuthError, account: Account, service: bool
+) -> AuthError:
     """A one-line AuthError for a token that cannot be refreshed, saying what to do.
 
     Only the OAuth error code is quoted: the token endpoint's full answer stays out of messages.
@@ -183,8 +206,14 @@ def refresh_failure(exc: google.auth.exceptions.GoogleAuthError, account: Accoun
             where=account.where,
         )
     if code == "invalid_grant":
-        return AuthError(f"the Google authorisation was revoked or has expired; {reauthorize(account)}", where=account.where)
-    return AuthError(f"Google refused to refresh the access token ({code}); {reauthorize(account)}", where=account.where)
+        return AuthError(
+            f"the Google authorisation was revoked or has expired; {reauthorize(account)}",
+            where=account.where,
+        )
+    return AuthError(
+        f"Google refused to refresh the access token ({code}); {reauthorize(account)}",
+        where=account.where,
+    )
 
 
 @contextmanager
@@ -217,7 +246,10 @@ def authorize(
     host`) and open the printed address on your own computer.
     """
     if account.provider != "google":
-        raise ConfigError(f"account {account.name} is a {account.provider} account, not a google one", where=account.where)
+        raise ConfigError(
+            f"account {account.name} is a {account.provider} account, not a google one",
+            where=account.where,
+        )
     options = parse_options(account)
     if not (options.client_secrets_file and options.token_file):
         raise ConfigError(
@@ -230,7 +262,9 @@ def authorize(
         scopes = scopes_for(account)
         flow = InstalledAppFlow.from_client_config(config, scopes=scopes)
     except ValueError as exc:
-        raise ConfigError(f"not an OAuth client file for a Desktop app ({exc})", where=where) from None
+        raise ConfigError(
+            f"not an OAuth client file for a Desktop app ({exc})", where=where
+        ) from None
     try:
         with _relaxed_scope_check():
             credentials = flow.run_local_server(
@@ -246,16 +280,34 @@ def authorize(
                 login_hint=account.email,
             )
     except webbrowser.Error as exc:
-        raise ConfigError(f"cannot open a browser ({exc}); run with --no-browser", where=account.where) from None
-    except (OAuth2Error, Warning, google.auth.exceptions.GoogleAuthError, OSError, ValueError) as exc:
-        reason = " ".join(str(exc).split())[:200] or type(exc).__name__  # oauthlib's messages hold no secrets
-        raise AuthError(f"the authorisation did not complete: {reason}", where=account.where) from None
+        raise ConfigError(
+            f"cannot open a browser ({exc}); run with --no-browser", where=account.where
+        ) from None
+    except (
+        OAuth2Error,
+        Warning,
+        google.auth.exceptions.GoogleAuthError,
+        OSError,
+        ValueError,
+    ) as exc:
+        reason = (
+            " ".join(str(exc).split())[:200] or type(exc).__name__
+        )  # oauthlib's messages hold no secrets
+        raise AuthError(
+            f"the authorisation did not complete: {reason}", where=account.where
+        ) from None
     granted = list(credentials.granted_scopes or scopes)
     missing = [scope for scope in scopes if scope not in granted]
     if missing:
-        raise AuthError(f"the consent screen did not grant {', '.join(missing)}; run it again and allow every item", where=account.where)
+        raise AuthError(
+            f"the consent screen did not grant {', '.join(missing)}; run it again and allow every item",
+            where=account.where,
+        )
     if not credentials.refresh_token:
-        raise AuthError("Google returned no refresh token; remove callplan's access at myaccount.google.com and try again", where=account.where)
+        raise AuthError(
+            "Google returned no refresh token; remove callplan's access at myaccount.google.com and try again",
+            where=account.where,
+        )
     store = TokenStore(options.token_file, f"{account.where}.token_file")
     store.save(credentials, granted)
     path = str(secret_path(options.token_file))

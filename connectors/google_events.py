@@ -31,8 +31,13 @@ from agent.core.model import (
 )
 
 PREFIX = "callplan_"
-OWNED_FILTER = f"{PREFIX}agent={AGENT}"  # privateExtendedProperty value that finds every tagged event
-MAX_KEY, MAX_VALUE = 44, 1024  # extendedProperties limits (Calendar API guide, "Extended properties")
+OWNED_FILTER = (
+    f"{PREFIX}agent={AGENT}"  # privateExtendedProperty value that finds every tagged event
+)
+MAX_KEY, MAX_VALUE = (
+    44,
+    1024,
+)  # extendedProperties limits (Calendar API guide, "Extended properties")
 AGENDA_FIELDS = tuple(AgendaTag("", "", "").fields())  # the keys a meeting's agenda tag uses
 
 RESPONSES = {
@@ -49,7 +54,9 @@ def tag_properties(fields: dict[str, str]) -> dict[str, str]:
     properties = {PREFIX + name: value for name, value in fields.items()}
     for key, value in properties.items():
         if len(key) > MAX_KEY or len(value) > MAX_VALUE:
-            raise ConnectorError(f"tag field {key} is too long for a Google extended property ({len(value)} characters)")
+            raise ConnectorError(
+                f"tag field {key} is too long for a Google extended property ({len(value)} characters)"
+            )
     return properties
 
 
@@ -57,7 +64,11 @@ def read_tags(private: Any) -> tuple[BlockTag | None, AgendaTag | None]:
     """The block or agenda tag in an event's private extended properties, if any."""
     if not isinstance(private, dict):
         return None, None
-    fields = {key[len(PREFIX) :]: value for key, value in private.items() if key.startswith(PREFIX) and isinstance(value, str)}
+    fields = {
+        key[len(PREFIX) :]: value
+        for key, value in private.items()
+        if key.startswith(PREFIX) and isinstance(value, str)
+    }
     if not fields:
         return None, None
     if fields.get("kind") == Kind.AGENDA.value:
@@ -131,7 +142,9 @@ def parse(item: dict[str, Any], calendar: str, self_email: str, zone: ZoneInfo) 
             organizer=organizer_email,
             self_email=self_email,
             self_is_organizer=bool(organizer.get("self")) or organizer_email in ("", self_email),
-            self_response=RESPONSES.get(me.get("responseStatus", ""), Response.NEEDS_ACTION) if me else Response.ACCEPTED,
+            self_response=RESPONSES.get(me.get("responseStatus", ""), Response.NEEDS_ACTION)
+            if me
+            else Response.ACCEPTED,
             attendees=attendees,
             description=(description := str(item.get("description", ""))),
             body_format=BodyFormat.HTML if looks_like_html(description) else BodyFormat.TEXT,
@@ -144,11 +157,15 @@ def parse(item: dict[str, Any], calendar: str, self_email: str, zone: ZoneInfo) 
         )
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise BadDataError(f"skipped malformed event: {reason[:200]}", where=f"{calendar}/{ident}") from None
+        raise BadDataError(
+            f"skipped malformed event: {reason[:200]}", where=f"{calendar}/{ident}"
+        ) from None
 
 
 # Tags Google Calendar's own editor writes into descriptions (it stores rich text as HTML).
-EDITOR_HTML = re.compile(r"<(?:br|b|i|u|a|p|ul|ol|li|span|div|strong|em)(?:\s[^>]*)?/?>", re.IGNORECASE)
+EDITOR_HTML = re.compile(
+    r"<(?:br|b|i|u|a|p|ul|ol|li|span|div|strong|em)(?:\s[^>]*)?/?>", re.IGNORECASE
+)
 
 
 def looks_like_html(description: str) -> bool:

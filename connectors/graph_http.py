@@ -26,7 +26,11 @@ from agent.core.errors import ConnectorError, TransientError
 from connectors.retry import Failure, Retrier, slowest, status_failure
 
 BATCH_LIMIT = 20  # Graph's maximum number of requests in one $batch
-NETWORK_FAILURES = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)  # ...or cut off mid-body
+NETWORK_FAILURES = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)  # ...or cut off mid-body
 
 
 class GraphSession(requests.Session):
@@ -35,14 +39,20 @@ class GraphSession(requests.Session):
     def __init__(self, *, timeout: float = 30.0, **retry: Any) -> None:
         super().__init__()
         self.timeout = timeout
-        self.retry = Retrier(**{"attempts": 5, "max_wait": 120.0, **retry})  # backoff, sleep, random, clock too
+        self.retry = Retrier(
+            **{"attempts": 5, "max_wait": 120.0, **retry}
+        )  # backoff, sleep, random, clock too
         self.token: Callable[[bool], str] | None = None  # token(force_refresh) -> access token
         self.sent = 0
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:  # type: ignore[override]
         kwargs["timeout"] = kwargs.get("timeout") or self.timeout
         headers = dict(kwargs.pop("headers", None) or {})
-        forward = partial(super().request, method, url, *args, headers=headers, **kwargs)  # sends `headers` as they are then
+        forward = partial(
+            super().request, method, url, *args, headers=headers, **kwargs
+        )  # sends `headers` as they are then
         where = str(url).split("?")[0]
         refreshed = False
 
@@ -60,7 +70,12 @@ class GraphSession(requests.Session):
                 response = send_once(True)
             return response
 
-        return self.retry.run(send, lambda outcome: self.retry.http_failure(outcome, str(method), where, NETWORK_FAILURES, "Graph"))
+        return self.retry.run(
+            send,
+            lambda outcome: self.retry.http_failure(
+                outcome, str(method), where, NETWORK_FAILURES, "Graph"
+            ),
+        )
 
     def batch(self, url: str, parts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Send requests as JSON batches of at most 20; the response of each part by its id.
@@ -74,7 +89,9 @@ class GraphSession(requests.Session):
             self._batch(url, parts[first : first + BATCH_LIMIT], answers)
         return answers
 
-    def _batch(self, url: str, parts: list[dict[str, Any]], answers: dict[str, dict[str, Any]]) -> None:
+    def _batch(
+        self, url: str, parts: list[dict[str, Any]], answers: dict[str, dict[str, Any]]
+    ) -> None:
         pending = {part["id"]: part for part in parts}
         root = url.removesuffix("/$batch")  # part URLs are relative to the version's root
 
@@ -86,7 +103,9 @@ class GraphSession(requests.Session):
             try:
                 responses = response.json().get("responses", [])
             except ValueError:
-                raise TransientError("POST $batch: the answer is not JSON (cut short)", where=url) from None
+                raise TransientError(
+                    "POST $batch: the answer is not JSON (cut short)", where=url
+                ) from None
             failures: list[Failure] = []
             for answer in responses:
                 part = pending.get(answer.get("id"))
@@ -94,7 +113,13 @@ class GraphSession(requests.Session):
                     continue
                 where = root + str(part["url"]).split("?")[0]
                 status = int(answer.get("status", 500))
-                failure = status_failure(str(part["method"]), where, status, self.retry.retry_after(answer.get("headers")), "Graph")
+                failure = status_failure(
+                    str(part["method"]),
+                    where,
+                    status,
+                    self.retry.retry_after(answer.get("headers")),
+                    "Graph",
+                )
                 if failure is None:
                     answers[answer["id"]] = answer
                     del pending[answer["id"]]
@@ -102,4 +127,6 @@ class GraphSession(requests.Session):
                     failures.append(failure)
             return failures
 
-        self.retry.run(send, lambda outcome: slowest(outcome) if isinstance(outcome, list) else None)
+        self.retry.run(
+            send, lambda outcome: slowest(outcome) if isinstance(outcome, list) else None
+        )

@@ -50,7 +50,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import requests
 
 from agent.config.settings import Account
-from agent.core.errors import AuthError, BadDataError, ConflictError, ConnectorError, GoneError, SyncExpiredError, TransientError
+from agent.core.errors import (
+    AuthError,
+    BadDataError,
+    ConflictError,
+    ConnectorError,
+    GoneError,
+    SyncExpiredError,
+    TransientError,
+)
 from agent.core.model import (
     AgendaTag,
     Attendee,
@@ -71,8 +79,12 @@ from connectors.outlook_auth import GraphTokens, parse_options
 log = logging.getLogger(__name__)
 
 NAMESPACE = "{4f0b2c6e-8a3d-4c1e-9b57-2d6a1e3c9f80}"  # callplan's property set; never change it
-TAG_PROPERTY = f"String {NAMESPACE} Name callplan-tag"  # BlockTag.encode() on prep and debrief blocks
-AGENDA_PROPERTY = f"String {NAMESPACE} Name callplan-agenda"  # AgendaTag.encode() on meetings with our agenda
+TAG_PROPERTY = (
+    f"String {NAMESPACE} Name callplan-tag"  # BlockTag.encode() on prep and debrief blocks
+)
+AGENDA_PROPERTY = (
+    f"String {NAMESPACE} Name callplan-agenda"  # AgendaTag.encode() on meetings with our agenda
+)
 OWNER_PROPERTY = f"String {NAMESPACE} Name callplan-owner"  # "callplan" on everything we own
 OWNER = "callplan"
 EXPAND = (
@@ -81,7 +93,9 @@ EXPAND = (
     + ")"
 )
 EDGE = timedelta(seconds=1)  # asked for beyond each end of the window (see _window_query)
-OWNED_FILTER = f"singleValueExtendedProperties/Any(ep: ep/id eq '{OWNER_PROPERTY}' and ep/value eq '{OWNER}')"
+OWNED_FILTER = (
+    f"singleValueExtendedProperties/Any(ep: ep/id eq '{OWNER_PROPERTY}' and ep/value eq '{OWNER}')"
+)
 RESPONSES = {
     "accepted": Response.ACCEPTED,
     "organizer": Response.ACCEPTED,
@@ -105,19 +119,27 @@ def _instant(value: Any, what: str) -> datetime:
         zone = UTC if name.upper() in ("UTC", "Z") else ZoneInfo(name)
         return datetime.fromisoformat(str(value["dateTime"])[:26]).replace(tzinfo=zone)
     except (ValueError, ZoneInfoNotFoundError):
-        raise BadDataError(f"unreadable {what} time {value.get('dateTime')!r} in zone {name!r}") from None
+        raise BadDataError(
+            f"unreadable {what} time {value.get('dateTime')!r} in zone {name!r}"
+        ) from None
 
 
 def _rid(value: str) -> str:
     """originalStart (an ISO DateTimeOffset) in the UTC basic form CalDAV keys use too."""
-    return datetime.fromisoformat(value.replace("Z", "+00:00")[:32]).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return (
+        datetime.fromisoformat(value.replace("Z", "+00:00")[:32])
+        .astimezone(UTC)
+        .strftime("%Y%m%dT%H%M%SZ")
+    )
 
 
 class OutlookConnector(Connector):
     """One seller's Microsoft 365 calendars through Microsoft Graph (see connectors.base.Connector)."""
 
     name = "outlook"
-    silent_updates = False  # Exchange tells attendees of every change to an organizer's meeting body
+    silent_updates = (
+        False  # Exchange tells attendees of every change to an organizer's meeting body
+    )
 
     def __init__(
         self,
@@ -138,17 +160,28 @@ class OutlookConnector(Connector):
         self.zone = zone
         self.page_size = page_size
         self.where = where or self.graph_url
-        self.prefer = f'outlook.timezone="{zone.key}", odata.maxpagesize={page_size}, IdType="ImmutableId"'
+        self.prefer = (
+            f'outlook.timezone="{zone.key}", odata.maxpagesize={page_size}, IdType="ImmutableId"'
+        )
 
     @classmethod
-    def from_account(cls, account: Account, *, session: GraphSession | None = None, http_client: Any = None) -> OutlookConnector:
+    def from_account(
+        cls, account: Account, *, session: GraphSession | None = None, http_client: Any = None
+    ) -> OutlookConnector:
         """A connector for a configured account; ConfigError names a bad key. No network yet."""
         options = parse_options(account)
         session = session or GraphSession()
         session.token = GraphTokens(account, options, http_client=http_client)
         mailbox = (options.mailbox or account.email) if options.mode == "app" else None
-        return cls(account.email, session, graph_url=options.graph_url, mailbox=mailbox, zone=account.settings.timezone,
-                   page_size=options.page_size, where=account.where)  # fmt: skip
+        return cls(
+            account.email,
+            session,
+            graph_url=options.graph_url,
+            mailbox=mailbox,
+            zone=account.settings.timezone,
+            page_size=options.page_size,
+            where=account.where,
+        )
 
     # --- HTTP ---
 
@@ -156,7 +189,9 @@ class OutlookConnector(Connector):
         url = f"{self.graph_url}{self.prefix}{path}"
         return f"{url}?{_query(query)}" if query else url
 
-    def _send(self, method: str, url: str, *, etag: str | None = None, body: Any = None) -> requests.Response:
+    def _send(
+        self, method: str, url: str, *, etag: str | None = None, body: Any = None
+    ) -> requests.Response:
         headers = {"Prefer": self.prefer}
         if etag:
             headers["If-Match"] = etag
@@ -167,7 +202,9 @@ class OutlookConnector(Connector):
             if response.status_code < 400 and method == "GET":
                 raise TransientError(f"{method}: {exc}", where=url.split("?")[0]) from None
             if response.status_code < 400:
-                raise BadDataError(f"{method}: {exc}; the write went through", where=url.split("?")[0]) from None
+                raise BadDataError(
+                    f"{method}: {exc}; the write went through", where=url.split("?")[0]
+                ) from None
             answer = {}
         self._check(method, url, response.status_code, answer)
         return response
@@ -178,19 +215,33 @@ class OutlookConnector(Connector):
             return
         error = body.get("error", {}) if isinstance(body, dict) else {}
         code = str(error.get("code", "")) if isinstance(error, dict) else str(error)
-        message = " ".join(str(error.get("message", "")).split())[:200] if isinstance(error, dict) else ""
+        message = (
+            " ".join(str(error.get("message", "")).split())[:200] if isinstance(error, dict) else ""
+        )
         where = url.split("?")[0]
         if status == 404:
             raise GoneError(f"{method}: the event is gone", where=where)
         if status in (409, 412):
-            raise ConflictError(f"{method}: the event changed since it was read ({code})", where=where)
-        if status == 410 or code.lower() in ("syncstatenotfound", "resyncrequired", "syncstateinvalid"):
+            raise ConflictError(
+                f"{method}: the event changed since it was read ({code})", where=where
+            )
+        if status == 410 or code.lower() in (
+            "syncstatenotfound",
+            "resyncrequired",
+            "syncstateinvalid",
+        ):
             raise SyncExpiredError(f"{method}: the delta token expired ({code})", where=where)
         if status == 401:
-            raise AuthError(f"Graph refused the token ({code}); run `callplan auth outlook` for this account", where=self.where)
+            raise AuthError(
+                f"Graph refused the token ({code}); run `callplan auth outlook` for this account",
+                where=self.where,
+            )
         if status == 403:
-            raise AuthError(f"Graph denied access to the calendar ({code}: {message}); the app registration needs the "
-                            "Calendars.ReadWrite permission with consent", where=self.where)  # fmt: skip
+            raise AuthError(
+                f"Graph denied access to the calendar ({code}: {message}); the app registration needs the "
+                "Calendars.ReadWrite permission with consent",
+                where=self.where,
+            )
         raise ConnectorError(f"{method}: HTTP {status} {code}: {message}", where=where)
 
     def _pages(self, url: str) -> Iterator[dict[str, Any]]:
@@ -209,14 +260,24 @@ class OutlookConnector(Connector):
 
     def calendars(self) -> list[CalendarInfo]:
         """The mailbox's calendars; Outlook's default calendar is the primary."""
-        found = [item for page in self._pages(self._url("/calendars")) for item in page.get("value", [])]
-        return [CalendarInfo(id=c["id"], name=c.get("name") or c["id"], primary=bool(c.get("isDefaultCalendar"))) for c in found]
+        found = [
+            item for page in self._pages(self._url("/calendars")) for item in page.get("value", [])
+        ]
+        return [
+            CalendarInfo(
+                id=c["id"], name=c.get("name") or c["id"], primary=bool(c.get("isDefaultCalendar"))
+            )
+            for c in found
+        ]
 
     def _window_query(self, window: Window) -> dict[str, str]:
         """The range to ask Graph for: a second more on each side, since Graph does not document
         what it does with events at its edges; `Window.holds` decides."""
         wide = window.widened(EDGE)
-        return {"startDateTime": wide.start.astimezone(UTC).isoformat(), "endDateTime": wide.end.astimezone(UTC).isoformat()}
+        return {
+            "startDateTime": wide.start.astimezone(UTC).isoformat(),
+            "endDateTime": wide.end.astimezone(UTC).isoformat(),
+        }
 
     def changes(self, calendar: str, cursor: str | None, window: Window) -> Delta:
         """The delta since the cursor (a deltaLink), or a full read; see the module docstring."""
@@ -240,19 +301,39 @@ class OutlookConnector(Connector):
         raise ConnectorError("the delta round ended without a deltaLink", where=url.split("?")[0])
 
     def _full(self, calendar: str, window: Window) -> Delta:
-        _, link = self._delta_round(self._url(f"/calendars/{quote(calendar)}/calendarView/delta", self._window_query(window)))
-        view = self._url(f"/calendars/{quote(calendar)}/calendarView", {**self._window_query(window), "$expand": EXPAND})
+        _, link = self._delta_round(
+            self._url(
+                f"/calendars/{quote(calendar)}/calendarView/delta", self._window_query(window)
+            )
+        )
+        view = self._url(
+            f"/calendars/{quote(calendar)}/calendarView",
+            {**self._window_query(window), "$expand": EXPAND},
+        )
         items = [item for page in self._pages(view) for item in page.get("value", [])]
         events, skipped = self._events(calendar, items, window)
-        return Delta(upserted=tuple(events), cursor=link, full=True, skipped=tuple(line for _, line in skipped))
+        return Delta(
+            upserted=tuple(events),
+            cursor=link,
+            full=True,
+            skipped=tuple(line for _, line in skipped),
+        )
 
     def _incremental(self, calendar: str, link: str, window: Window) -> Delta:
         items, next_link = self._delta_round(link)
         removed = {str(item["id"]) for item in items if "@removed" in item}
-        changed = list(dict.fromkeys(str(item["id"]) for item in items if "@removed" not in item and item["id"] not in removed))
+        changed = list(
+            dict.fromkeys(
+                str(item["id"])
+                for item in items
+                if "@removed" not in item and item["id"] not in removed
+            )
+        )
         fetched, gone = self._get_many(changed)
         events, skipped = self._events(calendar, fetched, window)
-        kept = {event.ref for event in events} | {ref for ref, _ in skipped}  # a malformed one is not "removed"
+        kept = {event.ref for event in events} | {
+            ref for ref, _ in skipped
+        }  # a malformed one is not "removed"
         return Delta(
             upserted=tuple(events),
             removed_refs=tuple(sorted((removed | gone | set(changed)) - kept)),
@@ -266,7 +347,12 @@ class OutlookConnector(Connector):
             return [], set()
         query = _query({"$expand": EXPAND})
         parts = [
-            {"id": str(n), "method": "GET", "url": f"{self.prefix}/events/{quote(event_id)}?{query}", "headers": {"Prefer": self.prefer}}
+            {
+                "id": str(n),
+                "method": "GET",
+                "url": f"{self.prefix}/events/{quote(event_id)}?{query}",
+                "headers": {"Prefer": self.prefer},
+            }
             for n, event_id in enumerate(ids)
         ]
         answers = self.session.batch(f"{self.graph_url}/$batch", parts)
@@ -281,7 +367,9 @@ class OutlookConnector(Connector):
             found.append(answer["body"])
         return found, gone
 
-    def _events(self, calendar: str, items: list[dict[str, Any]], window: Window) -> tuple[list[Event], list[tuple[str, str]]]:
+    def _events(
+        self, calendar: str, items: list[dict[str, Any]], window: Window
+    ) -> tuple[list[Event], list[tuple[str, str]]]:
         """Events the window holds, and (id, reason) per malformed item."""
         events: list[Event] = []
         skipped: list[tuple[str, str]] = []
@@ -309,13 +397,27 @@ class OutlookConnector(Connector):
             try:
                 key = f"{item['seriesMasterId']}#{_rid(str(item.get('originalStart') or start.isoformat()))}"
             except ValueError:
-                raise BadDataError(f"unreadable originalStart {item.get('originalStart')!r}") from None
-        organizer = str(((item.get("organizer") or {}).get("emailAddress") or {}).get("address") or "").lower()
-        attendees = tuple(_attendee(entry) for entry in item.get("attendees") or [] if (entry.get("emailAddress") or {}).get("address"))
+                raise BadDataError(
+                    f"unreadable originalStart {item.get('originalStart')!r}"
+                ) from None
+        organizer = str(
+            ((item.get("organizer") or {}).get("emailAddress") or {}).get("address") or ""
+        ).lower()
+        attendees = tuple(
+            _attendee(entry)
+            for entry in item.get("attendees") or []
+            if (entry.get("emailAddress") or {}).get("address")
+        )
         response = str((item.get("responseStatus") or {}).get("response") or "none").lower()
         body = item.get("body") or {}
-        properties = {p.get("id", "").lower(): p.get("value") or "" for p in item.get("singleValueExtendedProperties") or []}
-        tag, agenda = properties.get(TAG_PROPERTY.lower(), ""), properties.get(AGENDA_PROPERTY.lower(), "")
+        properties = {
+            p.get("id", "").lower(): p.get("value") or ""
+            for p in item.get("singleValueExtendedProperties") or []
+        }
+        tag, agenda = (
+            properties.get(TAG_PROPERTY.lower(), ""),
+            properties.get(AGENDA_PROPERTY.lower(), ""),
+        )
         online = (item.get("onlineMeeting") or {}).get("joinUrl") or ""
         return Event(
             key=key,
@@ -333,7 +435,9 @@ class OutlookConnector(Connector):
             self_response=RESPONSES.get(response, Response.NEEDS_ACTION),
             attendees=attendees,
             description=str(body.get("content") or ""),
-            body_format=BodyFormat.HTML if str(body.get("contentType", "")).lower() == "html" else BodyFormat.TEXT,
+            body_format=BodyFormat.HTML
+            if str(body.get("contentType", "")).lower() == "html"
+            else BodyFormat.TEXT,
             transparent=item.get("showAs") == "free",
             private=item.get("sensitivity") in ("private", "confidential"),
             recurring=kind != "singleInstance",
@@ -346,7 +450,10 @@ class OutlookConnector(Connector):
         """Busy times from a calendarView of each calendar, with only the fields needed."""
         spans = []
         for calendar in calendars:
-            query = {**self._window_query(window), "$select": "start,end,showAs,isCancelled,isAllDay,responseStatus"}
+            query = {
+                **self._window_query(window),
+                "$select": "start,end,showAs,isCancelled,isAllDay,responseStatus",
+            }
             for page in self._pages(self._url(f"/calendars/{quote(calendar)}/calendarView", query)):
                 for item in page.get("value", []):
                     try:
@@ -365,7 +472,9 @@ class OutlookConnector(Connector):
         series: an agenda on one instance is found through the store's record instead
         (agent/sync/undo.py reads every recorded ref).
         """
-        url = self._url(f"/calendars/{quote(calendar)}/events", {"$filter": OWNED_FILTER, "$expand": EXPAND})
+        url = self._url(
+            f"/calendars/{quote(calendar)}/events", {"$filter": OWNED_FILTER, "$expand": EXPAND}
+        )
         owned = []
         for page in self._pages(url):
             for item in page.get("value", []):
@@ -392,7 +501,9 @@ class OutlookConnector(Connector):
         try:
             return replace(self.event(calendar, _json(response)), **tags)
         except BadDataError as exc:
-            raise BadDataError(f"Graph returned an unreadable event after a write: {exc}", where=self.where) from None
+            raise BadDataError(
+                f"Graph returned an unreadable event after a write: {exc}", where=self.where
+            ) from None
 
     def _block_body(self, block: BlockSpec) -> dict[str, Any]:
         return {
@@ -408,8 +519,14 @@ class OutlookConnector(Connector):
 
     def create(self, calendar: str, block: BlockSpec) -> Event:
         """POST a private, busy block with no attendees and no reminder."""
-        body = {**self._block_body(block), "showAs": "busy", "sensitivity": "private", "isReminderOn": False,
-                "attendees": [], "responseRequested": False}  # fmt: skip
+        body = {
+            **self._block_body(block),
+            "showAs": "busy",
+            "sensitivity": "private",
+            "isReminderOn": False,
+            "attendees": [],
+            "responseRequested": False,
+        }
         response = self._send("POST", self._url(f"/calendars/{quote(calendar)}/events"), body=body)
         return self._written(calendar, response, block_tag=block.tag)
 
@@ -422,14 +539,23 @@ class OutlookConnector(Connector):
         fields = self._block_body(block)
         if block.description == current.description:
             del fields["body"]
-        response = self._send("PATCH", self._url(f"/events/{quote(current.ref)}"), etag=current.etag, body=fields)
+        response = self._send(
+            "PATCH", self._url(f"/events/{quote(current.ref)}"), etag=current.etag, body=fields
+        )
         return self._written(calendar, response, block_tag=block.tag)
 
     def delete(self, calendar: str, current: Event) -> None:
         """DELETE with If-Match: ConflictError if it changed, GoneError if it is already gone."""
         self._send("DELETE", self._url(f"/events/{quote(current.ref)}"), etag=current.etag)
 
-    def set_description(self, calendar: str, meeting: Event, description: str, agenda: AgendaTag | None, notify: bool) -> Event:
+    def set_description(
+        self,
+        calendar: str,
+        meeting: Event,
+        description: str,
+        agenda: AgendaTag | None,
+        notify: bool,
+    ) -> Event:
         """PATCH the body (in the meeting's own format) and the agenda tag, if the etag matches.
 
         `notify` cannot be honoured: Exchange sends attendees an update for any change of an
@@ -442,7 +568,9 @@ class OutlookConnector(Connector):
                 {"id": OWNER_PROPERTY, "value": OWNER if agenda else ""},
             ],
         }
-        response = self._send("PATCH", self._url(f"/events/{quote(meeting.ref)}"), etag=meeting.etag, body=body)
+        response = self._send(
+            "PATCH", self._url(f"/events/{quote(meeting.ref)}"), etag=meeting.etag, body=body
+        )
         return self._written(calendar, response, agenda_tag=agenda, block_tag=meeting.block_tag)
 
     def close(self) -> None:
@@ -456,7 +584,9 @@ def _attendee(entry: dict[str, Any]) -> Attendee:
     return Attendee(
         email=str(address.get("address", "")).strip().lower(),
         name=str(address.get("name") or ""),
-        response=RESPONSES.get(response, Response.NEEDS_ACTION) if response != "none" else Response.NEEDS_ACTION,
+        response=RESPONSES.get(response, Response.NEEDS_ACTION)
+        if response != "none"
+        else Response.NEEDS_ACTION,
         optional=kind == "optional",
         resource=kind == "resource",
     )
@@ -470,7 +600,6 @@ def _json(response: requests.Response) -> Any:
         return response.json()
     except ValueError:
         raise BadDataError(f"the answer is not JSON ({len(response.content)} bytes)") from None
-
 
 
 def _query(params: dict[str, str]) -> str:

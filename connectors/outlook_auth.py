@@ -63,14 +63,22 @@ class OutlookOptions(Model):
     def _credentials_fit_the_mode(self) -> OutlookOptions:
         if self.mode == "delegated":
             if self.client_secret_file or self.certificate_file:
-                raise ValueError('client_secret_file and certificate_file are for mode = "app"; delegated sign-in uses `callplan auth outlook`')
+                raise ValueError(
+                    'client_secret_file and certificate_file are for mode = "app"; delegated sign-in uses `callplan auth outlook`'
+                )
             return self
         if self.tenant in MULTI_TENANT:
-            raise ValueError(f'mode = "app" needs your tenant id or domain in tenant, not {self.tenant!r}')
+            raise ValueError(
+                f'mode = "app" needs your tenant id or domain in tenant, not {self.tenant!r}'
+            )
         if bool(self.client_secret_file) == bool(self.certificate_file):
-            raise ValueError('mode = "app" needs exactly one of client_secret_file and certificate_file')
+            raise ValueError(
+                'mode = "app" needs exactly one of client_secret_file and certificate_file'
+            )
         if self.certificate_file and not self.certificate_thumbprint:
-            raise ValueError("certificate_file needs certificate_thumbprint (shown in the app registration)")
+            raise ValueError(
+                "certificate_file needs certificate_thumbprint (shown in the app registration)"
+            )
         return self
 
     @property
@@ -103,15 +111,21 @@ class GraphTokens:
         self.account = account
         self.options = options
         self.where = account.where
-        self.cache_file = secret_path(options.token_cache_file) if options.token_cache_file else default_cache_file(account)
+        self.cache_file = (
+            secret_path(options.token_cache_file)
+            if options.token_cache_file
+            else default_cache_file(account)
+        )
         self.cache = msal.SerializableTokenCache()
         if self.cache_file.exists():
             text = read_text(self.cache_file, f"{self.where}.token_cache_file")
             try:
                 self.cache.deserialize(text)
             except ValueError:
-                raise ConfigError(f"{self.cache_file} is not an MSAL token cache; delete it and run `callplan auth outlook {account.name}`",
-                                  where=f"{self.where}.token_cache_file") from None  # fmt: skip
+                raise ConfigError(
+                    f"{self.cache_file} is not an MSAL token cache; delete it and run `callplan auth outlook {account.name}`",
+                    where=f"{self.where}.token_cache_file",
+                ) from None
         self._http_client = http_client
         self._app: msal.ClientApplication | None = None
 
@@ -122,16 +136,25 @@ class GraphTokens:
     def _application(self) -> msal.ClientApplication:
         """Built on first use: MSAL reads the tenant's openid-configuration when it is created."""
         if self._app is None:
-            common: dict[str, Any] = {"authority": self.authority, "token_cache": self.cache, "instance_discovery": False}
+            common: dict[str, Any] = {
+                "authority": self.authority,
+                "token_cache": self.cache,
+                "instance_discovery": False,
+            }
             if self._http_client is not None:
                 common["http_client"] = self._http_client
             try:
                 if self.options.mode == "app":
-                    self._app = msal.ConfidentialClientApplication(self.options.client_id, client_credential=self._credential(), **common)
+                    self._app = msal.ConfidentialClientApplication(
+                        self.options.client_id, client_credential=self._credential(), **common
+                    )
                 else:
                     self._app = msal.PublicClientApplication(self.options.client_id, **common)
             except ValueError as exc:  # MSAL's word for an unknown tenant or unreachable authority
-                raise AuthError(f"cannot use the authority {self.authority}: {_first_line(str(exc))}", where=self.where) from None
+                raise AuthError(
+                    f"cannot use the authority {self.authority}: {_first_line(str(exc))}",
+                    where=self.where,
+                ) from None
         return self._app
 
     def _credential(self) -> str | dict[str, str]:
@@ -139,7 +162,9 @@ class GraphTokens:
             return read_secret(self.options.client_secret_file, f"{self.where}.client_secret_file")
         assert self.options.certificate_file and self.options.certificate_thumbprint
         return {
-            "private_key": read_text(self.options.certificate_file, f"{self.where}.certificate_file"),
+            "private_key": read_text(
+                self.options.certificate_file, f"{self.where}.certificate_file"
+            ),
             "thumbprint": self.options.certificate_thumbprint,
         }
 
@@ -164,19 +189,26 @@ class GraphTokens:
             account = self._account()
             if account is None:
                 raise self._sign_in_needed("not signed in yet")
-            result = app.acquire_token_silent_with_error(self.options.scopes, account, force_refresh=force_refresh)
+            result = app.acquire_token_silent_with_error(
+                self.options.scopes, account, force_refresh=force_refresh
+            )
         self._save()
         if not result or "access_token" not in result:
             raise self._failure(result)
         return str(result["access_token"])
 
     def _sign_in_needed(self, reason: str) -> AuthError:
-        return AuthError(f"Outlook sign-in {reason}; run `callplan auth outlook {self.account.name}`", where=self.where)
+        return AuthError(
+            f"Outlook sign-in {reason}; run `callplan auth outlook {self.account.name}`",
+            where=self.where,
+        )
 
     def _failure(self, result: dict[str, Any] | None) -> AuthError:
         if not result:
             return self._sign_in_needed("expired (no token in the cache)")
-        reason = _first_line(str(result.get("error_description") or result.get("error") or "unknown error"))
+        reason = _first_line(
+            str(result.get("error_description") or result.get("error") or "unknown error")
+        )
         if self.options.mode == "app":
             return AuthError(
                 f"app-only sign-in for client {self.options.client_id} failed ({reason}); check the client secret or "
@@ -211,7 +243,10 @@ class GraphTokens:
 def sign_in(account: Account, show: Callable[[str], None], http_client: Any = None) -> str:
     """`callplan auth outlook ACCOUNT`: sign in and say who and where the tokens went."""
     if account.provider != "outlook":
-        raise ConfigError(f"account {account.name!r} is a {account.provider} account, not outlook", where=f"{account.where}.provider")
+        raise ConfigError(
+            f"account {account.name!r} is a {account.provider} account, not outlook",
+            where=f"{account.where}.provider",
+        )
     tokens = GraphTokens(account, parse_options(account), http_client=http_client)
     who = tokens.sign_in(show)
     return f"{account.name}: signed in ({who}); {describe_cache(tokens)}"

@@ -43,7 +43,9 @@ from agent.core.errors import ConnectorError, ThrottledError, TransientError
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-DELAY_SECONDS = re.compile(r"\d+(\.\d+)?")  # RFC 9110's delay-seconds (digits); a fraction is read too
+DELAY_SECONDS = re.compile(
+    r"\d+(\.\d+)?"
+)  # RFC 9110's delay-seconds (digits); a fraction is read too
 
 
 @dataclass(frozen=True)
@@ -82,14 +84,21 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
-def status_failure(method: str, where: str, status: int, retry_after: float | None, server: str) -> Failure | None:
+def status_failure(
+    method: str, where: str, status: int, retry_after: float | None, server: str
+) -> Failure | None:
     """What an HTTP status means to the runner; None for an answer to hand back as it is.
 
     429, and 503 or 504 with a Retry-After, is throttling: `server` asks us to slow down. Other
     500, 502, 503 and 504 answers are transient. Anything else is the caller's to interpret."""
     if status == 429 or (status in (503, 504) and retry_after is not None):
         told = "" if retry_after is None else f", Retry-After {retry_after:g} s"
-        return Failure(ThrottledError, f"{method}: {server} asks us to slow down (HTTP {status}{told})", where, retry_after)
+        return Failure(
+            ThrottledError,
+            f"{method}: {server} asks us to slow down (HTTP {status}{told})",
+            where,
+            retry_after,
+        )
     if status in (500, 502, 503, 504):
         return Failure(TransientError, f"{method}: HTTP {status}", where)
     return None
@@ -110,7 +119,9 @@ class Retrier:
     """The bounds and the knobs of retrying; `run` retries one request (see the module docstring)."""
 
     attempts: int = 4
-    backoff: float = 0.5  # seconds: the first jittered wait is up to this, each next one up to twice the last
+    backoff: float = (
+        0.5  # seconds: the first jittered wait is up to this, each next one up to twice the last
+    )
     max_wait: float = 60.0  # seconds of waiting in total, over all the retries of one request
     sleep: Callable[[float], None] = time.sleep
     random: Callable[[], float] = random_module.random
@@ -118,11 +129,23 @@ class Retrier:
 
     def retry_after(self, headers: Mapping[str, Any] | None) -> float | None:
         """The wait a Retry-After header asks for (its name in any case), None without one."""
-        value = next((value for name, value in (headers or {}).items() if str(name).lower() == "retry-after"), None)
+        value = next(
+            (
+                value
+                for name, value in (headers or {}).items()
+                if str(name).lower() == "retry-after"
+            ),
+            None,
+        )
         return parse_retry_after(None if value is None else str(value), self.clock())
 
     def http_failure(
-        self, outcome: Any, method: str, where: str, network: tuple[type[BaseException], ...], server: str
+        self,
+        outcome: Any,
+        method: str,
+        where: str,
+        network: tuple[type[BaseException], ...],
+        server: str,
     ) -> Failure | None:
         """What an outcome of an HTTP client's request means: one of the `network` exceptions is
         a transient failure, an answer is read by `status_failure`, any other exception is final."""
@@ -130,7 +153,9 @@ class Retrier:
             return Failure(TransientError, f"{method}: {type(outcome).__name__}", where)
         if isinstance(outcome, BaseException):
             return None
-        return status_failure(method, where, outcome.status_code, self.retry_after(outcome.headers), server)
+        return status_failure(
+            method, where, outcome.status_code, self.retry_after(outcome.headers), server
+        )
 
     def run(self, send: Callable[[], T], classify: Callable[[Any], Failure | None]) -> T:
         """Call `send` until its outcome is final, and hand that back (or raise it).
@@ -150,14 +175,24 @@ class Retrier:
 
         def wait(state: RetryCallState) -> float:
             assert last is not None
-            return last.retry_after if last.retry_after is not None else self.random() * exponential(state)
+            return (
+                last.retry_after
+                if last.retry_after is not None
+                else self.random() * exponential(state)
+            )
 
         def over_budget(state: RetryCallState) -> bool:
             return state.idle_for + state.upcoming_sleep > self.max_wait
 
         def announce(state: RetryCallState) -> None:
             assert last is not None
-            log.debug("%s: %s (attempt %d); retrying in %.2f s", last.where, last.message, state.attempt_number, state.upcoming_sleep)
+            log.debug(
+                "%s: %s (attempt %d); retrying in %.2f s",
+                last.where,
+                last.message,
+                state.attempt_number,
+                state.upcoming_sleep,
+            )
 
         def give_up(state: RetryCallState) -> NoReturn:
             assert last is not None and state.outcome is not None

@@ -91,7 +91,10 @@ def connect(sleeps: list[float]) -> Iterator[Callable[[str, str], CaldavConnecto
 
 @pytest.fixture
 def connector(
-    connect: Callable[[str, str], CaldavConnector], radicale: RadicaleServer, user: str, calendar_url: str
+    connect: Callable[[str, str], CaldavConnector],
+    radicale: RadicaleServer,
+    user: str,
+    calendar_url: str,
 ) -> CaldavConnector:
     return connect(radicale.url, user)
 
@@ -111,7 +114,9 @@ HARNESSES = ["caldav", "outlook", "google"]
 
 
 @pytest.fixture
-def caldav_harness(radicale: RadicaleServer, user: str, calendar_url: str) -> Iterator[CaldavHarness]:
+def caldav_harness(
+    radicale: RadicaleServer, user: str, calendar_url: str
+) -> Iterator[CaldavHarness]:
     harness = CaldavHarness(radicale.url, user, calendar_url)
     yield harness
     harness.close()
@@ -132,7 +137,9 @@ def graph(authority: Authority) -> Iterator[GraphFake]:
 
 
 @pytest.fixture
-def outlook_harness(graph: GraphFake, authority: Authority, tmp_path: Path) -> Iterator[OutlookHarness]:
+def outlook_harness(
+    graph: GraphFake, authority: Authority, tmp_path: Path
+) -> Iterator[OutlookHarness]:
     harness = OutlookHarness(graph, authority, tmp_path / "outlook")
     yield harness
     harness.close()

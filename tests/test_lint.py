@@ -14,15 +14,19 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_ruff_finds_nothing() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "--no-cache", "agent", "connectors", "tests"],
-        cwd=ROOT, capture_output=True, text=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_every_package_is_in_the_wheel() -> None:
     """pyproject.toml lists the packages (the templates and unit files are mapped in from the
     top of the tree, which discovery cannot do): a new sub-package must be listed too."""
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
     found = {
         ".".join(init.parent.relative_to(ROOT).parts)
         for top in ("agent", "connectors")

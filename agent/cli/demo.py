@@ -65,20 +65,64 @@ CY = ("cy@northpeak.example", "Cy Ortiz")
 
 WEEK = (
     Seed("Team stand-up", 0, time(9, 0), 15, guests=(BO, CY), weekly=0),
-    Seed("Globex: discovery call", 0, time(10, 0), 60, guests=(DANA, RAJ),
-         description="Video call: https://meet.example/globex-disco\nDana asked to cover data residency."),
-    Seed("Initech: pricing review", 0, time(11, 0), 45, guests=(ELI,), description="Dial-in: +1 555 0100"),
-    Seed("Umbrella Health: security questionnaire", 0, time(8, 0), 60, organizer=PAT, guests=(PAT,),
-         zone="America/New_York", description="Pat's agenda: walk through sections 3-5 of the questionnaire."),
+    Seed(
+        "Globex: discovery call",
+        0,
+        time(10, 0),
+        60,
+        guests=(DANA, RAJ),
+        description="Video call: https://meet.example/globex-disco\nDana asked to cover data residency.",
+    ),
+    Seed(
+        "Initech: pricing review",
+        0,
+        time(11, 0),
+        45,
+        guests=(ELI,),
+        description="Dial-in: +1 555 0100",
+    ),
+    Seed(
+        "Umbrella Health: security questionnaire",
+        0,
+        time(8, 0),
+        60,
+        organizer=PAT,
+        guests=(PAT,),
+        zone="America/New_York",
+        description="Pat's agenda: walk through sections 3-5 of the questionnaire.",
+    ),
     Seed("SaaS Summit (trade show)", 1, time(0), 0, all_day=True),
     Seed("Kestrel Logistics: weekly check-in", 1, time(13, 0), 30, guests=(KIM,), weekly=4),
-    Seed("Hooli: quarterly business review", 1, time(16, 0), 60, organizer=HOOLI, guests=(HOOLI,), declined=True),
+    Seed(
+        "Hooli: quarterly business review",
+        1,
+        time(16, 0),
+        60,
+        organizer=HOOLI,
+        guests=(HOOLI,),
+        declined=True,
+    ),
     Seed("Globex: technical deep dive", 2, time(10, 0), 90, guests=(DANA, RAJ, BO)),
     Seed("Pipeline review", 2, time(14, 0), 30, guests=(BO, CY)),
-    Seed("Soylent: intro call", 2, time(15, 0), 30, guests=(("ana@soylent.example", "Ana Silva"),), cancelled=True),
-    Seed("Contoso: proposal walkthrough", 3, time(17, 30), 60, organizer=MEI, guests=(MEI, SAM), zone="Asia/Tokyo",
-         optional=(SAM[0],)),
-)  # fmt: skip
+    Seed(
+        "Soylent: intro call",
+        2,
+        time(15, 0),
+        30,
+        guests=(("ana@soylent.example", "Ana Silva"),),
+        cancelled=True,
+    ),
+    Seed(
+        "Contoso: proposal walkthrough",
+        3,
+        time(17, 30),
+        60,
+        organizer=MEI,
+        guests=(MEI, SAM),
+        zone="Asia/Tokyo",
+        optional=(SAM[0],),
+    ),
+)
 
 
 def working_days(after: date, count: int) -> list[date]:
@@ -103,7 +147,9 @@ def _ics(seed: Seed, day: date, zone: ZoneInfo) -> str:
         own = ZoneInfo(seed.zone) if seed.zone else zone
         # a customer abroad picks a time in their zone; shown to the seller in theirs
         local = datetime.combine(day, seed.at, tzinfo=zone)
-        start = local.astimezone(own) if not seed.zone else datetime.combine(day, seed.at, tzinfo=own)
+        start = (
+            local.astimezone(own) if not seed.zone else datetime.combine(day, seed.at, tzinfo=own)
+        )
         event.add("dtstart", start)
         event.add("dtend", start + timedelta(minutes=seed.minutes))
     if seed.description:
@@ -121,7 +167,9 @@ def _ics(seed: Seed, day: date, zone: ZoneInfo) -> str:
             attendee.params["cn"] = name
             mine = email == SELLER[0]
             attendee.params["partstat"] = "DECLINED" if seed.declined and mine else "ACCEPTED"
-            attendee.params["role"] = "OPT-PARTICIPANT" if email in seed.optional else "REQ-PARTICIPANT"
+            attendee.params["role"] = (
+                "OPT-PARTICIPANT" if email in seed.optional else "REQ-PARTICIPANT"
+            )
             event.add("attendee", attendee)
     calendar = icalendar.Calendar()
     calendar.add("prodid", "-//callplan demo//EN")
@@ -141,30 +189,50 @@ def run_demo(console: Console, clock: Callable[[], datetime] = lambda: datetime.
     zone_name = tzlocal.get_localzone_name() or "UTC"
     zone = ZoneInfo(zone_name)
     today = clock().astimezone(zone).date()
-    with tempfile.TemporaryDirectory(prefix="callplan-demo-") as folder, RadicaleServer(Path(folder) / "radicale") as server:
-        client = caldav.DAVClient(url=server.url, username=USER, password="demo", enable_rfc6764=False)
+    with (
+        tempfile.TemporaryDirectory(prefix="callplan-demo-") as folder,
+        RadicaleServer(Path(folder) / "radicale") as server,
+    ):
+        client = caldav.DAVClient(
+            url=server.url, username=USER, password="demo", enable_rfc6764=False
+        )
         calendar = client.principal().make_calendar(name="Work", cal_id="work")
         count = seed_week(calendar, zone, today)
-        console.print(f"Local CalDAV server (Radicale) on {server.url}, seller {SELLER[1]} <{SELLER[0]}>, "
-                      f"time zone {zone_name}: seeded {count} events over the next four working days.\n")  # fmt: skip
+        console.print(
+            f"Local CalDAV server (Radicale) on {server.url}, seller {SELLER[1]} <{SELLER[0]}>, "
+            f"time zone {zone_name}: seeded {count} events over the next four working days.\n"
+        )
         raw = {
             "state": str(Path(folder) / "state.db"),
-            "defaults": {"timezone": zone_name, "rules": {"internal_domains": ["northpeak.example"]}},
-            "accounts": [{
-                "name": USER, "provider": "caldav", "email": SELLER[0], "url": server.url, "username": USER,
-                "calendars": [str(calendar.url.canonical())],
-            }],
-        }  # fmt: skip
+            "defaults": {
+                "timezone": zone_name,
+                "rules": {"internal_domains": ["northpeak.example"]},
+            },
+            "accounts": [
+                {
+                    "name": USER,
+                    "provider": "caldav",
+                    "email": SELLER[0],
+                    "url": server.url,
+                    "username": USER,
+                    "calendars": [str(calendar.url.canonical())],
+                }
+            ],
+        }
         config = parse(raw, Path(folder) / "demo.toml")
         with Session(config, open_store(config, clock=clock), clock=clock) as session:
             first = session.cycle()[0]
             settings = config.accounts[0].settings
             _show_first(console, first, settings)
             second = session.cycle()[0]
-            console.print(f"\n[bold]Second cycle[/]: {second.changes} changes, {second.requests} API request(s). "
-                          "Nothing to do: the calendar already holds what it should.")  # fmt: skip
+            console.print(
+                f"\n[bold]Second cycle[/]: {second.changes} changes, {second.requests} API request(s). "
+                "Nothing to do: the calendar already holds what it should."
+            )
         client.close()
-    console.print("The server and its data were temporary and are gone. Set up your own calendars: see README.md.")
+    console.print(
+        "The server and its data were temporary and are gone. Set up your own calendars: see README.md."
+    )
 
 
 def _show_first(console: Console, report: AccountReport, settings) -> None:  # type: ignore[no-untyped-def]
@@ -174,16 +242,34 @@ def _show_first(console: Console, report: AccountReport, settings) -> None:  # t
     console.print(present.meeting_summary(report, settings))
     console.print(f"First cycle: {report.changes} changes, {report.requests} API request(s).\n")
     calendar = report.calendars[0]
-    written = {(change.kind, change.meeting_key): change for change, outcome in calendar.applied if outcome == "done"}
+    written = {
+        (change.kind, change.meeting_key): change
+        for change, outcome in calendar.applied
+        if outcome == "done"
+    }
     meetings = sorted(calendar.meetings, key=lambda m: m.start)
     ours = next((m for m in meetings if (Kind.AGENDA, m.key) in written), None)
     if ours is not None:
         agenda = written[(Kind.AGENDA, ours.key)]
-        console.print(Panel(agenda.description, title=f"The invitation {ours.title!r} as the customer now sees it"))  # type: ignore[attr-defined]
-    theirs = next((m for m in meetings if not m.self_is_organizer and (Kind.PREP, m.key) in written), None)
+        console.print(
+            Panel(
+                agenda.description,
+                title=f"The invitation {ours.title!r} as the customer now sees it",
+            )
+        )  # type: ignore[attr-defined]
+    theirs = next(
+        (m for m in meetings if not m.self_is_organizer and (Kind.PREP, m.key) in written), None
+    )
     if theirs is not None:
         prep = written[(Kind.PREP, theirs.key)].block  # type: ignore[attr-defined]
-        console.print(Panel(prep.description, title=f"{prep.title!r}: private, with the agenda as a draft to send"))
+        console.print(
+            Panel(
+                prep.description,
+                title=f"{prep.title!r}: private, with the agenda as a draft to send",
+            )
+        )
     if ours is not None and (Kind.DEBRIEF, ours.key) in written:
         debrief = written[(Kind.DEBRIEF, ours.key)].block  # type: ignore[attr-defined]
-        console.print(Panel(debrief.description, title=f"{debrief.title!r}: the form the seller fills in"))
+        console.print(
+            Panel(debrief.description, title=f"{debrief.title!r}: the form the seller fills in")
+        )

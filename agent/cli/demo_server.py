@@ -33,7 +33,9 @@ class RadicaleServer:
     authentication failures. Use it as a context manager, or call start() and stop().
     """
 
-    def __init__(self, folder: Path, *, htpasswd: Path | None = None, start_timeout: float = 15.0) -> None:
+    def __init__(
+        self, folder: Path, *, htpasswd: Path | None = None, start_timeout: float = 15.0
+    ) -> None:
         self.folder = folder
         self.htpasswd = htpasswd
         self.start_timeout = start_timeout
@@ -52,21 +54,32 @@ class RadicaleServer:
         auth = ["--auth-type", "none"]
         if self.htpasswd is not None:
             auth = [
-                "--auth-type", "htpasswd",
-                "--auth-htpasswd-filename", str(self.htpasswd),
-                "--auth-htpasswd-encryption", "plain",
-            ]  # fmt: skip
+                "--auth-type",
+                "htpasswd",
+                "--auth-htpasswd-filename",
+                str(self.htpasswd),
+                "--auth-htpasswd-encryption",
+                "plain",
+            ]
         return [
-            sys.executable, "-m", "radicale",
+            sys.executable,
+            "-m",
+            "radicale",
             "--config",  # no value: read no configuration file, only these flags
-            "--server-hosts", f"{HOST}:{self.port}",
+            "--server-hosts",
+            f"{HOST}:{self.port}",
             *auth,
-            "--auth-delay", "0",  # Radicale waits after a failed login by default; tests test failures
-            "--server-delay-on-error", "0",
-            "--storage-filesystem-folder", str(self.folder / "collections"),
-            "--web-type", "none",
-            "--logging-level", "warning",
-        ]  # fmt: skip
+            "--auth-delay",
+            "0",  # Radicale waits after a failed login by default; tests test failures
+            "--server-delay-on-error",
+            "0",
+            "--storage-filesystem-folder",
+            str(self.folder / "collections"),
+            "--web-type",
+            "none",
+            "--logging-level",
+            "warning",
+        ]
 
     def start(self) -> RadicaleServer:
         """Start the server and return once it accepts connections.
@@ -84,12 +97,16 @@ class RadicaleServer:
     def restart(self) -> RadicaleServer:
         """Start a stopped server again on the same port and folder: the server that went away and came back."""
         if not self._launch():
-            raise RuntimeError(f"Radicale did not restart on port {self.port}; see {self.log_path}:\n{self._log_tail()}")
+            raise RuntimeError(
+                f"Radicale did not restart on port {self.port}; see {self.log_path}:\n{self._log_tail()}"
+            )
         return self
 
     def _launch(self) -> bool:
         with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            self._process = subprocess.Popen(
+                self._command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
         return self._wait_until_ready()
 
     def _wait_until_ready(self) -> bool:
@@ -128,6 +145,9 @@ class RadicaleServer:
         return self.start()
 
     def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
     ) -> None:
         self.stop()

@@ -35,8 +35,13 @@ class Main(click.Group):
 
 
 @click.group(cls=Main)
-@click.option("--config", "config_path", type=click.Path(path_type=Path), envvar="CALLPLAN_CONFIG",
-              help="Configuration file (default: ~/.config/callplan/config.toml).")  # fmt: skip
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    envvar="CALLPLAN_CONFIG",
+    help="Configuration file (default: ~/.config/callplan/config.toml).",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 @click.pass_context
 def main(ctx: click.Context, config_path: Path | None, verbose: int) -> None:
@@ -56,7 +61,11 @@ def _session(ctx: click.Context):  # type: ignore[no-untyped-def]
 
 
 @main.command()
-@click.option("--once", is_flag=True, help="Run one cycle and exit (required; the service that keeps running is `callplan run`).")
+@click.option(
+    "--once",
+    is_flag=True,
+    help="Run one cycle and exit (required; the service that keeps running is `callplan run`).",
+)
 @click.option("--dry-run", is_flag=True, help="Plan and show the changes; write nothing anywhere.")
 @click.option("--account", "accounts", multiple=True, help="Only this account (repeatable).")
 @click.pass_context
@@ -65,14 +74,20 @@ def sync(ctx: click.Context, once: bool, dry_run: bool, accounts: tuple[str, ...
     from agent.cli import present
 
     if not once:
-        raise click.UsageError("sync runs one cycle and needs --once; the service that runs a cycle every interval is `callplan run`")
-    with _session(ctx) as session, (nullcontext() if dry_run else session.store.lock()):
+        raise click.UsageError(
+            "sync runs one cycle and needs --once; the service that runs a cycle every interval is `callplan run`"
+        )
+    with _session(ctx) as session, nullcontext() if dry_run else session.store.lock():
         reports = session.cycle(accounts, dry_run=dry_run)
         by_name = {account.name: account for account in session.config.accounts}
         console.print(present.changes_table(reports, by_name, planned=dry_run))
         requests = sum(report.requests for report in reports)
-        changes = sum(len(c.planned if dry_run else c.applied) for report in reports for c in report.calendars)
-        console.print(f"{changes} changes {'planned' if dry_run else 'applied'}, {requests} API requests")
+        changes = sum(
+            len(c.planned if dry_run else c.applied) for report in reports for c in report.calendars
+        )
+        console.print(
+            f"{changes} changes {'planned' if dry_run else 'applied'}, {requests} API requests"
+        )
     problems = present.errors(reports)
     for line in problems:
         err_console.print(f"callplan: {line}", markup=False, highlight=False, soft_wrap=True)
@@ -90,8 +105,13 @@ def status(ctx: click.Context) -> None:
         accounts = session.config.accounts
         statuses = {account.name: session.store.run_status(account.name) for account in accounts}
         holder = session.store.locked_by()
-        console.print(present.status_table(accounts, statuses, session.store.artifacts(), service=holder))
-        console.print(f"callplan run: running ({holder})" if holder else "callplan run: not running", highlight=False)
+        console.print(
+            present.status_table(accounts, statuses, session.store.artifacts(), service=holder)
+        )
+        console.print(
+            f"callplan run: running ({holder})" if holder else "callplan run: not running",
+            highlight=False,
+        )
 
 
 @main.command()
@@ -105,8 +125,10 @@ def undo(ctx: click.Context, accounts: tuple[str, ...], dry_run: bool, yes: bool
     from agent.sync.undo import undo as undo_account
 
     if not (dry_run or yes):
-        click.confirm("Remove every callplan block and agenda from the configured calendars?", abort=True)
-    with _session(ctx) as session, (nullcontext() if dry_run else session.store.lock()):
+        click.confirm(
+            "Remove every callplan block and agenda from the configured calendars?", abort=True
+        )
+    with _session(ctx) as session, nullcontext() if dry_run else session.store.lock():
         failed = False
         for account in session.accounts(accounts):
             report = undo_account(session.sync_for(account), dry_run=dry_run)
@@ -126,13 +148,27 @@ def run(ctx: click.Context) -> None:
 
 
 @main.command("install-service")
-@click.option("--user", "scope", flag_value="user", help="A user unit, for you alone (systemctl --user).")
-@click.option("--system", "scope", flag_value="system", help="A system unit, for an organisation (needs root).")
-@click.option("--unit-dir", type=click.Path(path_type=Path, file_okay=False),
-              help="Write the unit here instead of the systemd directory (for packaging).")  # fmt: skip
-@click.option("--dry-run", is_flag=True, help="Print the unit and where it would go; write nothing.")
+@click.option(
+    "--user", "scope", flag_value="user", help="A user unit, for you alone (systemctl --user)."
+)
+@click.option(
+    "--system",
+    "scope",
+    flag_value="system",
+    help="A system unit, for an organisation (needs root).",
+)
+@click.option(
+    "--unit-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write the unit here instead of the systemd directory (for packaging).",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Print the unit and where it would go; write nothing."
+)
 @click.pass_context
-def install_service(ctx: click.Context, scope: str | None, unit_dir: Path | None, dry_run: bool) -> None:
+def install_service(
+    ctx: click.Context, scope: str | None, unit_dir: Path | None, dry_run: bool
+) -> None:
     """Install the systemd unit that runs `callplan run`, and print the commands that enable it."""
     from agent.service import units
 
@@ -140,7 +176,9 @@ def install_service(ctx: click.Context, scope: str | None, unit_dir: Path | None
         raise click.UsageError("choose --user (one seller) or --system (an organisation)")
     installation = units.plan(scope, unit_dir, ctx.obj)  # type: ignore[arg-type]
     for warning in installation.warnings:
-        err_console.print(f"callplan: warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+        err_console.print(
+            f"callplan: warning: {warning}", markup=False, highlight=False, soft_wrap=True
+        )
     if dry_run:
         click.echo(f"# {installation.path} (dry run: nothing written)\n{installation.text}")
     else:
@@ -152,15 +190,41 @@ def install_service(ctx: click.Context, scope: str | None, unit_dir: Path | None
 
 
 @main.command()
-@click.option("--days", type=click.IntRange(1, 3660), default=90, show_default=True, help="How many days back to review.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "html"]), default="table", show_default=True)
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write to this file instead of the terminal (html: default callplan-report.html).")  # fmt: skip
-@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Review the days up to the end of this date (default: now).")
-@click.option("--account", "accounts", multiple=True, help="Only this seller's account (repeatable).")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 3660),
+    default=90,
+    show_default=True,
+    help="How many days back to review.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "html"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of the terminal (html: default callplan-report.html).",
+)
+@click.option(
+    "--until",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Review the days up to the end of this date (default: now).",
+)
+@click.option(
+    "--account", "accounts", multiple=True, help="Only this seller's account (repeatable)."
+)
 @click.pass_context
 def report(
-    ctx: click.Context, days: int, fmt: str, output: Path | None, until: datetime | None, accounts: tuple[str, ...]
+    ctx: click.Context,
+    days: int,
+    fmt: str,
+    output: Path | None,
+    until: datetime | None,
+    accounts: tuple[str, ...],
 ) -> None:
     """The review of customer meetings per seller and per customer: debriefed, next steps, next meeting booked."""
     from agent.cli import report_view
@@ -174,7 +238,12 @@ def report(
         for table in report_view.tables(review):
             console.print(table)
         return
-    text = {"table": report_view.to_text, "csv": report_view.to_csv, "json": report_view.to_json, "html": report_view.to_html}[fmt](review)
+    text = {
+        "table": report_view.to_text,
+        "csv": report_view.to_csv,
+        "json": report_view.to_json,
+        "html": report_view.to_html,
+    }[fmt](review)
     if output is None and fmt == "html":
         output = Path("callplan-report.html")
     if output is None:
@@ -200,7 +269,9 @@ def config_check(ctx: click.Context, connect: bool) -> None:
     from connectors import open_connector
 
     with _session(ctx) as session:
-        console.print(f"{session.config.path}: ok, {len(session.config.accounts)} accounts, state in {session.store.where}")
+        console.print(
+            f"{session.config.path}: ok, {len(session.config.accounts)} accounts, state in {session.store.where}"
+        )
         for account in session.config.accounts:
             connector = open_connector(account)
             try:
@@ -237,10 +308,24 @@ def _schema_line(where: str, before: int, after: int) -> str:
 
 
 @main.command("migrate-state")
-@click.option("--from", "source", required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="The SQLite state database of a one-machine install.")  # fmt: skip
-@click.option("--to", "target", required=True, metavar="postgresql://USER@HOST:PORT/DBNAME", help="The PostgreSQL database.")
-@click.option("--password-file", help="A file (mode 0600) with the database password; else ~/.pgpass or PGPASSWORD.")
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="The SQLite state database of a one-machine install.",
+)
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    metavar="postgresql://USER@HOST:PORT/DBNAME",
+    help="The PostgreSQL database.",
+)
+@click.option(
+    "--password-file",
+    help="A file (mode 0600) with the database password; else ~/.pgpass or PGPASSWORD.",
+)
 def migrate_state(source: Path, target: str, password_file: str | None) -> None:
     """Copy a SQLite state into PostgreSQL (safe to run again: nothing is doubled or made older)."""
     from agent.config.settings import is_postgres, postgres_state
@@ -251,8 +336,15 @@ def migrate_state(source: Path, target: str, password_file: str | None) -> None:
     state = postgres_state(target, password_file, "--to")
     (before, after), copied = move(source, state)
     if before != after:
-        console.print(_schema_line(state.where, before, after), markup=False, highlight=False, soft_wrap=True)
-    console.print(f"{source} -> {state.where}: {copied.summary()}", markup=False, highlight=False, soft_wrap=True)
+        console.print(
+            _schema_line(state.where, before, after), markup=False, highlight=False, soft_wrap=True
+        )
+    console.print(
+        f"{source} -> {state.where}: {copied.summary()}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @main.group()
@@ -269,14 +361,25 @@ def auth_outlook(ctx: click.Context, account: str) -> None:
 
     with _session(ctx) as session:
         chosen = session.accounts([account])[0]
-        who = sign_in(chosen, lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True))
+        who = sign_in(
+            chosen, lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True)
+        )
     console.print(who, markup=False, highlight=False)
 
 
 @auth.command("google")
 @click.argument("account")
-@click.option("--port", default=0, show_default="any free port", help="Loopback port for Google's redirect (fix it to forward it over ssh).")
-@click.option("--no-browser", is_flag=True, help="Only print the address to open (on a machine without a browser).")
+@click.option(
+    "--port",
+    default=0,
+    show_default="any free port",
+    help="Loopback port for Google's redirect (fix it to forward it over ssh).",
+)
+@click.option(
+    "--no-browser",
+    is_flag=True,
+    help="Only print the address to open (on a machine without a browser).",
+)
 @click.pass_context
 def auth_google(ctx: click.Context, account: str, port: int, no_browser: bool) -> None:
     """Google: the consent flow in your browser (OAuth installed app); saves the token (mode 0600)."""
@@ -285,7 +388,9 @@ def auth_google(ctx: click.Context, account: str, port: int, no_browser: bool) -
     with _session(ctx) as session:
         chosen = session.accounts([account])[0]
     if no_browser and port:
-        click.echo(f"From another computer: ssh -L {port}:127.0.0.1:{port} <this host>, then open the address below there.")
+        click.echo(
+            f"From another computer: ssh -L {port}:127.0.0.1:{port} <this host>, then open the address below there."
+        )
     authorize(chosen, port=port, open_browser=not no_browser, say=click.echo)
 
 

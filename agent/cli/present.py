@@ -31,16 +31,32 @@ def _slot(change: Change, zone: tzinfo) -> str:
     return ""
 
 
-def changes_table(reports: Iterable[AccountReport], accounts: dict[str, Account], planned: bool) -> Table:
+def changes_table(
+    reports: Iterable[AccountReport], accounts: dict[str, Account], planned: bool
+) -> Table:
     """Every change of a cycle, one row each: what, for which meeting, when, and why."""
-    table = Table(title="Planned changes (dry run: nothing was written)" if planned else "Changes applied")
-    for column in ("Account", "Meeting", "Starts", "Artifact", "Action", "Slot", "Why" if planned else "Outcome"):
+    table = Table(
+        title="Planned changes (dry run: nothing was written)" if planned else "Changes applied"
+    )
+    for column in (
+        "Account",
+        "Meeting",
+        "Starts",
+        "Artifact",
+        "Action",
+        "Slot",
+        "Why" if planned else "Outcome",
+    ):
         table.add_column(column, overflow="fold")
     for report in reports:
         zone = accounts[report.account].settings.timezone
         for calendar in report.calendars:
             meetings = {meeting.key: meeting for meeting in calendar.meetings}
-            rows = [(change, change.reason) for change in calendar.planned] if planned else calendar.applied
+            rows = (
+                [(change, change.reason) for change in calendar.planned]
+                if planned
+                else calendar.applied
+            )
             for change, note in rows:
                 meeting = meetings.get(change.meeting_key)
                 table.add_row(
@@ -63,7 +79,9 @@ def errors(reports: Iterable[AccountReport]) -> list[str]:
         for calendar in report.calendars:
             if calendar.error:
                 lines.append(f"{report.account}: {calendar.error}")
-            lines.extend(f"{report.account}: skipped an event: {reason}" for reason in calendar.skipped)
+            lines.extend(
+                f"{report.account}: skipped an event: {reason}" for reason in calendar.skipped
+            )
     return lines
 
 
@@ -109,11 +127,25 @@ def _describe(change: Change, outcome: str, zone: tzinfo) -> str:
     return verb(change)
 
 
-def status_table(accounts: Iterable[Account], statuses: dict[str, RunStatus], artifacts: list[Artifact], service: str | None) -> Table:
+def status_table(
+    accounts: Iterable[Account],
+    statuses: dict[str, RunStatus],
+    artifacts: list[Artifact],
+    service: str | None,
+) -> Table:
     """Per account: the last cycle, the next (only while the service runs), what it owns, its backlog
     (changes planned but not yet made: conflicts, throttling, a stop) and the last error."""
     table = Table(title="callplan status")
-    for column in ("Account", "Last cycle", "Next cycle", "Prep", "Debrief", "Agenda", "Backlog", "Last error"):
+    for column in (
+        "Account",
+        "Last cycle",
+        "Next cycle",
+        "Prep",
+        "Debrief",
+        "Agenda",
+        "Backlog",
+        "Last error",
+    ):
         table.add_column(column, overflow="fold")
     counts: dict[str, dict[Kind, int]] = defaultdict(lambda: defaultdict(int))
     for artifact in artifacts:
@@ -130,17 +162,23 @@ def status_table(accounts: Iterable[Account], statuses: dict[str, RunStatus], ar
             str(own[Kind.DEBRIEF]),
             str(own[Kind.AGENDA]),
             str(status.backlog),
-            (f"{status.last_error} ({status.failures} in a row)" if status.failures > 1 else status.last_error) or "—",
+            (
+                f"{status.last_error} ({status.failures} in a row)"
+                if status.failures > 1
+                else status.last_error
+            )
+            or "—",
         )
     return table
 
 
 def undo_summary(console: Console, report: UndoReport, dry_run: bool) -> None:
     head = "would remove" if dry_run else "removed"
-    console.print(f"[bold]{report.account}[/]: {head} {len(report.removed)} blocks, "
-                  f"{'would strip' if dry_run else 'stripped'} {len(report.restored)} agendas, kept {len(report.kept)}")  # fmt: skip
+    console.print(
+        f"[bold]{report.account}[/]: {head} {len(report.removed)} blocks, "
+        f"{'would strip' if dry_run else 'stripped'} {len(report.restored)} agendas, kept {len(report.kept)}"
+    )
     for line in report.kept:
         console.print(f"  kept: {line}")
     for line in report.errors:
         console.print(f"  [red]error[/]: {line}")
-

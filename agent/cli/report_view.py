@@ -59,7 +59,9 @@ def _cells(figures: Figures) -> list[str]:
 
 def _period(review: Review) -> str:
     zone = review.zone
-    last = (review.end - timedelta(microseconds=1)).astimezone(zone)  # an end at midnight belongs to the day before
+    last = (review.end - timedelta(microseconds=1)).astimezone(
+        zone
+    )  # an end at midnight belongs to the day before
     return f"{review.start.astimezone(zone):%a %d %b %Y} – {last:%a %d %b %Y} ({review.days} days)"
 
 
@@ -132,11 +134,18 @@ def to_csv(review: Review) -> str:
 
 
 def to_json(review: Review) -> str:
-    week_rows = [{"week": week.start.isoformat(), **_record("week", None, week.figures)} for week in review.weeks]
+    week_rows = [
+        {"week": week.start.isoformat(), **_record("week", None, week.figures)}
+        for week in review.weeks
+    ]
     for row in week_rows:
         del row["scope"], row["name"], row["sellers"]
     data = {
-        "period": {"start": review.start.isoformat(), "end": review.end.isoformat(), "days": review.days},
+        "period": {
+            "start": review.start.isoformat(),
+            "end": review.end.isoformat(),
+            "days": review.days,
+        },
         "sellers": [_record("seller", line, line.figures) for line in review.sellers],
         "customers": [_record("customer", line, line.figures) for line in review.customers],
         "total": _record("total", None, review.total),
@@ -148,8 +157,11 @@ def to_json(review: Review) -> str:
 # --- the chart ----------------------------------------------------------------------------------
 
 # (figure, label, colour, dash pattern): dashes keep lines that coincide apart
-SERIES = (("debriefed", "Debriefed", "#1f77b4", ""), ("dated_next_steps", "Next steps with dates", "#2ca02c", "7 4"),
-          ("next_scheduled", "Next meeting booked", "#d62728", "2 3"))  # fmt: skip
+SERIES = (
+    ("debriefed", "Debriefed", "#1f77b4", ""),
+    ("dated_next_steps", "Next steps with dates", "#2ca02c", "7 4"),
+    ("next_scheduled", "Next meeting booked", "#d62728", "2 3"),
+)
 
 
 @dataclass(frozen=True)
@@ -196,14 +208,30 @@ def chart(weeks: tuple[Week, ...], width: int = 760, height: int = 280) -> Chart
     for index, week in enumerate(weeks):
         figures, centre = week.figures, left + slot * (index + 0.5)
         bar_height = plot_height * figures.meetings / most
-        bars.append(Bar(centre - slot * 0.3, top + plot_height - bar_height, slot * 0.6, bar_height,
-                        f"{week.start:%d %b}", f"Week of {week.start:%d %b %Y}: {figures.meetings} meetings"))  # fmt: skip
+        bars.append(
+            Bar(
+                centre - slot * 0.3,
+                top + plot_height - bar_height,
+                slot * 0.6,
+                bar_height,
+                f"{week.start:%d %b}",
+                f"Week of {week.start:%d %b %Y}: {figures.meetings} meetings",
+            )
+        )
         for name, label, _, _ in SERIES:
             share = figures.share(getattr(figures, name))
             if share is not None:
-                lines[name].append((centre, top + plot_height * (1 - share), f"{label}: {share:.0%}"))
+                lines[name].append(
+                    (centre, top + plot_height * (1 - share), f"{label}: {share:.0%}")
+                )
     series = tuple(
-        Series(label, colour, dash, " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in lines[name]), tuple(lines[name]))
+        Series(
+            label,
+            colour,
+            dash,
+            " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in lines[name]),
+            tuple(lines[name]),
+        )
         for name, label, colour, dash in SERIES
     )
     return Chart(width, height, left, top, plot_width, plot_height, tuple(bars), series, most)
@@ -218,5 +246,10 @@ def to_html(review: Review) -> str:
     )
     template = environment.get_template("report.html.j2")
     return template.render(
-        review=review, period=_period(review), chart=chart(review.weeks), columns=COLUMNS, cells=_cells, percent=percent
+        review=review,
+        period=_period(review),
+        chart=chart(review.weeks),
+        columns=COLUMNS,
+        cells=_cells,
+        percent=percent,
     )

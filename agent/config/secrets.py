@@ -54,7 +54,9 @@ def check_private(path: Path, where: str) -> None:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         access = "readable" if mode & 0o044 else "writable"
-        raise ConfigError(f"{path} is {access} by others (mode {mode:04o}); run chmod 600 {path}", where=where)
+        raise ConfigError(
+            f"{path} is {access} by others (mode {mode:04o}); run chmod 600 {path}", where=where
+        )
 
 
 def read_text(value: str | Path, where: str) -> str:

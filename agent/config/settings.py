@@ -37,10 +37,27 @@ WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun"
 
 # Addresses at these domains are people, not companies: the customer is the address itself.
 PERSONAL_DOMAINS = (
-    "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com",
-    "yahoo.com", "icloud.com", "me.com", "mac.com", "aol.com", "proton.me", "protonmail.com",
-    "gmx.de", "gmx.net", "web.de", "mail.com", "yandex.ru", "zoho.com", "fastmail.com",
-)  # fmt: skip
+    "gmail.com",
+    "googlemail.com",
+    "outlook.com",
+    "hotmail.com",
+    "live.com",
+    "msn.com",
+    "yahoo.com",
+    "icloud.com",
+    "me.com",
+    "mac.com",
+    "aol.com",
+    "proton.me",
+    "protonmail.com",
+    "gmx.de",
+    "gmx.net",
+    "web.de",
+    "mail.com",
+    "yandex.ru",
+    "zoho.com",
+    "fastmail.com",
+)
 
 
 class Model(BaseModel):
@@ -106,9 +123,14 @@ class Rules(Model):
     personal_domains: tuple[str, ...] = PERSONAL_DOMAINS
 
     @field_validator(
-        "internal_domains", "include_domains", "exclude_domains", "include_addresses",
-        "exclude_addresses", "personal_domains", mode="after",
-    )  # fmt: skip
+        "internal_domains",
+        "include_domains",
+        "exclude_domains",
+        "include_addresses",
+        "exclude_addresses",
+        "personal_domains",
+        mode="after",
+    )
     @classmethod
     def _lower(cls, values: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(value.strip().lower() for value in values)
@@ -151,10 +173,16 @@ class ServiceSettings(Model):
     """How `callplan run` polls, backs off, stops and logs: the `[service]` table."""
 
     interval_seconds: float = Field(default=60, ge=1, le=86400)  # between two cycles of an account
-    jitter_seconds: float | None = Field(default=None, ge=0)  # random delay added per cycle; default a tenth of the interval
+    jitter_seconds: float | None = Field(
+        default=None, ge=0
+    )  # random delay added per cycle; default a tenth of the interval
     workers: int = Field(default=8, ge=1, le=64)  # accounts that may cycle at the same time
-    stop_timeout_seconds: float = Field(default=20, gt=0, le=300)  # SIGTERM: finish the change in flight within this
-    backoff_max_seconds: float = Field(default=900, ge=1, le=86400)  # a failing account waits at most this long
+    stop_timeout_seconds: float = Field(
+        default=20, gt=0, le=300
+    )  # SIGTERM: finish the change in flight within this
+    backoff_max_seconds: float = Field(
+        default=900, ge=1, le=86400
+    )  # a failing account waits at most this long
     log_level: LogLevel = "info"
 
     @model_validator(mode="after")
@@ -189,7 +217,11 @@ class PostgresState(Model):
         hosts = parts.netloc.rpartition("@")[2] or query.get("host", ["localhost"])[0]
         if ":" not in hosts.rpartition("]")[2]:
             hosts += f":{query.get('port', ['5432'])[0]}"
-        user = unquote(parts.username or "") or query.get("user", [""])[0] or os.environ.get("PGUSER", "")
+        user = (
+            unquote(parts.username or "")
+            or query.get("user", [""])[0]
+            or os.environ.get("PGUSER", "")
+        )
         dbname = unquote(parts.path.lstrip("/")) or query.get("dbname", [user])[0]
         return f"{hosts}/{dbname}"
 
@@ -264,12 +296,18 @@ def parse(raw: Mapping[str, Any], path: Path) -> Config:
     name = path.name
     top = validate(_TopLevel, raw, name)
     service = validate(ServiceSettings, top.service, f"{name}: service")
-    validate(Settings, top.defaults, f"{name}: defaults")  # so a bad default is blamed on [defaults]
-    accounts = [_account(entry, index, top.defaults, name) for index, entry in enumerate(top.accounts)]
+    validate(
+        Settings, top.defaults, f"{name}: defaults"
+    )  # so a bad default is blamed on [defaults]
+    accounts = [
+        _account(entry, index, top.defaults, name) for index, entry in enumerate(top.accounts)
+    ]
     seen: set[str] = set()
     for index, account in enumerate(accounts):
         if account.name in seen:
-            raise ConfigError(f"duplicate account name {account.name!r}", where=f"{name}: accounts[{index}].name")
+            raise ConfigError(
+                f"duplicate account name {account.name!r}", where=f"{name}: accounts[{index}].name"
+            )
         seen.add(account.name)
     base = path.parent
     return Config(
@@ -286,19 +324,28 @@ def _state(top: _TopLevel, name: str, base: Path) -> Path | PostgresState:
     if top.state and is_postgres(top.state):
         return postgres_state(top.state, top.state_password_file, f"{name}: state")
     if top.state_password_file is not None:
-        raise ConfigError('only for a PostgreSQL state (state = "postgresql://...")', where=f"{name}: state_password_file")
+        raise ConfigError(
+            'only for a PostgreSQL state (state = "postgresql://...")',
+            where=f"{name}: state_password_file",
+        )
     return _resolve(top.state, base) if top.state else default_state_path()
 
 
-def _account(entry: Mapping[str, Any], index: int, defaults: Mapping[str, Any], name: str) -> Account:
+def _account(
+    entry: Mapping[str, Any], index: int, defaults: Mapping[str, Any], name: str
+) -> Account:
     where = f"{name}: accounts[{index}]"
     if not isinstance(entry, Mapping):
         raise ConfigError("expected a table", where=where)
     own = {key: value for key, value in entry.items() if key in SETTINGS_KEYS}
     settings = validate(Settings, _merge(defaults, own), where)
     fields = {key: value for key, value in entry.items() if key in ACCOUNT_KEYS}
-    options = {key: value for key, value in entry.items() if key not in ACCOUNT_KEYS | SETTINGS_KEYS}
-    return validate(Account, {**fields, "settings": settings, "options": options, "where": where}, where)
+    options = {
+        key: value for key, value in entry.items() if key not in ACCOUNT_KEYS | SETTINGS_KEYS
+    }
+    return validate(
+        Account, {**fields, "settings": settings, "options": options, "where": where}, where
+    )
 
 
 def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -331,7 +378,7 @@ def validate(model: type[M], data: Any, where: str) -> M:
 
 
 def _location(where: str, loc: tuple[int | str, ...]) -> str:
-    """"config.toml" + ("accounts", 1, "x") -> "config.toml: accounts[1].x"."""
+    """ "config.toml" + ("accounts", 1, "x") -> "config.toml: accounts[1].x"."""
     path = ""
     for part in loc:
         path += f"[{part}]" if isinstance(part, int) else f".{part}"

@@ -41,7 +41,13 @@ class Shared:
     @classmethod
     def from_json(cls, text: str) -> Shared:
         data = json.loads(text)
-        return cls(data.get("objective", ""), *(tuple(_item_from(entry) for entry in data.get(name, ())) for name in ("theirs", "ours")))
+        return cls(
+            data.get("objective", ""),
+            *(
+                tuple(_item_from(entry) for entry in data.get(name, ()))
+                for name in ("theirs", "ours")
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,9 @@ class Debrief:
     next_meeting: str = ""
     openers: tuple[str, ...] = ()
     notes: str = ""
-    other: tuple[str, ...] = field(default=())  # private notes: unknown headings, marked and held-back text
+    other: tuple[str, ...] = field(
+        default=()
+    )  # private notes: unknown headings, marked and held-back text
     withheld: tuple[str, ...] = ()  # lines under a shared section's heading that were not shared
 
     @property
@@ -106,4 +114,9 @@ def _json_default(value: Any) -> str:
 
 def _item_from(entry: dict[str, Any]) -> Item:
     due = entry.get("due")
-    return Item(entry["what"], date.fromisoformat(due) if due else None, entry.get("due_text", ""), entry.get("done", False))
+    return Item(
+        entry["what"],
+        date.fromisoformat(due) if due else None,
+        entry.get("due_text", ""),
+        entry.get("done", False),
+    )

@@ -23,15 +23,21 @@ class Held:
     start: datetime
     end: datetime
     externals: tuple[str, ...] = ()  # the customer's addresses, so the customer can be re-derived
-    next_scheduled: bool = False  # a later meeting with the customer was booked by the end of the meeting's day
+    next_scheduled: bool = (
+        False  # a later meeting with the customer was booked by the end of the meeting's day
+    )
     debrief: Debrief | None = None  # None until the seller wrote in the debrief block
     debrief_content: str = ""  # fingerprint of the block text the debrief was read from
     debriefed_at: datetime | None = None  # when callplan first read a written debrief
     checked_at: datetime | None = None  # last time the block was re-read from the provider
     # Settling: what a debrief shares reaches an agenda only once it stayed unchanged for
     # agenda.settle_minutes, so a seller can still fix what they see in the next prep.
-    changed_at: datetime | None = None  # when this version of the debrief was first read (None: before settling existed)
-    settled: Shared | None = None  # the shared part of the last earlier version that had settled, if any
+    changed_at: datetime | None = (
+        None  # when this version of the debrief was first read (None: before settling existed)
+    )
+    settled: Shared | None = (
+        None  # the shared part of the last earlier version that had settled, if any
+    )
 
     @property
     def debriefed(self) -> bool:
@@ -51,7 +57,14 @@ class Held:
         before becomes the settled one if it had settled by then."""
         settled = self.settled
         if self.debrief is not None and self.settled_by(now, settle):
-            settled = self.debrief.shared if self.debriefed else None  # an emptied debrief says nothing
+            settled = (
+                self.debrief.shared if self.debriefed else None
+            )  # an emptied debrief says nothing
         return replace(
-            self, debrief=debrief, debrief_content=content, debriefed_at=self.debriefed_at or now, changed_at=now, settled=settled
+            self,
+            debrief=debrief,
+            debrief_content=content,
+            debriefed_at=self.debriefed_at or now,
+            changed_at=now,
+            settled=settled,
         )

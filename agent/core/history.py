@@ -69,8 +69,12 @@ class Carryover:
     next_steps: tuple[str, ...] = ()
     agreed: Agreed | None = None  # what the agenda carries now; None: nothing has settled yet
     pending: Agreed | None = None  # the latest version's shared part, while it waits to settle
-    settles_at: datetime | None = None  # when `pending` replaces `agreed` if the debrief stays unchanged
-    withheld: tuple[str, ...] = ()  # lines under the latest version's shared headings that were held back
+    settles_at: datetime | None = (
+        None  # when `pending` replaces `agreed` if the debrief stays unchanged
+    )
+    withheld: tuple[
+        str, ...
+    ] = ()  # lines under the latest version's shared headings that were held back
 
     def carrying(self, agreed: Agreed | None) -> Carryover:
         """This carry-over with `agreed` as what the agenda carries now: nothing is pending
@@ -84,7 +88,13 @@ class Carryover:
         if self.agreed is None:
             return None
         agreed = self.agreed
-        return Carryover(agreed.meeting_title, agreed.meeting_date, agreed.objective, agreed.commitments, agreed=agreed)
+        return Carryover(
+            agreed.meeting_title,
+            agreed.meeting_date,
+            agreed.objective,
+            agreed.commitments,
+            agreed=agreed,
+        )
 
 
 def _same(pending: Agreed, agreed: Agreed | None) -> bool:
@@ -118,7 +128,9 @@ class History:
         self._by_customer: dict[str, list[Past]] = defaultdict(list)
         for past in sorted(meetings, key=lambda past: past.start):
             self._by_customer[past.customer].append(past)
-        self._starts = {customer: [p.start for p in group] for customer, group in self._by_customer.items()}
+        self._starts = {
+            customer: [p.start for p in group] for customer, group in self._by_customer.items()
+        }
 
     def _latest_first(self, customer: str, when: datetime) -> Iterator[Past]:
         """This customer's meetings before `when`, the most recent first."""
@@ -135,8 +147,12 @@ class History:
         While nothing of that debrief has settled yet, the agenda keeps carrying what the
         debrief before it agreed, so a new debrief changes an agenda once, when it settles.
         """
-        carries = (past.carry for past in self._latest_first(customer, when) if past.carry is not None)
+        carries = (
+            past.carry for past in self._latest_first(customer, when) if past.carry is not None
+        )
         latest = next(carries, None)
         if latest is None or latest.agreed is not None:
             return latest
-        return latest.carrying(next((carry.agreed for carry in carries if carry.agreed is not None), None))
+        return latest.carrying(
+            next((carry.agreed for carry in carries if carry.agreed is not None), None)
+        )

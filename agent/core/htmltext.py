@@ -87,7 +87,9 @@ class Scan(HTMLParser):
         self._hidden -= element.tag in INVISIBLE
         if element.tag in BLOCKS:
             self.pieces.append("\n")
-        self.spans.append((element.start, end, normal_text("".join(self.pieces[element.text_from :]))))
+        self.spans.append(
+            (element.start, end, normal_text("".join(self.pieces[element.text_from :])))
+        )
 
     def handle_data(self, data: str) -> None:
         if not self._hidden:

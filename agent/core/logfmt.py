@@ -19,7 +19,13 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-PRIORITY = {"debug": 7, "info": 6, "warning": 4, "error": 3, "critical": 2}  # syslog levels, for journald
+PRIORITY = {
+    "debug": 7,
+    "info": 6,
+    "warning": 4,
+    "error": 3,
+    "critical": 2,
+}  # syslog levels, for journald
 
 _CREDENTIAL = re.compile(r"(?i)\b(basic|bearer|digest)(\s+)[A-Za-z0-9._~+/=-]{6,}")
 _SECRET_PAIR = re.compile(
@@ -50,7 +56,13 @@ def _value(value: Any) -> str:
     text = redact(str(value))
     if text and _BARE.match(text):
         return text
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    escaped = (
+        text.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .replace("\t", "\\t")
+    )
     return f'"{escaped}"'
 
 
@@ -65,7 +77,12 @@ class LogfmtFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         level = record.levelname.lower()
         pairs: list[tuple[str, Any]] = [
-            ("ts", datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")),
+            (
+                "ts",
+                datetime.fromtimestamp(record.created, UTC)
+                .isoformat(timespec="milliseconds")
+                .replace("+00:00", "Z"),
+            ),
             ("level", level),
         ]
         fields = getattr(record, "fields", None)

@@ -57,7 +57,9 @@ class Harvester:
 
     # -- held meetings ---------------------------------------------------------------------
 
-    def _record_held(self, key: CalendarKey, meetings: list[Event], held: dict[str, Held], now: datetime) -> None:
+    def _record_held(
+        self, key: CalendarKey, meetings: list[Event], held: dict[str, Held], now: datetime
+    ) -> None:
         rules = Classifier(self.settings)
         customers = {m.key: rules.customer_of(m) for m in meetings if rules.classify(m).customer}
         starts: dict[str, list[datetime]] = defaultdict(list)
@@ -72,22 +74,32 @@ class Harvester:
             existing = held.get(meeting.key)
             scheduled = existing.next_scheduled if existing else False
             if existing is None or now < self._day_end(meeting.end):
-                scheduled = scheduled or any(meeting.start < start <= meeting.end + horizon for start in starts[customer])
+                scheduled = scheduled or any(
+                    meeting.start < start <= meeting.end + horizon for start in starts[customer]
+                )
             seen = {
-                "customer": customer, "title": meeting.title, "start": meeting.start, "end": meeting.end,
-                "externals": tuple(a.address for a in rules.external_attendees(meeting)), "next_scheduled": scheduled,
-            }  # fmt: skip
+                "customer": customer,
+                "title": meeting.title,
+                "start": meeting.start,
+                "end": meeting.end,
+                "externals": tuple(a.address for a in rules.external_attendees(meeting)),
+                "next_scheduled": scheduled,
+            }
             if existing is not None:  # the meeting as seen now; its debrief as read before
                 row = replace(existing, **seen)
             else:
-                row = Held(calendar=key.calendar, meeting_key=meeting.key, account=key.account, **seen)
+                row = Held(
+                    calendar=key.calendar, meeting_key=meeting.key, account=key.account, **seen
+                )
             if row != existing:
                 self.store.save_held(row)
                 held[meeting.key] = row
 
     def _day_end(self, when: datetime) -> datetime:
         zone = self.settings.timezone
-        return datetime.combine(when.astimezone(zone).date() + timedelta(days=1), time(0), tzinfo=zone)
+        return datetime.combine(
+            when.astimezone(zone).date() + timedelta(days=1), time(0), tzinfo=zone
+        )
 
     # -- debriefs ----------------------------------------------------------------------------
 
@@ -97,23 +109,41 @@ class Harvester:
         return [
             a
             for a in self.store.artifacts(key)
-            if a.kind is Kind.DEBRIEF and a.end and a.end <= now and a.meeting_start and a.meeting_start >= since
+            if a.kind is Kind.DEBRIEF
+            and a.end
+            and a.end <= now
+            and a.meeting_start
+            and a.meeting_start >= since
         ]
 
     def _harvest(
-        self, calendar: str, artifact: Artifact, blocks: dict[str, Event], changed: set[str], held: dict[str, Held], now: datetime
+        self,
+        calendar: str,
+        artifact: Artifact,
+        blocks: dict[str, Event],
+        changed: set[str],
+        held: dict[str, Held],
+        now: datetime,
     ) -> None:
         """Read one debrief block back (from the provider only if the delta did not bring it)."""
         row = held.get(artifact.meeting_key) or _from_artifact(artifact)
         block = blocks.get(artifact.ref)
         if block is None:
             recheck = timedelta(hours=self.settings.debrief.recheck_hours)
-            if artifact.ref not in changed and row.checked_at is not None and now - row.checked_at < recheck:
+            if (
+                artifact.ref not in changed
+                and row.checked_at is not None
+                and now - row.checked_at < recheck
+            ):
                 return
             try:
                 block = self.connector.get(calendar, artifact.ref)
             except (BadDataError, GoneError, TransientError) as exc:
-                log.warning("cannot read the debrief of %s back: %s", artifact.title or artifact.meeting_key, exc)
+                log.warning(
+                    "cannot read the debrief of %s back: %s",
+                    artifact.title or artifact.meeting_key,
+                    exc,
+                )
                 return
             row = replace(row, checked_at=now)
         if block is not None and block.block_tag is not None:
@@ -121,7 +151,9 @@ class Harvester:
             if content != block.block_tag.content and content != row.debrief_content:
                 day = row.start.astimezone(self.settings.timezone).date()
                 html = True if block.body_format is BodyFormat.HTML else None
-                debrief = parse(block.description, day, html=html, order=self.settings.debrief.date_order)
+                debrief = parse(
+                    block.description, day, html=html, order=self.settings.debrief.date_order
+                )
                 row = row.reread(debrief, content, now, self._settle)
         if row != held.get(artifact.meeting_key):
             self.store.save_held(row)
@@ -133,8 +165,15 @@ class Harvester:
         """The account's customer meetings before `now`, each with its debrief's carry-over."""
         rows = [row for row in self.store.held(account=self.account.name) if row.start < now]
         known = {(row.calendar, row.meeting_key) for row in rows}
-        pasts = [Past(held_customer(row, self.settings), row.start, row.title, self._carry(row, now)) for row in rows]
-        pasts += (Past(a.customer, a.meeting_start, a.title) for a in self._recorded(now) if (a.calendar, a.meeting_key) not in known)
+        pasts = [
+            Past(held_customer(row, self.settings), row.start, row.title, self._carry(row, now))
+            for row in rows
+        ]
+        pasts += (
+            Past(a.customer, a.meeting_start, a.title)
+            for a in self._recorded(now)
+            if (a.calendar, a.meeting_key) not in known
+        )
         return History(pasts)
 
     @property
@@ -151,10 +190,13 @@ class Harvester:
         if row.debrief is None or not (row.debriefed or (waiting and row.settled is not None)):
             return None
         return carryover(
-            row.debrief, row.title, row.start.astimezone(zone).date(), now.astimezone(zone).date(),
+            row.debrief,
+            row.title,
+            row.start.astimezone(zone).date(),
+            now.astimezone(zone).date(),
             settles_at=settles_at.astimezone(zone) if settles_at is not None and waiting else None,
             settled=row.settled if waiting else None,
-        )  # fmt: skip
+        )
 
     def _recorded(self, now: datetime) -> Iterable[Artifact]:
         """Debrief records of meetings that started before `now` (held or not yet recorded as held)."""

@@ -39,9 +39,15 @@ class Classifier:
         self._internal: dict[str, bool] = {}
         self._names: dict[str, str] = {}
         self._labels: dict[str, str] = {}  # by customer
-        self._externals: dict[int, tuple[Event, tuple[Attendee, ...]]] = {}  # by id; the event is held so its id stays its own
+        self._externals: dict[
+            int, tuple[Event, tuple[Attendee, ...]]
+        ] = {}  # by id; the event is held so its id stays its own
         self._members = [
-            (name, {m.lower() for m in members if "@" in m}, tuple(m.lower() for m in members if "@" not in m))
+            (
+                name,
+                {m.lower() for m in members if "@" in m},
+                tuple(m.lower() for m in members if "@" not in m),
+            )
             for name, members in sorted(settings.customers.items())
         ]
 
@@ -50,15 +56,21 @@ class Classifier:
         email = attendee.address
         if email not in self._internal:
             rules = self.rules
-            included = email in rules.include_addresses or _domain_matches(attendee.domain, rules.include_domains)
-            self._internal[email] = not included and _domain_matches(attendee.domain, rules.internal_domains)
+            included = email in rules.include_addresses or _domain_matches(
+                attendee.domain, rules.include_domains
+            )
+            self._internal[email] = not included and _domain_matches(
+                attendee.domain, rules.internal_domains
+            )
         return self._internal[email]
 
     def _is_outside(self, attendee: Attendee) -> bool:
         email = attendee.address
         if email not in self._outside:
             rules = self.rules
-            excluded = email in rules.exclude_addresses or _domain_matches(attendee.domain, rules.exclude_domains)
+            excluded = email in rules.exclude_addresses or _domain_matches(
+                attendee.domain, rules.exclude_domains
+            )
             self._outside[email] = not excluded and not self.is_internal(attendee)
         return self._outside[email]
 
@@ -68,7 +80,11 @@ class Classifier:
         if known is not None and known[0] is event:
             return known[1]
         self_email = event.self_email.lower()
-        found = tuple(a for a in event.attendees if not a.resource and a.address != self_email and self._is_outside(a))
+        found = tuple(
+            a
+            for a in event.attendees
+            if not a.resource and a.address != self_email and self._is_outside(a)
+        )
         self._externals[id(event)] = (event, found)
         return found
 
@@ -92,7 +108,9 @@ class Classifier:
             return Verdict(True, "customer meeting")
         if any(keyword.lower() in title for keyword in rules.include_title_keywords):
             return Verdict(True, "title included by a rule")
-        if rules.enrich_internal and any(a.address != event.self_email.lower() for a in event.attendees):
+        if rules.enrich_internal and any(
+            a.address != event.self_email.lower() for a in event.attendees
+        ):
             return Verdict(True, "internal meeting (enrich_internal)")
         if not event.attendees:
             return Verdict(False, "no attendees")
@@ -162,7 +180,11 @@ def customer_label(customer: str, settings: Settings) -> str:
     labels = customer.split(".")
     if len(labels) < 2:
         return customer
-    main = labels[-3] if len(labels) >= 3 and len(labels[-2]) <= 3 and len(labels[-1]) == 2 else labels[-2]
+    main = (
+        labels[-3]
+        if len(labels) >= 3 and len(labels[-2]) <= 3 and len(labels[-1]) == 2
+        else labels[-2]
+    )
     return main.replace("-", " ").title()
 
 

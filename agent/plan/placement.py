@@ -114,7 +114,10 @@ class Placer:
             self._cover(start, end)
         low = bisect.bisect_right(self._ends, start)
         high = bisect.bisect_left(self._starts, end)
-        return [Interval(max(begin, start), min(finish, end)) for begin, finish in zip(self._starts[low:high], self._ends[low:high])]
+        return [
+            Interval(max(begin, start), min(finish, end))
+            for begin, finish in zip(self._starts[low:high], self._ends[low:high])
+        ]
 
     def _cover(self, start: datetime, end: datetime) -> None:
         """Lay out the dates around [start, end), at least doubling what is laid out (so a plan
@@ -126,14 +129,22 @@ class Placer:
             first = min(first, self._first - reach) if first < self._first else self._first
             last = max(last, self._last + reach) if last > self._last else self._last
         self._first, self._last = first, last
-        days = [working_day(self.hours, self.zone, first + ONE_DAY * offset) for offset in range((last - first).days + 1)]
+        days = [
+            working_day(self.hours, self.zone, first + ONE_DAY * offset)
+            for offset in range((last - first).days + 1)
+        ]
         spans = [span for span in days if span is not None]
         self._starts = [span.start for span in spans]
         self._ends = [span.end for span in spans]
         self._covered = Interval(_wall(first, time(0), self.zone), _wall(last, time(0), self.zone))
 
     def latest_before(
-        self, busy: Timeline, duration: timedelta, end_by: datetime, earliest: datetime, working: bool
+        self,
+        busy: Timeline,
+        duration: timedelta,
+        end_by: datetime,
+        earliest: datetime,
+        working: bool,
     ) -> Interval | None:
         """The latest free slot of `duration` ending by `end_by`, starting after both `earliest` and now."""
         floor = max(earliest, self.now)
@@ -144,7 +155,12 @@ class Placer:
         return None
 
     def first_after(
-        self, busy: Timeline, duration: timedelta, start_at: datetime, latest_start: datetime, working: bool
+        self,
+        busy: Timeline,
+        duration: timedelta,
+        start_at: datetime,
+        latest_start: datetime,
+        working: bool,
     ) -> Interval | None:
         """The first free slot of `duration` starting in [start_at, latest_start] and after now."""
         floor = max(start_at, self.now)
@@ -156,7 +172,9 @@ class Placer:
                     return Interval(gap.start, gap.start + duration)
         return None
 
-    def _spans(self, start: datetime, end: datetime, working: bool, backward: bool) -> list[Interval]:
+    def _spans(
+        self, start: datetime, end: datetime, working: bool, backward: bool
+    ) -> list[Interval]:
         if not working:
             return [Interval(start, end)] if start < end else []
         spans = self.working_spans(start, end)

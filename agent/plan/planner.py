@@ -29,12 +29,38 @@ from typing import NamedTuple
 from agent.config.settings import Settings
 from agent.core.fingerprint import block_edited, digest
 from agent.core.history import History, Owned, Record
-from agent.core.model import AgendaTag, BlockSpec, BlockTag, BodyFormat, Event, Interval, Kind, Status, Window
-from agent.plan.changes import Adopt, Change, CreateBlock, DeleteBlock, Forget, Tombstone, UpdateBlock, WriteAgenda
+from agent.core.model import (
+    AgendaTag,
+    BlockSpec,
+    BlockTag,
+    BodyFormat,
+    Event,
+    Interval,
+    Kind,
+    Status,
+    Window,
+)
+from agent.plan.changes import (
+    Adopt,
+    Change,
+    CreateBlock,
+    DeleteBlock,
+    Forget,
+    Tombstone,
+    UpdateBlock,
+    WriteAgenda,
+)
 from agent.plan.classify import Classifier
 from agent.plan.placement import Placer, Timeline
 from agent.text import splice
-from agent.text.render import MeetingContext, Person, Renderer, agenda_items, debrief_title, prep_title
+from agent.text.render import (
+    MeetingContext,
+    Person,
+    Renderer,
+    agenda_items,
+    debrief_title,
+    prep_title,
+)
 
 BLOCK_KINDS = (Kind.PREP, Kind.DEBRIEF)
 
@@ -86,7 +112,9 @@ def plan(
     history: History | None = None,
 ) -> list[Change]:
     """The changes that bring the calendar to what it should hold at `now`."""
-    return _Planner(now, list(meetings), owned, list(busy), settings, renderer, window, history or History()).run()
+    return _Planner(
+        now, list(meetings), owned, list(busy), settings, renderer, window, history or History()
+    ).run()
 
 
 class _Planner:
@@ -117,14 +145,19 @@ class _Planner:
         self._new: list[_NewBlock] = []  # placed, to be written once all are placed
         self.rules = Classifier(settings)
         self.blocks = self._canonical_blocks()
-        self.customer_keys = {key for key, meeting in self.meetings.items() if self.rules.classify(meeting).customer}
+        self.customer_keys = {
+            key for key, meeting in self.meetings.items() if self.rules.classify(meeting).customer
+        }
         self.eligible = self._eligible()
         self.customers = {key: self.rules.customer_of(self.meetings[key]) for key in self.eligible}
         self.by_customer: dict[str, list[str]] = defaultdict(list)
         for key in self.eligible:
             self.by_customer[self.customers[key]].append(key)
         # each customer's meeting starts, in order (eligible is sorted): neighbours by bisection
-        self.starts = {customer: [self.meetings[key].start for key in keys] for customer, keys in self.by_customer.items()}
+        self.starts = {
+            customer: [self.meetings[key].start for key in keys]
+            for customer, keys in self.by_customer.items()
+        }
         self.placer = Placer(settings.working_hours, settings.timezone, now)
 
     # -- the steps -------------------------------------------------------------------------
@@ -134,7 +167,15 @@ class _Planner:
         self._remove_unwanted()
         self._place_and_write()
         self._write_new_blocks()
-        order = {Tombstone: 0, Adopt: 0, Forget: 0, DeleteBlock: 1, UpdateBlock: 2, CreateBlock: 3, WriteAgenda: 4}
+        order = {
+            Tombstone: 0,
+            Adopt: 0,
+            Forget: 0,
+            DeleteBlock: 1,
+            UpdateBlock: 2,
+            CreateBlock: 3,
+            WriteAgenda: 4,
+        }
         return sorted(self.changes, key=lambda change: order[type(change)])
 
     def _canonical_blocks(self) -> dict[tuple[Kind, str], Event]:
@@ -157,17 +198,25 @@ class _Planner:
     def _eligible(self) -> list[str]:
         """Customer meetings still to come (or under way) inside the look-ahead, by start."""
         horizon = self.now + timedelta(days=self.settings.lookahead_days)
-        keys = [key for key in self.customer_keys if self.meetings[key].end > self.now and self.meetings[key].start < horizon]
+        keys = [
+            key
+            for key in self.customer_keys
+            if self.meetings[key].end > self.now and self.meetings[key].start < horizon
+        ]
         return sorted(keys, key=lambda key: (self.meetings[key].start, key))
 
     def _reconcile_records(self) -> None:
         """Adopt what the calendar has that the store forgot; tombstone what a person deleted."""
         for ident, block in self.blocks.items():
             if ident not in self.owned.records:
-                self.changes.append(Adopt(ident[0], ident[1], block, "found on the calendar by its tag"))
+                self.changes.append(
+                    Adopt(ident[0], ident[1], block, "found on the calendar by its tag")
+                )
         for key, meeting in self.meetings.items():
             if meeting.agenda_tag is not None and (Kind.AGENDA, key) not in self.owned.records:
-                self.changes.append(Adopt(Kind.AGENDA, key, meeting, "agenda found on the calendar by its tag"))
+                self.changes.append(
+                    Adopt(Kind.AGENDA, key, meeting, "agenda found on the calendar by its tag")
+                )
         for (kind, key), record in self.owned.records.items():
             if kind is Kind.AGENDA:
                 self._reconcile_agenda_record(key, record)
@@ -205,7 +254,9 @@ class _Planner:
     def _reconcile_agenda_record(self, key: str, record: Record) -> None:
         meeting = self.meetings.get(key)
         if meeting is None:
-            if self._observable(record):  # a read would have seen it: the meeting, agenda and all, is gone
+            if self._observable(
+                record
+            ):  # a read would have seen it: the meeting, agenda and all, is gone
                 self.changes.append(Forget(Kind.AGENDA, key, record.ref, "its meeting is gone"))
             return  # else out of the window: nothing to protect
         found = splice.for_meeting(meeting).find(meeting.description, meeting.agenda_tag)
@@ -216,7 +267,11 @@ class _Planner:
         """Would this block be in what we read? Only then does its absence mean deletion."""
         if record.start is None or record.end is None:
             return False
-        return record.start >= self.window.start and record.end <= self.window.end and record.start > self.now
+        return (
+            record.start >= self.window.start
+            and record.end <= self.window.end
+            and record.start > self.now
+        )
 
     def _remove_unwanted(self) -> None:
         """Blocks and agendas whose meeting no longer wants them: cancelled, declined, internal, gone."""
@@ -241,7 +296,11 @@ class _Planner:
             self.deleting.add((kind, key))
             self.changes.append(DeleteBlock(block, reason))
         for meeting in self.meetings.values():
-            if meeting.agenda_tag is None or meeting.start <= self.now or meeting.status is Status.CANCELLED:
+            if (
+                meeting.agenda_tag is None
+                or meeting.start <= self.now
+                or meeting.status is Status.CANCELLED
+            ):
                 continue
             reason = self._unwanted_agenda(meeting)
             if not reason:
@@ -250,14 +309,22 @@ class _Planner:
             found = splicer.find(meeting.description, meeting.agenda_tag)
             if found.state is splice.AgendaState.OURS:
                 text = splicer.strip(meeting.description, found)
-                self.changes.append(WriteAgenda(meeting, text, None, False, f"agenda removed: {reason}"))
+                self.changes.append(
+                    WriteAgenda(meeting, text, None, False, f"agenda removed: {reason}")
+                )
 
     def _enabled(self, kind: Kind) -> bool:
         return self.settings.prep.enabled if kind is Kind.PREP else self.settings.debrief.enabled
 
     def _place_and_write(self) -> None:
         fixed = self._fixed_positions()
-        taken = Timeline([*fixed.values(), *(meeting.span for meeting in self.meetings.values() if meeting.busy), *self.busy])
+        taken = Timeline(
+            [
+                *fixed.values(),
+                *(meeting.span for meeting in self.meetings.values() if meeting.busy),
+                *self.busy,
+            ]
+        )
         agents = Timeline(fixed.values())
         chain_end = self._chain_ends()
         for key in self.eligible:
@@ -286,7 +353,9 @@ class _Planner:
             elif _pinned(block):  # an eligible block's meeting is in the calendar
                 meeting = self.meetings[ident[1]]
                 moved = meeting.span != tag.meeting
-                target = block.span.shifted(meeting.start - tag.meeting.start) if moved else block.span
+                target = (
+                    block.span.shifted(meeting.start - tag.meeting.start) if moved else block.span
+                )
                 fixed[ident] = target if target.start > self.now else block.span
         return fixed
 
@@ -309,7 +378,9 @@ class _Planner:
 
     # -- one meeting -------------------------------------------------------------------------
 
-    def _slot(self, kind: Kind, meeting: Event, taken: Timeline, agents: Timeline, chain_end: datetime) -> Interval | None:
+    def _slot(
+        self, kind: Kind, meeting: Event, taken: Timeline, agents: Timeline, chain_end: datetime
+    ) -> Interval | None:
         """The ideal slot if free; else free time in working hours, then free time at all,
         within the search span; and only then a slot that overlaps a meeting but no block."""
         placer = self.placer
@@ -322,7 +393,9 @@ class _Planner:
             return (
                 placer.latest_before(taken, length, meeting.start, earliest, working=True)
                 or placer.latest_before(taken, length, meeting.start, earliest, working=False)
-                or placer.latest_before(agents, length, meeting.start, meeting.start - timedelta(days=1), working=False)
+                or placer.latest_before(
+                    agents, length, meeting.start, meeting.start - timedelta(days=1), working=False
+                )
             )
         length = timedelta(minutes=self.settings.debrief.minutes)
         ideal = Interval(chain_end, chain_end + length)
@@ -332,7 +405,9 @@ class _Planner:
         return (
             placer.first_after(taken, length, chain_end, latest, working=True)
             or placer.first_after(taken, length, chain_end, latest, working=False)
-            or placer.first_after(agents, length, chain_end, chain_end + timedelta(days=1), working=False)
+            or placer.first_after(
+                agents, length, chain_end, chain_end + timedelta(days=1), working=False
+            )
         )
 
     def _block(
@@ -363,9 +438,16 @@ class _Planner:
         assert old is not None
         # the text is rendered only if it changed (its fingerprint is remembered by input)
         key = (kind, title, context, self._drafted(context))
-        content = self.renderer.remember(key, lambda: self._memo.fingerprint(title, self._block_text(kind, context)))
+        content = self.renderer.remember(
+            key, lambda: self._memo.fingerprint(title, self._block_text(kind, context))
+        )
         pinned = _pinned(existing)
-        if existing.span == target and (old.placed, old.meeting, old.content, old.pinned) == (target, meeting.span, content, pinned):
+        if existing.span == target and (old.placed, old.meeting, old.content, old.pinned) == (
+            target,
+            meeting.span,
+            content,
+            pinned,
+        ):
             return  # same place, same text: nothing to write, whoever wrote in it
         tag = BlockTag(kind, meeting.key, target, meeting.span, content, pinned=pinned)
         edited = self._edited(existing)
@@ -375,7 +457,13 @@ class _Planner:
                 return
         text = existing.description if edited else self._block_text(kind, context)
         title = existing.title if edited else title
-        self.changes.append(UpdateBlock(existing, BlockSpec(title, target.start, target.end, text, tag), _why(existing, target, meeting)))
+        self.changes.append(
+            UpdateBlock(
+                existing,
+                BlockSpec(title, target.start, target.end, text, tag),
+                _why(existing, target, meeting),
+            )
+        )
 
     def _write_new_blocks(self) -> None:
         """Render and fingerprint the texts of the blocks this plan places, once all are placed.
@@ -386,10 +474,19 @@ class _Planner:
         fastest of six interleaved runs of a 10,000-event first sync took 1.48 s instead of 1.71 s.
         """
         texts = [self._block_text(new.kind, new.context) for new in self._new]
-        fingerprints = [self._memo.fingerprint(new.title, text) for new, text in zip(self._new, texts)]
-        for (kind, meeting, _, title, slot), text, fingerprint in zip(self._new, texts, fingerprints):
+        fingerprints = [
+            self._memo.fingerprint(new.title, text) for new, text in zip(self._new, texts)
+        ]
+        for (kind, meeting, _, title, slot), text, fingerprint in zip(
+            self._new, texts, fingerprints
+        ):
             tag = BlockTag(kind, meeting.key, slot, meeting.span, fingerprint)
-            self.changes.append(CreateBlock(BlockSpec(title, slot.start, slot.end, text, tag), f"{kind} for a customer meeting"))
+            self.changes.append(
+                CreateBlock(
+                    BlockSpec(title, slot.start, slot.end, text, tag),
+                    f"{kind} for a customer meeting",
+                )
+            )
 
     def _block_text(self, kind: Kind, context: MeetingContext) -> str:
         if kind is Kind.DEBRIEF:
@@ -433,9 +530,16 @@ class _Planner:
             self.changes.append(WriteAgenda(meeting, text, tag, notify, "agenda inserted"))
             return
         assert meeting.agenda_tag is not None
-        if self.renderer.remember((Kind.AGENDA, body_format, context), lambda: splicer.fingerprint(body())) == meeting.agenda_tag.content:
+        if (
+            self.renderer.remember(
+                (Kind.AGENDA, body_format, context), lambda: splicer.fingerprint(body())
+            )
+            == meeting.agenda_tag.content
+        ):
             return
-        text = splicer.replace(meeting.description, found, rendered := body(), meeting.agenda_tag.sep)
+        text = splicer.replace(
+            meeting.description, found, rendered := body(), meeting.agenda_tag.sep
+        )
         tag = replace(meeting.agenda_tag, content=splicer.fingerprint(rendered))
         self.changes.append(WriteAgenda(meeting, text, tag, notify, "agenda content changed"))
 
@@ -447,16 +551,25 @@ class _Planner:
         outside = {attendee.address for attendee in externals}
         customers = tuple(
             Person(
-                a.name, a.email, self.rules.customer_label(a),
-                a.address == meeting.organizer, a.optional, a.response.value,
-            )  # fmt: skip
+                a.name,
+                a.email,
+                self.rules.customer_label(a),
+                a.address == meeting.organizer,
+                a.optional,
+                a.response.value,
+            )
             for a in externals
         )
         me = meeting.self_email.lower()
         colleagues = tuple(
-            Person(a.name, a.email, "", a.address == meeting.organizer, a.optional, a.response.value)
+            Person(
+                a.name, a.email, "", a.address == meeting.organizer, a.optional, a.response.value
+            )
             for a in meeting.attendees
-            if a.address not in outside and not a.resource and a.address != me and self.rules.is_internal(a)
+            if a.address not in outside
+            and not a.resource
+            and a.address != me
+            and self.rules.is_internal(a)
         )
         previous = self._previous(meeting, customer)
         upcoming = self._next(meeting, customer)

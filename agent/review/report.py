@@ -89,7 +89,9 @@ def review(held: Iterable[Held], now: datetime, days: int, zone: tzinfo) -> Revi
     start = now - timedelta(days=days)
     rows = sorted(held, key=lambda row: row.start)
     period = [row for row in rows if start <= row.start and row.end <= now]
-    commitments = _open_commitments(rows, {(row.account, row.customer) for row in period}, now.astimezone(zone).date())
+    commitments = _open_commitments(
+        rows, {(row.account, row.customer) for row in period}, now.astimezone(zone).date()
+    )
     sellers = _group(period, lambda row: row.account)
     customers = _group(period, lambda row: row.customer)
     return Review(
@@ -100,7 +102,12 @@ def review(held: Iterable[Held], now: datetime, days: int, zone: tzinfo) -> Revi
         total=_figures(period, commitments),
         sellers=tuple(Line(name, _figures(group, commitments)) for name, group in sellers.items()),
         customers=tuple(
-            Line(name, _figures(group, commitments), tuple(sorted({r.account for r in group})), max(r.start for r in group))
+            Line(
+                name,
+                _figures(group, commitments),
+                tuple(sorted({r.account for r in group})),
+                max(r.start for r in group),
+            )
             for name, group in customers.items()
         ),
         weeks=_weeks(period, start, now, zone),
@@ -114,7 +121,9 @@ def _group(rows: Sequence[Held], key: Callable[[Held], str]) -> dict[str, list[H
     return dict(sorted(groups.items()))
 
 
-def _open_commitments(rows: Sequence[Held], pairs: set[Pair], today: date) -> dict[Pair, tuple[int, int, int]]:
+def _open_commitments(
+    rows: Sequence[Held], pairs: set[Pair], today: date
+) -> dict[Pair, tuple[int, int, int]]:
     """(open theirs, open ours, overdue) from the latest written debrief of each pair."""
     latest: dict[Pair, Held] = {}
     for row in rows:  # by start: later rows replace earlier ones
@@ -136,7 +145,9 @@ def _figures(rows: Sequence[Held], commitments: dict[Pair, tuple[int, int, int]]
     return Figures(
         meetings=len(rows),
         debriefed=sum(1 for row in rows if row.debriefed),
-        dated_next_steps=sum(1 for row in rows if row.debrief is not None and row.debrief.dated_next_steps),
+        dated_next_steps=sum(
+            1 for row in rows if row.debrief is not None and row.debrief.dated_next_steps
+        ),
         next_scheduled=sum(1 for row in rows if row.next_scheduled),
         open_theirs=sum(t[0] for t in totals),
         open_ours=sum(t[1] for t in totals),
@@ -145,7 +156,9 @@ def _figures(rows: Sequence[Held], commitments: dict[Pair, tuple[int, int, int]]
     )
 
 
-def _weeks(period: Sequence[Held], start: datetime, now: datetime, zone: tzinfo) -> tuple[Week, ...]:
+def _weeks(
+    period: Sequence[Held], start: datetime, now: datetime, zone: tzinfo
+) -> tuple[Week, ...]:
     """Monday-to-Sunday weeks (in `zone`) from the one the period starts in to this one."""
     first = start.astimezone(zone).date()
     monday = first - timedelta(days=first.weekday())
@@ -179,5 +192,8 @@ def from_store(store: Store, accounts: Sequence[Account], now: datetime, days: i
     """
     rows: list[Held] = []
     for account in accounts:
-        rows += (replace(row, customer=held_customer(row, account.settings)) for row in store.held(account=account.name))
+        rows += (
+            replace(row, customer=held_customer(row, account.settings))
+            for row in store.held(account=account.name)
+        )
     return review(rows, now, days, zone_of(accounts))

@@ -54,7 +54,9 @@ SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 LEVELS = ("error", "warning", "info", "debug")  # from quietest
 
 
-def backoff_delay(failures: int, service: ServiceSettings, retry_after: float | None = None) -> float:
+def backoff_delay(
+    failures: int, service: ServiceSettings, retry_after: float | None = None
+) -> float:
     """Seconds until a failing account's next cycle: the interval, doubled for each further
     consecutive failure, capped at `backoff_max_seconds`, and never sooner than the provider asked."""
     if failures <= 0:
@@ -82,7 +84,9 @@ def outcome_line(name: str, status: RunStatus, stopped: bool) -> str:
         return f"{name} failed ({status.failures} in a row): {status.last_error}; retry at {_clock(status.next_at)}"
     counts = f"{status.changes} changes, {status.requests} requests"
     if status.last_error:
-        return f"{name} partly failed: {status.last_error}; {counts}; next at {_clock(status.next_at)}"
+        return (
+            f"{name} partly failed: {status.last_error}; {counts}; next at {_clock(status.next_at)}"
+        )
     if stopped:
         return f"{name} stopped part-way, {status.backlog} changes left for the next start"
     deferred = f", {status.backlog} deferred" if status.backlog else ""
@@ -110,7 +114,10 @@ class Daemon:
         self._status: dict[str, RunStatus] = {}  # account -> after its last cycle, for STATUS=
         service = session.config.service
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(service.workers), "watchdog": ThreadPoolExecutor(1)},
+            executors={
+                "default": ThreadPoolExecutor(service.workers),
+                "watchdog": ThreadPoolExecutor(1),
+            },
             # one cycle per account at a time; a late run is run however late, and only once
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
             timezone=UTC,
@@ -120,14 +127,21 @@ class Daemon:
 
     def _trigger(self) -> IntervalTrigger:
         service = self.session.config.service
-        return IntervalTrigger(seconds=service.interval_seconds, jitter=service.jitter or None, timezone=UTC)
+        return IntervalTrigger(
+            seconds=service.interval_seconds, jitter=service.jitter or None, timezone=UTC
+        )
 
     def _schedule(self, name: str, delay: float) -> None:
         """(Re)place the account's job; its first cycle runs after `delay` seconds."""
         self.scheduler.add_job(
-            self.run_cycle, self._trigger(), args=[name], id=_job_id(name), name=f"cycle {name}",
-            next_run_time=datetime.now(UTC) + timedelta(seconds=delay), replace_existing=True,
-        )  # fmt: skip
+            self.run_cycle,
+            self._trigger(),
+            args=[name],
+            id=_job_id(name),
+            name=f"cycle {name}",
+            next_run_time=datetime.now(UTC) + timedelta(seconds=delay),
+            replace_existing=True,
+        )
 
     def start(self) -> None:
         """Schedule every account (first cycles spread over the jitter) and start the scheduler."""
@@ -136,14 +150,30 @@ class Daemon:
             self._schedule(account.name, self._uniform(0, service.jitter))
         if self.notifier.watchdog_seconds:
             every = self.notifier.watchdog_seconds / 3
-            self.scheduler.add_job(self.notifier.watchdog, IntervalTrigger(seconds=every, timezone=UTC), id="watchdog",
-                                   executor="watchdog", next_run_time=datetime.now(UTC))  # fmt: skip
+            self.scheduler.add_job(
+                self.notifier.watchdog,
+                IntervalTrigger(seconds=every, timezone=UTC),
+                id="watchdog",
+                executor="watchdog",
+                next_run_time=datetime.now(UTC),
+            )
         self.scheduler.start()
         count = len(self.session.config.accounts)
-        emit(log, logging.INFO, "start", accounts=count, interval=service.interval_seconds, workers=service.workers,
-             watchdog=self.notifier.watchdog_seconds, pid=os.getpid())  # fmt: skip
-        self.notifier.ready(f"watching {_accounts(count)}; first cycles scheduled" if count else
-                            "no accounts configured: add some to the configuration and reload")  # fmt: skip
+        emit(
+            log,
+            logging.INFO,
+            "start",
+            accounts=count,
+            interval=service.interval_seconds,
+            workers=service.workers,
+            watchdog=self.notifier.watchdog_seconds,
+            pid=os.getpid(),
+        )
+        self.notifier.ready(
+            f"watching {_accounts(count)}; first cycles scheduled"
+            if count
+            else "no accounts configured: add some to the configuration and reload"
+        )
 
     # -- one cycle (a job) -----------------------------------------------------------------------
 
@@ -159,23 +189,35 @@ class Daemon:
         try:
             try:
                 report, status = session.run(account, stop=self._stopping)
-            except Exception as exc:  # a bug, or the store failing: this account fails, the service goes on
+            except (
+                Exception
+            ) as exc:  # a bug, or the store failing: this account fails, the service goes on
                 report, status = self._crashed(session, name, exc)
             self._finish(name, report, status, time.monotonic() - began)
         finally:
             with self._lock:
                 del self._running[name]
-                if session is not self.session:  # reloaded meanwhile: this account's old connector goes
+                if (
+                    session is not self.session
+                ):  # reloaded meanwhile: this account's old connector goes
                     session.release(name)
                 self._lock.notify_all()
 
-    def _crashed(self, session: Session, name: str, exc: Exception) -> tuple[AccountReport, RunStatus]:
-        error = str(exc) if isinstance(exc, CallplanError) else f"internal error: {type(exc).__name__}: {exc}"
+    def _crashed(
+        self, session: Session, name: str, exc: Exception
+    ) -> tuple[AccountReport, RunStatus]:
+        error = (
+            str(exc)
+            if isinstance(exc, CallplanError)
+            else f"internal error: {type(exc).__name__}: {exc}"
+        )
         emit(log, logging.ERROR, "cycle_crash", account=name, error=error)
         log.debug("cycle of %s crashed", name, exc_info=exc)
         with self._lock:
             previous = self._status.get(name, RunStatus(name))
-        status = replace(previous, last_end=session.clock(), last_error=error, failures=previous.failures + 1)
+        status = replace(
+            previous, last_end=session.clock(), last_error=error, failures=previous.failures + 1
+        )
         return AccountReport(name, error=error), status
 
     def _finish(self, name: str, report: AccountReport, status: RunStatus, seconds: float) -> None:
@@ -187,10 +229,29 @@ class Daemon:
                 emit(log, logging.ERROR, "status_not_saved", account=name, error=str(exc))
         with self._lock:
             self._status[name] = status
-        outcome = "failed" if status.failures else "partial" if status.last_error else "stopped" if report.stopped else "ok"
-        emit(log, logging.WARNING if status.last_error else logging.INFO, "cycle", account=name, outcome=outcome,
-             changes=status.changes, requests=status.requests, backlog=status.backlog, ms=round(seconds * 1000),
-             failures=status.failures or None, next=status.next_at, error=status.last_error or None)  # fmt: skip
+        outcome = (
+            "failed"
+            if status.failures
+            else "partial"
+            if status.last_error
+            else "stopped"
+            if report.stopped
+            else "ok"
+        )
+        emit(
+            log,
+            logging.WARNING if status.last_error else logging.INFO,
+            "cycle",
+            account=name,
+            outcome=outcome,
+            changes=status.changes,
+            requests=status.requests,
+            backlog=status.backlog,
+            ms=round(seconds * 1000),
+            failures=status.failures or None,
+            next=status.next_at,
+            error=status.last_error or None,
+        )
         self.notifier.status(self._summary(outcome_line(name, status, report.stopped)))
 
     def _next_run(self, name: str, status: RunStatus, report: AccountReport) -> datetime | None:
@@ -198,7 +259,9 @@ class Daemon:
         service = self.session.config.service
         try:
             if status.failures:
-                delay = backoff_delay(status.failures, service, report.retry_after) + self._uniform(0, service.jitter)
+                delay = backoff_delay(status.failures, service, report.retry_after) + self._uniform(
+                    0, service.jitter
+                )
                 at = datetime.now(UTC) + timedelta(seconds=delay)
                 self.scheduler.modify_job(_job_id(name), next_run_time=at)
                 return at
@@ -227,7 +290,10 @@ class Daemon:
         try:
             config = config_module.load(self.config_path)
             if config.state != old.config.state:
-                raise ConfigError("a different state database needs a restart, not a reload", where=f"{config.path.name}: state")
+                raise ConfigError(
+                    "a different state database needs a restart, not a reload",
+                    where=f"{config.path.name}: state",
+                )
             new = old.reopen(config)
         except CallplanError as exc:
             emit(log, logging.ERROR, "reload", outcome="failed", error=str(exc))
@@ -236,22 +302,45 @@ class Daemon:
         with self._lock:
             self.session = new
             for name in old.open_accounts():
-                if self._running.get(name) is not old:  # a running cycle releases its own at the end
+                if (
+                    self._running.get(name) is not old
+                ):  # a running cycle releases its own at the end
                     old.release(name)
         before = {account.name: account for account in old.config.accounts}
         after = {account.name: account for account in config.accounts}
         added = sorted(after.keys() - before.keys())
         removed = sorted(before.keys() - after.keys())
-        changed = sorted(name for name in after.keys() & before.keys() if after[name] != before[name])
+        changed = sorted(
+            name for name in after.keys() & before.keys() if after[name] != before[name]
+        )
         self._apply_changes(old.config.service, config.service, added, removed, changed)
-        emit(log, logging.INFO, "reload", outcome="ok", accounts=len(after), added=added or None, removed=removed or None,
-             changed=changed or None)  # fmt: skip
-        details = ", ".join(f"{label} {', '.join(names)}" for label, names in
-                            (("added", added), ("removed", removed), ("changed", changed)) if names)  # fmt: skip
-        self.notifier.ready(f"reloaded: {_accounts(len(after))}" + (f" ({details})" if details else ", no account changed"))
+        emit(
+            log,
+            logging.INFO,
+            "reload",
+            outcome="ok",
+            accounts=len(after),
+            added=added or None,
+            removed=removed or None,
+            changed=changed or None,
+        )
+        details = ", ".join(
+            f"{label} {', '.join(names)}"
+            for label, names in (("added", added), ("removed", removed), ("changed", changed))
+            if names
+        )
+        self.notifier.ready(
+            f"reloaded: {_accounts(len(after))}"
+            + (f" ({details})" if details else ", no account changed")
+        )
 
     def _apply_changes(
-        self, was: ServiceSettings, now: ServiceSettings, added: list[str], removed: list[str], changed: list[str]
+        self,
+        was: ServiceSettings,
+        now: ServiceSettings,
+        added: list[str],
+        removed: list[str],
+        changed: list[str],
     ) -> None:
         for name in removed:
             try:
@@ -265,12 +354,22 @@ class Daemon:
         for name in added:
             self._schedule(name, self._uniform(0, now.jitter))
         if (was.interval_seconds, was.jitter) != (now.interval_seconds, now.jitter):
-            for name in {account.name for account in self.session.config.accounts} - set(added) - set(changed):
+            for name in (
+                {account.name for account in self.session.config.accounts}
+                - set(added)
+                - set(changed)
+            ):
                 self.scheduler.reschedule_job(_job_id(name), trigger=self._trigger())
         if was.log_level != now.log_level:
             logs.set_level(now.log_level)
         if was.workers != now.workers:
-            emit(log, logging.WARNING, "reload_partial", key="service.workers", note="takes effect at the next start")
+            emit(
+                log,
+                logging.WARNING,
+                "reload_partial",
+                key="service.workers",
+                note="takes effect at the next start",
+            )
 
     # -- stop --------------------------------------------------------------------------------------
 
@@ -280,7 +379,9 @@ class Daemon:
         timeout = self.session.config.service.stop_timeout_seconds
         with self._lock:
             busy = sorted(self._running)
-        waiting = f"letting {', '.join(busy)} finish the current change" if busy else "nothing in flight"
+        waiting = (
+            f"letting {', '.join(busy)} finish the current change" if busy else "nothing in flight"
+        )
         self.notifier.stopping(f"stopping: {waiting}")
         self._stopping.set()
         self.scheduler.shutdown(wait=False)
@@ -290,8 +391,15 @@ class Daemon:
                 self._lock.wait(left)
             abandoned = sorted(self._running)
         if abandoned:
-            emit(log, logging.WARNING, "stop", outcome="abandoned", accounts=abandoned, timeout=timeout,
-                 note="the next start finishes their work")  # fmt: skip
+            emit(
+                log,
+                logging.WARNING,
+                "stop",
+                outcome="abandoned",
+                accounts=abandoned,
+                timeout=timeout,
+                note="the next start finishes their work",
+            )
             return False
         emit(log, logging.INFO, "stop", outcome="clean")
         return True
@@ -299,7 +407,9 @@ class Daemon:
     def serve(self) -> None:
         """Run until SIGTERM or SIGINT, reloading on SIGHUP. Returns after a clean stop; when a
         cycle had to be abandoned the process exits at once (status 0: the stop was asked for)."""
-        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)  # threads started from here on inherit the mask
+        signal.pthread_sigmask(
+            signal.SIG_BLOCK, SIGNALS
+        )  # threads started from here on inherit the mask
         self.start()
         while (received := signal.sigwaitinfo(SIGNALS).si_signo) == signal.SIGHUP:
             self.reload()

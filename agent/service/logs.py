@@ -14,7 +14,11 @@ from typing import TextIO
 
 from agent.core.logfmt import LogfmtFormatter
 
-OURS = ("callplan", "agent", "connectors")  # the loggers `log_level` governs; libraries stay at warning
+OURS = (
+    "callplan",
+    "agent",
+    "connectors",
+)  # the loggers `log_level` governs; libraries stay at warning
 
 
 def _to_journal(stream: TextIO) -> bool:

@@ -32,13 +32,19 @@ class Notifier:
         self._socket: socket.socket | None = None
         self._warned = False
         if address and not address.startswith(("/", "@")):  # e.g. vsock: for VMs, not for a service
-            log.warning("NOTIFY_SOCKET=%s is not an AF_UNIX address; not notifying systemd", address)
+            log.warning(
+                "NOTIFY_SOCKET=%s is not an AF_UNIX address; not notifying systemd", address
+            )
         elif address:
             self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         usec = environ.get("WATCHDOG_USEC", "")
         pid = environ.get("WATCHDOG_PID", "")
-        mine = not pid or pid == str(os.getpid())  # the watchdog is meant for one PID, maybe not ours
-        self.watchdog_seconds: float | None = int(usec) / 1e6 if usec.isdigit() and int(usec) > 0 and mine else None
+        mine = not pid or pid == str(
+            os.getpid()
+        )  # the watchdog is meant for one PID, maybe not ours
+        self.watchdog_seconds: float | None = (
+            int(usec) / 1e6 if usec.isdigit() and int(usec) > 0 and mine else None
+        )
 
     def send(self, *lines: str) -> None:
         """Send one notification without ever waiting: when the receiver's queue is full the
@@ -52,7 +58,11 @@ class Notifier:
             pass
         except OSError as exc:
             if not self._warned:
-                log.warning("cannot notify systemd at %s: %s", self._address.replace("\0", "@"), exc.strerror)
+                log.warning(
+                    "cannot notify systemd at %s: %s",
+                    self._address.replace("\0", "@"),
+                    exc.strerror,
+                )
                 self._warned = True
 
     def ready(self, status: str) -> None:
@@ -63,8 +73,11 @@ class Notifier:
 
     def reloading(self, status: str) -> None:
         # MONOTONIC_USEC lets systemd (Type=notify-reload, v253+) tell this reload from an older one
-        self.send("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}",
-                  f"STATUS={_one_line(status)}")  # fmt: skip
+        self.send(
+            "RELOADING=1",
+            f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}",
+            f"STATUS={_one_line(status)}",
+        )
 
     def stopping(self, status: str) -> None:
         self.send("STOPPING=1", f"STATUS={_one_line(status)}")

@@ -17,7 +17,11 @@ from pathlib import Path
 from agent.config.unitfile import UNIT, Scope, default_unit_dir
 from agent.core.errors import CallplanError
 
-HIDDEN = (Path("/home"), Path("/root"), Path("/run/user"))  # what ProtectHome=yes hides from the system unit
+HIDDEN = (
+    Path("/home"),
+    Path("/root"),
+    Path("/run/user"),
+)  # what ProtectHome=yes hides from the system unit
 
 
 @dataclass(frozen=True)
@@ -60,8 +64,14 @@ def _commands(scope: Scope) -> tuple[str, ...]:
     if scope == "system":
         steps = [
             ("install -d -m 0700 /etc/callplan/credentials", "secret files, root only"),
-            ("editor /etc/callplan/config.toml", 'names credentials/FILE as password_file = "secret_FILE"'),
-            ("callplan --config /etc/callplan/config.toml config check", "reads credentials/FILE for secret_FILE, as the service will"),
+            (
+                "editor /etc/callplan/config.toml",
+                'names credentials/FILE as password_file = "secret_FILE"',
+            ),
+            (
+                "callplan --config /etc/callplan/config.toml config check",
+                "reads credentials/FILE for secret_FILE, as the service will",
+            ),
             ("systemctl daemon-reload", ""),
             (f"systemctl enable --now {UNIT}", ""),
             (f"systemctl status {UNIT}", "what it is doing (STATUS=) and the last log lines"),
@@ -83,19 +93,27 @@ def plan(scope: Scope, unit_dir: Path | None = None, config: Path | None = None)
     """The unit to write for `scope`, with ExecStart running this callplan; nothing is written yet."""
     args = command_line(config)
     template = (units_dir() / scope / UNIT).read_text(encoding="utf-8")
-    text, found = re.subn(r"(?m)^ExecStart=.*$", lambda _: f"ExecStart={exec_line(args)}", template, count=1)
+    text, found = re.subn(
+        r"(?m)^ExecStart=.*$", lambda _: f"ExecStart={exec_line(args)}", template, count=1
+    )
     if not found:
-        raise CallplanError("the shipped unit has no ExecStart line", where=str(units_dir() / scope / UNIT))
+        raise CallplanError(
+            "the shipped unit has no ExecStart line", where=str(units_dir() / scope / UNIT)
+        )
     warnings = []
     if scope == "system":
-        hidden = sorted({arg for arg in args if any(Path(arg).is_relative_to(root) for root in HIDDEN)})
+        hidden = sorted(
+            {arg for arg in args if any(Path(arg).is_relative_to(root) for root in HIDDEN)}
+        )
         if hidden:
             warnings.append(
                 f"{', '.join(hidden)} is under a home directory, which the system unit hides (ProtectHome=yes): "
                 "install callplan elsewhere for the service (e.g. python3 -m venv /opt/callplan && "
                 "/opt/callplan/bin/pip install callplan) and run its install-service"
             )
-    return Installation(scope, (unit_dir or default_unit_dir(scope)) / UNIT, text, _commands(scope), tuple(warnings))
+    return Installation(
+        scope, (unit_dir or default_unit_dir(scope)) / UNIT, text, _commands(scope), tuple(warnings)
+    )
 
 
 def install(installation: Installation) -> None:
@@ -105,5 +123,11 @@ def install(installation: Installation) -> None:
         installation.path.write_text(installation.text, encoding="utf-8")
         installation.path.chmod(0o644)
     except OSError as exc:
-        hint = " (the system unit needs root: sudo callplan install-service --system)" if installation.scope == "system" else ""
-        raise CallplanError(f"cannot write the unit: {exc.strerror}{hint}", where=str(installation.path)) from None
+        hint = (
+            " (the system unit needs root: sudo callplan install-service --system)"
+            if installation.scope == "system"
+            else ""
+        )
+        raise CallplanError(
+            f"cannot write the unit: {exc.strerror}{hint}", where=str(installation.path)
+        ) from None

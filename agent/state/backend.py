@@ -11,10 +11,14 @@ from agent.state.sqlite import SqliteStore
 from agent.state.store import Store
 
 
-def open_store(config: Config, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Store:
+def open_store(
+    config: Config, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> Store:
     """The store the configuration names: a PostgreSQL database, or a SQLite file (the default)."""
     if isinstance(config.state, PostgresState):
-        from agent.state.postgres import PostgresStore  # psycopg is imported only by those who use it
+        from agent.state.postgres import (
+            PostgresStore,
+        )  # psycopg is imported only by those who use it
 
         return PostgresStore(config.state, clock=clock, pool_size=config.service.workers)
     return SqliteStore(config.state, clock=clock)

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from agent.core.model import AgendaTag, Attendee, BlockTag, BodyFormat, Event, Response, Source, Status
+from agent.core.model import (
+    AgendaTag,
+    Attendee,
+    BlockTag,
+    BodyFormat,
+    Event,
+    Response,
+    Source,
+    Status,
+)
 
 
 def dump_event(event: Event, *, source: bool = True) -> dict[str, Any]:
@@ -67,5 +76,7 @@ def load_event(data: dict[str, Any]) -> Event:
         location=data["location"],
         block_tag=BlockTag.decode(data["block_tag"]) if data["block_tag"] else None,
         agenda_tag=AgendaTag.decode(data["agenda_tag"]) if data["agenda_tag"] else None,
-        source=Source(*data["source"]) if data.get("source") else None,  # absent from rows of older versions
+        source=Source(*data["source"])
+        if data.get("source")
+        else None,  # absent from rows of older versions
     )

@@ -32,23 +32,55 @@ from typing import Any
 from agent.config.settings import PostgresState
 from agent.core.errors import StateError
 from agent.state.postgres import PostgresStore, migrate
-from agent.state.sql import ADD_AUDIT, AUDIT_COLUMNS, EVENT_COLUMNS, IN_CALENDAR, PUT_EVENT, Statements, unstamp, upsert
+from agent.state.sql import (
+    ADD_AUDIT,
+    AUDIT_COLUMNS,
+    EVENT_COLUMNS,
+    IN_CALENDAR,
+    PUT_EVENT,
+    Statements,
+    unstamp,
+    upsert,
+)
 from agent.state.sqlite import SqliteStore
 from agent.state.store import CalendarKey
 
 # table, its key, and when the offered row (excluded) is newer than the target's
 NEWER = "COALESCE({0}, '-infinity') < COALESCE({1}, '-infinity')"
 TABLES: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("calendars", ("account", "calendar"), NEWER.format("calendars.synced_at", "excluded.synced_at")),
-    ("artifacts", ("account", "calendar", "kind", "meeting_key"), NEWER.format("artifacts.updated_at", "excluded.updated_at")),
-    ("tombstones", ("account", "calendar", "kind", "meeting_key"), NEWER.format("tombstones.at", "excluded.at")),
-    ("held", ("account", "calendar", "meeting_key"), NEWER.format("GREATEST(held.debriefed_at, held.checked_at, held.changed_at)",
-                                                       "GREATEST(excluded.debriefed_at, excluded.checked_at, excluded.changed_at)")),  # fmt: skip
+    (
+        "calendars",
+        ("account", "calendar"),
+        NEWER.format("calendars.synced_at", "excluded.synced_at"),
+    ),
+    (
+        "artifacts",
+        ("account", "calendar", "kind", "meeting_key"),
+        NEWER.format("artifacts.updated_at", "excluded.updated_at"),
+    ),
+    (
+        "tombstones",
+        ("account", "calendar", "kind", "meeting_key"),
+        NEWER.format("tombstones.at", "excluded.at"),
+    ),
+    (
+        "held",
+        ("account", "calendar", "meeting_key"),
+        NEWER.format(
+            "GREATEST(held.debriefed_at, held.checked_at, held.changed_at)",
+            "GREATEST(excluded.debriefed_at, excluded.checked_at, excluded.changed_at)",
+        ),
+    ),
     ("runs", ("account",), NEWER.format("runs.last_start", "excluded.last_start")),
 )
-NAMES = {"calendars": ("calendar", "calendars"), "artifacts": ("record", "records"), "tombstones": ("tombstone", "tombstones"),
-         "held": ("held meeting", "held meetings"), "runs": ("run status", "run statuses"),
-         "audit": ("audit entry", "audit entries")}  # fmt: skip
+NAMES = {
+    "calendars": ("calendar", "calendars"),
+    "artifacts": ("record", "records"),
+    "tombstones": ("tombstone", "tombstones"),
+    "held": ("held meeting", "held meetings"),
+    "runs": ("run status", "run statuses"),
+    "audit": ("audit entry", "audit entries"),
+}
 
 
 @dataclass
@@ -61,9 +93,12 @@ class Copied:
 
     def summary(self) -> str:
         def listing(counts: Counter[str], events: bool) -> str:
-            parts = [f"{counts[table]} {NAMES[table][counts[table] != 1]}"
-                     + (f" ({self.events} events)" if events and table == "calendars" else "")
-                     for table in NAMES if counts[table]]  # fmt: skip
+            parts = [
+                f"{counts[table]} {NAMES[table][counts[table] != 1]}"
+                + (f" ({self.events} events)" if events and table == "calendars" else "")
+                for table in NAMES
+                if counts[table]
+            ]
             return ", ".join(parts) or "nothing"
 
         return f"copied {listing(self.copied, True)}; skipped {listing(self.skipped, False)} (already there, or newer there)"
@@ -88,12 +123,19 @@ def move(source: Path, target: PostgresState) -> tuple[tuple[int, int], Copied]:
 def copy_state(source: SqliteStore, target: PostgresStore) -> Copied:
     """Copy every row of `source` that `target` lacks or holds in an older version, in one transaction."""
     copied = Copied()
-    with source.reading("read the state to copy") as reading, target.writing("copy the state") as writing:
-        kept: set[CalendarKey] = set()  # calendars the target synced since: its version of them stands
+    with (
+        source.reading("read the state to copy") as reading,
+        target.writing("copy the state") as writing,
+    ):
+        kept: set[CalendarKey] = (
+            set()
+        )  # calendars the target synced since: its version of them stands
         for table, key, newer in TABLES:
             for row, done in _copy_table(reading, writing, table, key, newer, kept, target.where):
                 if table == "calendars" and done:
-                    copied.events += _copy_events(reading, writing, CalendarKey(row["account"], row["calendar"]))
+                    copied.events += _copy_events(
+                        reading, writing, CalendarKey(row["account"], row["calendar"])
+                    )
                 elif table == "calendars":
                     kept.add(CalendarKey(row["account"], row["calendar"]))
                 (copied.copied if done else copied.skipped)[table] += 1
@@ -102,24 +144,47 @@ def copy_state(source: SqliteStore, target: PostgresStore) -> Copied:
 
 
 def _copy_table(
-    reading: Statements, writing: Statements, table: str, key: Sequence[str], newer: str, kept: set[CalendarKey], where: str
+    reading: Statements,
+    writing: Statements,
+    table: str,
+    key: Sequence[str],
+    newer: str,
+    kept: set[CalendarKey],
+    where: str,
 ) -> Iterator[tuple[dict[str, Any], bool]]:
     """Each row of the table, and whether it was copied (else the target's stands)."""
     rows = reading.rows(f"SELECT * FROM {table}")
     if not rows:
         return
-    types = {row["column_name"]: row["data_type"] for row in writing.rows(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?",
-        [table])}  # fmt: skip
+    types = {
+        row["column_name"]: row["data_type"]
+        for row in writing.rows(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?",
+            [table],
+        )
+    }
     columns = list(rows[0])
     if missing := [column for column in columns if column not in types]:
-        raise StateError(f"the table {table} has no column {', '.join(missing)}: is this callplan older than the source's?", where=where)
+        raise StateError(
+            f"the table {table} has no column {', '.join(missing)}: is this callplan older than the source's?",
+            where=where,
+        )
     statement = upsert(table, columns, key, newer=newer)
     for row in rows:
-        if table in ("artifacts", "tombstones") and CalendarKey(row["account"], row["calendar"]) in kept:
+        if (
+            table in ("artifacts", "tombstones")
+            and CalendarKey(row["account"], row["calendar"]) in kept
+        ):
             yield row, False
         else:
-            yield row, bool(writing.run(statement, [_typed(row[column], types[column]) for column in columns]))
+            yield (
+                row,
+                bool(
+                    writing.run(
+                        statement, [_typed(row[column], types[column]) for column in columns]
+                    )
+                ),
+            )
 
 
 def _typed(value: Any, kind: str) -> Any:
@@ -142,8 +207,13 @@ def _copy_audit(reading: Statements, writing: Statements, copied: Copied) -> Non
     if not rows:
         return
     times = [unstamp(row["at"]) for row in rows]
-    there = Counter(_entry(row) for row in writing.rows(
-        f"SELECT {columns} FROM audit WHERE at >= ? AND at <= ?", [min(times).isoformat(), max(times).isoformat()]))  # type: ignore[type-var]  # fmt: skip
+    there = Counter(
+        _entry(row)
+        for row in writing.rows(
+            f"SELECT {columns} FROM audit WHERE at >= ? AND at <= ?",
+            [min(times).isoformat(), max(times).isoformat()],
+        )
+    )  # type: ignore[type-var]
     fresh = []
     for row in rows:
         if there[_entry(row)]:
@@ -156,4 +226,6 @@ def _copy_audit(reading: Statements, writing: Statements, copied: Copied) -> Non
 
 
 def _entry(row: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(unstamp(row[column]) if column == "at" else row[column] for column in AUDIT_COLUMNS)
+    return tuple(
+        unstamp(row[column]) if column == "at" else row[column] for column in AUDIT_COLUMNS
+    )

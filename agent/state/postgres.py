@@ -43,7 +43,10 @@ from agent.core.errors import StateError
 from agent.state.sql import DISK_FULL, SqlStore, Statements, in_use, undecodable
 
 LOCKS = 0x63706C6E  # "cpln": the advisory-lock key space of callplan (its first half)
-SERVICE_LOCK = (LOCKS, 1)  # held by the one process that may use the state (the service, a sync, an undo)
+SERVICE_LOCK = (
+    LOCKS,
+    1,
+)  # held by the one process that may use the state (the service, a sync, an undo)
 MIGRATION_LOCK = (LOCKS, 2)  # held by a migration while it runs
 
 # The pool's own warnings (a failed reconnection attempt, a dead connection put back) repeat
@@ -98,20 +101,27 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
     ),
     (
         "settling: when each debrief version was first read, and the last settled shared part",
-        ("ALTER TABLE held ADD COLUMN changed_at timestamptz", "ALTER TABLE held ADD COLUMN settled json"),
+        (
+            "ALTER TABLE held ADD COLUMN changed_at timestamptz",
+            "ALTER TABLE held ADD COLUMN settled json",
+        ),
     ),
     (
         "an account column beside each calendar: rows keyed by account and calendar, not by one joined string",
         (
             # calendars: the joined id becomes the account (already a column) and the calendar
-            "ALTER TABLE calendars ADD COLUMN calendar text COLLATE \"C\"",
+            'ALTER TABLE calendars ADD COLUMN calendar text COLLATE "C"',
             f"UPDATE calendars SET account = {_ACCOUNT.format('id')}, calendar = {_CALENDAR.format('id')}",
             'ALTER TABLE calendars ALTER COLUMN account TYPE text COLLATE "C", ALTER COLUMN calendar SET NOT NULL',
             "ALTER TABLE calendars DROP COLUMN id",
             "ALTER TABLE calendars ADD PRIMARY KEY (account, calendar)",
             *(
                 statement
-                for table, key in (("events", "key"), ("artifacts", "kind, meeting_key"), ("tombstones", "kind, meeting_key"))
+                for table, key in (
+                    ("events", "key"),
+                    ("artifacts", "kind, meeting_key"),
+                    ("tombstones", "kind, meeting_key"),
+                )
                 for statement in (
                     f'ALTER TABLE {table} ADD COLUMN account text COLLATE "C"',
                     f"UPDATE {table} SET account = {_ACCOUNT.format('calendar')}, calendar = {_CALENDAR.format('calendar')}",
@@ -139,7 +149,11 @@ SCHEMA_VERSION = """CREATE TABLE IF NOT EXISTS schema_version (
 def migrate(state: PostgresState) -> tuple[int, int]:
     """Apply the migrations the database lacks, all in one transaction; the version before and after."""
     database = Database(state)
-    with database.errors("migrate the schema"), database.connect() as connection, connection.transaction():
+    with (
+        database.errors("migrate the schema"),
+        database.connect() as connection,
+        connection.transaction(),
+    ):
         connection.execute("SELECT pg_advisory_xact_lock(%s, %s)", MIGRATION_LOCK)
         connection.execute(SCHEMA_VERSION)
         before = _version(connection)
@@ -149,7 +163,10 @@ def migrate(state: PostgresState) -> tuple[int, int]:
             description, statements = MIGRATIONS[number]
             for statement in statements:
                 connection.execute(statement)
-            connection.execute("INSERT INTO schema_version (version, description) VALUES (%s, %s)", (number + 1, description))
+            connection.execute(
+                "INSERT INTO schema_version (version, description) VALUES (%s, %s)",
+                (number + 1, description),
+            )
     return before, len(MIGRATIONS)
 
 
@@ -162,7 +179,10 @@ def _version(connection: psycopg.Connection[Any]) -> int:
 
 
 def _newer(version: int, where: str) -> StateError:
-    return StateError(f"written by a newer callplan (schema {version}, this one knows {len(MIGRATIONS)})", where=where)
+    return StateError(
+        f"written by a newer callplan (schema {version}, this one knows {len(MIGRATIONS)})",
+        where=where,
+    )
 
 
 @lru_cache(maxsize=256)
@@ -189,7 +209,9 @@ class Database:
     def __init__(self, state: PostgresState, *, connect_timeout: float = 10.0) -> None:
         self.state = state
         self.where = state.where
-        password = read_secret(state.password_file, "state_password_file") if state.password_file else None
+        password = (
+            read_secret(state.password_file, "state_password_file") if state.password_file else None
+        )
         self._password = password
         self.kwargs: dict[str, Any] = {
             "autocommit": True,  # a transaction only where a write needs one: a read costs one round trip
@@ -200,7 +222,9 @@ class Database:
         try:
             psycopg.conninfo.conninfo_to_dict(state.url)
         except psycopg.ProgrammingError:
-            raise StateError("not a valid PostgreSQL URL (postgresql://user@host:port/dbname)", where=self.where) from None
+            raise StateError(
+                "not a valid PostgreSQL URL (postgresql://user@host:port/dbname)", where=self.where
+            ) from None
 
     def connect(self, **extra: Any) -> psycopg.Connection[Any]:
         """A connection of its own, outside any pool."""
@@ -232,7 +256,11 @@ class Database:
             yield
         except PoolTimeout:
             reason = self.unreachable()
-            raise (self.cannot_reach(doing, reason) if reason else StateError(f"cannot {doing}: {busy()}", where=self.where)) from None
+            raise (
+                self.cannot_reach(doing, reason)
+                if reason
+                else StateError(f"cannot {doing}: {busy()}", where=self.where)
+            ) from None
         except psycopg.errors.DiskFull:
             raise StateError(f"cannot {doing}: {DISK_FULL}", where=self.where) from None
         except psycopg.Error as exc:
@@ -258,21 +286,36 @@ class PostgresStore(SqlStore):
         self.where = self._database.where
         self._clock = clock
         self._timeout = timeout
-        self._holder: psycopg.Connection[Any] | None = None  # the lock's own connection, while we hold it
+        self._holder: psycopg.Connection[Any] | None = (
+            None  # the lock's own connection, while we hold it
+        )
         self._relocking = threading.Lock()
-        self._dropped = False  # the server dropped a connection: check the lock's session before going on
-        self._lost: StateError | None = None  # the lock, lost to another callplan while the server restarted
+        self._dropped = (
+            False  # the server dropped a connection: check the lock's session before going on
+        )
+        self._lost: StateError | None = (
+            None  # the lock, lost to another callplan while the server restarted
+        )
         with self._database.errors("open"), self._database.connect() as connection:
             version = _version(connection)
         if version > len(MIGRATIONS):
             raise _newer(version, self.where)
         if version < len(MIGRATIONS):
             found = f"schema version {version}" if version else "no callplan schema yet"
-            raise StateError(f"{found}, this callplan needs version {len(MIGRATIONS)}: run callplan db migrate", where=self.where)
+            raise StateError(
+                f"{found}, this callplan needs version {len(MIGRATIONS)}: run callplan db migrate",
+                where=self.where,
+            )
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
-            state.url, kwargs=self._database.kwargs, min_size=1, max_size=max(1, pool_size), timeout=timeout,
-            configure=_configure, name="callplan", open=True,
-        )  # fmt: skip
+            state.url,
+            kwargs=self._database.kwargs,
+            min_size=1,
+            max_size=max(1, pool_size),
+            timeout=timeout,
+            configure=_configure,
+            name="callplan",
+            open=True,
+        )
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -310,7 +353,9 @@ class PostgresStore(SqlStore):
                 self._pool.putconn(connection)
 
     def _busy(self) -> str:
-        return f"all {self._pool.max_size} connections of the pool stayed busy for {self._timeout:g} s"
+        return (
+            f"all {self._pool.max_size} connections of the pool stayed busy for {self._timeout:g} s"
+        )
 
     @contextmanager
     def reading(self, doing: str) -> Iterator[Statements]:
@@ -345,11 +390,15 @@ class PostgresStore(SqlStore):
 
     def _take_lock(self) -> psycopg.Connection[Any]:
         """A connection of its own that holds the service lock; its name says who holds it."""
-        name = f"callplan pid {os.getpid()} on {socket.gethostname()}"[:63]  # what locked_by shows others
+        name = f"callplan pid {os.getpid()} on {socket.gethostname()}"[
+            :63
+        ]  # what locked_by shows others
         with self._database.errors("take the state lock"):
             connection = self._database.connect(application_name=name)
             try:
-                row = connection.execute("SELECT pg_try_advisory_lock(%s, %s)", SERVICE_LOCK).fetchone()
+                row = connection.execute(
+                    "SELECT pg_try_advisory_lock(%s, %s)", SERVICE_LOCK
+                ).fetchone()
                 if row and row[0]:
                     return connection
                 holder = self._holding(connection)
@@ -393,7 +442,11 @@ class PostgresStore(SqlStore):
         if row is None:
             return None
         name, backend = row
-        return name.removeprefix("callplan ") if name and name.startswith("callplan ") else f"database session {backend}"
+        return (
+            name.removeprefix("callplan ")
+            if name and name.startswith("callplan ")
+            else f"database session {backend}"
+        )
 
     def close(self) -> None:
         with self._relocking:

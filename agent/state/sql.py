@@ -29,11 +29,20 @@ def unstamp(value: str | datetime | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def upsert(table: str, columns: Sequence[str], key: Sequence[str], *, keep: Sequence[str] = (), newer: str = "") -> str:
+def upsert(
+    table: str,
+    columns: Sequence[str],
+    key: Sequence[str],
+    *,
+    keep: Sequence[str] = (),
+    newer: str = "",
+) -> str:
     """An INSERT that updates the row with the same key instead (all columns but `keep`); with
     `newer`, a condition on the row there (`table`) and the one offered (`excluded`), only then."""
     names = ", ".join(f'"{column}"' for column in columns)
-    updates = ", ".join(f'"{column}" = excluded."{column}"' for column in columns if column not in (*key, *keep))
+    updates = ", ".join(
+        f'"{column}" = excluded."{column}"' for column in columns if column not in (*key, *keep)
+    )
     sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))}) ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
     return f"{sql} WHERE {newer}" if newer else sql
 
@@ -41,21 +50,80 @@ def upsert(table: str, columns: Sequence[str], key: Sequence[str], *, keep: Sequ
 IN_CALENDAR = "account = ? AND calendar = ?"  # a CalendarKey's rows
 CALENDAR_COLUMNS = ("account", "calendar", "cursor", "window_start", "window_end", "synced_at")
 EVENT_COLUMNS = ("account", "calendar", "key", "ref", "data")
-ARTIFACT_COLUMNS = ("account", "calendar", "kind", "meeting_key", "ref", "etag", "start", "end", "meeting_start",
-                    "meeting_end", "customer", "title", "created_at", "updated_at")  # fmt: skip
+ARTIFACT_COLUMNS = (
+    "account",
+    "calendar",
+    "kind",
+    "meeting_key",
+    "ref",
+    "etag",
+    "start",
+    "end",
+    "meeting_start",
+    "meeting_end",
+    "customer",
+    "title",
+    "created_at",
+    "updated_at",
+)
 TOMBSTONE_COLUMNS = ("account", "calendar", "kind", "meeting_key", "ref", "reason", "at")
-HELD_COLUMNS = ("account", "calendar", "meeting_key", "customer", "externals", "title", "start", "end", "next_scheduled",
-                "debrief", "debrief_content", "debriefed_at", "checked_at", "changed_at", "settled")  # fmt: skip
-RUN_COLUMNS = ("account", "last_start", "last_end", "last_error", "next_at", "changes", "requests", "failures", "backlog")
-AUDIT_COLUMNS = ("at", "account", "calendar", "action", "kind", "meeting_key", "ref", "reason", "before", "after")
+HELD_COLUMNS = (
+    "account",
+    "calendar",
+    "meeting_key",
+    "customer",
+    "externals",
+    "title",
+    "start",
+    "end",
+    "next_scheduled",
+    "debrief",
+    "debrief_content",
+    "debriefed_at",
+    "checked_at",
+    "changed_at",
+    "settled",
+)
+RUN_COLUMNS = (
+    "account",
+    "last_start",
+    "last_end",
+    "last_error",
+    "next_at",
+    "changes",
+    "requests",
+    "failures",
+    "backlog",
+)
+AUDIT_COLUMNS = (
+    "at",
+    "account",
+    "calendar",
+    "action",
+    "kind",
+    "meeting_key",
+    "ref",
+    "reason",
+    "before",
+    "after",
+)
 
 PUT_EVENT = upsert("events", EVENT_COLUMNS, ("account", "calendar", "key"))
-PUT_ARTIFACT = upsert("artifacts", ARTIFACT_COLUMNS, ("account", "calendar", "kind", "meeting_key"), keep=("created_at",))
-PUT_TOMBSTONE = upsert("tombstones", TOMBSTONE_COLUMNS, ("account", "calendar", "kind", "meeting_key"))
+PUT_ARTIFACT = upsert(
+    "artifacts",
+    ARTIFACT_COLUMNS,
+    ("account", "calendar", "kind", "meeting_key"),
+    keep=("created_at",),
+)
+PUT_TOMBSTONE = upsert(
+    "tombstones", TOMBSTONE_COLUMNS, ("account", "calendar", "kind", "meeting_key")
+)
 PUT_HELD = upsert("held", HELD_COLUMNS, ("account", "calendar", "meeting_key"))
 PUT_RUN = upsert("runs", RUN_COLUMNS, ("account",))
 PUT_CALENDAR = upsert("calendars", CALENDAR_COLUMNS, ("account", "calendar"))
-ADD_AUDIT = f"INSERT INTO audit ({', '.join(AUDIT_COLUMNS)}) VALUES ({', '.join('?' * len(AUDIT_COLUMNS))})"
+ADD_AUDIT = (
+    f"INSERT INTO audit ({', '.join(AUDIT_COLUMNS)}) VALUES ({', '.join('?' * len(AUDIT_COLUMNS))})"
+)
 
 
 DISK_FULL = "disk full: the change was not recorded and the cycle stops here"
@@ -74,7 +142,10 @@ def _which(key: CalendarKey | None, account: str | None) -> tuple[str, list[str]
 def undecodable(doing: str, exc: Exception, where: str) -> StateError:
     """A row that cannot be turned back into what the agent wrote: corruption no backend can see."""
     text = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
-    return StateError(f"cannot {doing}: corrupt state database (a row cannot be read: {text}); {REBUILD}", where=where)
+    return StateError(
+        f"cannot {doing}: corrupt state database (a row cannot be read: {text}); {REBUILD}",
+        where=where,
+    )
 
 
 def in_use(holder: str, where: str) -> StateError:
@@ -93,7 +164,12 @@ class Statements:
     that spells placeholders otherwise, and `value` adapts each parameter on its way in.
     """
 
-    def __init__(self, connection: Any, dialect: Callable[[str], str] = str, value: Callable[[Any], Any] = lambda v: v) -> None:
+    def __init__(
+        self,
+        connection: Any,
+        dialect: Callable[[str], str] = str,
+        value: Callable[[Any], Any] = lambda v: v,
+    ) -> None:
         self._connection = connection
         self._dialect = dialect
         self._value = value
@@ -139,8 +215,13 @@ class SqlStore(Store):
 
     def cursor(self, key: CalendarKey, window: Window) -> str | None:
         with self.reading("read the sync cursor") as sql:
-            rows = sql.rows(f"SELECT cursor, window_start, window_end FROM calendars WHERE {IN_CALENDAR}", key)
-            if not rows or (unstamp(rows[0]["window_start"]), unstamp(rows[0]["window_end"])) != (window.start, window.end):
+            rows = sql.rows(
+                f"SELECT cursor, window_start, window_end FROM calendars WHERE {IN_CALENDAR}", key
+            )
+            if not rows or (unstamp(rows[0]["window_start"]), unstamp(rows[0]["window_end"])) != (
+                window.start,
+                window.end,
+            ):
                 return None
             return rows[0]["cursor"]
 
@@ -154,17 +235,28 @@ class SqlStore(Store):
             if delta.full:
                 sql.run(f"DELETE FROM events WHERE {IN_CALENDAR}", key)
             refs = set(delta.removed_refs) | {event.ref for event in delta.upserted}
-            sql.run_many(f"DELETE FROM events WHERE {IN_CALENDAR} AND ref = ?", [(*key, ref) for ref in sorted(refs)])
+            sql.run_many(
+                f"DELETE FROM events WHERE {IN_CALENDAR} AND ref = ?",
+                [(*key, ref) for ref in sorted(refs)],
+            )
             self._put_events(sql, key, delta.upserted)
-            sql.run(PUT_CALENDAR, [*key, delta.cursor, stamp(window.start), stamp(window.end), stamp(self._clock())])
+            sql.run(
+                PUT_CALENDAR,
+                [*key, delta.cursor, stamp(window.start), stamp(window.end), stamp(self._clock())],
+            )
 
     @staticmethod
     def _put_events(sql: Statements, key: CalendarKey, events: Iterable[Event]) -> None:
-        sql.run_many(PUT_EVENT, [(*key, event.key, event.ref, json.dumps(dump_event(event))) for event in events])
+        sql.run_many(
+            PUT_EVENT,
+            [(*key, event.key, event.ref, json.dumps(dump_event(event))) for event in events],
+        )
 
     # -- ownership -----------------------------------------------------------------------------
 
-    def artifacts(self, key: CalendarKey | None = None, *, account: str | None = None) -> list[Artifact]:
+    def artifacts(
+        self, key: CalendarKey | None = None, *, account: str | None = None
+    ) -> list[Artifact]:
         condition, params = _which(key, account)
         order = "account, calendar, meeting_start NULLS FIRST, kind"
         with self.reading("read artifacts") as sql:
@@ -209,19 +301,45 @@ class SqlStore(Store):
         now = stamp(self._clock())
         ref = (after or before).ref if (after or before) else (artifact.ref if artifact else "")
         with self.writing("record a change") as sql:
-            sql.run(ADD_AUDIT, [
-                now, *key, action, kind.value, meeting_key, ref, reason,
-                json.dumps(dump_event(before, source=False)) if before else None,
-                json.dumps(dump_event(after, source=False)) if after else None,
-            ])  # fmt: skip
+            sql.run(
+                ADD_AUDIT,
+                [
+                    now,
+                    *key,
+                    action,
+                    kind.value,
+                    meeting_key,
+                    ref,
+                    reason,
+                    json.dumps(dump_event(before, source=False)) if before else None,
+                    json.dumps(dump_event(after, source=False)) if after else None,
+                ],
+            )
             if forget:
-                sql.run(f"DELETE FROM artifacts WHERE {IN_CALENDAR} AND kind = ? AND meeting_key = ?", [*key, kind.value, meeting_key])
+                sql.run(
+                    f"DELETE FROM artifacts WHERE {IN_CALENDAR} AND kind = ? AND meeting_key = ?",
+                    [*key, kind.value, meeting_key],
+                )
             elif artifact is not None:
-                sql.run(PUT_ARTIFACT, [
-                    artifact.account, artifact.calendar, artifact.kind.value, artifact.meeting_key, artifact.ref,
-                    artifact.etag, stamp(artifact.start), stamp(artifact.end), stamp(artifact.meeting_start),
-                    stamp(artifact.meeting_end), artifact.customer, artifact.title, now, now,
-                ])  # fmt: skip
+                sql.run(
+                    PUT_ARTIFACT,
+                    [
+                        artifact.account,
+                        artifact.calendar,
+                        artifact.kind.value,
+                        artifact.meeting_key,
+                        artifact.ref,
+                        artifact.etag,
+                        stamp(artifact.start),
+                        stamp(artifact.end),
+                        stamp(artifact.meeting_start),
+                        stamp(artifact.meeting_end),
+                        artifact.customer,
+                        artifact.title,
+                        now,
+                        now,
+                    ],
+                )
             if tombstone is not None:
                 sql.run(PUT_TOMBSTONE, [*key, kind.value, meeting_key, ref, tombstone, now])
             if before is not None and (after is None or after.ref != before.ref):
@@ -234,7 +352,10 @@ class SqlStore(Store):
     def held(self, key: CalendarKey | None = None, *, account: str | None = None) -> list[Held]:
         condition, params = _which(key, account)
         with self.reading("read held meetings") as sql:
-            rows = sql.rows(f"SELECT * FROM held{condition} ORDER BY start, account, calendar, meeting_key", params)
+            rows = sql.rows(
+                f"SELECT * FROM held{condition} ORDER BY start, account, calendar, meeting_key",
+                params,
+            )
             return [
                 Held(
                     calendar=row["calendar"],
@@ -258,16 +379,31 @@ class SqlStore(Store):
 
     def save_held(self, held: Held) -> None:
         with self.writing("record a held meeting") as sql:
-            sql.run(PUT_HELD, [
-                held.account, held.calendar, held.meeting_key, held.customer, json.dumps(list(held.externals)),
-                held.title, stamp(held.start), stamp(held.end), held.next_scheduled,
-                held.debrief.to_json() if held.debrief else None, held.debrief_content,
-                stamp(held.debriefed_at), stamp(held.checked_at), stamp(held.changed_at),
-                held.settled.to_json() if held.settled else None,
-            ])  # fmt: skip
+            sql.run(
+                PUT_HELD,
+                [
+                    held.account,
+                    held.calendar,
+                    held.meeting_key,
+                    held.customer,
+                    json.dumps(list(held.externals)),
+                    held.title,
+                    stamp(held.start),
+                    stamp(held.end),
+                    held.next_scheduled,
+                    held.debrief.to_json() if held.debrief else None,
+                    held.debrief_content,
+                    stamp(held.debriefed_at),
+                    stamp(held.checked_at),
+                    stamp(held.changed_at),
+                    held.settled.to_json() if held.settled else None,
+                ],
+            )
 
     def audit(self, account: str | None = None, limit: int | None = None) -> list[AuditEntry]:
-        query = "SELECT * FROM audit" + (" WHERE account = ?" if account else "") + " ORDER BY id DESC"
+        query = (
+            "SELECT * FROM audit" + (" WHERE account = ?" if account else "") + " ORDER BY id DESC"
+        )
         if limit:
             query += f" LIMIT {int(limit)}"
         with self.reading("read the audit log") as sql:
@@ -311,7 +447,17 @@ class SqlStore(Store):
 
     def save_run_status(self, status: RunStatus) -> None:
         with self.writing("save run status") as sql:
-            sql.run(PUT_RUN, [
-                status.account, stamp(status.last_start), stamp(status.last_end), status.last_error,
-                stamp(status.next_at), status.changes, status.requests, status.failures, status.backlog,
-            ])  # fmt: skip
+            sql.run(
+                PUT_RUN,
+                [
+                    status.account,
+                    stamp(status.last_start),
+                    stamp(status.last_end),
+                    status.last_error,
+                    stamp(status.next_at),
+                    status.changes,
+                    status.requests,
+                    status.failures,
+                    status.backlog,
+                ],
+            )

@@ -74,7 +74,9 @@ def _migration_3(db: sqlite_utils.Database) -> None:
 def _migration_4(db: sqlite_utils.Database) -> None:
     """Settling: when each debrief version was first read, and the last settled shared part.
     Rows from before have neither, and count as settled."""
-    db.executescript("ALTER TABLE held ADD COLUMN changed_at TEXT; ALTER TABLE held ADD COLUMN settled TEXT;")
+    db.executescript(
+        "ALTER TABLE held ADD COLUMN changed_at TEXT; ALTER TABLE held ADD COLUMN settled TEXT;"
+    )
 
 
 def _migration_5(db: sqlite_utils.Database) -> None:
@@ -99,7 +101,7 @@ def _migration_5(db: sqlite_utils.Database) -> None:
             customer TEXT NOT NULL DEFAULT '', title TEXT NOT NULL DEFAULT '',
             created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
             PRIMARY KEY (account, calendar, kind, meeting_key)""",
-            f"""{account.format('calendar')}, {calendar.format('calendar')}, kind, meeting_key, ref, etag, start, "end",
+            f"""{account.format("calendar")}, {calendar.format("calendar")}, kind, meeting_key, ref, etag, start, "end",
             meeting_start, meeting_end, customer, title, created_at, updated_at""",
         ),
         "tombstones": (
@@ -113,7 +115,7 @@ def _migration_5(db: sqlite_utils.Database) -> None:
             start TEXT NOT NULL, "end" TEXT NOT NULL, next_scheduled INTEGER NOT NULL DEFAULT 0,
             debrief TEXT, debrief_content TEXT NOT NULL DEFAULT '', debriefed_at TEXT, checked_at TEXT,
             changed_at TEXT, settled TEXT, PRIMARY KEY (account, calendar, meeting_key)""",
-            f"""account, {calendar.format('calendar')}, meeting_key, customer, externals, title, start, "end",
+            f"""account, {calendar.format("calendar")}, meeting_key, customer, externals, title, start, "end",
             next_scheduled, debrief, debrief_content, debriefed_at, checked_at, changed_at, settled""",
         ),
     }
@@ -129,7 +131,11 @@ def _migration_5(db: sqlite_utils.Database) -> None:
 
 # Numbered migrations: index i upgrades a database at user_version i to i + 1. Append only.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _migration_1, _migration_2, _migration_3, _migration_4, _migration_5,
+    _migration_1,
+    _migration_2,
+    _migration_3,
+    _migration_4,
+    _migration_5,
 ]
 
 
@@ -140,7 +146,9 @@ class SqliteStore(SqlStore):
     transaction) exclusive, so one account's write can never land inside another's.
     """
 
-    def __init__(self, path: Path | str, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self, path: Path | str, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
         self.path = Path(path)
         self.where = str(self.path)
         self._clock = clock
@@ -153,7 +161,9 @@ class SqliteStore(SqlStore):
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             if not self.path.exists():
                 os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-        self.db = sqlite_utils.Database(sqlite3.connect(str(self.path), timeout=30, check_same_thread=False))
+        self.db = sqlite_utils.Database(
+            sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
+        )
         self.db.execute("PRAGMA busy_timeout = 30000")
         quick = self.db.execute("PRAGMA quick_check").fetchone()[0]
         if quick != "ok":
@@ -168,7 +178,8 @@ class SqliteStore(SqlStore):
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
             raise StateError(
-                f"written by a newer callplan (schema {version}, this one knows {len(MIGRATIONS)})", where=str(self.path)
+                f"written by a newer callplan (schema {version}, this one knows {len(MIGRATIONS)})",
+                where=str(self.path),
             )
         for number in range(version, len(MIGRATIONS)):
             with self.db.atomic():
@@ -223,7 +234,9 @@ class SqliteStore(SqlStore):
         try:
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as exc:
-            raise StateError(f"cannot open the lock file {self.lock_path}: {exc.strerror}", where=str(self.path)) from None
+            raise StateError(
+                f"cannot open the lock file {self.lock_path}: {exc.strerror}", where=str(self.path)
+            ) from None
         try:
             # `callplan status` probes the lock for an instant; a few tries ride that out
             for attempt in range(5):

@@ -53,7 +53,9 @@ class Artifact:
 
     def record(self) -> Record:
         if self.kind is Kind.AGENDA:  # where its meeting was: whether a read would have seen it
-            return Record(self.kind, self.meeting_key, self.ref, self.meeting_start, self.meeting_end)
+            return Record(
+                self.kind, self.meeting_key, self.ref, self.meeting_start, self.meeting_end
+            )
         return Record(self.kind, self.meeting_key, self.ref, self.start, self.end)
 
     @property
@@ -88,7 +90,9 @@ class RunStatus:
     changes: int = 0
     requests: int = 0
     failures: int = 0  # consecutive failed cycles, for backoff
-    backlog: int = 0  # changes the last cycle planned but did not carry out (conflicts, a stop, an error)
+    backlog: int = (
+        0  # changes the last cycle planned but did not carry out (conflicts, a stop, an error)
+    )
 
 
 class Store(ABC):
@@ -109,7 +113,9 @@ class Store(ABC):
         """Merge a delta into the mirror and save its cursor and window, together."""
 
     @abstractmethod
-    def artifacts(self, key: CalendarKey | None = None, *, account: str | None = None) -> list[Artifact]:
+    def artifacts(
+        self, key: CalendarKey | None = None, *, account: str | None = None
+    ) -> list[Artifact]:
         """What the agent owns in one calendar, in one account's calendars, or everywhere."""
 
     @abstractmethod

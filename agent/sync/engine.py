@@ -34,7 +34,17 @@ from agent.core.history import Owned
 from agent.core.logfmt import emit
 from agent.core.model import Delta, Event, Window
 from agent.loop.harvest import Harvester
-from agent.plan.changes import Adopt, Change, CreateBlock, DeleteBlock, Forget, Tombstone, UpdateBlock, WriteAgenda, verb
+from agent.plan.changes import (
+    Adopt,
+    Change,
+    CreateBlock,
+    DeleteBlock,
+    Forget,
+    Tombstone,
+    UpdateBlock,
+    WriteAgenda,
+    verb,
+)
 from agent.plan.classify import customer_of
 from agent.plan.planner import plan
 from agent.state.store import Artifact, CalendarKey, Store
@@ -76,19 +86,25 @@ class AccountReport:
     error: str = ""
     retry_after: float | None = None  # the provider asked us to wait this long (throttling)
     stopped: bool = False
-    requests: int = 0  # everything the cycle sent, the account's own look-ups (its calendars) included
+    requests: int = (
+        0  # everything the cycle sent, the account's own look-ups (its calendars) included
+    )
 
     @property
     def failure(self) -> str:
         """What went wrong: the account's error, else every failing calendar's (each names its
         calendar); "" if nothing did."""
-        return self.error or "; ".join(calendar.error for calendar in self.calendars if calendar.error)
+        return self.error or "; ".join(
+            calendar.error for calendar in self.calendars if calendar.error
+        )
 
     @property
     def failed(self) -> bool:
         """Did the cycle fail as a whole: an error of the account, or one of every calendar it tried?
         Only then does the account back off; a calendar that fails alone must not slow the others."""
-        return bool(self.error) or (bool(self.calendars) and all(calendar.error for calendar in self.calendars))
+        return bool(self.error) or (
+            bool(self.calendars) and all(calendar.error for calendar in self.calendars)
+        )
 
     @property
     def backlog(self) -> int:
@@ -147,7 +163,9 @@ class AccountSync:
                 self._calendars = list(self.account.calendars)
             else:
                 found = self.connector.calendars()
-                primary = [info.id for info in found if info.primary] or [info.id for info in found[:1]]
+                primary = [info.id for info in found if info.primary] or [
+                    info.id for info in found[:1]
+                ]
                 if not primary:
                     raise AuthError("the account has no calendar", where=self.account.where)
                 self._calendars = primary
@@ -175,7 +193,14 @@ class AccountSync:
                     raise
                 except CallplanError as exc:
                     result.error = calendar_error(calendar, exc)
-                    emit(log, logging.WARNING, "calendar_error", account=self.account.name, calendar=calendar, error=str(exc))
+                    emit(
+                        log,
+                        logging.WARNING,
+                        "calendar_error",
+                        account=self.account.name,
+                        calendar=calendar,
+                        error=str(exc),
+                    )
                 finally:  # a cycle cut short still cost what it sent
                     result.requests = self.connector.requests_sent - before
                 report.stopped = report.stopped or result.stopped
@@ -185,16 +210,29 @@ class AccountSync:
         report.requests = self.connector.requests_sent - sent
         return report
 
-    def _calendar_cycle(self, calendar: str, result: CalendarReport, dry_run: bool, stop: threading.Event | None) -> None:
+    def _calendar_cycle(
+        self, calendar: str, result: CalendarReport, dry_run: bool, stop: threading.Event | None
+    ) -> None:
         settings = self.account.settings
         key = CalendarKey(self.account.name, calendar)
         now = self.clock()
         window = window_for(now, settings.lookahead_days, settings.timezone)
         # a window that moved (a new day) means a full read: meetings may have entered it
         delta = self.connector.changes(calendar, self.store.cursor(key, window), window)
-        result.read_requests, result.full, result.skipped = delta.requests, delta.full, list(delta.skipped)
+        result.read_requests, result.full, result.skipped = (
+            delta.requests,
+            delta.full,
+            list(delta.skipped),
+        )
         for reason in delta.skipped:
-            emit(log, logging.WARNING, "skipped_event", account=self.account.name, calendar=calendar, reason=reason)
+            emit(
+                log,
+                logging.WARNING,
+                "skipped_event",
+                account=self.account.name,
+                calendar=calendar,
+                reason=reason,
+            )
         if dry_run:
             events = _merged(self.store.events(key), delta)
         else:
@@ -206,14 +244,20 @@ class AccountSync:
             result.read_requests += self.connector.requests_sent - before
         meetings = [event for event in events if not event.is_block]
         result.meetings = meetings
-        busy = self.connector.busy(list(self.account.busy_calendars), window) if self.account.busy_calendars else []
+        busy = (
+            self.connector.busy(list(self.account.busy_calendars), window)
+            if self.account.busy_calendars
+            else []
+        )
         artifacts = self.store.artifacts(key)
         owned = Owned(
             blocks=tuple(event for event in events if event.is_block),
             records={(a.kind, a.meeting_key): a.record() for a in artifacts},
             tombstones=self.store.tombstones(key),
         )
-        changes = plan(now, meetings, owned, busy, settings, self.renderer, window, self.harvester.history(now))
+        changes = plan(
+            now, meetings, owned, busy, settings, self.renderer, window, self.harvester.history(now)
+        )
         result.planned = changes
         if dry_run:
             return
@@ -229,18 +273,31 @@ class AccountSync:
                 break
             steps: list[tuple[Change, Event | ConnectorError | None]] = [(change, None)]
             if isinstance(change, CreateBlock):
-                steps = self._create_chunk(calendar, creates[len(started) : len(started) + self.connector.batch_size])
+                steps = self._create_chunk(
+                    calendar, creates[len(started) : len(started) + self.connector.batch_size]
+                )
                 started.update(id(create) for create, _ in steps)
             for step, created in steps:
                 outcome = self._apply(key, calendar, step, by_key, etags, created)
                 result.applied.append((step, outcome))
                 meeting = by_key.get(step.meeting_key)
-                emit(log, logging.INFO, "change", account=self.account.name, action=verb(step), kind=str(step.kind),
-                     meeting=meeting.title if meeting else step.meeting_key, outcome=outcome, reason=step.reason)  # fmt: skip
+                emit(
+                    log,
+                    logging.INFO,
+                    "change",
+                    account=self.account.name,
+                    action=verb(step),
+                    kind=str(step.kind),
+                    meeting=meeting.title if meeting else step.meeting_key,
+                    outcome=outcome,
+                    reason=step.reason,
+                )
 
     # -- applying one change -----------------------------------------------------------------
 
-    def _create_chunk(self, calendar: str, chunk: list[CreateBlock]) -> list[tuple[Change, Event | ConnectorError | None]]:
+    def _create_chunk(
+        self, calendar: str, chunk: list[CreateBlock]
+    ) -> list[tuple[Change, Event | ConnectorError | None]]:
         """Create the next blocks of the plan, as many as the connector creates in one request
         (`batch_size`: one, unless the provider batches), with the result of each.
 
@@ -266,7 +323,9 @@ class AccountSync:
         try:
             match change:
                 case CreateBlock():
-                    assert created is not None, "blocks are created in chunks before they are recorded"
+                    assert created is not None, (
+                        "blocks are created in chunks before they are recorded"
+                    )
                     if isinstance(created, ConnectorError):
                         raise created
                     record("create", None, created)
@@ -277,9 +336,16 @@ class AccountSync:
                     self.connector.delete(calendar, _fresh(current, etags))
                     record("delete", current, None, forget=True)
                 case WriteAgenda(meeting=meeting, description=text, tag=tag, notify=notify):
-                    written = self.connector.set_description(calendar, _fresh(meeting, etags), text, tag, notify)
+                    written = self.connector.set_description(
+                        calendar, _fresh(meeting, etags), text, tag, notify
+                    )
                     etags[written.ref] = written.etag
-                    record("strip agenda" if tag is None else "write agenda", meeting, written, forget=tag is None)
+                    record(
+                        "strip agenda" if tag is None else "write agenda",
+                        meeting,
+                        written,
+                        forget=tag is None,
+                    )
                 case Adopt(event=event):
                     record("adopt", None, None, found=event)
                 case Tombstone(reason=reason):
@@ -288,7 +354,9 @@ class AccountSync:
                     record("forget", None, None, forget=True)
         except ConflictError:
             return CONFLICT
-        except BadDataError as exc:  # what a write must re-read came back unreadable: this change only
+        except (
+            BadDataError
+        ) as exc:  # what a write must re-read came back unreadable: this change only
             emit(log, logging.WARNING, "skipped_change", account=self.account.name, error=str(exc))
             return "skipped: the event could not be read; tried again next cycle"
         except GoneError:
@@ -302,13 +370,21 @@ class AccountSync:
         """A block vanished under us: a person deleted it. Remember that (unless we meant to)."""
         wanted = isinstance(change, UpdateBlock)
         self.store.record(
-            key=key, action="tombstone" if wanted else "delete",
-            kind=change.kind, meeting_key=change.meeting_key, reason="deleted by a person",
-            before=change.current, after=None, artifact=None, forget=True,
+            key=key,
+            action="tombstone" if wanted else "delete",
+            kind=change.kind,
+            meeting_key=change.meeting_key,
+            reason="deleted by a person",
+            before=change.current,
+            after=None,
+            artifact=None,
+            forget=True,
             tombstone="deleted by a person" if wanted else None,
-        )  # fmt: skip
+        )
 
-    def _recorder(self, key: CalendarKey, change: Change, meetings: dict[str, Event]) -> Callable[..., None]:
+    def _recorder(
+        self, key: CalendarKey, change: Change, meetings: dict[str, Event]
+    ) -> Callable[..., None]:
         meeting = meetings.get(change.meeting_key)
         customer = customer_of(meeting, self.account.settings) if meeting else ""
 
@@ -334,16 +410,25 @@ class AccountSync:
                     etag=owned.etag,
                     start=owned.start if block else None,
                     end=owned.end if block else None,
-                    meeting_start=meeting.start if meeting else (block.meeting.start if block else None),
+                    meeting_start=meeting.start
+                    if meeting
+                    else (block.meeting.start if block else None),
                     meeting_end=meeting.end if meeting else (block.meeting.end if block else None),
                     customer=customer,
                     title=meeting.title if meeting else "",
                 )
             self.store.record(
-                key=key, action=action, kind=change.kind,
-                meeting_key=change.meeting_key, reason=change.reason, before=before, after=after,
-                artifact=artifact, forget=forget, tombstone=tombstone,
-            )  # fmt: skip
+                key=key,
+                action=action,
+                kind=change.kind,
+                meeting_key=change.meeting_key,
+                reason=change.reason,
+                before=before,
+                after=after,
+                artifact=artifact,
+                forget=forget,
+                tombstone=tombstone,
+            )
 
         return record
 

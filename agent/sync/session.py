@@ -62,23 +62,31 @@ class Session:
         wanted = set(names)
         unknown = wanted - {account.name for account in self.config.accounts}
         if unknown:
-            raise ConfigError(f"no account named {', '.join(sorted(unknown))}", where=str(self.config.path))
+            raise ConfigError(
+                f"no account named {', '.join(sorted(unknown))}", where=str(self.config.path)
+            )
         return [account for account in self.config.accounts if not wanted or account.name in wanted]
 
     def sync_for(self, account: Account) -> AccountSync:
         """The account's syncer, created once; connector errors become the account's error."""
         with self._syncs_lock:
             if account.name not in self._syncs:
-                self._syncs[account.name] = AccountSync(account, self._connect(account), self.store, self.renderer, self.clock)
+                self._syncs[account.name] = AccountSync(
+                    account, self._connect(account), self.store, self.renderer, self.clock
+                )
             return self._syncs[account.name]
 
-    def _cycle(self, account: Account, dry_run: bool = False, stop: threading.Event | None = None) -> AccountReport:
+    def _cycle(
+        self, account: Account, dry_run: bool = False, stop: threading.Event | None = None
+    ) -> AccountReport:
         try:
             return self.sync_for(account).cycle(dry_run=dry_run, stop=stop)
         except CallplanError as exc:
             return AccountReport(account.name, error=str(exc))
 
-    def run(self, account: Account, stop: threading.Event | None = None) -> tuple[AccountReport, RunStatus]:
+    def run(
+        self, account: Account, stop: threading.Event | None = None
+    ) -> tuple[AccountReport, RunStatus]:
         """One cycle of one account, recorded: when it ran, what it did, what it left, what failed.
 
         Consecutive failed cycles are counted (the daemon backs off on them); any other cycle resets
@@ -90,9 +98,15 @@ class Session:
         self.store.save_run_status(replace(previous, last_start=started))
         report = self._cycle(account, stop=stop)
         status = replace(
-            previous, last_start=started, last_end=self.clock(), last_error=report.failure, changes=report.changes,
-            requests=report.requests, backlog=report.backlog, failures=previous.failures + 1 if report.failed else 0,
-        )  # fmt: skip
+            previous,
+            last_start=started,
+            last_end=self.clock(),
+            last_error=report.failure,
+            changes=report.changes,
+            requests=report.requests,
+            backlog=report.backlog,
+            failures=previous.failures + 1 if report.failed else 0,
+        )
         self.store.save_run_status(status)
         return report, status
 
@@ -124,5 +138,10 @@ class Session:
     def __enter__(self) -> Session:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()

@@ -57,7 +57,9 @@ def undo(sync: AccountSync, dry_run: bool = False) -> UndoReport:
     return report
 
 
-def _undo_one(sync: AccountSync, calendar: str, event: Event, report: UndoReport, dry_run: bool) -> None:
+def _undo_one(
+    sync: AccountSync, calendar: str, event: Event, report: UndoReport, dry_run: bool
+) -> None:
     tag = event.block_tag
     if tag is not None:
         if block_edited(event):
@@ -82,8 +84,23 @@ def _undo_one(sync: AccountSync, calendar: str, event: Event, report: UndoReport
         _record(sync, calendar, "undo agenda", Kind.AGENDA, event.key, event, written)
 
 
-def _record(sync: AccountSync, calendar: str, action: str, kind: Kind, key: str, before: Event, after: Event | None) -> None:
+def _record(
+    sync: AccountSync,
+    calendar: str,
+    action: str,
+    kind: Kind,
+    key: str,
+    before: Event,
+    after: Event | None,
+) -> None:
     sync.store.record(
-        key=CalendarKey(sync.account.name, calendar), action=action, kind=kind,
-        meeting_key=key, reason="callplan undo", before=before, after=after, artifact=None, forget=True,
-    )  # fmt: skip
+        key=CalendarKey(sync.account.name, calendar),
+        action=action,
+        kind=kind,
+        meeting_key=key,
+        reason="callplan undo",
+        before=before,
+        after=after,
+        artifact=None,
+        forget=True,
+    )

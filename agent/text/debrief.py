@@ -39,26 +39,90 @@ DateOrder = Literal["day-first", "month-first"]
 # heading first, then what sellers rename it to. The names of the shared sections are kept
 # specific, so that a stray "Customer:" line in a private note does not open one.
 HEADINGS: dict[str, tuple[str, ...]] = {
-    "liked": ("What I liked about this meeting", "What I liked", "Liked", "What went well", "Went well", "Good"),
-    "differently": ("What I would do differently next time", "What I would do differently", "Do differently",
-                    "Differently", "What to improve", "Improve", "Lessons", "Lessons learned"),
-    "authority": ("Authority", "A", "Buying process", "Decision process", "Who decides", "Decision makers"),
-    "theirs": ("Commitment, customer", "Customer commitment", "Commitment, them", "Commitment, their side",
-               "Commitment, theirs", "Their commitment", "Commitment, client", "Client commitment"),
-    "ours": ("Commitment, us", "Our commitment", "Commitment, our side", "Commitment, ours", "Commitment, we"),
-    "objective": ("Primary objective of the next meeting", "Primary objective", "Objective of the next meeting",
-                  "Next meeting objective", "Goal of the next meeting", "Next meeting goal"),
+    "liked": (
+        "What I liked about this meeting",
+        "What I liked",
+        "Liked",
+        "What went well",
+        "Went well",
+        "Good",
+    ),
+    "differently": (
+        "What I would do differently next time",
+        "What I would do differently",
+        "Do differently",
+        "Differently",
+        "What to improve",
+        "Improve",
+        "Lessons",
+        "Lessons learned",
+    ),
+    "authority": (
+        "Authority",
+        "A",
+        "Buying process",
+        "Decision process",
+        "Who decides",
+        "Decision makers",
+    ),
+    "theirs": (
+        "Commitment, customer",
+        "Customer commitment",
+        "Commitment, them",
+        "Commitment, their side",
+        "Commitment, theirs",
+        "Their commitment",
+        "Commitment, client",
+        "Client commitment",
+    ),
+    "ours": (
+        "Commitment, us",
+        "Our commitment",
+        "Commitment, our side",
+        "Commitment, ours",
+        "Commitment, we",
+    ),
+    "objective": (
+        "Primary objective of the next meeting",
+        "Primary objective",
+        "Objective of the next meeting",
+        "Next meeting objective",
+        "Goal of the next meeting",
+        "Next meeting goal",
+    ),
     "time": ("Time", "T", "Timing", "Dates", "Timeline"),
     "interest": ("Interest", "I", "Interest, need, why", "Need", "Why", "Business reasons"),
-    "questions": ("Still to discover", "Questions", "Questions to ask", "Open questions", "To discover",
-                  "Questions for next time"),
+    "questions": (
+        "Still to discover",
+        "Questions",
+        "Questions to ask",
+        "Open questions",
+        "To discover",
+        "Questions for next time",
+    ),
     "overview": ("Overview", "O", "Summary", "Agreed summary", "Recap"),
-    "next_steps": ("Next steps agreed", "Next steps", "Agreed next steps", "Action items", "Actions"),
-    "next_meeting": ("Next meeting scheduled?", "Next meeting scheduled", "Next meeting", "Follow-up meeting"),
-    "openers": ("Opening statement ideas for next time", "Opening statement ideas", "Opening statements",
-                "Opening ideas", "Openers"),
+    "next_steps": (
+        "Next steps agreed",
+        "Next steps",
+        "Agreed next steps",
+        "Action items",
+        "Actions",
+    ),
+    "next_meeting": (
+        "Next meeting scheduled?",
+        "Next meeting scheduled",
+        "Next meeting",
+        "Follow-up meeting",
+    ),
+    "openers": (
+        "Opening statement ideas for next time",
+        "Opening statement ideas",
+        "Opening statements",
+        "Opening ideas",
+        "Openers",
+    ),
     "notes": ("Notes", "N", "Other notes", "Anything else", "Other"),
-}  # fmt: skip
+}
 SHARED_SECTIONS = frozenset({"theirs", "ours", "objective"})
 
 LIST_MARK = re.compile(r"^\s*(?:[-*+•·●▪◦○■□▫‣⁃§–—➤►▸]|\d{1,2}[.)])(?=\s|\[|$)\s*")
@@ -69,7 +133,8 @@ BOX = re.compile(r"^\[(?P<mark>[ xX✓✔]?)\]\s*")
 EMPTY_BOX = re.compile(r"\[\s?\]")
 DONE_MARK = re.compile(r"^(?:[✓✔☑✅]|done\s*[:\-–])\s*|\s*[(\[]done[)\]]\s*", re.I)
 SUBJECT = re.compile(
-    r"^(?:(?:they|we|i|you|the customer|customer|us)\s*(?:will|'ll|’ll|shall|are to|to)|[A-Z][a-z]+ will)\s+", re.I
+    r"^(?:(?:they|we|i|you|the customer|customer|us)\s*(?:will|'ll|’ll|shall|are to|to)|[A-Z][a-z]+ will)\s+",
+    re.I,
 )
 DUE_WORD = re.compile(r"\b(?:by|until|till|due(?: on| by)?|before|deadline)\b", re.I)
 DUE_TAIL = re.compile(r"[:\s]+(?P<when>[^()]{1,40}?)\s*\)?\s*[.;]?\s*$")
@@ -79,13 +144,17 @@ DATE_TOKEN = (
     rf"(?:{WEEKDAYS},?\s+)?(?:\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}[./]\d{{1,2}}(?:[./]\d{{2,4}})?\.?"
     rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+{MONTHS}(?:\s+\d{{4}})?|{MONTHS}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?)"
 )
-TRAILING_DATE = re.compile(rf"[\s,;:(–—-]*(?:\bon\s+)?\(?(?P<when>{DATE_TOKEN})\)?\s*[.;]?\s*$", re.I)
+TRAILING_DATE = re.compile(
+    rf"[\s,;:(–—-]*(?:\bon\s+)?\(?(?P<when>{DATE_TOKEN})\)?\s*[.;]?\s*$", re.I
+)
 DATE_LIKE = re.compile(rf"^(?:{DATE_TOKEN}|{WEEKDAYS})$", re.I)
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 NUMERIC_DATE = re.compile(r"(\d{1,2})[./](\d{1,2})(?:[./](\d{4}|\d{2}))?")
 RELATIVE = {"tomorrow": 1}
 BLOCK_TAG = re.compile(r"<(?:p|div|br|li|tr|h[1-6])\b", re.I)
-HTML_TAG = re.compile(r"</?(?:p|br|div|li|ul|ol|span|b|strong|i|em|html|body|font|table|h[1-6])\b[^>]*>", re.I)
+HTML_TAG = re.compile(
+    r"</?(?:p|br|div|li|ul|ol|span|b|strong|i|em|html|body|font|table|h[1-6])\b[^>]*>", re.I
+)
 
 
 # --- HTML to text ---------------------------------------------------------------------------
@@ -119,7 +188,9 @@ class _Text(HTMLParser):
     as in any browser.
     """
 
-    BLOCKS = frozenset("p div li tr h1 h2 h3 h4 h5 h6 ul ol table blockquote pre dt dd hr section".split())
+    BLOCKS = frozenset(
+        "p div li tr h1 h2 h3 h4 h5 h6 ul ol table blockquote pre dt dd hr section".split()
+    )
     HIDDEN = frozenset({"style", "script", "head", "title", "xml"})
 
     def __init__(self, text_body: bool = False) -> None:
@@ -176,7 +247,9 @@ class _Text(HTMLParser):
             self._end_line()
             classes = (found.get("class") or "").lower().split()
             verbatim = tag == "pre" or "plaintext" in classes
-            self.opened.append(_Block(tag, len(self.lines), self._block_indent(tag, classes, style), verbatim))
+            self.opened.append(
+                _Block(tag, len(self.lines), self._block_indent(tag, classes, style), verbatim)
+            )
 
     def _block_indent(self, tag: str, classes: list[str], style: str) -> int:
         """The indentation a block adds to the lines inside it (and the bullet it starts)."""
@@ -200,7 +273,9 @@ class _Text(HTMLParser):
             self.ignored_spans -= 1
         elif tag in self.BLOCKS:
             # the innermost open block of this kind; blocks left open inside it close with it
-            index = next((i for i in range(len(self.opened) - 1, -1, -1) if self.opened[i].tag == tag), None)
+            index = next(
+                (i for i in range(len(self.opened) - 1, -1, -1) if self.opened[i].tag == tag), None
+            )
             started = self.opened[index].started if index is not None else -1
             empty = not "".join(self.current).replace("\xa0", " ").strip()
             self._end_line(blank=empty and started == len(self.lines) and tag in ("p", "div"))
@@ -247,7 +322,10 @@ def _normal(label: str) -> str:
     """A heading reduced to comparable words: case, punctuation, plurals and "I'd" do not matter."""
     text = label.lower().replace("’", "'").replace("i'd", "i would")
     words = re.sub(r"[^a-z0-9?]+", " ", text).replace("?", " ").split()
-    return " ".join(word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word for word in words)
+    return " ".join(
+        word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+        for word in words
+    )
 
 
 NAMES = {_normal(name): section for section, names in HEADINGS.items() for name in names}
@@ -276,7 +354,9 @@ def _label_section(label: str) -> str | None:
 class Heading(NamedTuple):
     """A line that starts a section."""
 
-    section: str  # a HEADINGS key; "other" for a heading of the seller's own; "private" for a marked one
+    section: (
+        str  # a HEADINGS key; "other" for a heading of the seller's own; "private" for a marked one
+    )
     rest: str  # the text written on the heading's line
     names_shared: bool  # it names a shared section (marked private or not)
 
@@ -298,11 +378,17 @@ def heading(line: str) -> Heading | None:
     if rest.lstrip().startswith(("*", "_")):
         rest = DECORATION.sub("", rest, count=1)
     section = _label_section(label)
-    formatted = text.startswith("#") or (text[:2] in ("**", "__") and text.rstrip(":")[-2:] == text[:2])
+    formatted = text.startswith("#") or (
+        text[:2] in ("**", "__") and text.rstrip(":")[-2:] == text[:2]
+    )
     if section is not None and (colon or formatted or section not in SHARED_SECTIONS):
         shared = section in SHARED_SECTIONS
         marked = shared and (privacy.is_marked(label) or privacy.only_marks(rest))
-        return Heading("private" if marked else section, "" if marked and privacy.only_marks(rest) else rest.strip(), shared)
+        return Heading(
+            "private" if marked else section,
+            "" if marked and privacy.only_marks(rest) else rest.strip(),
+            shared,
+        )
     if colon and not DECORATION.sub("", rest).strip() and 0 < len(label.split()) <= 8:
         return Heading("private" if privacy.is_marked(label) else "other", "", False)
     return None
@@ -330,7 +416,9 @@ def _sections(lines: list[str]) -> list[_Section]:
     for line in lines:
         found = heading(line)
         if found is not None:
-            held = found.names_shared or (found.section == "private" and bool(sections) and sections[-1].held)
+            held = found.names_shared or (
+                found.section == "private" and bool(sections) and sections[-1].held
+            )
             sections.append(_Section(found.section, held))
             line = found.rest
             if not line:
@@ -372,7 +460,11 @@ def _indentation(line: str) -> int:
 
 def _lines_of(text: str) -> list[str]:
     """The entries of a private list: its non-empty lines (list markers already dropped)."""
-    return [line.strip() for line in text.split("\n") if line.strip() and not EMPTY_BOX.fullmatch(line.strip())]
+    return [
+        line.strip()
+        for line in text.split("\n")
+        if line.strip() and not EMPTY_BOX.fullmatch(line.strip())
+    ]
 
 
 def _shared_entries(lines: list[str]) -> tuple[list[str], list[str]]:
@@ -402,7 +494,9 @@ def _shared_entries(lines: list[str]) -> tuple[list[str], list[str]]:
         text = _item_text(line)
         if marker or BOX.match(line.strip()):
             level = (indent, SUB_BULLETS.get(marker.group().strip(), 1) if marker else 1)
-            if base is not None and (level[0] > base[0] or (level[0] == base[0] and level[1] > base[1])):
+            if base is not None and (
+                level[0] > base[0] or (level[0] == base[0] and level[1] > base[1])
+            ):
                 held.append(line)  # nested under an item
                 continue
             if not text:
@@ -435,7 +529,10 @@ def _objective(lines: list[str]) -> tuple[str, list[str]]:
 
 def _paragraph(lines: list[str]) -> str:
     """Free text: list markers dropped, lines joined, blank lines between paragraphs kept."""
-    text = "\n".join(LIST_MARK.sub("", line).rstrip() if LIST_MARK.match(line) else line.strip() for line in lines)
+    text = "\n".join(
+        LIST_MARK.sub("", line).rstrip() if LIST_MARK.match(line) else line.strip()
+        for line in lines
+    )
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
@@ -480,21 +577,34 @@ def parse_item(text: str, meeting_day: date, order: DateOrder = "day-first") -> 
         text = DONE_MARK.sub(" ", text).strip()
     text = SUBJECT.sub("", text.strip())
     due, due_text = None, ""
-    candidates = [(word.start(), DUE_TAIL.match(text, word.end())) for word in DUE_WORD.finditer(text)]
+    candidates = [
+        (word.start(), DUE_TAIL.match(text, word.end())) for word in DUE_WORD.finditer(text)
+    ]
     candidates.append((-1, TRAILING_DATE.search(text)))
     for cut, match in candidates:  # "by Friday", the first that is a date; else a date at the end
         if match and (when := parse_date(match.group("when"), meeting_day, order)):
-            due, due_text, text = when, match.group("when").strip(), text[: cut if cut >= 0 else match.start()]
+            due, due_text, text = (
+                when,
+                match.group("when").strip(),
+                text[: cut if cut >= 0 else match.start()],
+            )
             break
     what = text.rstrip(" ,;:(-–—").strip(" ,;:-–—").strip()
     if not what:
         return None
-    if len(what) > 1 and what[0].isupper() and what[1:2].islower() and what.split()[0][1:].islower():
+    if (
+        len(what) > 1
+        and what[0].isupper()
+        and what[1:2].islower()
+        and what.split()[0][1:].islower()
+    ):
         what = what[0].lower() + what[1:]
     return Item(what, due, due_text, done)
 
 
-def parse(text: str, meeting_day: date, *, html: bool | None = None, order: DateOrder = "day-first") -> Debrief:
+def parse(
+    text: str, meeting_day: date, *, html: bool | None = None, order: DateOrder = "day-first"
+) -> Debrief:
     """Read a filled-in debrief form agreed at a meeting on `meeting_day`.
 
     `html` True: an HTML body (Outlook); None: plain text, in which HTML tags are tolerated.
@@ -576,13 +686,20 @@ def carryover(
 
     def open_items(who: str, items: tuple[Item, ...], overdue: bool) -> tuple[Commitment, ...]:
         return tuple(
-            Commitment(who, item.what, item.due_label, overdue=overdue and item.due is not None and item.due < today)
+            Commitment(
+                who,
+                item.what,
+                item.due_label,
+                overdue=overdue and item.due is not None and item.due < today,
+            )
             for item in items
             if not item.done
         )
 
     def agreed(shared: Shared) -> Agreed:
-        commitments = open_items("customer", shared.theirs, False) + open_items("us", shared.ours, False)
+        commitments = open_items("customer", shared.theirs, False) + open_items(
+            "us", shared.ours, False
+        )
         return Agreed(meeting_title, label, shared.objective, commitments)
 
     label = meeting_day.strftime("%a %d %b %Y")
@@ -591,13 +708,16 @@ def carryover(
         meeting_title=meeting_title,
         meeting_date=label,
         objective=debrief.objective,
-        commitments=open_items("customer", debrief.theirs, True) + open_items("us", debrief.ours, True),
+        commitments=open_items("customer", debrief.theirs, True)
+        + open_items("us", debrief.ours, True),
         questions=debrief.questions,
         openers=debrief.openers,
         overview=debrief.overview,
         lessons=debrief.differently,
         next_steps=tuple(
-            f"{item.what} (by {item.due_label})" if item.due_label else item.what for item in debrief.next_steps if not item.done
+            f"{item.what} (by {item.due_label})" if item.due_label else item.what
+            for item in debrief.next_steps
+            if not item.done
         ),
         withheld=debrief.withheld,
     )

@@ -38,7 +38,9 @@ class Edit:
 NOTHING = Edit(0, 0, "")
 
 
-def follow(html: str, before: str, before_tag: AgendaTag | None, after: str, after_tag: AgendaTag | None) -> Edit | None:
+def follow(
+    html: str, before: str, before_tag: AgendaTag | None, after: str, after_tag: AgendaTag | None
+) -> Edit | None:
     """The edit that does to the HTML copy what going from `before` to `after` does to the text:
     insert, rewrite or take out our agenda. None when the copy does not hold our agenda as it
     would have been written (a person changed it there, or it was never put in): then the copy
@@ -51,7 +53,9 @@ def follow(html: str, before: str, before_tag: AgendaTag | None, after: str, aft
         at = HTML.insertion_point(html)
         return Edit(at, at, chunk)
     assert before_tag is not None  # the old agenda was found by it
-    written = replace(before_tag, content=HTML.fingerprint(from_text(old)), sep="", body_format=BodyFormat.HTML)
+    written = replace(
+        before_tag, content=HTML.fingerprint(from_text(old)), sep="", body_format=BodyFormat.HTML
+    )
     found = HTML.find(html, written)
     if found.state is AgendaState.OURS:
         return Edit(found.start, found.end, chunk)

@@ -16,7 +16,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateError, Undefined, select_autoescape
+from jinja2 import (
+    ChoiceLoader,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    Undefined,
+    select_autoescape,
+)
 from jinja2.runtime import LoopContext
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -79,7 +86,9 @@ class MeetingContext(NamedTuple):
     next_meeting: str = ""  # date of the next scheduled meeting with this customer, if any
     agenda_items: tuple[AgendaItem, ...] = ()
     carry: Carryover | None = None
-    agenda_draft: str = ""  # the agenda as text, shown in the prep block when the customer organizes
+    agenda_draft: str = (
+        ""  # the agenda as text, shown in the prep block when the customer organizes
+    )
 
     @property
     def minutes(self) -> int:
@@ -103,7 +112,9 @@ _READABLE: dict[type, frozenset[str]] = {
     AgendaItem: frozenset(AgendaItem._fields),
     MeetingContext: frozenset(MeetingContext._fields) | {"minutes"},
     # a for loop's counters ("loop.first"), which templates read on every pass
-    LoopContext: frozenset({"depth", "first", "index", "index0", "last", "length", "revindex", "revindex0"}),
+    LoopContext: frozenset(
+        {"depth", "first", "index", "index0", "last", "length", "revindex", "revindex0"}
+    ),
 }
 
 
@@ -127,10 +138,12 @@ def agenda_items(minutes: int, follow_up: bool) -> tuple[AgendaItem, ...]:
     """A short timed agenda that fits the meeting's length (minutes add up to it)."""
     topics = [
         ("Welcome, purpose and the outcomes we both want", 0.10),
-        ("Review of what each side agreed last time", 0.15) if follow_up else ("Your priorities and what is driving them", 0.25),
+        ("Review of what each side agreed last time", 0.15)
+        if follow_up
+        else ("Your priorities and what is driving them", 0.25),
         ("Discussion of your focus areas", 0.5 if follow_up else 0.4),
         ("Decisions, next steps and owners", 0.25),
-    ]  # fmt: skip
+    ]
     items = [AgendaItem(topic, max(1, round(minutes * share))) for topic, share in topics]
     drift = minutes - sum(item.minutes for item in items)
     discussion = items[2]
@@ -148,7 +161,14 @@ def _when(start: datetime, end: datetime | None = None) -> str:
     the zone: "Mon 18 Mar 2030, 09:05–09:50 (CET)". Formatted by hand because strftime took
     three times as long (every text shows a time); %-formatting is a third faster than an
     f-string at zero-padded numbers."""
-    parts = (_DAYS[start.weekday()], start.day, _MONTHS[start.month], start.year, start.hour, start.minute)
+    parts = (
+        _DAYS[start.weekday()],
+        start.day,
+        _MONTHS[start.month],
+        start.year,
+        start.hour,
+        start.minute,
+    )
     text = "%s %02d %s %d, %02d:%02d" % parts  # noqa: UP031
     if end is not None:
         text += "–%02d:%02d" % (end.hour, end.minute)  # noqa: UP031
@@ -157,7 +177,8 @@ def _when(start: datetime, end: datetime | None = None) -> str:
 
 def _at(when: datetime) -> str:
     """An instant as a seller reads it in a sentence: "14:30 on Mon 18 Mar"."""
-    return "%02d:%02d on %s %02d %s" % (when.hour, when.minute, _DAYS[when.weekday()], when.day, _MONTHS[when.month])  # noqa: UP031
+    parts = (when.hour, when.minute, _DAYS[when.weekday()], when.day, _MONTHS[when.month])
+    return "%02d:%02d on %s %02d %s" % parts  # noqa: UP031
 
 
 class Renderer:
@@ -185,7 +206,9 @@ class Renderer:
             self._env.globals["agreed"] = self._env.get_template(MACROS).module
             self._templates = {name: self._env.get_template(name) for name in TEMPLATES}
         except TemplateError as exc:
-            raise ConfigError(f"template error: {exc}", where=f"templates: {override or default_templates_dir()}") from None
+            raise ConfigError(
+                f"template error: {exc}", where=f"templates: {override or default_templates_dir()}"
+            ) from None
         # what Template.render() copies out of each template's globals (a ChainMap) every call
         self._globals = {name: dict(template.globals) for name, template in self._templates.items()}
 
@@ -212,7 +235,9 @@ class Renderer:
             # call (twice: for the variables and for the context's list of global names, which
             # only imports use); that was half the cost of starting a render
             template = self._templates[name]
-            context = self._env.context_class(self._env, {**self._globals[name], "m": ctx}, name, template.blocks)
+            context = self._env.context_class(
+                self._env, {**self._globals[name], "m": ctx}, name, template.blocks
+            )
             text = self._env.concat(template.root_render_func(context))
         except TemplateError as exc:
             raise ConfigError(f"cannot render: {exc}", where=f"template {name}") from None

@@ -15,7 +15,7 @@ NOTES = [
     "  organised by the seller or by them; the rest internal, declined, cancelled, all-day), so a",
     "  larger calendar spans more days rather than crowding them. A cycle plans the look-ahead",
     "  window only (14 days by default: about 100 events for a busy seller), so 10,000 events in one",
-    "  plan is a stress case. \"Later cycles\" is what the daemon runs every interval: nothing changed.",
+    '  plan is a stress case. "Later cycles" is what the daemon runs every interval: nothing changed.',
     "- API requests: the agent in-process against each server (Radicale, the Google Calendar fake,",
     "  the Graph fake) through a counting proxy; the timed cases add a simulated round trip to every",
     "  request. A first sync reads a page of events per request (CalDAV: two requests whatever the",
@@ -39,7 +39,11 @@ NOTES = [
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="smaller sizes: a smoke run, far from the targets' sizes")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smaller sizes: a smoke run, far from the targets' sizes",
+    )
     parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.name}")
     args = parser.parse_args()
     rows = []

@@ -64,7 +64,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 def peak_rss_mb(pid: int) -> float:
-    line = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmHWM:"))
+    line = next(
+        line
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        if line.startswith("VmHWM:")
+    )
     return int(line.split()[1]) / 1024
 
 
@@ -75,12 +79,19 @@ def sellers(target: Target, folder: Path, count: int) -> list[dict[str, object]]
     def one(number: int) -> dict[str, object]:
         harness = target.new_calendar(target.upstream)
         colleague = "bo@" + harness.seller.partition("@")[2]
-        harness.add_meeting(f"Team sync {number}", first + timedelta(hours=number % 8), guests=[colleague])
+        harness.add_meeting(
+            f"Team sync {number}", first + timedelta(hours=number % 8), guests=[colleague]
+        )
         if number % 10 == 0:
             harness.add_meeting(f"Globex call {number}", first + timedelta(hours=9))
         options = target.account_options(harness, folder / f"seller{number}")
-        return {"name": f"seller{number}", "provider": target.name, "email": harness.seller,
-                "calendars": [harness.calendar], **options}  # fmt: skip
+        return {
+            "name": f"seller{number}",
+            "provider": target.name,
+            "email": harness.seller,
+            "calendars": [harness.calendar],
+            **options,
+        }
 
     for number in range(count):
         (folder / f"seller{number}").mkdir(parents=True)
@@ -90,13 +101,22 @@ def sellers(target: Target, folder: Path, count: int) -> list[dict[str, object]]
 
 def run_target(target: Target, folder: Path, count: int, interval: float, rounds: int) -> list[Row]:
     accounts = sellers(target, folder, count)
-    settings = config(folder / "state.db", accounts, interval_seconds=interval, jitter_seconds=interval / 10,
-                      backoff_max_seconds=max(900, interval))  # fmt: skip
-    settings["defaults"]["rules"]["internal_domains"] = [str(accounts[0]["email"]).partition("@")[2]]
+    settings = config(
+        folder / "state.db",
+        accounts,
+        interval_seconds=interval,
+        jitter_seconds=interval / 10,
+        backoff_max_seconds=max(900, interval),
+    )
+    settings["defaults"]["rules"]["internal_domains"] = [
+        str(accounts[0]["email"]).partition("@")[2]
+    ]
     with running(folder, settings, target.environment()) as service:
         assert service.process is not None
         pid = service.process.pid
-        service.notify.wait(lambda message: message.get("READY") == "1", timeout=120, what="READY=1")
+        service.notify.wait(
+            lambda message: message.get("READY") == "1", timeout=120, what="READY=1"
+        )
         deadline = time.monotonic() + interval * (rounds + 2) + 120
         steady_cpu = steady_wall = None
         while time.monotonic() < deadline:
@@ -108,26 +128,51 @@ def run_target(target: Target, folder: Path, count: int, interval: float, rounds
             if len(done) == count and min(done.values()) >= rounds:
                 break
             time.sleep(1)
-        assert steady_cpu is not None and steady_wall is not None, f"only {len(done)} of {count} accounts cycled"
-        cpu, wall, peak = cpu_seconds(pid) - steady_cpu, time.monotonic() - steady_wall, peak_rss_mb(pid)
+        assert steady_cpu is not None and steady_wall is not None, (
+            f"only {len(done)} of {count} accounts cycled"
+        )
+        cpu, wall, peak = (
+            cpu_seconds(pid) - steady_cpu,
+            time.monotonic() - steady_wall,
+            peak_rss_mb(pid),
+        )
         lines = cycles(service.log())
     late = lags(lines)
     failed = [fields for fields in lines if fields.get("outcome") != "ok"]
     quiet = [int(fields["requests"]) for fields in lines if fields.get("changes") == "0"]
     where = f"{count:,} calendars every {interval:g} s"
     return [
-        Row(GROUP, f"{target.name}: {where}, cycle lag", f"median {statistics.median(late):.1f} s, max {max(late):.1f} s "
-            f"over {len(late):,} cycles ({len(failed)} failed)", f"under the interval ({interval:g} s)", max(late) < interval),
-        Row(GROUP, f"{target.name}: {where}, CPU share", f"{cpu / wall:.0%} of one CPU in steady state "
-            f"({cpu:.1f} s CPU in {wall:.0f} s; {statistics.mean(quiet):.1f} requests per cycle that changed nothing)"),
-        Row(GROUP, f"{target.name}: {where}, peak memory", f"{peak:.0f} MB resident", "under 300 MB", peak < 300),
-    ]  # fmt: skip
+        Row(
+            GROUP,
+            f"{target.name}: {where}, cycle lag",
+            f"median {statistics.median(late):.1f} s, max {max(late):.1f} s "
+            f"over {len(late):,} cycles ({len(failed)} failed)",
+            f"under the interval ({interval:g} s)",
+            max(late) < interval,
+        ),
+        Row(
+            GROUP,
+            f"{target.name}: {where}, CPU share",
+            f"{cpu / wall:.0%} of one CPU in steady state "
+            f"({cpu:.1f} s CPU in {wall:.0f} s; {statistics.mean(quiet):.1f} requests per cycle that changed nothing)",
+        ),
+        Row(
+            GROUP,
+            f"{target.name}: {where}, peak memory",
+            f"{peak:.0f} MB resident",
+            "under 300 MB",
+            peak < 300,
+        ),
+    ]
 
 
 def run(quick: bool = False) -> list[Row]:
     count, interval, rounds = (50, 10.0, 3) if quick else (1_000, 60.0, 3)
     rows = []
     for name, serve in SERVERS.items():
-        with tempfile.TemporaryDirectory(prefix=f"callplan-bench-{name}-") as folder, serve(Path(folder) / "server") as target:
+        with (
+            tempfile.TemporaryDirectory(prefix=f"callplan-bench-{name}-") as folder,
+            serve(Path(folder) / "server") as target,
+        ):
             rows += run_target(target, Path(folder) / "agent", count, interval, rounds)
     return rows

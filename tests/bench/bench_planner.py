@@ -37,12 +37,29 @@ def applied(meetings: list[Event], changes: list) -> tuple[list[Event], Owned]:
     for number, change in enumerate(changes):
         if isinstance(change, CreateBlock):
             spec, ref = change.block, f"/cal/b{number}.ics"
-            blocks.append(Event(key=ref, ref=ref, calendar="/cal/", title=spec.title, start=spec.start, end=spec.end,
-                                description=spec.description, private=True, block_tag=spec.tag))  # fmt: skip
-            records[(spec.tag.kind, spec.tag.meeting_key)] = Record(spec.tag.kind, spec.tag.meeting_key, ref, spec.start, spec.end)
+            blocks.append(
+                Event(
+                    key=ref,
+                    ref=ref,
+                    calendar="/cal/",
+                    title=spec.title,
+                    start=spec.start,
+                    end=spec.end,
+                    description=spec.description,
+                    private=True,
+                    block_tag=spec.tag,
+                )
+            )
+            records[(spec.tag.kind, spec.tag.meeting_key)] = Record(
+                spec.tag.kind, spec.tag.meeting_key, ref, spec.start, spec.end
+            )
         elif isinstance(change, WriteAgenda):
-            by_key[change.meeting.key] = replace(by_key[change.meeting.key], description=change.description, agenda_tag=change.tag)
-            records[(change.kind, change.meeting.key)] = Record(change.kind, change.meeting.key, change.meeting.ref)
+            by_key[change.meeting.key] = replace(
+                by_key[change.meeting.key], description=change.description, agenda_tag=change.tag
+            )
+            records[(change.kind, change.meeting.key)] = Record(
+                change.kind, change.meeting.key, change.meeting.ref
+            )
     return list(by_key.values()) + blocks, Owned(tuple(blocks), records)
 
 
@@ -77,7 +94,11 @@ def text_costs(meetings: list[Event], settings, window, repeat: int) -> list[Row
     a first sync that no placement or bookkeeping work can remove."""
     renderer = Recording()
     changes = plan(MONDAY, meetings, Owned(), [], settings, renderer, window)
-    blocks = [(change.block.title, change.block.description) for change in changes if isinstance(change, CreateBlock)]
+    blocks = [
+        (change.block.title, change.block.description)
+        for change in changes
+        if isinstance(change, CreateBlock)
+    ]
     rendering, _ = timed(lambda: [render(renderer, ctx) for render, ctx in renderer.asked], repeat)
 
     def fingerprint_all() -> list[str]:
@@ -87,11 +108,17 @@ def text_costs(meetings: list[Event], settings, window, repeat: int) -> list[Row
     fingerprinting, _ = timed(fingerprint_all, repeat)
     size = f"{len(meetings):,} events, first sync"
     return [
-        Row(GROUP, f"{size}: rendering its texts alone (sandboxed Jinja)",
-            f"{len(renderer.asked):,} texts in {rendering:.3f} s ({rendering / len(renderer.asked) * 1e6:.0f} µs a text)"),
-        Row(GROUP, f"{size}: fingerprinting its new blocks alone",
-            f"{len(blocks):,} blocks in {fingerprinting:.3f} s ({fingerprinting / len(blocks) * 1e6:.0f} µs a block)"),
-    ]  # fmt: skip
+        Row(
+            GROUP,
+            f"{size}: rendering its texts alone (sandboxed Jinja)",
+            f"{len(renderer.asked):,} texts in {rendering:.3f} s ({rendering / len(renderer.asked) * 1e6:.0f} µs a text)",
+        ),
+        Row(
+            GROUP,
+            f"{size}: fingerprinting its new blocks alone",
+            f"{len(blocks):,} blocks in {fingerprinting:.3f} s ({fingerprinting / len(blocks) * 1e6:.0f} µs a block)",
+        ),
+    ]
 
 
 def reference() -> None:
@@ -121,27 +148,55 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None) -> list[Row]:
     cold: dict[int, float] = {}
     warm: dict[int, float] = {}
     yardstick, _ = timed(reference, 5)
-    rows = [Row(GROUP, "reference: a fixed pure-Python workload (how fast this machine runs Python)", f"{yardstick * 1000:.0f} ms")]
+    rows = [
+        Row(
+            GROUP,
+            "reference: a fixed pure-Python workload (how fast this machine runs Python)",
+            f"{yardstick * 1000:.0f} ms",
+        )
+    ]
     for size in sizes:
         meetings = calendar(size)
         settings = account().settings.model_copy(update={"lookahead_days": lookahead_days(size)})
         window = window_for(MONDAY, settings.lookahead_days, settings.timezone)
         renderer = Renderer()
-        repeat = 5 if size <= 1_000 else 3  # later cycles: the first run fills the memo, as a second cycle does
-        cold[size], changes = timed(lambda: plan(MONDAY, meetings, Owned(), [], settings, renderer, window), repeat)  # noqa: B023
+        # later cycles: the first run fills the memo, as a second cycle does
+        repeat = 5 if size <= 1_000 else 3
+        cold[size], changes = timed(
+            lambda: plan(MONDAY, meetings, Owned(), [], settings, renderer, window),  # noqa: B023
+            repeat,
+        )
         events, owned = applied(meetings, changes)  # type: ignore[arg-type]
-        warm[size], again = timed(lambda: plan(MONDAY, events, owned, [], settings, renderer, window), repeat)  # noqa: B023
+        warm[size], again = timed(
+            lambda: plan(MONDAY, events, owned, [], settings, renderer, window),  # noqa: B023
+            repeat,
+        )
         assert again == [], f"{size} events: a second plan is not empty ({len(again)} changes)"  # type: ignore[arg-type]
         for name, seconds in (("first sync", cold[size]), ("later cycles", warm[size])):
             ok = seconds < 0.5 if size == 10_000 else None
             outcome = f"{len(changes):,} changes" if name == "first sync" else "nothing to do"  # type: ignore[arg-type]
-            rows.append(Row(GROUP, f"{size:,} events, {name}", f"{size / seconds:,.0f} events/s ({seconds:.3f} s = "
-                            f"× {seconds / yardstick:.1f} the reference; {outcome})", "10,000 in well under 1 s" if size == 10_000 else "", ok))  # fmt: skip
+            rows.append(
+                Row(
+                    GROUP,
+                    f"{size:,} events, {name}",
+                    f"{size / seconds:,.0f} events/s ({seconds:.3f} s = "
+                    f"× {seconds / yardstick:.1f} the reference; {outcome})",
+                    "10,000 in well under 1 s" if size == 10_000 else "",
+                    ok,
+                )
+            )
         if size == sizes[-1]:
             rows += text_costs(meetings, settings, window, repeat)
     big, small = sizes[-1], sizes[-2]
     for name, times in (("first sync", cold), ("later cycles", warm)):
         ratio = times[big] / times[small]
-        rows.append(Row(GROUP, f"growth {small:,} → {big:,} events, {name}", f"time × {ratio:.1f} for events × {big // small}",
-                        f"~linear (× {big // small})", ratio < 1.5 * big / small))  # fmt: skip
+        rows.append(
+            Row(
+                GROUP,
+                f"growth {small:,} → {big:,} events, {name}",
+                f"time × {ratio:.1f} for events × {big // small}",
+                f"~linear (× {big // small})",
+                ratio < 1.5 * big / small,
+            )
+        )
     return rows

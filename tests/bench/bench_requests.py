@@ -32,17 +32,23 @@ WRITES_PER_MEETING = 3 + 4
 CUSTOMERS = ("globex.example", "initech.example", "umbrella.example", "kestrel.example")
 
 
-def seed(target: Target, proxy: FaultProxy, size: int, share: float, rng: random.Random) -> tuple[Harness, list[str]]:
+def seed(
+    target: Target, proxy: FaultProxy, size: int, share: float, rng: random.Random
+) -> tuple[Harness, list[str]]:
     """A calendar with `size` events over the look-ahead (working hours, every day), `share` of
     them customer meetings; returns the harness and the keys of the customer meetings."""
     harness = target.new_calendar(proxy.url)
     colleague = "bo@" + harness.seller.partition("@")[2]
     customers = []
     for number in range(size):
-        start = (MONDAY.replace(hour=8) + timedelta(days=number % 14, minutes=15 * rng.randrange(36))).astimezone(MONDAY.tzinfo)
+        start = (
+            MONDAY.replace(hour=8) + timedelta(days=number % 14, minutes=15 * rng.randrange(36))
+        ).astimezone(MONDAY.tzinfo)
         customer = number % round(1 / share) == 0
         guests = [f"dana@{rng.choice(CUSTOMERS)}"] if customer else [colleague]
-        key = harness.add_meeting(f"Meeting {number}", start, rng.choice([30, 45, 60]), guests, description="Notes")
+        key = harness.add_meeting(
+            f"Meeting {number}", start, rng.choice([30, 45, 60]), guests, description="Notes"
+        )
         if customer:
             customers.append(key)
     return harness, customers
@@ -55,7 +61,9 @@ def cycle(agent: Agent, proxy: FaultProxy) -> tuple[AccountReport, Counter[str],
         report = agent.cycle()
     assert not report.error and not any(c.error for c in report.calendars), report.error
     sent = Counter(s.request.method for s in seen)
-    assert report.requests == total(sent), f"the report counts {report.requests} requests, the server saw {total(sent)}"
+    assert report.requests == total(sent), (
+        f"the report counts {report.requests} requests, the server saw {total(sent)}"
+    )
     return report, sent, time.perf_counter() - wall, time.process_time() - cpu
 
 
@@ -68,7 +76,12 @@ def describe(methods: Counter[str]) -> str:
 
 
 def run_target(
-    target: Target, folder: Path, size: int, ks: tuple[int, ...], latency: float = LATENCY, realistic: int = 140
+    target: Target,
+    folder: Path,
+    size: int,
+    ks: tuple[int, ...],
+    latency: float = LATENCY,
+    realistic: int = 140,
 ) -> list[Row]:
     """The first sync of a crowded calendar of `size` events, then quiet and changed cycles on a
     realistic one (ten events a working day, half with customers)."""
@@ -80,20 +93,43 @@ def run_target(
         try:
             report, methods, wall, cpu = cycle(agent, proxy)
             reads, changes = report.read_requests, report.changes
-            pages = 2 * -(-size // target.page) if target.page else 2  # a listing's pages, read twice at most
-            rows.append(Row(GROUP, f"{target.name}: first sync, {size:,} events in the window ({len(customers)} with customers)",
-                            f"{reads} reads + {total(methods) - reads:,} writes for {changes:,} changes "
-                            f"({(total(methods) - reads) / len(customers):.1f} per customer meeting); {wall:.1f} s, CPU {cpu:.1f} s",
-                            "reads: pages of the window, not events", reads <= pages))  # fmt: skip
+            pages = (
+                2 * -(-size // target.page) if target.page else 2
+            )  # a listing's pages, read twice at most
+            rows.append(
+                Row(
+                    GROUP,
+                    f"{target.name}: first sync, {size:,} events in the window ({len(customers)} with customers)",
+                    f"{reads} reads + {total(methods) - reads:,} writes for {changes:,} changes "
+                    f"({(total(methods) - reads) / len(customers):.1f} per customer meeting); {wall:.1f} s, CPU {cpu:.1f} s",
+                    "reads: pages of the window, not events",
+                    reads <= pages,
+                )
+            )
             _, methods, _, _ = cycle(agent, proxy)
-            rows.append(Row(GROUP, f"{target.name}: the cycle after it", f"{total(methods)} requests ({describe(methods)}): "
-                            "the agent's own writes come back once", "", None))  # fmt: skip
+            rows.append(
+                Row(
+                    GROUP,
+                    f"{target.name}: the cycle after it",
+                    f"{total(methods)} requests ({describe(methods)}): "
+                    "the agent's own writes come back once",
+                    "",
+                    None,
+                )
+            )
             proxy.latency = latency
             _, methods, wall, cpu = cycle(agent, proxy)
             proxy.latency = 0
-            rows.append(Row(GROUP, f"{target.name}: quiet calendar, {size:,} events", f"{total(methods)} request; "
-                            f"{wall * 1000:.0f} ms at {latency * 1000:.0f} ms a round trip, CPU {cpu * 1000:.0f} ms",
-                            "1 request", total(methods) == 1))  # fmt: skip
+            rows.append(
+                Row(
+                    GROUP,
+                    f"{target.name}: quiet calendar, {size:,} events",
+                    f"{total(methods)} request; "
+                    f"{wall * 1000:.0f} ms at {latency * 1000:.0f} ms a round trip, CPU {cpu * 1000:.0f} ms",
+                    "1 request",
+                    total(methods) == 1,
+                )
+            )
         finally:
             agent.close()
         rows += changed_meetings(target, proxy, folder / "realistic", realistic, ks, latency, rng)
@@ -101,7 +137,13 @@ def run_target(
 
 
 def changed_meetings(
-    target: Target, proxy: FaultProxy, folder: Path, size: int, ks: tuple[int, ...], latency: float, rng: random.Random
+    target: Target,
+    proxy: FaultProxy,
+    folder: Path,
+    size: int,
+    ks: tuple[int, ...],
+    latency: float,
+    rng: random.Random,
 ) -> list[Row]:
     """Cycles after people rescheduled k customer meetings, on a calendar as busy as a seller's."""
     harness, customers = seed(target, proxy, size, 0.5, rng)
@@ -112,8 +154,16 @@ def changed_meetings(
         cycle(agent, proxy)  # the echo of the first sync's writes
         proxy.latency = latency
         _, methods, wall, cpu = cycle(agent, proxy)
-        rows.append(Row(GROUP, f"{target.name}: quiet calendar, {size} events", f"{total(methods)} request; {wall * 1000:.0f} ms "
-                        f"at {latency * 1000:.0f} ms a round trip, CPU {cpu * 1000:.0f} ms", "1 request", total(methods) == 1))  # fmt: skip
+        rows.append(
+            Row(
+                GROUP,
+                f"{target.name}: quiet calendar, {size} events",
+                f"{total(methods)} request; {wall * 1000:.0f} ms "
+                f"at {latency * 1000:.0f} ms a round trip, CPU {cpu * 1000:.0f} ms",
+                "1 request",
+                total(methods) == 1,
+            )
+        )
         costs = {}
         for k in ks:
             proxy.latency = 0
@@ -123,15 +173,28 @@ def changed_meetings(
             proxy.latency = latency
             report, methods, wall, cpu = cycle(agent, proxy)
             costs[k] = (total(methods) - report.read_requests) / k
-            rows.append(Row(GROUP, f"{target.name}: {k} customer meetings rescheduled ({size} events)",
-                            f"{total(methods)} requests = {report.read_requests} reads + {costs[k]:.1f} × {k} ({describe(methods)}); "
-                            f"{wall:.2f} s at {latency * 1000:.0f} ms a round trip", f"≤ {WRITES_PER_MEETING} per meeting", costs[k] <= WRITES_PER_MEETING))  # fmt: skip
+            rows.append(
+                Row(
+                    GROUP,
+                    f"{target.name}: {k} customer meetings rescheduled ({size} events)",
+                    f"{total(methods)} requests = {report.read_requests} reads + {costs[k]:.1f} × {k} ({describe(methods)}); "
+                    f"{wall:.2f} s at {latency * 1000:.0f} ms a round trip",
+                    f"≤ {WRITES_PER_MEETING} per meeting",
+                    costs[k] <= WRITES_PER_MEETING,
+                )
+            )
             proxy.latency = 0
             cycle(agent, proxy)  # the echo of those writes
         low, high = min(ks), max(ks)
-        rows.append(Row(GROUP, f"{target.name}: requests per rescheduled meeting, {low} → {high} meetings",
-                        f"{costs[low]:.1f} → {costs[high]:.1f}: the reads, then a constant cost per meeting",
-                        "1 + O(k)", costs[high] <= 1.5 * costs[low]))  # fmt: skip
+        rows.append(
+            Row(
+                GROUP,
+                f"{target.name}: requests per rescheduled meeting, {low} → {high} meetings",
+                f"{costs[low]:.1f} → {costs[high]:.1f}: the reads, then a constant cost per meeting",
+                "1 + O(k)",
+                costs[high] <= 1.5 * costs[low],
+            )
+        )
     finally:
         agent.close()
     return rows
@@ -141,6 +204,9 @@ def run(quick: bool = False) -> list[Row]:
     size, ks = (200, (1, 5)) if quick else (2_000, (1, 10, 30))
     rows = []
     for name, serve in SERVERS.items():
-        with tempfile.TemporaryDirectory(prefix=f"callplan-bench-{name}-") as folder, serve(Path(folder) / "server") as target:
+        with (
+            tempfile.TemporaryDirectory(prefix=f"callplan-bench-{name}-") as folder,
+            serve(Path(folder) / "server") as target,
+        ):
             rows += run_target(target, Path(folder) / "agent", size, ks)
     return rows

@@ -31,12 +31,27 @@ def config(folder: Path) -> Path:
     secret.write_text("secret")
     secret.chmod(0o600)
     path = folder / "config.toml"
-    path.write_text(tomli_w.dumps({
-        "state": str(folder / "state.db"),
-        "defaults": {"timezone": "Europe/Berlin", "rules": {"internal_domains": ["acme.example"]}},
-        "accounts": [{"name": "work", "provider": "caldav", "email": "alex@acme.example",
-                      "url": "http://127.0.0.1:9/", "username": "alex", "password_file": str(secret)}],
-    }))  # fmt: skip
+    path.write_text(
+        tomli_w.dumps(
+            {
+                "state": str(folder / "state.db"),
+                "defaults": {
+                    "timezone": "Europe/Berlin",
+                    "rules": {"internal_domains": ["acme.example"]},
+                },
+                "accounts": [
+                    {
+                        "name": "work",
+                        "provider": "caldav",
+                        "email": "alex@acme.example",
+                        "url": "http://127.0.0.1:9/",
+                        "username": "alex",
+                        "password_file": str(secret),
+                    }
+                ],
+            }
+        )
+    )
     return path
 
 
@@ -55,16 +70,26 @@ def run(quick: bool = False) -> list[Row]:
         path = config(Path(folder))
         commands = [
             ("callplan --help", [python, "-m", "agent.cli", "--help"]),
-            ("callplan config check (import + config + connectors)", [python, "-m", "agent.cli", "--config", str(path), "config", "check"]),
-        ]  # fmt: skip
+            (
+                "callplan config check (import + config + connectors)",
+                [python, "-m", "agent.cli", "--config", str(path), "config", "check"],
+            ),
+        ]
         bare = median_seconds([python, "-c", "pass"])
         rows = [Row(GROUP, "python -c pass (the floor)", f"{bare * 1000:.0f} ms")]
         for name, command in commands:
             seconds = median_seconds(command)
-            rows.append(Row(GROUP, name, f"× {seconds / bare:.0f} bare Python ({seconds * 1000:.0f} ms)"))
+            rows.append(
+                Row(GROUP, name, f"× {seconds / bare:.0f} bare Python ({seconds * 1000:.0f} ms)")
+            )
         seconds = statistics.median(until_ready(Path(folder) / f"service{run}") for run in range(3))
-        rows.append(Row(GROUP, "callplan run until READY=1 (one CalDAV account)", f"× {seconds / bare:.0f} bare Python "
-                        f"({seconds * 1000:.0f} ms)"))  # fmt: skip
+        rows.append(
+            Row(
+                GROUP,
+                "callplan run until READY=1 (one CalDAV account)",
+                f"× {seconds / bare:.0f} bare Python ({seconds * 1000:.0f} ms)",
+            )
+        )
     return rows
 
 
@@ -74,7 +99,13 @@ def until_ready(folder: Path) -> float:
     with SERVERS["caldav"](folder / "server") as target:
         harness = target.new_calendar(target.upstream)
         options = target.account_options(harness, folder)
-        account = {"name": "work", "provider": "caldav", "email": harness.seller, "calendars": [harness.calendar], **options}
+        account = {
+            "name": "work",
+            "provider": "caldav",
+            "email": harness.seller,
+            "calendars": [harness.calendar],
+            **options,
+        }
         start = time.perf_counter()
         with running(folder, service_config(folder / "state.db", [account])) as service:
             service.notify.wait(lambda message: message.get("READY") == "1", what="READY=1")

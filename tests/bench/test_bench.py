@@ -17,7 +17,9 @@ from tests.support.servers.targets import SERVERS, Target
 
 
 @pytest.fixture(scope="module", params=list(SERVERS))
-def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Target]:
     with SERVERS[request.param](tmp_path_factory.mktemp("bench-server")) as target:
         yield target
 
@@ -25,17 +27,29 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 def test_request_counts_per_cycle(served: Target, tmp_path: Path) -> None:
     rows = bench_requests.run_target(served, tmp_path, size=40, ks=(1, 3), latency=0, realistic=30)
     per_meeting = "≤ 7 per meeting"
-    assert [row.target for row in rows] == ["reads: pages of the window, not events", "", "1 request", "1 request", per_meeting, per_meeting, "1 + O(k)"]
+    assert [row.target for row in rows] == [
+        "reads: pages of the window, not events",
+        "",
+        "1 request",
+        "1 request",
+        per_meeting,
+        per_meeting,
+        "1 + O(k)",
+    ]
     assert all(row.ok is not False for row in rows), [row.result for row in rows if row.ok is False]
 
 
 def test_the_planner_benchmark_converges_and_reports_every_size() -> None:
     rows = bench_planner.run(sizes=(20, 60))  # it asserts that a second plan has nothing to do
-    assert [row.case for row in rows if "growth" not in row.case and "reference" not in row.case] == [
+    assert [
+        row.case for row in rows if "growth" not in row.case and "reference" not in row.case
+    ] == [
         *(f"{size} events, {case}" for size in (20, 60) for case in ("first sync", "later cycles")),
         "60 events, first sync: rendering its texts alone (sandboxed Jinja)",
         "60 events, first sync: fingerprinting its new blocks alone",
     ]
     # every new block's text is rendered, and a prep with a draft agenda takes two renderings
-    texts, blocks = (int(row.result.split()[0]) for row in rows if row.case.startswith("60 events, first sync: "))
+    texts, blocks = (
+        int(row.result.split()[0]) for row in rows if row.case.startswith("60 events, first sync: ")
+    )
     assert 0 < blocks < texts

@@ -29,10 +29,15 @@ def calendar(size: int, seed: int = 20300318) -> list[Event]:
     events = []
     for number in range(size):
         day, slot = divmod(number, PER_DAY)
-        start = working_day(day).replace(hour=8) + timedelta(minutes=55 * slot + rng.choice([0, 0, 5]))
+        start = working_day(day).replace(hour=8) + timedelta(
+            minutes=55 * slot + rng.choice([0, 0, 5])
+        )
         kind = rng.random()
         company = rng.choice(COMPANIES)
-        guests = [f"{name}@{company}" for name in rng.sample(["dana", "raj", "eli", "kim"], rng.randint(1, 3))]
+        guests = [
+            f"{name}@{company}"
+            for name in rng.sample(["dana", "raj", "eli", "kim"], rng.randint(1, 3))
+        ]
         organizer = SELLER if rng.random() < 0.6 else guests[0]
         status, response, all_day = Status.CONFIRMED, Response.ACCEPTED, False
         if kind < 0.2:
@@ -43,10 +48,20 @@ def calendar(size: int, seed: int = 20300318) -> list[Event]:
             status = Status.CANCELLED
         elif kind < 0.33:
             all_day = True
-        event = meeting(f"Meeting {number} with {company}", start, rng.choice([30, 45, 50]), guests, organizer,
-                        rng.choice(["", "Dial-in: 555-0100", "Agenda draft:\n1. pricing\n2. timeline"]),
-                        status, response, all_day)  # fmt: skip
-        events.append(event.with_changes(key=f"m{number}", ref=f"/cal/m{number}.ics", calendar="/cal/"))
+        event = meeting(
+            f"Meeting {number} with {company}",
+            start,
+            rng.choice([30, 45, 50]),
+            guests,
+            organizer,
+            rng.choice(["", "Dial-in: 555-0100", "Agenda draft:\n1. pricing\n2. timeline"]),
+            status,
+            response,
+            all_day,
+        )
+        events.append(
+            event.with_changes(key=f"m{number}", ref=f"/cal/m{number}.ics", calendar="/cal/")
+        )
     return events
 
 

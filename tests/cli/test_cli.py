@@ -32,7 +32,9 @@ def pinned_time() -> Iterator[None]:
         yield
 
 
-def write_config(tmp_path: Path, harness: CaldavHarness, url: str | None = None, extra: str = "") -> Path:
+def write_config(
+    tmp_path: Path, harness: CaldavHarness, url: str | None = None, extra: str = ""
+) -> Path:
     secret = tmp_path / "password"
     secret.write_text("not-checked\n")
     secret.chmod(0o600)
@@ -42,7 +44,7 @@ state = "state.db"
 [defaults]
 timezone = "Europe/Berlin"
 [defaults.rules]
-internal_domains = ["{SELLER.split('@')[1]}"]
+internal_domains = ["{SELLER.split("@")[1]}"]
 [[accounts]]
 name = "ana"
 provider = "caldav"
@@ -57,11 +59,17 @@ calendars = ["{harness.calendar}"]
 
 def run(config: Path, *args: str, input: str | None = None):  # type: ignore[no-untyped-def]
     runner = CliRunner(env={"COLUMNS": "200"})  # wide tables: titles on one line
-    return runner.invoke(main, ["--config", str(config), *args], input=input, catch_exceptions=False)
+    return runner.invoke(
+        main, ["--config", str(config), *args], input=input, catch_exceptions=False
+    )
 
 
-def test_dry_run_shows_a_table_and_writes_nothing(tmp_path: Path, caldav_harness: CaldavHarness) -> None:
-    key = caldav_harness.add_meeting("Globex discovery", datetime(2030, 3, 18, 10, tzinfo=ZONE), description="Intro")
+def test_dry_run_shows_a_table_and_writes_nothing(
+    tmp_path: Path, caldav_harness: CaldavHarness
+) -> None:
+    key = caldav_harness.add_meeting(
+        "Globex discovery", datetime(2030, 3, 18, 10, tzinfo=ZONE), description="Intro"
+    )
     config = write_config(tmp_path, caldav_harness)
     before = caldav_harness.versions()
     result = run(config, "sync", "--once", "--dry-run")
@@ -89,20 +97,29 @@ def test_status_after_a_sync(tmp_path: Path, caldav_harness: CaldavHarness) -> N
     assert cells[3:6] == ["1", "1", "1"] and cells[-1] == "—"
 
 
-def test_undo_asks_first_and_then_removes_everything(tmp_path: Path, caldav_harness: CaldavHarness) -> None:
-    key = caldav_harness.add_meeting("Globex", datetime(2030, 3, 18, 10, tzinfo=ZONE), description="Intro")
+def test_undo_asks_first_and_then_removes_everything(
+    tmp_path: Path, caldav_harness: CaldavHarness
+) -> None:
+    key = caldav_harness.add_meeting(
+        "Globex", datetime(2030, 3, 18, 10, tzinfo=ZONE), description="Intro"
+    )
     config = write_config(tmp_path, caldav_harness)
     run(config, "sync", "--once")
     refused = run(config, "undo", input="n\n")
     assert refused.exit_code == 1 and len(caldav_harness.blocks()) == 2
     preview = run(config, "undo", "--dry-run")
-    assert "would remove 2 blocks, would strip 1 agendas" in preview.output and len(caldav_harness.blocks()) == 2
+    assert (
+        "would remove 2 blocks, would strip 1 agendas" in preview.output
+        and len(caldav_harness.blocks()) == 2
+    )
     done = run(config, "undo", "--yes")
     assert done.exit_code == 0 and "removed 2 blocks, stripped 1 agendas, kept 0" in done.output
     assert caldav_harness.blocks() == [] and caldav_harness.meeting(key).description == "Intro"
 
 
-def test_a_failing_account_does_not_stop_the_others(tmp_path: Path, caldav_harness: CaldavHarness) -> None:
+def test_a_failing_account_does_not_stop_the_others(
+    tmp_path: Path, caldav_harness: CaldavHarness
+) -> None:
     caldav_harness.add_meeting("Globex", datetime(2030, 3, 18, 10, tzinfo=ZONE))
     dead = f"http://127.0.0.1:{free_port()}/"
     broken = f"""
@@ -123,56 +140,83 @@ calendars = ["{dead}gone/work/"]
     assert "127.0.0.1" in gone and "not-checked" not in status + result.output
 
 
-def test_a_calendar_that_fails_alone_is_named_and_the_others_are_enriched(tmp_path: Path, caldav_harness: CaldavHarness) -> None:
+def test_a_calendar_that_fails_alone_is_named_and_the_others_are_enriched(
+    tmp_path: Path, caldav_harness: CaldavHarness
+) -> None:
     caldav_harness.add_meeting("Globex", datetime(2030, 3, 18, 10, tzinfo=ZONE))
     missing = caldav_harness.calendar.replace("/work/", "/retired/")  # deleted on the server
     config = write_config(tmp_path, caldav_harness)
-    config.write_text(config.read_text().replace(f'calendars = ["{caldav_harness.calendar}"]',
-                                                 f'calendars = ["{caldav_harness.calendar}", "{missing}"]'))  # fmt: skip
+    config.write_text(
+        config.read_text().replace(
+            f'calendars = ["{caldav_harness.calendar}"]',
+            f'calendars = ["{caldav_harness.calendar}", "{missing}"]',
+        )
+    )
     result = run(config, "sync", "--once")
     assert result.exit_code == 1 and "3 changes applied" in result.output
     error = next(line for line in result.output.splitlines() if line.startswith("callplan: "))
     assert error.startswith(f"callplan: ana: calendar {missing}: ") and "not found" in error
     assert len(caldav_harness.blocks()) == 2
-    row = next(line for line in run(config, "status").output.splitlines() if line.startswith("│ ana"))
+    row = next(
+        line for line in run(config, "status").output.splitlines() if line.startswith("│ ana")
+    )
     cells = [cell.strip() for cell in row.strip("│").split("│")]
     assert cells[3:7] == ["1", "1", "1", "0"] and cells[-1].startswith(f"calendar {missing[:20]}")
 
 
 # Rows damaged where SQLite cannot see it (a value cut short), in each table a command reads.
-DAMAGED = [("runs", "last_start", "status"), ("artifacts", "meeting_start", "status"), ("held", "externals", "report"),
-           ("held", "start", "report")]  # fmt: skip
+DAMAGED = [
+    ("runs", "last_start", "status"),
+    ("artifacts", "meeting_start", "status"),
+    ("held", "externals", "report"),
+    ("held", "start", "report"),
+]
 
 
 @pytest.mark.parametrize("table, column, command", DAMAGED, ids=lambda value: str(value))
 def test_a_damaged_row_is_a_one_line_state_error(
     tmp_path: Path, caldav_harness: CaldavHarness, table: str, column: str, command: str
 ) -> None:
-    caldav_harness.add_meeting("Globex kick-off", datetime(2030, 3, 17, 10, tzinfo=ZONE))  # held yesterday
+    caldav_harness.add_meeting(
+        "Globex kick-off", datetime(2030, 3, 17, 10, tzinfo=ZONE)
+    )  # held yesterday
     caldav_harness.add_meeting("Globex follow-up", datetime(2030, 3, 18, 10, tzinfo=ZONE))
     config = write_config(tmp_path, caldav_harness)
     assert run(config, "sync", "--once").exit_code == 0
     with sqlite3.connect(tmp_path / "state.db") as connection:
-        assert connection.execute(f"UPDATE {table} SET {column} = substr({column}, 1, 4)").rowcount > 0
+        assert (
+            connection.execute(f"UPDATE {table} SET {column} = substr({column}, 1, 4)").rowcount > 0
+        )
     connection.close()
     result = run(config, command)
     assert result.exit_code == 1
-    assert result.output.count("\n") == 1 and result.output.startswith(f"callplan: {tmp_path / 'state.db'}: cannot read ")
+    assert result.output.count("\n") == 1 and result.output.startswith(
+        f"callplan: {tmp_path / 'state.db'}: cannot read "
+    )
     assert "corrupt state database (a row cannot be read: " in result.output
 
 
 def test_config_check_and_its_errors(tmp_path: Path, caldav_harness: CaldavHarness) -> None:
     config = write_config(tmp_path, caldav_harness)
     result = run(config, "config", "check", "--connect")
-    assert result.exit_code == 0 and "ana (caldav, ana@seller.example): options ok; calendars: Work" in result.output
+    assert (
+        result.exit_code == 0
+        and "ana (caldav, ana@seller.example): options ok; calendars: Work" in result.output
+    )
     (tmp_path / "password").chmod(0o644)
     result = run(config, "config", "check")
     assert result.exit_code == 1
     error = result.output.strip().splitlines()[-1]
-    assert error.startswith("callplan: config.toml: accounts[0].password_file: ") and "readable by others (mode 0644)" in error
+    assert (
+        error.startswith("callplan: config.toml: accounts[0].password_file: ")
+        and "readable by others (mode 0644)" in error
+    )
     config.write_text("[[accounts]]\nname = 'x'\n")
     result = run(config, "sync", "--once")
-    assert result.exit_code == 1 and result.output.strip() == "callplan: config.toml: accounts[0].provider: Field required"
+    assert (
+        result.exit_code == 1
+        and result.output.strip() == "callplan: config.toml: accounts[0].provider: Field required"
+    )
 
 
 def test_config_check_reads_the_system_services_credentials_from_where_its_unit_loads_them(
@@ -187,16 +231,28 @@ def test_config_check_reads_the_system_services_credentials_from_where_its_unit_
     monkeypatch.setattr(secrets, "installed_system_unit", lambda: unit)
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
     config = write_config(tmp_path, caldav_harness)
-    config.write_text(config.read_text().replace(f'password_file = "{tmp_path / "password"}"', 'password_file = "secret_ana-caldav"'))
+    config.write_text(
+        config.read_text().replace(
+            f'password_file = "{tmp_path / "password"}"', 'password_file = "secret_ana-caldav"'
+        )
+    )
     result = run(config, "config", "check")
     assert result.exit_code == 1
-    assert f"accounts[0].password_file: {folder}/ana-caldav is readable by others" in result.output.strip().splitlines()[-1]
+    assert (
+        f"accounts[0].password_file: {folder}/ana-caldav is readable by others"
+        in result.output.strip().splitlines()[-1]
+    )
     (folder / "ana-caldav").chmod(0o600)
     result = run(config, "config", "check", "--connect")
-    assert result.exit_code == 0 and "ana (caldav, ana@seller.example): options ok; calendars: Work" in result.output
+    assert (
+        result.exit_code == 0
+        and "ana (caldav, ana@seller.example): options ok; calendars: Work" in result.output
+    )
 
 
-def test_sync_without_once_points_at_the_service(tmp_path: Path, caldav_harness: CaldavHarness) -> None:
+def test_sync_without_once_points_at_the_service(
+    tmp_path: Path, caldav_harness: CaldavHarness
+) -> None:
     result = run(write_config(tmp_path, caldav_harness), "sync")
     assert result.exit_code == 2
     assert result.output.strip().splitlines()[-1] == (
@@ -210,7 +266,11 @@ def test_the_demo_runs_on_its_own_server_and_converges(radicale: RadicaleServer)
     run_demo(console, clock=lambda: NOW)
     text = console.export_text()
     assert "seeded 11 events" in text
-    for title in ("Globex: discovery call", "Umbrella Health: security questionnaire", "Kestrel Logistics: weekly check-in"):
+    for title in (
+        "Globex: discovery call",
+        "Umbrella Health: security questionnaire",
+        "Kestrel Logistics: weekly check-in",
+    ):
         assert title in text
     assert "declined by the seller" in text and "cancelled" in text and "all-day event" in text
     assert "draft in prep (they organise)" in text and "inserted (attendees notified)" in text

@@ -18,11 +18,15 @@ PATTERN = re.compile(r"(<!-- example: (\w+) -->\n)(.*?)(<!-- end example -->)", 
 
 def examples() -> dict[str, str]:
     world = World()
-    event = world.add(meeting(
-        "Globex: technical deep dive", at(1, 10), minutes=90,
-        guests=["dana@globex.example", "raj@globex.example", "bo@acme.example"],
-        description="Video call: https://meet.example/globex",
-    ))  # fmt: skip
+    event = world.add(
+        meeting(
+            "Globex: technical deep dive",
+            at(1, 10),
+            minutes=90,
+            guests=["dana@globex.example", "raj@globex.example", "bo@acme.example"],
+            description="Video call: https://meet.example/globex",
+        )
+    )
     world.cycle()
     return {
         "agenda": world.get(event).description,
@@ -32,22 +36,32 @@ def examples() -> dict[str, str]:
 
 
 def rendered(text: str, found: dict[str, str]) -> str:
-    return PATTERN.sub(lambda m: f"{m.group(1)}```text\n{found[m.group(2)]}\n```\n{m.group(4)}", text)
+    return PATTERN.sub(
+        lambda m: f"{m.group(1)}```text\n{found[m.group(2)]}\n```\n{m.group(4)}", text
+    )
 
 
 def test_readme_examples_match_the_templates() -> None:
     text = README.read_text()
     assert set(m.group(2) for m in PATTERN.finditer(text)) == {"agenda", "prep", "debrief"}
-    assert rendered(text, examples()) == text, "README examples are stale: run python -m tests.cli.test_readme --write"
+    assert rendered(text, examples()) == text, (
+        "README examples are stale: run python -m tests.cli.test_readme --write"
+    )
 
 
 def test_ci_runs_the_readme_test_command() -> None:
     import subprocess
 
     command = subprocess.run(
-        ["awk", "/<!-- test-command/ {found=1; next} found && /^```/ {if (open) exit; open=1; next} found && open {print; exit}",
-         str(README)], capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
+        [
+            "awk",
+            "/<!-- test-command/ {found=1; next} found && /^```/ {if (open) exit; open=1; next} found && open {print; exit}",
+            str(README),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert command.endswith("python -m pytest -q") and "pip install -e '.[test]'" in command
     assert "callplan demo" in README.read_text()
 
@@ -63,9 +77,16 @@ def test_the_configuration_example_is_valid() -> None:
 
     text = README.read_text()
     section = text[text.index("## Configuration") :]
-    example = section[section.index("```toml\n") + len("```toml\n") : section.index("```", section.index("```toml\n") + 7)]
+    example = section[
+        section.index("```toml\n") + len("```toml\n") : section.index(
+            "```", section.index("```toml\n") + 7
+        )
+    ]
     config = parse(tomllib.loads(example), Path("config.toml"))
     (account,) = config.accounts
-    assert account.settings.timezone.key == "America/New_York" and account.settings.working_hours.start.hour == 9
+    assert (
+        account.settings.timezone.key == "America/New_York"
+        and account.settings.working_hours.start.hour == 9
+    )
     assert config.service.interval_seconds == 60
     assert parse_options(account).url == "https://dav.example.com/"

@@ -35,7 +35,9 @@ from tests.support.servers.targets import Target
 ACCOUNT = "seller"
 FORKSERVER = multiprocessing.get_context("forkserver")
 # the modules children need, imported once by the forkserver: restarts stay fast
-FORKSERVER.set_forkserver_preload(["agent.sync.session", "connectors.caldav", "connectors.google", "connectors.outlook"])
+FORKSERVER.set_forkserver_preload(
+    ["agent.sync.session", "connectors.caldav", "connectors.google", "connectors.outlook"]
+)
 
 
 @contextmanager
@@ -53,11 +55,18 @@ def environment(variables: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def config_for(target: Target, harness: Harness, state: Path, options: dict[str, Any], **settings: Any) -> dict[str, Any]:
+def config_for(
+    target: Target, harness: Harness, state: Path, options: dict[str, Any], **settings: Any
+) -> dict[str, Any]:
     """A config document for one seller account on the harness's calendar."""
     domain = harness.seller.partition("@")[2]
     defaults = {"timezone": str(harness.zone), "rules": {"internal_domains": [domain]}, **settings}
-    account = {"name": ACCOUNT, "provider": target.name, "email": harness.seller, "calendars": [harness.calendar]}
+    account = {
+        "name": ACCOUNT,
+        "provider": target.name,
+        "email": harness.seller,
+        "calendars": [harness.calendar],
+    }
     return {"state": str(state), "defaults": defaults, "accounts": [{**account, **options}]}
 
 
@@ -70,19 +79,32 @@ class Agent:
     """The engine, a SQLite store and the target's connector, in this process."""
 
     def __init__(
-        self, target: Target, harness: Harness, folder: Path, now: datetime, *, timeout: float = 10.0, seed: int = 0,
+        self,
+        target: Target,
+        harness: Harness,
+        folder: Path,
+        now: datetime,
+        *,
+        timeout: float = 10.0,
+        seed: int = 0,
         **settings: Any,
-    ) -> None:  # fmt: skip
+    ) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.harness, self.now, self.timeout = harness, now, timeout
         self.sleeps: list[float] = []
         jitter = random.Random(seed)
-        self.connector = target.connector(harness, timeout=timeout, sleep=self.sleeps.append, random=jitter.random)
+        self.connector = target.connector(
+            harness, timeout=timeout, sleep=self.sleeps.append, random=jitter.random
+        )
         self.store = SqliteStore(folder / "state.db", clock=lambda: self.now)
-        config = parse(config_for(target, harness, folder / "state.db", {}, **settings), folder / "config.toml")
+        config = parse(
+            config_for(target, harness, folder / "state.db", {}, **settings), folder / "config.toml"
+        )
         self.account: Account = config.accounts[0]
         self.calendar = CalendarKey(self.account.name, harness.calendar)
-        self.sync = AccountSync(self.account, self.connector, self.store, Renderer(), clock=lambda: self.now)
+        self.sync = AccountSync(
+            self.account, self.connector, self.store, Renderer(), clock=lambda: self.now
+        )
 
     def cycle(self) -> AccountReport:
         return self.sync.cycle()
@@ -94,7 +116,9 @@ class Agent:
             reports.append(self.cycle())
             if converged(reports[-1]):
                 return reports
-        raise AssertionError(f"no convergence in {limit} cycles: {[r.error or r.changes for r in reports]}")
+        raise AssertionError(
+            f"no convergence in {limit} cycles: {[r.error or r.changes for r in reports]}"
+        )
 
     def close(self) -> None:
         self.connector.close()
@@ -120,7 +144,9 @@ def _child_cycle(config: str, now: str, variables: dict[str, str], results: Conn
     os.environ.update(variables)
     with Session(load(Path(config)), clock=lambda: datetime.fromisoformat(now)) as session:
         reports = session.cycle()
-    errors = [r.error for r in reports if r.error] + [c.error for r in reports for c in r.calendars if c.error]
+    errors = [r.error for r in reports if r.error] + [
+        c.error for r in reports for c in r.calendars if c.error
+    ]
     results.send((sum(r.changes for r in reports), errors))
 
 
@@ -135,20 +161,30 @@ class Child:
     client libraries, so a test can afford to crash and restart the agent many times.
     """
 
-    def __init__(self, target: Target, harness: Harness, folder: Path, now: datetime, **settings: Any) -> None:
+    def __init__(
+        self, target: Target, harness: Harness, folder: Path, now: datetime, **settings: Any
+    ) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.harness, self.now = harness, now
         self.variables = target.environment()
         self.state = folder / "state.db"
         self.config = folder / "config.toml"
         self.calendar = CalendarKey(ACCOUNT, harness.calendar)
-        document = config_for(target, harness, self.state, target.account_options(harness, folder), **settings)
+        document = config_for(
+            target, harness, self.state, target.account_options(harness, folder), **settings
+        )
         self.config.write_text(tomli_w.dumps(document))
 
-    def run(self, proxy: FaultProxy, plan: Callable[[Callable[[], None]], Plan] | None = None) -> Run:
+    def run(
+        self, proxy: FaultProxy, plan: Callable[[Callable[[], None]], Plan] | None = None
+    ) -> Run:
         """Run one cycle; `plan(kill)` may return a proxy plan that calls `kill` (SIGKILL the child)."""
         receive, send = FORKSERVER.Pipe(duplex=False)
-        child = FORKSERVER.Process(target=_child_cycle, args=(str(self.config), self.now.isoformat(), self.variables, send), daemon=True)
+        child = FORKSERVER.Process(
+            target=_child_cycle,
+            args=(str(self.config), self.now.isoformat(), self.variables, send),
+            daemon=True,
+        )
         child.start()
         send.close()
 
@@ -167,9 +203,14 @@ class Child:
 
     def pending(self) -> int:
         """How many changes a cycle would make now (a dry run in this process: nothing is written)."""
-        with environment(self.variables), Session(load(self.config), clock=lambda: self.now) as session:
+        with (
+            environment(self.variables),
+            Session(load(self.config), clock=lambda: self.now) as session,
+        ):
             reports = session.cycle(dry_run=True)
-        assert all(not r.error and not any(c.error for c in r.calendars) for r in reports), [r.error for r in reports]
+        assert all(not r.error and not any(c.error for c in r.calendars) for r in reports), [
+            r.error for r in reports
+        ]
         return sum(len(c.planned) for r in reports for c in r.calendars)
 
 

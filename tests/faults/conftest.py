@@ -20,7 +20,9 @@ PAGE = 3  # items per page of a listing: every read of the week pages, increment
 
 
 @pytest.fixture(scope="session", params=list(SERVERS))
-def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+def target(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Target]:
     with SERVERS[request.param](tmp_path_factory.mktemp(f"{request.param}-server")) as served:
         served.limit_pages(PAGE)
         yield served
@@ -56,4 +58,3 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("fault injection")
         for line in lines:
             terminalreporter.write_line(line)
-

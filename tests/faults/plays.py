@@ -35,9 +35,13 @@ class Outcome:
 
 
 def play(
-    target: Target, proxy: FaultProxy, folder: Path, plan: Plan | None = None, tally: Tally | None = None,
+    target: Target,
+    proxy: FaultProxy,
+    folder: Path,
+    plan: Plan | None = None,
+    tally: Tally | None = None,
     before_act: BeforeAct | None = None,
-) -> Outcome:  # fmt: skip
+) -> Outcome:
     """The week on a fresh calendar, each act converged under `plan`, checked after each act."""
     harness = target.new_calendar(proxy.url)
     week = Week(harness, MONDAY.replace(hour=0))
@@ -53,13 +57,20 @@ def play(
             with proxy.injecting(plan) as seen:
                 reports = agent.converge(CYCLES)
             requests, cycles = requests + len(seen), cycles + len(reports)
-            full_read = max([full_read] + [c.requests for r in reports for c in r.calendars if c.full])
+            full_read = max(
+                [full_read] + [c.requests for r in reports for c in r.calendars if c.full]
+            )
             findings = inspect(harness.events(), week.written, agent.store, agent.calendar)
             if tally is not None:
                 tally.runs += len(reports)
                 tally.faults += sum(1 for s in seen if s.fault is not None)
                 tally.add(findings)
             assert findings.clean, f"act {act}: {findings}"
-        return Outcome(snapshot(harness.events(), agent.store.tombstones(agent.calendar)), requests, cycles, full_read)
+        return Outcome(
+            snapshot(harness.events(), agent.store.tombstones(agent.calendar)),
+            requests,
+            cycles,
+            full_read,
+        )
     finally:
         agent.close()

@@ -38,16 +38,42 @@ class Spec:
 
 
 WEEK = (
-    Spec("Globex: discovery", 0, 10, description="Dial-in: 555-0100\nDana asked about data residency."),
-    Spec("Initech: pricing review", 0, 14, guests=("eli@initech.example",), organizer="eli@initech.example",
-         description="Eli's notes:\n1. volumes\n2. terms"),
+    Spec(
+        "Globex: discovery",
+        0,
+        10,
+        description="Dial-in: 555-0100\nDana asked about data residency.",
+    ),
+    Spec(
+        "Initech: pricing review",
+        0,
+        14,
+        guests=("eli@initech.example",),
+        organizer="eli@initech.example",
+        description="Eli's notes:\n1. volumes\n2. terms",
+    ),
     Spec("Team sync", 1, 9, 30, guests=(COLLEAGUE,)),
     Spec("Umbrella: security review", 1, 11, description="Pat wants sections 3-5."),
-    Spec("Kestrel: weekly check-in", 1, 12, 0, 30, guests=("kim@kestrel.example",)),  # right after Umbrella
-    Spec("Hooli: QBR", 2, 15, guests=("gavin@hooli.example", "raj@hooli.example"),
-         description="Ünïcödé and {{ braces }} stay as they are.\r\nSecond line  "),
-    Spec("Contoso: proposal", 3, 10, 30, 90, guests=("mei@contoso.example",), organizer="mei@contoso.example"),
-)  # fmt: skip
+    Spec(
+        "Kestrel: weekly check-in", 1, 12, 0, 30, guests=("kim@kestrel.example",)
+    ),  # right after Umbrella
+    Spec(
+        "Hooli: QBR",
+        2,
+        15,
+        guests=("gavin@hooli.example", "raj@hooli.example"),
+        description="Ünïcödé and {{ braces }} stay as they are.\r\nSecond line  ",
+    ),
+    Spec(
+        "Contoso: proposal",
+        3,
+        10,
+        30,
+        90,
+        guests=("mei@contoso.example",),
+        organizer="mei@contoso.example",
+    ),
+)
 ADDED_BY_A_CUSTOMER = "\nRoom 4 is booked. -- Gavin"
 
 
@@ -71,10 +97,16 @@ class Week:
         for spec in WEEK:
             start = self.at(spec.day, spec.hour, spec.minute)
             guests = [self.colleague if guest == COLLEAGUE else guest for guest in spec.guests]
-            key = self.harness.add_meeting(spec.title, start, spec.minutes, guests, spec.organizer, spec.description)
+            key = self.harness.add_meeting(
+                spec.title, start, spec.minutes, guests, spec.organizer, spec.description
+            )
             self.keys[spec.title] = key
         # what people wrote is what their client stored (it may normalise line breaks)
-        self.written = {event.key: event.description for event in self.harness.events() if event.key in self.keys.values()}
+        self.written = {
+            event.key: event.description
+            for event in self.harness.events()
+            if event.key in self.keys.values()
+        }
 
     def act(self) -> None:
         """What people do during the week, once the agent has enriched it."""
@@ -86,9 +118,13 @@ class Week:
         harness.delete(harness.block_for("prep", keys["Initech: pricing review"]))
         hooli = harness.meeting(keys["Hooli: QBR"])
         harness.write_description(hooli, hooli.description + ADDED_BY_A_CUSTOMER)
-        self.written[hooli.key] = people_text(harness.meeting(hooli.key))  # as their client stored it
+        self.written[hooli.key] = people_text(
+            harness.meeting(hooli.key)
+        )  # as their client stored it
         if keys["Umbrella: security review"] not in {event.key for event in harness.events()}:
-            del self.written[keys["Umbrella: security review"]]  # cancelling deleted it (Google): a person's doing
+            del self.written[
+                keys["Umbrella: security review"]
+            ]  # cancelling deleted it (Google): a person's doing
 
 
 READS = ("GET", "PROPFIND", "REPORT")
@@ -103,7 +139,9 @@ def writes(seen: list[Seen]) -> list[Request]:
         if request.method in READS:
             continue
         if request.method == "POST" and request.path.split("?")[0].endswith("/$batch"):
-            if all(part.get("method") in READS for part in json.loads(request.body).get("requests", [])):
+            if all(
+                part.get("method") in READS for part in json.loads(request.body).get("requests", [])
+            ):
                 continue
         found.append(request)
     return found
@@ -118,14 +156,20 @@ def ours(meeting: Event) -> splice.Found | None:
 def people_text(meeting: Event) -> str:
     """A meeting's description without the agenda the agent inserted (if it is intact)."""
     found = ours(meeting)
-    return meeting.description if found is None else splice.for_meeting(meeting).strip(meeting.description, found)
+    return (
+        meeting.description
+        if found is None
+        else splice.for_meeting(meeting).strip(meeting.description, found)
+    )
 
 
 def kept(meeting: Event, written: str) -> bool:
     """Whether a meeting still holds what people wrote: byte for byte in a text body; in an
     HTML body, the text a person reads (Exchange re-serialises HTML on every write)."""
     if meeting.body_format is BodyFormat.HTML:
-        return plain_text(people_text(meeting), BodyFormat.HTML) == plain_text(written, BodyFormat.HTML)
+        return plain_text(people_text(meeting), BodyFormat.HTML) == plain_text(
+            written, BodyFormat.HTML
+        )
     return people_text(meeting) == written
 
 
@@ -133,7 +177,9 @@ def kept(meeting: Event, written: str) -> bool:
 class Findings:
     """What the checks found on one calendar: each count is zero when the agent behaved."""
 
-    duplicates: int = 0  # blocks beyond one per (kind, meeting), agenda chunks beyond one per meeting
+    duplicates: int = (
+        0  # blocks beyond one per (kind, meeting), agenda chunks beyond one per meeting
+    )
     text_lost: int = 0  # meetings whose description, without our agenda, is not what people wrote
     orphans: int = 0  # blocks whose meeting is gone (blocks a person wrote in excepted)
     audit: list[str] = field(default_factory=list)  # state database and calendar disagree
@@ -143,15 +189,25 @@ class Findings:
         return not (self.duplicates or self.text_lost or self.orphans or self.audit)
 
 
-def inspect(events: list[Event], written: dict[str, str], store: Store | None = None, calendar: CalendarKey | None = None) -> Findings:
+def inspect(
+    events: list[Event],
+    written: dict[str, str],
+    store: Store | None = None,
+    calendar: CalendarKey | None = None,
+) -> Findings:
     """Check a calendar against what people wrote and, given a store, against its records."""
     findings = Findings()
     meetings = {event.key: event for event in events if not event.is_block}
     blocks = [event for event in events if event.block_tag is not None]
     per_meeting = Counter((block.block_tag.kind, block.block_tag.meeting_key) for block in blocks)  # type: ignore[union-attr]
     findings.duplicates = sum(count - 1 for count in per_meeting.values())
-    findings.duplicates += sum(max(0, plain_text(m.description, m.body_format).count(splice.BEGIN) - 1) for m in meetings.values())
-    findings.text_lost = sum(1 for key, text in written.items() if key in meetings and not kept(meetings[key], text))
+    findings.duplicates += sum(
+        max(0, plain_text(m.description, m.body_format).count(splice.BEGIN) - 1)
+        for m in meetings.values()
+    )
+    findings.text_lost = sum(
+        1 for key, text in written.items() if key in meetings and not kept(meetings[key], text)
+    )
     findings.text_lost += sum(1 for key in written if key not in meetings)
     findings.orphans = sum(1 for block in blocks if block.block_tag.meeting_key not in meetings)  # type: ignore[union-attr]
     if store is not None and calendar is not None:
@@ -178,22 +234,39 @@ def audit_problems(events: list[Event], store: Store, calendar: CalendarKey) -> 
     for entry in reversed(store.audit()):
         if (entry.account, entry.calendar) == calendar:
             last[(Kind(entry.kind), entry.meeting_key)] = entry.action
-    problems = [f"{kind} of {key}: recorded at {ref}, not on the calendar" for (kind, key), ref in recorded.items()
-                if on_calendar.get((kind, key)) != ref]  # fmt: skip
-    problems += [f"{kind} of {key}: on the calendar, not recorded" for kind, key in on_calendar.keys() - recorded.keys()]
-    problems += [f"{kind} of {key}: recorded, but its last audit entry is {last.get((kind, key))!r}"
-                 for kind, key in recorded if last.get((kind, key)) not in OWNING]  # fmt: skip
+    problems = [
+        f"{kind} of {key}: recorded at {ref}, not on the calendar"
+        for (kind, key), ref in recorded.items()
+        if on_calendar.get((kind, key)) != ref
+    ]
+    problems += [
+        f"{kind} of {key}: on the calendar, not recorded"
+        for kind, key in on_calendar.keys() - recorded.keys()
+    ]
+    problems += [
+        f"{kind} of {key}: recorded, but its last audit entry is {last.get((kind, key))!r}"
+        for kind, key in recorded
+        if last.get((kind, key)) not in OWNING
+    ]
     return problems
 
 
-def snapshot(events: list[Event], tombstones: frozenset[tuple[Kind, str]] = frozenset()) -> dict[str, list[tuple]]:
+def snapshot(
+    events: list[Event], tombstones: frozenset[tuple[Kind, str]] = frozenset()
+) -> dict[str, list[tuple]]:
     """The calendar as people see it, by title (keys and refs differ between calendars),
     plus what the agent promised never to recreate: equal snapshots mean the same outcome."""
     titles = {event.key: event.title for event in events if not event.is_block}
     seen: dict[str, list[tuple]] = defaultdict(list)
     for event in events:
-        owner = f"{event.block_tag.kind} for {titles.get(event.block_tag.meeting_key)}" if event.block_tag else event.title
-        seen[owner].append((event.title, event.start, event.end, event.description, bool(event.agenda_tag)))
+        owner = (
+            f"{event.block_tag.kind} for {titles.get(event.block_tag.meeting_key)}"
+            if event.block_tag
+            else event.title
+        )
+        seen[owner].append(
+            (event.title, event.start, event.end, event.description, bool(event.agenda_tag))
+        )
     for kind, key in tombstones:
         seen[f"tombstone: {kind} for {titles.get(key)}"].append(())
     return {owner: sorted(versions) for owner, versions in seen.items()}

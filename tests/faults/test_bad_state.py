@@ -40,7 +40,11 @@ def remove_database(path: Path) -> None:
 
 
 def test_a_deleted_database_is_rebuilt_from_the_tags_without_duplicates(
-    target: Target, proxy: FaultProxy, clean_run: Outcome, tmp_path: Path, tally: Callable[[str], Tally]
+    target: Target,
+    proxy: FaultProxy,
+    clean_run: Outcome,
+    tmp_path: Path,
+    tally: Callable[[str], Tally],
 ) -> None:
     counts = tally("state database deleted")
     adopted: list[str] = []
@@ -59,7 +63,9 @@ def test_a_deleted_database_is_rebuilt_from_the_tags_without_duplicates(
         return fresh
 
     outcome = play(target, proxy, tmp_path, tally=counts, before_act=delete_after_act_one)
-    assert adopted == ["adopt"] * owned[0]  # every block and agenda found by its tag; nothing created
+    assert (
+        adopted == ["adopt"] * owned[0]
+    )  # every block and agenda found by its tag; nothing created
     assert outcome.snapshot == clean_run.snapshot
 
 
@@ -81,7 +87,8 @@ def scramble_a_table_page(path: Path, rng: random.Random) -> None:
     tables = [
         number
         for number in range(1, len(data) // page)
-        if data[number * page] in (0x05, 0x0D) and int.from_bytes(data[number * page + 3 : number * page + 5], "big")
+        if data[number * page] in (0x05, 0x0D)
+        and int.from_bytes(data[number * page + 3 : number * page + 5], "big")
     ]  # interior and leaf pages of tables (the first byte), with their number of cells (bytes 3-4)
     number = rng.choice(tables)
     data[number * page + 8 : number * page + 1000] = rng.randbytes(992)
@@ -111,23 +118,36 @@ def enriched(target: Target, proxy: FaultProxy, tmp_path: Path) -> Child:
     return child
 
 
-@pytest.mark.parametrize("corrupt", CORRUPTIONS, ids=lambda corrupt: corrupt.__name__.replace("_", " "))
+@pytest.mark.parametrize(
+    "corrupt", CORRUPTIONS, ids=lambda corrupt: corrupt.__name__.replace("_", " ")
+)
 def test_a_corrupted_database_is_a_one_line_error_and_the_calendar_is_not_touched(
-    enriched: Child, proxy: FaultProxy, corrupt: Callable[[Path, random.Random], None], tally: Callable[[str], Tally]
+    enriched: Child,
+    proxy: FaultProxy,
+    corrupt: Callable[[Path, random.Random], None],
+    tally: Callable[[str], Tally],
 ) -> None:
     counts = tally(f"state database corrupted: {corrupt.__name__.replace('_', ' ')}")
     harness = enriched.harness
     corrupt(enriched.state, random.Random(f"{SEED}:{corrupt.__name__}"))
     counts.faults += 1
     versions = harness.versions()
-    with proxy.injecting(None) as seen, pytest.raises(StateError) as caught, environment(enriched.variables):
+    with (
+        proxy.injecting(None) as seen,
+        pytest.raises(StateError) as caught,
+        environment(enriched.variables),
+    ):
         with Session(load(enriched.config), clock=lambda: MONDAY) as session:
             for report in session.cycle():
                 if report.error:
                     raise StateError(report.error)
     counts.runs += 1
     message = str(caught.value)
-    assert "\n" not in message and str(enriched.state) in message and "corrupt state database" in message
+    assert (
+        "\n" not in message
+        and str(enriched.state) in message
+        and "corrupt state database" in message
+    )
     assert writes(seen) == []
     assert harness.versions() == versions
 
@@ -137,15 +157,26 @@ def test_the_command_reports_a_corrupted_database_in_one_line(enriched: Child) -
     corrupt_header(enriched.state, random.Random(SEED))
     result = subprocess.run(
         [sys.executable, "-m", "agent.cli", "--config", str(enriched.config), "sync", "--once"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, **enriched.variables, "COLUMNS": "200"},
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **enriched.variables, "COLUMNS": "200"},
+    )
     assert result.returncode == 1
-    assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"callplan: {enriched.state}: cannot open")
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(
+        f"callplan: {enriched.state}: cannot open"
+    )
 
 
 @pytest.mark.parametrize("headroom", [0, 3, 12])
 def test_a_full_disk_stops_the_cycle_cleanly_and_the_next_one_converges(
-    target: Target, proxy: FaultProxy, clean_run: Outcome, tmp_path: Path, headroom: int, tally: Callable[[str], Tally]
+    target: Target,
+    proxy: FaultProxy,
+    clean_run: Outcome,
+    tmp_path: Path,
+    headroom: int,
+    tally: Callable[[str], Tally],
 ) -> None:
     counts = tally(f"disk full after {headroom} pages")
     errors: list[str] = []

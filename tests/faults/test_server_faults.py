@@ -27,7 +27,16 @@ from tests.faults.agents import Agent
 from tests.faults.plays import SEED, TIMEOUT, Outcome, play
 from tests.faults.tally import Tally
 from tests.support.helpers import MONDAY
-from tests.support.servers.proxy import Fault, FaultProxy, Hang, Plan, Reply, Request, Reset, Truncate
+from tests.support.servers.proxy import (
+    Fault,
+    FaultProxy,
+    Hang,
+    Plan,
+    Reply,
+    Request,
+    Reset,
+    Truncate,
+)
 from tests.support.servers.targets import Target
 
 
@@ -60,7 +69,9 @@ def resets(rng: random.Random, request: Request) -> Fault | None:
 
 
 def truncated(rng: random.Random, request: Request) -> Fault | None:
-    return Truncate(rng.uniform(0.1, 0.9), dropped=rng.random() < 0.5) if rng.random() < 0.2 else None
+    return (
+        Truncate(rng.uniform(0.1, 0.9), dropped=rng.random() < 0.5) if rng.random() < 0.2 else None
+    )
 
 
 @dataclass(frozen=True)
@@ -77,15 +88,23 @@ SCENARIOS = [
     Scenario("connection resets", lambda rng, target: lambda request: resets(rng, request)),
     Scenario("truncated responses", lambda rng, target: lambda request: truncated(rng, request)),
     Scenario("expired sync cursor", lambda rng, target: target.expire_cursor, resyncs=True),
-    Scenario("410 on a sync token mid-paging", lambda rng, target: target.expire_cursor_mid_paging(), resyncs=True),
+    Scenario(
+        "410 on a sync token mid-paging",
+        lambda rng, target: target.expire_cursor_mid_paging(),
+        resyncs=True,
+    ),
 ]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda scenario: scenario.name)
 def test_server_faults_end_where_a_fault_free_run_ends(
-    scenario: Scenario, target: Target, proxy: FaultProxy, clean_run: Outcome, tmp_path: Path,
+    scenario: Scenario,
+    target: Target,
+    proxy: FaultProxy,
+    clean_run: Outcome,
+    tmp_path: Path,
     tally: Callable[[str], Tally],
-) -> None:  # fmt: skip
+) -> None:
     plan = scenario.plan(random.Random(f"{SEED}:{scenario.name}"), target)
     if plan is None:
         pytest.skip(f"{target.name}: the server never pages an incremental read")
@@ -96,17 +115,25 @@ def test_server_faults_end_where_a_fault_free_run_ends(
     assert outcome.snapshot == clean_run.snapshot
     # each fault costs its retry (or, when the cursor expired, a full read of the calendar),
     # and a cycle it cut short costs at most a new full read
-    full_read = max(clean_run.full_read, outcome.full_read)  # the calendar grows as the agent writes
+    full_read = max(
+        clean_run.full_read, outcome.full_read
+    )  # the calendar grows as the agent writes
     per_fault = full_read + 1 if scenario.resyncs else 3
-    assert counts.extra_requests <= per_fault * counts.faults + full_read * (outcome.cycles - clean_run.cycles), counts.line()
+    assert counts.extra_requests <= per_fault * counts.faults + full_read * (
+        outcome.cycles - clean_run.cycles
+    ), counts.line()
 
 
-def test_an_unreadable_answer_to_a_write_skips_that_change_only(target: Target, proxy: FaultProxy, tmp_path: Path) -> None:
+def test_an_unreadable_answer_to_a_write_skips_that_change_only(
+    target: Target, proxy: FaultProxy, tmp_path: Path
+) -> None:
     """A Google or Graph write gets the edited event back; when that answer is unreadable,
     the cycle skips the one change and goes on with the others. The next cycle writes the
     agenda, or adopts it if the write had gone through."""
     if target.name == "caldav":
-        pytest.skip("a CalDAV write reads nothing back but an etag; a series instance's re-read is in test_caldav_connector.py")
+        pytest.skip(
+            "a CalDAV write reads nothing back but an etag; a series instance's re-read is in test_caldav_connector.py"
+        )
     harness = target.new_calendar(proxy.url)
     harness.add_meeting("Globex", MONDAY.replace(hour=10), description="Intro")
     agent = Agent(target, harness, tmp_path, MONDAY, timeout=TIMEOUT)
@@ -121,7 +148,12 @@ def test_an_unreadable_answer_to_a_write_skips_that_change_only(target: Target, 
             report = agent.cycle()
         assert not report.error
         outcomes = {verb(change): outcome for change, outcome in report.calendars[0].applied}
-        assert outcomes["create"] == "done" and outcomes["write agenda"].startswith("skipped: the event could not be read")
-        assert [verb(change) for change, _ in agent.converge()[0].calendars[0].applied] in (["write agenda"], ["adopt"])
+        assert outcomes["create"] == "done" and outcomes["write agenda"].startswith(
+            "skipped: the event could not be read"
+        )
+        assert [verb(change) for change, _ in agent.converge()[0].calendars[0].applied] in (
+            ["write agenda"],
+            ["adopt"],
+        )
     finally:
         agent.close()

@@ -39,7 +39,9 @@ class Played:
     requests: list[int]
 
 
-def play(target: Target, proxy: FaultProxy, folder: Path, kills: list[tuple[int, bool]], tally: Tally) -> Played:
+def play(
+    target: Target, proxy: FaultProxy, folder: Path, kills: list[tuple[int, bool]], tally: Tally
+) -> Played:
     """The week on a fresh calendar; in act i the first cycle is killed at kills[i] (if given)."""
     harness = target.new_calendar(proxy.url)
     week = Week(harness, MONDAY.replace(hour=0))
@@ -64,7 +66,10 @@ def play(target: Target, proxy: FaultProxy, folder: Path, kills: list[tuple[int,
         # at rest: one more cycle reads the agent's own writes back, so the next act's first
         # cycle reads what people did, and as many pages of it, whatever this act went through
         rest = child.run(proxy)
-        assert rest.exitcode == 0 and not rest.errors and rest.changes == 0, (rest.errors, rest.changes)
+        assert rest.exitcode == 0 and not rest.errors and rest.changes == 0, (
+            rest.errors,
+            rest.changes,
+        )
         events = harness.events()
         store = SqliteStore(child.state)
         try:
@@ -91,4 +96,6 @@ def test_sigkill_at_any_request_then_restarts_end_as_a_clean_run(
         ]
         played = play(target, proxy, tmp_path / f"trial{trial}", points, kills)
         for act, (expected, actual) in enumerate(zip(reference.snapshots, played.snapshots)):
-            assert actual == expected, f"trial {trial}, act {act}, kills at {points}: the calendar differs from a clean run"
+            assert actual == expected, (
+                f"trial {trial}, act {act}, kills at {points}: the calendar differs from a clean run"
+            )

@@ -33,15 +33,26 @@ class Agent:
         domain = harness.seller.split("@")[1]
         raw = {
             "defaults": {"timezone": str(harness.zone), "rules": {"internal_domains": [domain]}},
-            "accounts": [{"name": "seller", "provider": harness.name, "email": harness.seller, "calendars": [harness.calendar]}],
+            "accounts": [
+                {
+                    "name": "seller",
+                    "provider": harness.name,
+                    "email": harness.seller,
+                    "calendars": [harness.calendar],
+                }
+            ],
         }
         self.account = parse(raw, folder / "config.toml").accounts[0]
-        self.sync = AccountSync(self.account, harness.connector(), self.store, Renderer(), clock=lambda: self.now)
+        self.sync = AccountSync(
+            self.account, harness.connector(), self.store, Renderer(), clock=lambda: self.now
+        )
 
     def cycle(self) -> list[str]:
         report = self.sync.cycle()
         assert not report.error, report.error
-        assert all(not calendar.error for calendar in report.calendars), [c.error for c in report.calendars]
+        assert all(not calendar.error for calendar in report.calendars), [
+            c.error for c in report.calendars
+        ]
         return [verb(change) for calendar in report.calendars for change, _ in calendar.applied]
 
     def restart(self, folder: Path) -> Agent:
@@ -69,7 +80,11 @@ def people_part(event: Event) -> str:
     """
     splicer = splice.for_meeting(event)
     found = splicer.find(event.description, event.agenda_tag)
-    return splicer.strip(event.description, found) if found.state is splice.AgendaState.OURS else event.description
+    return (
+        splicer.strip(event.description, found)
+        if found.state is splice.AgendaState.OURS
+        else event.description
+    )
 
 
 def readable(event: Event) -> str:
@@ -77,10 +92,19 @@ def readable(event: Event) -> str:
 
 
 def test_a_cycle_enriches_and_the_next_one_writes_nothing(harness: Harness, agent: Agent) -> None:
-    ours = harness.add_meeting("Globex discovery", at(harness, 0, 10), description="Dial-in: 555-0100")
-    theirs = harness.add_meeting("Initech review", at(harness, 1, 15), guests=["eli@initech.example"],
-                                 organizer="eli@initech.example", description="Their notes")  # fmt: skip
-    harness.add_meeting("Team sync", at(harness, 0, 14), guests=["bo@" + harness.seller.split("@")[1]])
+    ours = harness.add_meeting(
+        "Globex discovery", at(harness, 0, 10), description="Dial-in: 555-0100"
+    )
+    theirs = harness.add_meeting(
+        "Initech review",
+        at(harness, 1, 15),
+        guests=["eli@initech.example"],
+        organizer="eli@initech.example",
+        description="Their notes",
+    )
+    harness.add_meeting(
+        "Team sync", at(harness, 0, 14), guests=["bo@" + harness.seller.split("@")[1]]
+    )
     ours_before, theirs_before = harness.meeting(ours), harness.meeting(theirs)
     assert sorted(agent.cycle()) == ["create"] * 4 + ["write agenda"]
     prep = harness.block_for("prep", ours)
@@ -89,7 +113,9 @@ def test_a_cycle_enriches_and_the_next_one_writes_nothing(harness: Harness, agen
     assert "DRAFT AGENDA FOR YOU TO SEND" in harness.block_for("prep", theirs).description
     assert harness.meeting(theirs).etag == theirs_before.etag  # not ours to edit
     assert people_part(harness.meeting(ours)) == ours_before.description
-    assert "Dial-in: 555-0100" in readable(ours_before) and splice.BEGIN in readable(harness.meeting(ours))
+    assert "Dial-in: 555-0100" in readable(ours_before) and splice.BEGIN in readable(
+        harness.meeting(ours)
+    )
     for block in harness.blocks():
         assert block.attendees == () and block.private and not block.transparent
     versions = harness.versions()
@@ -108,7 +134,9 @@ def test_a_crash_between_the_server_write_and_the_database_write_leaves_no_dupli
 
     def crash_after_two(**kwargs):  # type: ignore[no-untyped-def]
         if len(done) == 2:
-            raise KeyboardInterrupt("killed after the server accepted the write, before the database")
+            raise KeyboardInterrupt(
+                "killed after the server accepted the write, before the database"
+            )
         done.append(kwargs)
         return record(**kwargs)
 
@@ -123,7 +151,9 @@ def test_a_crash_between_the_server_write_and_the_database_write_leaves_no_dupli
     assert harness.notifications()["dana@globex.example"] == 1
 
 
-def test_a_lost_state_database_is_rebuilt_from_the_tags(harness: Harness, agent: Agent, tmp_path: Path) -> None:
+def test_a_lost_state_database_is_rebuilt_from_the_tags(
+    harness: Harness, agent: Agent, tmp_path: Path
+) -> None:
     key = harness.add_meeting("Globex", at(harness, 0, 10))
     agent.cycle()
     before = harness.versions()
@@ -135,7 +165,9 @@ def test_a_lost_state_database_is_rebuilt_from_the_tags(harness: Harness, agent:
 
 
 def test_text_outside_the_markers_survives_byte_for_byte(harness: Harness, agent: Agent) -> None:
-    original = "Agenda draft by Alex:\n  1. Intro  \n\tindented ünïcödé {{ not_a_variable }} <b>bold?</b>"
+    original = (
+        "Agenda draft by Alex:\n  1. Intro  \n\tindented ünïcödé {{ not_a_variable }} <b>bold?</b>"
+    )
     key = harness.add_meeting("Globex", at(harness, 0, 10), description=original)
     agent.cycle()
     imitation = f"\nDana's notes:\n{splice.BEGIN}\nmy own words\n{splice.END}\nPS"
@@ -154,7 +186,9 @@ def test_text_outside_the_markers_survives_byte_for_byte(harness: Harness, agent
 def test_a_person_edit_inside_the_agenda_stops_rewrites(harness: Harness, agent: Agent) -> None:
     key = harness.add_meeting("Globex", at(harness, 0, 10), description="Intro")
     agent.cycle()
-    edited = harness.meeting(key).description.replace("Helpful to bring", "Helpful to bring (Dana: the Q3 numbers)")
+    edited = harness.meeting(key).description.replace(
+        "Helpful to bring", "Helpful to bring (Dana: the Q3 numbers)"
+    )
     harness.write_description(harness.meeting(key), edited)
     stored = harness.meeting(key).description  # the edit, as the server keeps it
     harness.edit_meeting(key, start=at(harness, 0, 11))
@@ -170,10 +204,14 @@ def test_a_deleted_block_is_not_recreated(harness: Harness, agent: Agent) -> Non
     assert agent.cycle() == ["tombstone"]
     harness.edit_meeting(key, start=at(harness, 0, 14))
     agent.cycle()
-    assert harness.blocks("prep") == [] and harness.block_for("debrief", key).start == at(harness, 0, 15)
+    assert harness.blocks("prep") == [] and harness.block_for("debrief", key).start == at(
+        harness, 0, 15
+    )
 
 
-def test_a_moved_block_stays_and_follows_a_rescheduled_meeting(harness: Harness, agent: Agent) -> None:
+def test_a_moved_block_stays_and_follows_a_rescheduled_meeting(
+    harness: Harness, agent: Agent
+) -> None:
     key = harness.add_meeting("Globex", at(harness, 0, 10))
     agent.cycle()
     harness.move(harness.block_for("prep", key), at(harness, 0, 8), at(harness, 0, 8, 30))
@@ -189,10 +227,17 @@ def test_a_moved_block_stays_and_follows_a_rescheduled_meeting(harness: Harness,
 
 
 @pytest.mark.parametrize("how", ["cancel", "decline", "internal", "delete"])
-def test_cancel_decline_now_internal_or_deleted_removes_blocks(harness: Harness, agent: Agent, how: str) -> None:
+def test_cancel_decline_now_internal_or_deleted_removes_blocks(
+    harness: Harness, agent: Agent, how: str
+) -> None:
     organizer = "eli@initech.example" if how == "decline" else None
-    key = harness.add_meeting("Globex", at(harness, 0, 10), guests=["eli@initech.example"], organizer=organizer,
-                              description="Intro")  # fmt: skip
+    key = harness.add_meeting(
+        "Globex",
+        at(harness, 0, 10),
+        guests=["eli@initech.example"],
+        organizer=organizer,
+        description="Intro",
+    )
     before = harness.meeting(key).description
     agent.cycle()
     assert len(harness.blocks()) == 2
@@ -200,29 +245,45 @@ def test_cancel_decline_now_internal_or_deleted_removes_blocks(harness: Harness,
         harness.delete(harness.meeting(key))
     else:
         colleague = "bo@" + harness.seller.split("@")[1]
-        harness.edit_meeting(key, cancel=how == "cancel", decline=how == "decline",
-                             guests=[colleague] if how == "internal" else None)  # fmt: skip
+        harness.edit_meeting(
+            key,
+            cancel=how == "cancel",
+            decline=how == "decline",
+            guests=[colleague] if how == "internal" else None,
+        )
     agent.cycle()
     assert harness.blocks() == []
     if how == "internal":
-        assert harness.meeting(key).description == before and harness.meeting(key).agenda_tag is None
+        assert (
+            harness.meeting(key).description == before and harness.meeting(key).agenda_tag is None
+        )
     assert agent.cycle() == []
 
 
-def test_each_attendee_gets_one_update_per_real_agenda_change(harness: Harness, agent: Agent) -> None:
-    key = harness.add_meeting("Globex", at(harness, 0, 10), guests=["dana@globex.example", "raj@globex.example"])
+def test_each_attendee_gets_one_update_per_real_agenda_change(
+    harness: Harness, agent: Agent
+) -> None:
+    key = harness.add_meeting(
+        "Globex", at(harness, 0, 10), guests=["dana@globex.example", "raj@globex.example"]
+    )
     for _ in range(3):
         agent.cycle()
     assert harness.notifications() == {"dana@globex.example": 1, "raj@globex.example": 1}
-    harness.edit_meeting(key, description=harness.meeting(key).description + "\nroom 4")  # not a change of ours
+    harness.edit_meeting(
+        key, description=harness.meeting(key).description + "\nroom 4"
+    )  # not a change of ours
     agent.cycle()
-    harness.edit_meeting(key, start=at(harness, 0, 11))  # the agenda shows the time: one real change
+    harness.edit_meeting(
+        key, start=at(harness, 0, 11)
+    )  # the agenda shows the time: one real change
     agent.cycle()
     agent.cycle()
     assert harness.notifications() == {"dana@globex.example": 2, "raj@globex.example": 2}
 
 
-def test_undo_removes_every_block_and_restores_every_description(harness: Harness, agent: Agent, tmp_path: Path) -> None:
+def test_undo_removes_every_block_and_restores_every_description(
+    harness: Harness, agent: Agent, tmp_path: Path
+) -> None:
     first = harness.add_meeting("Globex", at(harness, 0, 10), description="Original text")
     second = harness.add_meeting("Initech", at(harness, 1, 10), guests=["eli@initech.example"])
     third = harness.add_meeting("Umbrella", at(harness, 2, 10), guests=["pat@umbrella.example"])
@@ -241,7 +302,9 @@ def test_undo_removes_every_block_and_restores_every_description(harness: Harnes
         agent.sync.cycle()
     agent = agent.restart(tmp_path)
     debrief = harness.block_for("debrief", second)
-    harness.write_description(debrief, debrief.description + "\nThey want a pilot.")  # the seller wrote in it
+    harness.write_description(
+        debrief, debrief.description + "\nThey want a pilot."
+    )  # the seller wrote in it
     report = undo(agent.sync)
     assert len(report.removed) == 5 and len(report.restored) == 3 and len(report.kept) == 1
     assert [b.key for b in harness.blocks()] == [debrief.key]

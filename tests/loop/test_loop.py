@@ -48,25 +48,47 @@ def test_a_debrief_flows_into_the_next_prep_and_agenda_exactly_once() -> None:
     world.now = at(0, 10, 30)  # the debrief block has not ended yet: nothing is read back
     assert world.applied() == []
     world.now = at(0, 12)
-    assert sorted(world.applied()) == ["update", "update"]  # the next prep and debrief form; the agenda waits
-    assert "Changed in your debrief: goes into the agenda at 12:30 on Mon 18 Mar" in world.block_for("prep", second).description
+    assert sorted(world.applied()) == [
+        "update",
+        "update",
+    ]  # the next prep and debrief form; the agenda waits
+    assert (
+        "Changed in your debrief: goes into the agenda at 12:30 on Mon 18 Mar"
+        in world.block_for("prep", second).description
+    )
     assert world.calendar.notifications == {"dana@globex.example": 2}
     world.now = at(0, 12, 30)  # the debrief stayed as it was for settle_minutes
-    assert sorted(world.applied()) == ["update", "write agenda"]  # the prep loses its note; the agenda
+    assert sorted(world.applied()) == [
+        "update",
+        "write agenda",
+    ]  # the prep loses its note; the agenda
     prep = world.block_for("prep", second).description
     assert "Changed in your debrief" not in prep
     assert 'FROM YOUR DEBRIEF OF "Globex discovery" (Mon 18 Mar 2030)' in prep
     assert "Primary objective of this meeting: Agree the pilot scope" in prep
-    assert "- Customer: send the usage data (due Wed 20 Mar 2030)\n- Us: send a pilot proposal (due Wed 20 Mar 2030)" in prep
-    assert "- who else is on the shortlist?" in prep and "- open with their month-end numbers" in prep
+    assert (
+        "- Customer: send the usage data (due Wed 20 Mar 2030)\n- Us: send a pilot proposal (due Wed 20 Mar 2030)"
+        in prep
+    )
+    assert (
+        "- who else is on the shortlist?" in prep and "- open with their month-end numbers" in prep
+    )
     assert "What you wanted to do differently this time: ask about budget earlier" in prep
     agenda = splice.TEXT.find(world.get(second).description, world.get(second).agenda_tag).body
     assert "Purpose\nAgree the pilot scope\n" in agenda
-    assert "When we met on Mon 18 Mar 2030, we agreed that\n- you would send the usage data (by Wed 20 Mar 2030)\n" \
-           "- we would send a pilot proposal (by Wed 20 Mar 2030)" in agenda  # fmt: skip
-    assert "SECRET" not in world.get(second).description and "shortlist" not in agenda and "budget" not in agenda
+    assert (
+        "When we met on Mon 18 Mar 2030, we agreed that\n- you would send the usage data (by Wed 20 Mar 2030)\n"
+        "- we would send a pilot proposal (by Wed 20 Mar 2030)" in agenda
+    )
+    assert (
+        "SECRET" not in world.get(second).description
+        and "shortlist" not in agenda
+        and "budget" not in agenda
+    )
     next_form = world.block_for("debrief", second).description
-    assert "- [ ] send the usage data, by Wed 20 Mar 2030" in next_form  # carried for the seller to tick
+    assert (
+        "- [ ] send the usage data, by Wed 20 Mar 2030" in next_form
+    )  # carried for the seller to tick
     assert world.calendar.notifications == {"dana@globex.example": 3}
     agenda_etag = world.get(second).etag
 
@@ -75,13 +97,18 @@ def test_a_debrief_flows_into_the_next_prep_and_agenda_exactly_once() -> None:
     assert world.applied() == []
     world.now = at(3, 7)
     assert world.applied() == ["update"]
-    assert "send the usage data (due Wed 20 Mar 2030) OVERDUE" in world.block_for("prep", second).description
+    assert (
+        "send the usage data (due Wed 20 Mar 2030) OVERDUE"
+        in world.block_for("prep", second).description
+    )
     assert world.get(second).etag == agenda_etag
     assert world.calendar.notifications == {"dana@globex.example": 3}
 
 
 def test_a_debrief_written_days_later_is_still_read_back_at_a_bounded_cost() -> None:
-    world = World(agenda={"settle_minutes": 0})  # the agenda is written in the cycle that reads the debrief
+    world = World(
+        agenda={"settle_minutes": 0}
+    )  # the agenda is written in the cycle that reads the debrief
     first = world.add(meeting("Globex discovery", at(0, 10)))
     second = world.add(meeting("Globex review", at(7, 10)))
     world.cycle()
@@ -90,13 +117,23 @@ def test_a_debrief_written_days_later_is_still_read_back_at_a_bounded_cost() -> 
     world.now = at(2, 15)  # Wednesday: Monday's blocks have left the calendar window
     before = world.calendar.requests
     world.cycle()
-    assert world.calendar.requests - before == 2  # the sync read, and one re-read of Monday's debrief
+    assert (
+        world.calendar.requests - before == 2
+    )  # the sync read, and one re-read of Monday's debrief
     write_debrief(world, first, {"Commitment, us": "- send the pricing by Fri 22 Mar"})
     world.now = at(2, 16)
     before = world.calendar.requests
-    assert sorted(world.applied()) == ["update", "update", "write agenda"]  # the next prep, debrief form and agenda
-    assert world.calendar.requests - before == 1 + 1 + 3  # sync read, re-read (reported changed), three writes
-    assert "Us: send the pricing (due Fri 22 Mar 2030)" in world.block_for("prep", second).description
+    assert sorted(world.applied()) == [
+        "update",
+        "update",
+        "write agenda",
+    ]  # the next prep, debrief form and agenda
+    assert (
+        world.calendar.requests - before == 1 + 1 + 3
+    )  # sync read, re-read (reported changed), three writes
+    assert (
+        "Us: send the pricing (due Fri 22 Mar 2030)" in world.block_for("prep", second).description
+    )
     (held,) = [row for row in world.store.held() if row.meeting_key == first.key]
     assert held.debriefed and held.debriefed_at == at(2, 16)
 
@@ -107,7 +144,15 @@ def test_a_debrief_written_days_later_is_still_read_back_at_a_bounded_cost() -> 
         before = world.calendar.requests
         world.cycle()
         costs.append(world.calendar.requests - before)
-    assert costs == [1, 1, 1, 1, 1, 2, 1]  # one sync read per cycle; one re-read at 22:00, six hours after
+    assert costs == [
+        1,
+        1,
+        1,
+        1,
+        1,
+        2,
+        1,
+    ]  # one sync read per cycle; one re-read at 22:00, six hours after
 
 
 def test_a_debrief_is_read_back_only_for_harvest_days() -> None:
@@ -127,11 +172,16 @@ def test_no_next_meeting_is_said_in_the_debrief_and_recorded_until_the_end_of_th
     world = World()
     initech = world.add(meeting("Initech intro", at(0, 10), guests=["eli@initech.example"]))
     world.cycle()
-    assert "No next meeting with Initech is scheduled yet." in world.block_for("debrief", initech).description
+    assert (
+        "No next meeting with Initech is scheduled yet."
+        in world.block_for("debrief", initech).description
+    )
     world.now = at(0, 11, 30)
     world.cycle()
     assert [row.next_scheduled for row in world.store.held()] == [False]
-    world.add(meeting("Initech follow-up", at(9, 10), guests=["eli@initech.example"]))  # booked that afternoon
+    world.add(
+        meeting("Initech follow-up", at(9, 10), guests=["eli@initech.example"])
+    )  # booked that afternoon
     world.now = at(0, 15)
     world.cycle()
     assert [row.next_scheduled for row in world.store.held()] == [True]
@@ -153,7 +203,10 @@ def test_a_customer_with_several_domains_is_one_customer() -> None:
     write_debrief(world, first, {"Primary objective": "Agree the rollout order"})
     settle(world, at(0, 12))
     assert "Purpose\nAgree the rollout order" in world.get(second).description
-    assert "Follow-up with Globex: you last met on Mon 18 Mar 2030." in world.block_for("prep", second).description
+    assert (
+        "Follow-up with Globex: you last met on Mon 18 Mar 2030."
+        in world.block_for("prep", second).description
+    )
 
 
 def test_ticking_commitments_in_the_next_debrief_closes_them() -> None:
@@ -162,7 +215,11 @@ def test_ticking_commitments_in_the_next_debrief_closes_them() -> None:
     second = world.add(meeting("Globex 2", at(1, 10)))
     third = world.add(meeting("Globex 3", at(3, 10)))
     world.cycle()
-    write_debrief(world, first, {"Commitment, customer": "- send the data by 19 Mar\n- name a sponsor by 21 Mar"})
+    write_debrief(
+        world,
+        first,
+        {"Commitment, customer": "- send the data by 19 Mar\n- name a sponsor by 21 Mar"},
+    )
     settle(world, at(0, 12))
     form = world.block_for("debrief", second)
     ticked = form.description.replace("- [ ] send the data", "- [x] send the data")
@@ -170,7 +227,10 @@ def test_ticking_commitments_in_the_next_debrief_closes_them() -> None:
     world.calendar.person_edit(form.ref, description=ticked)
     settle(world, at(1, 12))
     prep = world.block_for("prep", third).description
-    assert "- Customer: name a sponsor (due Thu 21 Mar 2030)\n- Us: draft the contract (due Fri 22 Mar 2030)" in prep
+    assert (
+        "- Customer: name a sponsor (due Thu 21 Mar 2030)\n- Us: draft the contract (due Fri 22 Mar 2030)"
+        in prep
+    )
     assert "send the data" not in prep and "send the data" not in world.get(third).description
 
 
@@ -179,7 +239,9 @@ def test_an_agenda_a_person_edited_is_not_rewritten_when_a_debrief_arrives() -> 
     first = world.add(meeting("Globex 1", at(0, 10)))
     second = world.add(meeting("Globex 2", at(2, 10)))
     world.cycle()
-    edited = world.get(second).description.replace("Purpose", "Purpose (Dana: let us focus on pricing)")
+    edited = world.get(second).description.replace(
+        "Purpose", "Purpose (Dana: let us focus on pricing)"
+    )
     world.calendar.person_edit(second.ref, description=edited)
     write_debrief(world, first, {"Primary objective": "Agree the pilot scope"})
     settle(world, at(0, 12))
@@ -207,9 +269,15 @@ def test_a_debrief_with_only_private_notes_leaves_the_next_agenda_alone() -> Non
     second = world.add(meeting("Globex 2", at(2, 10)))
     world.cycle()
     etag = world.get(second).etag
-    write_debrief(world, first, {"What I liked": PRIVATE, "Authority": "SECRET the CFO", "Notes": "SECRET notes"})
+    write_debrief(
+        world,
+        first,
+        {"What I liked": PRIVATE, "Authority": "SECRET the CFO", "Notes": "SECRET notes"},
+    )
     settle(world, at(0, 12))
-    assert world.get(second).etag == etag and world.calendar.notifications == {"dana@globex.example": 2}
+    assert world.get(second).etag == etag and world.calendar.notifications == {
+        "dana@globex.example": 2
+    }
     assert [row.debriefed for row in world.store.held()] == [True]
 
 
@@ -231,4 +299,7 @@ def test_a_debrief_saved_as_html_by_the_sellers_client_is_read_as_they_see_it() 
     settle(world, at(0, 12))
     described = world.get(second).description
     assert "Purpose\nAgree the pilot scope\n" in described
-    assert "- you would send the usage data (by Wed 20 Mar 2030)" in described and "SECRET" not in described
+    assert (
+        "- you would send the usage data (by Wed 20 Mar 2030)" in described
+        and "SECRET" not in described
+    )

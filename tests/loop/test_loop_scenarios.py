@@ -18,7 +18,13 @@ from agent.text import splice
 from tests.loop.test_invariants import Agent, at, people_part, readable
 from tests.support.harness.base import Harness
 from tests.support.harness.caldav import CaldavHarness
-from tests.unit.test_debrief_privacy import OBJECTIVE, SHARED_ITEMS, SHOWN_ITEMS, marked_debrief, outlook_html
+from tests.unit.test_debrief_privacy import (
+    OBJECTIVE,
+    SHARED_ITEMS,
+    SHOWN_ITEMS,
+    marked_debrief,
+    outlook_html,
+)
 
 # What the seller typed into meeting 1's debrief: private notes in every form a person might
 # use, around the commitments and the objective that are meant for the customer.
@@ -60,27 +66,47 @@ def agent(harness: Harness, tmp_path: Path) -> Agent:
     return Agent(harness, tmp_path, at(harness, 0, 7))
 
 
-def test_meeting_1_debrief_flows_into_meeting_2_once_and_nothing_private_leaks(harness: Harness, agent: Agent) -> None:
-    first = harness.add_meeting("Globex discovery", at(harness, 0, 10), description="Video: https://meet.example/a")
-    second = harness.add_meeting("Globex pilot scope", at(harness, 3, 14), description="Video: https://meet.example/b")
+def test_meeting_1_debrief_flows_into_meeting_2_once_and_nothing_private_leaks(
+    harness: Harness, agent: Agent
+) -> None:
+    first = harness.add_meeting(
+        "Globex discovery", at(harness, 0, 10), description="Video: https://meet.example/a"
+    )
+    second = harness.add_meeting(
+        "Globex pilot scope", at(harness, 3, 14), description="Video: https://meet.example/b"
+    )
     second_before = harness.meeting(second).description
     agent.cycle()
     assert harness.notifications() == {"dana@globex.example": 2}  # each agenda went out once
-    assert "Next meeting with Globex: Thu 21 Mar 2030." in harness.block_for("debrief", first).description
+    assert (
+        "Next meeting with Globex: Thu 21 Mar 2030."
+        in harness.block_for("debrief", first).description
+    )
 
     agent.now = at(harness, 0, 11, 10)
     harness.write_description(harness.block_for("debrief", first), FILLED)
     agent.now = at(harness, 0, 12)
-    assert sorted(agent.cycle()) == ["update", "update"]  # next prep, next debrief form; the agenda waits
-    assert "goes into the agenda at 12:30 on Mon 18 Mar" in harness.block_for("prep", second).description
+    assert sorted(agent.cycle()) == [
+        "update",
+        "update",
+    ]  # next prep, next debrief form; the agenda waits
+    assert (
+        "goes into the agenda at 12:30 on Mon 18 Mar"
+        in harness.block_for("prep", second).description
+    )
     assert harness.notifications() == {"dana@globex.example": 2}
     agent.now = at(harness, 0, 12, 30)  # settle_minutes later, the debrief unchanged
-    assert sorted(agent.cycle()) == ["update", "write agenda"]  # the prep loses its note; the agenda
+    assert sorted(agent.cycle()) == [
+        "update",
+        "write agenda",
+    ]  # the prep loses its note; the agenda
 
     meeting = harness.meeting(second)
     assert people_part(meeting) == second_before  # the seller's words, untouched
     found = splice.for_meeting(meeting).find(meeting.description, meeting.agenda_tag)
-    agenda = plain_text(found.body, meeting.agenda_tag.body_format)  # as text lines or HTML paragraphs
+    agenda = plain_text(
+        found.body, meeting.agenda_tag.body_format
+    )  # as text lines or HTML paragraphs
     assert "Purpose\nAgree the pilot scope and its sponsor\n" in agenda
     assert "When we met on Mon 18 Mar 2030, we agreed that\n" in agenda
     assert "you would send the March usage export (by Wed 20 Mar 2030)\n" in agenda
@@ -89,14 +115,24 @@ def test_meeting_1_debrief_flows_into_meeting_2_once_and_nothing_private_leaks(h
     prep = harness.block_for("prep", second).description
     assert "Primary objective of this meeting: Agree the pilot scope and its sponsor" in prep
     assert "- Customer: send the March usage export (due Wed 20 Mar 2030)" in prep
-    assert "- who else is on their shortlist?" in prep and "- start from their month-end numbers" in prep
-    assert "What you wanted to do differently this time: Commitment, us: SECRET-2" in prep  # private: fine here
+    assert (
+        "- who else is on their shortlist?" in prep
+        and "- start from their month-end numbers" in prep
+    )
+    assert (
+        "What you wanted to do differently this time: Commitment, us: SECRET-2" in prep
+    )  # private: fine here
     assert "OVERDUE" not in prep and not re.search(r"SECRET-[1346]", prep)
     # what was written under the objective's heading but not shared is shown to the seller as held back
     kept = "Kept out of the agenda (marked private or unclear):\n- SECRET-5 get them to sign"
     assert kept in readable(harness.block_for("prep", second))
-    assert "- [ ] send the March usage export, by Wed 20 Mar 2030" in harness.block_for("debrief", second).description
-    assert harness.notifications() == {"dana@globex.example": 3}  # meeting 2's agenda: updated exactly once
+    assert (
+        "- [ ] send the March usage export, by Wed 20 Mar 2030"
+        in harness.block_for("debrief", second).description
+    )
+    assert harness.notifications() == {
+        "dana@globex.example": 3
+    }  # meeting 2's agenda: updated exactly once
 
     # time passes and the commitments fall due: the private prep says so, the customer hears nothing more
     version = harness.meeting(second).etag
@@ -107,7 +143,12 @@ def test_meeting_1_debrief_flows_into_meeting_2_once_and_nothing_private_leaks(h
     assert harness.meeting(second).etag == version
     assert harness.notifications() == {"dana@globex.example": 3}
     (held,) = [row for row in agent.store.held() if row.meeting_key == first]
-    assert held.debriefed and held.next_scheduled and held.debrief is not None and held.debrief.dated_next_steps
+    assert (
+        held.debriefed
+        and held.next_scheduled
+        and held.debrief is not None
+        and held.debrief.dated_next_steps
+    )
 
 
 def test_a_debrief_written_two_days_later_is_read_back(harness: Harness, agent: Agent) -> None:
@@ -118,15 +159,22 @@ def test_a_debrief_written_two_days_later_is_read_back(harness: Harness, agent: 
     for day, hour in ((0, 7), (1, 9), (2, 15)):
         agent.now = at(harness, day, hour)
         agent.cycle()
-    harness.write_description(harness.block_for("debrief", first), "Commitment, us:\n- send the pricing by Fri 22 Mar\n")
+    harness.write_description(
+        harness.block_for("debrief", first), "Commitment, us:\n- send the pricing by Fri 22 Mar\n"
+    )
     for minute in (0, 30):  # read back, then settled
         agent.now = at(harness, 2, 16, minute)
         agent.cycle()
-    assert "- Us: send the pricing (due Fri 22 Mar 2030)" in harness.block_for("prep", second).description
+    assert (
+        "- Us: send the pricing (due Fri 22 Mar 2030)"
+        in harness.block_for("prep", second).description
+    )
     assert "we would send the pricing (by Fri 22 Mar 2030)" in readable(harness.meeting(second))
 
 
-def test_a_debrief_written_two_days_later_costs_one_get(caldav_harness: CaldavHarness, tmp_path: Path) -> None:
+def test_a_debrief_written_two_days_later_costs_one_get(
+    caldav_harness: CaldavHarness, tmp_path: Path
+) -> None:
     """Monday's debrief block has left the window (it reaches back to yesterday) when the seller
     writes it on Wednesday: sync-collection reports the change, and one GET reads it back."""
     harness = caldav_harness
@@ -138,19 +186,33 @@ def test_a_debrief_written_two_days_later_costs_one_get(caldav_harness: CaldavHa
         agent.now = at(harness, day, hour)
         agent.cycle()
     form = harness.block_for("debrief", first)
-    harness.write_description(form, form.description.replace("with a date):\n- ", "with a date):\n- the security questionnaire by Fri 22 Mar", 1))
+    harness.write_description(
+        form,
+        form.description.replace(
+            "with a date):\n- ", "with a date):\n- the security questionnaire by Fri 22 Mar", 1
+        ),
+    )
 
     agent.now = at(harness, 2, 16)
     before = connector.session.sent  # type: ignore[attr-defined]
     report = agent.sync.cycle()
     applied = report.calendars[0].applied
-    assert sorted(change.kind for change, _ in applied) == [Kind.DEBRIEF, Kind.PREP]  # the agenda waits to settle
+    assert sorted(change.kind for change, _ in applied) == [
+        Kind.DEBRIEF,
+        Kind.PREP,
+    ]  # the agenda waits to settle
     # sync-collection + multiget of what changed + one GET of the debrief; one conditional PUT per write
     assert connector.session.sent - before == 3 + len(applied)  # type: ignore[attr-defined]
-    assert "- Customer: the security questionnaire (due Fri 22 Mar 2030)" in harness.block_for("prep", second).description
+    assert (
+        "- Customer: the security questionnaire (due Fri 22 Mar 2030)"
+        in harness.block_for("prep", second).description
+    )
     agent.now = at(harness, 2, 16, 30)
     before = connector.session.sent  # type: ignore[attr-defined]
-    assert sorted(agent.cycle()) == ["update", "write agenda"]  # the prep loses its note; the agenda
+    assert sorted(agent.cycle()) == [
+        "update",
+        "write agenda",
+    ]  # the prep loses its note; the agenda
     assert connector.session.sent - before == 2 + 2  # type: ignore[attr-defined]  # our writes read back; a PUT each
 
     costs = []
@@ -192,12 +254,16 @@ def write_as_seller(harness: Harness, block: Event, text: str) -> None:
     CalDAV and Google, and in Outlook, which stores what the seller edits as HTML (Word's
     paragraphs and pseudo-lists, rewritten as Exchange stores them)."""
     if harness.name == "outlook":
-        harness.write_description(replace(block, body_format=BodyFormat.HTML), outlook_html(text, "mso"))
+        harness.write_description(
+            replace(block, body_format=BodyFormat.HTML), outlook_html(text, "mso")
+        )
     else:
         harness.write_description(block, text)
 
 
-def test_marked_private_text_never_reaches_the_invitation_on_any_provider(harness: Harness, agent: Agent) -> None:
+def test_marked_private_text_never_reaches_the_invitation_on_any_provider(
+    harness: Harness, agent: Agent
+) -> None:
     first = harness.add_meeting("Globex discovery", at(harness, 0, 10))
     second = harness.add_meeting("Globex pilot scope", at(harness, 3, 14))
     agent.cycle()
@@ -208,15 +274,22 @@ def test_marked_private_text_never_reaches_the_invitation_on_any_provider(harnes
     assert harness.meeting(second).description == before  # not settled yet: the agenda waits
     prep = readable(harness.block_for("prep", second))
     assert "goes into the agenda at 12:30 on Mon 18 Mar" in prep and "- PRIV-5 upsell" not in prep
-    assert "Kept out of the agenda (marked private or unclear):\n" in prep and "- send the internal benchmark PRIV-4 by Fri\n" in prep
+    assert (
+        "Kept out of the agenda (marked private or unclear):\n" in prep
+        and "- send the internal benchmark PRIV-4 by Fri\n" in prep
+    )
     agent.now = at(harness, 0, 12, 30)
     agent.cycle()
     shown = readable(harness.meeting(second))
     assert "Purpose\nAgree the pilot scope and its sponsor\n" in shown
     assert "you would send the March usage export (by Wed 20 Mar 2030)\n" in shown
     assert "we would send a pilot proposal with two options (by Wed 20 Mar 2030)\n" in shown
-    assert "PRIV" not in harness.meeting(second).description and not re.search(r"internal|upsell|margin|20%", shown)
-    assert harness.notifications() == {"dana@globex.example": 3}  # the agenda's insertion and one update
+    assert "PRIV" not in harness.meeting(second).description and not re.search(
+        r"internal|upsell|margin|20%", shown
+    )
+    assert harness.notifications() == {
+        "dana@globex.example": 3
+    }  # the agenda's insertion and one update
 
 
 @pytest.fixture
@@ -225,7 +298,9 @@ def weeks(harness: Harness, tmp_path: Path) -> dict[str, object]:
     return {"agent": Agent(harness, tmp_path, at(harness, 0, 7)), "week": 0}
 
 
-@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(case=marked_debrief(), lists=st.sampled_from(["mso", "ul"]))
 def test_random_marked_debriefs_on_every_provider(
     harness: Harness, weeks: dict[str, object], case: tuple[str, list[str]], lists: str
@@ -242,7 +317,9 @@ def test_random_marked_debriefs_on_every_provider(
     agent.cycle()
     block = harness.block_for("debrief", first)
     if harness.name == "outlook":
-        harness.write_description(replace(block, body_format=BodyFormat.HTML), outlook_html(text, lists))
+        harness.write_description(
+            replace(block, body_format=BodyFormat.HTML), outlook_html(text, lists)
+        )
     else:
         harness.write_description(block, text)
     for minute in (0, 30):
@@ -251,7 +328,9 @@ def test_random_marked_debriefs_on_every_provider(
     invitation = harness.meeting(second).description
     assert not [token for token in tokens if token in invitation], text
     shown = readable(harness.meeting(second))
-    for item, label in zip(SHARED_ITEMS, SHOWN_ITEMS):  # the real shared items arrive (dated a year on: 22 Mar has passed)
+    for item, label in zip(
+        SHARED_ITEMS, SHOWN_ITEMS
+    ):  # the real shared items arrive (dated a year on: 22 Mar has passed)
         if re.search(rf"^- {item}$", text, re.M):
             assert f"would {label.split(' (by ')[0]} (by " in shown, (label, text)
     if OBJECTIVE in text:

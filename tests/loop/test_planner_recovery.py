@@ -39,7 +39,9 @@ def test_a_block_deleted_by_the_agent_just_before_a_crash_is_forgotten_not_tombs
         world.sync.cycle()
     assert "forget" in world.applied() and world.store.tombstones(MEMORY) == frozenset()
     assert [entry.action for entry in world.store.audit() if entry.action == "tombstone"] == []
-    world.calendar.person_edit(demo.ref, status=Status.CONFIRMED)  # it is on again: so are its blocks
+    world.calendar.person_edit(
+        demo.ref, status=Status.CONFIRMED
+    )  # it is on again: so are its blocks
     world.cycle()
     assert len(world.blocks("prep")) == 1 and len(world.blocks("debrief")) == 1
 
@@ -48,7 +50,9 @@ def test_an_agenda_stripped_by_the_agent_just_before_a_crash_is_forgotten_not_to
     world = World()
     demo = world.add(meeting("Globex", at(0, 10), description="Intro"))
     world.cycle()
-    world.calendar.person_edit(demo.ref, attendees=meeting("x", at(0, 10), guests=["bo@acme.example"]).attendees)
+    world.calendar.person_edit(
+        demo.ref, attendees=meeting("x", at(0, 10), guests=["bo@acme.example"]).attendees
+    )
     crash_on(world, "strip agenda")
     with pytest.raises(KeyboardInterrupt):
         world.sync.cycle()

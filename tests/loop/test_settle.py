@@ -17,7 +17,10 @@ from agent.text.debrief import carryover, parse
 from tests.loop.test_loop import write_debrief
 from tests.support.helpers import World, at, meeting
 
-FIRST = {"Commitment, us": "- send the pilot proposal by 20 Mar", "Primary objective": "Agree the pilot scope"}
+FIRST = {
+    "Commitment, us": "- send the pilot proposal by 20 Mar",
+    "Primary objective": "Agree the pilot scope",
+}
 
 
 def agenda(world: World, event: Event) -> str:
@@ -50,7 +53,12 @@ def test_an_edit_reaches_the_agenda_only_after_the_settle_time() -> None:
     assert "- we would send the pilot proposal (by Wed 20 Mar 2030)" in agenda(world, second)
 
     # a later edit waits in its turn, while the agenda keeps the version that had settled
-    edit_debrief(world, first, "send the pilot proposal by 20 Mar", "send the pilot proposal with two options by 20 Mar")
+    edit_debrief(
+        world,
+        first,
+        "send the pilot proposal by 20 Mar",
+        "send the pilot proposal with two options by 20 Mar",
+    )
     world.now = at(0, 15)
     world.cycle()
     assert "- we would send the pilot proposal (by Wed 20 Mar 2030)" in agenda(world, second)
@@ -59,21 +67,27 @@ def test_an_edit_reaches_the_agenda_only_after_the_settle_time() -> None:
     assert "two options" not in agenda(world, second)
     world.now = at(0, 15, 30)
     world.cycle()
-    assert "- we would send the pilot proposal with two options (by Wed 20 Mar 2030)" in agenda(world, second)
+    assert "- we would send the pilot proposal with two options (by Wed 20 Mar 2030)" in agenda(
+        world, second
+    )
 
 
 def test_a_burst_of_edits_gives_one_agenda_update() -> None:
     world, first, second = two_meetings()
     assert world.calendar.notifications == {"dana@globex.example": 2}
     write_debrief(world, first, {"Commitment, us": "- send pricing by 20 Mar"})
-    for minute, (old, new) in enumerate([("pricing", "the pricing"), ("20 Mar", "22 Mar"), ("the pricing", "pricing for 200 seats")]):
+    for minute, (old, new) in enumerate(
+        [("pricing", "the pricing"), ("20 Mar", "22 Mar"), ("the pricing", "pricing for 200 seats")]
+    ):
         world.now = at(0, 12, minute * 10)
         world.cycle()
         edit_debrief(world, first, old, new)
     for minute in range(20, 120, 10):  # the last edit was read at 12:30; it settles at 13:00
         world.now = at(0, 12) + timedelta(minutes=minute + 10)
         world.cycle()
-    assert world.calendar.notifications == {"dana@globex.example": 3}  # one update, with the final version
+    assert world.calendar.notifications == {
+        "dana@globex.example": 3
+    }  # one update, with the final version
     assert "- we would send pricing for 200 seats (by Fri 22 Mar 2030)" in agenda(world, second)
 
 
@@ -98,15 +112,26 @@ def test_the_prep_shows_what_the_agenda_carries_and_what_is_about_to_change() ->
         "When we met on Mon 18 Mar 2030, we agreed that\n- we would send the pilot proposal (by Wed 20 Mar 2030)\n"
     ) in prep
     shown = agenda(world, second)
-    assert "Purpose\nAgree the pilot scope\n" in shown and "- we would send the pilot proposal (by Wed 20 Mar 2030)" in shown
+    assert (
+        "Purpose\nAgree the pilot scope\n" in shown
+        and "- we would send the pilot proposal (by Wed 20 Mar 2030)" in shown
+    )
 
     # an edit: the prep shows both what goes out now and what will, and what was held back
-    edit_debrief(world, first, "Agree the pilot scope", "Agree the pilot scope\nPrivate: push for three years")
+    edit_debrief(
+        world,
+        first,
+        "Agree the pilot scope",
+        "Agree the pilot scope\nPrivate: push for three years",
+    )
     world.now = at(0, 14, 5)
     world.cycle()
     prep = world.block_for("prep", second).description
     assert "Changed in your debrief" not in prep  # the shared part did not change: nothing waits
-    assert "Kept out of the agenda (marked private or unclear):\n- Private: push for three years\n" in prep
+    assert (
+        "Kept out of the agenda (marked private or unclear):\n- Private: push for three years\n"
+        in prep
+    )
     assert "three years" not in world.get(second).description
 
 
@@ -146,16 +171,25 @@ def test_a_new_debrief_leaves_the_agenda_with_the_last_settled_one_until_it_sett
     write_debrief(world, second, {"Commitment, us": "- draft the contract by 22 Mar"})
     world.now = at(1, 12)
     world.cycle()
-    assert "- you would send the data (by Tue 19 Mar 2030)" in agenda(world, third)  # still meeting 1's
+    assert "- you would send the data (by Tue 19 Mar 2030)" in agenda(
+        world, third
+    )  # still meeting 1's
     assert world.calendar.notifications["dana@globex.example"] == notified
     prep = world.block_for("prep", third).description
-    assert "WHAT THE AGENDA CARRIES FROM YOUR DEBRIEF\nWhen we met on Mon 18 Mar 2030, we agreed that\n" in prep
+    assert (
+        "WHAT THE AGENDA CARRIES FROM YOUR DEBRIEF\nWhen we met on Mon 18 Mar 2030, we agreed that\n"
+        in prep
+    )
     assert "goes into the agenda at 12:30 on Tue 19 Mar" in prep
     world.now = at(1, 12, 30)
     world.cycle()
-    shown = agenda(world, third)  # meeting 2's form listed meeting 1's open commitment, and it stayed
-    assert "When we met on Tue 19 Mar 2030, we agreed that\n- you would send the data (by Tue 19 Mar 2030)\n" \
-           "- we would draft the contract (by Fri 22 Mar 2030)" in shown  # fmt: skip
+    shown = agenda(
+        world, third
+    )  # meeting 2's form listed meeting 1's open commitment, and it stayed
+    assert (
+        "When we met on Tue 19 Mar 2030, we agreed that\n- you would send the data (by Tue 19 Mar 2030)\n"
+        "- we would draft the contract (by Fri 22 Mar 2030)" in shown
+    )
     assert world.calendar.notifications["dana@globex.example"] == notified + 1
 
 
@@ -164,23 +198,40 @@ def test_the_history_says_when_the_agenda_will_change() -> None:
     day = at(0, 10).date()
     settled = parse("Commitment, us:\n- send pricing by 20 Mar", day)
     latest = parse("Commitment, us:\n- send pricing for 200 seats by 20 Mar", day)
-    waiting = carryover(latest, "Globex 1", day, day, settles_at=at(0, 12, 30), settled=settled.shared)
-    assert waiting.agreed is not None and [c.what for c in waiting.agreed.commitments] == ["send pricing"]
-    assert waiting.pending is not None and [c.what for c in waiting.pending.commitments] == ["send pricing for 200 seats"]
+    waiting = carryover(
+        latest, "Globex 1", day, day, settles_at=at(0, 12, 30), settled=settled.shared
+    )
+    assert waiting.agreed is not None and [c.what for c in waiting.agreed.commitments] == [
+        "send pricing"
+    ]
+    assert waiting.pending is not None and [c.what for c in waiting.pending.commitments] == [
+        "send pricing for 200 seats"
+    ]
     assert waiting.settles_at == at(0, 12, 30)
     shared = waiting.shared()
     assert shared is not None and [c.what for c in shared.commitments] == ["send pricing"]
     # an earlier debrief fills in while nothing of the latest has settled
     fresh = carryover(latest, "Globex 2", day, day, settles_at=at(1, 12, 30))
-    history = History([Past("globex", at(0, 10), "Globex 1", carryover(settled, "Globex 1", day, day)), Past("globex", at(1, 10), "Globex 2", fresh)])
+    history = History(
+        [
+            Past("globex", at(0, 10), "Globex 1", carryover(settled, "Globex 1", day, day)),
+            Past("globex", at(1, 10), "Globex 2", fresh),
+        ]
+    )
     carry = history.carry_before("globex", at(3, 10))
-    assert carry is not None and carry.agreed is not None and carry.agreed.meeting_title == "Globex 1"
+    assert (
+        carry is not None and carry.agreed is not None and carry.agreed.meeting_title == "Globex 1"
+    )
     assert carry.pending == fresh.pending and carry.settles_at == at(1, 12, 30)
 
 
 def test_without_agendas_the_prep_says_nothing_about_one() -> None:
     world, first, second = two_meetings(agenda={"enabled": False})
-    write_debrief(world, first, {**FIRST, "Commitment, customer": "- send the data by Fri\n- internal: they stall"})
+    write_debrief(
+        world,
+        first,
+        {**FIRST, "Commitment, customer": "- send the data by Fri\n- internal: they stall"},
+    )
     world.now = at(0, 12)
     world.cycle()
     prep = world.block_for("prep", second).description

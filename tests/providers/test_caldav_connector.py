@@ -20,7 +20,14 @@ import pytest
 
 from agent.cli.demo_server import RadicaleServer, free_port
 from agent.config.settings import Account
-from agent.core.errors import AuthError, BadDataError, ConfigError, ConflictError, ThrottledError, TransientError
+from agent.core.errors import (
+    AuthError,
+    BadDataError,
+    ConfigError,
+    ConflictError,
+    ThrottledError,
+    TransientError,
+)
 from agent.core.model import (
     AgendaTag,
     BlockSpec,
@@ -60,7 +67,11 @@ def vevent(uid: str, *lines: str) -> str:
 
 
 def ics(*vevents: str) -> str:
-    return "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n" + "".join(vevents) + "END:VCALENDAR\r\n"
+    return (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n"
+        + "".join(vevents)
+        + "END:VCALENDAR\r\n"
+    )
 
 
 def utc(uid: str, start: str, end: str, *extra: str) -> str:
@@ -68,7 +79,9 @@ def utc(uid: str, start: str, end: str, *extra: str) -> str:
     return ics(vevent(uid, f"DTSTART:{start}Z", f"DTEND:{end}Z", *extra))
 
 
-def meeting(uid: str, *extra: str, start: str = "20300320T100000", end: str = "20300320T110000") -> str:
+def meeting(
+    uid: str, *extra: str, start: str = "20300320T100000", end: str = "20300320T110000"
+) -> str:
     """A customer meeting the seller organizes, in Berlin time."""
     return ics(
         vevent(
@@ -92,14 +105,25 @@ WEEKLY = (
     f"ORGANIZER:mailto:{SELLER}",
     "ATTENDEE;PARTSTAT=ACCEPTED:mailto:carla@customer.example",
 )
-WEEKLY_KEYS = ["w#20300320T090000Z", "w#20300327T090000Z", "w#20300403T080000Z", "w#20300410T080000Z"]
+WEEKLY_KEYS = [
+    "w#20300320T090000Z",
+    "w#20300327T090000Z",
+    "w#20300403T080000Z",
+    "w#20300410T080000Z",
+]
 
 
-def block(meeting_key: str = "m1", start: datetime | None = None, title: str = "Prep: ACME") -> BlockSpec:
+def block(
+    meeting_key: str = "m1", start: datetime | None = None, title: str = "Prep: ACME"
+) -> BlockSpec:
     start = start or at(20, 9, 45)
     meeting_span = Interval(at(20, 10), at(20, 11))
-    tag = BlockTag(Kind.PREP, meeting_key, Interval(start, start + timedelta(minutes=15)), meeting_span, "f00d")
-    return BlockSpec(title, start, start + timedelta(minutes=15), "1. Read the notes\n2. Check the deal", tag)
+    tag = BlockTag(
+        Kind.PREP, meeting_key, Interval(start, start + timedelta(minutes=15)), meeting_span, "f00d"
+    )
+    return BlockSpec(
+        title, start, start + timedelta(minutes=15), "1. Read the notes\n2. Check the deal", tag
+    )
 
 
 def by_key(events: tuple[Event, ...] | list[Event]) -> dict[str, Event]:
@@ -128,7 +152,9 @@ def test_calendars_lists_the_principals_calendars_with_one_primary(
 # --- create, get, update, delete -----------------------------------------------------------
 
 
-def test_a_block_is_stored_private_and_opaque_without_organizer_or_attendees(connector: CaldavConnector, calendar_url: str) -> None:
+def test_a_block_is_stored_private_and_opaque_without_organizer_or_attendees(
+    connector: CaldavConnector, calendar_url: str
+) -> None:
     created = connector.create(calendar_url, block())
     assert created.organizer == ""
     text = stored_text(created.ref)
@@ -136,16 +162,24 @@ def test_a_block_is_stored_private_and_opaque_without_organizer_or_attendees(con
     assert "ORGANIZER" not in text and "ATTENDEE" not in text
 
 
-def test_update_rewrites_the_block_and_keeps_what_a_person_added(connector: CaldavConnector, calendar_url: str) -> None:
+def test_update_rewrites_the_block_and_keeps_what_a_person_added(
+    connector: CaldavConnector, calendar_url: str
+) -> None:
     created = connector.create(calendar_url, block())
     alarm = "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT5M\r\nDESCRIPTION:Soon\r\nEND:VALARM\r\n"
-    send("PUT", created.ref, stored_text(created.ref).replace("END:VEVENT", alarm + "END:VEVENT"))  # the seller's app
+    send(
+        "PUT", created.ref, stored_text(created.ref).replace("END:VEVENT", alarm + "END:VEVENT")
+    )  # the seller's app
     current = connector.get(calendar_url, created.ref)
     assert current is not None
 
     moved = block(start=at(20, 9, 30), title="Prep: ACME (moved)")
     updated = connector.update(calendar_url, current, moved)
-    assert (updated.title, updated.start, updated.block_tag) == ("Prep: ACME (moved)", at(20, 9, 30), moved.tag)
+    assert (updated.title, updated.start, updated.block_tag) == (
+        "Prep: ACME (moved)",
+        at(20, 9, 30),
+        moved.tag,
+    )
     assert updated.etag not in (None, current.etag)
     assert connector.get(calendar_url, created.ref) == updated
     stored = stored_text(created.ref)
@@ -157,7 +191,9 @@ def test_update_rewrites_the_block_and_keeps_what_a_person_added(connector: Cald
 def test_the_server_refuses_a_write_when_someone_edits_between_our_read_and_our_put(
     connect: Connect, radicale: RadicaleServer, user: str, calendar_url: str, write: str
 ) -> None:
-    href = put_ics(calendar_url, "m.ics", utc("m", "20300320T100000", "20300320T110000", "SUMMARY:Mine"))
+    href = put_ics(
+        calendar_url, "m.ics", utc("m", "20300320T100000", "20300320T110000", "SUMMARY:Mine")
+    )
     front = FaultProxy(radicale.url)
     with front.running():
         connector = connect(front.url, user)
@@ -167,7 +203,11 @@ def test_the_server_refuses_a_write_when_someone_edits_between_our_read_and_our_
 
         def someone_else(method: str, path: str) -> None:
             if method == "PUT":
-                put_ics(calendar_url, "m.ics", utc("m", "20300320T100000", "20300320T110000", "SUMMARY:Theirs"))
+                put_ics(
+                    calendar_url,
+                    "m.ics",
+                    utc("m", "20300320T100000", "20300320T110000", "SUMMARY:Theirs"),
+                )
 
         front.before_forward = someone_else
         with pytest.raises(ConflictError):
@@ -178,15 +218,27 @@ def test_the_server_refuses_a_write_when_someone_edits_between_our_read_and_our_
     assert "SUMMARY:Theirs" in stored_text(href)
 
 
-def test_a_write_is_one_request_when_the_event_came_with_its_text(connector: CaldavConnector, calendar_url: str) -> None:
+def test_a_write_is_one_request_when_the_event_came_with_its_text(
+    connector: CaldavConnector, calendar_url: str
+) -> None:
     """Blocks and the seller's own invitations carry the text they were read (or written) with,
     so a write edits that text and sends one conditional PUT. A series, or an event whose etag
     moved on since, is read again first; what the agent never writes carries no text."""
     put_ics(calendar_url, "m.ics", meeting("m"))
     put_ics(calendar_url, "w.ics", ics(vevent("w", *WEEKLY)))
-    put_ics(calendar_url, "theirs.ics", meeting("theirs").replace(f"ORGANIZER;CN=Ana:mailto:{SELLER}", "ORGANIZER:mailto:carla@customer.example"))
+    put_ics(
+        calendar_url,
+        "theirs.ics",
+        meeting("theirs").replace(
+            f"ORGANIZER;CN=Ana:mailto:{SELLER}", "ORGANIZER:mailto:carla@customer.example"
+        ),
+    )
     read = by_key(connector.changes(calendar_url, None, WINDOW).upserted)
-    assert read["m"].source is not None and read["theirs"].source is None and read[WEEKLY_KEYS[0]].source is None
+    assert (
+        read["m"].source is not None
+        and read["theirs"].source is None
+        and read[WEEKLY_KEYS[0]].source is None
+    )
     created = connector.create(calendar_url, block())
 
     def sent(write: Callable[[], Event]) -> tuple[int, Event]:
@@ -194,15 +246,31 @@ def test_a_write_is_one_request_when_the_event_came_with_its_text(connector: Cal
         result = write()
         return connector.requests_sent - before, result
 
-    count, renamed = sent(lambda: connector.update(calendar_url, created, block(title="Prep: ACME (renamed)")))
+    count, renamed = sent(
+        lambda: connector.update(calendar_url, created, block(title="Prep: ACME (renamed)"))
+    )
     assert count == 1 and renamed.title == "Prep: ACME (renamed)"
-    count, moved = sent(lambda: connector.update(calendar_url, renamed, block(start=at(20, 9, 30))))  # from our own write
+    count, moved = sent(
+        lambda: connector.update(calendar_url, renamed, block(start=at(20, 9, 30)))
+    )  # from our own write
     assert count == 1 and moved.start == at(20, 9, 30)
-    count, _ = sent(lambda: connector.set_description(calendar_url, read["m"], "Agenda: pricing", None, notify=False))
+    count, _ = sent(
+        lambda: connector.set_description(
+            calendar_url, read["m"], "Agenda: pricing", None, notify=False
+        )
+    )
     assert count == 1 and "DESCRIPTION:Agenda: pricing" in stored_text(read["m"].ref)
-    count, _ = sent(lambda: connector.set_description(calendar_url, read[WEEKLY_KEYS[0]], "Notes", None, notify=False))
+    count, _ = sent(
+        lambda: connector.set_description(
+            calendar_url, read[WEEKLY_KEYS[0]], "Notes", None, notify=False
+        )
+    )
     assert count == 2  # GET, PUT
-    count, last = sent(lambda: connector.update(calendar_url, replace(created, etag=moved.etag), block(title="Prep: last")))
+    count, last = sent(
+        lambda: connector.update(
+            calendar_url, replace(created, etag=moved.etag), block(title="Prep: last")
+        )
+    )
     assert count == 2 and last.title == "Prep: last"  # a newer etag than its text: GET, PUT
     assert connector.get(calendar_url, created.ref) == last
 
@@ -233,7 +301,9 @@ def test_changes_reads_fully_then_costs_one_request_when_quiet_then_sees_exactly
 ) -> None:
     a = put_ics(calendar_url, "a.ics", meeting("a"))
     b = put_ics(calendar_url, "b.ics", meeting("b", start="20300321T100000", end="20300321T110000"))
-    put_ics(calendar_url, "past.ics", meeting("past", start="20300301T100000", end="20300301T110000"))
+    put_ics(
+        calendar_url, "past.ics", meeting("past", start="20300301T100000", end="20300301T110000")
+    )
 
     first = connector.changes(calendar_url, None, WINDOW)
     assert first.full and set(by_key(first.upserted)) == {"a", "b"} and first.removed_refs == ()
@@ -242,15 +312,30 @@ def test_changes_reads_fully_then_costs_one_request_when_quiet_then_sees_exactly
     quiet = connector.changes(calendar_url, first.cursor, WINDOW)
     assert (quiet.requests, quiet.upserted, quiet.removed_refs, quiet.full) == (1, (), (), False)
 
-    put_ics(calendar_url, "a.ics", meeting("a", start="20300320T120000", end="20300320T130000"))  # moved
+    put_ics(
+        calendar_url, "a.ics", meeting("a", start="20300320T120000", end="20300320T130000")
+    )  # moved
     send("DELETE", b)
     c = put_ics(calendar_url, "c.ics", meeting("c"))
-    later = put_ics(calendar_url, "later.ics", meeting("later", start="20310101T100000", end="20310101T110000"))
-    task = put_ics(calendar_url, "task.ics", ics("BEGIN:VTODO\r\nUID:t\r\nDTSTAMP:20300101T000000Z\r\nEND:VTODO\r\n"))
+    later = put_ics(
+        calendar_url, "later.ics", meeting("later", start="20310101T100000", end="20310101T110000")
+    )
+    task = put_ics(
+        calendar_url,
+        "task.ics",
+        ics("BEGIN:VTODO\r\nUID:t\r\nDTSTAMP:20300101T000000Z\r\nEND:VTODO\r\n"),
+    )
     delta = connector.changes(calendar_url, quiet.cursor, WINDOW)
     assert not delta.full and delta.requests == 2 and delta.skipped == ()
-    assert {(e.key, e.ref, e.start) for e in delta.upserted} == {("a", a, at(20, 12)), ("c", c, at(20, 10))}
-    assert set(delta.removed_refs) == {b, later, task}  # deleted, or changed with no event in the window
+    assert {(e.key, e.ref, e.start) for e in delta.upserted} == {
+        ("a", a, at(20, 12)),
+        ("c", c, at(20, 10)),
+    }
+    assert set(delta.removed_refs) == {
+        b,
+        later,
+        task,
+    }  # deleted, or changed with no event in the window
 
     assert connector.changes(calendar_url, delta.cursor, WINDOW).requests == 1
 
@@ -273,7 +358,9 @@ def test_an_unknown_sync_token_or_a_broken_cursor_means_a_full_read(
         assert delta.full and [e.key for e in delta.upserted] == ["a"]
 
 
-def test_a_wider_window_reads_the_instances_that_entered_it(connector: CaldavConnector, calendar_url: str) -> None:
+def test_a_wider_window_reads_the_instances_that_entered_it(
+    connector: CaldavConnector, calendar_url: str
+) -> None:
     """The engine asks for a full read when its window moves; the read expands to the new window."""
     put_ics(calendar_url, "w.ics", ics(vevent("w", *WEEKLY)))
     early = Window(WINDOW.start, at(28, 0))
@@ -311,7 +398,10 @@ def test_a_weekly_series_comes_back_per_instance_with_stable_keys(
     changed = connector.changes(calendar_url, delta.cursor, WINDOW)
     events = by_key(changed.upserted)
     assert list(events) == [WEEKLY_KEYS[0], WEEKLY_KEYS[1], WEEKLY_KEYS[3]]
-    assert (events[WEEKLY_KEYS[1]].start, events[WEEKLY_KEYS[1]].title) == (at(28, 15), "Weekly sync (moved)")
+    assert (events[WEEKLY_KEYS[1]].start, events[WEEKLY_KEYS[1]].title) == (
+        at(28, 15),
+        "Weekly sync (moved)",
+    )
     assert connector.get(calendar_url, href, WEEKLY_KEYS[1]) == events[WEEKLY_KEYS[1]]
     assert connector.get(calendar_url, href, WEEKLY_KEYS[2]) is None  # excluded
 
@@ -324,7 +414,9 @@ def test_set_description_on_one_instance_overrides_it_and_leaves_the_others_alon
     target = before[WEEKLY_KEYS[2]]  # after the DST switch
     agenda = AgendaTag(target.key, "c0ffee", "\n\n")
 
-    written = connector.set_description(calendar_url, target, "Series notes\n\nAgenda: pricing", agenda, notify=False)
+    written = connector.set_description(
+        calendar_url, target, "Series notes\n\nAgenda: pricing", agenda, notify=False
+    )
     assert (written.key, written.start, written.agenda_tag) == (target.key, target.start, agenda)
     assert written.description == "Series notes\n\nAgenda: pricing"
 
@@ -335,7 +427,10 @@ def test_set_description_on_one_instance_overrides_it_and_leaves_the_others_alon
         assert after[key].description == "Series notes" and after[key].agenda_tag is None
         assert after[key].start == before[key].start
     text = stored_text(href)
-    assert text.count("BEGIN:VEVENT") == 2 and "RECURRENCE-ID;TZID=Europe/Berlin:20300403T100000" in text
+    assert (
+        text.count("BEGIN:VEVENT") == 2
+        and "RECURRENCE-ID;TZID=Europe/Berlin:20300403T100000" in text
+    )
 
     # A second edit of the same instance edits the override in place.
     again = connector.set_description(calendar_url, written, "Series notes", None, notify=False)
@@ -373,8 +468,15 @@ def test_set_description_keeps_the_text_exactly(
     written = connector.set_description(calendar_url, current, description, None, notify=False)
     read = connector.get(calendar_url, href)
     assert written.description == description and read == written
-    assert by_key(connector.changes(calendar_url, None, WINDOW).upserted)["m"].description == description
-    assert (read.location, read.attendees, read.title) == (current.location, current.attendees, current.title)
+    assert (
+        by_key(connector.changes(calendar_url, None, WINDOW).upserted)["m"].description
+        == description
+    )
+    assert (read.location, read.attendees, read.title) == (
+        current.location,
+        current.attendees,
+        current.title,
+    )
 
 
 # --- mapping iCalendar to events ----------------------------------------------------------
@@ -382,18 +484,35 @@ def test_set_description_keeps_the_text_exactly(
 
 def test_times_are_read_in_the_right_zone(connector: CaldavConnector, calendar_url: str) -> None:
     new_york, kolkata = ZoneInfo("America/New_York"), ZoneInfo("Asia/Kolkata")
-    in_new_york = ("DTSTART;TZID=America/New_York:20300320T100000", "DTEND;TZID=America/New_York:20300320T110000")
+    in_new_york = (
+        "DTSTART;TZID=America/New_York:20300320T100000",
+        "DTEND;TZID=America/New_York:20300320T110000",
+    )
     put_ics(calendar_url, "ny.ics", ics(vevent("ny", *in_new_york)))
-    put_ics(calendar_url, "in.ics", ics(vevent("in", "DTSTART;TZID=Asia/Kolkata:20300320T100000", "DURATION:PT45M")))
+    put_ics(
+        calendar_url,
+        "in.ics",
+        ics(vevent("in", "DTSTART;TZID=Asia/Kolkata:20300320T100000", "DURATION:PT45M")),
+    )
     put_ics(calendar_url, "utc.ics", utc("utc", "20300321T120000", "20300321T123000"))
-    put_ics(calendar_url, "floating.ics", ics(vevent("floating", "DTSTART:20300321T090000", "DTEND:20300321T093000")))
+    put_ics(
+        calendar_url,
+        "floating.ics",
+        ics(vevent("floating", "DTSTART:20300321T090000", "DTEND:20300321T093000")),
+    )
     put_ics(calendar_url, "day.ics", ics(vevent("day", "DTSTART;VALUE=DATE:20300322")))
-    put_ics(calendar_url, "days.ics", ics(vevent("days", "DTSTART;VALUE=DATE:20300330", "DTEND;VALUE=DATE:20300402")))
+    put_ics(
+        calendar_url,
+        "days.ics",
+        ics(vevent("days", "DTSTART;VALUE=DATE:20300330", "DTEND;VALUE=DATE:20300402")),
+    )
     events = by_key(connector.changes(calendar_url, None, WINDOW).upserted)
 
     assert events["ny"].span == Interval(at(20, 10, zone=new_york), at(20, 11, zone=new_york))
     assert events["ny"].start == datetime(2030, 3, 20, 14, tzinfo=UTC)
-    assert events["in"].span == Interval(datetime(2030, 3, 20, 4, 30, tzinfo=UTC), at(20, 10, 45, zone=kolkata))
+    assert events["in"].span == Interval(
+        datetime(2030, 3, 20, 4, 30, tzinfo=UTC), at(20, 10, 45, zone=kolkata)
+    )
     assert events["utc"].start == datetime(2030, 3, 21, 12, tzinfo=UTC)
     assert events["floating"].start == at(21, 9)  # floating times are the seller's wall clock
     assert (events["day"].all_day, events["day"].span) == (True, Interval(at(22, 0), at(23, 0)))
@@ -406,7 +525,9 @@ def test_a_series_keeps_its_wall_clock_time_across_the_dst_switch(
 ) -> None:
     put_ics(calendar_url, "w.ics", ics(vevent("w", *WEEKLY)))
     events = connector.changes(calendar_url, None, WINDOW).upserted
-    assert [(e.start.astimezone(ZONE).hour, e.end.astimezone(ZONE).hour) for e in events] == [(10, 11)] * 4
+    assert [(e.start.astimezone(ZONE).hour, e.end.astimezone(ZONE).hour) for e in events] == [
+        (10, 11)
+    ] * 4
     assert [e.start.astimezone(UTC).hour for e in events] == [9, 9, 8, 8]
 
 
@@ -440,9 +561,16 @@ def test_people_status_and_flags_are_mapped(connector: CaldavConnector, calendar
         False,
         Response.DECLINED,
     )
-    assert (invite.status, invite.transparent, invite.private, invite.location) == (Status.CANCELLED, True, True, "HQ")
+    assert (invite.status, invite.transparent, invite.private, invite.location) == (
+        Status.CANCELLED,
+        True,
+        True,
+        "HQ",
+    )
     attendees = {a.email: a for a in invite.attendees}
-    assert attendees["bo@customer.example"].optional and attendees["bo@customer.example"].name == "Bo"
+    assert (
+        attendees["bo@customer.example"].optional and attendees["bo@customer.example"].name == "Bo"
+    )
     assert attendees["bo@customer.example"].response is Response.TENTATIVE
     assert attendees["room4@customer.example"].resource
     assert attendees["dee@customer.example"].response is Response.NEEDS_ACTION
@@ -465,9 +593,17 @@ def test_malformed_resources_are_skipped_with_a_reason_and_the_rest_still_come_b
     zone = put_ics(
         calendar_url,
         "zone.ics",
-        ics(vevent("zone", "DTSTART;TZID=Mars/Olympus:20300320T100000", "DTEND;TZID=Mars/Olympus:20300320T110000")),
+        ics(
+            vevent(
+                "zone",
+                "DTSTART;TZID=Mars/Olympus:20300320T100000",
+                "DTEND;TZID=Mars/Olympus:20300320T110000",
+            )
+        ),
     )
-    backwards = put_ics(calendar_url, "backwards.ics", utc("backwards", "20300320T100000", "20300320T090000"))
+    backwards = put_ics(
+        calendar_url, "backwards.ics", utc("backwards", "20300320T100000", "20300320T090000")
+    )
     huge = put_ics(calendar_url, "huge.ics", meeting("huge", "DESCRIPTION:" + "x" * 1_000_000))
 
     delta = connector.changes(calendar_url, None, WINDOW)
@@ -485,7 +621,9 @@ BROKEN = {
     "garbage for a date": vevent("x", "DTSTART:garbage", "DTEND:20300320T090000Z"),
     "no start": vevent("x", "DTEND:20300320T090000Z"),
     "a broken rule": vevent("x", "DTSTART:20300320T100000Z", "RRULE:FREQ=BOGUS"),
-    "a date start with a time end": vevent("x", "DTSTART;VALUE=DATE:20300320", "DTEND:20300320T100000Z"),
+    "a date start with a time end": vevent(
+        "x", "DTSTART;VALUE=DATE:20300320", "DTEND:20300320T100000Z"
+    ),
     "no UID": vevent("", "DTSTART:20300320T100000Z"),
 }
 
@@ -501,7 +639,9 @@ def test_malformed_events_are_refused_with_a_one_line_reason(vevent_text: str) -
     assert "\n" not in str(caught.value)
 
 
-@pytest.mark.parametrize("text", ["not iCalendar at all", "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n", ""])
+@pytest.mark.parametrize(
+    "text", ["not iCalendar at all", "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n", ""]
+)
 def test_the_reader_refuses_unparsable_text(text: str) -> None:
     with pytest.raises(BadDataError):
         EventReader("cal", SELLER, ZONE).parse(Resource("http://x/cal/bad.ics", None, text))
@@ -525,7 +665,7 @@ APPLE = (
     "TZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
     "BEGIN:VEVENT\r\nUID:w\r\nDTEND;TZID=Europe/Berlin:20300320T110000\r\nX-APPLE-TRAVEL:AUTOMATIC\r\n"
     'SUMMARY:Sync\\, with "quotes"\r\nDTSTAMP:20240101T120000Z\r\nDTSTART;TZID=Europe/Berlin:20300320T100000\r\n'
-    "RRULE:FREQ=WEEKLY;COUNT=4\r\nSEQUENCE:0\r\nORGANIZER;CN=\"Doe, Ana\":mailto:ana@seller.example\r\n"
+    'RRULE:FREQ=WEEKLY;COUNT=4\r\nSEQUENCE:0\r\nORGANIZER;CN="Doe, Ana":mailto:ana@seller.example\r\n'
     "DESCRIPTION:line one\\nline two with a very long text that needs to be fol\r\n ded across lines\r\n"
     "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT15M\r\nDESCRIPTION:Reminder\r\nEND:VALARM\r\nEND:VEVENT\r\n"
     "END:VCALENDAR\r\n"
@@ -556,12 +696,18 @@ def test_busy_leaves_out_free_cancelled_declined_and_all_day_events(
 ) -> None:
     other = make_calendar(radicale.url, user, "private", "Private")
     put_ics(other, "dentist.ics", utc("dentist", "20300320T140000", "20300320T150000"))
-    put_ics(other, "free.ics", utc("free", "20300320T150000", "20300320T160000", "TRANSP:TRANSPARENT"))
+    put_ics(
+        other, "free.ics", utc("free", "20300320T150000", "20300320T160000", "TRANSP:TRANSPARENT")
+    )
     put_ics(other, "off.ics", utc("off", "20300321T080000", "20300321T090000", "STATUS:CANCELLED"))
     put_ics(other, "holiday.ics", ics(vevent("holiday", "DTSTART;VALUE=DATE:20300322")))
     put_ics(other, "later.ics", utc("later", "20300601T080000", "20300601T090000"))
     declined = f"ATTENDEE;CN=Ana;PARTSTAT=DECLINED:mailto:{SELLER}"
-    put_ics(calendar_url, "no.ics", meeting("no", declined, start="20300323T100000", end="20300323T110000"))
+    put_ics(
+        calendar_url,
+        "no.ics",
+        meeting("no", declined, start="20300323T100000", end="20300323T110000"),
+    )
     put_ics(calendar_url, "w.ics", ics(vevent("w", *WEEKLY)))
 
     busy = connector.busy([other, calendar_url], WINDOW)
@@ -571,13 +717,17 @@ def test_busy_leaves_out_free_cancelled_declined_and_all_day_events(
     assert busy == sorted([dentist, *weekly])
 
 
-def test_find_owned_finds_tagged_blocks_and_agendas_at_any_date(connector: CaldavConnector, calendar_url: str) -> None:
+def test_find_owned_finds_tagged_blocks_and_agendas_at_any_date(
+    connector: CaldavConnector, calendar_url: str
+) -> None:
     old_block = connector.create(calendar_url, block(start=datetime(2021, 5, 3, 9, tzinfo=ZONE)))
     new_block = connector.create(calendar_url, block("m2"))
     plain = put_ics(calendar_url, "plain.ics", meeting("plain"))
     put_ics(calendar_url, "w.ics", ics(vevent("w", *WEEKLY)))
     instance = by_key(connector.changes(calendar_url, None, WINDOW).upserted)[WEEKLY_KEYS[1]]
-    tagged = connector.set_description(calendar_url, instance, "agenda", AgendaTag(instance.key, "c", ""), notify=False)
+    tagged = connector.set_description(
+        calendar_url, instance, "agenda", AgendaTag(instance.key, "c", ""), notify=False
+    )
 
     owned = by_key(connector.find_owned(calendar_url))
     assert set(owned) == {old_block.key, new_block.key, tagged.key}
@@ -610,13 +760,27 @@ def test_from_account_builds_a_working_connector(
     ("options", "message"),
     [
         ({}, "config.toml: accounts[0].url: Field required"),
-        ({"url": "ftp://cal.example"}, "config.toml: accounts[0].url: expected an http:// or https:// URL"),
-        ({"url": "https://ana:pw@cal.example/"}, "config.toml: accounts[0].url: credentials do not belong in the URL"),
-        ({"url": "https://cal.example/", "colour": "red"}, "config.toml: accounts[0].colour: unknown key"),
-        ({"url": "https://cal.example/", "password_file": "pw"}, "config.toml: accounts[0]: password_file needs a"),
+        (
+            {"url": "ftp://cal.example"},
+            "config.toml: accounts[0].url: expected an http:// or https:// URL",
+        ),
+        (
+            {"url": "https://ana:pw@cal.example/"},
+            "config.toml: accounts[0].url: credentials do not belong in the URL",
+        ),
+        (
+            {"url": "https://cal.example/", "colour": "red"},
+            "config.toml: accounts[0].colour: unknown key",
+        ),
+        (
+            {"url": "https://cal.example/", "password_file": "pw"},
+            "config.toml: accounts[0]: password_file needs a",
+        ),
     ],
 )
-def test_bad_options_are_config_errors_that_say_where(options: dict[str, object], message: str) -> None:
+def test_bad_options_are_config_errors_that_say_where(
+    options: dict[str, object], message: str
+) -> None:
     with pytest.raises(ConfigError) as caught:
         CaldavConnector.from_account(account(**options))
     assert str(caught.value).startswith(message)
@@ -625,7 +789,9 @@ def test_bad_options_are_config_errors_that_say_where(options: dict[str, object]
 def test_a_password_file_others_can_read_is_refused(tmp_secret: Path) -> None:
     tmp_secret.chmod(0o644)
     with pytest.raises(ConfigError) as caught:
-        CaldavConnector.from_account(account(url="https://cal.example/", username="ana", password_file=str(tmp_secret)))
+        CaldavConnector.from_account(
+            account(url="https://cal.example/", username="ana", password_file=str(tmp_secret))
+        )
     assert str(caught.value) == (
         f"config.toml: accounts[0].password_file: {tmp_secret} is readable by others (mode 0644); "
         f"run chmod 600 {tmp_secret}"
@@ -634,9 +800,13 @@ def test_a_password_file_others_can_read_is_refused(tmp_secret: Path) -> None:
 
 
 def test_a_missing_password_file_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"accounts\[0\]\.password_file: cannot read .*nope: No such file"):
+    with pytest.raises(
+        ConfigError, match=r"accounts\[0\]\.password_file: cannot read .*nope: No such file"
+    ):
         missing = str(tmp_path / "nope")
-        CaldavConnector.from_account(account(url="https://cal.example/", username="ana", password_file=missing))
+        CaldavConnector.from_account(
+            account(url="https://cal.example/", username="ana", password_file=missing)
+        )
 
 
 # --- authentication ------------------------------------------------------------------------
@@ -655,7 +825,9 @@ def test_the_right_password_from_the_credentials_directory_gets_in(
     guarded: RadicaleServer, tmp_secret: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_secret.parent))
-    connector = CaldavConnector.from_account(account(url=guarded.url, username="ana", password_file=tmp_secret.name))
+    connector = CaldavConnector.from_account(
+        account(url=guarded.url, username="ana", password_file=tmp_secret.name)
+    )
     try:
         assert connector.calendars() == []
     finally:
@@ -669,14 +841,20 @@ def test_a_wrong_password_is_an_auth_error_that_never_shows_the_password(
     wrong = tmp_path / "wrong"
     wrong.write_text("hunter2-wrong\n")
     wrong.chmod(0o600)
-    connector = CaldavConnector.from_account(account(url=guarded.url, username="ana", password_file=str(wrong)))
+    connector = CaldavConnector.from_account(
+        account(url=guarded.url, username="ana", password_file=str(wrong))
+    )
     try:
         with pytest.raises(AuthError) as caught:
             connector.changes(f"{guarded.url}ana/work/", None, WINDOW)
     finally:
         connector.close()
     message = str(caught.value)
-    assert message.startswith("config.toml: accounts[0]: ") and guarded.url in message and "'ana'" in message
+    assert (
+        message.startswith("config.toml: accounts[0]: ")
+        and guarded.url in message
+        and "'ana'" in message
+    )
     assert "\n" not in message
     assert "hunter2" not in message and "hunter2" not in caplog.text
 
@@ -705,7 +883,11 @@ def test_503_with_retry_after_is_retried_after_the_time_the_server_asks(
     ("failure", "error", "waits"),
     [
         ((503, {"Retry-After": "7"}), ThrottledError, [7.0, 7.0, 7.0]),
-        ((504, {"Retry-After": "2"}), ThrottledError, [2.0, 2.0, 2.0]),  # a gateway that says when, too
+        (
+            (504, {"Retry-After": "2"}),
+            ThrottledError,
+            [2.0, 2.0, 2.0],
+        ),  # a gateway that says when, too
         ((429, {"Retry-After": "120"}), ThrottledError, []),  # more than we are willing to wait
         ((429, {}), ThrottledError, [0.25, 0.5, 1.0]),
         ((502, {}), TransientError, [0.25, 0.5, 1.0]),
@@ -725,19 +907,27 @@ def test_retries_are_bounded_then_the_failure_is_reported(
     front.queue += [Reply(*failure)] * 10
     with front.running():
         with pytest.raises(error) as caught:
-            connect(front.url, user).changes(calendar_url.replace(radicale.url, front.url), None, WINDOW)
+            connect(front.url, user).changes(
+                calendar_url.replace(radicale.url, front.url), None, WINDOW
+            )
     assert sleeps == waits and len(front.seen) == len(waits) + 1
     if "Retry-After" in failure[1]:
         assert caught.value.retry_after == float(failure[1]["Retry-After"])  # type: ignore[attr-defined]
 
 
-def test_retry_after_as_an_http_date_is_honoured(radicale: RadicaleServer, user: str, calendar_url: str) -> None:
+def test_retry_after_as_an_http_date_is_honoured(
+    radicale: RadicaleServer, user: str, calendar_url: str
+) -> None:
     now = datetime(2030, 3, 18, 8, 0, tzinfo=UTC)
     put_ics(calendar_url, "a.ics", meeting("a"))
     sleeps: list[float] = []
     front = FaultProxy(radicale.url)
-    front.queue += [Reply(503, {"Retry-After": format_datetime(now + timedelta(seconds=7), usegmt=True)})] * 2
-    front.queue += [Reply(429, {"Retry-After": "Mon, 18 Mar 2030 07:00:00 GMT"})]  # already past: at once
+    front.queue += [
+        Reply(503, {"Retry-After": format_datetime(now + timedelta(seconds=7), usegmt=True)})
+    ] * 2
+    front.queue += [
+        Reply(429, {"Retry-After": "Mon, 18 Mar 2030 07:00:00 GMT"})
+    ]  # already past: at once
     with front.running():
         session = RetryingSession(sleep=sleeps.append, random=lambda: 0.5, clock=lambda: now)
         connector = CaldavConnector(SELLER, front.url, user, PASSWORD, zone=ZONE, session=session)
@@ -745,7 +935,11 @@ def test_retry_after_as_an_http_date_is_honoured(radicale: RadicaleServer, user:
             delta = connector.changes(calendar_url.replace(radicale.url, front.url), None, WINDOW)
         finally:
             connector.close()
-    assert [e.key for e in delta.upserted] == ["a"] and sleeps == [7.0, 7.0, 0.0] and delta.requests == 3 + 2
+    assert (
+        [e.key for e in delta.upserted] == ["a"]
+        and sleeps == [7.0, 7.0, 0.0]
+        and delta.requests == 3 + 2
+    )
 
 
 def test_an_unreachable_server_is_a_transient_error_after_backoff(
@@ -764,7 +958,9 @@ def test_a_body_cut_off_by_a_dropped_connection_is_retried(
     front = FaultProxy(radicale.url)
     front.queue += [Truncate(0.5)] * 2  # the headers announce more than arrives
     with front.running():
-        delta = connect(front.url, user).changes(calendar_url.replace(radicale.url, front.url), None, WINDOW)
+        delta = connect(front.url, user).changes(
+            calendar_url.replace(radicale.url, front.url), None, WINDOW
+        )
     assert [e.key for e in delta.upserted] == ["a"] and delta.requests == 2 + 2
     assert sleeps == [0.25, 0.5]
 
@@ -776,7 +972,9 @@ def test_an_answer_cut_short_by_the_server_is_a_one_line_transient_error(
     front.queue.append(Truncate(0.5, dropped=False))  # well-formed HTTP, half a multistatus
     with front.running():
         with pytest.raises(TransientError, match="not well-formed XML") as caught:
-            connect(front.url, user).changes(calendar_url.replace(radicale.url, front.url), None, WINDOW)
+            connect(front.url, user).changes(
+                calendar_url.replace(radicale.url, front.url), None, WINDOW
+            )
     assert "\n" not in str(caught.value)
 
 
@@ -803,7 +1001,9 @@ class TestContract(ConnectorContract):
             yield proxy
 
     @pytest.fixture
-    def harness(self, front: FaultProxy, radicale: RadicaleServer, user: str, calendar_url: str) -> Iterator[CaldavHarness]:
+    def harness(
+        self, front: FaultProxy, radicale: RadicaleServer, user: str, calendar_url: str
+    ) -> Iterator[CaldavHarness]:
         harness = CaldavHarness(front.url, user, front.via(calendar_url, radicale.url))
         yield harness
         harness.close()

@@ -35,8 +35,11 @@ TEXT = "Hello Dana,\nsee the deck before we meet."
 PERSON = '<p>Hello <b>Dana</b>,</p>\n<p>see <a href="https://deck.example/?a=1&amp;b=2">the deck</a> before we meet — ünïcode ✓</p>'
 DOCUMENT = f"<html><head><meta charset='utf-8'></head><body>{PERSON}</body></html>"
 # The agenda chunk in an HTML copy: from the opening marker paragraph to the closing one.
-CHUNK = re.compile(f'<p style="{MARKER_STYLE}">{re.escape(html.escape(splice.BEGIN))}</p>.*?'
-                   f'<p style="{MARKER_STYLE}">{re.escape(html.escape(splice.END))}</p>', re.S)  # fmt: skip
+CHUNK = re.compile(
+    f'<p style="{MARKER_STYLE}">{re.escape(html.escape(splice.BEGIN))}</p>.*?'
+    f'<p style="{MARKER_STYLE}">{re.escape(html.escape(splice.END))}</p>',
+    re.S,
+)
 
 
 def percent(text: str) -> str:
@@ -66,9 +69,21 @@ def escaped(text: str) -> str:
 
 BASE64 = base64.b64encode(DOCUMENT.encode()).decode()
 FORMS = [
-    Form("percent-encoded ALTREP", (f'DESCRIPTION;LANGUAGE=en;ALTREP="data:text/html,{percent(PERSON)}":{escaped(TEXT)}',), PERSON),
-    Form("base64 ALTREP", (f'DESCRIPTION;ALTREP="data:text/html;charset=utf-8;base64,{BASE64}":{escaped(TEXT)}',), DOCUMENT),
-    Form("X-ALT-DESC", (f"DESCRIPTION:{escaped(TEXT)}", f"X-ALT-DESC;FMTTYPE=text/html:{escaped(DOCUMENT)}"), DOCUMENT),
+    Form(
+        "percent-encoded ALTREP",
+        (f'DESCRIPTION;LANGUAGE=en;ALTREP="data:text/html,{percent(PERSON)}":{escaped(TEXT)}',),
+        PERSON,
+    ),
+    Form(
+        "base64 ALTREP",
+        (f'DESCRIPTION;ALTREP="data:text/html;charset=utf-8;base64,{BASE64}":{escaped(TEXT)}',),
+        DOCUMENT,
+    ),
+    Form(
+        "X-ALT-DESC",
+        (f"DESCRIPTION:{escaped(TEXT)}", f"X-ALT-DESC;FMTTYPE=text/html:{escaped(DOCUMENT)}"),
+        DOCUMENT,
+    ),
 ]
 
 
@@ -79,7 +94,9 @@ def add_meeting(harness: CaldavHarness, uid: str, lines: tuple[str, ...]) -> str
         f"UID:{uid}\r\nDTSTAMP:20300101T000000Z\r\nDTSTART;TZID=Europe/Berlin:20300319T100000\r\n"
         f"DTEND;TZID=Europe/Berlin:20300319T110000\r\nSUMMARY:Globex {uid}\r\nORGANIZER;CN=Ana:mailto:{SELLER}\r\n"
         "ATTENDEE;CN=Dana;PARTSTAT=ACCEPTED:mailto:dana@globex.example\r\n"
-        f"ATTENDEE;PARTSTAT=ACCEPTED:mailto:{SELLER}\r\n" + "".join(f"{line}\r\n" for line in lines) + "END:VEVENT\r\nEND:VCALENDAR\r\n"
+        f"ATTENDEE;PARTSTAT=ACCEPTED:mailto:{SELLER}\r\n"
+        + "".join(f"{line}\r\n" for line in lines)
+        + "END:VEVENT\r\nEND:VCALENDAR\r\n"
     )
     return put_ics(harness.calendar, f"{uid}.ics", text)
 
@@ -121,7 +138,9 @@ def test_the_html_copy_gets_the_agenda_and_gives_it_back_exactly(
     copy = form.read(inserted)
     assert outside_the_agenda(copy) == form.original  # the person's HTML, byte for byte
     assert "Globex m1" in CHUNK.search(copy).group() and "Tue 19 Mar 2030, 10:00–11:00" in copy  # type: ignore[union-attr]
-    assert copy.endswith("</body></html>") == form.original.endswith("</body></html>")  # inside the body, not after it
+    assert copy.endswith("</body></html>") == form.original.endswith(
+        "</body></html>"
+    )  # inside the body, not after it
     assert str(inserted["DESCRIPTION"]).startswith(TEXT + "\n\n" + splice.BEGIN)
 
     caldav_harness.edit_meeting("m1", start=at(caldav_harness, 1, 14))  # the agenda's time changes
@@ -136,7 +155,9 @@ def test_the_html_copy_gets_the_agenda_and_gives_it_back_exactly(
     given_back = stored(href)
     assert str(given_back["DESCRIPTION"]) == TEXT
     assert form.read(given_back) == form.original
-    assert given_back["DESCRIPTION"].params == written_by_client["DESCRIPTION"].params  # the very URL the client wrote
+    assert (
+        given_back["DESCRIPTION"].params == written_by_client["DESCRIPTION"].params
+    )  # the very URL the client wrote
     assert kept_lines(caplog) == []
 
 
@@ -147,28 +168,41 @@ def test_an_instance_of_a_series_gets_its_own_copy_and_the_series_keeps_the_pers
     href = add_meeting(caldav_harness, "weekly", (*form.lines, "RRULE:FREQ=WEEKLY;COUNT=3"))
     assert agent.cycle().count("write agenda") == 1  # the instance inside the agenda's lead time
     master, instance = sorted(stored_all(href), key=lambda vevent: "RECURRENCE-ID" in vevent)
-    assert form.read(master) == form.original and outside_the_agenda(form.read(instance)) == form.original
+    assert (
+        form.read(master) == form.original
+        and outside_the_agenda(form.read(instance)) == form.original
+    )
     undo(agent.sync)
     instance = next(vevent for vevent in stored_all(href) if "RECURRENCE-ID" in vevent)
     assert instance["DESCRIPTION"].params["ALTREP"] == master["DESCRIPTION"].params["ALTREP"]
     assert str(instance["DESCRIPTION"]) == TEXT and kept_lines(caplog) == []
 
 
-@pytest.mark.parametrize("altrep", ["cid:part1.5F3A@thunderbird.example", "http://intranet.example/notes/globex.html"])
+@pytest.mark.parametrize(
+    "altrep", ["cid:part1.5F3A@thunderbird.example", "http://intranet.example/notes/globex.html"]
+)
 def test_an_html_copy_kept_elsewhere_is_left_as_it_was_and_each_write_says_so(
     altrep: str, agent: Agent, caldav_harness: CaldavHarness, caplog: pytest.LogCaptureFixture
 ) -> None:
     href = add_meeting(caldav_harness, "m2", (f'DESCRIPTION;ALTREP="{altrep}":{escaped(TEXT)}',))
     assert agent.cycle() == ["create", "create", "write agenda"]
     inserted = stored(href)
-    assert inserted["DESCRIPTION"].params["ALTREP"] == altrep and splice.BEGIN in str(inserted["DESCRIPTION"])
+    assert inserted["DESCRIPTION"].params["ALTREP"] == altrep and splice.BEGIN in str(
+        inserted["DESCRIPTION"]
+    )
     (line,) = kept_lines(caplog)
     scheme = altrep.partition(":")[0]
-    assert line == {"meeting": "Globex m2", "reason": f"ALTREP: the HTML description is kept elsewhere ({scheme}:) and callplan "
-                    "cannot edit it; the agenda is in the text description only"}  # fmt: skip
+    assert line == {
+        "meeting": "Globex m2",
+        "reason": f"ALTREP: the HTML description is kept elsewhere ({scheme}:) and callplan "
+        "cannot edit it; the agenda is in the text description only",
+    }
     undo(agent.sync)
     given_back = stored(href)
-    assert (str(given_back["DESCRIPTION"]), given_back["DESCRIPTION"].params["ALTREP"]) == (TEXT, altrep)
+    assert (str(given_back["DESCRIPTION"]), given_back["DESCRIPTION"].params["ALTREP"]) == (
+        TEXT,
+        altrep,
+    )
     assert len(kept_lines(caplog)) == 2
 
 
@@ -180,7 +214,9 @@ def test_an_agenda_a_person_changed_in_the_html_alone_is_kept_and_the_text_goes_
     agent.cycle()
     calendar = icalendar.Calendar.from_ical(send("GET", href)[1])
     vevent = calendar.walk("VEVENT")[0]
-    edited = form.read(vevent).replace("Purpose", "Purpose (Dana: add pricing)")  # in an HTML editor
+    edited = form.read(vevent).replace(
+        "Purpose", "Purpose (Dana: add pricing)"
+    )  # in an HTML editor
     vevent.pop("X-ALT-DESC")
     vevent.add("X-ALT-DESC", icalendar.vText(edited), parameters={"FMTTYPE": "text/html"})
     assert send("PUT", href, calendar.to_ical().decode())[0] in (201, 204)
@@ -199,7 +235,10 @@ def test_an_agenda_a_person_changed_in_the_html_alone_is_kept_and_the_text_goes_
     "url, reason",
     [
         ("data:text/plain,hello", "a data: URL of text/plain, not HTML in UTF-8"),
-        ("data:text/html;charset=iso-8859-1,caf%e9", "a data: URL of text/html;charset=iso-8859-1, not HTML in UTF-8"),
+        (
+            "data:text/html;charset=iso-8859-1,caf%e9",
+            "a data: URL of text/html;charset=iso-8859-1, not HTML in UTF-8",
+        ),
         ("data:text/html,caf%e9", "a data: URL whose HTML is not UTF-8"),
         ("data:text/html;base64,YR==", "base64 not written the standard way"),
         ("data:text/html;base64,PHA+aGk8L3A-", "a data: URL whose base64 cannot be decoded"),
@@ -215,6 +254,8 @@ def test_a_percent_encoded_url_is_edited_in_place() -> None:
     url = DataUrl("data:text/html,%3cp%3Ecaf%C3%A9 ✓ /x%3C/p%3e")
     assert url.html == "<p>café ✓ /x</p>"
     at_end = len("<p>café ✓ /x")
-    assert url.edited(Edit(at_end, at_end, " & more")) == "data:text/html,%3cp%3Ecaf%C3%A9 ✓ /x%20%26%20more%3C/p%3e"
+    assert (
+        url.edited(Edit(at_end, at_end, " & more"))
+        == "data:text/html,%3cp%3Ecaf%C3%A9 ✓ /x%20%26%20more%3C/p%3e"
+    )
     assert unquote(url.edited(Edit(3, 7, "tea"))) == "data:text/html,<p>tea ✓ /x</p>"
-

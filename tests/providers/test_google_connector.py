@@ -15,7 +15,13 @@ from email.utils import format_datetime
 
 import pytest
 
-from agent.core.errors import AuthError, BadDataError, ConnectorError, ThrottledError, TransientError
+from agent.core.errors import (
+    AuthError,
+    BadDataError,
+    ConnectorError,
+    ThrottledError,
+    TransientError,
+)
 from agent.core.model import AgendaTag, BlockSpec, BlockTag, Interval, Kind, Response, Window
 from connectors import google_auth
 from connectors.google import GoogleConnector
@@ -34,7 +40,13 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 
 def block(meeting_key: str = "m1", start: datetime | None = None) -> BlockSpec:
     start = start or at(20, 9, 45)
-    tag = BlockTag(Kind.PREP, meeting_key, Interval(start, start + timedelta(minutes=15)), Interval(at(20, 10), at(20, 11)), "f00d")
+    tag = BlockTag(
+        Kind.PREP,
+        meeting_key,
+        Interval(start, start + timedelta(minutes=15)),
+        Interval(at(20, 10), at(20, 11)),
+        "f00d",
+    )
     return BlockSpec("Prep: Globex", start, start + timedelta(minutes=15), "1. Read the notes", tag)
 
 
@@ -48,25 +60,44 @@ def connector(harness: GoogleHarness, sleeps: list[float]) -> GoogleConnector:
     return harness.connector(sleep=sleeps.append)
 
 
-def meeting(harness: GoogleHarness, title: str = "Globex", start: datetime | None = None, **extra: object) -> str:
+def meeting(
+    harness: GoogleHarness, title: str = "Globex", start: datetime | None = None, **extra: object
+) -> str:
     return harness.add_meeting(title, start or at(20, 10), **extra)  # type: ignore[arg-type]
 
 
 # --- reading -----------------------------------------------------------------------------------
 
 
-def test_a_full_read_has_the_window_one_event_per_instance(harness: GoogleHarness, connector: GoogleConnector) -> None:
+def test_a_full_read_has_the_window_one_event_per_instance(
+    harness: GoogleHarness, connector: GoogleConnector
+) -> None:
     key = meeting(harness, description="Dial-in 555")
     harness.add_meeting("Last month", at(1, 10))
     harness.add_meeting("Next year", datetime(2031, 1, 6, 10, tzinfo=ZONE))
-    series = harness.fake.insert(harness.calendar, {"summary": "Weekly", "start": when(at(18, 12)), "end": when(at(18, 12, 30)),
-                                                    "recurrence": ["RRULE:FREQ=WEEKLY;COUNT=6"]})["id"]  # fmt: skip
-    harness.fake.insert(harness.calendar, {"summary": "Offsite", "start": {"date": "2030-03-21"}, "end": {"date": "2030-03-22"}})
+    series = harness.fake.insert(
+        harness.calendar,
+        {
+            "summary": "Weekly",
+            "start": when(at(18, 12)),
+            "end": when(at(18, 12, 30)),
+            "recurrence": ["RRULE:FREQ=WEEKLY;COUNT=6"],
+        },
+    )["id"]
+    harness.fake.insert(
+        harness.calendar,
+        {"summary": "Offsite", "start": {"date": "2030-03-21"}, "end": {"date": "2030-03-22"}},
+    )
     delta = connector.changes(harness.calendar, None, WINDOW)
     assert delta.full and delta.cursor and delta.requests == 1 and not delta.skipped
     events = {event.key: event for event in delta.upserted}
     ours = events[key]
-    assert (ours.title, ours.start, ours.end, ours.description) == ("Globex", at(20, 10), at(20, 11), "Dial-in 555")
+    assert (ours.title, ours.start, ours.end, ours.description) == (
+        "Globex",
+        at(20, 10),
+        at(20, 11),
+        "Dial-in 555",
+    )
     assert ours.self_is_organizer and ours.self_response is Response.ACCEPTED and ours.etag
     assert [a.email for a in ours.attendees] == ["dana@globex.example", SELLER]
     weekly = sorted(e for e in events if e.startswith(f"{series}_"))
@@ -87,7 +118,9 @@ def test_pages_are_followed_and_only_the_last_one_gives_the_cursor(harness: Goog
     assert all("pageToken" in entry.query for entry in harness.fake.log[-2:])
 
 
-def test_a_quiet_calendar_costs_one_request_and_a_change_comes_back_alone(harness: GoogleHarness, connector: GoogleConnector) -> None:
+def test_a_quiet_calendar_costs_one_request_and_a_change_comes_back_alone(
+    harness: GoogleHarness, connector: GoogleConnector
+) -> None:
     first = meeting(harness)
     second = meeting(harness, "Initech", at(21, 10))
     start = connector.changes(harness.calendar, None, WINDOW)
@@ -96,16 +129,38 @@ def test_a_quiet_calendar_costs_one_request_and_a_change_comes_back_alone(harnes
     assert quiet.cursor == start.cursor  # nothing changed: Google gives the same token back
     harness.edit_meeting(second, title="Initech (moved)", start=at(22, 10))
     changed = connector.changes(harness.calendar, quiet.cursor, WINDOW)
-    assert changed.requests == 1 and [e.key for e in changed.upserted] == [second] and changed.upserted[0].start == at(22, 10)
+    assert (
+        changed.requests == 1
+        and [e.key for e in changed.upserted] == [second]
+        and changed.upserted[0].start == at(22, 10)
+    )
     query = harness.fake.log[-1].query
-    assert set(query) == {"syncToken", "singleEvents", "maxResults", "alt"}  # nothing the API forbids with a token
+    assert set(query) == {
+        "syncToken",
+        "singleEvents",
+        "maxResults",
+        "alt",
+    }  # nothing the API forbids with a token
     assert first not in changed.removed_refs
 
 
-def test_deletions_and_moves_out_of_the_window_are_removals(harness: GoogleHarness, connector: GoogleConnector) -> None:
-    gone, away, kept = meeting(harness, "Gone"), meeting(harness, "Away", at(21, 10)), meeting(harness, "Kept", at(22, 10))
-    series = harness.fake.insert(harness.calendar, {"summary": "Daily", "start": when(at(25, 9)), "end": when(at(25, 9, 15)),
-                                                    "recurrence": ["RRULE:FREQ=DAILY;COUNT=3"]})["id"]  # fmt: skip
+def test_deletions_and_moves_out_of_the_window_are_removals(
+    harness: GoogleHarness, connector: GoogleConnector
+) -> None:
+    gone, away, kept = (
+        meeting(harness, "Gone"),
+        meeting(harness, "Away", at(21, 10)),
+        meeting(harness, "Kept", at(22, 10)),
+    )
+    series = harness.fake.insert(
+        harness.calendar,
+        {
+            "summary": "Daily",
+            "start": when(at(25, 9)),
+            "end": when(at(25, 9, 15)),
+            "recurrence": ["RRULE:FREQ=DAILY;COUNT=3"],
+        },
+    )["id"]
     skipped_instance = f"{series}_20300326T080000Z"
     start = connector.changes(harness.calendar, None, WINDOW)
     assert skipped_instance in {e.key for e in start.upserted}
@@ -116,24 +171,46 @@ def test_deletions_and_moves_out_of_the_window_are_removals(harness: GoogleHarne
     assert set(delta.removed_refs) == {gone, away, skipped_instance} and delta.upserted == ()
     harness.fake.delete(harness.calendar, series)  # the whole series: each instance is reported
     delta = connector.changes(harness.calendar, delta.cursor, WINDOW)
-    assert set(delta.removed_refs) == {f"{series}_20300325T080000Z", f"{series}_20300327T080000Z"} | {skipped_instance}
-    assert connector.get(harness.calendar, gone) is None and connector.get(harness.calendar, kept) is not None
+    assert set(delta.removed_refs) == {
+        f"{series}_20300325T080000Z",
+        f"{series}_20300327T080000Z",
+    } | {skipped_instance}
+    assert (
+        connector.get(harness.calendar, gone) is None
+        and connector.get(harness.calendar, kept) is not None
+    )
 
 
-def test_an_expired_sync_token_means_a_full_read(harness: GoogleHarness, connector: GoogleConnector) -> None:
+def test_an_expired_sync_token_means_a_full_read(
+    harness: GoogleHarness, connector: GoogleConnector
+) -> None:
     meeting(harness)
     start = connector.changes(harness.calendar, None, WINDOW)
     harness.fake.expire_sync_tokens(harness.calendar)
     delta = connector.changes(harness.calendar, start.cursor, WINDOW)
-    assert delta.full and len(delta.upserted) == 1 and delta.requests == 2  # the 410, then the full read
+    assert (
+        delta.full and len(delta.upserted) == 1 and delta.requests == 2
+    )  # the 410, then the full read
     assert delta.cursor != start.cursor
 
 
-def test_a_malformed_event_is_skipped_with_a_reason_and_the_rest_is_read(harness: GoogleHarness, connector: GoogleConnector) -> None:
+def test_a_malformed_event_is_skipped_with_a_reason_and_the_rest_is_read(
+    harness: GoogleHarness, connector: GoogleConnector
+) -> None:
     start = connector.changes(harness.calendar, None, WINDOW)
     key = meeting(harness)
-    harness.fake.put_raw(harness.calendar, {"id": "brokenevent1", "summary": "No end", "start": {"dateTime": "2030-03-20T09:00:00+01:00"}})
-    harness.fake.put_raw(harness.calendar, {"id": "brokenevent2", "start": {"dateTime": "yesterday"}, "end": {"date": "2030-03-20"}})
+    harness.fake.put_raw(
+        harness.calendar,
+        {
+            "id": "brokenevent1",
+            "summary": "No end",
+            "start": {"dateTime": "2030-03-20T09:00:00+01:00"},
+        },
+    )
+    harness.fake.put_raw(
+        harness.calendar,
+        {"id": "brokenevent2", "start": {"dateTime": "yesterday"}, "end": {"date": "2030-03-20"}},
+    )
     delta = connector.changes(harness.calendar, start.cursor, WINDOW)
     assert [e.key for e in delta.upserted] == [key] and delta.removed_refs == ()
     assert sorted(delta.skipped) == [
@@ -142,22 +219,32 @@ def test_a_malformed_event_is_skipped_with_a_reason_and_the_rest_is_read(harness
     ]
 
 
-def test_a_customer_organised_meeting_and_a_declined_one_read_as_such(harness: GoogleHarness, connector: GoogleConnector) -> None:
+def test_a_customer_organised_meeting_and_a_declined_one_read_as_such(
+    harness: GoogleHarness, connector: GoogleConnector
+) -> None:
     theirs = meeting(harness, organizer="eli@initech.example", guests=["eli@initech.example"])
     declined = meeting(harness, "Declined", at(21, 10))
     harness.edit_meeting(declined, decline=True)
     events = {e.key: e for e in connector.changes(harness.calendar, None, WINDOW).upserted}
-    assert not events[theirs].self_is_organizer and events[theirs].organizer == "eli@initech.example"
+    assert (
+        not events[theirs].self_is_organizer and events[theirs].organizer == "eli@initech.example"
+    )
     assert events[declined].self_response is Response.DECLINED and not events[declined].busy
 
 
 # --- writing -----------------------------------------------------------------------------------
 
 
-def test_a_block_is_private_busy_silent_and_carries_its_tag(harness: GoogleHarness, connector: GoogleConnector) -> None:
+def test_a_block_is_private_busy_silent_and_carries_its_tag(
+    harness: GoogleHarness, connector: GoogleConnector
+) -> None:
     created = connector.create(harness.calendar, block())
     stored = harness.fake.get(harness.calendar, created.ref)
-    assert (stored["visibility"], stored["transparency"], stored["reminders"]) == ("private", "opaque", {"useDefault": False})
+    assert (stored["visibility"], stored["transparency"], stored["reminders"]) == (
+        "private",
+        "opaque",
+        {"useDefault": False},
+    )
     assert "attendees" not in stored and harness.fake.emails == {}
     assert stored["extendedProperties"]["private"][f"{PREFIX}kind"] == "prep"
     assert created.block_tag == block().tag and created.private and not created.transparent
@@ -165,21 +252,32 @@ def test_a_block_is_private_busy_silent_and_carries_its_tag(harness: GoogleHarne
     assert [e.ref for e in connector.find_owned(harness.calendar)] == [created.ref]
 
 
-def test_an_insert_whose_answer_was_lost_is_not_doubled(harness: GoogleHarness, connector: GoogleConnector, sleeps: list[float]) -> None:
+def test_an_insert_whose_answer_was_lost_is_not_doubled(
+    harness: GoogleHarness, connector: GoogleConnector, sleeps: list[float]
+) -> None:
     harness.fake.fail(503, times=1, method="POST", after=True)
     created = connector.create(harness.calendar, block())
     assert sleeps == [0.5] and created.block_tag == block().tag
     assert len(connector.find_owned(harness.calendar)) == 1
 
 
-def test_removing_the_agenda_deletes_its_tag_properties(harness: GoogleHarness, connector: GoogleConnector) -> None:
+def test_removing_the_agenda_deletes_its_tag_properties(
+    harness: GoogleHarness, connector: GoogleConnector
+) -> None:
     """The PATCH sets each of its properties to null, which removes it (an empty value would stay)."""
     key = meeting(harness, description="Intro")
     current = connector.get(harness.calendar, key)
     assert current is not None
-    written = connector.set_description(harness.calendar, current, "Intro\n\nAGENDA", AgendaTag(key, "c0ffee", "\n\n"), notify=True)
+    written = connector.set_description(
+        harness.calendar, current, "Intro\n\nAGENDA", AgendaTag(key, "c0ffee", "\n\n"), notify=True
+    )
     connector.set_description(harness.calendar, written, "Intro", None, notify=False)
-    assert not any(k.startswith(PREFIX) for k in harness.fake.get(harness.calendar, key).get("extendedProperties", {}).get("private", {}))
+    assert not any(
+        k.startswith(PREFIX)
+        for k in harness.fake.get(harness.calendar, key)
+        .get("extendedProperties", {})
+        .get("private", {})
+    )
 
 
 def test_external_only_notifies_guests_outside_google(google_fake: GoogleCalendarFake) -> None:
@@ -189,35 +287,57 @@ def test_external_only_notifies_guests_outside_google(google_fake: GoogleCalenda
     connector = harness.connector(send_updates="externalOnly")
     current = connector.get(harness.calendar, key)
     assert current is not None
-    connector.set_description(harness.calendar, current, "AGENDA", AgendaTag(key, "1", ""), notify=True)
+    connector.set_description(
+        harness.calendar, current, "AGENDA", AgendaTag(key, "1", ""), notify=True
+    )
     assert harness.fake.emails == {"pat@umbrella.example": 1}
     harness.close()
 
 
-def test_a_meeting_someone_else_organises_cannot_be_rewritten(harness: GoogleHarness, connector: GoogleConnector) -> None:
+def test_a_meeting_someone_else_organises_cannot_be_rewritten(
+    harness: GoogleHarness, connector: GoogleConnector
+) -> None:
     key = meeting(harness, organizer="eli@initech.example", guests=["eli@initech.example"])
     current = connector.get(harness.calendar, key)
     assert current is not None
     with pytest.raises(ConnectorError, match="forbiddenForNonOrganizer"):
-        connector.set_description(harness.calendar, current, "ours now", AgendaTag(key, "1", ""), notify=False)
+        connector.set_description(
+            harness.calendar, current, "ours now", AgendaTag(key, "1", ""), notify=False
+        )
 
 
-def test_an_agenda_on_one_instance_of_a_series_stays_on_that_instance(harness: GoogleHarness, connector: GoogleConnector) -> None:
-    series = harness.fake.insert(harness.calendar, {
-        "summary": "Weekly with Globex", "start": when(at(18, 10)), "end": when(at(18, 11)), "recurrence": ["RRULE:FREQ=WEEKLY;COUNT=3"],
-        "attendees": [{"email": "dana@globex.example"}, {"email": SELLER}],
-    })["id"]  # fmt: skip
+def test_an_agenda_on_one_instance_of_a_series_stays_on_that_instance(
+    harness: GoogleHarness, connector: GoogleConnector
+) -> None:
+    series = harness.fake.insert(
+        harness.calendar,
+        {
+            "summary": "Weekly with Globex",
+            "start": when(at(18, 10)),
+            "end": when(at(18, 11)),
+            "recurrence": ["RRULE:FREQ=WEEKLY;COUNT=3"],
+            "attendees": [{"email": "dana@globex.example"}, {"email": SELLER}],
+        },
+    )["id"]
     key = f"{series}_20300325T090000Z"
     instance = connector.get(harness.calendar, key)
     assert instance is not None and instance.recurring
-    connector.set_description(harness.calendar, instance, "AGENDA", AgendaTag(key, "1", ""), notify=False)
+    connector.set_description(
+        harness.calendar, instance, "AGENDA", AgendaTag(key, "1", ""), notify=False
+    )
     owned = connector.find_owned(harness.calendar)
     assert [(e.key, e.agenda_tag.meeting_key) for e in owned if e.agenda_tag] == [(key, key)]
     delta = connector.changes(harness.calendar, None, WINDOW)
-    assert {e.key: e.description for e in delta.upserted} == {f"{series}_20300318T090000Z": "", key: "AGENDA", f"{series}_20300401T080000Z": ""}
+    assert {e.key: e.description for e in delta.upserted} == {
+        f"{series}_20300318T090000Z": "",
+        key: "AGENDA",
+        f"{series}_20300401T080000Z": "",
+    }
 
 
-def test_a_tag_google_would_cut_is_refused_before_sending(harness: GoogleHarness, connector: GoogleConnector) -> None:
+def test_a_tag_google_would_cut_is_refused_before_sending(
+    harness: GoogleHarness, connector: GoogleConnector
+) -> None:
     sent = harness.fake.requests
     with pytest.raises(ConnectorError, match="too long"):
         connector.create(harness.calendar, block(meeting_key="x" * 1100))
@@ -227,12 +347,28 @@ def test_a_tag_google_would_cut_is_refused_before_sending(harness: GoogleHarness
 # --- free/busy ------------------------------------------------------------------------------------
 
 
-def test_busy_times_come_from_one_free_busy_query(harness: GoogleHarness, caplog: pytest.LogCaptureFixture) -> None:
+def test_busy_times_come_from_one_free_busy_query(
+    harness: GoogleHarness, caplog: pytest.LogCaptureFixture
+) -> None:
     personal = harness.fake.add_calendar("alex.private@gmail.example")
     harness.fake.share(personal, SELLER, "freeBusyReader")
-    harness.fake.insert(personal, {"summary": "Dentist", "start": when(at(20, 8)), "end": when(at(20, 9))})
-    harness.fake.insert(personal, {"summary": "Free", "start": when(at(20, 12)), "end": when(at(20, 13)), "transparency": "transparent"})
-    connector = harness.connector(credentials=harness.credentials([google_auth.EVENTS, google_auth.CALENDAR_LIST, google_auth.FREEBUSY]))
+    harness.fake.insert(
+        personal, {"summary": "Dentist", "start": when(at(20, 8)), "end": when(at(20, 9))}
+    )
+    harness.fake.insert(
+        personal,
+        {
+            "summary": "Free",
+            "start": when(at(20, 12)),
+            "end": when(at(20, 13)),
+            "transparency": "transparent",
+        },
+    )
+    connector = harness.connector(
+        credentials=harness.credentials(
+            [google_auth.EVENTS, google_auth.CALENDAR_LIST, google_auth.FREEBUSY]
+        )
+    )
     sent = harness.fake.requests
     with caplog.at_level(logging.WARNING):
         spans = connector.busy([personal, "nobody@nowhere.example"], WINDOW)
@@ -244,11 +380,15 @@ def test_connectors_share_one_parse_of_the_api_description(harness: GoogleHarnes
     """A process serving many sellers holds one Calendar API description, not one per seller
     (googleapiclient's own build() parses half a megabyte for every service object)."""
     credentials = harness.credentials()
-    GoogleConnector(SELLER, credentials, api_endpoint=harness.api).close()  # the shared parse, made once
+    GoogleConnector(
+        SELLER, credentials, api_endpoint=harness.api
+    ).close()  # the shared parse, made once
     gc.collect()
     tracemalloc.start()
     try:
-        connectors = [GoogleConnector(SELLER, credentials, api_endpoint=harness.api) for _ in range(20)]
+        connectors = [
+            GoogleConnector(SELLER, credentials, api_endpoint=harness.api) for _ in range(20)
+        ]
         for connector in connectors:
             connector.service.events()
         gc.collect()
@@ -262,31 +402,51 @@ def test_connectors_share_one_parse_of_the_api_description(harness: GoogleHarnes
 # --- errors and retries ---------------------------------------------------------------------------
 
 
-def test_throttling_is_retried_with_jittered_backoff(harness: GoogleHarness, connector: GoogleConnector, sleeps: list[float]) -> None:
+def test_throttling_is_retried_with_jittered_backoff(
+    harness: GoogleHarness, connector: GoogleConnector, sleeps: list[float]
+) -> None:
     harness.fake.fail(429, times=1)
     harness.fake.fail(403, "userRateLimitExceeded", times=1)
     harness.fake.fail(503, times=1)
     delta = connector.changes(harness.calendar, None, WINDOW)
-    assert delta.requests == 4 and sleeps == [0.5, 1.0, 2.0]  # random() is 0.5: half of 1, 2, 4 seconds
+    assert delta.requests == 4 and sleeps == [
+        0.5,
+        1.0,
+        2.0,
+    ]  # random() is 0.5: half of 1, 2, 4 seconds
 
 
-def test_retry_after_is_honoured_and_retries_are_bounded(harness: GoogleHarness, connector: GoogleConnector, sleeps: list[float]) -> None:
+def test_retry_after_is_honoured_and_retries_are_bounded(
+    harness: GoogleHarness, connector: GoogleConnector, sleeps: list[float]
+) -> None:
     harness.fake.fail(429, times=5, retry_after=7)
     with pytest.raises(ThrottledError) as raised:
         connector.changes(harness.calendar, None, WINDOW)
-    assert sleeps == [7, 7, 7, 7] and raised.value.retry_after == 7 and "gave up after 5 attempts" in str(raised.value)
+    assert (
+        sleeps == [7, 7, 7, 7]
+        and raised.value.retry_after == 7
+        and "gave up after 5 attempts" in str(raised.value)
+    )
     harness.fake.fail(500, times=5)
     with pytest.raises(TransientError):
         connector.get(harness.calendar, "whatever")
 
 
-def test_retry_after_as_an_http_date_is_honoured(harness: GoogleHarness, sleeps: list[float]) -> None:
+def test_retry_after_as_an_http_date_is_honoured(
+    harness: GoogleHarness, sleeps: list[float]
+) -> None:
     now = datetime(2030, 3, 17, 8, 0, tzinfo=UTC)
     connector = harness.connector(sleep=sleeps.append, clock=lambda: now)
-    harness.fake.fail(429, times=2, retry_after=format_datetime(now + timedelta(seconds=7), usegmt=True))
+    harness.fake.fail(
+        429, times=2, retry_after=format_datetime(now + timedelta(seconds=7), usegmt=True)
+    )
     assert connector.changes(harness.calendar, None, WINDOW).requests == 3 and sleeps == [7.0, 7.0]
-    harness.fake.fail(429, times=1, retry_after=format_datetime(now + timedelta(hours=1), usegmt=True))
-    with pytest.raises(ThrottledError, match="gave up after 1 attempts") as raised:  # longer than we may wait
+    harness.fake.fail(
+        429, times=1, retry_after=format_datetime(now + timedelta(hours=1), usegmt=True)
+    )
+    with pytest.raises(
+        ThrottledError, match="gave up after 1 attempts"
+    ) as raised:  # longer than we may wait
         connector.changes(harness.calendar, None, WINDOW)
     assert raised.value.retry_after == 3600.0 and sleeps == [7.0, 7.0]
 
@@ -299,11 +459,19 @@ def test_a_batch_insert_throttled_for_good_fails_alone_under_its_own_name(
     blocks = [replace(block(f"m{n}", at(20, 8 + n)), description=f"notes {n}") for n in range(3)]
     harness.fake.fail(429, times=10, method="POST", body="notes 1")
     created = connector.create_many(harness.calendar, blocks)
-    assert [event.block_tag for event in created if not isinstance(event, Exception)] == [blocks[0].tag, blocks[2].tag]
+    assert [event.block_tag for event in created if not isinstance(event, Exception)] == [
+        blocks[0].tag,
+        blocks[2].tag,
+    ]
     assert isinstance(created[1], ThrottledError)
-    assert str(created[1]) == "google: create block: Google asks us to slow down (HTTP 429 rateLimitExceeded); gave up after 5 attempts"
+    assert (
+        str(created[1])
+        == "google: create block: Google asks us to slow down (HTTP 429 rateLimitExceeded); gave up after 5 attempts"
+    )
     assert sleeps == [0.5, 1.0, 2.0, 4.0] and len(harness.fake.events(harness.calendar)) == 2
-    assert sum(1 for entry in harness.fake.log if entry.in_batch and entry.method == "POST") == 3 + 4
+    assert (
+        sum(1 for entry in harness.fake.log if entry.in_batch and entry.method == "POST") == 3 + 4
+    )
 
 
 def test_an_answer_cut_short_is_read_again_and_a_write_whose_answer_is_unreadable_is_skipped(
@@ -313,38 +481,66 @@ def test_an_answer_cut_short_is_read_again_and_a_write_whose_answer_is_unreadabl
     transient for a read; a write went through, but its answer cannot be read (BadDataError)."""
     key = meeting(harness, description="Intro")
     with FaultProxy(google_fake.url).running() as proxy:
-        connector = GoogleConnector(SELLER, harness.credentials(), zone=ZONE, api_endpoint=proxy.url + "calendar/v3/",
-                                    sleep=sleeps.append, random=lambda: 0.5)  # fmt: skip
+        connector = GoogleConnector(
+            SELLER,
+            harness.credentials(),
+            zone=ZONE,
+            api_endpoint=proxy.url + "calendar/v3/",
+            sleep=sleeps.append,
+            random=lambda: 0.5,
+        )
         proxy.queue += [Truncate(0.5, dropped=True), Truncate(0.5, dropped=False)]
         delta = connector.changes(harness.calendar, None, WINDOW)
-        assert [e.key for e in delta.upserted] == [key] and delta.requests == 3 and sleeps == [0.5, 1.0]
+        assert (
+            [e.key for e in delta.upserted] == [key]
+            and delta.requests == 3
+            and sleeps == [0.5, 1.0]
+        )
         proxy.queue.append(Truncate(0.5, dropped=False))
         with pytest.raises(BadDataError, match="Google's answer could not be read"):
-            connector.set_description(harness.calendar, delta.upserted[0], "Intro\n\nAGENDA", AgendaTag(key, "c0ffee", "\n\n"), notify=False)
+            connector.set_description(
+                harness.calendar,
+                delta.upserted[0],
+                "Intro\n\nAGENDA",
+                AgendaTag(key, "c0ffee", "\n\n"),
+                notify=False,
+            )
     assert harness.fake.get(harness.calendar, key)["description"] == "Intro\n\nAGENDA"
 
 
-def test_a_batch_answer_cut_short_is_sent_again_without_doubling_a_block(harness: GoogleHarness, google_fake: GoogleCalendarFake) -> None:
+def test_a_batch_answer_cut_short_is_sent_again_without_doubling_a_block(
+    harness: GoogleHarness, google_fake: GoogleCalendarFake
+) -> None:
     """The inserts went through but the answer lost parts: the batch is sent again, and each
     insert that had gone through comes back as 409 and is recognised by its id."""
     blocks = [block(f"m{n}", at(20, 8 + n)) for n in range(3)]
     with FaultProxy(google_fake.url).running() as proxy:
-        connector = GoogleConnector(SELLER, harness.credentials(), zone=ZONE, api_endpoint=proxy.url + "calendar/v3/",
-                                    sleep=lambda seconds: None, random=lambda: 0.5)  # fmt: skip
+        connector = GoogleConnector(
+            SELLER,
+            harness.credentials(),
+            zone=ZONE,
+            api_endpoint=proxy.url + "calendar/v3/",
+            sleep=lambda seconds: None,
+            random=lambda: 0.5,
+        )
         proxy.queue.append(Truncate(0.6, dropped=False))
         created = connector.create_many(harness.calendar, blocks)
     assert [getattr(event, "block_tag", event) for event in created] == [b.tag for b in blocks]
     assert len(google_fake.events(harness.calendar)) == 3
 
 
-def test_other_refusals_are_not_retried(harness: GoogleHarness, connector: GoogleConnector, sleeps: list[float]) -> None:
+def test_other_refusals_are_not_retried(
+    harness: GoogleHarness, connector: GoogleConnector, sleeps: list[float]
+) -> None:
     harness.fake.fail(403, "forbidden", times=1)
     with pytest.raises(ConnectorError, match="HTTP 403 forbidden"):
         connector.changes(harness.calendar, None, WINDOW)
     assert sleeps == []
 
 
-def test_an_expired_access_token_is_refreshed_silently(harness: GoogleHarness, connector: GoogleConnector) -> None:
+def test_an_expired_access_token_is_refreshed_silently(
+    harness: GoogleHarness, connector: GoogleConnector
+) -> None:
     meeting(harness)
     harness.fake.oauth.expire_access_tokens()
     assert len(connector.changes(harness.calendar, None, WINDOW).upserted) == 1
@@ -353,7 +549,9 @@ def test_an_expired_access_token_is_refreshed_silently(harness: GoogleHarness, c
 
 def test_a_revoked_authorisation_is_one_line_saying_what_to_run(harness: GoogleHarness) -> None:
     credentials = harness.credentials()
-    connector = harness.connector(credentials=credentials, reauthorize="run: callplan auth google work")
+    connector = harness.connector(
+        credentials=credentials, reauthorize="run: callplan auth google work"
+    )
     harness.fake.oauth.revoke(credentials.refresh_token)
     with pytest.raises(AuthError) as raised:
         connector.changes(harness.calendar, None, WINDOW)
@@ -380,7 +578,11 @@ class TestContract(ConnectorContract):
 
     @pytest.fixture
     def connector(self, harness: GoogleHarness) -> GoogleConnector:
-        return harness.connector(credentials=harness.credentials([google_auth.EVENTS, google_auth.CALENDAR_LIST, google_auth.FREEBUSY]))
+        return harness.connector(
+            credentials=harness.credentials(
+                [google_auth.EVENTS, google_auth.CALENDAR_LIST, google_auth.FREEBUSY]
+            )
+        )
 
     @pytest.fixture
     def served(self, google_fake: GoogleCalendarFake) -> Callable[[], int]:

@@ -30,14 +30,18 @@ from tests.support.harness.outlook import CLIENT_ID, SELLER, outlook_account, si
 TENANT = "contoso.example"
 
 
-def test_device_code_sign_in_caches_tokens_in_a_private_file_and_reuses_them(graph: GraphFake, authority: Authority, tmp_path: Path) -> None:
+def test_device_code_sign_in_caches_tokens_in_a_private_file_and_reuses_them(
+    graph: GraphFake, authority: Authority, tmp_path: Path
+) -> None:
     account = outlook_account(graph, tmp_path)
     authority.add_user(SELLER)
     authority.next_sign_in = SELLER
     shown: list[str] = []
     line = sign_in(account, shown.append, http_client=authority.http_client())
     assert "https://microsoft.com/devicelogin" in shown[0] and "enter the code" in shown[0]
-    assert authority.grants.count("urn:ietf:params:oauth:grant-type:device_code") == 3  # pending, pending, signed in
+    assert (
+        authority.grants.count("urn:ietf:params:oauth:grant-type:device_code") == 3
+    )  # pending, pending, signed in
     cache = tmp_path / "tokens.json"
     assert stat.S_IMODE(cache.stat().st_mode) == 0o600
     assert "signed in" in line and str(cache) in line and "access" not in line
@@ -46,10 +50,14 @@ def test_device_code_sign_in_caches_tokens_in_a_private_file_and_reuses_them(gra
     again = GraphTokens(account, parse_options(account), http_client=authority.http_client())
     assert again().startswith("user-")  # from the cache: no new sign-in, no token request
     assert authority.grants.count("urn:ietf:params:oauth:grant-type:device_code") == 3
-    assert authority.grants.count("refresh_token") == 0 and cache.stat().st_mtime_ns == before  # unchanged: not rewritten
+    assert (
+        authority.grants.count("refresh_token") == 0 and cache.stat().st_mtime_ns == before
+    )  # unchanged: not rewritten
 
 
-def test_silent_refresh_and_revoked_consent(graph: GraphFake, authority: Authority, tmp_path: Path) -> None:
+def test_silent_refresh_and_revoked_consent(
+    graph: GraphFake, authority: Authority, tmp_path: Path
+) -> None:
     account = outlook_account(graph, tmp_path)
     tokens = signed_in(account, authority)
     first = tokens()
@@ -57,23 +65,35 @@ def test_silent_refresh_and_revoked_consent(graph: GraphFake, authority: Authori
     assert refreshed != first and authority.grants[-1] == "refresh_token"
     authority.revoke(SELLER)
     with pytest.raises(AuthError) as failure:
-        GraphTokens(account, parse_options(account), http_client=authority.http_client())(force_refresh=True)
+        GraphTokens(account, parse_options(account), http_client=authority.http_client())(
+            force_refresh=True
+        )
     message = str(failure.value)
-    assert "\n" not in message and "AADSTS65001" in message and "callplan auth outlook seller" in message
+    assert (
+        "\n" not in message
+        and "AADSTS65001" in message
+        and "callplan auth outlook seller" in message
+    )
     assert "refresh-" not in message and "user-" not in message
 
 
-def test_no_sign_in_yet_says_what_to_run(graph: GraphFake, authority: Authority, tmp_path: Path) -> None:
+def test_no_sign_in_yet_says_what_to_run(
+    graph: GraphFake, authority: Authority, tmp_path: Path
+) -> None:
     account = outlook_account(graph, tmp_path)
     with pytest.raises(AuthError, match=r"not signed in yet; run `callplan auth outlook seller`"):
         GraphTokens(account, parse_options(account), http_client=authority.http_client())()
 
 
-def test_graph_401_gets_one_fresh_token(graph: GraphFake, authority: Authority, tmp_path: Path) -> None:
+def test_graph_401_gets_one_fresh_token(
+    graph: GraphFake, authority: Authority, tmp_path: Path
+) -> None:
     account = outlook_account(graph, tmp_path)
     signed_in(account, authority)
     graph.mailbox(SELLER)
-    connector = OutlookConnector.from_account(account, session=GraphSession(sleep=lambda s: None), http_client=authority.http_client())
+    connector = OutlookConnector.from_account(
+        account, session=GraphSession(sleep=lambda s: None), http_client=authority.http_client()
+    )
     assert connector.calendars()
     authority.tokens.clear()  # Graph no longer accepts the cached access token
     assert connector.calendars() and authority.grants[-1] == "refresh_token"
@@ -83,42 +103,69 @@ def _app_account(graph: GraphFake, tmp_path: Path, **options: str):  # type: ign
     return outlook_account(graph, tmp_path, mode="app", tenant=TENANT, **options)
 
 
-def test_app_only_with_a_client_secret_reads_users_mailbox(graph: GraphFake, authority: Authority, tmp_path: Path) -> None:
+def test_app_only_with_a_client_secret_reads_users_mailbox(
+    graph: GraphFake, authority: Authority, tmp_path: Path
+) -> None:
     secret = tmp_path / "secret"
     secret.write_text("s3cret\n")
     secret.chmod(0o600)
     authority.secrets[CLIENT_ID] = "s3cret"
     graph.mailbox(SELLER)
     account = _app_account(graph, tmp_path, client_secret_file=str(secret))
-    connector = OutlookConnector.from_account(account, session=GraphSession(sleep=lambda s: None), http_client=authority.http_client())
+    connector = OutlookConnector.from_account(
+        account, session=GraphSession(sleep=lambda s: None), http_client=authority.http_client()
+    )
     assert [c.primary for c in connector.calendars()] == [True]
     assert ("GET", f"/v1.0/users/{SELLER}/calendars") in graph.requests
     assert authority.grants == ["client_credentials"]
-    authority.secrets[CLIENT_ID] = "rotated"  # an admin rotated the secret; the cached token expired
+    authority.secrets[CLIENT_ID] = (
+        "rotated"  # an admin rotated the secret; the cached token expired
+    )
     (tmp_path / "tokens.json").unlink()
     with pytest.raises(AuthError) as failure:
         OutlookConnector.from_account(account, http_client=authority.http_client()).calendars()
-    assert "AADSTS7000215" in str(failure.value) and "s3cret" not in str(failure.value) and "\n" not in str(failure.value)
+    assert (
+        "AADSTS7000215" in str(failure.value)
+        and "s3cret" not in str(failure.value)
+        and "\n" not in str(failure.value)
+    )
     secret.chmod(0o644)
     with pytest.raises(ConfigError, match="chmod 600"):
         OutlookConnector.from_account(account, http_client=authority.http_client()).calendars()
 
 
-def test_app_only_with_a_certificate(graph: GraphFake, authority: Authority, tmp_path: Path) -> None:
+def test_app_only_with_a_certificate(
+    graph: GraphFake, authority: Authority, tmp_path: Path
+) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "callplan")])
     certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(1).not_valid_before(datetime(2020, 1, 1))
-        .not_valid_after(datetime(2040, 1, 1)).sign(key, hashes.SHA256())
-    )  # fmt: skip
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(datetime(2020, 1, 1))
+        .not_valid_after(datetime(2040, 1, 1))
+        .sign(key, hashes.SHA256())
+    )
     pem = tmp_path / "app.pem"
-    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-                    + certificate.public_bytes(serialization.Encoding.PEM))  # fmt: skip
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        + certificate.public_bytes(serialization.Encoding.PEM)
+    )
     pem.chmod(0o600)
     thumbprint = certificate.fingerprint(hashes.SHA1()).hex()  # noqa: S303 - Entra ID names certificates by SHA-1
-    account = _app_account(graph, tmp_path, certificate_file=str(pem), certificate_thumbprint=thumbprint)
-    assert GraphTokens(account, parse_options(account), http_client=authority.http_client())().startswith("app-")
+    account = _app_account(
+        graph, tmp_path, certificate_file=str(pem), certificate_thumbprint=thumbprint
+    )
+    assert GraphTokens(
+        account, parse_options(account), http_client=authority.http_client()
+    )().startswith("app-")
 
 
 @pytest.mark.parametrize(
@@ -133,7 +180,9 @@ def test_app_only_with_a_certificate(graph: GraphFake, authority: Authority, tmp
         ({"colour": "red"}, "accounts[0].colour", "unknown key"),
     ],
 )
-def test_bad_options_are_one_located_line(graph: GraphFake, tmp_path: Path, options: dict[str, object], where: str, message: str) -> None:
+def test_bad_options_are_one_located_line(
+    graph: GraphFake, tmp_path: Path, options: dict[str, object], where: str, message: str
+) -> None:
     with pytest.raises(ConfigError) as failure:
         parse_options(outlook_account(graph, tmp_path, **options))
     assert str(failure.value).startswith(f"config.toml: {where}") and message in str(failure.value)
@@ -141,8 +190,10 @@ def test_bad_options_are_one_located_line(graph: GraphFake, tmp_path: Path, opti
 
 def test_cli_auth_refuses_a_non_outlook_account(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
-    config.write_text(f'state = "{tmp_path / "state.db"}"\n[[accounts]]\nname = "dav"\nprovider = "caldav"\n'
-                      'email = "a@b.example"\nurl = "https://dav.example/"\n')  # fmt: skip
+    config.write_text(
+        f'state = "{tmp_path / "state.db"}"\n[[accounts]]\nname = "dav"\nprovider = "caldav"\n'
+        'email = "a@b.example"\nurl = "https://dav.example/"\n'
+    )
     result = CliRunner().invoke(main, ["--config", str(config), "auth", "outlook", "dav"])
     assert result.exit_code == 1 and "is a caldav account, not outlook" in result.output
     result = CliRunner().invoke(main, ["--config", str(config), "auth", "outlook", "nobody"])

@@ -41,8 +41,15 @@ class Script:
         return self.failures.get(key)
 
 
-def retrier(sleeps: list[float], jitter: float | Callable[[], float] = 0.5, **bounds: Any) -> Retrier:
-    return Retrier(sleep=sleeps.append, random=jitter if callable(jitter) else lambda: jitter, clock=lambda: NOW, **bounds)
+def retrier(
+    sleeps: list[float], jitter: float | Callable[[], float] = 0.5, **bounds: Any
+) -> Retrier:
+    return Retrier(
+        sleep=sleeps.append,
+        random=jitter if callable(jitter) else lambda: jitter,
+        clock=lambda: NOW,
+        **bounds,
+    )
 
 
 def throttled(retry_after: float | None) -> Failure:
@@ -52,7 +59,11 @@ def throttled(retry_after: float | None) -> Failure:
 def test_a_final_answer_comes_back_at_once() -> None:
     sleeps: list[float] = []
     script = Script([OK], {})
-    assert retrier(sleeps).run(script.send, script.classify) == OK and script.sent == 1 and sleeps == []
+    assert (
+        retrier(sleeps).run(script.send, script.classify) == OK
+        and script.sent == 1
+        and sleeps == []
+    )
 
 
 def test_the_wait_the_server_asks_for_is_honoured() -> None:
@@ -65,18 +76,31 @@ def test_the_wait_the_server_asks_for_is_honoured() -> None:
 def test_without_retry_after_the_wait_is_full_jitter_of_a_doubling_backoff() -> None:
     sleeps: list[float] = []
     draws = iter([0.5, 1.0, 0.0, 0.25])
-    script = Script([TimeoutError()] * 4 + [OK], {TimeoutError: Failure(TransientError, "GET: Timeout", "x")})
-    assert retrier(sleeps, lambda: next(draws), attempts=5, backoff=1.0).run(script.send, script.classify) == OK
+    script = Script(
+        [TimeoutError()] * 4 + [OK], {TimeoutError: Failure(TransientError, "GET: Timeout", "x")}
+    )
+    assert (
+        retrier(sleeps, lambda: next(draws), attempts=5, backoff=1.0).run(
+            script.send, script.classify
+        )
+        == OK
+    )
     assert sleeps == [0.5, 2.0, 0.0, 2.0]  # a random part of 1, 2, 4 and 8 seconds
 
 
 def test_attempts_are_bounded_and_the_error_says_how_many_were_made() -> None:
     sleeps: list[float] = []
     network = OSError("connection reset")
-    script = Script([network] * 10, {OSError: Failure(TransientError, "PUT: ConnectionError", "https://dav.example/a.ics")})
+    script = Script(
+        [network] * 10,
+        {OSError: Failure(TransientError, "PUT: ConnectionError", "https://dav.example/a.ics")},
+    )
     with pytest.raises(TransientError) as raised:
         retrier(sleeps, attempts=4).run(script.send, script.classify)
-    assert str(raised.value) == "https://dav.example/a.ics: PUT: ConnectionError; gave up after 4 attempts"
+    assert (
+        str(raised.value)
+        == "https://dav.example/a.ics: PUT: ConnectionError; gave up after 4 attempts"
+    )
     assert script.sent == 4 and sleeps == [0.25, 0.5, 1.0]
     assert raised.value.__cause__ is network  # the network's own words stay at hand for a traceback
 
@@ -86,7 +110,9 @@ def test_the_total_wait_is_bounded() -> None:
     script = Script(["429"] * 10, {"429": throttled(25.0)})
     with pytest.raises(ThrottledError, match="gave up after 3 attempts") as raised:
         retrier(sleeps, attempts=10, max_wait=60.0).run(script.send, script.classify)
-    assert sleeps == [25.0, 25.0] and raised.value.retry_after == 25.0  # a third wait would make 75 s
+    assert (
+        sleeps == [25.0, 25.0] and raised.value.retry_after == 25.0
+    )  # a third wait would make 75 s
 
 
 def test_a_retry_after_beyond_the_budget_gives_up_at_once_and_passes_the_wait_on() -> None:
@@ -94,7 +120,11 @@ def test_a_retry_after_beyond_the_budget_gives_up_at_once_and_passes_the_wait_on
     script = Script(["429"], {"429": throttled(3600.0)})
     with pytest.raises(ThrottledError, match="gave up after 1 attempts") as raised:
         retrier(sleeps, max_wait=60.0).run(script.send, script.classify)
-    assert sleeps == [] and raised.value.retry_after == 3600.0 and raised.value.where == "https://api.example/x"
+    assert (
+        sleeps == []
+        and raised.value.retry_after == 3600.0
+        and raised.value.where == "https://api.example/x"
+    )
 
 
 def test_an_outcome_classified_final_is_handed_back_or_raised_as_it_is() -> None:
@@ -112,7 +142,9 @@ def test_an_answer_classified_as_a_failure_is_retried_like_an_exception() -> Non
     """Throttling often comes as an answer (a 429 response), not as an exception."""
     sleeps: list[float] = []
     script = Script(["503"] * 3, {"503": Failure(TransientError, "GET: HTTP 503", "x")})
-    with pytest.raises(TransientError, match=r"^x: GET: HTTP 503; gave up after 3 attempts$") as raised:
+    with pytest.raises(
+        TransientError, match=r"^x: GET: HTTP 503; gave up after 3 attempts$"
+    ) as raised:
         retrier(sleeps, attempts=3).run(script.send, script.classify)
     assert raised.value.__cause__ is None and sleeps == [0.25, 0.5]
 
@@ -145,10 +177,18 @@ def test_whatever_the_server_says_retries_stay_within_both_bounds(
     outcomes = [f"failure {n}" for n in range(len(waits))] + [OK]
     script = Script(outcomes, {f"failure {n}": throttled(wait) for n, wait in enumerate(waits)})
     try:
-        assert retrier(sleeps, jitter, attempts=attempts, max_wait=max_wait).run(script.send, script.classify) == OK
+        assert (
+            retrier(sleeps, jitter, attempts=attempts, max_wait=max_wait).run(
+                script.send, script.classify
+            )
+            == OK
+        )
         assert script.sent == len(waits) + 1
     except ThrottledError as exc:
-        assert f"gave up after {script.sent} attempts" in str(exc) and exc.retry_after == waits[script.sent - 1]
+        assert (
+            f"gave up after {script.sent} attempts" in str(exc)
+            and exc.retry_after == waits[script.sent - 1]
+        )
     assert script.sent <= attempts and len(sleeps) == script.sent - 1 and sum(sleeps) <= max_wait
     assert all(sleep == wait for sleep, wait in zip(sleeps, waits) if wait is not None)
 
@@ -175,16 +215,23 @@ def test_whatever_the_server_says_retries_stay_within_both_bounds(
         ("Mon, 31 Feb 2030 09:00:00 GMT", None),
     ],
 )
-def test_retry_after_is_read_as_seconds_or_an_http_date(value: str | None, seconds: float | None) -> None:
+def test_retry_after_is_read_as_seconds_or_an_http_date(
+    value: str | None, seconds: float | None
+) -> None:
     assert parse_retry_after(value, NOW) == seconds
 
 
 def test_the_header_is_found_in_any_case_and_dated_by_the_injected_clock() -> None:
     runner = retrier([])
     later = format_datetime(NOW + timedelta(seconds=42), usegmt=True)
-    assert runner.retry_after({"Retry-After": "3"}) == runner.retry_after({"retry-after": "3"}) == 3.0
+    assert (
+        runner.retry_after({"Retry-After": "3"}) == runner.retry_after({"retry-after": "3"}) == 3.0
+    )
     assert runner.retry_after({"RETRY-AFTER": later}) == 42.0
-    assert runner.retry_after(None) is None and runner.retry_after({"Content-Type": "text/plain"}) is None
+    assert (
+        runner.retry_after(None) is None
+        and runner.retry_after({"Content-Type": "text/plain"}) is None
+    )
 
 
 # --- shared readings of answers -------------------------------------------------------------
@@ -206,7 +253,9 @@ def test_the_header_is_found_in_any_case_and_dated_by_the_injected_clock() -> No
         (200, None, None),
     ],
 )
-def test_statuses_worth_retrying(status: int, retry_after: float | None, kind: type[ConnectorError] | None) -> None:
+def test_statuses_worth_retrying(
+    status: int, retry_after: float | None, kind: type[ConnectorError] | None
+) -> None:
     failure = status_failure("PATCH", "https://api.example/x", status, retry_after, "the server")
     assert (failure and failure.error) is kind
     if failure is not None and kind is ThrottledError:
@@ -220,13 +269,27 @@ def test_an_http_clients_outcome_is_read_for_the_runner() -> None:
     answer.status_code, answer.headers["Retry-After"] = 503, "9"
     network = (requests.ConnectionError, requests.Timeout)
     failure = runner.http_failure(answer, "GET", "https://api.example/x", network, "Graph")
-    assert failure == Failure(ThrottledError, "GET: Graph asks us to slow down (HTTP 503, Retry-After 9 s)", "https://api.example/x", 9.0)
-    assert runner.http_failure(requests.Timeout(), "PUT", "x", network, "Graph") == Failure(TransientError, "PUT: Timeout", "x")
-    assert runner.http_failure(ValueError("not JSON"), "GET", "x", network, "Graph") is None  # not ours to retry
+    assert failure == Failure(
+        ThrottledError,
+        "GET: Graph asks us to slow down (HTTP 503, Retry-After 9 s)",
+        "https://api.example/x",
+        9.0,
+    )
+    assert runner.http_failure(requests.Timeout(), "PUT", "x", network, "Graph") == Failure(
+        TransientError, "PUT: Timeout", "x"
+    )
+    assert (
+        runner.http_failure(ValueError("not JSON"), "GET", "x", network, "Graph") is None
+    )  # not ours to retry
     answer.status_code = 200
     assert runner.http_failure(answer, "GET", "x", network, "Graph") is None
 
 
 def test_a_batch_waits_for_its_slowest_part() -> None:
-    parts = [throttled(None), throttled(4.0), Failure(TransientError, "GET: HTTP 500", "x"), throttled(2.0)]
+    parts = [
+        throttled(None),
+        throttled(4.0),
+        Failure(TransientError, "GET: HTTP 500", "x"),
+        throttled(2.0),
+    ]
     assert slowest(parts) is parts[1] and slowest([]) is None

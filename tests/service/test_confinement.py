@@ -23,8 +23,12 @@ from tests.support.servers.targets import SERVERS, Target
 from tests.support.service_process import ROOT, config, running
 
 pytestmark = [
-    pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is not installed (apt-get install systemd)"),
-    pytest.mark.skipif(LIBSECCOMP is None, reason="libseccomp is not installed (apt-get install libseccomp2)"),
+    pytest.mark.skipif(
+        ANALYZE is None, reason="systemd-analyze is not installed (apt-get install systemd)"
+    ),
+    pytest.mark.skipif(
+        LIBSECCOMP is None, reason="libseccomp is not installed (apt-get install libseccomp2)"
+    ),
 ]
 
 SYSTEM_UNIT = ROOT / "systemd" / "system" / "callplan.service"
@@ -51,7 +55,13 @@ print(outcome(os.setpriority, os.PRIO_PROCESS, 0, 0))
 @pytest.mark.parametrize("unit", [SYSTEM_UNIT, USER_UNIT], ids=lambda unit: unit.parent.name)
 def test_the_sandbox_of_each_unit_is_in_force_in_the_process_it_is_loaded_into(unit: Path) -> None:
     sandbox = Sandbox.from_unit(unit)
-    probe = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=30, preexec_fn=sandbox.loader())
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        preexec_fn=sandbox.loader(),
+    )
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.split() == [
         "allowed",  # an ordinary mapping
@@ -60,7 +70,9 @@ def test_the_sandbox_of_each_unit_is_in_force_in_the_process_it_is_loaded_into(u
         "EAFNOSUPPORT",  # a netlink socket: RestrictAddressFamilies=
         "EPERM",  # a change of priority: SystemCallFilter=~@resources
     ]
-    unconfined = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=30)
+    unconfined = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=30
+    )
     assert unconfined.stdout.split()[:4] == ["allowed"] * 4  # the refusals come from the sandbox
 
 
@@ -69,25 +81,47 @@ def test_both_units_ask_for_the_same_sandbox() -> None:
 
 
 @pytest.fixture(scope="module", params=list(SERVERS))
-def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+def target(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Target]:
     with SERVERS[request.param](tmp_path_factory.mktemp(f"{request.param}-server")) as served:
         yield served
 
 
-def test_the_service_runs_its_cycles_inside_the_units_sandbox(target: Target, tmp_path: Path) -> None:
+def test_the_service_runs_its_cycles_inside_the_units_sandbox(
+    target: Target, tmp_path: Path
+) -> None:
     harness = target.new_calendar(target.upstream)
-    harness.add_meeting("Globex call", datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1))
+    harness.add_meeting(
+        "Globex call",
+        datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1),
+    )
     (tmp_path / "seller").mkdir()
-    account = {"name": "alex", "provider": target.name, "email": harness.seller, "calendars": [harness.calendar],
-               **target.account_options(harness, tmp_path / "seller")}  # fmt: skip
+    account = {
+        "name": "alex",
+        "provider": target.name,
+        "email": harness.seller,
+        "calendars": [harness.calendar],
+        **target.account_options(harness, tmp_path / "seller"),
+    }
     settings = config(tmp_path / "state.db", [account])
     settings["defaults"]["rules"]["internal_domains"] = [harness.seller.partition("@")[2]]
-    with running(tmp_path, settings, target.environment(), Sandbox.from_unit(SYSTEM_UNIT).loader()) as service:
+    with running(
+        tmp_path, settings, target.environment(), Sandbox.from_unit(SYSTEM_UNIT).loader()
+    ) as service:
         service.notify.wait(lambda message: message.get("READY") == "1", timeout=60, what="READY=1")
         assert service.process is not None
-        status = dict(line.split(":\t", 1) for line in Path(f"/proc/{service.process.pid}/status").read_text().splitlines())
-        assert (status["Seccomp"], status["Seccomp_filters"]) == ("2", "3")  # filtering, with the three filters
-        service.notify.status("last: alex ok, 3 changes", timeout=60)  # a prep, a debrief and the agenda
+        status = dict(
+            line.split(":\t", 1)
+            for line in Path(f"/proc/{service.process.pid}/status").read_text().splitlines()
+        )
+        assert (status["Seccomp"], status["Seccomp_filters"]) == (
+            "2",
+            "3",
+        )  # filtering, with the three filters
+        service.notify.status(
+            "last: alex ok, 3 changes", timeout=60
+        )  # a prep, a debrief and the agenda
         service.notify.status("last: alex ok")  # and a quiet cycle after it
         service.signal(signal.SIGTERM)
         assert service.wait(10) == 0, service.log()

@@ -65,13 +65,23 @@ class Harness:
         self.socket.settimeout(5)
         self.folder = folder
 
-    def write(self, names: list[str], own: dict[str, dict[str, Any]] | None = None, **service: Any) -> None:
+    def write(
+        self, names: list[str], own: dict[str, dict[str, Any]] | None = None, **service: Any
+    ) -> None:
         """The config file: these accounts (with their `own` keys), hourly cycles, a minute of jitter."""
         raw = {
             "state": str(self.folder / "state.db"),
-            "service": {"interval_seconds": HOUR, "jitter_seconds": JITTER, "backoff_max_seconds": 4 * HOUR, **service},
+            "service": {
+                "interval_seconds": HOUR,
+                "jitter_seconds": JITTER,
+                "backoff_max_seconds": 4 * HOUR,
+                **service,
+            },
             "defaults": {"timezone": "UTC"},
-            "accounts": [{"name": name, "provider": "caldav", "email": SELLER, **(own or {}).get(name, {})} for name in names],
+            "accounts": [
+                {"name": name, "provider": "caldav", "email": SELLER, **(own or {}).get(name, {})}
+                for name in names
+            ],
         }
         self.path.write_text(tomli_w.dumps(raw))
 
@@ -80,12 +90,23 @@ class Harness:
         self.opened.setdefault(account.name, []).append(connector)
         return connector
 
-    def daemon(self, connect: Callable[[Account], Connector] | None = None, clock: Callable[[], datetime] | None = None) -> Daemon:
+    def daemon(
+        self,
+        connect: Callable[[Account], Connector] | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> Daemon:
         """The daemon on the config file, with memory connectors unless told otherwise."""
         config = config_module.load(self.path)
-        session = Session(config, SqliteStore(config.state), connect=connect or self.connect, **({"clock": clock} if clock else {}))
+        session = Session(
+            config,
+            SqliteStore(config.state),
+            connect=connect or self.connect,
+            **({"clock": clock} if clock else {}),
+        )
         notifier = Notifier({"NOTIFY_SOCKET": self.socket.getsockname()})
-        return Daemon(session, self.path, notifier, uniform=lambda low, high: high)  # the jitter is always its maximum
+        return Daemon(
+            session, self.path, notifier, uniform=lambda low, high: high
+        )  # the jitter is always its maximum
 
     def notification(self) -> dict[str, str]:
         data = self.socket.recv(65536).decode()
@@ -100,7 +121,10 @@ class Harness:
 
 @pytest.fixture
 def harness(tmp_path: Path) -> Iterator[Harness]:
-    harness = Harness(tmp_path, {"bad": TransientError("HTTP 503; gave up after 4 attempts", where="https://dav.example/")})
+    harness = Harness(
+        tmp_path,
+        {"bad": TransientError("HTTP 503; gave up after 4 attempts", where="https://dav.example/")},
+    )
     yield harness
     harness.socket.close()
 
@@ -112,37 +136,62 @@ def seconds_until(daemon: Daemon, name: str) -> float:
 
 def test_the_backoff_doubles_from_the_interval_up_to_the_cap_and_honours_retry_after() -> None:
     service = ServiceSettings(interval_seconds=60, backoff_max_seconds=900)
-    assert [backoff_delay(failures, service) for failures in range(7)] == [60, 60, 120, 240, 480, 900, 900]
+    assert [backoff_delay(failures, service) for failures in range(7)] == [
+        60,
+        60,
+        120,
+        240,
+        480,
+        900,
+        900,
+    ]
     assert backoff_delay(10_000, service) == 900  # no overflow however long the outage
     assert backoff_delay(2, service, retry_after=300) == 300
 
 
-def test_a_failing_account_backs_off_alone_while_the_others_keep_their_pace(harness: Harness) -> None:
+def test_a_failing_account_backs_off_alone_while_the_others_keep_their_pace(
+    harness: Harness,
+) -> None:
     harness.write(["good", "bad"])
     daemon = harness.daemon()
     daemon.start()
-    assert harness.notification() == {"READY": "1", "STATUS": "watching 2 accounts; first cycles scheduled"}
+    assert harness.notification() == {
+        "READY": "1",
+        "STATUS": "watching 2 accounts; first cycles scheduled",
+    }
     good_next = daemon.scheduler.get_job("account:good").next_run_time
     for failures in (1, 2, 3, 4):
         daemon.run_cycle("bad")
         expected = min(HOUR * 2 ** (failures - 1), 4 * HOUR) + JITTER
         assert expected - 5 < seconds_until(daemon, "bad") <= expected
         status = harness.notification()["STATUS"]
-        assert status.startswith(f"2 accounts, 1 failing (bad); last: bad failed ({failures} in a row): calendar memory: https://dav.example/: HTTP 503")
+        assert status.startswith(
+            f"2 accounts, 1 failing (bad); last: bad failed ({failures} in a row): calendar memory: https://dav.example/: HTTP 503"
+        )
     stored = daemon.session.store.run_status("bad")
-    assert stored.failures == 4 and stored.last_error == "calendar memory: https://dav.example/: HTTP 503; gave up after 4 attempts"
+    assert (
+        stored.failures == 4
+        and stored.last_error
+        == "calendar memory: https://dav.example/: HTTP 503; gave up after 4 attempts"
+    )
     assert stored.next_at == daemon.scheduler.get_job("account:bad").next_run_time
 
     daemon.run_cycle("good")
-    assert daemon.scheduler.get_job("account:good").next_run_time == good_next  # untouched by the other's trouble
+    assert (
+        daemon.scheduler.get_job("account:good").next_run_time == good_next
+    )  # untouched by the other's trouble
     # its first cycle: the look-up of its calendar, then the read
-    assert harness.notification()["STATUS"].startswith("2 accounts, 1 failing (bad); last: good ok, 0 changes, 2 requests;")
+    assert harness.notification()["STATUS"].startswith(
+        "2 accounts, 1 failing (bad); last: good ok, 0 changes, 2 requests;"
+    )
     assert daemon.session.store.run_status("good").failures == 0
     assert daemon.stop()
     assert harness.notification() == {"STOPPING": "1", "STATUS": "stopping: nothing in flight"}
 
 
-def test_a_crash_inside_a_cycle_is_that_accounts_error_and_the_service_goes_on(harness: Harness) -> None:
+def test_a_crash_inside_a_cycle_is_that_accounts_error_and_the_service_goes_on(
+    harness: Harness,
+) -> None:
     harness.failures["buggy"] = RuntimeError("boom")
     harness.write(["buggy", "good"])
     daemon = harness.daemon()
@@ -156,7 +205,9 @@ def test_a_crash_inside_a_cycle_is_that_accounts_error_and_the_service_goes_on(h
     assert daemon.stop()
 
 
-def test_a_reload_adds_removes_and_reruns_changed_accounts_and_leaves_the_others_be(harness: Harness) -> None:
+def test_a_reload_adds_removes_and_reruns_changed_accounts_and_leaves_the_others_be(
+    harness: Harness,
+) -> None:
     harness.write(["same", "moved", "gone"])
     daemon = harness.daemon()
     daemon.start()
@@ -173,16 +224,23 @@ def test_a_reload_adds_removes_and_reruns_changed_accounts_and_leaves_the_others
     assert JITTER - 5 < seconds_until(daemon, "new") <= JITTER
     assert daemon.scheduler.get_job("account:gone") is None
     assert all(harness.opened[name][0].closed for name in ("same", "moved", "gone"))
-    assert harness.until("STATUS", "reloaded")["STATUS"] == "reloaded: 3 accounts (added new, removed gone, changed moved)"
+    assert (
+        harness.until("STATUS", "reloaded")["STATUS"]
+        == "reloaded: 3 accounts (added new, removed gone, changed moved)"
+    )
     harness.until("STATUS", "last: moved ok")  # changed: it ran at once, with its new settings
-    assert HOUR - 5 < seconds_until(daemon, "moved") <= HOUR + JITTER  # then the interval, and its jitter
+    assert (
+        HOUR - 5 < seconds_until(daemon, "moved") <= HOUR + JITTER
+    )  # then the interval, and its jitter
 
     daemon.run_cycle("same")  # the new session opens its own connector
     assert len(harness.opened["same"]) == 2 and not harness.opened["same"][1].closed
     assert daemon.stop()
 
 
-def test_a_bad_reload_keeps_the_running_configuration_and_a_new_interval_reschedules(harness: Harness) -> None:
+def test_a_bad_reload_keeps_the_running_configuration_and_a_new_interval_reschedules(
+    harness: Harness,
+) -> None:
     harness.write(["alex"])
     daemon = harness.daemon()
     daemon.start()
@@ -193,8 +251,9 @@ def test_a_bad_reload_keeps_the_running_configuration_and_a_new_interval_resched
     assert daemon.session is session
     assert harness.until("RELOADING", "1")
     assert harness.notification() == {
-        "READY": "1", "STATUS": "reload failed, still running the previous configuration: config.toml: nonsense: unknown key"
-    }  # fmt: skip
+        "READY": "1",
+        "STATUS": "reload failed, still running the previous configuration: config.toml: nonsense: unknown key",
+    }
 
     harness.write(["alex"], interval_seconds=2 * HOUR)
     daemon.reload()
@@ -203,15 +262,29 @@ def test_a_bad_reload_keeps_the_running_configuration_and_a_new_interval_resched
 
 
 def test_a_calendar_that_fails_alone_is_named_and_the_accounts_other_calendars_keep_their_pace(
-    harness: Harness, caldav_harness: CaldavHarness, tmp_secret: Path, caplog: pytest.LogCaptureFixture
+    harness: Harness,
+    caldav_harness: CaldavHarness,
+    tmp_secret: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A CalDAV account on Radicale with a good calendar and one whose URL does not exist (deleted
     on the server): the good one is enriched and counted, the missing one is named in the error,
     and the account is not backed off. An account whose every calendar fails is."""
     missing = caldav_harness.calendar.replace("/work/", "/retired/")
     caldav_harness.add_meeting("Globex", at(1, 10))
-    dav = {"email": DAV_SELLER, "url": caldav_harness.server_url, "username": caldav_harness.user, "password_file": str(tmp_secret)}
-    harness.write(["alex", "bo"], {"alex": {**dav, "calendars": [caldav_harness.calendar, missing]}, "bo": {**dav, "calendars": [missing]}})
+    dav = {
+        "email": DAV_SELLER,
+        "url": caldav_harness.server_url,
+        "username": caldav_harness.user,
+        "password_file": str(tmp_secret),
+    }
+    harness.write(
+        ["alex", "bo"],
+        {
+            "alex": {**dav, "calendars": [caldav_harness.calendar, missing]},
+            "bo": {**dav, "calendars": [missing]},
+        },
+    )
     daemon = harness.daemon(connect=open_connector, clock=lambda: MONDAY)
     daemon.start()
     harness.notification()
@@ -219,22 +292,42 @@ def test_a_calendar_that_fails_alone_is_named_and_the_accounts_other_calendars_k
     for cycle in (1, 2):
         daemon.run_cycle("alex")
         alex = daemon.session.store.run_status("alex")
-        assert (alex.changes, alex.failures, alex.backlog) == ((3, 0, 0) if cycle == 1 else (0, 0, 0))
+        assert (alex.changes, alex.failures, alex.backlog) == (
+            (3, 0, 0) if cycle == 1 else (0, 0, 0)
+        )
         assert alex.requests > 0 and alex.last_end == MONDAY
-        assert alex.last_error.startswith(f"calendar {missing}: ") and "not found" in alex.last_error and "\n" not in alex.last_error
+        assert (
+            alex.last_error.startswith(f"calendar {missing}: ")
+            and "not found" in alex.last_error
+            and "\n" not in alex.last_error
+        )
         assert daemon.scheduler.get_job("account:alex").next_run_time == alex_next  # not backed off
-        assert harness.notification()["STATUS"] == f"2 accounts, none failing, 1 partly failing (alex); last: alex partly failed: " \
+        assert (
+            harness.notification()["STATUS"]
+            == f"2 accounts, none failing, 1 partly failing (alex); last: alex partly failed: "
             f"{alex.last_error}; {alex.changes} changes, {alex.requests} requests; next at {alex_next.astimezone():%H:%M:%S}"
+        )
     assert len(caldav_harness.blocks()) == 2
     (line,) = [r for r in caplog.records if r.msg == "cycle" and r.fields["account"] == "alex"][-1:]  # type: ignore[attr-defined]
-    assert (line.levelname, line.fields["outcome"], line.fields["error"], line.fields["failures"]) == (  # type: ignore[attr-defined]
-        "WARNING", "partial", alex.last_error, None)
+    assert (
+        line.levelname,
+        line.fields["outcome"],
+        line.fields["error"],
+        line.fields["failures"],
+    ) == (  # type: ignore[attr-defined]
+        "WARNING",
+        "partial",
+        alex.last_error,
+        None,
+    )
 
     daemon.run_cycle("bo")
     bo = daemon.session.store.run_status("bo")
     assert (bo.changes, bo.failures) == (0, 1) and bo.last_error.startswith(f"calendar {missing}: ")
     assert seconds_until(daemon, "bo") > HOUR  # its only calendar failed: backed off
-    assert harness.notification()["STATUS"].startswith("2 accounts, 1 failing (bo), 1 partly failing (alex); last: bo failed (1 in a row)")
+    assert harness.notification()["STATUS"].startswith(
+        "2 accounts, 1 failing (bo), 1 partly failing (alex); last: bo failed (1 in a row)"
+    )
     assert daemon.stop()
 
 
@@ -253,7 +346,9 @@ class StopAfterWrites(MemoryConnector):
         return created
 
 
-def test_a_stopped_cycle_finishes_its_change_leaves_a_backlog_and_the_next_one_completes_it() -> None:
+def test_a_stopped_cycle_finishes_its_change_leaves_a_backlog_and_the_next_one_completes_it() -> (
+    None
+):
     world = World()
     for day in (1, 2):
         world.add(meeting(f"Globex {day}", at(day, 10)))
@@ -284,7 +379,9 @@ class BatchesThenStops(MemoryConnector):
         return super().create_many(calendar, blocks)
 
 
-def test_new_blocks_go_in_chunks_of_the_batch_size_and_a_stop_finishes_only_the_chunk_in_flight() -> None:
+def test_new_blocks_go_in_chunks_of_the_batch_size_and_a_stop_finishes_only_the_chunk_in_flight() -> (
+    None
+):
     world = World()
     for day in (1, 2, 3):
         world.add(meeting(f"Globex {day}", at(day, 10)))
@@ -292,8 +389,12 @@ def test_new_blocks_go_in_chunks_of_the_batch_size_and_a_stop_finishes_only_the_
     world.sync.connector = connector = BatchesThenStops(world.calendar, stop)
     stopped = world.sync.cycle(stop=stop)
     assert connector.chunks == [3] and stopped.stopped
-    assert [type(change).__name__ for change, _ in stopped.calendars[0].applied] == ["CreateBlock"] * 3
-    assert len(world.blocks()) == 3 and len(world.store.artifacts(CalendarKey("alex", CALENDAR))) == 3  # each one recorded
+    assert [type(change).__name__ for change, _ in stopped.calendars[0].applied] == [
+        "CreateBlock"
+    ] * 3
+    assert (
+        len(world.blocks()) == 3 and len(world.store.artifacts(CalendarKey("alex", CALENDAR))) == 3
+    )  # each one recorded
     stop.clear()
     world.sync.connector = MemoryConnector(world.calendar)
     assert sorted(world.applied()) == ["create"] * 3 + ["write agenda"] * 3

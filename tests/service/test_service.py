@@ -24,7 +24,9 @@ from tests.support.servers.proxy import FaultProxy
 from tests.support.servers.radicale import make_calendar, send
 from tests.support.service_process import account, check_consistent, config, running, seed
 
-LOGFMT = re.compile(r'^ts=\S+ level=(debug|info|warning|error) (event|logger)=\S+( [a-z_]+=("([^"\\]|\\.)*"|\S+))*$')
+LOGFMT = re.compile(
+    r'^ts=\S+ level=(debug|info|warning|error) (event|logger)=\S+( [a-z_]+=("([^"\\]|\\.)*"|\S+))*$'
+)
 
 
 def artifact_refs(state: Path) -> list[str]:
@@ -52,7 +54,9 @@ def test_the_service_gets_ready_enriches_a_new_meeting_within_an_interval_and_ru
 
         seed(calendar_url, 1)  # as another client would: the service learns of it by polling
         seeded = time.monotonic()
-        service.notify.status("last: alex ok, 3 changes", timeout=1 + 10)  # the interval, and room for a busy machine
+        service.notify.status(
+            "last: alex ok, 3 changes", timeout=1 + 10
+        )  # the interval, and room for a busy machine
         assert time.monotonic() - seeded < 1 + 10
         refs = artifact_refs(state)
         assert len(refs) == 3 and all(exists(ref) for ref in refs)
@@ -64,7 +68,9 @@ def test_the_service_gets_ready_enriches_a_new_meeting_within_an_interval_and_ru
                 f"callplan: {state}: in use by another callplan process (pid {service.process.pid}); only one may use "  # type: ignore[union-attr]
                 "a state database at a time: stop the other one first (the service: systemctl stop callplan)"
             )
-        assert service.cli("sync", "--once", "--dry-run").returncode == 0  # reading is fine while it runs
+        assert (
+            service.cli("sync", "--once", "--dry-run").returncode == 0
+        )  # reading is fine while it runs
         status = service.cli("status")
         assert f"callplan run: running (pid {service.process.pid})" in status.stdout  # type: ignore[union-attr]
 
@@ -82,10 +88,13 @@ def test_a_server_that_goes_away_fails_its_account_alone_and_is_picked_up_again_
 ) -> None:
     with RadicaleServer(tmp_path / "away") as away:
         away_calendar = make_calendar(away.url, "bo")
-        settings = config(tmp_path / "state.db", [
-            account("gone", away.url, "bo", away_calendar, tmp_secret),
-            account("steady", radicale.url, user, calendar_url, tmp_secret),
-        ])  # fmt: skip
+        settings = config(
+            tmp_path / "state.db",
+            [
+                account("gone", away.url, "bo", away_calendar, tmp_secret),
+                account("steady", radicale.url, user, calendar_url, tmp_secret),
+            ],
+        )
         with running(tmp_path, settings) as service:
             service.notify.status("last: gone ok")
             away.stop()
@@ -98,18 +107,33 @@ def test_a_server_that_goes_away_fails_its_account_alone_and_is_picked_up_again_
             store = SqliteStore(tmp_path / "state.db")
             gone = store.run_status("gone")
             store.close()
-            assert gone.failures >= 2 and "gave up after" in gone.last_error and str(away.port) in gone.last_error
+            assert (
+                gone.failures >= 2
+                and "gave up after" in gone.last_error
+                and str(away.port) in gone.last_error
+            )
 
             away.restart()
             seed(away_calendar, 1)
-            service.notify.status("last: gone ok, 3 changes", timeout=2 + 1 + 10)  # backoff cap, interval, room
+            service.notify.status(
+                "last: gone ok, 3 changes", timeout=2 + 1 + 10
+            )  # backoff cap, interval, room
             service.notify.status("2 accounts, none failing")
             service.signal(signal.SIGTERM)
             assert service.wait(10) == 0
-    failed = [line for line in service.log().splitlines() if "event=cycle account=gone outcome=failed" in line]
+    failed = [
+        line
+        for line in service.log().splitlines()
+        if "event=cycle account=gone outcome=failed" in line
+    ]
     assert [re.search(r" failures=(\d+) ", line).group(1) for line in failed[:2]] == ["1", "2"]  # type: ignore[union-attr]
-    ends = [datetime.fromisoformat(line.split()[0].removeprefix("ts=").replace("Z", "+00:00")) for line in failed[:2]]
-    assert (ends[1] - ends[0]).total_seconds() >= 1  # the backoff never runs a failing account early
+    ends = [
+        datetime.fromisoformat(line.split()[0].removeprefix("ts=").replace("Z", "+00:00"))
+        for line in failed[:2]
+    ]
+    assert (
+        ends[1] - ends[0]
+    ).total_seconds() >= 1  # the backoff never runs a failing account early
 
 
 @pytest.fixture
@@ -118,7 +142,13 @@ def held_put() -> tuple[threading.Event, threading.Event, list[str]]:
     return threading.Event(), threading.Event(), []
 
 
-def hold(front: FaultProxy, nth: int, entered: threading.Event, release: threading.Event, paths: list[str]) -> None:
+def hold(
+    front: FaultProxy,
+    nth: int,
+    entered: threading.Event,
+    release: threading.Event,
+    paths: list[str],
+) -> None:
     seen = 0
 
     def before_forward(method: str, path: str) -> None:
@@ -134,7 +164,12 @@ def hold(front: FaultProxy, nth: int, entered: threading.Event, release: threadi
 
 
 def test_sigterm_finishes_the_change_in_flight_stops_in_time_and_the_next_start_does_the_rest(
-    radicale: RadicaleServer, user: str, calendar_url: str, tmp_secret: Path, tmp_path: Path, held_put
+    radicale: RadicaleServer,
+    user: str,
+    calendar_url: str,
+    tmp_secret: Path,
+    tmp_path: Path,
+    held_put,
 ) -> None:
     entered, release, _ = held_put
     state = tmp_path / "state.db"
@@ -142,21 +177,31 @@ def test_sigterm_finishes_the_change_in_flight_stops_in_time_and_the_next_start_
     with FaultProxy(radicale.url).running() as front:
         hold(front, 3, entered, release, [])
         through_front = calendar_url.replace(radicale.url, front.url)
-        settings = config(state, [account("alex", front.url, user, through_front, tmp_secret)], stop_timeout_seconds=5)
+        settings = config(
+            state,
+            [account("alex", front.url, user, through_front, tmp_secret)],
+            stop_timeout_seconds=5,
+        )
         with running(tmp_path, settings) as service:
             assert entered.wait(30), service.log()
             service.signal(signal.SIGTERM)
-            stopping = service.notify.wait(lambda message: message.get("STOPPING") == "1", what="STOPPING=1")
+            stopping = service.notify.wait(
+                lambda message: message.get("STOPPING") == "1", what="STOPPING=1"
+            )
             assert stopping["STATUS"] == "stopping: letting alex finish the current change"
             asked = time.monotonic()
             release.set()
             assert service.wait(10) == 0
             assert time.monotonic() - asked < 5
         log = service.log()
-        assert "event=cycle account=alex outcome=stopped changes=3 requests=5 backlog=9" in log  # 2 reads, 3 writes
+        assert (
+            "event=cycle account=alex outcome=stopped changes=3 requests=5 backlog=9" in log
+        )  # 2 reads, 3 writes
         assert "event=stop outcome=clean" in log
         refs = artifact_refs(state)
-        assert len(refs) == 3 and all(exists(ref) for ref in refs)  # the change in flight was finished and recorded
+        assert len(refs) == 3 and all(
+            exists(ref) for ref in refs
+        )  # the change in flight was finished and recorded
         store = SqliteStore(state)
         assert store.run_status("alex").backlog == 9
         store.close()
@@ -169,7 +214,12 @@ def test_sigterm_finishes_the_change_in_flight_stops_in_time_and_the_next_start_
 
 
 def test_a_change_that_cannot_finish_within_the_bound_is_abandoned_safely(
-    radicale: RadicaleServer, user: str, calendar_url: str, tmp_secret: Path, tmp_path: Path, held_put,
+    radicale: RadicaleServer,
+    user: str,
+    calendar_url: str,
+    tmp_secret: Path,
+    tmp_path: Path,
+    held_put,
     connect: Callable[[str, str], CaldavConnector],
 ) -> None:
     entered, release, paths = held_put
@@ -178,7 +228,11 @@ def test_a_change_that_cannot_finish_within_the_bound_is_abandoned_safely(
     with FaultProxy(radicale.url).running() as front:
         hold(front, 1, entered, release, paths)
         through_front = calendar_url.replace(radicale.url, front.url)
-        settings = config(state, [account("alex", front.url, user, through_front, tmp_secret)], stop_timeout_seconds=1)
+        settings = config(
+            state,
+            [account("alex", front.url, user, through_front, tmp_secret)],
+            stop_timeout_seconds=1,
+        )
         with running(tmp_path, settings) as service:
             assert entered.wait(30), service.log()
             service.signal(signal.SIGTERM)
@@ -198,9 +252,17 @@ def test_a_change_that_cannot_finish_within_the_bound_is_abandoned_safely(
         assert service.cli("sync", "--once").returncode == 0
         refs = artifact_refs(state)
         assert len(refs) == 6 and block in refs  # adopted by its tag, not written twice
-    tags = Counter((event.block_tag.kind, event.block_tag.meeting_key) for event in connect(radicale.url, user).find_owned(calendar_url)
-                   if event.block_tag)  # fmt: skip
-    assert sorted(tags.values()) == [1, 1, 1, 1]  # two meetings, a prep and a debrief each, none twice
+    tags = Counter(
+        (event.block_tag.kind, event.block_tag.meeting_key)
+        for event in connect(radicale.url, user).find_owned(calendar_url)
+        if event.block_tag
+    )
+    assert sorted(tags.values()) == [
+        1,
+        1,
+        1,
+        1,
+    ]  # two meetings, a prep and a debrief each, none twice
 
 
 def test_sighup_reloads_the_configuration_and_keeps_running_on_a_bad_one(
@@ -240,7 +302,9 @@ def test_sighup_reloads_the_configuration_and_keeps_running_on_a_bad_one(
         service.notify.status("last: alex ok")
         after = len(service.notify.received)
         service.notify.status("last: alex ok")
-        assert not any("last: bob" in message.get("STATUS", "") for message in service.notify.received[after:])
+        assert not any(
+            "last: bob" in message.get("STATUS", "") for message in service.notify.received[after:]
+        )
         service.signal(signal.SIGTERM)
         assert service.wait(10) == 0
     assert "event=reload outcome=failed" in service.log()

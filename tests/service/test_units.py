@@ -16,22 +16,35 @@ from agent.service import units
 
 CALLPLAN = Path(sys.executable).parent / "callplan"  # the console script of this environment
 ANALYZE = shutil.which("systemd-analyze")
-needs_analyze = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is not installed (apt-get install systemd)")
+needs_analyze = pytest.mark.skipif(
+    ANALYZE is None, reason="systemd-analyze is not installed (apt-get install systemd)"
+)
 
 
 def install(tmp_path: Path, scope: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(CALLPLAN), "install-service", f"--{scope}", "--unit-dir", str(tmp_path), *extra],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    return subprocess.run(
+        [str(CALLPLAN), "install-service", f"--{scope}", "--unit-dir", str(tmp_path), *extra],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def analyze(scope: str, *args: str, runtime: Path) -> subprocess.CompletedProcess[str]:
     mode = ["--user"] if scope == "user" else []
-    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime)}  # a user manager's lookup needs one, even offline
-    return subprocess.run([ANALYZE, *mode, *args], capture_output=True, text=True, env=env, timeout=120)  # type: ignore[list-item]
+    env = {
+        **os.environ,
+        "XDG_RUNTIME_DIR": str(runtime),
+    }  # a user manager's lookup needs one, even offline
+    return subprocess.run(
+        [ANALYZE, *mode, *args], capture_output=True, text=True, env=env, timeout=120
+    )  # type: ignore[list-item]
 
 
 @pytest.mark.parametrize("scope", ["system", "user"])
-def test_install_service_writes_the_unit_with_this_callplan_and_says_what_to_run(tmp_path: Path, scope: str) -> None:
+def test_install_service_writes_the_unit_with_this_callplan_and_says_what_to_run(
+    tmp_path: Path, scope: str
+) -> None:
     done = install(tmp_path, scope)
     assert done.returncode == 0, done.stderr
     written = (tmp_path / "callplan.service").read_text()
@@ -39,7 +52,11 @@ def test_install_service_writes_the_unit_with_this_callplan_and_says_what_to_run
     shipped = (units.units_dir() / scope / "callplan.service").read_text()
     assert re.sub(r"(?m)^ExecStart=.*$", "", written) == re.sub(r"(?m)^ExecStart=.*$", "", shipped)
     assert f"wrote {tmp_path / 'callplan.service'}" in done.stdout
-    enable = "systemctl enable --now callplan.service" if scope == "system" else "systemctl --user enable --now callplan.service"
+    enable = (
+        "systemctl enable --now callplan.service"
+        if scope == "system"
+        else "systemctl --user enable --now callplan.service"
+    )
     assert enable in done.stdout
 
 
@@ -68,15 +85,27 @@ def test_the_stop_timeout_fits_inside_the_units_stop_bound() -> None:
 @pytest.mark.parametrize("scope", ["system", "user"])
 def test_the_installed_units_pass_systemd_analyze_verify(tmp_path: Path, scope: str) -> None:
     assert install(tmp_path / "units", scope).returncode == 0
-    verified = analyze(scope, "verify", str(tmp_path / "units" / "callplan.service"), runtime=tmp_path)
+    verified = analyze(
+        scope, "verify", str(tmp_path / "units" / "callplan.service"), runtime=tmp_path
+    )
     assert (verified.returncode, verified.stdout + verified.stderr) == (0, "")
 
 
 @needs_analyze
 def test_the_system_unit_is_well_sandboxed(tmp_path: Path) -> None:
     assert install(tmp_path / "units", "system").returncode == 0
-    security = analyze("system", "security", "--offline=yes", str(tmp_path / "units" / "callplan.service"), runtime=tmp_path)
-    exposure = float(re.search(r"Overall exposure level for callplan.service: ([\d.]+)", security.stdout).group(1))  # type: ignore[union-attr]
+    security = analyze(
+        "system",
+        "security",
+        "--offline=yes",
+        str(tmp_path / "units" / "callplan.service"),
+        runtime=tmp_path,
+    )
+    exposure = float(
+        re.search(r"Overall exposure level for callplan.service: ([\d.]+)", security.stdout).group(
+            1
+        )
+    )  # type: ignore[union-attr]
     # what remains is the network it needs (AF_INET*, no IP allow list: providers' addresses vary),
     # AF_UNIX for journald and sd_notify, the host's root file system, and /dev/rtc (ProtectClock)
     assert exposure <= 1.2, security.stdout

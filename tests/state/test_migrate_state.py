@@ -23,7 +23,9 @@ from tests.support.helpers import World, at, meeting
 
 
 def migrate_state(source: Path, target: PostgresState) -> Any:
-    return CliRunner().invoke(main, ["migrate-state", "--from", str(source), "--to", target.url], catch_exceptions=False)
+    return CliRunner().invoke(
+        main, ["migrate-state", "--from", str(source), "--to", target.url], catch_exceptions=False
+    )
 
 
 def one_machine(path: Path) -> World:
@@ -41,7 +43,9 @@ def one_machine(path: Path) -> World:
     world.cycle()
     world.now = at(1, 16)
     world.cycle()
-    world.store.save_run_status(RunStatus("alex", at(1, 16), at(1, 16, 1), "", at(1, 16, 2), changes=3, requests=4))
+    world.store.save_run_status(
+        RunStatus("alex", at(1, 16), at(1, 16, 1), "", at(1, 16, 2), changes=3, requests=4)
+    )
     return world
 
 
@@ -62,7 +66,9 @@ def snapshot(store: Store, world: World) -> dict[str, Any]:
     }
 
 
-def test_a_one_machine_state_moves_whole_and_a_second_run_changes_nothing(tmp_path: Path, postgres_state: PostgresState) -> None:
+def test_a_one_machine_state_moves_whole_and_a_second_run_changes_nothing(
+    tmp_path: Path, postgres_state: PostgresState
+) -> None:
     path = tmp_path / "state.db"
     world = one_machine(path)
     before = snapshot(world.store, world)
@@ -70,52 +76,77 @@ def test_a_one_machine_state_moves_whole_and_a_second_run_changes_nothing(tmp_pa
 
     result = migrate_state(path, postgres_state)
     assert result.exit_code == 0, result.output
-    counts = (f"copied 1 calendar ({len(before['events'][0])} events), {len(before['artifacts'])} records, 1 tombstone, "
-              f"{len(before['held'])} held meetings, 1 run status, {len(before['audit'])} audit entries; skipped nothing")  # fmt: skip
-    assert result.output == f"{path} -> {postgres_state.where}: {counts} (already there, or newer there)\n"
+    counts = (
+        f"copied 1 calendar ({len(before['events'][0])} events), {len(before['artifacts'])} records, 1 tombstone, "
+        f"{len(before['held'])} held meetings, 1 run status, {len(before['audit'])} audit entries; skipped nothing"
+    )
+    assert (
+        result.output
+        == f"{path} -> {postgres_state.where}: {counts} (already there, or newer there)\n"
+    )
     with closing(PostgresStore(postgres_state, clock=world.clock)) as store:
         assert snapshot(store, world) == before
         # the agent carries on from PostgreSQL: nothing duplicated, nothing forgotten
         sync = AccountSync(world.account, world.connector, store, world.renderer, clock=world.clock)
         report = sync.cycle()
         assert not report.error and [(c.planned, c.applied) for c in report.calendars] == [([], [])]
-        assert [c.full for c in report.calendars] == [False]  # an incremental read: the cursor came along
+        assert [c.full for c in report.calendars] == [
+            False
+        ]  # an incremental read: the cursor came along
 
     again = migrate_state(path, postgres_state)
     assert again.exit_code == 0 and again.output.endswith(
         f"copied nothing; skipped 1 calendar, {len(before['artifacts'])} records, 1 tombstone, {len(before['held'])} held meetings, "
         f"1 run status, {len(before['audit'])} audit entries (already there, or newer there)\n"
-    )  # fmt: skip
+    )
 
 
-def test_what_the_target_did_since_is_not_undone_by_running_it_again(tmp_path: Path, postgres_state: PostgresState) -> None:
+def test_what_the_target_did_since_is_not_undone_by_running_it_again(
+    tmp_path: Path, postgres_state: PostgresState
+) -> None:
     path = tmp_path / "state.db"
     world = one_machine(path)
     migrate_state(path, postgres_state)
     with closing(PostgresStore(postgres_state, clock=world.clock)) as store:
         world.store = store
-        world.sync = AccountSync(world.account, world.connector, store, world.renderer, clock=world.clock)
+        world.sync = AccountSync(
+            world.account, world.connector, store, world.renderer, clock=world.clock
+        )
         world.now = at(1, 17)
         umbrella = next(e for e in world.calendar.events.values() if e.title == "Umbrella review")
-        world.calendar.person_delete(world.block_for("debrief", umbrella).ref)  # the seller deletes another block
+        world.calendar.person_delete(
+            world.block_for("debrief", umbrella).ref
+        )  # the seller deletes another block
         assert world.applied() == ["tombstone"]
         store.save_run_status(RunStatus("alex", at(1, 17), at(1, 17, 1), changes=1, requests=1))
         after = snapshot(store, world)
         migrate_state(path, postgres_state)
-        assert snapshot(store, world) == after  # the forgotten block stays forgotten, the newer status stays
+        assert (
+            snapshot(store, world) == after
+        )  # the forgotten block stays forgotten, the newer status stays
         assert (Kind.DEBRIEF, umbrella.key) in store.tombstones(after["calendars"][0])
         assert world.applied() == []
 
 
-def test_it_refuses_while_a_callplan_uses_the_state(tmp_path: Path, postgres_state: PostgresState) -> None:
+def test_it_refuses_while_a_callplan_uses_the_state(
+    tmp_path: Path, postgres_state: PostgresState
+) -> None:
     path = tmp_path / "state.db"
     one_machine(path).store.close()
     with closing(SqliteStore(path)) as running, running.lock():
         refused = migrate_state(path, postgres_state)
     assert refused.exit_code == 1
-    assert refused.output == (f"callplan: {path}: in use by another callplan process (pid {os.getpid()}); only one may "
-                              "use a state database at a time: stop the other one first (the service: systemctl stop callplan)\n")  # fmt: skip
+    assert refused.output == (
+        f"callplan: {path}: in use by another callplan process (pid {os.getpid()}); only one may "
+        "use a state database at a time: stop the other one first (the service: systemctl stop callplan)\n"
+    )
     with closing(PostgresStore(postgres_state)) as store:
         assert store.artifacts() == [] and store.audit() == []
-    wrong = CliRunner().invoke(main, ["migrate-state", "--from", str(path), "--to", "postgresql://u:hunter2@h/db"])
-    assert wrong.exit_code == 1 and "hunter2" not in wrong.output and "a password does not belong in the URL" in wrong.output
+    wrong = CliRunner().invoke(
+        main, ["migrate-state", "--from", str(path), "--to", "postgresql://u:hunter2@h/db"]
+    )
+    assert (
+        wrong.exit_code == 1
+        and "hunter2" not in wrong.output
+        and "a password does not belong in the URL" in wrong.output
+    )

@@ -35,7 +35,9 @@ PASSWORD = "Pg-s3cret-never-shown"
 
 
 def cli(config: Path, *args: str):  # type: ignore[no-untyped-def]
-    return CliRunner(env={"COLUMNS": "200"}).invoke(main, ["--config", str(config), *args], catch_exceptions=False)
+    return CliRunner(env={"COLUMNS": "200"}).invoke(
+        main, ["--config", str(config), *args], catch_exceptions=False
+    )
 
 
 def dbname(state: PostgresState) -> str:
@@ -43,7 +45,9 @@ def dbname(state: PostgresState) -> str:
 
 
 @pytest.fixture
-def seller_state(postgres: PostgresServer, postgres_state: PostgresState, tmp_path: Path) -> PostgresState:
+def seller_state(
+    postgres: PostgresServer, postgres_state: PostgresState, tmp_path: Path
+) -> PostgresState:
     """The migrated database, reached as a role that must give its password, kept in a private file."""
     role = f"r{dbname(postgres_state)}"
     postgres.create_role(role, PASSWORD, dbname(postgres_state))
@@ -52,7 +56,9 @@ def seller_state(postgres: PostgresServer, postgres_state: PostgresState, tmp_pa
     secret = tmp_path / "pg-password"
     secret.write_text(PASSWORD + "\n")
     secret.chmod(0o600)
-    return PostgresState(url=postgres.url(dbname(postgres_state), user=role), password_file=str(secret))
+    return PostgresState(
+        url=postgres.url(dbname(postgres_state), user=role), password_file=str(secret)
+    )
 
 
 @pytest.fixture
@@ -74,24 +80,49 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_a_postgresql_url_selects_the_database_and_names_it_without_the_url(tmp_path: Path) -> None:
-    config = load(write(tmp_path, 'state = "postgresql://callplan@db.example:5433/agents?sslmode=require"\n'
-                                  'state_password_file = "secret_db"\n'))  # fmt: skip
-    assert config.state == PostgresState(url="postgresql://callplan@db.example:5433/agents?sslmode=require", password_file="secret_db")
+    config = load(
+        write(
+            tmp_path,
+            'state = "postgresql://callplan@db.example:5433/agents?sslmode=require"\n'
+            'state_password_file = "secret_db"\n',
+        )
+    )
+    assert config.state == PostgresState(
+        url="postgresql://callplan@db.example:5433/agents?sslmode=require",
+        password_file="secret_db",
+    )
     assert config.state.where == "db.example:5433/agents"
-    assert PostgresState(url="postgres://callplan@db.example/callplan").where == "db.example:5432/callplan"
+    assert (
+        PostgresState(url="postgres://callplan@db.example/callplan").where
+        == "db.example:5432/callplan"
+    )
     assert PostgresState(url="postgresql://u@[::1]:6000/x").where == "[::1]:6000/x"
-    assert load(write(tmp_path, 'state = "postgres-backup.db"\n')).state == tmp_path / "postgres-backup.db"  # a file
+    assert (
+        load(write(tmp_path, 'state = "postgres-backup.db"\n')).state
+        == tmp_path / "postgres-backup.db"
+    )  # a file
 
 
 @pytest.mark.parametrize(
     "text, message",
     [
-        ('state = "postgresql://callplan:hunter2@db.example/agents"\n', "config.toml: state: a password does not belong in the URL"),
-        ('state = "postgresql://callplan@db.example/agents?password=hunter2"\n', "config.toml: state: a password does not belong"),
-        ('state_password_file = "pw"\n', "config.toml: state_password_file: only for a PostgreSQL state"),
+        (
+            'state = "postgresql://callplan:hunter2@db.example/agents"\n',
+            "config.toml: state: a password does not belong in the URL",
+        ),
+        (
+            'state = "postgresql://callplan@db.example/agents?password=hunter2"\n',
+            "config.toml: state: a password does not belong",
+        ),
+        (
+            'state_password_file = "pw"\n',
+            "config.toml: state_password_file: only for a PostgreSQL state",
+        ),
     ],
 )
-def test_a_password_never_sits_in_the_configuration(tmp_path: Path, text: str, message: str) -> None:
+def test_a_password_never_sits_in_the_configuration(
+    tmp_path: Path, text: str, message: str
+) -> None:
     with pytest.raises(ConfigError) as caught:
         load(write(tmp_path, text))
     assert str(caught.value).startswith(message) and "hunter2" not in str(caught.value)
@@ -102,7 +133,10 @@ def test_a_password_never_sits_in_the_configuration(tmp_path: Path, text: str, m
 
 
 def test_the_password_comes_from_its_file_or_from_libpq_and_never_shows(
-    seller_state: PostgresState, tmp_path: Path, logged: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    seller_state: PostgresState,
+    tmp_path: Path,
+    logged: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     store = PostgresStore(seller_state)
     store.save_run_status(RunStatus("alex", changes=2))
@@ -111,16 +145,24 @@ def test_the_password_comes_from_its_file_or_from_libpq_and_never_shows(
     wrong = tmp_path / "wrong-password"
     wrong.write_text("Wrong-" + PASSWORD + "\n")
     wrong.chmod(0o600)
-    for attempt in (lambda: PostgresStore(seller_state.model_copy(update={"password_file": str(wrong)})),
-                    lambda: pgstore.migrate(seller_state.model_copy(update={"password_file": str(wrong)}))):  # fmt: skip
+    for attempt in (
+        lambda: PostgresStore(seller_state.model_copy(update={"password_file": str(wrong)})),
+        lambda: pgstore.migrate(seller_state.model_copy(update={"password_file": str(wrong)})),
+    ):
         with pytest.raises(StateError) as caught:
             attempt()
         message = str(caught.value)
-        assert message.startswith(f"{seller_state.where}: cannot ") and "password authentication failed" in message
+        assert (
+            message.startswith(f"{seller_state.where}: cannot ")
+            and "password authentication failed" in message
+        )
         assert "\n" not in message and PASSWORD not in message and seller_state.url not in message
 
     wrong.chmod(0o644)
-    with pytest.raises(ConfigError, match=r"state_password_file: .* is readable by others \(mode 0644\); run chmod 600"):
+    with pytest.raises(
+        ConfigError,
+        match=r"state_password_file: .* is readable by others \(mode 0644\); run chmod 600",
+    ):
         PostgresStore(seller_state.model_copy(update={"password_file": str(wrong)}))
 
     without = seller_state.model_copy(update={"password_file": None})
@@ -150,7 +192,9 @@ def test_a_server_restart_is_survived_and_the_lock_held_again(
             with pytest.raises(StateError) as caught:
                 store.run_status("alex")
             message = str(caught.value)
-            assert message.startswith(f"{seller_state.where}: cannot read run status: cannot reach the database: ")
+            assert message.startswith(
+                f"{seller_state.where}: cannot read run status: cannot reach the database: "
+            )
             assert "\n" not in message and PASSWORD not in message
             with pytest.raises(StateError, match="cannot open"):
                 PostgresStore(seller_state)
@@ -168,7 +212,9 @@ def test_a_server_restart_is_survived_and_the_lock_held_again(
     assert not [record for record in logged.records if PASSWORD in record.getMessage()]
 
 
-def test_a_lock_taken_by_another_during_a_restart_stops_the_first(postgres: PostgresServer, postgres_state: PostgresState) -> None:
+def test_a_lock_taken_by_another_during_a_restart_stops_the_first(
+    postgres: PostgresServer, postgres_state: PostgresState
+) -> None:
     store, other = PostgresStore(postgres_state), PostgresStore(postgres_state)
     with store.lock():
         postgres.stop()
@@ -194,36 +240,86 @@ def test_db_migrate_prepares_the_database_once_and_an_older_or_newer_schema_is_r
     now, later = len(pgstore.MIGRATIONS), len(pgstore.MIGRATIONS) + 1
     with pytest.raises(StateError) as caught:
         PostgresStore(state)
-    assert str(caught.value) == f"{state.where}: no callplan schema yet, this callplan needs version {now}: run callplan db migrate"
+    assert (
+        str(caught.value)
+        == f"{state.where}: no callplan schema yet, this callplan needs version {now}: run callplan db migrate"
+    )
     first, second = cli(config, "db", "migrate"), cli(config, "db", "migrate")
-    assert (first.exit_code, first.output) == (0, f"{state.where}: schema upgraded from version 0 to {now}\n")
-    assert (second.exit_code, second.output) == (0, f"{state.where}: schema at version {now}, nothing to do\n")
+    assert (first.exit_code, first.output) == (
+        0,
+        f"{state.where}: schema upgraded from version 0 to {now}\n",
+    )
+    assert (second.exit_code, second.output) == (
+        0,
+        f"{state.where}: schema at version {now}, nothing to do\n",
+    )
 
     store = PostgresStore(state)
-    store.record(key=CalendarKey("alex", "work"), action="create", kind=Kind.PREP, meeting_key="m1", reason="r",
-                 before=None, after=None, artifact=Artifact("alex", "work", Kind.PREP, "m1", "ref", "e1", at(0, 9),
-                                                            at(0, 10), at(0, 10), at(0, 11), "globex.example", "Globex"))  # fmt: skip
+    store.record(
+        key=CalendarKey("alex", "work"),
+        action="create",
+        kind=Kind.PREP,
+        meeting_key="m1",
+        reason="r",
+        before=None,
+        after=None,
+        artifact=Artifact(
+            "alex",
+            "work",
+            Kind.PREP,
+            "m1",
+            "ref",
+            "e1",
+            at(0, 9),
+            at(0, 10),
+            at(0, 10),
+            at(0, 11),
+            "globex.example",
+            "Globex",
+        ),
+    )
     store.close()
     # a later callplan adds a column: a plain migration, and until it runs the old schema is refused
-    added = [*pgstore.MIGRATIONS, ("a column for a later feature", ("ALTER TABLE held ADD COLUMN later_column text",))]
+    added = [
+        *pgstore.MIGRATIONS,
+        ("a column for a later feature", ("ALTER TABLE held ADD COLUMN later_column text",)),
+    ]
     monkeypatch.setattr(pgstore, "MIGRATIONS", added)
-    with pytest.raises(StateError, match=rf"schema version {now}, this callplan needs version {later}: run callplan db migrate$"):
+    with pytest.raises(
+        StateError,
+        match=rf"schema version {now}, this callplan needs version {later}: run callplan db migrate$",
+    ):
         PostgresStore(state)
-    assert cli(config, "db", "migrate").output == f"{state.where}: schema upgraded from version {now} to {later}\n"
+    assert (
+        cli(config, "db", "migrate").output
+        == f"{state.where}: schema upgraded from version {now} to {later}\n"
+    )
     with closing(PostgresStore(state)) as store:
         assert [a.meeting_key for a in store.artifacts()] == ["m1"]  # the data came through
     monkeypatch.undo()
     with pytest.raises(StateError) as newer:
         PostgresStore(state)
-    assert str(newer.value) == f"{state.where}: written by a newer callplan (schema {later}, this one knows {now})"
+    assert (
+        str(newer.value)
+        == f"{state.where}: written by a newer callplan (schema {later}, this one knows {now})"
+    )
     refused = cli(config, "db", "migrate")
-    assert refused.exit_code == 1 and f"written by a newer callplan (schema {later}, this one knows {now})" in refused.output
+    assert (
+        refused.exit_code == 1
+        and f"written by a newer callplan (schema {later}, this one knows {now})" in refused.output
+    )
 
 
 def test_db_migrate_on_a_sqlite_state_says_where_it_stands(tmp_path: Path) -> None:
     config = write(tmp_path, 'state = "state.db"\n')
-    assert cli(config, "db", "migrate").output == f"{tmp_path / 'state.db'}: schema upgraded from version 0 to 5\n"
-    assert cli(config, "db", "migrate").output == f"{tmp_path / 'state.db'}: schema at version 5, nothing to do\n"
+    assert (
+        cli(config, "db", "migrate").output
+        == f"{tmp_path / 'state.db'}: schema upgraded from version 0 to 5\n"
+    )
+    assert (
+        cli(config, "db", "migrate").output
+        == f"{tmp_path / 'state.db'}: schema at version 5, nothing to do\n"
+    )
 
 
 def test_a_database_keyed_by_joined_strings_is_split_into_account_and_calendar(
@@ -245,7 +341,9 @@ def test_a_database_keyed_by_joined_strings_is_split_into_account_and_calendar(
 def test_many_migrators_at_once_apply_each_migration_once(postgres: PostgresServer) -> None:
     state = PostgresState(url=postgres.create_database())
     results: list[tuple[int, int]] = []
-    threads = [threading.Thread(target=lambda: results.append(pgstore.migrate(state))) for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: results.append(pgstore.migrate(state))) for _ in range(4)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -257,16 +355,37 @@ def test_many_migrators_at_once_apply_each_migration_once(postgres: PostgresServ
 # -- the service's worker threads ------------------------------------------------------------------
 
 
-def test_worker_threads_share_the_pool_and_each_write_is_whole(postgres_state: PostgresState) -> None:
+def test_worker_threads_share_the_pool_and_each_write_is_whole(
+    postgres_state: PostgresState,
+) -> None:
     store = PostgresStore(postgres_state, pool_size=3)
     accounts = [f"seller{n}" for n in range(8)]
 
     def work(account: str) -> None:
         for n in range(15):
-            store.record(key=CalendarKey(account, "work"), action="create", kind=Kind.PREP, meeting_key=f"m{n}",
-                         reason="r", before=None, after=None,
-                         artifact=Artifact(account, "work", Kind.PREP, f"m{n}", f"ref{n}", None, None, None, at(0, n),
-                                           None, "", ""))  # fmt: skip
+            store.record(
+                key=CalendarKey(account, "work"),
+                action="create",
+                kind=Kind.PREP,
+                meeting_key=f"m{n}",
+                reason="r",
+                before=None,
+                after=None,
+                artifact=Artifact(
+                    account,
+                    "work",
+                    Kind.PREP,
+                    f"m{n}",
+                    f"ref{n}",
+                    None,
+                    None,
+                    None,
+                    at(0, n),
+                    None,
+                    "",
+                    "",
+                ),
+            )
             store.save_run_status(RunStatus(account, changes=n + 1))
 
     threads = [threading.Thread(target=work, args=(account,)) for account in accounts]
@@ -277,8 +396,10 @@ def test_worker_threads_share_the_pool_and_each_write_is_whole(postgres_state: P
     assert len(store.audit()) == 8 * 15 and len(store.artifacts()) == 8 * 15
     assert {store.run_status(account).changes for account in accounts} == {15}
     with psycopg.connect(postgres_state.url) as connection:
-        row = connection.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                 "AND application_name = 'callplan'").fetchone()  # fmt: skip
+        row = connection.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = 'callplan'"
+        ).fetchone()
     assert row is not None and 1 <= row[0] <= 3
     store.close()
 
@@ -286,11 +407,19 @@ def test_worker_threads_share_the_pool_and_each_write_is_whole(postgres_state: P
 # -- the command line ------------------------------------------------------------------------------
 
 
-def test_the_command_line_runs_on_a_postgresql_state(tmp_path: Path, caldav_harness: CaldavHarness, seller_state: PostgresState) -> None:
+def test_the_command_line_runs_on_a_postgresql_state(
+    tmp_path: Path, caldav_harness: CaldavHarness, seller_state: PostgresState
+) -> None:
     config = write_config(tmp_path, caldav_harness)
-    config.write_text(config.read_text().replace('state = "state.db"', f'state = "{seller_state.url}"\n'
-                                                 f'state_password_file = "{seller_state.password_file}"'))  # fmt: skip
-    caldav_harness.add_meeting("Globex discovery", datetime(2030, 3, 18, 10, tzinfo=ZONE), description="Intro")
+    config.write_text(
+        config.read_text().replace(
+            'state = "state.db"',
+            f'state = "{seller_state.url}"\nstate_password_file = "{seller_state.password_file}"',
+        )
+    )
+    caldav_harness.add_meeting(
+        "Globex discovery", datetime(2030, 3, 18, 10, tzinfo=ZONE), description="Intro"
+    )
     with time_machine.travel(datetime(2030, 3, 18, 7, tzinfo=ZONE), tick=False):
         check = cli(config, "config", "check")
         assert check.exit_code == 0 and f"state in {seller_state.where}\n" in check.output

@@ -45,7 +45,9 @@ class Backend:
         if self.state is not None:
             from agent.state.postgres import PostgresStore
 
-            store: Store = PostgresStore(self.state, clock=clock) if clock else PostgresStore(self.state)
+            store: Store = (
+                PostgresStore(self.state, clock=clock) if clock else PostgresStore(self.state)
+            )
         else:
             store = SqliteStore(self.path, clock=clock) if clock else SqliteStore(self.path)
         self.opened.append(store)
@@ -58,7 +60,9 @@ class Backend:
     @property
     def holder(self) -> str:
         """How the lock's holder (this process) is named."""
-        return f"pid {os.getpid()}" + (f" on {socket.gethostname()}" if self.state is not None else "")
+        return f"pid {os.getpid()}" + (
+            f" on {socket.gethostname()}" if self.state is not None else ""
+        )
 
     def execute(self, sql: str) -> None:
         """A statement run behind the store's back."""
@@ -79,11 +83,26 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         store.close()
 
 
-def artifact(key: str = "m1", kind: Kind = Kind.PREP, calendar: CalendarKey = CalendarKey("alex", "work"), **fields: object) -> Artifact:
+def artifact(
+    key: str = "m1",
+    kind: Kind = Kind.PREP,
+    calendar: CalendarKey = CalendarKey("alex", "work"),
+    **fields: object,
+) -> Artifact:
     values: dict[str, object] = dict(
-        account=calendar.account, calendar=calendar.calendar, kind=kind, meeting_key=key, ref=f"ref-{kind}-{key}", etag="e1", start=at(0, 9, 45),
-        end=at(0, 10), meeting_start=at(0, 10), meeting_end=at(0, 11), customer="globex.example", title="Globex",
-    )  # fmt: skip
+        account=calendar.account,
+        calendar=calendar.calendar,
+        kind=kind,
+        meeting_key=key,
+        ref=f"ref-{kind}-{key}",
+        etag="e1",
+        start=at(0, 9, 45),
+        end=at(0, 10),
+        meeting_start=at(0, 10),
+        meeting_end=at(0, 11),
+        customer="globex.example",
+        title="Globex",
+    )
     values.update(fields)
     return Artifact(**values)  # type: ignore[arg-type]
 
@@ -98,7 +117,9 @@ class TestContract:
         store.close()
         assert backend.open().run_status("alex").changes == 1
 
-    def test_every_applied_change_is_in_the_audit_log_with_before_and_after(self, backend: Backend) -> None:
+    def test_every_applied_change_is_in_the_audit_log_with_before_and_after(
+        self, backend: Backend
+    ) -> None:
         world = World(store=backend.open)
         demo = world.add(meeting("Globex", at(0, 10), description="Intro"))
         world.cycle()
@@ -113,34 +134,69 @@ class TestContract:
         assert {a.kind for a in world.store.artifacts()} == {"prep", "debrief", "agenda"}
         assert world.applied() == []  # what it recorded is what the next cycle finds
 
-    def test_the_mirror_keeps_the_text_a_connector_read_and_the_audit_log_leaves_it_out(self, backend: Backend) -> None:
+    def test_the_mirror_keeps_the_text_a_connector_read_and_the_audit_log_leaves_it_out(
+        self, backend: Backend
+    ) -> None:
         """A connector's `source` comes back from the mirror (so a write needs no read first),
         also from rows written before it existed (none then); the audit log keeps what the
         event said, not the provider's text of it."""
         store = backend.open()
-        read = replace(meeting("Globex", at(0, 10)), key="k1", ref="r1", etag="e1", source=Source("e1", "BEGIN:VCALENDAR\r\n..."))
+        read = replace(
+            meeting("Globex", at(0, 10)),
+            key="k1",
+            ref="r1",
+            etag="e1",
+            source=Source("e1", "BEGIN:VCALENDAR\r\n..."),
+        )
         store.apply_delta(CAL, Delta(upserted=(read,), cursor="c1", full=True), WINDOW)
         (mirrored,) = store.events(CAL)
         assert mirrored == read and mirrored.source == read.source
-        written = replace(read, description="Agenda", etag="e2", source=Source("e2", "BEGIN:VCALENDAR\r\n...agenda"))
-        store.record(key=CAL, action="write agenda", kind=Kind.AGENDA, meeting_key=read.key,
-                     reason="agenda inserted", before=read, after=written, artifact=None)  # fmt: skip
+        written = replace(
+            read,
+            description="Agenda",
+            etag="e2",
+            source=Source("e2", "BEGIN:VCALENDAR\r\n...agenda"),
+        )
+        store.record(
+            key=CAL,
+            action="write agenda",
+            kind=Kind.AGENDA,
+            meeting_key=read.key,
+            reason="agenda inserted",
+            before=read,
+            after=written,
+            artifact=None,
+        )
         assert store.events(CAL)[0].source == written.source
         (entry,) = store.audit()
         assert entry.before is not None and entry.after is not None
-        assert (entry.before["source"], entry.after["source"], entry.after["description"]) == (None, None, "Agenda")
+        assert (entry.before["source"], entry.after["source"], entry.after["description"]) == (
+            None,
+            None,
+            "Agenda",
+        )
         older = {key: value for key, value in dump_event(read).items() if key != "source"}
         assert load_event(older) == read and load_event(older).source is None
 
-    def test_the_cursor_belongs_to_its_window_and_deltas_merge_into_the_mirror(self, backend: Backend) -> None:
+    def test_the_cursor_belongs_to_its_window_and_deltas_merge_into_the_mirror(
+        self, backend: Backend
+    ) -> None:
         store = backend.open()
-        one, two, three = (replace(meeting(f"M{n}", at(n, 10)), key=f"k{n}", ref=f"r{n}") for n in (1, 2, 3))
+        one, two, three = (
+            replace(meeting(f"M{n}", at(n, 10)), key=f"k{n}", ref=f"r{n}") for n in (1, 2, 3)
+        )
         store.apply_delta(CAL, Delta(upserted=(one, two), cursor="c1", full=True), WINDOW)
         assert store.cursor(CAL, WINDOW) == "c1" and store.cursor(OTHER, WINDOW) is None
-        assert store.cursor(CAL, Window(at(1, 0), at(15, 0))) is None  # a new day: a full read is due
+        assert (
+            store.cursor(CAL, Window(at(1, 0), at(15, 0))) is None
+        )  # a new day: a full read is due
         moved = replace(two, title="M2 moved")
-        store.apply_delta(CAL, Delta(upserted=(moved, three), removed_refs=("r1",), cursor="c2"), WINDOW)
-        assert [e.title for e in store.events(CAL)] == ["M2 moved", "M3"] and store.cursor(CAL, WINDOW) == "c2"
+        store.apply_delta(
+            CAL, Delta(upserted=(moved, three), removed_refs=("r1",), cursor="c2"), WINDOW
+        )
+        assert [e.title for e in store.events(CAL)] == ["M2 moved", "M3"] and store.cursor(
+            CAL, WINDOW
+        ) == "c2"
         store.apply_delta(CAL, Delta(upserted=(one,), cursor="c3", full=True), WINDOW)
         assert store.events(CAL) == [one]
 
@@ -148,25 +204,59 @@ class TestContract:
         store = backend.open()
         event = replace(meeting("Globex", at(0, 10)), key="k1", ref="r1")
         store.apply_delta(CAL, Delta(upserted=(event,), cursor="c1", full=True), WINDOW)
-        broken = artifact("k1", calendar=CAL, title=None)  # the artifact row cannot be written (title NOT NULL)
+        broken = artifact(
+            "k1", calendar=CAL, title=None
+        )  # the artifact row cannot be written (title NOT NULL)
         with pytest.raises(StateError) as caught:
-            store.record(key=CAL, action="write agenda", kind=Kind.PREP, meeting_key="k1",
-                         reason="r", before=event, after=replace(event, description="new"), artifact=broken,
-                         tombstone="why")  # fmt: skip
-        assert str(caught.value).startswith(f"{backend.where}: cannot record a change: ") and "\n" not in str(caught.value)
-        assert store.audit() == [] and store.artifacts() == [] and store.tombstones(CAL) == frozenset()
+            store.record(
+                key=CAL,
+                action="write agenda",
+                kind=Kind.PREP,
+                meeting_key="k1",
+                reason="r",
+                before=event,
+                after=replace(event, description="new"),
+                artifact=broken,
+                tombstone="why",
+            )
+        assert str(caught.value).startswith(
+            f"{backend.where}: cannot record a change: "
+        ) and "\n" not in str(caught.value)
+        assert (
+            store.audit() == [] and store.artifacts() == [] and store.tombstones(CAL) == frozenset()
+        )
         assert store.events(CAL) == [event]  # the mirror too is as it was
 
     def test_tombstones_replace_the_record_and_stay_per_calendar(self, backend: Backend) -> None:
         store = backend.open()
         for kind in (Kind.PREP, Kind.DEBRIEF):
-            store.record(key=CAL, action="create", kind=kind, meeting_key="k1", reason="r",
-                         before=None, after=None, artifact=artifact("k1", kind, calendar=CAL))  # fmt: skip
+            store.record(
+                key=CAL,
+                action="create",
+                kind=kind,
+                meeting_key="k1",
+                reason="r",
+                before=None,
+                after=None,
+                artifact=artifact("k1", kind, calendar=CAL),
+            )
         for _ in range(2):  # a second tombstone for the same block replaces the first
-            store.record(key=CAL, action="tombstone", kind=Kind.PREP, meeting_key="k1",
-                         reason="deleted by a person", before=None, after=None, artifact=None, forget=True,
-                         tombstone="deleted by a person")  # fmt: skip
-        assert store.tombstones(CAL) == frozenset({(Kind.PREP, "k1")}) and store.tombstones(OTHER) == frozenset()
+            store.record(
+                key=CAL,
+                action="tombstone",
+                kind=Kind.PREP,
+                meeting_key="k1",
+                reason="deleted by a person",
+                before=None,
+                after=None,
+                artifact=None,
+                forget=True,
+                tombstone="deleted by a person",
+            )
+        assert (
+            store.tombstones(CAL) == frozenset({(Kind.PREP, "k1")})
+            and store.tombstones(OTHER) == frozenset()
+        )
         assert [(a.kind, a.meeting_key) for a in store.artifacts(CAL)] == [(Kind.DEBRIEF, "k1")]
 
     def test_artifacts_come_back_as_recorded_in_one_order(self, backend: Backend) -> None:
@@ -174,37 +264,98 @@ class TestContract:
         written = [
             artifact("b", Kind.PREP, calendar=WORK, meeting_start=at(1, 10)),
             artifact("a", Kind.DEBRIEF, calendar=WORK, meeting_start=at(1, 10)),
-            artifact("Z", Kind.AGENDA, calendar=WORK, start=None, end=None, meeting_start=None, meeting_end=None),
-            artifact("c", Kind.PREP, calendar=CalendarKey("alex", "work"), customer="", title="Réunion \u00e9t\u00e9 — 会议"),
+            artifact(
+                "Z",
+                Kind.AGENDA,
+                calendar=WORK,
+                start=None,
+                end=None,
+                meeting_start=None,
+                meeting_end=None,
+            ),
+            artifact(
+                "c",
+                Kind.PREP,
+                calendar=CalendarKey("alex", "work"),
+                customer="",
+                title="Réunion \u00e9t\u00e9 — 会议",
+            ),
         ]
         for row in written:
-            store.record(key=row.key, action="create", kind=row.kind, meeting_key=row.meeting_key,
-                         reason="r", before=None, after=None, artifact=row)  # fmt: skip
-        assert store.artifacts() == [written[3], written[2], written[1], written[0]]  # by account, calendar, meeting, kind
+            store.record(
+                key=row.key,
+                action="create",
+                kind=row.kind,
+                meeting_key=row.meeting_key,
+                reason="r",
+                before=None,
+                after=None,
+                artifact=row,
+            )
+        assert store.artifacts() == [
+            written[3],
+            written[2],
+            written[1],
+            written[0],
+        ]  # by account, calendar, meeting, kind
         assert store.artifacts(WORK) == [written[2], written[1], written[0]]
-        store.record(key=WORK, action="update", kind=Kind.PREP, meeting_key="b", reason="r",
-                     before=None, after=None, artifact=replace(written[0], etag="e2", start=at(1, 9)))  # fmt: skip
+        store.record(
+            key=WORK,
+            action="update",
+            kind=Kind.PREP,
+            meeting_key="b",
+            reason="r",
+            before=None,
+            after=None,
+            artifact=replace(written[0], etag="e2", start=at(1, 9)),
+        )
         assert store.artifacts(WORK)[-1] == replace(written[0], etag="e2", start=at(1, 9))
 
     def test_held_meetings_keep_their_debriefs(self, backend: Backend) -> None:
         store = backend.open()
-        form = fill_in("Commitment, us:\n- \nPrimary objective of the next meeting:\n",
-                       {"Commitment, us": "- send the pricing, by 22 Mar", "Primary objective": "Agree the pilot"})  # fmt: skip
+        form = fill_in(
+            "Commitment, us:\n- \nPrimary objective of the next meeting:\n",
+            {
+                "Commitment, us": "- send the pricing, by 22 Mar",
+                "Primary objective": "Agree the pilot",
+            },
+        )
         debrief = parse(form, at(0, 10).date())
-        first = Held("work", "m1", "alex", "globex.example", "Globex", at(0, 10), at(0, 11),
-                     externals=("dana@globex.example",), next_scheduled=True, debrief=debrief, debrief_content="f1",
-                     debriefed_at=at(0, 12), checked_at=at(0, 13), changed_at=at(0, 12, 30),
-                     settled=parse("Primary objective of the next meeting:\nAgree the scope\n", at(0, 10).date()).shared)  # fmt: skip
+        first = Held(
+            "work",
+            "m1",
+            "alex",
+            "globex.example",
+            "Globex",
+            at(0, 10),
+            at(0, 11),
+            externals=("dana@globex.example",),
+            next_scheduled=True,
+            debrief=debrief,
+            debrief_content="f1",
+            debriefed_at=at(0, 12),
+            checked_at=at(0, 13),
+            changed_at=at(0, 12, 30),
+            settled=parse(
+                "Primary objective of the next meeting:\nAgree the scope\n", at(0, 10).date()
+            ).shared,
+        )
         earlier = Held("work", "m0", "bo", "initech.example", "Initech", at(-1, 10), at(-1, 11))
         store.save_held(first)
         store.save_held(earlier)
         assert store.held() == [earlier, first]  # oldest first
         assert store.held(account="alex") == [first] and store.held(WORK) == [earlier]
         assert store.held()[1].debrief == debrief and debrief.written
-        assert store.held()[1].settled == first.settled and first.settled is not None and first.settled.objective
+        assert (
+            store.held()[1].settled == first.settled
+            and first.settled is not None
+            and first.settled.objective
+        )
         assert store.held()[1].changed_at == at(0, 12, 30)
         store.save_held(replace(first, debrief=None, debrief_content="", next_scheduled=False))
-        assert store.held(account="alex") == [replace(first, debrief=None, debrief_content="", next_scheduled=False)]
+        assert store.held(account="alex") == [
+            replace(first, debrief=None, debrief_content="", next_scheduled=False)
+        ]
 
     def test_the_audit_log_is_newest_first(self, backend: Backend) -> None:
         world = World(store=backend.open)
@@ -213,15 +364,32 @@ class TestContract:
             world.add(meeting(name, at(n, 10), guests=(f"dana@{name.lower()}.example",)))
             world.cycle()
         entries = world.store.audit()
-        assert [entry.at for entry in entries] == sorted((entry.at for entry in entries), reverse=True)
-        assert [entry.id for entry in entries] == sorted((entry.id for entry in entries), reverse=True)
-        assert world.store.audit(limit=2) == entries[:2] and world.store.audit(account="alex") == entries
+        assert [entry.at for entry in entries] == sorted(
+            (entry.at for entry in entries), reverse=True
+        )
+        assert [entry.id for entry in entries] == sorted(
+            (entry.id for entry in entries), reverse=True
+        )
+        assert (
+            world.store.audit(limit=2) == entries[:2]
+            and world.store.audit(account="alex") == entries
+        )
         assert world.store.audit(account="nobody") == []
 
     def test_run_status_round_trips(self, backend: Backend) -> None:
         store = backend.open()
         assert store.run_status("alex") == RunStatus("alex")
-        status = RunStatus("alex", at(0, 7), at(0, 7, 1), "boom: one line", at(0, 8), changes=3, requests=5, failures=2, backlog=9)
+        status = RunStatus(
+            "alex",
+            at(0, 7),
+            at(0, 7, 1),
+            "boom: one line",
+            at(0, 8),
+            changes=3,
+            requests=5,
+            failures=2,
+            backlog=9,
+        )
         store.save_run_status(status)
         store.save_run_status(RunStatus("bo"))
         assert store.run_status("alex") == status and store.run_status("bo") == RunStatus("bo")
@@ -233,10 +401,14 @@ class TestContract:
         world.add(meeting("Globex\x00 review", at(0, 10)))
         world.cycle()
         assert {a.kind for a in world.store.artifacts()} == {"prep", "debrief", "agenda"}
-        assert [e.title for e in world.store.events(world.store.artifacts()[0].key) if not e.is_block] == ["Globex\x00 review"]
+        assert [
+            e.title for e in world.store.events(world.store.artifacts()[0].key) if not e.is_block
+        ] == ["Globex\x00 review"]
         assert world.applied() == []
 
-    def test_one_process_at_a_time_holds_the_state_and_the_error_names_it(self, backend: Backend) -> None:
+    def test_one_process_at_a_time_holds_the_state_and_the_error_names_it(
+        self, backend: Backend
+    ) -> None:
         first, second = backend.open(), backend.open()
         assert first.locked_by() is None
         with first.lock():
@@ -258,9 +430,13 @@ class TestContract:
         world.add(meeting("Globex", at(0, 10)))
         world.cycle()
         world.cycle()  # reads back its own writes: from now on the mirror is not re-read
-        backend.execute("UPDATE events SET data = '{\"key\": \"half an event\"}'")  # neither database can see this
+        backend.execute(
+            'UPDATE events SET data = \'{"key": "half an event"}\''
+        )  # neither database can see this
         error = world.sync.cycle().error
-        assert error.startswith(f"{backend.where}: cannot read the calendar mirror: corrupt state database")
+        assert error.startswith(
+            f"{backend.where}: cannot read the calendar mirror: corrupt state database"
+        )
         assert "\n" not in error
 
 
@@ -296,15 +472,26 @@ def assert_split(store: Store) -> None:
     assert store.cursor(key, WINDOW) == "c1" and store.events(key) == [OLD_EVENT]
     (artifact,) = store.artifacts()
     assert (artifact.account, artifact.calendar, artifact.ref) == ("alex", "team|cal", "b1")
-    assert store.artifacts(key) == store.artifacts(account="alex") == [artifact] and store.artifacts(account="bo") == []
+    assert (
+        store.artifacts(key) == store.artifacts(account="alex") == [artifact]
+        and store.artifacts(account="bo") == []
+    )
     assert store.tombstones(key) == frozenset({(Kind.PREP, "k1")})
     (held,) = store.held(key)
     assert (held.account, held.calendar, held.meeting_key) == ("alex", "team|cal", "k1")
     (entry,) = store.audit()
     assert (entry.account, entry.calendar, entry.meeting_key) == ("alex", "team|cal", "k1")
     # and the split rows take new writes under the same key
-    store.record(key=key, action="update", kind=Kind.DEBRIEF, meeting_key="k1", reason="r", before=None, after=None,
-                 artifact=replace(artifact, etag="e2"))  # fmt: skip
+    store.record(
+        key=key,
+        action="update",
+        kind=Kind.DEBRIEF,
+        meeting_key="k1",
+        reason="r",
+        before=None,
+        after=None,
+        artifact=replace(artifact, etag="e2"),
+    )
     assert store.artifacts() == [replace(artifact, etag="e2")]
 
 
@@ -335,7 +522,9 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
 def test_a_corrupt_file_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     path.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(StateError, match=r"state.db: cannot open: corrupt state database") as caught:
+    with pytest.raises(
+        StateError, match=r"state.db: cannot open: corrupt state database"
+    ) as caught:
         SqliteStore(path)
     assert "\n" not in str(caught.value)
 
@@ -387,9 +576,13 @@ def test_damage_sqlite_cannot_see_inside_a_value_is_a_one_line_error_too(tmp_pat
     world.cycle()
     world.cycle()
     assert isinstance(world.store, SqliteStore)
-    world.store.db.execute("UPDATE events SET data = substr(data, 1, 40)")  # no longer JSON, and SQLite cannot tell
+    world.store.db.execute(
+        "UPDATE events SET data = substr(data, 1, 40)"
+    )  # no longer JSON, and SQLite cannot tell
     error = world.sync.cycle().error
-    assert error.startswith(f"{tmp_path / 'state.db'}: cannot read the calendar mirror: corrupt state database")
+    assert error.startswith(
+        f"{tmp_path / 'state.db'}: cannot read the calendar mirror: corrupt state database"
+    )
     assert "\n" not in error
 
 
@@ -402,7 +595,9 @@ def test_a_damaged_audit_row_is_a_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(StateError) as caught:
         world.store.audit()
     message = str(caught.value)
-    assert message.startswith(f"{tmp_path / 'state.db'}: cannot read the audit log: corrupt state database (a row cannot be read")
+    assert message.startswith(
+        f"{tmp_path / 'state.db'}: cannot read the audit log: corrupt state database (a row cannot be read"
+    )
     assert "\n" not in message
 
 
@@ -415,7 +610,9 @@ def test_an_integrity_check_that_fails_on_several_lines_is_reported_on_one(tmp_p
     world.store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     world.store.close()
     data = bytearray(path.read_bytes())
-    data[4096 * 2 + 8 : 4096 * 2 + 1000] = random.Random(7).randbytes(992)  # scramble one b-tree page
+    data[4096 * 2 + 8 : 4096 * 2 + 1000] = random.Random(7).randbytes(
+        992
+    )  # scramble one b-tree page
     path.write_bytes(bytes(data))
     with pytest.raises(StateError, match="corrupt state database") as caught:
         SqliteStore(path)
@@ -431,7 +628,7 @@ def test_held_meetings_from_before_settling_still_read_and_count_as_settled(tmp_
     old.execute("PRAGMA user_version = 3")
     written = parse("Commitment, us:\n- send pricing by Fri", date(2030, 3, 18))
     old.execute(
-        "INSERT INTO held (calendar, meeting_key, account, customer, start, \"end\", debrief, debrief_content, debriefed_at) "
+        'INSERT INTO held (calendar, meeting_key, account, customer, start, "end", debrief, debrief_content, debriefed_at) '
         "VALUES ('alex|cal', 'm1', 'alex', 'globex.example', ?, ?, ?, 'abc', ?)",
         [at(0, 10).isoformat(), at(0, 11).isoformat(), written.to_json(), at(0, 12).isoformat()],
     )
@@ -441,7 +638,12 @@ def test_held_meetings_from_before_settling_still_read_and_count_as_settled(tmp_
     (row,) = store.held()
     assert row.debrief == written and row.changed_at is None and row.settled is None
     assert row.settled_by(at(0, 12), timedelta(minutes=30))
-    newer = row.reread(parse("Commitment, us:\n- send the deck by Fri", date(2030, 3, 18)), "def", at(0, 13), timedelta(minutes=30))
+    newer = row.reread(
+        parse("Commitment, us:\n- send the deck by Fri", date(2030, 3, 18)),
+        "def",
+        at(0, 13),
+        timedelta(minutes=30),
+    )
     assert newer.settled == written.shared and newer.changed_at == at(0, 13)
     store.save_held(newer)
     assert store.held() == [newer]
@@ -451,17 +653,21 @@ def test_held_meetings_from_before_settling_still_read_and_count_as_settled(tmp_
 def test_a_damaged_settled_part_is_a_one_line_error(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "state.db")
     store.db.execute(
-        "INSERT INTO held (calendar, meeting_key, account, customer, start, \"end\", settled) "
+        'INSERT INTO held (calendar, meeting_key, account, customer, start, "end", settled) '
         "VALUES ('cal', 'm1', 'alex', 'globex.example', ?, ?, '{\"theirs\": [')",
         [at(0, 10).isoformat(), at(0, 11).isoformat()],
     )
-    with pytest.raises(StateError, match="cannot read held meetings: corrupt state database") as caught:
+    with pytest.raises(
+        StateError, match="cannot read held meetings: corrupt state database"
+    ) as caught:
         store.held()
     assert "\n" not in str(caught.value)
     store.close()
 
 
-def test_a_database_keyed_by_joined_strings_is_split_into_account_and_calendar(tmp_path: Path) -> None:
+def test_a_database_keyed_by_joined_strings_is_split_into_account_and_calendar(
+    tmp_path: Path,
+) -> None:
     """A schema-4 database, its calendars keyed by "account|calendar", migrates on open."""
     path = tmp_path / "state.db"
     old = sqlite_utils.Database(sqlite3.connect(path))

@@ -40,7 +40,9 @@ SHM_EXEC = 0o100000  # <linux/shm.h>: attach a shared memory segment executable
 def group(name: str) -> frozenset[str]:
     """The system calls of a systemd group ("@system-service"), nested groups expanded."""
     assert ANALYZE is not None
-    listing = subprocess.run([ANALYZE, "syscall-filter", name], capture_output=True, text=True, check=True).stdout
+    listing = subprocess.run(
+        [ANALYZE, "syscall-filter", name], capture_output=True, text=True, check=True
+    ).stdout
     calls: set[str] = set()
     for line in listing.splitlines()[1:]:  # the first line names the group itself
         entry = line.strip()
@@ -51,7 +53,9 @@ def group(name: str) -> frozenset[str]:
 
 
 def _names(entry: str) -> frozenset[str]:
-    return frozenset().union(*(group(word) if word.startswith("@") else {word} for word in entry.split()))
+    return frozenset().union(
+        *(group(word) if word.startswith("@") else {word} for word in entry.split())
+    )
 
 
 @dataclass(frozen=True)
@@ -66,9 +70,15 @@ class Sandbox:
         deny_write_execute, families = False, ()
         for key, value in unit_settings(unit.read_text()):
             if key == "SystemCallFilter":
-                allowed = allowed - _names(value[1:]) if value.startswith("~") else allowed | _names(value)
+                allowed = (
+                    allowed - _names(value[1:])
+                    if value.startswith("~")
+                    else allowed | _names(value)
+                )
             elif key == "SystemCallErrorNumber":
-                assert value == "EPERM", f"{unit}: only SystemCallErrorNumber=EPERM is modelled here"
+                assert value == "EPERM", (
+                    f"{unit}: only SystemCallErrorNumber=EPERM is modelled here"
+                )
             elif key == "MemoryDenyWriteExecute":
                 deny_write_execute = value == "yes"
             elif key == "RestrictAddressFamilies":
@@ -81,16 +91,32 @@ class Sandbox:
         if self.deny_write_execute:
             memory = seccomp.SyscallFilter(seccomp.ALLOW)
             write_execute = mmap.PROT_WRITE | mmap.PROT_EXEC
-            memory.add_rule(seccomp.ERRNO(errno.EPERM), "mmap", seccomp.Arg(2, seccomp.MASKED_EQ, write_execute, write_execute))
+            memory.add_rule(
+                seccomp.ERRNO(errno.EPERM),
+                "mmap",
+                seccomp.Arg(2, seccomp.MASKED_EQ, write_execute, write_execute),
+            )
             for name in ("mprotect", "pkey_mprotect"):
-                memory.add_rule(seccomp.ERRNO(errno.EPERM), name, seccomp.Arg(2, seccomp.MASKED_EQ, mmap.PROT_EXEC, mmap.PROT_EXEC))
-            memory.add_rule(seccomp.ERRNO(errno.EPERM), "shmat", seccomp.Arg(2, seccomp.MASKED_EQ, SHM_EXEC, SHM_EXEC))
+                memory.add_rule(
+                    seccomp.ERRNO(errno.EPERM),
+                    name,
+                    seccomp.Arg(2, seccomp.MASKED_EQ, mmap.PROT_EXEC, mmap.PROT_EXEC),
+                )
+            memory.add_rule(
+                seccomp.ERRNO(errno.EPERM),
+                "shmat",
+                seccomp.Arg(2, seccomp.MASKED_EQ, SHM_EXEC, SHM_EXEC),
+            )
             found.append(memory)
         if self.families:  # socket()'s first argument: below, above, or between the allowed ones
             sockets = seccomp.SyscallFilter(seccomp.ALLOW)
             low, high = min(self.families), max(self.families)
             refused = [seccomp.Arg(0, seccomp.LT, low), seccomp.Arg(0, seccomp.GT, high)]
-            refused += [seccomp.Arg(0, seccomp.EQ, family) for family in range(low, high) if family not in self.families]
+            refused += [
+                seccomp.Arg(0, seccomp.EQ, family)
+                for family in range(low, high)
+                if family not in self.families
+            ]
             for family in refused:
                 sockets.add_rule(seccomp.ERRNO(errno.EAFNOSUPPORT), "socket", family)
             found.append(sockets)
@@ -98,7 +124,9 @@ class Sandbox:
         arch = seccomp.system_arch()
         allow = seccomp.SyscallFilter(seccomp.ERRNO(errno.EPERM))
         for name in sorted(self.allowed):
-            if seccomp.resolve_syscall(arch, name) >= 0:  # the groups name calls of other architectures too
+            if (
+                seccomp.resolve_syscall(arch, name) >= 0
+            ):  # the groups name calls of other architectures too
                 allow.add_rule(seccomp.ALLOW, name)
         return [*found, allow]
 

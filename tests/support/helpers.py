@@ -24,9 +24,18 @@ MONDAY = datetime(2030, 3, 18, 7, 0, tzinfo=BERLIN)
 
 
 def account(**overrides: object) -> Account:
-    defaults: dict[str, object] = {"timezone": "Europe/Berlin", "rules": {"internal_domains": ["acme.example"]}}
+    defaults: dict[str, object] = {
+        "timezone": "Europe/Berlin",
+        "rules": {"internal_domains": ["acme.example"]},
+    }
     defaults.update(overrides)
-    config = parse({"defaults": defaults, "accounts": [{"name": "alex", "provider": "caldav", "email": SELLER}]}, Path("test.toml"))
+    config = parse(
+        {
+            "defaults": defaults,
+            "accounts": [{"name": "alex", "provider": "caldav", "email": SELLER}],
+        },
+        Path("test.toml"),
+    )
     return config.accounts[0]
 
 
@@ -49,10 +58,20 @@ def meeting(
     attendees = tuple(Attendee(email, email.split("@")[0].title()) for email in guests)
     attendees += (Attendee(SELLER, "Alex", response),)
     return Event(
-        key="", ref="", calendar="", title=title, start=start, end=start + timedelta(minutes=minutes),
-        organizer=organizer, self_is_organizer=organizer == SELLER, self_response=response,
-        attendees=attendees, description=description, status=status, all_day=all_day,
-    )  # fmt: skip
+        key="",
+        ref="",
+        calendar="",
+        title=title,
+        start=start,
+        end=start + timedelta(minutes=minutes),
+        organizer=organizer,
+        self_is_organizer=organizer == SELLER,
+        self_response=response,
+        attendees=attendees,
+        description=description,
+        status=status,
+        all_day=all_day,
+    )
 
 
 class World:
@@ -60,7 +79,11 @@ class World:
     another), and a movable clock."""
 
     def __init__(
-        self, now: datetime = MONDAY, store_path: Path | str = ":memory:", store: StoreOpener | None = None, **settings: object
+        self,
+        now: datetime = MONDAY,
+        store_path: Path | str = ":memory:",
+        store: StoreOpener | None = None,
+        **settings: object,
     ) -> None:
         self.now = now
         self.calendar = MemoryCalendar(SELLER)
@@ -68,7 +91,9 @@ class World:
         self.store = store(self.clock) if store else SqliteStore(store_path, clock=self.clock)
         self.account = account(**settings)
         self.renderer = Renderer()
-        self.sync = AccountSync(self.account, self.connector, self.store, self.renderer, clock=self.clock)
+        self.sync = AccountSync(
+            self.account, self.connector, self.store, self.renderer, clock=self.clock
+        )
 
     def clock(self) -> datetime:
         return self.now
@@ -87,7 +112,9 @@ class World:
         """One cycle; the verbs of what it applied."""
         from agent.plan.changes import verb
 
-        return [verb(change) for calendar in self.cycle().calendars for change, _ in calendar.applied]
+        return [
+            verb(change) for calendar in self.cycle().calendars for change, _ in calendar.applied
+        ]
 
     def blocks(self, kind: str | None = None) -> list[Event]:
         found = [e for e in self.calendar.blocks() if kind is None or e.block_tag.kind == kind]  # type: ignore[union-attr]

@@ -48,7 +48,9 @@ class MemoryCalendar:
 
     def person_add(self, event: Event) -> Event:
         ref = event.ref or f"evt-{next(self._ids)}"
-        return self._write(replace(event, ref=ref, key=event.key or ref, calendar=CALENDAR, self_email=self.seller))
+        return self._write(
+            replace(event, ref=ref, key=event.key or ref, calendar=CALENDAR, self_email=self.seller)
+        )
 
     def person_edit(self, ref: str, **changes: object) -> Event:
         return self._write(replace(self.events[ref], **changes))
@@ -79,7 +81,9 @@ class MemoryConnector(Connector):
         since = int(cursor) if cursor else None
         in_window = {ref: e for ref, e in self.cal.events.items() if window.holds(e.span)}
         if since is None:
-            return Delta(tuple(in_window.values()), (), str(self.cal.sequence), full=True, requests=1)
+            return Delta(
+                tuple(in_window.values()), (), str(self.cal.sequence), full=True, requests=1
+            )
         touched = {ref for sequence, ref in self.cal.feed if sequence > since}
         upserted = tuple(in_window[ref] for ref in sorted(touched) if ref in in_window)
         removed = tuple(ref for ref in sorted(touched) if ref not in in_window)
@@ -108,17 +112,32 @@ class MemoryConnector(Connector):
         self.cal.requests += 1
         ref = f"blk-{next(self.cal._ids)}"
         event = Event(
-            key=ref, ref=ref, calendar=CALENDAR, title=block.title, start=block.start, end=block.end,
-            description=block.description, private=True, self_email=self.cal.seller, self_is_organizer=True,
+            key=ref,
+            ref=ref,
+            calendar=CALENDAR,
+            title=block.title,
+            start=block.start,
+            end=block.end,
+            description=block.description,
+            private=True,
+            self_email=self.cal.seller,
+            self_is_organizer=True,
             block_tag=block.tag,
-        )  # fmt: skip
+        )
         return self.cal._write(event)
 
     def update(self, calendar: str, current: Event, block: BlockSpec) -> Event:
         self.cal.requests += 1
         stored = self._current(current)
         return self.cal._write(
-            replace(stored, title=block.title, start=block.start, end=block.end, description=block.description, block_tag=block.tag)
+            replace(
+                stored,
+                title=block.title,
+                start=block.start,
+                end=block.end,
+                description=block.description,
+                block_tag=block.tag,
+            )
         )
 
     def delete(self, calendar: str, current: Event) -> None:
@@ -126,7 +145,14 @@ class MemoryConnector(Connector):
         self._current(current)
         self.cal._remove(current.ref)
 
-    def set_description(self, calendar: str, meeting: Event, description: str, agenda: AgendaTag | None, notify: bool) -> Event:
+    def set_description(
+        self,
+        calendar: str,
+        meeting: Event,
+        description: str,
+        agenda: AgendaTag | None,
+        notify: bool,
+    ) -> Event:
         self.cal.requests += 1
         stored = self._current(meeting)
         if notify:

@@ -48,25 +48,46 @@ def seed(calendar_url: str, count: int, prefix: str = "m", days: int = 1) -> lis
     first = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=days)
     uids = [f"{prefix}{index}" for index in range(count)]
     for index, uid in enumerate(uids):
-        put_ics(calendar_url, f"{uid}.ics", meeting_ics(uid, first + timedelta(hours=2 * index), f"Call {uid}"))
+        put_ics(
+            calendar_url,
+            f"{uid}.ics",
+            meeting_ics(uid, first + timedelta(hours=2 * index), f"Call {uid}"),
+        )
     return uids
 
 
-def account(name: str, server_url: str, user: str, calendar_url: str, password_file: Path) -> dict[str, Any]:
+def account(
+    name: str, server_url: str, user: str, calendar_url: str, password_file: Path
+) -> dict[str, Any]:
     return {
-        "name": name, "provider": "caldav", "email": SELLER, "url": server_url, "username": user,
-        "password_file": str(password_file), "calendars": [calendar_url],
-    }  # fmt: skip
+        "name": name,
+        "provider": "caldav",
+        "email": SELLER,
+        "url": server_url,
+        "username": user,
+        "password_file": str(password_file),
+        "calendars": [calendar_url],
+    }
 
 
 def config(state: Path, accounts: list[dict[str, Any]], **service: Any) -> dict[str, Any]:
     """A service configuration: one-second cycles, no jitter, backoff capped at two seconds."""
     return {
         "state": str(state),
-        "service": {"interval_seconds": 1, "jitter_seconds": 0, "backoff_max_seconds": 2, "stop_timeout_seconds": 5, **service},
+        "service": {
+            "interval_seconds": 1,
+            "jitter_seconds": 0,
+            "backoff_max_seconds": 2,
+            "stop_timeout_seconds": 5,
+            **service,
+        },
         "defaults": {
             "timezone": "UTC",
-            "working_hours": {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00", "end": "23:59"},
+            "working_hours": {
+                "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                "start": "00:00",
+                "end": "23:59",
+            },
             "rules": {"internal_domains": ["seller.example"]},
         },
         "accounts": accounts,
@@ -89,9 +110,13 @@ class NotifySocket:
             data = self.socket.recv(65536)
         except TimeoutError:
             return
-        self.received.append(dict(line.split("=", 1) for line in data.decode().splitlines() if "=" in line))
+        self.received.append(
+            dict(line.split("=", 1) for line in data.decode().splitlines() if "=" in line)
+        )
 
-    def wait(self, predicate: Callable[[dict[str, str]], bool], timeout: float = 15.0, what: str = "") -> dict[str, str]:
+    def wait(
+        self, predicate: Callable[[dict[str, str]], bool], timeout: float = 15.0, what: str = ""
+    ) -> dict[str, str]:
         """The next notification that satisfies `predicate`, received within `timeout` seconds."""
         deadline = time.monotonic() + timeout
         while True:
@@ -102,12 +127,18 @@ class NotifySocket:
                     return message
             left = deadline - time.monotonic()
             if left <= 0:
-                raise AssertionError(f"no notification {what} within {timeout} s; last ones: {self.received[-8:]}")
+                raise AssertionError(
+                    f"no notification {what} within {timeout} s; last ones: {self.received[-8:]}"
+                )
             self._receive(left)
 
     def status(self, text: str, timeout: float = 15.0) -> dict[str, str]:
         """The next notification whose STATUS= contains `text`."""
-        return self.wait(lambda message: text in message.get("STATUS", ""), timeout, f"with STATUS containing {text!r}")
+        return self.wait(
+            lambda message: text in message.get("STATUS", ""),
+            timeout,
+            f"with STATUS containing {text!r}",
+        )
 
     def close(self) -> None:
         self.socket.close()
@@ -117,7 +148,11 @@ class Service:
     """`python -m agent.cli --config FILE run` with its own notify socket; stderr goes to a file."""
 
     def __init__(
-        self, folder: Path, settings: dict[str, Any], environ: dict[str, str] | None = None, preexec: Callable[[], None] | None = None
+        self,
+        folder: Path,
+        settings: dict[str, Any],
+        environ: dict[str, str] | None = None,
+        preexec: Callable[[], None] | None = None,
     ) -> None:
         self.folder = folder
         self.preexec = preexec  # run in the child before it starts (a sandbox to load)
@@ -125,8 +160,14 @@ class Service:
         self.write_config(settings)
         self.notify = NotifySocket(folder / "notify.sock")
         self.log_path = folder / "service.log"
-        self.environ = {key: value for key, value in os.environ.items() if not key.startswith(("NOTIFY_", "WATCHDOG_", "JOURNAL_"))}
-        self.environ.update({"NOTIFY_SOCKET": str(self.notify.path), "PYTHONPATH": str(ROOT), **(environ or {})})
+        self.environ = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("NOTIFY_", "WATCHDOG_", "JOURNAL_"))
+        }
+        self.environ.update(
+            {"NOTIFY_SOCKET": str(self.notify.path), "PYTHONPATH": str(ROOT), **(environ or {})}
+        )
         self.process: subprocess.Popen[bytes] | None = None
 
     def write_config(self, settings: dict[str, Any]) -> None:
@@ -138,7 +179,12 @@ class Service:
     def start(self) -> Service:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                self.command("run"), stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=self.environ, preexec_fn=self.preexec
+                self.command("run"),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=self.environ,
+                preexec_fn=self.preexec,
             )
         return self
 
@@ -160,7 +206,9 @@ class Service:
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Another callplan command on the same configuration (and state), as a person would run it."""
         env = {key: value for key, value in self.environ.items() if key != "NOTIFY_SOCKET"}
-        return subprocess.run(self.command(*args), capture_output=True, text=True, env=env, timeout=60)
+        return subprocess.run(
+            self.command(*args), capture_output=True, text=True, env=env, timeout=60
+        )
 
     def stop(self) -> None:
         if self.alive:
@@ -171,7 +219,10 @@ class Service:
 
 @contextmanager
 def running(
-    folder: Path, settings: dict[str, Any], environ: dict[str, str] | None = None, preexec: Callable[[], None] | None = None
+    folder: Path,
+    settings: dict[str, Any],
+    environ: dict[str, str] | None = None,
+    preexec: Callable[[], None] | None = None,
 ) -> Iterator[Service]:
     service = Service(folder, settings, environ, preexec).start()
     try:

@@ -59,23 +59,51 @@ def test_a_good_file_loads_with_account_overrides(tmp_path: Path) -> None:
     "text, message",
     [
         ("[defaults\n", r"config.toml: not valid TOML"),
-        ('[defaults]\ntimezone = "Mars/Olympus"', r"config.toml: defaults.timezone: invalid timezone"),
-        ('[defaults.rules]\ninternal_domains = "acme.example"', r"defaults.rules.internal_domains: Input should be a list"),
-        ('[[accounts]]\nname = "a"\nprovider = "exchange"\nemail = "a@b.c"', r"accounts\[0\].provider: Input should be"),
+        (
+            '[defaults]\ntimezone = "Mars/Olympus"',
+            r"config.toml: defaults.timezone: invalid timezone",
+        ),
+        (
+            '[defaults.rules]\ninternal_domains = "acme.example"',
+            r"defaults.rules.internal_domains: Input should be a list",
+        ),
+        (
+            '[[accounts]]\nname = "a"\nprovider = "exchange"\nemail = "a@b.c"',
+            r"accounts\[0\].provider: Input should be",
+        ),
         ('[[accounts]]\nname = "a"\nprovider = "caldav"', r"accounts\[0\].email: Field required"),
-        ('[[accounts]]\nname = "a"\nprovider = "caldav"\nemail = "a@b.c"\n[accounts.working_hours]\nstart = "18:00"\nend = "09:00"',
-         r"accounts\[0\].working_hours: end must be after start"),
-        ('[[accounts]]\nname = "a"\nprovider = "caldav"\nemail = "a@b.c"\n[[accounts]]\nname = "a"\nprovider = "caldav"\nemail = "b@b.c"',
-         r"accounts\[1\].name: duplicate account name"),
-        ('[defaults.debrief]\nminutes = -5', r"defaults.debrief.minutes: Input should be greater than 0"),
+        (
+            '[[accounts]]\nname = "a"\nprovider = "caldav"\nemail = "a@b.c"\n[accounts.working_hours]\nstart = "18:00"\nend = "09:00"',
+            r"accounts\[0\].working_hours: end must be after start",
+        ),
+        (
+            '[[accounts]]\nname = "a"\nprovider = "caldav"\nemail = "a@b.c"\n[[accounts]]\nname = "a"\nprovider = "caldav"\nemail = "b@b.c"',
+            r"accounts\[1\].name: duplicate account name",
+        ),
+        (
+            "[defaults.debrief]\nminutes = -5",
+            r"defaults.debrief.minutes: Input should be greater than 0",
+        ),
         ("bogus = 1", r"config.toml: bogus: unknown key"),
-        ("[service]\ninterval_seconds = 0", r"config.toml: service.interval_seconds: Input should be greater than or equal to 1"),
-        ("[service]\ninterval_seconds = 30\njitter_seconds = 30", r"config.toml: service: jitter_seconds must be less than interval_seconds"),
-        ("[service]\nbackoff_max_seconds = 10", r"config.toml: service: backoff_max_seconds must be at least interval_seconds"),
-        ('[service]\nlog_level = "loud"', r"config.toml: service.log_level: Input should be 'debug', 'info', 'warning' or 'error'"),
+        (
+            "[service]\ninterval_seconds = 0",
+            r"config.toml: service.interval_seconds: Input should be greater than or equal to 1",
+        ),
+        (
+            "[service]\ninterval_seconds = 30\njitter_seconds = 30",
+            r"config.toml: service: jitter_seconds must be less than interval_seconds",
+        ),
+        (
+            "[service]\nbackoff_max_seconds = 10",
+            r"config.toml: service: backoff_max_seconds must be at least interval_seconds",
+        ),
+        (
+            '[service]\nlog_level = "loud"',
+            r"config.toml: service.log_level: Input should be 'debug', 'info', 'warning' or 'error'",
+        ),
         ("[service]\nthreads = 4", r"config.toml: service.threads: unknown key"),
     ],
-)  # fmt: skip
+)
 def test_mistakes_are_one_line_with_where(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as caught:
         load(write(tmp_path, text))
@@ -89,7 +117,14 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_service_settings_have_defaults_and_the_jitter_follows_the_interval(tmp_path: Path) -> None:
     service = load(write(tmp_path, "")).service
-    assert (service.interval_seconds, service.jitter, service.workers, service.stop_timeout_seconds) == (60, 6, 8, 20)
+    assert (
+        service.interval_seconds,
+        service.jitter,
+        service.workers,
+        service.stop_timeout_seconds,
+    ) == (60, 6, 8, 20)
     assert (service.backoff_max_seconds, service.log_level) == (900, "info")
-    tuned = load(write(tmp_path, "[service]\ninterval_seconds = 300\njitter_seconds = 0\nworkers = 2")).service
+    tuned = load(
+        write(tmp_path, "[service]\ninterval_seconds = 300\njitter_seconds = 0\nworkers = 2")
+    ).service
     assert (tuned.interval_seconds, tuned.jitter, tuned.workers) == (300, 0, 2)

@@ -54,11 +54,16 @@ def test_a_form_filled_in_as_intended() -> None:
         Item("send the Q1 usage figures", date(2030, 3, 22), "Fri 22 Mar"),
         Item("invite the CFO to the next meeting", date(2030, 3, 26), "2030-03-26"),
     )
-    assert parsed.ours == (Item("a pilot proposal with two options", date(2030, 3, 25), "25.03.2030"),)
+    assert parsed.ours == (
+        Item("a pilot proposal with two options", date(2030, 3, 25), "25.03.2030"),
+    )
     assert parsed.objective == "Agree the pilot scope and who signs it off."
     assert parsed.time == "They want a decision before their Q2 planning."
     assert parsed.interest == "Cut month-end close from 9 to 4 days."
-    assert parsed.questions == ("Who else was on their shortlist?", "What did the last project cost?")
+    assert parsed.questions == (
+        "Who else was on their shortlist?",
+        "What did the last project cost?",
+    )
     assert parsed.overview == "Pilot makes sense if IT agrees."
     assert parsed.next_steps == (Item("book a demo for IT", date(2030, 3, 28), "28 Mar"),)
     assert parsed.next_meeting == "yes, Thu 28 Mar"
@@ -86,7 +91,10 @@ Questions:
     parsed = parse(text, DAY)
     assert parsed.objective == "agree the rollout plan"
     assert parsed.ours == (Item("send the security questionnaire", date(2030, 4, 1), "1 April"),)
-    assert parsed.theirs == (Item("share the org chart", date(2030, 3, 25), "Monday"), Item("book the room"))
+    assert parsed.theirs == (
+        Item("share the org chart", date(2030, 3, 25), "Monday"),
+        Item("book the room"),
+    )
     assert parsed.liked == "quick rapport" and parsed.differently == "bring a second engineer"
     assert parsed.questions == ("what is their renewal date?", "who runs procurement?")
 
@@ -98,7 +106,10 @@ def test_empty_fields_bullets_without_text_and_crlf() -> None:
 
 
 def test_commitments_written_without_list_markers() -> None:
-    parsed = parse("Commitment, customer (with a date):\n- \nSend the data by Friday\nIntro to IT\n\nNotes:\nx", DAY)
+    parsed = parse(
+        "Commitment, customer (with a date):\n- \nSend the data by Friday\nIntro to IT\n\nNotes:\nx",
+        DAY,
+    )
     assert [item.what for item in parsed.theirs] == ["send the data", "intro to IT"]
     assert parsed.theirs[0].due == date(2030, 3, 22)
 
@@ -108,8 +119,11 @@ def test_done_marks_close_commitments_and_further_lines_stay_private() -> None:
     text = "Commitment, us:\n- [x] send the deck\n- ✓ call Raj\n- [ ] draft the SOW, by 2 Apr\n  with both options\n- book travel (done)"
     parsed = parse(text, DAY)
     assert [(item.what, item.done) for item in parsed.ours] == [
-        ("send the deck", True), ("call Raj", True), ("draft the SOW", False), ("book travel", True)
-    ]  # fmt: skip
+        ("send the deck", True),
+        ("call Raj", True),
+        ("draft the SOW", False),
+        ("book travel", True),
+    ]
     assert parsed.ours[2].due == date(2030, 4, 2)
     assert parsed.steps() == (parsed.ours[2],)
     assert parsed.withheld == ("with both options",) and parsed.other == ("with both options",)
@@ -139,7 +153,9 @@ def test_due_dates_as_sellers_write_them(written: str, expected: date | None) ->
 
 def test_month_first_order_is_configurable() -> None:
     assert parse_date("4/3", DAY, "month-first") == date(2030, 4, 3)
-    assert parse_date("3/4", DAY, "month-first") == date(2031, 3, 4)  # March 4 has passed: next year's
+    assert parse_date("3/4", DAY, "month-first") == date(
+        2031, 3, 4
+    )  # March 4 has passed: next year's
 
 
 @pytest.mark.parametrize(
@@ -148,7 +164,11 @@ def test_month_first_order_is_configurable() -> None:
         ("They will send the figures by Friday", "send the figures", date(2030, 3, 22)),
         ("we'll share references (22 Mar)", "share references", date(2030, 3, 22)),
         ("Raj will loop in security, due 2030-03-29.", "loop in security", date(2030, 3, 29)),
-        ("Talk to procurement before the board meeting", "talk to procurement before the board meeting", None),
+        (
+            "Talk to procurement before the board meeting",
+            "talk to procurement before the board meeting",
+            None,
+        ),
         ("Send to IT: the architecture deck", "send to IT: the architecture deck", None),
         ("SOW draft by 5 Apr", "SOW draft", date(2030, 4, 5)),
         ("ship the kit by truck, by Friday", "ship the kit by truck", date(2030, 3, 22)),
@@ -196,8 +216,14 @@ def test_html_as_google_calendar_stores_it() -> None:
     """A text body with tags (Google's editor): each line is read on its own, tags dropped."""
     text = "<b>Commitment, us:</b><br><ul><li>send the deck by 21 Mar</li><li>book the demo</li></ul><br>Notes:<br>fine"
     parsed = parse(text, DAY)
-    assert [i.what for i in parsed.ours] == ["send the deck", "book the demo"] and parsed.notes == "fine"
-    assert parse("Notes:\n<b>x</b>\nPrimary objective:\nagree &amp; sign", DAY).objective == "agree & sign"
+    assert [i.what for i in parsed.ours] == [
+        "send the deck",
+        "book the demo",
+    ] and parsed.notes == "fine"
+    assert (
+        parse("Notes:\n<b>x</b>\nPrimary objective:\nagree &amp; sign", DAY).objective
+        == "agree & sign"
+    )
 
 
 def test_outlook_paragraphs_one_commitment_each() -> None:
@@ -206,7 +232,10 @@ def test_outlook_paragraphs_one_commitment_each() -> None:
 
 
 def test_html_to_text_keeps_lines_and_drops_styles() -> None:
-    assert html_to_text("<style>x{}</style><p>a&nbsp;b</p><p>c<br>d</p><p>&nbsp;</p><div>e\nf</div>") == "a b\nc\nd\n\ne f"
+    assert (
+        html_to_text("<style>x{}</style><p>a&nbsp;b</p><p>c<br>d</p><p>&nbsp;</p><div>e\nf</div>")
+        == "a b\nc\nd\n\ne f"
+    )
 
 
 def test_the_stored_form_round_trips() -> None:
@@ -215,9 +244,13 @@ def test_the_stored_form_round_trips() -> None:
 
 
 def test_carryover_flags_overdue_and_drops_done_items() -> None:
-    parsed = parse("Commitment, customer:\n- data by 20 Mar\n- [x] intro\nCommitment, us:\n- deck by 25 Mar", DAY)
+    parsed = parse(
+        "Commitment, customer:\n- data by 20 Mar\n- [x] intro\nCommitment, us:\n- deck by 25 Mar",
+        DAY,
+    )
     carry = carryover(parsed, "Globex", DAY, today=date(2030, 3, 22))
     assert [(c.who, c.what, c.due, c.overdue) for c in carry.commitments] == [
-        ("customer", "data", "Wed 20 Mar 2030", True), ("us", "deck", "Mon 25 Mar 2030", False)
-    ]  # fmt: skip
+        ("customer", "data", "Wed 20 Mar 2030", True),
+        ("us", "deck", "Mon 25 Mar 2030", False),
+    ]
     assert carry.meeting_date == "Tue 19 Mar 2030"

@@ -31,11 +31,21 @@ def context(text: str, first: bool = False) -> MeetingContext:
     start = datetime(2030, 3, 26, 10, tzinfo=BERLIN)
     carry = carryover(parse(text, DAY), "Globex: deep dive", DAY, today=date(2030, 3, 25))
     return MeetingContext(
-        title="Globex: follow-up", start=start, end=start.replace(hour=11), timezone="Europe/Berlin", location="",
-        customer="globex.example", customer_label="Globex", seller="alex@acme.example", seller_organizes=True,
-        customers=(Person("Dana", "dana@globex.example", "Globex"),), colleagues=(), first_meeting=first,
-        agenda_items=agenda_items(60, follow_up=not first), carry=carry,
-    )  # fmt: skip
+        title="Globex: follow-up",
+        start=start,
+        end=start.replace(hour=11),
+        timezone="Europe/Berlin",
+        location="",
+        customer="globex.example",
+        customer_label="Globex",
+        seller="alex@acme.example",
+        seller_organizes=True,
+        customers=(Person("Dana", "dana@globex.example", "Globex"),),
+        colleagues=(),
+        first_meeting=first,
+        agenda_items=agenda_items(60, follow_up=not first),
+        carry=carry,
+    )
 
 
 def agendas(text: str) -> str:
@@ -43,7 +53,9 @@ def agendas(text: str) -> str:
     the text agenda and the HTML agenda (Outlook)."""
     shown = []
     for html in (None, True):
-        carry = carryover(parse(text, DAY, html=html), "Globex: deep dive", DAY, today=date(2030, 3, 25))
+        carry = carryover(
+            parse(text, DAY, html=html), "Globex: deep dive", DAY, today=date(2030, 3, 25)
+        )
         ctx = context("")._replace(carry=carry)
         shown += [RENDERER.agenda(ctx), RENDERER.agenda_html(ctx)]
     return "\n".join(shown)
@@ -157,7 +169,11 @@ Commitment, us:
 def test_adversarial_debriefs_leak_nothing(text: str) -> None:
     shown = agendas(text)
     assert "SECRET" not in shown
-    shared = [part for part in ("send the usage data", "send pricing", "Agree the pilot scope") if part in text]
+    shared = [
+        part
+        for part in ("send the usage data", "send pricing", "Agree the pilot scope")
+        if part in text
+    ]
     for part in shared:  # the shared parts do arrive: the test is not passing on an empty agenda
         assert part.lower() in shown.lower(), part
 
@@ -174,25 +190,64 @@ def test_the_agenda_does_not_depend_on_the_day_it_is_rendered() -> None:
     """Overdue is the prep's business: the agenda text is the same before and after a due date."""
     text = "Commitment, customer:\n- send the data by 25 Mar\n"
     ctx = context(text)
-    late = ctx._replace(carry=carryover(parse(text, DAY), "Globex: deep dive", DAY, today=date(2030, 4, 30)))
+    late = ctx._replace(
+        carry=carryover(parse(text, DAY), "Globex: deep dive", DAY, today=date(2030, 4, 30))
+    )
     assert RENDERER.agenda(ctx) == RENDERER.agenda(late)
     assert "OVERDUE" not in RENDERER.prep(ctx) and "OVERDUE" in RENDERER.prep(late)
 
 
 # --- the property: random private text never appears in any rendered agenda ---------------------
 
-PRIVATE_NAMES = [name for section, names in HEADINGS.items() if section not in SHARED_SECTIONS for name in names]
-UNKNOWN_NAMES = ["Between us", "My read", "Internal only", "Gut feeling", "Do not share", "Risks", "Raj", "Pricing"]
+PRIVATE_NAMES = [
+    name for section, names in HEADINGS.items() if section not in SHARED_SECTIONS for name in names
+]
+UNKNOWN_NAMES = [
+    "Between us",
+    "My read",
+    "Internal only",
+    "Gut feeling",
+    "Do not share",
+    "Risks",
+    "Raj",
+    "Pricing",
+]
 SHARED_FORMS = {
-    "theirs": ["Commitment, customer:", "Customer commitments (what they do):", "**Commitment, customer:**"],
+    "theirs": [
+        "Commitment, customer:",
+        "Customer commitments (what they do):",
+        "**Commitment, customer:**",
+    ],
     "ours": ["Commitment, us:", "Our commitments:", "## Our commitments"],
-    "objective": ["Primary objective of the next meeting:", "Objective of the next meeting (shared):"],
+    "objective": [
+        "Primary objective of the next meeting:",
+        "Objective of the next meeting (shared):",
+    ],
 }
 HOSTILE_LINES = [
-    "{s}", "- {s}", "* {s}", "1. {s}", "[x] {s}", "- [ ] {s} by Friday", "  {s} indented", "{s}:", "### {s}",
-    "**{s}**", "- Commitment, us: {s}", "Commitment from me: {s}", "Commitment, customer {s}", "Customer", "Us",
-    "Goal", "Objective", "Primary objective {s}", "", "<b>{s}</b>", "- send {s} by 22 Mar", "{s} by 2030-03-25",
-]  # fmt: skip
+    "{s}",
+    "- {s}",
+    "* {s}",
+    "1. {s}",
+    "[x] {s}",
+    "- [ ] {s} by Friday",
+    "  {s} indented",
+    "{s}:",
+    "### {s}",
+    "**{s}**",
+    "- Commitment, us: {s}",
+    "Commitment from me: {s}",
+    "Commitment, customer {s}",
+    "Customer",
+    "Us",
+    "Goal",
+    "Objective",
+    "Primary objective {s}",
+    "",
+    "<b>{s}</b>",
+    "- send {s} by 22 Mar",
+    "{s} by 2030-03-25",
+]
 
 secrets = st.from_regex(r"zq[0-9]{4}x", fullmatch=True)
 
@@ -200,7 +255,11 @@ secrets = st.from_regex(r"zq[0-9]{4}x", fullmatch=True)
 @st.composite
 def private_block(draw: st.DrawFn) -> tuple[str, list[str]]:
     name = draw(st.sampled_from(PRIVATE_NAMES + UNKNOWN_NAMES))
-    style = draw(st.sampled_from(["{n}:", "{n} (notes):", "**{n}:**", "{n}:" if name in UNKNOWN_NAMES else "{n}"]))
+    style = draw(
+        st.sampled_from(
+            ["{n}:", "{n} (notes):", "**{n}:**", "{n}:" if name in UNKNOWN_NAMES else "{n}"]
+        )
+    )
     lines, tokens = [style.format(n=name)], []
     for template in draw(st.lists(st.sampled_from(HOSTILE_LINES), min_size=1, max_size=6)):
         token = draw(secrets)
@@ -228,7 +287,11 @@ def debrief_text(draw: st.DrawFn) -> tuple[str, list[str]]:
     shared = draw(st.lists(shared_block(), max_size=3))
     blocks = [text for text, _ in privates] + shared
     order = draw(st.permutations(range(len(blocks))))
-    separators = draw(st.lists(st.sampled_from(["\n", "\n\n", "\r\n"]), min_size=len(blocks), max_size=len(blocks)))
+    separators = draw(
+        st.lists(
+            st.sampled_from(["\n", "\n\n", "\r\n"]), min_size=len(blocks), max_size=len(blocks)
+        )
+    )
     text = "".join(blocks[i] + sep for i, sep in zip(order, separators))
     return text, [token for _, tokens in privates for token in tokens]
 
@@ -249,12 +312,23 @@ VOCABULARY = (
     "margin budget discount champion competitor renewal pricing leaving floor upsell tier legal risk board "
     "approval headcount quota deadline sponsor bluffing shortlist reserve escalate layoffs merger"
 ).split()
-SHARED_ITEMS = ("deliver the pilot plan by 22 Mar", "send the usage export by 25 Mar", "book the security review by 28 Mar")
-SHOWN_ITEMS = ("deliver the pilot plan (by Fri 22 Mar 2030)", "send the usage export (by Mon 25 Mar 2030)",
-               "book the security review (by Thu 28 Mar 2030)")  # fmt: skip
+SHARED_ITEMS = (
+    "deliver the pilot plan by 22 Mar",
+    "send the usage export by 25 Mar",
+    "book the security review by 28 Mar",
+)
+SHOWN_ITEMS = (
+    "deliver the pilot plan (by Fri 22 Mar 2030)",
+    "send the usage export (by Mon 25 Mar 2030)",
+    "book the security review (by Thu 28 Mar 2030)",
+)
 OBJECTIVE = "Agree the scope of the pilot"
-WORD_MARKS = [mark for mark in privacy.MARKS if not privacy.only_marks(mark + " x")] or list(privacy.MARKS)
-ALL_MARKS = list(privacy.MARKS) + list(privacy.EMOJI) + [emoji + "\ufe0f" for emoji in privacy.EMOJI]
+WORD_MARKS = [mark for mark in privacy.MARKS if not privacy.only_marks(mark + " x")] or list(
+    privacy.MARKS
+)
+ALL_MARKS = (
+    list(privacy.MARKS) + list(privacy.EMOJI) + [emoji + "\ufe0f" for emoji in privacy.EMOJI]
+)
 # forms in which a mark makes a part private, and where in the debrief each may stand:
 # "section" (a section of its own between the others), "after" (after a shared section's
 # items), "among" (between a commitment section's items), "nested" (under one of its items)
@@ -291,9 +365,15 @@ def private_sentence(draw: st.DrawFn, number: int) -> tuple[str, str]:
 def marked_debrief(draw: st.DrawFn) -> tuple[str, list[str]]:
     """A debrief with real shared items and 1-4 private sentences, each under a mark in a
     random form and position."""
-    theirs = list(draw(st.lists(st.sampled_from(SHARED_ITEMS), min_size=1, max_size=3, unique=True)))
+    theirs = list(
+        draw(st.lists(st.sampled_from(SHARED_ITEMS), min_size=1, max_size=3, unique=True))
+    )
     ours = list(draw(st.lists(st.sampled_from(SHARED_ITEMS), min_size=1, max_size=3, unique=True)))
-    sections = {"theirs": [f"- {item}" for item in theirs], "ours": [f"- {item}" for item in ours], "objective": [OBJECTIVE]}
+    sections = {
+        "theirs": [f"- {item}" for item in theirs],
+        "ours": [f"- {item}" for item in ours],
+        "objective": [OBJECTIVE],
+    }
     extra: list[str] = []
     tokens = []
     for number in range(draw(st.integers(1, 4))):
@@ -301,10 +381,18 @@ def marked_debrief(draw: st.DrawFn) -> tuple[str, list[str]]:
         tokens.append(token)
         form = draw(st.sampled_from(sorted(FORMS)))
         where, template = FORMS[form]
-        mark = draw(st.sampled_from(WORD_MARKS if form in ("line start", "line start, dashed") else ALL_MARKS))
+        mark = draw(
+            st.sampled_from(
+                WORD_MARKS if form in ("line start", "line start, dashed") else ALL_MARKS
+            )
+        )
         head, _, tail = sentence.partition(" ")
-        lines = template.format(m=mark, M=_cased(draw, mark), s=sentence, h=head, t=tail).split("\n")
-        name = draw(st.sampled_from(["theirs", "ours"] + (["objective"] if where == "after" else [])))
+        lines = template.format(m=mark, M=_cased(draw, mark), s=sentence, h=head, t=tail).split(
+            "\n"
+        )
+        name = draw(
+            st.sampled_from(["theirs", "ours"] + (["objective"] if where == "after" else []))
+        )
         body = sections[name]
         if where == "section":
             extra += lines
@@ -313,7 +401,11 @@ def marked_debrief(draw: st.DrawFn) -> tuple[str, list[str]]:
         elif where == "among":
             body.insert(draw(st.integers(0, len(body))), lines[0])
         else:  # under an item of the list: right after one of its first-level lines
-            items = [index for index, line in enumerate(body) if line.startswith("- ") and not privacy.is_marked(line)]
+            items = [
+                index
+                for index, line in enumerate(body)
+                if line.startswith("- ") and not privacy.is_marked(line)
+            ]
             body.insert(draw(st.sampled_from(items)) + 1, lines[0])
     headings = {
         "theirs": "Commitment, customer:",
@@ -321,7 +413,10 @@ def marked_debrief(draw: st.DrawFn) -> tuple[str, list[str]]:
         "objective": "Primary objective of the next meeting:",
     }
     order = draw(st.permutations(["theirs", "ours", "objective", "extra"]))
-    parts = ["\n".join([headings[name], *sections[name]]) if name != "extra" else "\n".join(extra) for name in order]
+    parts = [
+        "\n".join([headings[name], *sections[name]]) if name != "extra" else "\n".join(extra)
+        for name in order
+    ]
     return "\n\n".join(part for part in parts if part) + "\n", tokens
 
 
@@ -340,9 +435,11 @@ def outlook_html(text: str, lists: str) -> str:
         if item and lists == "ul":
             body.append(f"<li>{escaped}</li>")
         elif item:
-            body.append(f'<p class="MsoListParagraph" style="margin-left:{36 * level}.0pt;text-indent:-18.0pt;'
-                        f'mso-list:l0 level{level} lfo1"><span style="mso-list:Ignore">·<span>&nbsp;&nbsp;</span></span>'
-                        f"{escaped}</p>")  # fmt: skip
+            body.append(
+                f'<p class="MsoListParagraph" style="margin-left:{36 * level}.0pt;text-indent:-18.0pt;'
+                f'mso-list:l0 level{level} lfo1"><span style="mso-list:Ignore">·<span>&nbsp;&nbsp;</span></span>'
+                f"{escaped}</p>"
+            )
         else:
             indent = "&nbsp;" * (len(line) - len(line.lstrip()))
             body.append(f'<p class="MsoNormal">{indent}{escaped or "<o:p>&nbsp;</o:p>"}</p>')
@@ -362,11 +459,15 @@ def stored(text: str, body: str) -> str:
 
 @settings(max_examples=300, deadline=None)
 @given(marked_debrief(), st.sampled_from(["text", "tagged", "mso", "ul"]))
-def test_marked_private_sentences_never_reach_an_agenda(case: tuple[str, list[str]], body: str) -> None:
+def test_marked_private_sentences_never_reach_an_agenda(
+    case: tuple[str, list[str]], body: str
+) -> None:
     text, tokens = case
     source = stored(text, body)
     html = body in ("mso", "ul") or None
-    carry = carryover(parse(source, DAY, html=html), "Globex: deep dive", DAY, today=date(2030, 3, 25))
+    carry = carryover(
+        parse(source, DAY, html=html), "Globex: deep dive", DAY, today=date(2030, 3, 25)
+    )
     ctx = context("")._replace(carry=carry)
     shown = RENDERER.agenda(ctx) + RENDERER.agenda_html(ctx)
     leaked = [token for token in tokens if token in shown]

@@ -19,13 +19,17 @@ agendas = st.lists(words, min_size=1, max_size=5).map("\n".join)
 
 
 @given(documents, agendas, agendas)
-def test_the_copy_gets_the_agenda_the_text_gets_and_the_persons_html_back_exactly(person: str, first: str, second: str) -> None:
+def test_the_copy_gets_the_agenda_the_text_gets_and_the_persons_html_back_exactly(
+    person: str, first: str, second: str
+) -> None:
     text, sep = splice.TEXT.insert("Notes", first)
     tag = AgendaTag("k", fingerprint(first), sep)
     edit = follow(person, "Notes", None, text, tag)
     assert edit is not None
     copy = edit.apply(person)
-    assert copy[: edit.start] + copy[edit.start + len(edit.text) :] == person  # the person's HTML around it, untouched
+    assert (
+        copy[: edit.start] + copy[edit.start + len(edit.text) :] == person
+    )  # the person's HTML around it, untouched
     assert text_of(from_text(first)) in text_of(copy)
 
     rewritten = splice.TEXT.replace(text, splice.TEXT.find(text, tag), second, sep)
@@ -47,9 +51,15 @@ def test_a_copy_whose_agenda_a_person_changed_is_left_alone() -> None:
     copy = follow("<p>Notes</p>", "Notes", None, text, tag).apply("<p>Notes</p>")  # type: ignore[union-attr]
     changed = copy.replace("To agree", "To agree (with pricing)")  # in an HTML editor
     stripped = splice.TEXT.strip(text, splice.TEXT.find(text, tag))
-    rewritten = splice.TEXT.replace(text, splice.TEXT.find(text, tag), "Purpose\nTo agree the first step", sep)
+    rewritten = splice.TEXT.replace(
+        text, splice.TEXT.find(text, tag), "Purpose\nTo agree the first step", sep
+    )
     retagged = replace(tag, content=fingerprint("Purpose\nTo agree the first step"))
     assert follow(changed, text, tag, stripped, None) is None
     assert follow(changed, text, tag, rewritten, retagged) is None
-    assert follow("<p>Notes</p>", text, tag, rewritten, retagged) is None  # the copy never got the agenda
-    assert follow("<p>Notes</p>", text, tag, stripped, None) == NOTHING  # nor is there anything to take out
+    assert (
+        follow("<p>Notes</p>", text, tag, rewritten, retagged) is None
+    )  # the copy never got the agenda
+    assert (
+        follow("<p>Notes</p>", text, tag, stripped, None) == NOTHING
+    )  # nor is there anything to take out

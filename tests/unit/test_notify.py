@@ -25,7 +25,11 @@ def test_notifications_arrive_as_one_datagram_each(tmp_path: Path) -> None:
         assert receive(listener) == ["STATUS=alex failed: HTTP 503"]
         notifier.reloading("reloading")
         reloading = receive(listener)
-        assert reloading[0] == "RELOADING=1" and reloading[1].startswith("MONOTONIC_USEC=") and reloading[2] == "STATUS=reloading"
+        assert (
+            reloading[0] == "RELOADING=1"
+            and reloading[1].startswith("MONOTONIC_USEC=")
+            and reloading[2] == "STATUS=reloading"
+        )
         notifier.stopping("stopping")
         assert receive(listener) == ["STOPPING=1", "STATUS=stopping"]
         notifier.watchdog()
@@ -47,13 +51,18 @@ def test_a_full_or_missing_receiver_never_blocks_the_service(tmp_path: Path) -> 
         notifier = Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify")})
         for _ in range(10_000):  # far more than the receiver's queue holds: the rest are dropped
             notifier.watchdog()
-    Notifier({"NOTIFY_SOCKET": str(tmp_path / "gone")}).ready("nobody listens")  # logged once, not raised
+    Notifier({"NOTIFY_SOCKET": str(tmp_path / "gone")}).ready(
+        "nobody listens"
+    )  # logged once, not raised
     Notifier({}).ready("not under systemd")
 
 
 def test_the_watchdog_interval_is_read_only_when_it_is_meant_for_this_process() -> None:
     assert Notifier({"WATCHDOG_USEC": "120000000"}).watchdog_seconds == 120
-    assert Notifier({"WATCHDOG_USEC": "120000000", "WATCHDOG_PID": str(os.getpid())}).watchdog_seconds == 120
+    assert (
+        Notifier({"WATCHDOG_USEC": "120000000", "WATCHDOG_PID": str(os.getpid())}).watchdog_seconds
+        == 120
+    )
     assert Notifier({"WATCHDOG_USEC": "120000000", "WATCHDOG_PID": "1"}).watchdog_seconds is None
     assert Notifier({"WATCHDOG_USEC": "0"}).watchdog_seconds is None
     assert Notifier({}).watchdog_seconds is None

@@ -19,7 +19,10 @@ def test_customer_meeting_gets_prep_agenda_and_debrief() -> None:
     assert (prep.start, prep.end) == (at(0, 9, 45), at(0, 10))
     assert (debrief.start, debrief.end) == (at(0, 11), at(0, 11, 15))
     assert prep.private and prep.attendees == () and not prep.transparent
-    assert "WHO IS COMING" in prep.description and "Dana <dana@globex.example>, Globex" in prep.description
+    assert (
+        "WHO IS COMING" in prep.description
+        and "Dana <dana@globex.example>, Globex" in prep.description
+    )
     assert "Commitment, customer" in debrief.description
     described = world.get(demo).description
     assert described.startswith("Dial-in: 555-0100\n\n" + splice.BEGIN)
@@ -30,17 +33,23 @@ def test_internal_all_day_declined_and_cancelled_meetings_get_nothing() -> None:
     world = World()
     world.add(meeting("Team sync", at(0, 10), guests=["bo@acme.example", "cy@eu.acme.example"]))
     world.add(meeting("Offsite", at(0, 0), guests=["dana@globex.example"], all_day=True))
-    world.add(meeting("Declined", at(0, 12), organizer="dana@globex.example", response=Response.DECLINED))
+    world.add(
+        meeting("Declined", at(0, 12), organizer="dana@globex.example", response=Response.DECLINED)
+    )
     world.add(meeting("Cancelled", at(0, 14), status=Status.CANCELLED))
     world.add(meeting("Solo focus", at(0, 16), guests=[]))
     assert world.applied() == []
 
 
 def test_rules_include_and_exclude() -> None:
-    world = World(rules={
-        "internal_domains": ["acme.example"], "exclude_domains": ["partner.example"],
-        "exclude_title_keywords": ["[no prep]"], "include_title_keywords": ["customer:"],
-    })  # fmt: skip
+    world = World(
+        rules={
+            "internal_domains": ["acme.example"],
+            "exclude_domains": ["partner.example"],
+            "exclude_title_keywords": ["[no prep]"],
+            "include_title_keywords": ["customer:"],
+        }
+    )
     world.add(meeting("Partner catch-up", at(0, 10), guests=["pam@partner.example"]))
     world.add(meeting("Globex [no prep]", at(0, 12)))
     included = world.add(meeting("Customer: board prep", at(0, 14), guests=["bo@acme.example"]))
@@ -51,7 +60,11 @@ def test_rules_include_and_exclude() -> None:
 def test_second_cycle_changes_nothing_not_even_etags() -> None:
     world = World()
     world.add(meeting("Globex", at(0, 10)))
-    world.add(meeting("Initech", at(1, 15), guests=["eli@initech.example"], organizer="eli@initech.example"))
+    world.add(
+        meeting(
+            "Initech", at(1, 15), guests=["eli@initech.example"], organizer="eli@initech.example"
+        )
+    )
     world.cycle()
     etags = {ref: e.etag for ref, e in world.calendar.events.items()}
     assert world.applied() == []
@@ -60,13 +73,23 @@ def test_second_cycle_changes_nothing_not_even_etags() -> None:
 
 def test_customer_organised_meeting_gets_agenda_as_draft_in_prep() -> None:
     world = World()
-    theirs = world.add(meeting("Initech review", at(1, 15), guests=["eli@initech.example"], organizer="eli@initech.example",
-                               description="Their text"))  # fmt: skip
+    theirs = world.add(
+        meeting(
+            "Initech review",
+            at(1, 15),
+            guests=["eli@initech.example"],
+            organizer="eli@initech.example",
+            description="Their text",
+        )
+    )
     world.cycle()
     assert world.get(theirs).description == "Their text"  # not ours to edit
     assert world.get(theirs).etag == theirs.etag
     prep = world.block_for("prep", theirs)
-    assert "DRAFT AGENDA FOR YOU TO SEND" in prep.description and "What we hope to decide" in prep.description
+    assert (
+        "DRAFT AGENDA FOR YOU TO SEND" in prep.description
+        and "What we hope to decide" in prep.description
+    )
     assert world.calendar.notifications == {}
 
 
@@ -74,7 +97,9 @@ def test_back_to_back_meetings_get_debriefs_after_the_chain() -> None:
     world = World()
     first = world.add(meeting("Globex 1", at(0, 10)))
     second = world.add(meeting("Initech", at(0, 11), guests=["eli@initech.example"]))
-    third = world.add(meeting("Globex 2", at(0, 12, 5)))  # five minutes apart still counts as a chain
+    third = world.add(
+        meeting("Globex 2", at(0, 12, 5))
+    )  # five minutes apart still counts as a chain
     world.cycle()
     debriefs = [world.block_for("debrief", m) for m in (first, second, third)]
     assert [d.start for d in debriefs] == [at(0, 13, 5), at(0, 13, 20), at(0, 13, 35)]
@@ -118,7 +143,9 @@ def test_a_deleted_block_is_not_recreated() -> None:
     assert world.applied() == ["tombstone"]
     assert world.applied() == []
     assert world.blocks("prep") == []
-    world.calendar.person_edit(demo.ref, start=at(0, 14), end=at(0, 15))  # even when the meeting moves
+    world.calendar.person_edit(
+        demo.ref, start=at(0, 14), end=at(0, 15)
+    )  # even when the meeting moves
     world.cycle()
     assert world.blocks("prep") == []
 
@@ -145,7 +172,9 @@ def test_reschedule_moves_the_blocks_and_a_pinned_block_follows() -> None:
     demo = world.add(meeting("Globex", at(0, 10)))
     world.cycle()
     debrief = world.block_for("debrief", demo)
-    world.calendar.person_edit(debrief.ref, start=at(0, 16), end=at(0, 16, 30))  # seller prefers 16:00
+    world.calendar.person_edit(
+        debrief.ref, start=at(0, 16), end=at(0, 16, 30)
+    )  # seller prefers 16:00
     world.cycle()
     world.calendar.person_edit(demo.ref, start=at(1, 14), end=at(1, 15))  # moved to Tuesday 14:00
     world.cycle()
@@ -221,9 +250,17 @@ def test_an_agenda_keeps_the_format_it_was_written_in() -> None:
     world.cycle()
     assert world.get(demo).agenda_tag.body_format is BodyFormat.TEXT
     world.calendar.person_edit(demo.ref, body_format=BodyFormat.HTML, title="Globex (renamed)")
-    assert sorted(world.applied()) == ["update", "update", "write agenda"]  # the blocks' titles follow
+    assert sorted(world.applied()) == [
+        "update",
+        "update",
+        "write agenda",
+    ]  # the blocks' titles follow
     text = world.get(demo).description
-    assert text.startswith("Intro\n\n" + splice.BEGIN) and "Globex (renamed)" in text and "<p" not in text
+    assert (
+        text.startswith("Intro\n\n" + splice.BEGIN)
+        and "Globex (renamed)" in text
+        and "<p" not in text
+    )
 
 
 def test_text_imitating_the_markers_is_never_deleted() -> None:
@@ -233,7 +270,9 @@ def test_text_imitating_the_markers_is_never_deleted() -> None:
     world.cycle()
     assert world.get(forged).description == fake  # marker text we cannot vouch for: hands off
     # and once our own agenda is in, a copy of the markers in the person's text stays theirs
-    clean = world.add(meeting("Initech", at(1, 10), guests=["eli@initech.example"], description="Hello"))
+    clean = world.add(
+        meeting("Initech", at(1, 10), guests=["eli@initech.example"], description="Hello")
+    )
     world.cycle()
     ours = world.get(clean).description
     world.calendar.person_edit(clean.ref, description=fake + "\n" + ours)
@@ -247,13 +286,19 @@ def test_text_imitating_the_markers_is_never_deleted() -> None:
 def test_cancel_decline_and_now_internal_remove_blocks_and_agenda() -> None:
     world = World()
     cancelled = world.add(meeting("Globex A", at(0, 10), description="A"))
-    declined = world.add(meeting("Initech", at(1, 10), guests=["eli@initech.example"], organizer="eli@initech.example"))
+    declined = world.add(
+        meeting(
+            "Initech", at(1, 10), guests=["eli@initech.example"], organizer="eli@initech.example"
+        )
+    )
     internal = world.add(meeting("Globex B", at(2, 10), description="B"))
     world.cycle()
     assert len(world.blocks()) == 6
     world.calendar.person_edit(cancelled.ref, status=Status.CANCELLED)
     world.calendar.person_edit(declined.ref, self_response=Response.DECLINED)
-    world.calendar.person_edit(internal.ref, attendees=tuple(a for a in internal.attendees if "globex" not in a.email))
+    world.calendar.person_edit(
+        internal.ref, attendees=tuple(a for a in internal.attendees if "globex" not in a.email)
+    )
     world.cycle()
     assert world.blocks() == []
     assert world.get(internal).description == "B"  # agenda stripped, the person's text intact
@@ -335,7 +380,12 @@ def test_lost_state_is_rebuilt_from_the_tags_without_duplicates(tmp_path) -> Non
     (tmp_path / "state.db").unlink()
     fresh = World(store_path=tmp_path / "state.db")
     fresh.calendar, fresh.connector.cal = world.calendar, world.calendar
-    assert sorted(fresh.applied()) == ["adopt", "adopt", "adopt", "update"]  # the update pins the moved block
+    assert sorted(fresh.applied()) == [
+        "adopt",
+        "adopt",
+        "adopt",
+        "update",
+    ]  # the update pins the moved block
     assert fresh.applied() == []
     assert fresh.block_for("prep", demo).start == at(0, 8)
 
@@ -359,7 +409,9 @@ def test_conflicting_edit_is_not_overwritten() -> None:
     world.connector.set_description = original  # type: ignore[method-assign]
     world.cycle()
     text = world.get(demo).description
-    assert "\nPS from Dana" in text and "Mon 18 Mar 2030, 11:00" in text  # both the edit and the new agenda
+    assert (
+        "\nPS from Dana" in text and "Mon 18 Mar 2030, 11:00" in text
+    )  # both the edit and the new agenda
 
 
 def test_dst_week_keeps_wall_clock_working_hours() -> None:
@@ -391,17 +443,23 @@ def test_meetings_beyond_the_look_ahead_wait() -> None:
     assert world.block_for("debrief", far)
 
 
-
 def _agenda_reasons(world: World) -> list[str]:
     """One cycle; the reasons of the agenda changes it applied."""
-    return [change.reason for c in world.cycle().calendars for change, _ in c.applied if change.kind == "agenda"]
+    return [
+        change.reason
+        for c in world.cycle().calendars
+        for change, _ in c.applied
+        if change.kind == "agenda"
+    ]
 
 
 def test_a_removed_agenda_says_why_it_really_went() -> None:
     """Each reason for taking an agenda out is named: the seller handed the meeting over, the
     agenda was switched off, or the meeting became internal."""
     worlds = [World(), World(), World()]
-    handed_over, switched_off, internal = ((world, world.add(meeting("Globex", at(1, 10), description="Intro"))) for world in worlds)
+    handed_over, switched_off, internal = (
+        (world, world.add(meeting("Globex", at(1, 10), description="Intro"))) for world in worlds
+    )
     for world in worlds:
         world.cycle()
     world, event = handed_over
@@ -411,6 +469,10 @@ def test_a_removed_agenda_says_why_it_really_went() -> None:
     world.sync.account = account(agenda={"enabled": False})
     assert _agenda_reasons(world) == ["agenda removed: agenda disabled"]
     world, event = internal
-    world.calendar.person_edit(event.ref, attendees=tuple(a for a in event.attendees if "globex" not in a.email))
+    world.calendar.person_edit(
+        event.ref, attendees=tuple(a for a in event.attendees if "globex" not in a.email)
+    )
     assert _agenda_reasons(world) == ["agenda removed: internal meeting"]
-    assert [world.get(event).description for world, event in (handed_over, switched_off, internal)] == ["Intro"] * 3
+    assert [
+        world.get(event).description for world, event in (handed_over, switched_off, internal)
+    ] == ["Intro"] * 3

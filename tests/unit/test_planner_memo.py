@@ -32,7 +32,11 @@ def assert_plans_alike(world: World) -> None:
 def test_a_warm_memo_plans_what_a_fresh_renderer_plans_as_meetings_change() -> None:
     world = World()
     ours = world.add(meeting("Globex", at(0, 10), description="Intro"))
-    theirs = world.add(meeting("Initech", at(1, 15), guests=["eli@initech.example"], organizer="eli@initech.example"))
+    theirs = world.add(
+        meeting(
+            "Initech", at(1, 15), guests=["eli@initech.example"], organizer="eli@initech.example"
+        )
+    )
     later = world.add(meeting("Globex follow-up", at(3, 10)))
     raj = meeting("x", at(0, 10), guests=["raj@globex.example"]).attendees[0]
     world.cycle()
@@ -55,7 +59,14 @@ def test_sellers_sharing_a_renderer_get_their_own_settings_applied() -> None:
     plain = World(agenda={"enabled": False})
     plain.sync.renderer = plain.renderer = drafts.renderer
     for world in (drafts, plain):
-        theirs = world.add(meeting("Initech", at(1, 15), guests=["eli@initech.example"], organizer="eli@initech.example"))
+        theirs = world.add(
+            meeting(
+                "Initech",
+                at(1, 15),
+                guests=["eli@initech.example"],
+                organizer="eli@initech.example",
+            )
+        )
         world.cycle()
         world.now += timedelta(minutes=1)
         assert world.applied() == []  # the second cycle plans from the memo
@@ -66,13 +77,22 @@ def test_sellers_sharing_a_renderer_get_their_own_settings_applied() -> None:
 @settings(max_examples=300, deadline=None)
 @given(
     title=st.text(max_size=40),
-    lines=st.lists(st.sampled_from(["", " ", "  - item", "WHO IS COMING", "\t", "a\u00a0b", "x\r"]) | st.text(max_size=30), max_size=12),
+    lines=st.lists(
+        st.sampled_from(["", " ", "  - item", "WHO IS COMING", "\t", "a\u00a0b", "x\r"])
+        | st.text(max_size=30),
+        max_size=12,
+    ),
 )
-def test_a_line_memo_fingerprints_texts_as_the_whole_text_is_fingerprinted(title: str, lines: list[str]) -> None:
+def test_a_line_memo_fingerprints_texts_as_the_whole_text_is_fingerprinted(
+    title: str, lines: list[str]
+) -> None:
     """Its lines (shared with earlier texts or not) normalise to what the whole text does, for
     any white space: tabs, carriage returns, no-break spaces and runs of them."""
     memo = LineMemo()
     text = "\n".join(lines)
-    for earlier in ("WHO IS COMING\n  - item", text):  # a warm memo, then one that has seen this very text
+    for earlier in (
+        "WHO IS COMING\n  - item",
+        text,
+    ):  # a warm memo, then one that has seen this very text
         memo.fingerprint(title, earlier)
         assert memo.fingerprint(title, text) == block_fingerprint(title, text)

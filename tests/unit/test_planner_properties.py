@@ -16,7 +16,13 @@ from agent.core.model import Response, Status
 from agent.plan.classify import classify
 from tests.support.helpers import MONDAY, SELLER, World, at, meeting
 
-GUESTS = ["dana@globex.example", "eli@initech.example", "fay@gmail.com", "bo@acme.example", "cy@eu.acme.example"]
+GUESTS = [
+    "dana@globex.example",
+    "eli@initech.example",
+    "fay@gmail.com",
+    "bo@acme.example",
+    "cy@eu.acme.example",
+]
 
 meetings = st.lists(
     st.fixed_dictionaries(
@@ -26,8 +32,12 @@ meetings = st.lists(
             "minutes": st.sampled_from([15, 30, 45, 60, 90, 120]),
             "guests": st.lists(st.sampled_from(GUESTS), min_size=0, max_size=3, unique=True),
             "seller_organizes": st.booleans(),
-            "status": st.sampled_from([Status.CONFIRMED] * 6 + [Status.CANCELLED, Status.TENTATIVE]),
-            "response": st.sampled_from([Response.ACCEPTED] * 6 + [Response.DECLINED, Response.TENTATIVE]),
+            "status": st.sampled_from(
+                [Status.CONFIRMED] * 6 + [Status.CANCELLED, Status.TENTATIVE]
+            ),
+            "response": st.sampled_from(
+                [Response.ACCEPTED] * 6 + [Response.DECLINED, Response.TENTATIVE]
+            ),
             "all_day": st.sampled_from([False] * 9 + [True]),
             "description": st.text(max_size=40),
         }
@@ -42,9 +52,16 @@ def build(world: World, specs: list[dict]) -> None:
         organizer = SELLER if spec["seller_organizes"] or not spec["guests"] else spec["guests"][0]
         world.add(
             meeting(
-                f"Meeting {index}", start, spec["minutes"], spec["guests"], organizer, spec["description"],
-                spec["status"], spec["response"] if organizer != SELLER else Response.ACCEPTED, spec["all_day"],
-            )  # fmt: skip
+                f"Meeting {index}",
+                start,
+                spec["minutes"],
+                spec["guests"],
+                organizer,
+                spec["description"],
+                spec["status"],
+                spec["response"] if organizer != SELLER else Response.ACCEPTED,
+                spec["all_day"],
+            )
         )
 
 
@@ -88,7 +105,9 @@ def test_converges_again_as_time_passes(specs: list[dict], quarters: int) -> Non
     build(world, specs)
     world.cycle()
     world.now = MONDAY + timedelta(minutes=15 * quarters)
-    started = {ref: e for ref, e in world.calendar.events.items() if e.is_block and e.start <= world.now}
+    started = {
+        ref: e for ref, e in world.calendar.events.items() if e.is_block and e.start <= world.now
+    }
     world.cycle()
     assert world.applied() == []
     for ref, block in started.items():
@@ -106,9 +125,13 @@ def test_agenda_text_around_the_markers_survives(specs: list[dict], data: st.Dat
         if event.agenda_tag is None:
             continue
         added = data.draw(st.text(max_size=30), label="appended by a person")
-        edited = world.calendar.person_edit(event.ref, description=event.description + added, title=event.title + " (v2)")
+        edited = world.calendar.person_edit(
+            event.ref, description=event.description + added, title=event.title + " (v2)"
+        )
         world.cycle()  # the title change alters the agenda: it is rewritten in place
         now = world.calendar.events[edited.ref].description
         assert now.endswith(added)
-        original = next(s["description"] for i, s in enumerate(specs) if f"Meeting {i}" == event.title)
+        original = next(
+            s["description"] for i, s in enumerate(specs) if f"Meeting {i}" == event.title
+        )
         assert now.startswith(original)

@@ -16,20 +16,92 @@ from agent.text.debrief import HEADINGS
 @pytest.mark.parametrize(
     "text",
     [
-        "Private: upsell the enterprise tier", "PRIVATE", "privately held", "(internal notes)", "Internal only",
-        "nur intern", "Confidential", "confidentially", "a secret", "sensitive", "Note to self: chase Raj",
-        "notes-to-self", "memo to self", "Reminder to self", "self note", "personal notes", "between us",
-        "Between you and me", "do not share", "Don't share", "don’t share", "dont share", "not to be shared",
-        "not for sharing", "do not forward", "don't forward", "don’t tell them", "do not tell", "don't mention",
-        "do not mention", "not for them", "not for the customer", "not for the client", "not for customers",
-        "for my eyes only", "eyes only", "just for me", "only for me", "for me only", "for us only",
-        "our side only", "off the record", "off-the-record", "off record", "keep to ourselves", "unter uns",
-        "entre nous", "ne pas partager", "no compartir", "non condividere", "nicht teilen", "privat", "Privé",
-        "PRIVÉE", "privado", "privata", "privato", "intern", "interne", "internes", "interno", "interna",
-        "vertraulich", "confidentiel", "Confidentielle", "confidencial", "riservato", "vertrouwelijk",
-        "nur für mich", "Notiz für mich", "(not shared)", "not for the agenda", "Mental note: call Raj", "nota per me", "🔒", "🔐", "🤫", "🙊", "㊙", "㊙️", "🔒️ margin", "ｐｒｉｖａｔｅ", "pri\u200bvate", "_private_",
+        "Private: upsell the enterprise tier",
+        "PRIVATE",
+        "privately held",
+        "(internal notes)",
+        "Internal only",
+        "nur intern",
+        "Confidential",
+        "confidentially",
+        "a secret",
+        "sensitive",
+        "Note to self: chase Raj",
+        "notes-to-self",
+        "memo to self",
+        "Reminder to self",
+        "self note",
+        "personal notes",
+        "between us",
+        "Between you and me",
+        "do not share",
+        "Don't share",
+        "don’t share",
+        "dont share",
+        "not to be shared",
+        "not for sharing",
+        "do not forward",
+        "don't forward",
+        "don’t tell them",
+        "do not tell",
+        "don't mention",
+        "do not mention",
+        "not for them",
+        "not for the customer",
+        "not for the client",
+        "not for customers",
+        "for my eyes only",
+        "eyes only",
+        "just for me",
+        "only for me",
+        "for me only",
+        "for us only",
+        "our side only",
+        "off the record",
+        "off-the-record",
+        "off record",
+        "keep to ourselves",
+        "unter uns",
+        "entre nous",
+        "ne pas partager",
+        "no compartir",
+        "non condividere",
+        "nicht teilen",
+        "privat",
+        "Privé",
+        "PRIVÉE",
+        "privado",
+        "privata",
+        "privato",
+        "intern",
+        "interne",
+        "internes",
+        "interno",
+        "interna",
+        "vertraulich",
+        "confidentiel",
+        "Confidentielle",
+        "confidencial",
+        "riservato",
+        "vertrouwelijk",
+        "nur für mich",
+        "Notiz für mich",
+        "(not shared)",
+        "not for the agenda",
+        "Mental note: call Raj",
+        "nota per me",
+        "🔒",
+        "🔐",
+        "🤫",
+        "🙊",
+        "㊙",
+        "㊙️",
+        "🔒️ margin",
+        "ｐｒｉｖａｔｅ",
+        "pri\u200bvate",
+        "_private_",
     ],
-)  # fmt: skip
+)
 def test_marks_are_found(text: str) -> None:
     assert privacy.is_marked(text), text
 
@@ -37,12 +109,29 @@ def test_marks_are_found(text: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "international rollout", "internet uplink", "internship", "internals", "privatise", "privacy policy",
-        "secretary", "secretariat", "sensitivity analysis", "confidence", "share the deck", "between the two teams",
-        "note the date", "for the record", "the customer", "tell them the date", "interesting", "Primaria",
-        "we will send the pilot proposal", "Commitment, us", "",
+        "international rollout",
+        "internet uplink",
+        "internship",
+        "internals",
+        "privatise",
+        "privacy policy",
+        "secretary",
+        "secretariat",
+        "sensitivity analysis",
+        "confidence",
+        "share the deck",
+        "between the two teams",
+        "note the date",
+        "for the record",
+        "the customer",
+        "tell them the date",
+        "interesting",
+        "Primaria",
+        "we will send the pilot proposal",
+        "Commitment, us",
+        "",
     ],
-)  # fmt: skip
+)
 def test_words_that_only_contain_a_mark_are_not_marks(text: str) -> None:
     assert not privacy.is_marked(text), privacy.marks_in(text)
 
@@ -63,7 +152,10 @@ def test_the_forms_own_headings_and_hints_carry_no_mark() -> None:
 
 def test_spans_point_into_the_original_text() -> None:
     text = "Straße: send the VERTRAULICHE deck, don’t share it"
-    assert [text[start:end] for start, end in privacy.marks_in(text)] == ["VERTRAULICHE", "don’t share"]
+    assert [text[start:end] for start, end in privacy.marks_in(text)] == [
+        "VERTRAULICHE",
+        "don’t share",
+    ]
     assert privacy.mark_span("no mark here") is None
 
 
@@ -92,12 +184,16 @@ def test_positions_and_stripping(text: str, starts: bool, only: bool, stripped: 
 def test_a_mark_standing_apart_is_found_anywhere(before: str, mark: str, after: str) -> None:
     text = f"{before} {mark.upper()}, {after}"
     assert privacy.is_marked(text)
-    assert any(text[start:end].casefold() == mark.casefold() for start, end in privacy.marks_in(text))
+    assert any(
+        text[start:end].casefold() == mark.casefold() for start, end in privacy.marks_in(text)
+    )
 
 
 def test_the_readme_lists_exactly_the_marks_read() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    listed = readme.split("<!-- privacy marks -->\n", 1)[1].split("<!-- end privacy marks -->", 1)[0]
+    listed = readme.split("<!-- privacy marks -->\n", 1)[1].split("<!-- end privacy marks -->", 1)[
+        0
+    ]
     words, _, symbols = listed.rpartition(";")
     phrases = {" ".join(privacy.fold(phrase).split()) for phrase in re.split(r"[,;]", words)}
     assert phrases == set(privacy.MARKS)

@@ -21,14 +21,21 @@ HOSTILE_TITLE = "{{ 7*7 }} {% for x in range(3) %}loop{% endfor %} {{ ''.__class
 
 def test_template_syntax_in_titles_names_and_descriptions_is_shown_literally() -> None:
     world = World()
-    hostile = meeting(HOSTILE_TITLE, at(0, 10), guests=["dana@globex.example"], description="{% raw %}{{ x }}")
+    hostile = meeting(
+        HOSTILE_TITLE, at(0, 10), guests=["dana@globex.example"], description="{% raw %}{{ x }}"
+    )
     eve = Attendee("eve@globex.example", "{{ 6*6 }} <b>Eve</b>")
     hostile = world.add(hostile.with_changes(attendees=hostile.attendees + (eve,)))
     world.cycle()
     prep = world.block_for("prep", hostile)
     agenda = world.get(hostile).description
     for text in (prep.title, prep.description, agenda):
-        assert "49" not in text and "36" not in text and "loop\nloop" not in text and "<class" not in text
+        assert (
+            "49" not in text
+            and "36" not in text
+            and "loop\nloop" not in text
+            and "<class" not in text
+        )
     assert HOSTILE_TITLE in prep.description and HOSTILE_TITLE in agenda
     assert "{{ 6*6 }} <b>Eve</b> <eve@globex.example>" in prep.description
     assert agenda.startswith("{% raw %}{{ x }}\n\n" + splice.BEGIN)
@@ -36,7 +43,9 @@ def test_template_syntax_in_titles_names_and_descriptions_is_shown_literally() -
 
 def test_html_agenda_escapes_names_and_titles() -> None:
     world = World()
-    event = world.add(meeting('<img src=x onerror="alert(1)"> & co', at(0, 10), description="<p>Hi</p>"))
+    event = world.add(
+        meeting('<img src=x onerror="alert(1)"> & co', at(0, 10), description="<p>Hi</p>")
+    )
     world.calendar.person_edit(event.ref, body_format=BodyFormat.HTML)
     world.cycle()
     html = world.get(event).description
@@ -52,7 +61,9 @@ def test_templates_can_be_overridden_from_a_directory(tmp_path: Path) -> None:
     event = world.add(meeting("Globex", at(0, 10)))
     world.cycle()
     assert world.block_for("debrief", event).description == "Custom debrief for Globex"
-    assert "BEFORE YOU GO IN" in world.block_for("prep", event).description  # the others stay default
+    assert (
+        "BEFORE YOU GO IN" in world.block_for("prep", event).description
+    )  # the others stay default
 
 
 @pytest.mark.parametrize(
@@ -89,20 +100,49 @@ def test_every_domain_point_is_in_the_templates() -> None:
     ours = world.add(meeting("Globex", at(0, 10)))
     world.cycle()
     prep = world.block_for("prep", ours).description
-    for phrase in ["agree to this meeting", "two or three focus areas", "what must we learn", "buying process",
-                   "15-20%", "top issues at their company", "might they be missing", "who else should attend",
-                   "aiming high enough", "derail"]:  # fmt: skip
+    for phrase in [
+        "agree to this meeting",
+        "two or three focus areas",
+        "what must we learn",
+        "buying process",
+        "15-20%",
+        "top issues at their company",
+        "might they be missing",
+        "who else should attend",
+        "aiming high enough",
+        "derail",
+    ]:
         assert phrase in prep, phrase
     agenda = world.get(ours).description
-    for phrase in ["Purpose", "Outcomes we hope for", "Agenda", "Helpful to bring", "What we hope to decide",
-                   "just reply", "min)"]:  # fmt: skip
+    for phrase in [
+        "Purpose",
+        "Outcomes we hope for",
+        "Agenda",
+        "Helpful to bring",
+        "What we hope to decide",
+        "just reply",
+        "min)",
+    ]:
         assert phrase in agenda, phrase
     for private in ["BEFORE YOU GO IN", "[ ]", "derail", "win rate"]:
         assert private not in agenda
     debrief = world.block_for("debrief", ours).description
-    for phrase in ["What I liked", "differently next time", "Authority", "Commitment, customer", "Commitment, us",
-                   "Primary objective", "Time (", "Interest (", "Overview (", "Notes:", "Next steps agreed",
-                   "Next meeting scheduled?", "Opening statement ideas", "No next meeting with Globex"]:  # fmt: skip
+    for phrase in [
+        "What I liked",
+        "differently next time",
+        "Authority",
+        "Commitment, customer",
+        "Commitment, us",
+        "Primary objective",
+        "Time (",
+        "Interest (",
+        "Overview (",
+        "Notes:",
+        "Next steps agreed",
+        "Next meeting scheduled?",
+        "Opening statement ideas",
+        "No next meeting with Globex",
+    ]:
         assert phrase in debrief, phrase
 
 
@@ -113,19 +153,32 @@ def test_the_same_instant_is_shown_in_each_sellers_own_zone() -> None:
     shown = []
     for zone in (BERLIN, ZoneInfo("America/New_York")):
         ctx = MeetingContext(
-            title="Globex", start=start.astimezone(zone), end=(start + timedelta(hours=1)).astimezone(zone),
-            timezone=str(zone), location="", customer="globex.example", customer_label="Globex",
-            seller="alex@acme.example", seller_organizes=True, customers=(), colleagues=(), first_meeting=True,
-        )  # fmt: skip
+            title="Globex",
+            start=start.astimezone(zone),
+            end=(start + timedelta(hours=1)).astimezone(zone),
+            timezone=str(zone),
+            location="",
+            customer="globex.example",
+            customer_label="Globex",
+            seller="alex@acme.example",
+            seller_organizes=True,
+            customers=(),
+            colleagues=(),
+            first_meeting=True,
+        )
         shown.append(renderer.agenda(ctx).splitlines()[1])
     assert shown == ["Tue 26 Mar 2030, 10:00–11:00 (CET)", "Tue 26 Mar 2030, 05:00–06:00 (EDT)"]
 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    instant=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)),
+    instant=st.datetimes(
+        min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+    ),
     minutes=st.integers(min_value=0, max_value=24 * 60),
-    zone=st.sampled_from(["Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "UTC"]),
+    zone=st.sampled_from(
+        ["Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "UTC"]
+    ),
 )
 def test_times_read_as_strftime_prints_them(instant: datetime, minutes: int, zone: str) -> None:
     """The hand-made formatting of `when` prints exactly what strftime would, in any zone and year."""

@@ -23,13 +23,27 @@ from tests.support.helpers import BERLIN
 NOW = datetime(2030, 6, 17, 12, 0, tzinfo=BERLIN)  # a Monday; the review covers the 28 days before
 
 
-def row(seller: str, customer: str, when: datetime, debrief: Debrief | None = None, scheduled: bool = False,
-        minutes: int = 60, externals: tuple[str, ...] = ()) -> Held:  # fmt: skip
+def row(
+    seller: str,
+    customer: str,
+    when: datetime,
+    debrief: Debrief | None = None,
+    scheduled: bool = False,
+    minutes: int = 60,
+    externals: tuple[str, ...] = (),
+) -> Held:
     return Held(
-        calendar="work", meeting_key=f"{customer}-{when:%m%d%H%M}", account=seller, customer=customer,
-        title=f"{customer} call", start=when, end=when + timedelta(minutes=minutes), next_scheduled=scheduled,
-        externals=externals or ((customer,) if "@" in customer else (f"x@{customer}",)), debrief=debrief,
-    )  # fmt: skip
+        calendar="work",
+        meeting_key=f"{customer}-{when:%m%d%H%M}",
+        account=seller,
+        customer=customer,
+        title=f"{customer} call",
+        start=when,
+        end=when + timedelta(minutes=minutes),
+        next_scheduled=scheduled,
+        externals=externals or ((customer,) if "@" in customer else (f"x@{customer}",)),
+        debrief=debrief,
+    )
 
 
 def day(month: int, dom: int, hour: int = 10, minute: int = 0) -> datetime:
@@ -38,28 +52,78 @@ def day(month: int, dom: int, hour: int = 10, minute: int = 0) -> datetime:
 
 SEEDED = [
     # alex
-    row("alex", "globex.example", day(5, 13), Debrief(theirs=(Item("old", date(2030, 5, 15)),))),  # before the period
-    row("alex", "globex.example", day(5, 21), Debrief(theirs=(Item("data", date(2030, 5, 24)),),
-                                                      ours=(Item("proposal", date(2030, 5, 28)),)), scheduled=True),
-    row("alex", "globex-eu.example", day(6, 4), Debrief(  # mapped to Globex; one step undated
-        theirs=(Item("data", date(2030, 5, 24), done=True), Item("sign the NDA", date(2030, 6, 10))),
-        ours=(Item("pricing"),)), externals=("jo@globex-eu.example",)),
+    row(
+        "alex", "globex.example", day(5, 13), Debrief(theirs=(Item("old", date(2030, 5, 15)),))
+    ),  # before the period
+    row(
+        "alex",
+        "globex.example",
+        day(5, 21),
+        Debrief(
+            theirs=(Item("data", date(2030, 5, 24)),), ours=(Item("proposal", date(2030, 5, 28)),)
+        ),
+        scheduled=True,
+    ),
+    row(
+        "alex",
+        "globex-eu.example",
+        day(6, 4),
+        Debrief(  # mapped to Globex; one step undated
+            theirs=(
+                Item("data", date(2030, 5, 24), done=True),
+                Item("sign the NDA", date(2030, 6, 10)),
+            ),
+            ours=(Item("pricing"),),
+        ),
+        externals=("jo@globex-eu.example",),
+    ),
     row("alex", "initech.example", day(5, 22, 14), scheduled=True),  # not debriefed
-    row("alex", "initech.example", day(6, 12, 14), Debrief(notes="they were late")),  # debriefed, no next steps
-    row("alex", "pat@gmail.com", day(6, 17, 11), Debrief(ours=(Item("a quote", date(2030, 6, 20)),)), scheduled=True),
+    row(
+        "alex", "initech.example", day(6, 12, 14), Debrief(notes="they were late")
+    ),  # debriefed, no next steps
+    row(
+        "alex",
+        "pat@gmail.com",
+        day(6, 17, 11),
+        Debrief(ours=(Item("a quote", date(2030, 6, 20)),)),
+        scheduled=True,
+    ),
     row("alex", "initech.example", day(6, 17, 23, 30)),  # not over when the period ends
     # bea
-    row("bea", "globex.example", day(6, 3, 9), Debrief(theirs=(Item("intro to IT", date(2030, 6, 5)),),
-                                                       ours=(Item("send the logo", done=True),)), scheduled=True),
+    row(
+        "bea",
+        "globex.example",
+        day(6, 3, 9),
+        Debrief(
+            theirs=(Item("intro to IT", date(2030, 6, 5)),),
+            ours=(Item("send the logo", done=True),),
+        ),
+        scheduled=True,
+    ),
     row("bea", "hooli.example", day(5, 27)),
-]  # fmt: skip
+]
 
 CONFIG = {
-    "defaults": {"timezone": "Europe/Berlin", "rules": {"internal_domains": ["acme.example"]},
-                 "customers": {"Globex": ["globex.example", "globex-eu.example"]}},
-    "accounts": [{"name": "alex", "provider": "caldav", "email": "alex@acme.example", "url": "https://dav.example/"},
-                 {"name": "bea", "provider": "caldav", "email": "bea@acme.example", "url": "https://dav.example/"}],
-}  # fmt: skip
+    "defaults": {
+        "timezone": "Europe/Berlin",
+        "rules": {"internal_domains": ["acme.example"]},
+        "customers": {"Globex": ["globex.example", "globex-eu.example"]},
+    },
+    "accounts": [
+        {
+            "name": "alex",
+            "provider": "caldav",
+            "email": "alex@acme.example",
+            "url": "https://dav.example/",
+        },
+        {
+            "name": "bea",
+            "provider": "caldav",
+            "email": "bea@acme.example",
+            "url": "https://dav.example/",
+        },
+    ],
+}
 
 
 @pytest.fixture
@@ -77,14 +141,32 @@ def test_the_figures_match_the_ones_worked_out_by_hand(store: SqliteStore, tmp_p
     # undated), Initech 22 May (booked), Initech 12 Jun (debriefed, no steps), pat 17 Jun (all three).
     # Open commitments from the latest debrief per customer: Globex 4 Jun -> NDA (overdue since 10 Jun)
     # and pricing; Initech none; pat -> a quote (due 20 Jun).
-    alex = Figures(meetings=5, debriefed=4, dated_next_steps=2, next_scheduled=3, open_theirs=1, open_ours=2, overdue=1,
-                   customers=3)  # fmt: skip
+    alex = Figures(
+        meetings=5,
+        debriefed=4,
+        dated_next_steps=2,
+        next_scheduled=3,
+        open_theirs=1,
+        open_ours=2,
+        overdue=1,
+        customers=3,
+    )
     # bea: Globex 3 Jun (debriefed, dated, booked; intro overdue since 5 Jun, logo done), Hooli 27 May (nothing)
-    bea = Figures(meetings=2, debriefed=1, dated_next_steps=1, next_scheduled=1, open_theirs=1, open_ours=0, overdue=1,
-                  customers=2)  # fmt: skip
+    bea = Figures(
+        meetings=2,
+        debriefed=1,
+        dated_next_steps=1,
+        next_scheduled=1,
+        open_theirs=1,
+        open_ours=0,
+        overdue=1,
+        customers=2,
+    )
     assert [(line.name, line.figures) for line in review.sellers] == [("alex", alex), ("bea", bea)]
     assert review.total == Figures(7, 5, 3, 4, 2, 2, 2, customers=4)
-    customers = {line.name: (line.figures, line.sellers, line.last_met) for line in review.customers}
+    customers = {
+        line.name: (line.figures, line.sellers, line.last_met) for line in review.customers
+    }
     assert customers == {
         "Globex": (Figures(3, 3, 2, 2, 2, 1, 2, 1), ("alex", "bea"), day(6, 4)),
         "hooli.example": (Figures(1, 0, 0, 0, 0, 0, 0, 1), ("bea",), day(5, 27)),
@@ -92,8 +174,16 @@ def test_the_figures_match_the_ones_worked_out_by_hand(store: SqliteStore, tmp_p
         "pat@gmail.com": (Figures(1, 1, 1, 1, 0, 1, 0, 1), ("alex",), day(6, 17, 11)),
     }
     assert alex.share(alex.debriefed) == 0.8 and alex.meetings_per_customer == pytest.approx(5 / 3)
-    weeks = [(week.start, week.figures.meetings, week.figures.debriefed, week.figures.dated_next_steps,
-              week.figures.next_scheduled) for week in review.weeks]  # fmt: skip
+    weeks = [
+        (
+            week.start,
+            week.figures.meetings,
+            week.figures.debriefed,
+            week.figures.dated_next_steps,
+            week.figures.next_scheduled,
+        )
+        for week in review.weeks
+    ]
     assert weeks == [
         (date(2030, 5, 20), 2, 1, 1, 2),
         (date(2030, 5, 27), 1, 0, 0, 0),
@@ -110,25 +200,50 @@ def test_an_empty_history_reports_zeros_not_errors(tmp_path: Path) -> None:
     assert "<svg" in to_html(review)
 
 
-def test_the_chart_scales_bars_to_meetings_and_lines_to_shares(store: SqliteStore, tmp_path: Path) -> None:
+def test_the_chart_scales_bars_to_meetings_and_lines_to_shares(
+    store: SqliteStore, tmp_path: Path
+) -> None:
     review = from_store(store, parse_config(CONFIG, tmp_path / "c.toml").accounts, NOW, 28)
     drawn = chart(review.weeks)
     bottom = drawn.top + drawn.plot_height
-    assert drawn.most == 2 and [round(bar.height / drawn.plot_height, 2) for bar in drawn.bars] == [1, 0.5, 1, 0.5, 0.5]
+    assert drawn.most == 2 and [round(bar.height / drawn.plot_height, 2) for bar in drawn.bars] == [
+        1,
+        0.5,
+        1,
+        0.5,
+        0.5,
+    ]
     debriefed = drawn.series[0]
     assert debriefed.name == "Debriefed"
-    assert [round((bottom - y) / drawn.plot_height, 2) for _, y, _ in debriefed.dots] == [0.5, 0, 1, 1, 1]
+    assert [round((bottom - y) / drawn.plot_height, 2) for _, y, _ in debriefed.dots] == [
+        0.5,
+        0,
+        1,
+        1,
+        1,
+    ]
 
 
 @pytest.fixture
 def cli(store: SqliteStore, tmp_path: Path) -> tuple[CliRunner, Path]:
     store.close()
-    lines = [f'state = "{tmp_path / "state.db"}"', "[defaults]", 'timezone = "Europe/Berlin"',
-             "[defaults.rules]", 'internal_domains = ["acme.example"]',
-             "[defaults.customers]", '"Globex" = ["globex.example", "globex-eu.example"]']  # fmt: skip
+    lines = [
+        f'state = "{tmp_path / "state.db"}"',
+        "[defaults]",
+        'timezone = "Europe/Berlin"',
+        "[defaults.rules]",
+        'internal_domains = ["acme.example"]',
+        "[defaults.customers]",
+        '"Globex" = ["globex.example", "globex-eu.example"]',
+    ]
     for name in ("alex", "bea"):
-        lines += ["[[accounts]]", f'name = "{name}"', 'provider = "caldav"', f'email = "{name}@acme.example"',
-                  'url = "https://dav.example/"']  # fmt: skip
+        lines += [
+            "[[accounts]]",
+            f'name = "{name}"',
+            'provider = "caldav"',
+            f'email = "{name}@acme.example"',
+            'url = "https://dav.example/"',
+        ]
     config = tmp_path / "config.toml"
     config.write_text("\n".join(lines) + "\n")
     return CliRunner(), config
@@ -136,37 +251,104 @@ def cli(store: SqliteStore, tmp_path: Path) -> tuple[CliRunner, Path]:
 
 def test_report_command_exports_json_and_csv(cli: tuple[CliRunner, Path]) -> None:
     runner, config = cli
-    result = runner.invoke(main, ["--config", str(config), "report", "--days", "28", "--until", "2030-06-17", "--format", "json"])
+    result = runner.invoke(
+        main,
+        [
+            "--config",
+            str(config),
+            "report",
+            "--days",
+            "28",
+            "--until",
+            "2030-06-17",
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert data["total"]["meetings"] == 7 and data["total"]["next_scheduled_share"] == pytest.approx(4 / 7)
-    assert [(s["name"], s["debriefed"], s["overdue_commitments"]) for s in data["sellers"]] == [("alex", 4, 1), ("bea", 1, 1)]
+    assert data["total"]["meetings"] == 7 and data["total"][
+        "next_scheduled_share"
+    ] == pytest.approx(4 / 7)
+    assert [(s["name"], s["debriefed"], s["overdue_commitments"]) for s in data["sellers"]] == [
+        ("alex", 4, 1),
+        ("bea", 1, 1),
+    ]
     assert [w["meetings"] for w in data["weeks"]] == [2, 1, 2, 1, 1]
-    result = runner.invoke(main, ["--config", str(config), "report", "--days", "28", "--until", "2030-06-17", "--format", "csv"])
+    result = runner.invoke(
+        main,
+        [
+            "--config",
+            str(config),
+            "report",
+            "--days",
+            "28",
+            "--until",
+            "2030-06-17",
+            "--format",
+            "csv",
+        ],
+    )
     rows = list(csv.DictReader(io.StringIO(result.output)))
     assert [(r["scope"], r["name"], r["meetings"]) for r in rows] == [
-        ("seller", "alex", "5"), ("seller", "bea", "2"), ("customer", "Globex", "3"), ("customer", "hooli.example", "1"),
-        ("customer", "initech.example", "2"), ("customer", "pat@gmail.com", "1"), ("total", "", "7"),
-    ]  # fmt: skip
+        ("seller", "alex", "5"),
+        ("seller", "bea", "2"),
+        ("customer", "Globex", "3"),
+        ("customer", "hooli.example", "1"),
+        ("customer", "initech.example", "2"),
+        ("customer", "pat@gmail.com", "1"),
+        ("total", "", "7"),
+    ]
 
 
-def test_report_command_prints_tables_and_writes_a_self_contained_html_page(cli: tuple[CliRunner, Path], tmp_path: Path) -> None:
+def test_report_command_prints_tables_and_writes_a_self_contained_html_page(
+    cli: tuple[CliRunner, Path], tmp_path: Path
+) -> None:
     runner, config = cli
-    result = runner.invoke(main, ["--config", str(config), "report", "--days", "28", "--until", "2030-06-17"])
+    result = runner.invoke(
+        main, ["--config", str(config), "report", "--days", "28", "--until", "2030-06-17"]
+    )
     assert result.exit_code == 0, result.output
-    assert "│ alex " in result.output and "(80%)" in result.output and "Per customer" in result.output
+    assert (
+        "│ alex " in result.output and "(80%)" in result.output and "Per customer" in result.output
+    )
     page = tmp_path / "review.html"
-    args = ["--config", str(config), "report", "--days", "28", "--until", "2030-06-17", "--format", "html", "--output", str(page)]
+    args = [
+        "--config",
+        str(config),
+        "report",
+        "--days",
+        "28",
+        "--until",
+        "2030-06-17",
+        "--format",
+        "html",
+        "--output",
+        str(page),
+    ]
     result = runner.invoke(main, args)
     assert result.exit_code == 0 and "Report written to" in result.output
     html = page.read_text()
-    assert html.count("<rect ") == 5 and html.count("<polyline ") == 3 and "Next meeting booked" in html
-    assert "<script" not in html and "http" not in html.replace("http://www.w3.org/2000/svg", "")  # nothing fetched
+    assert (
+        html.count("<rect ") == 5
+        and html.count("<polyline ") == 3
+        and "Next meeting booked" in html
+    )
+    assert "<script" not in html and "http" not in html.replace(
+        "http://www.w3.org/2000/svg", ""
+    )  # nothing fetched
 
 
-def test_report_names_a_bad_output_path_in_one_line(cli: tuple[CliRunner, Path], tmp_path: Path) -> None:
+def test_report_names_a_bad_output_path_in_one_line(
+    cli: tuple[CliRunner, Path], tmp_path: Path
+) -> None:
     runner, config = cli
     target = tmp_path / "missing" / "r.csv"
-    result = runner.invoke(main, ["--config", str(config), "report", "--format", "csv", "--output", str(target)])
+    result = runner.invoke(
+        main, ["--config", str(config), "report", "--format", "csv", "--output", str(target)]
+    )
     assert result.exit_code == 1
-    assert result.output.strip() == f"callplan: {target}: cannot write the report: No such file or directory"
+    assert (
+        result.output.strip()
+        == f"callplan: {target}: cannot write the report: No such file or directory"
+    )

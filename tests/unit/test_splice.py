@@ -13,7 +13,9 @@ from agent.text.splice import BEGIN, END, AgendaState
 # people's text, including things that look like ours
 texts = st.one_of(
     st.text(max_size=60),
-    st.sampled_from(["", "\n", "\n\n", "\r\n", BEGIN, END, f"{BEGIN}\nfake\n{END}", f"x{END}y{BEGIN}z"]),
+    st.sampled_from(
+        ["", "\n", "\n\n", "\r\n", BEGIN, END, f"{BEGIN}\nfake\n{END}", f"x{END}y{BEGIN}z"]
+    ),
 )
 
 
@@ -22,7 +24,9 @@ def insert(original: str, body: str = "Agenda\n- one") -> tuple[str, AgendaTag]:
     return text, AgendaTag("k", fingerprint(body), sep)
 
 
-@given(texts, texts, st.text(min_size=1, max_size=40).filter(lambda b: BEGIN not in b and END not in b))
+@given(
+    texts, texts, st.text(min_size=1, max_size=40).filter(lambda b: BEGIN not in b and END not in b)
+)
 def test_strip_gives_back_the_person_text_exactly(before: str, after: str, body: str) -> None:
     text, tag = insert(before, body)
     text += after  # a person appended something later
@@ -45,7 +49,9 @@ def test_replace_keeps_both_sides(before: str, after: str) -> None:
 
 def test_states() -> None:
     assert splice.TEXT.find("plain", None).state is AgendaState.ABSENT
-    assert splice.TEXT.find(f"pasted {BEGIN} from another invite", None).state is AgendaState.FOREIGN
+    assert (
+        splice.TEXT.find(f"pasted {BEGIN} from another invite", None).state is AgendaState.FOREIGN
+    )
     text, tag = insert("Intro")
     assert splice.TEXT.find(text, tag).state is AgendaState.OURS
     assert splice.TEXT.find(text.replace("one", "two"), tag).state is AgendaState.EDITED

@@ -31,7 +31,9 @@ HOUR = timedelta(hours=1)
         (Interval(START, END), True),  # the window itself
     ],
 )
-def test_an_event_is_held_when_it_overlaps_the_window_and_an_instant_when_the_window_contains_it(span: Interval, held: bool) -> None:
+def test_an_event_is_held_when_it_overlaps_the_window_and_an_instant_when_the_window_contains_it(
+    span: Interval, held: bool
+) -> None:
     assert WINDOW.holds(span) is held
 
 

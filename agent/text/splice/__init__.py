@@ -11,7 +11,18 @@ from agent.text.splice.html import HTML
 from agent.text.splice.markers import BEGIN, END, AgendaState, Found, Splicer, neutralise
 from agent.text.splice.text import TEXT
 
-__all__ = ["BEGIN", "END", "HTML", "TEXT", "AgendaState", "Found", "Splicer", "for_meeting", "neutralise", "splicer"]
+__all__ = [
+    "BEGIN",
+    "END",
+    "HTML",
+    "TEXT",
+    "AgendaState",
+    "Found",
+    "Splicer",
+    "for_meeting",
+    "neutralise",
+    "splicer",
+]
 
 
 def for_meeting(meeting: Event) -> Splicer:

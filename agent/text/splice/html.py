@@ -33,7 +33,10 @@ def from_text(text: str) -> str:
     """HTML that reads as `text`: a paragraph per run of lines (blank lines part them), its lines
     apart by <br>, everything escaped. `text_of` gives the text back, white space aside."""
     runs = [run for run in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n")) if run.strip()]
-    return "\n".join("<p>" + "<br>\n".join(html.escape(line) for line in run.strip("\n").split("\n")) + "</p>" for run in runs)
+    return "\n".join(
+        "<p>" + "<br>\n".join(html.escape(line) for line in run.strip("\n").split("\n")) + "</p>"
+        for run in runs
+    )
 
 
 def _pairs(description: str) -> tuple[list[tuple[int, int, str]], bool]:

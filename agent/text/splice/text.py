@@ -57,7 +57,11 @@ def insert(description: str, body: str) -> tuple[str, str]:
 def replace(description: str, found: Found, body: str, sep: str) -> str:
     """Swap the body of our agenda, keeping the text around it byte for byte."""
     kept_sep = description[found.start : description.find(BEGIN, found.start)]
-    return description[: found.start] + chunk(body, kept_sep if kept_sep else sep) + description[found.end :]
+    return (
+        description[: found.start]
+        + chunk(body, kept_sep if kept_sep else sep)
+        + description[found.end :]
+    )
 
 
 def strip(description: str, found: Found) -> str:

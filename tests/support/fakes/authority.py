@@ -66,7 +66,9 @@ class Authority:
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._servers: list[ThreadingHTTPServer] = [self.server]
 
     def __enter__(self) -> Authority:
@@ -87,7 +89,9 @@ class Authority:
         server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         server.socket = context.wrap_socket(server.socket, server_side=True)
         self._servers.append(server)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+        threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
         return f"https://127.0.0.1:{server.server_address[1]}"
 
     # -- admin ---------------------------------------------------------------------------------
@@ -99,7 +103,9 @@ class Authority:
     def revoke(self, address: str) -> None:
         """The user (or an admin) withdraws consent: refresh tokens stop working."""
         self.users[address].consented = False
-        self.tokens = {token: info for token, info in self.tokens.items() if info["user"] != address}
+        self.tokens = {
+            token: info for token, info in self.tokens.items() if info["user"] != address
+        }
 
     # -- endpoints -----------------------------------------------------------------------------
 
@@ -135,23 +141,34 @@ class Authority:
         if grant == "urn:ietf:params:oauth:grant-type:device_code":
             entry = self.device_codes.get(form.get("device_code", ""))
             if entry is None:
-                return _error("expired_token", "AADSTS70020: The provided value for the input parameter 'device_code' is not valid.")
+                return _error(
+                    "expired_token",
+                    "AADSTS70020: The provided value for the input parameter 'device_code' is not valid.",
+                )
             entry.polls += 1
             if entry.user is None and entry.polls > self.sign_in_after and self.next_sign_in:
                 entry.user = self.next_sign_in
             if entry.user is None:
-                return _error("authorization_pending", "AADSTS70016: OAuth 2.0 device flow error. Authorization is pending.")
+                return _error(
+                    "authorization_pending",
+                    "AADSTS70016: OAuth 2.0 device flow error. Authorization is pending.",
+                )
             del self.device_codes[form["device_code"]]
             return self._user_tokens(entry.client_id, entry.user, _scope(entry.scope))
         if grant == "refresh_token":
             found = self.refresh_tokens.get(form.get("refresh_token", ""))
             if found is None:
-                return _error("invalid_grant", "AADSTS70008: The provided authorization code or refresh token has expired due to inactivity.")
+                return _error(
+                    "invalid_grant",
+                    "AADSTS70008: The provided authorization code or refresh token has expired due to inactivity.",
+                )
             client, user, scope = found
             if not self.users[user].consented:
                 return _error("invalid_grant", CONSENT_MISSING, suberror="consent_required")
             return self._user_tokens(client, user, _scope(form.get("scope", scope)))
-        return _error("unsupported_grant_type", f"AADSTS70003: grant type {grant!r} is not supported")
+        return _error(
+            "unsupported_grant_type", f"AADSTS70003: grant type {grant!r} is not supported"
+        )
 
     def _client_credentials(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         client = form.get("client_id", "")
@@ -160,14 +177,28 @@ class Authority:
         if assertion is not None:
             claims = json.loads(base64.urlsafe_b64decode(assertion.split(".")[1] + "=="))
             if claims.get("iss") != client or claims.get("sub") != client:
-                return _error("invalid_client", "AADSTS700027: Client assertion contains an invalid signature.", status=401)
+                return _error(
+                    "invalid_client",
+                    "AADSTS700027: Client assertion contains an invalid signature.",
+                    status=401,
+                )
         elif secret is None or form.get("client_secret") != secret:
-            return _error("invalid_client", "AADSTS7000215: Invalid client secret provided.", status=401)
+            return _error(
+                "invalid_client", "AADSTS7000215: Invalid client secret provided.", status=401
+            )
         if not self.app_consented:
-            return _error("invalid_grant", "AADSTS65001: The application has not been granted the permissions (admin consent is missing).")
+            return _error(
+                "invalid_grant",
+                "AADSTS65001: The application has not been granted the permissions (admin consent is missing).",
+            )
         access = "app-" + uuid.uuid4().hex
         self.tokens[access] = {"user": None, "app": True, "scope": form.get("scope", "")}
-        return 200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": access}
+        return 200, {
+            "token_type": "Bearer",
+            "expires_in": 3599,
+            "ext_expires_in": 3599,
+            "access_token": access,
+        }
 
     def _user_tokens(self, client: str, address: str, scope: str) -> tuple[int, dict[str, Any]]:
         user = self.users[address]
@@ -178,10 +209,18 @@ class Authority:
         self.tokens[access] = {"user": address, "app": False, "scope": scope}
         self.refresh_tokens[refresh] = (client, address, scope)
         claims = {
-            "aud": client, "iss": f"https://{LOGIN_HOST}/{TENANT_ID}/v2.0", "iat": now, "nbf": now, "exp": now + 3600,
-            "oid": user.oid, "tid": TENANT_ID, "sub": user.oid, "preferred_username": address, "name": address,
+            "aud": client,
+            "iss": f"https://{LOGIN_HOST}/{TENANT_ID}/v2.0",
+            "iat": now,
+            "nbf": now,
+            "exp": now + 3600,
+            "oid": user.oid,
+            "tid": TENANT_ID,
+            "sub": user.oid,
+            "preferred_username": address,
+            "name": address,
             "ver": "2.0",
-        }  # fmt: skip
+        }
         id_token = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."
         return 200, {
             "token_type": "Bearer",
@@ -197,11 +236,19 @@ class Authority:
 
 def _scope(requested: str) -> str:
     """What the platform grants: the resource scopes asked for (OIDC scopes are implied)."""
-    return " ".join(s for s in requested.split() if s not in ("openid", "profile", "offline_access"))
+    return " ".join(
+        s for s in requested.split() if s not in ("openid", "profile", "offline_access")
+    )
 
 
-def _error(code: str, description: str, status: int = 400, suberror: str | None = None) -> tuple[int, dict[str, Any]]:
-    body: dict[str, Any] = {"error": code, "error_description": description, "error_codes": [int(description[6:].split(":")[0] or 0)]}
+def _error(
+    code: str, description: str, status: int = 400, suberror: str | None = None
+) -> tuple[int, dict[str, Any]]:
+    body: dict[str, Any] = {
+        "error": code,
+        "error_description": description,
+        "error_codes": [int(description[6:].split(":")[0] or 0)],
+    }
     if suberror:
         body["suberror"] = suberror
     return status, body
@@ -226,8 +273,15 @@ def _handler(authority: Authority) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             parts = urlsplit(self.path).path.strip("/").split("/")
             if parts[1:] == ["v2.0", ".well-known", "openid-configuration"]:
-                secure = isinstance(self.connection, ssl.SSLSocket)  # reached as itself, not as the login host
-                self._reply(200, authority.configuration(parts[0], self.headers["Host"] if secure else LOGIN_HOST))
+                secure = isinstance(
+                    self.connection, ssl.SSLSocket
+                )  # reached as itself, not as the login host
+                self._reply(
+                    200,
+                    authority.configuration(
+                        parts[0], self.headers["Host"] if secure else LOGIN_HOST
+                    ),
+                )
             else:
                 self._reply(404, {"error": "not_found"})
 
@@ -252,7 +306,9 @@ class LoginRedirect(requests.Session):
         super().__init__()
         self.address = address
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:  # type: ignore[override]
         parts = urlsplit(str(url))
         if parts.hostname == LOGIN_HOST:
             url = urlunsplit(("http", self.address, parts.path, parts.query, parts.fragment))

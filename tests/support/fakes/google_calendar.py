@@ -51,26 +51,72 @@ from tests.support.fakes.google_oauth import OAuth
 from tests.support.fakes.google_schema import Invalid, check_body, check_query, method, moment
 
 ID_PATTERN = re.compile(r"^[a-v0-9]{5,1024}$")
-SYNC_FORBIDDEN = ("iCalUID", "orderBy", "privateExtendedProperty", "q", "sharedExtendedProperty", "timeMin", "timeMax", "updatedMin")
-READ_ONLY = ("kind", "etag", "created", "updated", "creator", "organizer", "htmlLink", "hangoutLink", "iCalUID", "recurringEventId", "originalStartTime", "locked")
+SYNC_FORBIDDEN = (
+    "iCalUID",
+    "orderBy",
+    "privateExtendedProperty",
+    "q",
+    "sharedExtendedProperty",
+    "timeMin",
+    "timeMax",
+    "updatedMin",
+)
+READ_ONLY = (
+    "kind",
+    "etag",
+    "created",
+    "updated",
+    "creator",
+    "organizer",
+    "htmlLink",
+    "hangoutLink",
+    "iCalUID",
+    "recurringEventId",
+    "originalStartTime",
+    "locked",
+)
 ORGANIZER_ONLY = ("summary", "description", "location", "start", "end", "recurrence", "attendees")
 MAX_PROPERTY_KEY, MAX_PROPERTY_VALUE, MAX_PROPERTIES = 44, 1024, 300
 BATCH_LIMIT = 50
 PAGES_KEPT = 10_000  # page tokens remembered (the oldest are forgotten first)
-REASONS = {200: "OK", 204: "No Content", 302: "Found", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-           409: "Conflict", 410: "Gone", 412: "Precondition Failed", 429: "Too Many Requests", 500: "Internal Server Error",
-           503: "Service Unavailable"}  # fmt: skip
+REASONS = {
+    200: "OK",
+    204: "No Content",
+    302: "Found",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    410: "Gone",
+    412: "Precondition Failed",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, reason: str, message: str, domain: str = "global", headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        message: str,
+        domain: str = "global",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.reason, self.message, self.domain = status, reason, message, domain
         self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"errors": [{"domain": self.domain, "reason": self.reason, "message": self.message}],
-                          "code": self.status, "message": self.message}}  # fmt: skip
+        return {
+            "error": {
+                "errors": [{"domain": self.domain, "reason": self.reason, "message": self.message}],
+                "code": self.status,
+                "message": self.message,
+            }
+        }
 
 
 @dataclass
@@ -80,7 +126,9 @@ class Fault:
     times: int
     retry_after: float | str | None = None  # seconds, or the header's text as it is (an HTTP date)
     path: str = ""  # only requests whose path contains this
-    after: bool = False  # the request is carried out, then its answer is lost (the error is sent instead)
+    after: bool = (
+        False  # the request is carried out, then its answer is lost (the error is sent instead)
+    )
     method: str = ""  # only requests with this HTTP method
     body: str = ""  # only requests whose body contains this
 
@@ -99,10 +147,16 @@ class Calendar:
     owner: str
     zone: ZoneInfo
     summary: str
-    items: dict[str, dict[str, Any]] = field(default_factory=dict)  # single events, series, exceptions
+    items: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # single events, series, exceptions
     stamps: dict[str, int] = field(default_factory=dict)  # id -> version of its last change
-    vanished: dict[str, dict[str, Any]] = field(default_factory=dict)  # instances a series change removed
-    access: dict[str, str] = field(default_factory=dict)  # user -> owner | writer | reader | freeBusyReader
+    vanished: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # instances a series change removed
+    access: dict[str, str] = field(
+        default_factory=dict
+    )  # user -> owner | writer | reader | freeBusyReader
     valid_from: int = 0  # sync tokens older than this are expired
 
 
@@ -114,7 +168,10 @@ def _error(status: int, reason: str, message: str) -> ApiError:
 
 
 def _stamp(moment_: datetime) -> str:
-    return moment_.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment_.microsecond // 1000:03d}Z"
+    return (
+        moment_.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        + f"{moment_.microsecond // 1000:03d}Z"
+    )
 
 
 def _merge(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -133,10 +190,14 @@ def _merge(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 class GoogleCalendarFake:
     """The fake API, its state, and the server that serves it (a context manager)."""
 
-    def __init__(self, now: datetime, *, horizon_days: int = 400, google_domains: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, now: datetime, *, horizon_days: int = 400, google_domains: tuple[str, ...] = ()
+    ) -> None:
         self.now = now
         self.horizon = timedelta(days=horizon_days)
-        self.google_domains = set(google_domains)  # guests on Google Calendar ("externalOnly" skips them)
+        self.google_domains = set(
+            google_domains
+        )  # guests on Google Calendar ("externalOnly" skips them)
         self.oauth = OAuth()
         self.calendars: dict[str, Calendar] = {}
         self.emails: Counter[str] = Counter()
@@ -146,7 +207,9 @@ class GoogleCalendarFake:
         self.version = 0
         self._etags = itertools.count(3181161784712000, 1000)
         self._pages: OrderedDict[str, tuple[str, list[dict[str, Any]], str, str]] = OrderedDict()
-        self.page_limit: int | None = None  # at most this many items per page, whatever maxResults says
+        self.page_limit: int | None = (
+            None  # at most this many items per page, whatever maxResults says
+        )
         self.lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -179,7 +242,9 @@ class GoogleCalendarFake:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._server.block_on_close = False
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -215,10 +280,18 @@ class GoogleCalendarFake:
 
     # -- the admin API: how people and tests act -----------------------------------------------------
 
-    def add_calendar(self, owner: str, zone: str = "Europe/Berlin", calendar_id: str | None = None, summary: str = "") -> str:
+    def add_calendar(
+        self,
+        owner: str,
+        zone: str = "Europe/Berlin",
+        calendar_id: str | None = None,
+        summary: str = "",
+    ) -> str:
         """A calendar; a user's primary calendar has their address as its id."""
         ident = calendar_id or owner
-        self.calendars[ident] = Calendar(ident, owner, ZoneInfo(zone), summary or ident, access={owner: "owner"})
+        self.calendars[ident] = Calendar(
+            ident, owner, ZoneInfo(zone), summary or ident, access={owner: "owner"}
+        )
         self.oauth.users.add(owner)
         return ident
 
@@ -252,7 +325,11 @@ class GoogleCalendarFake:
         with self.lock:
             calendar = self.calendars[calendar_id]
             until = self.now + self.horizon
-            return [self._render(calendar, item) for item, _ in self._view(calendar, True, until) if item.get("status") != "cancelled"]
+            return [
+                self._render(calendar, item)
+                for item, _ in self._view(calendar, True, until)
+                if item.get("status") != "cancelled"
+            ]
 
     def expire_sync_tokens(self, calendar_id: str) -> None:
         """The server forgets the change history: every sync token of the calendar gets 410."""
@@ -280,7 +357,12 @@ class GoogleCalendarFake:
         """Store an item as it is, unchecked: what a provider bug or an old client may leave behind."""
         with self.lock:
             calendar = self.calendars[calendar_id]
-            calendar.items[item["id"]] = {"kind": "calendar#event", "etag": self._etag(), "status": "confirmed", **item}
+            calendar.items[item["id"]] = {
+                "kind": "calendar#event",
+                "etag": self._etag(),
+                "status": "confirmed",
+                **item,
+            }
             self._bump(calendar, item["id"])
 
     # -- storing events --------------------------------------------------------------------------------
@@ -302,7 +384,12 @@ class GoogleCalendarFake:
             raise _error(400, "invalid", "Invalid resource id value.")
         if ident in calendar.items:
             raise _error(409, "duplicate", "The requested identifier already exists.")
-        item.update(kind="calendar#event", etag=self._etag(), created=_stamp(self.now), updated=_stamp(self.now))
+        item.update(
+            kind="calendar#event",
+            etag=self._etag(),
+            created=_stamp(self.now),
+            updated=_stamp(self.now),
+        )
         item.setdefault("status", "confirmed")
         item.setdefault("sequence", 0)
         item.setdefault("eventType", "default")
@@ -333,8 +420,14 @@ class GoogleCalendarFake:
         if end < start:
             raise _error(400, "timeRangeEmpty", "The specified time range is empty.")
         properties = (item.get("extendedProperties") or {}).get("private")
-        if isinstance(properties, dict):  # the documented limits: long keys dropped, long values cut
-            kept = {k: v[:MAX_PROPERTY_VALUE] for k, v in properties.items() if len(k) <= MAX_PROPERTY_KEY}
+        if isinstance(
+            properties, dict
+        ):  # the documented limits: long keys dropped, long values cut
+            kept = {
+                k: v[:MAX_PROPERTY_VALUE]
+                for k, v in properties.items()
+                if len(k) <= MAX_PROPERTY_KEY
+            }
             if len(kept) > MAX_PROPERTIES:
                 raise _error(400, "invalid", "Too many extended properties.")
             item["extendedProperties"]["private"] = kept
@@ -358,7 +451,9 @@ class GoogleCalendarFake:
 
     def _span(self, calendar: Calendar, item: dict[str, Any]) -> tuple[datetime, datetime] | None:
         try:
-            return self._when(calendar, item["start"], lenient=True), self._when(calendar, item["end"], lenient=True)
+            return self._when(calendar, item["start"], lenient=True), self._when(
+                calendar, item["end"], lenient=True
+            )
         except (KeyError, TypeError, ValueError):
             return None
 
@@ -375,7 +470,13 @@ class GoogleCalendarFake:
         raise _error(404, "notFound", "Not Found")
 
     def _change(
-        self, calendar: Calendar, ident: str, changes: dict[str, Any], person: bool, etag: str | None = None, replace: bool = False
+        self,
+        calendar: Calendar,
+        ident: str,
+        changes: dict[str, Any],
+        person: bool,
+        etag: str | None = None,
+        replace: bool = False,
     ) -> dict[str, Any]:
         current = self._find(calendar, ident)
         if current.get("status") == "cancelled" and not person:
@@ -393,7 +494,11 @@ class GoogleCalendarFake:
         if not person and organizer != calendar.owner and not current.get("guestsCanModify"):
             touched = [key for key in ORGANIZER_ONLY if updated.get(key) != current.get(key)]
             if touched:
-                raise _error(403, "forbiddenForNonOrganizer", "The operation can only be performed by the event organizer.")
+                raise _error(
+                    403,
+                    "forbiddenForNonOrganizer",
+                    "The operation can only be performed by the event organizer.",
+                )
         self._check_event(calendar, updated)
         updated.update(etag=self._etag(), updated=_stamp(self.now))
         if updated.get("start") != current.get("start") or updated.get("end") != current.get("end"):
@@ -404,13 +509,17 @@ class GoogleCalendarFake:
         self._bump(calendar, updated["id"])
         return updated
 
-    def _forget_instances(self, calendar: Calendar, before: dict[str, Any], after: dict[str, Any]) -> None:
+    def _forget_instances(
+        self, calendar: Calendar, before: dict[str, Any], after: dict[str, Any]
+    ) -> None:
         """Instances a series change removed are reported deleted by the next incremental sync."""
         until = self.now + self.horizon
         kept = {item["id"] for item, _ in self._instances(calendar, after, until)}
         for item, _ in self._instances(calendar, before, until):
             if item["id"] not in kept:
-                calendar.vanished[item["id"]] = {key: item[key] for key in ("id", "recurringEventId", "originalStartTime")}
+                calendar.vanished[item["id"]] = {
+                    key: item[key] for key in ("id", "recurringEventId", "originalStartTime")
+                }
                 self._bump(calendar, item["id"])
 
     def _remove(self, calendar: Calendar, ident: str, etag: str | None) -> dict[str, Any]:
@@ -419,14 +528,21 @@ class GoogleCalendarFake:
             raise _error(410, "deleted", "Resource has been deleted")
         if etag is not None and etag != current["etag"]:
             raise _error(412, "conditionNotMet", "Precondition Failed")
-        removed = {**current, "status": "cancelled", "etag": self._etag(), "updated": _stamp(self.now)}
+        removed = {
+            **current,
+            "status": "cancelled",
+            "etag": self._etag(),
+            "updated": _stamp(self.now),
+        }
         calendar.items[ident] = removed
         self._bump(calendar, ident)
         return current
 
     # -- reading -----------------------------------------------------------------------------------------
 
-    def _occurrences(self, calendar: Calendar, master: dict[str, Any], until: datetime) -> Iterator[datetime | date]:
+    def _occurrences(
+        self, calendar: Calendar, master: dict[str, Any], until: datetime
+    ) -> Iterator[datetime | date]:
         start = master["start"]
         all_day = "date" in start
         zone = ZoneInfo(start.get("timeZone") or str(calendar.zone))
@@ -435,14 +551,18 @@ class GoogleCalendarFake:
             if all_day
             else datetime.fromisoformat(start["dateTime"]).astimezone(zone).replace(tzinfo=None)
         )
-        rules = rrule.rrulestr("\n".join(master.get("recurrence", [])), dtstart=first, forceset=True, ignoretz=True)
+        rules = rrule.rrulestr(
+            "\n".join(master.get("recurrence", [])), dtstart=first, forceset=True, ignoretz=True
+        )
         for occurrence in rules:
             local = occurrence.replace(tzinfo=zone)
             if local >= until:
                 return
             yield occurrence.date() if all_day else local
 
-    def _instances(self, calendar: Calendar, master: dict[str, Any], until: datetime) -> Iterator[tuple[dict[str, Any], int]]:
+    def _instances(
+        self, calendar: Calendar, master: dict[str, Any], until: datetime
+    ) -> Iterator[tuple[dict[str, Any], int]]:
         """The instances of a series with the version each last changed at."""
         base = calendar.stamps.get(master["id"], 0)
         start, end = master["start"], master["end"]
@@ -451,7 +571,13 @@ class GoogleCalendarFake:
             if isinstance(occurrence, datetime):
                 suffix = occurrence.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
                 original = {"dateTime": occurrence.isoformat(), "timeZone": start["timeZone"]}
-                times = {"start": original, "end": {"dateTime": (occurrence + length).isoformat(), "timeZone": start["timeZone"]}}
+                times = {
+                    "start": original,
+                    "end": {
+                        "dateTime": (occurrence + length).isoformat(),
+                        "timeZone": start["timeZone"],
+                    },
+                }
             else:
                 suffix = occurrence.strftime("%Y%m%d")
                 original = {"date": occurrence.isoformat()}
@@ -461,12 +587,22 @@ class GoogleCalendarFake:
             if stored is not None:
                 yield stored, max(base, calendar.stamps.get(ident, 0))
                 continue
-            instance = {key: value for key, value in master.items() if key not in ("recurrence", "id", "etag")}
-            instance.update(times, id=ident, recurringEventId=master["id"], originalStartTime=original)
-            instance["etag"] = f'"{master["etag"].strip(chr(34))}{zlib.crc32(ident.encode()) % 1000:03d}"'
+            instance = {
+                key: value
+                for key, value in master.items()
+                if key not in ("recurrence", "id", "etag")
+            }
+            instance.update(
+                times, id=ident, recurringEventId=master["id"], originalStartTime=original
+            )
+            instance["etag"] = (
+                f'"{master["etag"].strip(chr(34))}{zlib.crc32(ident.encode()) % 1000:03d}"'
+            )
             yield instance, base
 
-    def _view(self, calendar: Calendar, single: bool, until: datetime) -> Iterator[tuple[dict[str, Any], int]]:
+    def _view(
+        self, calendar: Calendar, single: bool, until: datetime
+    ) -> Iterator[tuple[dict[str, Any], int]]:
         """Every item a list can return (cancelled ones included), with its version."""
         for ident, item in list(calendar.items.items()):
             stamp = calendar.stamps.get(ident, 0)
@@ -480,14 +616,23 @@ class GoogleCalendarFake:
             for ident, item in calendar.vanished.items():
                 yield {**item, "status": "cancelled"}, calendar.stamps.get(ident, 0)
 
-    def _render(self, calendar: Calendar, item: dict[str, Any], brief: bool = False) -> dict[str, Any]:
+    def _render(
+        self, calendar: Calendar, item: dict[str, Any], brief: bool = False
+    ) -> dict[str, Any]:
         """An item as the API shows it in this calendar: `self` flags, times in the calendar's zone.
 
         A deleted item in a list shows only what the reference guarantees (`brief`).
         """
         if item.get("status") == "cancelled" and brief:
-            shown = {"kind": "calendar#event", "etag": item.get("etag", self._etag()), "id": item["id"], "status": "cancelled"}
-            shown.update({key: item[key] for key in ("recurringEventId", "originalStartTime") if key in item})
+            shown = {
+                "kind": "calendar#event",
+                "etag": item.get("etag", self._etag()),
+                "id": item["id"],
+                "status": "cancelled",
+            }
+            shown.update(
+                {key: item[key] for key in ("recurringEventId", "originalStartTime") if key in item}
+            )
             return shown
         shown = copy.deepcopy(item)
         organizer = shown.get("organizer") or {}
@@ -501,7 +646,9 @@ class GoogleCalendarFake:
             value = shown.get(name)
             if isinstance(value, dict) and value.get("dateTime"):
                 try:
-                    value["dateTime"] = self._when(calendar, value).astimezone(calendar.zone).isoformat()
+                    value["dateTime"] = (
+                        self._when(calendar, value).astimezone(calendar.zone).isoformat()
+                    )
                 except ValueError:
                     pass  # stored unreadable (put_raw): shown as it is
         return shown
@@ -520,10 +667,16 @@ class GoogleCalendarFake:
         size = min(int(one.get("maxResults", 250)), 2500, self.page_limit or 2500)
         page, rest = items[:size], items[size:]
         answer: dict[str, Any] = {
-            "kind": "calendar#events", "etag": f'"p{self.version}"', "summary": calendar.summary, "description": "",
-            "updated": _stamp(self.now), "timeZone": str(calendar.zone), "accessRole": role,
-            "defaultReminders": [{"method": "popup", "minutes": 10}], "items": page,
-        }  # fmt: skip
+            "kind": "calendar#events",
+            "etag": f'"p{self.version}"',
+            "summary": calendar.summary,
+            "description": "",
+            "updated": _stamp(self.now),
+            "timeZone": str(calendar.zone),
+            "accessRole": role,
+            "defaultReminders": [{"method": "popup", "minutes": 10}],
+            "items": page,
+        }
         if rest:
             following = secrets.token_urlsafe(12)
             self._pages[following] = (calendar.id, rest, sync_token, self._signature(query))
@@ -542,13 +695,17 @@ class GoogleCalendarFake:
         data = json.dumps({"c": calendar.id, "v": self.version, "s": single}).encode()
         return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
-    def _select(self, calendar: Calendar, query: dict[str, list[str]], one: dict[str, str]) -> tuple[list[dict[str, Any]], str]:
+    def _select(
+        self, calendar: Calendar, query: dict[str, list[str]], one: dict[str, str]
+    ) -> tuple[list[dict[str, Any]], str]:
         """The whole result of a list request, and the sync token its last page will carry."""
         single = one.get("singleEvents") == "true"
         sync = one.get("syncToken")
         if sync:
             if any(name in query for name in SYNC_FORBIDDEN) or one.get("showDeleted") == "false":
-                raise _error(400, "invalid", "Sync token cannot be used with other request restrictions.")
+                raise _error(
+                    400, "invalid", "Sync token cannot be used with other request restrictions."
+                )
             try:
                 state = json.loads(base64.urlsafe_b64decode(sync + "=" * (-len(sync) % 4)))
                 since, same = int(state["v"]), state["c"] == calendar.id and state["s"] == single
@@ -557,15 +714,27 @@ class GoogleCalendarFake:
             if not same:
                 raise _error(400, "invalid", "Invalid sync token value.")
             if since < calendar.valid_from:
-                raise ApiError(410, "fullSyncRequired", "Sync token is no longer valid, a full sync is required.")
-            changed = [item for item, stamp in self._view(calendar, single, self.now + self.horizon) if stamp > since]
-            return [self._render(calendar, item, brief=True) for item in changed], self._sync_token(calendar, single)
+                raise ApiError(
+                    410,
+                    "fullSyncRequired",
+                    "Sync token is no longer valid, a full sync is required.",
+                )
+            changed = [
+                item
+                for item, stamp in self._view(calendar, single, self.now + self.horizon)
+                if stamp > since
+            ]
+            return [self._render(calendar, item, brief=True) for item in changed], self._sync_token(
+                calendar, single
+            )
         low = moment(one["timeMin"], "timeMin") if "timeMin" in one else None
         high = moment(one["timeMax"], "timeMax") if "timeMax" in one else None
         if low and high and high <= low:
             raise _error(400, "timeRangeEmpty", "The specified time range is empty.")
         if one.get("orderBy") == "startTime" and not single:
-            raise _error(400, "invalid", "The requested ordering is not available for the particular query.")
+            raise _error(
+                400, "invalid", "The requested ordering is not available for the particular query."
+            )
         until = max(self.now + self.horizon, high or self.now)
         wanted = [p.split("=", 1) for p in query.get("privateExtendedProperty", [])]
         if any(len(pair) != 2 for pair in wanted):
@@ -580,7 +749,13 @@ class GoogleCalendarFake:
             private = (item.get("extendedProperties") or {}).get("private") or {}
             if any(private.get(key) != value for key, value in wanted):
                 continue
-            if "q" in one and one["q"].lower() not in json.dumps([item.get(k) for k in ("summary", "description", "location")]).lower():
+            if (
+                "q" in one
+                and one["q"].lower()
+                not in json.dumps(
+                    [item.get(k) for k in ("summary", "description", "location")]
+                ).lower()
+            ):
                 continue
             span = self._span(calendar, item)
             if (low or high) and span is None:
@@ -598,9 +773,16 @@ class GoogleCalendarFake:
         spans: list[tuple[datetime, datetime]] = []
         for item, _ in self._view(calendar, True, high):
             span = self._span(calendar, item)
-            if span is None or item.get("status") == "cancelled" or item.get("transparency") == "transparent" or "date" in item["start"]:
+            if (
+                span is None
+                or item.get("status") == "cancelled"
+                or item.get("transparency") == "transparent"
+                or "date" in item["start"]
+            ):
                 continue
-            me = next((a for a in item.get("attendees") or [] if a.get("email") == calendar.owner), None)
+            me = next(
+                (a for a in item.get("attendees") or [] if a.get("email") == calendar.owner), None
+            )
             if me and me.get("responseStatus") == "declined":
                 continue
             start, end = max(span[0], low), min(span[1], high)
@@ -612,11 +794,16 @@ class GoogleCalendarFake:
                 merged[-1][1] = max(merged[-1][1], end)
             else:
                 merged.append([start, end])
-        return [{"start": _stamp(s).replace(".000", ""), "end": _stamp(e).replace(".000", "")} for s, e in merged]
+        return [
+            {"start": _stamp(s).replace(".000", ""), "end": _stamp(e).replace(".000", "")}
+            for s, e in merged
+        ]
 
     # -- HTTP ------------------------------------------------------------------------------------------
 
-    def handle(self, verb: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def handle(
+        self, verb: str, target: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         """One HTTP request: OAuth endpoints, the batch endpoint, or a Calendar API call."""
         parts = urlsplit(target)
         query = parse_qs(parts.query, keep_blank_values=True)
@@ -625,7 +812,9 @@ class GoogleCalendarFake:
             status, answer = self.oauth.token(form, headers.get("authorization", ""))
             return status, {"Content-Type": "application/json"}, json.dumps(answer).encode()
         if parts.path == "/o/oauth2/auth" and verb == "GET":
-            status, extra, answer = self.oauth.authorize({key: values[-1] for key, values in query.items()})
+            status, extra, answer = self.oauth.authorize(
+                {key: values[-1] for key, values in query.items()}
+            )
             return status, extra, json.dumps(answer).encode() if answer else b""
         if parts.path == "/batch/calendar/v3" and verb == "POST":
             return self._batch(headers, body)
@@ -633,7 +822,13 @@ class GoogleCalendarFake:
         return status, {"Content-Type": "application/json; charset=UTF-8", **extra}, answer
 
     def _call(
-        self, verb: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: bytes, in_batch: bool
+        self,
+        verb: str,
+        path: str,
+        query: dict[str, list[str]],
+        headers: dict[str, str],
+        body: bytes,
+        in_batch: bool,
     ) -> tuple[int, dict[str, str], bytes]:
         with self.lock:
             self.log.append(Logged(verb, path, query, in_batch))
@@ -643,26 +838,53 @@ class GoogleCalendarFake:
                 return exc.status, exc.headers, json.dumps(exc.body()).encode()
             except Invalid as exc:
                 return 400, {}, json.dumps(ApiError(400, exc.reason, str(exc)).body()).encode()
-            except Exception as exc:  # a bug of the fake: answered as 500, and the fixture fails the test
+            except (
+                Exception
+            ) as exc:  # a bug of the fake: answered as 500, and the fixture fails the test
                 self.crashes.append(f"{verb} {path}: {type(exc).__name__}: {exc}")
-                return 500, {}, json.dumps(ApiError(500, "backendError", "Backend Error").body()).encode()
+                return (
+                    500,
+                    {},
+                    json.dumps(ApiError(500, "backendError", "Backend Error").body()).encode(),
+                )
         return status, {}, b"" if answer is None else json.dumps(answer).encode()
 
     def _fault(self, verb: str, path: str, body: bytes, after: bool) -> None:
         for fault in self.faults:
-            matches = fault.path in path and fault.method in ("", verb) and fault.body.encode() in body
+            matches = (
+                fault.path in path and fault.method in ("", verb) and fault.body.encode() in body
+            )
             if fault.times > 0 and matches and fault.after == after:
                 fault.times -= 1
                 wait = fault.retry_after
-                headers = {} if wait is None else {"Retry-After": wait if isinstance(wait, str) else f"{wait:g}"}
+                headers = (
+                    {}
+                    if wait is None
+                    else {"Retry-After": wait if isinstance(wait, str) else f"{wait:g}"}
+                )
                 domain = "usageLimits" if fault.status in (403, 429) else "global"
-                reason = fault.reason or {429: "rateLimitExceeded", 403: "rateLimitExceeded"}.get(fault.status, "backendError")
-                raise ApiError(fault.status, reason, "Rate Limit Exceeded" if domain == "usageLimits" else "Backend Error", domain, headers)
+                reason = fault.reason or {429: "rateLimitExceeded", 403: "rateLimitExceeded"}.get(
+                    fault.status, "backendError"
+                )
+                raise ApiError(
+                    fault.status,
+                    reason,
+                    "Rate Limit Exceeded" if domain == "usageLimits" else "Backend Error",
+                    domain,
+                    headers,
+                )
 
-    def _api(self, verb: str, path: str, query: dict[str, list[str]], headers: dict[str, str], raw: bytes) -> tuple[int, Any]:
+    def _api(
+        self, verb: str, path: str, query: dict[str, list[str]], headers: dict[str, str], raw: bytes
+    ) -> tuple[int, Any]:
         grant = self.oauth.who(headers.get("authorization", ""))
         if grant is None:
-            raise ApiError(401, "authError", "Request had invalid authentication credentials.", headers={"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'})
+            raise ApiError(
+                401,
+                "authError",
+                "Request had invalid authentication credentials.",
+                headers={"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'},
+            )
         self._fault(verb, path, raw, after=False)
         route = self._route(verb, path)
         if route is None:
@@ -670,7 +892,9 @@ class GoogleCalendarFake:
         resource, name, calendar_id, event_id = route
         spec = method(resource, name)
         if not grant.scopes & set(spec["scopes"]):
-            raise ApiError(403, "insufficientPermissions", "Request had insufficient authentication scopes.")
+            raise ApiError(
+                403, "insufficientPermissions", "Request had insufficient authentication scopes."
+            )
         check_query(resource, name, query)
         one = {key: values[-1] for key, values in query.items()}
         body = json.loads(raw) if raw else None
@@ -691,12 +915,18 @@ class GoogleCalendarFake:
         if name == "insert":
             item = self._insert(calendar, body, person=False)
         elif name in ("patch", "update"):
-            item = self._change(calendar, event_id, body, person=False, etag=etag, replace=name == "update")
+            item = self._change(
+                calendar, event_id, body, person=False, etag=etag, replace=name == "update"
+            )
         else:  # delete
             item = self._remove(calendar, event_id, etag)
         self._notify(calendar, item, one.get("sendUpdates", "none"))
         self._fault(verb, path, raw, after=True)
-        return (204, None) if name == "delete" else (200, self._render(calendar, calendar.items[item["id"]]))
+        return (
+            (204, None)
+            if name == "delete"
+            else (200, self._render(calendar, calendar.items[item["id"]]))
+        )
 
     @staticmethod
     def _route(verb: str, path: str) -> tuple[str, str, str, str] | None:
@@ -708,8 +938,14 @@ class GoogleCalendarFake:
         if found is None:
             return None
         calendar_id, event_id = unquote(found.group(1)), unquote(found.group(2) or "")
-        names = {("GET", False): "list", ("POST", False): "insert", ("GET", True): "get", ("PATCH", True): "patch",
-                 ("PUT", True): "update", ("DELETE", True): "delete"}  # fmt: skip
+        names = {
+            ("GET", False): "list",
+            ("POST", False): "insert",
+            ("GET", True): "get",
+            ("PATCH", True): "patch",
+            ("PUT", True): "update",
+            ("DELETE", True): "delete",
+        }
         name = names.get((verb, bool(event_id)))
         return None if name is None else ("events", name, calendar_id, event_id)
 
@@ -722,7 +958,9 @@ class GoogleCalendarFake:
             raise _error(404, "notFound", "Not Found")
         needed = "writer" if writing else "reader"
         if ROLES[role] < ROLES[needed]:
-            raise _error(403, "requiredAccessLevel", f"You need to have {needed} access to this calendar.")
+            raise _error(
+                403, "requiredAccessLevel", f"You need to have {needed} access to this calendar."
+            )
         return calendar, role
 
     def _notify(self, calendar: Calendar, item: dict[str, Any], send: str) -> None:
@@ -740,11 +978,24 @@ class GoogleCalendarFake:
 
     def _calendar_list(self, user: str) -> dict[str, Any]:
         items = [
-            {"kind": "calendar#calendarListEntry", "etag": f'"{self.version}"', "id": c.id, "summary": c.summary,
-             "timeZone": str(c.zone), "accessRole": c.access[user], **({"primary": True} if c.id == user else {})}
-            for c in self.calendars.values() if user in c.access
-        ]  # fmt: skip
-        return {"kind": "calendar#calendarList", "etag": f'"{self.version}"', "items": items, "nextSyncToken": f"l{self.version}"}
+            {
+                "kind": "calendar#calendarListEntry",
+                "etag": f'"{self.version}"',
+                "id": c.id,
+                "summary": c.summary,
+                "timeZone": str(c.zone),
+                "accessRole": c.access[user],
+                **({"primary": True} if c.id == user else {}),
+            }
+            for c in self.calendars.values()
+            if user in c.access
+        ]
+        return {
+            "kind": "calendar#calendarList",
+            "etag": f'"{self.version}"',
+            "items": items,
+            "nextSyncToken": f"l{self.version}",
+        }
 
     def _freebusy(self, user: str, body: dict[str, Any]) -> dict[str, Any]:
         low, high = moment(body.get("timeMin"), "timeMin"), moment(body.get("timeMax"), "timeMax")
@@ -756,15 +1007,24 @@ class GoogleCalendarFake:
                 answer[ident] = {"errors": [{"domain": "global", "reason": "notFound"}], "busy": []}
             else:
                 answer[ident] = {"busy": self._busy(calendar, low, high)}
-        return {"kind": "calendar#freeBusy", "timeMin": body["timeMin"], "timeMax": body["timeMax"], "calendars": answer}
+        return {
+            "kind": "calendar#freeBusy",
+            "timeMin": body["timeMin"],
+            "timeMax": body["timeMax"],
+            "calendars": answer,
+        }
 
     def _batch(self, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         """multipart/mixed: each part an HTTP request; answered in kind, one round trip."""
         self.log.append(Logged("POST", "/batch/calendar/v3", {}, False))
-        message = BytesParser().parsebytes(b"Content-Type: " + headers.get("content-type", "").encode() + b"\r\n\r\n" + body)
+        message = BytesParser().parsebytes(
+            b"Content-Type: " + headers.get("content-type", "").encode() + b"\r\n\r\n" + body
+        )
         parts = message.get_payload() if message.is_multipart() else []
         if not parts or len(parts) > BATCH_LIMIT:
-            error = ApiError(400, "invalid", f"A batch must hold between 1 and {BATCH_LIMIT} requests.")
+            error = ApiError(
+                400, "invalid", f"A batch must hold between 1 and {BATCH_LIMIT} requests."
+            )
             return 400, {"Content-Type": "application/json"}, json.dumps(error.body()).encode()
         boundary = f"batch_{secrets.token_hex(8)}"
         out = []
@@ -773,14 +1033,31 @@ class GoogleCalendarFake:
             head, _, inner_body = text.replace("\r\n", "\n").partition("\n\n")
             request_line, *header_lines = head.split("\n")
             verb, target, _ = request_line.split(" ", 2)
-            inner_headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in header_lines) if k}
+            inner_headers = {
+                k.strip().lower(): v.strip()
+                for k, _, v in (line.partition(":") for line in header_lines)
+                if k
+            }
             inner = urlsplit(target)
-            status, extra, answer = self._call(verb, inner.path, parse_qs(inner.query, keep_blank_values=True), inner_headers,
-                                               inner_body.encode(), in_batch=True)  # fmt: skip
+            status, extra, answer = self._call(
+                verb,
+                inner.path,
+                parse_qs(inner.query, keep_blank_values=True),
+                inner_headers,
+                inner_body.encode(),
+                in_batch=True,
+            )
             response = f"HTTP/1.1 {status} {REASONS.get(status, '')}\r\nContent-Type: application/json; charset=UTF-8\r\n"
-            response += "".join(f"{k}: {v}\r\n" for k, v in extra.items()) + f"Content-Length: {len(answer)}\r\n\r\n"
+            response += (
+                "".join(f"{k}: {v}\r\n" for k, v in extra.items())
+                + f"Content-Length: {len(answer)}\r\n\r\n"
+            )
             content_id = part.get("Content-ID", "").strip("<>")
-            out.append(f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <response-{content_id}>\r\n\r\n"
-                       + response + answer.decode() + "\r\n")  # fmt: skip
+            out.append(
+                f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <response-{content_id}>\r\n\r\n"
+                + response
+                + answer.decode()
+                + "\r\n"
+            )
         payload = ("".join(out) + f"--{boundary}--\r\n").encode()
         return 200, {"Content-Type": f"multipart/mixed; boundary={boundary}"}, payload

@@ -37,7 +37,9 @@ class OAuth:
     access: dict[str, Grant] = field(default_factory=dict)
     refresh: dict[str, Grant] = field(default_factory=dict)
     codes: dict[str, tuple[Grant, str]] = field(default_factory=dict)  # code -> (grant, client_id)
-    service_accounts: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)  # email -> (cert, delegated scopes)
+    service_accounts: dict[str, tuple[str, frozenset[str]]] = field(
+        default_factory=dict
+    )  # email -> (cert, delegated scopes)
     users: set[str] = field(default_factory=set)
     token_requests: list[str] = field(default_factory=list)  # grant types, in order
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -82,7 +84,11 @@ class OAuth:
     def authorize(self, query: dict[str, str]) -> tuple[int, dict[str, str], dict[str, Any]]:
         """GET /o/oauth2/auth: the user consents at once; redirect back with a code."""
         client_id = query.get("client_id", "")
-        if client_id not in self.clients or query.get("response_type") != "code" or "redirect_uri" not in query:
+        if (
+            client_id not in self.clients
+            or query.get("response_type") != "code"
+            or "redirect_uri" not in query
+        ):
             return 400, {}, {"error": "invalid_request"}
         requested = frozenset(query.get("scope", "").split())
         granted = requested if self.consent_scopes is None else requested & self.consent_scopes
@@ -96,20 +102,39 @@ class OAuth:
     def token(self, form: dict[str, str], authorization: str = "") -> tuple[int, dict[str, Any]]:
         """POST /token; the client authenticates in the form or with HTTP Basic (RFC 6749, 2.3.1)."""
         if authorization.startswith("Basic "):
-            client_id, _, secret = base64.b64decode(authorization[len("Basic ") :]).decode().partition(":")
-            form = {**form, "client_id": unquote_plus(client_id), "client_secret": unquote_plus(secret)}
+            client_id, _, secret = (
+                base64.b64decode(authorization[len("Basic ") :]).decode().partition(":")
+            )
+            form = {
+                **form,
+                "client_id": unquote_plus(client_id),
+                "client_secret": unquote_plus(secret),
+            }
         grant_type = form.get("grant_type", "")
         self.token_requests.append(grant_type)
         if grant_type == JWT_GRANT:
             return self._service_account(form.get("assertion", ""))
-        if self.clients.get(form.get("client_id", "")) != form.get("client_secret") or not form.get("client_secret"):
-            return 401, {"error": "invalid_client", "error_description": "The OAuth client was not found."}
+        if self.clients.get(form.get("client_id", "")) != form.get("client_secret") or not form.get(
+            "client_secret"
+        ):
+            return 401, {
+                "error": "invalid_client",
+                "error_description": "The OAuth client was not found.",
+            }
         if grant_type == "refresh_token":
             grant = self.refresh.get(form.get("refresh_token", ""))
             if grant is None:
-                return 400, {"error": "invalid_grant", "error_description": "Token has been expired or revoked."}
+                return 400, {
+                    "error": "invalid_grant",
+                    "error_description": "Token has been expired or revoked.",
+                }
             access, _ = self.issue(grant.user, grant.scopes)
-            return 200, {"access_token": access, "expires_in": 3599, "scope": " ".join(sorted(grant.scopes)), "token_type": "Bearer"}
+            return 200, {
+                "access_token": access,
+                "expires_in": 3599,
+                "scope": " ".join(sorted(grant.scopes)),
+                "token_type": "Bearer",
+            }
         if grant_type == "authorization_code":
             with self.lock:
                 found = self.codes.pop(form.get("code", ""), None)
@@ -124,7 +149,10 @@ class OAuth:
                 "scope": " ".join(sorted(grant.scopes)),
                 "token_type": "Bearer",
             }
-        return 400, {"error": "unsupported_grant_type", "error_description": f"Invalid grant_type: {grant_type}"}
+        return 400, {
+            "error": "unsupported_grant_type",
+            "error_description": f"Invalid grant_type: {grant_type}",
+        }
 
     def _service_account(self, assertion: str) -> tuple[int, dict[str, Any]]:
         try:

@@ -16,14 +16,23 @@ from typing import Any
 
 import googleapiclient
 
-DOCUMENT = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents" / "calendar.v3.json"
+DOCUMENT = (
+    Path(googleapiclient.__file__).parent / "discovery_cache" / "documents" / "calendar.v3.json"
+)
 
 # Values the reference lists in prose (the discovery document has no enum for these fields).
 ENUMS = {
     ("Event", "status"): {"confirmed", "tentative", "cancelled"},
     ("Event", "transparency"): {"opaque", "transparent"},
     ("Event", "visibility"): {"default", "public", "private", "confidential"},
-    ("Event", "eventType"): {"default", "birthday", "focusTime", "fromGmail", "outOfOffice", "workingLocation"},
+    ("Event", "eventType"): {
+        "default",
+        "birthday",
+        "focusTime",
+        "fromGmail",
+        "outOfOffice",
+        "workingLocation",
+    },
     ("EventAttendee", "responseStatus"): {"needsAction", "declined", "tentative", "accepted"},
     ("EventReminder", "method"): {"email", "popup"},
 }
@@ -79,7 +88,10 @@ def _object(name: str, spec: dict[str, Any], value: Any, path: str, patch: bool)
     for key, item in value.items():
         field = spec.get("properties", {}).get(key)
         if field is None:
-            raise Invalid(f"Invalid JSON payload received. Unknown name \"{key}\" at '{path}': Cannot find field.", "badRequest")
+            raise Invalid(
+                f"Invalid JSON payload received. Unknown name \"{key}\" at '{path}': Cannot find field.",
+                "badRequest",
+            )
         _value(name, key, field, item, f"{path}.{key}", patch)
 
 

@@ -50,15 +50,27 @@ from dateutil import rrule
 from tests.support.fakes.outlook_html import outlook_rewrite
 
 VISIBLE = ("subject", "body", "start", "end", "location", "attendees", "isAllDay")
-WRITABLE = VISIBLE + ("showAs", "sensitivity", "isReminderOn", "responseRequested", "isCancelled", "categories")
+WRITABLE = VISIBLE + (
+    "showAs",
+    "sensitivity",
+    "isReminderOn",
+    "responseRequested",
+    "isCancelled",
+    "categories",
+)
 MAX_BATCH = 20
 SERIES_HORIZON = timedelta(days=800)  # how far a series without end is followed when it is deleted
 FREQUENCIES = {"daily": rrule.DAILY, "weekly": rrule.WEEKLY}
-WEEKDAYS = {name: getattr(rrule, name[:2].upper()) for name in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")}
+WEEKDAYS = {
+    name: getattr(rrule, name[:2].upper())
+    for name in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+}
 
 
 class GraphError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
 
@@ -83,12 +95,18 @@ class Stored:
     data: dict[str, Any]  # Graph JSON without start/end, etag and extended properties
     start: datetime
     end: datetime
-    properties: dict[str, str] = field(default_factory=dict)  # extended property id (lower) -> (id, value)
+    properties: dict[str, str] = field(
+        default_factory=dict
+    )  # extended property id (lower) -> (id, value)
     property_ids: dict[str, str] = field(default_factory=dict)
     version: int = 0
     change: int = 0
-    garbled: tuple[dict[str, str], dict[str, str]] | None = None  # start and end shown as stored, unread
-    cancelled: set[str] = field(default_factory=set)  # a series master's deleted occurrences (originalStart)
+    garbled: tuple[dict[str, str], dict[str, str]] | None = (
+        None  # start and end shown as stored, unread
+    )
+    cancelled: set[str] = field(
+        default_factory=set
+    )  # a series master's deleted occurrences (originalStart)
 
     @property
     def etag(self) -> str:
@@ -122,14 +140,24 @@ class GraphFake:
         self.lock = threading.RLock()
         self.version = 0
         self.deltas: dict[str, DeltaState] = {}
-        self.requests: list[tuple[str, str]] = []  # (method, path) of every HTTP request, batches counted once
-        self.notifications: Counter[tuple[str, str]] = Counter()  # (mailbox, attendee) -> updates sent by API writes
+        self.requests: list[
+            tuple[str, str]
+        ] = []  # (method, path) of every HTTP request, batches counted once
+        self.notifications: Counter[tuple[str, str]] = (
+            Counter()
+        )  # (mailbox, attendee) -> updates sent by API writes
         self._throttle: list[tuple[int, str]] = []  # (status, Retry-After) for the next requests
-        self._throttle_parts: list[tuple[str, str]] = []  # (method or "" for any, Retry-After) for the next parts of batches
-        self._refusals: list[tuple[str, int, str]] = []  # (text in the body, status, code) of writes to refuse
+        self._throttle_parts: list[
+            tuple[str, str]
+        ] = []  # (method or "" for any, Retry-After) for the next parts of batches
+        self._refusals: list[
+            tuple[str, int, str]
+        ] = []  # (text in the body, status, code) of writes to refuse
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1.0"
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     def __enter__(self) -> GraphFake:
         self._thread.start()
@@ -166,7 +194,9 @@ class GraphFake:
     def raw(self, address: str, event_id: str) -> Stored:
         return self.mailboxes[address].events[event_id]
 
-    def garble(self, address: str, event_id: str, start: dict[str, str], end: dict[str, str]) -> None:
+    def garble(
+        self, address: str, event_id: str, start: dict[str, str], end: dict[str, str]
+    ) -> None:
         """Make an event's times read back as given: what an import or a broken client can leave
         in a mailbox (a zone nobody knows, an end before the start). Its window stays as it was."""
         with self.lock:
@@ -205,7 +235,9 @@ class GraphFake:
 
     def _create(self, mailbox: Mailbox, calendar: str, event: dict[str, Any]) -> Stored:
         event_id = "AAMk" + uuid.uuid4().hex
-        organizer = event.pop("organizer", None) or {"emailAddress": {"name": "", "address": mailbox.address}}
+        organizer = event.pop("organizer", None) or {
+            "emailAddress": {"name": "", "address": mailbox.address}
+        }
         is_organizer = organizer["emailAddress"]["address"].lower() == mailbox.address.lower()
         data: dict[str, Any] = {
             "id": event_id,
@@ -216,7 +248,10 @@ class GraphFake:
             "isOrganizer": is_organizer,
             "organizer": organizer,
             "attendees": [],
-            "responseStatus": {"response": "organizer" if is_organizer else "notResponded", "time": "0001-01-01T00:00:00Z"},
+            "responseStatus": {
+                "response": "organizer" if is_organizer else "notResponded",
+                "time": "0001-01-01T00:00:00Z",
+            },
             "showAs": "busy",
             "sensitivity": "normal",
             "location": {"displayName": ""},
@@ -228,8 +263,16 @@ class GraphFake:
             "iCalUId": uuid.uuid4().hex.upper(),
         }
         if "recurrence" in event:
-            data.update(type="seriesMaster", originalStartTimeZone=event["start"].get("timeZone") or "UTC")
-        stored = Stored(event_id, calendar, data, datetime.min.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC))
+            data.update(
+                type="seriesMaster", originalStartTimeZone=event["start"].get("timeZone") or "UTC"
+            )
+        stored = Stored(
+            event_id,
+            calendar,
+            data,
+            datetime.min.replace(tzinfo=UTC),
+            datetime.min.replace(tzinfo=UTC),
+        )
         self._apply(stored, event)
         mailbox.events[event_id] = stored
         return stored
@@ -272,7 +315,9 @@ class GraphFake:
         stored = mailbox.events.pop(event_id, None) or self._occurrence(mailbox, event_id)
         assert stored is not None, f"no event {event_id}"
         if stored.data["type"] in ("occurrence", "exception"):
-            mailbox.events[stored.data["seriesMasterId"]].cancelled.add(stored.data["originalStart"])
+            mailbox.events[stored.data["seriesMasterId"]].cancelled.add(
+                stored.data["originalStart"]
+            )
         gone = [stored]
         if stored.data["type"] == "seriesMaster":
             gone += self._occurrences(mailbox, stored, stored.start + SERIES_HORIZON)
@@ -288,7 +333,11 @@ class GraphFake:
         exceptions or were cancelled: copies of the master at each start of its pattern."""
         recurrence = master.data["recurrence"]
         pattern, bounds = recurrence["pattern"], recurrence["range"]
-        zone = ZoneInfo(master.data["originalStartTimeZone"]) if master.data["originalStartTimeZone"] != "UTC" else UTC
+        zone = (
+            ZoneInfo(master.data["originalStartTimeZone"])
+            if master.data["originalStartTimeZone"] != "UTC"
+            else UTC
+        )
         first = master.start.astimezone(zone).replace(tzinfo=None)
         last = None
         if bounds["type"] == "endDate":
@@ -301,7 +350,11 @@ class GraphFake:
             count=int(bounds["numberOfOccurrences"]) if bounds["type"] == "numbered" else None,
             until=last,
         )
-        taken = {s.data["originalStart"] for s in mailbox.events.values() if s.data.get("seriesMasterId") == master.id}
+        taken = {
+            s.data["originalStart"]
+            for s in mailbox.events.values()
+            if s.data.get("seriesMasterId") == master.id
+        }
         found = []
         for wall in rule:
             start = wall.replace(tzinfo=zone).astimezone(UTC)
@@ -311,10 +364,26 @@ class GraphFake:
             if original in taken or original in master.cancelled:
                 continue
             ident = f"{master.id}_{start:%Y%m%dT%H%M%S}"
-            data = {**copy.deepcopy(master.data), "id": ident, "type": "occurrence", "seriesMasterId": master.id, "originalStart": original}
+            data = {
+                **copy.deepcopy(master.data),
+                "id": ident,
+                "type": "occurrence",
+                "seriesMasterId": master.id,
+                "originalStart": original,
+            }
             del data["recurrence"]
-            found.append(replace(master, id=ident, start=start, end=start + (master.end - master.start), data=data,
-                                 properties=dict(master.properties), property_ids=dict(master.property_ids), cancelled=set()))  # fmt: skip
+            found.append(
+                replace(
+                    master,
+                    id=ident,
+                    start=start,
+                    end=start + (master.end - master.start),
+                    data=data,
+                    properties=dict(master.properties),
+                    property_ids=dict(master.property_ids),
+                    cancelled=set(),
+                )
+            )
         return found
 
     def _occurrence(self, mailbox: Mailbox, event_id: str) -> Stored | None:
@@ -324,10 +393,14 @@ class GraphFake:
         if master is None or master.data["type"] != "seriesMaster":
             return None
         try:
-            until = datetime.strptime(stamp, "%Y%m%dT%H%M%S").replace(tzinfo=UTC) + timedelta(seconds=1)
+            until = datetime.strptime(stamp, "%Y%m%dT%H%M%S").replace(tzinfo=UTC) + timedelta(
+                seconds=1
+            )
         except ValueError:
             return None
-        return next((s for s in self._occurrences(mailbox, master, until) if s.id == event_id), None)
+        return next(
+            (s for s in self._occurrences(mailbox, master, until) if s.id == event_id), None
+        )
 
     def _shown(self, mailbox: Mailbox, calendar: str, until: datetime) -> list[Stored]:
         """What a calendar view shows, up to `until`: single events, exceptions and occurrences."""
@@ -346,7 +419,10 @@ class GraphFake:
         out = copy.deepcopy(stored.data)
         out["@odata.etag"] = stored.etag
         out["changeKey"] = stored.etag[3:-1]
-        out["start"], out["end"] = stored.garbled or (_graph_time(stored.start, shown.zone), _graph_time(stored.end, shown.zone))
+        out["start"], out["end"] = stored.garbled or (
+            _graph_time(stored.start, shown.zone),
+            _graph_time(stored.end, shown.zone),
+        )
         out["body"] = _body(out["body"], shown.text_bodies)
         if expand is not None:
             out["singleValueExtendedProperties"] = [
@@ -361,26 +437,42 @@ class GraphFake:
 
     # -- request handling ---------------------------------------------------------------------------
 
-    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], Any]:
+    def handle(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], Any]:
         """One request (also each part of a batch); returns status, headers and a JSON-able body."""
         with self.lock:
-            refusal = next((entry for entry in self._refusals if body and entry[0].encode() in body), None)
+            refusal = next(
+                (entry for entry in self._refusals if body and entry[0].encode() in body), None
+            )
             if refusal is not None:
                 self._refusals.remove(refusal)
-                return refusal[1], {}, {"error": {"code": refusal[2], "message": "The request is invalid."}}
+                return (
+                    refusal[1],
+                    {},
+                    {"error": {"code": refusal[2], "message": "The request is invalid."}},
+                )
             try:
                 return self._route(method, target, headers, body)
             except GraphError as exc:
-                return exc.status, exc.headers, {"error": {"code": exc.code, "message": exc.message}}
+                return (
+                    exc.status,
+                    exc.headers,
+                    {"error": {"code": exc.code, "message": exc.message}},
+                )
 
     def throttled(self) -> tuple[int, str] | None:
         with self.lock:
             return self._throttle.pop(0) if self._throttle else None
 
-    def _route(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], Any]:
+    def _route(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], Any]:
         parts = urlsplit(target)
         path = parts.path.removeprefix("/v1.0")
-        query = {key: values[-1] for key, values in parse_qs(parts.query, keep_blank_values=True).items()}
+        query = {
+            key: values[-1] for key, values in parse_qs(parts.query, keep_blank_values=True).items()
+        }
         token = self.tokens.get(headers.get("authorization", "").removeprefix("Bearer "))
         if token is None:
             raise GraphError(401, "InvalidAuthenticationToken", "Access token is empty or invalid.")
@@ -391,12 +483,18 @@ class GraphFake:
             raise GraphError(400, "BadRequest", f"Resource not found for the segment '{path}'.")
         if match.group(1) == "me":
             if token["app"]:
-                raise GraphError(400, "BadRequest", "/me request is only valid with delegated authentication flow.")
+                raise GraphError(
+                    400,
+                    "BadRequest",
+                    "/me request is only valid with delegated authentication flow.",
+                )
             address = token["user"]
         else:
             address = match.group(2).replace("%40", "@")
             if not token["app"] and address.lower() != str(token["user"]).lower():
-                raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+                raise GraphError(
+                    403, "ErrorAccessDenied", "Access is denied. Check credentials and try again."
+                )
         mailbox = self.mailboxes.get(address)
         if mailbox is None:
             raise GraphError(404, "ErrorInvalidUser", f"The requested user '{address}' is invalid.")
@@ -405,17 +503,34 @@ class GraphFake:
         rest = match.group(3)
         default = next(iter(mailbox.calendars))
         if rest == "/calendars" and method == "GET":
-            return 200, {}, {"value": [
-                {"id": cid, "name": name, "isDefaultCalendar": cid == default, "canEdit": True,
-                 "owner": {"name": "", "address": mailbox.address}}
-                for cid, name in mailbox.calendars.items()
-            ]}  # fmt: skip
+            return (
+                200,
+                {},
+                {
+                    "value": [
+                        {
+                            "id": cid,
+                            "name": name,
+                            "isDefaultCalendar": cid == default,
+                            "canEdit": True,
+                            "owner": {"name": "", "address": mailbox.address},
+                        }
+                        for cid, name in mailbox.calendars.items()
+                    ]
+                },
+            )
         if rest == "/calendar" and method == "GET":
-            return 200, {}, {"id": default, "name": mailbox.calendars[default], "isDefaultCalendar": True}
+            return (
+                200,
+                {},
+                {"id": default, "name": mailbox.calendars[default], "isDefaultCalendar": True},
+            )
         if found := re.fullmatch(r"(?:/calendars/([^/]+))?/calendarView/delta", rest):
             return self._delta(mailbox, found.group(1) or default, query, headers, target)
         if found := re.fullmatch(r"/calendars/([^/]+)/calendarView", rest):
-            return self._calendar_view(mailbox, self._calendar(mailbox, found.group(1)), query, headers, target)
+            return self._calendar_view(
+                mailbox, self._calendar(mailbox, found.group(1)), query, headers, target
+            )
         if found := re.fullmatch(r"/calendars/([^/]+)/events", rest):
             calendar = self._calendar(mailbox, found.group(1))
             if method == "POST":
@@ -428,25 +543,46 @@ class GraphFake:
 
     def _calendar(self, mailbox: Mailbox, calendar: str) -> str:
         if calendar not in mailbox.calendars:
-            raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+            raise GraphError(
+                404, "ErrorItemNotFound", "The specified object was not found in the store."
+            )
         return calendar
 
     def _batch(self, payload: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
         requests = payload.get("requests", [])
         if len(requests) > MAX_BATCH:
-            raise GraphError(400, "BadRequest", f"The number of requests in a batch exceeds {MAX_BATCH}.")
+            raise GraphError(
+                400, "BadRequest", f"The number of requests in a batch exceeds {MAX_BATCH}."
+            )
         responses = []
         for part in requests:
             if self._throttle_parts and self._throttle_parts[0][0] in ("", part["method"]):
                 _, wait = self._throttle_parts.pop(0)
-                responses.append({"id": part["id"], "status": 429, "headers": {"Retry-After": wait},
-                                  "body": {"error": {"code": "TooManyRequests", "message": "Please retry again later."}}})  # fmt: skip
+                responses.append(
+                    {
+                        "id": part["id"],
+                        "status": 429,
+                        "headers": {"Retry-After": wait},
+                        "body": {
+                            "error": {
+                                "code": "TooManyRequests",
+                                "message": "Please retry again later.",
+                            }
+                        },
+                    }
+                )
                 continue
             part_headers = {"authorization": headers.get("authorization", "")}
-            part_headers.update({name.lower(): value for name, value in (part.get("headers") or {}).items()})
+            part_headers.update(
+                {name.lower(): value for name, value in (part.get("headers") or {}).items()}
+            )
             raw = json.dumps(part["body"]).encode() if "body" in part else b""
-            status, out_headers, out = self.handle(part["method"], "/v1.0" + part["url"], part_headers, raw)
-            responses.append({"id": part["id"], "status": status, "headers": out_headers, "body": out})
+            status, out_headers, out = self.handle(
+                part["method"], "/v1.0" + part["url"], part_headers, raw
+            )
+            responses.append(
+                {"id": part["id"], "status": status, "headers": out_headers, "body": out}
+            )
         return {"responses": responses}
 
     def _expand(self, query: dict[str, str]) -> list[str] | None:
@@ -461,7 +597,10 @@ class GraphFake:
         text = query.get("$filter")
         if text is None:
             return None
-        found = re.fullmatch(r"singleValueExtendedProperties/Any\(ep: ep/id eq '([^']*)' and ep/value eq '([^']*)'\)", text)
+        found = re.fullmatch(
+            r"singleValueExtendedProperties/Any\(ep: ep/id eq '([^']*)' and ep/value eq '([^']*)'\)",
+            text,
+        )
         if not found:
             raise GraphError(400, "ErrorInvalidUrlQueryFilter", f"Unsupported filter {text}")
         return found.group(1).lower(), found.group(2)
@@ -471,14 +610,27 @@ class GraphFake:
             start = datetime.fromisoformat(query["startDateTime"])
             end = datetime.fromisoformat(query["endDateTime"])
         except KeyError:
-            raise GraphError(400, "ErrorInvalidParameter", "This request requires a time window specified by the query string parameters StartDateTime and EndDateTime.") from None
+            raise GraphError(
+                400,
+                "ErrorInvalidParameter",
+                "This request requires a time window specified by the query string parameters StartDateTime and EndDateTime.",
+            ) from None
         if start.tzinfo is None or end.tzinfo is None:
-            start, end = start.replace(tzinfo=start.tzinfo or UTC), end.replace(tzinfo=end.tzinfo or UTC)
+            start, end = (
+                start.replace(tzinfo=start.tzinfo or UTC),
+                end.replace(tzinfo=end.tzinfo or UTC),
+            )
         return start, end
 
-    def _page(self, items: list[dict[str, Any]], prefer: dict[str, str], default: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, str]]:
+    def _page(
+        self, items: list[dict[str, Any]], prefer: dict[str, str], default: int
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, str]]:
         size = int(prefer.get("odata.maxpagesize", default))
-        applied = {"Preference-Applied": f"odata.maxpagesize={size}"} if "odata.maxpagesize" in prefer else {}
+        applied = (
+            {"Preference-Applied": f"odata.maxpagesize={size}"}
+            if "odata.maxpagesize" in prefer
+            else {}
+        )
         return items[:size], items[size:], applied
 
     def _origin(self, headers: dict[str, str]) -> str:
@@ -487,12 +639,23 @@ class GraphFake:
         host = headers.get("host")
         return f"http://{host}" if host else self.url.removesuffix("/v1.0")
 
-    def _calendar_view(self, mailbox: Mailbox, calendar: str, query: dict[str, str], headers: dict[str, str], target: str) -> tuple[int, dict[str, str], Any]:
+    def _calendar_view(
+        self,
+        mailbox: Mailbox,
+        calendar: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        target: str,
+    ) -> tuple[int, dict[str, str], Any]:
         prefer = _prefer(headers.get("prefer", ""))
         start, end = self._window(query)
         zone = Shown.of(prefer)
         expand, select = self._expand(query), query.get("$select")
-        items = [self.view(stored, zone, expand) for stored in self._shown(mailbox, calendar, end) if self.in_window(stored, start, end)]
+        items = [
+            self.view(stored, zone, expand)
+            for stored in self._shown(mailbox, calendar, end)
+            if self.in_window(stored, start, end)
+        ]
         if select:
             keep = {"id", "@odata.etag", *select.split(",")}
             items = [{key: value for key, value in item.items() if key in keep} for item in items]
@@ -504,30 +667,50 @@ class GraphFake:
             out["@odata.nextLink"] = f"{self._origin(headers)}{base}&$skip={skip + len(page)}"
         return 200, applied, out
 
-    def _events(self, mailbox: Mailbox, calendar: str, query: dict[str, str], zone: Shown) -> tuple[int, dict[str, str], Any]:
+    def _events(
+        self, mailbox: Mailbox, calendar: str, query: dict[str, str], zone: Shown
+    ) -> tuple[int, dict[str, str], Any]:
         owned = self._owned_filter(query)
         expand = self._expand(query)
         items = [
             self.view(stored, zone, expand)
             for stored in mailbox.events.values()
-            if stored.calendar == calendar and stored.data["type"] in ("singleInstance", "seriesMaster")
+            if stored.calendar == calendar
+            and stored.data["type"] in ("singleInstance", "seriesMaster")
             and (owned is None or stored.properties.get(owned[0]) == owned[1])
         ]
         return 200, {}, {"value": items}
 
-    def _event(self, mailbox: Mailbox, event_id: str, method: str, query: dict[str, str], headers: dict[str, str], body: bytes, zone: Shown) -> tuple[int, dict[str, str], Any]:
+    def _event(
+        self,
+        mailbox: Mailbox,
+        event_id: str,
+        method: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        body: bytes,
+        zone: Shown,
+    ) -> tuple[int, dict[str, str], Any]:
         stored = mailbox.events.get(event_id) or self._occurrence(mailbox, event_id)
         if stored is None:
-            raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+            raise GraphError(
+                404, "ErrorItemNotFound", "The specified object was not found in the store."
+            )
         if method == "GET":
             return 200, {}, self.view(stored, zone, self._expand(query))
         expected = headers.get("if-match")
         if expected and expected not in ("*", stored.etag):
-            raise GraphError(412, "ErrorIrresolvableConflict", "The send or update operation could not be performed because the change key passed in the request does not match the current change key for the item.")
+            raise GraphError(
+                412,
+                "ErrorIrresolvableConflict",
+                "The send or update operation could not be performed because the change key passed in the request does not match the current change key for the item.",
+            )
         if method == "DELETE":
             self._delete(mailbox, event_id)
             return 204, {}, None
-        if method == "PATCH" and stored.data["type"] == "occurrence":  # it becomes an exception of its series
+        if (
+            method == "PATCH" and stored.data["type"] == "occurrence"
+        ):  # it becomes an exception of its series
             stored.data["type"] = "exception"
             mailbox.events[event_id] = stored
         if method == "PATCH":
@@ -538,30 +721,56 @@ class GraphFake:
             changed = self._apply(stored, changes)
             if stored.data["isOrganizer"] and set(changed) & set(VISIBLE):
                 for attendee in stored.data["attendees"]:
-                    self.notifications[(mailbox.address, attendee["emailAddress"]["address"].lower())] += 1
+                    self.notifications[
+                        (mailbox.address, attendee["emailAddress"]["address"].lower())
+                    ] += 1
             return 200, {}, self.view(stored, zone, None)
         raise GraphError(405, "ErrorInvalidRequest", f"{method} is not allowed here")
 
-    def _delta(self, mailbox: Mailbox, calendar: str, query: dict[str, str], headers: dict[str, str], target: str) -> tuple[int, dict[str, str], Any]:
+    def _delta(
+        self,
+        mailbox: Mailbox,
+        calendar: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        target: str,
+    ) -> tuple[int, dict[str, str], Any]:
         prefer = _prefer(headers.get("prefer", ""))
         if "$select" in query or "$expand" in query or "$filter" in query:
-            raise GraphError(400, "BadRequest", "The query parameter is not supported on delta for calendarView.")
+            raise GraphError(
+                400, "BadRequest", "The query parameter is not supported on delta for calendarView."
+            )
         zone = Shown.of(prefer)
         if "$skiptoken" in query or "$deltatoken" in query:
             token = query.get("$skiptoken") or query["$deltatoken"]
             state = self.deltas.get(token)
             if state is None:
-                raise GraphError(410, "SyncStateNotFound", "The sync state generation is not found.", {"Location": target.split("?")[0]})
+                raise GraphError(
+                    410,
+                    "SyncStateNotFound",
+                    "The sync state generation is not found.",
+                    {"Location": target.split("?")[0]},
+                )
             if "$deltatoken" in query:  # a deltaLink can be used again: its state stays
-                state = DeltaState(state.mailbox, state.calendar, state.start, state.end, self.version,
-                                   self._changes_since(mailbox, state, zone))  # fmt: skip
+                state = DeltaState(
+                    state.mailbox,
+                    state.calendar,
+                    state.start,
+                    state.end,
+                    self.version,
+                    self._changes_since(mailbox, state, zone),
+                )
             else:
                 state = replace(state)  # a page can be asked for again: its token keeps its state
         else:
             start, end = self._window(query)
             self._calendar(mailbox, calendar)
             state = DeltaState(mailbox.address, calendar, start, end, self.version)
-            state.pending = [self.view(stored, zone, None) for stored in self._shown(mailbox, calendar, end) if self.in_window(stored, start, end)]
+            state.pending = [
+                self.view(stored, zone, None)
+                for stored in self._shown(mailbox, calendar, end)
+                if self.in_window(stored, start, end)
+            ]
         page, state.pending, applied = self._page(state.pending, prefer, 10)
         token = uuid.uuid4().hex
         self.deltas[token] = state
@@ -570,9 +779,13 @@ class GraphFake:
         name = "$skiptoken" if state.pending else "$deltatoken"
         return 200, applied, {"value": page, link: f"{base}?{name}={quote(token)}"}
 
-    def _changes_since(self, mailbox: Mailbox, state: DeltaState, zone: Shown) -> list[dict[str, Any]]:
+    def _changes_since(
+        self, mailbox: Mailbox, state: DeltaState, zone: Shown
+    ) -> list[dict[str, Any]]:
         changed = []
-        for stored in sorted(self._shown(mailbox, state.calendar, state.end), key=lambda s: (s.version, s.id)):
+        for stored in sorted(
+            self._shown(mailbox, state.calendar, state.end), key=lambda s: (s.version, s.id)
+        ):
             if stored.version <= state.version:
                 continue
             if self.in_window(stored, state.start, state.end):
@@ -594,15 +807,27 @@ class Shown:
 
     @classmethod
     def of(cls, prefer: dict[str, str]) -> Shown:
-        return cls(prefer.get("outlook.timezone", "UTC"), prefer.get("outlook.body-content-type") == "text")
+        return cls(
+            prefer.get("outlook.timezone", "UTC"), prefer.get("outlook.body-content-type") == "text"
+        )
 
 
 def _body(body: dict[str, str], text_wanted: bool) -> dict[str, str]:
     """A body as Exchange returns it: HTML unless text is preferred (`Prefer:
     outlook.body-content-type`), converting a body stored in the other format."""
-    content, stored_html = body.get("content", ""), body.get("contentType", "text").lower() == "html"
+    content, stored_html = (
+        body.get("content", ""),
+        body.get("contentType", "text").lower() == "html",
+    )
     if text_wanted and stored_html:
-        return {"contentType": "text", "content": html.unescape(re.sub(r"<br\s*/?>|</(?:div|p)>", "\r\n", re.sub(r"(?s)<head>.*?</head>", "", content))).strip()}
+        return {
+            "contentType": "text",
+            "content": html.unescape(
+                re.sub(
+                    r"<br\s*/?>|</(?:div|p)>", "\r\n", re.sub(r"(?s)<head>.*?</head>", "", content)
+                )
+            ).strip(),
+        }
     if not text_wanted and not stored_html:
         lines = "<br>\r\n".join(html.escape(line, quote=False) for line in content.splitlines())
         return {"contentType": "html", "content": HTML_OF_TEXT.format(lines)}
@@ -642,7 +867,11 @@ def _handler(fake: GraphFake) -> type[BaseHTTPRequestHandler]:
             if throttled is not None:
                 status, retry_after = throttled
                 code = "TooManyRequests" if status == 429 else "ServiceUnavailable"
-                self._reply(status, {"Retry-After": retry_after}, {"error": {"code": code, "message": "Please retry again later."}})
+                self._reply(
+                    status,
+                    {"Retry-After": retry_after},
+                    {"error": {"code": code, "message": "Please retry again later."}},
+                )
                 return
             headers = {name.lower(): value for name, value in self.headers.items()}
             status, out_headers, out = fake.handle(self.command, self.path, headers, body)
@@ -662,4 +891,3 @@ def _handler(fake: GraphFake) -> type[BaseHTTPRequestHandler]:
         do_GET = do_POST = do_PATCH = do_DELETE = _serve
 
     return Handler
-

@@ -26,7 +26,9 @@ class _Rewriter(HTMLParser):
     def _tag(self, tag: str, attrs: list[tuple[str, str | None]]) -> str:
         if tag == "p" and not any(name == "class" for name, _ in attrs):
             attrs = [("class", "MsoNormal"), *attrs]
-        rendered = "".join(f' {name}="{html.escape(value or "", quote=True)}"' for name, value in attrs)
+        rendered = "".join(
+            f' {name}="{html.escape(value or "", quote=True)}"' for name, value in attrs
+        )
         return f"<{tag}{rendered}>"
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:

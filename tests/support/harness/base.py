@@ -54,7 +54,14 @@ class Harness(ABC):
         """A meeting appears (the seller or a customer creates it); returns its key."""
 
     @abstractmethod
-    def add_series(self, title: str, start: datetime, minutes: int, weeks: int, guests: Iterable[str] = ("dana@globex.example",)) -> None:
+    def add_series(
+        self,
+        title: str,
+        start: datetime,
+        minutes: int,
+        weeks: int,
+        guests: Iterable[str] = ("dana@globex.example",),
+    ) -> None:
         """A weekly meeting the seller organizes: `weeks` instances from `start`, all at its wall-clock
         time in the seller's zone (summer time or not)."""
 
@@ -110,7 +117,9 @@ class Harness(ABC):
         return found[0]
 
     def blocks(self, kind: str | None = None) -> list[Event]:
-        found = [e for e in self.events() if e.block_tag and (kind is None or e.block_tag.kind == kind)]
+        found = [
+            e for e in self.events() if e.block_tag and (kind is None or e.block_tag.kind == kind)
+        ]
         return sorted(found, key=lambda e: e.start)
 
     def block_for(self, kind: str, key: str) -> Event:

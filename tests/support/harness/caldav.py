@@ -34,7 +34,11 @@ class CaldavHarness(Harness):
 
     def connector(self) -> CaldavConnector:
         session = RetryingSession(sleep=lambda seconds: None, random=lambda: 0.5)
-        return self.handed_out(CaldavConnector(SELLER, self.server_url, self.user, PASSWORD, zone=ZONE, session=session))
+        return self.handed_out(
+            CaldavConnector(
+                SELLER, self.server_url, self.user, PASSWORD, zone=ZONE, session=session
+            )
+        )
 
     def _href(self, key: str) -> str:
         return self.calendar + key + ".ics"
@@ -50,17 +54,39 @@ class CaldavHarness(Harness):
     ) -> str:
         return self._store(self._vevent(title, start, minutes, guests, organizer, description))
 
-    def add_series(self, title: str, start: datetime, minutes: int, weeks: int, guests: Iterable[str] = ("dana@globex.example",)) -> None:
+    def add_series(
+        self,
+        title: str,
+        start: datetime,
+        minutes: int,
+        weeks: int,
+        guests: Iterable[str] = ("dana@globex.example",),
+    ) -> None:
         event = self._vevent(title, start, minutes, guests)
         event.add("rrule", {"freq": "weekly", "count": weeks})
         self._store(event)
 
     def add_broken_event(self, start: datetime) -> str:
-        key, end = uuid.uuid4().hex, (start - timedelta(hours=1)).astimezone(UTC)  # DTEND before DTSTART: no client should write it
-        text = "\r\n".join([
-            "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//a broken client//EN", "BEGIN:VEVENT", f"UID:{key}", "DTSTAMP:20300101T000000Z",
-            f"DTSTART:{start.astimezone(UTC):%Y%m%dT%H%M%SZ}", f"DTEND:{end:%Y%m%dT%H%M%SZ}", "SUMMARY:Broken", "END:VEVENT", "END:VCALENDAR", "",
-        ])  # fmt: skip
+        key, end = (
+            uuid.uuid4().hex,
+            (start - timedelta(hours=1)).astimezone(UTC),
+        )  # DTEND before DTSTART: no client should write it
+        text = "\r\n".join(
+            [
+                "BEGIN:VCALENDAR",
+                "VERSION:2.0",
+                "PRODID:-//a broken client//EN",
+                "BEGIN:VEVENT",
+                f"UID:{key}",
+                "DTSTAMP:20300101T000000Z",
+                f"DTSTART:{start.astimezone(UTC):%Y%m%dT%H%M%SZ}",
+                f"DTEND:{end:%Y%m%dT%H%M%SZ}",
+                "SUMMARY:Broken",
+                "END:VEVENT",
+                "END:VCALENDAR",
+                "",
+            ]
+        )
         return put_ics(self.calendar, f"{key}.ics", text)
 
     def _store(self, event: icalendar.Event) -> str:
@@ -73,7 +99,13 @@ class CaldavHarness(Harness):
         return key
 
     def _vevent(
-        self, title: str, start: datetime, minutes: int, guests: Iterable[str], organizer: str | None = None, description: str = ""
+        self,
+        title: str,
+        start: datetime,
+        minutes: int,
+        guests: Iterable[str],
+        organizer: str | None = None,
+        description: str = "",
     ) -> icalendar.Event:
         key = uuid.uuid4().hex
         event = icalendar.Event()
@@ -121,14 +153,20 @@ class CaldavHarness(Harness):
                 self._set(vevent, "summary", title)
             if start is not None or minutes is not None:
                 begin = start or vevent.decoded("dtstart")
-                length = timedelta(minutes=minutes) if minutes else vevent.decoded("dtend") - vevent.decoded("dtstart")
+                length = (
+                    timedelta(minutes=minutes)
+                    if minutes
+                    else vevent.decoded("dtend") - vevent.decoded("dtstart")
+                )
                 self._set(vevent, "dtstart", begin)
                 self._set(vevent, "dtend", begin + length)
             if description is not None:
                 self._set(vevent, "description", description)
             if cancel:
                 self._set(vevent, "status", "CANCELLED")
-            attendees = [a for a in vevent.get("attendee", []) if str(a).lower() != f"mailto:{SELLER}"]
+            attendees = [
+                a for a in vevent.get("attendee", []) if str(a).lower() != f"mailto:{SELLER}"
+            ]
             if guests is not None:
                 attendees = [icalendar.vCalAddress(f"mailto:{address}") for address in guests]
             if guests is not None or decline:

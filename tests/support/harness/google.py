@@ -36,7 +36,9 @@ class GoogleHarness(Harness):
     seller = SELLER
     zone: ZoneInfo = ZONE
 
-    def __init__(self, fake: GoogleCalendarFake, seller: str = SELLER, api: str | None = None) -> None:
+    def __init__(
+        self, fake: GoogleCalendarFake, seller: str = SELLER, api: str | None = None
+    ) -> None:
         """The primary calendar of `seller` (a new one per harness: the fake keys calendars by
         owner), read by the agent at `api` (the fake's own endpoint, or a proxy in front of it)."""
         self.fake, self.seller, self.api = fake, seller, api or fake.api
@@ -48,14 +50,24 @@ class GoogleHarness(Harness):
         scopes = scopes or [google_auth.EVENTS, google_auth.CALENDAR_LIST]
         access, refresh = self.fake.oauth.issue(self.seller, scopes)
         return Credentials(
-            token=access, refresh_token=refresh, token_uri=self.fake.token_uri,
-            client_id=self.client_id, client_secret=self.client_secret, scopes=scopes,
-        )  # fmt: skip
+            token=access,
+            refresh_token=refresh,
+            token_uri=self.fake.token_uri,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            scopes=scopes,
+        )
 
     def connector(self, **options: Any) -> GoogleConnector:
         options.setdefault("sleep", lambda seconds: None)
         options.setdefault("random", lambda: 0.5)
-        made = GoogleConnector(self.seller, options.pop("credentials", None) or self.credentials(), zone=ZONE, api_endpoint=self.api, **options)
+        made = GoogleConnector(
+            self.seller,
+            options.pop("credentials", None) or self.credentials(),
+            zone=ZONE,
+            api_endpoint=self.api,
+            **options,
+        )
         return self.handed_out(made)
 
     def add_meeting(
@@ -72,24 +84,48 @@ class GoogleHarness(Harness):
             "start": when(start),
             "end": when(start + timedelta(minutes=minutes)),
             "organizer": {"email": organizer or self.seller},
-            "attendees": [{"email": address, "responseStatus": "accepted"} for address in [*guests, self.seller]],
+            "attendees": [
+                {"email": address, "responseStatus": "accepted"}
+                for address in [*guests, self.seller]
+            ],
         }
         if description:
             event["description"] = description
         return self.fake.insert(self.calendar, event)["id"]
 
-    def add_series(self, title: str, start: datetime, minutes: int, weeks: int, guests: Iterable[str] = ("dana@globex.example",)) -> None:
-        self.fake.insert(self.calendar, {
-            "summary": title, "start": when(start), "end": when(start + timedelta(minutes=minutes)), "organizer": {"email": self.seller},
-            "recurrence": [f"RRULE:FREQ=WEEKLY;COUNT={weeks}"],
-            "attendees": [{"email": address, "responseStatus": "accepted"} for address in [*guests, self.seller]],
-        })  # fmt: skip
+    def add_series(
+        self,
+        title: str,
+        start: datetime,
+        minutes: int,
+        weeks: int,
+        guests: Iterable[str] = ("dana@globex.example",),
+    ) -> None:
+        self.fake.insert(
+            self.calendar,
+            {
+                "summary": title,
+                "start": when(start),
+                "end": when(start + timedelta(minutes=minutes)),
+                "organizer": {"email": self.seller},
+                "recurrence": [f"RRULE:FREQ=WEEKLY;COUNT={weeks}"],
+                "attendees": [
+                    {"email": address, "responseStatus": "accepted"}
+                    for address in [*guests, self.seller]
+                ],
+            },
+        )
 
     def add_broken_event(self, start: datetime) -> str:
         ident = f"broken{uuid.uuid4().hex}"
         local = start.astimezone(self.zone).replace(tzinfo=None).isoformat()
-        unknown = {"dateTime": local, "timeZone": "Mars/Olympus"}  # a zone nobody knows: the API would refuse to store it
-        self.fake.put_raw(self.calendar, {"id": ident, "summary": "Broken", "start": unknown, "end": unknown})
+        unknown = {
+            "dateTime": local,
+            "timeZone": "Mars/Olympus",
+        }  # a zone nobody knows: the API would refuse to store it
+        self.fake.put_raw(
+            self.calendar, {"id": ident, "summary": "Broken", "start": unknown, "end": unknown}
+        )
         return ident
 
     def edit_meeting(
@@ -113,9 +149,14 @@ class GoogleHarness(Harness):
             changes["summary"] = title
         if start is not None or minutes is not None:
             begin = start or datetime.fromisoformat(current["start"]["dateTime"])
-            length = timedelta(minutes=minutes) if minutes else (
-                datetime.fromisoformat(current["end"]["dateTime"]) - datetime.fromisoformat(current["start"]["dateTime"])
-            )  # fmt: skip
+            length = (
+                timedelta(minutes=minutes)
+                if minutes
+                else (
+                    datetime.fromisoformat(current["end"]["dateTime"])
+                    - datetime.fromisoformat(current["start"]["dateTime"])
+                )
+            )
             changes.update(start=when(begin), end=when(begin + length))
         if description is not None:
             changes["description"] = description
@@ -123,7 +164,10 @@ class GoogleHarness(Harness):
             others = [a for a in current.get("attendees", []) if a["email"] != self.seller]
             if guests is not None:
                 others = [{"email": address, "responseStatus": "accepted"} for address in guests]
-            changes["attendees"] = [*others, {"email": self.seller, "responseStatus": "declined" if decline else "accepted"}]
+            changes["attendees"] = [
+                *others,
+                {"email": self.seller, "responseStatus": "declined" if decline else "accepted"},
+            ]
         self.fake.patch(self.calendar, key, changes)
 
     def delete(self, event: Event) -> None:

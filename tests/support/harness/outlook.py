@@ -35,17 +35,34 @@ def graph_time(when: datetime) -> dict[str, str]:
 
 
 def person(address: str, response: str = "accepted", kind: str = "required") -> dict[str, Any]:
-    return {"type": kind, "status": {"response": response, "time": "2030-01-01T00:00:00Z"},
-            "emailAddress": {"address": address, "name": address.split("@")[0].title()}}  # fmt: skip
+    return {
+        "type": kind,
+        "status": {"response": response, "time": "2030-01-01T00:00:00Z"},
+        "emailAddress": {"address": address, "name": address.split("@")[0].title()},
+    }
 
 
-def outlook_account(graph: GraphFake, folder: Path, seller: str = SELLER, **options: Any) -> Account:
+def outlook_account(
+    graph: GraphFake, folder: Path, seller: str = SELLER, **options: Any
+) -> Account:
     """A delegated outlook account on the fakes, its token cache in `folder`."""
     raw = {
-        "defaults": {"timezone": str(ZONE), "rules": {"internal_domains": [seller.partition("@")[2]]}},
-        "accounts": [{"name": "seller", "provider": "outlook", "email": seller, "client_id": CLIENT_ID,
-                      "token_cache_file": str(folder / "tokens.json"), "graph_url": graph.url, **options}],
-    }  # fmt: skip
+        "defaults": {
+            "timezone": str(ZONE),
+            "rules": {"internal_domains": [seller.partition("@")[2]]},
+        },
+        "accounts": [
+            {
+                "name": "seller",
+                "provider": "outlook",
+                "email": seller,
+                "client_id": CLIENT_ID,
+                "token_cache_file": str(folder / "tokens.json"),
+                "graph_url": graph.url,
+                **options,
+            }
+        ],
+    }
     return parse(raw, folder / "config.toml").accounts[0]
 
 
@@ -54,7 +71,9 @@ def signed_in(account: Account, authority: Authority, http_client: Any = None) -
     (through `http_client`, by default one that sends the login host's requests to the fake)."""
     authority.add_user(account.email)
     authority.next_sign_in = account.email
-    tokens = GraphTokens(account, parse_options(account), http_client=http_client or authority.http_client())
+    tokens = GraphTokens(
+        account, parse_options(account), http_client=http_client or authority.http_client()
+    )
     tokens.sign_in(lambda message: None)
     return tokens
 
@@ -65,7 +84,13 @@ class OutlookHarness(Harness):
     zone = ZONE
 
     def __init__(
-        self, graph: GraphFake, authority: Authority, folder: Path, seller: str = SELLER, http_client: Any = None, **options: Any
+        self,
+        graph: GraphFake,
+        authority: Authority,
+        folder: Path,
+        seller: str = SELLER,
+        http_client: Any = None,
+        **options: Any,
     ) -> None:
         """`seller`'s mailbox, signed in; `options` are account keys (a proxy's graph_url, an
         authority_host), `http_client` is MSAL's (default: the login host sent to the fake)."""
@@ -78,7 +103,11 @@ class OutlookHarness(Harness):
 
     def connector(self, session: GraphSession | None = None) -> OutlookConnector:
         session = session or GraphSession(sleep=lambda seconds: None, random=lambda: 0.5)
-        return self.handed_out(OutlookConnector.from_account(self.account, session=session, http_client=self.http_client))
+        return self.handed_out(
+            OutlookConnector.from_account(
+                self.account, session=session, http_client=self.http_client
+            )
+        )
 
     def add_meeting(
         self,
@@ -104,19 +133,52 @@ class OutlookHarness(Harness):
         event["attendees"] = attendees
         return self.graph.add_event(self.seller, self.calendar, event)
 
-    def add_series(self, title: str, start: datetime, minutes: int, weeks: int, guests: Iterable[str] = ("dana@globex.example",)) -> None:
+    def add_series(
+        self,
+        title: str,
+        start: datetime,
+        minutes: int,
+        weeks: int,
+        guests: Iterable[str] = ("dana@globex.example",),
+    ) -> None:
         local = start.astimezone(self.zone)
-        self.graph.add_event(self.seller, self.calendar, {
-            "subject": title, "attendees": [person(address) for address in guests],
-            "start": {"dateTime": local.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": str(self.zone)},
-            "end": {"dateTime": (local + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": str(self.zone)},
-            "recurrence": {"pattern": {"type": "weekly", "interval": 1, "daysOfWeek": [local.strftime("%A").lower()]},
-                           "range": {"type": "numbered", "startDate": local.date().isoformat(), "numberOfOccurrences": weeks}},
-        })  # fmt: skip
+        self.graph.add_event(
+            self.seller,
+            self.calendar,
+            {
+                "subject": title,
+                "attendees": [person(address) for address in guests],
+                "start": {
+                    "dateTime": local.strftime("%Y-%m-%dT%H:%M:%S"),
+                    "timeZone": str(self.zone),
+                },
+                "end": {
+                    "dateTime": (local + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S"),
+                    "timeZone": str(self.zone),
+                },
+                "recurrence": {
+                    "pattern": {
+                        "type": "weekly",
+                        "interval": 1,
+                        "daysOfWeek": [local.strftime("%A").lower()],
+                    },
+                    "range": {
+                        "type": "numbered",
+                        "startDate": local.date().isoformat(),
+                        "numberOfOccurrences": weeks,
+                    },
+                },
+            },
+        )
 
     def add_broken_event(self, start: datetime) -> str:
         ref = self.add_meeting("Broken", start)
-        self.graph.garble(self.seller, ref, {"dateTime": start.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "Mars/Olympus"}, graph_time(start))
+        self.graph.garble(
+            self.seller,
+            ref,
+            {"dateTime": start.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "Mars/Olympus"},
+            graph_time(start),
+        )
         return ref
 
     def edit_meeting(
@@ -140,10 +202,15 @@ class OutlookHarness(Harness):
             length = timedelta(minutes=minutes) if minutes else stored.end - stored.start
             changes["start"], changes["end"] = graph_time(begin), graph_time(begin + length)
         if description is not None:
-            changes["body"] = {"contentType": stored.data["body"]["contentType"], "content": description}
+            changes["body"] = {
+                "contentType": stored.data["body"]["contentType"],
+                "content": description,
+            }
         if cancel:
             changes["isCancelled"] = True
-        attendees = [a for a in stored.data["attendees"] if a["emailAddress"]["address"] != self.seller]
+        attendees = [
+            a for a in stored.data["attendees"] if a["emailAddress"]["address"] != self.seller
+        ]
         if guests is not None:
             attendees = [person(address) for address in guests]
         if guests is not None or decline:
@@ -158,10 +225,16 @@ class OutlookHarness(Harness):
         self.graph.remove(self.seller, event.ref)
 
     def move(self, event: Event, start: datetime, end: datetime) -> None:
-        self.graph.edit(self.seller, event.ref, {"start": graph_time(start), "end": graph_time(end)})
+        self.graph.edit(
+            self.seller, event.ref, {"start": graph_time(start), "end": graph_time(end)}
+        )
 
     def write_description(self, event: Event, description: str) -> None:
-        self.graph.edit(self.seller, event.ref, {"body": {"contentType": event.body_format.value, "content": description}})
+        self.graph.edit(
+            self.seller,
+            event.ref,
+            {"body": {"contentType": event.body_format.value, "content": description}},
+        )
 
     def events(self) -> list[Event]:
         reader = self.connector()
@@ -171,4 +244,10 @@ class OutlookHarness(Harness):
         return {event.ref: event.etag or "" for event in self.events()}
 
     def notifications(self) -> Counter[str]:
-        return Counter({attendee: n for (mailbox, attendee), n in self.graph.notifications.items() if mailbox == self.seller})
+        return Counter(
+            {
+                attendee: n
+                for (mailbox, attendee), n in self.graph.notifications.items()
+                if mailbox == self.seller
+            }
+        )

@@ -30,10 +30,15 @@ from tests.support.servers.target import Target
 
 DOMAIN = "northpeak.example"
 EXPIRED = Reply(
-    410, {"Content-Type": "application/json; charset=UTF-8"},
-    json.dumps(ApiError(410, "fullSyncRequired", "Sync token is no longer valid, a full sync is required.").body()).encode(),
+    410,
+    {"Content-Type": "application/json; charset=UTF-8"},
+    json.dumps(
+        ApiError(
+            410, "fullSyncRequired", "Sync token is no longer valid, a full sync is required."
+        ).body()
+    ).encode(),
     "410 fullSyncRequired",
-)  # fmt: skip
+)
 
 
 def _listing(request: Request) -> dict[str, list[str]] | None:
@@ -57,28 +62,54 @@ class GoogleTarget(Target):
         return GoogleHarness(self.fake, seller, api=base.rstrip("/") + "/calendar/v3/")
 
     def connector(
-        self, harness: Harness, *, timeout: float, sleep: Callable[[float], None], random: Callable[[], float]
+        self,
+        harness: Harness,
+        *,
+        timeout: float,
+        sleep: Callable[[float], None],
+        random: Callable[[], float],
     ) -> GoogleConnector:
         assert isinstance(harness, GoogleHarness)
-        return GoogleConnector(harness.seller, harness.credentials(), zone=ZONE, api_endpoint=harness.api,
-                               transport=httplib2.Http(timeout=timeout), sleep=sleep, random=random)  # fmt: skip
+        return GoogleConnector(
+            harness.seller,
+            harness.credentials(),
+            zone=ZONE,
+            api_endpoint=harness.api,
+            transport=httplib2.Http(timeout=timeout),
+            sleep=sleep,
+            random=random,
+        )
 
     def account_options(self, harness: Harness, folder: Path) -> dict[str, Any]:
         assert isinstance(harness, GoogleHarness)
         token = folder / "google-token.json"
         credentials = harness.credentials()
         google_auth.TokenStore(str(token), "test").save(credentials, list(credentials.scopes or []))
-        return {"token_file": str(token), "api_endpoint": harness.api, "token_uri": self.fake.token_uri}
+        return {
+            "token_file": str(token),
+            "api_endpoint": harness.api,
+            "token_uri": self.fake.token_uri,
+        }
 
     def put_malformed(self, harness: Harness, problem: str, title: str, start: datetime) -> None:
         local = start.astimezone(ZONE).replace(tzinfo=None).isoformat()
         times = {
-            "unknown time zone": {"start": {"dateTime": local, "timeZone": "Mars/Olympus_Mons"},
-                                  "end": {"dateTime": local, "timeZone": "Mars/Olympus_Mons"}},
-            "ends before it starts": {"start": {"dateTime": start.isoformat()}, "end": {"dateTime": (start - timedelta(hours=1)).isoformat()}},
-        }[problem]  # fmt: skip
-        item = {"id": uuid.uuid4().hex, "summary": title, "organizer": {"email": harness.seller},
-                "attendees": [{"email": "dana@globex.example", "responseStatus": "accepted"}], **times}  # fmt: skip
+            "unknown time zone": {
+                "start": {"dateTime": local, "timeZone": "Mars/Olympus_Mons"},
+                "end": {"dateTime": local, "timeZone": "Mars/Olympus_Mons"},
+            },
+            "ends before it starts": {
+                "start": {"dateTime": start.isoformat()},
+                "end": {"dateTime": (start - timedelta(hours=1)).isoformat()},
+            },
+        }[problem]
+        item = {
+            "id": uuid.uuid4().hex,
+            "summary": title,
+            "organizer": {"email": harness.seller},
+            "attendees": [{"email": "dana@globex.example", "responseStatus": "accepted"}],
+            **times,
+        }
         self.fake.put_raw(harness.calendar, item)
 
     def expire_cursor(self, request: Request) -> Reply | None:
@@ -90,7 +121,11 @@ class GoogleTarget(Target):
 
         def plan(request: Request) -> Reply | None:
             query = _listing(request)
-            return EXPIRED if query is not None and "syncToken" in query and "pageToken" in query else None
+            return (
+                EXPIRED
+                if query is not None and "syncToken" in query and "pageToken" in query
+                else None
+            )
 
         return plan
 

@@ -56,7 +56,14 @@ def _expired(request: Request) -> Reply:
 class OutlookTarget(Target):
     name = "outlook"
 
-    def __init__(self, graph: GraphFake, authority: Authority, folder: Path, authority_host: str, ca_bundle: Path) -> None:
+    def __init__(
+        self,
+        graph: GraphFake,
+        authority: Authority,
+        folder: Path,
+        authority_host: str,
+        ca_bundle: Path,
+    ) -> None:
         self.graph, self.authority, self.folder = graph, authority, folder
         self.upstream = graph.url.removesuffix("v1.0")
         self.authority_host, self.ca_bundle = authority_host, ca_bundle
@@ -73,31 +80,51 @@ class OutlookTarget(Target):
 
     def new_calendar(self, base: str) -> OutlookHarness:
         seller = f"s{uuid.uuid4().hex[:12]}@{DOMAIN}"
-        options: dict[str, Any] = {"graph_url": base.rstrip("/") + "/v1.0", "authority_host": self.authority_host}
+        options: dict[str, Any] = {
+            "graph_url": base.rstrip("/") + "/v1.0",
+            "authority_host": self.authority_host,
+        }
         options["page_size"] = self.page
         folder = self.folder / seller
         folder.mkdir(parents=True)
         with self._signing_in:  # the fake authority signs in the next device code as one person
-            return OutlookHarness(self.graph, self.authority, folder, seller, http_client=self.http_client(), **options)
+            return OutlookHarness(
+                self.graph,
+                self.authority,
+                folder,
+                seller,
+                http_client=self.http_client(),
+                **options,
+            )
 
     def connector(
-        self, harness: Harness, *, timeout: float, sleep: Callable[[float], None], random: Callable[[], float]
+        self,
+        harness: Harness,
+        *,
+        timeout: float,
+        sleep: Callable[[float], None],
+        random: Callable[[], float],
     ) -> OutlookConnector:
         assert isinstance(harness, OutlookHarness)
         return harness.connector(GraphSession(timeout=timeout, sleep=sleep, random=random))
 
     def account_options(self, harness: Harness, folder: Path) -> dict[str, Any]:
         assert isinstance(harness, OutlookHarness)
-        return dict(harness.account.options)  # client id, token cache (signed in), graph_url, authority_host
+        return dict(
+            harness.account.options
+        )  # client id, token cache (signed in), graph_url, authority_host
 
     def put_malformed(self, harness: Harness, problem: str, title: str, start: datetime) -> None:
         assert isinstance(harness, OutlookHarness)
         key = harness.add_meeting(title, start)
         local = start.astimezone(harness.zone).strftime("%Y-%m-%dT%H:%M:%S.0000000")
         times = {
-            "unknown time zone": ({"dateTime": local, "timeZone": "Mars/Olympus_Mons"}, {"dateTime": local, "timeZone": "Mars/Olympus_Mons"}),
+            "unknown time zone": (
+                {"dateTime": local, "timeZone": "Mars/Olympus_Mons"},
+                {"dateTime": local, "timeZone": "Mars/Olympus_Mons"},
+            ),
             "ends before it starts": (graph_time(start), graph_time(start - timedelta(hours=1))),
-        }[problem]  # fmt: skip
+        }[problem]
         self.graph.garble(harness.seller, key, *times)
 
     def expire_cursor(self, request: Request) -> Reply | None:
@@ -141,4 +168,6 @@ def serve_outlook(folder: Path) -> Iterator[OutlookTarget]:
     usual = Path(os.environ.get("REQUESTS_CA_BUNDLE") or certifi.where())
     bundle.write_bytes(ca.cert_pem.bytes() + usual.read_bytes())
     with Authority() as authority, GraphFake(authority.tokens) as graph:
-        yield OutlookTarget(graph, authority, folder / "mailboxes", authority.secure(context), bundle)
+        yield OutlookTarget(
+            graph, authority, folder / "mailboxes", authority.secure(context), bundle
+        )

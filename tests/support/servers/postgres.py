@@ -68,8 +68,14 @@ class PostgresServer:
 
     def _check(self, result: subprocess.CompletedProcess[str], what: str) -> None:
         if result.returncode != 0:
-            log = (self.folder / "log").read_text(errors="replace")[-2000:] if (self.folder / "log").exists() else ""
-            raise RuntimeError(f"PostgreSQL {what} failed: {result.stderr.strip()} {result.stdout.strip()} {log}".strip())
+            log = (
+                (self.folder / "log").read_text(errors="replace")[-2000:]
+                if (self.folder / "log").exists()
+                else ""
+            )
+            raise RuntimeError(
+                f"PostgreSQL {what} failed: {result.stderr.strip()} {result.stdout.strip()} {log}".strip()
+            )
 
     def start(self) -> PostgresServer:
         """Create the cluster (once) and start it; return once it accepts connections.
@@ -77,8 +83,22 @@ class PostgresServer:
         The port is chosen free just before the start; if another process took it meanwhile,
         the server does not start and we try again on a new port."""
         if not self.data.exists():
-            self._check(self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust",
-                                  "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"), "initdb")  # fmt: skip
+            self._check(
+                self._run(
+                    str(self.bin / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                    "--no-sync",
+                ),
+                "initdb",
+            )
             (self.data / "pg_hba.conf").write_text(
                 "local all all trust\n"
                 f"host all postgres {HOST}/32 trust\n"
@@ -94,14 +114,30 @@ class PostgresServer:
         return self
 
     def _start(self) -> subprocess.CompletedProcess[str]:
-        options = (f"-p {self.port} -k {self.folder} -c listen_addresses={HOST} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")  # fmt: skip
-        return self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.folder / "log"),
-                         "-w", "-t", "60", "start")  # fmt: skip
+        options = (
+            f"-p {self.port} -k {self.folder} -c listen_addresses={HOST} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        return self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.folder / "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
 
     def stop(self) -> None:
         """Stop the server at once (its sessions are cut off), keeping its data for a restart on the same port."""
-        self._check(self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"), "stop")
+        self._check(
+            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"),
+            "stop",
+        )
 
     def url(self, database: str = "postgres", user: str = "postgres") -> str:
         return f"postgresql://{user}@{HOST}:{self.port}/{database}"
@@ -126,11 +162,18 @@ class PostgresServer:
 
     def close(self) -> None:
         if (self.data / "postmaster.pid").exists():
-            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+            self._run(
+                str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"
+            )
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def __enter__(self) -> PostgresServer:
         return self.start()
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()

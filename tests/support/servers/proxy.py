@@ -29,7 +29,14 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-DROPPED_HEADERS = ("content-length", "connection", "transfer-encoding", "keep-alive", "date", "server")
+DROPPED_HEADERS = (
+    "content-length",
+    "connection",
+    "transfer-encoding",
+    "keep-alive",
+    "date",
+    "server",
+)
 
 
 @dataclass(frozen=True)
@@ -102,7 +109,11 @@ class Kill:
     after_forward: bool = False
 
     def __str__(self) -> str:
-        return "killed after the server applied it" if self.after_forward else "killed before the server saw it"
+        return (
+            "killed after the server applied it"
+            if self.after_forward
+            else "killed before the server saw it"
+        )
 
 
 Fault = Reply | Reset | Hang | Truncate | Kill
@@ -170,7 +181,9 @@ class FaultProxy:
             with self._lock:
                 window.extend(self.seen[start:])
 
-    def _receive(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[Request, Fault | None]:
+    def _receive(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[Request, Fault | None]:
         """Number the request and decide its fault: the queue first, then the plan."""
         with self._lock:
             self._count += 1
@@ -185,9 +198,13 @@ class FaultProxy:
     def _forward(self, request: Request) -> tuple[int, list[tuple[str, str]], bytes]:
         if self.before_forward is not None:
             self.before_forward(request.method, request.path)
-        connection = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=30)
+        connection = http.client.HTTPConnection(
+            self.upstream.hostname, self.upstream.port, timeout=30
+        )
         try:
-            connection.request(request.method, request.path, body=request.body, headers=request.headers)
+            connection.request(
+                request.method, request.path, body=request.body, headers=request.headers
+            )
             response = connection.getresponse()
             return response.status, response.getheaders(), response.read()
         finally:
@@ -206,7 +223,9 @@ class FaultProxy:
                     self.close_connection = True
                     return
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}  # Host kept: links point here
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() != "connection"
+                }  # Host kept: links point here
                 request, fault = proxy._receive(self.command, self.path, headers, body)
                 if proxy.latency:
                     time.sleep(proxy.latency)  # a simulated network: benchmarks only, never tests
@@ -234,7 +253,13 @@ class FaultProxy:
                         action()
                         self._reset()
 
-            def _answer(self, status: int, headers: list[tuple[str, str]], payload: bytes, cut: int | None = None) -> None:
+            def _answer(
+                self,
+                status: int,
+                headers: list[tuple[str, str]],
+                payload: bytes,
+                cut: int | None = None,
+            ) -> None:
                 self.send_response(status)
                 for key, value in headers:
                     if key.lower() not in DROPPED_HEADERS:
@@ -248,7 +273,9 @@ class FaultProxy:
             def _reset(self) -> None:
                 # linger 0: closing sends RST, not FIN; the files still open on the socket
                 # close it for real when the handler finishes
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
                 self.connection.close()
                 self.close_connection = True
 
@@ -259,7 +286,9 @@ class FaultProxy:
 
     @contextmanager
     def running(self) -> Iterator[FaultProxy]:
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,), daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.01,), daemon=True
+        )
         self._thread.start()
         try:
             yield self

@@ -37,7 +37,12 @@ class Target(ABC):
 
     @abstractmethod
     def connector(
-        self, harness: Harness, *, timeout: float, sleep: Callable[[float], None], random: Callable[[], float]
+        self,
+        harness: Harness,
+        *,
+        timeout: float,
+        sleep: Callable[[float], None],
+        random: Callable[[], float],
     ) -> Connector:
         """The agent's connector for the harness's seller, with the test's network knobs."""
 

@@ -48,11 +48,18 @@ class CaldavTarget(Target):
         return CaldavHarness(base, user, base + calendar.removeprefix(self.upstream))
 
     def connector(
-        self, harness: Harness, *, timeout: float, sleep: Callable[[float], None], random: Callable[[], float]
+        self,
+        harness: Harness,
+        *,
+        timeout: float,
+        sleep: Callable[[float], None],
+        random: Callable[[], float],
     ) -> CaldavConnector:
         assert isinstance(harness, CaldavHarness)
         session = RetryingSession(timeout=timeout, sleep=sleep, random=random)
-        return CaldavConnector(SELLER, harness.server_url, harness.user, PASSWORD, zone=ZONE, session=session)
+        return CaldavConnector(
+            SELLER, harness.server_url, harness.user, PASSWORD, zone=ZONE, session=session
+        )
 
     def account_options(self, harness: Harness, folder: Path) -> dict[str, Any]:
         assert isinstance(harness, CaldavHarness)
@@ -79,7 +86,12 @@ class CaldavTarget(Target):
 
     def expire_cursor(self, request: Request) -> Reply | None:
         if request.method == "REPORT" and SYNC_WITH_TOKEN.search(request.body):
-            return Reply(403, {"Content-Type": "application/xml; charset=utf-8"}, INVALID_SYNC_TOKEN, "sync token expired")
+            return Reply(
+                403,
+                {"Content-Type": "application/xml; charset=utf-8"},
+                INVALID_SYNC_TOKEN,
+                "sync token expired",
+            )
         return None
 
     def expire_cursor_mid_paging(self) -> Plan | None:
