@@ -7,8 +7,8 @@ nothing. Retries with backoff for throttling and transient failures happen insid
 connector (the provider's rules differ), bounded, before a ThrottledError/TransientError
 escapes.
 
-Every connector subclasses `Connector`; tests/providers/connector_contract.py holds the tests each one
-must pass on its server, so the engine can rely on the docstrings below whatever the provider.
+Every connector subclasses `Connector`; tests/providers/connector_contract.py holds the tests each
+one must pass on its server, so the engine can rely on the docstrings below whatever the provider.
 """
 
 from __future__ import annotations
@@ -83,7 +83,8 @@ class Connector(ABC):
 
     @abstractmethod
     def create(self, calendar: str, block: BlockSpec) -> Event:
-        """Create a private, busy block with no attendees, carrying its tag; returns it as stored."""
+        """Create a private, busy block with no attendees, carrying its tag; returns it as
+        stored."""
 
     def create_many(self, calendar: str, blocks: list[BlockSpec]) -> list[Event | ConnectorError]:
         """Create the blocks; one result per block, in order: the Event as stored, or its error.

@@ -117,7 +117,8 @@ class CaldavOptions(Model):
 
 
 def parse_options(account: Account) -> CaldavOptions:
-    """Validate an account's caldav keys; errors name the key: `config.toml: accounts[0].url: ...`."""
+    """Validate an account's caldav keys; errors name the key: `config.toml: accounts[0].url:
+    ...`."""
     return validate(CaldavOptions, account.options, account.where)
 
 
@@ -175,7 +176,8 @@ def href_of(url: str | URL) -> str:
 
 
 def rid_text(value: date, zone: ZoneInfo) -> str:
-    """A RECURRENCE-ID as it appears in Event.key: UTC basic format, or the date of an all-day one."""
+    """A RECURRENCE-ID as it appears in Event.key: UTC basic format, or the date of an all-day
+    one."""
     if not isinstance(value, datetime):
         return value.strftime("%Y%m%d")
     if value.tzinfo is None:
@@ -244,7 +246,8 @@ class Parsed:
         return None
 
     def master(self) -> tuple[int, icalendar.Component]:
-        """The series master, or the one VEVENT of a single event (an orphan override if that is all)."""
+        """The series master, or the one VEVENT of a single event (an orphan override if that is
+        all)."""
         vevents = self.vevents()
         if not vevents:
             raise BadDataError("not an event (no VEVENT)", where=self.resource.href)
@@ -259,7 +262,8 @@ class Parsed:
 
 
 class EventReader:
-    """Turns the iCalendar text of one resource into Events of one calendar, as the seller sees them.
+    """Turns the iCalendar text of one resource into Events of one calendar, as the seller sees
+    them.
 
     Floating times and all-day dates are taken in the seller's `zone`. A resource that
     cannot be read correctly raises BadDataError naming the resource and the reason, so
@@ -612,9 +616,10 @@ class CaldavConnector(Connector):
                 where=self.where,
             ) from None
         except dav_error.NotFoundError as exc:
+            # one line
             raise GoneError(
                 f"not found: {' '.join(str(exc.url).split())}", where=self.where
-            ) from None  # one line
+            ) from None
         except dav_error.DAVError as exc:
             raise ConnectorError(" ".join(str(exc).split())[:300], where=self.where) from None
         except etree.XMLSyntaxError as exc:  # a multistatus cut short by the server or on the way
@@ -795,9 +800,8 @@ class CaldavConnector(Connector):
             response = self._client.put(href, text, {**CALENDAR_DATA, **condition})
             self._status(response, href, "PUT")
         etag = response.headers.get("ETag")
-        return (
-            etag if etag and not etag.startswith("W/") else None
-        )  # a weak etag cannot guard a write
+        # a weak etag cannot guard a write
+        return etag if etag and not etag.startswith("W/") else None
 
     def _rewrite(self, resource: Resource, text: str) -> str | None:
         """PUT `text` over a resource, conditional on the etag it was read with.

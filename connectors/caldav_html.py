@@ -33,7 +33,8 @@ from agent.core.model import AgendaTag
 from agent.text.html_copy import NOTHING, Edit, follow
 
 ALT_DESCRIPTION = "X-ALT-DESC"
-URL_SAFE = "!'()*"  # left as they are, with letters, digits and -_.~: what JavaScript's encodeURIComponent does
+# left as they are, with letters, digits and -_.~: what JavaScript's encodeURIComponent does
+URL_SAFE = "!'()*"
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
@@ -62,11 +63,13 @@ def describe(
     result = Description()
 
     def edit_for(copy: str, html: str) -> Edit | None:
-        """The agenda edit of one copy; None, and a line that says so, when the copy cannot follow."""
+        """The agenda edit of one copy; None, and a line that says so, when the copy cannot
+        follow."""
         edit = follow(html, before, before_tag, after, after_tag)
         if edit is None:
             result.kept.append(
-                f"{copy}: it does not hold the agenda as callplan wrote it, so it was kept as it was"
+                f"{copy}: it does not hold the agenda as callplan wrote it, so it was kept as it "
+                "was"
             )
         return edit
 
@@ -87,9 +90,8 @@ def describe(
         alternative is not None
         and str(alternative.params.get("FMTTYPE", "")).lower() == "text/html"
     ):
-        html = unescape_backslash(
-            alternative.to_ical().decode("utf-8")
-        )  # unknown to icalendar, so still escaped
+        # unknown to icalendar, so still escaped
+        html = unescape_backslash(alternative.to_ical().decode("utf-8"))
         edit = edit_for(ALT_DESCRIPTION, html)
         if edit is not None and edit != NOTHING:
             result.properties.add(
@@ -112,8 +114,9 @@ class DataUrl:
     def __init__(self, url: str) -> None:
         scheme, colon, rest = url.partition(":")
         if not colon or scheme.strip().lower() != "data":
+            kept = scheme.strip().lower() or "no scheme"
             raise Unusable(
-                f"the HTML description is kept elsewhere ({scheme.strip().lower() or 'no scheme'}:) and callplan cannot edit it"
+                f"the HTML description is kept elsewhere ({kept}:) and callplan cannot edit it"
             )
         header, comma, self.payload = rest.partition(",")
         media, *options = [part.strip().lower() for part in header.split(";")]
@@ -129,7 +132,8 @@ class DataUrl:
             or any(charset not in ("utf-8", "utf8") for charset in charsets)
         ):
             raise Unusable(
-                f"a data: URL of {header or 'no type'}, not HTML in UTF-8, which callplan cannot edit"
+                f"a data: URL of {header or 'no type'}, not HTML in UTF-8, which callplan cannot "
+                "edit"
             )
         self.head = url[: len(url) - len(self.payload)]
         try:

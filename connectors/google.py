@@ -1,4 +1,5 @@
-"""The Google Calendar connector: google-api-python-client, built offline from its static discovery document.
+"""The Google Calendar connector: google-api-python-client, built offline from its static discovery
+document.
 
 Reading a calendar, and how it fits the engine's window
 -------------------------------------------------------
@@ -105,7 +106,8 @@ BATCH = 50  # requests per batch (the Calendar API's limit)
 # timeMin is exclusive on an event's end: an event of no length at the window's start would be
 # left out. Asking from a second earlier (the API's resolution) lets Window.holds decide.
 EDGE = timedelta(seconds=1)
-BATCH_URI = "https://www.googleapis.com/batch/calendar/v3"  # new_batch_http_request() would ignore api_endpoint
+# new_batch_http_request() would ignore api_endpoint
+BATCH_URI = "https://www.googleapis.com/batch/calendar/v3"
 RATE_REASONS = frozenset(
     {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "dailyLimitExceeded"}
 )
@@ -168,9 +170,8 @@ def _error_reason(exc: HttpError) -> tuple[str, str]:
 
 def _status(exc: HttpError) -> tuple[int, str, str]:
     """The status, the first error reason, and "HTTP 403 forbidden" to say which in a message."""
-    status = (
-        exc.resp.status if exc.resp is not None else 0
-    )  # a BatchError may come without a response
+    # a BatchError may come without a response
+    status = exc.resp.status if exc.resp is not None else 0
     reason, _ = _error_reason(exc)
     return status, reason, f"HTTP {status}{f' {reason}' if reason else ''}"
 
@@ -209,9 +210,8 @@ class GoogleConnector(Connector):
         self.send_updates = send_updates
         self.where = where
         self.page_size = page_size
-        self.retry = Retrier(
-            **{"attempts": 5, "backoff": 1.0, **retry}
-        )  # Google asks for 1 s, 2 s, 4 s...
+        # Google asks for 1 s, 2 s, 4 s...
+        self.retry = Retrier(**{"attempts": 5, "backoff": 1.0, **retry})
         self._tokens = token_store
         self._reauthorize = reauthorize
         self._refresh_failure = on_refresh_failure or (
@@ -252,9 +252,10 @@ class GoogleConnector(Connector):
     def _execute(self, request: HttpRequest, what: str) -> Any:
         """Execute one request: retried when throttled or failing transiently, errors translated.
 
-        An answer that is not a JSON object (googleapiclient hands back the raw text) was cut
-        short on the way: a read is tried again; a write went through but cannot be read back
-        (BadDataError: the engine skips the change, and the next cycle finds the event by its tag)."""
+        An answer that is not a JSON object (googleapiclient hands back the raw text) was cut short
+        on the way: a read is tried again; a write went through but cannot be read back
+        (BadDataError: the engine skips the change, and the next cycle finds the event by its
+        tag)."""
 
         def send() -> Any:
             answer = request.execute(num_retries=0)
@@ -336,7 +337,8 @@ class GoogleConnector(Connector):
         )
 
     def _pages(self, calendar: str, what: str, **params: Any) -> Iterator[dict[str, Any]]:
-        """events.list pages, following pageToken by hand (list_next cannot repeat some parameters)."""
+        """events.list pages, following pageToken by hand (list_next cannot repeat some
+        parameters)."""
         token: str | None = None
         while True:
             page = self._execute(
@@ -375,7 +377,8 @@ class GoogleConnector(Connector):
                 return found
 
     def changes(self, calendar: str, cursor: str | None, window: Window) -> Delta:
-        """What changed since the cursor (the last nextSyncToken); a full read of the window without one."""
+        """What changed since the cursor (the last nextSyncToken); a full read of the window without
+        one."""
         before = self.http.sent
         delta = None
         if cursor:
@@ -511,9 +514,8 @@ class GoogleConnector(Connector):
         )
         try:
             return self._event(self._execute(request, "create block"), calendar)
-        except (
-            ConflictError
-        ) as exc:  # a retry after an answer that got lost: the first attempt went through
+        # a retry after an answer that got lost: the first attempt went through
+        except ConflictError as exc:
             recovered = self._recovered(calendar, event_id, block, exc)
             if isinstance(recovered, ConnectorError):
                 raise recovered from None
@@ -543,7 +545,8 @@ class GoogleConnector(Connector):
                 del pending[str(index)]
 
         def send() -> list[Failure]:
-            """One round: the inserts still pending; results kept, the failures to retry for returned."""
+            """One round: the inserts still pending; results kept, the failures to retry for
+            returned."""
             answers: dict[str, tuple[Any, HttpError | None]] = {}
             batch = BatchHttpRequest(
                 callback=lambda rid, item, exc: answers.__setitem__(rid, (item, exc)),
@@ -558,10 +561,11 @@ class GoogleConnector(Connector):
                 )
             try:
                 batch.execute(http=self.http)
+            # parts missing: cut short; sent again (409 tells what went through)
             except (
                 KeyError,
                 BatchError,
-            ) as error:  # parts missing: cut short; sent again (409 tells what went through)
+            ) as error:
                 raise Unreadable(
                     f"a batch answer without all its parts ({type(error).__name__})"
                 ) from None
@@ -575,9 +579,8 @@ class GoogleConnector(Connector):
                 elif exc is None:
                     results[int(rid)] = self._event(item, calendar)
                 elif (failure := self._retryable(exc, "create block")) is not None:
-                    failures.append(
-                        failure
-                    )  # throttled or a server error: stays pending for the next round
+                    # throttled or a server error: stays pending for the next round
+                    failures.append(failure)
                     continue
                 else:
                     results[int(rid)] = self._recovered(
@@ -613,7 +616,8 @@ class GoogleConnector(Connector):
         return failure
 
     def update(self, calendar: str, current: Event, block: BlockSpec) -> Event:
-        """PATCH the title, text, times and tag of a block, if nobody changed it since it was read."""
+        """PATCH the title, text, times and tag of a block, if nobody changed it since it was
+        read."""
         request = self.service.events().patch(
             calendarId=calendar, eventId=current.ref, body=block_fields(block), sendUpdates="none"
         )
@@ -623,7 +627,8 @@ class GoogleConnector(Connector):
         )
 
     def delete(self, calendar: str, current: Event) -> None:
-        """Delete a block if unchanged; ConflictError if someone edited it, GoneError if it is gone."""
+        """Delete a block if unchanged; ConflictError if someone edited it, GoneError if it is
+        gone."""
         request = self.service.events().delete(
             calendarId=calendar, eventId=current.ref, sendUpdates="none"
         )

@@ -77,7 +77,8 @@ class GoogleOptions(Model):
     def _one_way_in(self) -> GoogleOptions:
         if bool(self.token_file) == bool(self.service_account_file):
             raise ValueError(
-                "give either token_file (OAuth, with client_secrets_file) or service_account_file (Workspace)"
+                "give either token_file (OAuth, with client_secrets_file) or service_account_file "
+                "(Workspace)"
             )
         if self.client_secrets_file and not self.token_file:
             raise ValueError("client_secrets_file goes with token_file")
@@ -85,7 +86,8 @@ class GoogleOptions(Model):
 
 
 def parse_options(account: Account) -> GoogleOptions:
-    """Validate an account's google keys; errors name the key: `config.toml: accounts[0].token_file: ...`."""
+    """Validate an account's google keys; errors name the key: `config.toml: accounts[0].token_file:
+    ...`."""
     return validate(GoogleOptions, account.options, account.where)
 
 
@@ -145,7 +147,8 @@ class TokenStore:
     def save(
         self, credentials: user_credentials.Credentials, granted: list[str] | None = None
     ) -> None:
-        """Write the token file (after a refresh or a new authorisation), keeping the granted scopes."""
+        """Write the token file (after a refresh or a new authorisation), keeping the granted
+        scopes."""
         info = json.loads(credentials.to_json())
         if granted is not None:
             info["scopes"] = sorted(granted)
@@ -167,7 +170,8 @@ class TokenStore:
 def load_credentials(
     account: Account, options: GoogleOptions, token_uri: str | None = None
 ) -> tuple[BaseCredentials, TokenStore | None]:
-    """The account's credentials, and the token store to keep up to date (None for a service account).
+    """The account's credentials, and the token store to keep up to date (None for a service
+    account).
 
     A service account's key names its token endpoint itself; `token_uri` (default: the
     account's option) is for user tokens.
@@ -201,8 +205,10 @@ def refresh_failure(
     code = details.get("error") or type(exc).__name__
     if service:
         return AuthError(
-            f"Google refused the service account ({code}); check that the domain-wide delegation in the Admin "
-            f"console grants its client id the scopes {', '.join(scopes_for(account))} and that {account.email} exists",
+            f"Google refused the service account ({code}); check that the domain-wide delegation "
+            "in the Admin "
+            f"console grants its client id the scopes {', '.join(scopes_for(account))} and that "
+            f"{account.email} exists",
             where=account.where,
         )
     if code == "invalid_grant":
@@ -253,7 +259,8 @@ def authorize(
     options = parse_options(account)
     if not (options.client_secrets_file and options.token_file):
         raise ConfigError(
-            "callplan auth google needs client_secrets_file and token_file (a service account needs no authorisation)",
+            "callplan auth google needs client_secrets_file and token_file (a service account "
+            "needs no authorisation)",
             where=account.where,
         )
     where = f"{account.where}.client_secrets_file"
@@ -272,8 +279,10 @@ def authorize(
                 port=port,
                 open_browser=open_browser,
                 browser=browser,
-                authorization_prompt_message="Open this address to let callplan use the calendar of "
-                f"{account.email}:\n{{url}}",
+                authorization_prompt_message=(
+                    f"Open this address to let callplan use the calendar of {account.email}:\n"
+                    f"{{url}}"
+                ),
                 success_message="callplan is authorised. You can close this window.",
                 access_type="offline",  # a refresh token, so the agent keeps working
                 prompt="consent",  # and a new one even if this client was authorised before
@@ -290,9 +299,8 @@ def authorize(
         OSError,
         ValueError,
     ) as exc:
-        reason = (
-            " ".join(str(exc).split())[:200] or type(exc).__name__
-        )  # oauthlib's messages hold no secrets
+        # oauthlib's messages hold no secrets
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise AuthError(
             f"the authorisation did not complete: {reason}", where=account.where
         ) from None
@@ -300,12 +308,14 @@ def authorize(
     missing = [scope for scope in scopes if scope not in granted]
     if missing:
         raise AuthError(
-            f"the consent screen did not grant {', '.join(missing)}; run it again and allow every item",
+            f"the consent screen did not grant {', '.join(missing)}; run it again and allow every "
+            "item",
             where=account.where,
         )
     if not credentials.refresh_token:
         raise AuthError(
-            "Google returned no refresh token; remove callplan's access at myaccount.google.com and try again",
+            "Google returned no refresh token; remove callplan's access at myaccount.google.com "
+            "and try again",
             where=account.where,
         )
     store = TokenStore(options.token_file, f"{account.where}.token_file")

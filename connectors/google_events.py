@@ -34,10 +34,11 @@ PREFIX = "callplan_"
 OWNED_FILTER = (
     f"{PREFIX}agent={AGENT}"  # privateExtendedProperty value that finds every tagged event
 )
+# extendedProperties limits (Calendar API guide, "Extended properties")
 MAX_KEY, MAX_VALUE = (
     44,
     1024,
-)  # extendedProperties limits (Calendar API guide, "Extended properties")
+)
 AGENDA_FIELDS = tuple(AgendaTag("", "", "").fields())  # the keys a meeting's agenda tag uses
 
 RESPONSES = {
@@ -55,7 +56,8 @@ def tag_properties(fields: dict[str, str]) -> dict[str, str]:
     for key, value in properties.items():
         if len(key) > MAX_KEY or len(value) > MAX_VALUE:
             raise ConnectorError(
-                f"tag field {key} is too long for a Google extended property ({len(value)} characters)"
+                f"tag field {key} is too long for a Google extended property ({len(value)} "
+                "characters)"
             )
     return properties
 
@@ -130,7 +132,8 @@ def parse(item: dict[str, Any], calendar: str, self_email: str, zone: ZoneInfo) 
         block_tag, agenda_tag = read_tags((item.get("extendedProperties") or {}).get("private"))
         organizer_email = str(organizer.get("email", "")).strip().lower()
         return Event(
-            key=ident,  # an instance id encodes the series and the original start: stable when moved
+            # an instance id encodes the series and the original start: stable when moved
+            key=ident,
             ref=ident,
             calendar=calendar,
             title=str(item.get("summary", "")),
@@ -197,7 +200,8 @@ def new_block(event_id: str, block: BlockSpec) -> dict[str, Any]:
 
 
 def agenda_patch(description: str, agenda: AgendaTag | None) -> dict[str, Any]:
-    """A PATCH body that sets a meeting's description and its agenda tag (null removes a property)."""
+    """A PATCH body that sets a meeting's description and its agenda tag (null removes a
+    property)."""
     private: dict[str, str | None] = dict.fromkeys((PREFIX + name for name in AGENDA_FIELDS), None)
     if agenda is not None:
         private.update(tag_properties(agenda.fields()))

@@ -26,11 +26,12 @@ from agent.core.errors import ConnectorError, TransientError
 from connectors.retry import Failure, Retrier, slowest, status_failure
 
 BATCH_LIMIT = 20  # Graph's maximum number of requests in one $batch
+# ...or cut off mid-body
 NETWORK_FAILURES = (
     requests.ConnectionError,
     requests.Timeout,
     requests.exceptions.ChunkedEncodingError,
-)  # ...or cut off mid-body
+)
 
 
 class GraphSession(requests.Session):
@@ -39,9 +40,8 @@ class GraphSession(requests.Session):
     def __init__(self, *, timeout: float = 30.0, **retry: Any) -> None:
         super().__init__()
         self.timeout = timeout
-        self.retry = Retrier(
-            **{"attempts": 5, "max_wait": 120.0, **retry}
-        )  # backoff, sleep, random, clock too
+        # backoff, sleep, random, clock too
+        self.retry = Retrier(**{"attempts": 5, "max_wait": 120.0, **retry})
         self.token: Callable[[bool], str] | None = None  # token(force_refresh) -> access token
         self.sent = 0
 
@@ -50,9 +50,8 @@ class GraphSession(requests.Session):
     ) -> requests.Response:  # type: ignore[override]
         kwargs["timeout"] = kwargs.get("timeout") or self.timeout
         headers = dict(kwargs.pop("headers", None) or {})
-        forward = partial(
-            super().request, method, url, *args, headers=headers, **kwargs
-        )  # sends `headers` as they are then
+        # sends `headers` as they are then
+        forward = partial(super().request, method, url, *args, headers=headers, **kwargs)
         where = str(url).split("?")[0]
         refreshed = False
 
@@ -66,7 +65,9 @@ class GraphSession(requests.Session):
             nonlocal refreshed
             response = send_once(False)
             if response.status_code == 401 and self.token is not None and not refreshed:
-                refreshed = True  # the token may have been revoked or expired early: one fresh try, within this attempt
+                # the token may have been revoked or expired early: one fresh try, within this
+                # attempt
+                refreshed = True
                 response = send_once(True)
             return response
 

@@ -134,7 +134,8 @@ def _rid(value: str) -> str:
 
 
 class OutlookConnector(Connector):
-    """One seller's Microsoft 365 calendars through Microsoft Graph (see connectors.base.Connector)."""
+    """One seller's Microsoft 365 calendars through Microsoft Graph (see
+    connectors.base.Connector)."""
 
     name = "outlook"
     silent_updates = (
@@ -238,8 +239,8 @@ class OutlookConnector(Connector):
             )
         if status == 403:
             raise AuthError(
-                f"Graph denied access to the calendar ({code}: {message}); the app registration needs the "
-                "Calendars.ReadWrite permission with consent",
+                f"Graph denied access to the calendar ({code}: {message}); the app registration "
+                "needs the Calendars.ReadWrite permission with consent",
                 where=self.where,
             )
         raise ConnectorError(f"{method}: HTTP {status} {code}: {message}", where=where)
@@ -331,9 +332,8 @@ class OutlookConnector(Connector):
         )
         fetched, gone = self._get_many(changed)
         events, skipped = self._events(calendar, fetched, window)
-        kept = {event.ref for event in events} | {
-            ref for ref, _ in skipped
-        }  # a malformed one is not "removed"
+        # a malformed one is not "removed"
+        kept = {event.ref for event in events} | {ref for ref, _ in skipped}
         return Delta(
             upserted=tuple(events),
             removed_refs=tuple(sorted((removed | gone | set(changed)) - kept)),
@@ -395,7 +395,8 @@ class OutlookConnector(Connector):
         key = str(item["id"])
         if kind in ("occurrence", "exception") and item.get("seriesMasterId"):
             try:
-                key = f"{item['seriesMasterId']}#{_rid(str(item.get('originalStart') or start.isoformat()))}"
+                original = str(item.get("originalStart") or start.isoformat())
+                key = f"{item['seriesMasterId']}#{_rid(original)}"
             except ValueError:
                 raise BadDataError(
                     f"unreadable originalStart {item.get('originalStart')!r}"

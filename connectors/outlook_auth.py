@@ -64,7 +64,8 @@ class OutlookOptions(Model):
         if self.mode == "delegated":
             if self.client_secret_file or self.certificate_file:
                 raise ValueError(
-                    'client_secret_file and certificate_file are for mode = "app"; delegated sign-in uses `callplan auth outlook`'
+                    'client_secret_file and certificate_file are for mode = "app"; delegated '
+                    "sign-in uses `callplan auth outlook`"
                 )
             return self
         if self.tenant in MULTI_TENANT:
@@ -95,7 +96,8 @@ class OutlookOptions(Model):
 
 
 def parse_options(account: Account) -> OutlookOptions:
-    """Validate an account's outlook keys; errors name the key: `config.toml: accounts[0].tenant: ...`."""
+    """Validate an account's outlook keys; errors name the key: `config.toml: accounts[0].tenant:
+    ...`."""
     return validate(OutlookOptions, account.options, account.where)
 
 
@@ -123,7 +125,8 @@ class GraphTokens:
                 self.cache.deserialize(text)
             except ValueError:
                 raise ConfigError(
-                    f"{self.cache_file} is not an MSAL token cache; delete it and run `callplan auth outlook {account.name}`",
+                    f"{self.cache_file} is not an MSAL token cache; delete it and run `callplan "
+                    f"auth outlook {account.name}`",
                     where=f"{self.where}.token_cache_file",
                 ) from None
         self._http_client = http_client
@@ -211,8 +214,9 @@ class GraphTokens:
         )
         if self.options.mode == "app":
             return AuthError(
-                f"app-only sign-in for client {self.options.client_id} failed ({reason}); check the client secret or "
-                f"certificate and that an admin granted the Calendars.ReadWrite application permission",
+                f"app-only sign-in for client {self.options.client_id} failed ({reason}); check "
+                "the client secret or certificate and that an admin granted the "
+                "Calendars.ReadWrite application permission",
                 where=self.where,
             )
         if result.get("suberror") == "consent_required" or "AADSTS65001" in reason:
@@ -220,7 +224,8 @@ class GraphTokens:
         return self._sign_in_needed(f"was refused ({reason})")
 
     def sign_in(self, show: Callable[[str], None]) -> str:
-        """Device-code flow (delegated) or a client-credentials check (app); returns who is signed in."""
+        """Device-code flow (delegated) or a client-credentials check (app); returns who is signed
+        in."""
         app = self._application()
         if self.options.mode == "app":
             self()
@@ -261,4 +266,5 @@ def _first_line(text: str) -> str:
 def describe_cache(tokens: GraphTokens) -> str:
     """For `auth`: where the cache is, without its content."""
     size = len(json.loads(tokens.cache.serialize() or "{}").get("RefreshToken", {}))
-    return f"token cache {tokens.cache_file} (mode 0600, {size} refresh token{'s' if size != 1 else ''})"
+    plural = "s" if size != 1 else ""
+    return f"token cache {tokens.cache_file} (mode 0600, {size} refresh token{plural})"

@@ -43,9 +43,8 @@ from agent.core.errors import ConnectorError, ThrottledError, TransientError
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-DELAY_SECONDS = re.compile(
-    r"\d+(\.\d+)?"
-)  # RFC 9110's delay-seconds (digits); a fraction is read too
+# RFC 9110's delay-seconds (digits); a fraction is read too
+DELAY_SECONDS = re.compile(r"\d+(\.\d+)?")
 
 
 @dataclass(frozen=True)
@@ -116,7 +115,8 @@ def _utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class Retrier:
-    """The bounds and the knobs of retrying; `run` retries one request (see the module docstring)."""
+    """The bounds and the knobs of retrying; `run` retries one request (see the module
+    docstring)."""
 
     attempts: int = 4
     backoff: float = (

@@ -35,7 +35,8 @@ def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RadicaleServe
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    """One PostgreSQL cluster per test session, started by the test run itself; tests make their own databases.
+    """One PostgreSQL cluster per test session, started by the test run itself; tests make their own
+    databases.
 
     Without the server binaries the tests that need it fail, saying what to install: they
     must run everywhere the suite runs (.ci/run installs PostgreSQL where it is missing)."""
@@ -108,7 +109,8 @@ def tmp_secret(tmp_path: Path) -> Path:
     return path
 
 
-# -- scenario harnesses: every provider runs tests/loop/test_invariants.py -----------------------------
+# -- scenario harnesses: every provider runs tests/loop/test_invariants.py
+# -----------------------------
 
 HARNESSES = ["caldav", "outlook", "google"]
 
@@ -131,7 +133,8 @@ def authority() -> Iterator[Authority]:
 
 @pytest.fixture
 def graph(authority: Authority) -> Iterator[GraphFake]:
-    """A fake Microsoft Graph that accepts the authority's tokens (see tests/support/fakes/graph.py)."""
+    """A fake Microsoft Graph that accepts the authority's tokens (see
+    tests/support/fakes/graph.py)."""
     with GraphFake(authority.tokens) as fake:
         yield fake
 
@@ -147,7 +150,8 @@ def outlook_harness(
 
 @pytest.fixture
 def google_fake() -> Iterator[GoogleCalendarFake]:
-    """A Google Calendar v3 fake on a free loopback port; its clock is the scenario week's Monday."""
+    """A Google Calendar v3 fake on a free loopback port; its clock is the scenario week's
+    Monday."""
     with GoogleCalendarFake(datetime(2030, 3, 18, 7, tzinfo=ZONE)) as fake:
         yield fake
     assert not fake.crashes, fake.crashes

@@ -1,5 +1,5 @@
-"""The code base stays free of unused imports, undefined names and other pyflakes findings,
-and every package of it ships."""
+"""The code base stays free of unused imports, undefined names and other pyflakes findings, is
+laid out by the formatter, and every package of it ships."""
 
 from __future__ import annotations
 
@@ -11,13 +11,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_ruff_finds_nothing() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--no-cache", "agent", "connectors", "tests"],
+def ruff(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ruff", *args, "--no-cache", "agent", "connectors", "tests"],
         cwd=ROOT,
         capture_output=True,
         text=True,
     )
+
+
+def test_ruff_finds_nothing() -> None:
+    result = ruff("check")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_code_is_laid_out_as_ruff_format_lays_it_out() -> None:
+    result = ruff("format", "--check")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

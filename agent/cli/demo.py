@@ -71,7 +71,9 @@ WEEK = (
         time(10, 0),
         60,
         guests=(DANA, RAJ),
-        description="Video call: https://meet.example/globex-disco\nDana asked to cover data residency.",
+        description=(
+            "Video call: https://meet.example/globex-disco\nDana asked to cover data residency."
+        ),
     ),
     Seed(
         "Initech: pricing review",
@@ -226,12 +228,13 @@ def run_demo(console: Console, clock: Callable[[], datetime] = lambda: datetime.
             _show_first(console, first, settings)
             second = session.cycle()[0]
             console.print(
-                f"\n[bold]Second cycle[/]: {second.changes} changes, {second.requests} API request(s). "
-                "Nothing to do: the calendar already holds what it should."
+                f"\n[bold]Second cycle[/]: {second.changes} changes, {second.requests} API "
+                "request(s). Nothing to do: the calendar already holds what it should."
             )
         client.close()
     console.print(
-        "The server and its data were temporary and are gone. Set up your own calendars: see README.md."
+        "The server and its data were temporary and are gone. Set up your own calendars: see "
+        "README.md."
     )
 
 

@@ -18,7 +18,8 @@ HOST = "127.0.0.1"
 
 
 def free_port() -> int:
-    """A TCP port that was free a moment ago (the OS picks it; another process may still race us)."""
+    """A TCP port that was free a moment ago (the OS picks it; another process may still race
+    us)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((HOST, 0))
         return int(probe.getsockname()[1])
@@ -95,10 +96,12 @@ class RadicaleServer:
         raise RuntimeError(f"Radicale did not start; see {self.log_path}:\n{self._log_tail()}")
 
     def restart(self) -> RadicaleServer:
-        """Start a stopped server again on the same port and folder: the server that went away and came back."""
+        """Start a stopped server again on the same port and folder: the server that went away and
+        came back."""
         if not self._launch():
             raise RuntimeError(
-                f"Radicale did not restart on port {self.port}; see {self.log_path}:\n{self._log_tail()}"
+                f"Radicale did not restart on port {self.port}; see {self.log_path}:\n"
+                f"{self._log_tail()}"
             )
         return self
 

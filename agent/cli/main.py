@@ -75,7 +75,8 @@ def sync(ctx: click.Context, once: bool, dry_run: bool, accounts: tuple[str, ...
 
     if not once:
         raise click.UsageError(
-            "sync runs one cycle and needs --once; the service that runs a cycle every interval is `callplan run`"
+            "sync runs one cycle and needs --once; the service that runs a cycle every interval is "
+            "`callplan run`"
         )
     with _session(ctx) as session, nullcontext() if dry_run else session.store.lock():
         reports = session.cycle(accounts, dry_run=dry_run)
@@ -141,7 +142,8 @@ def undo(ctx: click.Context, accounts: tuple[str, ...], dry_run: bool, yes: bool
 @main.command()
 @click.pass_context
 def run(ctx: click.Context) -> None:
-    """Run as a service: a cycle per account every interval until SIGTERM; SIGHUP reloads the configuration."""
+    """Run as a service: a cycle per account every interval until SIGTERM; SIGHUP reloads the
+    configuration."""
     from agent.service.daemon import run_service
 
     run_service(ctx.obj, verbose=ctx.find_root().params["verbose"])
@@ -226,7 +228,8 @@ def report(
     until: datetime | None,
     accounts: tuple[str, ...],
 ) -> None:
-    """The review of customer meetings per seller and per customer: debriefed, next steps, next meeting booked."""
+    """The review of customer meetings per seller and per customer: debriefed, next steps, next
+    meeting booked."""
     from agent.cli import report_view
     from agent.review.report import from_store, period_end
 
@@ -270,7 +273,8 @@ def config_check(ctx: click.Context, connect: bool) -> None:
 
     with _session(ctx) as session:
         console.print(
-            f"{session.config.path}: ok, {len(session.config.accounts)} accounts, state in {session.store.where}"
+            f"{session.config.path}: ok, {len(session.config.accounts)} accounts, state in "
+            f"{session.store.where}"
         )
         for account in session.config.accounts:
             connector = open_connector(account)
@@ -292,7 +296,8 @@ def db() -> None:
 @db.command("migrate")
 @click.pass_context
 def db_migrate(ctx: click.Context) -> None:
-    """Bring the state database's schema up to this callplan's (safe to run again, and on many machines at once)."""
+    """Bring the state database's schema up to this callplan's (safe to run again, and on many
+    machines at once)."""
     from agent.config import settings as config_module
     from agent.state.backend import migrate
 
@@ -382,14 +387,16 @@ def auth_outlook(ctx: click.Context, account: str) -> None:
 )
 @click.pass_context
 def auth_google(ctx: click.Context, account: str, port: int, no_browser: bool) -> None:
-    """Google: the consent flow in your browser (OAuth installed app); saves the token (mode 0600)."""
+    """Google: the consent flow in your browser (OAuth installed app); saves the token (mode
+    0600)."""
     from connectors.google_auth import authorize
 
     with _session(ctx) as session:
         chosen = session.accounts([account])[0]
     if no_browser and port:
         click.echo(
-            f"From another computer: ssh -L {port}:127.0.0.1:{port} <this host>, then open the address below there."
+            f"From another computer: ssh -L {port}:127.0.0.1:{port} <this host>, then open the "
+            "address below there."
         )
     authorize(chosen, port=port, open_browser=not no_browser, say=click.echo)
 

@@ -133,8 +133,8 @@ def status_table(
     artifacts: list[Artifact],
     service: str | None,
 ) -> Table:
-    """Per account: the last cycle, the next (only while the service runs), what it owns, its backlog
-    (changes planned but not yet made: conflicts, throttling, a stop) and the last error."""
+    """Per account: the last cycle, the next (only while the service runs), what it owns, its
+    backlog (changes planned but not yet made: conflicts, throttling, a stop) and the last error."""
     table = Table(title="callplan status")
     for column in (
         "Account",
@@ -176,7 +176,8 @@ def undo_summary(console: Console, report: UndoReport, dry_run: bool) -> None:
     head = "would remove" if dry_run else "removed"
     console.print(
         f"[bold]{report.account}[/]: {head} {len(report.removed)} blocks, "
-        f"{'would strip' if dry_run else 'stripped'} {len(report.restored)} agendas, kept {len(report.kept)}"
+        f"{'would strip' if dry_run else 'stripped'} {len(report.restored)} agendas, kept "
+        f"{len(report.kept)}"
     )
     for line in report.kept:
         console.print(f"  kept: {line}")

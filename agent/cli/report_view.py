@@ -59,9 +59,8 @@ def _cells(figures: Figures) -> list[str]:
 
 def _period(review: Review) -> str:
     zone = review.zone
-    last = (review.end - timedelta(microseconds=1)).astimezone(
-        zone
-    )  # an end at midnight belongs to the day before
+    # an end at midnight belongs to the day before
+    last = (review.end - timedelta(microseconds=1)).astimezone(zone)
     return f"{review.start.astimezone(zone):%a %d %b %Y} – {last:%a %d %b %Y} ({review.days} days)"
 
 

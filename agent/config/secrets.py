@@ -80,7 +80,8 @@ def read_secret(value: str | Path, where: str) -> str:
 
 
 def write_private(value: str | Path, text: str, where: str) -> None:
-    """Write a private file atomically with mode 0600 (a refreshed token must never be half-written)."""
+    """Write a private file atomically with mode 0600 (a refreshed token must never be
+    half-written)."""
     path = secret_path(value)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

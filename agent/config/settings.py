@@ -1,9 +1,9 @@
 """Configuration: a TOML file, validated into frozen settings with errors that say where.
 
-The file has top-level agent options, a `[service]` table for `callplan run`, a `[defaults]`
-table of per-seller settings, and an `[[accounts]]` array. An account may override any key of `[defaults]` (its time zone,
-working hours, internal domains...); keys it does not know are handed to the provider's
-connector, which validates its own options. Every error names the file and the key path:
+The file has top-level agent options, a `[service]` table for `callplan run`, a `[defaults]` table
+of per-seller settings, and an `[[accounts]]` array. An account may override any key of `[defaults]`
+(its time zone, working hours, internal domains...); keys it does not know are handed to the
+provider's connector, which validates its own options. Every error names the file and the key path:
 ``config.toml: accounts[1].internal_domains: Input should be a valid tuple``.
 """
 
@@ -154,7 +154,8 @@ SETTINGS_KEYS = frozenset(Settings.model_fields)
 
 
 class Account(Model):
-    """One seller at one provider. `options` are the provider's own keys, checked by its connector."""
+    """One seller at one provider. `options` are the provider's own keys, checked by its
+    connector."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     provider: Literal["caldav", "google", "outlook"]
@@ -173,16 +174,13 @@ class ServiceSettings(Model):
     """How `callplan run` polls, backs off, stops and logs: the `[service]` table."""
 
     interval_seconds: float = Field(default=60, ge=1, le=86400)  # between two cycles of an account
-    jitter_seconds: float | None = Field(
-        default=None, ge=0
-    )  # random delay added per cycle; default a tenth of the interval
+    # random delay added per cycle; default a tenth of the interval
+    jitter_seconds: float | None = Field(default=None, ge=0)
     workers: int = Field(default=8, ge=1, le=64)  # accounts that may cycle at the same time
-    stop_timeout_seconds: float = Field(
-        default=20, gt=0, le=300
-    )  # SIGTERM: finish the change in flight within this
-    backoff_max_seconds: float = Field(
-        default=900, ge=1, le=86400
-    )  # a failing account waits at most this long
+    # SIGTERM: finish the change in flight within this
+    stop_timeout_seconds: float = Field(default=20, gt=0, le=300)
+    # a failing account waits at most this long
+    backoff_max_seconds: float = Field(default=900, ge=1, le=86400)
     log_level: LogLevel = "info"
 
     @model_validator(mode="after")
@@ -231,8 +229,8 @@ def postgres_state(url: str, password_file: str | None, where: str) -> PostgresS
     parts = urlsplit(url)
     if parts.password is not None or "password" in parse_qs(parts.query):
         raise ConfigError(
-            "a password does not belong in the URL: put it in a file readable only by you (chmod 600) named by "
-            "state_password_file, or in ~/.pgpass",
+            "a password does not belong in the URL: put it in a file readable only by you (chmod "
+            "600) named by state_password_file, or in ~/.pgpass",
             where=where,
         )
     return PostgresState(url=url, password_file=password_file)
@@ -296,9 +294,8 @@ def parse(raw: Mapping[str, Any], path: Path) -> Config:
     name = path.name
     top = validate(_TopLevel, raw, name)
     service = validate(ServiceSettings, top.service, f"{name}: service")
-    validate(
-        Settings, top.defaults, f"{name}: defaults"
-    )  # so a bad default is blamed on [defaults]
+    # so a bad default is blamed on [defaults]
+    validate(Settings, top.defaults, f"{name}: defaults")
     accounts = [
         _account(entry, index, top.defaults, name) for index, entry in enumerate(top.accounts)
     ]

@@ -68,9 +68,8 @@ class Debrief:
     next_meeting: str = ""
     openers: tuple[str, ...] = ()
     notes: str = ""
-    other: tuple[str, ...] = field(
-        default=()
-    )  # private notes: unknown headings, marked and held-back text
+    # private notes: unknown headings, marked and held-back text
+    other: tuple[str, ...] = field(default=())
     withheld: tuple[str, ...] = ()  # lines under a shared section's heading that were not shared
 
     @property
@@ -83,7 +82,8 @@ class Debrief:
         return Shared(self.objective, self.theirs, self.ours)
 
     def steps(self) -> tuple[Item, ...]:
-        """The next steps this debrief agreed: open commitments of both sides and next-step lines."""
+        """The next steps this debrief agreed: open commitments of both sides and next-step
+        lines."""
         return tuple(item for item in self.theirs + self.ours + self.next_steps if not item.done)
 
     @property

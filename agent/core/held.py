@@ -57,9 +57,8 @@ class Held:
         before becomes the settled one if it had settled by then."""
         settled = self.settled
         if self.debrief is not None and self.settled_by(now, settle):
-            settled = (
-                self.debrief.shared if self.debriefed else None
-            )  # an emptied debrief says nothing
+            # an emptied debrief says nothing
+            settled = self.debrief.shared if self.debriefed else None
         return replace(
             self,
             debrief=debrief,

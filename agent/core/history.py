@@ -72,9 +72,8 @@ class Carryover:
     settles_at: datetime | None = (
         None  # when `pending` replaces `agreed` if the debrief stays unchanged
     )
-    withheld: tuple[
-        str, ...
-    ] = ()  # lines under the latest version's shared headings that were held back
+    # lines under the latest version's shared headings that were held back
+    withheld: tuple[str, ...] = ()
 
     def carrying(self, agreed: Agreed | None) -> Carryover:
         """This carry-over with `agreed` as what the agenda carries now: nothing is pending

@@ -15,7 +15,8 @@ from agent.core.model import BodyFormat
 
 # Elements that start a new line of text; inline ones (span, b, a...) do not.
 BLOCKS = frozenset(
-    "address article aside blockquote body br dd div dl dt fieldset figure footer form h1 h2 h3 h4 h5 h6 "
+    "address article aside blockquote body br dd div dl dt fieldset figure footer form h1 h2 h3 h4 "
+    "h5 h6 "
     "header hr html li main nav ol p pre section table tbody td tfoot th thead tr ul".split()
 )
 VOID = frozenset("area base br col embed hr img input link meta source track wbr".split())

@@ -19,13 +19,14 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+# syslog levels, for journald
 PRIORITY = {
     "debug": 7,
     "info": 6,
     "warning": 4,
     "error": 3,
     "critical": 2,
-}  # syslog levels, for journald
+}
 
 _CREDENTIAL = re.compile(r"(?i)\b(basic|bearer|digest)(\s+)[A-Za-z0-9._~+/=-]{6,}")
 _SECRET_PAIR = re.compile(
@@ -40,7 +41,8 @@ def redact(text: str) -> str:
 
 
 def emit(logger: logging.Logger, level: int, event: str, **fields: Any) -> None:
-    """Log a structured event: `event` names it, `fields` become key=value pairs (None is left out)."""
+    """Log a structured event: `event` names it, `fields` become key=value pairs (None is left
+    out)."""
     logger.log(level, event, extra={"fields": fields})
 
 

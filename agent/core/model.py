@@ -18,7 +18,8 @@ AGENT = "callplan"
 
 
 class Kind(enum.StrEnum):
-    """What an artifact is. Prep and debrief are blocks (events); the agenda is text in a meeting."""
+    """What an artifact is. Prep and debrief are blocks (events); the agenda is text in a
+    meeting."""
 
     PREP = "prep"
     DEBRIEF = "debrief"
@@ -344,7 +345,8 @@ class Window:
         return span.overlaps(self.span)
 
     def widened(self, margin: timedelta) -> Window:
-        """The window with `margin` more on each side: what to ask a server for before `holds` decides."""
+        """The window with `margin` more on each side: what to ask a server for before `holds`
+        decides."""
         return Window(self.start - margin, self.end + margin)
 
 

@@ -199,7 +199,8 @@ class Harvester:
         )
 
     def _recorded(self, now: datetime) -> Iterable[Artifact]:
-        """Debrief records of meetings that started before `now` (held or not yet recorded as held)."""
+        """Debrief records of meetings that started before `now` (held or not yet recorded as
+        held)."""
         for a in self.store.artifacts(account=self.account.name):
             if a.kind is Kind.DEBRIEF and a.meeting_start and a.meeting_start < now:
                 yield a

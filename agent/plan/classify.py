@@ -39,9 +39,8 @@ class Classifier:
         self._internal: dict[str, bool] = {}
         self._names: dict[str, str] = {}
         self._labels: dict[str, str] = {}  # by customer
-        self._externals: dict[
-            int, tuple[Event, tuple[Attendee, ...]]
-        ] = {}  # by id; the event is held so its id stays its own
+        # by id; the event is held so its id stays its own
+        self._externals: dict[int, tuple[Event, tuple[Attendee, ...]]] = {}
         self._members = [
             (
                 name,
@@ -75,7 +74,8 @@ class Classifier:
         return self._outside[email]
 
     def external_attendees(self, event: Event) -> tuple[Attendee, ...]:
-        """Attendees from outside the seller's organisation, excluding rooms and excluded parties."""
+        """Attendees from outside the seller's organisation, excluding rooms and excluded
+        parties."""
         known = self._externals.get(id(event))
         if known is not None and known[0] is event:
             return known[1]
@@ -117,7 +117,8 @@ class Classifier:
         return Verdict(False, "internal meeting")
 
     def customer_name(self, attendee: Attendee) -> str:
-        """The customer an attendee belongs to: a configured name, a personal address, or a domain."""
+        """The customer an attendee belongs to: a configured name, a personal address, or a
+        domain."""
         email = attendee.address
         if email not in self._names:
             self._names[email] = self._customer_name(email, attendee.domain)
@@ -174,7 +175,8 @@ def customer_among(externals: Iterable[Attendee], settings: Settings) -> str:
 
 
 def customer_label(customer: str, settings: Settings) -> str:
-    """A readable name: configured names as they are, "Globex" for globex.com, a person's address as is."""
+    """A readable name: configured names as they are, "Globex" for globex.com, a person's address as
+    is."""
     if customer in settings.customers or "@" in customer or not customer:
         return customer
     labels = customer.split(".")

@@ -146,7 +146,8 @@ class Placer:
         earliest: datetime,
         working: bool,
     ) -> Interval | None:
-        """The latest free slot of `duration` ending by `end_by`, starting after both `earliest` and now."""
+        """The latest free slot of `duration` ending by `end_by`, starting after both `earliest` and
+        now."""
         floor = max(earliest, self.now)
         for span in self._spans(floor, end_by, working, backward=True):
             for gap in busy.gaps_backward(span.start, span.end):

@@ -254,9 +254,8 @@ class _Planner:
     def _reconcile_agenda_record(self, key: str, record: Record) -> None:
         meeting = self.meetings.get(key)
         if meeting is None:
-            if self._observable(
-                record
-            ):  # a read would have seen it: the meeting, agenda and all, is gone
+            # a read would have seen it: the meeting, agenda and all, is gone
+            if self._observable(record):
                 self.changes.append(Forget(Kind.AGENDA, key, record.ref, "its meeting is gone"))
             return  # else out of the window: nothing to protect
         found = splice.for_meeting(meeting).find(meeting.description, meeting.agenda_tag)
@@ -274,7 +273,8 @@ class _Planner:
         )
 
     def _remove_unwanted(self) -> None:
-        """Blocks and agendas whose meeting no longer wants them: cancelled, declined, internal, gone."""
+        """Blocks and agendas whose meeting no longer wants them: cancelled, declined, internal,
+        gone."""
         for (kind, key), block in self.blocks.items():
             if block.start <= self.now:
                 continue  # history: leave it

@@ -58,7 +58,8 @@ def backoff_delay(
     failures: int, service: ServiceSettings, retry_after: float | None = None
 ) -> float:
     """Seconds until a failing account's next cycle: the interval, doubled for each further
-    consecutive failure, capped at `backoff_max_seconds`, and never sooner than the provider asked."""
+    consecutive failure, capped at `backoff_max_seconds`, and never sooner than the provider
+    asked."""
     if failures <= 0:
         return service.interval_seconds
     delay = min(service.interval_seconds * 2 ** min(failures - 1, 32), service.backoff_max_seconds)
@@ -81,7 +82,10 @@ def outcome_line(name: str, status: RunStatus, stopped: bool) -> str:
     """How one cycle ended, in words, for STATUS=: failed (backing off), partly failed (some
     calendars failed, the others did their work), stopped, or ok."""
     if status.failures:
-        return f"{name} failed ({status.failures} in a row): {status.last_error}; retry at {_clock(status.next_at)}"
+        return (
+            f"{name} failed ({status.failures} in a row): {status.last_error}; retry at "
+            f"{_clock(status.next_at)}"
+        )
     counts = f"{status.changes} changes, {status.requests} requests"
     if status.last_error:
         return (
@@ -178,7 +182,8 @@ class Daemon:
     # -- one cycle (a job) -----------------------------------------------------------------------
 
     def run_cycle(self, name: str) -> None:
-        """The job of one account: a recorded cycle, then its next run (backed off after a failure)."""
+        """The job of one account: a recorded cycle, then its next run (backed off after a
+        failure)."""
         with self._lock:
             session = self.session
             account = next((a for a in session.config.accounts if a.name == name), None)
@@ -189,17 +194,15 @@ class Daemon:
         try:
             try:
                 report, status = session.run(account, stop=self._stopping)
-            except (
-                Exception
-            ) as exc:  # a bug, or the store failing: this account fails, the service goes on
+            # a bug, or the store failing: this account fails, the service goes on
+            except Exception as exc:
                 report, status = self._crashed(session, name, exc)
             self._finish(name, report, status, time.monotonic() - began)
         finally:
             with self._lock:
                 del self._running[name]
-                if (
-                    session is not self.session
-                ):  # reloaded meanwhile: this account's old connector goes
+                # reloaded meanwhile: this account's old connector goes
+                if session is not self.session:
                     session.release(name)
                 self._lock.notify_all()
 
@@ -284,7 +287,8 @@ class Daemon:
     # -- reload ------------------------------------------------------------------------------------
 
     def reload(self) -> None:
-        """Read the configuration again and apply it without dropping state (see the module docstring)."""
+        """Read the configuration again and apply it without dropping state (see the module
+        docstring)."""
         self.notifier.reloading("reloading the configuration")
         old = self.session
         try:
@@ -302,9 +306,8 @@ class Daemon:
         with self._lock:
             self.session = new
             for name in old.open_accounts():
-                if (
-                    self._running.get(name) is not old
-                ):  # a running cycle releases its own at the end
+                # a running cycle releases its own at the end
+                if self._running.get(name) is not old:
                     old.release(name)
         before = {account.name: account for account in old.config.accounts}
         after = {account.name: account for account in config.accounts}
@@ -407,9 +410,8 @@ class Daemon:
     def serve(self) -> None:
         """Run until SIGTERM or SIGINT, reloading on SIGHUP. Returns after a clean stop; when a
         cycle had to be abandoned the process exits at once (status 0: the stop was asked for)."""
-        signal.pthread_sigmask(
-            signal.SIG_BLOCK, SIGNALS
-        )  # threads started from here on inherit the mask
+        # threads started from here on inherit the mask
+        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
         self.start()
         while (received := signal.sigwaitinfo(SIGNALS).si_signo) == signal.SIGHUP:
             self.reload()

@@ -14,11 +14,12 @@ from typing import TextIO
 
 from agent.core.logfmt import LogfmtFormatter
 
+# the loggers `log_level` governs; libraries stay at warning
 OURS = (
     "callplan",
     "agent",
     "connectors",
-)  # the loggers `log_level` governs; libraries stay at warning
+)
 
 
 def _to_journal(stream: TextIO) -> bool:
@@ -32,7 +33,8 @@ def _to_journal(stream: TextIO) -> bool:
 
 
 def configure(level: str, stream: TextIO | None = None) -> None:
-    """Send every log record to `stream` (stderr) as logfmt; our loggers at `level`, libraries at warning."""
+    """Send every log record to `stream` (stderr) as logfmt; our loggers at `level`, libraries at
+    warning."""
     stream = stream or sys.stderr
     handler = logging.StreamHandler(stream)
     handler.setFormatter(LogfmtFormatter(tracebacks=level == "debug", journal=_to_journal(stream)))

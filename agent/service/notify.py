@@ -39,9 +39,8 @@ class Notifier:
             self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         usec = environ.get("WATCHDOG_USEC", "")
         pid = environ.get("WATCHDOG_PID", "")
-        mine = not pid or pid == str(
-            os.getpid()
-        )  # the watchdog is meant for one PID, maybe not ours
+        # the watchdog is meant for one PID, maybe not ours
+        mine = not pid or pid == str(os.getpid())
         self.watchdog_seconds: float | None = (
             int(usec) / 1e6 if usec.isdigit() and int(usec) > 0 and mine else None
         )

@@ -17,11 +17,12 @@ from pathlib import Path
 from agent.config.unitfile import UNIT, Scope, default_unit_dir
 from agent.core.errors import CallplanError
 
+# what ProtectHome=yes hides from the system unit
 HIDDEN = (
     Path("/home"),
     Path("/root"),
     Path("/run/user"),
-)  # what ProtectHome=yes hides from the system unit
+)
 
 
 @dataclass(frozen=True)
@@ -34,13 +35,15 @@ class Installation:
 
 
 def units_dir() -> Path:
-    """Unit files ship inside the package as agent/service/unit_files; a source checkout keeps them in systemd/."""
+    """Unit files ship inside the package as agent/service/unit_files; a source checkout keeps them
+    in systemd/."""
     installed = Path(__file__).parent / "unit_files"
     return installed if installed.is_dir() else Path(__file__).parents[2] / "systemd"
 
 
 def command_line(config: Path | None) -> list[str]:
-    """How to start this callplan's service: its console script when that is what runs, else the module."""
+    """How to start this callplan's service: its console script when that is what runs, else the
+    module."""
     script = Path(sys.argv[0])
     if script.name == "callplan" and script.is_file():
         command = [str(script.absolute())]
@@ -50,7 +53,8 @@ def command_line(config: Path | None) -> list[str]:
 
 
 def exec_line(args: list[str]) -> str:
-    """A command line in systemd's syntax: specifiers (%) and variables ($) escaped, odd words quoted."""
+    """A command line in systemd's syntax: specifiers (%) and variables ($) escaped, odd words
+    quoted."""
     words = []
     for arg in args:
         escaped = arg.replace("%", "%%").replace("$", "$$")
@@ -90,7 +94,8 @@ def _commands(scope: Scope) -> tuple[str, ...]:
 
 
 def plan(scope: Scope, unit_dir: Path | None = None, config: Path | None = None) -> Installation:
-    """The unit to write for `scope`, with ExecStart running this callplan; nothing is written yet."""
+    """The unit to write for `scope`, with ExecStart running this callplan; nothing is written
+    yet."""
     args = command_line(config)
     template = (units_dir() / scope / UNIT).read_text(encoding="utf-8")
     text, found = re.subn(
@@ -107,9 +112,10 @@ def plan(scope: Scope, unit_dir: Path | None = None, config: Path | None = None)
         )
         if hidden:
             warnings.append(
-                f"{', '.join(hidden)} is under a home directory, which the system unit hides (ProtectHome=yes): "
-                "install callplan elsewhere for the service (e.g. python3 -m venv /opt/callplan && "
-                "/opt/callplan/bin/pip install callplan) and run its install-service"
+                f"{', '.join(hidden)} is under a home directory, which the system unit hides "
+                "(ProtectHome=yes): install callplan elsewhere for the service (e.g. python3 -m "
+                "venv /opt/callplan && /opt/callplan/bin/pip install callplan) and run its "
+                "install-service"
             )
     return Installation(
         scope, (unit_dir or default_unit_dir(scope)) / UNIT, text, _commands(scope), tuple(warnings)

@@ -16,16 +16,18 @@ def open_store(
 ) -> Store:
     """The store the configuration names: a PostgreSQL database, or a SQLite file (the default)."""
     if isinstance(config.state, PostgresState):
+        # psycopg is imported only by those who use it
         from agent.state.postgres import (
             PostgresStore,
-        )  # psycopg is imported only by those who use it
+        )
 
         return PostgresStore(config.state, clock=clock, pool_size=config.service.workers)
     return SqliteStore(config.state, clock=clock)
 
 
 def migrate(state: Path | PostgresState) -> tuple[str, int, int]:
-    """`callplan db migrate`: bring the state's schema to this callplan's; where, the version before and after.
+    """`callplan db migrate`: bring the state's schema to this callplan's; where, the version before
+    and after.
 
     A SQLite file is migrated whenever it is opened; a PostgreSQL database only by this."""
     if isinstance(state, PostgresState):

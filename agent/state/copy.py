@@ -101,7 +101,10 @@ class Copied:
             ]
             return ", ".join(parts) or "nothing"
 
-        return f"copied {listing(self.copied, True)}; skipped {listing(self.skipped, False)} (already there, or newer there)"
+        return (
+            f"copied {listing(self.copied, True)}; skipped {listing(self.skipped, False)} (already "
+            "there, or newer there)"
+        )
 
 
 def move(source: Path, target: PostgresState) -> tuple[tuple[int, int], Copied]:
@@ -121,15 +124,15 @@ def move(source: Path, target: PostgresState) -> tuple[tuple[int, int], Copied]:
 
 
 def copy_state(source: SqliteStore, target: PostgresStore) -> Copied:
-    """Copy every row of `source` that `target` lacks or holds in an older version, in one transaction."""
+    """Copy every row of `source` that `target` lacks or holds in an older version, in one
+    transaction."""
     copied = Copied()
     with (
         source.reading("read the state to copy") as reading,
         target.writing("copy the state") as writing,
     ):
-        kept: set[CalendarKey] = (
-            set()
-        )  # calendars the target synced since: its version of them stands
+        # calendars the target synced since: its version of them stands
+        kept: set[CalendarKey] = set()
         for table, key, newer in TABLES:
             for row, done in _copy_table(reading, writing, table, key, newer, kept, target.where):
                 if table == "calendars" and done:
@@ -159,14 +162,16 @@ def _copy_table(
     types = {
         row["column_name"]: row["data_type"]
         for row in writing.rows(
-            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?",
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = "
+            "current_schema() AND table_name = ?",
             [table],
         )
     }
     columns = list(rows[0])
     if missing := [column for column in columns if column not in types]:
         raise StateError(
-            f"the table {table} has no column {', '.join(missing)}: is this callplan older than the source's?",
+            f"the table {table} has no column {', '.join(missing)}: is this callplan older than "
+            "the source's?",
             where=where,
         )
     statement = upsert(table, columns, key, newer=newer)
@@ -188,7 +193,8 @@ def _copy_table(
 
 
 def _typed(value: Any, kind: str) -> Any:
-    """SQLite keeps a boolean as 0 or 1; PostgreSQL wants a boolean. Everything else the server casts."""
+    """SQLite keeps a boolean as 0 or 1; PostgreSQL wants a boolean. Everything else the server
+    casts."""
     return bool(value) if kind == "boolean" and value is not None else value
 
 

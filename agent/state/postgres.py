@@ -43,57 +43,65 @@ from agent.core.errors import StateError
 from agent.state.sql import DISK_FULL, SqlStore, Statements, in_use, undecodable
 
 LOCKS = 0x63706C6E  # "cpln": the advisory-lock key space of callplan (its first half)
+# held by the one process that may use the state (the service, a sync, an undo)
 SERVICE_LOCK = (
     LOCKS,
     1,
-)  # held by the one process that may use the state (the service, a sync, an undo)
+)
 MIGRATION_LOCK = (LOCKS, 2)  # held by a migration while it runs
 
 # The pool's own warnings (a failed reconnection attempt, a dead connection put back) repeat
 # what the store's one-line errors say, on several lines each: only its errors are logged.
 logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
-# Before migration 3, a calendar's rows were keyed by "account|calendar" (account names hold no "|").
+# Before migration 3, a calendar's rows were keyed by "account|calendar" (account names hold no
+# "|").
 _ACCOUNT = "split_part({0}, '|', 1)"
 _CALENDAR = "substr({0}, strpos({0}, '|') + 1)"
 
 # Ordered text columns collate as SQLite compares ("C": by code point), so rows come back
 # in the same order from both backends; JSON is kept as the text the store wrote (`json`,
 # not `jsonb`, which cannot hold an escaped NUL a hostile event may bring).
+# Append only: migration i (from 1) brings a database at version i - 1 to version i.
 MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
     (
-        "calendars and their mirror, artifacts, tombstones, the audit log, run status, held meetings",
+        "calendars and their mirror, artifacts, tombstones, the audit log, run status, held "
+        "meetings",
         (
             """CREATE TABLE calendars (
                 id text COLLATE "C" PRIMARY KEY, account text NOT NULL, cursor text,
                 window_start timestamptz, window_end timestamptz, synced_at timestamptz)""",
             """CREATE TABLE events (
-                calendar text COLLATE "C" NOT NULL, key text COLLATE "C" NOT NULL, ref text NOT NULL,
-                data json NOT NULL, PRIMARY KEY (calendar, key))""",
+                calendar text COLLATE "C" NOT NULL, key text COLLATE "C" NOT NULL,
+                ref text NOT NULL, data json NOT NULL, PRIMARY KEY (calendar, key))""",
             "CREATE INDEX events_ref ON events (calendar, ref)",
             """CREATE TABLE artifacts (
-                calendar text COLLATE "C" NOT NULL, kind text COLLATE "C" NOT NULL, meeting_key text COLLATE "C" NOT NULL,
-                ref text NOT NULL, etag text, start timestamptz, "end" timestamptz, meeting_start timestamptz,
-                meeting_end timestamptz, customer text NOT NULL DEFAULT '', title text NOT NULL DEFAULT '',
-                created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,
-                PRIMARY KEY (calendar, kind, meeting_key))""",
+                calendar text COLLATE "C" NOT NULL, kind text COLLATE "C" NOT NULL,
+                meeting_key text COLLATE "C" NOT NULL, ref text NOT NULL, etag text,
+                start timestamptz, "end" timestamptz, meeting_start timestamptz,
+                meeting_end timestamptz, customer text NOT NULL DEFAULT '',
+                title text NOT NULL DEFAULT '', created_at timestamptz NOT NULL,
+                updated_at timestamptz NOT NULL, PRIMARY KEY (calendar, kind, meeting_key))""",
             """CREATE TABLE tombstones (
-                calendar text COLLATE "C" NOT NULL, kind text COLLATE "C" NOT NULL, meeting_key text COLLATE "C" NOT NULL,
-                ref text, reason text NOT NULL, at timestamptz NOT NULL, PRIMARY KEY (calendar, kind, meeting_key))""",
+                calendar text COLLATE "C" NOT NULL, kind text COLLATE "C" NOT NULL,
+                meeting_key text COLLATE "C" NOT NULL, ref text, reason text NOT NULL,
+                at timestamptz NOT NULL, PRIMARY KEY (calendar, kind, meeting_key))""",
             """CREATE TABLE audit (
-                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at timestamptz NOT NULL, account text NOT NULL,
-                calendar text NOT NULL, action text NOT NULL, kind text NOT NULL, meeting_key text NOT NULL,
-                ref text NOT NULL, reason text NOT NULL, before json, after json)""",
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at timestamptz NOT NULL,
+                account text NOT NULL, calendar text NOT NULL, action text NOT NULL,
+                kind text NOT NULL, meeting_key text NOT NULL, ref text NOT NULL,
+                reason text NOT NULL, before json, after json)""",
             "CREATE INDEX audit_account ON audit (account, id)",
             """CREATE TABLE runs (
                 account text PRIMARY KEY, last_start timestamptz, last_end timestamptz,
-                last_error text NOT NULL DEFAULT '', next_at timestamptz, changes integer NOT NULL DEFAULT 0,
-                requests integer NOT NULL DEFAULT 0, failures integer NOT NULL DEFAULT 0,
-                backlog integer NOT NULL DEFAULT 0)""",
+                last_error text NOT NULL DEFAULT '', next_at timestamptz,
+                changes integer NOT NULL DEFAULT 0, requests integer NOT NULL DEFAULT 0,
+                failures integer NOT NULL DEFAULT 0, backlog integer NOT NULL DEFAULT 0)""",
             """CREATE TABLE held (
-                calendar text COLLATE "C" NOT NULL, meeting_key text COLLATE "C" NOT NULL, account text NOT NULL,
-                customer text NOT NULL, externals json NOT NULL DEFAULT '[]', title text NOT NULL DEFAULT '',
-                start timestamptz NOT NULL, "end" timestamptz NOT NULL, next_scheduled boolean NOT NULL DEFAULT false,
+                calendar text COLLATE "C" NOT NULL, meeting_key text COLLATE "C" NOT NULL,
+                account text NOT NULL, customer text NOT NULL, externals json NOT NULL DEFAULT '[]',
+                title text NOT NULL DEFAULT '', start timestamptz NOT NULL,
+                "end" timestamptz NOT NULL, next_scheduled boolean NOT NULL DEFAULT false,
                 debrief json, debrief_content text NOT NULL DEFAULT '', debriefed_at timestamptz,
                 checked_at timestamptz, PRIMARY KEY (calendar, meeting_key))""",
             "CREATE INDEX held_account ON held (account, start)",
@@ -107,12 +115,15 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     (
-        "an account column beside each calendar: rows keyed by account and calendar, not by one joined string",
+        "an account column beside each calendar: rows keyed by account and calendar, not by one "
+        "joined string",
         (
             # calendars: the joined id becomes the account (already a column) and the calendar
             'ALTER TABLE calendars ADD COLUMN calendar text COLLATE "C"',
-            f"UPDATE calendars SET account = {_ACCOUNT.format('id')}, calendar = {_CALENDAR.format('id')}",
-            'ALTER TABLE calendars ALTER COLUMN account TYPE text COLLATE "C", ALTER COLUMN calendar SET NOT NULL',
+            f"UPDATE calendars SET account = {_ACCOUNT.format('id')}, calendar = "
+            f"{_CALENDAR.format('id')}",
+            'ALTER TABLE calendars ALTER COLUMN account TYPE text COLLATE "C", ALTER COLUMN '
+            "calendar SET NOT NULL",
             "ALTER TABLE calendars DROP COLUMN id",
             "ALTER TABLE calendars ADD PRIMARY KEY (account, calendar)",
             *(
@@ -124,7 +135,8 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
                 )
                 for statement in (
                     f'ALTER TABLE {table} ADD COLUMN account text COLLATE "C"',
-                    f"UPDATE {table} SET account = {_ACCOUNT.format('calendar')}, calendar = {_CALENDAR.format('calendar')}",
+                    f"UPDATE {table} SET account = {_ACCOUNT.format('calendar')}, calendar = "
+                    f"{_CALENDAR.format('calendar')}",
                     f"ALTER TABLE {table} ALTER COLUMN account SET NOT NULL",
                     f"ALTER TABLE {table} DROP CONSTRAINT {table}_pkey",
                     f"ALTER TABLE {table} ADD PRIMARY KEY (account, calendar, {key})",
@@ -140,14 +152,16 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
             f"UPDATE audit SET calendar = {_CALENDAR.format('calendar')}",
         ),
     ),
-]  # Append only: migration i (from 1) brings a database at version i - 1 to version i.
+]
 
 SCHEMA_VERSION = """CREATE TABLE IF NOT EXISTS schema_version (
-    version integer PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"""
+    version integer PRIMARY KEY, description text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now())"""
 
 
 def migrate(state: PostgresState) -> tuple[int, int]:
-    """Apply the migrations the database lacks, all in one transaction; the version before and after."""
+    """Apply the migrations the database lacks, all in one transaction; the version before and
+    after."""
     database = Database(state)
     with (
         database.errors("migrate the schema"),
@@ -187,13 +201,15 @@ def _newer(version: int, where: str) -> StateError:
 
 @lru_cache(maxsize=256)
 def _placeholders(sql: str) -> str:
-    """The store's statements use `?`; psycopg spells a placeholder `%s` (none has a literal `?` or `%`)."""
+    """The store's statements use `?`; psycopg spells a placeholder `%s` (none has a literal `?` or
+    `%`)."""
     return sql.replace("?", "%s")
 
 
 def _value(value: Any) -> Any:
-    """PostgreSQL text cannot hold NUL, which only a hostile event's title would bring: it becomes U+FFFD
-    in the plain-text columns (the mirror and the audit log keep the event exactly, as escaped JSON)."""
+    """PostgreSQL text cannot hold NUL, which only a hostile event's title would bring: it becomes
+    U+FFFD in the plain-text columns (the mirror and the audit log keep the event exactly, as
+    escaped JSON)."""
     return value.replace("\x00", "\ufffd") if isinstance(value, str) and "\x00" in value else value
 
 
@@ -214,7 +230,8 @@ class Database:
         )
         self._password = password
         self.kwargs: dict[str, Any] = {
-            "autocommit": True,  # a transaction only where a write needs one: a read costs one round trip
+            # a transaction only where a write needs one: a read costs one round trip
+            "autocommit": True,
             "application_name": "callplan",
             "connect_timeout": max(1, round(connect_timeout)),
             **({"password": password} if password else {}),
@@ -244,7 +261,8 @@ class Database:
         return StateError(f"cannot {doing}: cannot reach the database: {reason}", where=self.where)
 
     def text(self, exc: BaseException) -> str:
-        """An error's message on one line, with the password masked should a library ever echo it."""
+        """An error's message on one line, with the password masked should a library ever echo
+        it."""
         text = " ".join(str(exc).split()) or type(exc).__name__
         return text.replace(self._password, "***") if self._password else text
 
@@ -328,7 +346,8 @@ class PostgresStore(SqlStore):
         except psycopg.Error:
             self._pool.putconn(connection)  # broken: the pool replaces it
             self._dropped = True
-            self._pool.drain()  # its siblings died with it (a server restart): renew them all, if the server is back
+            # its siblings died with it (a server restart): renew them all, if the server is back
+            self._pool.drain()
             if reason := self._database.unreachable():
                 raise self._database.cannot_reach(doing, reason) from None
             connection = self._pool.getconn()
@@ -390,9 +409,8 @@ class PostgresStore(SqlStore):
 
     def _take_lock(self) -> psycopg.Connection[Any]:
         """A connection of its own that holds the service lock; its name says who holds it."""
-        name = f"callplan pid {os.getpid()} on {socket.gethostname()}"[
-            :63
-        ]  # what locked_by shows others
+        # what locked_by shows others
+        name = f"callplan pid {os.getpid()} on {socket.gethostname()}"[:63]
         with self._database.errors("take the state lock"):
             connection = self._database.connect(application_name=name)
             try:
@@ -434,9 +452,10 @@ class PostgresStore(SqlStore):
     @staticmethod
     def _holding(connection: psycopg.Connection[Any]) -> str | None:
         row = connection.execute(
-            "SELECT a.application_name, l.pid FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s::oid AND l.objid = %s::oid "
-            "AND l.objsubid = 2 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            "SELECT a.application_name, l.pid FROM pg_locks l LEFT JOIN pg_stat_activity a ON "
+            "a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s::oid "
+            "AND l.objid = %s::oid AND l.objsubid = 2 AND l.database = (SELECT oid FROM "
+            "pg_database WHERE datname = current_database())",
             SERVICE_LOCK,
         ).fetchone()
         if row is None:

@@ -43,7 +43,11 @@ def upsert(
     updates = ", ".join(
         f'"{column}" = excluded."{column}"' for column in columns if column not in (*key, *keep)
     )
-    sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))}) ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+    values = ", ".join("?" * len(columns))
+    sql = (
+        f"INSERT INTO {table} ({names}) VALUES ({values}) ON CONFLICT ({', '.join(key)}) DO UPDATE "
+        f"SET {updates}"
+    )
     return f"{sql} WHERE {newer}" if newer else sql
 
 
@@ -151,8 +155,8 @@ def undecodable(doing: str, exc: Exception, where: str) -> StateError:
 def in_use(holder: str, where: str) -> StateError:
     """The refusal of a second callplan on the same state, naming the one that holds it."""
     return StateError(
-        f"in use by another callplan process ({holder}); only one may use a state database at a time: "
-        "stop the other one first (the service: systemctl stop callplan)",
+        f"in use by another callplan process ({holder}); only one may use a state database at a "
+        "time: stop the other one first (the service: systemctl stop callplan)",
         where=where,
     )
 
@@ -204,8 +208,9 @@ class SqlStore(Store):
 
     @abstractmethod
     def reading(self, doing: str) -> AbstractContextManager[Statements]:
-        """Statements for reads; failures, and rows that cannot be decoded, become one-line StateErrors
-        saying what the store was `doing` (a decoding failure is corruption: no backend sees inside a value)."""
+        """Statements for reads; failures, and rows that cannot be decoded, become one-line
+        StateErrors saying what the store was `doing` (a decoding failure is corruption: no backend
+        sees inside a value)."""
 
     @abstractmethod
     def writing(self, doing: str) -> AbstractContextManager[Statements]:

@@ -22,16 +22,16 @@ def _migration_1(db: sqlite_utils.Database) -> None:
     db.executescript(
         """
         CREATE TABLE calendars (
-            id TEXT PRIMARY KEY, account TEXT NOT NULL, cursor TEXT, window_start TEXT, window_end TEXT,
-            synced_at TEXT);
+            id TEXT PRIMARY KEY, account TEXT NOT NULL, cursor TEXT, window_start TEXT,
+            window_end TEXT, synced_at TEXT);
         CREATE TABLE events (
             calendar TEXT NOT NULL, key TEXT NOT NULL, ref TEXT NOT NULL, data TEXT NOT NULL,
             PRIMARY KEY (calendar, key));
         CREATE INDEX events_ref ON events (calendar, ref);
         CREATE TABLE artifacts (
-            calendar TEXT NOT NULL, kind TEXT NOT NULL, meeting_key TEXT NOT NULL, ref TEXT NOT NULL,
-            etag TEXT, start TEXT, "end" TEXT, meeting_start TEXT, meeting_end TEXT,
-            customer TEXT NOT NULL DEFAULT '', title TEXT NOT NULL DEFAULT '',
+            calendar TEXT NOT NULL, kind TEXT NOT NULL, meeting_key TEXT NOT NULL,
+            ref TEXT NOT NULL, etag TEXT, start TEXT, "end" TEXT, meeting_start TEXT,
+            meeting_end TEXT, customer TEXT NOT NULL DEFAULT '', title TEXT NOT NULL DEFAULT '',
             created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
             PRIMARY KEY (calendar, kind, meeting_key));
         CREATE TABLE tombstones (
@@ -45,9 +45,9 @@ def _migration_1(db: sqlite_utils.Database) -> None:
             before TEXT, after TEXT);
         CREATE INDEX audit_account ON audit (account, id);
         CREATE TABLE runs (
-            account TEXT PRIMARY KEY, last_start TEXT, last_end TEXT, last_error TEXT NOT NULL DEFAULT '',
-            next_at TEXT, changes INTEGER NOT NULL DEFAULT 0, requests INTEGER NOT NULL DEFAULT 0,
-            failures INTEGER NOT NULL DEFAULT 0);
+            account TEXT PRIMARY KEY, last_start TEXT, last_end TEXT,
+            last_error TEXT NOT NULL DEFAULT '', next_at TEXT, changes INTEGER NOT NULL DEFAULT 0,
+            requests INTEGER NOT NULL DEFAULT 0, failures INTEGER NOT NULL DEFAULT 0);
         """
     )
 
@@ -62,9 +62,10 @@ def _migration_3(db: sqlite_utils.Database) -> None:
         """
         CREATE TABLE held (
             calendar TEXT NOT NULL, meeting_key TEXT NOT NULL, account TEXT NOT NULL,
-            customer TEXT NOT NULL, externals TEXT NOT NULL DEFAULT '[]', title TEXT NOT NULL DEFAULT '',
-            start TEXT NOT NULL, "end" TEXT NOT NULL, next_scheduled INTEGER NOT NULL DEFAULT 0,
-            debrief TEXT, debrief_content TEXT NOT NULL DEFAULT '', debriefed_at TEXT, checked_at TEXT,
+            customer TEXT NOT NULL, externals TEXT NOT NULL DEFAULT '[]',
+            title TEXT NOT NULL DEFAULT '', start TEXT NOT NULL, "end" TEXT NOT NULL,
+            next_scheduled INTEGER NOT NULL DEFAULT 0, debrief TEXT,
+            debrief_content TEXT NOT NULL DEFAULT '', debriefed_at TEXT, checked_at TEXT,
             PRIMARY KEY (calendar, meeting_key));
         CREATE INDEX held_account ON held (account, start);
         """
@@ -86,37 +87,43 @@ def _migration_5(db: sqlite_utils.Database) -> None:
     account, calendar = "substr({0}, 1, instr({0}, '|') - 1)", "substr({0}, instr({0}, '|') + 1)"
     tables = {
         "calendars": (
-            """account TEXT NOT NULL, calendar TEXT NOT NULL, cursor TEXT, window_start TEXT, window_end TEXT,
-            synced_at TEXT, PRIMARY KEY (account, calendar)""",
-            f"{account.format('id')}, {calendar.format('id')}, cursor, window_start, window_end, synced_at",
+            """account TEXT NOT NULL, calendar TEXT NOT NULL, cursor TEXT, window_start TEXT,
+            window_end TEXT, synced_at TEXT, PRIMARY KEY (account, calendar)""",
+            f"{account.format('id')}, {calendar.format('id')}, cursor, window_start, window_end, "
+            "synced_at",
         ),
         "events": (
-            """account TEXT NOT NULL, calendar TEXT NOT NULL, key TEXT NOT NULL, ref TEXT NOT NULL, data TEXT NOT NULL,
-            PRIMARY KEY (account, calendar, key)""",
+            """account TEXT NOT NULL, calendar TEXT NOT NULL, key TEXT NOT NULL, ref TEXT NOT NULL,
+            data TEXT NOT NULL, PRIMARY KEY (account, calendar, key)""",
             f"{account.format('calendar')}, {calendar.format('calendar')}, key, ref, data",
         ),
         "artifacts": (
-            """account TEXT NOT NULL, calendar TEXT NOT NULL, kind TEXT NOT NULL, meeting_key TEXT NOT NULL,
-            ref TEXT NOT NULL, etag TEXT, start TEXT, "end" TEXT, meeting_start TEXT, meeting_end TEXT,
-            customer TEXT NOT NULL DEFAULT '', title TEXT NOT NULL DEFAULT '',
-            created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+            """account TEXT NOT NULL, calendar TEXT NOT NULL, kind TEXT NOT NULL,
+            meeting_key TEXT NOT NULL, ref TEXT NOT NULL, etag TEXT, start TEXT, "end" TEXT,
+            meeting_start TEXT, meeting_end TEXT, customer TEXT NOT NULL DEFAULT '',
+            title TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
             PRIMARY KEY (account, calendar, kind, meeting_key)""",
-            f"""{account.format("calendar")}, {calendar.format("calendar")}, kind, meeting_key, ref, etag, start, "end",
-            meeting_start, meeting_end, customer, title, created_at, updated_at""",
+            f"""{account.format("calendar")}, {calendar.format("calendar")}, kind, meeting_key, ref,
+            etag, start, "end", meeting_start, meeting_end, customer, title, created_at,
+            updated_at""",
         ),
         "tombstones": (
-            """account TEXT NOT NULL, calendar TEXT NOT NULL, kind TEXT NOT NULL, meeting_key TEXT NOT NULL, ref TEXT,
-            reason TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (account, calendar, kind, meeting_key)""",
-            f"{account.format('calendar')}, {calendar.format('calendar')}, kind, meeting_key, ref, reason, at",
+            """account TEXT NOT NULL, calendar TEXT NOT NULL, kind TEXT NOT NULL,
+            meeting_key TEXT NOT NULL, ref TEXT, reason TEXT NOT NULL, at TEXT NOT NULL,
+            PRIMARY KEY (account, calendar, kind, meeting_key)""",
+            f"{account.format('calendar')}, {calendar.format('calendar')}, kind, meeting_key, "
+            "ref, reason, at",
         ),
         "held": (
             """account TEXT NOT NULL, calendar TEXT NOT NULL, meeting_key TEXT NOT NULL,
-            customer TEXT NOT NULL, externals TEXT NOT NULL DEFAULT '[]', title TEXT NOT NULL DEFAULT '',
-            start TEXT NOT NULL, "end" TEXT NOT NULL, next_scheduled INTEGER NOT NULL DEFAULT 0,
-            debrief TEXT, debrief_content TEXT NOT NULL DEFAULT '', debriefed_at TEXT, checked_at TEXT,
+            customer TEXT NOT NULL, externals TEXT NOT NULL DEFAULT '[]',
+            title TEXT NOT NULL DEFAULT '', start TEXT NOT NULL, "end" TEXT NOT NULL,
+            next_scheduled INTEGER NOT NULL DEFAULT 0, debrief TEXT,
+            debrief_content TEXT NOT NULL DEFAULT '', debriefed_at TEXT, checked_at TEXT,
             changed_at TEXT, settled TEXT, PRIMARY KEY (account, calendar, meeting_key)""",
-            f"""account, {calendar.format("calendar")}, meeting_key, customer, externals, title, start, "end",
-            next_scheduled, debrief, debrief_content, debriefed_at, checked_at, changed_at, settled""",
+            f"""account, {calendar.format("calendar")}, meeting_key, customer, externals, title,
+            start, "end", next_scheduled, debrief, debrief_content, debriefed_at, checked_at,
+            changed_at, settled""",
         ),
     }
     for table, (columns, split) in tables.items():
@@ -221,7 +228,8 @@ class SqliteStore(SqlStore):
 
     @property
     def lock_path(self) -> Path:
-        """A sibling of the database: SQLite's own locks live on the database file and must not be disturbed."""
+        """A sibling of the database: SQLite's own locks live on the database file and must not be
+        disturbed."""
         return self.path.with_name(self.path.name + ".lock")
 
     def lock(self) -> AbstractContextManager[None]:

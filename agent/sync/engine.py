@@ -52,7 +52,8 @@ from agent.text.render import Renderer
 from connectors.base import Connector
 
 log = logging.getLogger("callplan.engine")
-CONFLICT = "skipped: changed by someone else meanwhile; re-read next cycle"  # the outcome that leaves work for later
+# the outcome that leaves work for later
+CONFLICT = "skipped: changed by someone else meanwhile; re-read next cycle"
 # Failures that concern the whole account, not one calendar: they stop its cycle.
 ACCOUNT_ERRORS = (AuthError, ThrottledError, StateError, ConfigError)
 
@@ -100,8 +101,9 @@ class AccountReport:
 
     @property
     def failed(self) -> bool:
-        """Did the cycle fail as a whole: an error of the account, or one of every calendar it tried?
-        Only then does the account back off; a calendar that fails alone must not slow the others."""
+        """Did the cycle fail as a whole: an error of the account, or one of every calendar it
+        tried? Only then does the account back off; a calendar that fails alone must not slow the
+        others."""
         return bool(self.error) or (
             bool(self.calendars) and all(calendar.error for calendar in self.calendars)
         )
@@ -354,9 +356,8 @@ class AccountSync:
                     record("forget", None, None, forget=True)
         except ConflictError:
             return CONFLICT
-        except (
-            BadDataError
-        ) as exc:  # what a write must re-read came back unreadable: this change only
+        # what a write must re-read came back unreadable: this change only
+        except BadDataError as exc:
             emit(log, logging.WARNING, "skipped_change", account=self.account.name, error=str(exc))
             return "skipped: the event could not be read; tried again next cycle"
         except GoneError:

@@ -115,7 +115,8 @@ class Session:
         return [self.cycle_account(account, dry_run) for account in self.accounts(names)]
 
     def cycle_account(self, account: Account, dry_run: bool = False) -> AccountReport:
-        """One cycle of one account, recorded for `callplan status`; a dry run writes nothing anywhere."""
+        """One cycle of one account, recorded for `callplan status`; a dry run writes nothing
+        anywhere."""
         return self._cycle(account, dry_run=True) if dry_run else self.run(account)[0]
 
     def open_accounts(self) -> list[str]:

@@ -133,7 +133,8 @@ BOX = re.compile(r"^\[(?P<mark>[ xX✓✔]?)\]\s*")
 EMPTY_BOX = re.compile(r"\[\s?\]")
 DONE_MARK = re.compile(r"^(?:[✓✔☑✅]|done\s*[:\-–])\s*|\s*[(\[]done[)\]]\s*", re.I)
 SUBJECT = re.compile(
-    r"^(?:(?:they|we|i|you|the customer|customer|us)\s*(?:will|'ll|’ll|shall|are to|to)|[A-Z][a-z]+ will)\s+",
+    r"^(?:(?:they|we|i|you|the customer|customer|us)\s*(?:will|'ll|’ll|shall|are "
+    r"to|to)|[A-Z][a-z]+ will)\s+",
     re.I,
 )
 DUE_WORD = re.compile(r"\b(?:by|until|till|due(?: on| by)?|before|deadline)\b", re.I)

@@ -157,7 +157,8 @@ MARKS: tuple[str, ...] = (
     "prywatne",
     "poufne",
 )
-# Symbols that mean "keep this quiet"; matched anywhere, with or without an emoji variation selector.
+# Symbols that mean "keep this quiet"; matched anywhere, with or without an emoji variation
+# selector.
 EMOJI: tuple[str, ...] = ("🔒", "🔐", "🔏", "🤫", "🙊", "🤐", "㊙")
 
 APOSTROPHES = "’‘ʼ´′"
@@ -188,7 +189,8 @@ def _fold(char: str) -> str:
 
 
 def fold(text: str) -> str:
-    """`text` as marks are matched: lower case, without accents ("Nur für mich" is "nur fur mich")."""
+    """`text` as marks are matched: lower case, without accents ("Nur für mich" is "nur fur
+    mich")."""
     return "".join(_fold(char) for char in text)
 
 

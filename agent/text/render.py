@@ -32,11 +32,13 @@ from agent.core.history import Agreed, Carryover, Commitment
 from agent.text.splice import neutralise
 
 TEMPLATES = ("prep.txt.j2", "agenda.txt.j2", "agenda.html.j2", "debrief.txt.j2")
-MACROS = "agreed.j2"  # how an agenda words what a debrief agreed: `agreed.commitment(c)`, `agreed.part(a)`
+# how an agenda words what a debrief agreed: `agreed.commitment(c)`, `agreed.part(a)`
+MACROS = "agreed.j2"
 
 
 def default_templates_dir() -> Path:
-    """Templates ship inside the package as agent/templates; a source checkout keeps them at the top."""
+    """Templates ship inside the package as agent/templates; a source checkout keeps them at the
+    top."""
     installed = Path(__file__).parents[1] / "templates"
     return installed if installed.is_dir() else Path(__file__).parents[2] / "templates"
 
@@ -95,7 +97,8 @@ class MeetingContext(NamedTuple):
         return int((self.end - self.start).total_seconds() // 60)
 
     def shared(self) -> MeetingContext:
-        """What a customer-visible agenda may be rendered from: only the shared part of the carry-over."""
+        """What a customer-visible agenda may be rendered from: only the shared part of the
+        carry-over."""
         if self.carry is None and not self.agenda_draft:
             return self  # nothing private to leave out
         return self._replace(carry=self.carry.shared() if self.carry else None, agenda_draft="")

@@ -1,4 +1,5 @@
-"""`python -m tests.bench [--quick] [--no-write]`: run every benchmark, print a table, write RESULTS.md."""
+"""`python -m tests.bench [--quick] [--no-write]`: run every benchmark, print a table, write
+RESULTS.md."""
 
 from __future__ import annotations
 
@@ -14,25 +15,36 @@ NOTES = [
     "- Planner throughput: synthetic calendars at ten events a working day (60% with customers,",
     "  organised by the seller or by them; the rest internal, declined, cancelled, all-day), so a",
     "  larger calendar spans more days rather than crowding them. A cycle plans the look-ahead",
-    "  window only (14 days by default: about 100 events for a busy seller), so 10,000 events in one",
-    '  plan is a stress case. "Later cycles" is what the daemon runs every interval: nothing changed.',
+    "  window only (14 days by default: about 100 events for a busy seller), so 10,000 events in "
+    "one",
+    '  plan is a stress case. "Later cycles" is what the daemon runs every interval: nothing '
+    "changed.",
     "- API requests: the agent in-process against each server (Radicale, the Google Calendar fake,",
-    "  the Graph fake) through a counting proxy; the timed cases add a simulated round trip to every",
+    "  the Graph fake) through a counting proxy; the timed cases add a simulated round trip to "
+    "every",
     "  request. A first sync reads a page of events per request (CalDAV: two requests whatever the",
-    "  size; Google: 2,500 events a page; Graph: 100 a page, delta round and calendarView) and then",
+    "  size; Google: 2,500 events a page; Graph: 100 a page, delta round and calendarView) and "
+    "then",
     "  writes each block and agenda once (Google: fifty new blocks to a batch request). The",
-    "  2,000-event calendar is crowded (about 140 events a day); changed meetings are measured on one",
-    "  as busy as a seller's (ten a day), where a moved meeting also moves the blocks it now overlaps.",
+    "  2,000-event calendar is crowded (about 140 events a day); changed meetings are measured on "
+    "one",
+    "  as busy as a seller's (ten a day), where a moved meeting also moves the blocks it now "
+    "overlaps.",
     "  A CalDAV write is one conditional PUT of the stored text edited in place (an instance of a",
     "  series is read again first); a Google or Graph write is one conditional PATCH. Graph reads",
     "  changed events back in JSON batches.",
-    "- Start-up: each command as a new process, median of several runs; the daemon's time is from its",
+    "- Start-up: each command as a new process, median of several runs; the daemon's time is from "
+    "its",
     "  start to READY=1 on the notify socket, as systemd sees it.",
-    "- Many calendars: `callplan run` as systemd starts it, one account per calendar (on Google and",
+    "- Many calendars: `callplan run` as systemd starts it, one account per calendar (on Google "
+    "and",
     "  Graph, one seller each, with their own OAuth token or MSAL cache); lag is how late a cycle",
-    "  started against the time the previous one scheduled it for (from the log lines), CPU and peak",
-    "  memory come from /proc once every account had its first (full) cycle. The servers run in the",
-    "  benchmark's process on the same two CPUs, so CPU shares include nothing of theirs but compete",
+    "  started against the time the previous one scheduled it for (from the log lines), CPU and "
+    "peak",
+    "  memory come from /proc once every account had its first (full) cycle. The servers run in "
+    "the",
+    "  benchmark's process on the same two CPUs, so CPU shares include nothing of theirs but "
+    "compete",
     "  with them.",
 ]
 

@@ -153,8 +153,8 @@ def run_target(target: Target, folder: Path, count: int, interval: float, rounds
         Row(
             GROUP,
             f"{target.name}: {where}, CPU share",
-            f"{cpu / wall:.0%} of one CPU in steady state "
-            f"({cpu:.1f} s CPU in {wall:.0f} s; {statistics.mean(quiet):.1f} requests per cycle that changed nothing)",
+            f"{cpu / wall:.0%} of one CPU in steady state ({cpu:.1f} s CPU in {wall:.0f} s; "
+            f"{statistics.mean(quiet):.1f} requests per cycle that changed nothing)",
         ),
         Row(
             GROUP,

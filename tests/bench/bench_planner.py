@@ -111,12 +111,14 @@ def text_costs(meetings: list[Event], settings, window, repeat: int) -> list[Row
         Row(
             GROUP,
             f"{size}: rendering its texts alone (sandboxed Jinja)",
-            f"{len(renderer.asked):,} texts in {rendering:.3f} s ({rendering / len(renderer.asked) * 1e6:.0f} µs a text)",
+            f"{len(renderer.asked):,} texts in {rendering:.3f} s "
+            f"({rendering / len(renderer.asked) * 1e6:.0f} µs a text)",
         ),
         Row(
             GROUP,
             f"{size}: fingerprinting its new blocks alone",
-            f"{len(blocks):,} blocks in {fingerprinting:.3f} s ({fingerprinting / len(blocks) * 1e6:.0f} µs a block)",
+            f"{len(blocks):,} blocks in {fingerprinting:.3f} s "
+            f"({fingerprinting / len(blocks) * 1e6:.0f} µs a block)",
         ),
     ]
 
@@ -174,7 +176,7 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None) -> list[Row]:
         assert again == [], f"{size} events: a second plan is not empty ({len(again)} changes)"  # type: ignore[arg-type]
         for name, seconds in (("first sync", cold[size]), ("later cycles", warm[size])):
             ok = seconds < 0.5 if size == 10_000 else None
-            outcome = f"{len(changes):,} changes" if name == "first sync" else "nothing to do"  # type: ignore[arg-type]
+            outcome = (f"{len(changes):,} changes") if name == "first sync" else "nothing to do"  # type: ignore[arg-type]
             rows.append(
                 Row(
                     GROUP,

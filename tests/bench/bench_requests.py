@@ -93,15 +93,16 @@ def run_target(
         try:
             report, methods, wall, cpu = cycle(agent, proxy)
             reads, changes = report.read_requests, report.changes
-            pages = (
-                2 * -(-size // target.page) if target.page else 2
-            )  # a listing's pages, read twice at most
+            # a listing's pages, read twice at most
+            pages = 2 * -(-size // target.page) if target.page else 2
             rows.append(
                 Row(
                     GROUP,
-                    f"{target.name}: first sync, {size:,} events in the window ({len(customers)} with customers)",
+                    f"{target.name}: first sync, {size:,} events in the window ({len(customers)} "
+                    "with customers)",
                     f"{reads} reads + {total(methods) - reads:,} writes for {changes:,} changes "
-                    f"({(total(methods) - reads) / len(customers):.1f} per customer meeting); {wall:.1f} s, CPU {cpu:.1f} s",
+                    f"({(total(methods) - reads) / len(customers):.1f} per customer meeting); "
+                    f"{wall:.1f} s, CPU {cpu:.1f} s",
                     "reads: pages of the window, not events",
                     reads <= pages,
                 )
@@ -124,8 +125,8 @@ def run_target(
                 Row(
                     GROUP,
                     f"{target.name}: quiet calendar, {size:,} events",
-                    f"{total(methods)} request; "
-                    f"{wall * 1000:.0f} ms at {latency * 1000:.0f} ms a round trip, CPU {cpu * 1000:.0f} ms",
+                    f"{total(methods)} request; {wall * 1000:.0f} ms at {latency * 1000:.0f} ms a "
+                    f"round trip, CPU {cpu * 1000:.0f} ms",
                     "1 request",
                     total(methods) == 1,
                 )
@@ -177,8 +178,9 @@ def changed_meetings(
                 Row(
                     GROUP,
                     f"{target.name}: {k} customer meetings rescheduled ({size} events)",
-                    f"{total(methods)} requests = {report.read_requests} reads + {costs[k]:.1f} × {k} ({describe(methods)}); "
-                    f"{wall:.2f} s at {latency * 1000:.0f} ms a round trip",
+                    f"{total(methods)} requests = {report.read_requests} reads + {costs[k]:.1f} × "
+                    f"{k} ({describe(methods)}); {wall:.2f} s at {latency * 1000:.0f} ms a round "
+                    "trip",
                     f"≤ {WRITES_PER_MEETING} per meeting",
                     costs[k] <= WRITES_PER_MEETING,
                 )
@@ -190,7 +192,8 @@ def changed_meetings(
             Row(
                 GROUP,
                 f"{target.name}: requests per rescheduled meeting, {low} → {high} meetings",
-                f"{costs[low]:.1f} → {costs[high]:.1f}: the reads, then a constant cost per meeting",
+                f"{costs[low]:.1f} → {costs[high]:.1f}: the reads, then a constant cost per "
+                "meeting",
                 "1 + O(k)",
                 costs[high] <= 1.5 * costs[low],
             )

@@ -36,7 +36,10 @@ def table(rows: Iterable[Row]) -> Table:
 
 
 def machine() -> str:
-    return f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"
+    return (
+        f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, "
+        f"{os.cpu_count()} CPUs"
+    )
 
 
 def markdown(rows: list[Row], notes: list[str]) -> str:
@@ -44,7 +47,8 @@ def markdown(rows: list[Row], notes: list[str]) -> str:
         "# Benchmark results",
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d} with `python -m tests.bench` ({machine()}).",
-        "Counts and ratios are what to compare between machines; absolute times are given next to them.",
+        "Counts and ratios are what to compare between machines; absolute times are given next to "
+        "them.",
         "",
         "| Benchmark | Case | Result | Target | |",
         "|---|---|---|---|---|",

@@ -177,9 +177,8 @@ DAMAGED = [
 def test_a_damaged_row_is_a_one_line_state_error(
     tmp_path: Path, caldav_harness: CaldavHarness, table: str, column: str, command: str
 ) -> None:
-    caldav_harness.add_meeting(
-        "Globex kick-off", datetime(2030, 3, 17, 10, tzinfo=ZONE)
-    )  # held yesterday
+    # held yesterday
+    caldav_harness.add_meeting("Globex kick-off", datetime(2030, 3, 17, 10, tzinfo=ZONE))
     caldav_harness.add_meeting("Globex follow-up", datetime(2030, 3, 18, 10, tzinfo=ZONE))
     config = write_config(tmp_path, caldav_harness)
     assert run(config, "sync", "--once").exit_code == 0
@@ -256,7 +255,8 @@ def test_sync_without_once_points_at_the_service(
     result = run(write_config(tmp_path, caldav_harness), "sync")
     assert result.exit_code == 2
     assert result.output.strip().splitlines()[-1] == (
-        "Error: sync runs one cycle and needs --once; the service that runs a cycle every interval is `callplan run`"
+        "Error: sync runs one cycle and needs --once; the service that runs a cycle every interval "
+        "is `callplan run`"
     )
     assert caldav_harness.blocks() == []
 

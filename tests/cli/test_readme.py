@@ -55,7 +55,8 @@ def test_ci_runs_the_readme_test_command() -> None:
     command = subprocess.run(
         [
             "awk",
-            "/<!-- test-command/ {found=1; next} found && /^```/ {if (open) exit; open=1; next} found && open {print; exit}",
+            "/<!-- test-command/ {found=1; next} found && /^```/ {if (open) exit; open=1; next} "
+            "found && open {print; exit}",
             str(README),
         ],
         capture_output=True,

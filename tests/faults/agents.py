@@ -178,7 +178,8 @@ class Child:
     def run(
         self, proxy: FaultProxy, plan: Callable[[Callable[[], None]], Plan] | None = None
     ) -> Run:
-        """Run one cycle; `plan(kill)` may return a proxy plan that calls `kill` (SIGKILL the child)."""
+        """Run one cycle; `plan(kill)` may return a proxy plan that calls `kill` (SIGKILL the
+        child)."""
         receive, send = FORKSERVER.Pipe(duplex=False)
         child = FORKSERVER.Process(
             target=_child_cycle,
@@ -202,7 +203,8 @@ class Child:
         return run
 
     def pending(self) -> int:
-        """How many changes a cycle would make now (a dry run in this process: nothing is written)."""
+        """How many changes a cycle would make now (a dry run in this process: nothing is
+        written)."""
         with (
             environment(self.variables),
             Session(load(self.config), clock=lambda: self.now) as session,

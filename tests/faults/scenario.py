@@ -54,9 +54,8 @@ WEEK = (
     ),
     Spec("Team sync", 1, 9, 30, guests=(COLLEAGUE,)),
     Spec("Umbrella: security review", 1, 11, description="Pat wants sections 3-5."),
-    Spec(
-        "Kestrel: weekly check-in", 1, 12, 0, 30, guests=("kim@kestrel.example",)
-    ),  # right after Umbrella
+    # right after Umbrella
+    Spec("Kestrel: weekly check-in", 1, 12, 0, 30, guests=("kim@kestrel.example",)),
     Spec(
         "Hooli: QBR",
         2,
@@ -118,13 +117,11 @@ class Week:
         harness.delete(harness.block_for("prep", keys["Initech: pricing review"]))
         hooli = harness.meeting(keys["Hooli: QBR"])
         harness.write_description(hooli, hooli.description + ADDED_BY_A_CUSTOMER)
-        self.written[hooli.key] = people_text(
-            harness.meeting(hooli.key)
-        )  # as their client stored it
+        # as their client stored it
+        self.written[hooli.key] = people_text(harness.meeting(hooli.key))
         if keys["Umbrella: security review"] not in {event.key for event in harness.events()}:
-            del self.written[
-                keys["Umbrella: security review"]
-            ]  # cancelling deleted it (Google): a person's doing
+            # cancelling deleted it (Google): a person's doing
+            del self.written[keys["Umbrella: security review"]]
 
 
 READS = ("GET", "PROPFIND", "REPORT")

@@ -26,8 +26,8 @@ class Tally:
     def line(self) -> str:
         extra = "" if self.extra_requests is None else f", {self.extra_requests} extra requests"
         return (
-            f"{self.scenario}: {self.runs} runs, {self.faults} faults injected, {self.duplicates} duplicates found, "
-            f"{self.text_lost} text lost, {self.orphans} orphans{extra}"
+            f"{self.scenario}: {self.runs} runs, {self.faults} faults injected, {self.duplicates} "
+            f"duplicates found, {self.text_lost} text lost, {self.orphans} orphans{extra}"
         )
 
 

@@ -63,9 +63,8 @@ def test_a_deleted_database_is_rebuilt_from_the_tags_without_duplicates(
         return fresh
 
     outcome = play(target, proxy, tmp_path, tally=counts, before_act=delete_after_act_one)
-    assert (
-        adopted == ["adopt"] * owned[0]
-    )  # every block and agenda found by its tag; nothing created
+    # every block and agenda found by its tag; nothing created
+    assert adopted == ["adopt"] * owned[0]
     assert outcome.snapshot == clean_run.snapshot
 
 
@@ -84,12 +83,13 @@ def scramble_a_table_page(path: Path, rng: random.Random) -> None:
     of overflowing text, where nothing that is read would change."""
     data = bytearray(path.read_bytes())
     page = 4096
+    # interior and leaf pages of tables (the first byte), with their number of cells (bytes 3-4)
     tables = [
         number
         for number in range(1, len(data) // page)
         if data[number * page] in (0x05, 0x0D)
         and int.from_bytes(data[number * page + 3 : number * page + 5], "big")
-    ]  # interior and leaf pages of tables (the first byte), with their number of cells (bytes 3-4)
+    ]
     number = rng.choice(tables)
     data[number * page + 8 : number * page + 1000] = rng.randbytes(992)
     path.write_bytes(bytes(data))

@@ -91,9 +91,8 @@ def test_hostile_events_are_enriched_safely_or_skipped_with_a_reason_and_nothing
             MONDAY.replace(hour=10) + day * (MONDAY - MONDAY.replace(day=17)),
         )
     counts.faults = len(keys) + len(MALFORMED)
-    before = (
-        harness.events()
-    )  # the malformed ones are left out by the reader: their refs come from skipped
+    # the malformed ones are left out by the reader: their refs come from skipped
+    before = harness.events()
     written = {event.key: event.description for event in before if event.key in keys.values()}
     agent = Agent(target, harness, tmp_path, MONDAY)
     try:
@@ -130,8 +129,7 @@ def test_hostile_events_are_enriched_safely_or_skipped_with_a_reason_and_nothing
     assert "Kestrel 49" not in kestrel.description and "prep.txt.j2' %}" not in kestrel.description
     # marker text from outside never forges our markers inside what we write
     umbrella = next(e for e in events if e.key == keys[f"Umbrella {splice.END} review"])
-    assert (
-        umbrella.agenda_tag is None and umbrella.description == written[umbrella.key]
-    )  # foreign markers: hands off
+    # foreign markers: hands off
+    assert umbrella.agenda_tag is None and umbrella.description == written[umbrella.key]
     contoso = next(e for e in events if e.key == keys["Contoso: lookalike markers"])
     assert contoso.agenda_tag is not None and people_text(contoso) == written[contoso.key]

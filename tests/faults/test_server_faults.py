@@ -1,15 +1,14 @@
 """Server and network faults: the agent ends where a fault-free run ends, for a bounded price.
 
-The week is played against the server through the proxy, which fails requests as a seeded
-plan says: random 5xx, storms of 429 with Retry-After, timeouts (the connection hangs past
-the client's timeout, before or after the server applied the request), connection resets
-(likewise), truncated and cut-short bodies, an expired sync cursor, and a cursor that
-expires while an incremental read pages (Google's 410 fullSyncRequired on a later page of a
-list with a sync token, Graph's 410 syncStateNotFound on a nextLink of a delta round). The agent runs in
-this process with a short timeout and recorded sleeps, cycle after cycle until it has
-nothing left to do. Then the calendar must equal the one a fault-free run of the same week
-made, with nothing duplicated or lost, and the faults may have cost only a bounded number
-of extra requests.
+The week is played against the server through the proxy, which fails requests as a seeded plan says:
+random 5xx, storms of 429 with Retry-After, timeouts (the connection hangs past the client's
+timeout, before or after the server applied the request), connection resets (likewise), truncated
+and cut-short bodies, an expired sync cursor, and a cursor that expires while an incremental read
+pages (Google's 410 fullSyncRequired on a later page of a list with a sync token, Graph's 410
+syncStateNotFound on a nextLink of a delta round). The agent runs in this process with a short
+timeout and recorded sleeps, cycle after cycle until it has nothing left to do. Then the calendar
+must equal the one a fault-free run of the same week made, with nothing duplicated or lost, and the
+faults may have cost only a bounded number of extra requests.
 """
 
 from __future__ import annotations
@@ -45,7 +44,8 @@ def server_errors(rng: random.Random, request: Request) -> Fault | None:
 
 
 def throttling_storms(rng: random.Random) -> Callable[[Request], Fault | None]:
-    """Now and then a storm: the next few requests (sometimes more than the client retries) get 429."""
+    """Now and then a storm: the next few requests (sometimes more than the client retries) get
+    429."""
     storm = 0
 
     def plan(request: Request) -> Fault | None:
@@ -115,9 +115,8 @@ def test_server_faults_end_where_a_fault_free_run_ends(
     assert outcome.snapshot == clean_run.snapshot
     # each fault costs its retry (or, when the cursor expired, a full read of the calendar),
     # and a cycle it cut short costs at most a new full read
-    full_read = max(
-        clean_run.full_read, outcome.full_read
-    )  # the calendar grows as the agent writes
+    # the calendar grows as the agent writes
+    full_read = max(clean_run.full_read, outcome.full_read)
     per_fault = full_read + 1 if scenario.resyncs else 3
     assert counts.extra_requests <= per_fault * counts.faults + full_read * (
         outcome.cycles - clean_run.cycles
@@ -132,7 +131,8 @@ def test_an_unreadable_answer_to_a_write_skips_that_change_only(
     agenda, or adopts it if the write had gone through."""
     if target.name == "caldav":
         pytest.skip(
-            "a CalDAV write reads nothing back but an etag; a series instance's re-read is in test_caldav_connector.py"
+            "a CalDAV write reads nothing back but an etag; a series instance's re-read is in "
+            "test_caldav_connector.py"
         )
     harness = target.new_calendar(proxy.url)
     harness.add_meeting("Globex", MONDAY.replace(hour=10), description="Intro")

@@ -97,5 +97,6 @@ def test_sigkill_at_any_request_then_restarts_end_as_a_clean_run(
         played = play(target, proxy, tmp_path / f"trial{trial}", points, kills)
         for act, (expected, actual) in enumerate(zip(reference.snapshots, played.snapshots)):
             assert actual == expected, (
-                f"trial {trial}, act {act}, kills at {points}: the calendar differs from a clean run"
+                f"trial {trial}, act {act}, kills at {points}: the calendar differs from a clean "
+                "run"
             )

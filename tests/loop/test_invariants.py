@@ -269,13 +269,11 @@ def test_each_attendee_gets_one_update_per_real_agenda_change(
     for _ in range(3):
         agent.cycle()
     assert harness.notifications() == {"dana@globex.example": 1, "raj@globex.example": 1}
-    harness.edit_meeting(
-        key, description=harness.meeting(key).description + "\nroom 4"
-    )  # not a change of ours
+    # not a change of ours
+    harness.edit_meeting(key, description=harness.meeting(key).description + "\nroom 4")
     agent.cycle()
-    harness.edit_meeting(
-        key, start=at(harness, 0, 11)
-    )  # the agenda shows the time: one real change
+    # the agenda shows the time: one real change
+    harness.edit_meeting(key, start=at(harness, 0, 11))
     agent.cycle()
     agent.cycle()
     assert harness.notifications() == {"dana@globex.example": 2, "raj@globex.example": 2}
@@ -302,9 +300,8 @@ def test_undo_removes_every_block_and_restores_every_description(
         agent.sync.cycle()
     agent = agent.restart(tmp_path)
     debrief = harness.block_for("debrief", second)
-    harness.write_description(
-        debrief, debrief.description + "\nThey want a pilot."
-    )  # the seller wrote in it
+    # the seller wrote in it
+    harness.write_description(debrief, debrief.description + "\nThey want a pilot.")
     report = undo(agent.sync)
     assert len(report.removed) == 5 and len(report.restored) == 3 and len(report.kept) == 1
     assert [b.key for b in harness.blocks()] == [debrief.key]

@@ -1,4 +1,5 @@
-"""The loop through the real engine and store: debrief of one meeting -> prep and agenda of the next."""
+"""The loop through the real engine and store: debrief of one meeting -> prep and agenda of the
+next."""
 
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ ANSWERS = {
     "What I liked": PRIVATE,
     "What I would do differently": "ask about budget earlier",
     "Authority": "SECRET the CFO decides",
-    "Commitment, customer": "- send the usage data by Wednesday\nBetween us:\n- SECRET they will not",
+    "Commitment, customer": (
+        "- send the usage data by Wednesday\nBetween us:\n- SECRET they will not"
+    ),
     "Commitment, us": "- send a pilot proposal, by 20 Mar",
     "Primary objective": "Agree the pilot scope",
     "Still to discover": "- who else is on the shortlist?",
@@ -48,27 +51,29 @@ def test_a_debrief_flows_into_the_next_prep_and_agenda_exactly_once() -> None:
     world.now = at(0, 10, 30)  # the debrief block has not ended yet: nothing is read back
     assert world.applied() == []
     world.now = at(0, 12)
+    # the next prep and debrief form; the agenda waits
     assert sorted(world.applied()) == [
         "update",
         "update",
-    ]  # the next prep and debrief form; the agenda waits
+    ]
     assert (
         "Changed in your debrief: goes into the agenda at 12:30 on Mon 18 Mar"
         in world.block_for("prep", second).description
     )
     assert world.calendar.notifications == {"dana@globex.example": 2}
     world.now = at(0, 12, 30)  # the debrief stayed as it was for settle_minutes
+    # the prep loses its note; the agenda
     assert sorted(world.applied()) == [
         "update",
         "write agenda",
-    ]  # the prep loses its note; the agenda
+    ]
     prep = world.block_for("prep", second).description
     assert "Changed in your debrief" not in prep
     assert 'FROM YOUR DEBRIEF OF "Globex discovery" (Mon 18 Mar 2030)' in prep
     assert "Primary objective of this meeting: Agree the pilot scope" in prep
     assert (
-        "- Customer: send the usage data (due Wed 20 Mar 2030)\n- Us: send a pilot proposal (due Wed 20 Mar 2030)"
-        in prep
+        "- Customer: send the usage data (due Wed 20 Mar 2030)\n- Us: send a pilot proposal (due "
+        "Wed 20 Mar 2030)" in prep
     )
     assert (
         "- who else is on the shortlist?" in prep and "- open with their month-end numbers" in prep
@@ -77,7 +82,8 @@ def test_a_debrief_flows_into_the_next_prep_and_agenda_exactly_once() -> None:
     agenda = splice.TEXT.find(world.get(second).description, world.get(second).agenda_tag).body
     assert "Purpose\nAgree the pilot scope\n" in agenda
     assert (
-        "When we met on Mon 18 Mar 2030, we agreed that\n- you would send the usage data (by Wed 20 Mar 2030)\n"
+        "When we met on Mon 18 Mar 2030, we agreed that\n- you would send the usage data (by Wed "
+        "20 Mar 2030)\n"
         "- we would send a pilot proposal (by Wed 20 Mar 2030)" in agenda
     )
     assert (
@@ -86,9 +92,8 @@ def test_a_debrief_flows_into_the_next_prep_and_agenda_exactly_once() -> None:
         and "budget" not in agenda
     )
     next_form = world.block_for("debrief", second).description
-    assert (
-        "- [ ] send the usage data, by Wed 20 Mar 2030" in next_form
-    )  # carried for the seller to tick
+    # carried for the seller to tick
+    assert "- [ ] send the usage data, by Wed 20 Mar 2030" in next_form
     assert world.calendar.notifications == {"dana@globex.example": 3}
     agenda_etag = world.get(second).etag
 
@@ -106,9 +111,8 @@ def test_a_debrief_flows_into_the_next_prep_and_agenda_exactly_once() -> None:
 
 
 def test_a_debrief_written_days_later_is_still_read_back_at_a_bounded_cost() -> None:
-    world = World(
-        agenda={"settle_minutes": 0}
-    )  # the agenda is written in the cycle that reads the debrief
+    # the agenda is written in the cycle that reads the debrief
+    world = World(agenda={"settle_minutes": 0})
     first = world.add(meeting("Globex discovery", at(0, 10)))
     second = world.add(meeting("Globex review", at(7, 10)))
     world.cycle()
@@ -117,20 +121,19 @@ def test_a_debrief_written_days_later_is_still_read_back_at_a_bounded_cost() -> 
     world.now = at(2, 15)  # Wednesday: Monday's blocks have left the calendar window
     before = world.calendar.requests
     world.cycle()
-    assert (
-        world.calendar.requests - before == 2
-    )  # the sync read, and one re-read of Monday's debrief
+    # the sync read, and one re-read of Monday's debrief
+    assert world.calendar.requests - before == 2
     write_debrief(world, first, {"Commitment, us": "- send the pricing by Fri 22 Mar"})
     world.now = at(2, 16)
     before = world.calendar.requests
+    # the next prep, debrief form and agenda
     assert sorted(world.applied()) == [
         "update",
         "update",
         "write agenda",
-    ]  # the next prep, debrief form and agenda
-    assert (
-        world.calendar.requests - before == 1 + 1 + 3
-    )  # sync read, re-read (reported changed), three writes
+    ]
+    # sync read, re-read (reported changed), three writes
+    assert world.calendar.requests - before == 1 + 1 + 3
     assert (
         "Us: send the pricing (due Fri 22 Mar 2030)" in world.block_for("prep", second).description
     )
@@ -144,6 +147,7 @@ def test_a_debrief_written_days_later_is_still_read_back_at_a_bounded_cost() -> 
         before = world.calendar.requests
         world.cycle()
         costs.append(world.calendar.requests - before)
+    # one sync read per cycle; one re-read at 22:00, six hours after
     assert costs == [
         1,
         1,
@@ -152,7 +156,7 @@ def test_a_debrief_written_days_later_is_still_read_back_at_a_bounded_cost() -> 
         1,
         2,
         1,
-    ]  # one sync read per cycle; one re-read at 22:00, six hours after
+    ]
 
 
 def test_a_debrief_is_read_back_only_for_harvest_days() -> None:
@@ -179,9 +183,8 @@ def test_no_next_meeting_is_said_in_the_debrief_and_recorded_until_the_end_of_th
     world.now = at(0, 11, 30)
     world.cycle()
     assert [row.next_scheduled for row in world.store.held()] == [False]
-    world.add(
-        meeting("Initech follow-up", at(9, 10), guests=["eli@initech.example"])
-    )  # booked that afternoon
+    # booked that afternoon
+    world.add(meeting("Initech follow-up", at(9, 10), guests=["eli@initech.example"]))
     world.now = at(0, 15)
     world.cycle()
     assert [row.next_scheduled for row in world.store.held()] == [True]
@@ -228,8 +231,8 @@ def test_ticking_commitments_in_the_next_debrief_closes_them() -> None:
     settle(world, at(1, 12))
     prep = world.block_for("prep", third).description
     assert (
-        "- Customer: name a sponsor (due Thu 21 Mar 2030)\n- Us: draft the contract (due Fri 22 Mar 2030)"
-        in prep
+        "- Customer: name a sponsor (due Thu 21 Mar 2030)\n- Us: draft the contract (due Fri 22 "
+        "Mar 2030)" in prep
     )
     assert "send the data" not in prep and "send the data" not in world.get(third).description
 
@@ -289,10 +292,10 @@ def test_a_debrief_saved_as_html_by_the_sellers_client_is_read_as_they_see_it() 
     world.cycle()
     html = (
         '<html><body><div class="WordSection1"><p class="MsoNormal">DEBRIEF · Globex 1</p>'
-        "<p><b>What I liked about this meeting:</b></p><p>SECRET R&amp;D was there</p>"
-        "<p><b>Commitment, customer (shared):</b></p><ul><li>send the usage data by Wednesday</li></ul>"
-        "<p>Between us:</p><p>SECRET they will not</p>"
-        "<p>Primary objective of the next meeting:</p><p>Agree the pilot&nbsp;scope</p></div></body></html>"
+        "<p><b>What I liked about this meeting:</b></p><p>SECRET R&amp;D was "
+        "there</p><p><b>Commitment, customer (shared):</b></p><ul><li>send the usage data by "
+        "Wednesday</li></ul><p>Between us:</p><p>SECRET they will not</p><p>Primary objective of "
+        "the next meeting:</p><p>Agree the pilot&nbsp;scope</p></div></body></html>"
     )
     block = world.block_for("debrief", first)
     world.calendar.person_edit(block.ref, description=html, body_format=BodyFormat.HTML)

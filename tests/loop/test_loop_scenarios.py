@@ -86,27 +86,28 @@ def test_meeting_1_debrief_flows_into_meeting_2_once_and_nothing_private_leaks(
     agent.now = at(harness, 0, 11, 10)
     harness.write_description(harness.block_for("debrief", first), FILLED)
     agent.now = at(harness, 0, 12)
+    # next prep, next debrief form; the agenda waits
     assert sorted(agent.cycle()) == [
         "update",
         "update",
-    ]  # next prep, next debrief form; the agenda waits
+    ]
     assert (
         "goes into the agenda at 12:30 on Mon 18 Mar"
         in harness.block_for("prep", second).description
     )
     assert harness.notifications() == {"dana@globex.example": 2}
     agent.now = at(harness, 0, 12, 30)  # settle_minutes later, the debrief unchanged
+    # the prep loses its note; the agenda
     assert sorted(agent.cycle()) == [
         "update",
         "write agenda",
-    ]  # the prep loses its note; the agenda
+    ]
 
     meeting = harness.meeting(second)
     assert people_part(meeting) == second_before  # the seller's words, untouched
     found = splice.for_meeting(meeting).find(meeting.description, meeting.agenda_tag)
-    agenda = plain_text(
-        found.body, meeting.agenda_tag.body_format
-    )  # as text lines or HTML paragraphs
+    # as text lines or HTML paragraphs
+    agenda = plain_text(found.body, meeting.agenda_tag.body_format)
     assert "Purpose\nAgree the pilot scope and its sponsor\n" in agenda
     assert "When we met on Mon 18 Mar 2030, we agreed that\n" in agenda
     assert "you would send the March usage export (by Wed 20 Mar 2030)\n" in agenda
@@ -119,22 +120,22 @@ def test_meeting_1_debrief_flows_into_meeting_2_once_and_nothing_private_leaks(
         "- who else is on their shortlist?" in prep
         and "- start from their month-end numbers" in prep
     )
-    assert (
-        "What you wanted to do differently this time: Commitment, us: SECRET-2" in prep
-    )  # private: fine here
+    # private: fine here
+    assert "What you wanted to do differently this time: Commitment, us: SECRET-2" in prep
     assert "OVERDUE" not in prep and not re.search(r"SECRET-[1346]", prep)
-    # what was written under the objective's heading but not shared is shown to the seller as held back
+    # what was written under the objective's heading but not shared is shown to the seller as held
+    # back
     kept = "Kept out of the agenda (marked private or unclear):\n- SECRET-5 get them to sign"
     assert kept in readable(harness.block_for("prep", second))
     assert (
         "- [ ] send the March usage export, by Wed 20 Mar 2030"
         in harness.block_for("debrief", second).description
     )
-    assert harness.notifications() == {
-        "dana@globex.example": 3
-    }  # meeting 2's agenda: updated exactly once
+    # meeting 2's agenda: updated exactly once
+    assert harness.notifications() == {"dana@globex.example": 3}
 
-    # time passes and the commitments fall due: the private prep says so, the customer hears nothing more
+    # time passes and the commitments fall due: the private prep says so, the customer hears nothing
+    # more
     version = harness.meeting(second).etag
     for day, hour in ((1, 9), (2, 12), (3, 7)):
         agent.now = at(harness, day, hour)
@@ -197,11 +198,13 @@ def test_a_debrief_written_two_days_later_costs_one_get(
     before = connector.session.sent  # type: ignore[attr-defined]
     report = agent.sync.cycle()
     applied = report.calendars[0].applied
+    # the agenda waits to settle
     assert sorted(change.kind for change, _ in applied) == [
         Kind.DEBRIEF,
         Kind.PREP,
-    ]  # the agenda waits to settle
-    # sync-collection + multiget of what changed + one GET of the debrief; one conditional PUT per write
+    ]
+    # sync-collection + multiget of what changed + one GET of the debrief; one conditional PUT per
+    # write
     assert connector.session.sent - before == 3 + len(applied)  # type: ignore[attr-defined]
     assert (
         "- Customer: the security questionnaire (due Fri 22 Mar 2030)"
@@ -209,10 +212,11 @@ def test_a_debrief_written_two_days_later_costs_one_get(
     )
     agent.now = at(harness, 2, 16, 30)
     before = connector.session.sent  # type: ignore[attr-defined]
+    # the prep loses its note; the agenda
     assert sorted(agent.cycle()) == [
         "update",
         "write agenda",
-    ]  # the prep loses its note; the agenda
+    ]
     assert connector.session.sent - before == 2 + 2  # type: ignore[attr-defined]  # our writes read back; a PUT each
 
     costs = []
@@ -246,7 +250,7 @@ Primary objective of the next meeting (shared as its purpose, one line: what we 
 Agree the pilot scope and its sponsor
 Private: PRIV-5 upsell the enterprise tier
 🔒 PRIV-6 margin is thin
-"""
+"""  # noqa: E501 (the form's own headings, as the shipped template writes them)
 
 
 def write_as_seller(harness: Harness, block: Event, text: str) -> None:
@@ -287,9 +291,8 @@ def test_marked_private_text_never_reaches_the_invitation_on_any_provider(
     assert "PRIV" not in harness.meeting(second).description and not re.search(
         r"internal|upsell|margin|20%", shown
     )
-    assert harness.notifications() == {
-        "dana@globex.example": 3
-    }  # the agenda's insertion and one update
+    # the agenda's insertion and one update
+    assert harness.notifications() == {"dana@globex.example": 3}
 
 
 @pytest.fixture
@@ -328,9 +331,8 @@ def test_random_marked_debriefs_on_every_provider(
     invitation = harness.meeting(second).description
     assert not [token for token in tokens if token in invitation], text
     shown = readable(harness.meeting(second))
-    for item, label in zip(
-        SHARED_ITEMS, SHOWN_ITEMS
-    ):  # the real shared items arrive (dated a year on: 22 Mar has passed)
+    # the real shared items arrive (dated a year on: 22 Mar has passed)
+    for item, label in zip(SHARED_ITEMS, SHOWN_ITEMS):
         if re.search(rf"^- {item}$", text, re.M):
             assert f"would {label.split(' (by ')[0]} (by " in shown, (label, text)
     if OBJECTIVE in text:

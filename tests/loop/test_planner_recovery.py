@@ -39,9 +39,8 @@ def test_a_block_deleted_by_the_agent_just_before_a_crash_is_forgotten_not_tombs
         world.sync.cycle()
     assert "forget" in world.applied() and world.store.tombstones(MEMORY) == frozenset()
     assert [entry.action for entry in world.store.audit() if entry.action == "tombstone"] == []
-    world.calendar.person_edit(
-        demo.ref, status=Status.CONFIRMED
-    )  # it is on again: so are its blocks
+    # it is on again: so are its blocks
+    world.calendar.person_edit(demo.ref, status=Status.CONFIRMED)
     world.cycle()
     assert len(world.blocks("prep")) == 1 and len(world.blocks("debrief")) == 1
 

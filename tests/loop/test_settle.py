@@ -85,9 +85,8 @@ def test_a_burst_of_edits_gives_one_agenda_update() -> None:
     for minute in range(20, 120, 10):  # the last edit was read at 12:30; it settles at 13:00
         world.now = at(0, 12) + timedelta(minutes=minute + 10)
         world.cycle()
-    assert world.calendar.notifications == {
-        "dana@globex.example": 3
-    }  # one update, with the final version
+    # one update, with the final version
+    assert world.calendar.notifications == {"dana@globex.example": 3}
     assert "- we would send pricing for 200 seats (by Fri 22 Mar 2030)" in agenda(world, second)
 
 
@@ -98,18 +97,18 @@ def test_the_prep_shows_what_the_agenda_carries_and_what_is_about_to_change() ->
     world.cycle()
     prep = world.block_for("prep", second).description
     assert (
-        "WHAT THE AGENDA CARRIES FROM YOUR DEBRIEF\nNothing from your debrief yet.\n"
-        "Changed in your debrief: goes into the agenda at 12:30 on Mon 18 Mar if you leave it as it is:\n"
-        "Purpose: Agree the pilot scope\nWhen we met on Mon 18 Mar 2030, we agreed that\n"
-        "- we would send the pilot proposal (by Wed 20 Mar 2030)\n\nBEFORE YOU GO IN"
+        "WHAT THE AGENDA CARRIES FROM YOUR DEBRIEF\nNothing from your debrief yet.\nChanged in "
+        "your debrief: goes into the agenda at 12:30 on Mon 18 Mar if you leave it as it is:\n"
+        "Purpose: Agree the pilot scope\nWhen we met on Mon 18 Mar 2030, we agreed that\n- we "
+        "would send the pilot proposal (by Wed 20 Mar 2030)\n\nBEFORE YOU GO IN"
     ) in prep
     world.now = at(0, 12, 30)
     world.cycle()
     prep = world.block_for("prep", second).description
     assert "Changed in your debrief" not in prep
     assert (
-        "WHAT THE AGENDA CARRIES FROM YOUR DEBRIEF\nPurpose: Agree the pilot scope\n"
-        "When we met on Mon 18 Mar 2030, we agreed that\n- we would send the pilot proposal (by Wed 20 Mar 2030)\n"
+        "WHAT THE AGENDA CARRIES FROM YOUR DEBRIEF\nPurpose: Agree the pilot scope\nWhen we met on "
+        "Mon 18 Mar 2030, we agreed that\n- we would send the pilot proposal (by Wed 20 Mar 2030)\n"
     ) in prep
     shown = agenda(world, second)
     assert (
@@ -156,7 +155,8 @@ def test_settle_minutes_zero_shares_at_once() -> None:
 
 
 def test_a_new_debrief_leaves_the_agenda_with_the_last_settled_one_until_it_settles() -> None:
-    """Meeting 2's debrief replaces meeting 1's in meeting 3's agenda in one step, when it settles."""
+    """Meeting 2's debrief replaces meeting 1's in meeting 3's agenda in one step, when it
+    settles."""
     world = World()
     first = world.add(meeting("Globex 1", at(0, 10)))
     second = world.add(meeting("Globex 2", at(1, 10)))
@@ -171,23 +171,22 @@ def test_a_new_debrief_leaves_the_agenda_with_the_last_settled_one_until_it_sett
     write_debrief(world, second, {"Commitment, us": "- draft the contract by 22 Mar"})
     world.now = at(1, 12)
     world.cycle()
-    assert "- you would send the data (by Tue 19 Mar 2030)" in agenda(
-        world, third
-    )  # still meeting 1's
+    # still meeting 1's
+    assert "- you would send the data (by Tue 19 Mar 2030)" in agenda(world, third)
     assert world.calendar.notifications["dana@globex.example"] == notified
     prep = world.block_for("prep", third).description
     assert (
-        "WHAT THE AGENDA CARRIES FROM YOUR DEBRIEF\nWhen we met on Mon 18 Mar 2030, we agreed that\n"
-        in prep
+        "WHAT THE AGENDA CARRIES FROM YOUR DEBRIEF\nWhen we met on Mon 18 Mar 2030, we agreed "
+        "that\n" in prep
     )
     assert "goes into the agenda at 12:30 on Tue 19 Mar" in prep
     world.now = at(1, 12, 30)
     world.cycle()
-    shown = agenda(
-        world, third
-    )  # meeting 2's form listed meeting 1's open commitment, and it stayed
+    # meeting 2's form listed meeting 1's open commitment, and it stayed
+    shown = agenda(world, third)
     assert (
-        "When we met on Tue 19 Mar 2030, we agreed that\n- you would send the data (by Tue 19 Mar 2030)\n"
+        "When we met on Tue 19 Mar 2030, we agreed that\n- you would send the data (by Tue 19 Mar "
+        "2030)\n"
         "- we would draft the contract (by Fri 22 Mar 2030)" in shown
     )
     assert world.calendar.notifications["dana@globex.example"] == notified + 1

@@ -166,9 +166,8 @@ class ConnectorContract:
     def test_a_recurring_meeting_comes_back_one_event_per_instance_in_the_window(
         self, connector: Connector, harness: Harness
     ) -> None:
-        harness.add_series(
-            "Weekly with Globex", at(harness, -5, 10), minutes=60, weeks=5
-        )  # 13 March to 10 April
+        # 13 March to 10 April
+        harness.add_series("Weekly with Globex", at(harness, -5, 10), minutes=60, weeks=5)
         instances = sorted(
             (e for e in self._read(connector, harness).values() if e.title == "Weekly with Globex"),
             key=lambda e: e.start,
@@ -181,9 +180,8 @@ class ConnectorContract:
         ]
         assert all(e.recurring and e.end - e.start == HOUR for e in instances)
         assert len({e.key for e in instances}) == 3
-        assert {e.key for e in instances} <= set(
-            self._read(connector, harness)
-        )  # keys are stable from read to read
+        # keys are stable from read to read
+        assert {e.key for e in instances} <= set(self._read(connector, harness))
         assert connector.get(harness.calendar, instances[1].ref, instances[1].key) == instances[1]
 
     def test_a_malformed_event_is_skipped_with_a_one_line_reason_and_never_taken_for_removed(
@@ -346,7 +344,7 @@ class ConnectorContract:
 
     # -- agendas -----------------------------------------------------------------------------
 
-    def test_set_description_writes_the_agenda_with_its_tag_and_removing_the_tag_gives_the_meeting_back(
+    def test_the_agenda_is_written_with_its_tag_and_taking_the_tag_away_gives_the_meeting_back(
         self, connector: Connector, harness: Harness
     ) -> None:
         key = harness.add_meeting(
@@ -409,9 +407,8 @@ class ConnectorContract:
         self, connector: Connector, harness: Harness, served: Callable[[], int]
     ) -> None:
         key = harness.add_meeting("Globex", at(harness, 2, 10))
-        counted: list[
-            tuple[int, int]
-        ] = []  # (requests_sent, requests the server received) of each call
+        # (requests_sent, requests the server received) of each call
+        counted: list[tuple[int, int]] = []
 
         def cost(action: Callable[[], T]) -> T:
             sent, received = connector.requests_sent, served()

@@ -167,9 +167,8 @@ def test_update_rewrites_the_block_and_keeps_what_a_person_added(
 ) -> None:
     created = connector.create(calendar_url, block())
     alarm = "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT5M\r\nDESCRIPTION:Soon\r\nEND:VALARM\r\n"
-    send(
-        "PUT", created.ref, stored_text(created.ref).replace("END:VEVENT", alarm + "END:VEVENT")
-    )  # the seller's app
+    # the seller's app
+    send("PUT", created.ref, stored_text(created.ref).replace("END:VEVENT", alarm + "END:VEVENT"))
     current = connector.get(calendar_url, created.ref)
     assert current is not None
 
@@ -250,9 +249,8 @@ def test_a_write_is_one_request_when_the_event_came_with_its_text(
         lambda: connector.update(calendar_url, created, block(title="Prep: ACME (renamed)"))
     )
     assert count == 1 and renamed.title == "Prep: ACME (renamed)"
-    count, moved = sent(
-        lambda: connector.update(calendar_url, renamed, block(start=at(20, 9, 30)))
-    )  # from our own write
+    # from our own write
+    count, moved = sent(lambda: connector.update(calendar_url, renamed, block(start=at(20, 9, 30))))
     assert count == 1 and moved.start == at(20, 9, 30)
     count, _ = sent(
         lambda: connector.set_description(
@@ -312,9 +310,8 @@ def test_changes_reads_fully_then_costs_one_request_when_quiet_then_sees_exactly
     quiet = connector.changes(calendar_url, first.cursor, WINDOW)
     assert (quiet.requests, quiet.upserted, quiet.removed_refs, quiet.full) == (1, (), (), False)
 
-    put_ics(
-        calendar_url, "a.ics", meeting("a", start="20300320T120000", end="20300320T130000")
-    )  # moved
+    # moved
+    put_ics(calendar_url, "a.ics", meeting("a", start="20300320T120000", end="20300320T130000"))
     send("DELETE", b)
     c = put_ics(calendar_url, "c.ics", meeting("c"))
     later = put_ics(
@@ -331,11 +328,12 @@ def test_changes_reads_fully_then_costs_one_request_when_quiet_then_sees_exactly
         ("a", a, at(20, 12)),
         ("c", c, at(20, 10)),
     }
+    # deleted, or changed with no event in the window
     assert set(delta.removed_refs) == {
         b,
         later,
         task,
-    }  # deleted, or changed with no event in the window
+    }
 
     assert connector.changes(calendar_url, delta.cursor, WINDOW).requests == 1
 
@@ -657,18 +655,20 @@ def test_control_characters_are_data_not_an_error() -> None:
 # --- editing text in place -----------------------------------------------------------------
 
 APPLE = (
-    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Apple Inc.//macOS 14.0//EN\r\nCALSCALE:GREGORIAN\r\n"
-    "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:DAYLIGHT\r\nTZOFFSETFROM:+0100\r\n"
-    "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\nDTSTART:19810329T020000\r\nTZNAME:CEST\r\n"
-    "TZOFFSETTO:+0200\r\nEND:DAYLIGHT\r\nBEGIN:STANDARD\r\nTZOFFSETFROM:+0200\r\n"
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Apple Inc.//macOS 14.0//EN\r\n"
+    "CALSCALE:GREGORIAN\r\nBEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:DAYLIGHT\r\n"
+    "TZOFFSETFROM:+0100\r\nRRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\nDTSTART:19810329T020000\r\n"
+    "TZNAME:CEST\r\nTZOFFSETTO:+0200\r\nEND:DAYLIGHT\r\nBEGIN:STANDARD\r\nTZOFFSETFROM:+0200\r\n"
     "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\nDTSTART:19961027T030000\r\nTZNAME:CET\r\n"
-    "TZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
-    "BEGIN:VEVENT\r\nUID:w\r\nDTEND;TZID=Europe/Berlin:20300320T110000\r\nX-APPLE-TRAVEL:AUTOMATIC\r\n"
-    'SUMMARY:Sync\\, with "quotes"\r\nDTSTAMP:20240101T120000Z\r\nDTSTART;TZID=Europe/Berlin:20300320T100000\r\n'
-    'RRULE:FREQ=WEEKLY;COUNT=4\r\nSEQUENCE:0\r\nORGANIZER;CN="Doe, Ana":mailto:ana@seller.example\r\n'
-    "DESCRIPTION:line one\\nline two with a very long text that needs to be fol\r\n ded across lines\r\n"
-    "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT15M\r\nDESCRIPTION:Reminder\r\nEND:VALARM\r\nEND:VEVENT\r\n"
-    "END:VCALENDAR\r\n"
+    "TZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\nBEGIN:VEVENT\r\nUID:w\r\n"
+    "DTEND;TZID=Europe/Berlin:20300320T110000\r\nX-APPLE-TRAVEL:AUTOMATIC\r\n"
+    'SUMMARY:Sync\\, with "quotes"\r\nDTSTAMP:20240101T120000Z\r\n'
+    "DTSTART;TZID=Europe/Berlin:20300320T100000\r\n"
+    'RRULE:FREQ=WEEKLY;COUNT=4\r\nSEQUENCE:0\r\nORGANIZER;CN="Doe, '
+    'Ana":mailto:ana@seller.example\r\n'
+    "DESCRIPTION:line one\\nline two with a very long text that needs to be fol\r\n ded across "
+    "lines\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT15M\r\nDESCRIPTION:Reminder\r\n"
+    "END:VALARM\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
 )
 
 
@@ -678,7 +678,10 @@ def test_editing_a_component_leaves_every_other_line_byte_for_byte() -> None:
     new_properties = icalendar.Event()
     new_properties.add("DESCRIPTION", "New text")
     edited = replace_properties(parsed, 1, ["DESCRIPTION"], new_properties)
-    old_line = "DESCRIPTION:line one\\nline two with a very long text that needs to be fol\r\n ded across lines\r\n"
+    old_line = (
+        "DESCRIPTION:line one\\nline two with a very long text that needs to be fol\r\n ded across "
+        "lines\r\n"
+    )
     assert edited == APPLE.replace(old_line, "DESCRIPTION:New text\r\n")
 
     override = reader.instance(parsed, "w#20300327T090000Z")
@@ -883,11 +886,12 @@ def test_503_with_retry_after_is_retried_after_the_time_the_server_asks(
     ("failure", "error", "waits"),
     [
         ((503, {"Retry-After": "7"}), ThrottledError, [7.0, 7.0, 7.0]),
+        # a gateway that says when, too
         (
             (504, {"Retry-After": "2"}),
             ThrottledError,
             [2.0, 2.0, 2.0],
-        ),  # a gateway that says when, too
+        ),
         ((429, {"Retry-After": "120"}), ThrottledError, []),  # more than we are willing to wait
         ((429, {}), ThrottledError, [0.25, 0.5, 1.0]),
         ((502, {}), TransientError, [0.25, 0.5, 1.0]),
@@ -925,9 +929,8 @@ def test_retry_after_as_an_http_date_is_honoured(
     front.queue += [
         Reply(503, {"Retry-After": format_datetime(now + timedelta(seconds=7), usegmt=True)})
     ] * 2
-    front.queue += [
-        Reply(429, {"Retry-After": "Mon, 18 Mar 2030 07:00:00 GMT"})
-    ]  # already past: at once
+    # already past: at once
+    front.queue += [Reply(429, {"Retry-After": "Mon, 18 Mar 2030 07:00:00 GMT"})]
     with front.running():
         session = RetryingSession(sleep=sleeps.append, random=lambda: 0.5, clock=lambda: now)
         connector = CaldavConnector(SELLER, front.url, user, PASSWORD, zone=ZONE, session=session)

@@ -32,7 +32,10 @@ from tests.support.servers.radicale import SELLER, put_ics, send
 
 TEXT = "Hello Dana,\nsee the deck before we meet."
 # What a person formatted: non-ASCII text, an entity, an attribute with characters a URL escapes.
-PERSON = '<p>Hello <b>Dana</b>,</p>\n<p>see <a href="https://deck.example/?a=1&amp;b=2">the deck</a> before we meet — ünïcode ✓</p>'
+PERSON = (
+    '<p>Hello <b>Dana</b>,</p>\n<p>see <a href="https://deck.example/?a=1&amp;b=2">the deck</a> '
+    "before we meet — ünïcode ✓</p>"
+)
 DOCUMENT = f"<html><head><meta charset='utf-8'></head><body>{PERSON}</body></html>"
 # The agenda chunk in an HTML copy: from the opening marker paragraph to the closing one.
 CHUNK = re.compile(
@@ -43,7 +46,8 @@ CHUNK = re.compile(
 
 
 def percent(text: str) -> str:
-    """Percent-encoded as another client might: lower-case escapes, slashes and spaces left alone."""
+    """Percent-encoded as another client might: lower-case escapes, slashes and spaces left
+    alone."""
     return re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), quote(text, safe="/ "))
 
 
@@ -88,11 +92,14 @@ FORMS = [
 
 
 def add_meeting(harness: CaldavHarness, uid: str, lines: tuple[str, ...]) -> str:
-    """A customer meeting the seller organises on Tuesday at 10:00, written as another client would."""
+    """A customer meeting the seller organises on Tuesday at 10:00, written as another client
+    would."""
     text = (
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Mozilla.org/NONSGML Mozilla Calendar V1.1//EN\r\nBEGIN:VEVENT\r\n"
-        f"UID:{uid}\r\nDTSTAMP:20300101T000000Z\r\nDTSTART;TZID=Europe/Berlin:20300319T100000\r\n"
-        f"DTEND;TZID=Europe/Berlin:20300319T110000\r\nSUMMARY:Globex {uid}\r\nORGANIZER;CN=Ana:mailto:{SELLER}\r\n"
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Mozilla.org/NONSGML Mozilla Calendar "
+        f"V1.1//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20300101T000000Z\r\n"
+        "DTSTART;TZID=Europe/Berlin:20300319T100000\r\n"
+        f"DTEND;TZID=Europe/Berlin:20300319T110000\r\nSUMMARY:Globex {uid}\r\n"
+        f"ORGANIZER;CN=Ana:mailto:{SELLER}\r\n"
         "ATTENDEE;CN=Dana;PARTSTAT=ACCEPTED:mailto:dana@globex.example\r\n"
         f"ATTENDEE;PARTSTAT=ACCEPTED:mailto:{SELLER}\r\n"
         + "".join(f"{line}\r\n" for line in lines)
@@ -138,9 +145,8 @@ def test_the_html_copy_gets_the_agenda_and_gives_it_back_exactly(
     copy = form.read(inserted)
     assert outside_the_agenda(copy) == form.original  # the person's HTML, byte for byte
     assert "Globex m1" in CHUNK.search(copy).group() and "Tue 19 Mar 2030, 10:00–11:00" in copy  # type: ignore[union-attr]
-    assert copy.endswith("</body></html>") == form.original.endswith(
-        "</body></html>"
-    )  # inside the body, not after it
+    # inside the body, not after it
+    assert copy.endswith("</body></html>") == form.original.endswith("</body></html>")
     assert str(inserted["DESCRIPTION"]).startswith(TEXT + "\n\n" + splice.BEGIN)
 
     caldav_harness.edit_meeting("m1", start=at(caldav_harness, 1, 14))  # the agenda's time changes
@@ -155,9 +161,8 @@ def test_the_html_copy_gets_the_agenda_and_gives_it_back_exactly(
     given_back = stored(href)
     assert str(given_back["DESCRIPTION"]) == TEXT
     assert form.read(given_back) == form.original
-    assert (
-        given_back["DESCRIPTION"].params == written_by_client["DESCRIPTION"].params
-    )  # the very URL the client wrote
+    # the very URL the client wrote
+    assert given_back["DESCRIPTION"].params == written_by_client["DESCRIPTION"].params
     assert kept_lines(caplog) == []
 
 
@@ -214,9 +219,8 @@ def test_an_agenda_a_person_changed_in_the_html_alone_is_kept_and_the_text_goes_
     agent.cycle()
     calendar = icalendar.Calendar.from_ical(send("GET", href)[1])
     vevent = calendar.walk("VEVENT")[0]
-    edited = form.read(vevent).replace(
-        "Purpose", "Purpose (Dana: add pricing)"
-    )  # in an HTML editor
+    # in an HTML editor
+    edited = form.read(vevent).replace("Purpose", "Purpose (Dana: add pricing)")
     vevent.pop("X-ALT-DESC")
     vevent.add("X-ALT-DESC", icalendar.vText(edited), parameters={"FMTTYPE": "text/html"})
     assert send("PUT", href, calendar.to_ical().decode())[0] in (201, 204)

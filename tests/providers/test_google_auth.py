@@ -88,7 +88,8 @@ def connect(fake: GoogleCalendarFake, account: Account) -> GoogleConnector:
         ),
         (
             {"token_file": "t", "api_endpoint": "https://gateway.example/"},
-            "accounts[0].api_endpoint: expected the Calendar API's base URL, ending in /calendar/v3/",
+            "accounts[0].api_endpoint: expected the Calendar API's base URL, ending in "
+            "/calendar/v3/",
         ),
         (
             {"token_file": "t", "token_uri": "ftp://gateway.example/token"},
@@ -146,9 +147,8 @@ def test_a_refreshed_token_is_saved_atomically_with_mode_0600(
         "token.json"
     ]
     connector.changes(SELLER, None, WINDOW)
-    assert harness.fake.oauth.token_requests == [
-        "refresh_token"
-    ]  # the saved token is used as long as it works
+    # the saved token is used as long as it works
+    assert harness.fake.oauth.token_requests == ["refresh_token"]
 
 
 def test_a_gateway_in_front_of_google_is_reached_through_the_account_options(
@@ -167,9 +167,8 @@ def test_a_gateway_in_front_of_google_is_reached_through_the_account_options(
     connector = open_connector(gateway)
     assert isinstance(connector, GoogleConnector) and connector.batch_uri == harness.fake.batch_uri
     assert connector.changes(SELLER, None, WINDOW).full
-    assert (
-        harness.fake.oauth.token_requests == ["refresh_token"] and harness.fake.requests == 2
-    )  # the 401, then the read
+    # the 401, then the read
+    assert harness.fake.oauth.token_requests == ["refresh_token"] and harness.fake.requests == 2
 
 
 def test_a_revoked_token_stops_the_account_with_the_command_to_run(
@@ -181,7 +180,8 @@ def test_a_revoked_token_stops_the_account_with_the_command_to_run(
     with pytest.raises(AuthError) as raised:
         connector.changes(SELLER, None, WINDOW)
     assert str(raised.value) == (
-        "config.toml: accounts[0]: the Google authorisation was revoked or has expired; run: callplan auth google work"
+        "config.toml: accounts[0]: the Google authorisation was revoked or has expired; run: "
+        "callplan auth google work"
     )
 
 
@@ -229,16 +229,20 @@ def test_a_delegation_without_the_scopes_says_where_to_fix_it(
     connector = connect(harness.fake, account(tmp_path, service_account_file=key))
     with pytest.raises(
         AuthError,
-        match=r"\(unauthorized_client\); check that the domain-wide delegation in the Admin console",
+        match=(
+            r"\(unauthorized_client\); check that the domain-wide delegation in the Admin console"
+        ),
     ):
         connector.changes(SELLER, None, WINDOW)
 
 
-# --- the installed-app flow -------------------------------------------------------------------------
+# --- the installed-app flow
+# -------------------------------------------------------------------------
 
 
 class Person(webbrowser.BaseBrowser):
-    """Someone at a browser: opens the consent address and lets it redirect to callplan's loopback port."""
+    """Someone at a browser: opens the consent address and lets it redirect to callplan's loopback
+    port."""
 
     def __init__(self) -> None:
         super().__init__("callplan-test")
@@ -254,9 +258,8 @@ class Person(webbrowser.BaseBrowser):
 
 @pytest.fixture
 def person(monkeypatch: pytest.MonkeyPatch) -> Person:
-    monkeypatch.setenv(
-        "OAUTHLIB_INSECURE_TRANSPORT", "1"
-    )  # the fake's token endpoint is plain http on loopback
+    # the fake's token endpoint is plain http on loopback
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
     browser = Person()
     webbrowser.register("callplan-test", None, browser)
     return browser
@@ -300,9 +303,8 @@ def test_a_consent_without_every_scope_is_refused_with_the_missing_one(
     harness: GoogleHarness, person: Person, tmp_path: Path
 ) -> None:
     harness.fake.oauth.consent_user = SELLER
-    harness.fake.oauth.consent_scopes = frozenset(
-        {google_auth.CALENDAR_LIST}
-    )  # the person unticked the events box
+    # the person unticked the events box
+    harness.fake.oauth.consent_scopes = frozenset({google_auth.CALENDAR_LIST})
     token = tmp_path / "work.json"
     configured = account(
         tmp_path, token_file=str(token), client_secrets_file=client_secrets(harness.fake, tmp_path)
@@ -318,7 +320,8 @@ def test_a_consent_without_every_scope_is_refused_with_the_missing_one(
 def test_the_auth_command_names_a_wrong_account(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text(
-        'state = "state.db"\n[[accounts]]\nname = "work"\nprovider = "caldav"\nemail = "a@b.example"\nurl = "https://dav.example/"\n'
+        'state = "state.db"\n[[accounts]]\nname = "work"\nprovider = "caldav"\nemail = '
+        '"a@b.example"\nurl = "https://dav.example/"\n'
     )
     result = CliRunner().invoke(main, ["--config", str(config), "auth", "google", "work"])
     assert (result.exit_code, result.output) == (

@@ -135,12 +135,13 @@ def test_a_quiet_calendar_costs_one_request_and_a_change_comes_back_alone(
         and changed.upserted[0].start == at(22, 10)
     )
     query = harness.fake.log[-1].query
+    # nothing the API forbids with a token
     assert set(query) == {
         "syncToken",
         "singleEvents",
         "maxResults",
         "alt",
-    }  # nothing the API forbids with a token
+    }
     assert first not in changed.removed_refs
 
 
@@ -188,9 +189,8 @@ def test_an_expired_sync_token_means_a_full_read(
     start = connector.changes(harness.calendar, None, WINDOW)
     harness.fake.expire_sync_tokens(harness.calendar)
     delta = connector.changes(harness.calendar, start.cursor, WINDOW)
-    assert (
-        delta.full and len(delta.upserted) == 1 and delta.requests == 2
-    )  # the 410, then the full read
+    # the 410, then the full read
+    assert delta.full and len(delta.upserted) == 1 and delta.requests == 2
     assert delta.cursor != start.cursor
 
 
@@ -264,7 +264,8 @@ def test_an_insert_whose_answer_was_lost_is_not_doubled(
 def test_removing_the_agenda_deletes_its_tag_properties(
     harness: GoogleHarness, connector: GoogleConnector
 ) -> None:
-    """The PATCH sets each of its properties to null, which removes it (an empty value would stay)."""
+    """The PATCH sets each of its properties to null, which removes it (an empty value would
+    stay)."""
     key = meeting(harness, description="Intro")
     current = connector.get(harness.calendar, key)
     assert current is not None
@@ -380,9 +381,8 @@ def test_connectors_share_one_parse_of_the_api_description(harness: GoogleHarnes
     """A process serving many sellers holds one Calendar API description, not one per seller
     (googleapiclient's own build() parses half a megabyte for every service object)."""
     credentials = harness.credentials()
-    GoogleConnector(
-        SELLER, credentials, api_endpoint=harness.api
-    ).close()  # the shared parse, made once
+    # the shared parse, made once
+    GoogleConnector(SELLER, credentials, api_endpoint=harness.api).close()
     gc.collect()
     tracemalloc.start()
     try:
@@ -409,11 +409,12 @@ def test_throttling_is_retried_with_jittered_backoff(
     harness.fake.fail(403, "userRateLimitExceeded", times=1)
     harness.fake.fail(503, times=1)
     delta = connector.changes(harness.calendar, None, WINDOW)
+    # random() is 0.5: half of 1, 2, 4 seconds
     assert delta.requests == 4 and sleeps == [
         0.5,
         1.0,
         2.0,
-    ]  # random() is 0.5: half of 1, 2, 4 seconds
+    ]
 
 
 def test_retry_after_is_honoured_and_retries_are_bounded(
@@ -444,9 +445,8 @@ def test_retry_after_as_an_http_date_is_honoured(
     harness.fake.fail(
         429, times=1, retry_after=format_datetime(now + timedelta(hours=1), usegmt=True)
     )
-    with pytest.raises(
-        ThrottledError, match="gave up after 1 attempts"
-    ) as raised:  # longer than we may wait
+    # longer than we may wait
+    with pytest.raises(ThrottledError, match="gave up after 1 attempts") as raised:
         connector.changes(harness.calendar, None, WINDOW)
     assert raised.value.retry_after == 3600.0 and sleeps == [7.0, 7.0]
 
@@ -464,9 +464,9 @@ def test_a_batch_insert_throttled_for_good_fails_alone_under_its_own_name(
         blocks[2].tag,
     ]
     assert isinstance(created[1], ThrottledError)
-    assert (
-        str(created[1])
-        == "google: create block: Google asks us to slow down (HTTP 429 rateLimitExceeded); gave up after 5 attempts"
+    assert str(created[1]) == (
+        "google: create block: Google asks us to slow down (HTTP 429 rateLimitExceeded); gave up "
+        "after 5 attempts"
     )
     assert sleeps == [0.5, 1.0, 2.0, 4.0] and len(harness.fake.events(harness.calendar)) == 2
     assert (

@@ -36,10 +36,11 @@ def event(**extra: Any) -> dict[str, Any]:
     ("body", "reason"),
     [
         (event(colour="red"), "badRequest"),  # not a field of Event
+        # not a field of EventAttendee
         (
             event(attendees=[{"email": "a@b.example", "rsvp": True}]),
             "badRequest",
-        ),  # not a field of EventAttendee
+        ),
         (event(guestsCanModify="yes"), "invalid"),  # a boolean
         (event(sequence=1.5), "invalid"),  # an int32
         (event(visibility="secret"), "invalid"),  # not a documented value
@@ -72,10 +73,11 @@ def test_a_sync_token_takes_none_of_the_filters_the_reference_forbids(api: Googl
             calendarId=SELLER, singleEvents=True, syncToken=token, **forbidden
         )
         assert refused(request) == (400, "invalid")
+    # not the initial singleEvents
     assert refused(api.service.events().list(calendarId=SELLER, syncToken=token)) == (
         400,
         "invalid",
-    )  # not the initial singleEvents
+    )
 
 
 def test_conditional_writes_duplicate_ids_and_deleted_events(

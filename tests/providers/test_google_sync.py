@@ -44,9 +44,8 @@ def test_requests_per_cycle_first_sync_quiet_and_changed(
     assert (requests, done) == (1, [])
     assert cost(harness, agent) == (1, [])  # a quiet calendar: one request
     for key in keys[:3]:
-        harness.edit_meeting(
-            key, minutes=90
-        )  # three meetings get longer: debriefs and agendas follow
+        # three meetings get longer: debriefs and agendas follow
+        harness.edit_meeting(key, minutes=90)
     requests, done = cost(harness, agent)
     assert requests == 1 + len(done) and sorted(set(done)) == ["update", "write agenda"]
 
@@ -81,9 +80,8 @@ def test_a_first_sync_of_2000_events_reads_in_one_request(
 def test_a_batch_retries_only_the_throttled_inserts(harness: GoogleHarness, tmp_path: Path) -> None:
     for n in range(3):
         harness.add_meeting(f"Customer {n}", at(harness, n + 1, 10))
-    harness.fake.fail(
-        429, times=2, method="POST"
-    )  # two of the six inserts in the batch are refused
+    # two of the six inserts in the batch are refused
+    harness.fake.fail(429, times=2, method="POST")
     agent = Agent(harness, tmp_path, at(harness, 0, 7))
     done = agent.cycle()
     assert done.count("create") == 6 and len(harness.blocks()) == 6
@@ -97,9 +95,8 @@ def test_an_insert_throttled_for_good_stops_the_cycle_and_the_others_are_adopted
 ) -> None:
     for n in range(3):
         harness.add_meeting(f"Customer {n}", at(harness, n + 1, 10))
-    harness.fake.fail(
-        429, times=10, method="POST", body="Customer 1"
-    )  # its two blocks, five times each
+    # its two blocks, five times each
+    harness.fake.fail(429, times=10, method="POST", body="Customer 1")
     agent = Agent(harness, tmp_path, at(harness, 0, 7))
     report = agent.sync.cycle()
     assert (

@@ -39,9 +39,8 @@ def test_device_code_sign_in_caches_tokens_in_a_private_file_and_reuses_them(
     shown: list[str] = []
     line = sign_in(account, shown.append, http_client=authority.http_client())
     assert "https://microsoft.com/devicelogin" in shown[0] and "enter the code" in shown[0]
-    assert (
-        authority.grants.count("urn:ietf:params:oauth:grant-type:device_code") == 3
-    )  # pending, pending, signed in
+    # pending, pending, signed in
+    assert authority.grants.count("urn:ietf:params:oauth:grant-type:device_code") == 3
     cache = tmp_path / "tokens.json"
     assert stat.S_IMODE(cache.stat().st_mode) == 0o600
     assert "signed in" in line and str(cache) in line and "access" not in line
@@ -50,9 +49,8 @@ def test_device_code_sign_in_caches_tokens_in_a_private_file_and_reuses_them(
     again = GraphTokens(account, parse_options(account), http_client=authority.http_client())
     assert again().startswith("user-")  # from the cache: no new sign-in, no token request
     assert authority.grants.count("urn:ietf:params:oauth:grant-type:device_code") == 3
-    assert (
-        authority.grants.count("refresh_token") == 0 and cache.stat().st_mtime_ns == before
-    )  # unchanged: not rewritten
+    # unchanged: not rewritten
+    assert authority.grants.count("refresh_token") == 0 and cache.stat().st_mtime_ns == before
 
 
 def test_silent_refresh_and_revoked_consent(

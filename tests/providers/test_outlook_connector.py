@@ -57,9 +57,8 @@ def test_a_quiet_calendar_costs_one_request_and_k_changes_cost_one_batch_per_twe
     keys = [harness.add_meeting(f"Meeting {n}", at(n % 5, 9 + n % 8)) for n in range(30)]
     connector = connect(harness)
     first = connector.changes(harness.calendar, None, WINDOW)
-    assert (
-        first.full and len(first.upserted) == 30 and first.requests == 2
-    )  # delta round + calendarView
+    # delta round + calendarView
+    assert first.full and len(first.upserted) == 30 and first.requests == 2
     quiet = connector.changes(harness.calendar, first.cursor, WINDOW)
     assert (quiet.requests, quiet.upserted, quiet.removed_refs, quiet.full) == (1, (), (), False)
     for key in keys[:3]:
@@ -95,9 +94,8 @@ def test_an_expired_delta_token_means_a_full_read(
     cursor = connector.changes(harness.calendar, None, WINDOW).cursor
     graph.expire_delta_tokens()
     again = connector.changes(harness.calendar, cursor, WINDOW)
-    assert (
-        again.full and [e.key for e in again.upserted] == [key] and again.requests == 3
-    )  # 410, then 2
+    # 410, then 2
+    assert again.full and [e.key for e in again.upserted] == [key] and again.requests == 3
     assert connector.changes(harness.calendar, again.cursor, WINDOW).requests == 1
 
 
@@ -185,16 +183,15 @@ def test_a_batch_part_throttled_for_good_is_reported_under_its_own_method_and_ad
         },
         {"id": "read", "method": "GET", "url": f"/me/events/{second}?$select=subject"},
     ]
-    graph.throttle_parts(
-        5, "4", method="PATCH"
-    )  # in each of the five batches; the GET is answered in the first
+    # in each of the five batches; the GET is answered in the first
+    graph.throttle_parts(5, "4", method="PATCH")
     before = session.sent
     with pytest.raises(ThrottledError) as raised:
         session.batch(f"{graph.url}/$batch", parts)
     where = f"{graph.url}/me/events/{first}"
-    assert (
-        str(raised.value)
-        == f"{where}: PATCH: Graph asks us to slow down (HTTP 429, Retry-After 4 s); gave up after 5 attempts"
+    assert str(raised.value) == (
+        f"{where}: PATCH: Graph asks us to slow down (HTTP 429, Retry-After 4 s); gave up after 5 "
+        "attempts"
     )
     assert raised.value.retry_after == 4.0 and sleeps == [4.0] * 4 and session.sent - before == 5
     assert graph.raw(SELLER, first).data["subject"] == "Globex"
@@ -209,9 +206,8 @@ def test_retry_after_as_an_http_date_is_honoured(
     session = GraphSession(sleep=sleeps.append, random=lambda: 0.5, clock=lambda: now)
     connector = harness.connector(session)
     graph.throttle(1, 429, format_datetime(now + timedelta(seconds=7), usegmt=True))
-    graph.throttle(
-        1, 503, format_datetime(now - timedelta(hours=1), usegmt=True)
-    )  # already past: at once
+    # already past: at once
+    graph.throttle(1, 503, format_datetime(now - timedelta(hours=1), usegmt=True))
     assert connector.calendars() and sleeps == [7.0, 0.0]
     cursor = connector.changes(harness.calendar, None, WINDOW).cursor
     key = harness.add_meeting("Globex", at(0, 10))
@@ -242,9 +238,10 @@ def test_a_401_gets_one_fresh_token_whatever_the_retries_after_it(
     harness.authority.tokens.clear()  # Graph no longer accepts the cached access token
     before, grants = connector.requests_sent, len(harness.authority.grants)
     assert connector.calendars()
+    # 401, 429, 200
     assert (
         asked == [False, True, False] and sleeps == [3.0] and connector.requests_sent - before == 3
-    )  # 401, 429, 200
+    )
     assert harness.authority.grants[grants:] == ["refresh_token"]
 
 
@@ -266,9 +263,8 @@ def test_blocks_are_private_busy_silent_and_tagged_under_our_namespace(
     )
     read = connector.get(harness.calendar, created.ref)
     assert read is not None and read.block_tag == created.block_tag  # read back with $expand
-    assert [e.ref for e in connector.find_owned(harness.calendar)] == [
-        created.ref
-    ]  # $filter on the owner property
+    # $filter on the owner property
+    assert [e.ref for e in connector.find_owned(harness.calendar)] == [created.ref]
     assert graph.notifications == {}
 
 
@@ -355,7 +351,10 @@ def test_an_html_invitation_gets_the_agenda_through_outlook_rewriting_and_keeps_
     outlook_harness: OutlookHarness, graph: GraphFake, tmp_path: Path
 ) -> None:
     harness = outlook_harness
-    seller_html = '<div style="font-family:Calibri"><p>Hi Dana,</p><p>Join  here: <a href="https://teams.example/j">Teams</a></p></div>'
+    seller_html = (
+        '<div style="font-family:Calibri"><p>Hi Dana,</p><p>Join  here: <a '
+        'href="https://teams.example/j">Teams</a></p></div>'
+    )
     key = harness.add_meeting("Globex", at(0, 10))
     graph.edit(SELLER, key, {"body": {"contentType": "html", "content": seller_html}})
     stored = graph.raw(SELLER, key).data["body"]["content"]  # as Exchange keeps it
@@ -378,7 +377,8 @@ def test_an_html_invitation_gets_the_agenda_through_outlook_rewriting_and_keeps_
         sum(len(c.applied) for c in sync.cycle().calendars) == 0 and harness.versions() == versions
     )
     assert harness.notifications() == {"dana@globex.example": 1}
-    # the seller adds a line after the agenda in Outlook; a real change (new time) rewrites only our part
+    # the seller adds a line after the agenda in Outlook; a real change (new time) rewrites only our
+    # part
     graph.edit(
         SELLER,
         key,
@@ -399,9 +399,8 @@ def test_an_html_invitation_gets_the_agenda_through_outlook_rewriting_and_keeps_
     assert graph.raw(SELLER, key).data["body"]["content"] == stored.replace(
         "</body>", '<p class="MsoNormal">PS: parking at gate 2</p></body>'
     )
-    assert harness.notifications() == {
-        "dana@globex.example": 3
-    }  # Graph cannot strip an agenda silently
+    # Graph cannot strip an agenda silently
+    assert harness.notifications() == {"dana@globex.example": 3}
 
 
 def test_an_edit_inside_an_html_agenda_stops_rewrites(
@@ -436,15 +435,13 @@ def test_request_cost_of_a_first_sync_of_two_thousand_events(
     ]
     connector = connect(harness)
     first = connector.changes(harness.calendar, None, WINDOW)
-    assert (
-        len(first.upserted) == 2000 and first.requests == 40
-    )  # 20 delta pages + 20 calendarView pages
+    # 20 delta pages + 20 calendarView pages
+    assert len(first.upserted) == 2000 and first.requests == 40
     assert connector.session.sent == len(graph.requests)  # counted honestly, at the HTTP layer
     for ref in refs[:50]:
         harness.edit_meeting(ref, title="changed")
-    assert (
-        connector.changes(harness.calendar, first.cursor, WINDOW).requests == 1 + 3
-    )  # delta + 3 batches of 20
+    # delta + 3 batches of 20
+    assert connector.changes(harness.calendar, first.cursor, WINDOW).requests == 1 + 3
 
 
 # --- the connector contract ------------------------------------------------------------------

@@ -24,7 +24,8 @@ OK = "the answer"
 
 
 class Script:
-    """`send` plays the outcomes in order (an exception is raised); `classify` says which are failures."""
+    """`send` plays the outcomes in order (an exception is raised); `classify` says which are
+    failures."""
 
     def __init__(self, outcomes: Iterable[Any], failures: dict[Any, Failure]) -> None:
         self.outcomes, self.failures, self.sent = list(outcomes), failures, 0
@@ -110,9 +111,8 @@ def test_the_total_wait_is_bounded() -> None:
     script = Script(["429"] * 10, {"429": throttled(25.0)})
     with pytest.raises(ThrottledError, match="gave up after 3 attempts") as raised:
         retrier(sleeps, attempts=10, max_wait=60.0).run(script.send, script.classify)
-    assert (
-        sleeps == [25.0, 25.0] and raised.value.retry_after == 25.0
-    )  # a third wait would make 75 s
+    # a third wait would make 75 s
+    assert sleeps == [25.0, 25.0] and raised.value.retry_after == 25.0
 
 
 def test_a_retry_after_beyond_the_budget_gives_up_at_once_and_passes_the_wait_on() -> None:
@@ -278,9 +278,8 @@ def test_an_http_clients_outcome_is_read_for_the_runner() -> None:
     assert runner.http_failure(requests.Timeout(), "PUT", "x", network, "Graph") == Failure(
         TransientError, "PUT: Timeout", "x"
     )
-    assert (
-        runner.http_failure(ValueError("not JSON"), "GET", "x", network, "Graph") is None
-    )  # not ours to retry
+    # not ours to retry
+    assert runner.http_failure(ValueError("not JSON"), "GET", "x", network, "Graph") is None
     answer.status_code = 200
     assert runner.http_failure(answer, "GET", "x", network, "Graph") is None
 

@@ -115,13 +115,13 @@ def test_the_service_runs_its_cycles_inside_the_units_sandbox(
             line.split(":\t", 1)
             for line in Path(f"/proc/{service.process.pid}/status").read_text().splitlines()
         )
+        # filtering, with the three filters
         assert (status["Seccomp"], status["Seccomp_filters"]) == (
             "2",
             "3",
-        )  # filtering, with the three filters
-        service.notify.status(
-            "last: alex ok, 3 changes", timeout=60
-        )  # a prep, a debrief and the agenda
+        )
+        # a prep, a debrief and the agenda
+        service.notify.status("last: alex ok, 3 changes", timeout=60)
         service.notify.status("last: alex ok")  # and a quiet cycle after it
         service.signal(signal.SIGTERM)
         assert service.wait(10) == 0, service.log()

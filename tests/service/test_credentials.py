@@ -27,7 +27,8 @@ def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Pa
     folder.mkdir(mode=0o700)
     unit = tmp_path / UNIT
     unit.write_text(
-        f"[Service]\nDynamicUser=yes\nLoadCredential=secret:{folder}\nLoadCredential = token:{token}\n"
+        f"[Service]\nDynamicUser=yes\nLoadCredential=secret:{folder}\nLoadCredential = "
+        f"token:{token}\n"
     )
     monkeypatch.setattr(secrets, "installed_system_unit", lambda: unit)
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
@@ -43,9 +44,8 @@ def test_a_credential_name_is_the_file_the_installed_unit_loads_it_from(
     assert secret_path("token") == token
     assert secret_path("password") == Path("password")  # not a credential: as written
     assert secret_path("keys/secret_alex") == Path("keys/secret_alex")
-    assert (
-        secret_path(folder.parent / "secret_alex") == folder.parent / "secret_alex"
-    )  # absolute: as written
+    # absolute: as written
+    assert secret_path(folder.parent / "secret_alex") == folder.parent / "secret_alex"
 
 
 def test_inside_the_service_the_credentials_directory_wins(
@@ -71,9 +71,8 @@ def test_a_source_this_user_cannot_even_look_at_leaves_the_name_as_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     unit = tmp_path / UNIT
-    unit.write_text(
-        f"LoadCredential=token:{tmp_path / ('x' * 300)}\n"
-    )  # stat fails (name too long), as EACCES would
+    # stat fails (name too long), as EACCES would
+    unit.write_text(f"LoadCredential=token:{tmp_path / ('x' * 300)}\n")
     monkeypatch.setattr(secrets, "installed_system_unit", lambda: unit)
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
     assert secret_path("token") == Path("token")

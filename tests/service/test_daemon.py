@@ -68,7 +68,8 @@ class Harness:
     def write(
         self, names: list[str], own: dict[str, dict[str, Any]] | None = None, **service: Any
     ) -> None:
-        """The config file: these accounts (with their `own` keys), hourly cycles, a minute of jitter."""
+        """The config file: these accounts (with their `own` keys), hourly cycles, a minute of
+        jitter."""
         raw = {
             "state": str(self.folder / "state.db"),
             "service": {
@@ -104,9 +105,8 @@ class Harness:
             **({"clock": clock} if clock else {}),
         )
         notifier = Notifier({"NOTIFY_SOCKET": self.socket.getsockname()})
-        return Daemon(
-            session, self.path, notifier, uniform=lambda low, high: high
-        )  # the jitter is always its maximum
+        # the jitter is always its maximum
+        return Daemon(session, self.path, notifier, uniform=lambda low, high: high)
 
     def notification(self) -> dict[str, str]:
         data = self.socket.recv(65536).decode()
@@ -166,7 +166,8 @@ def test_a_failing_account_backs_off_alone_while_the_others_keep_their_pace(
         assert expected - 5 < seconds_until(daemon, "bad") <= expected
         status = harness.notification()["STATUS"]
         assert status.startswith(
-            f"2 accounts, 1 failing (bad); last: bad failed ({failures} in a row): calendar memory: https://dav.example/: HTTP 503"
+            f"2 accounts, 1 failing (bad); last: bad failed ({failures} in a row): calendar "
+            "memory: https://dav.example/: HTTP 503"
         )
     stored = daemon.session.store.run_status("bad")
     assert (
@@ -177,9 +178,8 @@ def test_a_failing_account_backs_off_alone_while_the_others_keep_their_pace(
     assert stored.next_at == daemon.scheduler.get_job("account:bad").next_run_time
 
     daemon.run_cycle("good")
-    assert (
-        daemon.scheduler.get_job("account:good").next_run_time == good_next
-    )  # untouched by the other's trouble
+    # untouched by the other's trouble
+    assert daemon.scheduler.get_job("account:good").next_run_time == good_next
     # its first cycle: the look-up of its calendar, then the read
     assert harness.notification()["STATUS"].startswith(
         "2 accounts, 1 failing (bad); last: good ok, 0 changes, 2 requests;"
@@ -229,9 +229,8 @@ def test_a_reload_adds_removes_and_reruns_changed_accounts_and_leaves_the_others
         == "reloaded: 3 accounts (added new, removed gone, changed moved)"
     )
     harness.until("STATUS", "last: moved ok")  # changed: it ran at once, with its new settings
-    assert (
-        HOUR - 5 < seconds_until(daemon, "moved") <= HOUR + JITTER
-    )  # then the interval, and its jitter
+    # then the interval, and its jitter
+    assert HOUR - 5 < seconds_until(daemon, "moved") <= HOUR + JITTER
 
     daemon.run_cycle("same")  # the new session opens its own connector
     assert len(harness.opened["same"]) == 2 and not harness.opened["same"][1].closed
@@ -252,7 +251,10 @@ def test_a_bad_reload_keeps_the_running_configuration_and_a_new_interval_resched
     assert harness.until("RELOADING", "1")
     assert harness.notification() == {
         "READY": "1",
-        "STATUS": "reload failed, still running the previous configuration: config.toml: nonsense: unknown key",
+        "STATUS": (
+            "reload failed, still running the previous configuration: config.toml: nonsense: "
+            "unknown key"
+        ),
     }
 
     harness.write(["alex"], interval_seconds=2 * HOUR)
@@ -305,10 +307,13 @@ def test_a_calendar_that_fails_alone_is_named_and_the_accounts_other_calendars_k
         assert (
             harness.notification()["STATUS"]
             == f"2 accounts, none failing, 1 partly failing (alex); last: alex partly failed: "
-            f"{alex.last_error}; {alex.changes} changes, {alex.requests} requests; next at {alex_next.astimezone():%H:%M:%S}"
+            f"{alex.last_error}; {alex.changes} changes, {alex.requests} requests; next at "
+            f"{alex_next.astimezone():%H:%M:%S}"
         )
     assert len(caldav_harness.blocks()) == 2
-    (line,) = [r for r in caplog.records if r.msg == "cycle" and r.fields["account"] == "alex"][-1:]  # type: ignore[attr-defined]
+    (line,) = [r for r in caplog.records if r.msg == "cycle" and r.fields[("account")] == "alex"][
+        -1:
+    ]  # type: ignore[attr-defined]
     assert (
         line.levelname,
         line.fields["outcome"],
@@ -379,9 +384,7 @@ class BatchesThenStops(MemoryConnector):
         return super().create_many(calendar, blocks)
 
 
-def test_new_blocks_go_in_chunks_of_the_batch_size_and_a_stop_finishes_only_the_chunk_in_flight() -> (
-    None
-):
+def test_new_blocks_go_in_batch_size_chunks_and_a_stop_finishes_only_the_chunk_in_flight() -> None:
     world = World()
     for day in (1, 2, 3):
         world.add(meeting(f"Globex {day}", at(day, 10)))
@@ -392,9 +395,10 @@ def test_new_blocks_go_in_chunks_of_the_batch_size_and_a_stop_finishes_only_the_
     assert [type(change).__name__ for change, _ in stopped.calendars[0].applied] == [
         "CreateBlock"
     ] * 3
+    # each one recorded
     assert (
         len(world.blocks()) == 3 and len(world.store.artifacts(CalendarKey("alex", CALENDAR))) == 3
-    )  # each one recorded
+    )
     stop.clear()
     world.sync.connector = MemoryConnector(world.calendar)
     assert sorted(world.applied()) == ["create"] * 3 + ["write agenda"] * 3

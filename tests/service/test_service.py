@@ -54,9 +54,8 @@ def test_the_service_gets_ready_enriches_a_new_meeting_within_an_interval_and_ru
 
         seed(calendar_url, 1)  # as another client would: the service learns of it by polling
         seeded = time.monotonic()
-        service.notify.status(
-            "last: alex ok, 3 changes", timeout=1 + 10
-        )  # the interval, and room for a busy machine
+        # the interval, and room for a busy machine
+        service.notify.status("last: alex ok, 3 changes", timeout=1 + 10)
         assert time.monotonic() - seeded < 1 + 10
         refs = artifact_refs(state)
         assert len(refs) == 3 and all(exists(ref) for ref in refs)
@@ -65,14 +64,15 @@ def test_the_service_gets_ready_enriches_a_new_meeting_within_an_interval_and_ru
             second = service.cli(*command)
             assert second.returncode == 1
             assert second.stderr.strip() == (
-                f"callplan: {state}: in use by another callplan process (pid {service.process.pid}); only one may use "  # type: ignore[union-attr]
-                "a state database at a time: stop the other one first (the service: systemctl stop callplan)"
+                f"callplan: {state}: in use by another callplan process "
+                f"(pid {service.process.pid}); only one may use "  # type: ignore[union-attr]
+                "a state database at a time: stop the other one first (the service: systemctl stop "
+                "callplan)"
             )
-        assert (
-            service.cli("sync", "--once", "--dry-run").returncode == 0
-        )  # reading is fine while it runs
+        # reading is fine while it runs
+        assert service.cli("sync", "--once", "--dry-run").returncode == 0
         status = service.cli("status")
-        assert f"callplan run: running (pid {service.process.pid})" in status.stdout  # type: ignore[union-attr]
+        assert (f"callplan run: running (pid {service.process.pid})") in status.stdout  # type: ignore[union-attr]
 
         service.signal(signal.SIGTERM)
         assert service.wait(10) == 0
@@ -115,9 +115,8 @@ def test_a_server_that_goes_away_fails_its_account_alone_and_is_picked_up_again_
 
             away.restart()
             seed(away_calendar, 1)
-            service.notify.status(
-                "last: gone ok, 3 changes", timeout=2 + 1 + 10
-            )  # backoff cap, interval, room
+            # backoff cap, interval, room
+            service.notify.status("last: gone ok, 3 changes", timeout=2 + 1 + 10)
             service.notify.status("2 accounts, none failing")
             service.signal(signal.SIGTERM)
             assert service.wait(10) == 0
@@ -126,14 +125,13 @@ def test_a_server_that_goes_away_fails_its_account_alone_and_is_picked_up_again_
         for line in service.log().splitlines()
         if "event=cycle account=gone outcome=failed" in line
     ]
-    assert [re.search(r" failures=(\d+) ", line).group(1) for line in failed[:2]] == ["1", "2"]  # type: ignore[union-attr]
+    assert [re.search((r" failures=(\d+) "), line).group(1) for line in failed[:2]] == ["1", "2"]  # type: ignore[union-attr]
     ends = [
         datetime.fromisoformat(line.split()[0].removeprefix("ts=").replace("Z", "+00:00"))
         for line in failed[:2]
     ]
-    assert (
-        ends[1] - ends[0]
-    ).total_seconds() >= 1  # the backoff never runs a failing account early
+    # the backoff never runs a failing account early
+    assert (ends[1] - ends[0]).total_seconds() >= 1
 
 
 @pytest.fixture
@@ -194,14 +192,12 @@ def test_sigterm_finishes_the_change_in_flight_stops_in_time_and_the_next_start_
             assert service.wait(10) == 0
             assert time.monotonic() - asked < 5
         log = service.log()
-        assert (
-            "event=cycle account=alex outcome=stopped changes=3 requests=5 backlog=9" in log
-        )  # 2 reads, 3 writes
+        # 2 reads, 3 writes
+        assert "event=cycle account=alex outcome=stopped changes=3 requests=5 backlog=9" in log
         assert "event=stop outcome=clean" in log
         refs = artifact_refs(state)
-        assert len(refs) == 3 and all(
-            exists(ref) for ref in refs
-        )  # the change in flight was finished and recorded
+        # the change in flight was finished and recorded
+        assert len(refs) == 3 and all(exists(ref) for ref in refs)
         store = SqliteStore(state)
         assert store.run_status("alex").backlog == 9
         store.close()
@@ -257,12 +253,13 @@ def test_a_change_that_cannot_finish_within_the_bound_is_abandoned_safely(
         for event in connect(radicale.url, user).find_owned(calendar_url)
         if event.block_tag
     )
+    # two meetings, a prep and a debrief each, none twice
     assert sorted(tags.values()) == [
         1,
         1,
         1,
         1,
-    ]  # two meetings, a prep and a debrief each, none twice
+    ]
 
 
 def test_sighup_reloads_the_configuration_and_keeps_running_on_a_bad_one(

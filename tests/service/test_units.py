@@ -32,10 +32,11 @@ def install(tmp_path: Path, scope: str, *extra: str) -> subprocess.CompletedProc
 
 def analyze(scope: str, *args: str, runtime: Path) -> subprocess.CompletedProcess[str]:
     mode = ["--user"] if scope == "user" else []
+    # a user manager's lookup needs one, even offline
     env = {
         **os.environ,
         "XDG_RUNTIME_DIR": str(runtime),
-    }  # a user manager's lookup needs one, even offline
+    }
     return subprocess.run(
         [ANALYZE, *mode, *args], capture_output=True, text=True, env=env, timeout=120
     )  # type: ignore[list-item]

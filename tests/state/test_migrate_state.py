@@ -50,7 +50,8 @@ def one_machine(path: Path) -> World:
 
 
 def snapshot(store: Store, world: World) -> dict[str, Any]:
-    """Everything the store says, through its interface (audit ids aside: each database numbers its own)."""
+    """Everything the store says, through its interface (audit ids aside: each database numbers its
+    own)."""
     settings = world.account.settings
     window = window_for(world.now, settings.lookahead_days, settings.timezone)
     calendars = sorted({artifact.key for artifact in store.artifacts()})
@@ -77,8 +78,9 @@ def test_a_one_machine_state_moves_whole_and_a_second_run_changes_nothing(
     result = migrate_state(path, postgres_state)
     assert result.exit_code == 0, result.output
     counts = (
-        f"copied 1 calendar ({len(before['events'][0])} events), {len(before['artifacts'])} records, 1 tombstone, "
-        f"{len(before['held'])} held meetings, 1 run status, {len(before['audit'])} audit entries; skipped nothing"
+        f"copied 1 calendar ({len(before['events'][0])} events), {len(before['artifacts'])} "
+        f"records, 1 tombstone, {len(before['held'])} held meetings, 1 run status, "
+        f"{len(before['audit'])} audit entries; skipped nothing"
     )
     assert (
         result.output
@@ -90,14 +92,14 @@ def test_a_one_machine_state_moves_whole_and_a_second_run_changes_nothing(
         sync = AccountSync(world.account, world.connector, store, world.renderer, clock=world.clock)
         report = sync.cycle()
         assert not report.error and [(c.planned, c.applied) for c in report.calendars] == [([], [])]
-        assert [c.full for c in report.calendars] == [
-            False
-        ]  # an incremental read: the cursor came along
+        # an incremental read: the cursor came along
+        assert [c.full for c in report.calendars] == [False]
 
     again = migrate_state(path, postgres_state)
     assert again.exit_code == 0 and again.output.endswith(
-        f"copied nothing; skipped 1 calendar, {len(before['artifacts'])} records, 1 tombstone, {len(before['held'])} held meetings, "
-        f"1 run status, {len(before['audit'])} audit entries (already there, or newer there)\n"
+        f"copied nothing; skipped 1 calendar, {len(before['artifacts'])} records, 1 tombstone, "
+        f"{len(before['held'])} held meetings, 1 run status, {len(before['audit'])} audit entries "
+        "(already there, or newer there)\n"
     )
 
 
@@ -114,16 +116,14 @@ def test_what_the_target_did_since_is_not_undone_by_running_it_again(
         )
         world.now = at(1, 17)
         umbrella = next(e for e in world.calendar.events.values() if e.title == "Umbrella review")
-        world.calendar.person_delete(
-            world.block_for("debrief", umbrella).ref
-        )  # the seller deletes another block
+        # the seller deletes another block
+        world.calendar.person_delete(world.block_for("debrief", umbrella).ref)
         assert world.applied() == ["tombstone"]
         store.save_run_status(RunStatus("alex", at(1, 17), at(1, 17, 1), changes=1, requests=1))
         after = snapshot(store, world)
         migrate_state(path, postgres_state)
-        assert (
-            snapshot(store, world) == after
-        )  # the forgotten block stays forgotten, the newer status stays
+        # the forgotten block stays forgotten, the newer status stays
+        assert snapshot(store, world) == after
         assert (Kind.DEBRIEF, umbrella.key) in store.tombstones(after["calendars"][0])
         assert world.applied() == []
 
@@ -138,7 +138,8 @@ def test_it_refuses_while_a_callplan_uses_the_state(
     assert refused.exit_code == 1
     assert refused.output == (
         f"callplan: {path}: in use by another callplan process (pid {os.getpid()}); only one may "
-        "use a state database at a time: stop the other one first (the service: systemctl stop callplan)\n"
+        "use a state database at a time: stop the other one first (the service: systemctl stop "
+        "callplan)\n"
     )
     with closing(PostgresStore(postgres_state)) as store:
         assert store.artifacts() == [] and store.audit() == []

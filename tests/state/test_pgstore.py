@@ -48,7 +48,8 @@ def dbname(state: PostgresState) -> str:
 def seller_state(
     postgres: PostgresServer, postgres_state: PostgresState, tmp_path: Path
 ) -> PostgresState:
-    """The migrated database, reached as a role that must give its password, kept in a private file."""
+    """The migrated database, reached as a role that must give its password, kept in a private
+    file."""
     role = f"r{dbname(postgres_state)}"
     postgres.create_role(role, PASSWORD, dbname(postgres_state))
     with psycopg.connect(postgres_state.url, autocommit=True) as connection:
@@ -97,10 +98,11 @@ def test_a_postgresql_url_selects_the_database_and_names_it_without_the_url(tmp_
         == "db.example:5432/callplan"
     )
     assert PostgresState(url="postgresql://u@[::1]:6000/x").where == "[::1]:6000/x"
+    # a file
     assert (
         load(write(tmp_path, 'state = "postgres-backup.db"\n')).state
         == tmp_path / "postgres-backup.db"
-    )  # a file
+    )
 
 
 @pytest.mark.parametrize(
@@ -240,9 +242,9 @@ def test_db_migrate_prepares_the_database_once_and_an_older_or_newer_schema_is_r
     now, later = len(pgstore.MIGRATIONS), len(pgstore.MIGRATIONS) + 1
     with pytest.raises(StateError) as caught:
         PostgresStore(state)
-    assert (
-        str(caught.value)
-        == f"{state.where}: no callplan schema yet, this callplan needs version {now}: run callplan db migrate"
+    assert str(caught.value) == (
+        f"{state.where}: no callplan schema yet, this callplan needs version {now}: run callplan "
+        "db migrate"
     )
     first, second = cli(config, "db", "migrate"), cli(config, "db", "migrate")
     assert (first.exit_code, first.output) == (
@@ -287,7 +289,9 @@ def test_db_migrate_prepares_the_database_once_and_an_older_or_newer_schema_is_r
     monkeypatch.setattr(pgstore, "MIGRATIONS", added)
     with pytest.raises(
         StateError,
-        match=rf"schema version {now}, this callplan needs version {later}: run callplan db migrate$",
+        match=(
+            rf"schema version {now}, this callplan needs version {later}: run callplan db migrate$"
+        ),
     ):
         PostgresStore(state)
     assert (
@@ -325,7 +329,8 @@ def test_db_migrate_on_a_sqlite_state_says_where_it_stands(tmp_path: Path) -> No
 def test_a_database_keyed_by_joined_strings_is_split_into_account_and_calendar(
     postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A database at schema 2, its calendars keyed by "account|calendar", gains the columns on migrate."""
+    """A database at schema 2, its calendars keyed by "account|calendar", gains the columns on
+    migrate."""
     state = PostgresState(url=postgres.create_database())
     monkeypatch.setattr(pgstore, "MIGRATIONS", pgstore.MIGRATIONS[:2])
     pgstore.migrate(state)

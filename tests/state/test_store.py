@@ -187,9 +187,8 @@ class TestContract:
         )
         store.apply_delta(CAL, Delta(upserted=(one, two), cursor="c1", full=True), WINDOW)
         assert store.cursor(CAL, WINDOW) == "c1" and store.cursor(OTHER, WINDOW) is None
-        assert (
-            store.cursor(CAL, Window(at(1, 0), at(15, 0))) is None
-        )  # a new day: a full read is due
+        # a new day: a full read is due
+        assert store.cursor(CAL, Window(at(1, 0), at(15, 0))) is None
         moved = replace(two, title="M2 moved")
         store.apply_delta(
             CAL, Delta(upserted=(moved, three), removed_refs=("r1",), cursor="c2"), WINDOW
@@ -204,9 +203,8 @@ class TestContract:
         store = backend.open()
         event = replace(meeting("Globex", at(0, 10)), key="k1", ref="r1")
         store.apply_delta(CAL, Delta(upserted=(event,), cursor="c1", full=True), WINDOW)
-        broken = artifact(
-            "k1", calendar=CAL, title=None
-        )  # the artifact row cannot be written (title NOT NULL)
+        # the artifact row cannot be written (title NOT NULL)
+        broken = artifact("k1", calendar=CAL, title=None)
         with pytest.raises(StateError) as caught:
             store.record(
                 key=CAL,
@@ -292,12 +290,13 @@ class TestContract:
                 after=None,
                 artifact=row,
             )
+        # by account, calendar, meeting, kind
         assert store.artifacts() == [
             written[3],
             written[2],
             written[1],
             written[0],
-        ]  # by account, calendar, meeting, kind
+        ]
         assert store.artifacts(WORK) == [written[2], written[1], written[0]]
         store.record(
             key=WORK,
@@ -416,8 +415,9 @@ class TestContract:
             with pytest.raises(StateError) as caught, second.lock():
                 pass
             assert str(caught.value) == (
-                f"{backend.where}: in use by another callplan process ({backend.holder}); only one may use a "
-                "state database at a time: stop the other one first (the service: systemctl stop callplan)"
+                f"{backend.where}: in use by another callplan process ({backend.holder}); only one "
+                "may use a state database at a time: stop the other one first (the service: "
+                "systemctl stop callplan)"
             )
         assert second.locked_by() is None
         with second.lock():  # released for good when the holder's context ends
@@ -430,9 +430,8 @@ class TestContract:
         world.add(meeting("Globex", at(0, 10)))
         world.cycle()
         world.cycle()  # reads back its own writes: from now on the mirror is not re-read
-        backend.execute(
-            'UPDATE events SET data = \'{"key": "half an event"}\''
-        )  # neither database can see this
+        # neither database can see this
+        backend.execute('UPDATE events SET data = \'{"key": "half an event"}\'')
         error = world.sync.cycle().error
         assert error.startswith(
             f"{backend.where}: cannot read the calendar mirror: corrupt state database"
@@ -451,12 +450,15 @@ def old_rows() -> list[str]:
     data = json.dumps(dump_event(OLD_EVENT)).replace("'", "''")
     start, end, now = at(0, 10).isoformat(), at(0, 11).isoformat(), at(0, 7).isoformat()
     return [
-        "INSERT INTO calendars (id, account, cursor, window_start, window_end, synced_at) "
-        f"VALUES ('alex|team|cal', 'alex', 'c1', '{WINDOW.start.isoformat()}', '{WINDOW.end.isoformat()}', '{now}')",
-        f"INSERT INTO events (calendar, key, ref, data) VALUES ('alex|team|cal', 'k1', 'r1', '{data}')",
-        'INSERT INTO artifacts (calendar, kind, meeting_key, ref, etag, start, "end", meeting_start, meeting_end, '
-        "customer, title, created_at, updated_at) VALUES ('alex|team|cal', 'debrief', 'k1', 'b1', 'e1', "
-        f"'{end}', '{end}', '{start}', '{end}', 'globex.example', 'Globex', '{now}', '{now}')",
+        "INSERT INTO calendars (id, account, cursor, window_start, window_end, synced_at) VALUES "
+        f"('alex|team|cal', 'alex', 'c1', '{WINDOW.start.isoformat()}', "
+        f"'{WINDOW.end.isoformat()}', '{now}')",
+        "INSERT INTO events (calendar, key, ref, data) VALUES ('alex|team|cal', 'k1', 'r1', "
+        f"'{data}')",
+        'INSERT INTO artifacts (calendar, kind, meeting_key, ref, etag, start, "end", '
+        "meeting_start, meeting_end, customer, title, created_at, updated_at) VALUES "
+        f"('alex|team|cal', 'debrief', 'k1', 'b1', 'e1', '{end}', '{end}', '{start}', '{end}', "
+        f"'globex.example', 'Globex', '{now}', '{now}')",
         "INSERT INTO tombstones (calendar, kind, meeting_key, ref, reason, at) "
         f"VALUES ('alex|team|cal', 'prep', 'k1', 'p1', 'deleted by a person', '{now}')",
         'INSERT INTO held (calendar, meeting_key, account, customer, start, "end") '
@@ -467,7 +469,8 @@ def old_rows() -> list[str]:
 
 
 def assert_split(store: Store) -> None:
-    """What old_rows() reads as once the keys are split: all of it, under the account and the calendar."""
+    """What old_rows() reads as once the keys are split: all of it, under the account and the
+    calendar."""
     key = CalendarKey("alex", "team|cal")
     assert store.cursor(key, WINDOW) == "c1" and store.events(key) == [OLD_EVENT]
     (artifact,) = store.artifacts()
@@ -576,9 +579,8 @@ def test_damage_sqlite_cannot_see_inside_a_value_is_a_one_line_error_too(tmp_pat
     world.cycle()
     world.cycle()
     assert isinstance(world.store, SqliteStore)
-    world.store.db.execute(
-        "UPDATE events SET data = substr(data, 1, 40)"
-    )  # no longer JSON, and SQLite cannot tell
+    # no longer JSON, and SQLite cannot tell
+    world.store.db.execute("UPDATE events SET data = substr(data, 1, 40)")
     error = world.sync.cycle().error
     assert error.startswith(
         f"{tmp_path / 'state.db'}: cannot read the calendar mirror: corrupt state database"
@@ -587,7 +589,8 @@ def test_damage_sqlite_cannot_see_inside_a_value_is_a_one_line_error_too(tmp_pat
 
 
 def test_a_damaged_audit_row_is_a_one_line_error(tmp_path: Path) -> None:
-    """No command reads the audit log yet; whatever reads it gets the state error the other tables give."""
+    """No command reads the audit log yet; whatever reads it gets the state error the other tables
+    give."""
     world = World(store_path=tmp_path / "state.db")
     world.add(meeting("Globex", at(0, 10), description="Intro"))
     world.cycle()
@@ -596,7 +599,8 @@ def test_a_damaged_audit_row_is_a_one_line_error(tmp_path: Path) -> None:
         world.store.audit()
     message = str(caught.value)
     assert message.startswith(
-        f"{tmp_path / 'state.db'}: cannot read the audit log: corrupt state database (a row cannot be read"
+        f"{tmp_path / 'state.db'}: cannot read the audit log: corrupt state database (a row cannot "
+        "be read"
     )
     assert "\n" not in message
 
@@ -610,9 +614,8 @@ def test_an_integrity_check_that_fails_on_several_lines_is_reported_on_one(tmp_p
     world.store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     world.store.close()
     data = bytearray(path.read_bytes())
-    data[4096 * 2 + 8 : 4096 * 2 + 1000] = random.Random(7).randbytes(
-        992
-    )  # scramble one b-tree page
+    # scramble one b-tree page
+    data[4096 * 2 + 8 : 4096 * 2 + 1000] = random.Random(7).randbytes(992)
     path.write_bytes(bytes(data))
     with pytest.raises(StateError, match="corrupt state database") as caught:
         SqliteStore(path)
@@ -628,8 +631,9 @@ def test_held_meetings_from_before_settling_still_read_and_count_as_settled(tmp_
     old.execute("PRAGMA user_version = 3")
     written = parse("Commitment, us:\n- send pricing by Fri", date(2030, 3, 18))
     old.execute(
-        'INSERT INTO held (calendar, meeting_key, account, customer, start, "end", debrief, debrief_content, debriefed_at) '
-        "VALUES ('alex|cal', 'm1', 'alex', 'globex.example', ?, ?, ?, 'abc', ?)",
+        'INSERT INTO held (calendar, meeting_key, account, customer, start, "end", debrief, '
+        "debrief_content, debriefed_at) VALUES ('alex|cal', 'm1', 'alex', 'globex.example', ?, ?, "
+        "?, 'abc', ?)",
         [at(0, 10).isoformat(), at(0, 11).isoformat(), written.to_json(), at(0, 12).isoformat()],
     )
     old.conn.commit()

@@ -120,13 +120,13 @@ class Sandbox:
             for family in refused:
                 sockets.add_rule(seccomp.ERRNO(errno.EAFNOSUPPORT), "socket", family)
             found.append(sockets)
-        # the allow-list goes last, as systemd loads it: loading a filter is a system call it may refuse
+        # the allow-list goes last, as systemd loads it: loading a filter is a system call it may
+        # refuse
         arch = seccomp.system_arch()
         allow = seccomp.SyscallFilter(seccomp.ERRNO(errno.EPERM))
         for name in sorted(self.allowed):
-            if (
-                seccomp.resolve_syscall(arch, name) >= 0
-            ):  # the groups name calls of other architectures too
+            # the groups name calls of other architectures too
+            if seccomp.resolve_syscall(arch, name) >= 0:
                 allow.add_rule(seccomp.ALLOW, name)
         return [*found, allow]
 

@@ -44,7 +44,8 @@ def meeting_ics(uid: str, start: datetime, title: str, minutes: int = 60) -> str
 
 
 def seed(calendar_url: str, count: int, prefix: str = "m", days: int = 1) -> list[str]:
-    """`count` one-hour customer meetings, two hours apart, starting `days` from now (whole hours)."""
+    """`count` one-hour customer meetings, two hours apart, starting `days` from now (whole
+    hours)."""
     first = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=days)
     uids = [f"{prefix}{index}" for index in range(count)]
     for index, uid in enumerate(uids):
@@ -204,7 +205,8 @@ class Service:
         return self.log_path.read_text()
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Another callplan command on the same configuration (and state), as a person would run it."""
+        """Another callplan command on the same configuration (and state), as a person would run
+        it."""
         env = {key: value for key, value in self.environ.items() if key != "NOTIFY_SOCKET"}
         return subprocess.run(
             self.command(*args), capture_output=True, text=True, env=env, timeout=60
@@ -232,12 +234,13 @@ def running(
 
 
 def check_consistent(state: Path) -> sqlite3.Connection:
-    """The state database passes SQLite's integrity check and every artifact row has its audit line."""
+    """The state database passes SQLite's integrity check and every artifact row has its audit
+    line."""
     connection = sqlite3.connect(state)
     assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     orphans = connection.execute(
-        "SELECT count(*) FROM artifacts a WHERE NOT EXISTS "
-        "(SELECT 1 FROM audit u WHERE u.calendar = a.calendar AND u.kind = a.kind AND u.meeting_key = a.meeting_key)"
+        "SELECT count(*) FROM artifacts a WHERE NOT EXISTS (SELECT 1 FROM audit u WHERE u.calendar "
+        "= a.calendar AND u.kind = a.kind AND u.meeting_key = a.meeting_key)"
     ).fetchone()[0]
     assert orphans == 0, f"{orphans} artifacts without an audit line"
     return connection

@@ -73,11 +73,13 @@ def test_a_good_file_loads_with_account_overrides(tmp_path: Path) -> None:
         ),
         ('[[accounts]]\nname = "a"\nprovider = "caldav"', r"accounts\[0\].email: Field required"),
         (
-            '[[accounts]]\nname = "a"\nprovider = "caldav"\nemail = "a@b.c"\n[accounts.working_hours]\nstart = "18:00"\nend = "09:00"',
+            '[[accounts]]\nname = "a"\nprovider = "caldav"\nemail = "a@b.c"\n'
+            '[accounts.working_hours]\nstart = "18:00"\nend = "09:00"',
             r"accounts\[0\].working_hours: end must be after start",
         ),
         (
-            '[[accounts]]\nname = "a"\nprovider = "caldav"\nemail = "a@b.c"\n[[accounts]]\nname = "a"\nprovider = "caldav"\nemail = "b@b.c"',
+            '[[accounts]]\nname = "a"\nprovider = "caldav"\nemail = "a@b.c"\n[[accounts]]\nname = '
+            '"a"\nprovider = "caldav"\nemail = "b@b.c"',
             r"accounts\[1\].name: duplicate account name",
         ),
         (
@@ -99,7 +101,8 @@ def test_a_good_file_loads_with_account_overrides(tmp_path: Path) -> None:
         ),
         (
             '[service]\nlog_level = "loud"',
-            r"config.toml: service.log_level: Input should be 'debug', 'info', 'warning' or 'error'",
+            r"config.toml: service.log_level: Input should be 'debug', 'info', 'warning' or "
+            r"'error'",
         ),
         ("[service]\nthreads = 4", r"config.toml: service.threads: unknown key"),
     ],

@@ -1,4 +1,5 @@
-"""Reading debriefs back: the form as shipped, as sellers really fill it in, and as Outlook returns it."""
+"""Reading debriefs back: the form as shipped, as sellers really fill it in, and as Outlook returns
+it."""
 
 from __future__ import annotations
 
@@ -33,12 +34,17 @@ def test_a_form_filled_in_as_intended() -> None:
             "What I liked": "Dana brought the ops lead.",
             "What I would do": "Ask about budget earlier.",
             "Authority": "Raj signs up to 50k; above that the CFO.",
-            "Commitment, customer": "- send the Q1 usage figures, by Fri 22 Mar\n- invite the CFO to the next meeting, by 2030-03-26",
+            "Commitment, customer": (
+                "- send the Q1 usage figures, by Fri 22 Mar\n- invite the CFO to the next meeting, "
+                "by 2030-03-26"
+            ),
             "Commitment, us": "- a pilot proposal with two options, by 25.03.2030",
             "Primary objective": "Agree the pilot scope and who signs it off.",
             "Time": "They want a decision before their Q2 planning.",
             "Interest": "Cut month-end close from 9 to 4 days.",
-            "Still to discover": "- Who else was on their shortlist?\n- What did the last project cost?",
+            "Still to discover": (
+                "- Who else was on their shortlist?\n- What did the last project cost?"
+            ),
             "Overview": "Pilot makes sense if IT agrees.",
             "Next steps agreed": "- book a demo for IT by 28 Mar",
             "Next meeting scheduled": "yes, Thu 28 Mar",
@@ -107,7 +113,8 @@ def test_empty_fields_bullets_without_text_and_crlf() -> None:
 
 def test_commitments_written_without_list_markers() -> None:
     parsed = parse(
-        "Commitment, customer (with a date):\n- \nSend the data by Friday\nIntro to IT\n\nNotes:\nx",
+        "Commitment, customer (with a date):\n- \nSend the data by Friday\nIntro to IT\n\nNotes:\n"
+        "x",
         DAY,
     )
     assert [item.what for item in parsed.theirs] == ["send the data", "intro to IT"]
@@ -116,7 +123,10 @@ def test_commitments_written_without_list_markers() -> None:
 
 def test_done_marks_close_commitments_and_further_lines_stay_private() -> None:
     """Only an item's own line is shared: a line indented under it is a private note."""
-    text = "Commitment, us:\n- [x] send the deck\n- ✓ call Raj\n- [ ] draft the SOW, by 2 Apr\n  with both options\n- book travel (done)"
+    text = (
+        "Commitment, us:\n- [x] send the deck\n- ✓ call Raj\n- [ ] draft the SOW, by 2 Apr\n  with "
+        "both options\n- book travel (done)"
+    )
     parsed = parse(text, DAY)
     assert [(item.what, item.done) for item in parsed.ours] == [
         ("send the deck", True),
@@ -153,9 +163,8 @@ def test_due_dates_as_sellers_write_them(written: str, expected: date | None) ->
 
 def test_month_first_order_is_configurable() -> None:
     assert parse_date("4/3", DAY, "month-first") == date(2030, 4, 3)
-    assert parse_date("3/4", DAY, "month-first") == date(
-        2031, 3, 4
-    )  # March 4 has passed: next year's
+    # March 4 has passed: next year's
+    assert parse_date("3/4", DAY, "month-first") == date(2031, 3, 4)
 
 
 @pytest.mark.parametrize(
@@ -197,7 +206,7 @@ the usage export, by Fri 22 Mar<o:p></o:p></p>
 <p class="MsoNormal">Primary objective of the next meeting:</p>
 <p class="MsoNormal">Sign the pilot agreement</p>
 <!--[if gte mso 9]><xml>Notes: hidden</xml><![endif]-->
-</div></body></html>"""
+</div></body></html>"""  # noqa: E501 (Word's own HTML, as Outlook stores it)
 
 
 def test_html_from_outlook() -> None:
@@ -214,7 +223,10 @@ def test_html_from_outlook() -> None:
 
 def test_html_as_google_calendar_stores_it() -> None:
     """A text body with tags (Google's editor): each line is read on its own, tags dropped."""
-    text = "<b>Commitment, us:</b><br><ul><li>send the deck by 21 Mar</li><li>book the demo</li></ul><br>Notes:<br>fine"
+    text = (
+        "<b>Commitment, us:</b><br><ul><li>send the deck by 21 Mar</li><li>book the "
+        "demo</li></ul><br>Notes:<br>fine"
+    )
     parsed = parse(text, DAY)
     assert [i.what for i in parsed.ours] == [
         "send the deck",
@@ -227,7 +239,10 @@ def test_html_as_google_calendar_stores_it() -> None:
 
 
 def test_outlook_paragraphs_one_commitment_each() -> None:
-    text = "<p>Commitment, us:</p><p>send pricing by 25 Mar</p><p>book the demo</p><p>&nbsp;</p><p>Notes:</p><p>x</p>"
+    text = (
+        "<p>Commitment, us:</p><p>send pricing by 25 Mar</p><p>book the "
+        "demo</p><p>&nbsp;</p><p>Notes:</p><p>x</p>"
+    )
     assert [i.what for i in parse(text, DAY, html=True).ours] == ["send pricing", "book the demo"]
 
 

@@ -309,8 +309,9 @@ def test_random_private_text_never_reaches_an_agenda(case: tuple[str, list[str]]
 # --- the property: a sentence under a privacy mark never reaches an agenda ------------------------
 
 VOCABULARY = (
-    "margin budget discount champion competitor renewal pricing leaving floor upsell tier legal risk board "
-    "approval headcount quota deadline sponsor bluffing shortlist reserve escalate layoffs merger"
+    "margin budget discount champion competitor renewal pricing leaving floor upsell tier legal "
+    "risk board approval headcount quota deadline sponsor bluffing shortlist reserve escalate "
+    "layoffs merger"
 ).split()
 SHARED_ITEMS = (
     "deliver the pilot plan by 22 Mar",
@@ -436,8 +437,9 @@ def outlook_html(text: str, lists: str) -> str:
             body.append(f"<li>{escaped}</li>")
         elif item:
             body.append(
-                f'<p class="MsoListParagraph" style="margin-left:{36 * level}.0pt;text-indent:-18.0pt;'
-                f'mso-list:l0 level{level} lfo1"><span style="mso-list:Ignore">·<span>&nbsp;&nbsp;</span></span>'
+                f'<p class="MsoListParagraph" style="margin-left:{36 * level}.0pt;'
+                f'text-indent:-18.0pt;mso-list:l0 level{level} lfo1"><span '
+                'style="mso-list:Ignore">·<span>&nbsp;&nbsp;</span></span>'
                 f"{escaped}</p>"
             )
         else:

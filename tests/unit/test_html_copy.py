@@ -27,9 +27,8 @@ def test_the_copy_gets_the_agenda_the_text_gets_and_the_persons_html_back_exactl
     edit = follow(person, "Notes", None, text, tag)
     assert edit is not None
     copy = edit.apply(person)
-    assert (
-        copy[: edit.start] + copy[edit.start + len(edit.text) :] == person
-    )  # the person's HTML around it, untouched
+    # the person's HTML around it, untouched
+    assert copy[: edit.start] + copy[edit.start + len(edit.text) :] == person
     assert text_of(from_text(first)) in text_of(copy)
 
     rewritten = splice.TEXT.replace(text, splice.TEXT.find(text, tag), second, sep)
@@ -57,9 +56,7 @@ def test_a_copy_whose_agenda_a_person_changed_is_left_alone() -> None:
     retagged = replace(tag, content=fingerprint("Purpose\nTo agree the first step"))
     assert follow(changed, text, tag, stripped, None) is None
     assert follow(changed, text, tag, rewritten, retagged) is None
-    assert (
-        follow("<p>Notes</p>", text, tag, rewritten, retagged) is None
-    )  # the copy never got the agenda
-    assert (
-        follow("<p>Notes</p>", text, tag, stripped, None) == NOTHING
-    )  # nor is there anything to take out
+    # the copy never got the agenda
+    assert follow("<p>Notes</p>", text, tag, rewritten, retagged) is None
+    # nor is there anything to take out
+    assert follow("<p>Notes</p>", text, tag, stripped, None) == NOTHING

@@ -50,7 +50,8 @@ def test_a_plain_message_names_its_logger_and_under_journald_starts_with_its_pri
     assert formatter.format(
         record("calendar %s: %s", "work", "HTTP 503", level=logging.WARNING)
     ) == (
-        '<4>ts=2030-03-17T17:46:40.250Z level=warning logger=callplan.test msg="calendar work: HTTP 503"'
+        '<4>ts=2030-03-17T17:46:40.250Z level=warning logger=callplan.test msg="calendar work: '
+        'HTTP 503"'
     )
 
 
@@ -67,9 +68,9 @@ def _failing() -> logging.LogRecord:
 
 def test_an_exception_is_its_type_and_message_and_its_traceback_only_at_debug() -> None:
     quiet = LogfmtFormatter().format(_failing())
-    assert (
-        quiet
-        == 'ts=2030-03-17T17:46:40.250Z level=error event=crash account=alex exception="ValueError: bad\\nvalue"'
+    assert quiet == (
+        "ts=2030-03-17T17:46:40.250Z level=error event=crash account=alex "
+        'exception="ValueError: bad\\nvalue"'
     )
     loud = LogfmtFormatter(tracebacks=True).format(_failing())
     assert "\n" not in loud and 'traceback="Traceback (most recent call last):\\n' in loud

@@ -1,4 +1,5 @@
-"""The planner's rules, one scenario each, through the real engine and store on a memory calendar."""
+"""The planner's rules, one scenario each, through the real engine and store on a memory
+calendar."""
 
 from __future__ import annotations
 
@@ -97,9 +98,8 @@ def test_back_to_back_meetings_get_debriefs_after_the_chain() -> None:
     world = World()
     first = world.add(meeting("Globex 1", at(0, 10)))
     second = world.add(meeting("Initech", at(0, 11), guests=["eli@initech.example"]))
-    third = world.add(
-        meeting("Globex 2", at(0, 12, 5))
-    )  # five minutes apart still counts as a chain
+    # five minutes apart still counts as a chain
+    third = world.add(meeting("Globex 2", at(0, 12, 5)))
     world.cycle()
     debriefs = [world.block_for("debrief", m) for m in (first, second, third)]
     assert [d.start for d in debriefs] == [at(0, 13, 5), at(0, 13, 20), at(0, 13, 35)]
@@ -143,9 +143,8 @@ def test_a_deleted_block_is_not_recreated() -> None:
     assert world.applied() == ["tombstone"]
     assert world.applied() == []
     assert world.blocks("prep") == []
-    world.calendar.person_edit(
-        demo.ref, start=at(0, 14), end=at(0, 15)
-    )  # even when the meeting moves
+    # even when the meeting moves
+    world.calendar.person_edit(demo.ref, start=at(0, 14), end=at(0, 15))
     world.cycle()
     assert world.blocks("prep") == []
 
@@ -172,9 +171,8 @@ def test_reschedule_moves_the_blocks_and_a_pinned_block_follows() -> None:
     demo = world.add(meeting("Globex", at(0, 10)))
     world.cycle()
     debrief = world.block_for("debrief", demo)
-    world.calendar.person_edit(
-        debrief.ref, start=at(0, 16), end=at(0, 16, 30)
-    )  # seller prefers 16:00
+    # seller prefers 16:00
+    world.calendar.person_edit(debrief.ref, start=at(0, 16), end=at(0, 16, 30))
     world.cycle()
     world.calendar.person_edit(demo.ref, start=at(1, 14), end=at(1, 15))  # moved to Tuesday 14:00
     world.cycle()
@@ -250,11 +248,12 @@ def test_an_agenda_keeps_the_format_it_was_written_in() -> None:
     world.cycle()
     assert world.get(demo).agenda_tag.body_format is BodyFormat.TEXT
     world.calendar.person_edit(demo.ref, body_format=BodyFormat.HTML, title="Globex (renamed)")
+    # the blocks' titles follow
     assert sorted(world.applied()) == [
         "update",
         "update",
         "write agenda",
-    ]  # the blocks' titles follow
+    ]
     text = world.get(demo).description
     assert (
         text.startswith("Intro\n\n" + splice.BEGIN)
@@ -380,12 +379,13 @@ def test_lost_state_is_rebuilt_from_the_tags_without_duplicates(tmp_path) -> Non
     (tmp_path / "state.db").unlink()
     fresh = World(store_path=tmp_path / "state.db")
     fresh.calendar, fresh.connector.cal = world.calendar, world.calendar
+    # the update pins the moved block
     assert sorted(fresh.applied()) == [
         "adopt",
         "adopt",
         "adopt",
         "update",
-    ]  # the update pins the moved block
+    ]
     assert fresh.applied() == []
     assert fresh.block_for("prep", demo).start == at(0, 8)
 
@@ -409,9 +409,8 @@ def test_conflicting_edit_is_not_overwritten() -> None:
     world.connector.set_description = original  # type: ignore[method-assign]
     world.cycle()
     text = world.get(demo).description
-    assert (
-        "\nPS from Dana" in text and "Mon 18 Mar 2030, 11:00" in text
-    )  # both the edit and the new agenda
+    # both the edit and the new agenda
+    assert "\nPS from Dana" in text and "Mon 18 Mar 2030, 11:00" in text
 
 
 def test_dst_week_keeps_wall_clock_working_hours() -> None:
@@ -421,7 +420,8 @@ def test_dst_week_keeps_wall_clock_working_hours() -> None:
     world.add(meeting("Internal", at(14, 8, 30), minutes=30, guests=["bo@acme.example"]))
     world.cycle()
     prep = world.block_for("prep", monday)
-    # 08:30-09:00 is busy and working hours start at 09:00 local: the prep goes to the free time before
+    # 08:30-09:00 is busy and working hours start at 09:00 local: the prep goes to the free time
+    # before
     assert prep.end == at(14, 8, 30)
     assert prep.start.astimezone(BERLIN).utcoffset() == timedelta(hours=2)  # summer time
 

@@ -1,4 +1,5 @@
-"""The renderer's memo is an optimisation only: plans are the same with a warm one or a fresh one."""
+"""The renderer's memo is an optimisation only: plans are the same with a warm one or a fresh
+one."""
 
 from __future__ import annotations
 
@@ -90,9 +91,10 @@ def test_a_line_memo_fingerprints_texts_as_the_whole_text_is_fingerprinted(
     any white space: tabs, carriage returns, no-break spaces and runs of them."""
     memo = LineMemo()
     text = "\n".join(lines)
+    # a warm memo, then one that has seen this very text
     for earlier in (
         "WHO IS COMING\n  - item",
         text,
-    ):  # a warm memo, then one that has seen this very text
+    ):
         memo.fingerprint(title, earlier)
         assert memo.fingerprint(title, text) == block_fingerprint(title, text)

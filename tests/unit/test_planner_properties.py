@@ -117,7 +117,8 @@ def test_converges_again_as_time_passes(specs: list[dict], quarters: int) -> Non
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(meetings, st.data())
 def test_agenda_text_around_the_markers_survives(specs: list[dict], data: st.DataObject) -> None:
-    """Whatever people write before or after the agenda stays byte for byte, through rewrites and undo."""
+    """Whatever people write before or after the agenda stays byte for byte, through rewrites and
+    undo."""
     world = World()
     build(world, specs)
     world.cycle()

@@ -16,7 +16,10 @@ from agent.text import splice
 from agent.text.render import MeetingContext, Renderer, _when
 from tests.support.helpers import BERLIN, World, at, meeting
 
-HOSTILE_TITLE = "{{ 7*7 }} {% for x in range(3) %}loop{% endfor %} {{ ''.__class__.__mro__ }} <script>alert(1)</script>"
+HOSTILE_TITLE = (
+    "{{ 7*7 }} {% for x in range(3) %}loop{% endfor %} {{ ''.__class__.__mro__ }} "
+    "<script>alert(1)</script>"
+)
 
 
 def test_template_syntax_in_titles_names_and_descriptions_is_shown_literally() -> None:
@@ -61,9 +64,8 @@ def test_templates_can_be_overridden_from_a_directory(tmp_path: Path) -> None:
     event = world.add(meeting("Globex", at(0, 10)))
     world.cycle()
     assert world.block_for("debrief", event).description == "Custom debrief for Globex"
-    assert (
-        "BEFORE YOU GO IN" in world.block_for("prep", event).description
-    )  # the others stay default
+    # the others stay default
+    assert "BEFORE YOU GO IN" in world.block_for("prep", event).description
 
 
 @pytest.mark.parametrize(
@@ -181,7 +183,8 @@ def test_the_same_instant_is_shown_in_each_sellers_own_zone() -> None:
     ),
 )
 def test_times_read_as_strftime_prints_them(instant: datetime, minutes: int, zone: str) -> None:
-    """The hand-made formatting of `when` prints exactly what strftime would, in any zone and year."""
+    """The hand-made formatting of `when` prints exactly what strftime would, in any zone and
+    year."""
     start = instant.astimezone(ZoneInfo(zone))
     end = start + timedelta(minutes=minutes)
     expected = f"{start.strftime('%a %d %b %Y, %H:%M')}{end.strftime('–%H:%M')} ({start.tzname()})"

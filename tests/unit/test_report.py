@@ -52,9 +52,8 @@ def day(month: int, dom: int, hour: int = 10, minute: int = 0) -> datetime:
 
 SEEDED = [
     # alex
-    row(
-        "alex", "globex.example", day(5, 13), Debrief(theirs=(Item("old", date(2030, 5, 15)),))
-    ),  # before the period
+    # before the period
+    row("alex", "globex.example", day(5, 13), Debrief(theirs=(Item("old", date(2030, 5, 15)),))),
     row(
         "alex",
         "globex.example",
@@ -78,9 +77,8 @@ SEEDED = [
         externals=("jo@globex-eu.example",),
     ),
     row("alex", "initech.example", day(5, 22, 14), scheduled=True),  # not debriefed
-    row(
-        "alex", "initech.example", day(6, 12, 14), Debrief(notes="they were late")
-    ),  # debriefed, no next steps
+    # debriefed, no next steps
+    row("alex", "initech.example", day(6, 12, 14), Debrief(notes="they were late")),
     row(
         "alex",
         "pat@gmail.com",
@@ -137,9 +135,12 @@ def store(tmp_path: Path) -> SqliteStore:
 def test_the_figures_match_the_ones_worked_out_by_hand(store: SqliteStore, tmp_path: Path) -> None:
     accounts = parse_config(CONFIG, tmp_path / "config.toml").accounts
     review = from_store(store, accounts, NOW, 28)
-    # alex, in the period: Globex 21 May (debriefed, dated, booked), Globex-EU 4 Jun (debriefed, one step
-    # undated), Initech 22 May (booked), Initech 12 Jun (debriefed, no steps), pat 17 Jun (all three).
-    # Open commitments from the latest debrief per customer: Globex 4 Jun -> NDA (overdue since 10 Jun)
+    # alex, in the period: Globex 21 May (debriefed, dated, booked), Globex-EU 4 Jun (debriefed, one
+    # step
+    # undated), Initech 22 May (booked), Initech 12 Jun (debriefed, no steps), pat 17 Jun (all
+    # three).
+    # Open commitments from the latest debrief per customer: Globex 4 Jun -> NDA (overdue since 10
+    # Jun)
     # and pricing; Initech none; pat -> a quote (due 20 Jun).
     alex = Figures(
         meetings=5,
@@ -151,7 +152,8 @@ def test_the_figures_match_the_ones_worked_out_by_hand(store: SqliteStore, tmp_p
         overdue=1,
         customers=3,
     )
-    # bea: Globex 3 Jun (debriefed, dated, booked; intro overdue since 5 Jun, logo done), Hooli 27 May (nothing)
+    # bea: Globex 3 Jun (debriefed, dated, booked; intro overdue since 5 Jun, logo done), Hooli 27
+    # May (nothing)
     bea = Figures(
         meetings=2,
         debriefed=1,
@@ -334,9 +336,8 @@ def test_report_command_prints_tables_and_writes_a_self_contained_html_page(
         and html.count("<polyline ") == 3
         and "Next meeting booked" in html
     )
-    assert "<script" not in html and "http" not in html.replace(
-        "http://www.w3.org/2000/svg", ""
-    )  # nothing fetched
+    # nothing fetched
+    assert "<script" not in html and "http" not in html.replace("http://www.w3.org/2000/svg", "")
 
 
 def test_report_names_a_bad_output_path_in_one_line(

@@ -64,9 +64,8 @@ def insert(original: str, body: str) -> tuple[str, AgendaTag]:
 def test_strip_gives_back_the_person_html_exactly(before: str, after: str, body: str) -> None:
     text, tag = insert(before, body)
     cut = text.lower().rfind("</body>")
-    text = (
-        text + after if cut == -1 else text[:cut] + after + text[cut:]
-    )  # a person added more later
+    # a person added more later
+    text = text + after if cut == -1 else text[:cut] + after + text[cut:]
     found = HTML.find(text, tag)
     assert found.state is AgendaState.OURS
     expected = (
@@ -132,9 +131,8 @@ def test_outlook_reformatting_is_not_an_edit_but_changed_words_are() -> None:
     assert HTML.fingerprint(body) != HTML.fingerprint(
         body.replace("Intro", "Intro, and the Q3 numbers")
     )
-    assert HTML.fingerprint(body) != HTML.fingerprint(
-        body.replace("<br>", " ")
-    )  # a line joined is an edit
+    # a line joined is an edit
+    assert HTML.fingerprint(body) != HTML.fingerprint(body.replace("<br>", " "))
 
 
 def test_markers_are_found_by_their_text_inside_wrappers_outlook_adds() -> None:

@@ -1,6 +1,7 @@
 """The one rule for which events a window holds (agent.core.model.Window.holds), at its edges.
 
-Every connector applies it; tests/providers/connector_contract.py checks each provider at these same edges."""
+Every connector applies it; tests/providers/connector_contract.py checks each provider at these same
+edges."""
 
 from __future__ import annotations
 

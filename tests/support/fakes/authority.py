@@ -1,14 +1,14 @@
 """A fake Microsoft identity platform (login.microsoftonline.com) for MSAL to talk to, on 127.0.0.1.
 
 MSAL refuses plain-http authorities, so tests keep the real authority URL and give MSAL an
-`http_client` (`LoginRedirect`, a requests.Session) that sends every request for the login
-host here instead; or, where only a config file can say where the authority is (the
-`callplan` command), `secure()` serves it over TLS too, as `authority_host = "https://..."`,
-with a certificate the test's CA issued. Served: the tenant's openid-configuration, the device authorization
-endpoint, and the token endpoint for the client-credentials, device-code and refresh-token
-grants. Token responses carry what MSAL needs to cache an account: an (unsigned) id_token,
-client_info and the granted scope. Access tokens are registered in `tokens`, which the Graph
-fake shares to authenticate its callers.
+`http_client` (`LoginRedirect`, a requests.Session) that sends every request for the login host here
+instead; or, where only a config file can say where the authority is (the `callplan` command),
+`secure()` serves it over TLS too, as `authority_host = "https://..."`, with a certificate the
+test's CA issued. Served: the tenant's openid-configuration, the device authorization endpoint, and
+the token endpoint for the client-credentials, device-code and refresh-token grants. Token responses
+carry what MSAL needs to cache an account: an (unsigned) id_token, client_info and the granted
+scope. Access tokens are registered in `tokens`, which the Graph fake shares to authenticate its
+callers.
 """
 
 from __future__ import annotations
@@ -130,7 +130,10 @@ class Authority:
             "verification_uri": "https://microsoft.com/devicelogin",
             "expires_in": 900,
             "interval": 0,  # the fake answers at once: MSAL polls without sleeping
-            "message": f"To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code {user_code} to authenticate.",
+            "message": (
+                "To sign in, use a web browser to open the page https://microsoft.com/devicelogin "
+                f"and enter the code {user_code} to authenticate."
+            ),
         }
 
     def token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
@@ -143,7 +146,8 @@ class Authority:
             if entry is None:
                 return _error(
                     "expired_token",
-                    "AADSTS70020: The provided value for the input parameter 'device_code' is not valid.",
+                    "AADSTS70020: The provided value for the input parameter 'device_code' is not "
+                    "valid.",
                 )
             entry.polls += 1
             if entry.user is None and entry.polls > self.sign_in_after and self.next_sign_in:
@@ -160,7 +164,8 @@ class Authority:
             if found is None:
                 return _error(
                     "invalid_grant",
-                    "AADSTS70008: The provided authorization code or refresh token has expired due to inactivity.",
+                    "AADSTS70008: The provided authorization code or refresh token has expired "
+                    "due to inactivity.",
                 )
             client, user, scope = found
             if not self.users[user].consented:
@@ -189,7 +194,8 @@ class Authority:
         if not self.app_consented:
             return _error(
                 "invalid_grant",
-                "AADSTS65001: The application has not been granted the permissions (admin consent is missing).",
+                "AADSTS65001: The application has not been granted the permissions (admin consent "
+                "is missing).",
             )
         access = "app-" + uuid.uuid4().hex
         self.tokens[access] = {"user": None, "app": True, "scope": form.get("scope", "")}
@@ -273,9 +279,8 @@ def _handler(authority: Authority) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             parts = urlsplit(self.path).path.strip("/").split("/")
             if parts[1:] == ["v2.0", ".well-known", "openid-configuration"]:
-                secure = isinstance(
-                    self.connection, ssl.SSLSocket
-                )  # reached as itself, not as the login host
+                # reached as itself, not as the login host
+                secure = isinstance(self.connection, ssl.SSLSocket)
                 self._reply(
                     200,
                     authority.configuration(

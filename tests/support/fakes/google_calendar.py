@@ -147,16 +147,13 @@ class Calendar:
     owner: str
     zone: ZoneInfo
     summary: str
-    items: dict[str, dict[str, Any]] = field(
-        default_factory=dict
-    )  # single events, series, exceptions
+    # single events, series, exceptions
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
     stamps: dict[str, int] = field(default_factory=dict)  # id -> version of its last change
-    vanished: dict[str, dict[str, Any]] = field(
-        default_factory=dict
-    )  # instances a series change removed
-    access: dict[str, str] = field(
-        default_factory=dict
-    )  # user -> owner | writer | reader | freeBusyReader
+    # instances a series change removed
+    vanished: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # user -> owner | writer | reader | freeBusyReader
+    access: dict[str, str] = field(default_factory=dict)
     valid_from: int = 0  # sync tokens older than this are expired
 
 
@@ -195,9 +192,8 @@ class GoogleCalendarFake:
     ) -> None:
         self.now = now
         self.horizon = timedelta(days=horizon_days)
-        self.google_domains = set(
-            google_domains
-        )  # guests on Google Calendar ("externalOnly" skips them)
+        # guests on Google Calendar ("externalOnly" skips them)
+        self.google_domains = set(google_domains)
         self.oauth = OAuth()
         self.calendars: dict[str, Calendar] = {}
         self.emails: Counter[str] = Counter()
@@ -278,7 +274,8 @@ class GoogleCalendarFake:
         """HTTP round trips to the Calendar API (a batch is one; token requests are not counted)."""
         return sum(1 for entry in self.log if not entry.in_batch)
 
-    # -- the admin API: how people and tests act -----------------------------------------------------
+    # -- the admin API: how people and tests act
+    # -----------------------------------------------------
 
     def add_calendar(
         self,
@@ -354,7 +351,8 @@ class GoogleCalendarFake:
         self.faults.append(Fault(status, reason, times, retry_after, path, after, method, body))
 
     def put_raw(self, calendar_id: str, item: dict[str, Any]) -> None:
-        """Store an item as it is, unchecked: what a provider bug or an old client may leave behind."""
+        """Store an item as it is, unchecked: what a provider bug or an old client may leave
+        behind."""
         with self.lock:
             calendar = self.calendars[calendar_id]
             calendar.items[item["id"]] = {
@@ -365,7 +363,8 @@ class GoogleCalendarFake:
             }
             self._bump(calendar, item["id"])
 
-    # -- storing events --------------------------------------------------------------------------------
+    # -- storing events
+    # --------------------------------------------------------------------------------
 
     def _bump(self, calendar: Calendar, ident: str) -> None:
         self.version += 1
@@ -420,9 +419,8 @@ class GoogleCalendarFake:
         if end < start:
             raise _error(400, "timeRangeEmpty", "The specified time range is empty.")
         properties = (item.get("extendedProperties") or {}).get("private")
-        if isinstance(
-            properties, dict
-        ):  # the documented limits: long keys dropped, long values cut
+        # the documented limits: long keys dropped, long values cut
+        if isinstance(properties, dict):
             kept = {
                 k: v[:MAX_PROPERTY_VALUE]
                 for k, v in properties.items()
@@ -538,7 +536,8 @@ class GoogleCalendarFake:
         self._bump(calendar, ident)
         return current
 
-    # -- reading -----------------------------------------------------------------------------------------
+    # -- reading
+    # -----------------------------------------------------------------------------------------
 
     def _occurrences(
         self, calendar: Calendar, master: dict[str, Any], until: datetime
@@ -799,7 +798,8 @@ class GoogleCalendarFake:
             for s, e in merged
         ]
 
-    # -- HTTP ------------------------------------------------------------------------------------------
+    # -- HTTP
+    # ------------------------------------------------------------------------------------------
 
     def handle(
         self, verb: str, target: str, headers: dict[str, str], body: bytes
@@ -838,9 +838,8 @@ class GoogleCalendarFake:
                 return exc.status, exc.headers, json.dumps(exc.body()).encode()
             except Invalid as exc:
                 return 400, {}, json.dumps(ApiError(400, exc.reason, str(exc)).body()).encode()
-            except (
-                Exception
-            ) as exc:  # a bug of the fake: answered as 500, and the fixture fails the test
+            # a bug of the fake: answered as 500, and the fixture fails the test
+            except Exception as exc:
                 self.crashes.append(f"{verb} {path}: {type(exc).__name__}: {exc}")
                 return (
                     500,
@@ -1047,17 +1046,18 @@ class GoogleCalendarFake:
                 inner_body.encode(),
                 in_batch=True,
             )
-            response = f"HTTP/1.1 {status} {REASONS.get(status, '')}\r\nContent-Type: application/json; charset=UTF-8\r\n"
+            response = (
+                f"HTTP/1.1 {status} {REASONS.get(status, '')}\r\nContent-Type: application/json; "
+                "charset=UTF-8\r\n"
+            )
             response += (
                 "".join(f"{k}: {v}\r\n" for k, v in extra.items())
                 + f"Content-Length: {len(answer)}\r\n\r\n"
             )
             content_id = part.get("Content-ID", "").strip("<>")
             out.append(
-                f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <response-{content_id}>\r\n\r\n"
-                + response
-                + answer.decode()
-                + "\r\n"
+                f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: "
+                f"<response-{content_id}>\r\n\r\n" + response + answer.decode() + "\r\n"
             )
         payload = ("".join(out) + f"--{boundary}--\r\n").encode()
         return 200, {"Content-Type": f"multipart/mixed; boundary={boundary}"}, payload

@@ -29,7 +29,8 @@ class Grant:
 
 @dataclass
 class OAuth:
-    """Clients, users' grants and tokens; `consent_scopes` lets a test untick boxes on the consent page."""
+    """Clients, users' grants and tokens; `consent_scopes` lets a test untick boxes on the consent
+    page."""
 
     clients: dict[str, str] = field(default_factory=dict)  # client_id -> client_secret
     consent_user: str = ""
@@ -37,9 +38,8 @@ class OAuth:
     access: dict[str, Grant] = field(default_factory=dict)
     refresh: dict[str, Grant] = field(default_factory=dict)
     codes: dict[str, tuple[Grant, str]] = field(default_factory=dict)  # code -> (grant, client_id)
-    service_accounts: dict[str, tuple[str, frozenset[str]]] = field(
-        default_factory=dict
-    )  # email -> (cert, delegated scopes)
+    # email -> (cert, delegated scopes)
+    service_accounts: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
     users: set[str] = field(default_factory=set)
     token_requests: list[str] = field(default_factory=list)  # grant types, in order
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -59,7 +59,8 @@ class OAuth:
         return access, refresh
 
     def revoke(self, refresh_token: str) -> None:
-        """The user removed callplan's access (or the grant expired): the refresh token stops working."""
+        """The user removed callplan's access (or the grant expired): the refresh token stops
+        working."""
         with self.lock:
             grant = self.refresh.pop(refresh_token)
             for token in [t for t, g in self.access.items() if g == grant]:
@@ -100,7 +101,8 @@ class OAuth:
         return 302, {"Location": f"{query['redirect_uri']}?{urlencode(answer)}"}, {}
 
     def token(self, form: dict[str, str], authorization: str = "") -> tuple[int, dict[str, Any]]:
-        """POST /token; the client authenticates in the form or with HTTP Basic (RFC 6749, 2.3.1)."""
+        """POST /token; the client authenticates in the form or with HTTP Basic (RFC 6749,
+        2.3.1)."""
         if authorization.startswith("Basic "):
             client_id, _, secret = (
                 base64.b64decode(authorization[len("Basic ") :]).decode().partition(":")
@@ -165,8 +167,10 @@ class OAuth:
         if not scopes or not scopes <= delegated:
             return 401, {
                 "error": "unauthorized_client",
-                "error_description": "Client is unauthorized to retrieve access tokens using this method, "
-                "or client not authorized for any of the scopes requested.",
+                "error_description": (
+                    "Client is unauthorized to retrieve access tokens using this method, or client "
+                    "not authorized for any of the scopes requested."
+                ),
             }
         user = claims.get("sub", "")
         if user not in self.users:

@@ -89,7 +89,8 @@ def _object(name: str, spec: dict[str, Any], value: Any, path: str, patch: bool)
         field = spec.get("properties", {}).get(key)
         if field is None:
             raise Invalid(
-                f"Invalid JSON payload received. Unknown name \"{key}\" at '{path}': Cannot find field.",
+                f"Invalid JSON payload received. Unknown name \"{key}\" at '{path}': Cannot find "
+                "field.",
                 "badRequest",
             )
         _value(name, key, field, item, f"{path}.{key}", patch)

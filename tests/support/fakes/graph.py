@@ -7,9 +7,10 @@ What it models, as Graph documents and behaves:
   extended-property `$filter`, single events GET/POST/PATCH/DELETE with `@odata.etag` and
   If-Match (412 on a stale etag), 404 for a missing event;
 - `calendarView/delta`: a snapshot paged with `$skiptoken` nextLinks (`Prefer:
-  odata.maxpagesize`; a nextLink can be followed again), a `$deltatoken` deltaLink at the end, changes since a token (removed
-  and out-of-window items as `{"id", "@removed": {"reason": "deleted"}}`), no `$select` or
-  `$expand`, and expired tokens answered with 410 and a `syncStateNotFound` code;
+  odata.maxpagesize`; a nextLink can be followed again), a `$deltatoken` deltaLink at the end,
+  changes since a token (removed and out-of-window items as `{"id", "@removed": {"reason":
+  "deleted"}}`), no `$select` or `$expand`, and expired tokens answered with 410 and a
+  `syncStateNotFound` code;
 - `singleValueExtendedProperties` stored per event, returned only with `$expand`;
 - recurring series (`recurrence` with a daily or weekly pattern, in the zone of the start):
   `calendarView` and its delta show the occurrences (`type`, `seriesMasterId`,
@@ -95,18 +96,16 @@ class Stored:
     data: dict[str, Any]  # Graph JSON without start/end, etag and extended properties
     start: datetime
     end: datetime
-    properties: dict[str, str] = field(
-        default_factory=dict
-    )  # extended property id (lower) -> (id, value)
+    # extended property id (lower) -> (id, value)
+    properties: dict[str, str] = field(default_factory=dict)
     property_ids: dict[str, str] = field(default_factory=dict)
     version: int = 0
     change: int = 0
     garbled: tuple[dict[str, str], dict[str, str]] | None = (
         None  # start and end shown as stored, unread
     )
-    cancelled: set[str] = field(
-        default_factory=set
-    )  # a series master's deleted occurrences (originalStart)
+    # a series master's deleted occurrences (originalStart)
+    cancelled: set[str] = field(default_factory=set)
 
     @property
     def etag(self) -> str:
@@ -135,24 +134,21 @@ class GraphFake:
     """The state of the fake tenant plus its HTTP server."""
 
     def __init__(self, tokens: dict[str, dict[str, Any]]) -> None:
-        self.tokens = tokens  # access token -> {"user": address or None, "app": bool}, shared with the authority
+        # access token -> {"user": address or None, "app": bool}, shared with the authority
+        self.tokens = tokens
         self.mailboxes: dict[str, Mailbox] = {}
         self.lock = threading.RLock()
         self.version = 0
         self.deltas: dict[str, DeltaState] = {}
-        self.requests: list[
-            tuple[str, str]
-        ] = []  # (method, path) of every HTTP request, batches counted once
-        self.notifications: Counter[tuple[str, str]] = (
-            Counter()
-        )  # (mailbox, attendee) -> updates sent by API writes
+        # (method, path) of every HTTP request, batches counted once
+        self.requests: list[tuple[str, str]] = []
+        # (mailbox, attendee) -> updates sent by API writes
+        self.notifications: Counter[tuple[str, str]] = Counter()
         self._throttle: list[tuple[int, str]] = []  # (status, Retry-After) for the next requests
-        self._throttle_parts: list[
-            tuple[str, str]
-        ] = []  # (method or "" for any, Retry-After) for the next parts of batches
-        self._refusals: list[
-            tuple[str, int, str]
-        ] = []  # (text in the body, status, code) of writes to refuse
+        # (method or "" for any, Retry-After) for the next parts of batches
+        self._throttle_parts: list[tuple[str, str]] = []
+        # (text in the body, status, code) of writes to refuse
+        self._refusals: list[tuple[str, int, str]] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1.0"
         self._thread = threading.Thread(
@@ -415,7 +411,8 @@ class GraphFake:
         return sorted(shown, key=lambda s: (s.start, s.id))
 
     def view(self, stored: Stored, shown: Shown, expand: list[str] | None) -> dict[str, Any]:
-        """The JSON Graph returns for an event (times and body as asked, properties only if expanded)."""
+        """The JSON Graph returns for an event (times and body as asked, properties only if
+        expanded)."""
         out = copy.deepcopy(stored.data)
         out["@odata.etag"] = stored.etag
         out["changeKey"] = stored.etag[3:-1]
@@ -435,7 +432,8 @@ class GraphFake:
     def in_window(self, stored: Stored, start: datetime, end: datetime) -> bool:
         return stored.start < end and stored.end > start
 
-    # -- request handling ---------------------------------------------------------------------------
+    # -- request handling
+    # ---------------------------------------------------------------------------
 
     def handle(
         self, method: str, target: str, headers: dict[str, str], body: bytes
@@ -598,7 +596,8 @@ class GraphFake:
         if text is None:
             return None
         found = re.fullmatch(
-            r"singleValueExtendedProperties/Any\(ep: ep/id eq '([^']*)' and ep/value eq '([^']*)'\)",
+            r"singleValueExtendedProperties/Any\(ep: ep/id eq '([^']*)' and ep/value eq "
+            r"'([^']*)'\)",
             text,
         )
         if not found:
@@ -613,7 +612,8 @@ class GraphFake:
             raise GraphError(
                 400,
                 "ErrorInvalidParameter",
-                "This request requires a time window specified by the query string parameters StartDateTime and EndDateTime.",
+                "This request requires a time window specified by the query string parameters "
+                "StartDateTime and EndDateTime.",
             ) from None
         if start.tzinfo is None or end.tzinfo is None:
             start, end = (
@@ -703,14 +703,14 @@ class GraphFake:
             raise GraphError(
                 412,
                 "ErrorIrresolvableConflict",
-                "The send or update operation could not be performed because the change key passed in the request does not match the current change key for the item.",
+                "The send or update operation could not be performed because the change key "
+                "passed in the request does not match the current change key for the item.",
             )
         if method == "DELETE":
             self._delete(mailbox, event_id)
             return 204, {}, None
-        if (
-            method == "PATCH" and stored.data["type"] == "occurrence"
-        ):  # it becomes an exception of its series
+        # it becomes an exception of its series
+        if method == "PATCH" and stored.data["type"] == "occurrence":
             stored.data["type"] = "exception"
             mailbox.events[event_id] = stored
         if method == "PATCH":
@@ -835,7 +835,8 @@ def _body(body: dict[str, str], text_wanted: bool) -> dict[str, str]:
 
 
 HTML_OF_TEXT = (
-    '<html>\r\n<head>\r\n<meta http-equiv="Content-Type" content="text/html; charset=utf-8">\r\n</head>\r\n'
+    '<html>\r\n<head>\r\n<meta http-equiv="Content-Type" content="text/html; charset=utf-8">\r\n'
+    "</head>\r\n"
     '<body>\r\n<div class="PlainText">{}</div>\r\n</body>\r\n</html>\r\n'
 )
 

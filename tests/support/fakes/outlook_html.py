@@ -12,7 +12,10 @@ import html
 import re
 from html.parser import HTMLParser
 
-HEAD = '<html><head>\r\n<meta http-equiv="Content-Type" content="text/html; charset=utf-8">\r\n</head>\r\n<body>\r\n'
+HEAD = (
+    '<html><head>\r\n<meta http-equiv="Content-Type" content="text/html; charset=utf-8">\r\n'
+    "</head>\r\n<body>\r\n"
+)
 TAIL = "\r\n</body>\r\n</html>\r\n"
 RAW = frozenset({"script", "style"})
 

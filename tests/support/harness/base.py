@@ -62,8 +62,8 @@ class Harness(ABC):
         weeks: int,
         guests: Iterable[str] = ("dana@globex.example",),
     ) -> None:
-        """A weekly meeting the seller organizes: `weeks` instances from `start`, all at its wall-clock
-        time in the seller's zone (summer time or not)."""
+        """A weekly meeting the seller organizes: `weeks` instances from `start`, all at its
+        wall-clock time in the seller's zone (summer time or not)."""
 
     @abstractmethod
     def add_broken_event(self, start: datetime) -> str:

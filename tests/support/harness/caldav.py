@@ -67,10 +67,11 @@ class CaldavHarness(Harness):
         self._store(event)
 
     def add_broken_event(self, start: datetime) -> str:
+        # DTEND before DTSTART: no client should write it
         key, end = (
             uuid.uuid4().hex,
             (start - timedelta(hours=1)).astimezone(UTC),
-        )  # DTEND before DTSTART: no client should write it
+        )
         text = "\r\n".join(
             [
                 "BEGIN:VCALENDAR",

@@ -46,7 +46,8 @@ class GoogleHarness(Harness):
         self.client_id, self.client_secret = fake.oauth.client()
 
     def credentials(self, scopes: list[str] | None = None) -> Credentials:
-        """The seller's OAuth credentials, as after `callplan auth google` (refreshable at the fake)."""
+        """The seller's OAuth credentials, as after `callplan auth google` (refreshable at the
+        fake)."""
         scopes = scopes or [google_auth.EVENTS, google_auth.CALENDAR_LIST]
         access, refresh = self.fake.oauth.issue(self.seller, scopes)
         return Credentials(
@@ -119,10 +120,11 @@ class GoogleHarness(Harness):
     def add_broken_event(self, start: datetime) -> str:
         ident = f"broken{uuid.uuid4().hex}"
         local = start.astimezone(self.zone).replace(tzinfo=None).isoformat()
+        # a zone nobody knows: the API would refuse to store it
         unknown = {
             "dateTime": local,
             "timeZone": "Mars/Olympus",
-        }  # a zone nobody knows: the API would refuse to store it
+        }
         self.fake.put_raw(
             self.calendar, {"id": ident, "summary": "Broken", "start": unknown, "end": unknown}
         )

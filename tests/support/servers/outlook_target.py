@@ -48,7 +48,10 @@ def _delta_query(request: Request) -> dict[str, list[str]] | None:
 
 def _expired(request: Request) -> Reply:
     """Graph's answer to a delta token it no longer knows: 410 with a Location to start over."""
-    body = b'{"error": {"code": "SyncStateNotFound", "message": "The sync state generation is not found."}}'
+    body = (
+        b'{"error": {"code": "SyncStateNotFound", "message": "The sync state generation is not '
+        b'found."}}'
+    )
     headers = {"Content-Type": "application/json", "Location": urlsplit(request.path).path}
     return Reply(410, headers, body, "410 syncStateNotFound")
 
@@ -110,9 +113,8 @@ class OutlookTarget(Target):
 
     def account_options(self, harness: Harness, folder: Path) -> dict[str, Any]:
         assert isinstance(harness, OutlookHarness)
-        return dict(
-            harness.account.options
-        )  # client id, token cache (signed in), graph_url, authority_host
+        # client id, token cache (signed in), graph_url, authority_host
+        return dict(harness.account.options)
 
     def put_malformed(self, harness: Harness, problem: str, title: str, start: datetime) -> None:
         assert isinstance(harness, OutlookHarness)

@@ -24,11 +24,15 @@ import psycopg
 from agent.cli.demo_server import HOST, free_port
 
 MINIMUM = 15
-INSTALL = "install PostgreSQL 15 or newer (Debian: apt-get install postgresql-15; .ci/run does so where it is missing)"
+INSTALL = (
+    "install PostgreSQL 15 or newer (Debian: apt-get install postgresql-15; .ci/run does so where "
+    "it is missing)"
+)
 
 
 def binaries() -> Path:
-    """The directory of pg_ctl and initdb: the newest of /usr/lib/postgresql/N/bin, else the PATH."""
+    """The directory of pg_ctl and initdb: the newest of /usr/lib/postgresql/N/bin, else the
+    PATH."""
     versions = sorted(
         (int(folder.name), folder / "bin")
         for folder in Path("/usr/lib/postgresql").glob("*")
@@ -74,7 +78,10 @@ class PostgresServer:
                 else ""
             )
             raise RuntimeError(
-                f"PostgreSQL {what} failed: {result.stderr.strip()} {result.stdout.strip()} {log}".strip()
+                (
+                    f"PostgreSQL {what} failed: {result.stderr.strip()} {result.stdout.strip()} "
+                    f"{log}"
+                ).strip()
             )
 
     def start(self) -> PostgresServer:
@@ -133,7 +140,8 @@ class PostgresServer:
         )
 
     def stop(self) -> None:
-        """Stop the server at once (its sessions are cut off), keeping its data for a restart on the same port."""
+        """Stop the server at once (its sessions are cut off), keeping its data for a restart on the
+        same port."""
         self._check(
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"),
             "stop",

@@ -223,9 +223,8 @@ class FaultProxy:
                     self.close_connection = True
                     return
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {
-                    k: v for k, v in self.headers.items() if k.lower() != "connection"
-                }  # Host kept: links point here
+                # Host kept: links point here
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
                 request, fault = proxy._receive(self.command, self.path, headers, body)
                 if proxy.latency:
                     time.sleep(proxy.latency)  # a simulated network: benchmarks only, never tests

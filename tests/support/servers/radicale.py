@@ -22,7 +22,8 @@ ZONE = ZoneInfo("Europe/Berlin")  # the seller's zone
 
 
 def make_calendar(server_url: str, user: str, cal_id: str = "work", name: str = "Work") -> str:
-    """Create a calendar for `user` (who owns /user/ on an auth-less Radicale) and return its URL."""
+    """Create a calendar for `user` (who owns /user/ on an auth-less Radicale) and return its
+    URL."""
     with caldav.DAVClient(
         url=server_url, username=user, password=PASSWORD, enable_rfc6764=False
     ) as client:
@@ -33,7 +34,8 @@ def make_calendar(server_url: str, user: str, cal_id: str = "work", name: str = 
 def send(
     method: str, url: str, body: str | None = None, headers: dict[str, str] | None = None
 ) -> tuple[int, str]:
-    """One plain HTTP request as the URL's user (the first path segment); returns status and body."""
+    """One plain HTTP request as the URL's user (the first path segment); returns status and
+    body."""
     user = urlsplit(url).path.strip("/").split("/")[0]
     credentials = base64.b64encode(f"{user}:{PASSWORD}".encode()).decode()
     request = urllib.request.Request(

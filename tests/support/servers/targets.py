@@ -30,7 +30,10 @@ __all__ = ["MALFORMED", "SERVERS", "CaldavTarget", "Target"]
 
 # RFC 6578 3.2: a sync token the server no longer accepts is refused with this precondition.
 SYNC_WITH_TOKEN = re.compile(rb"<[\w:]*sync-collection\b.*<[\w:]*sync-token>[^<]+<", re.DOTALL)
-INVALID_SYNC_TOKEN = b'<?xml version="1.0" encoding="utf-8"?>\n<D:error xmlns:D="DAV:"><D:valid-sync-token/></D:error>'
+INVALID_SYNC_TOKEN = (
+    b'<?xml version="1.0" encoding="utf-8"?>\n<D:error '
+    b'xmlns:D="DAV:"><D:valid-sync-token/></D:error>'
+)
 
 
 class CaldavTarget(Target):
@@ -72,15 +75,21 @@ class CaldavTarget(Target):
         assert isinstance(harness, CaldavHarness)
         stamp = start.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
         times = {
-            "unknown time zone": f"DTSTART;TZID=Mars/Olympus_Mons:{stamp}\r\nDTEND;TZID=Mars/Olympus_Mons:{stamp}",
-            "ends before it starts": f"DTSTART:{stamp}Z\r\nDTEND:{(start - timedelta(hours=1)).astimezone(UTC):%Y%m%dT%H%M%S}Z",
+            "unknown time zone": (
+                f"DTSTART;TZID=Mars/Olympus_Mons:{stamp}\r\nDTEND;TZID=Mars/Olympus_Mons:{stamp}"
+            ),
+            "ends before it starts": (
+                f"DTSTART:{stamp}Z\r\n"
+                f"DTEND:{(start - timedelta(hours=1)).astimezone(UTC):%Y%m%dT%H%M%S}Z"
+            ),
         }[problem]
         uid = uuid.uuid4().hex
         text = (
             "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//a broken client//EN\r\nBEGIN:VEVENT\r\n"
             f"UID:{uid}\r\nDTSTAMP:20300101T000000Z\r\n{times}\r\nSUMMARY:{title}\r\n"
-            f"ORGANIZER:mailto:{SELLER}\r\nATTENDEE;PARTSTAT=ACCEPTED:mailto:dana@globex.example\r\n"
-            "END:VEVENT\r\nEND:VCALENDAR\r\n"
+            f"ORGANIZER:mailto:{SELLER}\r\n"
+            "ATTENDEE;PARTSTAT=ACCEPTED:mailto:dana@globex.example\r\nEND:VEVENT\r\n"
+            "END:VCALENDAR\r\n"
         )
         put_ics(harness.calendar, f"{uid}.ics", text)
 
