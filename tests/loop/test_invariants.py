@@ -1,4 +1,5 @@
-"""DESIGN.md's invariants, as scenarios every provider must pass (see tests/harness.py).
+"""DESIGN.md's invariants, as scenarios every provider must pass (see
+tests/support/harness/base.py).
 
 Each test runs the real engine and state store against a real server (Radicale) or a
 faithful fake, with people acting on the calendar by other means than the agent.

@@ -1,5 +1,5 @@
-"""The loop end to end, as a scenario every provider runs (tests/harness.py): meeting 1 -> the
-seller fills in its debrief in their calendar app -> meeting 2's prep and agenda, with an
+"""The loop end to end, as a scenario every provider runs (tests/support/harness/base.py): meeting 1
+-> the seller fills in its debrief in their calendar app -> meeting 2's prep and agenda, with an
 injected clock. The CalDAV part at the end counts the requests a late debrief costs."""
 
 from __future__ import annotations

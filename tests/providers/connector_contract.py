@@ -3,8 +3,8 @@
 `ConnectorContract` holds the tests; each provider's test module subclasses it with the
 fixtures that build its world (CalDAV on Radicale, Google and Graph on their fakes):
 
-- `harness`: the provider's scenario harness (tests/harness.py), whose connector is the one
-  under test and through which people act on the calendar by other means;
+- `harness`: the provider's scenario harness (tests/support/harness/base.py), whose connector
+  is the one under test and through which people act on the calendar by other means;
 - `connector`: the connector under test (by default the harness's);
 - `served`: how many requests the provider's server has received so far (a batch counts once);
 - `refuse`: makes the server refuse the next write whose body holds a text, once, with an

@@ -1,4 +1,5 @@
-"""The service inside the units' system-call sandbox (tests/confinement.py), on every provider.
+"""The service inside the units' system-call sandbox (tests/support/confinement.py), on every
+provider.
 
 The units forbid system calls outside @system-service (and those of @privileged and
 @resources), memory that is writable and executable (MemoryDenyWriteExecute=yes), and

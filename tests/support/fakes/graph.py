@@ -2,7 +2,7 @@
 
 What it models, as Graph documents and behaves:
 - `/me/...` (delegated tokens only) and `/users/{id|address}/...`; bearer tokens issued by
-  the fake authority (tests/fakes/authority.py), 401 for anything else;
+  the fake authority (tests/support/fakes/authority.py), 401 for anything else;
 - calendars, `calendarView` (window, `$expand`, `$select`, paging), `events` with the
   extended-property `$filter`, single events GET/POST/PATCH/DELETE with `@odata.etag` and
   If-Match (412 on a stale etag), 404 for a missing event;
@@ -19,7 +19,7 @@ What it models, as Graph documents and behaves:
   `exception` when patched, and is cancelled when deleted;
 - JSON batching on `/$batch` (at most 20 requests);
 - `Prefer: outlook.timezone` for the zone of returned times;
-- HTML bodies stored the way Exchange rewrites them (tests/fakes/outlook_html.py);
+- HTML bodies stored the way Exchange rewrites them (tests/support/fakes/outlook_html.py);
 - throttling on demand: 429/503 with Retry-After for the next n requests; a write refused on
   demand (`refuse`);
 - update notifications: an organizer's PATCH that changes what attendees see (subject,

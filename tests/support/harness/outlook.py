@@ -1,4 +1,4 @@
-"""The scenario harness on the fake Microsoft Graph (tests/fakes/graph.py).
+"""The scenario harness on the fake Microsoft Graph (tests/support/fakes/graph.py).
 
 The agent's connector is the real one, with real MSAL tokens from the fake authority (the
 seller signs in once with the device-code flow). People act through the fake's admin

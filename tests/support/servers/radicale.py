@@ -1,7 +1,7 @@
 """Helpers around a real Radicale server: calendars per test and raw writes.
 
-The server itself is `connectors.radicale_server.RadicaleServer` (the demo uses it too);
-`servers.proxy.FaultProxy` goes in front of it to fail, delay or count requests.
+The server itself is `agent.cli.demo_server.RadicaleServer` (the demo uses it too);
+`tests.support.servers.proxy.FaultProxy` goes in front of it to fail, delay or count requests.
 Raw writes go through plain HTTP so that tests can put on the server what other clients
 (or broken ones) would, without going through the connector under test.
 """

@@ -1,13 +1,13 @@
 """The interface every provider's server offers to benchmarks and fault tests.
 
-A Target is a running server (Radicale, or a faithful fake of Google Calendar or Graph) plus
-what a provider-neutral test needs to know about it: how to get a fresh calendar for a new
-seller (a scenario harness, see tests/harness.py), how to build the agent's connector with
-its network knobs set by the test (timeout, sleep, jitter), which config keys (and
-environment) make the `callplan` command reach that calendar, how the provider says that an
-incremental-sync cursor has expired, and how a broken client leaves an event the agent
-cannot read. Everything else (the proxy that fails or delays requests, the scenarios, the
-checks) is shared. servers/targets.py lists the targets.
+A Target is a running server (Radicale, or a faithful fake of Google Calendar or Graph) plus what a
+provider-neutral test needs to know about it: how to get a fresh calendar for a new seller (a
+scenario harness, see tests/support/harness/base.py), how to build the agent's connector with its
+network knobs set by the test (timeout, sleep, jitter), which config keys (and environment) make the
+`callplan` command reach that calendar, how the provider says that an incremental-sync cursor has
+expired, and how a broken client leaves an event the agent cannot read. Everything else (the proxy
+that fails or delays requests, the scenarios, the checks) is shared. servers/targets.py lists the
+targets.
 """
 
 from __future__ import annotations
