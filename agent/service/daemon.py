@@ -46,24 +46,13 @@ from agent.core.logfmt import emit
 from agent.service import logs
 from agent.service.notify import Notifier
 from agent.state.store import RunStatus
+from agent.sync.cadence import backoff_delay
 from agent.sync.engine import AccountReport
 from agent.sync.session import Session
 
 log = logging.getLogger("callplan.daemon")
 SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 LEVELS = ("error", "warning", "info", "debug")  # from quietest
-
-
-def backoff_delay(
-    failures: int, service: ServiceSettings, retry_after: float | None = None
-) -> float:
-    """Seconds until a failing account's next cycle: the interval, doubled for each further
-    consecutive failure, capped at `backoff_max_seconds`, and never sooner than the provider
-    asked."""
-    if failures <= 0:
-        return service.interval_seconds
-    delay = min(service.interval_seconds * 2 ** min(failures - 1, 32), service.backoff_max_seconds)
-    return max(delay, retry_after or 0.0)
 
 
 def _accounts(count: int) -> str:

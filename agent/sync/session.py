@@ -85,9 +85,13 @@ class Session:
             return AccountReport(account.name, error=str(exc))
 
     def run(
-        self, account: Account, stop: threading.Event | None = None
+        self,
+        account: Account,
+        stop: threading.Event | None = None,
+        pace: Callable[[RunStatus, AccountReport], datetime] | None = None,
     ) -> tuple[AccountReport, RunStatus]:
-        """One cycle of one account, recorded: when it ran, what it did, what it left, what failed.
+        """One cycle of one account, recorded: when it ran, what it did, what it left, what failed,
+        and, given `pace`, when it runs next (saved with the rest, in the same write).
 
         Consecutive failed cycles are counted (the daemon backs off on them); any other cycle resets
         the count, one in which some calendars failed and others did not included: its error, which
@@ -107,6 +111,8 @@ class Session:
             backlog=report.backlog,
             failures=previous.failures + 1 if report.failed else 0,
         )
+        if pace is not None:
+            status = replace(status, next_at=pace(status, report))
         self.store.save_run_status(status)
         return report, status
 

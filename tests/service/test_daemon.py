@@ -18,10 +18,10 @@ import pytest
 import tomli_w
 
 from agent.config import settings as config_module
-from agent.config.settings import Account, ServiceSettings
+from agent.config.settings import Account
 from agent.core.errors import TransientError
 from agent.core.model import Delta, Window
-from agent.service.daemon import Daemon, backoff_delay
+from agent.service.daemon import Daemon
 from agent.service.notify import Notifier
 from agent.state.sqlite import SqliteStore
 from agent.state.store import CalendarKey
@@ -132,21 +132,6 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
 def seconds_until(daemon: Daemon, name: str) -> float:
     job = daemon.scheduler.get_job(f"account:{name}")
     return (job.next_run_time - datetime.now(UTC)).total_seconds()
-
-
-def test_the_backoff_doubles_from_the_interval_up_to_the_cap_and_honours_retry_after() -> None:
-    service = ServiceSettings(interval_seconds=60, backoff_max_seconds=900)
-    assert [backoff_delay(failures, service) for failures in range(7)] == [
-        60,
-        60,
-        120,
-        240,
-        480,
-        900,
-        900,
-    ]
-    assert backoff_delay(10_000, service) == 900  # no overflow however long the outage
-    assert backoff_delay(2, service, retry_after=300) == 300
 
 
 def test_a_failing_account_backs_off_alone_while_the_others_keep_their_pace(
