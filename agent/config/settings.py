@@ -1,6 +1,7 @@
 """Configuration: a TOML file, validated into frozen settings with errors that say where.
 
-The file has top-level agent options, a `[service]` table for `callplan run`, a `[defaults]` table
+The file has top-level agent options, a `[service]` table for `callplan run` (and the pace of a
+cluster's workers), a `[cluster]` table for `callplan worker`, a `[defaults]` table
 of per-seller settings, and an `[[accounts]]` array. An account may override any key of `[defaults]`
 (its time zone, working hours, internal domains...); keys it does not know are handed to the
 provider's connector, which validates its own options. Every error names the file and the key path:
@@ -196,6 +197,26 @@ class ServiceSettings(Model):
         return self.interval_seconds / 10 if self.jitter_seconds is None else self.jitter_seconds
 
 
+class ClusterSettings(Model):
+    """How the workers of a cluster (`callplan worker`) tell a dead one from a live one: the
+    `[cluster]` table.
+
+    Each worker writes a heartbeat into the database every `heartbeat_seconds`; one silent for
+    `stalled_after_seconds` is taken for dead, and the cycles it was running are run again
+    elsewhere. A live worker that loses the database stops its cycles before then (within two
+    heartbeats and its `stop_timeout_seconds`), so a cycle is never run twice at once.
+    """
+
+    heartbeat_seconds: float = Field(default=10, gt=0, le=300)
+    stalled_after_seconds: float = Field(default=60, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ClusterSettings:
+        if self.stalled_after_seconds <= 2 * self.heartbeat_seconds:
+            raise ValueError("stalled_after_seconds must be more than twice heartbeat_seconds")
+        return self
+
+
 class PostgresState(Model):
     """A PostgreSQL database holding the state: `state = "postgresql://user@host:port/dbname"`.
 
@@ -245,6 +266,7 @@ class Config(Model):
     state: Path | PostgresState
     templates: Path | None = None
     service: ServiceSettings = ServiceSettings()
+    cluster: ClusterSettings = ClusterSettings()
     accounts: tuple[Account, ...] = ()
 
 
@@ -253,6 +275,7 @@ class _TopLevel(Model):
     state_password_file: str | None = None
     templates: str | None = None
     service: dict[str, Any] = {}
+    cluster: dict[str, Any] = {}
     defaults: dict[str, Any] = {}
     accounts: list[dict[str, Any]] = []
 
@@ -294,6 +317,7 @@ def parse(raw: Mapping[str, Any], path: Path) -> Config:
     name = path.name
     top = validate(_TopLevel, raw, name)
     service = validate(ServiceSettings, top.service, f"{name}: service")
+    cluster = validate(ClusterSettings, top.cluster, f"{name}: cluster")
     # so a bad default is blamed on [defaults]
     validate(Settings, top.defaults, f"{name}: defaults")
     accounts = [
@@ -312,6 +336,7 @@ def parse(raw: Mapping[str, Any], path: Path) -> Config:
         state=_state(top, name, base),
         templates=_resolve(top.templates, base) if top.templates else None,
         service=service,
+        cluster=cluster,
         accounts=tuple(accounts),
     )
 

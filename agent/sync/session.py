@@ -40,9 +40,10 @@ class Session:
         store: Store | None = None,
         connect: ConnectorFactory = _default_factory,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        renderer: Renderer | None = None,
     ) -> None:
         self.config = config
-        self.renderer = Renderer(config.templates)
+        self.renderer = renderer or Renderer(config.templates)
         self.store = store if store is not None else open_store(config)
         self.clock = clock
         self._connect = connect

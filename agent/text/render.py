@@ -3,21 +3,24 @@
 Titles, names and descriptions come from outside (customers write them). They reach the
 templates only as variables of a sandboxed Jinja2 environment, never as template source, so
 ``{{ ... }}`` in a meeting title is printed, not run; HTML templates escape them. Templates
-ship with the package and a directory named in the config can override any of them.
+ship with the package and a directory named in the config can override any of them (or, in a
+cluster, the overriding sources that `callplan accounts apply` read from that directory).
 """
 
 from __future__ import annotations
 
 import functools
 import typing as t
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
 from jinja2 import (
+    BaseLoader,
     ChoiceLoader,
+    DictLoader,
     FileSystemLoader,
     StrictUndefined,
     TemplateError,
@@ -41,6 +44,23 @@ def default_templates_dir() -> Path:
     top."""
     installed = Path(__file__).parents[1] / "templates"
     return installed if installed.is_dir() else Path(__file__).parents[2] / "templates"
+
+
+def template_sources(directory: Path) -> dict[str, str]:
+    """The templates a directory overrides, by name, as text: what a cluster stores so that every
+    worker renders with the same ones, wherever it runs."""
+    if not directory.is_dir():
+        raise ConfigError("not a directory", where=f"templates: {directory}")
+    sources = {}
+    for name in (*TEMPLATES, MACROS):
+        path = directory / name
+        try:
+            if path.is_file():
+                sources[name] = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise ConfigError(f"cannot read: {reason}", where=f"templates: {path}") from None
+    return sources
 
 
 class Person(NamedTuple):
@@ -187,12 +207,24 @@ def _at(when: datetime) -> str:
 class Renderer:
     """Renders prep checklists, agendas and debrief forms from (possibly overridden) templates."""
 
-    def __init__(self, override: Path | None = None, memo_size: int = 100_000) -> None:
+    def __init__(
+        self, override: Path | Mapping[str, str] | None = None, memo_size: int = 100_000
+    ) -> None:
+        """`override`: a directory of templates, or their sources by name (see
+        `template_sources`); whatever it lacks comes from the templates that ship."""
         self.memo_size = memo_size
         self._memo: dict[tuple[object, ...], str] = {}
-        if override is not None and not override.is_dir():
-            raise ConfigError("not a directory", where=f"templates: {override}")
-        loaders = [FileSystemLoader(str(override))] if override else []
+        loaders: list[BaseLoader] = []
+        if isinstance(override, Mapping):
+            loaders.append(DictLoader(dict(override)))
+            where = "templates (as applied to the cluster)"
+        elif override is not None:
+            if not override.is_dir():
+                raise ConfigError("not a directory", where=f"templates: {override}")
+            loaders.append(FileSystemLoader(str(override)))
+            where = f"templates: {override}"
+        else:
+            where = f"templates: {default_templates_dir()}"
         loaders.append(FileSystemLoader(str(default_templates_dir())))
         self._env = _Sandbox(
             loader=ChoiceLoader(loaders),
@@ -209,9 +241,7 @@ class Renderer:
             self._env.globals["agreed"] = self._env.get_template(MACROS).module
             self._templates = {name: self._env.get_template(name) for name in TEMPLATES}
         except TemplateError as exc:
-            raise ConfigError(
-                f"template error: {exc}", where=f"templates: {override or default_templates_dir()}"
-            ) from None
+            raise ConfigError(f"template error: {exc}", where=where) from None
         # what Template.render() copies out of each template's globals (a ChainMap) every call
         self._globals = {name: dict(template.globals) for name, template in self._templates.items()}
 

@@ -105,6 +105,15 @@ def test_a_good_file_loads_with_account_overrides(tmp_path: Path) -> None:
             r"'error'",
         ),
         ("[service]\nthreads = 4", r"config.toml: service.threads: unknown key"),
+        (
+            "[cluster]\nheartbeat_seconds = 10\nstalled_after_seconds = 20",
+            r"config.toml: cluster: stalled_after_seconds must be more than twice "
+            r"heartbeat_seconds",
+        ),
+        (
+            "[cluster]\nheartbeat_seconds = 0",
+            r"config.toml: cluster.heartbeat_seconds: Input should",
+        ),
     ],
 )
 def test_mistakes_are_one_line_with_where(tmp_path: Path, text: str, message: str) -> None:
@@ -131,3 +140,10 @@ def test_service_settings_have_defaults_and_the_jitter_follows_the_interval(tmp_
         write(tmp_path, "[service]\ninterval_seconds = 300\njitter_seconds = 0\nworkers = 2")
     ).service
     assert (tuned.interval_seconds, tuned.jitter, tuned.workers) == (300, 0, 2)
+
+
+def test_cluster_settings_have_defaults(tmp_path: Path) -> None:
+    cluster = load(write(tmp_path, "")).cluster
+    assert (cluster.heartbeat_seconds, cluster.stalled_after_seconds) == (10, 60)
+    tuned = load(write(tmp_path, "[cluster]\nheartbeat_seconds = 1\nstalled_after_seconds = 4"))
+    assert (tuned.cluster.heartbeat_seconds, tuned.cluster.stalled_after_seconds) == (1, 4)

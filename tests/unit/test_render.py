@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from agent.core.errors import ConfigError
 from agent.core.model import Attendee, BodyFormat
 from agent.text import splice
-from agent.text.render import MeetingContext, Renderer, _when
+from agent.text.render import MeetingContext, Renderer, _when, template_sources
 from tests.support.helpers import BERLIN, World, at, meeting
 
 HOSTILE_TITLE = (
@@ -94,6 +94,23 @@ def test_a_broken_template_is_a_config_error_that_says_where(tmp_path: Path) -> 
     (tmp_path / "agenda.txt.j2").write_text("{% if %}")
     with pytest.raises(ConfigError, match="templates: .*agenda.txt.j2|template error"):
         Renderer(tmp_path)
+
+
+def test_the_sources_a_directory_overrides_render_as_the_directory_does(tmp_path: Path) -> None:
+    """What a cluster stores of a templates directory renders exactly as the directory would."""
+    (tmp_path / "prep.txt.j2").write_text("PREP for {{ m.title }}\n")
+    (tmp_path / "notes.txt").write_text("not a template callplan knows")
+    sources = template_sources(tmp_path)
+    assert sources == {"prep.txt.j2": "PREP for {{ m.title }}\n"}
+    for renderer in (Renderer(tmp_path), Renderer(sources)):
+        world = World()
+        world.sync.renderer = renderer
+        ours = world.add(meeting("Globex", at(0, 10)))
+        world.cycle()
+        assert world.block_for("prep", ours).description == "PREP for Globex"
+    (tmp_path / "agenda.txt.j2").write_text("{% if %}")
+    with pytest.raises(ConfigError, match="^templates \\(as applied to the cluster\\): template"):
+        Renderer(template_sources(tmp_path))
 
 
 def test_every_domain_point_is_in_the_templates() -> None:
