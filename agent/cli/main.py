@@ -353,6 +353,24 @@ def migrate_state(source: Path, target: str, password_file: str | None) -> None:
 
 
 @main.group()
+def accounts() -> None:
+    """The accounts of a cluster (`callplan worker`), kept in its PostgreSQL database."""
+
+
+@accounts.command("apply")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+def accounts_apply(file: Path, dry_run: bool) -> None:
+    """Make the cluster serve the accounts of FILE (a configuration whose state is the cluster's
+    PostgreSQL database): adds, changes and removes accounts, the [service] pace, [cluster] and
+    the templates; safe to run again."""
+    from agent.cluster.accounts import apply_file
+
+    for line in apply_file(file, dry_run=dry_run).lines():
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+@main.group()
 def auth() -> None:
     """Sign an account in to its provider (tokens go to a mode-0600 cache file)."""
 

@@ -49,6 +49,7 @@ SERVICE_LOCK = (
     1,
 )
 MIGRATION_LOCK = (LOCKS, 2)  # held by a migration while it runs
+APPLY_LOCK = (LOCKS, 3)  # held by `callplan accounts apply` while it writes
 
 # The pool's own warnings (a failed reconnection attempt, a dead connection put back) repeat
 # what the store's one-line errors say, on several lines each: only its errors are logged.
@@ -150,6 +151,21 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
             "ALTER TABLE held DROP CONSTRAINT held_pkey",
             "ALTER TABLE held ADD PRIMARY KEY (account, calendar, meeting_key)",
             f"UPDATE audit SET calendar = {_CALENDAR.format('calendar')}",
+        ),
+    ),
+    (
+        "the cluster: the accounts and shared settings every worker serves with; due times",
+        (
+            # each account as `callplan accounts apply` validated it (secrets by reference only)
+            """CREATE TABLE accounts (
+                name text COLLATE "C" PRIMARY KEY, account json NOT NULL, digest text NOT NULL,
+                applied_at timestamptz NOT NULL)""",
+            # one row: the pace ([service]), the [cluster] timing and the template sources
+            """CREATE TABLE cluster_settings (
+                id boolean PRIMARY KEY DEFAULT true CHECK (id), service json NOT NULL,
+                cluster json NOT NULL, templates json NOT NULL, digest text NOT NULL,
+                applied_at timestamptz NOT NULL)""",
+            "CREATE INDEX runs_due ON runs (next_at)",
         ),
     ),
 ]
