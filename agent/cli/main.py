@@ -297,13 +297,19 @@ def db() -> None:
 @click.pass_context
 def db_migrate(ctx: click.Context) -> None:
     """Bring the state database's schema up to this callplan's (safe to run again, and on many
-    machines at once)."""
+    machines at once); in PostgreSQL, the task queue of a cluster's workers too."""
     from agent.config import settings as config_module
+    from agent.config.settings import PostgresState
     from agent.state.backend import migrate
 
     config = config_module.load(ctx.obj or config_module.default_config_path())
     where, before, after = migrate(config.state)
     console.print(_schema_line(where, before, after), markup=False, highlight=False, soft_wrap=True)
+    if isinstance(config.state, PostgresState):  # a database many machines share: a cluster's
+        from agent.cluster import queue_schema
+
+        line = queue_schema.migrate(config.state)
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _schema_line(where: str, before: int, after: int) -> str:

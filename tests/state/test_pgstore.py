@@ -247,13 +247,13 @@ def test_db_migrate_prepares_the_database_once_and_an_older_or_newer_schema_is_r
         "db migrate"
     )
     first, second = cli(config, "db", "migrate"), cli(config, "db", "migrate")
-    assert (first.exit_code, first.output) == (
+    assert (first.exit_code, first.output.splitlines()[0]) == (
         0,
-        f"{state.where}: schema upgraded from version 0 to {now}\n",
+        f"{state.where}: schema upgraded from version 0 to {now}",
     )
-    assert (second.exit_code, second.output) == (
+    assert (second.exit_code, second.output.splitlines()[0]) == (
         0,
-        f"{state.where}: schema at version {now}, nothing to do\n",
+        f"{state.where}: schema at version {now}, nothing to do",
     )
 
     store = PostgresStore(state)
@@ -295,8 +295,8 @@ def test_db_migrate_prepares_the_database_once_and_an_older_or_newer_schema_is_r
     ):
         PostgresStore(state)
     assert (
-        cli(config, "db", "migrate").output
-        == f"{state.where}: schema upgraded from version {now} to {later}\n"
+        cli(config, "db", "migrate").output.splitlines()[0]
+        == f"{state.where}: schema upgraded from version {now} to {later}"
     )
     with closing(PostgresStore(state)) as store:
         assert [a.meeting_key for a in store.artifacts()] == ["m1"]  # the data came through
