@@ -45,6 +45,7 @@ from agent.core.errors import CallplanError, ConfigError
 from agent.core.logfmt import emit
 from agent.service import logs
 from agent.service.notify import Notifier
+from agent.service.outcome import crashed, log_cycle, outcome_line
 from agent.state.store import RunStatus
 from agent.sync.cadence import backoff_delay
 from agent.sync.engine import AccountReport
@@ -61,29 +62,6 @@ def _accounts(count: int) -> str:
 
 def _job_id(account: str) -> str:
     return f"account:{account}"
-
-
-def _clock(value: datetime | None) -> str:
-    return value.astimezone().strftime("%H:%M:%S") if value else "?"
-
-
-def outcome_line(name: str, status: RunStatus, stopped: bool) -> str:
-    """How one cycle ended, in words, for STATUS=: failed (backing off), partly failed (some
-    calendars failed, the others did their work), stopped, or ok."""
-    if status.failures:
-        return (
-            f"{name} failed ({status.failures} in a row): {status.last_error}; retry at "
-            f"{_clock(status.next_at)}"
-        )
-    counts = f"{status.changes} changes, {status.requests} requests"
-    if status.last_error:
-        return (
-            f"{name} partly failed: {status.last_error}; {counts}; next at {_clock(status.next_at)}"
-        )
-    if stopped:
-        return f"{name} stopped part-way, {status.backlog} changes left for the next start"
-    deferred = f", {status.backlog} deferred" if status.backlog else ""
-    return f"{name} ok, {counts}{deferred}; next at {_clock(status.next_at)}"
 
 
 class Daemon:
@@ -185,7 +163,9 @@ class Daemon:
                 report, status = session.run(account, stop=self._stopping)
             # a bug, or the store failing: this account fails, the service goes on
             except Exception as exc:
-                report, status = self._crashed(session, name, exc)
+                with self._lock:
+                    previous = self._status.get(name, RunStatus(name))
+                report, status = crashed(log, previous, exc, session.clock())
             self._finish(name, report, status, time.monotonic() - began)
         finally:
             with self._lock:
@@ -194,23 +174,6 @@ class Daemon:
                 if session is not self.session:
                     session.release(name)
                 self._lock.notify_all()
-
-    def _crashed(
-        self, session: Session, name: str, exc: Exception
-    ) -> tuple[AccountReport, RunStatus]:
-        error = (
-            str(exc)
-            if isinstance(exc, CallplanError)
-            else f"internal error: {type(exc).__name__}: {exc}"
-        )
-        emit(log, logging.ERROR, "cycle_crash", account=name, error=error)
-        log.debug("cycle of %s crashed", name, exc_info=exc)
-        with self._lock:
-            previous = self._status.get(name, RunStatus(name))
-        status = replace(
-            previous, last_end=session.clock(), last_error=error, failures=previous.failures + 1
-        )
-        return AccountReport(name, error=error), status
 
     def _finish(self, name: str, report: AccountReport, status: RunStatus, seconds: float) -> None:
         if not self._stopping.is_set():
@@ -221,29 +184,7 @@ class Daemon:
                 emit(log, logging.ERROR, "status_not_saved", account=name, error=str(exc))
         with self._lock:
             self._status[name] = status
-        outcome = (
-            "failed"
-            if status.failures
-            else "partial"
-            if status.last_error
-            else "stopped"
-            if report.stopped
-            else "ok"
-        )
-        emit(
-            log,
-            logging.WARNING if status.last_error else logging.INFO,
-            "cycle",
-            account=name,
-            outcome=outcome,
-            changes=status.changes,
-            requests=status.requests,
-            backlog=status.backlog,
-            ms=round(seconds * 1000),
-            failures=status.failures or None,
-            next=status.next_at,
-            error=status.last_error or None,
-        )
+        log_cycle(log, name, report, status, seconds)
         self.notifier.status(self._summary(outcome_line(name, status, report.stopped)))
 
     def _next_run(self, name: str, status: RunStatus, report: AccountReport) -> datetime | None:
