@@ -149,6 +149,19 @@ def run(ctx: click.Context) -> None:
     run_service(ctx.obj, verbose=ctx.find_root().params["verbose"])
 
 
+@main.command()
+@click.option(
+    "--name", help="This worker's name in logs and in the database (default: the host name)."
+)
+@click.pass_context
+def worker(ctx: click.Context, name: str | None) -> None:
+    """Serve a cluster's accounts with the other workers on its PostgreSQL database, until
+    SIGTERM (see callplan accounts apply)."""
+    from agent.cluster.worker import run_worker
+
+    run_worker(ctx.obj, name, verbose=ctx.find_root().params["verbose"])
+
+
 @main.command("install-service")
 @click.option(
     "--user", "scope", flag_value="user", help="A user unit, for you alone (systemctl --user)."

@@ -53,7 +53,6 @@ from agent.sync.session import Session
 
 log = logging.getLogger("callplan.daemon")
 SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
-LEVELS = ("error", "warning", "info", "debug")  # from quietest
 
 
 def _accounts(count: int) -> str:
@@ -358,9 +357,6 @@ def run_service(config_path: Path | None, verbose: int = 0) -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
     path = config_path or config_module.default_config_path()
     config = config_module.load(path)
-    level = config.service.log_level
-    if verbose:  # -v at least info, -vv debug
-        level = LEVELS[max(LEVELS.index(level), min(verbose, 2) + 1)]
-    logs.configure(level)
+    logs.configure(logs.level(config.service.log_level, verbose))
     with Session(config) as session, session.store.lock():
         Daemon(session, path, Notifier()).serve()

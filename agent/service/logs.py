@@ -20,6 +20,14 @@ OURS = (
     "agent",
     "connectors",
 )
+LEVELS = ("error", "warning", "info", "debug")  # from quietest
+
+
+def level(configured: str, verbose: int) -> str:
+    """The level a service logs at: the configured one, or more with -v (info) and -vv (debug)."""
+    if not verbose:
+        return configured
+    return LEVELS[max(LEVELS.index(configured), min(verbose, 2) + 1)]
 
 
 def _to_journal(stream: TextIO) -> bool:

@@ -27,7 +27,8 @@ from connectors.base import Connector
 ConnectorFactory = Callable[[Account], Connector]
 
 
-def _default_factory(account: Account) -> Connector:
+def default_factory(account: Account) -> Connector:
+    """A connector for the account, its provider's."""
     from connectors import open_connector
 
     return open_connector(account)
@@ -38,7 +39,7 @@ class Session:
         self,
         config: Config,
         store: Store | None = None,
-        connect: ConnectorFactory = _default_factory,
+        connect: ConnectorFactory = default_factory,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         renderer: Renderer | None = None,
     ) -> None:
