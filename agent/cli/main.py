@@ -12,12 +12,15 @@ import sys
 from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 
 from agent.core.errors import CallplanError
+
+if TYPE_CHECKING:
+    from agent.config.settings import Account
 
 console = Console()
 err_console = Console(stderr=True)
@@ -96,19 +99,49 @@ def sync(ctx: click.Context, once: bool, dry_run: bool, accounts: tuple[str, ...
         sys.exit(1)
 
 
+def _cluster(session):  # type: ignore[no-untyped-def]
+    """The cluster whose database the configuration names (None: not a cluster's)."""
+    from agent.config.settings import PostgresState
+
+    if not isinstance(session.config.state, PostgresState):
+        return None
+    from agent.cluster import status as cluster_status
+
+    return cluster_status.view(session.store)
+
+
+def _served(session, cluster, names: tuple[str, ...]) -> list[Account]:  # type: ignore[no-untyped-def]
+    """The accounts a command is about: a cluster's (from its database) or the configuration's,
+    all or those named."""
+    if cluster is None:
+        return session.accounts(names)
+    unknown = set(names) - {account.name for account in cluster.accounts}
+    if unknown:
+        raise CallplanError(
+            f"no account named {', '.join(sorted(unknown))} in the cluster",
+            where=session.store.where,
+        )
+    return [account for account in cluster.accounts if not names or account.name in names]
+
+
 @main.command()
 @click.pass_context
 def status(ctx: click.Context) -> None:
-    """Per account: last and next cycle, artifacts owned, backlog, last error."""
+    """Per account: last and next cycle, artifacts owned, backlog, last error; for a cluster, also
+    the workers alive and the queue."""
     from agent.cli import present
 
     with _session(ctx) as session:
-        accounts = session.config.accounts
+        cluster = _cluster(session)
+        accounts = _served(session, cluster, ())
         statuses = {account.name: session.store.run_status(account.name) for account in accounts}
         holder = session.store.locked_by()
+        scheduled = bool(holder or (cluster and cluster.alive))
         console.print(
-            present.status_table(accounts, statuses, session.store.artifacts(), service=holder)
+            present.status_table(accounts, statuses, session.store.artifacts(), scheduled)
         )
+        if cluster is not None:
+            console.print(cluster.line(), highlight=False)
         console.print(
             f"callplan run: running ({holder})" if holder else "callplan run: not running",
             highlight=False,
@@ -247,7 +280,7 @@ def report(
     from agent.review.report import from_store, period_end
 
     with _session(ctx) as session:
-        chosen = session.accounts(accounts)
+        chosen = _served(session, _cluster(session), accounts)
         end = period_end(chosen, until.date() if until else None, session.clock())
         review = from_store(session.store, chosen, end, days)
     if fmt == "table" and output is None:

@@ -131,9 +131,10 @@ def status_table(
     accounts: Iterable[Account],
     statuses: dict[str, RunStatus],
     artifacts: list[Artifact],
-    service: str | None,
+    scheduled: bool,
 ) -> Table:
-    """Per account: the last cycle, the next (only while the service runs), what it owns, its
+    """Per account: the last cycle, the next (only while a service or a cluster's worker runs
+    them), what it owns, its
     backlog (changes planned but not yet made: conflicts, throttling, a stop) and the last error."""
     table = Table(title="callplan status")
     for column in (
@@ -157,7 +158,7 @@ def status_table(
         table.add_row(
             account.name,
             _when(status.last_end, zone) or "never",
-            (_when(status.next_at, zone) if service else "") or "—",
+            (_when(status.next_at, zone) if scheduled else "") or "—",
             str(own[Kind.PREP]),
             str(own[Kind.DEBRIEF]),
             str(own[Kind.AGENDA]),

@@ -85,6 +85,9 @@ class Shared:
         return Renderer(self.templates or None)
 
 
+# what a cluster serves with before its first `accounts apply`
+UNAPPLIED = Shared(ServiceSettings(), ClusterSettings(), {})
+
 PART_NAMES = {"service": "the pace ([service])", "cluster": "[cluster]", "templates": "templates"}
 
 

@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.cluster import accounts, dispatch
-from agent.cluster.accounts import Shared
-from agent.config.settings import ClusterSettings, Config, PostgresState, ServiceSettings
+from agent.cluster.accounts import UNAPPLIED
+from agent.config.settings import Config, PostgresState, ServiceSettings
 from agent.core.logfmt import emit
 from agent.service.notify import Notifier
 from agent.service.outcome import crashed, log_cycle, outcome_line
@@ -32,8 +32,6 @@ from agent.sync.engine import AccountReport
 from agent.sync.session import ConnectorFactory, Session, default_factory
 
 log = logging.getLogger("callplan.worker")
-# what a cluster serves with before its first `accounts apply`
-UNAPPLIED = Shared(ServiceSettings(), ClusterSettings(), {})
 
 
 class Runtime:

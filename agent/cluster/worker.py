@@ -30,7 +30,7 @@ from pathlib import Path
 
 from agent.cluster import accounts, queue_schema
 from agent.cluster.queue import CycleWorker, build_app, connector
-from agent.cluster.runtime import UNAPPLIED, Runtime
+from agent.cluster.runtime import Runtime
 from agent.config import settings as config_module
 from agent.config.settings import ClusterSettings, Config, PostgresState, ServiceSettings
 from agent.core.errors import CallplanError, ConfigError
@@ -237,7 +237,7 @@ def run_worker(config_path: Path | None, name: str | None = None, verbose: int =
     runtime = Runtime(store, config.state, name or socket.gethostname(), notifier=notifier)
     try:
         queue_schema.check(Database(config.state))
-        cluster = (accounts.shared(store) or UNAPPLIED).cluster
+        cluster = (accounts.shared(store) or accounts.UNAPPLIED).cluster
         bounded(cluster, config.service, f"{path.name}: service.stop_timeout_seconds")
         asyncio.run(WorkerProcess(runtime, config, cluster, notifier).serve())
     finally:

@@ -146,7 +146,8 @@ class NotifySocket:
 
 
 class Service:
-    """`python -m agent.cli --config FILE run` with its own notify socket; stderr goes to a file."""
+    """`python -m agent.cli --config FILE run` (or another long-running command: `worker`) with
+    its own notify socket; stderr goes to a file."""
 
     def __init__(
         self,
@@ -154,8 +155,10 @@ class Service:
         settings: dict[str, Any],
         environ: dict[str, str] | None = None,
         preexec: Callable[[], None] | None = None,
+        serve: tuple[str, ...] = ("run",),
     ) -> None:
         self.folder = folder
+        self.serve = serve
         self.preexec = preexec  # run in the child before it starts (a sandbox to load)
         self.config_path = folder / "config.toml"
         self.write_config(settings)
@@ -180,7 +183,7 @@ class Service:
     def start(self) -> Service:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                self.command("run"),
+                self.command(*self.serve),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,

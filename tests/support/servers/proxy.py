@@ -42,13 +42,15 @@ DROPPED_HEADERS = (
 @dataclass(frozen=True)
 class Request:
     """One request the proxy received: its position (from 1, counted from the start of the
-    current `injecting` block, else from the start) and its content."""
+    current `injecting` block, else from the start), its content, and who sent it (what the
+    proxy's `identify` made of the connection it came on; "" without one)."""
 
     index: int
     method: str
     path: str
     headers: dict[str, str]
     body: bytes
+    client: str = ""
 
 
 @dataclass(frozen=True)
@@ -116,20 +118,38 @@ class Kill:
         )
 
 
-Fault = Reply | Reset | Hang | Truncate | Kill
+@dataclass(frozen=True)
+class Hold:
+    """Keep the request from the server until `release` is set, then pass it on: a write in
+    flight for as long as the test needs."""
+
+    release: threading.Event
+
+    def __str__(self) -> str:
+        return "held"
+
+
+Fault = Reply | Reset | Hang | Truncate | Kill | Hold
 Plan = Callable[[Request], "Fault | None"]
 
 
 def _reaches_server(fault: Fault | None) -> bool:
-    return fault is None or isinstance(fault, Truncate) or getattr(fault, "after_forward", False)
+    return (
+        fault is None
+        or isinstance(fault, (Truncate, Hold))
+        or getattr(fault, "after_forward", False)
+    )
 
 
 @dataclass
 class Seen:
-    """A request and the fault it met (None: passed through cleanly)."""
+    """A request, the fault it met (None: passed through cleanly), and when (time.monotonic())
+    it arrived and its answer went out (or the connection was dropped)."""
 
     request: Request
     fault: Fault | None
+    arrived: float = 0.0
+    answered: float = 0.0
 
 
 class FaultProxy:
@@ -138,12 +158,22 @@ class FaultProxy:
     `queue` holds faults for the next requests, in order (a server failing for a while);
     once it is empty, `plan` decides (None: pass everything through). `before_forward(method,
     path)`, when set, runs just before a request is passed on: someone else's write racing ours.
+    `identify(host, port)`, when given, names the client of each new connection (from its
+    address), and every request on it carries that name.
     """
 
-    def __init__(self, upstream: str, *, latency: float = 0.0, plan: Plan | None = None) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        latency: float = 0.0,
+        plan: Plan | None = None,
+        identify: Callable[[str, int], str] | None = None,
+    ) -> None:
         self.upstream = urlsplit(upstream)
         self.latency = latency
         self.plan = plan
+        self.identify = identify
         self.queue: list[Fault] = []
         self.before_forward: Callable[[str, str], None] | None = None
         self.seen: list[Seen] = []
@@ -182,18 +212,20 @@ class FaultProxy:
                 window.extend(self.seen[start:])
 
     def _receive(
-        self, method: str, path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[Request, Fault | None]:
+        self, method: str, path: str, headers: dict[str, str], body: bytes, client: str = ""
+    ) -> tuple[Seen, Fault | None]:
         """Number the request and decide its fault: the queue first, then the plan."""
+        arrived = time.monotonic()
         with self._lock:
             self._count += 1
-            request = Request(self._count - self._base, method, path, headers, body)
+            request = Request(self._count - self._base, method, path, headers, body, client)
             fault = self.queue.pop(0) if self.queue else None
         if fault is None and self.plan is not None:
             fault = self.plan(request)
+        seen = Seen(request, fault, arrived)
         with self._lock:
-            self.seen.append(Seen(request, fault))
-        return request, fault
+            self.seen.append(seen)
+        return seen, fault
 
     def _forward(self, request: Request) -> tuple[int, list[tuple[str, str]], bytes]:
         if self.before_forward is not None:
@@ -217,6 +249,14 @@ class FaultProxy:
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True  # headers and body go out as separate writes
 
+            client = ""
+
+            def setup(self) -> None:
+                super().setup()
+                if proxy.identify is not None:
+                    host, port = self.client_address[:2]
+                    self.client = proxy.identify(host, port)
+
             def handle_one_request(self) -> None:
                 self.raw_requestline = self.rfile.readline(65537)
                 if not self.raw_requestline or not self.parse_request():
@@ -225,19 +265,24 @@ class FaultProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 # Host kept: links point here
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
-                request, fault = proxy._receive(self.command, self.path, headers, body)
+                seen, fault = proxy._receive(self.command, self.path, headers, body, self.client)
                 if proxy.latency:
                     time.sleep(proxy.latency)  # a simulated network: benchmarks only, never tests
-                self._serve(request, fault)
+                try:
+                    self._serve(seen.request, fault)
+                finally:
+                    seen.answered = time.monotonic()
 
             def _serve(self, request: Request, fault: Fault | None) -> None:
+                if isinstance(fault, Hold):
+                    fault.release.wait(60)
                 if isinstance(fault, Reply):
                     self._answer(fault.status, list(fault.headers.items()), fault.body)
                     return
                 if _reaches_server(fault):
                     status, headers, payload = proxy._forward(request)
                 match fault:
-                    case None:
+                    case None | Hold():
                         self._answer(status, headers, payload)
                     case Truncate(keep=keep, dropped=True):
                         self._answer(status, headers, payload, cut=int(len(payload) * keep))
