@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -172,9 +173,11 @@ def apply(
     *,
     dry_run: bool = False,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    uniform: Callable[[float, float], float] = random.uniform,
 ) -> Applied:
     """Make the database hold the configuration's accounts and shared settings, in one transaction
-    (applies by several people at once take turns)."""
+    (applies by several people at once take turns). The first cycles of the accounts added are
+    spread over an interval, so that adding many at once does not send them all at once."""
     accounts, shared = desired(config)
     applied = Applied(store.where, dry_run=dry_run)
     now = stamp(clock())
@@ -200,6 +203,14 @@ def apply(
             [
                 [name, accounts[name], _digest(accounts[name]), now]
                 for name in (*applied.added, *applied.changed)
+            ],
+        )
+        interval = config.service.interval_seconds
+        sql.run_many(
+            "INSERT INTO runs (account, next_at) VALUES (?, ?) ON CONFLICT (account) DO NOTHING",
+            [
+                [name, stamp(clock() + timedelta(seconds=uniform(0, interval)))]
+                for name in applied.added
             ],
         )
         if applied.shared:

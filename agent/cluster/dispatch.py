@@ -1,12 +1,12 @@
-"""When a cluster's accounts are due: claimed by the dispatcher, once per tick across the cluster.
+"""Which of a cluster's accounts are due: what the dispatcher queues, once per tick.
 
 An account's due time is its run status's `next_at`, which its last cycle set (an interval after
 it started, with jitter, or after the backoff of a failure: agent.sync.cadence), so it lives in
-PostgreSQL with the rest of the state. Each tick the dispatcher claims every due account in one
-statement, moving its due time an interval ahead, and queues a cycle job for each; the cycle sets
-the real due time when it ends. The claim is what keeps the dispatcher from queueing an account
-again while its job waits or runs, and if a job is ever lost the account is simply due again an
-interval later.
+PostgreSQL with the rest of the state. An account is due once that time has come, unless a cycle
+job of it is already waiting or running: the task queue itself is the claim, so there is nothing
+else to keep consistent. Whatever becomes of a job (it ends, fails, or its worker dies and the
+job is recovered), the account is due again as soon as no job of it is queued and its due time
+has come; a cycle that could not record its end is simply run again at the next tick.
 """
 
 from __future__ import annotations
@@ -16,27 +16,26 @@ from datetime import datetime
 from agent.state.postgres import PostgresStore
 from agent.state.sql import stamp
 
-# A row that its cycle moved ahead meanwhile is not claimed (the DO UPDATE condition is checked on
-# the latest version of the row, after the SELECT's snapshot).
-CLAIM = """
-    INSERT INTO runs (account, next_at)
-    SELECT a.name, ?::timestamptz + make_interval(secs => (
-        SELECT (service->>'interval_seconds')::float8 FROM cluster_settings))
-    FROM accounts a LEFT JOIN runs r ON r.account = a.name
-    WHERE r.next_at IS NULL OR r.next_at <= ?
-    ON CONFLICT (account) DO UPDATE SET next_at = excluded.next_at
-    WHERE runs.next_at IS NULL OR runs.next_at <= ?
-    RETURNING account"""
+ACCOUNT_LOCK = "account:"  # the lock and queueing lock of an account's cycle jobs: this + name
+
+# procrastinate keeps at most one waiting job per queueing lock and one running job per lock, each
+# found through its own partial index
+DUE = f"""
+    SELECT a.name FROM accounts a LEFT JOIN runs r ON r.account = a.name
+    WHERE (r.next_at IS NULL OR r.next_at <= ?)
+    AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs j
+        WHERE j.queueing_lock = '{ACCOUNT_LOCK}' || a.name AND j.status = 'todo')
+    AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs j
+        WHERE j.lock = '{ACCOUNT_LOCK}' || a.name AND j.status = 'doing')
+    ORDER BY r.next_at NULLS FIRST, a.name"""
 
 
-def claim_due(store: PostgresStore, now: datetime) -> list[str]:
-    """The accounts due at `now`, each claimed for one interval; by name."""
-    at = stamp(now)
-    with store.writing("claim the accounts that are due") as sql:
-        return sorted(row["account"] for row in sql.rows(CLAIM, [at, at, at]))
+def account_lock(name: str) -> str:
+    """The lock and queueing lock of an account's cycle jobs."""
+    return ACCOUNT_LOCK + name
 
 
-def due_now(store: PostgresStore, name: str, now: datetime) -> None:
-    """Make the account due at once (its job could not run here: this worker is stopping)."""
-    with store.writing("put the account back in line") as sql:
-        sql.run("UPDATE runs SET next_at = ? WHERE account = ?", [stamp(now), name])
+def due(store: PostgresStore, now: datetime) -> list[str]:
+    """The accounts due at `now` with no cycle job queued or running, most overdue first."""
+    with store.reading("read which accounts are due") as sql:
+        return [row["name"] for row in sql.rows(DUE, [stamp(now)])]

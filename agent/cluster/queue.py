@@ -2,7 +2,9 @@
 
 - **dispatch**, periodic, every second: deferred once per tick across the whole cluster (the
   database keeps a second worker from deferring the same tick), it queues a cycle job for each
-  account that is due. A dispatch waiting in the queue is enough (its queueing lock).
+  account that is due (agent.cluster.dispatch). Dispatches run one at a time (their lock: two at
+  once could both see an account due) and one waiting in the queue is enough (its queueing
+  lock); a dispatch whose worker died is recovered like any job.
 - **cycle**: one cycle of one account. The account is both the job's lock (no two of its jobs
   run at once, anywhere) and its queueing lock (at most one waits), so an account never has two
   cycles running or waiting.
@@ -23,6 +25,7 @@ from procrastinate.exceptions import AlreadyEnqueued, ConnectorException, Unique
 from procrastinate.jobs import Job, Status
 from procrastinate.worker import Worker
 
+from agent.cluster.dispatch import account_lock
 from agent.cluster.runtime import Runtime
 from agent.config.settings import ClusterSettings, PostgresState
 from agent.core.logfmt import emit
@@ -37,11 +40,6 @@ PRUNE = "callplan.prune"
 EVERY_SECOND = "* * * * * *"  # procrastinate's cron takes seconds as a sixth field
 HOURLY = "0 * * * *"
 QUEUE_CONNECTIONS = 4  # heartbeat, fetching, the periodic deferrer, the tasks' own queries
-
-
-def account_lock(name: str) -> str:
-    """The lock and queueing lock of an account's cycle jobs."""
-    return f"account:{name}"
 
 
 def connector(state: PostgresState, worker: str, timeout: float) -> PsycopgConnector:
@@ -69,14 +67,14 @@ def build_app(queue: PsycopgConnector, runtime: Runtime, cluster: ClusterSetting
         runtime.cycle(account)
 
     @app.periodic(cron=EVERY_SECOND, periodic_id="tick")
-    @app.task(name=DISPATCH, queueing_lock=DISPATCH)
+    @app.task(name=DISPATCH, lock=DISPATCH, queueing_lock=DISPATCH)
     def dispatch(timestamp: int) -> None:
-        for name in runtime.claim():
+        for name in runtime.due():
             lock = account_lock(name)
             try:
                 cycle.configure(lock=lock, queueing_lock=lock).defer(account=name)
             except AlreadyEnqueued:
-                pass  # its cycle already waits
+                pass  # queued meanwhile by another dispatch
 
     @app.periodic(cron=EVERY_SECOND, periodic_id="tick")
     @app.task(name=RECOVER, queueing_lock=RECOVER)

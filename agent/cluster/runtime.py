@@ -53,9 +53,8 @@ class Runtime:
         self.name = name
         self.notifier = notifier or Notifier({})
         self.clock = clock
-        self.stopping = (
-            threading.Event()
-        )  # the cycles' stop: set, they stop before their next change
+        # the cycles' stop: set, they stop before their next change
+        self.stopping = threading.Event()
         self._connect = connect
         self._uniform = uniform
         self._lock = threading.Lock()
@@ -95,16 +94,15 @@ class Runtime:
 
     # -- the jobs --------------------------------------------------------------------------------
 
-    def claim(self) -> list[str]:
-        """The dispatcher's part: the accounts due now, claimed for this tick."""
-        return dispatch.claim_due(self.store, self.clock())
+    def due(self) -> list[str]:
+        """The dispatcher's part: the accounts to queue a cycle for now."""
+        return dispatch.due(self.store, self.clock())
 
     def cycle(self, name: str) -> None:
         """The cycle job of one account: the engine's cycle, recorded with the account's next
         due time; a crash is recorded as a failure, and the account backs off."""
-        if self.stopping.is_set():  # fetched just as the worker stops: leave it to another
-            dispatch.due_now(self.store, name, self.clock())
-            return
+        if self.stopping.is_set():
+            return  # fetched just as the worker stops: the next tick queues it again
         served = accounts.served(self.store, name)
         if served is None:
             emit(
@@ -144,7 +142,7 @@ class Runtime:
         self, name: str, exc: Exception, service: ServiceSettings
     ) -> tuple[AccountReport, RunStatus]:
         """Record a crashed cycle as a failure; when even that fails (the database is gone), the
-        job fails and the account's claim makes it due again an interval later."""
+        job fails, and the account is queued again at the next tick."""
         report, status = crashed(log, self.store.run_status(name), exc, self.clock())
         status = replace(status, next_at=self._pace(service)(status, report))
         self.store.save_run_status(status)

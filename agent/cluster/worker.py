@@ -123,7 +123,7 @@ class WorkerProcess:
                 await self._worker.run()
                 reason = "procrastinate's worker stopped"
             except Exception as exc:  # noqa: BLE001 - whatever cut it off, the remedy is the same
-                reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+                reason = why(exc)
             finally:
                 if self._abandon is not None:
                     self._abandon.cancel()
@@ -196,6 +196,16 @@ class WorkerProcess:
                 await asyncio.to_thread(self.runtime.sweep)
             except CallplanError as exc:
                 emit(log, logging.DEBUG, "sweep", outcome="failed", error=str(exc))
+
+
+def why(exc: BaseException) -> str:
+    """One line for an exception, with the one it stands for (procrastinate's ConnectorException
+    says only "Database error.", psycopg's cause says which)."""
+    cause = exc.__cause__ or exc.__context__
+    text = f"{type(exc).__name__}: {exc}"
+    if cause is not None:
+        text += f" ({type(cause).__name__}: {cause})"
+    return " ".join(text.split())[:300]
 
 
 def bounded(cluster: ClusterSettings, service: ServiceSettings, where: str) -> None:

@@ -3,6 +3,8 @@ PostgreSQL, with secrets by reference only."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +136,32 @@ def test_apply_adds_changes_and_removes_and_changes_nothing_the_second_time(
             config.cluster,
             {},
         )
+    finally:
+        store.close()
+
+
+def test_the_first_cycles_of_accounts_added_together_are_spread_over_an_interval(
+    tmp_path: Path, postgres_state: PostgresState
+) -> None:
+    now = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)
+    offsets = iter([0.0, 40.0, 119.0, 60.0])
+    store = PostgresStore(postgres_state)
+    try:
+        first = load(write(tmp_path, postgres_state, [caldav("alex"), caldav("bo"), caldav("cy")]))
+        accounts.apply(store, first, clock=lambda: now, uniform=lambda low, high: next(offsets))
+        due = {name: store.run_status(name).next_at for name in ("alex", "bo", "cy")}
+        assert due == {
+            "alex": now,
+            "bo": now + timedelta(seconds=40),
+            "cy": now + timedelta(seconds=119),
+        }
+        # an account already served keeps its pace; only the one added gets a first due time
+        store.save_run_status(replace(store.run_status("alex"), next_at=now + timedelta(hours=1)))
+        more = [caldav("alex"), caldav("bo"), caldav("cy"), caldav("dee")]
+        later = load(write(tmp_path, postgres_state, more))
+        accounts.apply(store, later, clock=lambda: now, uniform=lambda low, high: next(offsets))
+        assert store.run_status("alex").next_at == now + timedelta(hours=1)
+        assert store.run_status("dee").next_at == now + timedelta(seconds=60)
     finally:
         store.close()
 

@@ -31,6 +31,7 @@ from tests.support.cluster import (
     kill,
     migrated,
     owner,
+    seconds,
     worker_settings,
     workers,
 )
@@ -119,7 +120,7 @@ def test_workers_serve_the_applied_accounts_and_an_apply_adds_and_removes_withou
                     1
                     for worker in running.values()
                     for line in cycle_lines(worker.log())
-                    if line["account"] == name and _at(line["ts"]) > removed_at + INTERVAL
+                    if line["account"] == name and seconds(line["ts"]) > removed_at + INTERVAL
                 )
                 >= 2
                 for name in ("alex", "cy", "dee")
@@ -131,7 +132,7 @@ def test_workers_serve_the_applied_accounts_and_an_apply_adds_and_removes_withou
             line
             for worker in running.values()
             for line in cycle_lines(worker.log())
-            if line["account"] == "bo" and _at(line["ts"]) > removed_at + 1
+            if line["account"] == "bo" and seconds(line["ts"]) > removed_at + 1
         ]
         assert late == []
 
@@ -148,12 +149,6 @@ def test_workers_serve_the_applied_accounts_and_an_apply_adds_and_removes_withou
         assert [worker.wait(10) for worker in running.values()] == [0, 0]
     for worker in running.values():
         assert "event=stop worker=" in worker.log() and "outcome=clean" in worker.log()
-
-
-def _at(stamp: str) -> float:
-    from datetime import datetime
-
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 def one_account_through(
@@ -204,8 +199,7 @@ def test_sigterm_finishes_the_change_in_flight_and_another_worker_takes_the_acco
     with FaultProxy(radicale.url, identify=owner(lambda: pids)).running() as proxy:
         calendar = one_account_through(tmp_path, state, radicale, tmp_secret, proxy, 4)
         settings = worker_settings(state.url, stop_timeout_seconds=1)
-        with workers(tmp_path, ["w1", "w2"], settings) as running:
-            pids.update({worker.pid: name for name, worker in running.items()})
+        with workers(tmp_path, ["w1", "w2"], settings, registry=pids) as running:
             proxy.plan = plan
             assert held.wait(30)
             busy = running[seen_writes[2].client]
@@ -222,9 +216,9 @@ def test_sigterm_finishes_the_change_in_flight_and_another_worker_takes_the_acco
             assert "outcome=clean" in busy.log()
             eventually(lambda: owned(state, "alex") == 12, 30, "the other worker did the rest")
             finished = [line for line in cycle_lines(other.log()) if int(line["changes"])]
-            began = _at(finished[-1]["ts"]) - int(finished[-1]["ms"]) / 1000
+            began = seconds(finished[-1]["ts"]) - int(finished[-1]["ms"]) / 1000
             # due again at once: taken at the next tick, not an interval later
-            assert began - _at(stopped[0]["ts"]) < INTERVAL
+            assert began - seconds(stopped[0]["ts"]) < INTERVAL
     user = calendar.removeprefix(radicale.url).strip("/").split("/")[0]
     assert sorted(tags(calendar, radicale, user).values()) == [1] * 8  # 4 preps, 4 debriefs
 
@@ -250,9 +244,8 @@ def test_a_killed_workers_cycle_runs_again_elsewhere_within_the_bound_and_writes
     with FaultProxy(radicale.url, identify=owner(lambda: pids)).running() as proxy:
         calendar = one_account_through(tmp_path, state, radicale, tmp_secret, proxy, 3)
         settings = worker_settings(state.url, stop_timeout_seconds=1)
-        with workers(tmp_path, ["w1", "w2"], settings) as started:
+        with workers(tmp_path, ["w1", "w2"], settings, registry=pids) as started:
             running.update(started)
-            pids.update({worker.pid: name for name, worker in started.items()})
             proxy.plan = plan
             eventually(lambda: killed, 30, "a worker killed in the middle of a write")
             eventually(lambda: owned(state, "alex") == 9, 30, "the cycle finished elsewhere")

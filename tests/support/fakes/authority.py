@@ -20,11 +20,13 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import requests
+
+from tests.support.fakes.listener import LocalServer
 
 LOGIN_HOST = "login.microsoftonline.com"
 TENANT_ID = "9188040d-6c67-4c5b-b112-36a304b66dad"
@@ -64,12 +66,12 @@ class Authority:
         self.sign_in_after = 2  # polls before the person "enters the code" in device flow
         self.next_sign_in: str | None = None
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.server = LocalServer(("127.0.0.1", 0), _handler(self))
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
-        self._servers: list[ThreadingHTTPServer] = [self.server]
+        self._servers: list[LocalServer] = [self.server]
 
     def __enter__(self) -> Authority:
         self._thread.start()
@@ -86,7 +88,7 @@ class Authority:
     def secure(self, context: ssl.SSLContext) -> str:
         """Serve over TLS as well, with `context`'s certificate; returns the https base URL,
         which the openid-configuration served there names as the authority's host."""
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        server = LocalServer(("127.0.0.1", 0), _handler(self))
         server.socket = context.wrap_socket(server.socket, server_side=True)
         self._servers.append(server)
         threading.Thread(

@@ -40,7 +40,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from email.parser import BytesParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -49,6 +49,7 @@ from dateutil import rrule
 
 from tests.support.fakes.google_oauth import OAuth
 from tests.support.fakes.google_schema import Invalid, check_body, check_query, method, moment
+from tests.support.fakes.listener import LocalServer
 
 ID_PATTERN = re.compile(r"^[a-v0-9]{5,1024}$")
 SYNC_FORBIDDEN = (
@@ -207,7 +208,7 @@ class GoogleCalendarFake:
             None  # at most this many items per page, whatever maxResults says
         )
         self.lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LocalServer | None = None
 
     # -- the server ------------------------------------------------------------------------------
 
@@ -235,7 +236,7 @@ class GoogleCalendarFake:
 
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = LocalServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._server.block_on_close = False
         threading.Thread(

@@ -41,13 +41,14 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 from zoneinfo import ZoneInfo
 
 from dateutil import rrule
 
+from tests.support.fakes.listener import LocalServer
 from tests.support.fakes.outlook_html import outlook_rewrite
 
 VISIBLE = ("subject", "body", "start", "end", "location", "attendees", "isAllDay")
@@ -149,7 +150,7 @@ class GraphFake:
         self._throttle_parts: list[tuple[str, str]] = []
         # (text in the body, status, code) of writes to refuse
         self._refusals: list[tuple[str, int, str]] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.server = LocalServer(("127.0.0.1", 0), _handler(self))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1.0"
         self._thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True

@@ -26,8 +26,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
+
+from tests.support.fakes.listener import LocalServer
 
 DROPPED_HEADERS = (
     "content-length",
@@ -158,8 +160,8 @@ class FaultProxy:
     `queue` holds faults for the next requests, in order (a server failing for a while);
     once it is empty, `plan` decides (None: pass everything through). `before_forward(method,
     path)`, when set, runs just before a request is passed on: someone else's write racing ours.
-    `identify(host, port)`, when given, names the client of each new connection (from its
-    address), and every request on it carries that name.
+    `identify(client, server)`, when given, names the client of each new connection (from its
+    two ends' addresses), and every request on it carries that name.
     """
 
     def __init__(
@@ -168,7 +170,7 @@ class FaultProxy:
         *,
         latency: float = 0.0,
         plan: Plan | None = None,
-        identify: Callable[[str, int], str] | None = None,
+        identify: Callable[[tuple[str, int], tuple[str, int]], str] | None = None,
     ) -> None:
         self.upstream = urlsplit(upstream)
         self.latency = latency
@@ -181,7 +183,7 @@ class FaultProxy:
         self._count = 0
         self._base = 0  # the count when the current `injecting` block began
         self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = LocalServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -254,8 +256,9 @@ class FaultProxy:
             def setup(self) -> None:
                 super().setup()
                 if proxy.identify is not None:
-                    host, port = self.client_address[:2]
-                    self.client = proxy.identify(host, port)
+                    self.client = proxy.identify(
+                        self.client_address[:2], self.connection.getsockname()[:2]
+                    )
 
             def handle_one_request(self) -> None:
                 self.raw_requestline = self.rfile.readline(65537)
