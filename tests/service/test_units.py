@@ -15,6 +15,7 @@ from agent.config.settings import ServiceSettings
 from agent.service import units
 
 CALLPLAN = Path(sys.executable).parent / "callplan"  # the console script of this environment
+UNIT, WORKER = "callplan.service", "callplan-worker@.service"
 ANALYZE = shutil.which("systemd-analyze")
 needs_analyze = pytest.mark.skipif(
     ANALYZE is None, reason="systemd-analyze is not installed (apt-get install systemd)"
@@ -76,8 +77,8 @@ def test_exec_start_escapes_what_systemd_would_expand() -> None:
 
 def test_the_stop_timeout_fits_inside_the_units_stop_bound() -> None:
     """systemd must never SIGKILL a callplan that is still within its own stop bound."""
-    for scope in ("system", "user"):
-        text = (units.units_dir() / scope / "callplan.service").read_text()
+    for scope, unit in (("system", UNIT), ("user", UNIT), ("system", WORKER)):
+        text = (units.units_dir() / scope / unit).read_text()
         timeout = int(re.search(r"(?m)^TimeoutStopSec=(\d+)s$", text).group(1))  # type: ignore[union-attr]
         assert timeout >= ServiceSettings().stop_timeout_seconds + 5
 
@@ -110,3 +111,48 @@ def test_the_system_unit_is_well_sandboxed(tmp_path: Path) -> None:
     # what remains is the network it needs (AF_INET*, no IP allow list: providers' addresses vary),
     # AF_UNIX for journald and sd_notify, the host's root file system, and /dev/rtc (ProtectClock)
     assert exposure <= 1.2, security.stdout
+
+
+def worker_instance(folder: Path, name: str = "w1") -> Path:
+    """The shipped worker template as systemd would instantiate it for worker `name`, its
+    ExecStart on this environment's callplan."""
+    shipped = (units.units_dir() / "system" / WORKER).read_text()
+    text, found = re.subn(r"(?m)^ExecStart=\S+ ", f"ExecStart={CALLPLAN} ", shipped)
+    assert found == 1
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / WORKER.replace("@", f"@{name}")
+    path.write_text(text)
+    return path
+
+
+def test_the_worker_template_runs_a_worker_named_by_its_instance_sandboxed_like_the_service() -> (
+    None
+):
+    worker = (units.units_dir() / "system" / WORKER).read_text()
+    service = (units.units_dir() / "system" / UNIT).read_text()
+    assert re.search(
+        r"(?m)^ExecStart=\S+ --config /etc/callplan/worker.toml worker --name %i$", worker
+    )
+    assert "StateDirectory=callplan-worker/%i\n" in worker  # instances never share a directory
+
+    def sandbox(text: str) -> list[str]:
+        body = text.split("CapabilityBoundingSet=", 1)[1].split("[Install]")[0]
+        return [
+            line for line in body.splitlines() if not line.startswith(("MemoryMax", "TasksMax"))
+        ]
+
+    assert sandbox(worker) == sandbox(service)
+
+
+@needs_analyze
+def test_the_worker_template_passes_systemd_analyze_verify_and_is_well_sandboxed(
+    tmp_path: Path,
+) -> None:
+    unit = worker_instance(tmp_path / "units")
+    verified = analyze("system", "verify", str(unit), runtime=tmp_path)
+    assert (verified.returncode, verified.stdout + verified.stderr) == (0, "")
+    security = analyze("system", "security", "--offline=yes", str(unit), runtime=tmp_path)
+    exposure = re.search(
+        rf"Overall exposure level for {re.escape(unit.name)}: ([\d.]+)", security.stdout
+    )
+    assert exposure is not None and float(exposure.group(1)) <= 1.2, security.stdout
