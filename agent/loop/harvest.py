@@ -25,7 +25,7 @@ from datetime import datetime, time, timedelta
 
 from agent.config.settings import Account
 from agent.core.errors import BadDataError, GoneError, TransientError
-from agent.core.fingerprint import observed_fingerprint
+from agent.core.fingerprint import edited_content
 from agent.core.held import Held
 from agent.core.history import Carryover, History, Past
 from agent.core.model import BodyFormat, Delta, Event, Kind
@@ -146,15 +146,14 @@ class Harvester:
                 )
                 return
             row = replace(row, checked_at=now)
-        if block is not None and block.block_tag is not None:
-            content = observed_fingerprint(block)
-            if content != block.block_tag.content and content != row.debrief_content:
-                day = row.start.astimezone(self.settings.timezone).date()
-                html = True if block.body_format is BodyFormat.HTML else None
-                debrief = parse(
-                    block.description, day, html=html, order=self.settings.debrief.date_order
-                )
-                row = row.reread(debrief, content, now, self._settle)
+        content = edited_content(block) if block is not None else None
+        if block is not None and content is not None and content != row.debrief_content:
+            day = row.start.astimezone(self.settings.timezone).date()
+            html = True if block.body_format is BodyFormat.HTML else None
+            debrief = parse(
+                block.description, day, html=html, order=self.settings.debrief.date_order
+            )
+            row = row.reread(debrief, content, now, self._settle)
         if row != held.get(artifact.meeting_key):
             self.store.save_held(row)
             held[artifact.meeting_key] = row
