@@ -29,7 +29,7 @@ from agent.core.fingerprint import edited_content
 from agent.core.held import Held
 from agent.core.history import Carryover, History, Past
 from agent.core.model import BodyFormat, Delta, Event, Kind
-from agent.plan.classify import Classifier, held_customer
+from agent.plan.classify import Classifier
 from agent.state.store import Artifact, CalendarKey, Store
 from agent.text.debrief import carryover, parse
 from connectors.base import Connector
@@ -46,10 +46,19 @@ class Harvester:
         self.connector = connector
         self.store = store
 
-    def run(self, key: CalendarKey, events: list[Event], delta: Delta, now: datetime) -> None:
-        """Record held meetings and read back finished debriefs of one calendar."""
+    def run(
+        self,
+        key: CalendarKey,
+        events: list[Event],
+        delta: Delta,
+        now: datetime,
+        rules: Classifier,
+    ) -> None:
+        """Record held meetings and read back finished debriefs of one calendar; `rules` are
+        the cycle's, which the planner judges the same meetings by."""
         held = {row.meeting_key: row for row in self.store.held(key)}
-        self._record_held(key, [event for event in events if not event.is_block], held, now)
+        meetings = [event for event in events if not event.is_block]
+        self._record_held(key, meetings, held, now, rules)
         blocks = {event.ref: event for event in events if event.is_block}
         changed = set(delta.removed_refs)
         for artifact in self._due(key, now):
@@ -58,9 +67,13 @@ class Harvester:
     # -- held meetings ---------------------------------------------------------------------
 
     def _record_held(
-        self, key: CalendarKey, meetings: list[Event], held: dict[str, Held], now: datetime
+        self,
+        key: CalendarKey,
+        meetings: list[Event],
+        held: dict[str, Held],
+        now: datetime,
+        rules: Classifier,
     ) -> None:
-        rules = Classifier(self.settings)
         customers = {m.key: rules.customer_of(m) for m in meetings if rules.classify(m).customer}
         starts: dict[str, list[datetime]] = defaultdict(list)
         for meeting in meetings:
@@ -160,12 +173,13 @@ class Harvester:
 
     # -- history -----------------------------------------------------------------------------
 
-    def history(self, now: datetime) -> History:
-        """The account's customer meetings before `now`, each with its debrief's carry-over."""
+    def history(self, now: datetime, rules: Classifier) -> History:
+        """The account's customer meetings before `now`, each with its debrief's carry-over,
+        under the customers `rules` give them today."""
         rows = [row for row in self.store.held(account=self.account.name) if row.start < now]
         known = {(row.calendar, row.meeting_key) for row in rows}
         pasts = [
-            Past(held_customer(row, self.settings), row.start, row.title, self._carry(row, now))
+            Past(rules.held_customer(row), row.start, row.title, self._carry(row, now))
             for row in rows
         ]
         pasts += (

@@ -29,7 +29,9 @@ class Classifier:
     say of an address (inside the company? excluded? which customer?) is decided once, and
     a meeting's external attendees (asked for by classification, by the customer look-up and
     by the templates' context) are worked out once per meeting object.
-    The planner keeps one for a whole plan; the functions below make a fresh one.
+    A cycle makes one per account and hands it to the loop, the planner and the engine, so
+    they all give the same answers and each works an address out once; it holds the
+    cycle's meetings, so it lives no longer than the cycle.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -157,21 +159,14 @@ class Classifier:
         people at personal domains (gmail.com...) are customers by their address."""
         return self.customer_among(self.external_attendees(event))
 
-
-def classify(event: Event, settings: Settings) -> Verdict:
-    return Classifier(settings).classify(event)
-
-
-def external_attendees(event: Event, settings: Settings) -> tuple[Attendee, ...]:
-    return Classifier(settings).external_attendees(event)
-
-
-def customer_of(event: Event, settings: Settings) -> str:
-    return Classifier(settings).customer_of(event)
-
-
-def customer_among(externals: Iterable[Attendee], settings: Settings) -> str:
-    return Classifier(settings).customer_among(externals)
+    def held_customer(self, held: Held) -> str:
+        """The customer of a held meeting under the current configuration, by the rules a
+        meeting on the calendar is judged by: a [customers] mapping added later gathers
+        earlier meetings under its name too, and an organisation excluded since (or now
+        internal) no longer decides whose meeting it was. With nobody from outside left, the
+        customer it was recorded under."""
+        outside = (a for a in map(Attendee, held.externals) if self._is_outside(a))
+        return self.customer_among(outside) or held.customer
 
 
 def customer_label(customer: str, settings: Settings) -> str:
@@ -188,9 +183,3 @@ def customer_label(customer: str, settings: Settings) -> str:
         else labels[-2]
     )
     return main.replace("-", " ").title()
-
-
-def held_customer(held: Held, settings: Settings) -> str:
-    """The customer of a held meeting under the current configuration: a [customers] mapping
-    added later gathers earlier meetings under its name too."""
-    return customer_among((Attendee(email) for email in held.externals), settings) or held.customer

@@ -110,10 +110,17 @@ def plan(
     renderer: Renderer,
     window: Window,
     history: History | None = None,
+    rules: Classifier | None = None,
 ) -> list[Change]:
-    """The changes that bring the calendar to what it should hold at `now`."""
+    """The changes that bring the calendar to what it should hold at `now`.
+
+    `rules` classify the meetings: the cycle's, shared with the loop and the engine, or a
+    fresh set for `settings`.
+    """
+    rules = rules or Classifier(settings)
+    assert rules.settings is settings, "the rules must be the plan's own settings"
     return _Planner(
-        now, list(meetings), owned, list(busy), settings, renderer, window, history or History()
+        now, list(meetings), owned, list(busy), rules, renderer, window, history or History()
     ).run()
 
 
@@ -124,13 +131,13 @@ class _Planner:
         meetings: list[Event],
         owned: Owned,
         busy: list[Interval],
-        settings: Settings,
+        rules: Classifier,
         renderer: Renderer,
         window: Window,
         history: History,
     ) -> None:
         self.now = now
-        self.settings = settings
+        self.settings = settings = rules.settings
         self.renderer = renderer
         self.window = window
         self.history = history
@@ -143,7 +150,7 @@ class _Planner:
         self._edits: dict[str, bool] = {}
         self._memo = LineMemo()
         self._new: list[_NewBlock] = []  # placed, to be written once all are placed
-        self.rules = Classifier(settings)
+        self.rules = rules
         self.blocks = self._canonical_blocks()
         self.customer_keys = {
             key for key, meeting in self.meetings.items() if self.rules.classify(meeting).customer

@@ -45,7 +45,7 @@ from agent.plan.changes import (
     WriteAgenda,
     verb,
 )
-from agent.plan.classify import customer_of
+from agent.plan.classify import Classifier
 from agent.plan.planner import plan
 from agent.state.store import Artifact, CalendarKey, Store
 from agent.text.render import Renderer
@@ -181,6 +181,7 @@ class AccountSync:
         is started; the one in flight is finished and recorded."""
         report = AccountReport(self.account.name)
         sent = self.connector.requests_sent
+        rules = Classifier(self.account.settings)  # the loop, the planner and the records share it
         try:
             for calendar in self.calendars():
                 if stop is not None and stop.is_set():
@@ -190,7 +191,7 @@ class AccountSync:
                 report.calendars.append(result)
                 before = self.connector.requests_sent
                 try:
-                    self._calendar_cycle(calendar, result, dry_run, stop)
+                    self._calendar_cycle(calendar, result, dry_run, stop, rules)
                 except ACCOUNT_ERRORS:
                     raise
                 except CallplanError as exc:
@@ -213,7 +214,12 @@ class AccountSync:
         return report
 
     def _calendar_cycle(
-        self, calendar: str, result: CalendarReport, dry_run: bool, stop: threading.Event | None
+        self,
+        calendar: str,
+        result: CalendarReport,
+        dry_run: bool,
+        stop: threading.Event | None,
+        rules: Classifier,
     ) -> None:
         settings = self.account.settings
         key = CalendarKey(self.account.name, calendar)
@@ -242,7 +248,7 @@ class AccountSync:
             events = self.store.events(key)
             # the loop: what sellers wrote in finished debriefs, before planning what comes next
             before = self.connector.requests_sent
-            self.harvester.run(key, events, delta, now)
+            self.harvester.run(key, events, delta, now, rules)
             result.read_requests += self.connector.requests_sent - before
         meetings = [event for event in events if not event.is_block]
         result.meetings = meetings
@@ -257,9 +263,8 @@ class AccountSync:
             records={(a.kind, a.meeting_key): a.record() for a in artifacts},
             tombstones=self.store.tombstones(key),
         )
-        changes = plan(
-            now, meetings, owned, busy, settings, self.renderer, window, self.harvester.history(now)
-        )
+        history = self.harvester.history(now, rules)
+        changes = plan(now, meetings, owned, busy, settings, self.renderer, window, history, rules)
         result.planned = changes
         if dry_run:
             return
@@ -280,7 +285,7 @@ class AccountSync:
                 )
                 started.update(id(create) for create, _ in steps)
             for step, created in steps:
-                outcome = self._apply(key, calendar, step, by_key, etags, created)
+                outcome = self._apply(key, calendar, step, by_key, etags, rules, created)
                 result.applied.append((step, outcome))
                 meeting = by_key.get(step.meeting_key)
                 emit(
@@ -317,11 +322,12 @@ class AccountSync:
         change: Change,
         meetings: dict[str, Event],
         etags: dict[str, str | None],
+        rules: Classifier,
         created: Event | ConnectorError | None = None,
     ) -> str:
         """Apply one change and record it (a block comes already created, as `created`);
         returns what happened, in a word or two."""
-        record = self._recorder(key, change, meetings)
+        record = self._recorder(key, change, meetings, rules)
         try:
             match change:
                 case CreateBlock():
@@ -384,10 +390,10 @@ class AccountSync:
         )
 
     def _recorder(
-        self, key: CalendarKey, change: Change, meetings: dict[str, Event]
+        self, key: CalendarKey, change: Change, meetings: dict[str, Event], rules: Classifier
     ) -> Callable[..., None]:
         meeting = meetings.get(change.meeting_key)
-        customer = customer_of(meeting, self.account.settings) if meeting else ""
+        customer = rules.customer_of(meeting) if meeting else ""
 
         def record(
             action: str,

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.core.model import Response, Status
-from agent.plan.classify import classify
+from agent.plan.classify import Classifier
 from tests.support.helpers import MONDAY, SELLER, World, at, meeting
 
 GUESTS = [
@@ -83,14 +83,15 @@ def test_random_calendars_converge_and_keep_the_invariants(specs: list[dict]) ->
         assert first.end <= second.start, f"{first.title} overlaps {second.title}"
     # no block for a non-customer meeting, and blocks are private with no attendees
     meetings_by_key = {e.key: e for e in world.calendar.events.values() if not e.is_block}
+    rules = Classifier(world.account.settings)
     for block in blocks:
         owner = meetings_by_key[block.block_tag.meeting_key]
-        assert classify(owner, world.account.settings).customer, f"block for {owner.title}"
+        assert rules.classify(owner).customer, f"block for {owner.title}"
         assert block.attendees == ()
     # every customer meeting in the window has exactly one debrief (and at most one prep)
     for key, event in meetings_by_key.items():
         kinds = [b.block_tag.kind for b in blocks if b.block_tag.meeting_key == key]
-        if classify(event, world.account.settings).customer and event.end > MONDAY:
+        if rules.classify(event).customer and event.end > MONDAY:
             assert kinds.count("debrief") == 1, f"{event.title}: {kinds}"
             assert kinds.count("prep") <= 1
         else:
