@@ -43,6 +43,8 @@ class UpdateBlock(_WritesBlock):
 class DeleteBlock:
     current: Event
     reason: str
+    # a second copy of the meeting's block: the record is the other one's, and stays
+    surplus: bool = False
 
     @property
     def kind(self) -> Kind:

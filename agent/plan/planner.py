@@ -52,6 +52,7 @@ from agent.plan.changes import (
 )
 from agent.plan.classify import Classifier
 from agent.plan.placement import Placer, Timeline
+from agent.plan.wanted import unwanted, vanished
 from agent.text import splice
 from agent.text.render import (
     MeetingContext,
@@ -199,7 +200,7 @@ class _Planner:
             chosen[ident] = group[0]
             for extra in group[1:]:
                 if extra.start > self.now and not self._edited(extra):
-                    self.changes.append(DeleteBlock(extra, "duplicate block"))
+                    self.changes.append(DeleteBlock(extra, "duplicate block", surplus=True))
         return chosen
 
     def _eligible(self) -> list[str]:
@@ -228,46 +229,26 @@ class _Planner:
             if kind is Kind.AGENDA:
                 self._reconcile_agenda_record(key, record)
             elif (kind, key) not in self.blocks and self._observable(record):
-                self._gone(kind, key, record.ref, "deleted by a person")
+                self._gone(kind, key, record.ref)
 
-    def _gone(self, kind: Kind, key: str, ref: str, reason: str) -> None:
-        """A recorded artifact is missing. If its meeting still wants it, a person deleted it
-        and it must not come back (tombstone); if not, the agent may have deleted it itself
-        just before a crash, so the record is dropped and nobody is blamed."""
-        meeting = self.meetings.get(key)
-        if kind is Kind.AGENDA:
-            wanted = meeting is not None and self._wants_agenda(meeting)
-        else:
-            wanted = meeting is not None and key in self.customer_keys and self._enabled(kind)
-        if not wanted:
-            self.changes.append(Forget(kind, key, ref, "gone, and no longer needed"))
-            return
-        self.tombstones.add((kind, key))
-        self.changes.append(Tombstone(kind, key, ref, reason))
-
-    def _wants_agenda(self, meeting: Event) -> bool:
-        return not self._unwanted_agenda(meeting)
-
-    def _unwanted_agenda(self, meeting: Event) -> str:
-        """Why the meeting must not hold our agenda, in words; "" when it may."""
-        if meeting.key not in self.customer_keys:
-            return self.rules.classify(meeting).reason
-        if not self.settings.agenda.enabled:
-            return "agenda disabled"
-        if not meeting.self_is_organizer:
-            return "the seller no longer organises the meeting"
-        return ""
+    def _gone(self, kind: Kind, key: str, ref: str) -> None:
+        """A recorded artifact is missing: a tombstone if a person deleted it, else the record
+        goes (`vanished`, the rule the engine follows when a write finds a block gone)."""
+        change = vanished(kind, key, ref, unwanted(kind, self.meetings.get(key), self.rules))
+        if isinstance(change, Tombstone):
+            self.tombstones.add((kind, key))
+        self.changes.append(change)
 
     def _reconcile_agenda_record(self, key: str, record: Record) -> None:
         meeting = self.meetings.get(key)
         if meeting is None:
             # a read would have seen it: the meeting, agenda and all, is gone
             if self._observable(record):
-                self.changes.append(Forget(Kind.AGENDA, key, record.ref, "its meeting is gone"))
+                self._gone(Kind.AGENDA, key, record.ref)
             return  # else out of the window: nothing to protect
         found = splice.for_meeting(meeting).find(meeting.description, meeting.agenda_tag)
         if found.state in (splice.AgendaState.ABSENT, splice.AgendaState.REMOVED):
-            self._gone(Kind.AGENDA, key, record.ref, "agenda removed by a person")
+            self._gone(Kind.AGENDA, key, record.ref)
 
     def _observable(self, record: Record) -> bool:
         """Would this block be in what we read? Only then does its absence mean deletion."""
@@ -291,13 +272,14 @@ class _Planner:
                 tagged = block.block_tag.meeting
                 if not (tagged.start >= self.window.start and tagged.end <= self.window.end):
                     continue  # its meeting is outside what we read, not gone
-                reason = "meeting removed from the calendar"
-            elif key not in self.customer_keys:
-                reason = f"no longer needed: {self.rules.classify(meeting).reason}"
-            elif not self._enabled(kind):
-                reason = f"no longer needed: {kind} blocks are disabled"
-            else:
+            why = unwanted(kind, meeting, self.rules)
+            if not why:
                 continue
+            reason = (
+                "meeting removed from the calendar"
+                if meeting is None
+                else f"no longer needed: {why}"
+            )
             if self._edited(block):
                 continue  # a person wrote in it: their words stay
             self.deleting.add((kind, key))
@@ -309,7 +291,7 @@ class _Planner:
                 or meeting.status is Status.CANCELLED
             ):
                 continue
-            reason = self._unwanted_agenda(meeting)
+            reason = unwanted(Kind.AGENDA, meeting, self.rules)
             if not reason:
                 continue
             splicer = splice.for_meeting(meeting)

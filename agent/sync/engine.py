@@ -47,6 +47,7 @@ from agent.plan.changes import (
 )
 from agent.plan.classify import Classifier
 from agent.plan.planner import plan
+from agent.plan.wanted import unwanted, vanished
 from agent.state.store import Artifact, CalendarKey, Store
 from agent.text.render import Renderer
 from connectors.base import Connector
@@ -340,9 +341,9 @@ class AccountSync:
                 case UpdateBlock(current=current, block=block):
                     updated = self.connector.update(calendar, _fresh(current, etags), block)
                     record("update", current, updated)
-                case DeleteBlock(current=current):
+                case DeleteBlock(current=current, surplus=surplus):
                     self.connector.delete(calendar, _fresh(current, etags))
-                    record("delete", current, None, forget=True)
+                    record("delete", current, None, forget=not surplus)
                 case WriteAgenda(meeting=meeting, description=text, tag=tag, notify=notify):
                     written = self.connector.set_description(
                         calendar, _fresh(meeting, etags), text, tag, notify
@@ -368,26 +369,33 @@ class AccountSync:
             return "skipped: the event could not be read; tried again next cycle"
         except GoneError:
             if isinstance(change, (UpdateBlock, DeleteBlock)):
-                self._gone(key, change)
-                return "gone: deleted by a person"
+                return self._vanished(key, change, meetings, rules)
             return "skipped: the meeting is gone"
         return "done"
 
-    def _gone(self, key: CalendarKey, change: UpdateBlock | DeleteBlock) -> None:
-        """A block vanished under us: a person deleted it. Remember that (unless we meant to)."""
-        wanted = isinstance(change, UpdateBlock)
-        self.store.record(
-            key=key,
-            action="tombstone" if wanted else "delete",
-            kind=change.kind,
-            meeting_key=change.meeting_key,
-            reason="deleted by a person",
-            before=change.current,
-            after=None,
-            artifact=None,
-            forget=True,
-            tombstone="deleted by a person" if wanted else None,
+    def _vanished(
+        self,
+        key: CalendarKey,
+        change: UpdateBlock | DeleteBlock,
+        meetings: dict[str, Event],
+        rules: Classifier,
+    ) -> str:
+        """A block vanished under us. A surplus copy leaves the meeting's recorded block as it
+        is; else the planner's rule says what it means (`vanished`): a person deleted a block
+        its meeting wants (a tombstone), or it went as the agent meant it to (forgotten).
+        Either way the mirror lets it go."""
+        kind, meeting_key, current = change.kind, change.meeting_key, change.current
+        if isinstance(change, DeleteBlock) and change.surplus:
+            self._recorder(key, change, meetings, rules)("delete", current, None)
+            return "gone: deleted meanwhile"
+        gone = vanished(
+            kind, meeting_key, current.ref, unwanted(kind, meetings.get(meeting_key), rules)
         )
+        tombstone = gone.reason if isinstance(gone, Tombstone) else None
+        self._recorder(key, gone, meetings, rules)(
+            verb(gone), current, None, forget=True, tombstone=tombstone
+        )
+        return "gone: deleted by a person" if tombstone else "gone: no longer needed"
 
     def _recorder(
         self, key: CalendarKey, change: Change, meetings: dict[str, Event], rules: Classifier

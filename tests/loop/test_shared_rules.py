@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
@@ -88,6 +89,72 @@ def test_the_planner_undo_and_the_loop_agree_whether_a_person_wrote_in_a_block(n
     world.cycle()
     (held,) = world.store.held()
     assert bool(held.debrief_content) is edited
+
+
+# -- a block that vanished: deleted by a person (tombstone) or by us (forget) ---------------------
+
+
+def test_a_duplicate_the_agent_deletes_leaves_the_meetings_recorded_block_recorded() -> None:
+    world = World()
+    demo = world.add(meeting("Globex", at(1, 10)))
+    world.cycle()
+    prep = world.block_for("prep", demo)
+    world.calendar.person_add(replace(prep, ref="", key=""))  # a copy, tag and all
+    assert world.applied() == ["delete"]
+    assert world.blocks("prep") == [world.get(prep)] and recorded(world, Kind.PREP, demo) == [
+        prep.ref
+    ]
+    assert world.applied() == []  # nothing was forgotten, so there is nothing to adopt again
+
+
+def test_a_duplicate_a_person_deletes_first_leaves_the_meetings_recorded_block_recorded() -> None:
+    world = World()
+    demo = world.add(meeting("Globex", at(1, 10)))
+    world.cycle()
+    prep = world.block_for("prep", demo)
+    copy = world.calendar.person_add(replace(prep, ref="", key=""))
+    deleted_after_the_read(world, copy.ref)
+    world.cycle()
+    assert recorded(world, Kind.PREP, demo) == [prep.ref]
+    assert world.store.tombstones(MEMORY) == frozenset() and world.applied() == []
+
+
+def test_a_block_its_meeting_no_longer_wants_that_vanishes_is_forgotten_blaming_nobody() -> None:
+    """The meeting turned internal: the agent deletes its blocks, and a person beat it to one.
+    As when the planner finds it gone, nobody is blamed and nothing is tombstoned."""
+    world = World()
+    demo = world.add(meeting("Globex", at(1, 10)))
+    world.cycle()
+    prep = world.block_for("prep", demo)
+    world.calendar.person_edit(
+        demo.ref, attendees=meeting("x", at(1, 10), guests=["bo@acme.example"]).attendees
+    )
+    deleted_after_the_read(world, prep.ref)
+    report = world.cycle()
+    outcomes = {change.kind: outcome for change, outcome in report.calendars[0].applied}
+    assert outcomes[Kind.PREP] == "gone: no longer needed"
+    entry = next(entry for entry in world.store.audit() if entry.ref == prep.ref)  # the latest
+    assert entry.action == "forget" and "person" not in entry.reason
+    assert recorded(world, Kind.PREP, demo) == [] and world.store.tombstones(MEMORY) == frozenset()
+    world.calendar.person_edit(
+        demo.ref, attendees=demo.attendees
+    )  # a customer again: it comes back
+    world.cycle()
+    assert len(world.blocks("prep")) == 1
+
+
+def test_a_block_its_meeting_wants_that_vanishes_as_it_is_moved_is_tombstoned() -> None:
+    world = World()
+    demo = world.add(meeting("Globex", at(1, 10)))
+    world.cycle()
+    prep = world.block_for("prep", demo)
+    world.calendar.person_edit(demo.ref, start=at(1, 14), end=at(1, 15))
+    deleted_after_the_read(world, prep.ref)
+    report = world.cycle()
+    outcomes = {change.kind: outcome for change, outcome in report.calendars[0].applied}
+    assert outcomes[Kind.PREP] == "gone: deleted by a person"
+    assert world.store.tombstones(MEMORY) == frozenset({(Kind.PREP, demo.key)})
+    assert world.applied() == [] and world.blocks("prep") == []
 
 
 # -- whose meeting was it? -------------------------------------------------------------------------
