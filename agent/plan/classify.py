@@ -22,6 +22,11 @@ def _domain_matches(domain: str, patterns: tuple[str, ...]) -> bool:
     return any(domain == pattern or domain.endswith("." + pattern) for pattern in patterns)
 
 
+def _listed(attendee: Attendee, addresses: tuple[str, ...], domains: tuple[str, ...]) -> bool:
+    """Does a rule's pair of lists name the attendee, by address or by (sub)domain?"""
+    return attendee.address in addresses or _domain_matches(attendee.domain, domains)
+
+
 class Classifier:
     """One seller's rules, applied with memory.
 
@@ -57,9 +62,7 @@ class Classifier:
         email = attendee.address
         if email not in self._internal:
             rules = self.rules
-            included = email in rules.include_addresses or _domain_matches(
-                attendee.domain, rules.include_domains
-            )
+            included = _listed(attendee, rules.include_addresses, rules.include_domains)
             self._internal[email] = not included and _domain_matches(
                 attendee.domain, rules.internal_domains
             )
@@ -69,9 +72,7 @@ class Classifier:
         email = attendee.address
         if email not in self._outside:
             rules = self.rules
-            excluded = email in rules.exclude_addresses or _domain_matches(
-                attendee.domain, rules.exclude_domains
-            )
+            excluded = _listed(attendee, rules.exclude_addresses, rules.exclude_domains)
             self._outside[email] = not excluded and not self.is_internal(attendee)
         return self._outside[email]
 
