@@ -45,10 +45,10 @@ from agent.plan.changes import (
     Change,
     CreateBlock,
     DeleteBlock,
-    Forget,
     Tombstone,
     UpdateBlock,
     WriteAgenda,
+    in_order,
 )
 from agent.plan.classify import Classifier
 from agent.plan.placement import Placer, Timeline
@@ -175,16 +175,7 @@ class _Planner:
         self._remove_unwanted()
         self._place_and_write()
         self._write_new_blocks()
-        order = {
-            Tombstone: 0,
-            Adopt: 0,
-            Forget: 0,
-            DeleteBlock: 1,
-            UpdateBlock: 2,
-            CreateBlock: 3,
-            WriteAgenda: 4,
-        }
-        return sorted(self.changes, key=lambda change: order[type(change)])
+        return in_order(self.changes)
 
     def _canonical_blocks(self) -> dict[tuple[Kind, str], Event]:
         """One block per (kind, meeting); any duplicate on the calendar is deleted."""
