@@ -416,19 +416,18 @@ class AccountSync:
             artifact = None
             if owned is not None and not forget:
                 block = owned.block_tag
+                # its meeting as read, else as the block's tag remembers it
+                span = meeting.span if meeting else (block.meeting if block else None)
                 artifact = Artifact(
-                    account=key.account,
-                    calendar=key.calendar,
+                    *key,
                     kind=change.kind,
                     meeting_key=change.meeting_key,
                     ref=owned.ref,
                     etag=owned.etag,
                     start=owned.start if block else None,
                     end=owned.end if block else None,
-                    meeting_start=meeting.start
-                    if meeting
-                    else (block.meeting.start if block else None),
-                    meeting_end=meeting.end if meeting else (block.meeting.end if block else None),
+                    meeting_start=span.start if span else None,
+                    meeting_end=span.end if span else None,
                     customer=customer,
                     title=meeting.title if meeting else "",
                 )
