@@ -44,7 +44,7 @@ from lxml import etree
 from pydantic import field_validator, model_validator
 
 from agent.config.secrets import read_secret
-from agent.config.settings import Account, Model, validate
+from agent.config.settings import Account, Model, options_parser
 from agent.core.errors import (
     AuthError,
     BadDataError,
@@ -116,10 +116,7 @@ class CaldavOptions(Model):
         return self
 
 
-def parse_options(account: Account) -> CaldavOptions:
-    """Validate an account's caldav keys; errors name the key: `config.toml: accounts[0].url:
-    ...`."""
-    return validate(CaldavOptions, account.options, account.where)
+parse_options = options_parser(CaldavOptions)
 
 
 # --- HTTP ----------------------------------------------------------------------------------
@@ -874,12 +871,7 @@ class CaldavConnector(Connector):
             self._status(response, current.ref, "DELETE")
 
     def set_description(
-        self,
-        calendar: str,
-        meeting: Event,
-        description: str,
-        agenda: AgendaTag | None,
-        notify: bool,
+        self, calendar: str, meeting: Event, text: str, agenda: AgendaTag | None, notify: bool
     ) -> Event:
         """Replace the DESCRIPTION and agenda tag of one meeting (one instance of a series), and
         put the same agenda change in the description's HTML copies (connectors.caldav_html).
@@ -904,7 +896,7 @@ class CaldavConnector(Connector):
             component,
             _text(component, "DESCRIPTION"),
             AgendaTag.decode(tag) if tag else None,
-            description,
+            text,
             agenda,
         )
         changes = written.properties

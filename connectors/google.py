@@ -635,18 +635,13 @@ class GoogleConnector(Connector):
         self._execute(self._conditional(request, current.etag), f"delete block {current.ref}")
 
     def set_description(
-        self,
-        calendar: str,
-        meeting: Event,
-        description: str,
-        agenda: AgendaTag | None,
-        notify: bool,
+        self, calendar: str, meeting: Event, text: str, agenda: AgendaTag | None, notify: bool
     ) -> Event:
         """PATCH a meeting's description and agenda tag, notifying attendees only when asked to."""
         request = self.service.events().patch(
             calendarId=calendar,
             eventId=meeting.ref,
-            body=agenda_patch(description, agenda),
+            body=agenda_patch(text, agenda),
             sendUpdates=self.send_updates if notify else "none",
         )
         return self._event(

@@ -33,7 +33,7 @@ from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 from pydantic import field_validator, model_validator
 
 from agent.config.secrets import read_text, secret_path, write_private
-from agent.config.settings import Account, Model, validate
+from agent.config.settings import Account, Model, options_parser
 from agent.core.errors import AuthError, ConfigError
 from connectors.endpoints import secure_url
 
@@ -85,10 +85,7 @@ class GoogleOptions(Model):
         return self
 
 
-def parse_options(account: Account) -> GoogleOptions:
-    """Validate an account's google keys; errors name the key: `config.toml: accounts[0].token_file:
-    ...`."""
-    return validate(GoogleOptions, account.options, account.where)
+parse_options = options_parser(GoogleOptions)
 
 
 def scopes_for(account: Account) -> list[str]:

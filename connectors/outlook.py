@@ -550,12 +550,7 @@ class OutlookConnector(Connector):
         self._send("DELETE", self._url(f"/events/{quote(current.ref)}"), etag=current.etag)
 
     def set_description(
-        self,
-        calendar: str,
-        meeting: Event,
-        description: str,
-        agenda: AgendaTag | None,
-        notify: bool,
+        self, calendar: str, meeting: Event, text: str, agenda: AgendaTag | None, notify: bool
     ) -> Event:
         """PATCH the body (in the meeting's own format) and the agenda tag, if the etag matches.
 
@@ -563,7 +558,7 @@ class OutlookConnector(Connector):
         organizer's meeting body, and Graph has no parameter to prevent it.
         """
         body = {
-            "body": {"contentType": meeting.body_format.value, "content": description},
+            "body": {"contentType": meeting.body_format.value, "content": text},
             "singleValueExtendedProperties": [
                 {"id": AGENDA_PROPERTY, "value": agenda.encode() if agenda else ""},
                 {"id": OWNER_PROPERTY, "value": OWNER if agenda else ""},

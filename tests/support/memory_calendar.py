@@ -146,12 +146,7 @@ class MemoryConnector(Connector):
         self.cal._remove(current.ref)
 
     def set_description(
-        self,
-        calendar: str,
-        meeting: Event,
-        description: str,
-        agenda: AgendaTag | None,
-        notify: bool,
+        self, calendar: str, meeting: Event, text: str, agenda: AgendaTag | None, notify: bool
     ) -> Event:
         self.cal.requests += 1
         stored = self._current(meeting)
@@ -159,4 +154,4 @@ class MemoryConnector(Connector):
             for attendee in stored.attendees:
                 if attendee.email != self.cal.seller:
                     self.cal.notifications[attendee.email] += 1
-        return self.cal._write(replace(stored, description=description, agenda_tag=agenda))
+        return self.cal._write(replace(stored, description=text, agenda_tag=agenda))
