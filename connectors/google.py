@@ -142,7 +142,7 @@ class Unreadable(Exception):
     """An answer to a read that is not what the API sends: cut short on the way."""
 
 
-class CountingHttp(google_auth_httplib2.AuthorizedHttp):
+class CountingHttp(google_auth_httplib2.AuthorizedHttp):  # type: ignore[misc]  # ships no types
     """The authorised httplib2 transport googleapiclient sends through, counting every request.
 
     httplib2 is googleapiclient's own transport: batches, 401-refresh-and-resend and timeouts

@@ -126,7 +126,9 @@ class TokenStore:
         try:
             info = json.loads(text)
             granted = set(info.get("scopes") or scopes)
-            credentials = user_credentials.Credentials.from_authorized_user_info(info, scopes)
+            credentials: user_credentials.Credentials = (
+                user_credentials.Credentials.from_authorized_user_info(info, scopes)
+            )
         except (ValueError, TypeError, AttributeError):
             raise ConfigError(
                 f"{secret_path(self.path)} is not a Google token file; {reauthorize(account)}",
@@ -139,7 +141,10 @@ class TokenStore:
                 where=self.where,
             )
         self._saved = credentials.token
-        return credentials.with_token_uri(token_uri) if token_uri else credentials
+        if token_uri:
+            moved: user_credentials.Credentials = credentials.with_token_uri(token_uri)
+            return moved
+        return credentials
 
     def save(
         self, credentials: user_credentials.Credentials, granted: list[str] | None = None

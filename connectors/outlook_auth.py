@@ -174,10 +174,10 @@ class GraphTokens:
             self.cache.has_state_changed = False
 
     def _account(self) -> dict[str, Any] | None:
-        accounts = self._application().get_accounts()
+        accounts: list[dict[str, Any]] = self._application().get_accounts()
         email = self.account.email.lower()
         mine = [a for a in accounts if str(a.get("username", "")).lower() == email]
-        return (mine or accounts or [None])[0]
+        return (mine or accounts)[0] if accounts else None
 
     def __call__(self, force_refresh: bool = False) -> str:
         """A valid access token: from the cache, refreshed silently when it expired."""

@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode
 
 AGENT = "callplan"
@@ -301,7 +301,7 @@ class Event:
             or self.self_response is Response.DECLINED
         )
 
-    def with_changes(self, **changes: object) -> Event:
+    def with_changes(self, **changes: Any) -> Event:
         return replace(self, **changes)
 
 

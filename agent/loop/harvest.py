@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, time, timedelta
+from typing import TypedDict
 
 from agent.config.settings import Account
 from agent.core.errors import BadDataError, GoneError, TransientError
@@ -35,6 +36,17 @@ from agent.text.debrief import carryover, parse
 from connectors.base import Connector
 
 log = logging.getLogger("callplan.harvest")
+
+
+class _Seen(TypedDict):
+    """What a cycle sees of a held meeting on the calendar (its debrief is read on its own)."""
+
+    customer: str
+    title: str
+    start: datetime
+    end: datetime
+    externals: tuple[str, ...]
+    next_scheduled: bool
 
 
 class Harvester:
@@ -90,7 +102,7 @@ class Harvester:
                 scheduled = scheduled or any(
                     meeting.start < start <= meeting.end + horizon for start in starts[customer]
                 )
-            seen = {
+            seen: _Seen = {
                 "customer": customer,
                 "title": meeting.title,
                 "start": meeting.start,
@@ -183,8 +195,8 @@ class Harvester:
             for row in rows
         ]
         pasts += (
-            Past(a.customer, a.meeting_start, a.title)
-            for a in self._recorded(now)
+            Past(a.customer, start, a.title)
+            for a, start in self._recorded(now)
             if (a.calendar, a.meeting_key) not in known
         )
         return History(pasts)
@@ -211,12 +223,12 @@ class Harvester:
             settled=row.settled if waiting else None,
         )
 
-    def _recorded(self, now: datetime) -> Iterable[Artifact]:
+    def _recorded(self, now: datetime) -> Iterable[tuple[Artifact, datetime]]:
         """Debrief records of meetings that started before `now` (held or not yet recorded as
-        held)."""
+        held), each with its meeting's start."""
         for a in self.store.artifacts(account=self.account.name):
             if a.kind is Kind.DEBRIEF and a.meeting_start and a.meeting_start < now:
-                yield a
+                yield a, a.meeting_start
 
 
 def _from_artifact(artifact: Artifact) -> Held:

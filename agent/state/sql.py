@@ -251,7 +251,8 @@ class SqlStore(Store):
                 window.end,
             ):
                 return None
-            return rows[0]["cursor"]
+            cursor: str | None = rows[0]["cursor"]
+            return cursor
 
     def events(self, key: CalendarKey) -> list[Event]:
         with self.reading("read the calendar mirror") as sql:
@@ -302,7 +303,8 @@ class SqlStore(Store):
         before, after, artifact = change["before"], change["after"], change["artifact"]
         tombstone = change.get("tombstone")
         now = stamp(self._clock())
-        ref = (after or before).ref if (after or before) else (artifact.ref if artifact else "")
+        event = after or before
+        ref = event.ref if event else (artifact.ref if artifact else "")
         with self.writing("record a change") as sql:
             sql.run(
                 ADD_AUDIT,

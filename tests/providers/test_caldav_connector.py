@@ -623,6 +623,12 @@ BROKEN = {
         "x", "DTSTART;VALUE=DATE:20300320", "DTEND:20300320T100000Z"
     ),
     "no UID": vevent("", "DTSTART:20300320T100000Z"),
+    "a period for a recurrence id": vevent(
+        "x",
+        "RECURRENCE-ID;VALUE=PERIOD:20300321T100000Z/PT1H",
+        "DTSTART:20300321T120000Z",
+        "DTEND:20300321T130000Z",
+    ),
 }
 
 
