@@ -64,6 +64,7 @@ def test_ci_runs_the_readme_test_command() -> None:
         check=True,
     ).stdout.strip()
     assert command.endswith("python -m pytest -q") and "pip install -e '.[test]'" in command
+    assert "&& .venv/bin/mypy &&" in command  # the types, checked before the tests run
     assert "callplan demo" in README.read_text()
 
 

@@ -206,7 +206,9 @@ def inspect(
         1 for key, text in written.items() if key in meetings and not kept(meetings[key], text)
     )
     findings.text_lost += sum(1 for key in written if key not in meetings)
-    findings.orphans = sum(1 for block in blocks if block.block_tag.meeting_key not in meetings)  # type: ignore[union-attr]
+    findings.orphans = sum(
+        1 for block in blocks if block.block_tag and block.block_tag.meeting_key not in meetings
+    )
     if store is not None and calendar is not None:
         findings.audit = audit_problems(events, store, calendar)
     return findings

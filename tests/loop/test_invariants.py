@@ -131,7 +131,7 @@ def test_a_crash_between_the_server_write_and_the_database_write_leaves_no_dupli
 ) -> None:
     key = harness.add_meeting("Globex", at(harness, 0, 10), description="Intro")
     record = agent.store.record
-    done = []
+    done: list[object] = []
 
     def crash_after_two(**kwargs):  # type: ignore[no-untyped-def]
         if len(done) == 2:

@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -788,7 +789,7 @@ def test_from_account_builds_a_working_connector(
     ],
 )
 def test_bad_options_are_config_errors_that_say_where(
-    options: dict[str, object], message: str
+    options: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(ConfigError) as caught:
         CaldavConnector.from_account(account(**options))

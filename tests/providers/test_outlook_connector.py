@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -173,7 +174,7 @@ def test_a_batch_part_throttled_for_good_is_reported_under_its_own_method_and_ad
     )
     sleeps: list[float] = []
     session = connect(harness, sleeps).session
-    parts = [
+    parts: list[dict[str, Any]] = [
         {
             "id": "rename",
             "method": "PATCH",

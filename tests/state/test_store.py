@@ -594,6 +594,7 @@ def test_a_damaged_audit_row_is_a_one_line_error(tmp_path: Path) -> None:
     world = World(store_path=tmp_path / "state.db")
     world.add(meeting("Globex", at(0, 10), description="Intro"))
     world.cycle()
+    assert isinstance(world.store, SqliteStore)
     world.store.db.execute("UPDATE audit SET after = substr(after, 1, 40)")
     with pytest.raises(StateError) as caught:
         world.store.audit()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from dataclasses import replace
+from typing import Any
 
 from agent.core.errors import ConflictError, GoneError
 from agent.core.model import AgendaTag, BlockSpec, Delta, Event, Interval, Window
@@ -52,7 +53,7 @@ class MemoryCalendar:
             replace(event, ref=ref, key=event.key or ref, calendar=CALENDAR, self_email=self.seller)
         )
 
-    def person_edit(self, ref: str, **changes: object) -> Event:
+    def person_edit(self, ref: str, **changes: Any) -> Event:
         return self._write(replace(self.events[ref], **changes))
 
     def person_delete(self, ref: str) -> None:
