@@ -2,7 +2,8 @@
 
 The rendered examples in docs/artifacts.md are what the shipped templates produce; the README's
 commands and configuration hold; every link and every repository path the documents name
-exists; and every configuration example parses. Run `python -m tests.cli.test_readme --write` to refresh the examples after
+exists; the architecture's layers are the ones import-linter enforces; and every configuration
+example parses. Run `python -m tests.cli.test_readme --write` to refresh the examples after
 changing a template.
 """
 
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 ARTIFACTS = DOCS / "artifacts.md"
+ARCHITECTURE = DOCS / "architecture.md"
 PATTERN = re.compile(r"(<!-- example: (\w+) -->\n)(.*?)(<!-- end example -->)", re.S)
 # a path inside the repository, as the documents quote it: `agent/sync/engine.py`, `tests/faults/`
 REPO_PATH = re.compile(r"`((?:agent|connectors|tests|templates|systemd|docs|\.ci)/[\w./-]*)`")
@@ -162,3 +164,42 @@ def test_every_link_and_path_a_document_names_exists(document: Path) -> None:
             )
     for path in REPO_PATH.findall(text):
         assert (ROOT / path).exists(), f"{document.name} names {path}, which does not exist"
+
+
+def layer_rows() -> list[tuple[list[str], str]]:
+    """The architecture's table of layers, top first: each row's packages and what they hold."""
+    text = ARCHITECTURE.read_text()
+    section = text[text.index("## The layers") : text.index("## One cycle")]
+    rows = []
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 3 and cells[0].isdigit():
+            rows.append((re.findall(r"`([\w/]+)/`", cells[1]), cells[2]))
+    return rows
+
+
+def test_the_architecture_names_the_layers_import_linter_enforces() -> None:
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (layers,) = [
+        contract["layers"]
+        for contract in contracts["contracts"]
+        if contract["type"] == "layers" and "containers" not in contract
+    ]
+    enforced = [sorted(name.strip() for name in layer.split("|")) for layer in layers]
+    documented = [
+        sorted(path.replace("/", ".") for path in packages) for packages, _ in layer_rows()
+    ]
+    assert documented == enforced
+    packages = {init.parent.relative_to(ROOT) for init in (ROOT / "agent").glob("*/__init__.py")}
+    assert {Path(path) for row, _ in layer_rows() for path in row} == packages | {
+        Path("connectors")
+    }
+
+
+def test_every_module_the_architecture_names_in_a_layer_exists() -> None:
+    for packages, holds in layer_rows():
+        for name in re.findall(r"`([\w/]+(?:\.py|/))`", holds):
+            places = [ROOT / package for package in packages] + [ROOT / "agent"]
+            assert any((place / name).exists() for place in places), (
+                f"docs/architecture.md: {name} is in none of {', '.join(packages)}"
+            )
