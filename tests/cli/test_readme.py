@@ -2,9 +2,10 @@
 
 The rendered examples in docs/artifacts.md are what the shipped templates produce; the README's
 commands and configuration hold; every link and every repository path the documents name
-exists; the architecture's layers are the ones import-linter enforces; and every configuration
-example parses. Run `python -m tests.cli.test_readme --write` to refresh the examples after
-changing a template.
+exists; the architecture's layers are the ones import-linter enforces; every configuration
+example parses; and the code cites no document the repository does not hold.
+
+Run `python -m tests.cli.test_readme --write` to refresh the examples after changing a template.
 """
 
 from __future__ import annotations
@@ -203,3 +204,21 @@ def test_every_module_the_architecture_names_in_a_layer_exists() -> None:
             assert any((place / name).exists() for place in places), (
                 f"docs/architecture.md: {name} is in none of {', '.join(packages)}"
             )
+
+
+def test_the_code_cites_only_documents_of_the_repository() -> None:
+    """Docstrings and comments point to the README and docs/, never to a document the
+    repository does not hold (it would not be there for the reader)."""
+    held = {
+        path.relative_to(ROOT).as_posix()
+        for path in ROOT.glob("**/*.md")
+        if not any(part.startswith(".") for part in path.relative_to(ROOT).parts)
+    }
+    names = {Path(path).name for path in held}
+    for folder in ("agent", "connectors", "tests"):
+        for code in (ROOT / folder).rglob("*.py"):
+            for cited in re.findall(r"[\w./-]*[\w-]+\.md\b", code.read_text()):
+                cited = cited.removeprefix("./")
+                assert (cited in held) if "/" in cited else (cited in names), (
+                    f"{code.relative_to(ROOT)} cites {cited}, which the repository does not hold"
+                )
