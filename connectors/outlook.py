@@ -29,7 +29,7 @@ Agendas: a meeting body is spliced as text or HTML according to its `contentType
 (agent.text.splice). Graph offers no way to PATCH an organizer's meeting
 without Exchange sending attendees an update, so `notify=False` cannot be honoured; the
 planner only writes an agenda when its content changes, and undo's strip costs each
-attendee one update (README).
+attendee one update (docs/outlook.md).
 
 Tags are three single-value extended properties in one GUID namespace: `callplan-tag`
 (BlockTag), `callplan-agenda` (AgendaTag) and `callplan-owner` (a constant that `find_owned`

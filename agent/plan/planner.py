@@ -6,7 +6,8 @@ calendar by their tags) and returns the smallest list of changes that closes the
 Applying those changes and planning again yields nothing. No I/O, no clock, no randomness:
 `now` and everything else arrive as arguments.
 
-The rules it enforces (DESIGN.md, invariants 2-4):
+The rules it enforces (docs/architecture.md, the invariants: never lose a person's text, never
+spam customers, respect people's choices):
 - a block is never placed twice for one meeting, and duplicates found on the calendar go;
 - a block that has started is history: never moved, rewritten or deleted;
 - a block the seller moved stays where they put it (it follows its meeting if that moves);
@@ -83,8 +84,8 @@ class LineMemo:
     lines, so normalising line by line and joining the non-empty results gives the same
     string as normalising the whole. The rendered texts of a plan share most of their lines
     (a checklist's questions, a form's headings), and looking a line up costs less than
-    splitting it into words again: 17 µs a text instead of 23 on a first sync's texts. A
-    plan keeps one and drops it with the plan, so it holds only the plan's own lines.
+    splitting it into words again. A plan keeps one and drops it with the plan, so it holds
+    only the plan's own lines.
     """
 
     def __init__(self) -> None:
@@ -450,8 +451,8 @@ class _Planner:
 
         The changes are the ones writing each block as it is placed would give. Rendering them
         all in one run, then fingerprinting them all, keeps each step's code and data in the
-        processor's caches rather than taking turns with slot search and context building: the
-        fastest of six interleaved runs of a 10,000-event first sync took 1.48 s instead of 1.71 s.
+        processor's caches rather than taking turns with slot search and context building, which
+        a large first sync feels (`python -m tests.bench` measures it).
         """
         texts = [self._block_text(new.kind, new.context) for new in self._new]
         fingerprints = [

@@ -1,6 +1,6 @@
 """The sales review over the last N days: a pure computation over the held-meeting history.
 
-The figures (the README defines each one for the reader):
+The figures (docs/review.md defines each one for the reader):
 - meetings: customer meetings that started in the period and have ended;
 - debriefed: of those, the ones whose debrief the seller wrote in;
 - dated next steps: the ones whose debrief records at least one open next step (a commitment

@@ -1,4 +1,4 @@
-"""DESIGN.md's invariants, as scenarios every provider must pass (see
+"""The invariants of docs/architecture.md, as scenarios every provider must pass (see
 tests/support/harness/base.py).
 
 Each test runs the real engine and state store against a real server (Radicale) or a

@@ -2,7 +2,7 @@
 
 Each example builds a random week (customer and internal meetings, organised by the seller or
 by customers, cancelled, declined, all-day, back-to-back), runs the real engine and state
-store on an in-memory calendar, and checks the invariants of DESIGN.md.
+store on an in-memory calendar, and checks the invariants of docs/architecture.md.
 """
 
 from __future__ import annotations
