@@ -259,7 +259,7 @@ class AccountSync:
         )
         changes = plan(
             now, meetings, owned, busy, settings, self.renderer, window, self.harvester.history(now)
-        )
+        ).changes
         result.planned = changes
         if dry_run:
             return
