@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 
 from agent.config.settings import Account
+from agent.core.clock import Clock, Deadline, Rule, earliest, next_midnight
 from agent.core.errors import (
     AuthError,
     BadDataError,
@@ -72,6 +73,7 @@ class CalendarReport:
     skipped: list[str] = field(default_factory=list)
     error: str = ""
     stopped: bool = False  # asked to stop before every planned change was applied
+    deadline: Deadline | None = None  # when the plan could change with nothing read
 
     @property
     def backlog(self) -> int:
@@ -219,6 +221,9 @@ class AccountSync:
         key = CalendarKey(self.account.name, calendar)
         now = self.clock()
         window = window_for(now, settings.lookahead_days, settings.timezone)
+        # what the harvest and the history read of the clock, and the window's next move
+        clock = Clock(now)
+        clock.note(next_midnight(now, settings.timezone), Rule.WINDOW_MOVES)
         # a window that moved (a new day) means a full read: meetings may have entered it
         delta = self.connector.changes(calendar, self.store.cursor(key, window), window)
         result.read_requests, result.full, result.skipped = (
@@ -242,7 +247,7 @@ class AccountSync:
             events = self.store.events(key)
             # the loop: what sellers wrote in finished debriefs, before planning what comes next
             before = self.connector.requests_sent
-            self.harvester.run(key, events, delta, now)
+            self.harvester.run(key, events, delta, clock)
             result.read_requests += self.connector.requests_sent - before
         meetings = [event for event in events if not event.is_block]
         result.meetings = meetings
@@ -257,10 +262,11 @@ class AccountSync:
             records={(a.kind, a.meeting_key): a.record() for a in artifacts},
             tombstones=self.store.tombstones(key),
         )
-        changes = plan(
-            now, meetings, owned, busy, settings, self.renderer, window, self.harvester.history(now)
-        ).changes
-        result.planned = changes
+        history = self.harvester.history(clock)
+        changes, deadline = plan(
+            now, meetings, owned, busy, settings, self.renderer, window, history
+        )
+        result.planned, result.deadline = changes, earliest(clock.deadline, deadline)
         if dry_run:
             return
         by_key = {meeting.key: meeting for meeting in meetings}

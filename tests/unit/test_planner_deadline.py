@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.core.clock import RESOLUTION, Deadline, Rule
+from agent.core.clock import RESOLUTION, Clock, Deadline, Rule
 from agent.core.history import Owned
 from agent.plan.planner import Plan, plan
 from agent.state.store import CalendarKey
@@ -32,7 +32,7 @@ def plan_at(world: World, when: datetime | None = None) -> Plan:
     settings = world.account.settings
     window = window_for(world.now, settings.lookahead_days, settings.timezone)
     meetings = [event for event in events if not event.is_block]
-    history = world.sync.harvester.history(world.now)
+    history = world.sync.harvester.history(Clock(world.now))
     return plan(when, meetings, owned, [], settings, world.renderer, window, history)
 
 
