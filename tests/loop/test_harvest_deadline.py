@@ -82,7 +82,7 @@ def test_what_a_debrief_shares_reaches_the_agenda_when_it_settles() -> None:
     world.cycle()  # read back: it settles 30 minutes later
     expected = Deadline(at(0, 12, 30), Rule.DEBRIEF_SETTLES, "Globex discovery")
     assert history_at(world) == expected
-    assert world.cycle().calendars[0].deadline == expected
+    assert world.cycle().calendars[0].outcome.deadline == expected
 
 
 def test_a_carried_commitment_may_fall_overdue_when_a_new_day_begins() -> None:
@@ -106,11 +106,11 @@ def test_a_quiet_calendar_s_cycle_is_due_again_when_the_window_moves() -> None:
     world = World()
     world.add(meeting("Team", at(0, 10), guests=["bo@acme.example"]))
     report = world.cycle()
-    assert report.calendars[0].deadline == Deadline(at(1, 0), Rule.WINDOW_MOVES)
+    assert report.calendars[0].outcome.deadline == Deadline(at(1, 0), Rule.WINDOW_MOVES)
     world.now = at(0, 23, 59)
-    assert world.cycle().calendars[0].deadline == Deadline(at(1, 0), Rule.WINDOW_MOVES)
+    assert world.cycle().calendars[0].outcome.deadline == Deadline(at(1, 0), Rule.WINDOW_MOVES)
     world.now = at(1, 0)
-    assert world.cycle().calendars[0].deadline == Deadline(at(2, 0), Rule.WINDOW_MOVES)
+    assert world.cycle().calendars[0].outcome.deadline == Deadline(at(2, 0), Rule.WINDOW_MOVES)
 
 
 def test_a_cycle_s_deadline_is_the_earliest_of_the_plan_s_and_the_harvest_s() -> None:
@@ -120,7 +120,9 @@ def test_a_cycle_s_deadline_is_the_earliest_of_the_plan_s_and_the_harvest_s() ->
     world.now = at(0, 9, 50)
     # the prep has started; the meeting starts at 10:00 (its agenda is frozen, the history
     # gains its debrief's record just after)
-    deadline = world.cycle().calendars[0].deadline
+    deadline = world.cycle().calendars[0].outcome.deadline
     assert deadline == Deadline(at(0, 10), Rule.MEETING_STARTS, "Globex")
     world.now = at(0, 10, 30)
-    assert world.cycle().calendars[0].deadline == Deadline(at(0, 11), Rule.MEETING_ENDS, "Globex")
+    assert world.cycle().calendars[0].outcome.deadline == Deadline(
+        at(0, 11), Rule.MEETING_ENDS, "Globex"
+    )

@@ -528,11 +528,12 @@ class TestContract:
 
     def test_damage_inside_a_row_is_a_one_line_error(self, backend: Backend) -> None:
         world = World(store=backend.open)
-        world.add(meeting("Globex", at(0, 10)))
+        globex = world.add(meeting("Globex", at(0, 10)))
         world.cycle()
         world.cycle()  # reads back its own writes: from now on the mirror is not re-read
         # neither database can see this
         backend.execute('UPDATE events SET data = \'{"key": "half an event"}\'')
+        world.calendar.person_edit(globex.ref, location="Room 4")  # a cycle that plans reads it
         error = world.sync.cycle().error
         assert error.startswith(
             f"{backend.where}: cannot read the calendar mirror: corrupt state database"
@@ -692,12 +693,13 @@ def test_run_status_keeps_the_backlog_and_an_old_database_gains_the_column(tmp_p
 
 def test_damage_sqlite_cannot_see_inside_a_value_is_a_one_line_error_too(tmp_path: Path) -> None:
     world = World(store_path=tmp_path / "state.db")
-    world.add(meeting("Globex", at(0, 10)))
+    globex = world.add(meeting("Globex", at(0, 10)))
     world.cycle()
     world.cycle()
     assert isinstance(world.store, SqliteStore)
     # no longer JSON, and SQLite cannot tell
     world.store.db.execute("UPDATE events SET data = substr(data, 1, 40)")
+    world.calendar.person_edit(globex.ref, location="Room 4")  # a cycle that plans reads it
     error = world.sync.cycle().error
     assert error.startswith(
         f"{tmp_path / 'state.db'}: cannot read the calendar mirror: corrupt state database"
