@@ -235,7 +235,11 @@ class _Planner:
                     Adopt(ident[0], ident[1], block, "found on the calendar by its tag")
                 )
         for key, meeting in self.meetings.items():
-            if meeting.agenda_tag is not None and (Kind.AGENDA, key) not in self.owned.records:
+            if (
+                meeting.agenda_tag is not None
+                and (Kind.AGENDA, key) not in self.owned.records
+                and not self._agenda_gone(meeting)
+            ):
                 self.changes.append(
                     Adopt(Kind.AGENDA, key, meeting, "agenda found on the calendar by its tag")
                 )
@@ -280,9 +284,15 @@ class _Planner:
             if self._observable(record):
                 self.changes.append(Forget(Kind.AGENDA, key, record.ref, "its meeting is gone"))
             return  # else out of the window: nothing to protect
-        found = splice.for_meeting(meeting).find(meeting.description, meeting.agenda_tag)
-        if found.state in (splice.AgendaState.ABSENT, splice.AgendaState.REMOVED):
+        if self._agenda_gone(meeting):
             self._gone(Kind.AGENDA, key, record.ref, "agenda removed by a person")
+
+    @staticmethod
+    def _agenda_gone(meeting: Event) -> bool:
+        """Has a person removed our agenda's text? The tag stays behind on providers that keep
+        it apart from the description: that is no agenda to adopt, only one to forget."""
+        found = splice.for_meeting(meeting).find(meeting.description, meeting.agenda_tag)
+        return found.state in (splice.AgendaState.ABSENT, splice.AgendaState.REMOVED)
 
     def _observable(self, record: Record) -> bool:
         """Would this block be in what we read? Only then does its absence mean deletion."""
