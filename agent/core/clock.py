@@ -70,12 +70,21 @@ class Rule(enum.Enum):
     def __new__(cls, code: str, coming: str, came: str) -> Rule:
         member = object.__new__(cls)
         member._value_ = code
-        member.coming = coming  # type: ignore[attr-defined]
-        member.came = came  # type: ignore[attr-defined]
+        member.coming = coming
+        member.came = came
         return member
 
     coming: str
     came: str
+
+    @classmethod
+    def named(cls, code: str) -> Rule:
+        """The rule the store keeps as `code`; ValueError when this callplan knows none (a
+        newer one wrote it)."""
+        for rule in cls:
+            if rule.value == code:
+                return rule
+        raise ValueError(f"no rule named {code!r}")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from agent.core.clock import RESOLUTION, Clock, Deadline, Rule
 from agent.core.model import Delta
+from agent.plan.classify import Classifier
 from agent.state.store import CalendarKey
 from tests.loop.test_loop import ANSWERS, write_debrief
 from tests.support.helpers import World, at, meeting
@@ -18,13 +19,14 @@ def harvest_at(world: World, when: datetime | None = None) -> Deadline | None:
     and say when it would do otherwise."""
     clock = Clock(when or world.now)
     key = CalendarKey(world.account.name, CALENDAR)
-    world.sync.harvester.run(key, world.store.events(key), Delta(), clock)
+    rules = Classifier(world.account.settings)
+    world.sync.harvester.run(key, world.store.events(key), Delta(), clock, rules)
     return clock.deadline
 
 
 def history_at(world: World, when: datetime | None = None) -> Deadline | None:
     clock = Clock(when or world.now)
-    world.sync.harvester.history(clock)
+    world.sync.harvester.history(clock, Classifier(world.account.settings))
     return clock.deadline
 
 

@@ -68,7 +68,10 @@ class Calendar(Protocol):
         description: str = "",
     ) -> str: ...
 
-    def edit_meeting(self, key: str, **changes: Any) -> None: ...
+    @property
+    def edit_meeting(self) -> Callable[..., None]:
+        """`edit_meeting(key, start=..., minutes=..., description=..., guests=..., cancel=...,
+        decline=...)`: a person changes a meeting."""
 
     def delete(self, event: Event) -> None: ...
 
@@ -335,7 +338,7 @@ class Twins:
             -timedelta(days=settings.lookahead_days),
             timedelta(days=settings.debrief.harvest_days),
         )
-        found = set()
+        found: set[datetime] = set()
         for event in self.sides[0].events():
             found.update((event.start, event.end))
             found.update(event.start.astimezone(UTC) + span for span in spans)
@@ -528,7 +531,7 @@ def twins_on(
     def make(settings: dict[str, Any]) -> Twins:
         if provider == "caldav":
             server: RadicaleServer = request.getfixturevalue("radicale")
-            sides = []
+            sides: list[Calendar] = []
             for _ in range(2):
                 user = f"u{uuid.uuid4().hex[:12]}"
                 sides.append(CaldavHarness(server.url, user, make_calendar(server.url, user)))

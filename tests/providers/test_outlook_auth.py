@@ -10,6 +10,7 @@ import json
 import stat
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -179,7 +180,7 @@ def test_app_only_with_a_certificate(
     ],
 )
 def test_bad_options_are_one_located_line(
-    graph: GraphFake, tmp_path: Path, options: dict[str, object], where: str, message: str
+    graph: GraphFake, tmp_path: Path, options: dict[str, Any], where: str, message: str
 ) -> None:
     with pytest.raises(ConfigError) as failure:
         parse_options(outlook_account(graph, tmp_path, **options))

@@ -116,6 +116,22 @@ def artifact(
     return Artifact(**values)  # type: ignore[arg-type]
 
 
+def tombstone(store: Store, key: CalendarKey) -> None:
+    """A person deleted the prep block of meeting k1 in calendar `key`."""
+    store.record(
+        key=key,
+        action="tombstone",
+        kind=Kind.PREP,
+        meeting_key="k1",
+        reason="deleted by a person",
+        before=None,
+        after=None,
+        artifact=None,
+        forget=True,
+        tombstone="deleted by a person",
+    )
+
+
 class TestContract:
     """What every backend of the Store interface promises."""
 
@@ -248,18 +264,7 @@ class TestContract:
                 artifact=artifact("k1", kind, calendar=CAL),
             )
         for _ in range(2):  # a second tombstone for the same block replaces the first
-            store.record(
-                key=CAL,
-                action="tombstone",
-                kind=Kind.PREP,
-                meeting_key="k1",
-                reason="deleted by a person",
-                before=None,
-                after=None,
-                artifact=None,
-                forget=True,
-                tombstone="deleted by a person",
-            )
+            tombstone(store, CAL)
         assert (
             store.tombstones(CAL) == frozenset({(Kind.PREP, "k1")})
             and store.tombstones(OTHER) == frozenset()
@@ -467,20 +472,7 @@ class TestContract:
             True,
             False,
         ]
-        assert moved(
-            lambda: store.record(
-                key=OTHER,
-                action="tombstone",
-                kind=Kind.PREP,
-                meeting_key="k1",
-                reason="deleted by a person",
-                before=None,
-                after=None,
-                artifact=None,
-                forget=True,
-                tombstone="deleted by a person",
-            )
-        ) == [True, True, False]
+        assert moved(lambda: tombstone(store, OTHER)) == [True, True, False]
         held = Held("cal", "m1", "alex", "globex.example", "Globex", at(0, 10), at(0, 11))
         assert moved(lambda: store.save_held(held)) == [False, False, True]
 
@@ -713,6 +705,7 @@ def test_a_damaged_audit_row_is_a_one_line_error(tmp_path: Path) -> None:
     world = World(store_path=tmp_path / "state.db")
     world.add(meeting("Globex", at(0, 10), description="Intro"))
     world.cycle()
+    assert isinstance(world.store, SqliteStore)
     world.store.db.execute("UPDATE audit SET after = substr(after, 1, 40)")
     with pytest.raises(StateError) as caught:
         world.store.audit()

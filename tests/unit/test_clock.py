@@ -70,7 +70,7 @@ def test_a_deadline_says_what_happens_as_it_comes_and_once_it_came() -> None:
     assert Deadline(NOW, Rule.MEETING_STARTS).coming() == "a meeting starts"
     assert Deadline(NOW, Rule.WINDOW_MOVES).came() == "the calendar window moved to the next day"
     for rule in Rule:  # every rule says both, and the store can keep it by its value
-        assert Rule(rule.value) is rule and rule.coming != rule.came
+        assert Rule.named(rule.value) is rule and rule.coming != rule.came
 
 
 def test_earliest_of_several_deadlines() -> None:

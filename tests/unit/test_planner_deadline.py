@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from agent.core.clock import RESOLUTION, Clock, Deadline, Rule
 from agent.core.history import Owned
+from agent.plan.classify import Classifier
 from agent.plan.planner import Plan, plan
 from agent.state.store import CalendarKey
 from agent.sync.engine import window_for
@@ -32,8 +33,9 @@ def plan_at(world: World, when: datetime | None = None) -> Plan:
     settings = world.account.settings
     window = window_for(world.now, settings.lookahead_days, settings.timezone)
     meetings = [event for event in events if not event.is_block]
-    history = world.sync.harvester.history(Clock(world.now))
-    return plan(when, meetings, owned, [], settings, world.renderer, window, history)
+    rules = Classifier(settings)
+    history = world.sync.harvester.history(Clock(world.now), rules)
+    return plan(when, meetings, owned, [], settings, world.renderer, window, history, rules)
 
 
 def converged(world: World) -> Plan:

@@ -313,7 +313,7 @@ class LoginRedirect(requests.Session):
 
     def request(
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
-    ) -> requests.Response:  # type: ignore[override]
+    ) -> requests.Response:
         parts = urlsplit(str(url))
         if parts.hostname == LOGIN_HOST:
             url = urlunsplit(("http", self.address, parts.path, parts.query, parts.fragment))
