@@ -93,6 +93,14 @@ def sync(ctx: click.Context, once: bool, dry_run: bool, accounts: tuple[str, ...
         console.print(
             f"{changes} changes {'planned' if dry_run else 'applied'}, {requests} API requests"
         )
+        for report in reports:
+            if report.planning:
+                console.print(
+                    f"{report.account}: {report.planning}",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
     problems = present.errors(reports)
     for line in problems:
         err_console.print(f"callplan: {line}", markup=False, highlight=False, soft_wrap=True)
@@ -103,7 +111,8 @@ def sync(ctx: click.Context, once: bool, dry_run: bool, accounts: tuple[str, ...
 @main.command()
 @click.pass_context
 def status(ctx: click.Context) -> None:
-    """Per account: last and next cycle, artifacts owned, backlog, last error."""
+    """Per account: last and next cycle, artifacts owned, backlog, planned or skipped, last
+    error."""
     from agent.cli import present
 
     with _session(ctx) as session:

@@ -81,8 +81,11 @@ def test_dry_run_shows_a_table_and_writes_nothing(
     assert caldav_harness.meeting(key).description == "Intro"
     result = run(config, "sync", "--once")
     assert result.exit_code == 0 and "3 changes applied" in result.output
+    assert "ana: planned: first plan of this calendar" in result.output
     assert len(caldav_harness.blocks()) == 2
     assert "0 changes applied" in run(config, "sync", "--once").output
+    # its own writes were read back and changed nothing: a quiet calendar is not planned again
+    assert "ana: skipped: nothing changed; next check at " in run(config, "sync", "--once").output
 
 
 def test_status_after_a_sync(tmp_path: Path, caldav_harness: CaldavHarness) -> None:
@@ -95,6 +98,7 @@ def test_status_after_a_sync(tmp_path: Path, caldav_harness: CaldavHarness) -> N
     cells = [cell.strip() for cell in row.strip("│").split("│")]
     assert cells[:2] == ["ana", "Mon 18 Mar 07:00"]
     assert cells[3:6] == ["1", "1", "1"] and cells[-1] == "—"
+    assert cells[-2] == "planned: first plan of this calendar"
 
 
 def test_undo_asks_first_and_then_removes_everything(
