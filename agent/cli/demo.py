@@ -17,16 +17,18 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import caldav
 import icalendar
 import tzlocal
+from caldav.collection import Calendar
+from caldav.davclient import DAVClient
 from rich.console import Console
 from rich.panel import Panel
 
 from agent.cli import present
 from agent.cli.demo_server import RadicaleServer
-from agent.config.settings import parse
+from agent.config.settings import Settings, parse
 from agent.core.model import Kind
+from agent.plan.changes import CreateBlock, WriteAgenda
 from agent.state.backend import open_store
 from agent.sync.engine import AccountReport
 from agent.sync.session import Session
@@ -128,7 +130,8 @@ WEEK = (
 
 
 def working_days(after: date, count: int) -> list[date]:
-    days, day = [], after
+    days: list[date] = []
+    day = after
     while len(days) < count:
         day += timedelta(days=1)
         if day.weekday() < 5:
@@ -177,10 +180,11 @@ def _ics(seed: Seed, day: date, zone: ZoneInfo) -> str:
     calendar.add("prodid", "-//callplan demo//EN")
     calendar.add("version", "2.0")
     calendar.add_component(event)
-    return calendar.to_ical().decode()
+    text: bytes = calendar.to_ical()
+    return text.decode()
 
 
-def seed_week(calendar: caldav.Calendar, zone: ZoneInfo, today: date) -> int:
+def seed_week(calendar: Calendar, zone: ZoneInfo, today: date) -> int:
     days = working_days(today, 4)
     for seed in WEEK:
         calendar.add_event(_ics(seed, days[seed.day], zone))
@@ -195,9 +199,7 @@ def run_demo(console: Console, clock: Callable[[], datetime] = lambda: datetime.
         tempfile.TemporaryDirectory(prefix="callplan-demo-") as folder,
         RadicaleServer(Path(folder) / "radicale") as server,
     ):
-        client = caldav.DAVClient(
-            url=server.url, username=USER, password="demo", enable_rfc6764=False
-        )
+        client = DAVClient(url=server.url, username=USER, password="demo", enable_rfc6764=False)
         calendar = client.principal().make_calendar(name="Work", cal_id="work")
         count = seed_week(calendar, zone, today)
         console.print(
@@ -238,41 +240,38 @@ def run_demo(console: Console, clock: Callable[[], datetime] = lambda: datetime.
     )
 
 
-def _show_first(console: Console, report: AccountReport, settings) -> None:  # type: ignore[no-untyped-def]
+def _show_first(console: Console, report: AccountReport, settings: Settings) -> None:
     if report.failure:  # the account's error, or its calendar's
         console.print(f"[red]error[/]: {report.failure}")
         return
     console.print(present.meeting_summary(report, settings))
     console.print(f"First cycle: {report.changes} changes, {report.requests} API request(s).\n")
     calendar = report.calendars[0]
-    written = {
-        (change.kind, change.meeting_key): change
-        for change, outcome in calendar.applied
-        if outcome == "done"
-    }
+    done = [change for change, outcome in calendar.applied if outcome == "done"]
+    agendas = {c.meeting_key: c.description for c in done if isinstance(c, WriteAgenda)}
+    blocks = {(c.kind, c.meeting_key): c.block for c in done if isinstance(c, CreateBlock)}
     meetings = sorted(calendar.meetings, key=lambda m: m.start)
-    ours = next((m for m in meetings if (Kind.AGENDA, m.key) in written), None)
+    ours = next((m for m in meetings if m.key in agendas), None)
     if ours is not None:
-        agenda = written[(Kind.AGENDA, ours.key)]
         console.print(
             Panel(
-                agenda.description,
+                agendas[ours.key],
                 title=f"The invitation {ours.title!r} as the customer now sees it",
             )
-        )  # type: ignore[attr-defined]
+        )
     theirs = next(
-        (m for m in meetings if not m.self_is_organizer and (Kind.PREP, m.key) in written), None
+        (m for m in meetings if not m.self_is_organizer and (Kind.PREP, m.key) in blocks), None
     )
     if theirs is not None:
-        prep = written[(Kind.PREP, theirs.key)].block  # type: ignore[attr-defined]
+        prep = blocks[(Kind.PREP, theirs.key)]
         console.print(
             Panel(
                 prep.description,
                 title=f"{prep.title!r}: private, with the agenda as a draft to send",
             )
         )
-    if ours is not None and (Kind.DEBRIEF, ours.key) in written:
-        debrief = written[(Kind.DEBRIEF, ours.key)].block  # type: ignore[attr-defined]
+    if ours is not None and (Kind.DEBRIEF, ours.key) in blocks:
+        debrief = blocks[(Kind.DEBRIEF, ours.key)]
         console.print(
             Panel(debrief.description, title=f"{debrief.title!r}: the form the seller fills in")
         )

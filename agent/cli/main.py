@@ -20,7 +20,10 @@ from rich.console import Console
 from agent.core.errors import CallplanError
 
 if TYPE_CHECKING:
+    from agent.cluster.status import ClusterView
     from agent.config.settings import Account
+    from agent.sync.session import Session
+    from connectors.base import CalendarInfo
 
 console = Console()
 err_console = Console(stderr=True)
@@ -92,6 +95,14 @@ def sync(ctx: click.Context, once: bool, dry_run: bool, accounts: tuple[str, ...
         console.print(
             f"{changes} changes {'planned' if dry_run else 'applied'}, {requests} API requests"
         )
+        for report in reports:
+            if report.planning:
+                console.print(
+                    f"{report.account}: {report.planning}",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
     problems = present.errors(reports)
     for line in problems:
         err_console.print(f"callplan: {line}", markup=False, highlight=False, soft_wrap=True)
@@ -99,18 +110,18 @@ def sync(ctx: click.Context, once: bool, dry_run: bool, accounts: tuple[str, ...
         sys.exit(1)
 
 
-def _cluster(session):  # type: ignore[no-untyped-def]
+def _cluster(session: Session) -> ClusterView | None:
     """The cluster whose database the configuration names (None: not a cluster's)."""
-    from agent.config.settings import PostgresState
+    from agent.state.postgres import PostgresStore
 
-    if not isinstance(session.config.state, PostgresState):
+    if not isinstance(session.store, PostgresStore):
         return None
     from agent.cluster import status as cluster_status
 
     return cluster_status.view(session.store)
 
 
-def _served(session, cluster, names: tuple[str, ...]) -> list[Account]:  # type: ignore[no-untyped-def]
+def _served(session: Session, cluster: ClusterView | None, names: tuple[str, ...]) -> list[Account]:
     """The accounts a command is about: a cluster's (from its database) or the configuration's,
     all or those named."""
     if cluster is None:
@@ -127,8 +138,8 @@ def _served(session, cluster, names: tuple[str, ...]) -> list[Account]:  # type:
 @main.command()
 @click.pass_context
 def status(ctx: click.Context) -> None:
-    """Per account: last and next cycle, artifacts owned, backlog, last error; for a cluster, also
-    the workers alive and the queue."""
+    """Per account: last and next cycle, artifacts owned, backlog, planned or skipped, last
+    error; for a cluster, also the workers alive and the queue."""
     from agent.cli import present
 
     with _session(ctx) as session:
@@ -322,16 +333,38 @@ def config_check(ctx: click.Context, connect: bool) -> None:
             f"{session.config.path}: ok, {len(session.config.accounts)} accounts, state in "
             f"{session.store.where}"
         )
+        failed = []
         for account in session.config.accounts:
             connector = open_connector(account)
             try:
                 line = f"  {account.name} ({account.provider}, {account.email}): options ok"
                 if connect:
-                    names = ", ".join(info.name for info in connector.calendars())
-                    line += f"; calendars: {names}"
+                    try:
+                        line += _calendar_lines(account, connector.calendars())
+                    except CallplanError as exc:
+                        failed.append(account.name)
+                        line += f"; cannot connect: {exc}"
                 console.print(line, markup=False, highlight=False)
             finally:
                 connector.close()
+        if failed:
+            raise CallplanError(f"cannot connect to {', '.join(failed)}", where=session.config.path)
+
+
+def _calendar_lines(account: Account, calendars: list[CalendarInfo]) -> str:
+    """The calendars an account can see, each with the id its `calendars` and `busy_calendars`
+    keys take (a name is not unique and may change), and the ones callplan works on marked."""
+    enriched = set(account.calendars) or {info.id for info in calendars if info.primary}
+    lines = [f"; {len(calendars)} calendar(s):"]
+    for info in calendars:
+        marks = (
+            ("primary", info.primary),
+            ("enriched", info.id in enriched),
+            ("busy time read", info.id in account.busy_calendars),
+        )
+        notes = [note for note, on in marks if on]
+        lines.append(f"    {info.name}  {info.id}" + (f"  ({', '.join(notes)})" if notes else ""))
+    return "\n".join(lines)
 
 
 @main.group()

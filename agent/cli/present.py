@@ -12,7 +12,7 @@ from rich.table import Table
 from agent.config.settings import Account, Settings
 from agent.core.model import Kind
 from agent.plan.changes import Change, CreateBlock, DeleteBlock, UpdateBlock, WriteAgenda, verb
-from agent.plan.classify import classify
+from agent.plan.classify import Classifier
 from agent.state.store import Artifact, RunStatus
 from agent.sync.engine import AccountReport
 from agent.sync.undo import UndoReport
@@ -91,12 +91,13 @@ def meeting_summary(report: AccountReport, settings: Settings) -> Table:
     table = Table(title=f"What callplan did, meeting by meeting ({report.account})")
     for column in ("When", "Meeting", "Verdict", "Prep", "Debrief", "Agenda"):
         table.add_column(column, overflow="fold")
+    rules = Classifier(settings)
     for calendar in report.calendars:
         done: dict[str, dict[Kind, str]] = defaultdict(dict)
         for change, outcome in calendar.applied:
             done[change.meeting_key][change.kind] = _describe(change, outcome, zone)
         for meeting in sorted(calendar.meetings, key=lambda m: (m.start, m.key)):
-            verdict = classify(meeting, settings)
+            verdict = rules.classify(meeting)
             cells = done.get(meeting.key, {})
             agenda = cells.get(Kind.AGENDA, "")
             if verdict.customer and not meeting.self_is_organizer and settings.agenda.enabled:
@@ -134,8 +135,8 @@ def status_table(
     scheduled: bool,
 ) -> Table:
     """Per account: the last cycle, the next (only while a service or a cluster's worker runs
-    them), what it owns, its
-    backlog (changes planned but not yet made: conflicts, throttling, a stop) and the last error."""
+    them), what it owns, its backlog (changes planned but not yet made: conflicts, throttling, a
+    stop), whether the last cycle planned or skipped (and why) and the last error."""
     table = Table(title="callplan status")
     for column in (
         "Account",
@@ -145,6 +146,7 @@ def status_table(
         "Debrief",
         "Agenda",
         "Backlog",
+        "Planning",
         "Last error",
     ):
         table.add_column(column, overflow="fold")
@@ -163,6 +165,7 @@ def status_table(
             str(own[Kind.DEBRIEF]),
             str(own[Kind.AGENDA]),
             str(status.backlog),
+            status.planning or "—",
             (
                 f"{status.last_error} ({status.failures} in a row)"
                 if status.failures > 1

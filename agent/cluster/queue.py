@@ -131,4 +131,4 @@ class CycleWorker(Worker):
 
     def stop(self) -> None:
         self._on_stop()
-        super().stop()
+        super().stop()  # type: ignore[no-untyped-call]  # procrastinate leaves it unannotated

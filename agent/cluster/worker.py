@@ -120,7 +120,7 @@ class WorkerProcess:
                 install_signal_handlers=False,
             )
             try:
-                await self._worker.run()
+                await self._worker.run()  # type: ignore[no-untyped-call]  # unannotated upstream
                 reason = "procrastinate's worker stopped"
             except Exception as exc:  # noqa: BLE001 - whatever cut it off, the remedy is the same
                 reason = why(exc)

@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode
 
 AGENT = "callplan"
@@ -91,6 +91,12 @@ class Attendee:
         return self.address.rpartition("@")[2]
 
 
+def _ours(kind: Kind, meeting_key: str, **rest: str) -> dict[str, str]:
+    """A tag's fields: what every tag of ours starts with (who wrote it, the tag format's
+    version, what it is and for which meeting), then the `rest` of its kind."""
+    return {"agent": AGENT, "v": "1", "kind": kind.value, "meeting": meeting_key, **rest}
+
+
 def _encode(fields: dict[str, str]) -> str:
     return urlencode(sorted(fields.items()))
 
@@ -130,16 +136,14 @@ class BlockTag:
     pinned: bool = False  # the seller moved it; it follows its meeting but is never re-placed
 
     def fields(self) -> dict[str, str]:
-        return {
-            "agent": AGENT,
-            "v": "1",
-            "kind": self.kind.value,
-            "meeting": self.meeting_key,
-            "placed": f"{_stamp(self.placed.start)}/{_stamp(self.placed.end)}",
-            "at": f"{_stamp(self.meeting.start)}/{_stamp(self.meeting.end)}",
-            "content": self.content,
-            "pinned": "1" if self.pinned else "0",
-        }
+        return _ours(
+            self.kind,
+            self.meeting_key,
+            placed=f"{_stamp(self.placed.start)}/{_stamp(self.placed.end)}",
+            at=f"{_stamp(self.meeting.start)}/{_stamp(self.meeting.end)}",
+            content=self.content,
+            pinned="1" if self.pinned else "0",
+        )
 
     def encode(self) -> str:
         return _encode(self.fields())
@@ -197,15 +201,13 @@ class AgendaTag:
     body_format: BodyFormat = BodyFormat.TEXT
 
     def fields(self) -> dict[str, str]:
-        return {
-            "agent": AGENT,
-            "v": "1",
-            "kind": Kind.AGENDA.value,
-            "meeting": self.meeting_key,
-            "content": self.content,
-            "sep": self.sep,
-            "format": self.body_format.value,
-        }
+        return _ours(
+            Kind.AGENDA,
+            self.meeting_key,
+            content=self.content,
+            sep=self.sep,
+            format=self.body_format.value,
+        )
 
     def encode(self) -> str:
         return _encode(self.fields())
@@ -299,7 +301,7 @@ class Event:
             or self.self_response is Response.DECLINED
         )
 
-    def with_changes(self, **changes: object) -> Event:
+    def with_changes(self, **changes: Any) -> Event:
         return replace(self, **changes)
 
 

@@ -4,9 +4,12 @@ Like a Kubernetes controller it never reacts to "what just happened". It derives
 artifacts from the meetings, compares them with the artifacts the agent owns (found on the
 calendar by their tags) and returns the smallest list of changes that closes the gap.
 Applying those changes and planning again yields nothing. No I/O, no clock, no randomness:
-`now` and everything else arrive as arguments.
+`now` and everything else arrive as arguments. Every comparison with `now` is asked of a
+`Clock` (agent.core.clock), so the plan comes with its deadline: the first instant at which
+its answer could change with the same inputs.
 
-The rules it enforces (DESIGN.md, invariants 2-4):
+The rules it enforces (docs/architecture.md, the invariants: never lose a person's text, never
+spam customers, respect people's choices):
 - a block is never placed twice for one meeting, and duplicates found on the calendar go;
 - a block that has started is history: never moved, rewritten or deleted;
 - a block the seller moved stays where they put it (it follows its meeting if that moves);
@@ -27,6 +30,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from typing import NamedTuple
 
 from agent.config.settings import Settings
+from agent.core.clock import Clock, Deadline, Rule, elapsed
 from agent.core.fingerprint import block_edited, digest
 from agent.core.history import History, Owned, Record
 from agent.core.model import (
@@ -45,13 +49,14 @@ from agent.plan.changes import (
     Change,
     CreateBlock,
     DeleteBlock,
-    Forget,
     Tombstone,
     UpdateBlock,
     WriteAgenda,
+    in_order,
 )
 from agent.plan.classify import Classifier
 from agent.plan.placement import Placer, Timeline
+from agent.plan.wanted import unwanted, vanished
 from agent.text import splice
 from agent.text.render import (
     MeetingContext,
@@ -63,6 +68,20 @@ from agent.text.render import (
 )
 
 BLOCK_KINDS = (Kind.PREP, Kind.DEBRIEF)
+# what starts when an artifact's time comes: a block, or the meeting an agenda is in
+STARTS = {
+    Kind.PREP: Rule.PREP_STARTS,
+    Kind.DEBRIEF: Rule.DEBRIEF_STARTS,
+    Kind.AGENDA: Rule.MEETING_STARTS,
+}
+
+
+class Plan(NamedTuple):
+    """What a plan returns: the changes, and the first instant at which they could be other
+    with the same inputs (None: no rule that reads the clock could change them)."""
+
+    changes: list[Change]
+    deadline: Deadline | None
 
 
 class _NewBlock(NamedTuple):
@@ -82,8 +101,8 @@ class LineMemo:
     lines, so normalising line by line and joining the non-empty results gives the same
     string as normalising the whole. The rendered texts of a plan share most of their lines
     (a checklist's questions, a form's headings), and looking a line up costs less than
-    splitting it into words again: 17 µs a text instead of 23 on a first sync's texts. A
-    plan keeps one and drops it with the plan, so it holds only the plan's own lines.
+    splitting it into words again. A plan keeps one and drops it with the plan, so it holds
+    only the plan's own lines.
     """
 
     def __init__(self) -> None:
@@ -110,27 +129,37 @@ def plan(
     renderer: Renderer,
     window: Window,
     history: History | None = None,
-) -> list[Change]:
-    """The changes that bring the calendar to what it should hold at `now`."""
-    return _Planner(
-        now, list(meetings), owned, list(busy), settings, renderer, window, history or History()
+    rules: Classifier | None = None,
+) -> Plan:
+    """The changes that bring the calendar to what it should hold at `now`, and until when
+    they hold.
+
+    `rules` classify the meetings: the cycle's, shared with the loop and the engine, or a
+    fresh set for `settings`.
+    """
+    rules = rules or Classifier(settings)
+    assert rules.settings is settings, "the rules must be the plan's own settings"
+    clock = Clock(now)
+    changes = _Planner(
+        clock, list(meetings), owned, list(busy), rules, renderer, window, history or History()
     ).run()
+    return Plan(changes, clock.deadline)
 
 
 class _Planner:
     def __init__(
         self,
-        now: datetime,
+        clock: Clock,
         meetings: list[Event],
         owned: Owned,
         busy: list[Interval],
-        settings: Settings,
+        rules: Classifier,
         renderer: Renderer,
         window: Window,
         history: History,
     ) -> None:
-        self.now = now
-        self.settings = settings
+        self.clock = clock
+        self.settings = settings = rules.settings
         self.renderer = renderer
         self.window = window
         self.history = history
@@ -143,7 +172,7 @@ class _Planner:
         self._edits: dict[str, bool] = {}
         self._memo = LineMemo()
         self._new: list[_NewBlock] = []  # placed, to be written once all are placed
-        self.rules = Classifier(settings)
+        self.rules = rules
         self.blocks = self._canonical_blocks()
         self.customer_keys = {
             key for key, meeting in self.meetings.items() if self.rules.classify(meeting).customer
@@ -158,7 +187,7 @@ class _Planner:
             customer: [self.meetings[key].start for key in keys]
             for customer, keys in self.by_customer.items()
         }
-        self.placer = Placer(settings.working_hours, settings.timezone, now)
+        self.placer = Placer(settings.working_hours, settings.timezone, clock)
 
     # -- the steps -------------------------------------------------------------------------
 
@@ -167,16 +196,7 @@ class _Planner:
         self._remove_unwanted()
         self._place_and_write()
         self._write_new_blocks()
-        order = {
-            Tombstone: 0,
-            Adopt: 0,
-            Forget: 0,
-            DeleteBlock: 1,
-            UpdateBlock: 2,
-            CreateBlock: 3,
-            WriteAgenda: 4,
-        }
-        return sorted(self.changes, key=lambda change: order[type(change)])
+        return in_order(self.changes)
 
     def _canonical_blocks(self) -> dict[tuple[Kind, str], Event]:
         """One block per (kind, meeting); any duplicate on the calendar is deleted."""
@@ -191,18 +211,20 @@ class _Planner:
                 group.sort(key=lambda block: (record is None or block.ref != record.ref, block.ref))
             chosen[ident] = group[0]
             for extra in group[1:]:
-                if extra.start > self.now and not self._edited(extra):
-                    self.changes.append(DeleteBlock(extra, "duplicate block"))
+                if self._before_start(extra, ident) and not self._edited(extra):
+                    self.changes.append(DeleteBlock(extra, "duplicate block", surplus=True))
         return chosen
 
     def _eligible(self) -> list[str]:
         """Customer meetings still to come (or under way) inside the look-ahead, by start."""
-        horizon = self.now + timedelta(days=self.settings.lookahead_days)
-        keys = [
-            key
-            for key in self.customer_keys
-            if self.meetings[key].end > self.now and self.meetings[key].start < horizon
-        ]
+        clock, lookahead = self.clock, timedelta(days=self.settings.lookahead_days)
+        keys = []
+        for key in self.customer_keys:
+            meeting = self.meetings[key]
+            if clock.before(meeting.end, Rule.MEETING_ENDS, meeting.title) and clock.past(
+                elapsed(meeting.start, -lookahead), Rule.LOOKAHEAD, meeting.title
+            ):
+                keys.append(key)
         return sorted(keys, key=lambda key: (self.meetings[key].start, key))
 
     def _reconcile_records(self) -> None:
@@ -213,7 +235,11 @@ class _Planner:
                     Adopt(ident[0], ident[1], block, "found on the calendar by its tag")
                 )
         for key, meeting in self.meetings.items():
-            if meeting.agenda_tag is not None and (Kind.AGENDA, key) not in self.owned.records:
+            if (
+                meeting.agenda_tag is not None
+                and (Kind.AGENDA, key) not in self.owned.records
+                and not self._agenda_gone(meeting)
+            ):
                 self.changes.append(
                     Adopt(Kind.AGENDA, key, meeting, "agenda found on the calendar by its tag")
                 )
@@ -221,46 +247,32 @@ class _Planner:
             if kind is Kind.AGENDA:
                 self._reconcile_agenda_record(key, record)
             elif (kind, key) not in self.blocks and self._observable(record):
-                self._gone(kind, key, record.ref, "deleted by a person")
+                self._gone(kind, key, record.ref)
 
-    def _gone(self, kind: Kind, key: str, ref: str, reason: str) -> None:
-        """A recorded artifact is missing. If its meeting still wants it, a person deleted it
-        and it must not come back (tombstone); if not, the agent may have deleted it itself
-        just before a crash, so the record is dropped and nobody is blamed."""
-        meeting = self.meetings.get(key)
-        if kind is Kind.AGENDA:
-            wanted = meeting is not None and self._wants_agenda(meeting)
-        else:
-            wanted = meeting is not None and key in self.customer_keys and self._enabled(kind)
-        if not wanted:
-            self.changes.append(Forget(kind, key, ref, "gone, and no longer needed"))
-            return
-        self.tombstones.add((kind, key))
-        self.changes.append(Tombstone(kind, key, ref, reason))
-
-    def _wants_agenda(self, meeting: Event) -> bool:
-        return not self._unwanted_agenda(meeting)
-
-    def _unwanted_agenda(self, meeting: Event) -> str:
-        """Why the meeting must not hold our agenda, in words; "" when it may."""
-        if meeting.key not in self.customer_keys:
-            return self.rules.classify(meeting).reason
-        if not self.settings.agenda.enabled:
-            return "agenda disabled"
-        if not meeting.self_is_organizer:
-            return "the seller no longer organises the meeting"
-        return ""
+    def _gone(self, kind: Kind, key: str, ref: str) -> None:
+        """A recorded artifact is missing: a tombstone if a person deleted it, else the record
+        goes (`vanished`, the rule the engine follows when a write finds a block gone)."""
+        change = vanished(kind, key, ref, unwanted(kind, self.meetings.get(key), self.rules))
+        if isinstance(change, Tombstone):
+            self.tombstones.add((kind, key))
+        self.changes.append(change)
 
     def _reconcile_agenda_record(self, key: str, record: Record) -> None:
         meeting = self.meetings.get(key)
         if meeting is None:
             # a read would have seen it: the meeting, agenda and all, is gone
             if self._observable(record):
-                self.changes.append(Forget(Kind.AGENDA, key, record.ref, "its meeting is gone"))
+                self._gone(Kind.AGENDA, key, record.ref)
             return  # else out of the window: nothing to protect
+        if self._agenda_gone(meeting):
+            self._gone(Kind.AGENDA, key, record.ref)
+
+    @staticmethod
+    def _agenda_gone(meeting: Event) -> bool:
+        """Has a person removed our agenda's text? The tag stays behind on providers that keep
+        it apart from the description: that is no agenda to adopt, only one to forget."""
         found = splice.for_meeting(meeting).find(meeting.description, meeting.agenda_tag)
-        if found.state in (splice.AgendaState.ABSENT, splice.AgendaState.REMOVED):
-            self._gone(Kind.AGENDA, key, record.ref, "agenda removed by a person")
+        return found.state in (splice.AgendaState.ABSENT, splice.AgendaState.REMOVED)
 
     def _observable(self, record: Record) -> bool:
         """Would this block be in what we read? Only then does its absence mean deletion."""
@@ -269,14 +281,28 @@ class _Planner:
         return (
             record.start >= self.window.start
             and record.end <= self.window.end
-            and record.start > self.now
+            and self.clock.before(
+                record.start, STARTS[record.kind], self._title(record.meeting_key)
+            )
         )
+
+    def _title(self, key: str) -> str:
+        """The title of a meeting, for what a deadline says ("" when it is not in the calendar)."""
+        meeting = self.meetings.get(key)
+        return meeting.title if meeting is not None else ""
+
+    def _started(self, block: Event, ident: tuple[Kind, str]) -> bool:
+        """Has the block started (and become history)?"""
+        return self.clock.reached(block.start, STARTS[ident[0]], self._title(ident[1]))
+
+    def _before_start(self, block: Event, ident: tuple[Kind, str]) -> bool:
+        return not self._started(block, ident)
 
     def _remove_unwanted(self) -> None:
         """Blocks and agendas whose meeting no longer wants them: cancelled, declined, internal,
         gone."""
         for (kind, key), block in self.blocks.items():
-            if block.start <= self.now:
+            if self._started(block, (kind, key)):
                 continue  # history: leave it
             meeting = self.meetings.get(key)
             if meeting is None:
@@ -284,13 +310,14 @@ class _Planner:
                 tagged = block.block_tag.meeting
                 if not (tagged.start >= self.window.start and tagged.end <= self.window.end):
                     continue  # its meeting is outside what we read, not gone
-                reason = "meeting removed from the calendar"
-            elif key not in self.customer_keys:
-                reason = f"no longer needed: {self.rules.classify(meeting).reason}"
-            elif not self._enabled(kind):
-                reason = f"no longer needed: {kind} blocks are disabled"
-            else:
+            why = unwanted(kind, meeting, self.rules)
+            if not why:
                 continue
+            reason = (
+                "meeting removed from the calendar"
+                if meeting is None
+                else f"no longer needed: {why}"
+            )
             if self._edited(block):
                 continue  # a person wrote in it: their words stay
             self.deleting.add((kind, key))
@@ -298,11 +325,11 @@ class _Planner:
         for meeting in self.meetings.values():
             if (
                 meeting.agenda_tag is None
-                or meeting.start <= self.now
+                or self.clock.reached(meeting.start, Rule.MEETING_STARTS, meeting.title)
                 or meeting.status is Status.CANCELLED
             ):
                 continue
-            reason = self._unwanted_agenda(meeting)
+            reason = unwanted(Kind.AGENDA, meeting, self.rules)
             if not reason:
                 continue
             splicer = splice.for_meeting(meeting)
@@ -348,7 +375,7 @@ class _Planner:
             assert tag is not None
             if ident in self.deleting:
                 continue
-            if block.start <= self.now or ident[1] not in eligible:
+            if self._started(block, ident) or ident[1] not in eligible:
                 fixed[ident] = block.span
             elif _pinned(block):  # an eligible block's meeting is in the calendar
                 meeting = self.meetings[ident[1]]
@@ -356,7 +383,8 @@ class _Planner:
                 target = (
                     block.span.shifted(meeting.start - tag.meeting.start) if moved else block.span
                 )
-                fixed[ident] = target if target.start > self.now else block.span
+                later = self.clock.before(target.start, STARTS[ident[0]], meeting.title)
+                fixed[ident] = target if later else block.span
         return fixed
 
     def _chain_ends(self) -> dict[str, datetime]:
@@ -383,31 +411,29 @@ class _Planner:
     ) -> Interval | None:
         """The ideal slot if free; else free time in working hours, then free time at all,
         within the search span; and only then a slot that overlaps a meeting but no block."""
-        placer = self.placer
+        placer, clock, why = self.placer, self.clock, (STARTS[kind], meeting.title)
         if kind is Kind.PREP:
             length = timedelta(minutes=self.settings.prep.minutes)
             ideal = Interval(meeting.start - length, meeting.start)
-            if ideal.start > self.now and taken.is_free(ideal):
+            if clock.before(ideal.start, *why) and taken.is_free(ideal):
                 return ideal
             earliest = meeting.start - timedelta(hours=self.settings.prep.search_hours)
+            day_before = meeting.start - timedelta(days=1)
             return (
-                placer.latest_before(taken, length, meeting.start, earliest, working=True)
-                or placer.latest_before(taken, length, meeting.start, earliest, working=False)
-                or placer.latest_before(
-                    agents, length, meeting.start, meeting.start - timedelta(days=1), working=False
-                )
+                placer.latest_before(taken, length, meeting.start, earliest, True, why)
+                or placer.latest_before(taken, length, meeting.start, earliest, False, why)
+                or placer.latest_before(agents, length, meeting.start, day_before, False, why)
             )
         length = timedelta(minutes=self.settings.debrief.minutes)
         ideal = Interval(chain_end, chain_end + length)
-        if ideal.start > self.now and taken.is_free(ideal):
+        if clock.before(ideal.start, *why) and taken.is_free(ideal):
             return ideal
         latest = chain_end + timedelta(minutes=self.settings.debrief.window_minutes)
+        day_after = chain_end + timedelta(days=1)
         return (
-            placer.first_after(taken, length, chain_end, latest, working=True)
-            or placer.first_after(taken, length, chain_end, latest, working=False)
-            or placer.first_after(
-                agents, length, chain_end, chain_end + timedelta(days=1), working=False
-            )
+            placer.first_after(taken, length, chain_end, latest, True, why)
+            or placer.first_after(taken, length, chain_end, latest, False, why)
+            or placer.first_after(agents, length, chain_end, day_after, False, why)
         )
 
     def _block(
@@ -422,7 +448,7 @@ class _Planner:
     ) -> None:
         ident = (kind, meeting.key)
         existing = self.blocks.get(ident)
-        if existing is not None and existing.start <= self.now:
+        if existing is not None and self._started(existing, ident):
             return  # under way or over: the seller may be writing in it
         target = fixed.get(ident) or self._slot(kind, meeting, taken, agents, chain_end)
         if target is None:
@@ -470,8 +496,8 @@ class _Planner:
 
         The changes are the ones writing each block as it is placed would give. Rendering them
         all in one run, then fingerprinting them all, keeps each step's code and data in the
-        processor's caches rather than taking turns with slot search and context building: the
-        fastest of six interleaved runs of a 10,000-event first sync took 1.48 s instead of 1.71 s.
+        processor's caches rather than taking turns with slot search and context building, which
+        a large first sync feels (`python -m tests.bench` measures it).
         """
         texts = [self._block_text(new.kind, new.context) for new in self._new]
         fingerprints = [
@@ -506,8 +532,10 @@ class _Planner:
         return self._edits[block.ref]
 
     def _agenda(self, meeting: Event, context: MeetingContext) -> None:
-        settings = self.settings.agenda
-        if not (settings.enabled and meeting.self_is_organizer) or meeting.start <= self.now:
+        settings, clock = self.settings.agenda, self.clock
+        if not (settings.enabled and meeting.self_is_organizer) or clock.reached(
+            meeting.start, Rule.MEETING_STARTS, meeting.title
+        ):
             return
         if (Kind.AGENDA, meeting.key) in self.tombstones:
             return
@@ -523,7 +551,8 @@ class _Planner:
 
         notify = settings.notify == "changes"
         if found.state is splice.AgendaState.ABSENT:
-            if meeting.start - self.now > timedelta(days=settings.lead_days):
+            due = elapsed(meeting.start, -timedelta(days=settings.lead_days))
+            if clock.before(due, Rule.AGENDA_DUE, meeting.title):
                 return  # not due yet: the customer gets it once, close to the meeting
             text, sep = splicer.insert(meeting.description, rendered := body())
             tag = AgendaTag(meeting.key, splicer.fingerprint(rendered), sep, body_format)

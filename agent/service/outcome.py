@@ -67,6 +67,7 @@ def log_cycle(
         backlog=status.backlog,
         ms=round(seconds * 1000),
         failures=status.failures or None,
+        planning=status.planning or None,
         next=status.next_at,
         error=status.last_error or None,
         **extra,
@@ -85,5 +86,7 @@ def crashed(
     )
     emit(log, logging.ERROR, "cycle_crash", account=previous.account, error=error)
     log.debug("cycle of %s crashed", previous.account, exc_info=exc)
-    status = replace(previous, last_end=now, last_error=error, failures=previous.failures + 1)
+    status = replace(
+        previous, last_end=now, last_error=error, failures=previous.failures + 1, planning=""
+    )
     return AccountReport(previous.account, error=error), status

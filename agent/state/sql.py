@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from abc import abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
+from agent.core.clock import Deadline, Rule
 from agent.core.debrief import Debrief, Shared
 from agent.core.errors import StateError
 from agent.core.held import Held
 from agent.core.model import Delta, Event, Kind, Window
 from agent.state.codec import dump_event, load_event
-from agent.state.store import Artifact, AuditEntry, CalendarKey, RunStatus, Store
+from agent.state.store import (
+    Applied,
+    Artifact,
+    AuditEntry,
+    CalendarKey,
+    Inputs,
+    Planning,
+    PlanState,
+    RunStatus,
+    Store,
+)
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 def stamp(value: datetime | None) -> str | None:
@@ -27,6 +43,24 @@ def unstamp(value: str | datetime | None) -> datetime | None:
     if isinstance(value, datetime):
         return value.astimezone(UTC)
     return datetime.fromisoformat(value) if value else None
+
+
+R = TypeVar("R", bound="DataclassInstance")
+
+
+@functools.cache
+def _names(record: type[DataclassInstance]) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(record))
+
+
+def loaded(
+    record: type[R], row: Mapping[str, Any], times: Sequence[str] = (), **converted: Any
+) -> R:
+    """A `record` from a row whose columns are named as its fields: each as the row has it,
+    the `times` as datetimes (`unstamp`), and what `converted` gives (enums, JSON) as given."""
+    values = {name: row[name] for name in _names(record)}
+    values.update({name: unstamp(row[name]) for name in times}, **converted)
+    return record(**values)
 
 
 def upsert(
@@ -53,6 +87,19 @@ def upsert(
 
 IN_CALENDAR = "account = ? AND calendar = ?"  # a CalendarKey's rows
 CALENDAR_COLUMNS = ("account", "calendar", "cursor", "window_start", "window_end", "synced_at")
+# beside a calendar's cursor: its last plan (and `generation`, what a plan of it reads now)
+PLAN_COLUMNS = (
+    "planned_at",
+    "plan_generation",
+    "plan_changes",
+    "plan_version",
+    "plan_config",
+    "plan_templates",
+    "plan_busy",
+    "deadline",
+    "deadline_rule",
+    "deadline_subject",
+)
 EVENT_COLUMNS = ("account", "calendar", "key", "ref", "data")
 ARTIFACT_COLUMNS = (
     "account",
@@ -98,6 +145,7 @@ RUN_COLUMNS = (
     "requests",
     "failures",
     "backlog",
+    "planning",
 )
 AUDIT_COLUMNS = (
     "at",
@@ -127,6 +175,12 @@ PUT_RUN = upsert("runs", RUN_COLUMNS, ("account",))
 PUT_CALENDAR = upsert("calendars", CALENDAR_COLUMNS, ("account", "calendar"))
 ADD_AUDIT = (
     f"INSERT INTO audit ({', '.join(AUDIT_COLUMNS)}) VALUES ({', '.join('?' * len(AUDIT_COLUMNS))})"
+)
+# a write of what plans read: every plan of the account made before it is stale
+NEW_GENERATION = "UPDATE calendars SET generation = generation + 1 WHERE account = ?"
+SAVE_PLAN = (
+    f"UPDATE calendars SET {', '.join(f'{column} = ?' for column in PLAN_COLUMNS)} "
+    "WHERE account = ? AND calendar = ?"
 )
 
 
@@ -228,7 +282,8 @@ class SqlStore(Store):
                 window.end,
             ):
                 return None
-            return rows[0]["cursor"]
+            cursor: str | None = rows[0]["cursor"]
+            return cursor
 
     def events(self, key: CalendarKey) -> list[Event]:
         with self.reading("read the calendar mirror") as sql:
@@ -249,6 +304,36 @@ class SqlStore(Store):
                 PUT_CALENDAR,
                 [*key, delta.cursor, stamp(window.start), stamp(window.end), stamp(self._clock())],
             )
+            if delta.full or refs:  # not a quiet read, which moved the cursor only
+                sql.run(NEW_GENERATION, [key.account])
+
+    # -- the last plan -------------------------------------------------------------------------
+
+    def planning(self, key: CalendarKey) -> Planning:
+        columns = ", ".join(PLAN_COLUMNS)
+        with self.reading("read the last plan") as sql:
+            rows = sql.rows(f"SELECT generation, {columns} FROM calendars WHERE {IN_CALENDAR}", key)
+            if not rows:
+                return Planning(None, 0)
+            row = rows[0]
+            return Planning(_plan_state(row), row["generation"])
+
+    def save_plan(self, key: CalendarKey, state: PlanState) -> None:
+        deadline = state.deadline
+        with self.writing("save the last plan") as sql:
+            sql.run(
+                SAVE_PLAN,
+                [
+                    stamp(state.at),
+                    state.generation,
+                    state.changes,
+                    *state.inputs,
+                    stamp(deadline.at) if deadline else None,
+                    deadline.rule.value if deadline else None,
+                    deadline.subject if deadline else None,
+                    *key,
+                ],
+            )
 
     @staticmethod
     def _put_events(sql: Statements, key: CalendarKey, events: Iterable[Event]) -> None:
@@ -266,61 +351,37 @@ class SqlStore(Store):
         order = "account, calendar, meeting_start NULLS FIRST, kind"
         with self.reading("read artifacts") as sql:
             rows = sql.rows(f"SELECT * FROM artifacts{condition} ORDER BY {order}", params)
-            return [
-                Artifact(
-                    account=row["account"],
-                    calendar=row["calendar"],
-                    kind=Kind(row["kind"]),
-                    meeting_key=row["meeting_key"],
-                    ref=row["ref"],
-                    etag=row["etag"],
-                    start=unstamp(row["start"]),
-                    end=unstamp(row["end"]),
-                    meeting_start=unstamp(row["meeting_start"]),
-                    meeting_end=unstamp(row["meeting_end"]),
-                    customer=row["customer"],
-                    title=row["title"],
-                )
-                for row in rows
-            ]
+            times = ("start", "end", "meeting_start", "meeting_end")
+            return [loaded(Artifact, row, times, kind=Kind(row["kind"])) for row in rows]
 
     def tombstones(self, key: CalendarKey) -> frozenset[tuple[Kind, str]]:
         with self.reading("read tombstones") as sql:
             rows = sql.rows(f"SELECT kind, meeting_key FROM tombstones WHERE {IN_CALENDAR}", key)
             return frozenset((Kind(row["kind"]), row["meeting_key"]) for row in rows)
 
-    def record(
-        self,
-        *,
-        key: CalendarKey,
-        action: str,
-        kind: Kind,
-        meeting_key: str,
-        reason: str,
-        before: Event | None,
-        after: Event | None,
-        artifact: Artifact | None,
-        forget: bool = False,
-        tombstone: str | None = None,
-    ) -> None:
+    def record(self, **change: Unpack[Applied]) -> None:
+        key, kind, meeting_key = change["key"], change["kind"], change["meeting_key"]
+        before, after, artifact = change["before"], change["after"], change["artifact"]
+        tombstone = change.get("tombstone")
         now = stamp(self._clock())
-        ref = (after or before).ref if (after or before) else (artifact.ref if artifact else "")
+        event = after or before
+        ref = event.ref if event else (artifact.ref if artifact else "")
         with self.writing("record a change") as sql:
             sql.run(
                 ADD_AUDIT,
                 [
                     now,
                     *key,
-                    action,
+                    change["action"],
                     kind.value,
                     meeting_key,
                     ref,
-                    reason,
+                    change["reason"],
                     json.dumps(dump_event(before, source=False)) if before else None,
                     json.dumps(dump_event(after, source=False)) if after else None,
                 ],
             )
-            if forget:
+            if change.get("forget", False):
                 sql.run(
                     f"DELETE FROM artifacts WHERE {IN_CALENDAR} AND kind = ? AND meeting_key = ?",
                     [*key, kind.value, meeting_key],
@@ -351,6 +412,7 @@ class SqlStore(Store):
                 sql.run(f"DELETE FROM events WHERE {IN_CALENDAR} AND key = ?", [*key, before.key])
             if after is not None:
                 self._put_events(sql, key, [after])
+            sql.run(NEW_GENERATION, [key.account])
 
     # -- held meetings and debriefs ------------------------------------------------------------
 
@@ -361,22 +423,15 @@ class SqlStore(Store):
                 f"SELECT * FROM held{condition} ORDER BY start, account, calendar, meeting_key",
                 params,
             )
+            times = ("start", "end", "debriefed_at", "checked_at", "changed_at")
             return [
-                Held(
-                    calendar=row["calendar"],
-                    meeting_key=row["meeting_key"],
-                    account=row["account"],
-                    customer=row["customer"],
-                    title=row["title"],
-                    start=unstamp(row["start"]),  # type: ignore[arg-type]  # NOT NULL
-                    end=unstamp(row["end"]),  # type: ignore[arg-type]
+                loaded(
+                    Held,
+                    row,
+                    times,
                     externals=tuple(json.loads(row["externals"])),
                     next_scheduled=bool(row["next_scheduled"]),
                     debrief=Debrief.from_json(row["debrief"]) if row["debrief"] else None,
-                    debrief_content=row["debrief_content"],
-                    debriefed_at=unstamp(row["debriefed_at"]),
-                    checked_at=unstamp(row["checked_at"]),
-                    changed_at=unstamp(row["changed_at"]),
                     settled=Shared.from_json(row["settled"]) if row["settled"] else None,
                 )
                 for row in rows
@@ -404,6 +459,7 @@ class SqlStore(Store):
                     held.settled.to_json() if held.settled else None,
                 ],
             )
+            sql.run(NEW_GENERATION, [held.account])
 
     def audit(self, account: str | None = None, limit: int | None = None) -> list[AuditEntry]:
         query = (
@@ -414,16 +470,10 @@ class SqlStore(Store):
         with self.reading("read the audit log") as sql:
             rows = sql.rows(query, [account] if account else [])
             return [
-                AuditEntry(
-                    id=row["id"],
-                    at=unstamp(row["at"]),  # type: ignore[arg-type]  # NOT NULL
-                    account=row["account"],
-                    calendar=row["calendar"],
-                    action=row["action"],
-                    kind=row["kind"],
-                    meeting_key=row["meeting_key"],
-                    ref=row["ref"],
-                    reason=row["reason"],
+                loaded(
+                    AuditEntry,
+                    row,
+                    ("at",),
                     before=json.loads(row["before"]) if row["before"] else None,
                     after=json.loads(row["after"]) if row["after"] else None,
                 )
@@ -437,18 +487,7 @@ class SqlStore(Store):
             rows = sql.rows("SELECT * FROM runs WHERE account = ?", [account])
             if not rows:
                 return RunStatus(account)
-            row = rows[0]
-            return RunStatus(
-                account=account,
-                last_start=unstamp(row["last_start"]),
-                last_end=unstamp(row["last_end"]),
-                last_error=row["last_error"],
-                next_at=unstamp(row["next_at"]),
-                changes=row["changes"],
-                requests=row["requests"],
-                failures=row["failures"],
-                backlog=row["backlog"],
-            )
+            return loaded(RunStatus, rows[0], ("last_start", "last_end", "next_at"))
 
     def save_run_status(self, status: RunStatus) -> None:
         with self.writing("save run status") as sql:
@@ -464,5 +503,29 @@ class SqlStore(Store):
                     status.requests,
                     status.failures,
                     status.backlog,
+                    status.planning,
                 ],
             )
+
+
+def _plan_state(row: dict[str, Any]) -> PlanState | None:
+    """The last plan in a calendar's row; None when there is none, or when it names a rule this
+    callplan does not know (a newer one kept it): then the next cycle plans, as it would."""
+    if row["planned_at"] is None:
+        return None
+    deadline = None
+    if row["deadline"] is not None:
+        try:
+            rule = Rule.named(row["deadline_rule"])
+        except ValueError:
+            return None
+        deadline = Deadline(unstamp(row["deadline"]), rule, row["deadline_subject"] or "")  # type: ignore[arg-type]
+    return PlanState(
+        at=unstamp(row["planned_at"]),  # type: ignore[arg-type]
+        generation=row["plan_generation"],
+        inputs=Inputs(
+            row["plan_version"], row["plan_config"], row["plan_templates"], row["plan_busy"]
+        ),
+        changes=row["plan_changes"],
+        deadline=deadline,
+    )

@@ -24,7 +24,9 @@ def backoff_delay(
     asked."""
     if failures <= 0:
         return service.interval_seconds
-    delay = min(service.interval_seconds * 2 ** min(failures - 1, 32), service.backoff_max_seconds)
+    delay = min(
+        service.interval_seconds * 2.0 ** min(failures - 1, 32), service.backoff_max_seconds
+    )
     return max(delay, retry_after or 0.0)
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 
 from agent.config.settings import Account
+from agent.core.clock import Clock, Rule, earliest, next_midnight
 from agent.core.errors import (
     AuthError,
     BadDataError,
@@ -45,9 +46,11 @@ from agent.plan.changes import (
     WriteAgenda,
     verb,
 )
-from agent.plan.classify import customer_of
+from agent.plan.classify import Classifier
 from agent.plan.planner import plan
-from agent.state.store import Artifact, CalendarKey, Store
+from agent.plan.wanted import unwanted, vanished
+from agent.state.store import Artifact, CalendarKey, Inputs, PlanState, Store
+from agent.sync.quiet import VERSION, Outcome, busy_digest, config_digest, summary, why_plan
 from agent.text.render import Renderer
 from connectors.base import Connector
 
@@ -72,6 +75,7 @@ class CalendarReport:
     skipped: list[str] = field(default_factory=list)
     error: str = ""
     stopped: bool = False  # asked to stop before every planned change was applied
+    outcome: Outcome | None = None  # planned or skipped, and why (None: it failed before)
 
     @property
     def backlog(self) -> int:
@@ -87,6 +91,7 @@ class AccountReport:
     error: str = ""
     retry_after: float | None = None  # the provider asked us to wait this long (throttling)
     stopped: bool = False
+    planning: str = ""  # whether its calendars planned or skipped, and why, in words
     requests: int = (
         0  # everything the cycle sent, the account's own look-ups (its calendars) included
     )
@@ -149,14 +154,18 @@ class AccountSync:
         store: Store,
         renderer: Renderer,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        always_plan: bool = False,
     ) -> None:
         self.account = account
         self.connector = connector
         self.store = store
         self.renderer = renderer
         self.clock = clock
+        # plan in every cycle, even one that could skip (a dry run always does)
+        self.always_plan = always_plan
         self.harvester = Harvester(account, connector, store)
         self._calendars: list[str] | None = None
+        self._config: tuple[Account, str] | None = None
 
     def calendars(self) -> list[str]:
         """The configured calendars, or the primary one; looked up once per process."""
@@ -181,6 +190,7 @@ class AccountSync:
         is started; the one in flight is finished and recorded."""
         report = AccountReport(self.account.name)
         sent = self.connector.requests_sent
+        rules = Classifier(self.account.settings)  # the loop, the planner and the records share it
         try:
             for calendar in self.calendars():
                 if stop is not None and stop.is_set():
@@ -190,7 +200,7 @@ class AccountSync:
                 report.calendars.append(result)
                 before = self.connector.requests_sent
                 try:
-                    self._calendar_cycle(calendar, result, dry_run, stop)
+                    self._calendar_cycle(calendar, result, dry_run, stop, rules)
                 except ACCOUNT_ERRORS:
                     raise
                 except CallplanError as exc:
@@ -210,10 +220,17 @@ class AccountSync:
             report.error = str(exc)
             report.retry_after = exc.retry_after if isinstance(exc, ThrottledError) else None
         report.requests = self.connector.requests_sent - sent
+        outcomes = [calendar.outcome for calendar in report.calendars if calendar.outcome]
+        report.planning = summary(outcomes, self.account.settings.timezone, self.clock())
         return report
 
     def _calendar_cycle(
-        self, calendar: str, result: CalendarReport, dry_run: bool, stop: threading.Event | None
+        self,
+        calendar: str,
+        result: CalendarReport,
+        dry_run: bool,
+        stop: threading.Event | None,
+        rules: Classifier,
     ) -> None:
         settings = self.account.settings
         key = CalendarKey(self.account.name, calendar)
@@ -235,39 +252,77 @@ class AccountSync:
                 calendar=calendar,
                 reason=reason,
             )
-        if dry_run:
-            events = _merged(self.store.events(key), delta)
-        else:
-            self.store.apply_delta(key, delta, window)
-            events = self.store.events(key)
-            # the loop: what sellers wrote in finished debriefs, before planning what comes next
-            before = self.connector.requests_sent
-            self.harvester.run(key, events, delta, now)
-            result.read_requests += self.connector.requests_sent - before
-        meetings = [event for event in events if not event.is_block]
-        result.meetings = meetings
         busy = (
             self.connector.busy(list(self.account.busy_calendars), window)
             if self.account.busy_calendars
             else []
         )
+        inputs = Inputs(VERSION, self._config_digest(), self.renderer.digest, busy_digest(busy))
+        if not dry_run:
+            self.store.apply_delta(key, delta, window)
+        planning = self.store.planning(key)  # one small row: the last plan, the generation now
+        why = why_plan(planning, delta, inputs, now)
+        if why is None and not (dry_run or self.always_plan):
+            # nothing read, nothing else changed, before the deadline: the plan would be the last
+            # one, which had nothing to do (and the harvest would find what it found then)
+            assert planning.last is not None
+            result.outcome = Outcome(False, "nothing changed", planning.last.deadline)
+            return
+        # what the harvest and the history read of the clock, and the window's next move
+        clock = Clock(now)
+        clock.note(next_midnight(now, settings.timezone), Rule.WINDOW_MOVES)
+        if dry_run:
+            events = _merged(self.store.events(key), delta)
+        else:
+            events = self.store.events(key)
+            # the loop: what sellers wrote in finished debriefs, before planning what comes next
+            before = self.connector.requests_sent
+            self.harvester.run(key, events, delta, clock, rules)
+            result.read_requests += self.connector.requests_sent - before
+        meetings = [event for event in events if not event.is_block]
+        result.meetings = meetings
         artifacts = self.store.artifacts(key)
         owned = Owned(
             blocks=tuple(event for event in events if event.is_block),
             records={(a.kind, a.meeting_key): a.record() for a in artifacts},
             tombstones=self.store.tombstones(key),
         )
-        changes = plan(
-            now, meetings, owned, busy, settings, self.renderer, window, self.harvester.history(now)
+        history = self.harvester.history(clock, rules)
+        changes, deadline = plan(
+            now, meetings, owned, busy, settings, self.renderer, window, history, rules
         )
+        deadline = earliest(clock.deadline, deadline)
         result.planned = changes
+        result.outcome = Outcome(True, why or "nothing changed, planned anyway", deadline)
         if dry_run:
             return
         by_key = {meeting.key: meeting for meeting in meetings}
+        self._apply_all(key, calendar, result, by_key, stop, rules)
+        # only a plan that found nothing to change lets later cycles skip (see agent.sync.quiet)
+        self.store.save_plan(
+            key, PlanState(now, planning.generation, inputs, len(changes), deadline)
+        )
+
+    def _config_digest(self) -> str:
+        """The digest of the account's configuration, made again only when it is replaced."""
+        if self._config is None or self._config[0] is not self.account:
+            self._config = (self.account, config_digest(self.account))
+        return self._config[1]
+
+    def _apply_all(
+        self,
+        key: CalendarKey,
+        calendar: str,
+        result: CalendarReport,
+        by_key: dict[str, Event],
+        stop: threading.Event | None,
+        rules: Classifier,
+    ) -> None:
+        """Apply the planned changes in order, each recorded as it is done, until `stop`."""
         etags: dict[str, str | None] = {}
-        creates = [change for change in changes if isinstance(change, CreateBlock)]
+        creates = [change for change in result.planned if isinstance(change, CreateBlock)]
         started: set[int] = set()  # the creates already sent, each with the chunk it came in
-        for change in changes:
+        for change in result.planned:
             if id(change) in started:
                 continue
             if stop is not None and stop.is_set():
@@ -280,7 +335,7 @@ class AccountSync:
                 )
                 started.update(id(create) for create, _ in steps)
             for step, created in steps:
-                outcome = self._apply(key, calendar, step, by_key, etags, created)
+                outcome = self._apply(key, calendar, step, by_key, etags, rules, created)
                 result.applied.append((step, outcome))
                 meeting = by_key.get(step.meeting_key)
                 emit(
@@ -317,11 +372,12 @@ class AccountSync:
         change: Change,
         meetings: dict[str, Event],
         etags: dict[str, str | None],
+        rules: Classifier,
         created: Event | ConnectorError | None = None,
     ) -> str:
         """Apply one change and record it (a block comes already created, as `created`);
         returns what happened, in a word or two."""
-        record = self._recorder(key, change, meetings)
+        record = self._recorder(key, change, meetings, rules)
         try:
             match change:
                 case CreateBlock():
@@ -334,9 +390,9 @@ class AccountSync:
                 case UpdateBlock(current=current, block=block):
                     updated = self.connector.update(calendar, _fresh(current, etags), block)
                     record("update", current, updated)
-                case DeleteBlock(current=current):
+                case DeleteBlock(current=current, surplus=surplus):
                     self.connector.delete(calendar, _fresh(current, etags))
-                    record("delete", current, None, forget=True)
+                    record("delete", current, None, forget=not surplus)
                 case WriteAgenda(meeting=meeting, description=text, tag=tag, notify=notify):
                     written = self.connector.set_description(
                         calendar, _fresh(meeting, etags), text, tag, notify
@@ -362,32 +418,39 @@ class AccountSync:
             return "skipped: the event could not be read; tried again next cycle"
         except GoneError:
             if isinstance(change, (UpdateBlock, DeleteBlock)):
-                self._gone(key, change)
-                return "gone: deleted by a person"
+                return self._vanished(key, change, meetings, rules)
             return "skipped: the meeting is gone"
         return "done"
 
-    def _gone(self, key: CalendarKey, change: UpdateBlock | DeleteBlock) -> None:
-        """A block vanished under us: a person deleted it. Remember that (unless we meant to)."""
-        wanted = isinstance(change, UpdateBlock)
-        self.store.record(
-            key=key,
-            action="tombstone" if wanted else "delete",
-            kind=change.kind,
-            meeting_key=change.meeting_key,
-            reason="deleted by a person",
-            before=change.current,
-            after=None,
-            artifact=None,
-            forget=True,
-            tombstone="deleted by a person" if wanted else None,
+    def _vanished(
+        self,
+        key: CalendarKey,
+        change: UpdateBlock | DeleteBlock,
+        meetings: dict[str, Event],
+        rules: Classifier,
+    ) -> str:
+        """A block vanished under us. A surplus copy leaves the meeting's recorded block as it
+        is; else the planner's rule says what it means (`vanished`): a person deleted a block
+        its meeting wants (a tombstone), or it went as the agent meant it to (forgotten).
+        Either way the mirror lets it go."""
+        kind, meeting_key, current = change.kind, change.meeting_key, change.current
+        if isinstance(change, DeleteBlock) and change.surplus:
+            self._recorder(key, change, meetings, rules)("delete", current, None)
+            return "gone: deleted meanwhile"
+        gone = vanished(
+            kind, meeting_key, current.ref, unwanted(kind, meetings.get(meeting_key), rules)
         )
+        tombstone = gone.reason if isinstance(gone, Tombstone) else None
+        self._recorder(key, gone, meetings, rules)(
+            verb(gone), current, None, forget=True, tombstone=tombstone
+        )
+        return "gone: deleted by a person" if tombstone else "gone: no longer needed"
 
     def _recorder(
-        self, key: CalendarKey, change: Change, meetings: dict[str, Event]
+        self, key: CalendarKey, change: Change, meetings: dict[str, Event], rules: Classifier
     ) -> Callable[..., None]:
         meeting = meetings.get(change.meeting_key)
-        customer = customer_of(meeting, self.account.settings) if meeting else ""
+        customer = rules.customer_of(meeting) if meeting else ""
 
         def record(
             action: str,
@@ -402,19 +465,18 @@ class AccountSync:
             artifact = None
             if owned is not None and not forget:
                 block = owned.block_tag
+                # its meeting as read, else as the block's tag remembers it
+                span = meeting.span if meeting else (block.meeting if block else None)
                 artifact = Artifact(
-                    account=key.account,
-                    calendar=key.calendar,
+                    *key,
                     kind=change.kind,
                     meeting_key=change.meeting_key,
                     ref=owned.ref,
                     etag=owned.etag,
                     start=owned.start if block else None,
                     end=owned.end if block else None,
-                    meeting_start=meeting.start
-                    if meeting
-                    else (block.meeting.start if block else None),
-                    meeting_end=meeting.end if meeting else (block.meeting.end if block else None),
+                    meeting_start=span.start if span else None,
+                    meeting_end=span.end if span else None,
                     customer=customer,
                     title=meeting.title if meeting else "",
                 )

@@ -112,6 +112,7 @@ class Session:
             requests=report.requests,
             backlog=report.backlog,
             failures=previous.failures + 1 if report.failed else 0,
+            planning=report.planning,
         )
         if pace is not None:
             status = replace(status, next_at=pace(status, report))

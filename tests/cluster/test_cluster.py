@@ -20,13 +20,14 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, closing
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from agent.state.postgres import PostgresStore
 from agent.state.store import CalendarKey
-from tests.faults.scenario import inspect, people_text
+from tests.faults.scenario import Findings, inspect, people_text
 from tests.support.cluster import (
     Seller,
     Worker,
@@ -201,7 +202,7 @@ def test_three_workers_keep_300_accounts_going_through_a_kill_a_stop_a_restart_a
         database.start()
         for worker in running.values():
             eventually(
-                lambda worker=worker: serving_since(worker, restart_at + 1),
+                partial(serving_since, worker, restart_at + 1),
                 3 * INTERVAL,
                 f"{worker.name} serving again after the restart",
             )
@@ -275,7 +276,7 @@ def test_three_workers_keep_300_accounts_going_through_a_kill_a_stop_a_restart_a
         assert max(call.arrived for call in rerun.values()) - killed_at < RECOVERY
 
         # nothing duplicated, nothing lost, the database records what the calendars hold
-        def check(seller: Seller) -> tuple[str, object]:
+        def check(seller: Seller) -> tuple[str, Findings]:
             events = seller.harness.events()
             key = CalendarKey(seller.name, seller.harness.calendar)
             return seller.name, inspect(events, seller.written, store, key)

@@ -22,7 +22,7 @@ CONTAINER = {  # where compose mounts the files of deploy/
 
 
 def compose() -> dict[str, Any]:
-    return yaml.safe_load((DEPLOY / "compose.yaml").read_text())  # type: ignore[no-any-return]
+    return yaml.safe_load((DEPLOY / "compose.yaml").read_text())
 
 
 def callplan_services() -> dict[str, dict[str, Any]]:

@@ -12,9 +12,11 @@ import signal
 import threading
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import tomli_w
 
@@ -53,6 +55,10 @@ def document(state: PostgresState, accounts: list[dict[str, Any]]) -> dict[str, 
     return cluster_document(
         state.url, accounts, interval=INTERVAL, heartbeat=HEARTBEAT, stalled_after=STALLED
     )
+
+
+def has(state: PostgresState, name: str, count: int) -> bool:
+    return owned(state, name) == count
 
 
 def owned(state: PostgresState, name: str) -> int:
@@ -107,7 +113,7 @@ def test_workers_serve_the_applied_accounts_and_an_apply_adds_and_removes_withou
     settings = worker_settings(state.url, stop_timeout_seconds=1)
     with workers(tmp_path, ["w1", "w2"], settings) as running:
         for name in ("alex", "bo", "cy"):
-            eventually(lambda name=name: owned(state, name) == 3, 30, f"{name}'s three blocks")
+            eventually(partial(has, state, name, 3), 30, f"{name}'s three blocks")
 
         applied = apply(tmp_path, document(state, [entries["alex"], entries["cy"], entries["dee"]]))
         assert applied.stdout.splitlines()[:2] == ["added: dee", "removed: bo"]
@@ -136,12 +142,28 @@ def test_workers_serve_the_applied_accounts_and_an_apply_adds_and_removes_withou
         ]
         assert late == []
 
+        # a quiet calendar is the cluster's to skip: after its first plan, the next cycles skip
+        # planning whichever worker runs them, and its plan state is in PostgreSQL
+        planning = [
+            line.get("planning", "")
+            for worker in running.values()
+            for line in cycle_lines(worker.log())
+            if line["account"] == "alex"
+        ]
+        assert planning[0].startswith("planned") and planning[-1].startswith("skipped"), planning
+        with psycopg.connect(state.url) as connection:
+            planned = connection.execute(
+                "SELECT planned_at FROM calendars WHERE account = 'alex'"
+            ).fetchall()
+        assert len(planned) == 1 and planned[0][0] is not None
+
         status = cli(
             "--config", str(tmp_path / "w1" / "config.toml"), "status", environ={"COLUMNS": "200"}
         )
         assert status.returncode == 0, status.stderr
         rows = [line for line in status.stdout.splitlines() if line.startswith("│")]
-        assert [row.split("│")[1].strip() for row in rows] == ["alex", "cy", "dee"]
+        named = [row.split("│")[1].strip() for row in rows]  # a wrapped row continues unnamed
+        assert [name for name in named if name] == ["alex", "cy", "dee"]
         assert "callplan worker: 2 alive (w1, w2); queue: " in status.stdout
 
         for worker in running.values():
@@ -207,13 +229,11 @@ def test_sigterm_finishes_the_change_in_flight_and_another_worker_takes_the_acco
             busy.signal(signal.SIGTERM)
             stopping = busy.notify.wait(lambda m: m.get("STOPPING") == "1", what="STOPPING=1")
             assert stopping["STATUS"] == "stopping: letting alex finish the current change"
-            asked = time.monotonic()
             release.set()
             assert busy.wait(10) == 0
-            assert time.monotonic() - asked < 1 + 1
             stopped = [line for line in cycle_lines(busy.log()) if line["outcome"] == "stopped"]
             assert [(line["account"], line["changes"]) for line in stopped] == [("alex", "3")]
-            assert "outcome=clean" in busy.log()
+            assert "outcome=clean" in busy.log()  # within its stop bound, else "abandoned"
             eventually(lambda: owned(state, "alex") == 12, 30, "the other worker did the rest")
             finished = [line for line in cycle_lines(other.log()) if int(line["changes"])]
             began = seconds(finished[-1]["ts"]) - int(finished[-1]["ms"]) / 1000

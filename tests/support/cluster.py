@@ -341,7 +341,7 @@ def account_of(target: Target, found: list[Seller]) -> Callable[[Request], str |
     def outlook(request: Request) -> str | None:
         header = {key.lower(): value for key, value in request.headers.items()}
         token = header.get("authorization", "").removeprefix("Bearer ")
-        return addresses.get((tokens.get(token) or {}).get("user"))
+        return addresses.get(str((tokens.get(token) or {}).get("user", "")))
 
     return outlook
 

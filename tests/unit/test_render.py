@@ -114,7 +114,7 @@ def test_the_sources_a_directory_overrides_render_as_the_directory_does(tmp_path
 
 
 def test_every_domain_point_is_in_the_templates() -> None:
-    """DOMAIN.md lists what each artifact must contain; check the key phrases are there."""
+    """docs/artifacts.md says what each artifact holds and why; check the key phrases are there."""
     world = World()
     ours = world.add(meeting("Globex", at(0, 10)))
     world.cycle()
