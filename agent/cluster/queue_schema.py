@@ -21,7 +21,7 @@ from procrastinate.schema import SchemaManager
 
 from agent.config.settings import PostgresState
 from agent.core.errors import StateError
-from agent.state.postgres import MIGRATION_LOCK, Database
+from agent.state.postgres import Database, migrating
 
 RECORD = "CREATE TABLE IF NOT EXISTS queue_schema (migration text NOT NULL)"
 
@@ -51,12 +51,7 @@ def recorded(connection: psycopg.Connection[Any]) -> str | None:
 def migrate(state: PostgresState) -> str:
     """Install or upgrade the task queue's schema; what was done, in a line."""
     database = Database(state)
-    with (
-        database.errors("migrate the task queue's schema"),
-        database.connect() as connection,
-        connection.transaction(),
-    ):
-        connection.execute("SELECT pg_advisory_xact_lock(%s, %s)", MIGRATION_LOCK)
+    with migrating(database, "migrate the task queue's schema") as connection:
         before = recorded(connection)
         connection.execute(RECORD)
         if before is None:

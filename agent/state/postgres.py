@@ -188,16 +188,20 @@ SCHEMA_VERSION = """CREATE TABLE IF NOT EXISTS schema_version (
     applied_at timestamptz NOT NULL DEFAULT now())"""
 
 
+@contextmanager
+def migrating(database: Database, what: str) -> Iterator[psycopg.Connection[Any]]:
+    """A connection inside one transaction that holds the migration lock: many machines may
+    migrate at once, one at a time."""
+    with database.errors(what), database.connect() as connection, connection.transaction():
+        connection.execute("SELECT pg_advisory_xact_lock(%s, %s)", MIGRATION_LOCK)
+        yield connection
+
+
 def migrate(state: PostgresState) -> tuple[int, int]:
     """Apply the migrations the database lacks, all in one transaction; the version before and
     after."""
     database = Database(state)
-    with (
-        database.errors("migrate the schema"),
-        database.connect() as connection,
-        connection.transaction(),
-    ):
-        connection.execute("SELECT pg_advisory_xact_lock(%s, %s)", MIGRATION_LOCK)
+    with migrating(database, "migrate the schema") as connection:
         connection.execute(SCHEMA_VERSION)
         before = _version(connection)
         if before > len(MIGRATIONS):

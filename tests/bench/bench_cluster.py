@@ -23,7 +23,6 @@ from tests.bench.report import Row
 from tests.support.cluster import (
     apply,
     cluster_document,
-    cycle_lines,
     eventually,
     migrated,
     seconds,
@@ -32,6 +31,7 @@ from tests.support.cluster import (
 )
 from tests.support.servers.postgres import PostgresServer
 from tests.support.servers.targets import SERVERS, Target
+from tests.support.service_process import cycle_lines
 
 GROUP = "Many workers, one PostgreSQL"
 HEARTBEAT, STALLED = 2.0, 10.0

@@ -12,7 +12,6 @@ time and its peak resident memory.
 from __future__ import annotations
 
 import os
-import re
 import statistics
 import tempfile
 import time
@@ -23,21 +22,10 @@ from pathlib import Path
 
 from tests.bench.report import Row
 from tests.support.servers.targets import SERVERS, Target
-from tests.support.service_process import config, running
+from tests.support.service_process import config, cycle_lines, running
 
 GROUP = "One process, many calendars"
-PAIR = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cycles(log: str) -> list[dict[str, str]]:
-    """The daemon's `event=cycle` log lines, as dicts of their fields."""
-    found = []
-    for line in log.splitlines():
-        fields = {key: value.strip('"') for key, value in PAIR.findall(line)}
-        if fields.get("event") == "cycle":
-            found.append(fields)
-    return found
 
 
 def moment(text: str) -> datetime:
@@ -121,7 +109,7 @@ def run_target(target: Target, folder: Path, count: int, interval: float, rounds
         steady_cpu = steady_wall = None
         while time.monotonic() < deadline:
             done: defaultdict[str, int] = defaultdict(int)
-            for fields in cycles(service.log()):
+            for fields in cycle_lines(service.log()):
                 done[fields["account"]] += 1
             if steady_cpu is None and len(done) == count:  # every first cycle (a full read) is over
                 steady_cpu, steady_wall = cpu_seconds(pid), time.monotonic()
@@ -136,7 +124,7 @@ def run_target(target: Target, folder: Path, count: int, interval: float, rounds
             time.monotonic() - steady_wall,
             peak_rss_mb(pid),
         )
-        lines = cycles(service.log())
+        lines = cycle_lines(service.log())
     late = lags(lines)
     failed = [fields for fields in lines if fields.get("outcome") != "ok"]
     quiet = [int(fields["requests"]) for fields in lines if fields.get("changes") == "0"]

@@ -42,11 +42,12 @@ def machine() -> str:
     )
 
 
-def markdown(rows: list[Row], notes: list[str]) -> str:
+def markdown(rows: list[Row], notes: list[str], measured: str = "") -> str:
+    measured = measured or f"Measured {datetime.now(UTC):%Y-%m-%d} with `python -m tests.bench`"
     lines = [
         "# Benchmark results",
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d} with `python -m tests.bench` ({machine()}).",
+        f"{measured} ({machine()}).",
         "Counts and ratios are what to compare between machines; absolute times are given next to "
         "them.",
         "",
@@ -60,6 +61,23 @@ def markdown(rows: list[Row], notes: list[str]) -> str:
 
 def write(path: Path, rows: list[Row], notes: list[str]) -> None:
     path.write_text(markdown(rows, notes))
+
+
+def merge(path: Path, rows: list[Row], notes: list[str]) -> None:
+    """Write the rows of the benchmarks run alone (`--only`) in place of their groups' rows,
+    keeping the others and saying when each was measured."""
+    text = path.read_text()
+    verdicts = {"met": True, "MISSED": False, "": None}
+    kept = []
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 5 and cells[0] != "Benchmark":
+            if cells[0] not in {row.group for row in rows}:
+                kept.append(Row(cells[0], cells[1], cells[2], cells[3], verdicts[cells[4]]))
+    first = text.splitlines()[2].partition(" (")[0]
+    groups = ", ".join(dict.fromkeys(row.group for row in rows))
+    measured = f"{first}; {groups} on {datetime.now(UTC):%Y-%m-%d} (`--only`)"
+    path.write_text(markdown(kept + rows, notes, measured))
 
 
 def show(rows: list[Row]) -> None:

@@ -35,7 +35,6 @@ from tests.support.cluster import (
     apply,
     calls,
     cluster_document,
-    cycle_lines,
     eventually,
     kill,
     lags,
@@ -50,6 +49,7 @@ from tests.support.cluster import (
 from tests.support.servers.postgres import PostgresServer
 from tests.support.servers.proxy import FaultProxy, Hold, Kill, Request
 from tests.support.servers.targets import SERVERS, Target
+from tests.support.service_process import cycle_lines
 
 INTERVAL, HEARTBEAT, STALLED = 10.0, 1.0, 5.0
 RECOVERY = STALLED + HEARTBEAT + 2  # a dead worker's cycles run again elsewhere within this

@@ -28,7 +28,6 @@ from tests.support.cluster import (
     apply,
     cli,
     cluster_document,
-    cycle_lines,
     eventually,
     kill,
     migrated,
@@ -40,7 +39,7 @@ from tests.support.cluster import (
 from tests.support.servers.postgres import PostgresServer
 from tests.support.servers.proxy import FaultProxy, Hold, Kill, Request
 from tests.support.servers.radicale import make_calendar
-from tests.support.service_process import account, seed
+from tests.support.service_process import account, cycle_lines, seed
 
 INTERVAL, HEARTBEAT, STALLED = 2.0, 0.5, 3.0
 WRITES = ("PUT", "DELETE")

@@ -37,8 +37,6 @@ from tests.support.servers.proxy import Request, Seen
 from tests.support.servers.target import Target
 from tests.support.service_process import ROOT, NotifySocket, Service
 
-FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')
-
 SELLER_DOMAIN = "seller.example"
 WORKING_ALL_DAY = {
     "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
@@ -223,16 +221,6 @@ def eventually(check: Callable[[], Any], timeout: float, what: str) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout} s: {what}")
         time.sleep(0.25)
-    return found
-
-
-def cycle_lines(log: str) -> list[dict[str, str]]:
-    """A worker's `event=cycle` log lines, as dicts of their fields."""
-    found = []
-    for line in log.splitlines():
-        fields = {key: value.strip('"') for key, value in FIELD.findall(line)}
-        if fields.get("event") == "cycle":
-            found.append(fields)
     return found
 
 

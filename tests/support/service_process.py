@@ -10,6 +10,7 @@ agent does never depends on the date or the weekday the suite runs on.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -25,6 +26,19 @@ from typing import Any
 import tomli_w
 
 from tests.support.servers.radicale import SELLER, put_ics
+
+FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')  # a logfmt pair
+
+
+def cycle_lines(log: str) -> list[dict[str, str]]:
+    """A service's or a worker's `event=cycle` log lines, as dicts of their fields."""
+    found = []
+    for line in log.splitlines():
+        fields = {key: value.strip('"') for key, value in FIELD.findall(line)}
+        if fields.get("event") == "cycle":
+            found.append(fields)
+    return found
+
 
 ROOT = Path(__file__).resolve().parents[2]
 CUSTOMER = "carla@customer.example"
