@@ -8,7 +8,8 @@ from datetime import date
 import pytest
 
 from agent.core.debrief import Debrief, Item
-from agent.text.debrief import carryover, html_to_text, parse, parse_date, parse_item
+from agent.text.body import html_to_text
+from agent.text.debrief import carryover, parse, parse_date, parse_item
 from tests.support.helpers import World, at, fill_in, meeting
 
 DAY = date(2030, 3, 19)  # a Tuesday: the meeting the debrief is about

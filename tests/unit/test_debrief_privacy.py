@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.text import privacy
-from agent.text.debrief import HEADINGS, SHARED_SECTIONS, carryover, heading, parse
+from agent.text.debrief import DEBRIEF, carryover, parse
 from agent.text.render import MeetingContext, Person, Renderer, agenda_items
 from tests.support.fakes.outlook_html import outlook_rewrite
 from tests.support.helpers import BERLIN
@@ -200,7 +200,7 @@ def test_the_agenda_does_not_depend_on_the_day_it_is_rendered() -> None:
 # --- the property: random private text never appears in any rendered agenda ---------------------
 
 PRIVATE_NAMES = [
-    name for section, names in HEADINGS.items() if section not in SHARED_SECTIONS for name in names
+    name for section in DEBRIEF.sections if not section.shared for name in section.headings
 ]
 UNKNOWN_NAMES = [
     "Between us",
@@ -264,7 +264,7 @@ def private_block(draw: st.DrawFn) -> tuple[str, list[str]]:
     for template in draw(st.lists(st.sampled_from(HOSTILE_LINES), min_size=1, max_size=6)):
         token = draw(secrets)
         line = template.format(s=token)
-        if (found := heading(line)) is not None and found[0] in SHARED_SECTIONS:
+        if (found := DEBRIEF.heading(line)) is not None and found[0] in DEBRIEF.shared:
             continue  # a real shared heading is the seller sharing on purpose, not private text
         lines.append(line)
         tokens.append(token)

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from agent.text.debrief import carryover, html_to_text, parse
+from agent.text.body import html_to_text
+from agent.text.debrief import carryover, parse
 from agent.text.render import MeetingContext, Person, Renderer, agenda_items
 from tests.support.helpers import BERLIN
 
