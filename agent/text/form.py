@@ -217,11 +217,15 @@ class Form:
     def read(self, text: str, *, html: bool | None = None) -> Reading:
         """Read a filled-in form. `html` True: an HTML body (Outlook); None: plain text, in
         which HTML tags are tolerated."""
+        return self.read_lines(body_lines(text, html=html))
+
+    def read_lines(self, lines: list[str]) -> Reading:
+        """Read a filled-in form from the lines a person sees in it."""
         collected: dict[str, list[str]] = {}
         entries: dict[str, list[str]] = {key: [] for key in self.shared}
         private_rest: list[str] = []
         withheld: list[str] = []
-        for block in self._blocks(body_lines(text, html=html)):
+        for block in self._blocks(lines):
             held: list[str] = []
             read = self.reads.get(block.name, Read.TEXT)
             if read is Read.ITEMS:
