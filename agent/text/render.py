@@ -27,6 +27,7 @@ from jinja2 import (
 from jinja2.runtime import LoopContext
 from jinja2.sandbox import SandboxedEnvironment
 
+from agent.core.callplan import PlanShared, Topic
 from agent.core.errors import ConfigError
 from agent.core.history import Agreed, Carryover, Commitment
 from agent.text.splice import neutralise
@@ -91,14 +92,15 @@ class MeetingContext(NamedTuple):
     agenda_draft: str = (
         ""  # the agenda as text, shown in the prep block when the customer organizes
     )
+    plan: PlanShared | None = None  # what has settled of the call plan's shared sections
 
     @property
     def minutes(self) -> int:
         return int((self.end - self.start).total_seconds() // 60)
 
     def shared(self) -> MeetingContext:
-        """What a customer-visible agenda may be rendered from: only the shared part of the
-        carry-over."""
+        """What a customer-visible agenda may be rendered from: the settled shared sections of
+        the call plan, the shared part of the carry-over, and nothing else private."""
         if self.carry is None and not self.agenda_draft:
             return self  # nothing private to leave out
         return self._replace(carry=self.carry.shared() if self.carry else None, agenda_draft="")
@@ -109,7 +111,13 @@ class MeetingContext(NamedTuple):
 # counters of a for loop. Nothing else.
 _READABLE: dict[type, frozenset[str]] = {
     cls: frozenset(field.name for field in fields(cls)) | extra
-    for cls, extra in ((Commitment, set()), (Agreed, set()), (Carryover, set()))
+    for cls, extra in (
+        (Commitment, set()),
+        (Agreed, set()),
+        (Carryover, set()),
+        (PlanShared, set()),
+        (Topic, set()),
+    )
 } | {
     Person: frozenset(Person._fields) | {"label"},
     AgendaItem: frozenset(AgendaItem._fields),

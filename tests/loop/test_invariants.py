@@ -175,10 +175,10 @@ def test_text_outside_the_markers_survives_byte_for_byte(harness: Harness, agent
     harness.write_description(harness.meeting(key), harness.meeting(key).description + imitation)
     theirs = people_part(harness.meeting(key))  # all people wrote, as the server keeps it
     assert "Agenda draft by Alex" in theirs and "my own words" in theirs
-    harness.edit_meeting(key, title="Globex (new title)")  # the agenda must be rewritten
+    harness.edit_meeting(key, minutes=90)  # longer: the agenda's timings must be rewritten
     agent.cycle()
     after = harness.meeting(key)
-    assert "Globex (new title)" in readable(after)
+    assert "(37 min)" in readable(after)
     assert people_part(after) == theirs
     undone = undo(agent.sync)
     assert undone.restored and harness.meeting(key).description == theirs
@@ -273,8 +273,12 @@ def test_each_attendee_gets_one_update_per_real_agenda_change(
     # not a change of ours
     harness.edit_meeting(key, description=harness.meeting(key).description + "\nroom 4")
     agent.cycle()
-    # the agenda shows the time: one real change
+    # moved: the invitation carries its own time, and the agenda does not repeat it
     harness.edit_meeting(key, start=at(harness, 0, 11))
+    agent.cycle()
+    assert harness.notifications() == {"dana@globex.example": 1, "raj@globex.example": 1}
+    # longer: the agenda's timings change, one real change
+    harness.edit_meeting(key, minutes=90)
     agent.cycle()
     agent.cycle()
     assert harness.notifications() == {"dana@globex.example": 2, "raj@globex.example": 2}

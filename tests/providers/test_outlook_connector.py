@@ -377,8 +377,8 @@ def test_an_html_invitation_gets_the_agenda_through_outlook_rewriting_and_keeps_
         sum(len(c.applied) for c in sync.cycle().calendars) == 0 and harness.versions() == versions
     )
     assert harness.notifications() == {"dana@globex.example": 1}
-    # the seller adds a line after the agenda in Outlook; a real change (new time) rewrites only our
-    # part
+    # the seller adds a line after the agenda in Outlook; a real change (a longer meeting) rewrites
+    # only our part
     graph.edit(
         SELLER,
         key,
@@ -389,10 +389,10 @@ def test_an_html_invitation_gets_the_agenda_through_outlook_rewriting_and_keeps_
             }
         },
     )
-    harness.edit_meeting(key, start=at(0, 11))
+    harness.edit_meeting(key, minutes=90)
     sync.cycle()
     after = graph.raw(SELLER, key).data["body"]["content"]
-    assert "11:00" in after and "PS: parking at gate 2" in after
+    assert "(37 min)" in after and "PS: parking at gate 2" in after
     assert harness.notifications() == {"dana@globex.example": 2}
     report = undo(sync)
     assert report.restored and report.errors == []
