@@ -126,11 +126,12 @@ class BlockTag:
     meeting_key: str
     placed: Interval
     meeting: Interval
-    content: str  # fingerprint of the description the agent wrote
+    content: str  # fingerprint of the description the agent wrote (of a prep: its form)
     pinned: bool = False  # the seller moved it; it follows its meeting but is never re-placed
+    preview: str = ""  # of a prep: fingerprint of the preview the agent last wrote at its end
 
     def fields(self) -> dict[str, str]:
-        return {
+        fields = {
             "agent": AGENT,
             "v": "1",
             "kind": self.kind.value,
@@ -140,6 +141,7 @@ class BlockTag:
             "content": self.content,
             "pinned": "1" if self.pinned else "0",
         }
+        return fields | {"preview": self.preview} if self.preview else fields
 
     def encode(self) -> str:
         return _encode(self.fields())
@@ -162,6 +164,7 @@ class BlockTag:
                 meeting=meeting,
                 content=fields.get("content", ""),
                 pinned=fields.get("pinned") == "1",
+                preview=fields.get("preview", ""),
             )
         except (KeyError, ValueError):
             return None

@@ -9,30 +9,19 @@ form alone, so a fresh preview never reads as an edit and never reaches an agend
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 BEGIN = "──── Preview · kept up to date by callplan ────"
 END = "──── End of preview ────"
 
 
-def form_lines(lines: Iterable[str]) -> list[str]:
-    """The lines outside every preview: from a BEGIN line up to the END line after it (or to
-    the end, if a person deleted that one) is the preview's."""
-    kept: list[str] = []
-    inside = False
-    for line in lines:
-        text = line.strip()
-        if not inside and text == BEGIN:
-            inside = True
-        elif inside and text == END:
-            inside = False
-        elif not inside:
-            kept.append(line)
-    return kept
-
-
 def form_part(text: str) -> str:
-    """A prep's text without its preview."""
-    if BEGIN not in text:
-        return text
-    return "\n".join(form_lines(text.replace("\r\n", "\n").split("\n")))
+    """A prep's text without its preview: from each BEGIN up to the END after it (or to the end,
+    if a person deleted that one) is the preview's. Matched as text, not as lines, so a body
+    whose lines an editor joined with tags keeps its markers where they were."""
+    parts, position = [], 0
+    while (begin := text.find(BEGIN, position)) != -1:
+        parts.append(text[position:begin])
+        end = text.find(END, begin + len(BEGIN))
+        if end == -1:
+            return "".join(parts)
+        position = end + len(END)
+    return "".join(parts) + text[position:]

@@ -12,10 +12,9 @@ import re
 from html.parser import HTMLParser
 from typing import NamedTuple
 
+from agent.core.htmltext import looks_like_html
+
 BLOCK_TAG = re.compile(r"<(?:p|div|br|li|tr|h[1-6])\b", re.I)
-HTML_TAG = re.compile(
-    r"</?(?:p|br|div|li|ul|ol|span|b|strong|i|em|html|body|font|table|h[1-6])\b[^>]*>", re.I
-)
 
 MSO_LEVEL = re.compile(r"mso-list:\s*l\d+\s+level(\d+)", re.I)
 MARGIN_LEFT = re.compile(r"margin-left:\s*(-?[\d.]+)\s*(pt|px|cm|mm|in|em)?", re.I)
@@ -167,10 +166,6 @@ def html_to_text(html: str, *, text_body: bool = False) -> str:
     reader.close()
     reader._end_line()
     return "\n".join(reader.lines)
-
-
-def looks_like_html(text: str) -> bool:
-    return bool(HTML_TAG.search(text))
 
 
 def body_lines(text: str, *, html: bool | None = None) -> list[str]:

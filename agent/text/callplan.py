@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 
 from agent.core.callplan import CallPlan, PlanShared, Topic
-from agent.core.preview import form_lines
+from agent.core.preview import form_part
 from agent.text.body import body_lines
 from agent.text.form import Form, Read, Section
 
@@ -155,7 +155,7 @@ def parse_topic(text: str) -> Topic | None:
 def parse_plan(text: str, *, html: bool | None = None) -> CallPlan:
     """Read the call plan in a prep's text (its preview left out). `html` True: an HTML body
     (Outlook); None: plain text, in which HTML tags are tolerated."""
-    found = CALL_PLAN.read_lines(form_lines(body_lines(text, html=html)))
+    found = CALL_PLAN.read_lines(form_part("\n".join(body_lines(text, html=html))).split("\n"))
     topics = (parse_topic(entry) for entry in found.items("topics"))
     return CallPlan(
         shared=PlanShared(
