@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from agent.core.callplan import PlanRecord
 from agent.core.held import Held
 from agent.core.history import Record
 from agent.core.model import Delta, Event, Kind, Window
@@ -50,11 +51,17 @@ class Artifact:
     meeting_end: datetime | None
     customer: str
     title: str
+    inputs: str = ""  # of an agenda: the fingerprint of what it says (see AgendaTag.inputs)
 
     def record(self) -> Record:
         if self.kind is Kind.AGENDA:  # where its meeting was: whether a read would have seen it
             return Record(
-                self.kind, self.meeting_key, self.ref, self.meeting_start, self.meeting_end
+                self.kind,
+                self.meeting_key,
+                self.ref,
+                self.meeting_start,
+                self.meeting_end,
+                self.inputs,
             )
         return Record(self.kind, self.meeting_key, self.ref, self.start, self.end)
 
@@ -137,8 +144,9 @@ class Store(ABC):
         tombstone: str | None = None,
     ) -> None:
         """Record one applied change, in one transaction: the audit line, the artifact row
-        (upserted, or removed when `forget`), a tombstone when given, and the mirror (the
-        event `after` replaces `before`; `after` None removes it)."""
+        (upserted, or removed when `forget`), a tombstone when given, the mirror (the event
+        `after` replaces `before`; `after` None removes it), and the fingerprint of the preview
+        a prep `after` holds."""
 
     @abstractmethod
     def held(self, key: CalendarKey | None = None, *, account: str | None = None) -> list[Held]:
@@ -148,6 +156,32 @@ class Store(ABC):
     @abstractmethod
     def save_held(self, held: Held) -> None:
         """Insert or replace the record of one held meeting."""
+
+    @abstractmethod
+    def plans(self, key: CalendarKey) -> dict[str, PlanRecord]:
+        """The call plans sellers wrote in the preps of one calendar, by meeting."""
+
+    @abstractmethod
+    def save_plan(self, plan: PlanRecord) -> None:
+        """Insert or replace the record of one meeting's call plan."""
+
+    @abstractmethod
+    def previews(self, key: CalendarKey) -> dict[str, frozenset[str]]:
+        """By meeting, the fingerprints of the previews callplan wrote into its prep (`record`
+        keeps them): a calendar app that saves an older copy back saves one of these."""
+
+    @abstractmethod
+    def forget_plans(self, key: CalendarKey, before: datetime) -> None:
+        """Drop the plans and previews of meetings that started before `before`."""
+
+    @abstractmethod
+    def agenda_rewrites(self, key: CalendarKey, since: datetime) -> dict[str, int]:
+        """By meeting, how many times callplan rewrote an agenda already in the invitation since
+        `since` (the audit log knows: the first insertion is not a rewrite)."""
+
+    @abstractmethod
+    def calendars(self, account: str) -> list[str]:
+        """The calendars of an account that callplan has read."""
 
     @abstractmethod
     def audit(self, account: str | None = None, limit: int | None = None) -> list[AuditEntry]: ...
