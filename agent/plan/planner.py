@@ -27,6 +27,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from typing import NamedTuple
 
 from agent.config.settings import Settings
+from agent.core.callplan import PlanState
 from agent.core.fingerprint import block_edited, digest
 from agent.core.history import History, Owned, Record
 from agent.core.model import (
@@ -63,6 +64,7 @@ from agent.text.render import (
 )
 
 BLOCK_KINDS = (Kind.PREP, Kind.DEBRIEF)
+NO_PLAN = PlanState()
 
 
 class _NewBlock(NamedTuple):
@@ -110,10 +112,20 @@ def plan(
     renderer: Renderer,
     window: Window,
     history: History | None = None,
+    plans: Mapping[str, PlanState] | None = None,
 ) -> list[Change]:
-    """The changes that bring the calendar to what it should hold at `now`."""
+    """The changes that bring the calendar to what it should hold at `now`; `plans` are the
+    call plans sellers wrote in their preps, by meeting."""
     return _Planner(
-        now, list(meetings), owned, list(busy), settings, renderer, window, history or History()
+        now,
+        list(meetings),
+        owned,
+        list(busy),
+        settings,
+        renderer,
+        window,
+        history or History(),
+        plans or {},
     ).run()
 
 
@@ -128,8 +140,10 @@ class _Planner:
         renderer: Renderer,
         window: Window,
         history: History,
+        plans: Mapping[str, PlanState],
     ) -> None:
         self.now = now
+        self.plans = plans
         self.settings = settings
         self.renderer = renderer
         self.window = window
@@ -595,6 +609,7 @@ class _Planner:
             next_meeting=_day(upcoming, zone),
             agenda_items=agenda_items(_minutes(meeting), follow_up=not first),
             carry=carry,
+            plan=self.plans.get(meeting.key, NO_PLAN).agreed,
         )
         return context
 

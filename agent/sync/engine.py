@@ -34,6 +34,7 @@ from agent.core.history import Owned
 from agent.core.logfmt import emit
 from agent.core.model import Delta, Event, Window
 from agent.loop.harvest import Harvester
+from agent.loop.plans import PlanReader
 from agent.plan.changes import (
     Adopt,
     Change,
@@ -156,6 +157,7 @@ class AccountSync:
         self.renderer = renderer
         self.clock = clock
         self.harvester = Harvester(account, connector, store)
+        self.plans = PlanReader(account, store)
         self._calendars: list[str] | None = None
 
     def calendars(self) -> list[str]:
@@ -244,6 +246,7 @@ class AccountSync:
             before = self.connector.requests_sent
             self.harvester.run(key, events, delta, now)
             result.read_requests += self.connector.requests_sent - before
+            self.plans.run(key, events, now)  # what sellers wrote in their preps
         meetings = [event for event in events if not event.is_block]
         result.meetings = meetings
         busy = (
@@ -258,7 +261,15 @@ class AccountSync:
             tombstones=self.store.tombstones(key),
         )
         changes = plan(
-            now, meetings, owned, busy, settings, self.renderer, window, self.harvester.history(now)
+            now,
+            meetings,
+            owned,
+            busy,
+            settings,
+            self.renderer,
+            window,
+            self.harvester.history(now),
+            self.plans.states(key, now),
         )
         result.planned = changes
         if dry_run:
