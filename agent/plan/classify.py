@@ -104,7 +104,11 @@ class Classifier:
         title = event.title.lower()
         if any(keyword.lower() in title for keyword in rules.exclude_title_keywords):
             return Verdict(False, "title excluded by a rule")
-        if self.external_attendees(event):
+        if externals := self.external_attendees(event):
+            if all(a.response is Response.DECLINED for a in externals):
+                # no longer a customer meeting: its future blocks and agenda go, as when the
+                # seller declines
+                return Verdict(False, "every outside guest declined")
             return Verdict(True, "customer meeting")
         if any(keyword.lower() in title for keyword in rules.include_title_keywords):
             return Verdict(True, "title included by a rule")

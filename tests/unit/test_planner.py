@@ -3,11 +3,13 @@ calendar."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
-from agent.core.model import BodyFormat, Response, Status
+from agent.core.model import Attendee, BodyFormat, Response, Status
+from agent.plan.classify import classify
 from agent.text import splice
 from tests.support.helpers import BERLIN, MONDAY, World, account, at, meeting
 
@@ -306,6 +308,40 @@ def test_cancel_decline_and_now_internal_remove_blocks_and_agenda() -> None:
     assert world.get(internal).agenda_tag is None
     assert splice.BEGIN in world.get(cancelled).description  # a cancelled invitation is not touched
     assert world.applied() == []
+
+
+def test_a_meeting_every_outside_guest_declined_is_no_longer_a_customer_meeting() -> None:
+    """Its future blocks and its agenda go, as for one the seller declined; a block the seller
+    wrote in stays, and so does the person's text around the agenda."""
+    world = World()
+    globex = world.add(
+        meeting("Globex", at(1, 10), guests=["dana@globex.example", "raj@globex.example"])
+    )
+    world.add(meeting("Initech", at(1, 14), guests=["eli@initech.example"]))
+    world.calendar.person_edit(globex.ref, description="Dial-in: 555-0100")
+    world.cycle()
+    debrief = world.block_for("debrief", globex)
+    world.calendar.person_edit(debrief.ref, description=debrief.description + "\nmy notes")
+
+    def responses(**answers: Response) -> tuple[Attendee, ...]:
+        return tuple(
+            replace(a, response=answers.get(a.email.split("@")[0], a.response))
+            for a in world.get(globex).attendees
+        )
+
+    world.calendar.person_edit(globex.ref, attendees=responses(dana=Response.DECLINED))
+    world.cycle()
+    assert len(world.blocks()) == 4  # one guest still comes: still a customer meeting
+    world.calendar.person_edit(
+        globex.ref, attendees=responses(dana=Response.DECLINED, raj=Response.DECLINED)
+    )
+    assert classify(world.get(globex), world.account.settings).reason == (
+        "every outside guest declined"
+    )
+    assert sorted(world.applied()) == ["delete", "strip agenda"]
+    assert world.get(globex).description == "Dial-in: 555-0100"
+    assert "my notes" in world.block_for("debrief", globex).description
+    assert len(world.blocks()) == 3 and world.applied() == []
 
 
 def test_a_meeting_deleted_from_the_calendar_takes_its_blocks() -> None:
