@@ -198,9 +198,13 @@ class AgendaTag:
     content: str
     sep: str
     body_format: BodyFormat = BodyFormat.TEXT
+    # the fingerprint of what the agenda says (its plan and debrief parts, the meeting's length,
+    # first or follow-up): it is rewritten when that changes, never for a new template; empty
+    # in a tag an earlier callplan wrote
+    inputs: str = ""
 
     def fields(self) -> dict[str, str]:
-        return {
+        fields = {
             "agent": AGENT,
             "v": "1",
             "kind": Kind.AGENDA.value,
@@ -209,6 +213,7 @@ class AgendaTag:
             "sep": self.sep,
             "format": self.body_format.value,
         }
+        return fields | {"inputs": self.inputs} if self.inputs else fields
 
     def encode(self) -> str:
         return _encode(self.fields())
@@ -223,6 +228,7 @@ class AgendaTag:
                 content=fields["content"],
                 sep=fields.get("sep", ""),
                 body_format=BodyFormat(fields.get("format", BodyFormat.TEXT.value)),
+                inputs=fields.get("inputs", ""),
             )
         except (KeyError, ValueError):
             return None
@@ -362,6 +368,8 @@ class BlockSpec:
     end: datetime
     description: str
     tag: BlockTag
+    # HTML when callplan spliced its preview into a prep a person wrote in as HTML (Outlook)
+    body_format: BodyFormat = BodyFormat.TEXT
 
     def __post_init__(self) -> None:
         _require_aware(self.start, self.end)

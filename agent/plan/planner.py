@@ -41,6 +41,8 @@ from agent.core.model import (
     Status,
     Window,
 )
+from agent.plan import blocks
+from agent.plan.agenda import AgendaDecision, AgendaRules, agenda_inputs
 from agent.plan.changes import (
     Adopt,
     Change,
@@ -57,6 +59,7 @@ from agent.text import splice
 from agent.text.render import (
     MeetingContext,
     Person,
+    Preview,
     Renderer,
     agenda_items,
     debrief_title,
@@ -75,6 +78,7 @@ class _NewBlock(NamedTuple):
     context: MeetingContext
     title: str
     slot: Interval
+    preview: blocks.Preview | None  # a prep's preview, when agendas are on
 
 
 class LineMemo:
@@ -173,6 +177,10 @@ class _Planner:
             for customer, keys in self.by_customer.items()
         }
         self.placer = Placer(settings.working_hours, settings.timezone, now)
+        self.agendas = AgendaRules(settings, self.rules, now)
+        self.decisions: dict[str, AgendaDecision] = {}  # by meeting: what its agenda does
+        self._agenda_adopts: dict[str, Event] = {}  # agendas found by their tag, not recorded
+        self._previews: dict[str, splice.Found] = {}  # by prep block: its preview
 
     # -- the steps -------------------------------------------------------------------------
 
@@ -181,6 +189,10 @@ class _Planner:
         self._remove_unwanted()
         self._place_and_write()
         self._write_new_blocks()
+        for key, meeting in self._agenda_adopts.items():  # agendas this plan did not look at
+            self.changes.append(
+                Adopt(Kind.AGENDA, key, meeting, "agenda found on the calendar by its tag")
+            )
         order = {
             Tombstone: 0,
             Adopt: 0,
@@ -228,9 +240,7 @@ class _Planner:
                 )
         for key, meeting in self.meetings.items():
             if meeting.agenda_tag is not None and (Kind.AGENDA, key) not in self.owned.records:
-                self.changes.append(
-                    Adopt(Kind.AGENDA, key, meeting, "agenda found on the calendar by its tag")
-                )
+                self._agenda_adopts[key] = meeting  # recorded with what it says, if it is looked at
         for (kind, key), record in self.owned.records.items():
             if kind is Kind.AGENDA:
                 self._reconcile_agenda_record(key, record)
@@ -344,10 +354,15 @@ class _Planner:
         for key in self.eligible:
             meeting = self.meetings[key]
             context = self._context(meeting)
+            decision = self._agenda(meeting, context)
             for kind in BLOCK_KINDS:
                 if self._wants_block(kind, key):
-                    self._block(kind, meeting, context, fixed, taken, agents, chain_end[key])
-            self._agenda(meeting, context)
+                    preview = (
+                        self._preview(meeting, context, decision) if kind is Kind.PREP else None
+                    )
+                    self._block(
+                        kind, meeting, context, fixed, taken, agents, chain_end[key], preview
+                    )
 
     def _wants_block(self, kind: Kind, key: str) -> bool:
         return self._enabled(kind) and (kind, key) not in self.tombstones
@@ -433,6 +448,7 @@ class _Planner:
         taken: Timeline,
         agents: Timeline,
         chain_end: datetime,
+        preview: blocks.Preview | None,
     ) -> None:
         ident = (kind, meeting.key)
         existing = self.blocks.get(ident)
@@ -446,38 +462,36 @@ class _Planner:
             agents.add(target)
         title = prep_title(meeting.title) if kind is Kind.PREP else debrief_title(meeting.title)
         if existing is None:
-            self._new.append(_NewBlock(kind, meeting, context, title, target))
+            self._new.append(_NewBlock(kind, meeting, context, title, target, preview))
             return
         old = existing.block_tag
         assert old is not None
         # the text is rendered only if it changed (its fingerprint is remembered by input)
-        key = (kind, title, context, self._drafted(context))
         content = self.renderer.remember(
-            key, lambda: self._memo.fingerprint(title, self._block_text(kind, context))
+            (kind, title, context),
+            lambda: self._memo.fingerprint(title, self._block_text(kind, context)),
         )
-        pinned = _pinned(existing)
-        if existing.span == target and (old.placed, old.meeting, old.content, old.pinned) == (
+        tag = BlockTag(
+            kind,
+            meeting.key,
             target,
             meeting.span,
             content,
-            pinned,
-        ):
-            return  # same place, same text: nothing to write, whoever wrote in it
-        tag = BlockTag(kind, meeting.key, target, meeting.span, content, pinned=pinned)
-        edited = self._edited(existing)
-        if edited:  # keep the person's words; only the times may follow the meeting
-            tag = replace(tag, content=old.content)
-            if tag == old and existing.span == target:
-                return
-        text = existing.description if edited else self._block_text(kind, context)
-        title = existing.title if edited else title
-        self.changes.append(
-            UpdateBlock(
-                existing,
-                BlockSpec(title, target.start, target.end, text, tag),
-                _why(existing, target, meeting),
-            )
+            pinned=_pinned(existing),
+            preview=preview.fingerprint if preview is not None else "",
         )
+        spec = blocks.updated(
+            existing,
+            title,
+            target,
+            tag,
+            lambda: self._block_text(kind, context),
+            preview,
+            self._preview_found(existing),
+            self._form_edited(existing),
+        )
+        if spec is not None:
+            self.changes.append(UpdateBlock(existing, spec, _why(existing, target, meeting)))
 
     def _write_new_blocks(self) -> None:
         """Render and fingerprint the texts of the blocks this plan places, once all are placed.
@@ -486,76 +500,153 @@ class _Planner:
         all in one run, then fingerprinting them all, keeps each step's code and data in the
         processor's caches rather than taking turns with slot search and context building: the
         fastest of six interleaved runs of a 10,000-event first sync took 1.48 s instead of 1.71 s.
+        A prep's fingerprint is of its form; its preview has one of its own.
         """
         texts = [self._block_text(new.kind, new.context) for new in self._new]
         fingerprints = [
             self._memo.fingerprint(new.title, text) for new, text in zip(self._new, texts)
         ]
-        for (kind, meeting, _, title, slot), text, fingerprint in zip(
+        for (kind, meeting, _, title, slot, preview), text, fingerprint in zip(
             self._new, texts, fingerprints
         ):
-            tag = BlockTag(kind, meeting.key, slot, meeting.span, fingerprint)
+            tag = BlockTag(
+                kind,
+                meeting.key,
+                slot,
+                meeting.span,
+                fingerprint,
+                preview=preview.fingerprint if preview is not None else "",
+            )
             self.changes.append(
                 CreateBlock(
-                    BlockSpec(title, slot.start, slot.end, text, tag),
+                    BlockSpec(title, slot.start, slot.end, blocks.whole(text, preview), tag),
                     f"{kind} for a customer meeting",
                 )
             )
 
     def _block_text(self, kind: Kind, context: MeetingContext) -> str:
+        """A block's text: the debrief form, or a prep's form part (its preview comes apart)."""
         if kind is Kind.DEBRIEF:
             return self.renderer.debrief(context)
-        if self._drafted(context):
-            context = context._replace(agenda_draft=self.renderer.agenda(context))
         return self.renderer.prep(context)
 
-    def _drafted(self, context: MeetingContext) -> bool:
-        """Does the prep carry the agenda as a draft (the customer organises the meeting)?"""
-        return not context.seller_organizes and self.settings.agenda.enabled
+    def _preview(
+        self, meeting: Event, context: MeetingContext, decision: AgendaDecision | None
+    ) -> blocks.Preview | None:
+        """The preview the meeting's prep should end with (None when agendas are off): what
+        happens to the agenda, what it carries, what was kept out, and the agenda as the
+        customer will see it once what the seller last wrote has settled (or the draft)."""
+        if decision is None:
+            return None
+        state = self.plans.get(meeting.key, NO_PLAN)
+        carry = context.carry
+        if carry is not None and carry.pending is not None:
+            carry = carry.carrying(carry.pending)
+        latest = context._replace(plan=state.latest, carry=carry)
+        settles = state.settles_at if state.pending is not None else None
+        preview = Preview(
+            decision.status,
+            decision.draft,
+            settles.astimezone(self.settings.timezone)
+            if settles is not None and not (decision.draft or decision.waiting)
+            else None,
+            state.withheld,
+        )
 
-    def _edited(self, block: Event) -> bool:
+        def text() -> str:
+            return self.renderer.preview(
+                context, preview._replace(agenda=self.renderer.agenda(latest))
+            )
+
+        fingerprint = self.renderer.remember(
+            ("preview", context, latest, preview), lambda: splice.preview_fingerprint(text())
+        )
+        return blocks.Preview(fingerprint, text)
+
+    def _preview_found(self, block: Event) -> splice.Found:
+        """A prep's preview, once per block and plan (a debrief has none: ABSENT)."""
+        tag = block.block_tag
+        assert tag is not None
+        if tag.kind is not Kind.PREP:
+            return splice.Found(splice.AgendaState.ABSENT)
+        if block.ref not in self._previews:
+            known = self.plans.get(tag.meeting_key, NO_PLAN).previews
+            self._previews[block.ref] = splice.preview_of(block, known)
+        return self._previews[block.ref]
+
+    def _form_edited(self, block: Event) -> bool:
         """block_edited(block), once per block and plan: fingerprinting a text is not free."""
         if block.ref not in self._edits:
             self._edits[block.ref] = block_edited(block)
         return self._edits[block.ref]
 
-    def _agenda(self, meeting: Event, context: MeetingContext) -> None:
+    def _edited(self, block: Event) -> bool:
+        """Did a person write in a block: in its text, or (a prep) in callplan's preview? Their
+        words are kept, and the block is never deleted."""
+        return self._form_edited(block) or blocks.typed_in(self._preview_found(block))
+
+    def _agenda(self, meeting: Event, context: MeetingContext) -> AgendaDecision | None:
+        """Decide the meeting's agenda (agent.plan.agenda) and plan the write it needs; None
+        when agendas are off."""
         settings = self.settings.agenda
-        if not (settings.enabled and meeting.self_is_organizer) or meeting.start <= self.now:
-            return
-        if (Kind.AGENDA, meeting.key) in self.tombstones:
-            return
-        body_format = meeting.agenda_tag.body_format if meeting.agenda_tag else meeting.body_format
+        if not settings.enabled:
+            return None
+        tag = meeting.agenda_tag
+        body_format = tag.body_format if tag else meeting.body_format
         splicer = splice.splicer(body_format)
-        found = splicer.find(meeting.description, meeting.agenda_tag)
-        if found.state not in (splice.AgendaState.ABSENT, splice.AgendaState.OURS):
-            return  # a person edited or removed it, or marker text we cannot vouch for: hands off
+        found = splicer.find(meeting.description, tag)
+        record = self.owned.records.get((Kind.AGENDA, meeting.key))
         html = body_format is BodyFormat.HTML
 
         def body() -> str:
             return self.renderer.agenda_html(context) if html else self.renderer.agenda(context)
 
-        notify = settings.notify == "changes"
-        if found.state is splice.AgendaState.ABSENT:
-            if meeting.start - self.now > timedelta(days=settings.lead_days):
-                return  # not due yet: the customer gets it once, close to the meeting
-            text, sep = splicer.insert(meeting.description, rendered := body())
-            tag = AgendaTag(meeting.key, splicer.fingerprint(rendered), sep, body_format)
-            self.changes.append(WriteAgenda(meeting, text, tag, notify, "agenda inserted"))
-            return
-        assert meeting.agenda_tag is not None
-        if (
-            self.renderer.remember(
+        def changed() -> bool:
+            assert tag is not None
+            fingerprint = self.renderer.remember(
                 (Kind.AGENDA, body_format, context), lambda: splicer.fingerprint(body())
             )
-            == meeting.agenda_tag.content
-        ):
-            return
-        text = splicer.replace(
-            meeting.description, found, rendered := body(), meeting.agenda_tag.sep
+            return fingerprint != tag.content
+
+        decision = self.agendas.decide(
+            meeting,
+            context,
+            self.plans.get(meeting.key, NO_PLAN),
+            found,
+            (Kind.AGENDA, meeting.key) in self.tombstones,
+            (tag.inputs if tag else "") or (record.inputs if record else ""),
+            changed,
         )
-        tag = replace(meeting.agenda_tag, content=splicer.fingerprint(rendered))
-        self.changes.append(WriteAgenda(meeting, text, tag, notify, "agenda content changed"))
+        self.decisions[meeting.key] = decision
+        notify = settings.notify == "changes"
+        adopted = self._agenda_adopts.pop(meeting.key, None)
+        if decision.action == "insert":
+            text, sep = splicer.insert(meeting.description, rendered := body())
+            new = AgendaTag(
+                meeting.key, splicer.fingerprint(rendered), sep, body_format, agenda_inputs(context)
+            )
+            self.changes.append(WriteAgenda(meeting, text, new, notify, "agenda inserted"))
+        elif decision.action == "rewrite":
+            assert tag is not None
+            text = splicer.replace(meeting.description, found, rendered := body(), tag.sep)
+            new = replace(tag, content=splicer.fingerprint(rendered), inputs=agenda_inputs(context))
+            self.changes.append(WriteAgenda(meeting, text, new, notify, "agenda content changed"))
+        elif decision.action == "adopt":
+            self.changes.append(
+                Adopt(
+                    Kind.AGENDA,
+                    meeting.key,
+                    meeting,
+                    "agenda written by an earlier callplan: kept as it is until what it says "
+                    "changes",
+                    inputs=agenda_inputs(context),
+                )
+            )
+        elif adopted is not None:
+            self.changes.append(
+                Adopt(Kind.AGENDA, meeting.key, adopted, "agenda found on the calendar by its tag")
+            )
+        return decision
 
     def _context(self, meeting: Event) -> MeetingContext:
         settings = self.settings
@@ -609,7 +700,8 @@ class _Planner:
             next_meeting=_day(upcoming, zone),
             agenda_items=agenda_items(_minutes(meeting), follow_up=not first),
             carry=carry,
-            plan=self.plans.get(meeting.key, NO_PLAN).agreed,
+            plan=self.plans.get(meeting.key, NO_PLAN).agreed if settings.agenda.enabled else None,
+            agenda_on=settings.agenda.enabled,
         )
         return context
 

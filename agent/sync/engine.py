@@ -428,6 +428,9 @@ class AccountSync:
                     meeting_end=meeting.end if meeting else (block.meeting.end if block else None),
                     customer=customer,
                     title=meeting.title if meeting else "",
+                    # what an agenda says: its tag's, or (an earlier callplan's) the planner's
+                    inputs=(change.inputs if isinstance(change, Adopt) else "")
+                    or (owned.agenda_tag.inputs if owned.agenda_tag else ""),
                 )
             self.store.record(
                 key=key,

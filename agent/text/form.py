@@ -347,3 +347,13 @@ def _paragraph(lines: list[str]) -> str:
         for line in lines
     )
     return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def fill_in(form: str, answers: Mapping[str, str]) -> str:
+    """A form with answers typed right under the headings that start with the given words, as
+    a seller types them (the demo and the tests fill forms in this way)."""
+    lines = form.split("\n")
+    for start, answer in answers.items():
+        index = next(i for i, line in enumerate(lines) if line.startswith(start))
+        lines.insert(index + 1, answer)
+    return "\n".join(lines)

@@ -45,6 +45,8 @@ state = "state.db"
 timezone = "Europe/Berlin"
 [defaults.rules]
 internal_domains = ["{SELLER.split("@")[1]}"]
+[defaults.agenda]
+send = "auto"
 [[accounts]]
 name = "ana"
 provider = "caldav"
@@ -273,5 +275,12 @@ def test_the_demo_runs_on_its_own_server_and_converges(radicale: RadicaleServer)
     ):
         assert title in text
     assert "declined by the seller" in text and "cancelled" in text and "all-day event" in text
-    assert "draft in prep (they organise)" in text and "inserted (attendees notified)" in text
-    assert "Second cycle: 0 changes" in text
+    assert "draft in prep (they organise)" in text
+    # the seller's plan, and the invitation built from it, without its private lines
+    invitation = text[text.index("the invitation 'Globex: technical deep dive' as the customer") :]
+    invitation = invitation[: invitation.index("──── End of agenda ────")]
+    assert "Purpose" in invitation and "Agree the scope and success criteria" in invitation
+    assert "- Data residency and the security review (25 min)" in invitation
+    assert "Who should join from your side" in invitation
+    assert "pricing" not in invitation and "Raj" not in invitation
+    assert "Next cycle: 0 changes" in text

@@ -22,18 +22,27 @@ from agent.sync.undo import undo
 from agent.text import splice
 from agent.text.render import Renderer
 from tests.support.harness.base import Harness
+from tests.support.helpers import AUTO
 
 
 class Agent:
     """The agent for one harness: engine, SQLite store in tmp, and a clock the test moves."""
 
-    def __init__(self, harness: Harness, folder: Path, now: datetime) -> None:
+    def __init__(self, harness: Harness, folder: Path, now: datetime, **settings: object) -> None:
         self.harness = harness
         self.now = now
+        self.folder = folder
+        self.settings = settings
         self.store = SqliteStore(folder / "state.db", clock=lambda: self.now)
         domain = harness.seller.split("@")[1]
+        agenda = {**AUTO, **settings.pop("agenda", {})}  # type: ignore[dict-item]
         raw = {
-            "defaults": {"timezone": str(harness.zone), "rules": {"internal_domains": [domain]}},
+            "defaults": {
+                "timezone": str(harness.zone),
+                "rules": {"internal_domains": [domain]},
+                "agenda": agenda,
+                **settings,
+            },
             "accounts": [
                 {
                     "name": "seller",
@@ -59,7 +68,7 @@ class Agent:
     def restart(self, folder: Path) -> Agent:
         """A new process on the same state (or a new state file in another folder)."""
         self.store.close()
-        return Agent(self.harness, folder, self.now)
+        return Agent(self.harness, folder, self.now, **self.settings)
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from connectors.outlook import OutlookConnector
 from tests.providers.connector_contract import ConnectorContract
 from tests.support.fakes.graph import GraphFake
 from tests.support.harness.outlook import SELLER, ZONE, OutlookHarness, graph_time, person
+from tests.support.helpers import AUTO
 from tests.support.servers.proxy import FaultProxy, Truncate
 
 MONDAY = datetime(2030, 3, 18, 7, 0, tzinfo=ZONE)
@@ -332,7 +333,11 @@ def test_instances_of_a_series_keep_their_key_when_rescheduled(
 
 def _html_agent(harness: OutlookHarness, folder: Path) -> AccountSync:
     raw = {
-        "defaults": {"timezone": str(ZONE), "rules": {"internal_domains": ["seller.example"]}},
+        "defaults": {
+            "timezone": str(ZONE),
+            "rules": {"internal_domains": ["seller.example"]},
+            "agenda": AUTO,
+        },
         "accounts": [
             {
                 "name": "seller",

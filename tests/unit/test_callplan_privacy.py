@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agent.core.callplan import PlanShared
 from agent.core.preview import BEGIN, END
 from agent.text import privacy
 from agent.text.callplan import CALL_PLAN, parse_plan
@@ -357,3 +358,33 @@ def test_marked_private_sentences_never_reach_an_agenda(
         if re.search(rf"^- {item}$", text, re.M):
             assert f"- {item}\n" in shown or f"For you: {item}\n" in shown, (item, text)
     assert "Purpose\nAgree the scope of the pilot\n" in shown, text
+
+
+def test_callplans_own_notes_in_a_prep_never_read_as_a_plan() -> None:
+    """The prep opens with callplan's notes (who is coming, the last debrief's objective, open
+    commitments, questions...) and pre-fills suggestions: an untouched prep shares nothing, so
+    nothing reaches an agenda that the debrief's own settling has not let through."""
+    debrief = ADVERSARIAL_DEBRIEF
+    prep = RENDERER.prep(context(debrief))
+    assert "Suggested: Agree the pilot scope" in prep  # the debrief's objective, suggested
+    assert "- Suggested: Review of what we agreed on" in prep
+    plan = parse_plan(prep)
+    assert plan.shared == PlanShared() and plan.withheld == ()
+
+
+ADVERSARIAL_DEBRIEF = """
+Commitment, customer:
+- send the usage data by Friday
+Commitment, us:
+- send pricing by 25 Mar
+Primary objective of the next meeting:
+Agree the pilot scope
+Still to discover:
+- Purpose: who decides?
+Opening statement ideas for next time:
+- Topics: their outage
+Next steps agreed:
+- What we hope to decide: the pilot
+Overview:
+Please bring: the numbers
+"""

@@ -81,7 +81,7 @@ def test_templates_can_be_overridden_from_a_directory(tmp_path: Path) -> None:
     world.cycle()
     assert world.block_for("debrief", event).description == "Custom debrief for Globex"
     # the others stay default
-    assert "BEFORE YOU GO IN" in world.block_for("prep", event).description
+    assert "Before you go in (private" in world.block_for("prep", event).description
 
 
 @pytest.mark.parametrize(

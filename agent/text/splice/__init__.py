@@ -7,10 +7,12 @@ agenda, or for a prep's preview.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from agent.core.fingerprint import words_fingerprint
 from agent.core.htmltext import looks_like_html, text_of
 from agent.core.model import BodyFormat, Event
-from agent.text.splice.html import HTML, HtmlSplicer
+from agent.text.splice.html import HTML, HtmlSplicer, from_text
 from agent.text.splice.markers import (
     AGENDA,
     BEGIN,
@@ -38,8 +40,10 @@ __all__ = [
     "for_meeting",
     "neutralise",
     "preview_fingerprint",
+    "preview_of",
     "preview_splicer",
     "splicer",
+    "with_preview",
 ]
 
 
@@ -70,3 +74,22 @@ PREVIEW_HTML = HtmlSplicer(PREVIEW, preview_fingerprint)
 def preview_splicer(body_format: BodyFormat) -> Splicer:
     """The preview's splicer for a prep block's body in `body_format`."""
     return PREVIEW_HTML if body_format is BodyFormat.HTML else PREVIEW_TEXT
+
+
+def preview_of(block: Event, known: Collection[str] = ()) -> Found:
+    """The preview at the end of a prep block: ours when its fingerprint is one callplan wrote
+    (the block's tag names the last; `known` adds recent ones, which a calendar app may save
+    back), a person's when they typed in it."""
+    tag = block.block_tag
+    fingerprints = {*known, *((tag.preview,) if tag is not None and tag.preview else ())}
+    return preview_splicer(block.body_format).locate(block.description, fingerprints)
+
+
+def with_preview(description: str, body_format: BodyFormat, found: Found, preview: str) -> str:
+    """A prep's description with `preview` (text) in place of the one `found` (or appended when
+    none of ours is there): every byte outside the preview's markers is kept."""
+    splicer = preview_splicer(body_format)
+    body = from_text(preview) if body_format is BodyFormat.HTML else preview
+    if found.state is AgendaState.OURS:
+        return splicer.replace(description, found, body, "")
+    return splicer.insert(description, body)[0]
