@@ -112,14 +112,9 @@ class Connector(ABC):
 
     @abstractmethod
     def set_description(
-        self,
-        calendar: str,
-        meeting: Event,
-        description: str,
-        agenda: AgendaTag | None,
-        notify: bool,
+        self, calendar: str, meeting: Event, text: str, agenda: AgendaTag | None, notify: bool
     ) -> Event:
-        """Replace a meeting's description and its agenda tag (None removes the tag).
+        """Replace a meeting's description with `text`, and its agenda tag (None removes it).
 
         Only the description and the tag change; `notify` says whether attendees should get
         an update (the organizer's client sends it; see `silent_updates`). Etag-guarded

@@ -33,10 +33,11 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-import caldav
 import icalendar
 import niquests
 import recurring_ical_events
+from caldav.collection import Calendar
+from caldav.davclient import DAVClient
 from caldav.elements import dav
 from caldav.lib import error as dav_error
 from caldav.lib.url import URL
@@ -44,7 +45,7 @@ from lxml import etree
 from pydantic import field_validator, model_validator
 
 from agent.config.secrets import read_secret
-from agent.config.settings import Account, Model, validate
+from agent.config.settings import Account, Model, options_parser
 from agent.core.errors import (
     AuthError,
     BadDataError,
@@ -116,10 +117,7 @@ class CaldavOptions(Model):
         return self
 
 
-def parse_options(account: Account) -> CaldavOptions:
-    """Validate an account's caldav keys; errors name the key: `config.toml: accounts[0].url:
-    ...`."""
-    return validate(CaldavOptions, account.options, account.where)
+parse_options = options_parser(CaldavOptions)
 
 
 # --- HTTP ----------------------------------------------------------------------------------
@@ -257,8 +255,9 @@ class Parsed:
         """Event.key of a component: UID, or UID#RECURRENCE-ID (DTSTART for a series master)."""
         if not self.series:
             return self.uid
-        recurrence = component.get("RECURRENCE-ID") or component["DTSTART"]
-        return f"{self.uid}#{rid_text(recurrence.dt, zone)}"
+        # both checked by EventReader: there, and a date or a time
+        moment = (component.get("RECURRENCE-ID") or component.get("DTSTART")).dt
+        return f"{self.uid}#{rid_text(moment, zone)}"
 
 
 class EventReader:
@@ -300,6 +299,8 @@ class EventReader:
             prop = component.get(name)
             if isinstance(prop, list):
                 raise ValueError(f"{name} appears more than once")
+            if prop is not None and not isinstance(prop.dt, date):
+                raise ValueError(f"{name} is neither a date nor a time")
             if (
                 prop is not None
                 and isinstance(prop.dt, datetime)
@@ -313,6 +314,8 @@ class EventReader:
 
     def _span(self, component: icalendar.Component) -> tuple[datetime, datetime, bool]:
         """Start, end and all-day flag, with the RFC 5545 defaults for a missing DTEND."""
+        if not isinstance(component, icalendar.Event):  # what icalendar parses a VEVENT into
+            raise ValueError(f"{component.name} is not an event")
         start, end = component.start, component.end  # icalendar applies DURATION and the defaults
         all_day = not isinstance(start, datetime)
         return self._moment(start), self._moment(end), all_day
@@ -539,7 +542,8 @@ def block_ics(uid: str, block: BlockSpec, stamp: datetime) -> str:
     calendar.add("VERSION", "2.0")
     calendar.add("PRODID", PRODID)
     calendar.add_component(event)
-    return calendar.to_ical().decode("utf-8")
+    text: bytes = calendar.to_ical()
+    return text.decode("utf-8")
 
 
 def _reasons(errors: list[BadDataError]) -> tuple[str, ...]:
@@ -576,7 +580,7 @@ class CaldavConnector(Connector):
         self.zone = zone
         self.where = where or self.url
         self.session = session or RetryingSession()
-        self._client = caldav.DAVClient(
+        self._client = DAVClient(
             url=url, username=username, password=password, enable_rfc6764=False
         )
         # DAVClient builds its own session; ours is the documented attribute it sends through.
@@ -714,11 +718,13 @@ class CaldavConnector(Connector):
             skipped=_reasons(bad),
         )
 
-    def _search(self, collection: caldav.Calendar, window: Window) -> list[Resource]:
+    def _search(self, collection: Calendar, window: Window) -> list[Resource]:
         wide = window.widened(SERVER_SLACK)
-        return self._resources(
-            collection.search(start=wide.start, end=wide.end, event=True, post_filter=False)
+        found: object = collection.search(
+            start=wide.start, end=wide.end, event=True, post_filter=False
         )
+        assert isinstance(found, list), "a DAVClient answers at once (an async client would not)"
+        return self._resources(found)
 
     def _read(
         self, calendar: str, resources: list[Resource], window: Window
@@ -874,12 +880,7 @@ class CaldavConnector(Connector):
             self._status(response, current.ref, "DELETE")
 
     def set_description(
-        self,
-        calendar: str,
-        meeting: Event,
-        description: str,
-        agenda: AgendaTag | None,
-        notify: bool,
+        self, calendar: str, meeting: Event, text: str, agenda: AgendaTag | None, notify: bool
     ) -> Event:
         """Replace the DESCRIPTION and agenda tag of one meeting (one instance of a series), and
         put the same agenda change in the description's HTML copies (connectors.caldav_html).
@@ -904,7 +905,7 @@ class CaldavConnector(Connector):
             component,
             _text(component, "DESCRIPTION"),
             AgendaTag.decode(tag) if tag else None,
-            description,
+            text,
             agenda,
         )
         changes = written.properties

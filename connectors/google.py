@@ -142,7 +142,7 @@ class Unreadable(Exception):
     """An answer to a read that is not what the API sends: cut short on the way."""
 
 
-class CountingHttp(google_auth_httplib2.AuthorizedHttp):
+class CountingHttp(google_auth_httplib2.AuthorizedHttp):  # type: ignore[misc]  # ships no types
     """The authorised httplib2 transport googleapiclient sends through, counting every request.
 
     httplib2 is googleapiclient's own transport: batches, 401-refresh-and-resend and timeouts
@@ -635,18 +635,13 @@ class GoogleConnector(Connector):
         self._execute(self._conditional(request, current.etag), f"delete block {current.ref}")
 
     def set_description(
-        self,
-        calendar: str,
-        meeting: Event,
-        description: str,
-        agenda: AgendaTag | None,
-        notify: bool,
+        self, calendar: str, meeting: Event, text: str, agenda: AgendaTag | None, notify: bool
     ) -> Event:
         """PATCH a meeting's description and agenda tag, notifying attendees only when asked to."""
         request = self.service.events().patch(
             calendarId=calendar,
             eventId=meeting.ref,
-            body=agenda_patch(description, agenda),
+            body=agenda_patch(text, agenda),
             sendUpdates=self.send_updates if notify else "none",
         )
         return self._event(

@@ -33,7 +33,7 @@ from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 from pydantic import field_validator, model_validator
 
 from agent.config.secrets import read_text, secret_path, write_private
-from agent.config.settings import Account, Model, validate
+from agent.config.settings import Account, Model, options_parser
 from agent.core.errors import AuthError, ConfigError
 from connectors.endpoints import secure_url
 
@@ -85,10 +85,7 @@ class GoogleOptions(Model):
         return self
 
 
-def parse_options(account: Account) -> GoogleOptions:
-    """Validate an account's google keys; errors name the key: `config.toml: accounts[0].token_file:
-    ...`."""
-    return validate(GoogleOptions, account.options, account.where)
+parse_options = options_parser(GoogleOptions)
 
 
 def scopes_for(account: Account) -> list[str]:
@@ -129,7 +126,9 @@ class TokenStore:
         try:
             info = json.loads(text)
             granted = set(info.get("scopes") or scopes)
-            credentials = user_credentials.Credentials.from_authorized_user_info(info, scopes)
+            credentials: user_credentials.Credentials = (
+                user_credentials.Credentials.from_authorized_user_info(info, scopes)
+            )
         except (ValueError, TypeError, AttributeError):
             raise ConfigError(
                 f"{secret_path(self.path)} is not a Google token file; {reauthorize(account)}",
@@ -142,7 +141,10 @@ class TokenStore:
                 where=self.where,
             )
         self._saved = credentials.token
-        return credentials.with_token_uri(token_uri) if token_uri else credentials
+        if token_uri:
+            moved: user_credentials.Credentials = credentials.with_token_uri(token_uri)
+            return moved
+        return credentials
 
     def save(
         self, credentials: user_credentials.Credentials, granted: list[str] | None = None

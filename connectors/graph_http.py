@@ -47,11 +47,11 @@ class GraphSession(requests.Session):
 
     def request(
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
-    ) -> requests.Response:  # type: ignore[override]
+    ) -> requests.Response:
         kwargs["timeout"] = kwargs.get("timeout") or self.timeout
-        headers = dict(kwargs.pop("headers", None) or {})
+        headers = kwargs["headers"] = dict(kwargs.get("headers") or {})
         # sends `headers` as they are then
-        forward = partial(super().request, method, url, *args, headers=headers, **kwargs)
+        forward = partial(super().request, method, url, *args, **kwargs)
         where = str(url).split("?")[0]
         refreshed = False
 

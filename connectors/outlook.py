@@ -30,7 +30,7 @@ Agendas: a meeting body is spliced as text or HTML according to its `contentType
 (agent.text.splice). Graph offers no way to PATCH an organizer's meeting
 without Exchange sending attendees an update, so `notify=False` cannot be honoured; the
 planner only writes an agenda when its content changes, and undo's strip costs each
-attendee one update (README).
+attendee one update (docs/outlook.md).
 
 Tags are three single-value extended properties in one GUID namespace: `callplan-tag`
 (BlockTag), `callplan-agenda` (AgendaTag) and `callplan-owner` (a constant that `find_owned`
@@ -551,12 +551,7 @@ class OutlookConnector(Connector):
         self._send("DELETE", self._url(f"/events/{quote(current.ref)}"), etag=current.etag)
 
     def set_description(
-        self,
-        calendar: str,
-        meeting: Event,
-        description: str,
-        agenda: AgendaTag | None,
-        notify: bool,
+        self, calendar: str, meeting: Event, text: str, agenda: AgendaTag | None, notify: bool
     ) -> Event:
         """PATCH the body (in the meeting's own format) and the agenda tag, if the etag matches.
 
@@ -564,7 +559,7 @@ class OutlookConnector(Connector):
         organizer's meeting body, and Graph has no parameter to prevent it.
         """
         body = {
-            "body": {"contentType": meeting.body_format.value, "content": description},
+            "body": {"contentType": meeting.body_format.value, "content": text},
             "singleValueExtendedProperties": [
                 {"id": AGENDA_PROPERTY, "value": agenda.encode() if agenda else ""},
                 {"id": OWNER_PROPERTY, "value": OWNER if agenda else ""},

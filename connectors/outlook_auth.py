@@ -27,7 +27,7 @@ import msal
 from pydantic import Field, field_validator, model_validator
 
 from agent.config.secrets import read_secret, read_text, secret_path, write_private
-from agent.config.settings import Account, Model, default_state_path, validate
+from agent.config.settings import Account, Model, default_state_path, options_parser
 from agent.core.errors import AuthError, ConfigError
 from connectors.endpoints import secure_url
 
@@ -95,10 +95,7 @@ class OutlookOptions(Model):
         return [f"{self.resource}/{DELEGATED_PERMISSION}"]
 
 
-def parse_options(account: Account) -> OutlookOptions:
-    """Validate an account's outlook keys; errors name the key: `config.toml: accounts[0].tenant:
-    ...`."""
-    return validate(OutlookOptions, account.options, account.where)
+parse_options = options_parser(OutlookOptions)
 
 
 def default_cache_file(account: Account) -> Path:
@@ -177,10 +174,10 @@ class GraphTokens:
             self.cache.has_state_changed = False
 
     def _account(self) -> dict[str, Any] | None:
-        accounts = self._application().get_accounts()
+        accounts: list[dict[str, Any]] = self._application().get_accounts()
         email = self.account.email.lower()
         mine = [a for a in accounts if str(a.get("username", "")).lower() == email]
-        return (mine or accounts or [None])[0]
+        return (mine or accounts)[0] if accounts else None
 
     def __call__(self, force_refresh: bool = False) -> str:
         """A valid access token: from the cache, refreshed silently when it expired."""

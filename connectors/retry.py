@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, NoReturn, TypeVar
 
-from tenacity import RetryCallState, Retrying, stop_after_attempt, wait_exponential
+from tenacity import RetryCallState, Retrying, wait_exponential
 
 from agent.core.errors import ConnectorError, ThrottledError, TransientError
 
@@ -181,8 +181,12 @@ class Retrier:
                 else self.random() * exponential(state)
             )
 
-        def over_budget(state: RetryCallState) -> bool:
-            return state.idle_for + state.upcoming_sleep > self.max_wait
+        def stop(state: RetryCallState) -> bool:
+            """After the last attempt, or when waiting again would sleep past `max_wait`."""
+            return (
+                state.attempt_number >= self.attempts
+                or state.idle_for + state.upcoming_sleep > self.max_wait
+            )
 
         def announce(state: RetryCallState) -> None:
             assert last is not None
@@ -202,7 +206,7 @@ class Retrier:
             sleep=self.sleep,
             retry=failed,
             wait=wait,
-            stop=stop_after_attempt(self.attempts) | over_budget,
+            stop=stop,
             before_sleep=announce,
             retry_error_callback=give_up,
         )

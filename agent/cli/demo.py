@@ -19,16 +19,19 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import caldav
 import icalendar
 import tzlocal
+from caldav.calendarobjectresource import Event
+from caldav.collection import Calendar
+from caldav.davclient import DAVClient
 from rich.console import Console
 from rich.panel import Panel
 
 from agent.cli import present
 from agent.cli.demo_server import RadicaleServer
-from agent.config.settings import parse
+from agent.config.settings import Settings, parse
 from agent.core.model import Kind
+from agent.plan.changes import CreateBlock, WriteAgenda
 from agent.state.backend import open_store
 from agent.state.store import Artifact
 from agent.sync.engine import AccountReport
@@ -156,7 +159,8 @@ PLAN = {
 
 
 def working_days(after: date, count: int) -> list[date]:
-    days, day = [], after
+    days: list[date] = []
+    day = after
     while len(days) < count:
         day += timedelta(days=1)
         if day.weekday() < 5:
@@ -205,10 +209,11 @@ def _ics(seed: Seed, day: date, zone: ZoneInfo) -> str:
     calendar.add("prodid", "-//callplan demo//EN")
     calendar.add("version", "2.0")
     calendar.add_component(event)
-    return calendar.to_ical().decode()
+    text: bytes = calendar.to_ical()
+    return text.decode()
 
 
-def seed_week(calendar: caldav.Calendar, zone: ZoneInfo, today: date) -> int:
+def seed_week(calendar: Calendar, zone: ZoneInfo, today: date) -> int:
     days = working_days(today, 4)
     for seed in WEEK:
         calendar.add_event(_ics(seed, days[seed.day], zone))
@@ -223,9 +228,7 @@ def run_demo(console: Console, clock: Callable[[], datetime] = lambda: datetime.
         tempfile.TemporaryDirectory(prefix="callplan-demo-") as folder,
         RadicaleServer(Path(folder) / "radicale") as server,
     ):
-        client = caldav.DAVClient(
-            url=server.url, username=USER, password="demo", enable_rfc6764=False
-        )
+        client = DAVClient(url=server.url, username=USER, password="demo", enable_rfc6764=False)
         calendar = client.principal().make_calendar(name="Work", cal_id="work")
         count = seed_week(calendar, zone, today)
         console.print(
@@ -274,7 +277,7 @@ def run_demo(console: Console, clock: Callable[[], datetime] = lambda: datetime.
             session.cycle()
             minutes[0] += settings.agenda.settle_minutes  # ...which settles, and goes out
             planning = session.cycle()[0]
-            _show_planned(console, planning, session.store.artifacts())
+            _show_planned(console, planning)
             last = session.cycle()[0]
             console.print(
                 f"\n[bold]Next cycle[/]: {last.changes} changes, {last.requests} API "
@@ -287,42 +290,39 @@ def run_demo(console: Console, clock: Callable[[], datetime] = lambda: datetime.
     )
 
 
-def _show_first(console: Console, report: AccountReport, settings) -> None:  # type: ignore[no-untyped-def]
+def _show_first(console: Console, report: AccountReport, settings: Settings) -> None:
     if report.failure:  # the account's error, or its calendar's
         console.print(f"[red]error[/]: {report.failure}")
         return
     console.print(present.meeting_summary(report, settings))
     console.print(f"First cycle: {report.changes} changes, {report.requests} API request(s).\n")
     calendar = report.calendars[0]
-    written = {
-        (change.kind, change.meeting_key): change
-        for change, outcome in calendar.applied
-        if outcome == "done"
-    }
+    done = [change for change, outcome in calendar.applied if outcome == "done"]
+    blocks = {(c.kind, c.meeting_key): c.block for c in done if isinstance(c, CreateBlock)}
     meetings = sorted(calendar.meetings, key=lambda m: m.start)
     theirs = next(
-        (m for m in meetings if not m.self_is_organizer and (Kind.PREP, m.key) in written), None
+        (m for m in meetings if not m.self_is_organizer and (Kind.PREP, m.key) in blocks), None
     )
     if theirs is not None:
-        prep = written[(Kind.PREP, theirs.key)].block  # type: ignore[attr-defined]
+        prep = blocks[(Kind.PREP, theirs.key)]
         console.print(
             Panel(
                 prep.description,
                 title=f"{prep.title!r}: private, with the agenda as a draft to send",
             )
         )
-    ours = next((m for m in meetings if (Kind.DEBRIEF, m.key) in written), None)
+    ours = next((m for m in meetings if (Kind.DEBRIEF, m.key) in blocks), None)
     if ours is not None:
-        debrief = written[(Kind.DEBRIEF, ours.key)].block  # type: ignore[attr-defined]
+        debrief = blocks[(Kind.DEBRIEF, ours.key)]
         console.print(
             Panel(debrief.description, title=f"{debrief.title!r}: the form the seller fills in")
         )
 
 
-def _write_plan(calendar: caldav.Calendar, prep: Artifact) -> None:
+def _write_plan(calendar: Calendar, prep: Artifact) -> None:
     """The seller types their plan under the headings of the prep's form, in their calendar
     app."""
-    event = caldav.Event(calendar.client, url=prep.ref, parent=calendar)
+    event = Event(calendar.client, url=prep.ref, parent=calendar)
     event.load()
     component = event.icalendar_component
     text = str(component.get("description", ""))
@@ -331,21 +331,18 @@ def _write_plan(calendar: caldav.Calendar, prep: Artifact) -> None:
     event.save()
 
 
-def _show_planned(console: Console, report: AccountReport, artifacts: list[Artifact]) -> None:
+def _show_planned(console: Console, report: AccountReport) -> None:
     """The invitation of the planned meeting, as the customer sees it once the plan settled."""
     calendar = report.calendars[0] if report.calendars else None
-    written = [
-        change
-        for change, outcome in (calendar.applied if calendar else [])
-        if outcome == "done" and change.kind is Kind.AGENDA
-    ]
-    meetings = {m.key: m for m in (calendar.meetings if calendar else [])}
-    for change in written:
-        meeting = meetings.get(change.meeting_key)
-        if meeting is not None and meeting.title == PLANNED:
+    applied = calendar.applied if calendar else []
+    titles = {m.key: m.title for m in (calendar.meetings if calendar else [])}
+    for change, outcome in applied:
+        if outcome == "done" and isinstance(change, WriteAgenda):
+            if titles.get(change.meeting_key) != PLANNED:
+                continue
             console.print(
                 Panel(
-                    change.description,  # type: ignore[union-attr]
+                    change.description,
                     title=f"Half an hour later: the invitation {PLANNED!r} as the customer sees "
                     "it, built from the plan (the private lines stayed in the prep)",
                 )

@@ -12,7 +12,7 @@ from rich.table import Table
 from agent.config.settings import Account, Settings
 from agent.core.model import Kind
 from agent.plan.changes import Change, CreateBlock, DeleteBlock, UpdateBlock, WriteAgenda, verb
-from agent.plan.classify import classify
+from agent.plan.classify import Classifier
 from agent.state.store import Artifact, RunStatus
 from agent.sync.engine import AccountReport
 from agent.sync.undo import UndoReport
@@ -91,12 +91,13 @@ def meeting_summary(report: AccountReport, settings: Settings) -> Table:
     table = Table(title=f"What callplan did, meeting by meeting ({report.account})")
     for column in ("When", "Meeting", "Verdict", "Prep", "Debrief", "Agenda"):
         table.add_column(column, overflow="fold")
+    rules = Classifier(settings)
     for calendar in report.calendars:
         done: dict[str, dict[Kind, str]] = defaultdict(dict)
         for change, outcome in calendar.applied:
             done[change.meeting_key][change.kind] = _describe(change, outcome, zone)
         for meeting in sorted(calendar.meetings, key=lambda m: (m.start, m.key)):
-            verdict = classify(meeting, settings)
+            verdict = rules.classify(meeting)
             cells = done.get(meeting.key, {})
             agenda = cells.get(Kind.AGENDA, "")
             if verdict.customer and not meeting.self_is_organizer and settings.agenda.enabled:

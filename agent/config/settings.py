@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import time
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -386,6 +386,16 @@ def validate(model: type[M], data: Any, where: str) -> M:
             .replace("Extra inputs are not permitted", "unknown key")
         )
         raise ConfigError(message, where=_location(where, first["loc"])) from None
+
+
+def options_parser(model: type[M]) -> Callable[[Account], M]:
+    """A connector's `parse_options`: an account's provider keys, validated by the connector's
+    own `model`; errors name the key (`config.toml: accounts[0].url: ...`)."""
+
+    def parse_options(account: Account) -> M:
+        return validate(model, account.options, account.where)
+
+    return parse_options
 
 
 def _location(where: str, loc: tuple[int | str, ...]) -> str:

@@ -124,19 +124,26 @@ class PlanRecord:
             settled = self.plan.shared if self.plan.shared.written else None
         return replace(self, plan=plan, content=content, changed_at=now, settled=settled)
 
-    def state(self, now: datetime, settle: timedelta, **agenda: Any) -> PlanState:
-        """What the planner needs of this plan at `now` (`agenda`: the PlanState's agenda
-        fields)."""
+    def state(
+        self,
+        now: datetime,
+        settle: timedelta,
+        previews: frozenset[str] = frozenset(),
+        rewrites_today: int = 0,
+    ) -> PlanState:
+        """What the planner needs of this plan at `now` (`previews`, `rewrites_today`: what
+        the loop knows of the agenda, as PlanState has them)."""
         latest = self.plan.shared if self.plan is not None and self.plan.shared.written else None
         withheld = self.plan.withheld if self.plan is not None else ()
         if self.settled_by(now, settle):
-            return PlanState(agreed=latest, latest=latest, withheld=withheld, **agenda)
+            return PlanState(latest, latest, None, withheld, previews, rewrites_today)
         return PlanState(
             agreed=self.settled,
             latest=latest,
             settles_at=self.settles_at(settle),
             withheld=withheld,
-            **agenda,
+            previews=previews,
+            rewrites_today=rewrites_today,
         )
 
 

@@ -54,7 +54,16 @@ def observed_fingerprint(block: Event) -> str:
     return block_fingerprint(block.title, text)
 
 
+def edited_content(block: Event) -> str | None:
+    """The fingerprint of what a person made of a block we wrote (its title or text changed);
+    None while it is as we wrote it, or when it is not ours."""
+    tag = block.block_tag
+    if tag is None:
+        return None
+    content = observed_fingerprint(block)
+    return content if content != tag.content else None
+
+
 def block_edited(block: Event) -> bool:
     """Did a person change the title or text of a block we wrote?"""
-    tag = block.block_tag
-    return tag is not None and observed_fingerprint(block) != tag.content
+    return edited_content(block) is not None

@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode
 
 AGENT = "callplan"
@@ -91,6 +91,12 @@ class Attendee:
         return self.address.rpartition("@")[2]
 
 
+def _ours(kind: Kind, meeting_key: str, **rest: str) -> dict[str, str]:
+    """A tag's fields: what every tag of ours starts with (who wrote it, the tag format's
+    version, what it is and for which meeting), then the `rest` of its kind."""
+    return {"agent": AGENT, "v": "1", "kind": kind.value, "meeting": meeting_key, **rest}
+
+
 def _encode(fields: dict[str, str]) -> str:
     return urlencode(sorted(fields.items()))
 
@@ -131,16 +137,14 @@ class BlockTag:
     preview: str = ""  # of a prep: fingerprint of the preview the agent last wrote at its end
 
     def fields(self) -> dict[str, str]:
-        fields = {
-            "agent": AGENT,
-            "v": "1",
-            "kind": self.kind.value,
-            "meeting": self.meeting_key,
-            "placed": f"{_stamp(self.placed.start)}/{_stamp(self.placed.end)}",
-            "at": f"{_stamp(self.meeting.start)}/{_stamp(self.meeting.end)}",
-            "content": self.content,
-            "pinned": "1" if self.pinned else "0",
-        }
+        fields = _ours(
+            self.kind,
+            self.meeting_key,
+            placed=f"{_stamp(self.placed.start)}/{_stamp(self.placed.end)}",
+            at=f"{_stamp(self.meeting.start)}/{_stamp(self.meeting.end)}",
+            content=self.content,
+            pinned="1" if self.pinned else "0",
+        )
         return fields | {"preview": self.preview} if self.preview else fields
 
     def encode(self) -> str:
@@ -204,15 +208,13 @@ class AgendaTag:
     inputs: str = ""
 
     def fields(self) -> dict[str, str]:
-        fields = {
-            "agent": AGENT,
-            "v": "1",
-            "kind": Kind.AGENDA.value,
-            "meeting": self.meeting_key,
-            "content": self.content,
-            "sep": self.sep,
-            "format": self.body_format.value,
-        }
+        fields = _ours(
+            Kind.AGENDA,
+            self.meeting_key,
+            content=self.content,
+            sep=self.sep,
+            format=self.body_format.value,
+        )
         return fields | {"inputs": self.inputs} if self.inputs else fields
 
     def encode(self) -> str:
@@ -308,7 +310,7 @@ class Event:
             or self.self_response is Response.DECLINED
         )
 
-    def with_changes(self, **changes: object) -> Event:
+    def with_changes(self, **changes: Any) -> Event:
         return replace(self, **changes)
 
 

@@ -22,19 +22,31 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, time, timedelta
+from typing import TypedDict
 
 from agent.config.settings import Account
 from agent.core.errors import BadDataError, GoneError, TransientError
-from agent.core.fingerprint import observed_fingerprint
+from agent.core.fingerprint import edited_content
 from agent.core.held import Held
 from agent.core.history import Carryover, History, Past
 from agent.core.model import BodyFormat, Delta, Event, Kind
-from agent.plan.classify import Classifier, held_customer
+from agent.plan.classify import Classifier
 from agent.state.store import Artifact, CalendarKey, Store
 from agent.text.debrief import carryover, parse
 from connectors.base import Connector
 
 log = logging.getLogger("callplan.harvest")
+
+
+class _Seen(TypedDict):
+    """What a cycle sees of a held meeting on the calendar (its debrief is read on its own)."""
+
+    customer: str
+    title: str
+    start: datetime
+    end: datetime
+    externals: tuple[str, ...]
+    next_scheduled: bool
 
 
 class Harvester:
@@ -46,10 +58,19 @@ class Harvester:
         self.connector = connector
         self.store = store
 
-    def run(self, key: CalendarKey, events: list[Event], delta: Delta, now: datetime) -> None:
-        """Record held meetings and read back finished debriefs of one calendar."""
+    def run(
+        self,
+        key: CalendarKey,
+        events: list[Event],
+        delta: Delta,
+        now: datetime,
+        rules: Classifier,
+    ) -> None:
+        """Record held meetings and read back finished debriefs of one calendar; `rules` are
+        the cycle's, which the planner judges the same meetings by."""
         held = {row.meeting_key: row for row in self.store.held(key)}
-        self._record_held(key, [event for event in events if not event.is_block], held, now)
+        meetings = [event for event in events if not event.is_block]
+        self._record_held(key, meetings, held, now, rules)
         blocks = {event.ref: event for event in events if event.is_block}
         changed = set(delta.removed_refs)
         for artifact in self._due(key, now):
@@ -58,9 +79,13 @@ class Harvester:
     # -- held meetings ---------------------------------------------------------------------
 
     def _record_held(
-        self, key: CalendarKey, meetings: list[Event], held: dict[str, Held], now: datetime
+        self,
+        key: CalendarKey,
+        meetings: list[Event],
+        held: dict[str, Held],
+        now: datetime,
+        rules: Classifier,
     ) -> None:
-        rules = Classifier(self.settings)
         customers = {m.key: rules.customer_of(m) for m in meetings if rules.classify(m).customer}
         starts: dict[str, list[datetime]] = defaultdict(list)
         for meeting in meetings:
@@ -77,7 +102,7 @@ class Harvester:
                 scheduled = scheduled or any(
                     meeting.start < start <= meeting.end + horizon for start in starts[customer]
                 )
-            seen = {
+            seen: _Seen = {
                 "customer": customer,
                 "title": meeting.title,
                 "start": meeting.start,
@@ -146,32 +171,32 @@ class Harvester:
                 )
                 return
             row = replace(row, checked_at=now)
-        if block is not None and block.block_tag is not None:
-            content = observed_fingerprint(block)
-            if content != block.block_tag.content and content != row.debrief_content:
-                day = row.start.astimezone(self.settings.timezone).date()
-                html = True if block.body_format is BodyFormat.HTML else None
-                debrief = parse(
-                    block.description, day, html=html, order=self.settings.debrief.date_order
-                )
-                row = row.reread(debrief, content, now, self._settle)
+        content = edited_content(block) if block is not None else None
+        if block is not None and content is not None and content != row.debrief_content:
+            day = row.start.astimezone(self.settings.timezone).date()
+            html = True if block.body_format is BodyFormat.HTML else None
+            debrief = parse(
+                block.description, day, html=html, order=self.settings.debrief.date_order
+            )
+            row = row.reread(debrief, content, now, self._settle)
         if row != held.get(artifact.meeting_key):
             self.store.save_held(row)
             held[artifact.meeting_key] = row
 
     # -- history -----------------------------------------------------------------------------
 
-    def history(self, now: datetime) -> History:
-        """The account's customer meetings before `now`, each with its debrief's carry-over."""
+    def history(self, now: datetime, rules: Classifier) -> History:
+        """The account's customer meetings before `now`, each with its debrief's carry-over,
+        under the customers `rules` give them today."""
         rows = [row for row in self.store.held(account=self.account.name) if row.start < now]
         known = {(row.calendar, row.meeting_key) for row in rows}
         pasts = [
-            Past(held_customer(row, self.settings), row.start, row.title, self._carry(row, now))
+            Past(rules.held_customer(row), row.start, row.title, self._carry(row, now))
             for row in rows
         ]
         pasts += (
-            Past(a.customer, a.meeting_start, a.title)
-            for a in self._recorded(now)
+            Past(a.customer, start, a.title)
+            for a, start in self._recorded(now)
             if (a.calendar, a.meeting_key) not in known
         )
         return History(pasts)
@@ -198,12 +223,12 @@ class Harvester:
             settled=row.settled if waiting else None,
         )
 
-    def _recorded(self, now: datetime) -> Iterable[Artifact]:
+    def _recorded(self, now: datetime) -> Iterable[tuple[Artifact, datetime]]:
         """Debrief records of meetings that started before `now` (held or not yet recorded as
-        held)."""
+        held), each with its meeting's start."""
         for a in self.store.artifacts(account=self.account.name):
             if a.kind is Kind.DEBRIEF and a.meeting_start and a.meeting_start < now:
-                yield a
+                yield a, a.meeting_start
 
 
 def _from_artifact(artifact: Artifact) -> Held:

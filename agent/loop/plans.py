@@ -67,13 +67,12 @@ class PlanReader:
         rewrites = self.store.agenda_rewrites(key, self._day_start(now))
         states = {}
         for meeting in rows.keys() | previews.keys() | rewrites.keys():
-            agenda = {
-                "previews": previews.get(meeting, frozenset()),
-                "rewrites_today": rewrites.get(meeting, 0),
-            }
+            known, today = previews.get(meeting, frozenset()), rewrites.get(meeting, 0)
             row = rows.get(meeting)
             states[meeting] = (
-                row.state(now, self._settle, **agenda) if row is not None else PlanState(**agenda)
+                row.state(now, self._settle, known, today)
+                if row is not None
+                else PlanState(previews=known, rewrites_today=today)
             )
         return states
 

@@ -73,13 +73,13 @@ def updated(
     if form_edited or typed_in(found) or found.state is REMOVED:
         # a person's words: only the times follow the meeting, and callplan's preview (where it
         # is still callplan's) is spliced in
-        text, kept = _spliced(existing, found, shown, preview) if form_edited else (None, None)
+        spliced, kept = _spliced(existing, found, shown, preview) if form_edited else (None, None)
         tag = replace(
             tag,
             content=old.content,
             preview=old.preview if kept is None else kept,
         )
-        text = existing.description if text is None else text
+        text = existing.description if spliced is None else spliced
         if tag == old and existing.span == target and text == existing.description:
             return None
         return BlockSpec(existing.title, target.start, target.end, text, tag, existing.body_format)

@@ -7,6 +7,7 @@ because dry runs and the audit log show it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from agent.core.model import AgendaTag, BlockSpec, Event, Kind
@@ -43,6 +44,8 @@ class UpdateBlock(_WritesBlock):
 class DeleteBlock:
     current: Event
     reason: str
+    # a second copy of the meeting's block: the record is the other one's, and stays
+    surplus: bool = False
 
     @property
     def kind(self) -> Kind:
@@ -108,6 +111,22 @@ class Forget:
 
 
 Change = CreateBlock | UpdateBlock | DeleteBlock | WriteAgenda | Adopt | Tombstone | Forget
+
+# What the store alone hears of comes first, then what frees the calendar before what fills it.
+_RANK = {
+    Tombstone: 0,
+    Adopt: 0,
+    Forget: 0,
+    DeleteBlock: 1,
+    UpdateBlock: 2,
+    CreateBlock: 3,
+    WriteAgenda: 4,
+}
+
+
+def in_order(changes: Iterable[Change]) -> list[Change]:
+    """A plan's changes in the order the engine applies them (stable within a rank)."""
+    return sorted(changes, key=lambda change: _RANK[type(change)])
 
 
 def verb(change: Change) -> str:

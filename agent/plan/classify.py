@@ -22,6 +22,11 @@ def _domain_matches(domain: str, patterns: tuple[str, ...]) -> bool:
     return any(domain == pattern or domain.endswith("." + pattern) for pattern in patterns)
 
 
+def _listed(attendee: Attendee, addresses: tuple[str, ...], domains: tuple[str, ...]) -> bool:
+    """Does a rule's pair of lists name the attendee, by address or by (sub)domain?"""
+    return attendee.address in addresses or _domain_matches(attendee.domain, domains)
+
+
 class Classifier:
     """One seller's rules, applied with memory.
 
@@ -29,7 +34,9 @@ class Classifier:
     say of an address (inside the company? excluded? which customer?) is decided once, and
     a meeting's external attendees (asked for by classification, by the customer look-up and
     by the templates' context) are worked out once per meeting object.
-    The planner keeps one for a whole plan; the functions below make a fresh one.
+    A cycle makes one per account and hands it to the loop, the planner and the engine, so
+    they all give the same answers and each works an address out once; it holds the
+    cycle's meetings, so it lives no longer than the cycle.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -55,9 +62,7 @@ class Classifier:
         email = attendee.address
         if email not in self._internal:
             rules = self.rules
-            included = email in rules.include_addresses or _domain_matches(
-                attendee.domain, rules.include_domains
-            )
+            included = _listed(attendee, rules.include_addresses, rules.include_domains)
             self._internal[email] = not included and _domain_matches(
                 attendee.domain, rules.internal_domains
             )
@@ -67,9 +72,7 @@ class Classifier:
         email = attendee.address
         if email not in self._outside:
             rules = self.rules
-            excluded = email in rules.exclude_addresses or _domain_matches(
-                attendee.domain, rules.exclude_domains
-            )
+            excluded = _listed(attendee, rules.exclude_addresses, rules.exclude_domains)
             self._outside[email] = not excluded and not self.is_internal(attendee)
         return self._outside[email]
 
@@ -161,21 +164,14 @@ class Classifier:
         people at personal domains (gmail.com...) are customers by their address."""
         return self.customer_among(self.external_attendees(event))
 
-
-def classify(event: Event, settings: Settings) -> Verdict:
-    return Classifier(settings).classify(event)
-
-
-def external_attendees(event: Event, settings: Settings) -> tuple[Attendee, ...]:
-    return Classifier(settings).external_attendees(event)
-
-
-def customer_of(event: Event, settings: Settings) -> str:
-    return Classifier(settings).customer_of(event)
-
-
-def customer_among(externals: Iterable[Attendee], settings: Settings) -> str:
-    return Classifier(settings).customer_among(externals)
+    def held_customer(self, held: Held) -> str:
+        """The customer of a held meeting under the current configuration, by the rules a
+        meeting on the calendar is judged by: a [customers] mapping added later gathers
+        earlier meetings under its name too, and an organisation excluded since (or now
+        internal) no longer decides whose meeting it was. With nobody from outside left, the
+        customer it was recorded under."""
+        outside = (a for a in map(Attendee, held.externals) if self._is_outside(a))
+        return self.customer_among(outside) or held.customer
 
 
 def customer_label(customer: str, settings: Settings) -> str:
@@ -192,9 +188,3 @@ def customer_label(customer: str, settings: Settings) -> str:
         else labels[-2]
     )
     return main.replace("-", " ").title()
-
-
-def held_customer(held: Held, settings: Settings) -> str:
-    """The customer of a held meeting under the current configuration: a [customers] mapping
-    added later gathers earlier meetings under its name too."""
-    return customer_among((Attendee(email) for email in held.externals), settings) or held.customer

@@ -6,7 +6,8 @@ calendar by their tags) and returns the smallest list of changes that closes the
 Applying those changes and planning again yields nothing. No I/O, no clock, no randomness:
 `now` and everything else arrive as arguments.
 
-The rules it enforces (DESIGN.md, invariants 2-4):
+The rules it enforces (docs/architecture.md, the invariants: never lose a person's text, never
+spam customers, respect people's choices):
 - a block is never placed twice for one meeting, and duplicates found on the calendar go;
 - a block that has started is history: never moved, rewritten or deleted;
 - a block the seller moved stays where they put it (it follows its meeting if that moves);
@@ -48,13 +49,14 @@ from agent.plan.changes import (
     Change,
     CreateBlock,
     DeleteBlock,
-    Forget,
     Tombstone,
     UpdateBlock,
     WriteAgenda,
+    in_order,
 )
 from agent.plan.classify import Classifier
 from agent.plan.placement import Placer, Timeline
+from agent.plan.wanted import unwanted, vanished
 from agent.text import splice
 from agent.text.render import (
     MeetingContext,
@@ -88,8 +90,8 @@ class LineMemo:
     lines, so normalising line by line and joining the non-empty results gives the same
     string as normalising the whole. The rendered texts of a plan share most of their lines
     (a checklist's questions, a form's headings), and looking a line up costs less than
-    splitting it into words again: 17 µs a text instead of 23 on a first sync's texts. A
-    plan keeps one and drops it with the plan, so it holds only the plan's own lines.
+    splitting it into words again. A plan keeps one and drops it with the plan, so it holds
+    only the plan's own lines.
     """
 
     def __init__(self) -> None:
@@ -116,16 +118,23 @@ def plan(
     renderer: Renderer,
     window: Window,
     history: History | None = None,
+    rules: Classifier | None = None,
     plans: Mapping[str, PlanState] | None = None,
 ) -> list[Change]:
-    """The changes that bring the calendar to what it should hold at `now`; `plans` are the
-    call plans sellers wrote in their preps, by meeting."""
+    """The changes that bring the calendar to what it should hold at `now`.
+
+    `rules` classify the meetings: the cycle's, shared with the loop and the engine, or a
+    fresh set for `settings`. `plans` are the call plans sellers wrote in their preps, by
+    meeting.
+    """
+    rules = rules or Classifier(settings)
+    assert rules.settings is settings, "the rules must be the plan's own settings"
     return _Planner(
         now,
         list(meetings),
         owned,
         list(busy),
-        settings,
+        rules,
         renderer,
         window,
         history or History(),
@@ -140,7 +149,7 @@ class _Planner:
         meetings: list[Event],
         owned: Owned,
         busy: list[Interval],
-        settings: Settings,
+        rules: Classifier,
         renderer: Renderer,
         window: Window,
         history: History,
@@ -148,7 +157,7 @@ class _Planner:
     ) -> None:
         self.now = now
         self.plans = plans
-        self.settings = settings
+        self.settings = settings = rules.settings
         self.renderer = renderer
         self.window = window
         self.history = history
@@ -159,9 +168,10 @@ class _Planner:
         self.deleting: set[tuple[Kind, str]] = set()
         self.tombstones = set(owned.tombstones)  # grows with the tombstones this plan adds
         self._edits: dict[str, bool] = {}
+        self._previews: dict[str, splice.Found] = {}  # by prep block: its preview
         self._memo = LineMemo()
         self._new: list[_NewBlock] = []  # placed, to be written once all are placed
-        self.rules = Classifier(settings)
+        self.rules = rules
         self.blocks = self._canonical_blocks()
         self.customer_keys = {
             key for key, meeting in self.meetings.items() if self.rules.classify(meeting).customer
@@ -180,7 +190,6 @@ class _Planner:
         self.agendas = AgendaRules(settings, self.rules, now)
         self.decisions: dict[str, AgendaDecision] = {}  # by meeting: what its agenda does
         self._agenda_adopts: dict[str, Event] = {}  # agendas found by their tag, not recorded
-        self._previews: dict[str, splice.Found] = {}  # by prep block: its preview
 
     # -- the steps -------------------------------------------------------------------------
 
@@ -193,16 +202,7 @@ class _Planner:
             self.changes.append(
                 Adopt(Kind.AGENDA, key, meeting, "agenda found on the calendar by its tag")
             )
-        order = {
-            Tombstone: 0,
-            Adopt: 0,
-            Forget: 0,
-            DeleteBlock: 1,
-            UpdateBlock: 2,
-            CreateBlock: 3,
-            WriteAgenda: 4,
-        }
-        return sorted(self.changes, key=lambda change: order[type(change)])
+        return in_order(self.changes)
 
     def _canonical_blocks(self) -> dict[tuple[Kind, str], Event]:
         """One block per (kind, meeting); any duplicate on the calendar is deleted."""
@@ -218,7 +218,7 @@ class _Planner:
             chosen[ident] = group[0]
             for extra in group[1:]:
                 if extra.start > self.now and not self._edited(extra):
-                    self.changes.append(DeleteBlock(extra, "duplicate block"))
+                    self.changes.append(DeleteBlock(extra, "duplicate block", surplus=True))
         return chosen
 
     def _eligible(self) -> list[str]:
@@ -245,46 +245,26 @@ class _Planner:
             if kind is Kind.AGENDA:
                 self._reconcile_agenda_record(key, record)
             elif (kind, key) not in self.blocks and self._observable(record):
-                self._gone(kind, key, record.ref, "deleted by a person")
+                self._gone(kind, key, record.ref)
 
-    def _gone(self, kind: Kind, key: str, ref: str, reason: str) -> None:
-        """A recorded artifact is missing. If its meeting still wants it, a person deleted it
-        and it must not come back (tombstone); if not, the agent may have deleted it itself
-        just before a crash, so the record is dropped and nobody is blamed."""
-        meeting = self.meetings.get(key)
-        if kind is Kind.AGENDA:
-            wanted = meeting is not None and self._wants_agenda(meeting)
-        else:
-            wanted = meeting is not None and key in self.customer_keys and self._enabled(kind)
-        if not wanted:
-            self.changes.append(Forget(kind, key, ref, "gone, and no longer needed"))
-            return
-        self.tombstones.add((kind, key))
-        self.changes.append(Tombstone(kind, key, ref, reason))
-
-    def _wants_agenda(self, meeting: Event) -> bool:
-        return not self._unwanted_agenda(meeting)
-
-    def _unwanted_agenda(self, meeting: Event) -> str:
-        """Why the meeting must not hold our agenda, in words; "" when it may."""
-        if meeting.key not in self.customer_keys:
-            return self.rules.classify(meeting).reason
-        if not self.settings.agenda.enabled:
-            return "agenda disabled"
-        if not meeting.self_is_organizer:
-            return "the seller no longer organises the meeting"
-        return ""
+    def _gone(self, kind: Kind, key: str, ref: str) -> None:
+        """A recorded artifact is missing: a tombstone if a person deleted it, else the record
+        goes (`vanished`, the rule the engine follows when a write finds a block gone)."""
+        change = vanished(kind, key, ref, unwanted(kind, self.meetings.get(key), self.rules))
+        if isinstance(change, Tombstone):
+            self.tombstones.add((kind, key))
+        self.changes.append(change)
 
     def _reconcile_agenda_record(self, key: str, record: Record) -> None:
         meeting = self.meetings.get(key)
         if meeting is None:
             # a read would have seen it: the meeting, agenda and all, is gone
             if self._observable(record):
-                self.changes.append(Forget(Kind.AGENDA, key, record.ref, "its meeting is gone"))
+                self._gone(Kind.AGENDA, key, record.ref)
             return  # else out of the window: nothing to protect
         found = splice.for_meeting(meeting).find(meeting.description, meeting.agenda_tag)
         if found.state in (splice.AgendaState.ABSENT, splice.AgendaState.REMOVED):
-            self._gone(Kind.AGENDA, key, record.ref, "agenda removed by a person")
+            self._gone(Kind.AGENDA, key, record.ref)
 
     def _observable(self, record: Record) -> bool:
         """Would this block be in what we read? Only then does its absence mean deletion."""
@@ -308,13 +288,14 @@ class _Planner:
                 tagged = block.block_tag.meeting
                 if not (tagged.start >= self.window.start and tagged.end <= self.window.end):
                     continue  # its meeting is outside what we read, not gone
-                reason = "meeting removed from the calendar"
-            elif key not in self.customer_keys:
-                reason = f"no longer needed: {self.rules.classify(meeting).reason}"
-            elif not self._enabled(kind):
-                reason = f"no longer needed: {kind} blocks are disabled"
-            else:
+            why = unwanted(kind, meeting, self.rules)
+            if not why:
                 continue
+            reason = (
+                "meeting removed from the calendar"
+                if meeting is None
+                else f"no longer needed: {why}"
+            )
             if self._edited(block):
                 continue  # a person wrote in it: their words stay
             self.deleting.add((kind, key))
@@ -326,7 +307,7 @@ class _Planner:
                 or meeting.status is Status.CANCELLED
             ):
                 continue
-            reason = self._unwanted_agenda(meeting)
+            reason = unwanted(Kind.AGENDA, meeting, self.rules)
             if not reason:
                 continue
             splicer = splice.for_meeting(meeting)
@@ -498,9 +479,9 @@ class _Planner:
 
         The changes are the ones writing each block as it is placed would give. Rendering them
         all in one run, then fingerprinting them all, keeps each step's code and data in the
-        processor's caches rather than taking turns with slot search and context building: the
-        fastest of six interleaved runs of a 10,000-event first sync took 1.48 s instead of 1.71 s.
-        A prep's fingerprint is of its form; its preview has one of its own.
+        processor's caches rather than taking turns with slot search and context building, which
+        a large first sync feels (`python -m tests.bench` measures it). A prep's fingerprint is
+        of its form; its preview has one of its own.
         """
         texts = [self._block_text(new.kind, new.context) for new in self._new]
         fingerprints = [

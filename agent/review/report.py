@@ -1,6 +1,6 @@
 """The sales review over the last N days: a pure computation over the held-meeting history.
 
-The figures (the README defines each one for the reader):
+The figures (docs/review.md defines each one for the reader):
 - meetings: customer meetings that started in the period and have ended;
 - debriefed: of those, the ones whose debrief the seller wrote in;
 - dated next steps: the ones whose debrief records at least one open next step (a commitment
@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from agent.config.settings import Account
 from agent.core.held import Held
-from agent.plan.classify import held_customer
+from agent.plan.classify import Classifier
 from agent.state.store import Store
 
 
@@ -192,8 +192,9 @@ def from_store(store: Store, accounts: Sequence[Account], now: datetime, days: i
     """
     rows: list[Held] = []
     for account in accounts:
+        rules = Classifier(account.settings)
         rows += (
-            replace(row, customer=held_customer(row, account.settings))
+            replace(row, customer=rules.held_customer(row))
             for row in store.held(account=account.name)
         )
     return review(rows, now, days, zone_of(accounts))

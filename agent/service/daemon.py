@@ -40,7 +40,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from agent.config import settings as config_module
-from agent.config.settings import ServiceSettings
+from agent.config.settings import LogLevel, ServiceSettings
 from agent.core.errors import CallplanError, ConfigError
 from agent.core.logfmt import emit
 from agent.service import logs
@@ -51,7 +51,7 @@ from agent.sync.session import Session
 
 log = logging.getLogger("callplan.daemon")
 SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
-LEVELS = ("error", "warning", "info", "debug")  # from quietest
+LEVELS: tuple[LogLevel, ...] = ("error", "warning", "info", "debug")  # from quietest
 
 
 def backoff_delay(
@@ -62,7 +62,9 @@ def backoff_delay(
     asked."""
     if failures <= 0:
         return service.interval_seconds
-    delay = min(service.interval_seconds * 2 ** min(failures - 1, 32), service.backoff_max_seconds)
+    delay = min(
+        service.interval_seconds * 2.0 ** min(failures - 1, 32), service.backoff_max_seconds
+    )
     return max(delay, retry_after or 0.0)
 
 

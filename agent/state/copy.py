@@ -228,14 +228,14 @@ def _copy_audit(reading: Statements, writing: Statements, copied: Copied) -> Non
     rows = reading.rows(f"SELECT {columns} FROM audit ORDER BY id")
     if not rows:
         return
-    times = [unstamp(row["at"]) for row in rows]
+    times = [at for row in rows if (at := unstamp(row["at"])) is not None]  # NOT NULL: all
     there = Counter(
         _entry(row)
         for row in writing.rows(
             f"SELECT {columns} FROM audit WHERE at >= ? AND at <= ?",
             [min(times).isoformat(), max(times).isoformat()],
         )
-    )  # type: ignore[type-var]
+    )
     fresh = []
     for row in rows:
         if there[_entry(row)]:

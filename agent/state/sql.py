@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from abc import abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from agent.core.callplan import CallPlan, PlanRecord, PlanShared
 from agent.core.debrief import Debrief, Shared
@@ -15,7 +17,10 @@ from agent.core.errors import StateError
 from agent.core.held import Held
 from agent.core.model import AgendaTag, Delta, Event, Kind, Window
 from agent.state.codec import dump_event, load_event
-from agent.state.store import Artifact, AuditEntry, CalendarKey, RunStatus, Store
+from agent.state.store import Applied, Artifact, AuditEntry, CalendarKey, RunStatus, Store
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 def stamp(value: datetime | None) -> str | None:
@@ -28,6 +33,24 @@ def unstamp(value: str | datetime | None) -> datetime | None:
     if isinstance(value, datetime):
         return value.astimezone(UTC)
     return datetime.fromisoformat(value) if value else None
+
+
+R = TypeVar("R", bound="DataclassInstance")
+
+
+@functools.cache
+def _names(record: type[DataclassInstance]) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(record))
+
+
+def loaded(
+    record: type[R], row: Mapping[str, Any], times: Sequence[str] = (), **converted: Any
+) -> R:
+    """A `record` from a row whose columns are named as its fields: each as the row has it,
+    the `times` as datetimes (`unstamp`), and what `converted` gives (enums, JSON) as given."""
+    values = {name: row[name] for name in _names(record)}
+    values.update({name: unstamp(row[name]) for name in times}, **converted)
+    return record(**values)
 
 
 def upsert(
@@ -246,7 +269,8 @@ class SqlStore(Store):
                 window.end,
             ):
                 return None
-            return rows[0]["cursor"]
+            cursor: str | None = rows[0]["cursor"]
+            return cursor
 
     def events(self, key: CalendarKey) -> list[Event]:
         with self.reading("read the calendar mirror") as sql:
@@ -284,62 +308,37 @@ class SqlStore(Store):
         order = "account, calendar, meeting_start NULLS FIRST, kind"
         with self.reading("read artifacts") as sql:
             rows = sql.rows(f"SELECT * FROM artifacts{condition} ORDER BY {order}", params)
-            return [
-                Artifact(
-                    account=row["account"],
-                    calendar=row["calendar"],
-                    kind=Kind(row["kind"]),
-                    meeting_key=row["meeting_key"],
-                    ref=row["ref"],
-                    etag=row["etag"],
-                    start=unstamp(row["start"]),
-                    end=unstamp(row["end"]),
-                    meeting_start=unstamp(row["meeting_start"]),
-                    meeting_end=unstamp(row["meeting_end"]),
-                    customer=row["customer"],
-                    title=row["title"],
-                    inputs=row["inputs"],
-                )
-                for row in rows
-            ]
+            times = ("start", "end", "meeting_start", "meeting_end")
+            return [loaded(Artifact, row, times, kind=Kind(row["kind"])) for row in rows]
 
     def tombstones(self, key: CalendarKey) -> frozenset[tuple[Kind, str]]:
         with self.reading("read tombstones") as sql:
             rows = sql.rows(f"SELECT kind, meeting_key FROM tombstones WHERE {IN_CALENDAR}", key)
             return frozenset((Kind(row["kind"]), row["meeting_key"]) for row in rows)
 
-    def record(
-        self,
-        *,
-        key: CalendarKey,
-        action: str,
-        kind: Kind,
-        meeting_key: str,
-        reason: str,
-        before: Event | None,
-        after: Event | None,
-        artifact: Artifact | None,
-        forget: bool = False,
-        tombstone: str | None = None,
-    ) -> None:
+    def record(self, **change: Unpack[Applied]) -> None:
+        key, kind, meeting_key = change["key"], change["kind"], change["meeting_key"]
+        before, after, artifact = change["before"], change["after"], change["artifact"]
+        tombstone = change.get("tombstone")
         now = stamp(self._clock())
-        ref = (after or before).ref if (after or before) else (artifact.ref if artifact else "")
+        event = after or before
+        ref = event.ref if event else (artifact.ref if artifact else "")
         with self.writing("record a change") as sql:
             sql.run(
                 ADD_AUDIT,
                 [
                     now,
                     *key,
-                    action,
+                    change["action"],
                     kind.value,
                     meeting_key,
                     ref,
-                    reason,
+                    change["reason"],
                     json.dumps(dump_event(before, source=False)) if before else None,
                     json.dumps(dump_event(after, source=False)) if after else None,
                 ],
             )
-            if forget:
+            if change.get("forget", False):
                 sql.run(
                     f"DELETE FROM artifacts WHERE {IN_CALENDAR} AND kind = ? AND meeting_key = ?",
                     [*key, kind.value, meeting_key],
@@ -387,22 +386,15 @@ class SqlStore(Store):
                 f"SELECT * FROM held{condition} ORDER BY start, account, calendar, meeting_key",
                 params,
             )
+            times = ("start", "end", "debriefed_at", "checked_at", "changed_at")
             return [
-                Held(
-                    calendar=row["calendar"],
-                    meeting_key=row["meeting_key"],
-                    account=row["account"],
-                    customer=row["customer"],
-                    title=row["title"],
-                    start=unstamp(row["start"]),  # type: ignore[arg-type]  # NOT NULL
-                    end=unstamp(row["end"]),  # type: ignore[arg-type]
+                loaded(
+                    Held,
+                    row,
+                    times,
                     externals=tuple(json.loads(row["externals"])),
                     next_scheduled=bool(row["next_scheduled"]),
                     debrief=Debrief.from_json(row["debrief"]) if row["debrief"] else None,
-                    debrief_content=row["debrief_content"],
-                    debriefed_at=unstamp(row["debriefed_at"]),
-                    checked_at=unstamp(row["checked_at"]),
-                    changed_at=unstamp(row["changed_at"]),
                     settled=Shared.from_json(row["settled"]) if row["settled"] else None,
                 )
                 for row in rows
@@ -517,16 +509,10 @@ class SqlStore(Store):
         with self.reading("read the audit log") as sql:
             rows = sql.rows(query, [account] if account else [])
             return [
-                AuditEntry(
-                    id=row["id"],
-                    at=unstamp(row["at"]),  # type: ignore[arg-type]  # NOT NULL
-                    account=row["account"],
-                    calendar=row["calendar"],
-                    action=row["action"],
-                    kind=row["kind"],
-                    meeting_key=row["meeting_key"],
-                    ref=row["ref"],
-                    reason=row["reason"],
+                loaded(
+                    AuditEntry,
+                    row,
+                    ("at",),
                     before=json.loads(row["before"]) if row["before"] else None,
                     after=json.loads(row["after"]) if row["after"] else None,
                 )
@@ -540,18 +526,7 @@ class SqlStore(Store):
             rows = sql.rows("SELECT * FROM runs WHERE account = ?", [account])
             if not rows:
                 return RunStatus(account)
-            row = rows[0]
-            return RunStatus(
-                account=account,
-                last_start=unstamp(row["last_start"]),
-                last_end=unstamp(row["last_end"]),
-                last_error=row["last_error"],
-                next_at=unstamp(row["next_at"]),
-                changes=row["changes"],
-                requests=row["requests"],
-                failures=row["failures"],
-                backlog=row["backlog"],
-            )
+            return loaded(RunStatus, rows[0], ("last_start", "last_end", "next_at"))
 
     def save_run_status(self, status: RunStatus) -> None:
         with self.writing("save run status") as sql:

@@ -20,7 +20,7 @@ from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NotRequired, TypedDict, Unpack
 
 from agent.core.callplan import PlanRecord
 from agent.core.held import Held
@@ -68,6 +68,21 @@ class Artifact:
     @property
     def key(self) -> CalendarKey:
         return CalendarKey(self.account, self.calendar)
+
+
+class Applied(TypedDict):
+    """One change the engine applied, as `Store.record` takes it (by keyword)."""
+
+    key: CalendarKey
+    action: str
+    kind: Kind
+    meeting_key: str
+    reason: str
+    before: Event | None
+    after: Event | None
+    artifact: Artifact | None
+    forget: NotRequired[bool]  # remove the artifact row (default: keep it)
+    tombstone: NotRequired[str | None]  # a tombstone's reason, when the change leaves one
 
 
 @dataclass(frozen=True)
@@ -129,20 +144,7 @@ class Store(ABC):
     def tombstones(self, key: CalendarKey) -> frozenset[tuple[Kind, str]]: ...
 
     @abstractmethod
-    def record(
-        self,
-        *,
-        key: CalendarKey,
-        action: str,
-        kind: Kind,
-        meeting_key: str,
-        reason: str,
-        before: Event | None,
-        after: Event | None,
-        artifact: Artifact | None,
-        forget: bool = False,
-        tombstone: str | None = None,
-    ) -> None:
+    def record(self, **change: Unpack[Applied]) -> None:
         """Record one applied change, in one transaction: the audit line, the artifact row
         (upserted, or removed when `forget`), a tombstone when given, the mirror (the event
         `after` replaces `before`; `after` None removes it), and the fingerprint of the preview

@@ -46,8 +46,9 @@ from agent.plan.changes import (
     WriteAgenda,
     verb,
 )
-from agent.plan.classify import customer_of
+from agent.plan.classify import Classifier
 from agent.plan.planner import plan
+from agent.plan.wanted import unwanted, vanished
 from agent.state.store import Artifact, CalendarKey, Store
 from agent.text.render import Renderer
 from connectors.base import Connector
@@ -183,6 +184,7 @@ class AccountSync:
         is started; the one in flight is finished and recorded."""
         report = AccountReport(self.account.name)
         sent = self.connector.requests_sent
+        rules = Classifier(self.account.settings)  # the loop, the planner and the records share it
         try:
             for calendar in self.calendars():
                 if stop is not None and stop.is_set():
@@ -192,7 +194,7 @@ class AccountSync:
                 report.calendars.append(result)
                 before = self.connector.requests_sent
                 try:
-                    self._calendar_cycle(calendar, result, dry_run, stop)
+                    self._calendar_cycle(calendar, result, dry_run, stop, rules)
                 except ACCOUNT_ERRORS:
                     raise
                 except CallplanError as exc:
@@ -215,7 +217,12 @@ class AccountSync:
         return report
 
     def _calendar_cycle(
-        self, calendar: str, result: CalendarReport, dry_run: bool, stop: threading.Event | None
+        self,
+        calendar: str,
+        result: CalendarReport,
+        dry_run: bool,
+        stop: threading.Event | None,
+        rules: Classifier,
     ) -> None:
         settings = self.account.settings
         key = CalendarKey(self.account.name, calendar)
@@ -244,7 +251,7 @@ class AccountSync:
             events = self.store.events(key)
             # the loop: what sellers wrote in finished debriefs, before planning what comes next
             before = self.connector.requests_sent
-            self.harvester.run(key, events, delta, now)
+            self.harvester.run(key, events, delta, now, rules)
             result.read_requests += self.connector.requests_sent - before
             self.plans.run(key, events, now)  # what sellers wrote in their preps
         meetings = [event for event in events if not event.is_block]
@@ -260,6 +267,7 @@ class AccountSync:
             records={(a.kind, a.meeting_key): a.record() for a in artifacts},
             tombstones=self.store.tombstones(key),
         )
+        history = self.harvester.history(now, rules)
         changes = plan(
             now,
             meetings,
@@ -268,7 +276,8 @@ class AccountSync:
             settings,
             self.renderer,
             window,
-            self.harvester.history(now),
+            history,
+            rules,
             self.plans.states(key, now),
         )
         result.planned = changes
@@ -291,7 +300,7 @@ class AccountSync:
                 )
                 started.update(id(create) for create, _ in steps)
             for step, created in steps:
-                outcome = self._apply(key, calendar, step, by_key, etags, created)
+                outcome = self._apply(key, calendar, step, by_key, etags, rules, created)
                 result.applied.append((step, outcome))
                 meeting = by_key.get(step.meeting_key)
                 emit(
@@ -328,11 +337,12 @@ class AccountSync:
         change: Change,
         meetings: dict[str, Event],
         etags: dict[str, str | None],
+        rules: Classifier,
         created: Event | ConnectorError | None = None,
     ) -> str:
         """Apply one change and record it (a block comes already created, as `created`);
         returns what happened, in a word or two."""
-        record = self._recorder(key, change, meetings)
+        record = self._recorder(key, change, meetings, rules)
         try:
             match change:
                 case CreateBlock():
@@ -345,9 +355,9 @@ class AccountSync:
                 case UpdateBlock(current=current, block=block):
                     updated = self.connector.update(calendar, _fresh(current, etags), block)
                     record("update", current, updated)
-                case DeleteBlock(current=current):
+                case DeleteBlock(current=current, surplus=surplus):
                     self.connector.delete(calendar, _fresh(current, etags))
-                    record("delete", current, None, forget=True)
+                    record("delete", current, None, forget=not surplus)
                 case WriteAgenda(meeting=meeting, description=text, tag=tag, notify=notify):
                     written = self.connector.set_description(
                         calendar, _fresh(meeting, etags), text, tag, notify
@@ -373,32 +383,39 @@ class AccountSync:
             return "skipped: the event could not be read; tried again next cycle"
         except GoneError:
             if isinstance(change, (UpdateBlock, DeleteBlock)):
-                self._gone(key, change)
-                return "gone: deleted by a person"
+                return self._vanished(key, change, meetings, rules)
             return "skipped: the meeting is gone"
         return "done"
 
-    def _gone(self, key: CalendarKey, change: UpdateBlock | DeleteBlock) -> None:
-        """A block vanished under us: a person deleted it. Remember that (unless we meant to)."""
-        wanted = isinstance(change, UpdateBlock)
-        self.store.record(
-            key=key,
-            action="tombstone" if wanted else "delete",
-            kind=change.kind,
-            meeting_key=change.meeting_key,
-            reason="deleted by a person",
-            before=change.current,
-            after=None,
-            artifact=None,
-            forget=True,
-            tombstone="deleted by a person" if wanted else None,
+    def _vanished(
+        self,
+        key: CalendarKey,
+        change: UpdateBlock | DeleteBlock,
+        meetings: dict[str, Event],
+        rules: Classifier,
+    ) -> str:
+        """A block vanished under us. A surplus copy leaves the meeting's recorded block as it
+        is; else the planner's rule says what it means (`vanished`): a person deleted a block
+        its meeting wants (a tombstone), or it went as the agent meant it to (forgotten).
+        Either way the mirror lets it go."""
+        kind, meeting_key, current = change.kind, change.meeting_key, change.current
+        if isinstance(change, DeleteBlock) and change.surplus:
+            self._recorder(key, change, meetings, rules)("delete", current, None)
+            return "gone: deleted meanwhile"
+        gone = vanished(
+            kind, meeting_key, current.ref, unwanted(kind, meetings.get(meeting_key), rules)
         )
+        tombstone = gone.reason if isinstance(gone, Tombstone) else None
+        self._recorder(key, gone, meetings, rules)(
+            verb(gone), current, None, forget=True, tombstone=tombstone
+        )
+        return "gone: deleted by a person" if tombstone else "gone: no longer needed"
 
     def _recorder(
-        self, key: CalendarKey, change: Change, meetings: dict[str, Event]
+        self, key: CalendarKey, change: Change, meetings: dict[str, Event], rules: Classifier
     ) -> Callable[..., None]:
         meeting = meetings.get(change.meeting_key)
-        customer = customer_of(meeting, self.account.settings) if meeting else ""
+        customer = rules.customer_of(meeting) if meeting else ""
 
         def record(
             action: str,
@@ -413,19 +430,18 @@ class AccountSync:
             artifact = None
             if owned is not None and not forget:
                 block = owned.block_tag
+                # its meeting as read, else as the block's tag remembers it
+                span = meeting.span if meeting else (block.meeting if block else None)
                 artifact = Artifact(
-                    account=key.account,
-                    calendar=key.calendar,
+                    *key,
                     kind=change.kind,
                     meeting_key=change.meeting_key,
                     ref=owned.ref,
                     etag=owned.etag,
                     start=owned.start if block else None,
                     end=owned.end if block else None,
-                    meeting_start=meeting.start
-                    if meeting
-                    else (block.meeting.start if block else None),
-                    meeting_end=meeting.end if meeting else (block.meeting.end if block else None),
+                    meeting_start=span.start if span else None,
+                    meeting_end=span.end if span else None,
                     customer=customer,
                     title=meeting.title if meeting else "",
                     # what an agenda says: its tag's, or (an earlier callplan's) the planner's

@@ -179,9 +179,9 @@ _MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "O
 
 def _when(start: datetime, end: datetime | None = None) -> str:
     """A meeting's time as strftime("%a %d %b %Y, %H:%M") would print it, with the end and
-    the zone: "Mon 18 Mar 2030, 09:05–09:50 (CET)". Formatted by hand because strftime took
-    three times as long (every text shows a time); %-formatting is a third faster than an
-    f-string at zero-padded numbers."""
+    the zone: "Mon 18 Mar 2030, 09:05–09:50 (CET)". Formatted by hand because strftime is
+    much slower and every text shows a time; %-formatting beats an f-string at zero-padded
+    numbers."""
     parts = (
         _DAYS[start.weekday()],
         start.day,
@@ -255,7 +255,7 @@ class Renderer:
         try:
             # Template.render(m=ctx) without reading the globals out of their ChainMap on every
             # call (twice: for the variables and for the context's list of global names, which
-            # only imports use); that was half the cost of starting a render
+            # only imports use), a large part of what starting a render cost
             template = self._templates[name]
             context = self._env.context_class(
                 self._env, {**self._globals[name], "m": ctx, **more}, name, template.blocks

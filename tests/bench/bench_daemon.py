@@ -120,7 +120,7 @@ def run_target(target: Target, folder: Path, count: int, interval: float, rounds
         deadline = time.monotonic() + interval * (rounds + 2) + 120
         steady_cpu = steady_wall = None
         while time.monotonic() < deadline:
-            done = defaultdict(int)
+            done: defaultdict[str, int] = defaultdict(int)
             for fields in cycles(service.log()):
                 done[fields["account"]] += 1
             if steady_cpu is None and len(done) == count:  # every first cycle (a full read) is over

@@ -1,4 +1,9 @@
-"""The README's rendered examples are what the shipped templates produce, and its commands hold.
+"""The README and the documents in docs/ say what the code does, and keep saying it.
+
+The rendered examples in docs/artifacts.md are what the shipped templates produce; the README's
+commands and configuration hold; every link and every repository path the documents name
+exists; the architecture's layers are the ones import-linter enforces; every configuration
+example parses; and the code cites no document the repository does not hold.
 
 Run `python -m tests.cli.test_readme --write` to refresh the examples after changing a template.
 """
@@ -6,14 +11,29 @@ Run `python -m tests.cli.test_readme --write` to refresh the examples after chan
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from tests.support.helpers import World, at, meeting
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+ARTIFACTS = DOCS / "artifacts.md"
+ARCHITECTURE = DOCS / "architecture.md"
 PATTERN = re.compile(r"(<!-- example: (\w+) -->\n)(.*?)(<!-- end example -->)", re.S)
+# a path inside the repository, as the documents quote it: `agent/sync/engine.py`, `tests/faults/`
+REPO_PATH = re.compile(r"`((?:agent|connectors|tests|templates|systemd|docs|\.ci)/[\w./-]*)`")
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+TOML_BLOCK = re.compile(r"```toml\n(.*?)```", re.S)
+
+
+def documents() -> list[Path]:
+    return [README, *sorted(DOCS.glob("*.md"))]
 
 
 def examples() -> dict[str, str]:
@@ -41,17 +61,15 @@ def rendered(text: str, found: dict[str, str]) -> str:
     )
 
 
-def test_readme_examples_match_the_templates() -> None:
-    text = README.read_text()
+def test_the_examples_match_the_templates() -> None:
+    text = ARTIFACTS.read_text()
     assert set(m.group(2) for m in PATTERN.finditer(text)) == {"agenda", "prep", "debrief"}
     assert rendered(text, examples()) == text, (
-        "README examples are stale: run python -m tests.cli.test_readme --write"
+        "docs/artifacts.md examples are stale: run python -m tests.cli.test_readme --write"
     )
 
 
 def test_ci_runs_the_readme_test_command() -> None:
-    import subprocess
-
     command = subprocess.run(
         [
             "awk",
@@ -64,11 +82,13 @@ def test_ci_runs_the_readme_test_command() -> None:
         check=True,
     ).stdout.strip()
     assert command.endswith("python -m pytest -q") and "pip install -e '.[test]'" in command
+    assert "lint-imports" in command
+    assert "&& .venv/bin/mypy &&" in command  # the types, checked before the tests run
     assert "callplan demo" in README.read_text()
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
-    README.write_text(rendered(README.read_text(), examples()))
+    ARTIFACTS.write_text(rendered(ARTIFACTS.read_text(), examples()))
 
 
 def test_the_configuration_example_is_valid() -> None:
@@ -78,11 +98,7 @@ def test_the_configuration_example_is_valid() -> None:
 
     text = README.read_text()
     section = text[text.index("## Configuration") :]
-    example = section[
-        section.index("```toml\n") + len("```toml\n") : section.index(
-            "```", section.index("```toml\n") + 7
-        )
-    ]
+    (example, *_) = TOML_BLOCK.findall(section)
     config = parse(tomllib.loads(example), Path("config.toml"))
     (account,) = config.accounts
     assert (
@@ -91,3 +107,119 @@ def test_the_configuration_example_is_valid() -> None:
     )
     assert config.service.interval_seconds == 60
     assert parse_options(account).url == "https://dav.example.com/"
+
+
+MINIMAL_ACCOUNT = """
+[[accounts]]
+name = "work"
+provider = "caldav"
+email = "alex@northpeak.example"
+url = "https://dav.example.com/"
+"""
+
+
+@pytest.mark.parametrize("document", sorted(DOCS.glob("*.md")), ids=lambda path: path.name)
+def test_every_configuration_example_in_the_docs_is_valid(document: Path) -> None:
+    """Each ```toml block parses as a configuration (a block without an account gets one), and
+    each account's provider options pass that provider's own checks."""
+    from agent.config.settings import parse
+    from connectors import caldav, google_auth, outlook_auth
+
+    check = {
+        "caldav": caldav.parse_options,
+        "google": google_auth.parse_options,
+        "outlook": outlook_auth.parse_options,
+    }
+    for block in TOML_BLOCK.findall(document.read_text()):
+        raw = tomllib.loads(block if "[[accounts]]" in block else block + MINIMAL_ACCOUNT)
+        for account in parse(raw, Path("config.toml")).accounts:
+            check[account.provider](account)
+
+
+def test_the_readme_links_every_document() -> None:
+    linked = {
+        (README.parent / target).resolve()
+        for target in LINK.findall(README.read_text())
+        if target.startswith("docs/")
+    }
+    assert linked == {path.resolve() for path in DOCS.glob("*.md")}
+
+
+def slug(heading: str) -> str:
+    """The anchor a Markdown heading gets: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("document", documents(), ids=lambda path: path.name)
+def test_every_link_and_path_a_document_names_exists(document: Path) -> None:
+    text = document.read_text()
+    for target in LINK.findall(text):
+        if re.match(r"[a-z]+:", target):  # https: and mailto: links go outside the repository
+            continue
+        file, _, anchor = target.partition("#")
+        found = (document.parent / file).resolve() if file else document
+        assert found.exists(), f"{document.name}: link to {target}: no such file"
+        if anchor:
+            headings = re.findall(r"^#+ (.*)$", found.read_text(), re.M)
+            assert anchor in {slug(heading) for heading in headings}, (
+                f"{document.name}: link to {target}: no such heading"
+            )
+    for path in REPO_PATH.findall(text):
+        assert (ROOT / path).exists(), f"{document.name} names {path}, which does not exist"
+
+
+def layer_rows() -> list[tuple[list[str], str]]:
+    """The architecture's table of layers, top first: each row's packages and what they hold."""
+    text = ARCHITECTURE.read_text()
+    section = text[text.index("## The layers") : text.index("## One cycle")]
+    rows = []
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 3 and cells[0].isdigit():
+            rows.append((re.findall(r"`([\w/]+)/`", cells[1]), cells[2]))
+    return rows
+
+
+def test_the_architecture_names_the_layers_import_linter_enforces() -> None:
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (layers,) = [
+        contract["layers"]
+        for contract in contracts["contracts"]
+        if contract["type"] == "layers" and "containers" not in contract
+    ]
+    enforced = [sorted(name.strip() for name in layer.split("|")) for layer in layers]
+    documented = [
+        sorted(path.replace("/", ".") for path in packages) for packages, _ in layer_rows()
+    ]
+    assert documented == enforced
+    packages = {init.parent.relative_to(ROOT) for init in (ROOT / "agent").glob("*/__init__.py")}
+    assert {Path(path) for row, _ in layer_rows() for path in row} == packages | {
+        Path("connectors")
+    }
+
+
+def test_every_module_the_architecture_names_in_a_layer_exists() -> None:
+    for packages, holds in layer_rows():
+        for name in re.findall(r"`([\w/]+(?:\.py|/))`", holds):
+            places = [ROOT / package for package in packages] + [ROOT / "agent"]
+            assert any((place / name).exists() for place in places), (
+                f"docs/architecture.md: {name} is in none of {', '.join(packages)}"
+            )
+
+
+def test_the_code_cites_only_documents_of_the_repository() -> None:
+    """Docstrings and comments point to the README and docs/, never to a document the
+    repository does not hold (it would not be there for the reader)."""
+    held = {
+        path.relative_to(ROOT).as_posix()
+        for path in ROOT.glob("**/*.md")
+        if not any(part.startswith(".") for part in path.relative_to(ROOT).parts)
+    }
+    names = {Path(path).name for path in held}
+    for folder in ("agent", "connectors", "tests"):
+        for code in (ROOT / folder).rglob("*.py"):
+            for cited in re.findall(r"[\w./-]*[\w-]+\.md\b", code.read_text()):
+                cited = cited.removeprefix("./")
+                assert (cited in held) if "/" in cited else (cited in names), (
+                    f"{code.relative_to(ROOT)} cites {cited}, which the repository does not hold"
+                )

@@ -163,8 +163,8 @@ class Child:
     `callplan sync --once` runs Session.cycle on a config file; so does the child, with the
     clock fixed, since the command reads the wall clock and tests must not depend on today's
     date. Children are forked from a forkserver that has already imported the agent: each
-    starts in milliseconds rather than the second a new interpreter spends importing the
-    client libraries, so a test can afford to crash and restart the agent many times.
+    starts without importing the client libraries again, as a new interpreter would have to,
+    so a test can afford to crash and restart the agent many times.
     """
 
     def __init__(

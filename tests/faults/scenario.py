@@ -206,7 +206,9 @@ def inspect(
         1 for key, text in written.items() if key in meetings and not kept(meetings[key], text)
     )
     findings.text_lost += sum(1 for key in written if key not in meetings)
-    findings.orphans = sum(1 for block in blocks if block.block_tag.meeting_key not in meetings)  # type: ignore[union-attr]
+    findings.orphans = sum(
+        1 for block in blocks if block.block_tag and block.block_tag.meeting_key not in meetings
+    )
     if store is not None and calendar is not None:
         findings.audit = audit_problems(events, store, calendar)
     return findings
@@ -218,8 +220,8 @@ OWNING = {"create", "update", "adopt", "write agenda"}
 def audit_problems(events: list[Event], store: Store, calendar: CalendarKey) -> list[str]:
     """Where the state database disagrees with the calendar: an artifact recorded at a ref the
     calendar does not have (or holds under another tag), an artifact of ours on the calendar
-    that the database does not know, or a recorded artifact whose last audit entry does not
-    say the agent owns it."""
+    that the database does not know, or a recorded artifact whose last audit entry (of its
+    ref: deleting a duplicate is another block's entry) does not say the agent owns it."""
     on_calendar: dict[tuple[Kind, str], str] = {}
     for event in events:
         if event.block_tag is not None:
@@ -227,10 +229,10 @@ def audit_problems(events: list[Event], store: Store, calendar: CalendarKey) -> 
         elif event.agenda_tag is not None and ours(event) is not None:
             on_calendar[(Kind.AGENDA, event.key)] = event.ref
     recorded = {(a.kind, a.meeting_key): a.ref for a in store.artifacts(calendar)}
-    last: dict[tuple[Kind, str], str] = {}
+    last: dict[tuple[Kind, str, str], str] = {}
     for entry in reversed(store.audit()):
         if (entry.account, entry.calendar) == calendar:
-            last[(Kind(entry.kind), entry.meeting_key)] = entry.action
+            last[(Kind(entry.kind), entry.meeting_key, entry.ref)] = entry.action
     problems = [
         f"{kind} of {key}: recorded at {ref}, not on the calendar"
         for (kind, key), ref in recorded.items()
@@ -241,9 +243,9 @@ def audit_problems(events: list[Event], store: Store, calendar: CalendarKey) -> 
         for kind, key in on_calendar.keys() - recorded.keys()
     ]
     problems += [
-        f"{kind} of {key}: recorded, but its last audit entry is {last.get((kind, key))!r}"
-        for kind, key in recorded
-        if last.get((kind, key)) not in OWNING
+        f"{kind} of {key}: recorded, but its last audit entry is {last.get((kind, key, ref))!r}"
+        for (kind, key), ref in recorded.items()
+        if last.get((kind, key, ref)) not in OWNING
     ]
     return problems
 

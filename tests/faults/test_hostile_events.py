@@ -109,7 +109,7 @@ def test_hostile_events_are_enriched_safely_or_skipped_with_a_reason_and_nothing
         agent.close()
     assert findings.clean, findings
     # every readable hostile meeting got its blocks
-    assert {b.block_tag.meeting_key for b in events if b.block_tag} == set(keys.values())  # type: ignore[union-attr]
+    assert {b.block_tag.meeting_key for b in events if b.block_tag} == set(keys.values())
     # the malformed ones: one line each, logged, left as they were
     assert len(skipped) == len(MALFORMED) and all("\n" not in line for line in skipped), skipped
     logged = [

@@ -264,8 +264,7 @@ def test_a_meeting_above_the_guest_limit_gets_no_agenda_and_the_prep_says_why() 
 
 @pytest.mark.parametrize("named", [False, True])
 def test_a_personal_address_gets_an_agenda_only_when_named_as_a_customer(named: bool) -> None:
-    customers = {"customers": {"Maple Dental": ["jo.maple@gmail.com"]}} if named else {}
-    world = World(**customers)
+    world = World(customers={"Maple Dental": ["jo.maple@gmail.com"]} if named else {})
     coffee = world.add(meeting("Coffee with Jo", at(1, 16), guests=["jo.maple@gmail.com"]))
     world.cycle()
     assert len(world.blocks()) == 2

@@ -1,4 +1,4 @@
-"""DESIGN.md's invariants, as scenarios every provider must pass (see
+"""The invariants of docs/architecture.md, as scenarios every provider must pass (see
 tests/support/harness/base.py).
 
 Each test runs the real engine and state store against a real server (Radicale) or a
@@ -140,7 +140,7 @@ def test_a_crash_between_the_server_write_and_the_database_write_leaves_no_dupli
 ) -> None:
     key = harness.add_meeting("Globex", at(harness, 0, 10), description="Intro")
     record = agent.store.record
-    done = []
+    done: list[object] = []
 
     def crash_after_two(**kwargs):  # type: ignore[no-untyped-def]
         if len(done) == 2:

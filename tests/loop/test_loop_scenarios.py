@@ -107,6 +107,7 @@ def test_meeting_1_debrief_flows_into_meeting_2_once_and_nothing_private_leaks(
     assert people_part(meeting) == second_before  # the seller's words, untouched
     found = splice.for_meeting(meeting).find(meeting.description, meeting.agenda_tag)
     # as text lines or HTML paragraphs
+    assert meeting.agenda_tag is not None
     agenda = plain_text(found.body, meeting.agenda_tag.body_format)
     assert "Purpose\nAgree the pilot scope and its sponsor\n" in agenda
     assert "When we met on Mon 18 Mar 2030, we agreed that\n" in agenda

@@ -9,6 +9,7 @@ real engine and store with an injected clock.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from agent.core.history import History, Past
 from agent.core.model import Event
@@ -33,7 +34,7 @@ def edit_debrief(world: World, event: Event, old: str, new: str) -> None:
     world.calendar.person_edit(block.ref, description=block.description.replace(old, new))
 
 
-def two_meetings(**settings: object) -> tuple[World, Event, Event]:
+def two_meetings(**settings: Any) -> tuple[World, Event, Event]:
     world = World(**settings)
     first = world.add(meeting("Globex 1", at(0, 10)))
     second = world.add(meeting("Globex 2", at(3, 10)))

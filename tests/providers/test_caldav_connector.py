@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -623,6 +624,12 @@ BROKEN = {
         "x", "DTSTART;VALUE=DATE:20300320", "DTEND:20300320T100000Z"
     ),
     "no UID": vevent("", "DTSTART:20300320T100000Z"),
+    "a period for a recurrence id": vevent(
+        "x",
+        "RECURRENCE-ID;VALUE=PERIOD:20300321T100000Z/PT1H",
+        "DTSTART:20300321T120000Z",
+        "DTEND:20300321T130000Z",
+    ),
 }
 
 
@@ -782,7 +789,7 @@ def test_from_account_builds_a_working_connector(
     ],
 )
 def test_bad_options_are_config_errors_that_say_where(
-    options: dict[str, object], message: str
+    options: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(ConfigError) as caught:
         CaldavConnector.from_account(account(**options))

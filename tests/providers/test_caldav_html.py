@@ -62,7 +62,9 @@ class Form:
     def read(self, vevent: icalendar.Component) -> str:
         """The HTML copy as stored."""
         if self.name == "X-ALT-DESC":
-            return unescape_backslash(vevent["X-ALT-DESC"].to_ical().decode())
+            stored = vevent["X-ALT-DESC"].to_ical()
+            assert isinstance(stored, bytes)
+            return unescape_backslash(stored.decode())
         return DataUrl(str(vevent["DESCRIPTION"].params["ALTREP"])).html
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -174,7 +175,7 @@ def test_a_batch_part_throttled_for_good_is_reported_under_its_own_method_and_ad
     )
     sleeps: list[float] = []
     session = connect(harness, sleeps).session
-    parts = [
+    parts: list[dict[str, Any]] = [
         {
             "id": "rename",
             "method": "PATCH",
@@ -432,7 +433,7 @@ def test_an_edit_inside_an_html_agenda_stops_rewrites(
 def test_request_cost_of_a_first_sync_of_two_thousand_events(
     outlook_harness: OutlookHarness, graph: GraphFake
 ) -> None:
-    """The figures in the connector's docstring and the README, measured at the HTTP layer."""
+    """The figures in the connector's docstring and docs/outlook.md, measured at the HTTP layer."""
     harness = outlook_harness
     refs = [
         harness.add_meeting(f"Meeting {n}", at(n % 14, 8 + n % 10, (n * 7) % 60), guests=())

@@ -167,7 +167,7 @@ def test_sigterm_finishes_the_change_in_flight_stops_in_time_and_the_next_start_
     calendar_url: str,
     tmp_secret: Path,
     tmp_path: Path,
-    held_put,
+    held_put: tuple[threading.Event, threading.Event, list[str]],
 ) -> None:
     entered, release, _ = held_put
     state = tmp_path / "state.db"
@@ -215,7 +215,7 @@ def test_a_change_that_cannot_finish_within_the_bound_is_abandoned_safely(
     calendar_url: str,
     tmp_secret: Path,
     tmp_path: Path,
-    held_put,
+    held_put: tuple[threading.Event, threading.Event, list[str]],
     connect: Callable[[str, str], CaldavConnector],
 ) -> None:
     entered, release, paths = held_put

@@ -415,8 +415,9 @@ class TestContract:
                 after=written,
                 artifact=None,
             )
-        written = prep.block_tag.preview  # type: ignore[union-attr]  # when callplan created it
-        assert world.store.previews(key) == {globex.key: frozenset({written, "p1", "p2"})}
+        assert prep.block_tag is not None
+        first = prep.block_tag.preview  # when callplan created it
+        assert world.store.previews(key) == {globex.key: frozenset({first, "p1", "p2"})}
         world.store.forget_plans(key, at(1, 10, 1))
         assert world.store.previews(key) == {}
 
@@ -675,6 +676,7 @@ def test_a_damaged_audit_row_is_a_one_line_error(tmp_path: Path) -> None:
     world = World(store_path=tmp_path / "state.db")
     world.add(meeting("Globex", at(0, 10), description="Intro"))
     world.cycle()
+    assert isinstance(world.store, SqliteStore)
     world.store.db.execute("UPDATE audit SET after = substr(after, 1, 40)")
     with pytest.raises(StateError) as caught:
         world.store.audit()

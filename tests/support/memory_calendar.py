@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from dataclasses import replace
+from typing import Any
 
 from agent.core.errors import ConflictError, GoneError
 from agent.core.model import AgendaTag, BlockSpec, Delta, Event, Interval, Window
@@ -52,7 +53,7 @@ class MemoryCalendar:
             replace(event, ref=ref, key=event.key or ref, calendar=CALENDAR, self_email=self.seller)
         )
 
-    def person_edit(self, ref: str, **changes: object) -> Event:
+    def person_edit(self, ref: str, **changes: Any) -> Event:
         return self._write(replace(self.events[ref], **changes))
 
     def person_delete(self, ref: str) -> None:
@@ -147,12 +148,7 @@ class MemoryConnector(Connector):
         self.cal._remove(current.ref)
 
     def set_description(
-        self,
-        calendar: str,
-        meeting: Event,
-        description: str,
-        agenda: AgendaTag | None,
-        notify: bool,
+        self, calendar: str, meeting: Event, text: str, agenda: AgendaTag | None, notify: bool
     ) -> Event:
         self.cal.requests += 1
         stored = self._current(meeting)
@@ -160,4 +156,4 @@ class MemoryConnector(Connector):
             for attendee in stored.attendees:
                 if attendee.email != self.cal.seller:
                     self.cal.notifications[attendee.email] += 1
-        return self.cal._write(replace(stored, description=description, agenda_tag=agenda))
+        return self.cal._write(replace(stored, description=text, agenda_tag=agenda))

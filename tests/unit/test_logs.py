@@ -6,6 +6,7 @@ import io
 import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -130,7 +131,7 @@ def test_configure_sets_our_level_and_keeps_libraries_at_warning(restored: None)
 
 
 def test_the_journal_is_recognised_by_its_device_and_inode(
-    tmp_path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with (tmp_path / "stream").open("w") as stream:
         found = os.fstat(stream.fileno())

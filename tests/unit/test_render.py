@@ -113,7 +113,7 @@ def test_a_broken_template_is_a_config_error_that_says_where(tmp_path: Path) -> 
 
 
 def test_every_domain_point_is_in_the_templates() -> None:
-    """DOMAIN.md lists what each artifact must contain; check the key phrases are there."""
+    """docs/artifacts.md says what each artifact holds and why; check the key phrases are there."""
     world = World()
     ours = world.add(meeting("Globex", at(0, 10)))
     world.cycle()

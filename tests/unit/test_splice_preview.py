@@ -34,7 +34,7 @@ NEWER = (
 FORM = "PREP · Globex\n\nPurpose (shared):\nAgree the scope\nTopics:\n- Scope (20 min)"
 
 people = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="─"), max_size=60
+    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="─"), max_size=60
 )
 
 

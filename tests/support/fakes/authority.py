@@ -101,11 +101,11 @@ class Authority:
         return self.users[address]
 
     def revoke(self, address: str) -> None:
-        """The user (or an admin) withdraws consent: refresh tokens stop working."""
+        """The user (or an admin) withdraws consent: refresh tokens stop working, and the access
+        tokens already issued stop working at the Graph fake too, which shares this dict."""
         self.users[address].consented = False
-        self.tokens = {
-            token: info for token, info in self.tokens.items() if info["user"] != address
-        }
+        for token in [token for token, info in self.tokens.items() if info["user"] == address]:
+            del self.tokens[token]
 
     # -- endpoints -----------------------------------------------------------------------------
 
@@ -313,7 +313,7 @@ class LoginRedirect(requests.Session):
 
     def request(
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
-    ) -> requests.Response:  # type: ignore[override]
+    ) -> requests.Response:
         parts = urlsplit(str(url))
         if parts.hostname == LOGIN_HOST:
             url = urlunsplit(("http", self.address, parts.path, parts.query, parts.fragment))

@@ -39,6 +39,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from email.message import Message
 from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -818,8 +819,8 @@ class GoogleCalendarFake:
             return status, extra, json.dumps(answer).encode() if answer else b""
         if parts.path == "/batch/calendar/v3" and verb == "POST":
             return self._batch(headers, body)
-        status, extra, answer = self._call(verb, parts.path, query, headers, body, in_batch=False)
-        return status, {"Content-Type": "application/json; charset=UTF-8", **extra}, answer
+        status, extra, payload = self._call(verb, parts.path, query, headers, body, in_batch=False)
+        return status, {"Content-Type": "application/json; charset=UTF-8", **extra}, payload
 
     def _call(
         self,
@@ -896,7 +897,7 @@ class GoogleCalendarFake:
             )
         check_query(resource, name, query)
         one = {key: values[-1] for key, values in query.items()}
-        body = json.loads(raw) if raw else None
+        body: Any = json.loads(raw) if raw else None  # JSON; required where the method has one
         if "request" in spec:
             if body is None:
                 raise _error(400, "required", "Required request body missing.")
@@ -1019,7 +1020,8 @@ class GoogleCalendarFake:
         message = BytesParser().parsebytes(
             b"Content-Type: " + headers.get("content-type", "").encode() + b"\r\n\r\n" + body
         )
-        parts = message.get_payload() if message.is_multipart() else []
+        payload = message.get_payload() if message.is_multipart() else []
+        parts = [part for part in payload if isinstance(part, Message)]
         if not parts or len(parts) > BATCH_LIMIT:
             error = ApiError(
                 400, "invalid", f"A batch must hold between 1 and {BATCH_LIMIT} requests."
@@ -1028,7 +1030,9 @@ class GoogleCalendarFake:
         boundary = f"batch_{secrets.token_hex(8)}"
         out = []
         for part in parts:
-            text = part.get_payload(decode=True).decode()
+            request = part.get_payload(decode=True)
+            assert isinstance(request, bytes), "each part of a batch is an HTTP request"
+            text = request.decode()
             head, _, inner_body = text.replace("\r\n", "\n").partition("\n\n")
             request_line, *header_lines = head.split("\n")
             verb, target, _ = request_line.split(" ", 2)

@@ -42,7 +42,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, quote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -61,7 +61,7 @@ WRITABLE = VISIBLE + (
 )
 MAX_BATCH = 20
 SERIES_HORIZON = timedelta(days=800)  # how far a series without end is followed when it is deleted
-FREQUENCIES = {"daily": rrule.DAILY, "weekly": rrule.WEEKLY}
+FREQUENCIES: dict[str, Literal[3, 2]] = {"daily": rrule.DAILY, "weekly": rrule.WEEKLY}
 WEEKDAYS = {
     name: getattr(rrule, name[:2].upper())
     for name in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")

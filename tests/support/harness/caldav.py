@@ -128,7 +128,7 @@ class CaldavHarness(Harness):
         status, text = send("GET", href)
         assert status == 200, f"GET {href}: {status}"
         calendar = icalendar.Calendar.from_ical(text)
-        change(calendar.walk("VEVENT")[0])
+        change(calendar.events[0])
         status, _ = send("PUT", href, calendar.to_ical().decode())
         assert status in (201, 204), f"PUT {href}: {status}"
 

@@ -198,6 +198,7 @@ class FaultProxy:
     def _forward(self, request: Request) -> tuple[int, list[tuple[str, str]], bytes]:
         if self.before_forward is not None:
             self.before_forward(request.method, request.path)
+        assert self.upstream.hostname is not None, "an upstream URL names its host"
         connection = http.client.HTTPConnection(
             self.upstream.hostname, self.upstream.port, timeout=30
         )

@@ -14,7 +14,7 @@ import urllib.request
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-import caldav
+from caldav.davclient import DAVClient
 
 PASSWORD = "not-checked"  # Radicale with --auth-type none accepts any password but wants one
 SELLER = "ana@seller.example"  # whose calendars the tests read and write
@@ -24,7 +24,7 @@ ZONE = ZoneInfo("Europe/Berlin")  # the seller's zone
 def make_calendar(server_url: str, user: str, cal_id: str = "work", name: str = "Work") -> str:
     """Create a calendar for `user` (who owns /user/ on an auth-less Radicale) and return its
     URL."""
-    with caldav.DAVClient(
+    with DAVClient(
         url=server_url, username=user, password=PASSWORD, enable_rfc6764=False
     ) as client:
         calendar = client.principal().make_calendar(name=name, cal_id=cal_id)
