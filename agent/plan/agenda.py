@@ -159,6 +159,11 @@ class AgendaRules:
         description; `baseline` what the agenda there says (its tag's inputs, or the record of an
         earlier callplan's); `rendered_changed()` whether the agenda rendered now reads otherwise
         than the one there (asked only when what it says changed)."""
+        if meeting.start <= self.now:
+            return AgendaDecision(
+                "under way: the invitation stays as it is",
+                ("The meeting has started: callplan leaves its invitation as it is.",),
+            )
         settles = state.settles_at if state.pending is not None else None
         carry_settles = ctx.carry.settles_at if ctx.carry is not None else None
         soon = (settles, carry_settles, meeting.start)

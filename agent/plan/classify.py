@@ -102,7 +102,9 @@ class Classifier:
             return Verdict(False, "cancelled")
         if event.self_response is Response.DECLINED:
             return Verdict(False, "declined by the seller")
-        if event.end <= event.start:
+        if event.end == event.start:
+            return Verdict(False, "zero length")
+        if event.end < event.start:
             return Verdict(False, "ends before it starts")
         title = event.title.lower()
         if any(keyword.lower() in title for keyword in rules.exclude_title_keywords):

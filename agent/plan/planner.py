@@ -120,16 +120,18 @@ def plan(
     history: History | None = None,
     rules: Classifier | None = None,
     plans: Mapping[str, PlanState] | None = None,
+    verdicts: dict[str, MeetingVerdict] | None = None,
 ) -> list[Change]:
     """The changes that bring the calendar to what it should hold at `now`.
 
     `rules` classify the meetings: the cycle's, shared with the loop and the engine, or a
     fresh set for `settings`. `plans` are the call plans sellers wrote in their preps, by
-    meeting.
+    meeting. `verdicts`, when given, receives what the plan decided for each meeting and why
+    (dry runs and `callplan status` show it).
     """
     rules = rules or Classifier(settings)
     assert rules.settings is settings, "the rules must be the plan's own settings"
-    return _Planner(
+    planner = _Planner(
         now,
         list(meetings),
         owned,
@@ -139,7 +141,19 @@ def plan(
         window,
         history or History(),
         plans or {},
-    ).run()
+    )
+    changes = planner.run()
+    if verdicts is not None:
+        verdicts.update(planner.verdicts())
+    return changes
+
+
+class MeetingVerdict(NamedTuple):
+    """What callplan does with one meeting of the window, and why."""
+
+    meeting: Event
+    verdict: str  # one line: "customer meeting; agenda: waits for a purpose (...)"
+    agenda: AgendaDecision | None = None  # for a customer meeting to come, agendas on
 
 
 class _Planner:
@@ -190,6 +204,27 @@ class _Planner:
         self.agendas = AgendaRules(settings, self.rules, now)
         self.decisions: dict[str, AgendaDecision] = {}  # by meeting: what its agenda does
         self._agenda_adopts: dict[str, Event] = {}  # agendas found by their tag, not recorded
+
+    def verdicts(self) -> dict[str, MeetingVerdict]:
+        """Each meeting's verdict, once the plan has run: why it is not a customer meeting, or
+        what its agenda does."""
+        eligible = set(self.eligible)
+        found = {}
+        for key, meeting in self.meetings.items():
+            verdict = self.rules.classify(meeting)
+            decision = self.decisions.get(key)
+            if not verdict.customer:
+                line = f"left alone: {verdict.reason}"
+            elif key not in eligible:
+                line = f"{verdict.reason}: " + (
+                    "over" if meeting.end <= self.now else "beyond the look-ahead"
+                )
+            elif decision is None:
+                line = f"{verdict.reason}; agendas are off"
+            else:
+                line = f"{verdict.reason}; agenda: {decision.verdict}"
+            found[key] = MeetingVerdict(meeting, line, decision)
+        return found
 
     # -- the steps -------------------------------------------------------------------------
 

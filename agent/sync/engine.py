@@ -32,7 +32,7 @@ from agent.core.errors import (
 )
 from agent.core.history import Owned
 from agent.core.logfmt import emit
-from agent.core.model import Delta, Event, Window
+from agent.core.model import Delta, Event, Interval, Window
 from agent.loop.harvest import Harvester
 from agent.loop.plans import PlanReader
 from agent.plan.changes import (
@@ -47,7 +47,7 @@ from agent.plan.changes import (
     verb,
 )
 from agent.plan.classify import Classifier
-from agent.plan.planner import plan
+from agent.plan.planner import MeetingVerdict, plan
 from agent.plan.wanted import unwanted, vanished
 from agent.state.store import Artifact, CalendarKey, Store
 from agent.text.render import Renderer
@@ -70,6 +70,7 @@ class CalendarReport:
     full: bool = False
     meetings: list[Event] = field(default_factory=list)
     planned: list[Change] = field(default_factory=list)
+    verdicts: dict[str, MeetingVerdict] = field(default_factory=dict)  # by meeting
     applied: list[tuple[Change, str]] = field(default_factory=list)  # (change, outcome)
     skipped: list[str] = field(default_factory=list)
     error: str = ""
@@ -216,6 +217,51 @@ class AccountSync:
         report.requests = self.connector.requests_sent - sent
         return report
 
+    def review(self) -> dict[str, dict[str, MeetingVerdict]]:
+        """By calendar, what callplan would decide for each meeting from what the store holds of
+        the account's calendars (as the last cycle read them), without asking the provider:
+        `callplan status` lists what waits. Nothing is written."""
+        now = self.clock()
+        settings = self.account.settings
+        rules = Classifier(settings)
+        window = window_for(now, settings.lookahead_days, settings.timezone)
+        found: dict[str, dict[str, MeetingVerdict]] = {}
+        for calendar in self.store.calendars(self.account.name):
+            key = CalendarKey(self.account.name, calendar)
+            verdicts = found[calendar] = {}
+            self._plan(key, self.store.events(key), now, window, rules, [], verdicts)
+        return found
+
+    def _plan(
+        self,
+        key: CalendarKey,
+        events: list[Event],
+        now: datetime,
+        window: Window,
+        rules: Classifier,
+        busy: list[Interval],
+        verdicts: dict[str, MeetingVerdict],
+    ) -> list[Change]:
+        """The planner's changes for one calendar's `events`, with what the store knows."""
+        owned = Owned(
+            blocks=tuple(event for event in events if event.is_block),
+            records={(a.kind, a.meeting_key): a.record() for a in self.store.artifacts(key)},
+            tombstones=self.store.tombstones(key),
+        )
+        return plan(
+            now,
+            [event for event in events if not event.is_block],
+            owned,
+            busy,
+            self.account.settings,
+            self.renderer,
+            window,
+            self.harvester.history(now, rules),
+            rules,
+            self.plans.states(key, now),
+            verdicts,
+        )
+
     def _calendar_cycle(
         self,
         calendar: str,
@@ -261,25 +307,7 @@ class AccountSync:
             if self.account.busy_calendars
             else []
         )
-        artifacts = self.store.artifacts(key)
-        owned = Owned(
-            blocks=tuple(event for event in events if event.is_block),
-            records={(a.kind, a.meeting_key): a.record() for a in artifacts},
-            tombstones=self.store.tombstones(key),
-        )
-        history = self.harvester.history(now, rules)
-        changes = plan(
-            now,
-            meetings,
-            owned,
-            busy,
-            settings,
-            self.renderer,
-            window,
-            history,
-            rules,
-            self.plans.states(key, now),
-        )
+        changes = self._plan(key, events, now, window, rules, busy, result.verdicts)
         result.planned = changes
         if dry_run:
             return
