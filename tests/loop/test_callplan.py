@@ -419,3 +419,14 @@ def test_an_agenda_an_earlier_callplan_wrote_is_kept_until_what_it_says_changes(
     assert world.calendar.notifications["dana@globex.example"] == notified + 1
     assert agenda(world, globex).startswith("Purpose\nAgree the pilot scope\n")
     assert world.get(globex).agenda_tag.inputs  # type: ignore[union-attr]
+
+
+def test_a_meeting_under_way_keeps_its_agenda_as_it_is() -> None:
+    world = World()
+    globex = world.add(meeting("Globex", at(0, 10)))
+    world.cycle()
+    assert world.calendar.notifications == {"dana@globex.example": 1}
+    world.now = at(0, 10, 15)
+    world.calendar.person_edit(globex.ref, end=at(0, 11, 30))  # it runs longer
+    assert "write agenda" not in world.applied() and "(37 min)" not in agenda(world, globex)
+    assert world.calendar.notifications == {"dana@globex.example": 1}
