@@ -21,6 +21,7 @@ from agent.core.callplan import PlanShared
 from agent.core.preview import BEGIN, END
 from agent.text import privacy
 from agent.text.callplan import CALL_PLAN, parse_plan
+from tests.support import privacy_cases
 from tests.unit.test_debrief_privacy import RENDERER, context, outlook_html
 
 SHARED_HEADINGS = {
@@ -214,45 +215,19 @@ HOSTILE_LINES = [
     "Suggested: {s}",
 ]
 
-secrets = st.from_regex(r"zq[0-9]{4}x", fullmatch=True)
 
-
-@st.composite
-def private_block(draw: st.DrawFn) -> tuple[str, list[str]]:
-    name = draw(st.sampled_from(PRIVATE_NAMES + UNKNOWN_NAMES))
-    style = draw(st.sampled_from(["{n}:", "{n} (notes):", "**{n}:**"]))
-    lines, tokens = [style.format(n=name)], []
-    for template in draw(st.lists(st.sampled_from(HOSTILE_LINES), min_size=1, max_size=6)):
-        token = draw(secrets)
-        line = template.format(s=token)
-        if (found := CALL_PLAN.heading(line)) is not None and found.section in CALL_PLAN.shared:
-            continue  # a real shared heading is the seller sharing on purpose, not private text
-        lines.append(line)
-        tokens.append(token)
-    return "\n".join(lines), tokens
-
-
-@st.composite
-def shared_block(draw: st.DrawFn) -> str:
-    section = draw(st.sampled_from(sorted(SHARED_HEADINGS)))
-    head = draw(st.sampled_from(SHARED_HEADINGS[section]))
-    if section == "purpose":
-        return f"{head}\nagree the next step"
-    count = draw(st.integers(min_value=1, max_value=3))
-    return head + "".join(f"\n- shared item {n}" for n in range(count))
-
-
-@st.composite
-def plan_text(draw: st.DrawFn) -> tuple[str, list[str]]:
-    privates = draw(st.lists(private_block(), min_size=1, max_size=5))
-    shared = draw(st.lists(shared_block(), max_size=3))
-    blocks = [text for text, _ in privates] + shared
-    order = draw(st.permutations(range(len(blocks))))
-    separators = draw(
-        st.lists(st.sampled_from(["\n", "\n\n"]), min_size=len(blocks), max_size=len(blocks))
+def private_block() -> st.SearchStrategy[tuple[str, list[str]]]:
+    return privacy_cases.private_block(
+        CALL_PLAN, PRIVATE_NAMES, UNKNOWN_NAMES, HOSTILE_LINES, bare=False
     )
-    text = "".join(blocks[i] + sep for i, sep in zip(order, separators))
-    return text, [token for _, tokens in privates for token in tokens]
+
+
+def shared_block() -> st.SearchStrategy[str]:
+    return privacy_cases.shared_block(SHARED_HEADINGS, "purpose", "- shared item {n}")
+
+
+def plan_text() -> st.SearchStrategy[tuple[str, list[str]]]:
+    return privacy_cases.form_text(private_block(), shared_block(), ["\n", "\n\n"])
 
 
 @settings(max_examples=200, deadline=None)
@@ -262,8 +237,7 @@ def test_random_private_text_never_reaches_an_agenda(
 ) -> None:
     text, tokens = case
     shown = agendas(text) if body == "text" else agendas(outlook_html(text, body), html=True)
-    leaked = [token for token in tokens if token in shown]
-    assert not leaked, (leaked, text)
+    privacy_cases.assert_kept(tokens, shown, text)
     assert not re.search(r"zq[0-9]{4}x", shown)
 
 
@@ -352,8 +326,7 @@ def test_marked_private_sentences_never_reach_an_agenda(
 ) -> None:
     text, tokens = case
     shown = agendas(text) if body == "text" else agendas(outlook_html(text, body), html=True)
-    leaked = [token for token in tokens if token in shown]
-    assert not leaked, (leaked, text)
+    privacy_cases.assert_kept(tokens, shown, text)
     for item in ITEMS:  # the real shared items do arrive
         if re.search(rf"^- {item}$", text, re.M):
             assert f"- {item}\n" in shown or f"For you: {item}\n" in shown, (item, text)
