@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from agent.core.clock import Clock, Rule
+
 
 @dataclass(frozen=True)
 class Topic:
@@ -126,16 +128,18 @@ class PlanRecord:
 
     def state(
         self,
-        now: datetime,
+        clock: Clock,
         settle: timedelta,
         previews: frozenset[str] = frozenset(),
         rewrites_today: int = 0,
     ) -> PlanState:
-        """What the planner needs of this plan at `now` (`previews`, `rewrites_today`: what
-        the loop knows of the agenda, as PlanState has them)."""
+        """What the planner needs of this plan at the clock's now (`previews`, `rewrites_today`:
+        what the loop knows of the agenda, as PlanState has them); the clock learns when the
+        version waiting settles."""
         latest = self.plan.shared if self.plan is not None and self.plan.shared.written else None
         withheld = self.plan.withheld if self.plan is not None else ()
-        if self.settled_by(now, settle):
+        at = self.settles_at(settle)
+        if at is None or clock.reached(at, Rule.PLAN_SETTLES):
             return PlanState(latest, latest, None, withheld, previews, rewrites_today)
         return PlanState(
             agreed=self.settled,

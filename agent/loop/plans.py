@@ -20,6 +20,7 @@ from datetime import datetime, time, timedelta
 
 from agent.config.settings import Account
 from agent.core.callplan import CallPlan, PlanRecord, PlanState
+from agent.core.clock import Clock, Rule
 from agent.core.fingerprint import observed_fingerprint
 from agent.core.model import BodyFormat, Event, Kind
 from agent.state.store import CalendarKey, Store
@@ -38,12 +39,15 @@ class PlanReader:
     def _settle(self) -> timedelta:
         return timedelta(minutes=self.settings.agenda.settle_minutes)
 
-    def run(self, key: CalendarKey, events: list[Event], now: datetime) -> None:
+    def run(self, key: CalendarKey, events: list[Event], clock: Clock) -> None:
         """Read the preps of one calendar's mirror, and forget the plans of meetings long past."""
+        now = clock.now
         rows = self.store.plans(key)
         for block in events:
             tag = block.block_tag
-            if tag is None or tag.kind is not Kind.PREP or tag.meeting.start <= now:
+            if tag is None or tag.kind is not Kind.PREP:
+                continue
+            if clock.reached(tag.meeting.start, Rule.MEETING_STARTS, block.title):
                 continue  # only a meeting still to come has an agenda to shape
             content = observed_fingerprint(block)
             written = content != tag.content
@@ -57,26 +61,25 @@ class PlanReader:
                 else CallPlan()
             )
             fresh = PlanRecord(key.account, key.calendar, tag.meeting_key, tag.meeting.start)
-            self.store.save_plan((row or fresh).reread(plan, seen, now, self._settle))
+            self.store.save_call_plan((row or fresh).reread(plan, seen, now, self._settle))
         self.store.forget_plans(key, now - timedelta(days=self.settings.debrief.harvest_days))
 
-    def states(self, key: CalendarKey, now: datetime) -> dict[str, PlanState]:
-        """What the planner needs to know of each meeting's plan and agenda at `now`."""
+    def states(self, key: CalendarKey, clock: Clock) -> dict[str, PlanState]:
+        """What the planner needs to know of each meeting's plan and agenda at the clock's now;
+        the clock learns when a waiting version settles, and when the day (and with it the
+        count of today's agenda rewrites) ends."""
         rows = self.store.plans(key)
         previews = self.store.previews(key)
-        rewrites = self.store.agenda_rewrites(key, self._day_start(now))
+        zone = self.settings.timezone
+        day_start = datetime.combine(clock.today(zone), time(0), tzinfo=zone)
+        rewrites = self.store.agenda_rewrites(key, day_start)
         states = {}
         for meeting in rows.keys() | previews.keys() | rewrites.keys():
             known, today = previews.get(meeting, frozenset()), rewrites.get(meeting, 0)
             row = rows.get(meeting)
             states[meeting] = (
-                row.state(now, self._settle, known, today)
+                row.state(clock, self._settle, known, today)
                 if row is not None
                 else PlanState(previews=known, rewrites_today=today)
             )
         return states
-
-    def _day_start(self, now: datetime) -> datetime:
-        """The start of the seller's day: the daily cap counts from there."""
-        zone = self.settings.timezone
-        return datetime.combine(now.astimezone(zone).date(), time(0), tzinfo=zone)

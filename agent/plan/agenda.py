@@ -14,9 +14,11 @@ Customer time is precious, and a change of an invitation tells every attendee. S
   one whose only outsiders write from personal addresses not named in [customers], gets none:
   the seller gets a draft in the prep; an agenda someone edited or removed is left alone.
 
-Every decision says why, for the prep's preview, dry runs and `callplan status`, and when time
-alone could change it (`changes_at`): a lead time or fallback arriving, a plan settling, a new
-day for the daily cap, the meeting starting. Pure: the planner hands in everything.
+Every decision says why, for the prep's preview, dry runs and `callplan status`. Every instant
+a decision compares with now (the lead time or the fallback arriving, the daily cap lifting at
+the seller's midnight, the meeting starting) is asked of the planner's Clock, so the plan's
+deadline covers it; a plan settling is noted where its state is read (agent.loop.plans). Pure:
+the planner hands in everything.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from agent.config.settings import Settings
 from agent.core.callplan import PlanState
+from agent.core.clock import Clock, Rule, elapsed, next_midnight
 from agent.core.fingerprint import digest
 from agent.core.model import Attendee, Event
 from agent.plan.classify import Classifier
@@ -47,7 +50,6 @@ class AgendaDecision:
     draft: bool = False  # the seller gets it as a draft to send (the preview says so)
     waiting: bool = False  # it waits for the seller to write its purpose
     action: str = ""  # "insert", "rewrite", "adopt" (record what an old agenda says), or ""
-    changes_at: datetime | None = None  # the next instant at which time alone changes this
 
 
 def agenda_inputs(ctx: MeetingContext) -> str:
@@ -83,24 +85,14 @@ def purpose(ctx: MeetingContext) -> str:
 class AgendaRules:
     """The rules above, for one seller's settings, at one instant."""
 
-    def __init__(self, settings: Settings, classifier: Classifier, now: datetime) -> None:
+    def __init__(self, settings: Settings, classifier: Classifier, clock: Clock) -> None:
         self.settings = settings
         self.agenda = settings.agenda
         self.rules = classifier
-        self.now = now
+        self.clock = clock
 
     def _at(self, when: datetime) -> str:
         return at_label(when.astimezone(self.settings.timezone))
-
-    def next_day(self) -> datetime:
-        """When the seller's day ends, and with it the daily cap."""
-        zone = self.settings.timezone
-        day = self.now.astimezone(zone).date() + timedelta(days=1)
-        return datetime.combine(day, time(0), tzinfo=zone)
-
-    def _soonest(self, *instants: datetime | None) -> datetime | None:
-        future = [when for when in instants if when is not None and when > self.now]
-        return min(future) if future else None
 
     def draft_reason(self, meeting: Event, ctx: MeetingContext) -> tuple[str, str]:
         """(why the invitation gets no agenda and the seller a draft, in a line for the preview
@@ -158,14 +150,11 @@ class AgendaRules:
         description; `baseline` what the agenda there says (its tag's inputs, or the record of an
         earlier callplan's); `rendered_changed()` whether the agenda rendered now reads otherwise
         than the one there (asked only when what it says changed)."""
-        if meeting.start <= self.now:
+        if self.clock.reached(meeting.start, Rule.MEETING_STARTS, meeting.title):
             return AgendaDecision(
                 "under way: the invitation stays as it is",
                 ("The meeting has started: callplan leaves its invitation as it is.",),
             )
-        settles = state.settles_at if state.pending is not None else None
-        carry_settles = ctx.carry.settles_at if ctx.carry is not None else None
-        soon = (settles, carry_settles, meeting.start)
         reason, short = self.draft_reason(meeting, ctx)
         if reason:
             kept = (
@@ -173,17 +162,13 @@ class AgendaRules:
                 if found.state is AgendaState.OURS
                 else ()
             )
-            return AgendaDecision(
-                short, (reason, *kept, SEND_YOURSELF), draft=True, changes_at=self._soonest(*soon)
-            )
+            return AgendaDecision(short, (reason, *kept, SEND_YOURSELF), draft=True)
         hands_off = self._hands_off(found, tombstoned)
         if hands_off:
-            return AgendaDecision(
-                hands_off[1], (hands_off[0], SEND_YOURSELF), draft=True, changes_at=None
-            )
+            return AgendaDecision(hands_off[1], (hands_off[0], SEND_YOURSELF), draft=True)
         if found.state is AgendaState.ABSENT:
-            return self._insertion(meeting, ctx, state, soon)
-        return self._rewrite(ctx, state, baseline, rendered_changed, soon)
+            return self._insertion(meeting, ctx, state)
+        return self._rewrite(meeting, ctx, state, baseline, rendered_changed)
 
     def _hands_off(self, found: Found, tombstoned: bool) -> tuple[str, str] | None:
         """Why callplan must leave the invitation's agenda alone, if it must."""
@@ -211,11 +196,12 @@ class AgendaRules:
         meeting: Event,
         ctx: MeetingContext,
         state: PlanState,
-        soon: tuple[datetime | None, ...],
     ) -> AgendaDecision:
-        lead = meeting.start - timedelta(days=self.agenda.lead_days)
+        clock, title = self.clock, meeting.title
+        lead = elapsed(meeting.start, -timedelta(days=self.agenda.lead_days))
+        due = clock.reached(lead, Rule.AGENDA_DUE, title)
         planned = self.agenda.send == "auto" or bool(purpose(ctx))
-        if planned and self.now >= lead:
+        if planned and due:
             return AgendaDecision(
                 "inserted", ("The agenda below is in the invitation.",), action="insert"
             )
@@ -223,12 +209,12 @@ class AgendaRules:
             return AgendaDecision(
                 f"goes into the invitation at {self._at(lead)}",
                 (f"The agenda below goes into the invitation at {self._at(lead)}.",),
-                changes_at=self._soonest(lead, *soon),
             )
         hours = self.agenda.fallback_hours
-        fallback = max(meeting.start - timedelta(hours=hours), lead) if hours else None
+        fallback = max(elapsed(meeting.start, -timedelta(hours=hours)), lead) if hours else None
+        fell_due = fallback is not None and clock.reached(fallback, Rule.AGENDA_FALLBACK, title)
         written = state.pending is not None and state.pending.purpose
-        if written and state.settles_at is not None and (fallback is None or self.now < fallback):
+        if written and state.settles_at is not None and not fell_due:
             at = self._at(max(state.settles_at, lead))
             return AgendaDecision(
                 f"waits for your plan to settle (at {at})",
@@ -237,9 +223,8 @@ class AgendaRules:
                     "it is.",
                 ),
                 waiting=True,
-                changes_at=self._soonest(lead, fallback, *soon),
             )
-        if fallback is not None and self.now >= fallback:
+        if fell_due:
             return AgendaDecision(
                 "inserted with the default purpose (agenda.fallback_hours)",
                 ("The agenda below is in the invitation.",),
@@ -247,7 +232,7 @@ class AgendaRules:
             )
         wait = (
             "The agenda waits for its purpose: it goes into the invitation once you write one "
-            "above, under Purpose" + (f", from {self._at(lead)} on." if self.now < lead else ".")
+            "above, under Purpose" + ("." if due else f", from {self._at(lead)} on.")
         )
         otherwise = (
             f"Without one, callplan sends the agenda below, with the default purpose, at "
@@ -260,26 +245,28 @@ class AgendaRules:
             + (f" (default agenda at {self._at(fallback)})" if fallback else " (none without one)"),
             (wait, otherwise),
             waiting=True,
-            changes_at=self._soonest(lead, fallback, *soon),
         )
 
     def _rewrite(
         self,
+        meeting: Event,
         ctx: MeetingContext,
         state: PlanState,
         baseline: str,
         rendered_changed: Callable[[], bool],
-        soon: tuple[datetime | None, ...],
     ) -> AgendaDecision:
         there = ("The agenda below is in the invitation.",)
         if not baseline:
             # written by an earlier callplan: kept as it is until what it says changes
             return AgendaDecision("in the invitation", there, action="adopt")
         if baseline == agenda_inputs(ctx) or not rendered_changed():
-            return AgendaDecision("in the invitation", there, changes_at=self._soonest(*soon))
+            return AgendaDecision("in the invitation", there)
         cap = self.agenda.max_updates_per_day
         if state.rewrites_today >= cap:
-            tomorrow = self.next_day()
+            # the cap counts the seller's day: it lifts at the next local midnight
+            zone = self.settings.timezone
+            tomorrow = next_midnight(self.clock.now, zone)
+            self.clock.note(tomorrow, Rule.NEW_DAY, meeting.title)
             return AgendaDecision(
                 f"a change waits for {self._at(tomorrow)} (agenda.max_updates_per_day)",
                 (
@@ -288,6 +275,5 @@ class AgendaRules:
                     f"agenda.max_updates_per_day allows. The change goes out at "
                     f"{self._at(tomorrow)}.",
                 ),
-                changes_at=self._soonest(tomorrow, *soon),
             )
         return AgendaDecision("rewritten: what it says changed", there, action="rewrite")

@@ -12,12 +12,23 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from agent.core.callplan import CallPlan, PlanRecord, PlanShared
+from agent.core.clock import Deadline, Rule
 from agent.core.debrief import Debrief, Shared
 from agent.core.errors import StateError
 from agent.core.held import Held
 from agent.core.model import AgendaTag, Delta, Event, Kind, Window
 from agent.state.codec import dump_event, load_event
-from agent.state.store import Applied, Artifact, AuditEntry, CalendarKey, RunStatus, Store
+from agent.state.store import (
+    Applied,
+    Artifact,
+    AuditEntry,
+    CalendarKey,
+    Inputs,
+    Planning,
+    PlanState,
+    RunStatus,
+    Store,
+)
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -77,6 +88,19 @@ def upsert(
 
 IN_CALENDAR = "account = ? AND calendar = ?"  # a CalendarKey's rows
 CALENDAR_COLUMNS = ("account", "calendar", "cursor", "window_start", "window_end", "synced_at")
+# beside a calendar's cursor: its last plan (and `generation`, what a plan of it reads now)
+PLAN_COLUMNS = (
+    "planned_at",
+    "plan_generation",
+    "plan_changes",
+    "plan_version",
+    "plan_config",
+    "plan_templates",
+    "plan_busy",
+    "deadline",
+    "deadline_rule",
+    "deadline_subject",
+)
 EVENT_COLUMNS = ("account", "calendar", "key", "ref", "data")
 ARTIFACT_COLUMNS = (
     "account",
@@ -113,7 +137,7 @@ HELD_COLUMNS = (
     "changed_at",
     "settled",
 )
-PLAN_COLUMNS = (
+CALL_PLAN_COLUMNS = (
     "account",
     "calendar",
     "meeting_key",
@@ -134,6 +158,7 @@ RUN_COLUMNS = (
     "requests",
     "failures",
     "backlog",
+    "planning",
 )
 AUDIT_COLUMNS = (
     "at",
@@ -159,7 +184,7 @@ PUT_TOMBSTONE = upsert(
     "tombstones", TOMBSTONE_COLUMNS, ("account", "calendar", "kind", "meeting_key")
 )
 PUT_HELD = upsert("held", HELD_COLUMNS, ("account", "calendar", "meeting_key"))
-PUT_PLAN = upsert("plans", PLAN_COLUMNS, ("account", "calendar", "meeting_key"))
+PUT_CALL_PLAN = upsert("plans", CALL_PLAN_COLUMNS, ("account", "calendar", "meeting_key"))
 ADD_PREVIEW = (
     f"INSERT INTO previews ({', '.join(PREVIEW_COLUMNS)}) VALUES "
     f"({', '.join('?' * len(PREVIEW_COLUMNS))}) ON CONFLICT DO NOTHING"
@@ -168,6 +193,12 @@ PUT_RUN = upsert("runs", RUN_COLUMNS, ("account",))
 PUT_CALENDAR = upsert("calendars", CALENDAR_COLUMNS, ("account", "calendar"))
 ADD_AUDIT = (
     f"INSERT INTO audit ({', '.join(AUDIT_COLUMNS)}) VALUES ({', '.join('?' * len(AUDIT_COLUMNS))})"
+)
+# a write of what plans read: every plan of the account made before it is stale
+NEW_GENERATION = "UPDATE calendars SET generation = generation + 1 WHERE account = ?"
+SAVE_PLAN = (
+    f"UPDATE calendars SET {', '.join(f'{column} = ?' for column in PLAN_COLUMNS)} "
+    "WHERE account = ? AND calendar = ?"
 )
 
 
@@ -291,6 +322,36 @@ class SqlStore(Store):
                 PUT_CALENDAR,
                 [*key, delta.cursor, stamp(window.start), stamp(window.end), stamp(self._clock())],
             )
+            if delta.full or refs:  # not a quiet read, which moved the cursor only
+                sql.run(NEW_GENERATION, [key.account])
+
+    # -- the last plan -------------------------------------------------------------------------
+
+    def planning(self, key: CalendarKey) -> Planning:
+        columns = ", ".join(PLAN_COLUMNS)
+        with self.reading("read the last plan") as sql:
+            rows = sql.rows(f"SELECT generation, {columns} FROM calendars WHERE {IN_CALENDAR}", key)
+            if not rows:
+                return Planning(None, 0)
+            row = rows[0]
+            return Planning(_plan_state(row), row["generation"])
+
+    def save_plan(self, key: CalendarKey, state: PlanState) -> None:
+        deadline = state.deadline
+        with self.writing("save the last plan") as sql:
+            sql.run(
+                SAVE_PLAN,
+                [
+                    stamp(state.at),
+                    state.generation,
+                    state.changes,
+                    *state.inputs,
+                    stamp(deadline.at) if deadline else None,
+                    deadline.rule.value if deadline else None,
+                    deadline.subject if deadline else None,
+                    *key,
+                ],
+            )
 
     @staticmethod
     def _put_events(sql: Statements, key: CalendarKey, events: Iterable[Event]) -> None:
@@ -376,6 +437,7 @@ class SqlStore(Store):
                         ADD_PREVIEW,
                         [*key, tag.meeting_key, tag.preview, stamp(tag.meeting.start), now],
                     )
+            sql.run(NEW_GENERATION, [key.account])
 
     # -- held meetings and debriefs ------------------------------------------------------------
 
@@ -422,6 +484,7 @@ class SqlStore(Store):
                     held.settled.to_json() if held.settled else None,
                 ],
             )
+            sql.run(NEW_GENERATION, [held.account])
 
     # -- call plans and previews -----------------------------------------------------------------
 
@@ -442,10 +505,10 @@ class SqlStore(Store):
                 for row in rows
             }
 
-    def save_plan(self, plan: PlanRecord) -> None:
+    def save_call_plan(self, plan: PlanRecord) -> None:
         with self.writing("record a call plan") as sql:
             sql.run(
-                PUT_PLAN,
+                PUT_CALL_PLAN,
                 [
                     plan.account,
                     plan.calendar,
@@ -457,6 +520,7 @@ class SqlStore(Store):
                     plan.settled.to_json() if plan.settled else None,
                 ],
             )
+            sql.run(NEW_GENERATION, [plan.account])
 
     def previews(self, key: CalendarKey) -> dict[str, frozenset[str]]:
         with self.reading("read preview fingerprints") as sql:
@@ -542,5 +606,29 @@ class SqlStore(Store):
                     status.requests,
                     status.failures,
                     status.backlog,
+                    status.planning,
                 ],
             )
+
+
+def _plan_state(row: dict[str, Any]) -> PlanState | None:
+    """The last plan in a calendar's row; None when there is none, or when it names a rule this
+    callplan does not know (a newer one kept it): then the next cycle plans, as it would."""
+    if row["planned_at"] is None:
+        return None
+    deadline = None
+    if row["deadline"] is not None:
+        try:
+            rule = Rule.named(row["deadline_rule"])
+        except ValueError:
+            return None
+        deadline = Deadline(unstamp(row["deadline"]), rule, row["deadline_subject"] or "")  # type: ignore[arg-type]
+    return PlanState(
+        at=unstamp(row["planned_at"]),  # type: ignore[arg-type]
+        generation=row["plan_generation"],
+        inputs=Inputs(
+            row["plan_version"], row["plan_config"], row["plan_templates"], row["plan_busy"]
+        ),
+        changes=row["plan_changes"],
+        deadline=deadline,
+    )

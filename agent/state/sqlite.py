@@ -137,6 +137,28 @@ def _migration_5(db: sqlite_utils.Database) -> None:
 
 
 def _migration_6(db: sqlite_utils.Database) -> None:
+    """Beside each calendar's cursor, its last plan and the generation of what plans read; the
+    run status says whether the last cycle planned or skipped. A calendar from before has no
+    last plan, so its next cycle plans."""
+    db.executescript(
+        """
+        ALTER TABLE calendars ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE calendars ADD COLUMN planned_at TEXT;
+        ALTER TABLE calendars ADD COLUMN plan_generation INTEGER;
+        ALTER TABLE calendars ADD COLUMN plan_changes INTEGER;
+        ALTER TABLE calendars ADD COLUMN plan_version TEXT;
+        ALTER TABLE calendars ADD COLUMN plan_config TEXT;
+        ALTER TABLE calendars ADD COLUMN plan_templates TEXT;
+        ALTER TABLE calendars ADD COLUMN plan_busy TEXT;
+        ALTER TABLE calendars ADD COLUMN deadline TEXT;
+        ALTER TABLE calendars ADD COLUMN deadline_rule TEXT;
+        ALTER TABLE calendars ADD COLUMN deadline_subject TEXT;
+        ALTER TABLE runs ADD COLUMN planning TEXT NOT NULL DEFAULT '';
+        """
+    )
+
+
+def _migration_7(db: sqlite_utils.Database) -> None:
     """The call plan: what sellers wrote in each prep (its latest version, when that was first
     read, the last one that had settled), the fingerprints of the previews callplan wrote into
     preps, and what an agenda says when its tag, written by an earlier callplan, does not."""
@@ -163,6 +185,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_4,
     _migration_5,
     _migration_6,
+    _migration_7,
 ]
 
 

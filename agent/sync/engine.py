@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 
 from agent.config.settings import Account
+from agent.core.clock import Clock, Deadline, Rule, earliest, next_midnight
 from agent.core.errors import (
     AuthError,
     BadDataError,
@@ -49,7 +50,8 @@ from agent.plan.changes import (
 from agent.plan.classify import Classifier
 from agent.plan.planner import MeetingVerdict, plan
 from agent.plan.wanted import unwanted, vanished
-from agent.state.store import Artifact, CalendarKey, Store
+from agent.state.store import Artifact, CalendarKey, Inputs, PlanState, Store
+from agent.sync.quiet import VERSION, Outcome, busy_digest, config_digest, summary, why_plan
 from agent.text.render import Renderer
 from connectors.base import Connector
 
@@ -75,6 +77,7 @@ class CalendarReport:
     skipped: list[str] = field(default_factory=list)
     error: str = ""
     stopped: bool = False  # asked to stop before every planned change was applied
+    outcome: Outcome | None = None  # planned or skipped, and why (None: it failed before)
 
     @property
     def backlog(self) -> int:
@@ -90,6 +93,7 @@ class AccountReport:
     error: str = ""
     retry_after: float | None = None  # the provider asked us to wait this long (throttling)
     stopped: bool = False
+    planning: str = ""  # whether its calendars planned or skipped, and why, in words
     requests: int = (
         0  # everything the cycle sent, the account's own look-ups (its calendars) included
     )
@@ -152,15 +156,19 @@ class AccountSync:
         store: Store,
         renderer: Renderer,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        always_plan: bool = False,
     ) -> None:
         self.account = account
         self.connector = connector
         self.store = store
         self.renderer = renderer
         self.clock = clock
+        # plan in every cycle, even one that could skip (a dry run always does)
+        self.always_plan = always_plan
         self.harvester = Harvester(account, connector, store)
         self.plans = PlanReader(account, store)
         self._calendars: list[str] | None = None
+        self._config: tuple[Account, str] | None = None
 
     def calendars(self) -> list[str]:
         """The configured calendars, or the primary one; looked up once per process."""
@@ -215,52 +223,58 @@ class AccountSync:
             report.error = str(exc)
             report.retry_after = exc.retry_after if isinstance(exc, ThrottledError) else None
         report.requests = self.connector.requests_sent - sent
+        outcomes = [calendar.outcome for calendar in report.calendars if calendar.outcome]
+        report.planning = summary(outcomes, self.account.settings.timezone, self.clock())
         return report
 
     def review(self) -> dict[str, dict[str, MeetingVerdict]]:
         """By calendar, what callplan would decide for each meeting from what the store holds of
         the account's calendars (as the last cycle read them), without asking the provider:
         `callplan status` lists what waits. Nothing is written."""
-        now = self.clock()
+        clock = Clock(self.clock())
         settings = self.account.settings
         rules = Classifier(settings)
-        window = window_for(now, settings.lookahead_days, settings.timezone)
+        window = window_for(clock.now, settings.lookahead_days, settings.timezone)
         found: dict[str, dict[str, MeetingVerdict]] = {}
         for calendar in self.store.calendars(self.account.name):
             key = CalendarKey(self.account.name, calendar)
             verdicts = found[calendar] = {}
-            self._plan(key, self.store.events(key), now, window, rules, [], verdicts)
+            self._plan(key, self.store.events(key), clock, window, rules, [], verdicts)
         return found
 
     def _plan(
         self,
         key: CalendarKey,
         events: list[Event],
-        now: datetime,
+        clock: Clock,
         window: Window,
         rules: Classifier,
         busy: list[Interval],
         verdicts: dict[str, MeetingVerdict],
-    ) -> list[Change]:
-        """The planner's changes for one calendar's `events`, with what the store knows."""
+    ) -> tuple[list[Change], Deadline | None]:
+        """The planner's changes for one calendar's `events`, with what the store knows, and
+        the first instant at which they could be other (the clock's questions included)."""
         owned = Owned(
             blocks=tuple(event for event in events if event.is_block),
             records={(a.kind, a.meeting_key): a.record() for a in self.store.artifacts(key)},
             tombstones=self.store.tombstones(key),
         )
-        return plan(
-            now,
+        history = self.harvester.history(clock, rules)
+        states = self.plans.states(key, clock)
+        changes, deadline = plan(
+            clock.now,
             [event for event in events if not event.is_block],
             owned,
             busy,
             self.account.settings,
             self.renderer,
             window,
-            self.harvester.history(now, rules),
+            history,
             rules,
-            self.plans.states(key, now),
+            states,
             verdicts,
         )
+        return changes, earliest(clock.deadline, deadline)
 
     def _calendar_cycle(
         self,
@@ -290,32 +304,69 @@ class AccountSync:
                 calendar=calendar,
                 reason=reason,
             )
-        if dry_run:
-            events = _merged(self.store.events(key), delta)
-        else:
-            self.store.apply_delta(key, delta, window)
-            events = self.store.events(key)
-            # the loop: what sellers wrote in finished debriefs, before planning what comes next
-            before = self.connector.requests_sent
-            self.harvester.run(key, events, delta, now, rules)
-            result.read_requests += self.connector.requests_sent - before
-            self.plans.run(key, events, now)  # what sellers wrote in their preps
-        meetings = [event for event in events if not event.is_block]
-        result.meetings = meetings
         busy = (
             self.connector.busy(list(self.account.busy_calendars), window)
             if self.account.busy_calendars
             else []
         )
-        changes = self._plan(key, events, now, window, rules, busy, result.verdicts)
+        inputs = Inputs(VERSION, self._config_digest(), self.renderer.digest, busy_digest(busy))
+        if not dry_run:
+            self.store.apply_delta(key, delta, window)
+        planning = self.store.planning(key)  # one small row: the last plan, the generation now
+        why = why_plan(planning, delta, inputs, now)
+        if why is None and not (dry_run or self.always_plan):
+            # nothing read, nothing else changed, before the deadline: the plan would be the last
+            # one, which had nothing to do (and the harvest would find what it found then)
+            assert planning.last is not None
+            result.outcome = Outcome(False, "nothing changed", planning.last.deadline)
+            return
+        # what the harvest, the call plans and the history read of the clock, and the window's
+        # next move
+        clock = Clock(now)
+        clock.note(next_midnight(now, settings.timezone), Rule.WINDOW_MOVES)
+        if dry_run:
+            events = _merged(self.store.events(key), delta)
+        else:
+            events = self.store.events(key)
+            # the loop: what sellers wrote in finished debriefs, before planning what comes next
+            before = self.connector.requests_sent
+            self.harvester.run(key, events, delta, clock, rules)
+            result.read_requests += self.connector.requests_sent - before
+            self.plans.run(key, events, clock)  # what sellers wrote in their preps
+        meetings = [event for event in events if not event.is_block]
+        result.meetings = meetings
+        changes, deadline = self._plan(key, events, clock, window, rules, busy, result.verdicts)
         result.planned = changes
+        result.outcome = Outcome(True, why or "nothing changed, planned anyway", deadline)
         if dry_run:
             return
         by_key = {meeting.key: meeting for meeting in meetings}
+        self._apply_all(key, calendar, result, by_key, stop, rules)
+        # only a plan that found nothing to change lets later cycles skip (see agent.sync.quiet)
+        self.store.save_plan(
+            key, PlanState(now, planning.generation, inputs, len(changes), deadline)
+        )
+
+    def _config_digest(self) -> str:
+        """The digest of the account's configuration, made again only when it is replaced."""
+        if self._config is None or self._config[0] is not self.account:
+            self._config = (self.account, config_digest(self.account))
+        return self._config[1]
+
+    def _apply_all(
+        self,
+        key: CalendarKey,
+        calendar: str,
+        result: CalendarReport,
+        by_key: dict[str, Event],
+        stop: threading.Event | None,
+        rules: Classifier,
+    ) -> None:
+        """Apply the planned changes in order, each recorded as it is done, until `stop`."""
         etags: dict[str, str | None] = {}
-        creates = [change for change in changes if isinstance(change, CreateBlock)]
+        creates = [change for change in result.planned if isinstance(change, CreateBlock)]
         started: set[int] = set()  # the creates already sent, each with the chunk it came in
-        for change in changes:
+        for change in result.planned:
             if id(change) in started:
                 continue
             if stop is not None and stop.is_set():

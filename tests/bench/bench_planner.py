@@ -93,7 +93,7 @@ def text_costs(meetings: list[Event], settings, window, repeat: int) -> list[Row
     fingerprinting every new block, each in a loop by itself. Together they are the part of
     a first sync that no placement or bookkeeping work can remove."""
     renderer = Recording()
-    changes = plan(MONDAY, meetings, Owned(), [], settings, renderer, window)
+    changes = plan(MONDAY, meetings, Owned(), [], settings, renderer, window).changes
     blocks = [
         (change.block.title, change.block.description)
         for change in changes
@@ -165,12 +165,12 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None) -> list[Row]:
         # later cycles: the first run fills the memo, as a second cycle does
         repeat = 5 if size <= 1_000 else 3
         cold[size], changes = timed(
-            lambda: plan(MONDAY, meetings, Owned(), [], settings, renderer, window),  # noqa: B023
+            lambda: plan(MONDAY, meetings, Owned(), [], settings, renderer, window).changes,  # noqa: B023
             repeat,
         )
         events, owned = applied(meetings, changes)  # type: ignore[arg-type]
         warm[size], again = timed(
-            lambda: plan(MONDAY, events, owned, [], settings, renderer, window),  # noqa: B023
+            lambda: plan(MONDAY, events, owned, [], settings, renderer, window).changes,  # noqa: B023
             repeat,
         )
         assert again == [], f"{size} events: a second plan is not empty ({len(again)} changes)"  # type: ignore[arg-type]

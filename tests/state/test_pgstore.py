@@ -23,6 +23,7 @@ from agent.core.errors import ConfigError, StateError
 from agent.core.model import Kind
 from agent.state import postgres as pgstore
 from agent.state.postgres import PostgresStore
+from agent.state.sqlite import MIGRATIONS
 from agent.state.store import Artifact, CalendarKey, RunStatus
 from tests.cli.test_cli import write_config
 from tests.state.test_store import assert_split, old_rows
@@ -318,11 +319,11 @@ def test_db_migrate_on_a_sqlite_state_says_where_it_stands(tmp_path: Path) -> No
     config = write(tmp_path, 'state = "state.db"\n')
     assert (
         cli(config, "db", "migrate").output
-        == f"{tmp_path / 'state.db'}: schema upgraded from version 0 to 6\n"
+        == f"{tmp_path / 'state.db'}: schema upgraded from version 0 to {len(MIGRATIONS)}\n"
     )
     assert (
         cli(config, "db", "migrate").output
-        == f"{tmp_path / 'state.db'}: schema at version 6, nothing to do\n"
+        == f"{tmp_path / 'state.db'}: schema at version {len(MIGRATIONS)}, nothing to do\n"
     )
 
 
@@ -430,7 +431,7 @@ def test_the_command_line_runs_on_a_postgresql_state(
         assert check.exit_code == 0 and f"state in {seller_state.where}\n" in check.output
         assert PASSWORD not in check.output and seller_state.url not in check.output
         assert "3 changes applied" in cli(config, "sync", "--once").output
-        assert "0 changes applied" in cli(config, "sync", "--once").output
+        assert cli(config, "sync", "--once").output.startswith("Nothing to do: ")
         status = cli(config, "status")
         assert status.exit_code == 0 and "callplan run: not running" in status.output
     assert not (tmp_path / "state.db").exists()

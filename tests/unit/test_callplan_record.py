@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from agent.core.callplan import CallPlan, PlanRecord, PlanShared, PlanState, Topic
+from agent.core.clock import Clock, Deadline, Rule
 from tests.support.helpers import at
 
 SETTLE = timedelta(minutes=30)
@@ -40,16 +41,19 @@ def test_a_plan_round_trips_through_its_json() -> None:
 
 def test_a_version_reaches_the_agenda_only_once_it_has_settled() -> None:
     row = record().reread(FIRST, "c1", at(0, 12), SETTLE)
-    waiting = row.state(at(0, 12, 29), SETTLE)
+    clock = Clock(at(0, 12, 29))
+    waiting = row.state(clock, SETTLE)
     assert waiting == PlanState(agreed=None, latest=FIRST.shared, settles_at=at(0, 12, 30))
+    # the planner's deadline: the instant the version settles
+    assert clock.deadline == Deadline(at(0, 12, 30), Rule.PLAN_SETTLES)
     assert waiting.pending == FIRST.shared
-    settled = row.state(at(0, 12, 30), SETTLE)
+    settled = row.state(Clock(at(0, 12, 30)), SETTLE)
     assert (settled.agreed, settled.pending, settled.settles_at) == (FIRST.shared, None, None)
 
 
 def test_a_new_version_waits_while_the_last_settled_one_stays() -> None:
     row = record().reread(FIRST, "c1", at(0, 12), SETTLE).reread(SECOND, "c2", at(0, 13), SETTLE)
-    state = row.state(at(0, 13, 10), SETTLE, rewrites_today=1, previews=frozenset({"p"}))
+    state = row.state(Clock(at(0, 13, 10)), SETTLE, rewrites_today=1, previews=frozenset({"p"}))
     assert state.agreed == FIRST.shared and state.pending == SECOND.shared
     assert state.settles_at == at(0, 13, 30) and state.withheld == ("Private: floor",)
     assert (state.rewrites_today, state.previews) == (1, frozenset({"p"}))
@@ -60,14 +64,14 @@ def test_a_burst_of_edits_keeps_the_version_that_had_settled_before_it() -> None
     for minute, content in enumerate(("c2", "c3", "c4")):
         row = row.reread(SECOND, content, at(0, 13, minute), SETTLE)
     assert row.settled == FIRST.shared  # the burst's own versions never settled
-    assert row.state(at(0, 13, 31), SETTLE).agreed == FIRST.shared
-    assert row.state(at(0, 13, 32), SETTLE).agreed == SECOND.shared
+    assert row.state(Clock(at(0, 13, 31)), SETTLE).agreed == FIRST.shared
+    assert row.state(Clock(at(0, 13, 32)), SETTLE).agreed == SECOND.shared
 
 
 def test_an_emptied_plan_shares_nothing() -> None:
     row = record().reread(FIRST, "c1", at(0, 12), SETTLE).reread(CallPlan(), "", at(1, 9), SETTLE)
     assert row.settled == FIRST.shared
-    later = row.state(at(1, 9, 30), SETTLE)
+    later = row.state(Clock(at(1, 9, 30)), SETTLE)
     assert later.agreed is None and later.latest is None
-    waiting = row.state(at(1, 9, 10), SETTLE)
+    waiting = row.state(Clock(at(1, 9, 10)), SETTLE)
     assert waiting.agreed == FIRST.shared and waiting.pending == PlanShared()
