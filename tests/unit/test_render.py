@@ -45,18 +45,13 @@ def test_template_syntax_in_titles_names_and_descriptions_is_shown_literally() -
     assert agenda.startswith("{% raw %}{{ x }}\n\n" + splice.BEGIN)
 
 
-def test_html_agenda_escapes_what_the_seller_wrote() -> None:
-    world = World()
-    event = world.add(meeting("Globex", at(0, 10), description="<p>Hi</p>"))
-    world.calendar.person_edit(event.ref, body_format=BodyFormat.HTML)
-    world.cycle()
-    assert world.get(event).description.startswith("<p>Hi</p>")
-    hostile = '<img src=x onerror="alert(1)"> & co {{ 7*7 }}'
-    ctx = MeetingContext(
+def globex(start: datetime, zone: ZoneInfo) -> MeetingContext:
+    """A first meeting with Globex of an hour from `start`, shown in `zone`."""
+    return MeetingContext(
         title="Globex",
-        start=at(0, 10),
-        end=at(0, 11),
-        timezone="Europe/Berlin",
+        start=start.astimezone(zone),
+        end=(start + timedelta(hours=1)).astimezone(zone),
+        timezone=str(zone),
         location="",
         customer="globex.example",
         customer_label="Globex",
@@ -65,7 +60,18 @@ def test_html_agenda_escapes_what_the_seller_wrote() -> None:
         customers=(),
         colleagues=(),
         first_meeting=True,
-        plan=PlanShared(hostile, topics=(Topic(hostile, 5),), decide=(hostile,)),
+    )
+
+
+def test_html_agenda_escapes_what_the_seller_wrote() -> None:
+    world = World()
+    event = world.add(meeting("Globex", at(0, 10), description="<p>Hi</p>"))
+    world.calendar.person_edit(event.ref, body_format=BodyFormat.HTML)
+    world.cycle()
+    assert world.get(event).description.startswith("<p>Hi</p>")
+    hostile = '<img src=x onerror="alert(1)"> & co {{ 7*7 }}'
+    ctx = globex(at(0, 10), BERLIN)._replace(
+        plan=PlanShared(hostile, topics=(Topic(hostile, 5),), decide=(hostile,))
     )
     html = Renderer().agenda_html(ctx)
     assert "<img" not in html and "49" not in html
@@ -170,21 +176,7 @@ def test_the_same_instant_is_shown_in_each_sellers_own_zone() -> None:
     start = datetime(2030, 3, 26, 9, tzinfo=UTC)
     shown = []
     for zone in (BERLIN, ZoneInfo("America/New_York")):
-        ctx = MeetingContext(
-            title="Globex",
-            start=start.astimezone(zone),
-            end=(start + timedelta(hours=1)).astimezone(zone),
-            timezone=str(zone),
-            location="",
-            customer="globex.example",
-            customer_label="Globex",
-            seller="alex@acme.example",
-            seller_organizes=True,
-            customers=(),
-            colleagues=(),
-            first_meeting=True,
-        )
-        shown.append(renderer.prep(ctx).splitlines()[1])
+        shown.append(renderer.prep(globex(start, zone)).splitlines()[1])
     assert shown == ["Tue 26 Mar 2030, 10:00–11:00 (CET)", "Tue 26 Mar 2030, 05:00–06:00 (EDT)"]
 
 
