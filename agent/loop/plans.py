@@ -20,7 +20,7 @@ from datetime import datetime, time, timedelta
 
 from agent.config.settings import Account
 from agent.core.callplan import CallPlan, PlanRecord, PlanState
-from agent.core.clock import Clock, Rule
+from agent.core.clock import Clock
 from agent.core.fingerprint import observed_fingerprint
 from agent.core.model import BodyFormat, Event, Kind
 from agent.state.store import CalendarKey, Store
@@ -41,13 +41,13 @@ class PlanReader:
 
     def run(self, key: CalendarKey, events: list[Event], clock: Clock) -> None:
         """Read the preps of one calendar's mirror, and forget the plans of meetings long past."""
+        # what is read here is stored, and read again only when the prep changes (a cycle that
+        # plans anyway): which preps are read is no answer a deadline need cover
         now = clock.now
         rows = self.store.plans(key)
         for block in events:
             tag = block.block_tag
-            if tag is None or tag.kind is not Kind.PREP:
-                continue
-            if clock.reached(tag.meeting.start, Rule.MEETING_STARTS, block.title):
+            if tag is None or tag.kind is not Kind.PREP or tag.meeting.start <= now:
                 continue  # only a meeting still to come has an agenda to shape
             content = observed_fingerprint(block)
             written = content != tag.content
