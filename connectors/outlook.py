@@ -22,7 +22,8 @@ Writes are one request each and guarded by If-Match with the `@odata.etag` read 
 ConflictError, never an overwrite; 404 → GoneError, which the engine turns into a tombstone).
 Blocks are private (`sensitivity: private`), busy (`showAs: busy`), invite no one, and have
 no reminder: the meeting's own reminder fires at the prep block's start, and a second pop-up
-for each block would be noise. Their body is plain text (the prep and debrief forms). Writes
+for each block would be noise. Their body is plain text (the prep and debrief forms), or HTML
+where callplan spliced its preview into a prep the seller wrote in as HTML. Writes
 are not batched: the engine records each applied change before the next (crash safety).
 
 Agendas: a meeting body is spliced as text or HTML according to its `contentType`
@@ -509,7 +510,7 @@ class OutlookConnector(Connector):
     def _block_body(self, block: BlockSpec) -> dict[str, Any]:
         return {
             "subject": block.title,
-            "body": {"contentType": "text", "content": block.description},
+            "body": {"contentType": block.body_format.value, "content": block.description},
             "start": _stamp(block.start),
             "end": _stamp(block.end),
             "singleValueExtendedProperties": [

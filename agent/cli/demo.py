@@ -3,8 +3,10 @@
 It starts Radicale on a free loopback port with a temporary store, seeds a realistic week
 for a seller (customer meetings organised by the seller and by customers, back-to-back
 calls, a recurring check-in, internal, declined, cancelled and all-day events, attendees in
-several time zones), runs one cycle and shows what the agent did per meeting and what each
-artifact looks like, then runs a second cycle to show it changes nothing.
+several time zones), runs one cycle and shows what the agent did per meeting. Then the seller
+writes their call plan into one meeting's prep, as they would in their calendar app; once it
+has settled, the demo shows that meeting's invitation as the customer sees it, built from the
+plan, and what the other artifacts look like, then runs a last cycle to show it changes nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 import tzlocal
+from caldav.calendarobjectresource import Event
 from caldav.collection import Calendar
 from caldav.davclient import DAVClient
 from rich.console import Console
@@ -30,8 +33,10 @@ from agent.config.settings import Settings, parse
 from agent.core.model import Kind
 from agent.plan.changes import CreateBlock, WriteAgenda
 from agent.state.backend import open_store
+from agent.state.store import Artifact
 from agent.sync.engine import AccountReport
 from agent.sync.session import Session
+from agent.text.form import fill_in
 
 SELLER = ("alex@northpeak.example", "Alex Rivera")
 USER = "alex"
@@ -129,6 +134,30 @@ WEEK = (
 )
 
 
+PLANNED = "Globex: technical deep dive"
+# The call plan the seller writes into that meeting's prep: under each heading of the form, as
+# they would to the customer, with two private lines the invitation must never show.
+PLAN = {
+    "Purpose": "Agree the scope and success criteria of a four-week pilot on your own tickets",
+    "What they will get": (
+        "- a pilot plan your IT team can sign off\n"
+        "- straight answers on data residency and the EU hosting region"
+    ),
+    "What we hope to get": "- the go-ahead to draft the pilot agreement",
+    "Topics": (
+        "- Your goals for the pilot (15 min)\n"
+        "- Data residency and the security review (25 min)\n"
+        "- Scope, success criteria and timeline (35 min)\n"
+        "- Decisions and next steps (15 min)\n"
+        "Private: keep pricing out of it until the scope is agreed"
+    ),
+    "Please bring": "- last quarter's ticket volumes by channel",
+    "Who should join": "- your IT security lead",
+    "What we hope to decide": "- the pilot's scope and start date\n- who signs off on your side",
+    "Risks": "- Raj may block it over the EU hosting region: bring the data-flow diagram",
+}
+
+
 def working_days(after: date, count: int) -> list[date]:
     days: list[date] = []
     day = after
@@ -224,13 +253,34 @@ def run_demo(console: Console, clock: Callable[[], datetime] = lambda: datetime.
             ],
         }
         config = parse(raw, Path(folder) / "demo.toml")
-        with Session(config, open_store(config, clock=clock), clock=clock) as session:
+        minutes = [0]  # how far the demo's clock has moved on
+
+        def moment() -> datetime:
+            return clock() + timedelta(minutes=minutes[0])
+
+        with Session(config, open_store(config, clock=moment), clock=moment) as session:
             first = session.cycle()[0]
             settings = config.accounts[0].settings
             _show_first(console, first, settings)
-            second = session.cycle()[0]
+            if first.failure:
+                client.close()
+                return
+            prep = next(
+                a for a in session.store.artifacts() if a.kind is Kind.PREP and a.title == PLANNED
+            )
+            _write_plan(calendar, prep)
+            typed = "\n".join(f"{heading}…\n{answer}" for heading, answer in PLAN.items())
             console.print(
-                f"\n[bold]Second cycle[/]: {second.changes} changes, {second.requests} API "
+                Panel(typed, title=f"The seller writes the call plan for {PLANNED!r} in its prep")
+            )
+            minutes[0] = 1  # the next cycle reads the plan...
+            session.cycle()
+            minutes[0] += settings.agenda.settle_minutes  # ...which settles, and goes out
+            planning = session.cycle()[0]
+            _show_planned(console, planning)
+            last = session.cycle()[0]
+            console.print(
+                f"\n[bold]Next cycle[/]: {last.changes} changes, {last.requests} API "
                 "request(s). Nothing to do: the calendar already holds what it should."
             )
         client.close()
@@ -248,17 +298,8 @@ def _show_first(console: Console, report: AccountReport, settings: Settings) -> 
     console.print(f"First cycle: {report.changes} changes, {report.requests} API request(s).\n")
     calendar = report.calendars[0]
     done = [change for change, outcome in calendar.applied if outcome == "done"]
-    agendas = {c.meeting_key: c.description for c in done if isinstance(c, WriteAgenda)}
     blocks = {(c.kind, c.meeting_key): c.block for c in done if isinstance(c, CreateBlock)}
     meetings = sorted(calendar.meetings, key=lambda m: m.start)
-    ours = next((m for m in meetings if m.key in agendas), None)
-    if ours is not None:
-        console.print(
-            Panel(
-                agendas[ours.key],
-                title=f"The invitation {ours.title!r} as the customer now sees it",
-            )
-        )
     theirs = next(
         (m for m in meetings if not m.self_is_organizer and (Kind.PREP, m.key) in blocks), None
     )
@@ -270,8 +311,45 @@ def _show_first(console: Console, report: AccountReport, settings: Settings) -> 
                 title=f"{prep.title!r}: private, with the agenda as a draft to send",
             )
         )
-    if ours is not None and (Kind.DEBRIEF, ours.key) in blocks:
+    ours = next((m for m in meetings if (Kind.DEBRIEF, m.key) in blocks), None)
+    if ours is not None:
         debrief = blocks[(Kind.DEBRIEF, ours.key)]
         console.print(
             Panel(debrief.description, title=f"{debrief.title!r}: the form the seller fills in")
         )
+
+
+def _write_plan(calendar: Calendar, prep: Artifact) -> None:
+    """The seller types their plan under the headings of the prep's form, in their calendar
+    app."""
+    event = Event(calendar.client, url=prep.ref, parent=calendar)
+    event.load()
+    component = event.icalendar_component
+    text = str(component.get("description", ""))
+    component.pop("description", None)
+    component.add("description", fill_in(text, PLAN))
+    event.save()
+
+
+def _show_planned(console: Console, report: AccountReport) -> None:
+    """The invitation of the planned meeting, as the customer sees it once the plan settled."""
+    calendar = report.calendars[0] if report.calendars else None
+    applied = calendar.applied if calendar else []
+    titles = {m.key: m.title for m in (calendar.meetings if calendar else [])}
+    for change, outcome in applied:
+        if outcome == "done" and isinstance(change, WriteAgenda):
+            if titles.get(change.meeting_key) != PLANNED:
+                continue
+            console.print(
+                Panel(
+                    change.description,
+                    title=f"Half an hour later: the invitation {PLANNED!r} as the customer sees "
+                    "it, built from the plan (the private lines stayed in the prep)",
+                )
+            )
+            console.print(
+                f"Cycle: {report.changes} changes, {report.requests} API request(s): the agenda "
+                "went into the invitation, and the prep's preview says so."
+            )
+            return
+    console.print(f"[red]error[/]: the agenda of {PLANNED!r} did not go out: {report.failure}")

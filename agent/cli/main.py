@@ -72,10 +72,22 @@ def _session(ctx: click.Context):  # type: ignore[no-untyped-def]
     is_flag=True,
     help="Run one cycle and exit (required; the service that keeps running is `callplan run`).",
 )
-@click.option("--dry-run", is_flag=True, help="Plan and show the changes; write nothing anywhere.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Plan and show the changes, and each agenda as it would go out; write nothing anywhere.",
+)
+@click.option(
+    "--all",
+    "every",
+    is_flag=True,
+    help="Also list every meeting in the window with what callplan does with it, and why.",
+)
 @click.option("--account", "accounts", multiple=True, help="Only this account (repeatable).")
 @click.pass_context
-def sync(ctx: click.Context, once: bool, dry_run: bool, accounts: tuple[str, ...]) -> None:
+def sync(
+    ctx: click.Context, once: bool, dry_run: bool, every: bool, accounts: tuple[str, ...]
+) -> None:
     """One cycle over all configured accounts."""
     from agent.cli import present
 
@@ -87,14 +99,21 @@ def sync(ctx: click.Context, once: bool, dry_run: bool, accounts: tuple[str, ...
     with _session(ctx) as session, nullcontext() if dry_run else session.store.lock():
         reports = session.cycle(accounts, dry_run=dry_run)
         by_name = {account.name: account for account in session.config.accounts}
-        console.print(present.changes_table(reports, by_name, planned=dry_run))
+        if every:
+            console.print(present.verdicts_table(reports, by_name))
         requests = sum(report.requests for report in reports)
         changes = sum(
             len(c.planned if dry_run else c.applied) for report in reports for c in report.calendars
         )
-        console.print(
-            f"{changes} changes {'planned' if dry_run else 'applied'}, {requests} API requests"
-        )
+        if changes:
+            console.print(present.changes_table(reports, by_name, planned=dry_run))
+            for panel in present.agendas_to_send(reports) if dry_run else []:
+                console.print(panel)
+            console.print(
+                f"{changes} changes {'planned' if dry_run else 'applied'}, {requests} API requests"
+            )
+        elif not present.errors(reports):
+            console.print(present.nothing_to_do(reports, dry_run), highlight=False)
         for report in reports:
             if report.planning:
                 console.print(
@@ -157,6 +176,33 @@ def status(ctx: click.Context) -> None:
             f"callplan run: running ({holder})" if holder else "callplan run: not running",
             highlight=False,
         )
+        for account in accounts:
+            _waiting(session, account)
+
+
+def _waiting(session: Session, account: Account) -> None:
+    """The account's meetings inside the lead time whose agenda waits for the seller's plan, as
+    the planner decides from what the last cycle read (no request to the provider)."""
+    from agent.cli import present
+
+    try:
+        review = session.sync_for(account).review()
+    except CallplanError as exc:
+        err_console.print(f"callplan: {account.name}: {exc}", markup=False, highlight=False)
+        return
+    now = session.clock()
+    verdicts = [verdict for calendar in review.values() for verdict in calendar.values()]
+    waiting = present.waiting_for_a_plan(account, verdicts, now)
+    if not waiting:
+        console.print(f"{account.name}: no agenda waits for a plan.", highlight=False)
+        return
+    console.print(
+        f"{account.name}: {len(waiting)} agenda(s) wait for your plan (write its purpose in the "
+        "meeting's prep):",
+        highlight=False,
+    )
+    for starts, title, why in waiting:
+        console.print(f"  {starts}  {title}: {why}", highlight=False, markup=False)
 
 
 @main.command()

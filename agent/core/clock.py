@@ -49,6 +49,16 @@ class Rule(enum.Enum):
         "your debrief of {} goes into the agenda",
         "your debrief of {} went into the agenda",
     )
+    PLAN_SETTLES = (
+        "plan-settles",
+        "your call plan for {} goes into the agenda",
+        "your call plan for {} went into the agenda",
+    )
+    AGENDA_FALLBACK = (
+        "agenda-fallback",
+        "the default agenda of {} is due (no purpose written)",
+        "the default agenda of {} fell due (no purpose written)",
+    )
     DEBRIEF_RECHECK = (
         "debrief-recheck",
         "the debrief of {} is due to be read again",

@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 
 from agent.core.htmltext import plain_text
-from agent.core.model import Event
+from agent.core.model import Event, Kind
+from agent.core.preview import form_part
 
 
 def fingerprint(text: str) -> str:
@@ -36,12 +37,21 @@ def block_fingerprint(title: str, text: str) -> str:
     White space does not count, so a provider that re-flows our text or hands it back as
     HTML (Exchange does, unless asked otherwise) is not mistaken for a person's edit.
     """
-    return digest(" ".join(f"{title}\n{text}".split()))  # one line, single spaces: already normal
+    return words_fingerprint(f"{title}\n{text}")
+
+
+def words_fingerprint(text: str) -> str:
+    """The fingerprint of the words of a text, white space aside."""
+    return digest(" ".join(text.split()))  # one line, single spaces: already normal
 
 
 def observed_fingerprint(block: Event) -> str:
-    """The fingerprint of a block as it stands on the calendar."""
-    return block_fingerprint(block.title, plain_text(block.description, block.body_format))
+    """The fingerprint of a block as it stands on the calendar: of a prep, its form alone (the
+    preview at its end is callplan's, and changes without anyone editing the block)."""
+    text = plain_text(block.description, block.body_format)
+    if block.block_tag is not None and block.block_tag.kind is Kind.PREP:
+        text = form_part(text)
+    return block_fingerprint(block.title, text)
 
 
 def edited_content(block: Event) -> str | None:

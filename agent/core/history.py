@@ -25,6 +25,7 @@ class Record:
     ref: str
     start: datetime | None = None  # where a block was placed, or the meeting an agenda is in
     end: datetime | None = None
+    inputs: str = ""  # of an agenda: what it says, when its tag does not say (AgendaTag.inputs)
 
 
 @dataclass(frozen=True)

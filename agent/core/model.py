@@ -132,11 +132,12 @@ class BlockTag:
     meeting_key: str
     placed: Interval
     meeting: Interval
-    content: str  # fingerprint of the description the agent wrote
+    content: str  # fingerprint of the description the agent wrote (of a prep: its form)
     pinned: bool = False  # the seller moved it; it follows its meeting but is never re-placed
+    preview: str = ""  # of a prep: fingerprint of the preview the agent last wrote at its end
 
     def fields(self) -> dict[str, str]:
-        return _ours(
+        fields = _ours(
             self.kind,
             self.meeting_key,
             placed=f"{_stamp(self.placed.start)}/{_stamp(self.placed.end)}",
@@ -144,6 +145,7 @@ class BlockTag:
             content=self.content,
             pinned="1" if self.pinned else "0",
         )
+        return fields | {"preview": self.preview} if self.preview else fields
 
     def encode(self) -> str:
         return _encode(self.fields())
@@ -166,6 +168,7 @@ class BlockTag:
                 meeting=meeting,
                 content=fields.get("content", ""),
                 pinned=fields.get("pinned") == "1",
+                preview=fields.get("preview", ""),
             )
         except (KeyError, ValueError):
             return None
@@ -199,15 +202,20 @@ class AgendaTag:
     content: str
     sep: str
     body_format: BodyFormat = BodyFormat.TEXT
+    # the fingerprint of what the agenda says (its plan and debrief parts, the meeting's length,
+    # first or follow-up): it is rewritten when that changes, never for a new template; empty
+    # in a tag an earlier callplan wrote
+    inputs: str = ""
 
     def fields(self) -> dict[str, str]:
-        return _ours(
+        fields = _ours(
             Kind.AGENDA,
             self.meeting_key,
             content=self.content,
             sep=self.sep,
             format=self.body_format.value,
         )
+        return fields | {"inputs": self.inputs} if self.inputs else fields
 
     def encode(self) -> str:
         return _encode(self.fields())
@@ -222,6 +230,7 @@ class AgendaTag:
                 content=fields["content"],
                 sep=fields.get("sep", ""),
                 body_format=BodyFormat(fields.get("format", BodyFormat.TEXT.value)),
+                inputs=fields.get("inputs", ""),
             )
         except (KeyError, ValueError):
             return None
@@ -361,6 +370,8 @@ class BlockSpec:
     end: datetime
     description: str
     tag: BlockTag
+    # HTML when callplan spliced its preview into a prep a person wrote in as HTML (Outlook)
+    body_format: BodyFormat = BodyFormat.TEXT
 
     def __post_init__(self) -> None:
         _require_aware(self.start, self.end)

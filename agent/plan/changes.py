@@ -84,6 +84,7 @@ class Adopt:
     meeting_key: str
     event: Event
     reason: str
+    inputs: str = ""  # of an agenda whose tag does not say what it carries (an earlier callplan)
 
 
 @dataclass(frozen=True)

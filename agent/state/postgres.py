@@ -167,6 +167,23 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     (
+        "the call plan: what sellers wrote in each prep and what has settled, the previews "
+        "callplan wrote into preps, and what an agenda written by an earlier callplan says",
+        (
+            """CREATE TABLE plans (
+                account text COLLATE "C" NOT NULL, calendar text COLLATE "C" NOT NULL,
+                meeting_key text COLLATE "C" NOT NULL, meeting_start timestamptz NOT NULL,
+                plan json, content text NOT NULL DEFAULT '', changed_at timestamptz,
+                settled json, PRIMARY KEY (account, calendar, meeting_key))""",
+            """CREATE TABLE previews (
+                account text COLLATE "C" NOT NULL, calendar text COLLATE "C" NOT NULL,
+                meeting_key text COLLATE "C" NOT NULL, fingerprint text COLLATE "C" NOT NULL,
+                meeting_start timestamptz NOT NULL, at timestamptz NOT NULL,
+                PRIMARY KEY (account, calendar, meeting_key, fingerprint))""",
+            "ALTER TABLE artifacts ADD COLUMN inputs text NOT NULL DEFAULT ''",
+        ),
+    ),
+    (
         "the cluster: the accounts and shared settings every worker serves with; due times",
         (
             # each account as `callplan accounts apply` validated it (secrets by reference only)

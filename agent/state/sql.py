@@ -11,11 +11,12 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
+from agent.core.callplan import CallPlan, PlanRecord, PlanShared
 from agent.core.clock import Deadline, Rule
 from agent.core.debrief import Debrief, Shared
 from agent.core.errors import StateError
 from agent.core.held import Held
-from agent.core.model import Delta, Event, Kind, Window
+from agent.core.model import AgendaTag, Delta, Event, Kind, Window
 from agent.state.codec import dump_event, load_event
 from agent.state.store import (
     Applied,
@@ -116,6 +117,7 @@ ARTIFACT_COLUMNS = (
     "title",
     "created_at",
     "updated_at",
+    "inputs",
 )
 TOMBSTONE_COLUMNS = ("account", "calendar", "kind", "meeting_key", "ref", "reason", "at")
 HELD_COLUMNS = (
@@ -135,6 +137,17 @@ HELD_COLUMNS = (
     "changed_at",
     "settled",
 )
+CALL_PLAN_COLUMNS = (
+    "account",
+    "calendar",
+    "meeting_key",
+    "meeting_start",
+    "plan",
+    "content",
+    "changed_at",
+    "settled",
+)
+PREVIEW_COLUMNS = ("account", "calendar", "meeting_key", "fingerprint", "meeting_start", "at")
 RUN_COLUMNS = (
     "account",
     "last_start",
@@ -171,6 +184,11 @@ PUT_TOMBSTONE = upsert(
     "tombstones", TOMBSTONE_COLUMNS, ("account", "calendar", "kind", "meeting_key")
 )
 PUT_HELD = upsert("held", HELD_COLUMNS, ("account", "calendar", "meeting_key"))
+PUT_CALL_PLAN = upsert("plans", CALL_PLAN_COLUMNS, ("account", "calendar", "meeting_key"))
+ADD_PREVIEW = (
+    f"INSERT INTO previews ({', '.join(PREVIEW_COLUMNS)}) VALUES "
+    f"({', '.join('?' * len(PREVIEW_COLUMNS))}) ON CONFLICT DO NOTHING"
+)
 PUT_RUN = upsert("runs", RUN_COLUMNS, ("account",))
 PUT_CALENDAR = upsert("calendars", CALENDAR_COLUMNS, ("account", "calendar"))
 ADD_AUDIT = (
@@ -404,6 +422,7 @@ class SqlStore(Store):
                         artifact.title,
                         now,
                         now,
+                        artifact.inputs,
                     ],
                 )
             if tombstone is not None:
@@ -412,6 +431,12 @@ class SqlStore(Store):
                 sql.run(f"DELETE FROM events WHERE {IN_CALENDAR} AND key = ?", [*key, before.key])
             if after is not None:
                 self._put_events(sql, key, [after])
+                tag = after.block_tag
+                if tag is not None and tag.kind is Kind.PREP and tag.preview:
+                    sql.run(
+                        ADD_PREVIEW,
+                        [*key, tag.meeting_key, tag.preview, stamp(tag.meeting.start), now],
+                    )
             sql.run(NEW_GENERATION, [key.account])
 
     # -- held meetings and debriefs ------------------------------------------------------------
@@ -460,6 +485,84 @@ class SqlStore(Store):
                 ],
             )
             sql.run(NEW_GENERATION, [held.account])
+
+    # -- call plans and previews -----------------------------------------------------------------
+
+    def plans(self, key: CalendarKey) -> dict[str, PlanRecord]:
+        with self.reading("read call plans") as sql:
+            rows = sql.rows(f"SELECT * FROM plans WHERE {IN_CALENDAR}", key)
+            return {
+                row["meeting_key"]: PlanRecord(
+                    account=row["account"],
+                    calendar=row["calendar"],
+                    meeting_key=row["meeting_key"],
+                    meeting_start=unstamp(row["meeting_start"]),  # type: ignore[arg-type]
+                    plan=CallPlan.from_json(row["plan"]) if row["plan"] else None,
+                    content=row["content"],
+                    changed_at=unstamp(row["changed_at"]),
+                    settled=PlanShared.from_json(row["settled"]) if row["settled"] else None,
+                )
+                for row in rows
+            }
+
+    def save_call_plan(self, plan: PlanRecord) -> None:
+        with self.writing("record a call plan") as sql:
+            sql.run(
+                PUT_CALL_PLAN,
+                [
+                    plan.account,
+                    plan.calendar,
+                    plan.meeting_key,
+                    stamp(plan.meeting_start),
+                    plan.plan.to_json() if plan.plan else None,
+                    plan.content,
+                    stamp(plan.changed_at),
+                    plan.settled.to_json() if plan.settled else None,
+                ],
+            )
+            sql.run(NEW_GENERATION, [plan.account])
+
+    def previews(self, key: CalendarKey) -> dict[str, frozenset[str]]:
+        with self.reading("read preview fingerprints") as sql:
+            rows = sql.rows(
+                f"SELECT meeting_key, fingerprint FROM previews WHERE {IN_CALENDAR}", key
+            )
+        found: dict[str, set[str]] = {}
+        for row in rows:
+            found.setdefault(row["meeting_key"], set()).add(row["fingerprint"])
+        return {meeting: frozenset(fingerprints) for meeting, fingerprints in found.items()}
+
+    def forget_plans(self, key: CalendarKey, before: datetime) -> None:
+        with self.writing("forget old call plans") as sql:
+            sql.run(
+                f"DELETE FROM previews WHERE {IN_CALENDAR} AND meeting_start < ?",
+                [*key, stamp(before)],
+            )
+            sql.run(
+                f"DELETE FROM plans WHERE {IN_CALENDAR} AND meeting_start < ?",
+                [*key, stamp(before)],
+            )
+
+    def agenda_rewrites(self, key: CalendarKey, since: datetime) -> dict[str, int]:
+        with self.reading("count agenda rewrites") as sql:
+            rows = sql.rows(
+                f"SELECT meeting_key, before FROM audit WHERE {IN_CALENDAR} AND kind = ? AND "
+                "action = 'write agenda' AND at >= ?",
+                [*key, Kind.AGENDA.value, stamp(since)],
+            )
+            counts: dict[str, int] = {}
+            for row in rows:
+                before = json.loads(row["before"]) if row["before"] else {}
+                if AgendaTag.decode(before.get("agenda_tag") or "") is not None:
+                    counts[row["meeting_key"]] = counts.get(row["meeting_key"], 0) + 1
+            return counts
+
+    def calendars(self, account: str) -> list[str]:
+        with self.reading("read the calendars") as sql:
+            rows = sql.rows(
+                "SELECT calendar FROM calendars WHERE account = ? ORDER BY calendar", [account]
+            )
+            return [row["calendar"] for row in rows]
 
     def audit(self, account: str | None = None, limit: int | None = None) -> list[AuditEntry]:
         query = (

@@ -158,6 +158,25 @@ def _migration_6(db: sqlite_utils.Database) -> None:
     )
 
 
+def _migration_7(db: sqlite_utils.Database) -> None:
+    """The call plan: what sellers wrote in each prep (its latest version, when that was first
+    read, the last one that had settled), the fingerprints of the previews callplan wrote into
+    preps, and what an agenda says when its tag, written by an earlier callplan, does not."""
+    db.executescript(
+        """
+        CREATE TABLE plans (
+            account TEXT NOT NULL, calendar TEXT NOT NULL, meeting_key TEXT NOT NULL,
+            meeting_start TEXT NOT NULL, plan TEXT, content TEXT NOT NULL DEFAULT '',
+            changed_at TEXT, settled TEXT, PRIMARY KEY (account, calendar, meeting_key));
+        CREATE TABLE previews (
+            account TEXT NOT NULL, calendar TEXT NOT NULL, meeting_key TEXT NOT NULL,
+            fingerprint TEXT NOT NULL, meeting_start TEXT NOT NULL, at TEXT NOT NULL,
+            PRIMARY KEY (account, calendar, meeting_key, fingerprint));
+        ALTER TABLE artifacts ADD COLUMN inputs TEXT NOT NULL DEFAULT '';
+        """
+    )
+
+
 # Numbered migrations: index i upgrades a database at user_version i to i + 1. Append only.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_1,
@@ -166,6 +185,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_4,
     _migration_5,
     _migration_6,
+    _migration_7,
 ]
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, NotRequired, TypedDict, Unpack
 
+from agent.core.callplan import PlanRecord
 from agent.core.clock import Deadline
 from agent.core.held import Held
 from agent.core.history import Record
@@ -54,11 +55,17 @@ class Artifact:
     meeting_end: datetime | None
     customer: str
     title: str
+    inputs: str = ""  # of an agenda: the fingerprint of what it says (see AgendaTag.inputs)
 
     def record(self) -> Record:
         if self.kind is Kind.AGENDA:  # where its meeting was: whether a read would have seen it
             return Record(
-                self.kind, self.meeting_key, self.ref, self.meeting_start, self.meeting_end
+                self.kind,
+                self.meeting_key,
+                self.ref,
+                self.meeting_start,
+                self.meeting_end,
+                self.inputs,
             )
         return Record(self.kind, self.meeting_key, self.ref, self.start, self.end)
 
@@ -168,8 +175,9 @@ class Store(ABC):
 
         The generation grows with every write of what a plan of any calendar of the account
         reads: a mirror a read changed (`apply_delta`), a change recorded (`record`, by a cycle
-        or by undo), a held meeting or debrief (`save_held`). A plan that read generation g is
-        stale once the generation is no longer g, whoever wrote meanwhile."""
+        or by undo), a held meeting or debrief (`save_held`), a call plan read from a prep
+        (`save_call_plan`). A plan that read generation g is stale once the generation is no
+        longer g, whoever wrote meanwhile."""
 
     @abstractmethod
     def save_plan(self, key: CalendarKey, state: PlanState) -> None:
@@ -187,8 +195,9 @@ class Store(ABC):
     @abstractmethod
     def record(self, **change: Unpack[Applied]) -> None:
         """Record one applied change, in one transaction: the audit line, the artifact row
-        (upserted, or removed when `forget`), a tombstone when given, and the mirror (the
-        event `after` replaces `before`; `after` None removes it)."""
+        (upserted, or removed when `forget`), a tombstone when given, the mirror (the event
+        `after` replaces `before`; `after` None removes it), and the fingerprint of the preview
+        a prep `after` holds."""
 
     @abstractmethod
     def held(self, key: CalendarKey | None = None, *, account: str | None = None) -> list[Held]:
@@ -198,6 +207,32 @@ class Store(ABC):
     @abstractmethod
     def save_held(self, held: Held) -> None:
         """Insert or replace the record of one held meeting."""
+
+    @abstractmethod
+    def plans(self, key: CalendarKey) -> dict[str, PlanRecord]:
+        """The call plans sellers wrote in the preps of one calendar, by meeting."""
+
+    @abstractmethod
+    def save_call_plan(self, plan: PlanRecord) -> None:
+        """Insert or replace the record of one meeting's call plan."""
+
+    @abstractmethod
+    def previews(self, key: CalendarKey) -> dict[str, frozenset[str]]:
+        """By meeting, the fingerprints of the previews callplan wrote into its prep (`record`
+        keeps them): a calendar app that saves an older copy back saves one of these."""
+
+    @abstractmethod
+    def forget_plans(self, key: CalendarKey, before: datetime) -> None:
+        """Drop the plans and previews of meetings that started before `before`."""
+
+    @abstractmethod
+    def agenda_rewrites(self, key: CalendarKey, since: datetime) -> dict[str, int]:
+        """By meeting, how many times callplan rewrote an agenda already in the invitation since
+        `since` (the audit log knows: the first insertion is not a rewrite)."""
+
+    @abstractmethod
+    def calendars(self, account: str) -> list[str]:
+        """The calendars of an account that callplan has read."""
 
     @abstractmethod
     def audit(self, account: str | None = None, limit: int | None = None) -> list[AuditEntry]: ...

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 
 from agent.config.settings import Account
-from agent.core.clock import Clock, Rule, earliest, next_midnight
+from agent.core.clock import Clock, Deadline, Rule, earliest, next_midnight
 from agent.core.errors import (
     AuthError,
     BadDataError,
@@ -33,8 +33,9 @@ from agent.core.errors import (
 )
 from agent.core.history import Owned
 from agent.core.logfmt import emit
-from agent.core.model import Delta, Event, Window
+from agent.core.model import Delta, Event, Interval, Window
 from agent.loop.harvest import Harvester
+from agent.loop.plans import PlanReader
 from agent.plan.changes import (
     Adopt,
     Change,
@@ -47,7 +48,7 @@ from agent.plan.changes import (
     verb,
 )
 from agent.plan.classify import Classifier
-from agent.plan.planner import plan
+from agent.plan.planner import MeetingVerdict, plan
 from agent.plan.wanted import unwanted, vanished
 from agent.state.store import Artifact, CalendarKey, Inputs, PlanState, Store
 from agent.sync.quiet import VERSION, Outcome, busy_digest, config_digest, summary, why_plan
@@ -71,6 +72,7 @@ class CalendarReport:
     full: bool = False
     meetings: list[Event] = field(default_factory=list)
     planned: list[Change] = field(default_factory=list)
+    verdicts: dict[str, MeetingVerdict] = field(default_factory=dict)  # by meeting
     applied: list[tuple[Change, str]] = field(default_factory=list)  # (change, outcome)
     skipped: list[str] = field(default_factory=list)
     error: str = ""
@@ -164,6 +166,7 @@ class AccountSync:
         # plan in every cycle, even one that could skip (a dry run always does)
         self.always_plan = always_plan
         self.harvester = Harvester(account, connector, store)
+        self.plans = PlanReader(account, store)
         self._calendars: list[str] | None = None
         self._config: tuple[Account, str] | None = None
 
@@ -224,6 +227,55 @@ class AccountSync:
         report.planning = summary(outcomes, self.account.settings.timezone, self.clock())
         return report
 
+    def review(self) -> dict[str, dict[str, MeetingVerdict]]:
+        """By calendar, what callplan would decide for each meeting from what the store holds of
+        the account's calendars (as the last cycle read them), without asking the provider:
+        `callplan status` lists what waits. Nothing is written."""
+        clock = Clock(self.clock())
+        settings = self.account.settings
+        rules = Classifier(settings)
+        window = window_for(clock.now, settings.lookahead_days, settings.timezone)
+        found: dict[str, dict[str, MeetingVerdict]] = {}
+        for calendar in self.store.calendars(self.account.name):
+            key = CalendarKey(self.account.name, calendar)
+            verdicts = found[calendar] = {}
+            self._plan(key, self.store.events(key), clock, window, rules, [], verdicts)
+        return found
+
+    def _plan(
+        self,
+        key: CalendarKey,
+        events: list[Event],
+        clock: Clock,
+        window: Window,
+        rules: Classifier,
+        busy: list[Interval],
+        verdicts: dict[str, MeetingVerdict],
+    ) -> tuple[list[Change], Deadline | None]:
+        """The planner's changes for one calendar's `events`, with what the store knows, and
+        the first instant at which they could be other (the clock's questions included)."""
+        owned = Owned(
+            blocks=tuple(event for event in events if event.is_block),
+            records={(a.kind, a.meeting_key): a.record() for a in self.store.artifacts(key)},
+            tombstones=self.store.tombstones(key),
+        )
+        history = self.harvester.history(clock, rules)
+        states = self.plans.states(key, clock)
+        changes, deadline = plan(
+            clock.now,
+            [event for event in events if not event.is_block],
+            owned,
+            busy,
+            self.account.settings,
+            self.renderer,
+            window,
+            history,
+            rules,
+            states,
+            verdicts,
+        )
+        return changes, earliest(clock.deadline, deadline)
+
     def _calendar_cycle(
         self,
         calendar: str,
@@ -268,7 +320,8 @@ class AccountSync:
             assert planning.last is not None
             result.outcome = Outcome(False, "nothing changed", planning.last.deadline)
             return
-        # what the harvest and the history read of the clock, and the window's next move
+        # what the harvest, the call plans and the history read of the clock, and the window's
+        # next move
         clock = Clock(now)
         clock.note(next_midnight(now, settings.timezone), Rule.WINDOW_MOVES)
         if dry_run:
@@ -279,19 +332,10 @@ class AccountSync:
             before = self.connector.requests_sent
             self.harvester.run(key, events, delta, clock, rules)
             result.read_requests += self.connector.requests_sent - before
+            self.plans.run(key, events, clock)  # what sellers wrote in their preps
         meetings = [event for event in events if not event.is_block]
         result.meetings = meetings
-        artifacts = self.store.artifacts(key)
-        owned = Owned(
-            blocks=tuple(event for event in events if event.is_block),
-            records={(a.kind, a.meeting_key): a.record() for a in artifacts},
-            tombstones=self.store.tombstones(key),
-        )
-        history = self.harvester.history(clock, rules)
-        changes, deadline = plan(
-            now, meetings, owned, busy, settings, self.renderer, window, history, rules
-        )
-        deadline = earliest(clock.deadline, deadline)
+        changes, deadline = self._plan(key, events, clock, window, rules, busy, result.verdicts)
         result.planned = changes
         result.outcome = Outcome(True, why or "nothing changed, planned anyway", deadline)
         if dry_run:
@@ -479,6 +523,9 @@ class AccountSync:
                     meeting_end=span.end if span else None,
                     customer=customer,
                     title=meeting.title if meeting else "",
+                    # what an agenda says: its tag's, or (an earlier callplan's) the planner's
+                    inputs=(change.inputs if isinstance(change, Adopt) else "")
+                    or (owned.agenda_tag.inputs if owned.agenda_tag else ""),
                 )
             self.store.record(
                 key=key,

@@ -62,7 +62,7 @@ def _undo_one(
 ) -> None:
     tag = event.block_tag
     if tag is not None:
-        if block_edited(event):
+        if block_edited(event) or _typed_in_preview(sync, calendar, event):
             report.kept.append(f"{_label(event)}: you wrote in it")
             return
         report.removed.append(_label(event))
@@ -82,6 +82,16 @@ def _undo_one(
         text = splicer.strip(event.description, found)
         written = sync.connector.set_description(calendar, event, text, None, notify=False)
         _record(sync, calendar, "undo agenda", Kind.AGENDA, event.key, event, written)
+
+
+def _typed_in_preview(sync: AccountSync, calendar: str, block: Event) -> bool:
+    """Did a person type in the preview callplan keeps at the end of a prep?"""
+    tag = block.block_tag
+    if tag is None or tag.kind is not Kind.PREP:
+        return False
+    known = sync.store.previews(CalendarKey(sync.account.name, calendar)).get(tag.meeting_key, ())
+    state = splice.preview_of(block, known).state
+    return state in (splice.AgendaState.EDITED, splice.AgendaState.FOREIGN)
 
 
 def _record(

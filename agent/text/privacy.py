@@ -3,9 +3,10 @@
 Sellers do not write to a grammar. They keep a line to themselves by writing "private",
 "internal", "note to self", "between us", "🔒" or the like in front of it, in its brackets,
 in the heading above it, or in the middle of it, in whatever language they think in. The
-debrief parser (agent.text.debrief) treats any such mark as the seller's word that the text is
-private, wherever it stands; the list is deliberately generous, because a line kept out of
-an agenda by mistake costs a rewording, and a line shared by mistake cannot be taken back.
+form reader (agent.text.form), for the debrief and the call plan alike, treats any such mark as
+the seller's word that the text is private, wherever it stands; the list is deliberately
+generous, because a line kept out of an agenda by mistake costs a rewording, and a line shared
+by mistake cannot be taken back.
 
 Marks match case-insensitively, accent-insensitively (é is e, ß is ss, fullwidth letters are
 letters) and only as whole words or phrases: "internal" never matches "international",

@@ -31,11 +31,12 @@ from jinja2 import (
 from jinja2.runtime import LoopContext
 from jinja2.sandbox import SandboxedEnvironment
 
+from agent.core.callplan import PlanShared, Topic
 from agent.core.errors import ConfigError
 from agent.core.history import Agreed, Carryover, Commitment
 from agent.text.splice import neutralise
 
-TEMPLATES = ("prep.txt.j2", "agenda.txt.j2", "agenda.html.j2", "debrief.txt.j2")
+TEMPLATES = ("prep.txt.j2", "preview.txt.j2", "agenda.txt.j2", "agenda.html.j2", "debrief.txt.j2")
 # how an agenda words what a debrief agreed: `agreed.commitment(c)`, `agreed.part(a)`
 MACROS = "agreed.j2"
 
@@ -109,20 +110,30 @@ class MeetingContext(NamedTuple):
     next_meeting: str = ""  # date of the next scheduled meeting with this customer, if any
     agenda_items: tuple[AgendaItem, ...] = ()
     carry: Carryover | None = None
-    agenda_draft: str = (
-        ""  # the agenda as text, shown in the prep block when the customer organizes
-    )
+    plan: PlanShared | None = None  # what has settled of the call plan's shared sections
+    agenda_on: bool = True  # agendas are enabled: the prep's plan may become one
 
     @property
     def minutes(self) -> int:
         return int((self.end - self.start).total_seconds() // 60)
 
     def shared(self) -> MeetingContext:
-        """What a customer-visible agenda may be rendered from: only the shared part of the
-        carry-over."""
-        if self.carry is None and not self.agenda_draft:
+        """What a customer-visible agenda may be rendered from: the settled shared sections of
+        the call plan, the shared part of the carry-over, and nothing else private."""
+        if self.carry is None:
             return self  # nothing private to leave out
-        return self._replace(carry=self.carry.shared() if self.carry else None, agenda_draft="")
+        return self._replace(carry=self.carry.shared())
+
+
+class Preview(NamedTuple):
+    """What the preview at the end of a prep says besides the meeting's carry-over (a named
+    tuple, like MeetingContext: see there)."""
+
+    status: tuple[str, ...]  # what happens to the agenda, and when
+    draft: bool  # the agenda is for the seller to send themselves
+    plan_changes_at: datetime | None = None  # when a change of the plan reaches the agenda
+    plan_withheld: tuple[str, ...] = ()  # lines of the plan kept out of the agenda
+    agenda: str = ""  # the agenda as the customer will see it (or the draft)
 
 
 # What templates may read without the sandbox's general attribute check: the declared fields
@@ -130,9 +141,16 @@ class MeetingContext(NamedTuple):
 # counters of a for loop. Nothing else.
 _READABLE: dict[type, frozenset[str]] = {
     cls: frozenset(field.name for field in fields(cls)) | extra
-    for cls, extra in ((Commitment, set()), (Agreed, set()), (Carryover, set()))
+    for cls, extra in (
+        (Commitment, set()),
+        (Agreed, set()),
+        (Carryover, set()),
+        (PlanShared, set()),
+        (Topic, set()),
+    )
 } | {
     Person: frozenset(Person._fields) | {"label"},
+    Preview: frozenset(Preview._fields),
     AgendaItem: frozenset(AgendaItem._fields),
     MeetingContext: frozenset(MeetingContext._fields) | {"minutes"},
     # a for loop's counters ("loop.first"), which templates read on every pass
@@ -199,8 +217,9 @@ def _when(start: datetime, end: datetime | None = None) -> str:
     return f"{text} ({start.tzname()})"
 
 
-def _at(when: datetime) -> str:
-    """An instant as a seller reads it in a sentence: "14:30 on Mon 18 Mar"."""
+def at_label(when: datetime) -> str:
+    """An instant as a seller reads it in a sentence: "14:30 on Mon 18 Mar" (in `when`'s own
+    zone)."""
     parts = (when.hour, when.minute, _DAYS[when.weekday()], when.day, _MONTHS[when.month])
     return "%02d:%02d on %s %02d %s" % parts  # noqa: UP031
 
@@ -236,7 +255,7 @@ class Renderer:
             keep_trailing_newline=False,
         )
         self._env.filters["when"] = _when
-        self._env.filters["at"] = _at
+        self._env.filters["at"] = at_label
         try:
             # loaded once, as a global: importing it in each template cost a look-up per render
             self._env.globals["agreed"] = self._env.get_template(MACROS).module
@@ -274,14 +293,14 @@ class Renderer:
                 del self._memo[next(iter(self._memo))]
         return found
 
-    def _render(self, name: str, ctx: MeetingContext) -> str:
+    def _render(self, name: str, ctx: MeetingContext, **more: object) -> str:
         try:
             # Template.render(m=ctx) without reading the globals out of their ChainMap on every
             # call (twice: for the variables and for the context's list of global names, which
             # only imports use), a large part of what starting a render cost
             template = self._templates[name]
             context = self._env.context_class(
-                self._env, {**self._globals[name], "m": ctx}, name, template.blocks
+                self._env, {**self._globals[name], "m": ctx, **more}, name, template.blocks
             )
             text = self._env.concat(template.root_render_func(context))
         except TemplateError as exc:
@@ -289,7 +308,12 @@ class Renderer:
         return neutralise(text.strip("\n"))
 
     def prep(self, ctx: MeetingContext) -> str:
+        """The prep's form part: callplan's notes and the seller's call plan."""
         return self._render("prep.txt.j2", ctx)
+
+    def preview(self, ctx: MeetingContext, preview: Preview) -> str:
+        """The preview at the end of a prep (it is spliced in between its markers)."""
+        return self._render("preview.txt.j2", ctx, p=preview)
 
     def agenda(self, ctx: MeetingContext) -> str:
         """The customer-visible agenda; it never sees the private part of a debrief."""

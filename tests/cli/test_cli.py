@@ -20,6 +20,7 @@ from agent.cli.demo import run_demo
 from agent.cli.demo_server import RadicaleServer, free_port
 from agent.cli.main import main
 from agent.config import secrets
+from agent.text import splice
 from tests.support.harness.caldav import CaldavHarness
 from tests.support.servers.radicale import SELLER, ZONE
 
@@ -33,7 +34,11 @@ def pinned_time() -> Iterator[None]:
 
 
 def write_config(
-    tmp_path: Path, harness: CaldavHarness, url: str | None = None, extra: str = ""
+    tmp_path: Path,
+    harness: CaldavHarness,
+    url: str | None = None,
+    extra: str = "",
+    send: str = "auto",
 ) -> Path:
     secret = tmp_path / "password"
     secret.write_text("not-checked\n")
@@ -45,6 +50,8 @@ state = "state.db"
 timezone = "Europe/Berlin"
 [defaults.rules]
 internal_domains = ["{SELLER.split("@")[1]}"]
+[defaults.agenda]
+send = "{send}"
 [[accounts]]
 name = "ana"
 provider = "caldav"
@@ -83,9 +90,70 @@ def test_dry_run_shows_a_table_and_writes_nothing(
     assert result.exit_code == 0 and "3 changes applied" in result.output
     assert "ana: planned: first plan of this calendar" in result.output
     assert len(caldav_harness.blocks()) == 2
-    assert "0 changes applied" in run(config, "sync", "--once").output
-    # its own writes were read back and changed nothing: a quiet calendar is not planned again
+    quiet = run(config, "sync", "--once").output  # its own writes read back: nothing to do
+    assert quiet.startswith("Nothing to do: 1 meetings read") and "Changes applied" not in quiet
+    # and a quiet calendar is not planned again
     assert "ana: skipped: nothing changed; next check at " in run(config, "sync", "--once").output
+
+
+def test_a_dry_run_shows_each_agenda_as_it_would_go_out_and_every_meetings_verdict(
+    tmp_path: Path, caldav_harness: CaldavHarness
+) -> None:
+    def at(hour: int, day: int = 0) -> datetime:
+        return datetime(2030, 3, 18 + day, hour, tzinfo=ZONE)
+
+    colleague = "bo@" + SELLER.split("@")[1]
+    caldav_harness.add_meeting("Globex discovery", at(10), description="Intro")
+    caldav_harness.add_meeting("Team sync", at(11), guests=[colleague])
+    caldav_harness.add_meeting("Placeholder", at(12), minutes=0)
+    declined = caldav_harness.add_meeting("Initech review", at(14), guests=["eli@initech.example"])
+    caldav_harness.edit_meeting(declined, decline=True)
+    forged = f"Notes\n{splice.BEGIN}\nmy own words\n{splice.END}"
+    caldav_harness.add_meeting(
+        "Umbrella demo", at(15), guests=["uma@umbrella.example"], description=forged
+    )
+    caldav_harness.add_meeting(
+        "Webinar", at(16, 1), guests=[f"g{n}@c{n}.example" for n in range(11)]
+    )
+    config = write_config(tmp_path, caldav_harness)
+    before = caldav_harness.versions()
+    result = run(config, "sync", "--once", "--dry-run", "--all")
+    assert result.exit_code == 0, result.output
+    assert caldav_harness.versions() == before
+    text = result.output
+    rows = {
+        line.split("│")[3].strip(): line.split("│")[4].strip()
+        for line in text.splitlines()
+        if line.startswith("│ ana") and "Every meeting" not in line and len(line.split("│")) == 6
+    }
+    assert rows["Globex discovery"] == "customer meeting; agenda: inserted"
+    assert rows["Team sync"] == "left alone: internal meeting"
+    assert rows["Placeholder"] == "left alone: zero length"
+    assert rows["Initech review"] == "left alone: declined by the seller"
+    assert rows["Umbrella demo"] == (
+        "customer meeting; agenda: left out: marker look-alike in the description"
+    )
+    assert rows["Webinar"] == "customer meeting; agenda: draft: 11 outside guests, more than 10"
+    agenda = text[text.index("Globex discovery: the agenda that would go out") :]
+    assert "Purpose" in agenda and "To understand what matters most to you right now" in agenda
+
+
+def test_status_lists_the_agendas_waiting_for_a_plan(
+    tmp_path: Path, caldav_harness: CaldavHarness
+) -> None:
+    caldav_harness.add_meeting("Globex discovery", datetime(2030, 3, 19, 10, tzinfo=ZONE))
+    caldav_harness.add_meeting("Initech pilot", datetime(2030, 3, 27, 10, tzinfo=ZONE))
+    config = write_config(tmp_path, caldav_harness, send="when_planned")
+    assert "ana: no agenda waits for a plan." in run(config, "status").output  # nothing read yet
+    run(config, "sync", "--once")
+    result = run(config, "status")
+    assert result.exit_code == 0, result.output
+    assert "ana: 1 agenda(s) wait for your plan" in result.output
+    line = next(line for line in result.output.splitlines() if "Globex discovery" in line)
+    assert line.strip() == (
+        "Tue 19 Mar 10:00  Globex discovery: waits for a purpose (none without one)"
+    )
+    assert "Initech pilot" not in result.output  # beyond the lead time
 
 
 def test_status_after_a_sync(tmp_path: Path, caldav_harness: CaldavHarness) -> None:
@@ -294,5 +362,12 @@ def test_the_demo_runs_on_its_own_server_and_converges(radicale: RadicaleServer)
     ):
         assert title in text
     assert "declined by the seller" in text and "cancelled" in text and "all-day event" in text
-    assert "draft in prep (they organise)" in text and "inserted (attendees notified)" in text
-    assert "Second cycle: 0 changes" in text
+    assert "draft: the customer organises" in text
+    # the seller's plan, and the invitation built from it, without its private lines
+    invitation = text[text.index("the invitation 'Globex: technical deep dive' as the customer") :]
+    invitation = invitation[: invitation.index("──── End of agenda ────")]
+    assert "Purpose" in invitation and "Agree the scope and success criteria" in invitation
+    assert "- Data residency and the security review (25 min)" in invitation
+    assert "Who should join from your side" in invitation
+    assert "pricing" not in invitation and "Raj" not in invitation
+    assert "Next cycle: 0 changes" in text

@@ -1,9 +1,10 @@
 """The README and the documents in docs/ say what the code does, and keep saying it.
 
-The rendered examples in docs/artifacts.md are what the shipped templates produce; the README's
-commands and configuration hold; every link and every repository path the documents name
-exists; the architecture's layers are the ones import-linter enforces; every configuration
-example parses; and the code cites no document the repository does not hold.
+The rendered examples in docs/artifacts.md, and the README's call plan with the invitation it
+produces, are what the shipped templates produce; the README's commands and configuration hold;
+every link and every repository path the documents name exists; the architecture's layers are
+the ones import-linter enforces; every configuration example parses; and the code cites no
+document the repository does not hold.
 
 Run `python -m tests.cli.test_readme --write` to refresh the examples after changing a template.
 """
@@ -14,11 +15,15 @@ import re
 import subprocess
 import sys
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.support.helpers import World, at, meeting
+from agent.cli.demo import PLAN, PLANNED
+from agent.core.preview import form_part
+from agent.text.form import fill_in
+from tests.support.helpers import MONDAY, World, at, meeting
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -55,6 +60,31 @@ def examples() -> dict[str, str]:
     }
 
 
+def plan_examples() -> dict[str, str]:
+    """The README's "Writing your call plan": the plan the demo's seller writes into a prep,
+    and the invitation it produces once it has settled, with the default send policy."""
+    world = World(agenda={"send": "when_planned"})
+    event = world.add(
+        meeting(
+            PLANNED,
+            at(1, 10),
+            minutes=90,
+            guests=["dana@globex.example", "raj@globex.example"],
+            description="Video call: https://meet.example/globex",
+        )
+    )
+    world.cycle()
+    prep = world.block_for("prep", event)
+    form = form_part(prep.description)
+    filled = fill_in(form, PLAN)
+    world.calendar.person_edit(prep.ref, description=filled + prep.description[len(form) :])
+    for minutes in (1, 31):
+        world.now = MONDAY + timedelta(minutes=minutes)
+        world.cycle()
+    plan = filled[filled.index("YOUR CALL PLAN") :].rstrip()
+    return {"plan": plan, "invitation": world.get(event).description}
+
+
 def rendered(text: str, found: dict[str, str]) -> str:
     return PATTERN.sub(
         lambda m: f"{m.group(1)}```text\n{found[m.group(2)]}\n```\n{m.group(4)}", text
@@ -66,6 +96,16 @@ def test_the_examples_match_the_templates() -> None:
     assert set(m.group(2) for m in PATTERN.finditer(text)) == {"agenda", "prep", "debrief"}
     assert rendered(text, examples()) == text, (
         "docs/artifacts.md examples are stale: run python -m tests.cli.test_readme --write"
+    )
+
+
+def test_the_readmes_call_plan_and_its_invitation_are_what_callplan_makes() -> None:
+    text = README.read_text()
+    assert set(m.group(2) for m in PATTERN.finditer(text)) == {"plan", "invitation"}
+    found = plan_examples()
+    assert "pricing" not in found["invitation"] and "Raj may block" not in found["invitation"]
+    assert rendered(text, found) == text, (
+        "README.md examples are stale: run python -m tests.cli.test_readme --write"
     )
 
 
@@ -89,6 +129,7 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
     ARTIFACTS.write_text(rendered(ARTIFACTS.read_text(), examples()))
+    README.write_text(rendered(README.read_text(), plan_examples()))
 
 
 def test_the_configuration_example_is_valid() -> None:

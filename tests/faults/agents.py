@@ -29,6 +29,7 @@ from agent.sync.engine import AccountReport, AccountSync
 from agent.sync.session import Session
 from agent.text.render import Renderer
 from tests.support.harness.base import Harness
+from tests.support.helpers import AUTO
 from tests.support.servers.proxy import FaultProxy, Kill, Plan, Seen
 from tests.support.servers.targets import Target
 
@@ -60,7 +61,12 @@ def config_for(
 ) -> dict[str, Any]:
     """A config document for one seller account on the harness's calendar."""
     domain = harness.seller.partition("@")[2]
-    defaults = {"timezone": str(harness.zone), "rules": {"internal_domains": [domain]}, **settings}
+    defaults = {
+        "timezone": str(harness.zone),
+        "rules": {"internal_domains": [domain]},
+        "agenda": AUTO,
+        **settings,
+    }
     account = {
         "name": ACCOUNT,
         "provider": target.name,

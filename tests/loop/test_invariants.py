@@ -22,18 +22,27 @@ from agent.sync.undo import undo
 from agent.text import splice
 from agent.text.render import Renderer
 from tests.support.harness.base import Harness
+from tests.support.helpers import AUTO
 
 
 class Agent:
     """The agent for one harness: engine, SQLite store in tmp, and a clock the test moves."""
 
-    def __init__(self, harness: Harness, folder: Path, now: datetime) -> None:
+    def __init__(self, harness: Harness, folder: Path, now: datetime, **settings: object) -> None:
         self.harness = harness
         self.now = now
+        self.folder = folder
+        self.settings = settings
         self.store = SqliteStore(folder / "state.db", clock=lambda: self.now)
         domain = harness.seller.split("@")[1]
+        agenda = {**AUTO, **settings.pop("agenda", {})}  # type: ignore[dict-item]
         raw = {
-            "defaults": {"timezone": str(harness.zone), "rules": {"internal_domains": [domain]}},
+            "defaults": {
+                "timezone": str(harness.zone),
+                "rules": {"internal_domains": [domain]},
+                "agenda": agenda,
+                **settings,
+            },
             "accounts": [
                 {
                     "name": "seller",
@@ -59,7 +68,7 @@ class Agent:
     def restart(self, folder: Path) -> Agent:
         """A new process on the same state (or a new state file in another folder)."""
         self.store.close()
-        return Agent(self.harness, folder, self.now)
+        return Agent(self.harness, folder, self.now, **self.settings)
 
 
 @pytest.fixture
@@ -175,10 +184,10 @@ def test_text_outside_the_markers_survives_byte_for_byte(harness: Harness, agent
     harness.write_description(harness.meeting(key), harness.meeting(key).description + imitation)
     theirs = people_part(harness.meeting(key))  # all people wrote, as the server keeps it
     assert "Agenda draft by Alex" in theirs and "my own words" in theirs
-    harness.edit_meeting(key, title="Globex (new title)")  # the agenda must be rewritten
+    harness.edit_meeting(key, minutes=90)  # longer: the agenda's timings must be rewritten
     agent.cycle()
     after = harness.meeting(key)
-    assert "Globex (new title)" in readable(after)
+    assert "(37 min)" in readable(after)
     assert people_part(after) == theirs
     undone = undo(agent.sync)
     assert undone.restored and harness.meeting(key).description == theirs
@@ -273,8 +282,12 @@ def test_each_attendee_gets_one_update_per_real_agenda_change(
     # not a change of ours
     harness.edit_meeting(key, description=harness.meeting(key).description + "\nroom 4")
     agent.cycle()
-    # the agenda shows the time: one real change
+    # moved: the invitation carries its own time, and the agenda does not repeat it
     harness.edit_meeting(key, start=at(harness, 0, 11))
+    agent.cycle()
+    assert harness.notifications() == {"dana@globex.example": 1, "raj@globex.example": 1}
+    # longer: the agenda's timings change, one real change
+    harness.edit_meeting(key, minutes=90)
     agent.cycle()
     agent.cycle()
     assert harness.notifications() == {"dana@globex.example": 2, "raj@globex.example": 2}

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 from agent.core.model import BodyFormat, Event
 from agent.text import splice
-from tests.support.helpers import World, at, fill_in, meeting
+from agent.text.form import fill_in
+from tests.support.helpers import World, at, meeting
 
 PRIVATE = "SECRET they are shopping around"
 

@@ -329,14 +329,17 @@ class Twins:
 
     def instants(self) -> list[datetime]:
         """When rules turn, as the first calendar shows: its events' starts and ends, the
-        agenda's lead time and the look-ahead before each, harvest_days after each, the next
-        midnights, settle_minutes and recheck_hours after the last cycles (which may have read a
-        debrief), and the skipping agent's own deadline."""
+        agenda's lead time, its fallback and the look-ahead before each, harvest_days after each,
+        the next midnights (and the daily cap's), settle_minutes and recheck_hours after the last
+        cycles (which may have read a debrief or a call plan), and the skipping agent's own
+        deadline."""
         settings = self.settings
+        fallback = settings.agenda.fallback_hours
         spans = (
             -timedelta(days=settings.agenda.lead_days),
             -timedelta(days=settings.lookahead_days),
             timedelta(days=settings.debrief.harvest_days),
+            *((-timedelta(hours=fallback),) if fallback else ()),
         )
         found: set[datetime] = set()
         for event in self.sides[0].events():
@@ -448,9 +451,11 @@ def block_act(twins: Twins, data: st.DataObject, what: str) -> None:
         return
     index = data.draw(st.sampled_from(having), label="meeting")
     shift = timedelta(minutes=15 * data.draw(st.integers(-6, 6).filter(bool), label="shift"))
+    # notes, or (in a prep) a call plan's purpose, which sends or changes the agenda once settled
+    words = data.draw(st.sampled_from(NOTES), label="words")
     for side, block in twins.blocks(index, kind):
         if what == "write in a block":
-            side.write_description(block, block.description + "\nMy notes: bring the numbers")
+            side.write_description(block, block.description + words)
         elif what == "delete a block":
             side.delete(block)
         elif what == "move a block":
@@ -479,13 +484,24 @@ def prove(
     assert twins.skipped == skipped + 1, "a calendar with nothing to do was planned"
 
 
+NOTES = (
+    "\nMy notes: bring the numbers",
+    "\nPurpose:\nAgree the pilot scope",
+    "\nPurpose:\nAgree the budget",
+)
 START = datetime(2030, 3, 18, 7, tzinfo=BERLIN)
 # the settings whose rules read the clock, short enough that a scenario crosses them
 SETTINGS = st.fixed_dictionaries(
     {
         "lookahead_days": st.sampled_from([3, 14]),
         "agenda": st.fixed_dictionaries(
-            {"lead_days": st.sampled_from([1, 2, 7]), "settle_minutes": st.sampled_from([0, 30])}
+            {
+                "lead_days": st.sampled_from([1, 2, 7]),
+                "settle_minutes": st.sampled_from([0, 30]),
+                "send": st.sampled_from(["auto", "when_planned"]),
+                "fallback_hours": st.sampled_from([None, 2, 30]),
+                "max_updates_per_day": st.sampled_from([1, 2]),
+            }
         ),
         "debrief": st.fixed_dictionaries(
             {

@@ -101,8 +101,11 @@ def test_the_prep_shows_what_the_agenda_carries_and_what_is_about_to_change() ->
         "WHAT THE AGENDA CARRIES FROM YOUR DEBRIEF\nNothing from your debrief yet.\nChanged in "
         "your debrief: goes into the agenda at 12:30 on Mon 18 Mar if you leave it as it is:\n"
         "Purpose: Agree the pilot scope\nWhen we met on Mon 18 Mar 2030, we agreed that\n- we "
-        "would send the pilot proposal (by Wed 20 Mar 2030)\n\nBEFORE YOU GO IN"
+        "would send the pilot proposal (by Wed 20 Mar 2030)\n\nTHE AGENDA AS THE CUSTOMER WILL SEE "
+        "IT\n"
     ) in prep
+    # callplan's notes on the debrief are in the preview, which it keeps up to date
+    assert prep.index(splice.PREVIEW.begin) < prep.index("WHAT THE AGENDA CARRIES")
     world.now = at(0, 12, 30)
     world.cycle()
     prep = world.block_for("prep", second).description

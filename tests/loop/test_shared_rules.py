@@ -14,7 +14,8 @@ from agent.core.model import BodyFormat, Event, Kind, Status
 from agent.state.store import CalendarKey
 from agent.sync.engine import AccountSync
 from agent.sync.undo import undo
-from tests.support.helpers import World, account, at, fill_in, meeting
+from agent.text.form import fill_in
+from tests.support.helpers import World, account, at, meeting
 from tests.support.memory_calendar import CALENDAR
 
 MEMORY = CalendarKey("alex", CALENDAR)

@@ -122,10 +122,10 @@ def test_a_description_written_in_the_web_ui_gets_an_html_agenda(
     text = harness.meeting(key).description
     assert text.startswith(html) and "<li>" in text and "What we hope to decide" in text
     assert agent.cycle() == [] and agent.cycle() == []
-    harness.edit_meeting(key, title="Globex (renamed)")
+    harness.edit_meeting(key, minutes=90)  # longer: the agenda's timings change
     agent.cycle()
     assert (
         harness.meeting(key).description.startswith(html)
-        and "Globex (renamed)" in harness.meeting(key).description
+        and "(37 min)" in harness.meeting(key).description
     )
     assert harness.notifications()["dana@globex.example"] == 2

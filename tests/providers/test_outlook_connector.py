@@ -25,6 +25,7 @@ from connectors.outlook import OutlookConnector
 from tests.providers.connector_contract import ConnectorContract
 from tests.support.fakes.graph import GraphFake
 from tests.support.harness.outlook import SELLER, ZONE, OutlookHarness, graph_time, person
+from tests.support.helpers import AUTO
 from tests.support.servers.proxy import FaultProxy, Truncate
 
 MONDAY = datetime(2030, 3, 18, 7, 0, tzinfo=ZONE)
@@ -333,7 +334,11 @@ def test_instances_of_a_series_keep_their_key_when_rescheduled(
 
 def _html_agent(harness: OutlookHarness, folder: Path) -> AccountSync:
     raw = {
-        "defaults": {"timezone": str(ZONE), "rules": {"internal_domains": ["seller.example"]}},
+        "defaults": {
+            "timezone": str(ZONE),
+            "rules": {"internal_domains": ["seller.example"]},
+            "agenda": AUTO,
+        },
         "accounts": [
             {
                 "name": "seller",
@@ -378,8 +383,8 @@ def test_an_html_invitation_gets_the_agenda_through_outlook_rewriting_and_keeps_
         sum(len(c.applied) for c in sync.cycle().calendars) == 0 and harness.versions() == versions
     )
     assert harness.notifications() == {"dana@globex.example": 1}
-    # the seller adds a line after the agenda in Outlook; a real change (new time) rewrites only our
-    # part
+    # the seller adds a line after the agenda in Outlook; a real change (a longer meeting) rewrites
+    # only our part
     graph.edit(
         SELLER,
         key,
@@ -390,10 +395,10 @@ def test_an_html_invitation_gets_the_agenda_through_outlook_rewriting_and_keeps_
             }
         },
     )
-    harness.edit_meeting(key, start=at(0, 11))
+    harness.edit_meeting(key, minutes=90)
     sync.cycle()
     after = graph.raw(SELLER, key).data["body"]["content"]
-    assert "11:00" in after and "PS: parking at gate 2" in after
+    assert "(37 min)" in after and "PS: parking at gate 2" in after
     assert harness.notifications() == {"dana@globex.example": 2}
     report = undo(sync)
     assert report.restored and report.errors == []

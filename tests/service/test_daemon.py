@@ -29,7 +29,7 @@ from agent.sync.session import Session
 from connectors import open_connector
 from connectors.base import Connector as BaseConnector
 from tests.support.harness.caldav import CaldavHarness
-from tests.support.helpers import MONDAY, SELLER, World, at, meeting
+from tests.support.helpers import AUTO, MONDAY, SELLER, World, at, meeting
 from tests.support.memory_calendar import CALENDAR, MemoryCalendar, MemoryConnector
 from tests.support.servers.radicale import SELLER as DAV_SELLER
 
@@ -79,7 +79,7 @@ class Harness:
                 "backoff_max_seconds": 4 * HOUR,
                 **service,
             },
-            "defaults": {"timezone": "UTC"},
+            "defaults": {"timezone": "UTC", "agenda": AUTO},
             "accounts": [
                 {"name": name, "provider": "caldav", "email": SELLER, **(own or {}).get(name, {})}
                 for name in names

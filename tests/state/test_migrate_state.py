@@ -18,6 +18,7 @@ from agent.state.postgres import PostgresStore
 from agent.state.sqlite import SqliteStore
 from agent.state.store import RunStatus, Store
 from agent.sync.engine import AccountSync, window_for
+from tests.loop.test_callplan import PLAN, write_plan
 from tests.loop.test_loop import ANSWERS, write_debrief
 from tests.support.helpers import World, at, meeting
 
@@ -30,15 +31,17 @@ def migrate_state(source: Path, target: PostgresState) -> Any:
 
 def one_machine(path: Path) -> World:
     """A SQLite state built by real cycles: blocks and agendas, a block the seller deleted, a
-    debrief read back into the next meeting, held meetings, and the service's run status."""
+    debrief read back into the next meeting, a call plan in a prep, held meetings, and the
+    service's run status."""
     world = World(store_path=path)
     first = world.add(meeting("Globex discovery", at(0, 10)))
-    world.add(meeting("Globex deep dive", at(3, 10)))
+    deep_dive = world.add(meeting("Globex deep dive", at(3, 10)))
     initech = world.add(meeting("Initech intro", at(1, 14), guests=("ron@initech.example",)))
     world.add(meeting("Umbrella review", at(2, 9), guests=("ada@umbrella.example",)))
     world.cycle()
     world.calendar.person_delete(world.block_for("prep", initech).ref)
     write_debrief(world, first, ANSWERS)
+    write_plan(world, deep_dive, PLAN)
     world.now = at(0, 12)
     world.cycle()
     world.now = at(1, 16)
@@ -64,6 +67,8 @@ def snapshot(store: Store, world: World) -> dict[str, Any]:
         "artifacts": store.artifacts(),
         "tombstones": [store.tombstones(calendar) for calendar in calendars],
         "held": store.held(),
+        "call plans": [store.plans(calendar) for calendar in calendars],
+        "previews": [store.previews(calendar) for calendar in calendars],
         "audit": [replace(entry, id=0) for entry in store.audit()],
         "runs": store.run_status("alex"),
     }
@@ -79,10 +84,12 @@ def test_a_one_machine_state_moves_whole_and_a_second_run_changes_nothing(
 
     result = migrate_state(path, postgres_state)
     assert result.exit_code == 0, result.output
+    previews = sum(len(found) for found in before["previews"][0].values())
+    assert previews > 0 and before["plans"][0]  # the seller planned a meeting in its prep
     counts = (
         f"copied 1 calendar ({len(before['events'][0])} events), {len(before['artifacts'])} "
-        f"records, 1 tombstone, {len(before['held'])} held meetings, 1 run status, "
-        f"{len(before['audit'])} audit entries; skipped nothing"
+        f"records, 1 tombstone, {len(before['held'])} held meetings, 1 call plan, {previews} "
+        f"previews, 1 run status, {len(before['audit'])} audit entries; skipped nothing"
     )
     assert (
         result.output
@@ -102,8 +109,8 @@ def test_a_one_machine_state_moves_whole_and_a_second_run_changes_nothing(
     again = migrate_state(path, postgres_state)
     assert again.exit_code == 0 and again.output.endswith(
         f"copied nothing; skipped 1 calendar, {len(before['artifacts'])} records, 1 tombstone, "
-        f"{len(before['held'])} held meetings, 1 run status, {len(before['audit'])} audit entries "
-        "(already there, or newer there)\n"
+        f"{len(before['held'])} held meetings, 1 call plan, {previews} previews, 1 run status, "
+        f"{len(before['audit'])} audit entries (already there, or newer there)\n"
     )
 
 

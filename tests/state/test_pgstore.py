@@ -431,7 +431,7 @@ def test_the_command_line_runs_on_a_postgresql_state(
         assert check.exit_code == 0 and f"state in {seller_state.where}\n" in check.output
         assert PASSWORD not in check.output and seller_state.url not in check.output
         assert "3 changes applied" in cli(config, "sync", "--once").output
-        assert "0 changes applied" in cli(config, "sync", "--once").output
+        assert cli(config, "sync", "--once").output.startswith("Nothing to do: ")
         status = cli(config, "status")
         assert status.exit_code == 0 and "callplan run: not running" in status.output
     assert not (tmp_path / "state.db").exists()

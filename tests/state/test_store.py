@@ -18,6 +18,7 @@ import pytest
 import sqlite_utils
 
 from agent.config.settings import PostgresState
+from agent.core.callplan import CallPlan, PlanRecord, PlanShared, Topic
 from agent.core.clock import Deadline, Rule
 from agent.core.errors import StateError
 from agent.core.held import Held
@@ -34,7 +35,8 @@ from agent.state.store import (
     Store,
 )
 from agent.text.debrief import parse
-from tests.support.helpers import World, at, fill_in, meeting
+from agent.text.form import fill_in
+from tests.support.helpers import World, at, meeting
 
 WINDOW = Window(at(0, 0), at(14, 0))
 CAL, OTHER = CalendarKey("bo", "cal"), CalendarKey("bo", "other")
@@ -388,6 +390,86 @@ class TestContract:
             and world.store.audit(account="alex") == entries
         )
         assert world.store.audit(account="nobody") == []
+
+    def test_call_plans_keep_their_versions_and_what_settled(self, backend: Backend) -> None:
+        store = backend.open()
+        plan = CallPlan(
+            PlanShared("Agree the pilot scope", topics=(Topic("Scope", 20), Topic("Timeline"))),
+            risks="Raj",
+            withheld=("Private: floor",),
+        )
+        first = PlanRecord("alex", "work", "m1", at(3, 10), plan, "c1", at(0, 12), PlanShared("x"))
+        untouched = PlanRecord("alex", "work", "m2", at(4, 10))
+        elsewhere = PlanRecord("bo", "work", "m1", at(3, 10), CallPlan(), "c9", at(0, 9))
+        for row in (first, untouched, elsewhere):
+            store.save_call_plan(row)
+        assert store.plans(CalendarKey("alex", "work")) == {"m1": first, "m2": untouched}
+        store.save_call_plan(replace(first, content="c2", changed_at=at(0, 13)))
+        assert store.plans(CalendarKey("alex", "work"))["m1"].content == "c2"
+        store.forget_plans(CalendarKey("alex", "work"), at(4, 0))
+        assert store.plans(CalendarKey("alex", "work")) == {"m2": untouched}
+        assert store.plans(WORK) == {"m1": elsewhere}
+
+    def test_the_previews_written_into_preps_are_remembered(self, backend: Backend) -> None:
+        world = World(store=backend.open)
+        globex = world.add(meeting("Globex", at(1, 10)))
+        world.cycle()
+        prep = world.block_for("prep", globex)
+        key = CalendarKey("alex", "memory")
+        for number, fingerprint in enumerate(("p1", "p2", "p2")):
+            tag = replace(prep.block_tag, preview=fingerprint)  # type: ignore[type-var]
+            written = replace(prep, block_tag=tag, etag=f"e{number}")
+            world.store.record(
+                key=key,
+                action="update",
+                kind=Kind.PREP,
+                meeting_key=globex.key,
+                reason="preview",
+                before=prep,
+                after=written,
+                artifact=None,
+            )
+        assert prep.block_tag is not None
+        first = prep.block_tag.preview  # when callplan created it
+        assert world.store.previews(key) == {globex.key: frozenset({first, "p1", "p2"})}
+        world.store.forget_plans(key, at(1, 10, 1))
+        assert world.store.previews(key) == {}
+
+    def test_agenda_rewrites_are_counted_from_the_audit_log(self, backend: Backend) -> None:
+        world = World(store=backend.open)
+        globex = world.add(meeting("Globex", at(0, 10)))
+        world.add(meeting("Initech", at(1, 10), guests=("eli@initech.example",)))
+        world.cycle()  # two agendas inserted: not rewrites
+        key = CalendarKey("alex", "memory")
+        assert world.store.agenda_rewrites(key, at(0, 0)) == {}
+        world.now = at(0, 8)
+        world.calendar.person_edit(globex.ref, end=at(0, 11, 30))
+        world.cycle()
+        world.now = at(0, 9)
+        world.calendar.person_edit(globex.ref, end=at(0, 12))
+        world.cycle()
+        assert world.store.agenda_rewrites(key, at(0, 0)) == {globex.key: 2}
+        assert world.store.agenda_rewrites(key, at(0, 8, 30)) == {globex.key: 1}
+        assert world.store.calendars("alex") == ["memory"] and world.store.calendars("bo") == []
+        (agenda,) = [
+            a
+            for a in world.store.artifacts()
+            if a.key == key and a.meeting_key == globex.key and a.kind is Kind.AGENDA
+        ]
+        store = world.store
+        store.record(
+            key=key,
+            action="adopt",
+            kind=Kind.AGENDA,
+            meeting_key=globex.key,
+            reason="kept as it is",
+            before=None,
+            after=None,
+            artifact=replace(agenda, inputs="i1"),
+        )
+        written = [a.inputs for a in store.artifacts(key) if a.kind is Kind.AGENDA]
+        assert written[0] == "i1" and len(written[1]) == 16  # from the tag callplan wrote
+        assert [a.record().inputs for a in store.artifacts(key) if a.kind is Kind.AGENDA] == written
 
     def test_run_status_round_trips(self, backend: Backend) -> None:
         store = backend.open()
@@ -797,4 +879,29 @@ def test_a_database_keyed_by_joined_strings_is_split_into_account_and_calendar(
     store = SqliteStore(path)
     assert store.migration == (4, len(MIGRATIONS))
     assert_split(store)
+    store.close()
+
+
+def test_a_database_from_before_call_plans_gains_them_and_keeps_its_agendas(
+    tmp_path: Path,
+) -> None:
+    """A schema-5 database gains the call plans, the previews and the agenda's inputs column:
+    its agenda records say nothing of what they carry (an earlier callplan wrote them)."""
+    path = tmp_path / "state.db"
+    old = sqlite_utils.Database(sqlite3.connect(path))
+    for number in range(5):
+        MIGRATIONS[number](old)
+    old.execute("PRAGMA user_version = 5")
+    old.execute(
+        "INSERT INTO artifacts (account, calendar, kind, meeting_key, ref, created_at, updated_at)"
+        " VALUES ('alex', 'cal', 'agenda', 'm1', 'r1', ?, ?)",
+        [at(0, 9).isoformat(), at(0, 9).isoformat()],
+    )
+    old.conn.commit()
+    old.close()
+    store = SqliteStore(path)
+    assert store.migration == (5, len(MIGRATIONS))
+    (agenda,) = store.artifacts()
+    assert agenda.inputs == "" and agenda.record().inputs == ""
+    assert store.plans(CalendarKey("alex", "cal")) == {} and store.previews(CAL) == {}
     store.close()

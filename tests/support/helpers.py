@@ -23,12 +23,22 @@ SELLER = "alex@acme.example"
 MONDAY = datetime(2030, 3, 18, 7, 0, tzinfo=BERLIN)
 
 
+# The agenda goes into the invitation at its lead time whatever is written, as the tests of the
+# agenda's mechanics (splicing, notifications, undo, faults) expect; the tests of the send policies
+# (tests/loop/test_callplan.py) name theirs.
+AUTO: dict[str, object] = {"send": "auto"}
+
+
 def account(**overrides: object) -> Account:
+    """A seller's account in Berlin with acme.example internal; `overrides` are [defaults] keys
+    (an `agenda` table is merged into AUTO)."""
+    agenda = overrides.pop("agenda", {})
     defaults: dict[str, object] = {
         "timezone": "Europe/Berlin",
         "rules": {"internal_domains": ["acme.example"]},
     }
     defaults.update(overrides)
+    defaults["agenda"] = {**AUTO, **agenda}  # type: ignore[dict-item]
     config = parse(
         {
             "defaults": defaults,
@@ -127,12 +137,3 @@ class World:
 
     def get(self, event: Event) -> Event:
         return self.calendar.events[event.ref]
-
-
-def fill_in(form: str, answers: dict[str, str]) -> str:
-    """A debrief form with answers typed under the headings that start with the given words."""
-    lines = form.split("\n")
-    for start, answer in answers.items():
-        index = next(i for i, line in enumerate(lines) if line.startswith(start))
-        lines.insert(index + 1, answer)
-    return "\n".join(lines)

@@ -137,6 +137,7 @@ class MemoryConnector(Connector):
                 start=block.start,
                 end=block.end,
                 description=block.description,
+                body_format=block.body_format,
                 block_tag=block.tag,
             )
         )

@@ -25,6 +25,7 @@ from typing import Any
 
 import tomli_w
 
+from tests.support.helpers import AUTO
 from tests.support.servers.radicale import SELLER, put_ics
 
 FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')  # a logfmt pair
@@ -104,6 +105,7 @@ def config(state: Path, accounts: list[dict[str, Any]], **service: Any) -> dict[
                 "end": "23:59",
             },
             "rules": {"internal_domains": ["seller.example"]},
+            "agenda": AUTO,  # the agenda goes in at once: the service's tests count its writes
         },
         "accounts": accounts,
     }

@@ -8,8 +8,10 @@ from datetime import date
 import pytest
 
 from agent.core.debrief import Debrief, Item
-from agent.text.debrief import carryover, html_to_text, parse, parse_date, parse_item
-from tests.support.helpers import World, at, fill_in, meeting
+from agent.text.body import html_to_text
+from agent.text.debrief import carryover, parse, parse_date, parse_item
+from agent.text.form import fill_in
+from tests.support.helpers import World, at, meeting
 
 DAY = date(2030, 3, 19)  # a Tuesday: the meeting the debrief is about
 

@@ -17,8 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.text import privacy
-from agent.text.debrief import HEADINGS, SHARED_SECTIONS, carryover, heading, parse
+from agent.text.debrief import DEBRIEF, carryover, parse
 from agent.text.render import MeetingContext, Person, Renderer, agenda_items
+from tests.support import privacy_cases
 from tests.support.fakes.outlook_html import outlook_rewrite
 from tests.support.helpers import BERLIN
 
@@ -200,7 +201,7 @@ def test_the_agenda_does_not_depend_on_the_day_it_is_rendered() -> None:
 # --- the property: random private text never appears in any rendered agenda ---------------------
 
 PRIVATE_NAMES = [
-    name for section, names in HEADINGS.items() if section not in SHARED_SECTIONS for name in names
+    name for section in DEBRIEF.sections if not section.shared for name in section.headings
 ]
 UNKNOWN_NAMES = [
     "Between us",
@@ -249,51 +250,19 @@ HOSTILE_LINES = [
     "{s} by 2030-03-25",
 ]
 
-secrets = st.from_regex(r"zq[0-9]{4}x", fullmatch=True)
 
-
-@st.composite
-def private_block(draw: st.DrawFn) -> tuple[str, list[str]]:
-    name = draw(st.sampled_from(PRIVATE_NAMES + UNKNOWN_NAMES))
-    style = draw(
-        st.sampled_from(
-            ["{n}:", "{n} (notes):", "**{n}:**", "{n}:" if name in UNKNOWN_NAMES else "{n}"]
-        )
+def private_block() -> st.SearchStrategy[tuple[str, list[str]]]:
+    return privacy_cases.private_block(
+        DEBRIEF, PRIVATE_NAMES, UNKNOWN_NAMES, HOSTILE_LINES, bare=True
     )
-    lines, tokens = [style.format(n=name)], []
-    for template in draw(st.lists(st.sampled_from(HOSTILE_LINES), min_size=1, max_size=6)):
-        token = draw(secrets)
-        line = template.format(s=token)
-        if (found := heading(line)) is not None and found[0] in SHARED_SECTIONS:
-            continue  # a real shared heading is the seller sharing on purpose, not private text
-        lines.append(line)
-        tokens.append(token)
-    return "\n".join(lines), tokens
 
 
-@st.composite
-def shared_block(draw: st.DrawFn) -> str:
-    section = draw(st.sampled_from(sorted(SHARED_FORMS)))
-    head = draw(st.sampled_from(SHARED_FORMS[section]))
-    if section == "objective":
-        return f"{head}\nagree the next step"
-    count = draw(st.integers(min_value=1, max_value=3))
-    return head + "".join(f"\n- deliver item {n} by 22 Mar" for n in range(count))
+def shared_block() -> st.SearchStrategy[str]:
+    return privacy_cases.shared_block(SHARED_FORMS, "objective", "- deliver item {n} by 22 Mar")
 
 
-@st.composite
-def debrief_text(draw: st.DrawFn) -> tuple[str, list[str]]:
-    privates = draw(st.lists(private_block(), min_size=1, max_size=5))
-    shared = draw(st.lists(shared_block(), max_size=3))
-    blocks = [text for text, _ in privates] + shared
-    order = draw(st.permutations(range(len(blocks))))
-    separators = draw(
-        st.lists(
-            st.sampled_from(["\n", "\n\n", "\r\n"]), min_size=len(blocks), max_size=len(blocks)
-        )
-    )
-    text = "".join(blocks[i] + sep for i, sep in zip(order, separators))
-    return text, [token for _, tokens in privates for token in tokens]
+def debrief_text() -> st.SearchStrategy[tuple[str, list[str]]]:
+    return privacy_cases.form_text(private_block(), shared_block(), ["\n", "\n\n", "\r\n"])
 
 
 @settings(max_examples=300, deadline=None)

@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from agent.text.debrief import carryover, html_to_text, parse
-from agent.text.render import MeetingContext, Person, Renderer, agenda_items
+from agent.text.body import html_to_text
+from agent.text.debrief import carryover, parse
+from agent.text.render import MeetingContext, Person, Preview, Renderer, agenda_items
 from tests.support.helpers import BERLIN
 
 DAY = date(2030, 3, 19)  # a Tuesday: "by Fri" is Fri 22 Mar 2030
@@ -492,6 +493,11 @@ def _agenda_context(text: str, html: bool, **settling: Any) -> MeetingContext:
 DEFAULT_PURPOSE = "To build on our last conversation and agree the concrete next steps."
 
 
+def preview(ctx: MeetingContext) -> str:
+    """The preview at the end of the meeting's prep, which says what the agenda carries."""
+    return RENDERER.preview(ctx, Preview((), False, agenda=RENDERER.agenda(ctx)))
+
+
 def shared_part(agenda: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     """(purpose, what the customer agreed, what we agreed) as an agenda's text shows them."""
     lines = agenda.split("\n")
@@ -524,11 +530,11 @@ def test_each_debrief_shares_exactly_what_the_seller_meant(case: Case) -> None:
     if case.kept:
         assert ctx.carry is not None and set(case.kept) <= set(ctx.carry.withheld)
         # listed for the seller to check
-        assert all(f"- {line}\n" in RENDERER.prep(ctx) for line in case.kept)
+        assert all(f"- {line}\n" in preview(ctx) for line in case.kept)
 
 
 def prep_part(prep: str, part: str = "now") -> tuple[str, tuple[str, ...], tuple[str, ...]]:
-    """(purpose, theirs, ours) as the prep's WHAT THE AGENDA CARRIES section states them:
+    """(purpose, theirs, ours) as the preview's WHAT THE AGENDA CARRIES section states them:
     what the agenda carries `now`, or what it will carry once the change `pending` settles."""
     section = prep.split("WHAT THE AGENDA CARRIES FROM YOUR DEBRIEF\n", 1)[1].split("\n\n", 1)[0]
     section = section.split("\nKept out of the agenda", 1)[0]
@@ -562,7 +568,7 @@ def test_the_prep_shows_exactly_what_the_agenda_carries(name: str) -> None:
         settled=settled,
     )
     later = _agenda_context(case.text, case.html)
-    prep = RENDERER.prep(waiting)
+    prep = preview(waiting)
     assert (
         prep_part(prep)
         == shared_part(RENDERER.agenda(waiting))
@@ -573,4 +579,4 @@ def test_the_prep_shows_exactly_what_the_agenda_carries(name: str) -> None:
         assert prep_part(prep, "pending") == shared_part(RENDERER.agenda(later))
     else:  # the change does not touch the shared part
         assert shared_part(RENDERER.agenda(later)) == shared_part(RENDERER.agenda(waiting))
-    assert prep_part(RENDERER.prep(later)) == shared_part(RENDERER.agenda(later))
+    assert prep_part(preview(later)) == shared_part(RENDERER.agenda(later))

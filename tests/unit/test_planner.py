@@ -3,11 +3,13 @@ calendar."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
-from agent.core.model import BodyFormat, Response, Status
+from agent.core.model import Attendee, BodyFormat, Response, Status
+from agent.plan.classify import Classifier
 from agent.text import splice
 from tests.support.helpers import BERLIN, MONDAY, World, account, at, meeting
 
@@ -179,7 +181,8 @@ def test_reschedule_moves_the_blocks_and_a_pinned_block_follows() -> None:
     prep, debrief = world.block_for("prep", demo), world.block_for("debrief", demo)
     assert prep.end == at(1, 14)
     assert (debrief.start, debrief.end) == (at(1, 20), at(1, 20, 30))  # kept its offset and length
-    assert "Tue 19 Mar 2030, 14:00" in world.get(demo).description
+    # the invitation carries its own time: a moved meeting costs its attendees no new agenda
+    assert world.calendar.notifications["dana@globex.example"] == 1
     assert world.applied() == []
 
 
@@ -191,7 +194,11 @@ def test_agenda_is_rewritten_only_when_its_content_changes() -> None:
     world.calendar.person_edit(demo.ref, location="Room 4")  # not in the agenda: no update
     world.cycle()
     assert world.calendar.notifications["dana@globex.example"] == 1
-    world.calendar.person_edit(demo.ref, start=at(0, 11), end=at(0, 12))  # the time is in it
+    world.calendar.person_edit(demo.ref, start=at(0, 11), end=at(0, 12))  # moved: not in it either
+    world.cycle()
+    assert world.calendar.notifications["dana@globex.example"] == 1
+    # longer: the agenda's timings change
+    world.calendar.person_edit(demo.ref, end=at(0, 12, 30))
     world.cycle()
     world.cycle()
     assert world.calendar.notifications["dana@globex.example"] == 2
@@ -234,7 +241,11 @@ def test_a_person_who_deletes_the_agenda_does_not_get_it_back() -> None:
     demo = world.add(meeting("Globex", at(0, 10), description="Intro"))
     world.cycle()
     world.calendar.person_edit(demo.ref, description="Intro, rewritten by Alex", agenda_tag=None)
-    assert world.applied() == ["tombstone"]
+    assert sorted(world.applied()) == ["tombstone", "update"]  # the prep's preview says so
+    assert (
+        "Someone removed the agenda from the invitation, so callplan will not put it back."
+        in world.block_for("prep", demo).description
+    )
     world.calendar.person_edit(demo.ref, start=at(0, 11), end=at(0, 12))
     world.cycle()
     assert world.get(demo).description == "Intro, rewritten by Alex"
@@ -267,19 +278,15 @@ def test_an_agenda_keeps_the_format_it_was_written_in() -> None:
     world.cycle()
     tag = world.get(demo).agenda_tag
     assert tag is not None and tag.body_format is BodyFormat.TEXT
-    world.calendar.person_edit(demo.ref, body_format=BodyFormat.HTML, title="Globex (renamed)")
-    # the blocks' titles follow
+    # a longer meeting: the blocks follow, the agenda's timings change
+    world.calendar.person_edit(demo.ref, body_format=BodyFormat.HTML, end=at(0, 11, 30))
     assert sorted(world.applied()) == [
         "update",
         "update",
         "write agenda",
     ]
     text = world.get(demo).description
-    assert (
-        text.startswith("Intro\n\n" + splice.BEGIN)
-        and "Globex (renamed)" in text
-        and "<p" not in text
-    )
+    assert text.startswith("Intro\n\n" + splice.BEGIN) and "(37 min)" in text and "<p" not in text
 
 
 def test_text_imitating_the_markers_is_never_deleted() -> None:
@@ -295,11 +302,12 @@ def test_text_imitating_the_markers_is_never_deleted() -> None:
     world.cycle()
     ours = world.get(clean).description
     world.calendar.person_edit(clean.ref, description=fake + "\n" + ours)
-    world.calendar.person_edit(clean.ref, title="Initech (moved)")  # the agenda must be rewritten
+    # longer: the agenda must be rewritten
+    world.calendar.person_edit(clean.ref, end=at(1, 11, 30))
     world.cycle()
     after = world.get(clean).description
     assert after.startswith(fake + "\nHello\n\n" + splice.BEGIN)
-    assert "Initech (moved)" in after
+    assert "(37 min)" in after
 
 
 def test_cancel_decline_and_now_internal_remove_blocks_and_agenda() -> None:
@@ -324,6 +332,40 @@ def test_cancel_decline_and_now_internal_remove_blocks_and_agenda() -> None:
     assert world.get(internal).agenda_tag is None
     assert splice.BEGIN in world.get(cancelled).description  # a cancelled invitation is not touched
     assert world.applied() == []
+
+
+def test_a_meeting_every_outside_guest_declined_is_no_longer_a_customer_meeting() -> None:
+    """Its future blocks and its agenda go, as for one the seller declined; a block the seller
+    wrote in stays, and so does the person's text around the agenda."""
+    world = World()
+    globex = world.add(
+        meeting("Globex", at(1, 10), guests=["dana@globex.example", "raj@globex.example"])
+    )
+    world.add(meeting("Initech", at(1, 14), guests=["eli@initech.example"]))
+    world.calendar.person_edit(globex.ref, description="Dial-in: 555-0100")
+    world.cycle()
+    debrief = world.block_for("debrief", globex)
+    world.calendar.person_edit(debrief.ref, description=debrief.description + "\nmy notes")
+
+    def responses(**answers: Response) -> tuple[Attendee, ...]:
+        return tuple(
+            replace(a, response=answers.get(a.email.split("@")[0], a.response))
+            for a in world.get(globex).attendees
+        )
+
+    world.calendar.person_edit(globex.ref, attendees=responses(dana=Response.DECLINED))
+    world.cycle()
+    assert len(world.blocks()) == 4  # one guest still comes: still a customer meeting
+    world.calendar.person_edit(
+        globex.ref, attendees=responses(dana=Response.DECLINED, raj=Response.DECLINED)
+    )
+    assert Classifier(world.account.settings).classify(world.get(globex)).reason == (
+        "every outside guest declined"
+    )
+    assert sorted(world.applied()) == ["delete", "strip agenda"]
+    assert world.get(globex).description == "Dial-in: 555-0100"
+    assert "my notes" in world.block_for("debrief", globex).description
+    assert len(world.blocks()) == 3 and world.applied() == []
 
 
 def test_a_meeting_deleted_from_the_calendar_takes_its_blocks() -> None:
@@ -414,7 +456,7 @@ def test_conflicting_edit_is_not_overwritten() -> None:
     world = World()
     demo = world.add(meeting("Globex", at(0, 10)))
     world.cycle()
-    world.calendar.person_edit(demo.ref, start=at(0, 11), end=at(0, 12))
+    world.calendar.person_edit(demo.ref, end=at(0, 11, 30))  # longer: a new agenda
     # the agent read the meeting; a person edits it again before the agent writes
     original = world.connector.set_description
 
@@ -430,7 +472,7 @@ def test_conflicting_edit_is_not_overwritten() -> None:
     world.cycle()
     text = world.get(demo).description
     # both the edit and the new agenda
-    assert "\nPS from Dana" in text and "Mon 18 Mar 2030, 11:00" in text
+    assert "\nPS from Dana" in text and "(37 min)" in text
 
 
 def test_dst_week_keeps_wall_clock_working_hours() -> None:

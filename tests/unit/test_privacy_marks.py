@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agent.text import privacy
-from agent.text.debrief import HEADINGS
+from agent.text.debrief import DEBRIEF
 
 
 @pytest.mark.parametrize(
@@ -149,7 +149,7 @@ def test_the_forms_own_headings_and_hints_carry_no_mark() -> None:
     form = world.block_for("debrief", event).description
     headings = [line for line in form.split("\n") if line.endswith(":") or line.endswith("when):")]
     assert any(line.startswith("Commitment, us (shared") for line in headings)
-    for line in headings + [name for names in HEADINGS.values() for name in names]:
+    for line in headings + [name for section in DEBRIEF.sections for name in section.headings]:
         assert not privacy.is_marked(line), line
 
 

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agent.core.callplan import PlanShared, Topic
 from agent.core.errors import ConfigError
 from agent.core.model import Attendee, BodyFormat
 from agent.text import splice
@@ -39,21 +40,42 @@ def test_template_syntax_in_titles_names_and_descriptions_is_shown_literally() -
             and "loop\nloop" not in text
             and "<class" not in text
         )
-    assert HOSTILE_TITLE in prep.description and HOSTILE_TITLE in agenda
+    assert HOSTILE_TITLE in prep.description
     assert "{{ 6*6 }} <b>Eve</b> <eve@globex.example>" in prep.description
     assert agenda.startswith("{% raw %}{{ x }}\n\n" + splice.BEGIN)
 
 
-def test_html_agenda_escapes_names_and_titles() -> None:
-    world = World()
-    event = world.add(
-        meeting('<img src=x onerror="alert(1)"> & co', at(0, 10), description="<p>Hi</p>")
+def globex(start: datetime, zone: ZoneInfo) -> MeetingContext:
+    """A first meeting with Globex of an hour from `start`, shown in `zone`."""
+    return MeetingContext(
+        title="Globex",
+        start=start.astimezone(zone),
+        end=(start + timedelta(hours=1)).astimezone(zone),
+        timezone=str(zone),
+        location="",
+        customer="globex.example",
+        customer_label="Globex",
+        seller="alex@acme.example",
+        seller_organizes=True,
+        customers=(),
+        colleagues=(),
+        first_meeting=True,
     )
+
+
+def test_html_agenda_escapes_what_the_seller_wrote() -> None:
+    world = World()
+    event = world.add(meeting("Globex", at(0, 10), description="<p>Hi</p>"))
     world.calendar.person_edit(event.ref, body_format=BodyFormat.HTML)
     world.cycle()
-    html = world.get(event).description
-    assert html.startswith("<p>Hi</p>")
-    assert "<img" not in html and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt; &amp; co" in html
+    assert world.get(event).description.startswith("<p>Hi</p>")
+    hostile = '<img src=x onerror="alert(1)"> & co {{ 7*7 }}'
+    ctx = globex(at(0, 10), BERLIN)._replace(
+        plan=PlanShared(hostile, topics=(Topic(hostile, 5),), decide=(hostile,))
+    )
+    html = Renderer().agenda_html(ctx)
+    assert "<img" not in html and "49" not in html
+    assert html.count("&lt;img src=x onerror=&#34;alert(1)&#34;&gt; &amp; co {{ 7*7 }}") == 3
 
 
 def test_templates_can_be_overridden_from_a_directory(tmp_path: Path) -> None:
@@ -65,7 +87,7 @@ def test_templates_can_be_overridden_from_a_directory(tmp_path: Path) -> None:
     world.cycle()
     assert world.block_for("debrief", event).description == "Custom debrief for Globex"
     # the others stay default
-    assert "BEFORE YOU GO IN" in world.block_for("prep", event).description
+    assert "Before you go in (private" in world.block_for("prep", event).description
 
 
 @pytest.mark.parametrize(
@@ -171,21 +193,7 @@ def test_the_same_instant_is_shown_in_each_sellers_own_zone() -> None:
     start = datetime(2030, 3, 26, 9, tzinfo=UTC)
     shown = []
     for zone in (BERLIN, ZoneInfo("America/New_York")):
-        ctx = MeetingContext(
-            title="Globex",
-            start=start.astimezone(zone),
-            end=(start + timedelta(hours=1)).astimezone(zone),
-            timezone=str(zone),
-            location="",
-            customer="globex.example",
-            customer_label="Globex",
-            seller="alex@acme.example",
-            seller_organizes=True,
-            customers=(),
-            colleagues=(),
-            first_meeting=True,
-        )
-        shown.append(renderer.agenda(ctx).splitlines()[1])
+        shown.append(renderer.prep(globex(start, zone)).splitlines()[1])
     assert shown == ["Tue 26 Mar 2030, 10:00–11:00 (CET)", "Tue 26 Mar 2030, 05:00–06:00 (EDT)"]
 
 

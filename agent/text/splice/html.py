@@ -1,16 +1,17 @@
-"""Splicing the agenda into an HTML body (Outlook / Microsoft 365) without touching a person's HTML.
+"""Splicing a region into an HTML body (Outlook / Microsoft 365) without touching a person's HTML.
 
 Outlook does not keep HTML as it was sent: it wraps a fragment in ``<html><head><meta ...>
 </head><body>``, re-serialises tags and attributes, adds classes and styles, and turns spaces
 into ``&nbsp;``. Marker *comments* or ids would not survive that, so the markers are visible
 paragraphs whose **text** is the same marker text the plain-text splicer uses, and matching
-looks at an element's text only. The agenda chunk is ``<p>BEGIN</p>`` + body + ``<p>END</p>``,
-inserted just before ``</body>`` (or at the end of a fragment).
+looks at text only: an element whose whole text is a marker, or a line of it (a text body that
+Exchange hands back as HTML keeps its lines apart with <br>). A chunk is ``<p>BEGIN</p>`` +
+body + ``<p>END</p>``, inserted just before ``</body>`` (or at the end of a fragment).
 
 The fingerprint of a body is taken over a normalised text extraction (block elements become
 line breaks, runs of white space one space), so Outlook re-serialising our HTML is not mistaken
 for a person's edit, while any change of the words is. The safety rules are those of
-agent.text.splice: only the pair whose fingerprint matches the agenda tag is ours; imitation markers
+agent.text.splice: only a pair whose fingerprint callplan recorded is ours; imitation markers
 are a person's text; stripping removes exactly the chunk found, so the rest of the body comes
 back exactly as it was read.
 """
@@ -19,11 +20,11 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 
 from agent.core.fingerprint import fingerprint
 from agent.core.htmltext import Scan, text_of
-from agent.core.model import AgendaTag
-from agent.text.splice.markers import BEGIN, END, Found, locate
+from agent.text.splice.markers import AGENDA, Found, Markers, Splicer
 
 MARKER_STYLE = "color:#666666"
 BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
@@ -39,40 +40,41 @@ def from_text(text: str) -> str:
     )
 
 
-def _pairs(description: str) -> tuple[list[tuple[int, int, str]], bool]:
-    scan = Scan(description)
-    ends = scan.markers(END)
-    pairs = []
-    for begin_start, begin_end in scan.markers(BEGIN):
-        closing = next(((start, end) for start, end in ends if start >= begin_end), None)
-        if closing is not None:
-            pairs.append((begin_start, closing[1], description[begin_end : closing[0]]))
-    text = scan.text()
-    return pairs, BEGIN in text or END in text
-
-
 def _marker(text: str) -> str:
     return f'<p style="{MARKER_STYLE}">{html.escape(text)}</p>'
 
 
-class HtmlSplicer:
-    """The agent.text.splice.Splicer for HTML bodies."""
+def _text_fingerprint(body: str) -> str:
+    return fingerprint(text_of(body))
 
-    @staticmethod
-    def fingerprint(body: str) -> str:
-        return fingerprint(text_of(body))
 
-    def find(self, description: str, tag: AgendaTag | None) -> Found:
-        pairs, has_marker_text = _pairs(description)
-        return locate(description, pairs, has_marker_text, tag, self.fingerprint)
+class HtmlSplicer(Splicer):
+    """HTML bodies."""
 
-    @staticmethod
-    def chunk(body: str, sep: str) -> str:
-        return f"{sep}{_marker(BEGIN)}\n{body}\n{_marker(END)}"
+    def __init__(
+        self, markers: Markers, fingerprint: Callable[[str], str] = _text_fingerprint
+    ) -> None:
+        super().__init__(markers, fingerprint)
+
+    def pairs(self, description: str) -> tuple[list[tuple[int, int, str]], bool]:
+        begin, end = self.markers
+        scan = Scan(description)
+        ends = scan.markers(end)
+        pairs = []
+        for begin_start, begin_end in scan.markers(begin):
+            closing = next(((start, stop) for start, stop in ends if start >= begin_end), None)
+            if closing is not None:
+                pairs.append((begin_start, closing[1], description[begin_end : closing[0]]))
+        text = scan.text()
+        return pairs, begin in text or end in text
+
+    def chunk(self, body: str, sep: str) -> str:
+        begin, end = self.markers
+        return f"{sep}{_marker(begin)}\n{body}\n{_marker(end)}"
 
     @staticmethod
     def insertion_point(description: str) -> int:
-        """Where the agenda goes: just before the end of the body (at the end of a fragment)."""
+        """Where a region goes: just before the end of the body (at the end of a fragment)."""
         ends = list(BODY_END.finditer(description))
         return ends[-1].start() if ends else len(description)
 
@@ -84,9 +86,5 @@ class HtmlSplicer:
         """Swap our chunk for a new one; the HTML around it stays as it was read."""
         return description[: found.start] + self.chunk(body, sep) + description[found.end :]
 
-    @staticmethod
-    def strip(description: str, found: Found) -> str:
-        return description[: found.start] + description[found.end :]
 
-
-HTML = HtmlSplicer()
+HTML = HtmlSplicer(AGENDA)

@@ -1,29 +1,41 @@
-"""The agenda's markers, and which marked agenda is ours, whatever the body format.
+"""Markers, and which marked region is ours, whatever the body format.
 
-The agenda sits between two marker lines at the end of the description. Which marker pair is
-ours is decided by the agenda tag (a provider property the customer cannot write), whose
-fingerprint must match the body: text that merely imitates the markers is treated as a
-person's text. The text and HTML splicers find marker pairs each in their own way and leave
-the decision to `locate`.
+callplan splices two kinds of region into text that people own: the agenda at the end of a
+meeting's description, and the preview at the end of a prep block. Each sits between two
+marker lines. Which marked region is ours is decided by fingerprints callplan recorded when it
+wrote one (the agenda tag, a provider property the customer cannot write; the prep's tag and
+the store for a preview), which must match the region's body: text that merely imitates the
+markers is treated as a person's text. The text and HTML splicers find marker pairs each in
+their own way and leave the decision to `locate`.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple
 
+from agent.core import preview
 from agent.core.model import AgendaTag
 
-BEGIN = "──── Agenda · shared by callplan ────"
-END = "──── End of agenda ────"
+
+class Markers(NamedTuple):
+    begin: str
+    end: str
+
+
+AGENDA = Markers("──── Agenda · shared by callplan ────", "──── End of agenda ────")
+PREVIEW = Markers(preview.BEGIN, preview.END)
+BEGIN, END = AGENDA
 SEPARATOR = "\n\n"
 
 
 class AgendaState(enum.Enum):
-    ABSENT = "absent"  # no agenda of ours, and no marker text at all
-    OURS = "ours"  # our agenda, exactly as we wrote it
+    """The state of a marked region of ours (the agenda's names, which the preview shares)."""
+
+    ABSENT = "absent"  # none of ours, and no marker text at all
+    OURS = "ours"  # ours, exactly as we wrote it
     EDITED = "edited"  # we wrote one, a person changed the text between the markers
     REMOVED = "removed"  # we wrote one, a person deleted it
     FOREIGN = "foreign"  # marker text we cannot vouch for (pasted, imitated): hands off
@@ -41,19 +53,20 @@ def locate(
     description: str,
     pairs: Sequence[tuple[int, int, str]],
     has_marker_text: bool,
-    tag: AgendaTag | None,
+    known: Collection[str] | None,
+    sep: str,
     fingerprint_of: Callable[[str], str],
 ) -> Found:
-    """The state of our agenda among marker pairs (begin, end, body) of any body format.
+    """The state of our region among marker pairs (begin, end, body) of any body format.
 
-    Only a pair whose body fingerprint matches the tag is ours; marker text without a tag,
-    or that no longer matches, belongs to people.
+    Only a pair whose body's fingerprint is one we `known`ly wrote is ours; marker text when we
+    know of none, or that no longer matches, belongs to people.
     """
-    if tag is None:
+    if not known:
         return Found(AgendaState.FOREIGN if has_marker_text else AgendaState.ABSENT)
     for begin, end, body in reversed(pairs):  # ours was appended last; prefer the latest match
-        if fingerprint_of(body) == tag.content:
-            return Found(AgendaState.OURS, _chunk_start(description, begin, tag.sep), end, body)
+        if fingerprint_of(body) in known:
+            return Found(AgendaState.OURS, _chunk_start(description, begin, sep), end, body)
     return Found(AgendaState.EDITED if has_marker_text else AgendaState.REMOVED)
 
 
@@ -68,23 +81,47 @@ def _chunk_start(description: str, begin: int, sep: str) -> int:
 def neutralise(text: str) -> str:
     """Make outside text unable to forge our markers inside content we render.
 
-    Names and titles from customers end up inside the agenda body; if one contained the END
-    marker, the body would look cut short. Replacing the box-drawing rule keeps it readable.
+    Names and titles from customers end up inside agendas and preps; if one contained an END
+    marker, a region would look cut short. Replacing the box-drawing rule keeps it readable.
     """
-    return text.replace(BEGIN, BEGIN.replace("─", "-")).replace(END, END.replace("─", "-"))
+    for marker in (*AGENDA, *PREVIEW):
+        if marker in text:
+            text = text.replace(marker, marker.replace("─", "-"))
+    return text
 
 
-class Splicer(Protocol):
-    """Splicing for one body format: the planner and undo pick one by the meeting's BodyFormat."""
+class Splicer:
+    """Splicing for one body format and one pair of markers: find our region, insert, replace
+    or strip it. The planner and undo pick one by the meeting's BodyFormat."""
 
-    def find(self, description: str, tag: AgendaTag | None) -> Found: ...
+    def __init__(self, markers: Markers, fingerprint: Callable[[str], str]) -> None:
+        self.markers = markers
+        self.fingerprint = fingerprint  # what a tag records of a body, and what find compares
 
-    def insert(self, description: str, body: str) -> tuple[str, str]: ...
+    def pairs(self, description: str) -> tuple[list[tuple[int, int, str]], bool]:
+        """Every BEGIN with the first END after it, as (begin, end, body), and whether any
+        marker text is there at all."""
+        raise NotImplementedError
 
-    def replace(self, description: str, found: Found, body: str, sep: str) -> str: ...
+    def locate(self, description: str, known: Collection[str] | None, sep: str = "") -> Found:
+        """Our region among the marked ones: the one whose body we `known`ly wrote."""
+        pairs, marked = self.pairs(description)
+        return locate(description, pairs, marked, known, sep, self.fingerprint)
 
-    def strip(self, description: str, found: Found) -> str: ...
+    def find(self, description: str, tag: AgendaTag | None) -> Found:
+        """Our agenda, trusting only a pair that matches the tag."""
+        if tag is None:
+            return self.locate(description, None)
+        return self.locate(description, {tag.content}, tag.sep)
 
-    def fingerprint(self, body: str) -> str:
-        """What the agenda tag records of a body, and what find() compares it with."""
-        ...
+    def insert(self, description: str, body: str) -> tuple[str, str]:
+        """Append a region; the new description and the separator used."""
+        raise NotImplementedError
+
+    def replace(self, description: str, found: Found, body: str, sep: str) -> str:
+        """Swap our region for a new one; the text around it stays as it was read."""
+        raise NotImplementedError
+
+    def strip(self, description: str, found: Found) -> str:
+        """Remove our region: the description as the person left it."""
+        return description[: found.start] + description[found.end :]
