@@ -145,8 +145,10 @@ def test_workers_serve_the_applied_accounts_and_an_apply_adds_and_removes_withou
         # planning whichever worker runs them, and its plan state is in PostgreSQL
         planning = [
             line.get("planning", "")
-            for worker in running.values()
-            for line in cycle_lines(worker.log())
+            for line in sorted(
+                (line for worker in running.values() for line in cycle_lines(worker.log())),
+                key=lambda line: line["ts"],
+            )
             if line["account"] == "alex"
         ]
         assert planning[0].startswith("planned") and planning[-1].startswith("skipped"), planning

@@ -32,6 +32,7 @@ from agent.cluster import queue_schema
 from agent.config.settings import PostgresState
 from agent.state.postgres import migrate
 from tests.support.harness.base import Harness
+from tests.support.helpers import AUTO
 from tests.support.servers.postgres import PostgresServer
 from tests.support.servers.proxy import Request, Seen
 from tests.support.servers.target import Target
@@ -70,6 +71,7 @@ def cluster_document(
             "timezone": "UTC",
             "working_hours": WORKING_ALL_DAY,
             "rules": {"internal_domains": [SELLER_DOMAIN]},
+            "agenda": AUTO,  # the agenda goes in at once: the tests count three artifacts
         },
         "accounts": accounts,
     }
