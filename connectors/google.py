@@ -55,7 +55,6 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -85,7 +84,7 @@ from agent.core.errors import (
     TransientError,
 )
 from agent.core.model import AgendaTag, BlockSpec, Delta, Event, Interval, Window
-from connectors import google_auth
+from connectors import google_auth, shared
 from connectors.base import CalendarInfo, Connector
 from connectors.google_events import (
     OWNED_FILTER,
@@ -116,27 +115,23 @@ NETWORK_FAILURES = (google.auth.exceptions.TransportError, httplib2.HttpLib2Erro
 T = TypeVar("T")
 
 
-_DISCOVERY = threading.Lock()
-_discovered: list[dict[str, Any]] = []
-_services: dict[str | None, Any] = {}  # by api_endpoint (None: Google's)
-
-
 def calendar_api() -> dict[str, Any]:
     """The Calendar API's discovery document (the one googleapiclient ships), parsed once per
-    process and shared by every connector.
+    process and shared by every connector (connectors.shared).
 
     `build()` parses it anew for each service object, half a megabyte each: too much for a
     process that serves a thousand sellers. googleapiclient completes the method descriptions
-    in place the first time it builds them; that happens here, once, under a lock, so that
-    services built later in other threads only ever read the document.
+    in place the first time it builds them; that happens here, once, under the lock, so that
+    services built later only ever read the document.
     """
-    with _DISCOVERY:
-        if not _discovered:
-            document = json.loads(discovery_cache.get_static_doc("calendar", "v3") or "{}")
-            service = build_from_document(document, http=NoHttp())
-            service.events(), service.calendarList(), service.freebusy()
-            _discovered.append(document)
-        return _discovered[0]
+
+    def parse() -> dict[str, Any]:
+        document = json.loads(discovery_cache.get_static_doc("calendar", "v3") or "{}")
+        service = build_from_document(document, http=NoHttp())
+        service.events(), service.calendarList(), service.freebusy()
+        return document  # type: ignore[no-any-return]
+
+    return shared.once("calendar api", parse)
 
 
 def calendar_service(api_endpoint: str | None) -> Any:
@@ -148,14 +143,11 @@ def calendar_service(api_endpoint: str | None) -> Any:
     seller's credentials, token refreshes and request count stay theirs. A service object of
     every connector's own held a tree of generated methods per seller, most of what a Google
     account cost a process that serves many."""
-    document = calendar_api()
-    with _DISCOVERY:
-        if api_endpoint not in _services:
-            options = {"api_endpoint": api_endpoint} if api_endpoint else None
-            _services[api_endpoint] = build_from_document(
-                document, http=NoHttp(), client_options=options
-            )
-        return _services[api_endpoint]
+    options = {"api_endpoint": api_endpoint} if api_endpoint else None
+    return shared.once(
+        f"calendar service at {api_endpoint}",
+        lambda: build_from_document(calendar_api(), http=NoHttp(), client_options=options),
+    )
 
 
 class NoHttp(httplib2.Http):

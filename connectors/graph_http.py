@@ -16,7 +16,6 @@ parts that were throttled or failed on Graph's side.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -25,6 +24,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from agent.core.errors import ConnectorError, TransientError
+from connectors import shared
 from connectors.retry import Failure, Retrier, slowest, status_failure
 
 BATCH_LIMIT = 20  # Graph's maximum number of requests in one $batch
@@ -37,8 +37,6 @@ NETWORK_FAILURES = (
 
 
 POOLED = 64  # connections kept open to one host: as many as accounts may cycle at once
-_CONNECTIONS = threading.Lock()
-_connections: list[HTTPAdapter] = []
 
 
 def shared_connections() -> HTTPAdapter:
@@ -50,10 +48,7 @@ def shared_connections() -> HTTPAdapter:
     the counter, the retries and the cookies stay in each account's session. It never closes
     while the process runs; a connection that went stale in a pool is replaced as it is taken.
     """
-    with _CONNECTIONS:
-        if not _connections:
-            _connections.append(HTTPAdapter(pool_maxsize=POOLED))
-        return _connections[0]
+    return shared.once("graph connections", lambda: HTTPAdapter(pool_maxsize=POOLED))
 
 
 class GraphSession(requests.Session):
@@ -105,6 +100,7 @@ class GraphSession(requests.Session):
     def close(self) -> None:
         """Let go of the shared connections, which other accounts' sessions go on using."""
         self.adapters.clear()
+        super().close()
 
     def batch(self, url: str, parts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Send requests as JSON batches of at most 20; the response of each part by its id.

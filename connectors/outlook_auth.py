@@ -18,7 +18,6 @@ what to run; token values never appear in messages.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
@@ -32,6 +31,7 @@ from pydantic import Field, field_validator, model_validator
 from agent.config.secrets import read_secret, read_text, secret_path, write_private
 from agent.config.settings import Account, Model, default_state_path, options_parser
 from agent.core.errors import AuthError, ConfigError
+from connectors import shared
 from connectors.endpoints import secure_url
 
 GRAPH_URL = "https://graph.microsoft.com/v1.0"
@@ -106,13 +106,9 @@ def default_cache_file(account: Account) -> Path:
     return default_state_path().parent / f"outlook-{account.name}.tokens.json"
 
 
-_IDENTITY = threading.Lock()
-_identity: list[requests.Session] = []
-
-
 def identity_http() -> requests.Session:
     """The HTTP session through which every account's MSAL application reaches the identity
-    platform: one per process.
+    platform: one per process (connectors.shared).
 
     Given none, MSAL builds a session of its own for each application, a pool of connections
     to the same login host for every seller, kept open between cycles. This one does what
@@ -120,15 +116,16 @@ def identity_http() -> requests.Session:
     an account's: MSAL puts each request's credentials in the request itself, and the session
     accepts no cookies, so nothing of one seller's sign-in goes along with another's.
     """
-    with _IDENTITY:
-        if not _identity:
-            session = requests.Session()
-            session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-            retry_once = requests.adapters.HTTPAdapter(max_retries=1)
-            session.mount("http://", retry_once)
-            session.mount("https://", retry_once)
-            _identity.append(session)
-        return _identity[0]
+
+    def build() -> requests.Session:
+        session = requests.Session()
+        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        retry_once = requests.adapters.HTTPAdapter(max_retries=1)
+        session.mount("http://", retry_once)
+        session.mount("https://", retry_once)
+        return session
+
+    return shared.once("identity platform session", build)
 
 
 class GraphTokens:
