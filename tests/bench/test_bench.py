@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench import bench_planner, bench_requests
+from tests.bench import bench_memory, bench_planner, bench_requests
 from tests.support.servers.targets import SERVERS, Target
 
 
@@ -37,6 +37,14 @@ def test_request_counts_per_cycle(served: Target, tmp_path: Path) -> None:
         "1 + O(k)",
     ]
     assert all(row.ok is not False for row in rows), [row.result for row in rows if row.ok is False]
+
+
+def test_memory_per_account_is_measured_and_laid_to_callplan_and_its_libraries(
+    served: Target, tmp_path: Path
+) -> None:
+    each, grown = bench_memory.held(served, tmp_path, 2)
+    assert each > 0 and grown["connectors"] > 0
+    assert sum(grown.values()) == each * 2
 
 
 def test_the_planner_benchmark_converges_and_reports_every_size() -> None:
