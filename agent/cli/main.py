@@ -12,12 +12,16 @@ import sys
 from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 
 from agent.core.errors import CallplanError
+
+if TYPE_CHECKING:
+    from agent.config.settings import Account
+    from connectors.base import CalendarInfo
 
 console = Console()
 err_console = Console(stderr=True)
@@ -89,6 +93,14 @@ def sync(ctx: click.Context, once: bool, dry_run: bool, accounts: tuple[str, ...
         console.print(
             f"{changes} changes {'planned' if dry_run else 'applied'}, {requests} API requests"
         )
+        for report in reports:
+            if report.planning:
+                console.print(
+                    f"{report.account}: {report.planning}",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
     problems = present.errors(reports)
     for line in problems:
         err_console.print(f"callplan: {line}", markup=False, highlight=False, soft_wrap=True)
@@ -99,7 +111,8 @@ def sync(ctx: click.Context, once: bool, dry_run: bool, accounts: tuple[str, ...
 @main.command()
 @click.pass_context
 def status(ctx: click.Context) -> None:
-    """Per account: last and next cycle, artifacts owned, backlog, last error."""
+    """Per account: last and next cycle, artifacts owned, backlog, planned or skipped, last
+    error."""
     from agent.cli import present
 
     with _session(ctx) as session:
@@ -276,16 +289,38 @@ def config_check(ctx: click.Context, connect: bool) -> None:
             f"{session.config.path}: ok, {len(session.config.accounts)} accounts, state in "
             f"{session.store.where}"
         )
+        failed = []
         for account in session.config.accounts:
             connector = open_connector(account)
             try:
                 line = f"  {account.name} ({account.provider}, {account.email}): options ok"
                 if connect:
-                    names = ", ".join(info.name for info in connector.calendars())
-                    line += f"; calendars: {names}"
+                    try:
+                        line += _calendar_lines(account, connector.calendars())
+                    except CallplanError as exc:
+                        failed.append(account.name)
+                        line += f"; cannot connect: {exc}"
                 console.print(line, markup=False, highlight=False)
             finally:
                 connector.close()
+        if failed:
+            raise CallplanError(f"cannot connect to {', '.join(failed)}", where=session.config.path)
+
+
+def _calendar_lines(account: Account, calendars: list[CalendarInfo]) -> str:
+    """The calendars an account can see, each with the id its `calendars` and `busy_calendars`
+    keys take (a name is not unique and may change), and the ones callplan works on marked."""
+    enriched = set(account.calendars) or {info.id for info in calendars if info.primary}
+    lines = [f"; {len(calendars)} calendar(s):"]
+    for info in calendars:
+        marks = (
+            ("primary", info.primary),
+            ("enriched", info.id in enriched),
+            ("busy time read", info.id in account.busy_calendars),
+        )
+        notes = [note for note, on in marks if on]
+        lines.append(f"    {info.name}  {info.id}" + (f"  ({', '.join(notes)})" if notes else ""))
+    return "\n".join(lines)
 
 
 @main.group()

@@ -135,7 +135,8 @@ def status_table(
     service: str | None,
 ) -> Table:
     """Per account: the last cycle, the next (only while the service runs), what it owns, its
-    backlog (changes planned but not yet made: conflicts, throttling, a stop) and the last error."""
+    backlog (changes planned but not yet made: conflicts, throttling, a stop), whether the last
+    cycle planned or skipped (and why) and the last error."""
     table = Table(title="callplan status")
     for column in (
         "Account",
@@ -145,6 +146,7 @@ def status_table(
         "Debrief",
         "Agenda",
         "Backlog",
+        "Planning",
         "Last error",
     ):
         table.add_column(column, overflow="fold")
@@ -163,6 +165,7 @@ def status_table(
             str(own[Kind.DEBRIEF]),
             str(own[Kind.AGENDA]),
             str(status.backlog),
+            status.planning or "—",
             (
                 f"{status.last_error} ({status.failures} in a row)"
                 if status.failures > 1

@@ -13,6 +13,12 @@ Each cycle, after the mirror is up to date and before planning:
   `agenda.settle_minutes` (until then, the last version that had settled does).
 The planner then gets the history, with each debrief's carry-over (and the instant a waiting
 version settles), as plain data.
+
+Every comparison with now is asked of the cycle's Clock (agent.core.clock), which so learns
+when the harvest or the history would do otherwise: a customer meeting ends and is recorded
+as held, its day ends and the judgement of its next meeting with it, a debrief block ends
+and becomes readable, a re-read falls due, harvest_days runs out, a version settles, a new
+day makes a commitment overdue.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from datetime import datetime, time, timedelta
 from typing import TypedDict
 
 from agent.config.settings import Account
+from agent.core.clock import Clock, Rule, elapsed
 from agent.core.errors import BadDataError, GoneError, TransientError
 from agent.core.fingerprint import edited_content
 from agent.core.held import Held
@@ -63,18 +70,18 @@ class Harvester:
         key: CalendarKey,
         events: list[Event],
         delta: Delta,
-        now: datetime,
+        clock: Clock,
         rules: Classifier,
     ) -> None:
         """Record held meetings and read back finished debriefs of one calendar; `rules` are
         the cycle's, which the planner judges the same meetings by."""
         held = {row.meeting_key: row for row in self.store.held(key)}
         meetings = [event for event in events if not event.is_block]
-        self._record_held(key, meetings, held, now, rules)
+        self._record_held(key, meetings, held, clock, rules)
         blocks = {event.ref: event for event in events if event.is_block}
         changed = set(delta.removed_refs)
-        for artifact in self._due(key, now):
-            self._harvest(key.calendar, artifact, blocks, changed, held, now)
+        for artifact in self._due(key, clock):
+            self._harvest(key.calendar, artifact, blocks, changed, held, clock)
 
     # -- held meetings ---------------------------------------------------------------------
 
@@ -83,7 +90,7 @@ class Harvester:
         key: CalendarKey,
         meetings: list[Event],
         held: dict[str, Held],
-        now: datetime,
+        clock: Clock,
         rules: Classifier,
     ) -> None:
         customers = {m.key: rules.customer_of(m) for m in meetings if rules.classify(m).customer}
@@ -94,11 +101,12 @@ class Harvester:
         horizon = timedelta(days=self.settings.debrief.next_meeting_horizon_days)
         for meeting in meetings:
             customer = customers.get(meeting.key, "")
-            if not customer or meeting.end > now:
+            if not customer or clock.before(meeting.end, Rule.MEETING_ENDS, meeting.title):
                 continue
             existing = held.get(meeting.key)
             scheduled = existing.next_scheduled if existing else False
-            if existing is None or now < self._day_end(meeting.end):
+            day_end = self._day_end(meeting.end)
+            if existing is None or clock.before(day_end, Rule.DAY_ENDS, meeting.title):
                 scheduled = scheduled or any(
                     meeting.start < start <= meeting.end + horizon for start in starts[customer]
                 )
@@ -128,17 +136,17 @@ class Harvester:
 
     # -- debriefs ----------------------------------------------------------------------------
 
-    def _due(self, key: CalendarKey, now: datetime) -> list[Artifact]:
+    def _due(self, key: CalendarKey, clock: Clock) -> list[Artifact]:
         """Debrief blocks that are over, of meetings recent enough to read back."""
-        since = now - timedelta(days=self.settings.debrief.harvest_days)
+        days = timedelta(days=self.settings.debrief.harvest_days)
         return [
             a
             for a in self.store.artifacts(key)
             if a.kind is Kind.DEBRIEF
             and a.end
-            and a.end <= now
+            and clock.reached(a.end, Rule.DEBRIEF_READABLE, a.title)
             and a.meeting_start
-            and a.meeting_start >= since
+            and not clock.past(elapsed(a.meeting_start, days), Rule.HARVEST_ENDS, a.title)
         ]
 
     def _harvest(
@@ -148,7 +156,7 @@ class Harvester:
         blocks: dict[str, Event],
         changed: set[str],
         held: dict[str, Held],
-        now: datetime,
+        clock: Clock,
     ) -> None:
         """Read one debrief block back (from the provider only if the delta did not bring it)."""
         row = held.get(artifact.meeting_key) or _from_artifact(artifact)
@@ -158,7 +166,7 @@ class Harvester:
             if (
                 artifact.ref not in changed
                 and row.checked_at is not None
-                and now - row.checked_at < recheck
+                and clock.before(elapsed(row.checked_at, recheck), Rule.DEBRIEF_RECHECK, row.title)
             ):
                 return
             try:
@@ -170,7 +178,7 @@ class Harvester:
                     exc,
                 )
                 return
-            row = replace(row, checked_at=now)
+            row = replace(row, checked_at=clock.now)
         content = edited_content(block) if block is not None else None
         if block is not None and content is not None and content != row.debrief_content:
             day = row.start.astimezone(self.settings.timezone).date()
@@ -178,25 +186,29 @@ class Harvester:
             debrief = parse(
                 block.description, day, html=html, order=self.settings.debrief.date_order
             )
-            row = row.reread(debrief, content, now, self._settle)
+            row = row.reread(debrief, content, clock.now, self._settle)
         if row != held.get(artifact.meeting_key):
             self.store.save_held(row)
             held[artifact.meeting_key] = row
 
     # -- history -----------------------------------------------------------------------------
 
-    def history(self, now: datetime, rules: Classifier) -> History:
-        """The account's customer meetings before `now`, each with its debrief's carry-over,
+    def history(self, clock: Clock, rules: Classifier) -> History:
+        """The account's customer meetings before now, each with its debrief's carry-over,
         under the customers `rules` give them today."""
-        rows = [row for row in self.store.held(account=self.account.name) if row.start < now]
+        rows = [
+            row
+            for row in self.store.held(account=self.account.name)
+            if clock.past(row.start, Rule.MEETING_STARTS, row.title)
+        ]
         known = {(row.calendar, row.meeting_key) for row in rows}
         pasts = [
-            Past(rules.held_customer(row), row.start, row.title, self._carry(row, now))
+            Past(rules.held_customer(row), row.start, row.title, self._carry(row, clock))
             for row in rows
         ]
         pasts += (
             Past(a.customer, start, a.title)
-            for a, start in self._recorded(now)
+            for a, start in self._recorded(clock)
             if (a.calendar, a.meeting_key) not in known
         )
         return History(pasts)
@@ -205,29 +217,35 @@ class Harvester:
     def _settle(self) -> timedelta:
         return timedelta(minutes=self.settings.agenda.settle_minutes)
 
-    def _carry(self, row: Held, now: datetime) -> Carryover | None:
-        """What a held meeting's debrief carries at `now`: its latest version for the prep;
+    def _carry(self, row: Held, clock: Clock) -> Carryover | None:
+        """What a held meeting's debrief carries now: its latest version for the prep;
         for the agenda, that version's shared part once it has settled, else the last one
         that had (see Held)."""
         zone = self.settings.timezone
         settles_at = row.settles_at(self._settle)
-        waiting = settles_at is not None and now < settles_at
+        waiting = settles_at is not None and clock.before(
+            settles_at, Rule.DEBRIEF_SETTLES, row.title
+        )
         if row.debrief is None or not (row.debriefed or (waiting and row.settled is not None)):
             return None
         return carryover(
             row.debrief,
             row.title,
             row.start.astimezone(zone).date(),
-            now.astimezone(zone).date(),
+            clock.today(zone),  # a commitment falls overdue on the day after it was due
             settles_at=settles_at.astimezone(zone) if settles_at is not None and waiting else None,
             settled=row.settled if waiting else None,
         )
 
-    def _recorded(self, now: datetime) -> Iterable[tuple[Artifact, datetime]]:
-        """Debrief records of meetings that started before `now` (held or not yet recorded as
+    def _recorded(self, clock: Clock) -> Iterable[tuple[Artifact, datetime]]:
+        """Debrief records of meetings that started before now (held or not yet recorded as
         held), each with its meeting's start."""
         for a in self.store.artifacts(account=self.account.name):
-            if a.kind is Kind.DEBRIEF and a.meeting_start and a.meeting_start < now:
+            if (
+                a.kind is Kind.DEBRIEF
+                and a.meeting_start
+                and clock.past(a.meeting_start, Rule.MEETING_STARTS, a.title)
+            ):
                 yield a, a.meeting_start
 
 

@@ -4,6 +4,12 @@ All arithmetic is on aware datetimes; working hours are laid out per local date 
 seller's zone, so a day that is 23 or 25 hours long (DST) gets the right hours. Busy time is
 kept in a `Timeline` of merged, sorted intervals so each search is a bisection, not a scan:
 planning stays close to linear in the number of meetings.
+
+A search never places a block in the past: `now` is its lower bound. Raising that bound
+leaves a found slot where it is until the slot's start goes by (the gaps before it were
+too short, and only get shorter; the gaps after it are untouched), and leaves a search that
+found nothing finding nothing. So the one instant a search's answer depends on is just
+after the start of the slot it found, and the searches note it on the plan's clock.
 """
 
 from __future__ import annotations
@@ -14,7 +20,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from agent.config.settings import WorkingHours
+from agent.core.clock import Clock, Rule
 from agent.core.model import Interval
+
+Why = tuple[Rule, str]  # the rule and meeting a search is for, for the deadline it notes
 
 ONE_DAY = timedelta(days=1)
 
@@ -92,12 +101,13 @@ def _wall(day, clock, zone: ZoneInfo) -> datetime:  # type: ignore[no-untyped-de
 
 
 class Placer:
-    """Finds slots for blocks given busy time, one seller's working hours, and `now`."""
+    """Finds slots for blocks given busy time, one seller's working hours, and the clock."""
 
-    def __init__(self, hours: WorkingHours, zone: ZoneInfo, now: datetime) -> None:
+    def __init__(self, hours: WorkingHours, zone: ZoneInfo, clock: Clock) -> None:
         self.hours = hours
         self.zone = zone
-        self.now = now
+        self.clock = clock
+        now = clock.now
         # the working hours of consecutive local dates, laid out once: a plan asks for the
         # same few days thousands of times, and each ask is then a bisection
         self._first: date | None = None
@@ -145,14 +155,15 @@ class Placer:
         end_by: datetime,
         earliest: datetime,
         working: bool,
+        why: Why,
     ) -> Interval | None:
         """The latest free slot of `duration` ending by `end_by`, starting after both `earliest` and
         now."""
-        floor = max(earliest, self.now)
+        floor = max(earliest, self.clock.now)
         for span in self._spans(floor, end_by, working, backward=True):
             for gap in busy.gaps_backward(span.start, span.end):
                 if gap.duration >= duration:
-                    return Interval(gap.end - duration, gap.end)
+                    return self._found(Interval(gap.end - duration, gap.end), why)
         return None
 
     def first_after(
@@ -162,16 +173,23 @@ class Placer:
         start_at: datetime,
         latest_start: datetime,
         working: bool,
+        why: Why,
     ) -> Interval | None:
         """The first free slot of `duration` starting in [start_at, latest_start] and after now."""
-        floor = max(start_at, self.now)
+        floor = max(start_at, self.clock.now)
         if floor > latest_start:
             return None
         for span in self._spans(floor, latest_start + duration, working, backward=False):
             for gap in busy.gaps(span.start, span.end):
                 if gap.duration >= duration and gap.start <= latest_start:
-                    return Interval(gap.start, gap.start + duration)
+                    return self._found(Interval(gap.start, gap.start + duration), why)
         return None
+
+    def _found(self, slot: Interval, why: Why) -> Interval:
+        """A slot found at or after now: the search would answer otherwise once its start has
+        gone by (see the module's docstring)."""
+        self.clock.past(slot.start, *why)
+        return slot
 
     def _spans(
         self, start: datetime, end: datetime, working: bool, backward: bool

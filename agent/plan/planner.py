@@ -4,7 +4,9 @@ Like a Kubernetes controller it never reacts to "what just happened". It derives
 artifacts from the meetings, compares them with the artifacts the agent owns (found on the
 calendar by their tags) and returns the smallest list of changes that closes the gap.
 Applying those changes and planning again yields nothing. No I/O, no clock, no randomness:
-`now` and everything else arrive as arguments.
+`now` and everything else arrive as arguments. Every comparison with `now` is asked of a
+`Clock` (agent.core.clock), so the plan comes with its deadline: the first instant at which
+its answer could change with the same inputs.
 
 The rules it enforces (docs/architecture.md, the invariants: never lose a person's text, never
 spam customers, respect people's choices):
@@ -28,6 +30,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from typing import NamedTuple
 
 from agent.config.settings import Settings
+from agent.core.clock import Clock, Deadline, Rule, elapsed
 from agent.core.fingerprint import block_edited, digest
 from agent.core.history import History, Owned, Record
 from agent.core.model import (
@@ -65,6 +68,20 @@ from agent.text.render import (
 )
 
 BLOCK_KINDS = (Kind.PREP, Kind.DEBRIEF)
+# what starts when an artifact's time comes: a block, or the meeting an agenda is in
+STARTS = {
+    Kind.PREP: Rule.PREP_STARTS,
+    Kind.DEBRIEF: Rule.DEBRIEF_STARTS,
+    Kind.AGENDA: Rule.MEETING_STARTS,
+}
+
+
+class Plan(NamedTuple):
+    """What a plan returns: the changes, and the first instant at which they could be other
+    with the same inputs (None: no rule that reads the clock could change them)."""
+
+    changes: list[Change]
+    deadline: Deadline | None
 
 
 class _NewBlock(NamedTuple):
@@ -113,23 +130,26 @@ def plan(
     window: Window,
     history: History | None = None,
     rules: Classifier | None = None,
-) -> list[Change]:
-    """The changes that bring the calendar to what it should hold at `now`.
+) -> Plan:
+    """The changes that bring the calendar to what it should hold at `now`, and until when
+    they hold.
 
     `rules` classify the meetings: the cycle's, shared with the loop and the engine, or a
     fresh set for `settings`.
     """
     rules = rules or Classifier(settings)
     assert rules.settings is settings, "the rules must be the plan's own settings"
-    return _Planner(
-        now, list(meetings), owned, list(busy), rules, renderer, window, history or History()
+    clock = Clock(now)
+    changes = _Planner(
+        clock, list(meetings), owned, list(busy), rules, renderer, window, history or History()
     ).run()
+    return Plan(changes, clock.deadline)
 
 
 class _Planner:
     def __init__(
         self,
-        now: datetime,
+        clock: Clock,
         meetings: list[Event],
         owned: Owned,
         busy: list[Interval],
@@ -138,7 +158,7 @@ class _Planner:
         window: Window,
         history: History,
     ) -> None:
-        self.now = now
+        self.clock = clock
         self.settings = settings = rules.settings
         self.renderer = renderer
         self.window = window
@@ -167,7 +187,7 @@ class _Planner:
             customer: [self.meetings[key].start for key in keys]
             for customer, keys in self.by_customer.items()
         }
-        self.placer = Placer(settings.working_hours, settings.timezone, now)
+        self.placer = Placer(settings.working_hours, settings.timezone, clock)
 
     # -- the steps -------------------------------------------------------------------------
 
@@ -191,18 +211,20 @@ class _Planner:
                 group.sort(key=lambda block: (record is None or block.ref != record.ref, block.ref))
             chosen[ident] = group[0]
             for extra in group[1:]:
-                if extra.start > self.now and not self._edited(extra):
+                if self._before_start(extra, ident) and not self._edited(extra):
                     self.changes.append(DeleteBlock(extra, "duplicate block", surplus=True))
         return chosen
 
     def _eligible(self) -> list[str]:
         """Customer meetings still to come (or under way) inside the look-ahead, by start."""
-        horizon = self.now + timedelta(days=self.settings.lookahead_days)
-        keys = [
-            key
-            for key in self.customer_keys
-            if self.meetings[key].end > self.now and self.meetings[key].start < horizon
-        ]
+        clock, lookahead = self.clock, timedelta(days=self.settings.lookahead_days)
+        keys = []
+        for key in self.customer_keys:
+            meeting = self.meetings[key]
+            if clock.before(meeting.end, Rule.MEETING_ENDS, meeting.title) and clock.past(
+                elapsed(meeting.start, -lookahead), Rule.LOOKAHEAD, meeting.title
+            ):
+                keys.append(key)
         return sorted(keys, key=lambda key: (self.meetings[key].start, key))
 
     def _reconcile_records(self) -> None:
@@ -213,7 +235,11 @@ class _Planner:
                     Adopt(ident[0], ident[1], block, "found on the calendar by its tag")
                 )
         for key, meeting in self.meetings.items():
-            if meeting.agenda_tag is not None and (Kind.AGENDA, key) not in self.owned.records:
+            if (
+                meeting.agenda_tag is not None
+                and (Kind.AGENDA, key) not in self.owned.records
+                and not self._agenda_gone(meeting)
+            ):
                 self.changes.append(
                     Adopt(Kind.AGENDA, key, meeting, "agenda found on the calendar by its tag")
                 )
@@ -238,9 +264,15 @@ class _Planner:
             if self._observable(record):
                 self._gone(Kind.AGENDA, key, record.ref)
             return  # else out of the window: nothing to protect
-        found = splice.for_meeting(meeting).find(meeting.description, meeting.agenda_tag)
-        if found.state in (splice.AgendaState.ABSENT, splice.AgendaState.REMOVED):
+        if self._agenda_gone(meeting):
             self._gone(Kind.AGENDA, key, record.ref)
+
+    @staticmethod
+    def _agenda_gone(meeting: Event) -> bool:
+        """Has a person removed our agenda's text? The tag stays behind on providers that keep
+        it apart from the description: that is no agenda to adopt, only one to forget."""
+        found = splice.for_meeting(meeting).find(meeting.description, meeting.agenda_tag)
+        return found.state in (splice.AgendaState.ABSENT, splice.AgendaState.REMOVED)
 
     def _observable(self, record: Record) -> bool:
         """Would this block be in what we read? Only then does its absence mean deletion."""
@@ -249,14 +281,28 @@ class _Planner:
         return (
             record.start >= self.window.start
             and record.end <= self.window.end
-            and record.start > self.now
+            and self.clock.before(
+                record.start, STARTS[record.kind], self._title(record.meeting_key)
+            )
         )
+
+    def _title(self, key: str) -> str:
+        """The title of a meeting, for what a deadline says ("" when it is not in the calendar)."""
+        meeting = self.meetings.get(key)
+        return meeting.title if meeting is not None else ""
+
+    def _started(self, block: Event, ident: tuple[Kind, str]) -> bool:
+        """Has the block started (and become history)?"""
+        return self.clock.reached(block.start, STARTS[ident[0]], self._title(ident[1]))
+
+    def _before_start(self, block: Event, ident: tuple[Kind, str]) -> bool:
+        return not self._started(block, ident)
 
     def _remove_unwanted(self) -> None:
         """Blocks and agendas whose meeting no longer wants them: cancelled, declined, internal,
         gone."""
         for (kind, key), block in self.blocks.items():
-            if block.start <= self.now:
+            if self._started(block, (kind, key)):
                 continue  # history: leave it
             meeting = self.meetings.get(key)
             if meeting is None:
@@ -279,7 +325,7 @@ class _Planner:
         for meeting in self.meetings.values():
             if (
                 meeting.agenda_tag is None
-                or meeting.start <= self.now
+                or self.clock.reached(meeting.start, Rule.MEETING_STARTS, meeting.title)
                 or meeting.status is Status.CANCELLED
             ):
                 continue
@@ -329,7 +375,7 @@ class _Planner:
             assert tag is not None
             if ident in self.deleting:
                 continue
-            if block.start <= self.now or ident[1] not in eligible:
+            if self._started(block, ident) or ident[1] not in eligible:
                 fixed[ident] = block.span
             elif _pinned(block):  # an eligible block's meeting is in the calendar
                 meeting = self.meetings[ident[1]]
@@ -337,7 +383,8 @@ class _Planner:
                 target = (
                     block.span.shifted(meeting.start - tag.meeting.start) if moved else block.span
                 )
-                fixed[ident] = target if target.start > self.now else block.span
+                later = self.clock.before(target.start, STARTS[ident[0]], meeting.title)
+                fixed[ident] = target if later else block.span
         return fixed
 
     def _chain_ends(self) -> dict[str, datetime]:
@@ -364,31 +411,29 @@ class _Planner:
     ) -> Interval | None:
         """The ideal slot if free; else free time in working hours, then free time at all,
         within the search span; and only then a slot that overlaps a meeting but no block."""
-        placer = self.placer
+        placer, clock, why = self.placer, self.clock, (STARTS[kind], meeting.title)
         if kind is Kind.PREP:
             length = timedelta(minutes=self.settings.prep.minutes)
             ideal = Interval(meeting.start - length, meeting.start)
-            if ideal.start > self.now and taken.is_free(ideal):
+            if clock.before(ideal.start, *why) and taken.is_free(ideal):
                 return ideal
             earliest = meeting.start - timedelta(hours=self.settings.prep.search_hours)
+            day_before = meeting.start - timedelta(days=1)
             return (
-                placer.latest_before(taken, length, meeting.start, earliest, working=True)
-                or placer.latest_before(taken, length, meeting.start, earliest, working=False)
-                or placer.latest_before(
-                    agents, length, meeting.start, meeting.start - timedelta(days=1), working=False
-                )
+                placer.latest_before(taken, length, meeting.start, earliest, True, why)
+                or placer.latest_before(taken, length, meeting.start, earliest, False, why)
+                or placer.latest_before(agents, length, meeting.start, day_before, False, why)
             )
         length = timedelta(minutes=self.settings.debrief.minutes)
         ideal = Interval(chain_end, chain_end + length)
-        if ideal.start > self.now and taken.is_free(ideal):
+        if clock.before(ideal.start, *why) and taken.is_free(ideal):
             return ideal
         latest = chain_end + timedelta(minutes=self.settings.debrief.window_minutes)
+        day_after = chain_end + timedelta(days=1)
         return (
-            placer.first_after(taken, length, chain_end, latest, working=True)
-            or placer.first_after(taken, length, chain_end, latest, working=False)
-            or placer.first_after(
-                agents, length, chain_end, chain_end + timedelta(days=1), working=False
-            )
+            placer.first_after(taken, length, chain_end, latest, True, why)
+            or placer.first_after(taken, length, chain_end, latest, False, why)
+            or placer.first_after(agents, length, chain_end, day_after, False, why)
         )
 
     def _block(
@@ -403,7 +448,7 @@ class _Planner:
     ) -> None:
         ident = (kind, meeting.key)
         existing = self.blocks.get(ident)
-        if existing is not None and existing.start <= self.now:
+        if existing is not None and self._started(existing, ident):
             return  # under way or over: the seller may be writing in it
         target = fixed.get(ident) or self._slot(kind, meeting, taken, agents, chain_end)
         if target is None:
@@ -487,8 +532,10 @@ class _Planner:
         return self._edits[block.ref]
 
     def _agenda(self, meeting: Event, context: MeetingContext) -> None:
-        settings = self.settings.agenda
-        if not (settings.enabled and meeting.self_is_organizer) or meeting.start <= self.now:
+        settings, clock = self.settings.agenda, self.clock
+        if not (settings.enabled and meeting.self_is_organizer) or clock.reached(
+            meeting.start, Rule.MEETING_STARTS, meeting.title
+        ):
             return
         if (Kind.AGENDA, meeting.key) in self.tombstones:
             return
@@ -504,7 +551,8 @@ class _Planner:
 
         notify = settings.notify == "changes"
         if found.state is splice.AgendaState.ABSENT:
-            if meeting.start - self.now > timedelta(days=settings.lead_days):
+            due = elapsed(meeting.start, -timedelta(days=settings.lead_days))
+            if clock.before(due, Rule.AGENDA_DUE, meeting.title):
                 return  # not due yet: the customer gets it once, close to the meeting
             text, sep = splicer.insert(meeting.description, rendered := body())
             tag = AgendaTag(meeting.key, splicer.fingerprint(rendered), sep, body_format)

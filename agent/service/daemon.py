@@ -221,7 +221,11 @@ class Daemon:
         with self._lock:
             previous = self._status.get(name, RunStatus(name))
         status = replace(
-            previous, last_end=session.clock(), last_error=error, failures=previous.failures + 1
+            previous,
+            last_end=session.clock(),
+            last_error=error,
+            failures=previous.failures + 1,
+            planning="",
         )
         return AccountReport(name, error=error), status
 
@@ -254,6 +258,7 @@ class Daemon:
             backlog=status.backlog,
             ms=round(seconds * 1000),
             failures=status.failures or None,
+            planning=status.planning or None,
             next=status.next_at,
             error=status.last_error or None,
         )

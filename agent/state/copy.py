@@ -19,6 +19,8 @@ copied), the target's mirror, records and tombstones of that calendar stand, so 
 the service there has since forgotten is not brought back. Held meetings are history and
 merge row by row. Audit entries are never replaced: an entry is copied unless the target
 holds the same one (same time, account, change and texts) as often as the source does.
+Since held meetings merge, every calendar's last plan in the target is made stale (its
+generation moves on), so the first cycle after the copy plans.
 """
 
 from __future__ import annotations
@@ -143,6 +145,7 @@ def copy_state(source: SqliteStore, target: PostgresStore) -> Copied:
                     kept.add(CalendarKey(row["account"], row["calendar"]))
                 (copied.copied if done else copied.skipped)[table] += 1
         _copy_audit(reading, writing, copied)
+        writing.run("UPDATE calendars SET generation = generation + 1")
     return copied
 
 

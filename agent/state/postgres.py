@@ -152,6 +152,19 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
             f"UPDATE audit SET calendar = {_CALENDAR.format('calendar')}",
         ),
     ),
+    (
+        "beside each calendar's cursor, its last plan and the generation of what plans read; "
+        "whether the last cycle planned or skipped",
+        (
+            """ALTER TABLE calendars ADD COLUMN generation bigint NOT NULL DEFAULT 0,
+                ADD COLUMN planned_at timestamptz, ADD COLUMN plan_generation bigint,
+                ADD COLUMN plan_changes integer, ADD COLUMN plan_version text,
+                ADD COLUMN plan_config text, ADD COLUMN plan_templates text,
+                ADD COLUMN plan_busy text, ADD COLUMN deadline timestamptz,
+                ADD COLUMN deadline_rule text, ADD COLUMN deadline_subject text""",
+            "ALTER TABLE runs ADD COLUMN planning text NOT NULL DEFAULT ''",
+        ),
+    ),
 ]
 
 SCHEMA_VERSION = """CREATE TABLE IF NOT EXISTS schema_version (

@@ -11,12 +11,23 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
+from agent.core.clock import Deadline, Rule
 from agent.core.debrief import Debrief, Shared
 from agent.core.errors import StateError
 from agent.core.held import Held
 from agent.core.model import Delta, Event, Kind, Window
 from agent.state.codec import dump_event, load_event
-from agent.state.store import Applied, Artifact, AuditEntry, CalendarKey, RunStatus, Store
+from agent.state.store import (
+    Applied,
+    Artifact,
+    AuditEntry,
+    CalendarKey,
+    Inputs,
+    Planning,
+    PlanState,
+    RunStatus,
+    Store,
+)
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -76,6 +87,19 @@ def upsert(
 
 IN_CALENDAR = "account = ? AND calendar = ?"  # a CalendarKey's rows
 CALENDAR_COLUMNS = ("account", "calendar", "cursor", "window_start", "window_end", "synced_at")
+# beside a calendar's cursor: its last plan (and `generation`, what a plan of it reads now)
+PLAN_COLUMNS = (
+    "planned_at",
+    "plan_generation",
+    "plan_changes",
+    "plan_version",
+    "plan_config",
+    "plan_templates",
+    "plan_busy",
+    "deadline",
+    "deadline_rule",
+    "deadline_subject",
+)
 EVENT_COLUMNS = ("account", "calendar", "key", "ref", "data")
 ARTIFACT_COLUMNS = (
     "account",
@@ -121,6 +145,7 @@ RUN_COLUMNS = (
     "requests",
     "failures",
     "backlog",
+    "planning",
 )
 AUDIT_COLUMNS = (
     "at",
@@ -150,6 +175,12 @@ PUT_RUN = upsert("runs", RUN_COLUMNS, ("account",))
 PUT_CALENDAR = upsert("calendars", CALENDAR_COLUMNS, ("account", "calendar"))
 ADD_AUDIT = (
     f"INSERT INTO audit ({', '.join(AUDIT_COLUMNS)}) VALUES ({', '.join('?' * len(AUDIT_COLUMNS))})"
+)
+# a write of what plans read: every plan of the account made before it is stale
+NEW_GENERATION = "UPDATE calendars SET generation = generation + 1 WHERE account = ?"
+SAVE_PLAN = (
+    f"UPDATE calendars SET {', '.join(f'{column} = ?' for column in PLAN_COLUMNS)} "
+    "WHERE account = ? AND calendar = ?"
 )
 
 
@@ -273,6 +304,36 @@ class SqlStore(Store):
                 PUT_CALENDAR,
                 [*key, delta.cursor, stamp(window.start), stamp(window.end), stamp(self._clock())],
             )
+            if delta.full or refs:  # not a quiet read, which moved the cursor only
+                sql.run(NEW_GENERATION, [key.account])
+
+    # -- the last plan -------------------------------------------------------------------------
+
+    def planning(self, key: CalendarKey) -> Planning:
+        columns = ", ".join(PLAN_COLUMNS)
+        with self.reading("read the last plan") as sql:
+            rows = sql.rows(f"SELECT generation, {columns} FROM calendars WHERE {IN_CALENDAR}", key)
+            if not rows:
+                return Planning(None, 0)
+            row = rows[0]
+            return Planning(_plan_state(row), row["generation"])
+
+    def save_plan(self, key: CalendarKey, state: PlanState) -> None:
+        deadline = state.deadline
+        with self.writing("save the last plan") as sql:
+            sql.run(
+                SAVE_PLAN,
+                [
+                    stamp(state.at),
+                    state.generation,
+                    state.changes,
+                    *state.inputs,
+                    stamp(deadline.at) if deadline else None,
+                    deadline.rule.value if deadline else None,
+                    deadline.subject if deadline else None,
+                    *key,
+                ],
+            )
 
     @staticmethod
     def _put_events(sql: Statements, key: CalendarKey, events: Iterable[Event]) -> None:
@@ -351,6 +412,7 @@ class SqlStore(Store):
                 sql.run(f"DELETE FROM events WHERE {IN_CALENDAR} AND key = ?", [*key, before.key])
             if after is not None:
                 self._put_events(sql, key, [after])
+            sql.run(NEW_GENERATION, [key.account])
 
     # -- held meetings and debriefs ------------------------------------------------------------
 
@@ -397,6 +459,7 @@ class SqlStore(Store):
                     held.settled.to_json() if held.settled else None,
                 ],
             )
+            sql.run(NEW_GENERATION, [held.account])
 
     def audit(self, account: str | None = None, limit: int | None = None) -> list[AuditEntry]:
         query = (
@@ -440,5 +503,29 @@ class SqlStore(Store):
                     status.requests,
                     status.failures,
                     status.backlog,
+                    status.planning,
                 ],
             )
+
+
+def _plan_state(row: dict[str, Any]) -> PlanState | None:
+    """The last plan in a calendar's row; None when there is none, or when it names a rule this
+    callplan does not know (a newer one kept it): then the next cycle plans, as it would."""
+    if row["planned_at"] is None:
+        return None
+    deadline = None
+    if row["deadline"] is not None:
+        try:
+            rule = Rule.named(row["deadline_rule"])
+        except ValueError:
+            return None
+        deadline = Deadline(unstamp(row["deadline"]), rule, row["deadline_subject"] or "")  # type: ignore[arg-type]
+    return PlanState(
+        at=unstamp(row["planned_at"]),  # type: ignore[arg-type]
+        generation=row["plan_generation"],
+        inputs=Inputs(
+            row["plan_version"], row["plan_config"], row["plan_templates"], row["plan_busy"]
+        ),
+        changes=row["plan_changes"],
+        deadline=deadline,
+    )

@@ -136,6 +136,28 @@ def _migration_5(db: sqlite_utils.Database) -> None:
     db.execute(f"UPDATE audit SET calendar = {calendar.format('calendar')}")
 
 
+def _migration_6(db: sqlite_utils.Database) -> None:
+    """Beside each calendar's cursor, its last plan and the generation of what plans read; the
+    run status says whether the last cycle planned or skipped. A calendar from before has no
+    last plan, so its next cycle plans."""
+    db.executescript(
+        """
+        ALTER TABLE calendars ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE calendars ADD COLUMN planned_at TEXT;
+        ALTER TABLE calendars ADD COLUMN plan_generation INTEGER;
+        ALTER TABLE calendars ADD COLUMN plan_changes INTEGER;
+        ALTER TABLE calendars ADD COLUMN plan_version TEXT;
+        ALTER TABLE calendars ADD COLUMN plan_config TEXT;
+        ALTER TABLE calendars ADD COLUMN plan_templates TEXT;
+        ALTER TABLE calendars ADD COLUMN plan_busy TEXT;
+        ALTER TABLE calendars ADD COLUMN deadline TEXT;
+        ALTER TABLE calendars ADD COLUMN deadline_rule TEXT;
+        ALTER TABLE calendars ADD COLUMN deadline_subject TEXT;
+        ALTER TABLE runs ADD COLUMN planning TEXT NOT NULL DEFAULT '';
+        """
+    )
+
+
 # Numbered migrations: index i upgrades a database at user_version i to i + 1. Append only.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_1,
@@ -143,6 +165,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_3,
     _migration_4,
     _migration_5,
+    _migration_6,
 ]
 
 

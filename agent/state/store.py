@@ -3,6 +3,9 @@
 The store keeps a mirror of each calendar's window (so a quiet calendar costs one request),
 the sync cursor, what the agent owns, tombstones, the debriefs sellers wrote, per-account
 run status and an audit log of every change applied (so `callplan undo` can revert it all).
+Beside each calendar's cursor it keeps what its last plan was made from and until when that
+plan holds, so a cycle whose read brought nothing can tell, from one small row, that
+planning again would change nothing (agent.sync.engine).
 
 Nothing outside this package may assume SQLite, one process, or a local file:
 `agent.state.backend.open_store` picks the backend the configuration names (a SQLite file,
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, NotRequired, TypedDict, Unpack
 
+from agent.core.clock import Deadline
 from agent.core.held import Held
 from agent.core.history import Record
 from agent.core.model import Delta, Event, Kind, Window
@@ -108,6 +112,36 @@ class RunStatus:
     backlog: int = (
         0  # changes the last cycle planned but did not carry out (conflicts, a stop, an error)
     )
+    planning: str = ""  # whether the last cycle planned or skipped, and why, in words
+
+
+class Inputs(NamedTuple):
+    """What a plan is made from besides the calendar, the state and the clock, each as a digest:
+    a plan made from other inputs may be another."""
+
+    version: str  # callplan's own
+    config: str  # the account's configuration
+    templates: str  # the sources of the templates the texts are rendered from
+    busy: str  # the busy time read from the account's other calendars
+
+
+@dataclass(frozen=True)
+class PlanState:
+    """One calendar's last plan: when it ran, what it was made from, how many changes it found,
+    and the first instant at which it could be another with the same inputs."""
+
+    at: datetime
+    generation: int  # the generation of the state the plan read (see Store.planning)
+    inputs: Inputs
+    changes: int  # 0: the calendar was as it should be
+    deadline: Deadline | None  # None: no rule that reads the clock could change it
+
+
+class Planning(NamedTuple):
+    """A calendar's last plan, and the generation of the state a plan of it would read now."""
+
+    last: PlanState | None  # None: never planned (or by a callplan that kept no such record)
+    generation: int
 
 
 class Store(ABC):
@@ -126,6 +160,20 @@ class Store(ABC):
     @abstractmethod
     def apply_delta(self, key: CalendarKey, delta: Delta, window: Window) -> None:
         """Merge a delta into the mirror and save its cursor and window, together."""
+
+    @abstractmethod
+    def planning(self, key: CalendarKey) -> Planning:
+        """The calendar's last plan, and the generation of what a plan of it reads, from one small
+        row (never the mirror).
+
+        The generation grows with every write of what a plan of any calendar of the account
+        reads: a mirror a read changed (`apply_delta`), a change recorded (`record`, by a cycle
+        or by undo), a held meeting or debrief (`save_held`). A plan that read generation g is
+        stale once the generation is no longer g, whoever wrote meanwhile."""
+
+    @abstractmethod
+    def save_plan(self, key: CalendarKey, state: PlanState) -> None:
+        """Keep the calendar's last plan (beside its cursor, which `apply_delta` saved first)."""
 
     @abstractmethod
     def artifacts(

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 
 from agent.config.settings import Account
+from agent.core.clock import Clock, Rule, earliest, next_midnight
 from agent.core.errors import (
     AuthError,
     BadDataError,
@@ -48,7 +49,8 @@ from agent.plan.changes import (
 from agent.plan.classify import Classifier
 from agent.plan.planner import plan
 from agent.plan.wanted import unwanted, vanished
-from agent.state.store import Artifact, CalendarKey, Store
+from agent.state.store import Artifact, CalendarKey, Inputs, PlanState, Store
+from agent.sync.quiet import VERSION, Outcome, busy_digest, config_digest, summary, why_plan
 from agent.text.render import Renderer
 from connectors.base import Connector
 
@@ -73,6 +75,7 @@ class CalendarReport:
     skipped: list[str] = field(default_factory=list)
     error: str = ""
     stopped: bool = False  # asked to stop before every planned change was applied
+    outcome: Outcome | None = None  # planned or skipped, and why (None: it failed before)
 
     @property
     def backlog(self) -> int:
@@ -88,6 +91,7 @@ class AccountReport:
     error: str = ""
     retry_after: float | None = None  # the provider asked us to wait this long (throttling)
     stopped: bool = False
+    planning: str = ""  # whether its calendars planned or skipped, and why, in words
     requests: int = (
         0  # everything the cycle sent, the account's own look-ups (its calendars) included
     )
@@ -150,14 +154,18 @@ class AccountSync:
         store: Store,
         renderer: Renderer,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        always_plan: bool = False,
     ) -> None:
         self.account = account
         self.connector = connector
         self.store = store
         self.renderer = renderer
         self.clock = clock
+        # plan in every cycle, even one that could skip (a dry run always does)
+        self.always_plan = always_plan
         self.harvester = Harvester(account, connector, store)
         self._calendars: list[str] | None = None
+        self._config: tuple[Account, str] | None = None
 
     def calendars(self) -> list[str]:
         """The configured calendars, or the primary one; looked up once per process."""
@@ -212,6 +220,8 @@ class AccountSync:
             report.error = str(exc)
             report.retry_after = exc.retry_after if isinstance(exc, ThrottledError) else None
         report.requests = self.connector.requests_sent - sent
+        outcomes = [calendar.outcome for calendar in report.calendars if calendar.outcome]
+        report.planning = summary(outcomes, self.account.settings.timezone, self.clock())
         return report
 
     def _calendar_cycle(
@@ -242,38 +252,77 @@ class AccountSync:
                 calendar=calendar,
                 reason=reason,
             )
-        if dry_run:
-            events = _merged(self.store.events(key), delta)
-        else:
-            self.store.apply_delta(key, delta, window)
-            events = self.store.events(key)
-            # the loop: what sellers wrote in finished debriefs, before planning what comes next
-            before = self.connector.requests_sent
-            self.harvester.run(key, events, delta, now, rules)
-            result.read_requests += self.connector.requests_sent - before
-        meetings = [event for event in events if not event.is_block]
-        result.meetings = meetings
         busy = (
             self.connector.busy(list(self.account.busy_calendars), window)
             if self.account.busy_calendars
             else []
         )
+        inputs = Inputs(VERSION, self._config_digest(), self.renderer.digest, busy_digest(busy))
+        if not dry_run:
+            self.store.apply_delta(key, delta, window)
+        planning = self.store.planning(key)  # one small row: the last plan, the generation now
+        why = why_plan(planning, delta, inputs, now)
+        if why is None and not (dry_run or self.always_plan):
+            # nothing read, nothing else changed, before the deadline: the plan would be the last
+            # one, which had nothing to do (and the harvest would find what it found then)
+            assert planning.last is not None
+            result.outcome = Outcome(False, "nothing changed", planning.last.deadline)
+            return
+        # what the harvest and the history read of the clock, and the window's next move
+        clock = Clock(now)
+        clock.note(next_midnight(now, settings.timezone), Rule.WINDOW_MOVES)
+        if dry_run:
+            events = _merged(self.store.events(key), delta)
+        else:
+            events = self.store.events(key)
+            # the loop: what sellers wrote in finished debriefs, before planning what comes next
+            before = self.connector.requests_sent
+            self.harvester.run(key, events, delta, clock, rules)
+            result.read_requests += self.connector.requests_sent - before
+        meetings = [event for event in events if not event.is_block]
+        result.meetings = meetings
         artifacts = self.store.artifacts(key)
         owned = Owned(
             blocks=tuple(event for event in events if event.is_block),
             records={(a.kind, a.meeting_key): a.record() for a in artifacts},
             tombstones=self.store.tombstones(key),
         )
-        history = self.harvester.history(now, rules)
-        changes = plan(now, meetings, owned, busy, settings, self.renderer, window, history, rules)
+        history = self.harvester.history(clock, rules)
+        changes, deadline = plan(
+            now, meetings, owned, busy, settings, self.renderer, window, history, rules
+        )
+        deadline = earliest(clock.deadline, deadline)
         result.planned = changes
+        result.outcome = Outcome(True, why or "nothing changed, planned anyway", deadline)
         if dry_run:
             return
         by_key = {meeting.key: meeting for meeting in meetings}
+        self._apply_all(key, calendar, result, by_key, stop, rules)
+        # only a plan that found nothing to change lets later cycles skip (see agent.sync.quiet)
+        self.store.save_plan(
+            key, PlanState(now, planning.generation, inputs, len(changes), deadline)
+        )
+
+    def _config_digest(self) -> str:
+        """The digest of the account's configuration, made again only when it is replaced."""
+        if self._config is None or self._config[0] is not self.account:
+            self._config = (self.account, config_digest(self.account))
+        return self._config[1]
+
+    def _apply_all(
+        self,
+        key: CalendarKey,
+        calendar: str,
+        result: CalendarReport,
+        by_key: dict[str, Event],
+        stop: threading.Event | None,
+        rules: Classifier,
+    ) -> None:
+        """Apply the planned changes in order, each recorded as it is done, until `stop`."""
         etags: dict[str, str | None] = {}
-        creates = [change for change in changes if isinstance(change, CreateBlock)]
+        creates = [change for change in result.planned if isinstance(change, CreateBlock)]
         started: set[int] = set()  # the creates already sent, each with the chunk it came in
-        for change in changes:
+        for change in result.planned:
             if id(change) in started:
                 continue
             if stop is not None and stop.is_set():

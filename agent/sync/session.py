@@ -106,6 +106,7 @@ class Session:
             requests=report.requests,
             backlog=report.backlog,
             failures=previous.failures + 1 if report.failed else 0,
+            planning=report.planning,
         )
         self.store.save_run_status(status)
         return report, status

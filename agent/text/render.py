@@ -9,6 +9,7 @@ ship with the package and a directory named in the config can override any of th
 from __future__ import annotations
 
 import functools
+import hashlib
 import typing as t
 from collections.abc import Callable
 from dataclasses import fields
@@ -214,6 +215,17 @@ class Renderer:
             ) from None
         # what Template.render() copies out of each template's globals (a ChainMap) every call
         self._globals = {name: dict(template.globals) for name, template in self._templates.items()}
+        self.digest = self._digest()
+
+    def _digest(self) -> str:
+        """A digest of the sources of the templates this renderer renders from, as loaded (a
+        changed file takes effect with a new renderer, as its digest does): texts rendered
+        from other sources may be other."""
+        sources = hashlib.sha256()
+        for name in (*TEMPLATES, MACROS):
+            source, _, _ = self._env.loader.get_source(self._env, name)  # type: ignore[union-attr]
+            sources.update(f"{name}\0{source}\0".encode())
+        return sources.hexdigest()[:16]
 
     def remember(self, key: tuple[object, ...], compute: Callable[[], str]) -> str:
         """`compute()`, remembered under a digest of `key` (which must name everything the

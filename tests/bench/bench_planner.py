@@ -104,7 +104,7 @@ def text_costs(meetings: list[Event], settings: Settings, window: Window, repeat
     fingerprinting every new block, each in a loop by itself. Together they are the part of
     a first sync that no placement or bookkeeping work can remove."""
     renderer = Recording()
-    changes = plan(MONDAY, meetings, Owned(), [], settings, renderer, window)
+    changes = plan(MONDAY, meetings, Owned(), [], settings, renderer, window).changes
     blocks = [
         (change.block.title, change.block.description)
         for change in changes
@@ -157,7 +157,7 @@ def first_sync(size: int) -> Callable[[], list[Change]]:
     """A first sync, its data built: nothing on the calendar, a new renderer (nothing
     remembered, its templates compiled) each time."""
     meetings, settings, window = setting(size)
-    return lambda: plan(MONDAY, meetings, Owned(), [], settings, Renderer(), window)
+    return lambda: plan(MONDAY, meetings, Owned(), [], settings, Renderer(), window).changes
 
 
 def later_cycles(size: int) -> Callable[[], list[Change]]:
@@ -167,7 +167,7 @@ def later_cycles(size: int) -> Callable[[], list[Change]]:
     events, owned = applied(meetings, first_sync(size)())
     renderer = Renderer()
     plan(MONDAY, events, owned, [], settings, renderer, window)
-    return lambda: plan(MONDAY, events, owned, [], settings, renderer, window)
+    return lambda: plan(MONDAY, events, owned, [], settings, renderer, window).changes
 
 
 CASES = {"first-sync": first_sync, "later-cycles": later_cycles}

@@ -81,8 +81,11 @@ def test_dry_run_shows_a_table_and_writes_nothing(
     assert caldav_harness.meeting(key).description == "Intro"
     result = run(config, "sync", "--once")
     assert result.exit_code == 0 and "3 changes applied" in result.output
+    assert "ana: planned: first plan of this calendar" in result.output
     assert len(caldav_harness.blocks()) == 2
     assert "0 changes applied" in run(config, "sync", "--once").output
+    # its own writes were read back and changed nothing: a quiet calendar is not planned again
+    assert "ana: skipped: nothing changed; next check at " in run(config, "sync", "--once").output
 
 
 def test_status_after_a_sync(tmp_path: Path, caldav_harness: CaldavHarness) -> None:
@@ -95,6 +98,7 @@ def test_status_after_a_sync(tmp_path: Path, caldav_harness: CaldavHarness) -> N
     cells = [cell.strip() for cell in row.strip("│").split("│")]
     assert cells[:2] == ["ana", "Mon 18 Mar 07:00"]
     assert cells[3:6] == ["1", "1", "1"] and cells[-1] == "—"
+    assert cells[-2] == "planned: first plan of this calendar"
 
 
 def test_undo_asks_first_and_then_removes_everything(
@@ -200,7 +204,11 @@ def test_config_check_and_its_errors(tmp_path: Path, caldav_harness: CaldavHarne
     result = run(config, "config", "check", "--connect")
     assert (
         result.exit_code == 0
-        and "ana (caldav, ana@seller.example): options ok; calendars: Work" in result.output
+        and (
+            "ana (caldav, ana@seller.example): options ok; 1 calendar(s):\n"
+            f"    Work  {caldav_harness.calendar}  (primary, enriched)\n"
+        )
+        in result.output
     )
     (tmp_path / "password").chmod(0o644)
     result = run(config, "config", "check")
@@ -216,6 +224,22 @@ def test_config_check_and_its_errors(tmp_path: Path, caldav_harness: CaldavHarne
         result.exit_code == 1
         and result.output.strip() == "callplan: config.toml: accounts[0].provider: Field required"
     )
+
+
+def test_config_check_connect_goes_on_past_an_account_it_cannot_reach(
+    tmp_path: Path, caldav_harness: CaldavHarness
+) -> None:
+    config = write_config(tmp_path, caldav_harness)
+    unreachable = f"http://127.0.0.1:{free_port()}/"
+    second = config.read_text().split("[[accounts]]", 1)[1].replace('name = "ana"', 'name = "bo"')
+    second = second.replace(caldav_harness.server_url, unreachable)
+    config.write_text(config.read_text() + "[[accounts]]" + second)
+    result = run(config, "config", "check", "--connect")
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert f"    Work  {caldav_harness.calendar}  (primary, enriched)" in lines
+    assert any(line.startswith("  bo (caldav, ") and "; cannot connect: " in line for line in lines)
+    assert lines[-1] == f"callplan: {config}: cannot connect to bo"
 
 
 def test_config_check_reads_the_system_services_credentials_from_where_its_unit_loads_them(
@@ -243,10 +267,7 @@ def test_config_check_reads_the_system_services_credentials_from_where_its_unit_
     )
     (folder / "ana-caldav").chmod(0o600)
     result = run(config, "config", "check", "--connect")
-    assert (
-        result.exit_code == 0
-        and "ana (caldav, ana@seller.example): options ok; calendars: Work" in result.output
-    )
+    assert result.exit_code == 0 and "options ok; 1 calendar(s):\n    Work  " in result.output
 
 
 def test_sync_without_once_points_at_the_service(

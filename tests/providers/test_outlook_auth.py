@@ -98,6 +98,22 @@ def test_graph_401_gets_one_fresh_token(
     assert connector.calendars() and authority.grants[-1] == "refresh_token"
 
 
+def test_revoked_consent_stops_a_running_connector_with_one_line(
+    graph: GraphFake, authority: Authority, tmp_path: Path
+) -> None:
+    account = outlook_account(graph, tmp_path)
+    signed_in(account, authority)
+    graph.mailbox(SELLER)
+    connector = OutlookConnector.from_account(
+        account, session=GraphSession(sleep=lambda s: None), http_client=authority.http_client()
+    )
+    assert connector.calendars()
+    authority.revoke(SELLER)  # the access token it holds is refused, and so is its refresh
+    with pytest.raises(AuthError) as failure:
+        connector.calendars()
+    assert "\n" not in str(failure.value) and "callplan auth outlook" in str(failure.value)
+
+
 def _app_account(graph: GraphFake, tmp_path: Path, **options: str):  # type: ignore[no-untyped-def]
     return outlook_account(graph, tmp_path, mode="app", tenant=TENANT, **options)
 

@@ -321,6 +321,8 @@ def test_a_calendar_that_fails_alone_is_named_and_the_accounts_other_calendars_k
         alex.last_error,
         None,
     )
+    # the calendar that was read says why it planned: its own writes came back in the read
+    assert fields["planning"] == alex.planning == "planned: 3 events changed"
 
     daemon.run_cycle("bo")
     bo = daemon.session.store.run_status("bo")

@@ -23,6 +23,7 @@ from agent.core.errors import ConfigError, StateError
 from agent.core.model import Kind
 from agent.state import postgres as pgstore
 from agent.state.postgres import PostgresStore
+from agent.state.sqlite import MIGRATIONS
 from agent.state.store import Artifact, CalendarKey, RunStatus
 from tests.cli.test_cli import write_config
 from tests.state.test_store import assert_split, old_rows
@@ -318,11 +319,11 @@ def test_db_migrate_on_a_sqlite_state_says_where_it_stands(tmp_path: Path) -> No
     config = write(tmp_path, 'state = "state.db"\n')
     assert (
         cli(config, "db", "migrate").output
-        == f"{tmp_path / 'state.db'}: schema upgraded from version 0 to 5\n"
+        == f"{tmp_path / 'state.db'}: schema upgraded from version 0 to {len(MIGRATIONS)}\n"
     )
     assert (
         cli(config, "db", "migrate").output
-        == f"{tmp_path / 'state.db'}: schema at version 5, nothing to do\n"
+        == f"{tmp_path / 'state.db'}: schema at version {len(MIGRATIONS)}, nothing to do\n"
     )
 
 
@@ -338,7 +339,7 @@ def test_a_database_keyed_by_joined_strings_is_split_into_account_and_calendar(
         for statement in old_rows():
             connection.execute(statement.encode())
     monkeypatch.undo()
-    assert pgstore.migrate(state) == (2, 3)
+    assert pgstore.migrate(state) == (2, len(pgstore.MIGRATIONS))
     with closing(PostgresStore(state)) as store:
         assert_split(store)
 

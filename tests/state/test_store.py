@@ -18,12 +18,21 @@ import pytest
 import sqlite_utils
 
 from agent.config.settings import PostgresState
+from agent.core.clock import Deadline, Rule
 from agent.core.errors import StateError
 from agent.core.held import Held
 from agent.core.model import Delta, Kind, Source, Window
 from agent.state.codec import dump_event, load_event
 from agent.state.sqlite import MIGRATIONS, SqliteStore
-from agent.state.store import Artifact, CalendarKey, RunStatus, Store
+from agent.state.store import (
+    Artifact,
+    CalendarKey,
+    Inputs,
+    Planning,
+    PlanState,
+    RunStatus,
+    Store,
+)
 from agent.text.debrief import parse
 from tests.support.helpers import World, at, fill_in, meeting
 
@@ -105,6 +114,22 @@ def artifact(
     )
     values.update(fields)
     return Artifact(**values)  # type: ignore[arg-type]
+
+
+def tombstone(store: Store, key: CalendarKey) -> None:
+    """A person deleted the prep block of meeting k1 in calendar `key`."""
+    store.record(
+        key=key,
+        action="tombstone",
+        kind=Kind.PREP,
+        meeting_key="k1",
+        reason="deleted by a person",
+        before=None,
+        after=None,
+        artifact=None,
+        forget=True,
+        tombstone="deleted by a person",
+    )
 
 
 class TestContract:
@@ -239,18 +264,7 @@ class TestContract:
                 artifact=artifact("k1", kind, calendar=CAL),
             )
         for _ in range(2):  # a second tombstone for the same block replaces the first
-            store.record(
-                key=CAL,
-                action="tombstone",
-                kind=Kind.PREP,
-                meeting_key="k1",
-                reason="deleted by a person",
-                before=None,
-                after=None,
-                artifact=None,
-                forget=True,
-                tombstone="deleted by a person",
-            )
+            tombstone(store, CAL)
         assert (
             store.tombstones(CAL) == frozenset({(Kind.PREP, "k1")})
             and store.tombstones(OTHER) == frozenset()
@@ -388,12 +402,91 @@ class TestContract:
             requests=5,
             failures=2,
             backlog=9,
+            planning="skipped: nothing changed; next check at 09:45, when the prep of 'X' starts",
         )
         store.save_run_status(status)
         store.save_run_status(RunStatus("bo"))
         assert store.run_status("alex") == status and store.run_status("bo") == RunStatus("bo")
         store.save_run_status(replace(status, failures=0, last_error=""))
         assert backend.open().run_status("alex") == replace(status, failures=0, last_error="")
+
+    def test_a_calendar_keeps_its_last_plan_beside_its_cursor(self, backend: Backend) -> None:
+        store = backend.open()
+        assert store.planning(CAL) == Planning(None, 0)  # never read, never planned
+        store.apply_delta(CAL, Delta(cursor="c1", full=True), WINDOW)
+        generation = store.planning(CAL).generation
+        assert store.planning(CAL).last is None
+        state = PlanState(
+            at(0, 7),
+            generation,
+            Inputs("0.1.0", "config-digest", "templates-digest", "busy-digest"),
+            0,
+            Deadline(at(0, 9, 45), Rule.PREP_STARTS, "Globex review"),
+        )
+        store.save_plan(CAL, state)
+        store.apply_delta(CAL, Delta(cursor="c2"), WINDOW)  # a quiet read: the cursor only
+        assert store.planning(CAL) == Planning(state, generation)
+        assert store.cursor(CAL, WINDOW) == "c2"
+        endless = replace(state, changes=3, deadline=None)
+        store.save_plan(CAL, endless)
+        assert backend.open().planning(CAL) == Planning(endless, generation)
+        assert store.planning(OTHER) == Planning(None, 0)
+
+    def test_every_write_of_what_plans_read_moves_the_generation_of_the_account(
+        self, backend: Backend
+    ) -> None:
+        """A plan reads its calendar's mirror, records and tombstones and the account's held
+        meetings and debrief records: a write of any of them, by anyone, makes every plan of the
+        account made before it stale. A read that brought nothing, a saved plan and a run
+        status do not."""
+        store = backend.open()
+        elsewhere = CalendarKey("alex", "cal")
+        for key in (CAL, OTHER, elsewhere):
+            store.apply_delta(key, Delta(cursor="c1", full=True), WINDOW)
+
+        def generations() -> list[int]:
+            return [store.planning(key).generation for key in (CAL, OTHER, elsewhere)]
+
+        start = generations()
+        event = replace(meeting("Globex", at(0, 10)), key="k1", ref="r1")
+
+        def moved(*writes: Callable[[], None]) -> list[bool]:
+            before = generations()
+            for write in writes:
+                write()
+            return [after != was for after, was in zip(generations(), before)]
+
+        quiet = (
+            lambda: store.apply_delta(CAL, Delta(cursor="c2"), WINDOW),
+            lambda: store.save_plan(
+                CAL, PlanState(at(0, 7), start[0], Inputs("", "", "", ""), 0, None)
+            ),
+            lambda: store.save_run_status(RunStatus("bo", changes=1)),
+        )
+        assert moved(*quiet) == [False, False, False]
+        assert moved(
+            lambda: store.apply_delta(CAL, Delta(upserted=(event,), cursor="c3"), WINDOW)
+        ) == [True, True, False]
+        assert moved(lambda: store.apply_delta(OTHER, Delta(cursor="c2", full=True), WINDOW)) == [
+            True,
+            True,
+            False,
+        ]
+        assert moved(lambda: tombstone(store, OTHER)) == [True, True, False]
+        held = Held("cal", "m1", "alex", "globex.example", "Globex", at(0, 10), at(0, 11))
+        assert moved(lambda: store.save_held(held)) == [False, False, True]
+
+    def test_a_last_plan_whose_rule_this_callplan_does_not_know_is_no_last_plan(
+        self, backend: Backend
+    ) -> None:
+        """A newer callplan may name rules this one does not know: its plan is then planned
+        again, not misread."""
+        store = backend.open()
+        store.apply_delta(CAL, Delta(cursor="c1", full=True), WINDOW)
+        deadline = Deadline(at(0, 9, 45), Rule.PREP_STARTS, "Globex")
+        store.save_plan(CAL, PlanState(at(0, 7), 1, Inputs("", "", "", ""), 0, deadline))
+        backend.execute("UPDATE calendars SET deadline_rule = 'a-rule-from-the-future'")
+        assert store.planning(CAL).last is None
 
     def test_a_hostile_title_with_a_nul_is_kept_in_the_mirror(self, backend: Backend) -> None:
         world = World(store=backend.open)
@@ -427,11 +520,12 @@ class TestContract:
 
     def test_damage_inside_a_row_is_a_one_line_error(self, backend: Backend) -> None:
         world = World(store=backend.open)
-        world.add(meeting("Globex", at(0, 10)))
+        globex = world.add(meeting("Globex", at(0, 10)))
         world.cycle()
         world.cycle()  # reads back its own writes: from now on the mirror is not re-read
         # neither database can see this
         backend.execute('UPDATE events SET data = \'{"key": "half an event"}\'')
+        world.calendar.person_edit(globex.ref, location="Room 4")  # a cycle that plans reads it
         error = world.sync.cycle().error
         assert error.startswith(
             f"{backend.where}: cannot read the calendar mirror: corrupt state database"
@@ -558,6 +652,22 @@ def test_the_lock_file_is_private(tmp_path: Path) -> None:
     store.close()
 
 
+def test_a_calendar_from_before_plans_were_kept_has_no_last_plan(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    old = sqlite_utils.Database(sqlite3.connect(path))
+    for number in range(5):
+        MIGRATIONS[number](old)
+    old.execute("PRAGMA user_version = 5")
+    old.execute("INSERT INTO calendars (account, calendar, cursor) VALUES ('bo', 'cal', 'c1')")
+    old.execute("INSERT INTO runs (account, changes) VALUES ('bo', 2)")
+    old.conn.commit()
+    old.close()
+    store = SqliteStore(path)
+    assert store.planning(CAL) == Planning(None, 0)
+    assert store.run_status("bo") == RunStatus("bo", changes=2, planning="")
+    store.close()
+
+
 def test_run_status_keeps_the_backlog_and_an_old_database_gains_the_column(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     old = sqlite_utils.Database(sqlite3.connect(path))
@@ -575,12 +685,13 @@ def test_run_status_keeps_the_backlog_and_an_old_database_gains_the_column(tmp_p
 
 def test_damage_sqlite_cannot_see_inside_a_value_is_a_one_line_error_too(tmp_path: Path) -> None:
     world = World(store_path=tmp_path / "state.db")
-    world.add(meeting("Globex", at(0, 10)))
+    globex = world.add(meeting("Globex", at(0, 10)))
     world.cycle()
     world.cycle()
     assert isinstance(world.store, SqliteStore)
     # no longer JSON, and SQLite cannot tell
     world.store.db.execute("UPDATE events SET data = substr(data, 1, 40)")
+    world.calendar.person_edit(globex.ref, location="Room 4")  # a cycle that plans reads it
     error = world.sync.cycle().error
     assert error.startswith(
         f"{tmp_path / 'state.db'}: cannot read the calendar mirror: corrupt state database"
@@ -684,6 +795,6 @@ def test_a_database_keyed_by_joined_strings_is_split_into_account_and_calendar(
     old.conn.commit()
     old.close()
     store = SqliteStore(path)
-    assert store.migration == (4, 5)
+    assert store.migration == (4, len(MIGRATIONS))
     assert_split(store)
     store.close()

@@ -116,6 +116,12 @@ CASES: dict[str, Case] = {
         ours=(f"send the pricing (by {FRI})",),
         hidden=("chase", "budget", "demo"),
     ),
+    "NTS and 'only for us' in the commitments": Case(
+        "Commitment, us:\n- send pricing by Fri\n- NTS: chase Raj about the budget\n- hold the "
+        "demo slot (only for us, they will not sign before Q3)\n- book the kickoff\n",
+        ours=(f"send pricing (by {FRI})", "book the kickoff"),
+        hidden=("chase", "budget", "demo", "sign", "Q3"),
+    ),
     "a bracketed mark at the start of a plain line": Case(
         "Commitment, customer:\nShare the org chart by Monday\n(private) Dana hates their CIO\n",
         theirs=(f"share the org chart (by {MON})",),

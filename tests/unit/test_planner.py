@@ -240,6 +240,25 @@ def test_a_person_who_deletes_the_agenda_does_not_get_it_back() -> None:
     assert world.get(demo).description == "Intro, rewritten by Alex"
 
 
+@pytest.mark.parametrize("internal", [False, True])
+def test_an_agenda_removed_under_its_tag_is_let_go_once(internal: bool) -> None:
+    """A person rewrites the description of a meeting that has started, taking our agenda out;
+    the provider keeps our tag apart from the text. The agenda is let go once (remembered as
+    deleted, or forgotten when the meeting no longer wants one) and never adopted back."""
+    world = World()
+    demo = world.add(meeting("Globex", at(0, 10), description="Intro"))
+    world.cycle()
+    world.now = at(0, 10, 30)
+    world.calendar.person_edit(demo.ref, description="Intro, rewritten by Alex")
+    assert world.get(demo).agenda_tag is not None
+    if internal:  # and its debrief, still to come, goes
+        colleague = meeting("x", at(0, 10), guests=["bo@acme.example"]).attendees
+        world.calendar.person_edit(demo.ref, attendees=colleague)
+    assert world.applied() == (["forget", "delete"] if internal else ["tombstone"])
+    assert world.applied() == []
+    assert world.applied() == []
+
+
 def test_an_agenda_keeps_the_format_it_was_written_in() -> None:
     """Once inserted as text, the agenda is found and rewritten as text, even if the body now
     reads as HTML (a provider guessing the format from the text our own write produced)."""

@@ -27,6 +27,9 @@ from agent.text.debrief import HEADINGS
         "a secret",
         "sensitive",
         "Note to self: chase Raj",
+        "NTS: chase Raj",
+        "FYI only for us: margin is thin",
+        "just for us",
         "notes-to-self",
         "memo to self",
         "Reminder to self",
@@ -196,3 +199,14 @@ def test_the_documentation_lists_exactly_the_marks_read() -> None:
     phrases = {" ".join(privacy.fold(phrase).split()) for phrase in re.split(r"[,;]", words)}
     assert phrases == set(privacy.MARKS)
     assert symbols.split() == list(privacy.EMOJI)
+
+
+def test_the_readme_names_only_marks_the_parser_reads() -> None:
+    """The README shows a sample of the marks; every one of them must be read as a mark."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    listed = readme.split("<!-- readme privacy marks -->\n", 1)[1]
+    listed = listed.split("<!-- end readme privacy marks -->", 1)[0]
+    named = [" ".join(phrase.split()) for phrase in listed.split(",")]
+    assert len(named) >= 20
+    for phrase in named:
+        assert privacy.only_marks(phrase) and privacy.starts_with_mark(f"{phrase}: upsell"), phrase

@@ -101,11 +101,11 @@ class Authority:
         return self.users[address]
 
     def revoke(self, address: str) -> None:
-        """The user (or an admin) withdraws consent: refresh tokens stop working."""
+        """The user (or an admin) withdraws consent: refresh tokens stop working, and the access
+        tokens already issued stop working at the Graph fake too, which shares this dict."""
         self.users[address].consented = False
-        self.tokens = {
-            token: info for token, info in self.tokens.items() if info["user"] != address
-        }
+        for token in [token for token, info in self.tokens.items() if info["user"] == address]:
+            del self.tokens[token]
 
     # -- endpoints -----------------------------------------------------------------------------
 
