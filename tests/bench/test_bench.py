@@ -27,16 +27,24 @@ def served(
 def test_request_counts_per_cycle(served: Target, tmp_path: Path) -> None:
     rows = bench_requests.run_target(served, tmp_path, size=40, ks=(1, 3), latency=0, realistic=30)
     per_meeting = "≤ 7 per meeting"
+    quiet = "≤ 2 ms, flat in size"
     assert [row.target for row in rows] == [
         "reads: pages of the window, not events",
         "",
         "1 request",
+        quiet,
+        "",  # one meeting moved
         "1 request",
+        quiet,
         per_meeting,
         per_meeting,
         "1 + O(k)",
     ]
-    assert all(row.ok is not False for row in rows), [row.result for row in rows if row.ok is False]
+    # CPU is the machine's; the request counts are the code's
+    counted = [row for row in rows if row.target != quiet]
+    assert all(row.ok is not False for row in counted), [
+        row.result for row in counted if row.ok is False
+    ]
 
 
 def test_memory_per_account_is_measured_and_laid_to_callplan_and_its_libraries(
