@@ -12,12 +12,9 @@ what it held before, per account. The allocations are grouped by the package tha
 from __future__ import annotations
 
 import gc
-import os
 import tempfile
 import tracemalloc
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import tomli_w
@@ -26,6 +23,7 @@ from agent.config import settings as config_module
 from agent.sync.session import Session
 from tests.bench.bench_daemon import sellers
 from tests.bench.report import Row
+from tests.faults.agents import environment
 from tests.support.servers.targets import SERVERS, Target
 from tests.support.service_process import config
 
@@ -33,21 +31,6 @@ GROUP = "Memory per account"
 # allocations made on the servers' side of the process (their threads, their storage)
 SERVERS_SIDE = ("*/tests/support/*", "*/radicale/*", "*/socketserver.py", "*/http/server.py")
 SHOWN = 5  # the largest packages named in a row
-
-
-@contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
-    """The target's environment variables, as a `callplan` process would have them."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def package(filename: str) -> str:
