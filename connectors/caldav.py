@@ -68,6 +68,7 @@ from agent.core.model import (
     Status,
     Window,
 )
+from connectors import shared
 from connectors.base import CalendarInfo, Connector
 from connectors.caldav_html import describe
 from connectors.retry import Retrier
@@ -123,6 +124,22 @@ parse_options = options_parser(CaldavOptions)
 # --- HTTP ----------------------------------------------------------------------------------
 
 
+POOLED = 64  # connections kept open to one host: as many as accounts may cycle at once
+
+
+def shared_connections() -> niquests.adapters.HTTPAdapter:
+    """The connections to CalDAV servers, one pool per process that every account's session
+    sends through (connectors.shared).
+
+    A session of its own for each account kept a connection open to the same server for every
+    seller between cycles. An adapter holds only connections: the credentials (which caldav
+    sends with each request), the counter and the retries stay in each account's session.
+    """
+    return shared.once(
+        "caldav connections", lambda: niquests.adapters.HTTPAdapter(pool_maxsize=POOLED)
+    )
+
+
 class RetryingSession(niquests.Session):
     """The HTTP session the caldav client sends every request through.
 
@@ -136,6 +153,9 @@ class RetryingSession(niquests.Session):
 
     def __init__(self, *, timeout: float = 30.0, **retry: Any) -> None:
         super().__init__()
+        for scheme in ("https://", "http://"):
+            self.adapters[scheme].close()
+            self.mount(scheme, shared_connections())
         self.timeout = timeout
         self.retry = Retrier(**retry)  # attempts, backoff, max_wait, sleep, random, clock
         self.sent = 0
@@ -154,6 +174,11 @@ class RetryingSession(niquests.Session):
                 outcome, method, url, NETWORK_FAILURES, "the server"
             ),
         )
+
+    def close(self) -> None:
+        """Let go of the shared connections, which other accounts' sessions go on using."""
+        self.adapters.clear()
+        super().close()
 
 
 # --- reading iCalendar ---------------------------------------------------------------------

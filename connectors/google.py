@@ -55,7 +55,6 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -85,7 +84,7 @@ from agent.core.errors import (
     TransientError,
 )
 from agent.core.model import AgendaTag, BlockSpec, Delta, Event, Interval, Window
-from connectors import google_auth
+from connectors import google_auth, shared
 from connectors.base import CalendarInfo, Connector
 from connectors.google_events import (
     OWNED_FILTER,
@@ -116,26 +115,47 @@ NETWORK_FAILURES = (google.auth.exceptions.TransportError, httplib2.HttpLib2Erro
 T = TypeVar("T")
 
 
-_DISCOVERY = threading.Lock()
-_discovered: list[dict[str, Any]] = []
-
-
 def calendar_api() -> dict[str, Any]:
     """The Calendar API's discovery document (the one googleapiclient ships), parsed once per
-    process and shared by every connector.
+    process and shared by every connector (connectors.shared).
 
     `build()` parses it anew for each service object, half a megabyte each: too much for a
     process that serves a thousand sellers. googleapiclient completes the method descriptions
-    in place the first time it builds them; that happens here, once, under a lock, so that
-    connectors built later in other threads only ever read the document.
+    in place the first time it builds them; that happens here, once, under the lock, so that
+    services built later only ever read the document.
     """
-    with _DISCOVERY:
-        if not _discovered:
-            document = json.loads(discovery_cache.get_static_doc("calendar", "v3") or "{}")
-            service = build_from_document(document, http=httplib2.Http())
-            service.events(), service.calendarList(), service.freebusy()
-            _discovered.append(document)
-        return _discovered[0]
+
+    def parse() -> dict[str, Any]:
+        document = json.loads(discovery_cache.get_static_doc("calendar", "v3") or "{}")
+        service = build_from_document(document, http=NoHttp())
+        service.events(), service.calendarList(), service.freebusy()
+        return document  # type: ignore[no-any-return]
+
+    return shared.once("calendar api", parse)
+
+
+def calendar_service(api_endpoint: str | None) -> Any:
+    """The Calendar API's service object for an endpoint, built once per process and shared by
+    every connector that talks to it.
+
+    A service object only builds requests (a new object each, from the read-only description);
+    each connector sends its own through its own authorised http (`GoogleConnector._own`), so a
+    seller's credentials, token refreshes and request count stay theirs. A service object of
+    every connector's own held a tree of generated methods per seller, most of what a Google
+    account cost a process that serves many."""
+    options = {"api_endpoint": api_endpoint} if api_endpoint else None
+    return shared.once(
+        f"calendar service at {api_endpoint}",
+        lambda: build_from_document(calendar_api(), http=NoHttp(), client_options=options),
+    )
+
+
+class NoHttp(httplib2.Http):
+    """The http a shared service object is built with: it refuses to send, so that a request
+    that was not given its connector's authorised http fails loudly rather than unauthorised."""
+
+    def request(self, uri: str, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"a request to {uri} was sent without its connector's http")
 
 
 class Unreadable(Exception):
@@ -220,8 +240,7 @@ class GoogleConnector(Connector):
         self._transport = transport or httplib2.Http(timeout=30)
         self.http = CountingHttp(credentials, self._transport)
         self.batch_uri = urljoin(api_endpoint, "/batch/calendar/v3") if api_endpoint else BATCH_URI
-        options = {"api_endpoint": api_endpoint} if api_endpoint else None
-        self.service = build_from_document(calendar_api(), http=self.http, client_options=options)
+        self.service = calendar_service(api_endpoint)  # shared: see _own
 
     @classmethod
     def from_account(
@@ -249,6 +268,12 @@ class GoogleConnector(Connector):
 
     # --- sending requests ---
 
+    def _own(self, request: HttpRequest) -> HttpRequest:
+        """The request, to be sent through this connector's authorised http (its credentials
+        and counter) rather than the shared service object's, which sends nothing."""
+        request.http = self.http
+        return request
+
     def _execute(self, request: HttpRequest, what: str) -> Any:
         """Execute one request: retried when throttled or failing transiently, errors translated.
 
@@ -256,6 +281,8 @@ class GoogleConnector(Connector):
         on the way: a read is tried again; a write went through but cannot be read back
         (BadDataError: the engine skips the change, and the next cycle finds the event by its
         tag)."""
+
+        self._own(request)
 
         def send() -> Any:
             answer = request.execute(num_retries=0)
@@ -554,8 +581,10 @@ class GoogleConnector(Connector):
             )
             for rid, (event_id, block) in pending.items():
                 batch.add(
-                    self.service.events().insert(
-                        calendarId=calendar, body=new_block(event_id, block), sendUpdates="none"
+                    self._own(
+                        self.service.events().insert(
+                            calendarId=calendar, body=new_block(event_id, block), sendUpdates="none"
+                        )
                     ),
                     request_id=rid,
                 )

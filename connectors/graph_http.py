@@ -21,8 +21,10 @@ from functools import partial
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from agent.core.errors import ConnectorError, TransientError
+from connectors import shared
 from connectors.retry import Failure, Retrier, slowest, status_failure
 
 BATCH_LIMIT = 20  # Graph's maximum number of requests in one $batch
@@ -34,11 +36,28 @@ NETWORK_FAILURES = (
 )
 
 
+POOLED = 64  # connections kept open to one host: as many as accounts may cycle at once
+
+
+def shared_connections() -> HTTPAdapter:
+    """The connections to Graph, one pool per process that every account's session sends
+    through.
+
+    A session of its own for each account kept a connection (and its TLS state) open to the
+    same host for every seller between cycles. An adapter holds only connections: the token,
+    the counter, the retries and the cookies stay in each account's session. It never closes
+    while the process runs; a connection that went stale in a pool is replaced as it is taken.
+    """
+    return shared.once("graph connections", lambda: HTTPAdapter(pool_maxsize=POOLED))
+
+
 class GraphSession(requests.Session):
     """The HTTP session of one Outlook account (see the module docstring)."""
 
     def __init__(self, *, timeout: float = 30.0, **retry: Any) -> None:
         super().__init__()
+        self.mount("https://", shared_connections())
+        self.mount("http://", shared_connections())
         self.timeout = timeout
         # backoff, sleep, random, clock too
         self.retry = Retrier(**{"attempts": 5, "max_wait": 120.0, **retry})
@@ -77,6 +96,11 @@ class GraphSession(requests.Session):
                 outcome, str(method), where, NETWORK_FAILURES, "Graph"
             ),
         )
+
+    def close(self) -> None:
+        """Let go of the shared connections, which other accounts' sessions go on using."""
+        self.adapters.clear()
+        super().close()
 
     def batch(self, url: str, parts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Send requests as JSON batches of at most 20; the response of each part by its id.

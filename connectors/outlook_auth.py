@@ -19,16 +19,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import msal
+import requests
 from pydantic import Field, field_validator, model_validator
 
 from agent.config.secrets import read_secret, read_text, secret_path, write_private
 from agent.config.settings import Account, Model, default_state_path, options_parser
 from agent.core.errors import AuthError, ConfigError
+from connectors import shared
 from connectors.endpoints import secure_url
 
 GRAPH_URL = "https://graph.microsoft.com/v1.0"
@@ -103,6 +106,28 @@ def default_cache_file(account: Account) -> Path:
     return default_state_path().parent / f"outlook-{account.name}.tokens.json"
 
 
+def identity_http() -> requests.Session:
+    """The HTTP session through which every account's MSAL application reaches the identity
+    platform: one per process (connectors.shared).
+
+    Given none, MSAL builds a session of its own for each application, a pool of connections
+    to the same login host for every seller, kept open between cycles. This one does what
+    MSAL's would (one retry of a connection that failed) for all of them, and holds nothing of
+    an account's: MSAL puts each request's credentials in the request itself, and the session
+    accepts no cookies, so nothing of one seller's sign-in goes along with another's.
+    """
+
+    def build() -> requests.Session:
+        session = requests.Session()
+        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        retry_once = requests.adapters.HTTPAdapter(max_retries=1)
+        session.mount("http://", retry_once)
+        session.mount("https://", retry_once)
+        return session
+
+    return shared.once("identity platform session", build)
+
+
 class GraphTokens:
     """Access tokens for one account, from MSAL, with the cache kept in a private file."""
 
@@ -126,7 +151,7 @@ class GraphTokens:
                     f"auth outlook {account.name}`",
                     where=f"{self.where}.token_cache_file",
                 ) from None
-        self._http_client = http_client
+        self._http_client = http_client or identity_http()  # a test's seam, else the shared one
         self._app: msal.ClientApplication | None = None
 
     @property
@@ -140,9 +165,8 @@ class GraphTokens:
                 "authority": self.authority,
                 "token_cache": self.cache,
                 "instance_discovery": False,
+                "http_client": self._http_client,
             }
-            if self._http_client is not None:
-                common["http_client"] = self._http_client
             try:
                 if self.options.mode == "app":
                     self._app = msal.ConfidentialClientApplication(

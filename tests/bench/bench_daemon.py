@@ -25,6 +25,7 @@ from tests.support.servers.targets import SERVERS, Target
 from tests.support.service_process import config, cycle_lines, running
 
 GROUP = "One process, many calendars"
+LARGE = 10_000  # calendars: the size the issue sets targets for, against the fakes
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -87,7 +88,36 @@ def sellers(target: Target, folder: Path, count: int) -> list[dict[str, object]]
         return list(pool.map(one, range(count)))
 
 
-def run_target(target: Target, folder: Path, count: int, interval: float, rounds: int) -> list[Row]:
+def behind(name: str, count: int, cycled: int, seconds: float, pid: int) -> list[Row]:
+    """The rows of a run in which not every calendar had its first cycle in time."""
+    where = f"{name}: {count:,} calendars"
+    return [
+        Row(
+            GROUP,
+            f"{where}, first cycles",
+            f"only {cycled:,} of {count:,} calendars had their first cycle {seconds:.0f} s after "
+            f"READY=1 (the process used {cpu_seconds(pid):.0f} s CPU)",
+            "every calendar cycles within the interval",
+            False,
+        ),
+        Row(
+            GROUP,
+            f"{where}, peak memory so far",
+            f"{peak_rss_mb(pid):.0f} MB resident",
+        ),
+    ]
+
+
+def run_target(
+    target: Target,
+    folder: Path,
+    count: int,
+    interval: float,
+    rounds: int,
+    patience: float | None = None,
+) -> list[Row]:
+    """`count` calendars served by one `callplan run`, for `rounds` cycles each; `patience`
+    (seconds after READY=1) is how long to wait for that, by default a few intervals."""
     accounts = sellers(target, folder, count)
     settings = config(
         folder / "state.db",
@@ -105,7 +135,8 @@ def run_target(target: Target, folder: Path, count: int, interval: float, rounds
         service.notify.wait(
             lambda message: message.get("READY") == "1", timeout=120, what="READY=1"
         )
-        deadline = time.monotonic() + interval * (rounds + 2) + 120
+        ready = time.monotonic()
+        deadline = ready + (patience or interval * (rounds + 2) + 120)
         steady_cpu = steady_wall = None
         while time.monotonic() < deadline:
             done: defaultdict[str, int] = defaultdict(int)
@@ -116,9 +147,8 @@ def run_target(target: Target, folder: Path, count: int, interval: float, rounds
             if len(done) == count and min(done.values()) >= rounds:
                 break
             time.sleep(1)
-        assert steady_cpu is not None and steady_wall is not None, (
-            f"only {len(done)} of {count} accounts cycled"
-        )
+        if steady_cpu is None or steady_wall is None:  # it could not keep up: say how far it got
+            return behind(target.name, count, len(done), time.monotonic() - ready, pid)
         cpu, wall, peak = (
             cpu_seconds(pid) - steady_cpu,
             time.monotonic() - steady_wall,
@@ -128,39 +158,52 @@ def run_target(target: Target, folder: Path, count: int, interval: float, rounds
     late = lags(lines)
     failed = [fields for fields in lines if fields.get("outcome") != "ok"]
     quiet = [int(fields["requests"]) for fields in lines if fields.get("changes") == "0"]
+    skipped = sum(1 for fields in lines if str(fields.get("planning", "")).startswith("skipped"))
     where = f"{count:,} calendars every {interval:g} s"
+    large = count >= LARGE  # the issue's targets for a process serving this many
+    median = statistics.median(late)
     return [
         Row(
             GROUP,
             f"{target.name}: {where}, cycle lag",
-            f"median {statistics.median(late):.1f} s, max {max(late):.1f} s "
+            f"median {median:.1f} s, max {max(late):.1f} s "
             f"over {len(late):,} cycles ({len(failed)} failed)",
-            f"under the interval ({interval:g} s)",
-            max(late) < interval,
+            "median under 5 s" if large else f"under the interval ({interval:g} s)",
+            median < 5 if large else max(late) < interval,
         ),
         Row(
             GROUP,
             f"{target.name}: {where}, CPU share",
             f"{cpu / wall:.0%} of one CPU in steady state ({cpu:.1f} s CPU in {wall:.0f} s; "
-            f"{statistics.mean(quiet):.1f} requests per cycle that changed nothing)",
+            f"{statistics.mean(quiet):.1f} requests per cycle that changed nothing; "
+            f"{skipped:,} of {len(lines):,} cycles skipped planning)",
+            "under 25% of one core" if large else "",
+            cpu / wall < 0.25 if large else None,
         ),
         Row(
             GROUP,
             f"{target.name}: {where}, peak memory",
-            f"{peak:.0f} MB resident",
-            "under 300 MB",
-            peak < 300,
+            f"{peak:.0f} MB resident ({peak * 1024 / count:.0f} KB a calendar)",
+            "under 1 GB" if large else "under 300 MB",
+            peak < (1024 if large else 300),
         ),
     ]
 
 
-def run(quick: bool = False) -> list[Row]:
-    count, interval, rounds = (50, 10.0, 3) if quick else (1_000, 60.0, 3)
+def run(
+    quick: bool = False, counts: tuple[int, ...] | None = None, providers: tuple[str, ...] = ()
+) -> list[Row]:
+    """Each provider at each count of calendars: 1,000, and LARGE against the fakes (Radicale,
+    a real server, is left out at that size)."""
+    interval, rounds = (10.0, 3) if quick else (60.0, 3)
     rows = []
-    for name, serve in SERVERS.items():
-        with (
-            tempfile.TemporaryDirectory(prefix=f"callplan-bench-{name}-") as folder,
-            serve(Path(folder) / "server") as target,
-        ):
-            rows += run_target(target, Path(folder) / "agent", count, interval, rounds)
+    for count in counts or ((50,) if quick else (1_000, LARGE)):
+        for name, serve in SERVERS.items():
+            if (providers and name not in providers) or (count >= LARGE and name == "caldav"):
+                continue
+            with (
+                tempfile.TemporaryDirectory(prefix=f"callplan-bench-{name}-") as folder,
+                serve(Path(folder) / "server") as target,
+            ):
+                rows += run_target(target, Path(folder) / "agent", count, interval, rounds)
     return rows

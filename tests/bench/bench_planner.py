@@ -4,30 +4,41 @@ Two cases per size. First sync: nothing is on the calendar yet, every block and 
 to be created (each rendered once). Later cycles: everything is in place and the plan is
 empty; this is what every cycle of the daemon runs, calendar after calendar.
 
-Times are also given as multiples of a fixed pure-Python workload run in the same process:
-the same code takes twice as long on a machine (or a day of a shared machine) that runs
-Python half as fast, and the multiple is what to compare between runs.
+Times are CPU times (the best of several runs), also given as multiples of a yardstick run
+in the same process (tests.bench.yardstick): the same code takes twice as long on a machine
+(or a day of a shared machine) that runs Python half as fast, and the multiple is what to
+compare between runs. The first sync of the largest size is also counted in instructions
+(tests.bench.instructions) against the yardstick's: a ratio a busy machine does not disturb,
+and the one its target is judged by.
 """
 
 from __future__ import annotations
 
+import cProfile
 import gc
+import pstats
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TypeVar
 
+from agent.config.settings import Settings
 from agent.core.history import Owned, Record
-from agent.core.model import Event
-from agent.plan.changes import CreateBlock, WriteAgenda
+from agent.core.model import Event, Window
+from agent.plan.changes import Change, CreateBlock, WriteAgenda
 from agent.plan.planner import LineMemo, plan
 from agent.sync.engine import window_for
 from agent.text.render import MeetingContext, Renderer
+from tests.bench import instructions
 from tests.bench.report import Row
 from tests.bench.workload import calendar, lookahead_days
+from tests.bench.yardstick import YARDSTICKS
 from tests.support.helpers import MONDAY, account
 
 SIZES = (100, 1_000, 10_000)
 GROUP = "Planner throughput"
+YARDSTICK = "planner-like"  # the one targets are stated in (tests.bench.yardstick)
+T = TypeVar("T")
 
 
 def applied(meetings: list[Event], changes: list) -> tuple[list[Event], Owned]:
@@ -88,7 +99,7 @@ class Recording(Renderer):
         return self._kept(Renderer.agenda_html, ctx)
 
 
-def text_costs(meetings: list[Event], settings, window, repeat: int) -> list[Row]:  # type: ignore[no-untyped-def]
+def text_costs(meetings: list[Event], settings: Settings, window: Window, repeat: int) -> list[Row]:
     """What a first sync's texts cost on their own: rendering every text of the plan, and
     fingerprinting every new block, each in a loop by itself. Together they are the part of
     a first sync that no placement or bookkeeping work can remove."""
@@ -123,79 +134,149 @@ def text_costs(meetings: list[Event], settings, window, repeat: int) -> list[Row
     ]
 
 
-def reference() -> None:
-    """The yardstick: fixed work of the planner's kind (formatting, splitting and hashing
-    strings, dictionaries, sorting tuples), independent of the code under test."""
-    counts: dict[str, int] = {}
-    for number in range(200_000):
-        word = f"customer{number % 997}.example"
-        counts[word] = counts.get(word, 0) + len(word.split("."))
-    sorted(counts.items(), key=lambda item: (item[1], item[0]))
-
-
-def timed(function, repeat: int) -> tuple[float, object]:  # type: ignore[no-untyped-def]
-    """The best of `repeat` runs (the least disturbed by the rest of the machine), each
-    starting without the previous run's garbage to collect."""
-    best, result = float("inf"), None
+def timed(function: Callable[[], T], repeat: int) -> tuple[float, T]:
+    """The least CPU time of `repeat` runs (the run least disturbed by the rest of the machine),
+    each starting without the previous run's garbage to collect, and what the last returned."""
+    best = float("inf")
     for _ in range(repeat):
         gc.collect()
-        start = time.perf_counter()
+        start = time.process_time()
         result = function()
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.process_time() - start)
     return best, result
 
 
-def run(quick: bool = False, sizes: tuple[int, ...] | None = None) -> list[Row]:
-    sizes = sizes or (SIZES[:2] if quick else SIZES)
-    cold: dict[int, float] = {}
-    warm: dict[int, float] = {}
-    yardstick, _ = timed(reference, 5)
+def setting(size: int) -> tuple[list[Event], Settings, Window]:
+    """A synthetic calendar of `size` events, with the settings and window that plan it whole."""
+    meetings = calendar(size)
+    settings = account().settings.model_copy(update={"lookahead_days": lookahead_days(size)})
+    return meetings, settings, window_for(MONDAY, settings.lookahead_days, settings.timezone)
+
+
+def first_sync(size: int) -> Callable[[], list[Change]]:
+    """A first sync, its data built: nothing on the calendar, a new renderer (nothing
+    remembered, its templates compiled) each time."""
+    meetings, settings, window = setting(size)
+    return lambda: plan(MONDAY, meetings, Owned(), [], settings, Renderer(), window).changes
+
+
+def later_cycles(size: int) -> Callable[[], list[Change]]:
+    """A later cycle of the calendar a first sync leaves, its data built: the renderer's memo
+    filled by a cycle before, as in the daemon."""
+    meetings, settings, window = setting(size)
+    events, owned = applied(meetings, first_sync(size)())
+    renderer = Renderer()
+    plan(MONDAY, events, owned, [], settings, renderer, window)
+    return lambda: plan(MONDAY, events, owned, [], settings, renderer, window).changes
+
+
+CASES = {"first-sync": first_sync, "later-cycles": later_cycles}
+
+
+# Where a first sync's time goes, by the planner's functions that do each part (their time
+# under cProfile, which slows small calls more than large ones: shares, not times).
+PARTS = {
+    "rendering texts": ("render.py", "_render"),
+    "fingerprinting blocks": ("planner.py", "fingerprint"),
+    "placing blocks": ("planner.py", "_slot"),
+    "building meeting contexts": ("planner.py", "_context"),
+}
+
+
+def profile(first_sync: Callable[[], object]) -> str:
+    """The shares of a first sync's time in each of PARTS, and the rest."""
+    profiler = cProfile.Profile()
+    profiler.runcall(first_sync)
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    total = max(cumulative for _, _, _, cumulative, _ in stats.values())
+    shares = {
+        part: sum(
+            cumulative
+            for (path, _, function), (_, _, _, cumulative, _) in stats.items()
+            if path.endswith(module) and function == name
+        )
+        / total
+        for part, (module, name) in PARTS.items()
+    }
+    rest = 1 - sum(shares.values())
+    return (
+        ", ".join(f"{part} {share:.0%}" for part, share in shares.items())
+        + f", the rest {rest:.0%}"
+    )
+
+
+def yardsticks(counting: bool) -> tuple[dict[str, float], dict[str, int], list[Row]]:
+    """Both yardsticks' CPU times (and instruction counts), and their rows."""
+    seconds = {name: timed(work, 7)[0] for name, work in YARDSTICKS.items()}
+    counts = {name: instructions.count(name) for name in YARDSTICKS} if counting else {}
     rows = [
         Row(
             GROUP,
-            "reference: a fixed pure-Python workload (how fast this machine runs Python)",
-            f"{yardstick * 1000:.0f} ms",
+            f"yardstick {name!r}{' (targets count in it)' if name == YARDSTICK else ''}",
+            f"{seconds[name] * 1000:.0f} ms CPU"
+            + (f"; {counts[name] / 1e6:,.0f} M instructions" if counts else ""),
         )
+        for name in YARDSTICKS
     ]
+    return seconds, counts, rows
+
+
+def run(
+    quick: bool = False, sizes: tuple[int, ...] | None = None, counting: bool = True
+) -> list[Row]:
+    sizes = sizes or (SIZES[:2] if quick else SIZES)
+    counting = counting and instructions.available()
+    seconds: dict[str, dict[int, float]] = {"first-sync": {}, "later-cycles": {}}
+    yardstick, counts, rows = yardsticks(counting)
+    big = sizes[-1]
     for size in sizes:
-        meetings = calendar(size)
-        settings = account().settings.model_copy(update={"lookahead_days": lookahead_days(size)})
-        window = window_for(MONDAY, settings.lookahead_days, settings.timezone)
-        renderer = Renderer()
-        # later cycles: the first run fills the memo, as a second cycle does
         repeat = 5 if size <= 1_000 else 3
-        cold[size], changes = timed(
-            lambda: plan(MONDAY, meetings, Owned(), [], settings, renderer, window).changes,  # noqa: B023
-            repeat,
-        )
-        events, owned = applied(meetings, changes)  # type: ignore[arg-type]
-        warm[size], again = timed(
-            lambda: plan(MONDAY, events, owned, [], settings, renderer, window).changes,  # noqa: B023
-            repeat,
-        )
-        assert again == [], f"{size} events: a second plan is not empty ({len(again)} changes)"  # type: ignore[arg-type]
-        for name, seconds in (("first sync", cold[size]), ("later cycles", warm[size])):
-            ok = seconds < 0.5 if size == 10_000 else None
-            outcome = (f"{len(changes):,} changes") if name == "first sync" else "nothing to do"  # type: ignore[arg-type]
+        for case, build in CASES.items():
+            seconds[case][size], changes = timed(build(size), repeat)
+            assert case == "first-sync" or changes == [], (
+                f"{size} events: a later plan is not empty ({len(changes)} changes)"
+            )
+            ratio = seconds[case][size] / yardstick[YARDSTICK]
+            result = (
+                f"{size / seconds[case][size]:,.0f} events/s ({seconds[case][size]:.3f} s CPU = "
+                f"× {ratio:.1f} the yardstick"
+            )
+            target, ok = "", None
+            if size == big:
+                old = seconds[case][size] / yardstick["strings"]
+                result += f"; × {old:.1f} the first yardstick"
+                if counting and case == "first-sync":  # the case with a target (counting is slow)
+                    counted = instructions.count(f"{case}:{size}") / counts[YARDSTICK]
+                    result += f"; × {counted:.1f} in instructions"
+                if case == "first-sync" and size == 10_000:
+                    target = "× 10 the yardstick"
+                    ok = (counted if counting else ratio) <= 10  # the count, where there is one
+            outcome = f"{len(changes):,} changes" if case == "first-sync" else "nothing to do"
             rows.append(
                 Row(
                     GROUP,
-                    f"{size:,} events, {name}",
-                    f"{size / seconds:,.0f} events/s ({seconds:.3f} s = "
-                    f"× {seconds / yardstick:.1f} the reference; {outcome})",
-                    "10,000 in well under 1 s" if size == 10_000 else "",
+                    f"{size:,} events, {case.replace('-', ' ')}",
+                    f"{result}; {outcome})",
+                    target,
                     ok,
                 )
             )
-        if size == sizes[-1]:
-            rows += text_costs(meetings, settings, window, repeat)
-    big, small = sizes[-1], sizes[-2]
-    for name, times in (("first sync", cold), ("later cycles", warm)):
+        if size == big:
+            rows += text_costs(*setting(size), repeat)
+            rows.append(
+                Row(
+                    GROUP,
+                    f"{size:,} events, first sync: where the time goes (cProfile)",
+                    profile(first_sync(size)),
+                )
+            )
+    small = sizes[-2]
+    for case, times in seconds.items():
         ratio = times[big] / times[small]
         rows.append(
             Row(
                 GROUP,
-                f"growth {small:,} → {big:,} events, {name}",
+                f"growth {small:,} → {big:,} events, {case.replace('-', ' ')}",
                 f"time × {ratio:.1f} for events × {big // small}",
                 f"~linear (× {big // small})",
                 ratio < 1.5 * big / small,

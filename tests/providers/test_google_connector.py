@@ -378,8 +378,9 @@ def test_busy_times_come_from_one_free_busy_query(
 
 
 def test_connectors_share_one_parse_of_the_api_description(harness: GoogleHarness) -> None:
-    """A process serving many sellers holds one Calendar API description, not one per seller
-    (googleapiclient's own build() parses half a megabyte for every service object)."""
+    """A process serving many sellers holds one Calendar API description and one service object
+    built from it, not one per seller (googleapiclient's own build() parses half a megabyte for
+    every service object, and each holds a tree of generated methods)."""
     credentials = harness.credentials()
     # the shared parse, made once
     GoogleConnector(SELLER, credentials, api_endpoint=harness.api).close()
@@ -395,8 +396,35 @@ def test_connectors_share_one_parse_of_the_api_description(harness: GoogleHarnes
         grown = tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()
-    assert grown / len(connectors) < 250_000, f"{grown / len(connectors):,.0f} bytes per connector"
+    assert all(connector.service is connectors[0].service for connector in connectors)
+    assert grown / len(connectors) < 40_000, f"{grown / len(connectors):,.0f} bytes per connector"
     assert len(connectors[0].changes(harness.calendar, None, WINDOW).upserted) == 0
+
+
+def test_sellers_on_the_shared_service_object_read_with_their_own_credentials(
+    harness: GoogleHarness,
+) -> None:
+    """Each connector sends through its own authorised http: a seller sees their own calendar,
+    counts their own requests, and one whose grant is gone fails alone."""
+    other = GoogleHarness(harness.fake, "kim@acme.example")
+    try:
+        harness.add_meeting("Ours", at(20, 10))
+        other.add_meeting("Theirs", at(20, 11))
+        ours, theirs = harness.connector(), other.connector()
+        assert ours.service is theirs.service
+        titles = [
+            [event.title for event in connector.changes(calendar, None, WINDOW).upserted]
+            for connector, calendar in ((ours, harness.calendar), (theirs, other.calendar))
+        ]
+        assert titles == [["Ours"], ["Theirs"]]
+        assert ours.http.sent == theirs.http.sent == 1
+        harness.fake.oauth.expire_access_tokens()
+        harness.fake.oauth.revoke(ours.credentials.refresh_token)  # type: ignore[attr-defined]
+        with pytest.raises(AuthError):
+            ours.changes(harness.calendar, None, WINDOW)
+        assert len(theirs.changes(other.calendar, None, WINDOW).upserted) == 1  # refreshed
+    finally:
+        other.close()
 
 
 # --- errors and retries ---------------------------------------------------------------------------
