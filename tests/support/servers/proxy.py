@@ -146,7 +146,10 @@ def _reaches_server(fault: Fault | None) -> bool:
 @dataclass
 class Seen:
     """A request, the fault it met (None: passed through cleanly), and when (time.monotonic())
-    it arrived and its answer went out (or the connection was dropped)."""
+    it arrived and was answered: the moment its answer was ready to go out, before the client
+    could read a byte of it (or the connection was dropped). Stamped any later (once the answer
+    is written), it would come after the client's next request whenever the proxy's thread
+    waits its turn to run, and a client sending one request at a time would seem to send two."""
 
     request: Request
     fault: Fault | None
@@ -253,6 +256,7 @@ class FaultProxy:
             disable_nagle_algorithm = True  # headers and body go out as separate writes
 
             client = ""
+            seen: Seen  # the request being served
 
             def setup(self) -> None:
                 super().setup()
@@ -272,10 +276,12 @@ class FaultProxy:
                 seen, fault = proxy._receive(self.command, self.path, headers, body, self.client)
                 if proxy.latency:
                     time.sleep(proxy.latency)  # a simulated network: benchmarks only, never tests
+                self.seen = seen
                 try:
                     self._serve(seen.request, fault)
                 finally:
-                    seen.answered = time.monotonic()
+                    if not seen.answered:  # dropped unanswered
+                        seen.answered = time.monotonic()
 
             def _serve(self, request: Request, fault: Fault | None) -> None:
                 if isinstance(fault, Hold):
@@ -308,6 +314,7 @@ class FaultProxy:
                 payload: bytes,
                 cut: int | None = None,
             ) -> None:
+                self.seen.answered = time.monotonic()
                 self.send_response(status)
                 for key, value in headers:
                     if key.lower() not in DROPPED_HEADERS:
