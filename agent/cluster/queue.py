@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -121,8 +122,9 @@ async def rescue(app: App, job: Job) -> None:
 class CycleWorker(Worker):
     """procrastinate's worker, telling the cycles it runs to stop whenever it stops: because it was
     asked to, or because it lost the database (a failed heartbeat, a listener that could not
-    reconnect). A cycle cut off from the database fails at its next write anyway; this stops it
-    before its next change even while the database is back, so that by the time the others take
+    reconnect, a fetch of the next job that failed). A cycle cut off from the database fails at
+    its next write anyway, but the database may be back by then (the store reconnects); this
+    stops it before its next change, within the stop bound, so that by the time the others take
     this worker for dead, nothing of it runs."""
 
     def __init__(self, app: App, on_stop: Callable[[], None], **options: Any) -> None:
@@ -132,3 +134,10 @@ class CycleWorker(Worker):
     def stop(self) -> None:
         self._on_stop()
         super().stop()  # type: ignore[no-untyped-call]  # procrastinate leaves it unannotated
+
+    async def _shutdown(self, side_tasks: list[asyncio.Task[Any]]) -> None:
+        """Every way out of procrastinate's loop ends here, including a failed fetch, which
+        stops the loop without `stop()`: the heartbeat ends at once and the running jobs are
+        waited for without a bound, so the cycles too must be told to stop."""
+        self._on_stop()
+        await super()._shutdown(side_tasks)
