@@ -378,7 +378,10 @@ def overlaps(account: list[Call]) -> list[str]:
     problems = []
     for before, after in zip(account, account[1:]):
         if after.arrived < before.answered:
-            problems.append(f"{after.worker} sent {after.what} while {before.what} was in flight")
+            problems.append(
+                f"{after.worker} sent {after.what} at {after.arrived:.3f} while {before.worker}'s "
+                f"{before.what} was in flight ({before.arrived:.3f} to {before.answered:.3f})"
+            )
         if after.worker != before.worker and not after.opens:
             problems.append(f"{after.worker} sent {after.what} inside {before.worker}'s cycle")
     return problems

@@ -124,12 +124,15 @@ def test_the_sources_a_directory_overrides_render_as_the_directory_does(tmp_path
     (tmp_path / "notes.txt").write_text("not a template callplan knows")
     sources = template_sources(tmp_path)
     assert sources == {"prep.txt.j2": "PREP for {{ m.title }}\n"}
+    preps = []
     for renderer in (Renderer(tmp_path), Renderer(sources)):
         world = World()
         world.sync.renderer = renderer
         ours = world.add(meeting("Globex", at(0, 10)))
         world.cycle()
-        assert world.block_for("prep", ours).description == "PREP for Globex"
+        preps.append(world.block_for("prep", ours).description)
+    # the prep is the template's text, then the preview region callplan keeps below it
+    assert preps[0] == preps[1] and preps[0].startswith("PREP for Globex\n\n──── Preview")
     (tmp_path / "agenda.txt.j2").write_text("{% if %}")
     with pytest.raises(ConfigError, match="^templates \\(as applied to the cluster\\): template"):
         Renderer(template_sources(tmp_path))
