@@ -84,9 +84,8 @@ def test_no_sign_in_yet_says_what_to_run(
         GraphTokens(account, parse_options(account), http_client=authority.http_client())()
 
 
-def test_graph_401_gets_one_fresh_token(
-    graph: GraphFake, authority: Authority, tmp_path: Path
-) -> None:
+def signed_in_connector(graph: GraphFake, authority: Authority, tmp_path: Path) -> OutlookConnector:
+    """A connector of a signed-in seller that has read its calendars once (so holds a token)."""
     account = outlook_account(graph, tmp_path)
     signed_in(account, authority)
     graph.mailbox(SELLER)
@@ -94,6 +93,13 @@ def test_graph_401_gets_one_fresh_token(
         account, session=GraphSession(sleep=lambda s: None), http_client=authority.http_client()
     )
     assert connector.calendars()
+    return connector
+
+
+def test_graph_401_gets_one_fresh_token(
+    graph: GraphFake, authority: Authority, tmp_path: Path
+) -> None:
+    connector = signed_in_connector(graph, authority, tmp_path)
     authority.tokens.clear()  # Graph no longer accepts the cached access token
     assert connector.calendars() and authority.grants[-1] == "refresh_token"
 
@@ -101,13 +107,7 @@ def test_graph_401_gets_one_fresh_token(
 def test_revoked_consent_stops_a_running_connector_with_one_line(
     graph: GraphFake, authority: Authority, tmp_path: Path
 ) -> None:
-    account = outlook_account(graph, tmp_path)
-    signed_in(account, authority)
-    graph.mailbox(SELLER)
-    connector = OutlookConnector.from_account(
-        account, session=GraphSession(sleep=lambda s: None), http_client=authority.http_client()
-    )
-    assert connector.calendars()
+    connector = signed_in_connector(graph, authority, tmp_path)
     authority.revoke(SELLER)  # the access token it holds is refused, and so is its refresh
     with pytest.raises(AuthError) as failure:
         connector.calendars()
