@@ -23,6 +23,7 @@ from agent.core.clock import Deadline, Rule
 from agent.core.errors import StateError
 from agent.core.held import Held
 from agent.core.model import Delta, Kind, Source, Window
+from agent.core.readiness import AgendaWritten
 from agent.state.codec import dump_event, load_event
 from agent.state.sqlite import MIGRATIONS, SqliteStore
 from agent.state.store import (
@@ -354,6 +355,8 @@ class TestContract:
             settled=parse(
                 "Primary objective of the next meeting:\nAgree the scope\n", at(0, 10).date()
             ).shared,
+            we_ready=True,
+            they_ready=False,
         )
         earlier = Held("work", "m0", "bo", "initech.example", "Initech", at(-1, 10), at(-1, 11))
         store.save_held(first)
@@ -367,6 +370,11 @@ class TestContract:
             and first.settled.objective
         )
         assert store.held()[1].changed_at == at(0, 12, 30)
+        # readiness: yes, no and unknown, each as it was saved
+        assert [(row.we_ready, row.they_ready) for row in store.held()] == [
+            (None, None),
+            (True, False),
+        ]
         store.save_held(replace(first, debrief=None, debrief_content="", next_scheduled=False))
         assert store.held(account="alex") == [
             replace(first, debrief=None, debrief_content="", next_scheduled=False)
@@ -470,6 +478,24 @@ class TestContract:
         written = [a.inputs for a in store.artifacts(key) if a.kind is Kind.AGENDA]
         assert written[0] == "i1" and len(written[1]) == 16  # from the tag callplan wrote
         assert [a.record().inputs for a in store.artifacts(key) if a.kind is Kind.AGENDA] == written
+
+    def test_when_an_agenda_was_first_written_comes_from_the_audit_log(
+        self, backend: Backend
+    ) -> None:
+        world = World(store=backend.open, now=at(0, 7))
+        ours = world.add(meeting("Globex", at(1, 10)))
+        eli = "eli@initech.example"
+        theirs = world.add(meeting("Initech", at(2, 10), guests=(eli,), organizer=eli))
+        key = CalendarKey("alex", "memory")
+        assert world.store.agenda_written(key, ours.key) == AgendaWritten(None, None)
+        world.cycle()  # our agenda goes out; theirs is a draft in the prep
+        world.now = at(0, 9)
+        world.calendar.person_edit(ours.ref, end=at(1, 11, 30))
+        world.cycle()  # a rewrite: the agenda was first written at 7:00 all the same
+        sent = world.store.agenda_written(key, ours.key)
+        assert sent == AgendaWritten(at(0, 7), at(0, 7))
+        assert world.store.agenda_written(key, theirs.key) == AgendaWritten(None, at(0, 7))
+        assert world.store.agenda_written(CalendarKey("bo", "memory"), ours.key) == (None, None)
 
     def test_run_status_round_trips(self, backend: Backend) -> None:
         store = backend.open()
@@ -904,4 +930,27 @@ def test_a_database_from_before_call_plans_gains_them_and_keeps_its_agendas(
     (agenda,) = store.artifacts()
     assert agenda.inputs == "" and agenda.record().inputs == ""
     assert store.plans(CalendarKey("alex", "cal")) == {} and store.previews(CAL) == {}
+    store.close()
+
+
+def test_meetings_held_before_readiness_was_judged_have_it_unknown(tmp_path: Path) -> None:
+    """A schema-7 database gains the readiness columns; its held meetings have them unknown."""
+    path = tmp_path / "state.db"
+    old = sqlite_utils.Database(sqlite3.connect(path))
+    for number in range(7):
+        MIGRATIONS[number](old)
+    old.execute("PRAGMA user_version = 7")
+    old.execute(
+        'INSERT INTO held (account, calendar, meeting_key, customer, start, "end") VALUES '
+        "('alex', 'cal', 'm1', 'globex.example', ?, ?)",
+        [at(0, 10).isoformat(), at(0, 11).isoformat()],
+    )
+    old.conn.commit()
+    old.close()
+    store = SqliteStore(path)
+    assert store.migration == (7, len(MIGRATIONS))
+    (row,) = store.held()
+    assert (row.we_ready, row.they_ready) == (None, None)
+    store.save_held(replace(row, we_ready=False, they_ready=True))
+    assert [(row.we_ready, row.they_ready) for row in store.held()] == [(False, True)]
     store.close()
