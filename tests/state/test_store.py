@@ -760,17 +760,30 @@ def test_the_lock_file_is_private(tmp_path: Path) -> None:
     store.close()
 
 
-def test_a_calendar_from_before_plans_were_kept_has_no_last_plan(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
+def migrated_from(path: Path, version: int, *rows: tuple[str, list[object]]) -> SqliteStore:
+    """The store on a SQLite file that an earlier callplan left at schema `version`, holding
+    `rows` (each a statement and its parameters), opened (and so migrated) by this one."""
     old = sqlite_utils.Database(sqlite3.connect(path))
-    for number in range(5):
+    for number in range(version):
         MIGRATIONS[number](old)
-    old.execute("PRAGMA user_version = 5")
-    old.execute("INSERT INTO calendars (account, calendar, cursor) VALUES ('bo', 'cal', 'c1')")
-    old.execute("INSERT INTO runs (account, changes) VALUES ('bo', 2)")
+    old.execute(f"PRAGMA user_version = {version}")
+    for statement, parameters in rows:
+        old.execute(statement, parameters)
     old.conn.commit()
     old.close()
     store = SqliteStore(path)
+    assert store.migration == (version, len(MIGRATIONS))
+    return store
+
+
+def test_a_calendar_from_before_plans_were_kept_has_no_last_plan(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = migrated_from(
+        path,
+        5,
+        ("INSERT INTO calendars (account, calendar, cursor) VALUES ('bo', 'cal', 'c1')", []),
+        ("INSERT INTO runs (account, changes) VALUES ('bo', 2)", []),
+    )
     assert store.planning(CAL) == Planning(None, 0)
     assert store.run_status("bo") == RunStatus("bo", changes=2, planning="")
     store.close()
@@ -778,13 +791,9 @@ def test_a_calendar_from_before_plans_were_kept_has_no_last_plan(tmp_path: Path)
 
 def test_run_status_keeps_the_backlog_and_an_old_database_gains_the_column(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    old = sqlite_utils.Database(sqlite3.connect(path))
-    MIGRATIONS[0](old)
-    old.execute("PRAGMA user_version = 1")
-    old.execute("INSERT INTO runs (account, last_error, failures) VALUES ('alex', 'boom', 2)")
-    old.conn.commit()
-    old.close()
-    store = SqliteStore(path)
+    store = migrated_from(
+        path, 1, ("INSERT INTO runs (account, last_error, failures) VALUES ('alex', 'boom', 2)", [])
+    )
     assert store.run_status("alex") == RunStatus("alex", last_error="boom", failures=2, backlog=0)
     store.save_run_status(RunStatus("alex", changes=3, backlog=9))
     assert store.run_status("alex").backlog == 9
@@ -845,20 +854,22 @@ def test_an_integrity_check_that_fails_on_several_lines_is_reported_on_one(tmp_p
 def test_held_meetings_from_before_settling_still_read_and_count_as_settled(tmp_path: Path) -> None:
     """A schema-3 database (no settling columns) gains them; its debriefs count as settled."""
     path = tmp_path / "state.db"
-    old = sqlite_utils.Database(sqlite3.connect(path))
-    for number in range(3):
-        MIGRATIONS[number](old)
-    old.execute("PRAGMA user_version = 3")
     written = parse("Commitment, us:\n- send pricing by Fri", date(2030, 3, 18))
-    old.execute(
-        'INSERT INTO held (calendar, meeting_key, account, customer, start, "end", debrief, '
-        "debrief_content, debriefed_at) VALUES ('alex|cal', 'm1', 'alex', 'globex.example', ?, ?, "
-        "?, 'abc', ?)",
-        [at(0, 10).isoformat(), at(0, 11).isoformat(), written.to_json(), at(0, 12).isoformat()],
+    store = migrated_from(
+        path,
+        3,
+        (
+            'INSERT INTO held (calendar, meeting_key, account, customer, start, "end", debrief, '
+            "debrief_content, debriefed_at) VALUES ('alex|cal', 'm1', 'alex', 'globex.example', "
+            "?, ?, ?, 'abc', ?)",
+            [
+                at(0, 10).isoformat(),
+                at(0, 11).isoformat(),
+                written.to_json(),
+                at(0, 12).isoformat(),
+            ],
+        ),
     )
-    old.conn.commit()
-    old.close()
-    store = SqliteStore(path)
     (row,) = store.held()
     assert row.debrief == written and row.changed_at is None and row.settled is None
     assert row.settled_by(at(0, 12), timedelta(minutes=30))
@@ -894,16 +905,7 @@ def test_a_database_keyed_by_joined_strings_is_split_into_account_and_calendar(
 ) -> None:
     """A schema-4 database, its calendars keyed by "account|calendar", migrates on open."""
     path = tmp_path / "state.db"
-    old = sqlite_utils.Database(sqlite3.connect(path))
-    for number in range(4):
-        MIGRATIONS[number](old)
-    old.execute("PRAGMA user_version = 4")
-    for statement in old_rows():
-        old.execute(statement)
-    old.conn.commit()
-    old.close()
-    store = SqliteStore(path)
-    assert store.migration == (4, len(MIGRATIONS))
+    store = migrated_from(path, 4, *((statement, []) for statement in old_rows()))
     assert_split(store)
     store.close()
 
@@ -914,19 +916,15 @@ def test_a_database_from_before_call_plans_gains_them_and_keeps_its_agendas(
     """A schema-5 database gains the call plans, the previews and the agenda's inputs column:
     its agenda records say nothing of what they carry (an earlier callplan wrote them)."""
     path = tmp_path / "state.db"
-    old = sqlite_utils.Database(sqlite3.connect(path))
-    for number in range(5):
-        MIGRATIONS[number](old)
-    old.execute("PRAGMA user_version = 5")
-    old.execute(
-        "INSERT INTO artifacts (account, calendar, kind, meeting_key, ref, created_at, updated_at)"
-        " VALUES ('alex', 'cal', 'agenda', 'm1', 'r1', ?, ?)",
-        [at(0, 9).isoformat(), at(0, 9).isoformat()],
+    store = migrated_from(
+        path,
+        5,
+        (
+            "INSERT INTO artifacts (account, calendar, kind, meeting_key, ref, created_at, "
+            "updated_at) VALUES ('alex', 'cal', 'agenda', 'm1', 'r1', ?, ?)",
+            [at(0, 9).isoformat(), at(0, 9).isoformat()],
+        ),
     )
-    old.conn.commit()
-    old.close()
-    store = SqliteStore(path)
-    assert store.migration == (5, len(MIGRATIONS))
     (agenda,) = store.artifacts()
     assert agenda.inputs == "" and agenda.record().inputs == ""
     assert store.plans(CalendarKey("alex", "cal")) == {} and store.previews(CAL) == {}
@@ -936,19 +934,15 @@ def test_a_database_from_before_call_plans_gains_them_and_keeps_its_agendas(
 def test_meetings_held_before_readiness_was_judged_have_it_unknown(tmp_path: Path) -> None:
     """A schema-7 database gains the readiness columns; its held meetings have them unknown."""
     path = tmp_path / "state.db"
-    old = sqlite_utils.Database(sqlite3.connect(path))
-    for number in range(7):
-        MIGRATIONS[number](old)
-    old.execute("PRAGMA user_version = 7")
-    old.execute(
-        'INSERT INTO held (account, calendar, meeting_key, customer, start, "end") VALUES '
-        "('alex', 'cal', 'm1', 'globex.example', ?, ?)",
-        [at(0, 10).isoformat(), at(0, 11).isoformat()],
+    store = migrated_from(
+        path,
+        7,
+        (
+            'INSERT INTO held (account, calendar, meeting_key, customer, start, "end") VALUES '
+            "('alex', 'cal', 'm1', 'globex.example', ?, ?)",
+            [at(0, 10).isoformat(), at(0, 11).isoformat()],
+        ),
     )
-    old.conn.commit()
-    old.close()
-    store = SqliteStore(path)
-    assert store.migration == (7, len(MIGRATIONS))
     (row,) = store.held()
     assert (row.we_ready, row.they_ready) == (None, None)
     store.save_held(replace(row, we_ready=False, they_ready=True))
