@@ -222,7 +222,12 @@ def undo(ctx: click.Context, accounts: tuple[str, ...], dry_run: bool, yes: bool
     with _session(ctx) as session, nullcontext() if dry_run else session.store.lock():
         failed = False
         for account in session.accounts(accounts):
-            report = undo_account(session.sync_for(account), dry_run=dry_run)
+            try:
+                report = undo_account(session.sync_for(account), dry_run=dry_run)
+            except CallplanError as exc:  # this account's sign-in or server; the others go on
+                err_console.print(f"callplan: {account.name}: {exc}", markup=False, highlight=False)
+                failed = True
+                continue
             present.undo_summary(console, report, dry_run)
             failed = failed or bool(report.errors)
     if failed:
