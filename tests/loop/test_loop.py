@@ -285,6 +285,24 @@ def test_a_debrief_with_only_private_notes_leaves_the_next_agenda_alone() -> Non
     assert [row.debriefed for row in world.store.held()] == [True]
 
 
+def test_a_debrief_put_back_as_callplan_wrote_it_is_withdrawn_from_the_next_meeting() -> None:
+    """A seller who undoes everything they wrote (their calendar app's undo, or pasting the form
+    back) takes it back: once that has settled, neither the prep nor the agenda carries it."""
+    world = World()
+    first = world.add(meeting("Globex 1", at(0, 10)))
+    second = world.add(meeting("Globex 2", at(2, 10)))
+    world.cycle()
+    form = world.block_for("debrief", first)
+    write_debrief(world, first, {"Primary objective": "Agree the pilot scope"})
+    settle(world, at(0, 12))
+    assert "Agree the pilot scope" in world.get(second).description
+    world.calendar.person_edit(form.ref, description=form.description)
+    settle(world, at(0, 14))
+    assert "Agree the pilot scope" not in world.get(second).description
+    assert "Agree the pilot scope" not in world.block_for("prep", second).description
+    assert [row.debriefed for row in world.store.held()] == [False]
+
+
 def test_a_debrief_saved_as_html_by_the_sellers_client_is_read_as_they_see_it() -> None:
     """Outlook turns a text body the seller edits into HTML: paragraphs, list items, entities."""
     world = World()
