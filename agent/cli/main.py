@@ -222,7 +222,12 @@ def undo(ctx: click.Context, accounts: tuple[str, ...], dry_run: bool, yes: bool
     with _session(ctx) as session, nullcontext() if dry_run else session.store.lock():
         failed = False
         for account in session.accounts(accounts):
-            report = undo_account(session.sync_for(account), dry_run=dry_run)
+            try:
+                report = undo_account(session.sync_for(account), dry_run=dry_run)
+            except CallplanError as exc:  # this account's sign-in or server; the others go on
+                err_console.print(f"callplan: {account.name}: {exc}", markup=False, highlight=False)
+                failed = True
+                continue
             present.undo_summary(console, report, dry_run)
             failed = failed or bool(report.errors)
     if failed:
@@ -263,6 +268,12 @@ def worker(ctx: click.Context, name: str | None) -> None:
     help="A system unit, for an organisation (needs root).",
 )
 @click.option(
+    "--worker",
+    is_flag=True,
+    help="The template unit of a cluster's workers, callplan-worker@NAME (a system unit; its "
+    "configuration defaults to /etc/callplan/worker.toml).",
+)
+@click.option(
     "--unit-dir",
     type=click.Path(path_type=Path, file_okay=False),
     help="Write the unit here instead of the systemd directory (for packaging).",
@@ -272,14 +283,21 @@ def worker(ctx: click.Context, name: str | None) -> None:
 )
 @click.pass_context
 def install_service(
-    ctx: click.Context, scope: str | None, unit_dir: Path | None, dry_run: bool
+    ctx: click.Context, scope: str | None, worker: bool, unit_dir: Path | None, dry_run: bool
 ) -> None:
-    """Install the systemd unit that runs `callplan run`, and print the commands that enable it."""
+    """Install the systemd unit that runs `callplan run` (or a cluster's `callplan worker`), and
+    print the commands that enable it."""
     from agent.service import units
 
+    if worker and scope == "user":
+        raise click.UsageError("a cluster's worker is a system unit: use --worker alone")
+    if worker:
+        scope = "system"
     if scope is None:
-        raise click.UsageError("choose --user (one seller) or --system (an organisation)")
-    installation = units.plan(scope, unit_dir, ctx.obj)  # type: ignore[arg-type]
+        raise click.UsageError(
+            "choose --user (one seller), --system (an organisation) or --worker (a cluster)"
+        )
+    installation = units.plan(scope, unit_dir, ctx.obj, worker)  # type: ignore[arg-type]
     for warning in installation.warnings:
         err_console.print(
             f"callplan: warning: {warning}", markup=False, highlight=False, soft_wrap=True

@@ -127,7 +127,8 @@ class History:
     def __init__(self, meetings: Iterable[Past] = ()) -> None:
         self._by_customer: dict[str, list[Past]] = defaultdict(list)
         for past in sorted(meetings, key=lambda past: past.start):
-            self._by_customer[past.customer].append(past)
+            if past.customer:  # "": a meeting with nobody else in it carries into none
+                self._by_customer[past.customer].append(past)
         self._starts = {
             customer: [p.start for p in group] for customer, group in self._by_customer.items()
         }

@@ -203,8 +203,10 @@ class Harvester:
                 )
                 return
             row = replace(row, checked_at=clock.now)
-        content = edited_content(block) if block is not None else None
-        if block is not None and content is not None and content != row.debrief_content:
+        # "": the block is as callplan wrote it; a debrief read before is then one the seller
+        # took back, and reading the untouched form withdraws it
+        content = (edited_content(block) or "") if block is not None else ""
+        if block is not None and content != row.debrief_content:
             day = row.start.astimezone(self.settings.timezone).date()
             html = True if block.body_format is BodyFormat.HTML else None
             debrief = parse(

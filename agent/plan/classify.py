@@ -174,8 +174,19 @@ class Classifier:
 
     def customer_of(self, event: Event) -> str:
         """The customer a meeting is with: a configured name, else the main external domain;
-        people at personal domains (gmail.com...) are customers by their address."""
-        return self.customer_among(self.external_attendees(event))
+        people at personal domains (gmail.com...) are customers by their address.
+
+        A meeting enriched with nobody from outside (enrich_internal, a title rule) is "with"
+        the other people in it, by address: its debrief then carries into the next meeting with
+        the same people and never into an unrelated one. With nobody else in it, "": it belongs
+        with no other meeting."""
+        externals = self.external_attendees(event)
+        if externals:
+            return self.customer_among(externals)
+        me = event.self_email.lower()
+        return ", ".join(
+            sorted({a.address for a in event.attendees if not a.resource and a.address != me})
+        )
 
     def held_customer(self, held: Held) -> str:
         """The customer of a held meeting under the current configuration, by the rules a

@@ -213,12 +213,12 @@ class _Planner:
         self.customers = {key: self.rules.customer_of(self.meetings[key]) for key in self.eligible}
         self.by_customer: dict[str, list[str]] = defaultdict(list)
         for key in self.eligible:
-            self.by_customer[self.customers[key]].append(key)
+            if self.customers[key]:  # "": a meeting with nobody else in it has no neighbours
+                self.by_customer[self.customers[key]].append(key)
         # each customer's meeting starts, in order (eligible is sorted): neighbours by bisection
-        self.starts = {
-            customer: [self.meetings[key].start for key in keys]
-            for customer, keys in self.by_customer.items()
-        }
+        self.starts: dict[str, list[datetime]] = defaultdict(list)
+        for customer, keys in self.by_customer.items():
+            self.starts[customer] = [self.meetings[key].start for key in keys]
         self.placer = Placer(settings.working_hours, settings.timezone, clock)
         self.agendas = AgendaRules(settings, self.rules, clock)
         self.decisions: dict[str, AgendaDecision] = {}  # by meeting: what its agenda does

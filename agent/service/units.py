@@ -2,9 +2,10 @@
 
 The unit files ship with the package (`systemd/` in the source tree): a system unit for an
 organisation (dynamic user, state and configuration directories, secrets through
-LoadCredential, a strict sandbox) and a user unit for one seller. Installing one means
-writing it with ExecStart set to the callplan that is running now, wherever it was installed
-(a venv, pipx, /usr/local), and telling the person which systemctl commands enable it.
+LoadCredential, a strict sandbox), a user unit for one seller, and the template unit of a
+cluster's workers (one instance per worker, named by it). Installing one means writing it with
+ExecStart set to the callplan that is running now, wherever it was installed (a venv, pipx,
+/usr/local), and telling the person which systemctl commands enable it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ HIDDEN = (
 )
 
 
+WORKER_UNIT = "callplan-worker@.service"
+WORKER_CONFIG = Path("/etc/callplan/worker.toml")  # where the shipped worker unit looks
+
+
 @dataclass(frozen=True)
 class Installation:
     scope: Scope
@@ -42,14 +47,14 @@ def units_dir() -> Path:
 
 
 def command_line(config: Path | None) -> list[str]:
-    """How to start this callplan's service: its console script when that is what runs, else the
-    module."""
+    """How to start this callplan: its console script when that is what runs, else the module;
+    with the configuration it was given."""
     script = Path(sys.argv[0])
     if script.name == "callplan" and script.is_file():
         command = [str(script.absolute())]
     else:
         command = [sys.executable, "-m", "agent.cli"]
-    return command + (["--config", str(config.absolute())] if config else []) + ["run"]
+    return command + (["--config", str(config.absolute())] if config else [])
 
 
 def exec_line(args: list[str]) -> str:
@@ -64,8 +69,20 @@ def exec_line(args: list[str]) -> str:
     return " ".join(words)
 
 
-def _commands(scope: Scope) -> tuple[str, ...]:
-    if scope == "system":
+def _commands(scope: Scope, worker: bool) -> tuple[str, ...]:
+    if worker:
+        instance = "callplan-worker@$(hostname -s)"
+        steps = [
+            ("install -d -m 0700 /etc/callplan/credentials", "secret files, root only"),
+            (f"editor {WORKER_CONFIG}", "the database: state, state_password_file, [service]"),
+            (f"callplan --config {WORKER_CONFIG} db migrate", "once per upgrade, on one machine"),
+            ("callplan accounts apply cluster.toml", "the accounts the workers serve"),
+            ("systemctl daemon-reload", ""),
+            (f"systemctl enable --now {instance}", "one per worker; the instance names it"),
+            (f"callplan --config {WORKER_CONFIG} cluster status", "the workers and their accounts"),
+            ("journalctl -u 'callplan-worker@*' -f", "the log"),
+        ]
+    elif scope == "system":
         steps = [
             ("install -d -m 0700 /etc/callplan/credentials", "secret files, root only"),
             (
@@ -93,18 +110,26 @@ def _commands(scope: Scope) -> tuple[str, ...]:
     return tuple(f"{command:<{width}}  # {note}" if note else command for command, note in steps)
 
 
-def plan(scope: Scope, unit_dir: Path | None = None, config: Path | None = None) -> Installation:
-    """The unit to write for `scope`, with ExecStart running this callplan; nothing is written
-    yet."""
-    args = command_line(config)
-    template = (units_dir() / scope / UNIT).read_text(encoding="utf-8")
+def plan(
+    scope: Scope, unit_dir: Path | None = None, config: Path | None = None, worker: bool = False
+) -> Installation:
+    """The unit to write for `scope` (a worker's is a system unit), with ExecStart running this
+    callplan; nothing is written yet."""
+    if worker:
+        args = command_line(config or WORKER_CONFIG)
+        # %i, the instance, names the worker: the one word systemd must expand
+        start = f"{exec_line([*args, 'worker', '--name'])} %i"
+        name = WORKER_UNIT
+    else:
+        args = command_line(config)
+        start = exec_line([*args, "run"])
+        name = UNIT
+    shipped = units_dir() / scope / name
     text, found = re.subn(
-        r"(?m)^ExecStart=.*$", lambda _: f"ExecStart={exec_line(args)}", template, count=1
+        r"(?m)^ExecStart=.*$", lambda _: f"ExecStart={start}", shipped.read_text("utf-8"), count=1
     )
     if not found:
-        raise CallplanError(
-            "the shipped unit has no ExecStart line", where=str(units_dir() / scope / UNIT)
-        )
+        raise CallplanError("the shipped unit has no ExecStart line", where=str(shipped))
     warnings = []
     if scope == "system":
         hidden = sorted(
@@ -118,7 +143,11 @@ def plan(scope: Scope, unit_dir: Path | None = None, config: Path | None = None)
                 "install-service"
             )
     return Installation(
-        scope, (unit_dir or default_unit_dir(scope)) / UNIT, text, _commands(scope), tuple(warnings)
+        scope,
+        (unit_dir or default_unit_dir(scope)) / name,
+        text,
+        _commands(scope, worker),
+        tuple(warnings),
     )
 
 

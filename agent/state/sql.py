@@ -386,7 +386,7 @@ class SqlStore(Store):
         tombstone = change.get("tombstone")
         now = stamp(self._clock())
         event = after or before
-        ref = event.ref if event else (artifact.ref if artifact else "")
+        ref = event.ref if event else (artifact.ref if artifact else change.get("ref", ""))
         with self.writing("record a change") as sql:
             sql.run(
                 ADD_AUDIT,

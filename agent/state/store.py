@@ -88,6 +88,9 @@ class Applied(TypedDict):
     artifact: Artifact | None
     forget: NotRequired[bool]  # remove the artifact row (default: keep it)
     tombstone: NotRequired[str | None]  # a tombstone's reason, when the change leaves one
+    # what the change is about on the provider, when neither event says (a tombstone or a forget
+    # the planner decided on what it no longer found)
+    ref: NotRequired[str]
 
 
 @dataclass(frozen=True)

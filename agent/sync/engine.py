@@ -450,10 +450,10 @@ class AccountSync:
                     )
                 case Adopt(event=event):
                     record("adopt", None, None, found=event)
-                case Tombstone(reason=reason):
-                    record("tombstone", None, None, forget=True, tombstone=reason)
-                case Forget():
-                    record("forget", None, None, forget=True)
+                case Tombstone(ref=ref, reason=reason):
+                    record("tombstone", None, None, forget=True, tombstone=reason, ref=ref)
+                case Forget(ref=ref):
+                    record("forget", None, None, forget=True, ref=ref)
         except ConflictError:
             return CONFLICT
         # what a write must re-read came back unreadable: this change only
@@ -504,6 +504,7 @@ class AccountSync:
             forget: bool = False,
             tombstone: str | None = None,
             found: Event | None = None,
+            ref: str = "",
         ) -> None:
             owned = after or found
             artifact = None
@@ -538,6 +539,7 @@ class AccountSync:
                 artifact=artifact,
                 forget=forget,
                 tombstone=tombstone,
+                ref=ref,
             )
 
         return record

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agent.core.errors import ConflictError, GoneError
+from agent.core.errors import AuthError, ConflictError, ConnectorError, GoneError
 from agent.core.fingerprint import block_edited
 from agent.core.model import Event, Kind
 from agent.state.store import CalendarKey
@@ -47,9 +47,19 @@ def owned_events(sync: AccountSync, calendar: str) -> list[Event]:
 
 
 def undo(sync: AccountSync, dry_run: bool = False) -> UndoReport:
+    """Undo one account, calendar by calendar: a calendar that cannot be read (deleted on the
+    server, say) is named in the report and the others are still cleaned; only a failed
+    sign-in stops the account, since every later request would fail the same way."""
     report = UndoReport(sync.account.name)
     for calendar in sync.calendars():
-        for event in owned_events(sync, calendar):
+        try:
+            owned = owned_events(sync, calendar)
+        except AuthError:
+            raise
+        except ConnectorError as exc:
+            report.errors.append(f"calendar {calendar}: {exc}")
+            continue
+        for event in owned:
             try:
                 _undo_one(sync, calendar, event, report, dry_run)
             except (ConflictError, GoneError) as exc:

@@ -197,6 +197,25 @@ SUBJECT = re.compile(
     r"to|to)|[A-Z][a-z]+ will)\s+",
     re.I,
 )
+# The words a commitment usually opens with, capitalised only because they open the line: the
+# agenda reads "you would send the figures", so they lose their capital. Any other first word
+# keeps it: a name ("Maria sends the contract"), a noun in a language that capitalises nouns
+# ("Angebot schicken"), a product or a team.
+OPENING_WORDS = frozenset(
+    """
+    add agree align answer approve arrange ask assess book bring build call cancel check choose
+    circulate clarify collect compare complete confirm connect consider contact coordinate create
+    decide define deliver demo describe discuss do document draft email e-mail estimate evaluate
+    explain explore extend find finish fix follow forward gather get give go hand have help hold
+    identify include inform install intro introduce invite involve issue join keep know let list
+    loop make map meet mention move name note offer open order organise organize outline pass
+    pay pick plan play post prepare present price prioritise prioritize propose provide publish
+    put raise reach read receive recommend reply report request reschedule research respond
+    return review revise run schedule scope see sell send set settle share show sign sort speak
+    start submit suggest summarise summarize take talk tell test think trial try update upload
+    validate verify visit walk write
+    """.split()
+)
 DUE_WORD = re.compile(r"\b(?:by|until|till|due(?: on| by)?|before|deadline)\b", re.I)
 DUE_TAIL = re.compile(r"[:\s]+(?P<when>[^()]{1,40}?)\s*\)?\s*[.;]?\s*$")
 MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
@@ -270,12 +289,8 @@ def parse_item(text: str, meeting_day: date, order: DateOrder = "day-first") -> 
     what = text.rstrip(" ,;:(-–—").strip(" ,;:-–—").strip()
     if not what:
         return None
-    if (
-        len(what) > 1
-        and what[0].isupper()
-        and what[1:2].islower()
-        and what.split()[0][1:].islower()
-    ):
+    first = what.split()[0]
+    if first[1:].islower() and first.lower() in OPENING_WORDS:
         what = what[0].lower() + what[1:]
     return Item(what, due, due_text, done)
 

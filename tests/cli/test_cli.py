@@ -189,6 +189,43 @@ def test_undo_asks_first_and_then_removes_everything(
     assert caldav_harness.blocks() == [] and caldav_harness.meeting(key).description == "Intro"
 
 
+def test_undo_names_what_it_cannot_reach_and_cleans_the_rest(
+    tmp_path: Path, caldav_harness: CaldavHarness
+) -> None:
+    key = caldav_harness.add_meeting(
+        "Globex", datetime(2030, 3, 18, 10, tzinfo=ZONE), description="Intro"
+    )
+    config = write_config(tmp_path, caldav_harness)
+    run(config, "sync", "--once")
+    missing = caldav_harness.calendar.replace("/work/", "/retired/")  # deleted on the server
+    emptied = tmp_path / "emptied"  # an account that cannot even connect: its password is gone
+    emptied.write_text("")
+    emptied.chmod(0o600)
+    config.write_text(
+        config.read_text().replace(
+            f'calendars = ["{caldav_harness.calendar}"]',
+            f'calendars = ["{missing}", "{caldav_harness.calendar}"]',
+        )
+        + f"""
+[[accounts]]
+name = "bo"
+provider = "caldav"
+email = "{SELLER}"
+url = "{caldav_harness.server_url}"
+username = "{caldav_harness.user}"
+password_file = "{emptied}"
+calendars = ["{caldav_harness.calendar}"]
+"""
+    )
+    result = run(config, "undo", "--yes")
+    assert result.exit_code == 1
+    assert "ana: removed 2 blocks, stripped 1 agendas, kept 0" in result.output
+    assert f"error: calendar {missing}: " in result.output and "not found" in result.output
+    assert f"accounts[1].password_file: {emptied} is empty" in result.output
+    assert "callplan: bo: " in result.output
+    assert caldav_harness.blocks() == [] and caldav_harness.meeting(key).description == "Intro"
+
+
 def test_a_failing_account_does_not_stop_the_others(
     tmp_path: Path, caldav_harness: CaldavHarness
 ) -> None:

@@ -285,6 +285,24 @@ def test_a_debrief_with_only_private_notes_leaves_the_next_agenda_alone() -> Non
     assert [row.debriefed for row in world.store.held()] == [True]
 
 
+def test_a_debrief_put_back_as_callplan_wrote_it_is_withdrawn_from_the_next_meeting() -> None:
+    """A seller who undoes everything they wrote (their calendar app's undo, or pasting the form
+    back) takes it back: once that has settled, neither the prep nor the agenda carries it."""
+    world = World()
+    first = world.add(meeting("Globex 1", at(0, 10)))
+    second = world.add(meeting("Globex 2", at(2, 10)))
+    world.cycle()
+    form = world.block_for("debrief", first)
+    write_debrief(world, first, {"Primary objective": "Agree the pilot scope"})
+    settle(world, at(0, 12))
+    assert "Agree the pilot scope" in world.get(second).description
+    world.calendar.person_edit(form.ref, description=form.description)
+    settle(world, at(0, 14))
+    assert "Agree the pilot scope" not in world.get(second).description
+    assert "Agree the pilot scope" not in world.block_for("prep", second).description
+    assert [row.debriefed for row in world.store.held()] == [False]
+
+
 def test_a_debrief_saved_as_html_by_the_sellers_client_is_read_as_they_see_it() -> None:
     """Outlook turns a text body the seller edits into HTML: paragraphs, list items, entities."""
     world = World()
@@ -307,3 +325,32 @@ def test_a_debrief_saved_as_html_by_the_sellers_client_is_read_as_they_see_it() 
         "- you would send the usage data (by Wed 20 Mar 2030)" in described
         and "SECRET" not in described
     )
+
+
+def test_a_debrief_of_an_internal_meeting_carries_only_to_the_next_with_the_same_people() -> None:
+    """Meetings with nobody from outside (enrich_internal, or a title rule) have no customer to
+    group them by: they are grouped by who else is in them, so one's debrief never reaches an
+    unrelated meeting, and a meeting with nobody else in it carries nothing."""
+    world = World(
+        rules={
+            "internal_domains": ["acme.example"],
+            "enrich_internal": True,
+            "include_title_keywords": ["customer:"],
+        }
+    )
+    one_on_one = world.add(meeting("1:1 Bo", at(0, 10), guests=["bo@acme.example"]))
+    board = world.add(meeting("Board", at(1, 10), guests=["cy@acme.example", "bo@acme.example"]))
+    alone = world.add(meeting("Customer: call notes", at(1, 14), guests=[]))
+    again = world.add(meeting("1:1 Bo again", at(2, 10), guests=["bo@acme.example"]))
+    world.cycle()
+    alone_before = world.add(meeting("Customer: first call notes", at(0, 14), guests=[]))
+    world.cycle()
+    write_debrief(world, one_on_one, {"Primary objective": "Agree the hiring plan"})
+    write_debrief(world, alone_before, {"Primary objective": "Price the renewal"})
+    settle(world, at(0, 17))
+    carried = "Agree the hiring plan"
+    assert carried in world.block_for("prep", again).description
+    assert carried in world.get(again).description
+    for other in (board, alone):
+        for text in (world.block_for("prep", other).description, world.get(other).description):
+            assert carried not in text and "Price the renewal" not in text

@@ -57,6 +57,7 @@ def test_an_agenda_stripped_by_the_agent_just_before_a_crash_is_forgotten_not_to
         world.sync.cycle()
     assert world.get(demo).description == "Intro"
     assert world.applied() == ["forget"]
+    assert [(e.action, e.ref) for e in world.store.audit()][0] == ("forget", demo.ref)
     assert world.store.tombstones(MEMORY) == frozenset()
     world.calendar.person_edit(demo.ref, attendees=demo.attendees)  # a customer is invited again
     world.cycle()
@@ -69,9 +70,12 @@ def test_a_block_a_person_deleted_from_a_meeting_that_still_wants_it_is_tombston
     world = World()
     demo = world.add(meeting("Globex", at(0, 10)))
     world.cycle()
-    world.calendar.person_delete(world.block_for("prep", demo).ref)
+    prep = world.block_for("prep", demo)
+    world.calendar.person_delete(prep.ref)
     assert world.applied() == ["tombstone"]
     assert world.store.tombstones(MEMORY) == frozenset({(Kind.PREP, demo.key)})
+    # the audit log says which block it was
+    assert [(e.action, e.ref) for e in world.store.audit()][0] == ("tombstone", prep.ref)
 
 
 def test_the_agenda_record_of_a_meeting_a_person_deleted_is_forgotten() -> None:

@@ -63,6 +63,27 @@ def test_install_service_writes_the_unit_with_this_callplan_and_says_what_to_run
     assert enable in done.stdout
 
 
+def test_install_service_writes_the_workers_template_with_this_callplan(tmp_path: Path) -> None:
+    done = install(tmp_path, "worker")
+    assert done.returncode == 0, done.stderr
+    written = (tmp_path / WORKER).read_text()
+    assert f"ExecStart={CALLPLAN} --config /etc/callplan/worker.toml worker --name %i\n" in written
+    shipped = (units.units_dir() / "system" / WORKER).read_text()
+    assert re.sub(r"(?m)^ExecStart=.*$", "", written) == re.sub(r"(?m)^ExecStart=.*$", "", shipped)
+    assert "Then run as root:" in done.stdout
+    assert "systemctl enable --now callplan-worker@$(hostname -s)" in done.stdout
+    assert "callplan --config /etc/callplan/worker.toml db migrate" in done.stdout
+    given = subprocess.run(
+        [str(CALLPLAN), "--config", "/srv/w.toml", "install-service", "--worker", "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert f"ExecStart={CALLPLAN} --config /srv/w.toml worker --name %i\n" in given.stdout
+    user = install(tmp_path, "user", "--worker")
+    assert user.returncode == 2 and "a cluster's worker is a system unit" in user.stderr
+
+
 def test_a_dry_run_prints_the_unit_and_writes_nothing(tmp_path: Path) -> None:
     done = install(tmp_path, "user", "--dry-run")
     assert done.returncode == 0 and not (tmp_path / "callplan.service").exists()
@@ -155,3 +176,12 @@ def test_the_worker_template_passes_systemd_analyze_verify_and_is_well_sandboxed
         rf"Overall exposure level for {re.escape(unit.name)}: ([\d.]+)", security.stdout
     )
     assert exposure is not None and float(exposure.group(1)) <= 1.2, security.stdout
+
+
+@needs_analyze
+def test_the_installed_worker_template_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    assert install(tmp_path / "units", "worker").returncode == 0
+    instance = tmp_path / "units" / WORKER.replace("@", "@w1")
+    (tmp_path / "units" / WORKER).rename(instance)
+    verified = analyze("system", "verify", str(instance), runtime=tmp_path)
+    assert (verified.returncode, verified.stdout + verified.stderr) == (0, "")

@@ -184,6 +184,15 @@ def test_month_first_order_is_configurable() -> None:
         ("SOW draft by 5 Apr", "SOW draft", date(2030, 4, 5)),
         ("ship the kit by truck, by Friday", "ship the kit by truck", date(2030, 3, 22)),
         ("call Raj on 25 Mar", "call Raj", date(2030, 3, 25)),
+        # a commitment's capital goes only from the words that open one, never from a name or
+        # a noun in a language that capitalises nouns
+        (
+            "Maria sends the signed contract by Friday",
+            "Maria sends the signed contract",
+            date(2030, 3, 22),
+        ),
+        ("Angebot schicken bis Freitag", "Angebot schicken bis Freitag", None),
+        ("Confirm the room", "confirm the room", None),
     ],
 )
 def test_one_commitment_line(line: str, what: str, due: date | None) -> None:

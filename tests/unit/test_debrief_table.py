@@ -296,13 +296,13 @@ CASES: dict[str, Case] = {
         "Primary objective of the next meeting:\nPilotumfang vereinbaren\nNur intern: Abschluss "
         "vor Q2\nCommitment, us:\n- Angebot schicken by Fri\n- unter uns: Preis ist verhandelbar\n",
         objective="Pilotumfang vereinbaren",
-        ours=(f"angebot schicken (by {FRI})",),
+        ours=(f"Angebot schicken (by {FRI})",),
         hidden=("Abschluss", "verhandelbar"),
     ),
     "German: privat with an umlaut heading": Case(
         "Commitment, us (privat, nur für mich):\n- Rabatt nicht erwähnen\nCommitment, customer:\n"
         "- Daten schicken by Fri\n",
-        theirs=(f"daten schicken (by {FRI})",),
+        theirs=(f"Daten schicken (by {FRI})",),
         hidden=("Rabatt",),
     ),
     "French: interne and confidentiel": Case(
