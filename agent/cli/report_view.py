@@ -1,5 +1,9 @@
 """The review as people read it: terminal tables, CSV and JSON for export, and an HTML page
-with a chart of the weekly trend. Presentation only: the figures come from agent.review.report.
+that leads with readiness ("Are we ready? Is the customer ready?") and charts the weekly trends.
+Presentation only: the figures come from agent.review.report.
+
+The practice's questions are shown as "yes of known (share)": "3 of 4 (75%)" in a period of six
+meetings says two were not answered, and "—" that none was.
 
 The HTML page is self-contained (inline SVG chart, inline CSS, no script, nothing fetched
 when it is opened), rendered by an autoescaping Jinja2 environment, since customer names
@@ -11,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -19,7 +24,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from rich.console import Console
 from rich.table import Table
 
-from agent.review.report import Figures, Line, Review, Week
+from agent.review.report import Figures, Line, Review, Tally, Week
 from agent.text.render import default_templates_dir
 
 COLUMNS = (  # short headers: the tables should fit a normal terminal
@@ -34,8 +39,68 @@ COLUMNS = (  # short headers: the tables should fit a normal terminal
 )
 
 
+# the practice's questions: (Figures' tally, short header, the question)
+PRACTICE = (
+    (
+        "both_goals",
+        "Both goals met",
+        "In what share did both we and the customer reach our goals?",
+    ),
+    ("more", "Could do more", "In what share could we have achieved more?"),
+    (
+        "better",
+        "Ask/handle better",
+        "In what share did we leave thinking we should have asked or handled something better?",
+    ),
+    (
+        "learned",
+        "They learned",
+        "In what share did the customer learn something that mattered to them?",
+    ),
+    (
+        "closed",
+        "Steps + next booked",
+        "In what share were next steps written down and the next meeting booked?",
+    ),
+    ("we_ready", "We ready", "In what share were we ready (a call plan written before)?"),
+    (
+        "they_ready",
+        "They could be ready",
+        "In what share could the customer be ready (the agenda in time)?",
+    ),
+)
+
+
 def percent(share: float | None) -> str:
     return "—" if share is None else f"{share:.0%}"
+
+
+def of_known(tally: Tally) -> str:
+    """A question's answer over a group of meetings: "3 of 4 (75%)", or "—" when none knows."""
+    return f"{tally.yes} of {tally.known} ({percent(tally.share)})" if tally.known else "—"
+
+
+def practice_cells(figures: Figures) -> list[str]:
+    """A row's meetings and the practice's questions, as text."""
+    return [str(figures.meetings)] + [of_known(getattr(figures, name)) for name, _, _ in PRACTICE]
+
+
+def _readiness(line: Line) -> list[str]:
+    """A customer's readiness row: meetings, we ready, they could be ready, met unprepared."""
+    figures = line.figures
+    return [
+        str(figures.meetings),
+        of_known(figures.we_ready),
+        of_known(figures.they_ready),
+        str(figures.they_ready.no),
+    ]
+
+
+def least_ready(review: Review) -> list[Line]:
+    """The customers, those who most often met us unprepared first."""
+    return sorted(
+        review.customers, key=lambda line: (-line.figures.they_ready.no, line.name.casefold())
+    )
 
 
 def _cells(figures: Figures) -> list[str]:
@@ -65,7 +130,8 @@ def _period(review: Review) -> str:
 
 
 def tables(review: Review) -> list[Table]:
-    """Per seller (with the total) and per customer."""
+    """Per seller (with the total), the practice's questions per seller and week by week, per
+    customer, and readiness per customer."""
     sellers = Table(title=f"Customer meetings per seller, {_period(review)}")
     sellers.add_column("Seller")
     for _, header in COLUMNS:
@@ -82,7 +148,29 @@ def tables(review: Review) -> list[Table]:
     for line in review.customers:
         last = f"{line.last_met.astimezone(review.zone):%d %b %Y}" if line.last_met else ""
         customers.add_row(line.name, ", ".join(line.sellers), *_cells(line.figures)[:6], last)
-    return [sellers, customers]
+    practice = _practice_table("The practice's questions per seller (yes of known)", "Seller")
+    for line in review.sellers:
+        practice.add_row(line.name, *practice_cells(line.figures))
+    practice.add_row("All", *practice_cells(review.total), style="bold")
+    weekly = _practice_table("Week by week", "Week of")
+    for week in review.weeks:
+        weekly.add_row(f"{week.start:%d %b %Y}", *practice_cells(week.figures))
+    ready = Table(title="Readiness per customer (most often unprepared first)")
+    ready.add_column("Customer")
+    for header in ("Meetings", "We ready", "They could be ready", "Met unprepared"):
+        ready.add_column(header, justify="right")
+    for line in least_ready(review):
+        ready.add_row(line.name, *_readiness(line))
+    return [sellers, practice, weekly, customers, ready]
+
+
+def _practice_table(title: str, first: str) -> Table:
+    table = Table(title=title)
+    table.add_column(first)
+    table.add_column("Meetings", justify="right")
+    for _, header, _ in PRACTICE:
+        table.add_column(header, justify="right")
+    return table
 
 
 def to_text(review: Review) -> str:
@@ -110,15 +198,29 @@ def _record(scope: str, line: Line | None, figures: Figures) -> dict[str, Any]:
         "overdue_commitments": figures.overdue,
         "customers": figures.customers,
         "meetings_per_customer": figures.meetings_per_customer,
+        **{
+            field: value
+            for name, _, _ in PRACTICE
+            for field, value in (
+                (name, getattr(figures, name).yes),
+                (f"{name}_known", getattr(figures, name).known),
+                (f"{name}_share", getattr(figures, name).share),
+            )
+        },
     }
 
 
 def records(review: Review) -> list[dict[str, Any]]:
-    """One flat record per seller, per customer, and the total."""
+    """One flat record per seller, per customer, the total, and one per week (named by its
+    Monday)."""
     return (
         [_record("seller", line, line.figures) for line in review.sellers]
         + [_record("customer", line, line.figures) for line in review.customers]
         + [_record("total", None, review.total)]
+        + [
+            {**_record("week", None, week.figures), "name": week.start.isoformat()}
+            for week in review.weeks
+        ]
     )
 
 
@@ -155,11 +257,16 @@ def to_json(review: Review) -> str:
 
 # --- the chart ----------------------------------------------------------------------------------
 
-# (figure, label, colour, dash pattern): dashes keep lines that coincide apart
-SERIES = (
-    ("debriefed", "Debriefed", "#1f77b4", ""),
-    ("dated_next_steps", "Next steps with dates", "#2ca02c", "7 4"),
-    ("next_scheduled", "Next meeting booked", "#d62728", "2 3"),
+Share = Callable[[Figures], float | None]
+# (label, colour, dash pattern, the week's share): dashes keep lines that coincide apart
+SERIES: tuple[tuple[str, str, str, Share], ...] = (
+    ("Debriefed", "#1f77b4", "", lambda f: f.share(f.debriefed)),
+    ("Next steps with dates", "#2ca02c", "7 4", lambda f: f.share(f.dated_next_steps)),
+    ("Next meeting booked", "#d62728", "2 3", lambda f: f.share(f.next_scheduled)),
+)
+READY: tuple[tuple[str, str, str, Share], ...] = (
+    ("We were ready", "#2ca02c", "", lambda f: f.we_ready.share),
+    ("The customer could be ready", "#9467bd", "7 4", lambda f: f.they_ready.share),
 )
 
 
@@ -195,15 +302,21 @@ class Chart:
     most: int  # meetings at the top of the bar scale
 
 
-def chart(weeks: tuple[Week, ...], width: int = 760, height: int = 280) -> Chart:
-    """Geometry of the weekly trend: bars for meetings held (left scale), lines for the three
-    shares (right scale, 0-100 %). Weeks without meetings have a bar of zero and no point."""
+def chart(
+    weeks: tuple[Week, ...],
+    series_of: tuple[tuple[str, str, str, Share], ...] = SERIES,
+    width: int = 760,
+    height: int = 280,
+) -> Chart:
+    """Geometry of a weekly trend: bars for meetings held (left scale), a line for each share
+    (right scale, 0-100 %). A week without meetings, or whose share is known for none of them,
+    has no point."""
     left, right, top, bottom = 48, 56, 16, 44
     plot_width, plot_height = width - left - right, height - top - bottom
     slot = plot_width / max(1, len(weeks))
     most = max([week.figures.meetings for week in weeks] + [1])
     bars: list[Bar] = []
-    lines: dict[str, list[tuple[float, float, str]]] = {name: [] for name, _, _, _ in SERIES}
+    lines: dict[str, list[tuple[float, float, str]]] = {label: [] for label, _, _, _ in series_of}
     for index, week in enumerate(weeks):
         figures, centre = week.figures, left + slot * (index + 0.5)
         bar_height = plot_height * figures.meetings / most
@@ -217,10 +330,10 @@ def chart(weeks: tuple[Week, ...], width: int = 760, height: int = 280) -> Chart
                 f"Week of {week.start:%d %b %Y}: {figures.meetings} meetings",
             )
         )
-        for name, label, _, _ in SERIES:
-            share = figures.share(getattr(figures, name))
+        for label, _, _, share_of in series_of:
+            share = share_of(figures)
             if share is not None:
-                lines[name].append(
+                lines[label].append(
                     (centre, top + plot_height * (1 - share), f"{label}: {share:.0%}")
                 )
     series = tuple(
@@ -228,10 +341,10 @@ def chart(weeks: tuple[Week, ...], width: int = 760, height: int = 280) -> Chart
             label,
             colour,
             dash,
-            " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in lines[name]),
-            tuple(lines[name]),
+            " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in lines[label]),
+            tuple(lines[label]),
         )
-        for name, label, colour, dash in SERIES
+        for label, colour, dash, _ in series_of
     )
     return Chart(width, height, left, top, plot_width, plot_height, tuple(bars), series, most)
 
@@ -248,7 +361,13 @@ def to_html(review: Review) -> str:
         review=review,
         period=_period(review),
         chart=chart(review.weeks),
+        ready_chart=chart(review.weeks, READY),
         columns=COLUMNS,
         cells=_cells,
         percent=percent,
+        practice=PRACTICE,
+        practice_cells=practice_cells,
+        of_known=of_known,
+        least_ready=least_ready(review),
+        readiness=_readiness,
     )

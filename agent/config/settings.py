@@ -102,6 +102,14 @@ class AgendaSettings(Model):
     max_external_guests: PositiveInt = 10
 
 
+class ReviewSettings(Model):
+    """How the review (`callplan report`) judges a meeting when it is recorded as held."""
+
+    # the customer could be ready: the agenda reached them at least this long before the
+    # meeting (or, for a meeting they organised, the seller had the draft that long before)
+    customer_ready_hours: float = Field(default=24, ge=0, le=24 * 90)
+
+
 class Rules(Model):
     """Which meetings are customer meetings."""
 
@@ -140,6 +148,7 @@ class Settings(Model):
     prep: PrepSettings = PrepSettings()
     debrief: DebriefSettings = DebriefSettings()
     agenda: AgendaSettings = AgendaSettings()
+    review: ReviewSettings = ReviewSettings()
     rules: Rules = Rules()
     # customer name -> the e-mail domains and addresses that belong to it
     customers: dict[str, tuple[str, ...]] = {}

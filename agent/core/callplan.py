@@ -74,6 +74,13 @@ class CallPlan:
     other: tuple[str, ...] = field(default=())
     withheld: tuple[str, ...] = ()  # lines under a shared section's heading that were not shared
 
+    @property
+    def written(self) -> bool:
+        """Did the seller write anything at all into the form, shared or private?"""
+        return self.shared.written or any(
+            (self.readiness, self.asks, self.risks, self.notes, self.other, self.withheld)
+        )
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 

@@ -68,6 +68,11 @@ class Debrief:
     next_meeting: str = ""
     openers: tuple[str, ...] = ()
     notes: str = ""
+    # the quick check, private: "yes", "partly", "no", "unsure" (learned only), "" unanswered
+    our_goals: str = ""
+    their_goals: str = ""
+    more: str = ""  # could we have achieved more
+    learned: str = ""  # did they learn something that mattered to them
     # private notes: unknown headings, marked and held-back text
     other: tuple[str, ...] = field(default=())
     withheld: tuple[str, ...] = ()  # lines under a shared section's heading that were not shared
@@ -91,6 +96,34 @@ class Debrief:
         """At least one next step was recorded, and every one of them has a date."""
         steps = self.steps()
         return bool(steps) and all(item.due is not None for item in steps)
+
+    @property
+    def both_goals(self) -> bool | None:
+        """Did both sides reach their goals? None while it cannot be told: no answer says no
+        and one of the two is unanswered."""
+        answers = (self.our_goals, self.their_goals)
+        if any(answer not in ("", "yes") for answer in answers):
+            return False
+        return True if all(answers) else None
+
+    @property
+    def could_do_more(self) -> bool | None:
+        return {"yes": True, "no": False}.get(self.more)
+
+    @property
+    def they_learned(self) -> bool | None:
+        """None when unanswered or "don't know"."""
+        return {"yes": True, "no": False}.get(self.learned)
+
+    @property
+    def handle_better(self) -> bool | None:
+        """Should we have asked or handled something better? Yes when the seller wrote what
+        they would do differently; no when they answered the quick check and left that empty;
+        else unknown."""
+        if self.differently.strip():
+            return True
+        answered = any((self.our_goals, self.their_goals, self.more, self.learned))
+        return False if answered else None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=_json_default, sort_keys=True)

@@ -38,6 +38,10 @@ class Held:
     settled: Shared | None = (
         None  # the shared part of the last earlier version that had settled, if any
     )
+    # Readiness, judged once when the meeting is recorded as held (agent.loop.readiness);
+    # None: unknown (held before callplan judged it, or seen only through its debrief).
+    we_ready: bool | None = None  # the seller had written a call plan before it started
+    they_ready: bool | None = None  # the agenda (or the draft) was out early enough
 
     @property
     def debriefed(self) -> bool:

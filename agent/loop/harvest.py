@@ -3,7 +3,8 @@
 Each cycle, after the mirror is up to date and before planning:
 - every customer meeting of the mirror that has ended is recorded as held, with whether a
   later meeting with the same customer is on the calendar within the horizon (judged until
-  the end of the meeting's local day; once seen, it stays seen);
+  the end of the meeting's local day; once seen, it stays seen), and, once, with whether we
+  were ready and the customer could be (agent.core.readiness);
 - every debrief block that is over, for `debrief.harvest_days` after its meeting, is read
   back. A block still in the mirror costs nothing. A block outside it (the mirror reaches
   back only to yesterday) is re-read by reference, one request, when the provider reported
@@ -37,6 +38,7 @@ from agent.core.fingerprint import edited_content
 from agent.core.held import Held
 from agent.core.history import Carryover, History, Past
 from agent.core.model import BodyFormat, Delta, Event, Kind
+from agent.core.readiness import customer_could_be_ready, we_were_ready
 from agent.plan.classify import Classifier
 from agent.state.store import Artifact, CalendarKey, Store
 from agent.text.debrief import carryover, parse
@@ -54,6 +56,11 @@ class _Seen(TypedDict):
     end: datetime
     externals: tuple[str, ...]
     next_scheduled: bool
+
+
+class _Ready(TypedDict):
+    we_ready: bool
+    they_ready: bool
 
 
 class Harvester:
@@ -122,11 +129,28 @@ class Harvester:
                 row = replace(existing, **seen)
             else:
                 row = Held(
-                    calendar=key.calendar, meeting_key=meeting.key, account=key.account, **seen
+                    calendar=key.calendar,
+                    meeting_key=meeting.key,
+                    account=key.account,
+                    **seen,
+                    **self._readiness(key, meeting),
                 )
             if row != existing:
                 self.store.save_held(row)
                 held[meeting.key] = row
+
+    def _readiness(self, key: CalendarKey, meeting: Event) -> _Ready:
+        """Whether we were ready and the customer could be, judged once, as the meeting is first
+        recorded as held (agent.core.readiness)."""
+        plan = self.store.plans(key).get(meeting.key)
+        lead = timedelta(hours=self.settings.review.customer_ready_hours)
+        written = self.store.agenda_written(key, meeting.key)
+        return {
+            "we_ready": we_were_ready(meeting.start, plan),
+            "they_ready": customer_could_be_ready(
+                meeting.start, not meeting.self_is_organizer, written, lead
+            ),
+        }
 
     def _day_end(self, when: datetime) -> datetime:
         zone = self.settings.timezone

@@ -10,7 +10,13 @@ The figures (docs/review.md defines each one for the reader):
 - open / overdue commitments: the commitments not ticked done in the latest written debrief
   of each seller with each customer met in the period; overdue when their date is before
   today;
-- customers and meetings per customer.
+- customers and meetings per customer;
+- the practice's questions, each a Tally (yes, of the meetings where it is known: an
+  unanswered question is unknown, never "no"): both sides' goals met, could have achieved more,
+  should have asked or handled something better, the customer learned something that mattered
+  (the debrief's quick check); next steps written down and the next meeting booked, both
+  (known for every meeting); we were ready and the customer could be (judged when the meeting
+  was recorded as held: agent.core.readiness).
 """
 
 from __future__ import annotations
@@ -27,6 +33,23 @@ from agent.state.store import Store
 
 
 @dataclass(frozen=True)
+class Tally:
+    """A yes/no question over meetings: how many say yes, of how many where it is known."""
+
+    yes: int = 0
+    known: int = 0
+
+    @property
+    def share(self) -> float | None:
+        """yes / known, None when it is known for no meeting."""
+        return self.yes / self.known if self.known else None
+
+    @property
+    def no(self) -> int:
+        return self.known - self.yes
+
+
+@dataclass(frozen=True)
 class Figures:
     meetings: int = 0
     debriefed: int = 0
@@ -36,6 +59,13 @@ class Figures:
     open_ours: int = 0
     overdue: int = 0
     customers: int = 0
+    both_goals: Tally = Tally()
+    more: Tally = Tally()
+    better: Tally = Tally()
+    learned: Tally = Tally()
+    closed: Tally = Tally()  # next steps written down and the next meeting booked
+    we_ready: Tally = Tally()
+    they_ready: Tally = Tally()
 
     def share(self, count: int) -> float | None:
         """count / meetings, None when there were no meetings."""
@@ -139,6 +169,23 @@ def _open_commitments(
     return counts
 
 
+# each question of the practice, asked of one held meeting: True, False, or None (unknown)
+QUESTIONS: dict[str, Callable[[Held], bool | None]] = {
+    "both_goals": lambda row: row.debrief.both_goals if row.debrief else None,
+    "more": lambda row: row.debrief.could_do_more if row.debrief else None,
+    "better": lambda row: row.debrief.handle_better if row.debrief else None,
+    "learned": lambda row: row.debrief.they_learned if row.debrief else None,
+    "closed": lambda row: row.next_scheduled and bool(row.debrief and row.debrief.steps()),
+    "we_ready": lambda row: row.we_ready,
+    "they_ready": lambda row: row.they_ready,
+}
+
+
+def _tally(rows: Sequence[Held], question: Callable[[Held], bool | None]) -> Tally:
+    answers = [answer for answer in map(question, rows) if answer is not None]
+    return Tally(sum(answers), len(answers))
+
+
 def _figures(rows: Sequence[Held], commitments: dict[Pair, tuple[int, int, int]]) -> Figures:
     pairs = {(row.account, row.customer) for row in rows}
     totals = [commitments.get(pair, (0, 0, 0)) for pair in pairs]
@@ -153,6 +200,7 @@ def _figures(rows: Sequence[Held], commitments: dict[Pair, tuple[int, int, int]]
         open_ours=sum(t[1] for t in totals),
         overdue=sum(t[2] for t in totals),
         customers=len({row.customer for row in rows}),
+        **{name: _tally(rows, question) for name, question in QUESTIONS.items()},
     )
 
 

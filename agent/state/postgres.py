@@ -198,6 +198,10 @@ MIGRATIONS: list[tuple[str, tuple[str, ...]]] = [
             "CREATE INDEX runs_due ON runs (next_at)",
         ),
     ),
+    (
+        "the review's readiness of each held meeting (unknown for meetings held before)",
+        ("ALTER TABLE held ADD COLUMN we_ready boolean, ADD COLUMN they_ready boolean",),
+    ),
 ]
 
 SCHEMA_VERSION = """CREATE TABLE IF NOT EXISTS schema_version (

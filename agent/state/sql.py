@@ -17,6 +17,7 @@ from agent.core.debrief import Debrief, Shared
 from agent.core.errors import StateError
 from agent.core.held import Held
 from agent.core.model import AgendaTag, Delta, Event, Kind, Window
+from agent.core.readiness import AgendaWritten
 from agent.state.codec import dump_event, load_event
 from agent.state.store import (
     Applied,
@@ -136,6 +137,8 @@ HELD_COLUMNS = (
     "checked_at",
     "changed_at",
     "settled",
+    "we_ready",
+    "they_ready",
 )
 CALL_PLAN_COLUMNS = (
     "account",
@@ -456,6 +459,8 @@ class SqlStore(Store):
                     times,
                     externals=tuple(json.loads(row["externals"])),
                     next_scheduled=bool(row["next_scheduled"]),
+                    we_ready=_flag(row["we_ready"]),
+                    they_ready=_flag(row["they_ready"]),
                     debrief=Debrief.from_json(row["debrief"]) if row["debrief"] else None,
                     settled=Shared.from_json(row["settled"]) if row["settled"] else None,
                 )
@@ -482,6 +487,8 @@ class SqlStore(Store):
                     stamp(held.checked_at),
                     stamp(held.changed_at),
                     held.settled.to_json() if held.settled else None,
+                    held.we_ready,
+                    held.they_ready,
                 ],
             )
             sql.run(NEW_GENERATION, [held.account])
@@ -557,6 +564,19 @@ class SqlStore(Store):
                     counts[row["meeting_key"]] = counts.get(row["meeting_key"], 0) + 1
             return counts
 
+    def agenda_written(self, key: CalendarKey, meeting_key: str) -> AgendaWritten:
+        with self.reading("read when the agenda was written") as sql:
+            sent = sql.rows(
+                f"SELECT min(at) AS at FROM audit WHERE {IN_CALENDAR} AND kind = ? AND "
+                "meeting_key = ? AND action = 'write agenda'",
+                [*key, Kind.AGENDA.value, meeting_key],
+            )
+            drafted = sql.rows(
+                f"SELECT min(at) AS at FROM previews WHERE {IN_CALENDAR} AND meeting_key = ?",
+                [*key, meeting_key],
+            )
+            return AgendaWritten(unstamp(sent[0]["at"]), unstamp(drafted[0]["at"]))
+
     def calendars(self, account: str) -> list[str]:
         with self.reading("read the calendars") as sql:
             rows = sql.rows(
@@ -609,6 +629,11 @@ class SqlStore(Store):
                     status.planning,
                 ],
             )
+
+
+def _flag(value: int | bool | None) -> bool | None:
+    """A yes/no/unknown column: SQLite keeps it as 0, 1 or NULL, PostgreSQL as a boolean."""
+    return None if value is None else bool(value)
 
 
 def _plan_state(row: dict[str, Any]) -> PlanState | None:

@@ -177,6 +177,16 @@ def _migration_7(db: sqlite_utils.Database) -> None:
     )
 
 
+def _migration_8(db: sqlite_utils.Database) -> None:
+    """The review's readiness of each held meeting: whether the seller had written a call plan
+    before it, and whether the agenda reached the customer early enough. Meetings held before
+    have neither: unknown."""
+    db.executescript(
+        "ALTER TABLE held ADD COLUMN we_ready INTEGER; ALTER TABLE held ADD COLUMN they_ready "
+        "INTEGER;"
+    )
+
+
 # Numbered migrations: index i upgrades a database at user_version i to i + 1. Append only.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_1,
@@ -186,6 +196,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_5,
     _migration_6,
     _migration_7,
+    _migration_8,
 ]
 
 

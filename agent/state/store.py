@@ -30,6 +30,7 @@ from agent.core.clock import Deadline
 from agent.core.held import Held
 from agent.core.history import Record
 from agent.core.model import Delta, Event, Kind, Window
+from agent.core.readiness import AgendaWritten
 
 
 class CalendarKey(NamedTuple):
@@ -232,6 +233,12 @@ class Store(ABC):
     def agenda_rewrites(self, key: CalendarKey, since: datetime) -> dict[str, int]:
         """By meeting, how many times callplan rewrote an agenda already in the invitation since
         `since` (the audit log knows: the first insertion is not a rewrite)."""
+
+    @abstractmethod
+    def agenda_written(self, key: CalendarKey, meeting_key: str) -> AgendaWritten:
+        """When callplan first wrote the meeting's agenda into its invitation (the audit log
+        knows), and first wrote a preview into its prep (the previews kept until
+        `forget_plans`)."""
 
     @abstractmethod
     def calendars(self, account: str) -> list[str]:

@@ -2,8 +2,10 @@
 
 The form reader (agent.text.form) does the reading; this module describes the debrief form to
 it and turns what it read into a Debrief: commitments with their dates, the objective of the
-next meeting, the private notes. Only the commitment items and the first line of the primary
-objective are shared, in the next meeting's agenda; everything else stays in the prep.
+next meeting, the private notes, the quick check's one-word answers (agent.text.answers). Only
+the commitment items and the first line of the primary objective are shared, in the next
+meeting's agenda; the rest stays in the prep, except the quick check, which only the review
+(`callplan report`) counts: no prep and no agenda shows it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dateutil import parser as date_parser
 
 from agent.core.debrief import Debrief, Item, Shared
 from agent.core.history import Agreed, Carryover, Commitment
+from agent.text.answers import YES_NO, YES_NO_UNSURE, YES_PARTLY_NO, answer
 from agent.text.form import BOX, Form, Read, Section
 
 DateOrder = Literal["day-first", "month-first"]
@@ -26,6 +29,53 @@ DateOrder = Literal["day-first", "month-first"]
 # "Customer:" line in a private note does not open one.
 DEBRIEF = Form(
     [
+        # the quick check: private, one word each (agent.text.answers reads the answers)
+        Section("quick", ("Quick check", "Quick self-check", "Self-assessment", "Self check")),
+        Section(
+            "our_goals",
+            (
+                "Our goals met",
+                "Our goals",
+                "We met our goals",
+                "We reached our goals",
+                "Our objectives met",
+                "Goals met, us",
+            ),
+        ),
+        Section(
+            "their_goals",
+            (
+                "Their goals met",
+                "Their goals",
+                "They met their goals",
+                "They reached their goals",
+                "Customer goals met",
+                "Their objectives met",
+                "Goals met, them",
+                "Goals met, customer",
+            ),
+        ),
+        Section(
+            "more",
+            (
+                "Could we have achieved more",
+                "Could we have done more",
+                "Could have achieved more",
+                "Could have done more",
+                "Achieved more",
+            ),
+        ),
+        Section(
+            "learned",
+            (
+                "Did they learn something that mattered to them",
+                "Did they learn something",
+                "They learned something",
+                "They learned something that mattered",
+                "Customer learned something",
+                "Learned something",
+            ),
+        ),
         Section(
             "liked",
             (
@@ -273,6 +323,10 @@ def parse(
         next_meeting=found.text("next_meeting"),
         openers=found.lines("openers"),
         notes=found.text("notes"),
+        our_goals=answer(found.text("our_goals"), YES_PARTLY_NO),
+        their_goals=answer(found.text("their_goals"), YES_PARTLY_NO),
+        more=answer(found.text("more"), YES_NO),
+        learned=answer(found.text("learned"), YES_NO_UNSURE),
         other=found.other,
         withheld=found.withheld,
     )

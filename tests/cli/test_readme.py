@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tempfile
 import tomllib
 from datetime import timedelta
 from pathlib import Path
@@ -29,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 ARTIFACTS = DOCS / "artifacts.md"
+REVIEW, REVIEW_PAGE = DOCS / "review.md", DOCS / "review-example.html"
 ARCHITECTURE = DOCS / "architecture.md"
 PATTERN = re.compile(r"(<!-- example: (\w+) -->\n)(.*?)(<!-- end example -->)", re.S)
 # a path inside the repository, as the documents quote it: `agent/sync/engine.py`, `tests/faults/`
@@ -85,6 +87,24 @@ def plan_examples() -> dict[str, str]:
     return {"plan": plan, "invitation": world.get(event).description}
 
 
+def review_examples(folder: Path) -> dict[str, str]:
+    """The review of a seeded history (tests/unit/test_report.py's, worked out by hand): the
+    terminal's tables for docs/review.md, and the HTML page of docs/review-example.html."""
+    from agent.cli.report_view import to_html, to_text
+    from agent.config.settings import parse
+    from agent.review.report import from_store
+    from agent.state.sqlite import SqliteStore
+    from tests.unit.test_report import CONFIG, NOW, PRACTICE_SEEDED
+
+    store = SqliteStore(folder / "state.db")
+    for held in PRACTICE_SEEDED:
+        store.save_held(held)
+    review = from_store(store, parse(CONFIG, folder / "config.toml").accounts, NOW, 28)
+    store.close()
+    tables = "\n".join(line.rstrip() for line in to_text(review).strip("\n").split("\n"))
+    return {"review": tables, "page": to_html(review)}
+
+
 def rendered(text: str, found: dict[str, str]) -> str:
     return PATTERN.sub(
         lambda m: f"{m.group(1)}```text\n{found[m.group(2)]}\n```\n{m.group(4)}", text
@@ -109,6 +129,16 @@ def test_the_readmes_call_plan_and_its_invitation_are_what_callplan_makes() -> N
     )
 
 
+def test_the_reviews_example_is_what_callplan_report_shows(tmp_path: Path) -> None:
+    text = REVIEW.read_text()
+    assert set(m.group(2) for m in PATTERN.finditer(text)) == {"review"}
+    found = review_examples(tmp_path)
+    assert "Are we ready? Is the customer ready?" in found["page"]
+    assert rendered(text, found) == text and REVIEW_PAGE.read_text() == found["page"], (
+        "docs/review.md or its example page is stale: run python -m tests.cli.test_readme --write"
+    )
+
+
 def test_ci_runs_the_readme_test_command() -> None:
     command = subprocess.run(
         [
@@ -130,6 +160,10 @@ def test_ci_runs_the_readme_test_command() -> None:
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
     ARTIFACTS.write_text(rendered(ARTIFACTS.read_text(), examples()))
     README.write_text(rendered(README.read_text(), plan_examples()))
+    with tempfile.TemporaryDirectory() as folder:
+        reviewed = review_examples(Path(folder))
+    REVIEW.write_text(rendered(REVIEW.read_text(), reviewed))
+    REVIEW_PAGE.write_text(reviewed["page"])
 
 
 def test_the_configuration_example_is_valid() -> None:

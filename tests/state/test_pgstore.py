@@ -8,6 +8,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -342,6 +343,29 @@ def test_a_database_keyed_by_joined_strings_is_split_into_account_and_calendar(
     assert pgstore.migrate(state) == (2, len(pgstore.MIGRATIONS))
     with closing(PostgresStore(state)) as store:
         assert_split(store)
+
+
+def test_meetings_held_before_readiness_was_judged_have_it_unknown(
+    postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database at schema 6 gains the readiness columns on migrate; its held meetings have
+    them unknown."""
+    state = PostgresState(url=postgres.create_database())
+    monkeypatch.setattr(pgstore, "MIGRATIONS", pgstore.MIGRATIONS[:6])
+    pgstore.migrate(state)
+    with psycopg.connect(state.url, autocommit=True) as connection:
+        connection.execute(
+            'INSERT INTO held (account, calendar, meeting_key, customer, start, "end") VALUES '
+            "('alex', 'cal', 'm1', 'globex.example', %s, %s)",
+            (at(0, 10), at(0, 11)),
+        )
+    monkeypatch.undo()
+    assert pgstore.migrate(state) == (6, len(pgstore.MIGRATIONS))
+    with closing(PostgresStore(state)) as store:
+        (row,) = store.held()
+        assert (row.we_ready, row.they_ready) == (None, None)
+        store.save_held(replace(row, we_ready=True, they_ready=False))
+        assert [(held.we_ready, held.they_ready) for held in store.held()] == [(True, False)]
 
 
 def test_many_migrators_at_once_apply_each_migration_once(postgres: PostgresServer) -> None:

@@ -23,6 +23,7 @@ from agent.core.clock import Deadline, Rule
 from agent.core.errors import StateError
 from agent.core.held import Held
 from agent.core.model import Delta, Kind, Source, Window
+from agent.core.readiness import AgendaWritten
 from agent.state.codec import dump_event, load_event
 from agent.state.sqlite import MIGRATIONS, SqliteStore
 from agent.state.store import (
@@ -354,6 +355,8 @@ class TestContract:
             settled=parse(
                 "Primary objective of the next meeting:\nAgree the scope\n", at(0, 10).date()
             ).shared,
+            we_ready=True,
+            they_ready=False,
         )
         earlier = Held("work", "m0", "bo", "initech.example", "Initech", at(-1, 10), at(-1, 11))
         store.save_held(first)
@@ -367,6 +370,11 @@ class TestContract:
             and first.settled.objective
         )
         assert store.held()[1].changed_at == at(0, 12, 30)
+        # readiness: yes, no and unknown, each as it was saved
+        assert [(row.we_ready, row.they_ready) for row in store.held()] == [
+            (None, None),
+            (True, False),
+        ]
         store.save_held(replace(first, debrief=None, debrief_content="", next_scheduled=False))
         assert store.held(account="alex") == [
             replace(first, debrief=None, debrief_content="", next_scheduled=False)
@@ -470,6 +478,24 @@ class TestContract:
         written = [a.inputs for a in store.artifacts(key) if a.kind is Kind.AGENDA]
         assert written[0] == "i1" and len(written[1]) == 16  # from the tag callplan wrote
         assert [a.record().inputs for a in store.artifacts(key) if a.kind is Kind.AGENDA] == written
+
+    def test_when_an_agenda_was_first_written_comes_from_the_audit_log(
+        self, backend: Backend
+    ) -> None:
+        world = World(store=backend.open, now=at(0, 7))
+        ours = world.add(meeting("Globex", at(1, 10)))
+        eli = "eli@initech.example"
+        theirs = world.add(meeting("Initech", at(2, 10), guests=(eli,), organizer=eli))
+        key = CalendarKey("alex", "memory")
+        assert world.store.agenda_written(key, ours.key) == AgendaWritten(None, None)
+        world.cycle()  # our agenda goes out; theirs is a draft in the prep
+        world.now = at(0, 9)
+        world.calendar.person_edit(ours.ref, end=at(1, 11, 30))
+        world.cycle()  # a rewrite: the agenda was first written at 7:00 all the same
+        sent = world.store.agenda_written(key, ours.key)
+        assert sent == AgendaWritten(at(0, 7), at(0, 7))
+        assert world.store.agenda_written(key, theirs.key) == AgendaWritten(None, at(0, 7))
+        assert world.store.agenda_written(CalendarKey("bo", "memory"), ours.key) == (None, None)
 
     def test_run_status_round_trips(self, backend: Backend) -> None:
         store = backend.open()
@@ -734,17 +760,30 @@ def test_the_lock_file_is_private(tmp_path: Path) -> None:
     store.close()
 
 
-def test_a_calendar_from_before_plans_were_kept_has_no_last_plan(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
+def migrated_from(path: Path, version: int, *rows: tuple[str, list[object]]) -> SqliteStore:
+    """The store on a SQLite file that an earlier callplan left at schema `version`, holding
+    `rows` (each a statement and its parameters), opened (and so migrated) by this one."""
     old = sqlite_utils.Database(sqlite3.connect(path))
-    for number in range(5):
+    for number in range(version):
         MIGRATIONS[number](old)
-    old.execute("PRAGMA user_version = 5")
-    old.execute("INSERT INTO calendars (account, calendar, cursor) VALUES ('bo', 'cal', 'c1')")
-    old.execute("INSERT INTO runs (account, changes) VALUES ('bo', 2)")
+    old.execute(f"PRAGMA user_version = {version}")
+    for statement, parameters in rows:
+        old.execute(statement, parameters)
     old.conn.commit()
     old.close()
     store = SqliteStore(path)
+    assert store.migration == (version, len(MIGRATIONS))
+    return store
+
+
+def test_a_calendar_from_before_plans_were_kept_has_no_last_plan(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = migrated_from(
+        path,
+        5,
+        ("INSERT INTO calendars (account, calendar, cursor) VALUES ('bo', 'cal', 'c1')", []),
+        ("INSERT INTO runs (account, changes) VALUES ('bo', 2)", []),
+    )
     assert store.planning(CAL) == Planning(None, 0)
     assert store.run_status("bo") == RunStatus("bo", changes=2, planning="")
     store.close()
@@ -752,13 +791,9 @@ def test_a_calendar_from_before_plans_were_kept_has_no_last_plan(tmp_path: Path)
 
 def test_run_status_keeps_the_backlog_and_an_old_database_gains_the_column(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    old = sqlite_utils.Database(sqlite3.connect(path))
-    MIGRATIONS[0](old)
-    old.execute("PRAGMA user_version = 1")
-    old.execute("INSERT INTO runs (account, last_error, failures) VALUES ('alex', 'boom', 2)")
-    old.conn.commit()
-    old.close()
-    store = SqliteStore(path)
+    store = migrated_from(
+        path, 1, ("INSERT INTO runs (account, last_error, failures) VALUES ('alex', 'boom', 2)", [])
+    )
     assert store.run_status("alex") == RunStatus("alex", last_error="boom", failures=2, backlog=0)
     store.save_run_status(RunStatus("alex", changes=3, backlog=9))
     assert store.run_status("alex").backlog == 9
@@ -819,20 +854,22 @@ def test_an_integrity_check_that_fails_on_several_lines_is_reported_on_one(tmp_p
 def test_held_meetings_from_before_settling_still_read_and_count_as_settled(tmp_path: Path) -> None:
     """A schema-3 database (no settling columns) gains them; its debriefs count as settled."""
     path = tmp_path / "state.db"
-    old = sqlite_utils.Database(sqlite3.connect(path))
-    for number in range(3):
-        MIGRATIONS[number](old)
-    old.execute("PRAGMA user_version = 3")
     written = parse("Commitment, us:\n- send pricing by Fri", date(2030, 3, 18))
-    old.execute(
-        'INSERT INTO held (calendar, meeting_key, account, customer, start, "end", debrief, '
-        "debrief_content, debriefed_at) VALUES ('alex|cal', 'm1', 'alex', 'globex.example', ?, ?, "
-        "?, 'abc', ?)",
-        [at(0, 10).isoformat(), at(0, 11).isoformat(), written.to_json(), at(0, 12).isoformat()],
+    store = migrated_from(
+        path,
+        3,
+        (
+            'INSERT INTO held (calendar, meeting_key, account, customer, start, "end", debrief, '
+            "debrief_content, debriefed_at) VALUES ('alex|cal', 'm1', 'alex', 'globex.example', "
+            "?, ?, ?, 'abc', ?)",
+            [
+                at(0, 10).isoformat(),
+                at(0, 11).isoformat(),
+                written.to_json(),
+                at(0, 12).isoformat(),
+            ],
+        ),
     )
-    old.conn.commit()
-    old.close()
-    store = SqliteStore(path)
     (row,) = store.held()
     assert row.debrief == written and row.changed_at is None and row.settled is None
     assert row.settled_by(at(0, 12), timedelta(minutes=30))
@@ -868,16 +905,7 @@ def test_a_database_keyed_by_joined_strings_is_split_into_account_and_calendar(
 ) -> None:
     """A schema-4 database, its calendars keyed by "account|calendar", migrates on open."""
     path = tmp_path / "state.db"
-    old = sqlite_utils.Database(sqlite3.connect(path))
-    for number in range(4):
-        MIGRATIONS[number](old)
-    old.execute("PRAGMA user_version = 4")
-    for statement in old_rows():
-        old.execute(statement)
-    old.conn.commit()
-    old.close()
-    store = SqliteStore(path)
-    assert store.migration == (4, len(MIGRATIONS))
+    store = migrated_from(path, 4, *((statement, []) for statement in old_rows()))
     assert_split(store)
     store.close()
 
@@ -888,20 +916,35 @@ def test_a_database_from_before_call_plans_gains_them_and_keeps_its_agendas(
     """A schema-5 database gains the call plans, the previews and the agenda's inputs column:
     its agenda records say nothing of what they carry (an earlier callplan wrote them)."""
     path = tmp_path / "state.db"
-    old = sqlite_utils.Database(sqlite3.connect(path))
-    for number in range(5):
-        MIGRATIONS[number](old)
-    old.execute("PRAGMA user_version = 5")
-    old.execute(
-        "INSERT INTO artifacts (account, calendar, kind, meeting_key, ref, created_at, updated_at)"
-        " VALUES ('alex', 'cal', 'agenda', 'm1', 'r1', ?, ?)",
-        [at(0, 9).isoformat(), at(0, 9).isoformat()],
+    store = migrated_from(
+        path,
+        5,
+        (
+            "INSERT INTO artifacts (account, calendar, kind, meeting_key, ref, created_at, "
+            "updated_at) VALUES ('alex', 'cal', 'agenda', 'm1', 'r1', ?, ?)",
+            [at(0, 9).isoformat(), at(0, 9).isoformat()],
+        ),
     )
-    old.conn.commit()
-    old.close()
-    store = SqliteStore(path)
-    assert store.migration == (5, len(MIGRATIONS))
     (agenda,) = store.artifacts()
     assert agenda.inputs == "" and agenda.record().inputs == ""
     assert store.plans(CalendarKey("alex", "cal")) == {} and store.previews(CAL) == {}
+    store.close()
+
+
+def test_meetings_held_before_readiness_was_judged_have_it_unknown(tmp_path: Path) -> None:
+    """A schema-7 database gains the readiness columns; its held meetings have them unknown."""
+    path = tmp_path / "state.db"
+    store = migrated_from(
+        path,
+        7,
+        (
+            'INSERT INTO held (account, calendar, meeting_key, customer, start, "end") VALUES '
+            "('alex', 'cal', 'm1', 'globex.example', ?, ?)",
+            [at(0, 10).isoformat(), at(0, 11).isoformat()],
+        ),
+    )
+    (row,) = store.held()
+    assert (row.we_ready, row.they_ready) == (None, None)
+    store.save_held(replace(row, we_ready=False, they_ready=True))
+    assert [(row.we_ready, row.they_ready) for row in store.held()] == [(False, True)]
     store.close()
