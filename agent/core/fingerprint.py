@@ -9,6 +9,7 @@ so it is answered once, here.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 from agent.core.htmltext import plain_text
 from agent.core.model import Event, Kind
@@ -40,9 +41,15 @@ def block_fingerprint(title: str, text: str) -> str:
     return words_fingerprint(f"{title}\n{text}")
 
 
-def words_fingerprint(text: str) -> str:
-    """The fingerprint of the words of a text, white space aside."""
-    return digest(" ".join(text.split()))  # one line, single spaces: already normal
+def words(text: str) -> str:
+    """The words of a text, white space aside: one line, single spaces (already normal)."""
+    return " ".join(text.split())
+
+
+def words_fingerprint(text: str, words: Callable[[str], str] = words) -> str:
+    """The fingerprint of the words of a text, white space aside (`words`: how to find them,
+    as `words` does)."""
+    return digest(words(text))
 
 
 def observed_fingerprint(block: Event) -> str:

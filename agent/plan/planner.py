@@ -101,7 +101,8 @@ class _NewBlock(NamedTuple):
 
 
 class LineMemo:
-    """`block_fingerprint` for the texts one plan renders, remembering each line's normal form.
+    """`block_fingerprint` (and the words of a text) for the texts one plan renders,
+    remembering each line's normal form.
 
     Whitespace runs never span a line break unnoticed: a text's words are the words of its
     lines, so normalising line by line and joining the non-empty results gives the same
@@ -115,15 +116,43 @@ class LineMemo:
         self._lines: dict[str, str] = {}
 
     def fingerprint(self, title: str, text: str) -> str:
+        return digest(self.words(f"{title}\n{text}"))
+
+    def words(self, text: str) -> str:
+        """The words of `text`, white space aside: `words(text)` (agent.core.fingerprint)."""
         lines = self._lines
         normal = []
-        for line in f"{title}\n{text}".split("\n"):
+        for line in text.split("\n"):
             words = lines.get(line)
             if words is None:
                 words = lines[line] = " ".join(line.split())
             if words:
                 normal.append(words)
-        return digest(" ".join(normal))
+        return " ".join(normal)
+
+
+class _PreviewText:
+    """A prep's preview text, rendered when first asked for (for its fingerprint, or for the
+    block it goes into) and then kept: a plan renders it once at most."""
+
+    __slots__ = ("_renderer", "_context", "_latest", "_preview", "_text")
+
+    def __init__(
+        self, renderer: Renderer, context: MeetingContext, latest: MeetingContext, preview: Preview
+    ) -> None:
+        self._renderer, self._context, self._latest, self._preview = (
+            renderer,
+            context,
+            latest,
+            preview,
+        )
+        self._text: str | None = None
+
+    def __call__(self) -> str:
+        if self._text is None:
+            preview = self._preview._replace(agenda=self._renderer.agenda(self._latest))
+            self._text = self._renderer.preview(self._context, preview)
+        return self._text
 
 
 def plan(
@@ -602,7 +631,11 @@ class _Planner:
         carry = context.carry
         if carry is not None and carry.pending is not None:
             carry = carry.carrying(carry.pending)
-        latest = context._replace(plan=state.latest, carry=carry)
+        latest = (
+            context
+            if (state.latest, carry) == (context.plan, context.carry)
+            else context._replace(plan=state.latest, carry=carry)
+        )
         settles = state.settles_at if state.pending is not None else None
         preview = Preview(
             decision.status,
@@ -612,14 +645,10 @@ class _Planner:
             else None,
             state.withheld,
         )
-
-        def text() -> str:
-            return self.renderer.preview(
-                context, preview._replace(agenda=self.renderer.agenda(latest))
-            )
-
+        text = _PreviewText(self.renderer, context, latest, preview)
         fingerprint = self.renderer.remember(
-            ("preview", context, latest, preview), lambda: splice.preview_fingerprint(text())
+            ("preview", context, latest, preview),
+            lambda: splice.preview_fingerprint(text(), self._memo.words),
         )
         return blocks.Preview(fingerprint, text)
 

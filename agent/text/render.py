@@ -16,10 +16,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
+from types import CodeType
 from typing import NamedTuple
 
 from jinja2 import (
     BaseLoader,
+    BytecodeCache,
     ChoiceLoader,
     DictLoader,
     FileSystemLoader,
@@ -28,17 +30,21 @@ from jinja2 import (
     Undefined,
     select_autoescape,
 )
+from jinja2.bccache import Bucket
 from jinja2.runtime import LoopContext
 from jinja2.sandbox import SandboxedEnvironment
 
 from agent.core.callplan import PlanShared, Topic
 from agent.core.errors import ConfigError
 from agent.core.history import Agreed, Carryover, Commitment
+from agent.text.reads import Reader, fields_read, reader
 from agent.text.splice import neutralise
 
 TEMPLATES = ("prep.txt.j2", "preview.txt.j2", "agenda.txt.j2", "agenda.html.j2", "debrief.txt.j2")
 # how an agenda words what a debrief agreed: `agreed.commitment(c)`, `agreed.part(a)`
 MACROS = "agreed.j2"
+RENDERINGS = 256  # the latest renderings of each template that are remembered
+SOURCES = 64  # the template sources a process keeps compiled (and what they read)
 
 
 def default_templates_dir() -> Path:
@@ -175,6 +181,43 @@ class _Sandbox(SandboxedEnvironment):
         return super().getattr(obj, attribute)
 
 
+# The variables each template is given: the meeting (m), and to the preview the Preview (p).
+_GIVEN: dict[str, dict[str, type]] = {
+    **{name: {"m": MeetingContext} for name in TEMPLATES},
+    "preview.txt.j2": {"m": MeetingContext, "p": Preview},
+}
+# What a rendering is remembered by always holds the meeting's time zone: every time a
+# template is given is in it, and times compare equal across zones, which print differently.
+_ALWAYS = {"m": ("timezone",)}
+# What tells one meeting from another: a template that reads any of it (or the whole meeting)
+# renders a text of its own for nearly every meeting, and is not worth remembering.
+_PER_MEETING = frozenset({"title", "start", "end"})
+
+
+class _Compiled(BytecodeCache):
+    """Templates compiled once a process: a renderer over the same sources (a new one on each
+    configuration reload, cluster apply or command) takes their code from here instead of
+    compiling them again. Every renderer's environment is configured alike, so the code of a
+    source is the same for all. The `SOURCES` latest sources are kept."""
+
+    def __init__(self) -> None:
+        self._code: dict[tuple[str, str], CodeType] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        bucket.code = self._code.get((bucket.key, bucket.checksum))
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        assert bucket.code is not None
+        self._code[(bucket.key, bucket.checksum)] = bucket.code
+        if len(self._code) > SOURCES:
+            self._code.pop(next(iter(self._code)), None)
+
+
+_COMPILED = _Compiled()
+# what each template source reads of its variables (see Renderer._readers), by name and source
+_READERS: dict[tuple[str, str], tuple[Reader, ...] | None] = {}
+
+
 @functools.lru_cache(maxsize=1024)  # a few meeting lengths recur across thousands of meetings
 def agenda_items(minutes: int, follow_up: bool) -> tuple[AgendaItem, ...]:
     """A short timed agenda that fits the meeting's length (minutes add up to it)."""
@@ -250,6 +293,7 @@ class Renderer:
             loader=ChoiceLoader(loaders),
             autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
             undefined=StrictUndefined,
+            bytecode_cache=_COMPILED,
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
@@ -264,17 +308,40 @@ class Renderer:
             raise ConfigError(f"template error: {exc}", where=where) from None
         # what Template.render() copies out of each template's globals (a ChainMap) every call
         self._globals = {name: dict(template.globals) for name, template in self._templates.items()}
-        self.digest = self._digest()
+        sources = {
+            name: self._env.loader.get_source(self._env, name)[0]  # type: ignore[union-attr]
+            for name in (*TEMPLATES, MACROS)
+        }
+        self.digest = _digest(sources)
+        # the latest renderings of each template that is worth it, by what it reads of its
+        # variables (agent.text.reads)
+        self._readers = {name: self._readers_of(name, sources[name]) for name in TEMPLATES}
+        self._renderings: dict[str, dict[tuple[object, ...], str]] = {
+            name: {} for name in TEMPLATES
+        }
 
-    def _digest(self) -> str:
-        """A digest of the sources of the templates this renderer renders from, as loaded (a
-        changed file takes effect with a new renderer, as its digest does): texts rendered
-        from other sources may be other."""
-        sources = hashlib.sha256()
-        for name in (*TEMPLATES, MACROS):
-            source, _, _ = self._env.loader.get_source(self._env, name)  # type: ignore[union-attr]
-            sources.update(f"{name}\0{source}\0".encode())
-        return sources.hexdigest()[:16]
+    def _readers_of(self, name: str, source: str) -> tuple[Reader, ...] | None:
+        """What a rendering of the template is remembered by: what it reads of each variable it
+        is given; None when it is not worth remembering (it tells meetings apart). Worked out
+        once a process for each source, as it is compiled once."""
+        key = (name, source)
+        try:
+            return _READERS[key]
+        except KeyError:
+            pass
+        tree = self._env.parse(source, name)
+        meeting = fields_read(tree, "m")
+        readers = _READERS[key] = (
+            None
+            if meeting is None or meeting & _PER_MEETING
+            else tuple(
+                reader(tree, variable, _READABLE[kind], _ALWAYS.get(variable, ()))
+                for variable, kind in _GIVEN[name].items()
+            )
+        )
+        if len(_READERS) > SOURCES:
+            _READERS.pop(next(iter(_READERS)), None)
+        return readers
 
     def remember(self, key: tuple[object, ...], compute: Callable[[], str]) -> str:
         """`compute()`, remembered under a digest of `key` (which must name everything the
@@ -294,6 +361,21 @@ class Renderer:
         return found
 
     def _render(self, name: str, ctx: MeetingContext, **more: object) -> str:
+        """The template's text for these variables: remembered by what the template reads of
+        them, as the latest `RENDERINGS` of each template worth it are, else rendered."""
+        readers = self._readers[name]
+        if readers is None:
+            return self._rendered(name, ctx, **more)
+        key = tuple(read(value) for read, value in zip(readers, (ctx, *more.values())))
+        renderings = self._renderings[name]
+        text = renderings.get(key)
+        if text is None:
+            text = renderings[key] = self._rendered(name, ctx, **more)
+            if len(renderings) > RENDERINGS:
+                renderings.pop(next(iter(renderings)), None)  # the oldest
+        return text
+
+    def _rendered(self, name: str, ctx: MeetingContext, **more: object) -> str:
         try:
             # Template.render(m=ctx) without reading the globals out of their ChainMap on every
             # call (twice: for the variables and for the context's list of global names, which
@@ -324,6 +406,16 @@ class Renderer:
 
     def debrief(self, ctx: MeetingContext) -> str:
         return self._render("debrief.txt.j2", ctx)
+
+
+def _digest(sources: Mapping[str, str]) -> str:
+    """A digest of the sources of the templates a renderer renders from, as loaded (a changed
+    file takes effect with a new renderer, as its digest does): texts rendered from other
+    sources may be other."""
+    digest = hashlib.sha256()
+    for name, source in sources.items():
+        digest.update(f"{name}\0{source}\0".encode())
+    return digest.hexdigest()[:16]
 
 
 def prep_title(meeting_title: str) -> str:
