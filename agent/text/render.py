@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
 import typing as t
 from collections.abc import Callable, Mapping
 from dataclasses import fields
@@ -194,6 +195,23 @@ _ALWAYS = {"m": ("timezone",)}
 _PER_MEETING = frozenset({"title", "start", "end"})
 
 
+_KEEPING = threading.Lock()
+K = t.TypeVar("K")
+V = t.TypeVar("V")
+
+
+def _keep(entries: dict[K, V], key: K, value: V, limit: int) -> V:
+    """Add an entry to a bounded memo, dropping the oldest beyond `limit` (a dict keeps
+    insertion order). The service's threads share one renderer, and the compiled code and what
+    templates read are shared by the whole process: adding and dropping under one lock, no
+    thread drops what another just dropped, or iterates a memo another is growing."""
+    with _KEEPING:
+        entries[key] = value
+        while len(entries) > limit:
+            del entries[next(iter(entries))]
+    return value
+
+
 class _Compiled(BytecodeCache):
     """Templates compiled once a process: a renderer over the same sources (a new one on each
     configuration reload, cluster apply or command) takes their code from here instead of
@@ -208,9 +226,7 @@ class _Compiled(BytecodeCache):
 
     def dump_bytecode(self, bucket: Bucket) -> None:
         assert bucket.code is not None
-        self._code[(bucket.key, bucket.checksum)] = bucket.code
-        if len(self._code) > SOURCES:
-            self._code.pop(next(iter(self._code)), None)
+        _keep(self._code, (bucket.key, bucket.checksum), bucket.code, SOURCES)
 
 
 _COMPILED = _Compiled()
@@ -331,7 +347,7 @@ class Renderer:
             pass
         tree = self._env.parse(source, name)
         meeting = fields_read(tree, "m")
-        readers = _READERS[key] = (
+        readers = (
             None
             if meeting is None or meeting & _PER_MEETING
             else tuple(
@@ -339,9 +355,7 @@ class Renderer:
                 for variable, kind in _GIVEN[name].items()
             )
         )
-        if len(_READERS) > SOURCES:
-            _READERS.pop(next(iter(_READERS)), None)
-        return readers
+        return _keep(_READERS, key, readers, SOURCES)
 
     def remember(self, key: tuple[object, ...], compute: Callable[[], str]) -> str:
         """`compute()`, remembered under a digest of `key` (which must name everything the
@@ -355,9 +369,7 @@ class Renderer:
         # the key itself (frozen, hashable data) is the dictionary key: equal inputs, equal entry
         found = self._memo.get(key)
         if found is None:
-            found = self._memo[key] = compute()
-            if len(self._memo) > self.memo_size:
-                del self._memo[next(iter(self._memo))]
+            found = _keep(self._memo, key, compute(), self.memo_size)
         return found
 
     def _render(self, name: str, ctx: MeetingContext, **more: object) -> str:
@@ -370,9 +382,7 @@ class Renderer:
         renderings = self._renderings[name]
         text = renderings.get(key)
         if text is None:
-            text = renderings[key] = self._rendered(name, ctx, **more)
-            if len(renderings) > RENDERINGS:
-                renderings.pop(next(iter(renderings)), None)  # the oldest
+            text = _keep(renderings, key, self._rendered(name, ctx, **more), RENDERINGS)
         return text
 
     def _rendered(self, name: str, ctx: MeetingContext, **more: object) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -218,3 +220,29 @@ def test_times_read_as_strftime_prints_them(instant: datetime, minutes: int, zon
     expected = f"{start.strftime('%a %d %b %Y, %H:%M')}{end.strftime('–%H:%M')} ({start.tzname()})"
     assert _when(start, end) == expected
     assert _when(start) == f"{start.strftime('%a %d %b %Y, %H:%M')} ({start.tzname()})"
+
+
+def test_threads_sharing_a_renderer_never_trip_over_its_memo() -> None:
+    """The service's threads share one renderer: adding to a full memo in several of them at
+    once must neither fail nor let it grow past its bound."""
+    renderer = Renderer(memo_size=4)
+    failures: list[BaseException] = []
+
+    def remember(thread: int) -> None:
+        try:
+            for number in range(5_000):
+                renderer.remember((thread, number), lambda: "text")
+        except BaseException as exc:  # noqa: BLE001 - any failure is what the test looks for
+            failures.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=remember, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert failures == [] and len(renderer._memo) <= 4
