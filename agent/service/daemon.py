@@ -82,6 +82,9 @@ class Daemon:
         self._lock = threading.Condition()
         self._running: dict[str, Session] = {}  # account -> the session its cycle runs in
         self._status: dict[str, RunStatus] = {}  # account -> after its last cycle, for STATUS=
+        # of those, the accounts whose last cycle failed, and those where some calendars did
+        self._failing: dict[str, None] = {}
+        self._partly: dict[str, None] = {}
         service = session.config.service
         self.scheduler = BackgroundScheduler(
             executors={
@@ -152,19 +155,29 @@ class Daemon:
         failure)."""
         with self._lock:
             session = self.session
-            account = next((a for a in session.config.accounts if a.name == name), None)
+            account = session.account(name)
             if self._stopping.is_set() or account is None:
                 return
             self._running[name] = session
         began = time.monotonic()
+
+        def pace(status: RunStatus, report: AccountReport) -> datetime | None:
+            return None if self._stopping.is_set() else self._next_run(name, status, report)
+
         try:
             try:
-                report, status = session.run(account, stop=self._stopping)
+                # its next run is saved with the rest of its status, in one write
+                report, status = session.run(account, stop=self._stopping, pace=pace)
             # a bug, or the store failing: this account fails, the service goes on
             except Exception as exc:
                 with self._lock:
                     previous = self._status.get(name, RunStatus(name))
                 report, status = crashed(log, previous, exc, session.clock())
+                status = replace(status, next_at=pace(status, report))
+                try:
+                    self.session.store.save_run_status(status)
+                except CallplanError as error:
+                    emit(log, logging.ERROR, "status_not_saved", account=name, error=str(error))
             self._finish(name, report, status, time.monotonic() - began)
         finally:
             with self._lock:
@@ -175,14 +188,14 @@ class Daemon:
                 self._lock.notify_all()
 
     def _finish(self, name: str, report: AccountReport, status: RunStatus, seconds: float) -> None:
-        if not self._stopping.is_set():
-            status = replace(status, next_at=self._next_run(name, status, report))
-            try:
-                self.session.store.save_run_status(status)
-            except CallplanError as exc:
-                emit(log, logging.ERROR, "status_not_saved", account=name, error=str(exc))
         with self._lock:
             self._status[name] = status
+            self._failing.pop(name, None)
+            self._partly.pop(name, None)
+            if status.failures:
+                self._failing[name] = None
+            elif status.last_error:
+                self._partly[name] = None
         log_cycle(log, name, report, status, seconds)
         self.notifier.status(self._summary(outcome_line(name, status, report.stopped)))
 
@@ -203,15 +216,18 @@ class Daemon:
             return None
 
     def _summary(self, last: str) -> str:
+        """The STATUS= line: the accounts, those failing and partly failing (in the order of the
+        configuration), and how the last cycle ended. Made after every cycle, so it costs what
+        the failing accounts count, not what all do."""
         with self._lock:
-            names = [account.name for account in self.session.config.accounts]
-            known = [self._status[name] for name in names if name in self._status]
-        failing = [status.account for status in known if status.failures]
-        partly = [status.account for status in known if status.last_error and not status.failures]
+            session = self.session
+            failing = session.in_order(self._failing)
+            partly = session.in_order(self._partly)
+        count = len(session.config.accounts)
         state = f"{len(failing)} failing ({', '.join(failing)})" if failing else "none failing"
         if partly:
             state += f", {len(partly)} partly failing ({', '.join(partly)})"
-        return f"{_accounts(len(names))}, {state}; last: {last}"
+        return f"{_accounts(count)}, {state}; last: {last}"
 
     # -- reload ------------------------------------------------------------------------------------
 
@@ -281,6 +297,8 @@ class Daemon:
                 pass
             with self._lock:
                 self._status.pop(name, None)
+                self._failing.pop(name, None)
+                self._partly.pop(name, None)
         for name in changed:
             self._schedule(name, 0)
         for name in added:
