@@ -4,6 +4,9 @@ One APScheduler job per account polls on an interval, with jitter so that many a
 not poll in lock-step. An account never runs two cycles at once, runs missed while the
 machine slept are coalesced into one, and cycles run on a thread pool of `[service] workers`.
 A failing account backs off exponentially (capped) on its own job; the others keep their pace.
+An account's next cycle is due an interval after its last one started (as a cluster's worker
+paces it): the first cycles of thousands of accounts, due together at the start, spread out as
+the workers take them, and so do their later ones, rather than coming in one burst a minute.
 
 Signals are blocked in every thread and collected by the main thread with sigwaitinfo, so no
 handler ever interrupts a cycle:
@@ -159,10 +162,12 @@ class Daemon:
             if self._stopping.is_set() or account is None:
                 return
             self._running[name] = session
-        began = time.monotonic()
+        began, started = time.monotonic(), datetime.now(UTC)
 
         def pace(status: RunStatus, report: AccountReport) -> datetime | None:
-            return None if self._stopping.is_set() else self._next_run(name, status, report)
+            if self._stopping.is_set():
+                return None
+            return self._next_run(name, status, report, started, self.session is session)
 
         try:
             try:
@@ -199,15 +204,21 @@ class Daemon:
         log_cycle(log, name, report, status, seconds)
         self.notifier.status(self._summary(outcome_line(name, status, report.stopped)))
 
-    def _next_run(self, name: str, status: RunStatus, report: AccountReport) -> datetime | None:
-        """When the account runs next; after a failure, pushed out by the backoff."""
+    def _next_run(
+        self, name: str, status: RunStatus, report: AccountReport, started: datetime, mine: bool
+    ) -> datetime | None:
+        """When the account runs next, its job moved there: an interval (and up to the jitter)
+        after this cycle `started`; after a failure, the backoff from now. Not `mine` (a reload
+        replaced the account's job while the cycle ran), the new job's time stands."""
         service = self.session.config.service
+        jitter = timedelta(seconds=self._uniform(0, service.jitter))
+        if status.failures:
+            delay = backoff_delay(status.failures, service, report.retry_after)
+            at = datetime.now(UTC) + timedelta(seconds=delay) + jitter
+        else:
+            at = started + timedelta(seconds=service.interval_seconds) + jitter
         try:
-            if status.failures:
-                delay = backoff_delay(status.failures, service, report.retry_after) + self._uniform(
-                    0, service.jitter
-                )
-                at = datetime.now(UTC) + timedelta(seconds=delay)
+            if mine:
                 self.scheduler.modify_job(_job_id(name), next_run_time=at)
                 return at
             job = self.scheduler.get_job(_job_id(name))
