@@ -4,9 +4,10 @@ One APScheduler job per account polls on an interval, with jitter so that many a
 not poll in lock-step. An account never runs two cycles at once, runs missed while the
 machine slept are coalesced into one, and cycles run on a thread pool of `[service] workers`.
 A failing account backs off exponentially (capped) on its own job; the others keep their pace.
-An account's next cycle is due an interval after its last one started (as a cluster's worker
-paces it): the first cycles of thousands of accounts, due together at the start, spread out as
-the workers take them, and so do their later ones, rather than coming in one burst a minute.
+A cycle that started late, because the workers were busy with other accounts, sets its
+account's pace anew from when it started: the first cycles of thousands of accounts, due
+together at the start, spread out as the workers take them, and do not come back in one burst
+every interval.
 
 Signals are blocked in every thread and collected by the main thread with sigwaitinfo, so no
 handler ever interrupts a cycle:
@@ -207,22 +208,28 @@ class Daemon:
     def _next_run(
         self, name: str, status: RunStatus, report: AccountReport, started: datetime, mine: bool
     ) -> datetime | None:
-        """When the account runs next, its job moved there: an interval (and up to the jitter)
-        after this cycle `started`; after a failure, the backoff from now. Not `mine` (a reload
-        replaced the account's job while the cycle ran), the new job's time stands."""
+        """When the account runs next. After a failure, the backoff from now. A cycle that
+        `started` late, later than the jitter allows (the workers were busy with others), sets
+        the account's pace anew: due an interval (and up to the jitter) after it started. Any
+        other keeps the pace its job has. Not `mine` (a reload replaced the account's job while
+        the cycle ran), the new job's time stands. The job is moved only when its time changes:
+        each move wakes the scheduler."""
         service = self.session.config.service
-        jitter = timedelta(seconds=self._uniform(0, service.jitter))
-        if status.failures:
-            delay = backoff_delay(status.failures, service, report.retry_after)
-            at = datetime.now(UTC) + timedelta(seconds=delay) + jitter
-        else:
-            at = started + timedelta(seconds=service.interval_seconds) + jitter
+        jitter = timedelta(seconds=service.jitter)
         try:
-            if mine:
-                self.scheduler.modify_job(_job_id(name), next_run_time=at)
-                return at
             job = self.scheduler.get_job(_job_id(name))
-            return job.next_run_time if job else None
+            paced: datetime | None = job.next_run_time if job else None
+            if job is None or not mine:
+                return paced
+            due = started + timedelta(seconds=service.interval_seconds)
+            if status.failures:
+                delay = backoff_delay(status.failures, service, report.retry_after)
+                due = datetime.now(UTC) + timedelta(seconds=delay)
+            elif paced is None or paced >= due - jitter:
+                return paced  # on time: the interval's pace holds
+            at = due + timedelta(seconds=self._uniform(0, service.jitter))
+            self.scheduler.modify_job(_job_id(name), next_run_time=at)
+            return at
         except JobLookupError:  # the account was removed by a reload meanwhile
             return None
 
