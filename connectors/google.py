@@ -670,9 +670,7 @@ class GoogleConnector(Connector):
     def delete(self, calendar: str, current: Event) -> None:
         """Delete a block if unchanged; ConflictError if someone edited it, GoneError if it is
         gone."""
-        request = self.events.delete(
-            calendarId=calendar, eventId=current.ref, sendUpdates="none"
-        )
+        request = self.events.delete(calendarId=calendar, eventId=current.ref, sendUpdates="none")
         self._execute(self._conditional(request, current.etag), f"delete block {current.ref}")
 
     def set_description(
