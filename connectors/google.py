@@ -150,6 +150,17 @@ def calendar_service(api_endpoint: str | None) -> Any:
     )
 
 
+def calendar_events(api_endpoint: str | None) -> Any:
+    """The service's `events` resource, built once per process like the service itself.
+
+    `service.events()` builds a new resource at each call, generating every method of the
+    collection and its docstring from the description: more work than the request it is asked
+    for. The resource only builds requests, so every connector of the process shares one."""
+    return shared.once(
+        f"calendar events at {api_endpoint}", lambda: calendar_service(api_endpoint).events()
+    )
+
+
 class NoHttp(httplib2.Http):
     """The http a shared service object is built with: it refuses to send, so that a request
     that was not given its connector's authorised http fails loudly rather than unauthorised."""
@@ -241,6 +252,7 @@ class GoogleConnector(Connector):
         self.http = CountingHttp(credentials, self._transport)
         self.batch_uri = urljoin(api_endpoint, "/batch/calendar/v3") if api_endpoint else BATCH_URI
         self.service = calendar_service(api_endpoint)  # shared: see _own
+        self.events = calendar_events(api_endpoint)  # shared too
 
     @classmethod
     def from_account(
@@ -369,7 +381,7 @@ class GoogleConnector(Connector):
         token: str | None = None
         while True:
             page = self._execute(
-                self.service.events().list(calendarId=calendar, pageToken=token, **params), what
+                self.events.list(calendarId=calendar, pageToken=token, **params), what
             )
             yield page
             token = page.get("nextPageToken")
@@ -520,7 +532,7 @@ class GoogleConnector(Connector):
         """Re-read one event (one request); None if it was deleted."""
         try:
             item = self._execute(
-                self.service.events().get(calendarId=calendar, eventId=ref), f"read event {ref}"
+                self.events.get(calendarId=calendar, eventId=ref), f"read event {ref}"
             )
         except GoneError:
             return None
@@ -536,7 +548,7 @@ class GoogleConnector(Connector):
     def create(self, calendar: str, block: BlockSpec) -> Event:
         """Insert a block under an id chosen here, without notifying anyone."""
         event_id = f"callplan{uuid.uuid4().hex}"  # base32hex, as the API requires of ids
-        request = self.service.events().insert(
+        request = self.events.insert(
             calendarId=calendar, body=new_block(event_id, block), sendUpdates="none"
         )
         try:
@@ -582,7 +594,7 @@ class GoogleConnector(Connector):
             for rid, (event_id, block) in pending.items():
                 batch.add(
                     self._own(
-                        self.service.events().insert(
+                        self.events.insert(
                             calendarId=calendar, body=new_block(event_id, block), sendUpdates="none"
                         )
                     ),
@@ -647,7 +659,7 @@ class GoogleConnector(Connector):
     def update(self, calendar: str, current: Event, block: BlockSpec) -> Event:
         """PATCH the title, text, times and tag of a block, if nobody changed it since it was
         read."""
-        request = self.service.events().patch(
+        request = self.events.patch(
             calendarId=calendar, eventId=current.ref, body=block_fields(block), sendUpdates="none"
         )
         return self._event(
@@ -658,16 +670,14 @@ class GoogleConnector(Connector):
     def delete(self, calendar: str, current: Event) -> None:
         """Delete a block if unchanged; ConflictError if someone edited it, GoneError if it is
         gone."""
-        request = self.service.events().delete(
-            calendarId=calendar, eventId=current.ref, sendUpdates="none"
-        )
+        request = self.events.delete(calendarId=calendar, eventId=current.ref, sendUpdates="none")
         self._execute(self._conditional(request, current.etag), f"delete block {current.ref}")
 
     def set_description(
         self, calendar: str, meeting: Event, text: str, agenda: AgendaTag | None, notify: bool
     ) -> Event:
         """PATCH a meeting's description and agenda tag, notifying attendees only when asked to."""
-        request = self.service.events().patch(
+        request = self.events.patch(
             calendarId=calendar,
             eventId=meeting.ref,
             body=agenda_patch(text, agenda),

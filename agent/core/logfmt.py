@@ -33,10 +33,16 @@ _SECRET_PAIR = re.compile(
     r"(?i)\b([a-z_]*(?:token|password|passwd|secret|api_?key|authorization))(['\"]?\s*[=:]\s*['\"]?)([^\s&'\",;]+)"
 )
 _BARE = re.compile(r"^[^\s\"=\\]+$")
+# Every credential the two patterns mask is named by one of these words (in any case): a text
+# that holds none of them is left as it is without running the patterns, as most values of a
+# line (counts, names, times) are. A dotless i matches "i" in the patterns, not in casefold().
+_NAMED = re.compile("basic|bearer|digest|token|passw|secret|key|authorization")
 
 
 def redact(text: str) -> str:
     """Mask credentials: `Bearer xyz`, `password=xyz`, `'Authorization': 'Basic xyz'`."""
+    if not _NAMED.search(text.casefold().replace("ı", "i")):
+        return text
     return _SECRET_PAIR.sub(r"\1\2***", _CREDENTIAL.sub(r"\1\2***", text))
 
 

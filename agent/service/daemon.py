@@ -4,6 +4,10 @@ One APScheduler job per account polls on an interval, with jitter so that many a
 not poll in lock-step. An account never runs two cycles at once, runs missed while the
 machine slept are coalesced into one, and cycles run on a thread pool of `[service] workers`.
 A failing account backs off exponentially (capped) on its own job; the others keep their pace.
+A cycle that started late, because the workers were busy with other accounts, sets its
+account's pace anew from when it started: the first cycles of thousands of accounts, due
+together at the start, spread out as the workers take them, and do not come back in one burst
+every interval.
 
 Signals are blocked in every thread and collected by the main thread with sigwaitinfo, so no
 handler ever interrupts a cycle:
@@ -82,6 +86,9 @@ class Daemon:
         self._lock = threading.Condition()
         self._running: dict[str, Session] = {}  # account -> the session its cycle runs in
         self._status: dict[str, RunStatus] = {}  # account -> after its last cycle, for STATUS=
+        # of those, the accounts whose last cycle failed, and those where some calendars did
+        self._failing: dict[str, None] = {}
+        self._partly: dict[str, None] = {}
         service = session.config.service
         self.scheduler = BackgroundScheduler(
             executors={
@@ -152,19 +159,31 @@ class Daemon:
         failure)."""
         with self._lock:
             session = self.session
-            account = next((a for a in session.config.accounts if a.name == name), None)
+            account = session.account(name)
             if self._stopping.is_set() or account is None:
                 return
             self._running[name] = session
-        began = time.monotonic()
+        began, started = time.monotonic(), datetime.now(UTC)
+
+        def pace(status: RunStatus, report: AccountReport) -> datetime | None:
+            if self._stopping.is_set():
+                return None
+            return self._next_run(name, status, report, started, self.session is session)
+
         try:
             try:
-                report, status = session.run(account, stop=self._stopping)
+                # its next run is saved with the rest of its status, in one write
+                report, status = session.run(account, stop=self._stopping, pace=pace)
             # a bug, or the store failing: this account fails, the service goes on
             except Exception as exc:
                 with self._lock:
                     previous = self._status.get(name, RunStatus(name))
                 report, status = crashed(log, previous, exc, session.clock())
+                status = replace(status, next_at=pace(status, report))
+                try:
+                    self.session.store.save_run_status(status)
+                except CallplanError as error:
+                    emit(log, logging.ERROR, "status_not_saved", account=name, error=str(error))
             self._finish(name, report, status, time.monotonic() - began)
         finally:
             with self._lock:
@@ -175,43 +194,58 @@ class Daemon:
                 self._lock.notify_all()
 
     def _finish(self, name: str, report: AccountReport, status: RunStatus, seconds: float) -> None:
-        if not self._stopping.is_set():
-            status = replace(status, next_at=self._next_run(name, status, report))
-            try:
-                self.session.store.save_run_status(status)
-            except CallplanError as exc:
-                emit(log, logging.ERROR, "status_not_saved", account=name, error=str(exc))
         with self._lock:
             self._status[name] = status
+            self._failing.pop(name, None)
+            self._partly.pop(name, None)
+            if status.failures:
+                self._failing[name] = None
+            elif status.last_error:
+                self._partly[name] = None
         log_cycle(log, name, report, status, seconds)
         self.notifier.status(self._summary(outcome_line(name, status, report.stopped)))
 
-    def _next_run(self, name: str, status: RunStatus, report: AccountReport) -> datetime | None:
-        """When the account runs next; after a failure, pushed out by the backoff."""
+    def _next_run(
+        self, name: str, status: RunStatus, report: AccountReport, started: datetime, mine: bool
+    ) -> datetime | None:
+        """When the account runs next. After a failure, the backoff from now. A cycle that
+        `started` late, later than the jitter allows (the workers were busy with others), sets
+        the account's pace anew: due an interval (and up to the jitter) after it started. Any
+        other keeps the pace its job has. Not `mine` (a reload replaced the account's job while
+        the cycle ran), the new job's time stands. The job is moved only when its time changes:
+        each move wakes the scheduler."""
         service = self.session.config.service
+        jitter = timedelta(seconds=service.jitter)
         try:
-            if status.failures:
-                delay = backoff_delay(status.failures, service, report.retry_after) + self._uniform(
-                    0, service.jitter
-                )
-                at = datetime.now(UTC) + timedelta(seconds=delay)
-                self.scheduler.modify_job(_job_id(name), next_run_time=at)
-                return at
             job = self.scheduler.get_job(_job_id(name))
-            return job.next_run_time if job else None
+            paced: datetime | None = job.next_run_time if job else None
+            if job is None or not mine:
+                return paced
+            due = started + timedelta(seconds=service.interval_seconds)
+            if status.failures:
+                delay = backoff_delay(status.failures, service, report.retry_after)
+                due = datetime.now(UTC) + timedelta(seconds=delay)
+            elif paced is None or paced >= due - jitter:
+                return paced  # on time: the interval's pace holds
+            at = due + timedelta(seconds=self._uniform(0, service.jitter))
+            self.scheduler.modify_job(_job_id(name), next_run_time=at)
+            return at
         except JobLookupError:  # the account was removed by a reload meanwhile
             return None
 
     def _summary(self, last: str) -> str:
+        """The STATUS= line: the accounts, those failing and partly failing (in the order of the
+        configuration), and how the last cycle ended. Made after every cycle, so it costs what
+        the failing accounts count, not what all do."""
         with self._lock:
-            names = [account.name for account in self.session.config.accounts]
-            known = [self._status[name] for name in names if name in self._status]
-        failing = [status.account for status in known if status.failures]
-        partly = [status.account for status in known if status.last_error and not status.failures]
+            session = self.session
+            failing = session.in_order(self._failing)
+            partly = session.in_order(self._partly)
+        count = len(session.config.accounts)
         state = f"{len(failing)} failing ({', '.join(failing)})" if failing else "none failing"
         if partly:
             state += f", {len(partly)} partly failing ({', '.join(partly)})"
-        return f"{_accounts(len(names))}, {state}; last: {last}"
+        return f"{_accounts(count)}, {state}; last: {last}"
 
     # -- reload ------------------------------------------------------------------------------------
 
@@ -281,6 +315,8 @@ class Daemon:
                 pass
             with self._lock:
                 self._status.pop(name, None)
+                self._failing.pop(name, None)
+                self._partly.pop(name, None)
         for name in changed:
             self._schedule(name, 0)
         for name in added:

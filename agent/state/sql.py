@@ -311,7 +311,7 @@ class SqlStore(Store):
             rows = sql.rows(f"SELECT data FROM events WHERE {IN_CALENDAR} ORDER BY key", key)
             return [load_event(json.loads(row["data"])) for row in rows]
 
-    def apply_delta(self, key: CalendarKey, delta: Delta, window: Window) -> None:
+    def apply_delta(self, key: CalendarKey, delta: Delta, window: Window) -> Planning:
         with self.writing("save what was read") as sql:
             if delta.full:
                 sql.run(f"DELETE FROM events WHERE {IN_CALENDAR}", key)
@@ -327,17 +327,13 @@ class SqlStore(Store):
             )
             if delta.full or refs:  # not a quiet read, which moved the cursor only
                 sql.run(NEW_GENERATION, [key.account])
+            return _planning(sql, key)
 
     # -- the last plan -------------------------------------------------------------------------
 
     def planning(self, key: CalendarKey) -> Planning:
-        columns = ", ".join(PLAN_COLUMNS)
         with self.reading("read the last plan") as sql:
-            rows = sql.rows(f"SELECT generation, {columns} FROM calendars WHERE {IN_CALENDAR}", key)
-            if not rows:
-                return Planning(None, 0)
-            row = rows[0]
-            return Planning(_plan_state(row), row["generation"])
+            return _planning(sql, key)
 
     def save_plan(self, key: CalendarKey, state: PlanState) -> None:
         deadline = state.deadline
@@ -634,6 +630,15 @@ class SqlStore(Store):
 def _flag(value: int | bool | None) -> bool | None:
     """A yes/no/unknown column: SQLite keeps it as 0, 1 or NULL, PostgreSQL as a boolean."""
     return None if value is None else bool(value)
+
+
+def _planning(sql: Statements, key: CalendarKey) -> Planning:
+    """The calendar's last plan and the generation now, from its row."""
+    columns = ", ".join(PLAN_COLUMNS)
+    rows = sql.rows(f"SELECT generation, {columns} FROM calendars WHERE {IN_CALENDAR}", key)
+    if not rows:
+        return Planning(None, 0)
+    return Planning(_plan_state(rows[0]), rows[0]["generation"])
 
 
 def _plan_state(row: dict[str, Any]) -> PlanState | None:

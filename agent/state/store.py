@@ -169,8 +169,10 @@ class Store(ABC):
         """The mirror: every event of the calendar's window as last read."""
 
     @abstractmethod
-    def apply_delta(self, key: CalendarKey, delta: Delta, window: Window) -> None:
-        """Merge a delta into the mirror and save its cursor and window, together."""
+    def apply_delta(self, key: CalendarKey, delta: Delta, window: Window) -> Planning:
+        """Merge a delta into the mirror and save its cursor and window, together; returns the
+        calendar's `planning` as it stands after them, read in the same transaction (a quiet
+        cycle asks the store nothing more)."""
 
     @abstractmethod
     def planning(self, key: CalendarKey) -> Planning:

@@ -310,9 +310,10 @@ class AccountSync:
             else []
         )
         inputs = Inputs(VERSION, self._config_digest(), self.renderer.digest, busy_digest(busy))
-        if not dry_run:
-            self.store.apply_delta(key, delta, window)
-        planning = self.store.planning(key)  # one small row: the last plan, the generation now
+        # one small row: the last plan, the generation now (read with the write, when it writes)
+        planning = (
+            self.store.planning(key) if dry_run else self.store.apply_delta(key, delta, window)
+        )
         why = why_plan(planning, delta, inputs, now)
         if why is None and not (dry_run or self.always_plan):
             # nothing read, nothing else changed, before the deadline: the plan would be the last

@@ -49,6 +49,10 @@ class Session:
         self.clock = clock
         self._connect = connect
         self._syncs: dict[str, AccountSync] = {}
+        # each account by name, and its place in the configuration: a service running thousands
+        # looks one up for every cycle
+        self._accounts = {account.name: account for account in config.accounts}
+        self._places = {name: place for place, name in enumerate(self._accounts)}
         self._syncs_lock = threading.Lock()  # the daemon's workers open syncers concurrently
 
     @classmethod
@@ -68,6 +72,15 @@ class Session:
                 f"no account named {', '.join(sorted(unknown))}", where=str(self.config.path)
             )
         return [account for account in self.config.accounts if not wanted or account.name in wanted]
+
+    def account(self, name: str) -> Account | None:
+        """The configured account of that name, if there is one."""
+        return self._accounts.get(name)
+
+    def in_order(self, names: Iterable[str]) -> list[str]:
+        """Those of `names` that are configured accounts, in the configuration's order."""
+        places = self._places
+        return sorted((name for name in names if name in places), key=places.__getitem__)
 
     def sync_for(self, account: Account) -> AccountSync:
         """The account's syncer, created once; connector errors become the account's error."""
@@ -90,10 +103,11 @@ class Session:
         self,
         account: Account,
         stop: threading.Event | None = None,
-        pace: Callable[[RunStatus, AccountReport], datetime] | None = None,
+        pace: Callable[[RunStatus, AccountReport], datetime | None] | None = None,
     ) -> tuple[AccountReport, RunStatus]:
         """One cycle of one account, recorded: when it ran, what it did, what it left, what failed,
-        and, given `pace`, when it runs next (saved with the rest, in the same write).
+        and, given `pace`, when it runs next (saved with the rest, in the same write: one write of
+        the run status a cycle, however many cycles a second the process runs).
 
         Consecutive failed cycles are counted (the daemon backs off on them); any other cycle resets
         the count, one in which some calendars failed and others did not included: its error, which
@@ -101,7 +115,6 @@ class Session:
         """
         previous = self.store.run_status(account.name)
         started = self.clock()
-        self.store.save_run_status(replace(previous, last_start=started))
         report = self._cycle(account, stop=stop)
         status = replace(
             previous,

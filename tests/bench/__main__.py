@@ -58,7 +58,10 @@ NOTES = [
     "  servers and the proxy run in other threads); a quiet cycle's is the least of five cycles,",
     "  skipping (as the agent runs) and planning every cycle on the same calendar, one after the",
     "  other. The 10,000-event quiet calendar is measured on the Google and Graph fakes only: on",
-    "  Radicale its first sync alone takes longer than the rest of the benchmark.",
+    "  Radicale its first sync alone takes longer than the rest of the benchmark. Beside it, the",
+    "  client library's read alone: the same request from the same cursor sent through",
+    "  googleapiclient, requests or the caldav library with nothing of callplan's around it",
+    "  (timed the same way), the least a quiet cycle can cost while it reads through that library.",
     "- Start-up: each command as a new process, median of several runs; the daemon's time is from "
     "its",
     "  start to READY=1 on the notify socket, as systemd sees it.",

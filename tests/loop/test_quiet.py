@@ -82,7 +82,7 @@ def test_a_quiet_cycle_reads_one_small_row_writes_the_cursor_and_plans_nothing(
         assert said(world) == (
             "skipped: nothing changed; next check at 09:45, when the prep of 'Globex review' starts"
         )
-    assert done == ["cursor", "apply_delta", "planning"]
+    assert done == ["cursor", "apply_delta"]  # which reads the last plan, in its transaction
     assert world.calendar.requests == requests + 1  # the read
 
 

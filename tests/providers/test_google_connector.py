@@ -378,9 +378,10 @@ def test_busy_times_come_from_one_free_busy_query(
 
 
 def test_connectors_share_one_parse_of_the_api_description(harness: GoogleHarness) -> None:
-    """A process serving many sellers holds one Calendar API description and one service object
-    built from it, not one per seller (googleapiclient's own build() parses half a megabyte for
-    every service object, and each holds a tree of generated methods)."""
+    """A process serving many sellers holds one Calendar API description, one service object
+    built from it and one events resource, not one per seller (googleapiclient's own build()
+    parses half a megabyte for every service object, each holds a tree of generated methods, and
+    `service.events()` generates the collection's methods anew at every call)."""
     credentials = harness.credentials()
     # the shared parse, made once
     GoogleConnector(SELLER, credentials, api_endpoint=harness.api).close()
@@ -391,12 +392,13 @@ def test_connectors_share_one_parse_of_the_api_description(harness: GoogleHarnes
             GoogleConnector(SELLER, credentials, api_endpoint=harness.api) for _ in range(20)
         ]
         for connector in connectors:
-            connector.service.events()
+            connector.events.list(calendarId=harness.calendar)
         gc.collect()
         grown = tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()
     assert all(connector.service is connectors[0].service for connector in connectors)
+    assert all(connector.events is connectors[0].events for connector in connectors)
     assert grown / len(connectors) < 40_000, f"{grown / len(connectors):,.0f} bytes per connector"
     assert len(connectors[0].changes(harness.calendar, None, WINDOW).upserted) == 0
 

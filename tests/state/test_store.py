@@ -532,8 +532,15 @@ class TestContract:
             Deadline(at(0, 9, 45), Rule.PREP_STARTS, "Globex review"),
         )
         store.save_plan(CAL, state)
-        store.apply_delta(CAL, Delta(cursor="c2"), WINDOW)  # a quiet read: the cursor only
+        # a quiet read: the cursor only; what it answers is the last plan, as a read of it is
+        assert store.apply_delta(CAL, Delta(cursor="c2"), WINDOW) == Planning(state, generation)
         assert store.planning(CAL) == Planning(state, generation)
+        # a read that brought a change answers the generation it made
+        changed = store.apply_delta(
+            CAL, Delta(upserted=(meeting("Globex", at(0, 10)),), cursor="c2"), WINDOW
+        )
+        assert changed == store.planning(CAL) and changed.generation > generation
+        generation = changed.generation
         assert store.cursor(CAL, WINDOW) == "c2"
         endless = replace(state, changes=3, deadline=None)
         store.save_plan(CAL, endless)
@@ -558,7 +565,7 @@ class TestContract:
         start = generations()
         event = replace(meeting("Globex", at(0, 10)), key="k1", ref="r1")
 
-        def moved(*writes: Callable[[], None]) -> list[bool]:
+        def moved(*writes: Callable[[], object]) -> list[bool]:
             before = generations()
             for write in writes:
                 write()

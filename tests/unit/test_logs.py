@@ -94,6 +94,13 @@ def test_an_exception_is_its_type_and_message_and_its_traceback_only_at_debug() 
             "config.toml: accounts[0].password_file: no such file",
             "config.toml: accounts[0].password_file: no such file",
         ),
+        # whatever the case of the word that names it: a value without one is left as it is
+        ("sent BEARER eyJhbGciOiJIUzI1NiJ9.e30", "sent BEARER ***"),
+        ("ſecret=s3cr3t; TOKEN: abc; Apıkey=xyz", "ſecret=***; TOKEN: ***; Apıkey=***"),
+        (
+            "skipped: nothing changed; next check at 10:45",
+            "skipped: nothing changed; next check at 10:45",
+        ),
     ],
 )
 def test_credentials_are_masked_in_every_line(text: str, shown: str) -> None:
