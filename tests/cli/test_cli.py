@@ -169,14 +169,32 @@ def test_status_after_a_sync(tmp_path: Path, caldav_harness: CaldavHarness) -> N
     assert cells[-2] == "planned: first plan of this calendar"
 
 
+def synced(tmp_path: Path, harness: CaldavHarness) -> tuple[str, Path]:
+    """A customer meeting enriched by one sync (2 blocks and an agenda): its key, and the
+    configuration."""
+    key = harness.add_meeting("Globex", datetime(2030, 3, 18, 10, tzinfo=ZONE), description="Intro")
+    config = write_config(tmp_path, harness)
+    run(config, "sync", "--once")
+    return key, config
+
+
+def add_a_deleted_calendar(config: Path, harness: CaldavHarness, *, first: bool) -> str:
+    """Configure, before or after the account's calendar, one that was deleted on the server;
+    returns its id."""
+    missing = harness.calendar.replace("/work/", "/retired/")
+    both = [missing, harness.calendar] if first else [harness.calendar, missing]
+    config.write_text(
+        config.read_text().replace(
+            f'calendars = ["{harness.calendar}"]', f'calendars = ["{both[0]}", "{both[1]}"]'
+        )
+    )
+    return missing
+
+
 def test_undo_asks_first_and_then_removes_everything(
     tmp_path: Path, caldav_harness: CaldavHarness
 ) -> None:
-    key = caldav_harness.add_meeting(
-        "Globex", datetime(2030, 3, 18, 10, tzinfo=ZONE), description="Intro"
-    )
-    config = write_config(tmp_path, caldav_harness)
-    run(config, "sync", "--once")
+    key, config = synced(tmp_path, caldav_harness)
     refused = run(config, "undo", input="n\n")
     assert refused.exit_code == 1 and len(caldav_harness.blocks()) == 2
     preview = run(config, "undo", "--dry-run")
@@ -192,20 +210,13 @@ def test_undo_asks_first_and_then_removes_everything(
 def test_undo_names_what_it_cannot_reach_and_cleans_the_rest(
     tmp_path: Path, caldav_harness: CaldavHarness
 ) -> None:
-    key = caldav_harness.add_meeting(
-        "Globex", datetime(2030, 3, 18, 10, tzinfo=ZONE), description="Intro"
-    )
-    config = write_config(tmp_path, caldav_harness)
-    run(config, "sync", "--once")
-    missing = caldav_harness.calendar.replace("/work/", "/retired/")  # deleted on the server
+    key, config = synced(tmp_path, caldav_harness)
+    missing = add_a_deleted_calendar(config, caldav_harness, first=True)
     emptied = tmp_path / "emptied"  # an account that cannot even connect: its password is gone
     emptied.write_text("")
     emptied.chmod(0o600)
     config.write_text(
-        config.read_text().replace(
-            f'calendars = ["{caldav_harness.calendar}"]',
-            f'calendars = ["{missing}", "{caldav_harness.calendar}"]',
-        )
+        config.read_text()
         + f"""
 [[accounts]]
 name = "bo"
@@ -253,14 +264,8 @@ def test_a_calendar_that_fails_alone_is_named_and_the_others_are_enriched(
     tmp_path: Path, caldav_harness: CaldavHarness
 ) -> None:
     caldav_harness.add_meeting("Globex", datetime(2030, 3, 18, 10, tzinfo=ZONE))
-    missing = caldav_harness.calendar.replace("/work/", "/retired/")  # deleted on the server
     config = write_config(tmp_path, caldav_harness)
-    config.write_text(
-        config.read_text().replace(
-            f'calendars = ["{caldav_harness.calendar}"]',
-            f'calendars = ["{caldav_harness.calendar}", "{missing}"]',
-        )
-    )
+    missing = add_a_deleted_calendar(config, caldav_harness, first=False)
     result = run(config, "sync", "--once")
     assert result.exit_code == 1 and "3 changes applied" in result.output
     error = next(line for line in result.output.splitlines() if line.startswith("callplan: "))
