@@ -240,14 +240,11 @@ class _Planner:
         }
         self.eligible = self._eligible()
         self.customers = {key: self.rules.customer_of(self.meetings[key]) for key in self.eligible}
-        self.by_customer: dict[str, list[str]] = defaultdict(list)
-        for key in self.eligible:
-            if self.customers[key]:  # "": a meeting with nobody else in it has no neighbours
-                self.by_customer[self.customers[key]].append(key)
         # each customer's meeting starts, in order (eligible is sorted): neighbours by bisection
         self.starts: dict[str, list[datetime]] = defaultdict(list)
-        for customer, keys in self.by_customer.items():
-            self.starts[customer] = [self.meetings[key].start for key in keys]
+        for key in self.eligible:
+            if self.customers[key]:  # "": a meeting with nobody else in it has no neighbours
+                self.starts[self.customers[key]].append(self.meetings[key].start)
         self.placer = Placer(settings.working_hours, settings.timezone, clock)
         self.agendas = AgendaRules(settings, self.rules, clock)
         self.decisions: dict[str, AgendaDecision] = {}  # by meeting: what its agenda does
