@@ -236,7 +236,12 @@ def test_sigterm_finishes_the_change_in_flight_and_another_worker_takes_the_acco
             assert [(line["account"], line["changes"]) for line in stopped] == [("alex", "3")]
             assert "outcome=clean" in busy.log()  # within its stop bound, else "abandoned"
             eventually(lambda: owned(state, "alex") == 12, 30, "the other worker did the rest")
-            finished = [line for line in cycle_lines(other.log()) if int(line["changes"])]
+            # its cycle line is logged after the cycle's commit, so wait for the line itself
+            finished = eventually(
+                lambda: [line for line in cycle_lines(other.log()) if int(line["changes"])],
+                10,
+                "the other worker's cycle line with the changes",
+            )
             began = seconds(finished[-1]["ts"]) - int(finished[-1]["ms"]) / 1000
             # due again at once: taken at the next tick, not an interval later
             assert began - seconds(stopped[0]["ts"]) < INTERVAL
