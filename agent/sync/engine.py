@@ -51,6 +51,7 @@ from agent.plan.classify import Classifier
 from agent.plan.planner import MeetingVerdict, plan
 from agent.plan.wanted import unwanted, vanished
 from agent.state.store import Artifact, CalendarKey, Inputs, PlanState, Store
+from agent.sync import collection
 from agent.sync.quiet import VERSION, Outcome, busy_digest, config_digest, summary, why_plan
 from agent.text.render import Renderer
 from connectors.base import Connector
@@ -261,19 +262,20 @@ class AccountSync:
         )
         history = self.harvester.history(clock, rules)
         states = self.plans.states(key, clock)
-        changes, deadline = plan(
-            clock.now,
-            [event for event in events if not event.is_block],
-            owned,
-            busy,
-            self.account.settings,
-            self.renderer,
-            window,
-            history,
-            rules,
-            states,
-            verdicts,
-        )
+        with collection.deferred():  # no full collection walks the heap while the plan runs
+            changes, deadline = plan(
+                clock.now,
+                [event for event in events if not event.is_block],
+                owned,
+                busy,
+                self.account.settings,
+                self.renderer,
+                window,
+                history,
+                rules,
+                states,
+                verdicts,
+            )
         return changes, earliest(clock.deadline, deadline)
 
     def _calendar_cycle(

@@ -27,6 +27,7 @@ from agent.core.history import Owned, Record
 from agent.core.model import Event, Window
 from agent.plan.changes import Change, CreateBlock, WriteAgenda
 from agent.plan.planner import LineMemo, plan
+from agent.sync import collection
 from agent.sync.engine import window_for
 from agent.text.render import MeetingContext, Renderer
 from tests.bench import instructions
@@ -160,9 +161,15 @@ def setting(size: int) -> tuple[list[Event], Settings, Window]:
 
 def first_sync(size: int) -> Callable[[], list[Change]]:
     """A first sync, its data built: nothing on the calendar, a new renderer (nothing
-    remembered, its templates compiled) each time."""
+    remembered, its templates compiled) each time, planned as the engine plans (with full
+    garbage collections deferred)."""
     meetings, settings, window = setting(size)
-    return lambda: plan(MONDAY, meetings, Owned(), [], settings, Renderer(), window).changes
+
+    def run() -> list[Change]:
+        with collection.deferred():
+            return plan(MONDAY, meetings, Owned(), [], settings, Renderer(), window).changes
+
+    return run
 
 
 def later_cycles(size: int) -> Callable[[], list[Change]]:
@@ -172,7 +179,12 @@ def later_cycles(size: int) -> Callable[[], list[Change]]:
     events, owned = applied(meetings, first_sync(size)())
     renderer = Renderer()
     plan(MONDAY, events, owned, [], settings, renderer, window)
-    return lambda: plan(MONDAY, events, owned, [], settings, renderer, window).changes
+
+    def run() -> list[Change]:
+        with collection.deferred():
+            return plan(MONDAY, events, owned, [], settings, renderer, window).changes
+
+    return run
 
 
 CASES = {"first-sync": first_sync, "later-cycles": later_cycles}
