@@ -156,6 +156,8 @@ class RetryingSession(niquests.Session):
         for scheme in ("https://", "http://"):
             self.adapters[scheme].close()
             self.mount(scheme, shared_connections())
+        self.trust_env = False  # the environment is read once, by `environment`
+        self.environment = shared.Environment()
         self.timeout = timeout
         self.retry = Retrier(**retry)  # attempts, backoff, max_wait, sleep, random, clock
         self.sent = 0
@@ -174,6 +176,12 @@ class RetryingSession(niquests.Session):
                 outcome, method, url, NETWORK_FAILURES, "the server"
             ),
         )
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:
+        proxies, verify = self.environment.settle(url, proxies, verify)
+        return super().merge_environment_settings(url, proxies, stream, verify, cert)
 
     def close(self) -> None:
         """Let go of the shared connections, which other accounts' sessions go on using."""
