@@ -58,6 +58,8 @@ class GraphSession(requests.Session):
         super().__init__()
         self.mount("https://", shared_connections())
         self.mount("http://", shared_connections())
+        self.trust_env = False  # the environment is read once, by `environment`
+        self.environment = shared.Environment()
         self.timeout = timeout
         # backoff, sleep, random, clock too
         self.retry = Retrier(**{"attempts": 5, "max_wait": 120.0, **retry})
@@ -96,6 +98,12 @@ class GraphSession(requests.Session):
                 outcome, str(method), where, NETWORK_FAILURES, "Graph"
             ),
         )
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:
+        proxies, verify = self.environment.settle(url, proxies, verify)
+        return super().merge_environment_settings(url, proxies, stream, verify, cert)
 
     def close(self) -> None:
         """Let go of the shared connections, which other accounts' sessions go on using."""

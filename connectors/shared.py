@@ -8,9 +8,14 @@ under a lock, since connectors are opened by the daemon's workers in parallel.
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
+from urllib.request import getproxies_environment
+
+from requests.utils import should_bypass_proxies
 
 T = TypeVar("T")
 
@@ -25,3 +30,42 @@ def once(name: str, build: Callable[[], T]) -> T:
             _built[name] = build()
         found: T = _built[name]
         return found
+
+
+class Environment:
+    """The proxies and CA bundle the environment gives an HTTP session, as they stood when the
+    session was made.
+
+    A `requests` or `niquests` session that trusts the environment reads the proxy variables,
+    NO_PROXY and the CA bundle variables again at every request. A connector's session turns
+    that off (`trust_env = False`) and asks this instead, which reads them once and applies
+    them as such a session would: a user's HTTP(S)_PROXY, NO_PROXY and REQUESTS_CA_BUNDLE (or
+    CURL_CA_BUNDLE) still apply. Netrc is not read: a connector's credentials come from its
+    configuration.
+    """
+
+    def __init__(self) -> None:
+        self.ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        self.proxies = getproxies_environment()  # by scheme, and "no": NO_PROXY
+        self._proxies: dict[tuple[str, str, str | None], dict[str, str]] = {}
+
+    def settle(
+        self, url: str, proxies: MutableMapping[str, str] | None, verify: Any
+    ) -> tuple[dict[str, str], Any]:
+        """The proxies and `verify` a request to `url` gets: those it was given, else the
+        environment's."""
+        no_proxy = proxies.get("no_proxy") if proxies else None
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc, no_proxy)
+        found = self._proxies.get(key)
+        if found is None:
+            found = self._proxies[key] = self._environment_proxies(url, no_proxy)
+        if verify is True or verify is None:
+            verify = self.ca_bundle or verify
+        return {**found, **(proxies or {})}, verify
+
+    def _environment_proxies(self, url: str, no_proxy: str | None) -> dict[str, str]:
+        if not self.proxies:
+            return {}
+        exempt = no_proxy if no_proxy is not None else self.proxies.get("no", "")
+        return {} if should_bypass_proxies(url, no_proxy=exempt) else dict(self.proxies)

@@ -339,6 +339,39 @@ def test_changes_reads_fully_then_costs_one_request_when_quiet_then_sees_exactly
     assert connector.changes(calendar_url, delta.cursor, WINDOW).requests == 1
 
 
+def test_a_sync_reply_cut_short_is_read_again_by_the_library_from_the_same_token(
+    connect: Connect, radicale: RadicaleServer, user: str, calendar_url: str
+) -> None:
+    """RFC 6578 3.6: a server may send part of the changes, a new token and a 507 for the
+    collection; the rest is read page by page, here by the caldav library from our token."""
+    front = FaultProxy(radicale.url)
+    with front.running():
+        connector = connect(front.url, user)
+        calendar = calendar_url.replace(radicale.url, front.url)
+        put_ics(calendar_url, "a.ics", meeting("a"))
+        first = connector.changes(calendar, None, WINDOW)
+        b = put_ics(calendar_url, "b.ics", meeting("b"))
+        c = put_ics(calendar_url, "c.ics", meeting("c"))
+        path = calendar.removeprefix(front.url.rstrip("/"))
+        cut_short = (
+            '<?xml version="1.0"?>\n<D:multistatus xmlns:D="DAV:"><D:response>'
+            f'<D:href>{path}b.ics</D:href><D:propstat><D:prop><D:getetag>"x"</D:getetag>'
+            "</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>"
+            f"<D:response><D:href>{path}</D:href><D:status>HTTP/1.1 507 Insufficient Storage"
+            f"</D:status></D:response><D:sync-token>{first.cursor}-next</D:sync-token>"
+            "</D:multistatus>"
+        ).encode()
+        replies = [Reply(207, {"Content-Type": "application/xml"}, cut_short)]
+        with front.injecting(lambda r: replies.pop() if replies else None) as seen:
+            delta = connector.changes(calendar, first.cursor, WINDOW)
+    assert [s.request.method for s in seen] == ["REPORT", "REPORT", "REPORT"]  # and a multiget
+    assert {e.ref for e in delta.upserted} == {
+        b.replace(radicale.url, front.url),
+        c.replace(radicale.url, front.url),
+    }
+    assert delta.requests == 3 and not delta.full and delta.cursor != first.cursor
+
+
 def test_a_full_read_costs_two_requests_whatever_the_calendar_holds(
     connector: CaldavConnector, calendar_url: str
 ) -> None:
