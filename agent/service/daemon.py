@@ -247,6 +247,7 @@ class Daemon:
                 return
             self._running[name] = session
             due = self._due.get(name)
+            previous = self._status.get(name)  # what its last cycle saved, not read back
         began, started = time.monotonic(), datetime.now(UTC)
 
         def pace(status: RunStatus, report: AccountReport) -> datetime | None:
@@ -257,12 +258,12 @@ class Daemon:
         try:
             try:
                 # its next run is saved with the rest of its status, in one write
-                report, status = session.run(account, stop=self._stopping, pace=pace)
+                report, status = session.run(
+                    account, stop=self._stopping, pace=pace, previous=previous
+                )
             # a bug, or the store failing: this account fails, the service goes on
             except Exception as exc:
-                with self._lock:
-                    previous = self._status.get(name, RunStatus(name))
-                report, status = crashed(log, previous, exc, session.clock())
+                report, status = crashed(log, previous or RunStatus(name), exc, session.clock())
                 status = replace(status, next_at=pace(status, report))
                 try:
                     self.session.store.save_run_status(status)
