@@ -224,6 +224,46 @@ def test_a_reload_adds_removes_and_reruns_changed_accounts_and_leaves_the_others
     assert daemon.stop()
 
 
+class Held(Connector):
+    """A memory connector whose first read waits until the test lets it go: a cycle in flight."""
+
+    def __init__(self, entered: threading.Event, go: threading.Event) -> None:
+        super().__init__()
+        self.entered, self.go = entered, go
+
+    def changes(self, calendar: str, cursor: str | None, window: Window) -> Delta:
+        if not self.entered.is_set():
+            self.entered.set()
+            assert self.go.wait(10)
+        return super().changes(calendar, cursor, window)
+
+
+def test_an_account_a_reload_changes_while_it_cycles_runs_again_with_its_new_settings_after(
+    harness: Harness,
+) -> None:
+    entered, go = threading.Event(), threading.Event()
+    opened: list[Held] = []
+
+    def connect(account: Account) -> Held:
+        opened.append(Held(entered, go))
+        return opened[-1]
+
+    harness.write(["alex"])
+    daemon = harness.daemon(connect=connect)
+    daemon.start()
+    harness.write(["alex"], {"alex": {"timezone": "Europe/Berlin"}})
+    daemon.reload()  # changed: its cycle starts at once, and is held in its read
+    assert entered.wait(10)
+    harness.write(["alex"], {"alex": {"timezone": "Europe/Paris"}})
+    daemon.reload()  # changed again while that cycle runs
+    go.set()
+    harness.until("STATUS", "last: alex ok")
+    harness.until("STATUS", "last: alex ok")  # the second cycle, not a third
+    assert len(opened) == 2 and opened[0].closed and not opened[1].closed
+    assert HOUR - 5 < seconds_until(daemon, "alex") <= HOUR + JITTER
+    assert daemon.stop()
+
+
 def test_a_bad_reload_keeps_the_running_configuration_and_a_new_interval_reschedules(
     harness: Harness,
 ) -> None:
