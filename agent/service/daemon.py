@@ -1,18 +1,25 @@
 """`callplan run`: the long-running service.
 
-One APScheduler job per account polls on an interval, with jitter so that many accounts do
-not poll in lock-step. An account never runs two cycles at once, runs missed while the
-machine slept are coalesced into one, and cycles run on a thread pool of `[service] workers`.
-A failing account backs off exponentially (capped) on its own job; the others keep their pace.
-A cycle that started late, because the workers were busy with other accounts, sets its
-account's pace anew from when it started: the first cycles of thousands of accounts, due
-together at the start, spread out as the workers take them, and do not come back in one burst
-every interval.
+Each account polls on an interval, with jitter so that many accounts do not poll in lock-step.
+An account never runs two cycles at once, runs missed while the machine slept are coalesced
+into one, and cycles run on a thread pool of `[service] workers`. A failing account backs off
+exponentially (capped) on its own; the others keep their pace. A cycle that started late,
+because the workers were busy with other accounts, sets its account's pace anew from when it
+started: the first cycles of thousands of accounts, due together at the start, spread out as the
+workers take them, and do not come back in one burst every interval.
+
+The accounts are not each an APScheduler job: a process serving thousands would then wake for
+every cycle, and a wake-up and a job hand-off cost a good part of what a quiet cycle does. The
+interval is cut into slots instead (at most `MAX_SLOTS`, none shorter than `TICK` seconds), and
+each slot is one APScheduler job that recurs every interval and hands the accounts due by then to
+the pool, all at once. An account is in the slot that fires first at or after its due time, so it
+starts at most a slot late; it moves to another slot when its due time does (jitter, backoff,
+pacing anew), and a slot skips an account due later (a long backoff) or still running.
 
 Signals are blocked in every thread and collected by the main thread with sigwaitinfo, so no
 handler ever interrupts a cycle:
 - SIGHUP reloads the configuration (and templates). Accounts that did not change keep their
-  schedule and backoff; added ones start, removed ones stop, changed ones run at once with
+  due time and backoff; added ones start, removed ones stop, changed ones run at once with
   their new settings. A bad file is reported and the previous configuration stays in force.
 - SIGTERM and SIGINT stop. No new cycle starts; running cycles stop before their next change
   (the one in flight is finished and recorded). A cycle still running after
@@ -28,18 +35,19 @@ heartbeat job, so the pings stop when the scheduler stops dispatching.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import signal
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.base import JobLookupError
+from apscheduler.executors.pool import ThreadPoolExecutor as APThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -57,18 +65,25 @@ from agent.sync.session import Session
 
 log = logging.getLogger("callplan.daemon")
 SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+# The slots of an interval: a cycle starts at most a slot after it is due; the process wakes once a
+# slot (that has accounts), whatever the number of accounts.
+TICK = 0.25
+MAX_SLOTS = 1000
 
 
 def _accounts(count: int) -> str:
     return f"{count} account{'' if count == 1 else 's'}"
 
 
-def _job_id(account: str) -> str:
-    return f"account:{account}"
+def _slotting(interval: float) -> tuple[float, int]:
+    """The width of a slot and how many the interval has: as many as fit, `TICK` seconds or more
+    each, and at most `MAX_SLOTS`."""
+    count = max(1, min(MAX_SLOTS, math.floor(interval / TICK)))
+    return interval / count, count
 
 
 class Daemon:
-    """The scheduler, its jobs, and what reload and stop do to them; `serve` adds the signals."""
+    """The scheduler, its slots, and what reload and stop do to them; `serve` adds the signals."""
 
     def __init__(
         self,
@@ -85,46 +100,113 @@ class Daemon:
         self._stopping = threading.Event()
         self._lock = threading.Condition()
         self._running: dict[str, Session] = {}  # account -> the session its cycle runs in
+        self._busy: set[str] = set()  # accounts handed to the pool and not yet done
+        self._again: set[str] = set()  # busy accounts a reload changed: to run again at once
         self._status: dict[str, RunStatus] = {}  # account -> after its last cycle, for STATUS=
         # of those, the accounts whose last cycle failed, and those where some calendars did
         self._failing: dict[str, None] = {}
         self._partly: dict[str, None] = {}
+        self._due: dict[str, datetime] = {}  # account -> when its next cycle is due
+        self._slot_of: dict[str, int] = {}
+        self._slots: dict[int, dict[str, None]] = {}  # slot -> its accounts (those with a job)
+        self._origin = datetime.now(UTC)  # where slot 0 starts, every interval
+        self._width, self._count = _slotting(session.config.service.interval_seconds)
         service = session.config.service
+        self._pool = ThreadPoolExecutor(service.workers, thread_name_prefix="cycle")
         self.scheduler = BackgroundScheduler(
-            executors={
-                "default": ThreadPoolExecutor(service.workers),
-                "watchdog": ThreadPoolExecutor(1),
-            },
-            # one cycle per account at a time; a late run is run however late, and only once
+            executors={"default": APThreadPoolExecutor(1), "watchdog": APThreadPoolExecutor(1)},
+            # a slot fires once however late (after a sleep), and never twice at once
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
             timezone=UTC,
         )
 
     # -- scheduling ------------------------------------------------------------------------------
 
-    def _trigger(self) -> IntervalTrigger:
-        service = self.session.config.service
-        return IntervalTrigger(
-            seconds=service.interval_seconds, jitter=service.jitter or None, timezone=UTC
-        )
+    def next_run(self, name: str) -> datetime | None:
+        """When the account's next cycle is due (None: not scheduled)."""
+        with self._lock:
+            return self._due.get(name)
+
+    def _place(self, name: str, at: datetime) -> None:
+        """Make the account due `at`: into the slot that fires first at or after it (the slot's job
+        is made when its first account comes). Holding the lock."""
+        seconds = (at - self._origin).total_seconds()
+        number = math.ceil(seconds / self._width)
+        if self._origin + timedelta(seconds=number * self._width) <= datetime.now(UTC):
+            number += 1  # that slot's time is past: the next one
+        slot = number % self._count
+        self._due[name] = at
+        old = self._slot_of.get(name)
+        if old == slot:
+            return
+        if old is not None:
+            del self._slots[old][name]
+        self._slot_of[name] = slot
+        if slot not in self._slots:
+            self._slots[slot] = {}
+            self.scheduler.add_job(
+                self._fire,
+                IntervalTrigger(
+                    seconds=self._width * self._count,
+                    start_date=self._origin + timedelta(seconds=slot * self._width),
+                    timezone=UTC,
+                ),
+                args=[slot],
+                id=f"slot:{slot}",
+                name=f"slot {slot}",
+            )
+        self._slots[slot][name] = None
+
+    def _unplace(self, name: str) -> None:
+        """The account is scheduled no more. Holding the lock."""
+        self._due.pop(name, None)
+        slot = self._slot_of.pop(name, None)
+        if slot is not None:
+            del self._slots[slot][name]
 
     def _schedule(self, name: str, delay: float) -> None:
-        """(Re)place the account's job; its first cycle runs after `delay` seconds."""
-        self.scheduler.add_job(
-            self.run_cycle,
-            self._trigger(),
-            args=[name],
-            id=_job_id(name),
-            name=f"cycle {name}",
-            next_run_time=datetime.now(UTC) + timedelta(seconds=delay),
-            replace_existing=True,
-        )
+        """The account's next cycle runs after `delay` seconds; at once when it is 0."""
+        now = datetime.now(UTC)
+        with self._lock:
+            self._place(name, now + timedelta(seconds=delay))
+        if not delay:
+            self._dispatch([name], again=True)
+
+    def _fire(self, slot: int) -> None:
+        """A slot's job: every account of the slot that is due and not busy goes to the pool."""
+        now = datetime.now(UTC)
+        with self._lock:
+            due = self._due
+            ready = [
+                name
+                for name in self._slots.get(slot, ())
+                if due[name] <= now and name not in self._busy
+            ]
+        self._dispatch(ready)
+
+    def _dispatch(self, names: list[str], again: bool = False) -> None:
+        """Hand the accounts' cycles to the pool. A busy account is skipped, or with `again` runs
+        once more as soon as its cycle ends."""
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            for name in names:
+                if name in self._busy:
+                    if again:
+                        self._again.add(name)
+                    continue
+                self._busy.add(name)
+                self._pool.submit(self.run_cycle, name)
 
     def start(self) -> None:
         """Schedule every account (first cycles spread over the jitter) and start the scheduler."""
         service = self.session.config.service
-        for account in self.session.config.accounts:
-            self._schedule(account.name, self._uniform(0, service.jitter))
+        with self._lock:
+            for account in self.session.config.accounts:
+                self._place(
+                    account.name,
+                    self._origin + timedelta(seconds=self._uniform(0, service.jitter)),
+                )
         if self.notifier.watchdog_seconds:
             every = self.notifier.watchdog_seconds / 3
             self.scheduler.add_job(
@@ -152,33 +234,36 @@ class Daemon:
             else "no accounts configured: add some to the configuration and reload"
         )
 
-    # -- one cycle (a job) -----------------------------------------------------------------------
+    # -- one cycle -------------------------------------------------------------------------------
 
     def run_cycle(self, name: str) -> None:
-        """The job of one account: a recorded cycle, then its next run (backed off after a
+        """The work of one account: a recorded cycle, then its next run (backed off after a
         failure)."""
         with self._lock:
             session = self.session
             account = session.account(name)
             if self._stopping.is_set() or account is None:
+                self._busy.discard(name)
                 return
             self._running[name] = session
+            due = self._due.get(name)
+            previous = self._status.get(name)  # what its last cycle saved, not read back
         began, started = time.monotonic(), datetime.now(UTC)
 
         def pace(status: RunStatus, report: AccountReport) -> datetime | None:
             if self._stopping.is_set():
                 return None
-            return self._next_run(name, status, report, started, self.session is session)
+            return self._next_run(name, status, report, due, started, self.session is session)
 
         try:
             try:
                 # its next run is saved with the rest of its status, in one write
-                report, status = session.run(account, stop=self._stopping, pace=pace)
+                report, status = session.run(
+                    account, stop=self._stopping, pace=pace, previous=previous
+                )
             # a bug, or the store failing: this account fails, the service goes on
             except Exception as exc:
-                with self._lock:
-                    previous = self._status.get(name, RunStatus(name))
-                report, status = crashed(log, previous, exc, session.clock())
+                report, status = crashed(log, previous or RunStatus(name), exc, session.clock())
                 status = replace(status, next_at=pace(status, report))
                 try:
                     self.session.store.save_run_status(status)
@@ -188,10 +273,15 @@ class Daemon:
         finally:
             with self._lock:
                 del self._running[name]
+                self._busy.discard(name)
                 # reloaded meanwhile: this account's old connector goes
                 if session is not self.session:
                     session.release(name)
                 self._lock.notify_all()
+                again = name in self._again
+                self._again.discard(name)
+            if again:
+                self._dispatch([name])
 
     def _finish(self, name: str, report: AccountReport, status: RunStatus, seconds: float) -> None:
         with self._lock:
@@ -206,32 +296,35 @@ class Daemon:
         self.notifier.status(self._summary(outcome_line(name, status, report.stopped)))
 
     def _next_run(
-        self, name: str, status: RunStatus, report: AccountReport, started: datetime, mine: bool
+        self,
+        name: str,
+        status: RunStatus,
+        report: AccountReport,
+        due: datetime | None,
+        started: datetime,
+        mine: bool,
     ) -> datetime | None:
-        """When the account runs next. After a failure, the backoff from now. A cycle that
-        `started` late, later than the jitter allows (the workers were busy with others), sets
-        the account's pace anew: due an interval (and up to the jitter) after it started. Any
-        other keeps the pace its job has. Not `mine` (a reload replaced the account's job while
-        the cycle ran), the new job's time stands. The job is moved only when its time changes:
-        each move wakes the scheduler."""
+        """When the account runs next, and its place in the slots. After a failure, the backoff
+        from now. A cycle that started when it was `due` (up to the jitter late) keeps the pace:
+        due an interval (and up to the jitter) after that. One that started later (the workers
+        were busy with others), or out of turn, sets the account's pace anew: due an interval
+        (and up to the jitter) after it started. Not `mine` (a reload replaced the account's
+        schedule while the cycle ran), the new schedule stands."""
         service = self.session.config.service
-        jitter = timedelta(seconds=service.jitter)
-        try:
-            job = self.scheduler.get_job(_job_id(name))
-            paced: datetime | None = job.next_run_time if job else None
-            if job is None or not mine:
-                return paced
-            due = started + timedelta(seconds=service.interval_seconds)
+        jitter = self._uniform(0, service.jitter)
+        now = datetime.now(UTC)
+        with self._lock:
+            if name not in self._due or not mine:
+                return self._due.get(name)  # removed by a reload meanwhile, or replaced
             if status.failures:
                 delay = backoff_delay(status.failures, service, report.retry_after)
-                due = datetime.now(UTC) + timedelta(seconds=delay)
-            elif paced is None or paced >= due - jitter:
-                return paced  # on time: the interval's pace holds
-            at = due + timedelta(seconds=self._uniform(0, service.jitter))
-            self.scheduler.modify_job(_job_id(name), next_run_time=at)
+                at = now + timedelta(seconds=delay + jitter)
+            elif due is not None and due <= started <= due + timedelta(seconds=service.jitter):
+                at = max(due + timedelta(seconds=service.interval_seconds + jitter), now)
+            else:
+                at = started + timedelta(seconds=service.interval_seconds + jitter)
+            self._place(name, at)
             return at
-        except JobLookupError:  # the account was removed by a reload meanwhile
-            return None
 
     def _summary(self, last: str) -> str:
         """The STATUS= line: the accounts, those failing and partly failing (in the order of the
@@ -308,26 +401,18 @@ class Daemon:
         removed: list[str],
         changed: list[str],
     ) -> None:
-        for name in removed:
-            try:
-                self.scheduler.remove_job(_job_id(name))
-            except JobLookupError:
-                pass
-            with self._lock:
+        with self._lock:
+            for name in removed:
+                self._unplace(name)
                 self._status.pop(name, None)
                 self._failing.pop(name, None)
                 self._partly.pop(name, None)
+            if (was.interval_seconds, was.jitter) != (now.interval_seconds, now.jitter):
+                self._reslot(now, set(added) | set(changed))
         for name in changed:
             self._schedule(name, 0)
         for name in added:
             self._schedule(name, self._uniform(0, now.jitter))
-        if (was.interval_seconds, was.jitter) != (now.interval_seconds, now.jitter):
-            for name in (
-                {account.name for account in self.session.config.accounts}
-                - set(added)
-                - set(changed)
-            ):
-                self.scheduler.reschedule_job(_job_id(name), trigger=self._trigger())
         if was.log_level != now.log_level:
             logs.set_level(now.log_level)
         if was.workers != now.workers:
@@ -338,6 +423,19 @@ class Daemon:
                 key="service.workers",
                 note="takes effect at the next start",
             )
+
+    def _reslot(self, service: ServiceSettings, skip: set[str]) -> None:
+        """A new interval (or jitter): new slots, and every account but those in `skip` due an
+        interval (and up to the jitter) from now. Holding the lock."""
+        for slot in self._slots:
+            self.scheduler.remove_job(f"slot:{slot}")
+        self._slots.clear()
+        self._slot_of.clear()
+        self._width, self._count = _slotting(service.interval_seconds)
+        now = datetime.now(UTC)
+        for name in [name for name in self._due if name not in skip]:
+            delay = service.interval_seconds + self._uniform(0, service.jitter)
+            self._place(name, now + timedelta(seconds=delay))
 
     # -- stop --------------------------------------------------------------------------------------
 
@@ -353,6 +451,7 @@ class Daemon:
         self.notifier.stopping(f"stopping: {waiting}")
         self._stopping.set()
         self.scheduler.shutdown(wait=False)
+        self._pool.shutdown(wait=False, cancel_futures=True)
         deadline = time.monotonic() + timeout
         with self._lock:
             while self._running and (left := deadline - time.monotonic()) > 0:

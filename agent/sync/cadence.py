@@ -1,7 +1,7 @@
 """When an account's next cycle is due: the interval with jitter, or the backoff of a failing one.
 
-`callplan run` paces each account with its own scheduler job and `callplan worker` with a due
-time kept in the state database, but both follow these rules, so an account keeps the same
+`callplan run` paces each account with a due time it keeps in memory and `callplan worker` with a
+due time kept in the state database, but both follow these rules, so an account keeps the same
 pace whichever runs it.
 """
 

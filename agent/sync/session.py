@@ -104,16 +104,20 @@ class Session:
         account: Account,
         stop: threading.Event | None = None,
         pace: Callable[[RunStatus, AccountReport], datetime | None] | None = None,
+        previous: RunStatus | None = None,
     ) -> tuple[AccountReport, RunStatus]:
         """One cycle of one account, recorded: when it ran, what it did, what it left, what failed,
         and, given `pace`, when it runs next (saved with the rest, in the same write: one write of
-        the run status a cycle, however many cycles a second the process runs).
+        the run status a cycle, however many cycles a second the process runs). `previous` is the
+        run status the account's last cycle saved, when the caller kept it (the service does):
+        then it is not read back.
 
         Consecutive failed cycles are counted (the daemon backs off on them); any other cycle resets
         the count, one in which some calendars failed and others did not included: its error, which
         names those calendars, is kept, and so is what the others did.
         """
-        previous = self.store.run_status(account.name)
+        if previous is None:
+            previous = self.store.run_status(account.name)
         started = self.clock()
         report = self._cycle(account, stop=stop)
         status = replace(

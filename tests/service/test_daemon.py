@@ -2,7 +2,7 @@
 the cooperative stop of a cycle. (tests/service/test_service.py runs the real process.)
 
 Accounts here use memory calendars; the interval is an hour and first cycles wait out the
-jitter, so the scheduler never runs a job on its own while a test calls `run_cycle` itself.
+jitter, so the scheduler never runs a cycle on its own while a test calls `run_cycle` itself.
 """
 
 from __future__ import annotations
@@ -127,8 +127,9 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
 
 
 def seconds_until(daemon: Daemon, name: str) -> float:
-    job = daemon.scheduler.get_job(f"account:{name}")
-    return (job.next_run_time - datetime.now(UTC)).total_seconds()
+    due = daemon.next_run(name)
+    assert due is not None
+    return (due - datetime.now(UTC)).total_seconds()
 
 
 def test_a_failing_account_backs_off_alone_while_the_others_keep_their_pace(
@@ -141,7 +142,7 @@ def test_a_failing_account_backs_off_alone_while_the_others_keep_their_pace(
         "READY": "1",
         "STATUS": "watching 2 accounts; first cycles scheduled",
     }
-    good_next = daemon.scheduler.get_job("account:good").next_run_time
+    good_next = daemon.next_run("good")
     for failures in (1, 2, 3, 4):
         daemon.run_cycle("bad")
         expected = min(HOUR * 2 ** (failures - 1), 4 * HOUR) + JITTER
@@ -157,10 +158,10 @@ def test_a_failing_account_backs_off_alone_while_the_others_keep_their_pace(
         and stored.last_error
         == "calendar memory: https://dav.example/: HTTP 503; gave up after 4 attempts"
     )
-    assert stored.next_at == daemon.scheduler.get_job("account:bad").next_run_time
+    assert stored.next_at == daemon.next_run("bad")
 
     # untouched by the other's trouble
-    assert daemon.scheduler.get_job("account:good").next_run_time == good_next
+    assert daemon.next_run("good") == good_next
     daemon.run_cycle("good")
     # its pace: an interval (and the jitter) after the cycle started
     assert HOUR - 5 < seconds_until(daemon, "good") <= HOUR + JITTER
@@ -184,7 +185,7 @@ def test_a_crash_inside_a_cycle_is_that_accounts_error_and_the_service_goes_on(
     daemon.run_cycle("good")
     buggy = daemon.session.store.run_status("buggy")
     assert (buggy.last_error, buggy.failures) == ("internal error: RuntimeError: boom", 1)
-    assert daemon.scheduler.get_job("account:buggy") is not None
+    assert daemon.next_run("buggy") is not None
     assert daemon.session.store.run_status("good").last_error == ""
     assert daemon.stop()
 
@@ -197,19 +198,20 @@ def test_a_reload_adds_removes_and_reruns_changed_accounts_and_leaves_the_others
     daemon.start()
     for name in ("same", "moved", "gone"):
         daemon.run_cycle(name)
-    same_next = daemon.scheduler.get_job("account:same").next_run_time
+    same_next = daemon.next_run("same")
     old = daemon.session
 
     harness.write(["same", "moved", "new"], {"moved": {"timezone": "Europe/Berlin"}})
     daemon.reload()
 
     assert daemon.session is not old and daemon.session.store is old.store
-    assert daemon.scheduler.get_job("account:same").next_run_time == same_next
+    assert daemon.next_run("same") == same_next
     assert JITTER - 5 < seconds_until(daemon, "new") <= JITTER
-    assert daemon.scheduler.get_job("account:gone") is None
+    assert daemon.next_run("gone") is None
     assert all(harness.opened[name][0].closed for name in ("same", "moved", "gone"))
     # changed: it ran at once, with its new settings (its cycle may end before the reload's
-    # READY=1 goes out, or after)
+    # READY=1 goes out, or after; the lines before RELOADING=1 are the cycles above)
+    harness.until("RELOADING", "1")
     seen: list[str] = []
     while not all(any(text in line for line in seen) for text in ("reloaded", "last: moved ok")):
         seen.append(harness.notification().get("STATUS", ""))
@@ -219,6 +221,46 @@ def test_a_reload_adds_removes_and_reruns_changed_accounts_and_leaves_the_others
 
     daemon.run_cycle("same")  # the new session opens its own connector
     assert len(harness.opened["same"]) == 2 and not harness.opened["same"][1].closed
+    assert daemon.stop()
+
+
+class Held(Connector):
+    """A memory connector whose first read waits until the test lets it go: a cycle in flight."""
+
+    def __init__(self, entered: threading.Event, go: threading.Event) -> None:
+        super().__init__()
+        self.entered, self.go = entered, go
+
+    def changes(self, calendar: str, cursor: str | None, window: Window) -> Delta:
+        if not self.entered.is_set():
+            self.entered.set()
+            assert self.go.wait(10)
+        return super().changes(calendar, cursor, window)
+
+
+def test_an_account_a_reload_changes_while_it_cycles_runs_again_with_its_new_settings_after(
+    harness: Harness,
+) -> None:
+    entered, go = threading.Event(), threading.Event()
+    opened: list[Held] = []
+
+    def connect(account: Account) -> Held:
+        opened.append(Held(entered, go))
+        return opened[-1]
+
+    harness.write(["alex"])
+    daemon = harness.daemon(connect=connect)
+    daemon.start()
+    harness.write(["alex"], {"alex": {"timezone": "Europe/Berlin"}})
+    daemon.reload()  # changed: its cycle starts at once, and is held in its read
+    assert entered.wait(10)
+    harness.write(["alex"], {"alex": {"timezone": "Europe/Paris"}})
+    daemon.reload()  # changed again while that cycle runs
+    go.set()
+    harness.until("STATUS", "last: alex ok")
+    harness.until("STATUS", "last: alex ok")  # the second cycle, not a third
+    assert len(opened) == 2 and opened[0].closed and not opened[1].closed
+    assert HOUR - 5 < seconds_until(daemon, "alex") <= HOUR + JITTER
     assert daemon.stop()
 
 
@@ -244,7 +286,8 @@ def test_a_bad_reload_keeps_the_running_configuration_and_a_new_interval_resched
 
     harness.write(["alex"], interval_seconds=2 * HOUR)
     daemon.reload()
-    assert daemon.scheduler.get_job("account:alex").trigger.interval.total_seconds() == 2 * HOUR
+    # due the new interval (and its jitter) from the reload
+    assert 2 * HOUR - 5 < seconds_until(daemon, "alex") <= 2 * HOUR + JITTER
     assert daemon.stop()
 
 
@@ -277,7 +320,8 @@ def test_a_calendar_that_fails_alone_is_named_and_the_accounts_other_calendars_k
     harness.notification()
     for cycle in (1, 2):
         daemon.run_cycle("alex")
-        alex_next = daemon.scheduler.get_job("account:alex").next_run_time
+        alex_next = daemon.next_run("alex")
+        assert alex_next is not None
         assert HOUR - 5 < seconds_until(daemon, "alex") <= HOUR + JITTER  # not backed off
         alex = daemon.session.store.run_status("alex")
         assert (alex.changes, alex.failures, alex.backlog) == (
