@@ -2,7 +2,8 @@
 
 Each account polls on an interval, with jitter so that many accounts do not poll in lock-step.
 An account never runs two cycles at once, runs missed while the machine slept are coalesced
-into one, and cycles run on a thread pool of `[service] workers`. A failing account backs off
+into one, and cycles run on up to `[service] workers` threads, as few as keep up
+(agent.service.runners). A failing account backs off
 exponentially (capped) on its own; the others keep their pace. A cycle that started late,
 because the workers were busy with other accounts, sets its account's pace anew from when it
 started: the first cycles of thousands of accounts, due together at the start, spread out as the
@@ -42,7 +43,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,6 +58,7 @@ from agent.core.logfmt import emit
 from agent.service import logs
 from agent.service.notify import Notifier
 from agent.service.outcome import crashed, log_cycle, outcome_line
+from agent.service.runners import Runners
 from agent.state.store import RunStatus
 from agent.sync.cadence import backoff_delay
 from agent.sync.engine import AccountReport
@@ -100,7 +101,7 @@ class Daemon:
         self._stopping = threading.Event()
         self._lock = threading.Condition()
         self._running: dict[str, Session] = {}  # account -> the session its cycle runs in
-        self._busy: set[str] = set()  # accounts handed to the pool and not yet done
+        self._busy: set[str] = set()  # accounts handed to the runners and not yet done
         self._again: set[str] = set()  # busy accounts a reload changed: to run again at once
         self._status: dict[str, RunStatus] = {}  # account -> after its last cycle, for STATUS=
         # of those, the accounts whose last cycle failed, and those where some calendars did
@@ -111,8 +112,7 @@ class Daemon:
         self._slots: dict[int, dict[str, None]] = {}  # slot -> its accounts (those with a job)
         self._origin = datetime.now(UTC)  # where slot 0 starts, every interval
         self._width, self._count = _slotting(session.config.service.interval_seconds)
-        service = session.config.service
-        self._pool = ThreadPoolExecutor(service.workers, thread_name_prefix="cycle")
+        self._runners = Runners(session.config.service.workers, self._width, self.run_cycle)
         self.scheduler = BackgroundScheduler(
             executors={"default": APThreadPoolExecutor(1), "watchdog": APThreadPoolExecutor(1)},
             # a slot fires once however late (after a sleep), and never twice at once
@@ -173,7 +173,8 @@ class Daemon:
             self._dispatch([name], again=True)
 
     def _fire(self, slot: int) -> None:
-        """A slot's job: every account of the slot that is due and not busy goes to the pool."""
+        """A slot's job: every account of the slot that is due and not busy goes to the runners
+        (and a queue that a hanging cycle holds up gets another runner)."""
         now = datetime.now(UTC)
         with self._lock:
             due = self._due
@@ -185,18 +186,20 @@ class Daemon:
         self._dispatch(ready)
 
     def _dispatch(self, names: list[str], again: bool = False) -> None:
-        """Hand the accounts' cycles to the pool. A busy account is skipped, or with `again` runs
-        once more as soon as its cycle ends."""
+        """Hand the accounts' cycles to the runners. A busy account is skipped, or with `again`
+        runs once more as soon as its cycle ends."""
         with self._lock:
             if self._stopping.is_set():
                 return
+            handed = []
             for name in names:
                 if name in self._busy:
                     if again:
                         self._again.add(name)
                     continue
                 self._busy.add(name)
-                self._pool.submit(self.run_cycle, name)
+                handed.append(name)
+            self._runners.hand(handed)
 
     def start(self) -> None:
         """Schedule every account (first cycles spread over the jitter) and start the scheduler."""
@@ -432,6 +435,7 @@ class Daemon:
         self._slots.clear()
         self._slot_of.clear()
         self._width, self._count = _slotting(service.interval_seconds)
+        self._runners.width = self._width
         now = datetime.now(UTC)
         for name in [name for name in self._due if name not in skip]:
             delay = service.interval_seconds + self._uniform(0, service.jitter)
@@ -451,7 +455,7 @@ class Daemon:
         self.notifier.stopping(f"stopping: {waiting}")
         self._stopping.set()
         self.scheduler.shutdown(wait=False)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._runners.close()
         deadline = time.monotonic() + timeout
         with self._lock:
             while self._running and (left := deadline - time.monotonic()) > 0:
