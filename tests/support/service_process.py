@@ -234,7 +234,9 @@ class Service:
     def stop(self) -> None:
         if self.alive:
             self.signal(signal.SIGKILL)
-            self.wait(10)
+            # a process with thousands of connections open (the benchmark's) takes a while to
+            # close them all, more so on a busy machine
+            self.wait(60)
         self.notify.close()
 
 
