@@ -247,7 +247,10 @@ def test_three_workers_keep_300_accounts_going_through_a_kill_a_stop_a_restart_a
         }
         assert {seller.name for seller in present} - after == set(), "not served after the apply"
         # never two cycles of an account at once
-        assert {name: problems for name in traffic if (problems := overlaps(traffic[name]))} == {}
+        dead = {"w1": killed_at}
+        assert {
+            name: problems for name in traffic if (problems := overlaps(traffic[name], dead))
+        } == {}
         gone = [
             call
             for seller in leaving

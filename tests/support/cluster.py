@@ -371,13 +371,18 @@ def calls(
     return found
 
 
-def overlaps(account: list[Call]) -> list[str]:
+def overlaps(account: list[Call], killed: dict[str, float] | None = None) -> list[str]:
     """Where one account's requests show two cycles at once: a request sent before the one
     before it was answered (a cycle sends one at a time), or a cycle carried on by one worker
-    after another worker had started the next."""
+    after another worker had started the next. A request a `killed` worker sent before it was
+    killed ends there: its cycle died with it, though the proxy may wait on the server longer."""
     problems = []
     for before, after in zip(account, account[1:]):
-        if after.arrived < before.answered:
+        died = (killed or {}).get(before.worker)
+        answered = before.answered
+        if died is not None and before.arrived < died:
+            answered = min(answered, died)
+        if after.arrived < answered:
             problems.append(
                 f"{after.worker} sent {after.what} at {after.arrived:.3f} while {before.worker}'s "
                 f"{before.what} was in flight ({before.arrived:.3f} to {before.answered:.3f})"
