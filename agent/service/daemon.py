@@ -3,11 +3,12 @@
 Each account polls on an interval, with jitter so that many accounts do not poll in lock-step.
 An account never runs two cycles at once, runs missed while the machine slept are coalesced
 into one, and cycles run on up to `[service] workers` threads, as few as keep up
-(agent.service.runners). A failing account backs off
-exponentially (capped) on its own; the others keep their pace. A cycle that started late,
-because the workers were busy with other accounts, sets its account's pace anew from when it
-started: the first cycles of thousands of accounts, due together at the start, spread out as the
-workers take them, and do not come back in one burst every interval.
+(agent.service.runners). The run statuses of a batch of cycles are written together when it
+ends, in one transaction. A failing account backs off exponentially (capped) on its own; the
+others keep their pace. A cycle that started late, because the workers were busy with other
+accounts, sets its account's pace anew from when it started: the first cycles of thousands of
+accounts, due together at the start, spread out as the workers take them, and do not come back
+in one burst every interval.
 
 The accounts are not each an APScheduler job: a process serving thousands would then wake for
 every cycle, and a wake-up and a job hand-off cost a good part of what a quiet cycle does. The
@@ -104,6 +105,7 @@ class Daemon:
         self._busy: set[str] = set()  # accounts handed to the runners and not yet done
         self._again: set[str] = set()  # busy accounts a reload changed: to run again at once
         self._status: dict[str, RunStatus] = {}  # account -> after its last cycle, for STATUS=
+        self._unsaved: dict[str, RunStatus] = {}  # run statuses kept until their batch ends
         # of those, the accounts whose last cycle failed, and those where some calendars did
         self._failing: dict[str, None] = {}
         self._partly: dict[str, None] = {}
@@ -262,18 +264,18 @@ class Daemon:
             try:
                 # its next run is saved with the rest of its status, in one write
                 report, status = session.run(
-                    account, stop=self._stopping, pace=pace, previous=previous
+                    account, stop=self._stopping, pace=pace, previous=previous, save=self._keep
                 )
             # a bug, or the store failing: this account fails, the service goes on
             except Exception as exc:
                 report, status = crashed(log, previous or RunStatus(name), exc, session.clock())
                 status = replace(status, next_at=pace(status, report))
-                try:
-                    self.session.store.save_run_status(status)
-                except CallplanError as error:
-                    emit(log, logging.ERROR, "status_not_saved", account=name, error=str(error))
+                self._keep(status)
             self._finish(name, report, status, time.monotonic() - began)
         finally:
+            # before the cycle counts as ended: a stop waits for it, then closes the store
+            if not self._runners.waiting:  # the last of a batch (or a cycle on its own)
+                self._save()
             with self._lock:
                 del self._running[name]
                 self._busy.discard(name)
@@ -285,6 +287,25 @@ class Daemon:
                 self._again.discard(name)
             if again:
                 self._dispatch([name])
+
+    def _keep(self, status: RunStatus) -> None:
+        """A cycle's run status, to be written with the others of its batch."""
+        with self._lock:
+            self._unsaved[status.account] = status
+
+    def _save(self) -> None:
+        """Write the run statuses kept, in one transaction: a batch of quiet cycles would
+        otherwise spend a good part of their time committing one row each."""
+        with self._lock:
+            batch = list(self._unsaved.values())
+            self._unsaved.clear()
+        if not batch:
+            return
+        try:
+            self.session.store.save_run_statuses(batch)
+        except CallplanError as error:
+            accounts = [status.account for status in batch]
+            emit(log, logging.ERROR, "status_not_saved", accounts=accounts, error=str(error))
 
     def _finish(self, name: str, report: AccountReport, status: RunStatus, seconds: float) -> None:
         with self._lock:
@@ -461,6 +482,7 @@ class Daemon:
             while self._running and (left := deadline - time.monotonic()) > 0:
                 self._lock.wait(left)
             abandoned = sorted(self._running)
+        self._save()
         if abandoned:
             emit(
                 log,

@@ -58,6 +58,12 @@ class Runners:
         with self._lock:
             return self._seconds
 
+    @property
+    def waiting(self) -> int:
+        """How many accounts wait for a runner."""
+        with self._lock:
+            return len(self._waiting)
+
     def hand(self, names: Iterable[str]) -> None:
         """Queue the accounts' cycles, and add the runners the queue needs."""
         with self._lock:

@@ -608,23 +608,24 @@ class SqlStore(Store):
                 return RunStatus(account)
             return loaded(RunStatus, rows[0], ("last_start", "last_end", "next_at"))
 
-    def save_run_status(self, status: RunStatus) -> None:
+    def save_run_statuses(self, statuses: Sequence[RunStatus]) -> None:
         with self.writing("save run status") as sql:
-            sql.run(
-                PUT_RUN,
-                [
-                    status.account,
-                    stamp(status.last_start),
-                    stamp(status.last_end),
-                    status.last_error,
-                    stamp(status.next_at),
-                    status.changes,
-                    status.requests,
-                    status.failures,
-                    status.backlog,
-                    status.planning,
-                ],
-            )
+            for status in statuses:
+                sql.run(
+                    PUT_RUN,
+                    [
+                        status.account,
+                        stamp(status.last_start),
+                        stamp(status.last_end),
+                        status.last_error,
+                        stamp(status.next_at),
+                        status.changes,
+                        status.requests,
+                        status.failures,
+                        status.backlog,
+                        status.planning,
+                    ],
+                )
 
 
 def _flag(value: int | bool | None) -> bool | None:

@@ -20,6 +20,7 @@ state database), each backend in its own way.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -252,8 +253,13 @@ class Store(ABC):
     @abstractmethod
     def run_status(self, account: str) -> RunStatus: ...
 
+    def save_run_status(self, status: RunStatus) -> None:
+        self.save_run_statuses([status])
+
     @abstractmethod
-    def save_run_status(self, status: RunStatus) -> None: ...
+    def save_run_statuses(self, statuses: Sequence[RunStatus]) -> None:
+        """Several accounts' run statuses, in one transaction (the service writes a batch of
+        cycles' statuses at once)."""
 
     @abstractmethod
     def lock(self) -> AbstractContextManager[None]:

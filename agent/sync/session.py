@@ -105,12 +105,13 @@ class Session:
         stop: threading.Event | None = None,
         pace: Callable[[RunStatus, AccountReport], datetime | None] | None = None,
         previous: RunStatus | None = None,
+        save: Callable[[RunStatus], None] | None = None,
     ) -> tuple[AccountReport, RunStatus]:
         """One cycle of one account, recorded: when it ran, what it did, what it left, what failed,
-        and, given `pace`, when it runs next (saved with the rest, in the same write: one write of
-        the run status a cycle, however many cycles a second the process runs). `previous` is the
-        run status the account's last cycle saved, when the caller kept it (the service does):
-        then it is not read back.
+        and, given `pace`, when it runs next (saved with the rest, in the same write). `previous`
+        is the run status the account's last cycle saved, when the caller kept it (the service
+        does): then it is not read back. `save` takes the status instead of the store writing it
+        at once: the service writes the statuses of a batch of cycles in one transaction.
 
         Consecutive failed cycles are counted (the daemon backs off on them); any other cycle resets
         the count, one in which some calendars failed and others did not included: its error, which
@@ -133,7 +134,7 @@ class Session:
         )
         if pace is not None:
             status = replace(status, next_at=pace(status, report))
-        self.store.save_run_status(status)
+        (save or self.store.save_run_status)(status)
         return report, status
 
     def cycle(self, names: Iterable[str] = (), dry_run: bool = False) -> list[AccountReport]:

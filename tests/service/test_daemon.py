@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,15 +19,16 @@ import tomli_w
 
 from agent.config import settings as config_module
 from agent.config.settings import Account
-from agent.core.errors import TransientError
+from agent.core.errors import StateError, TransientError
 from agent.core.model import Delta, Window
 from agent.service.daemon import Daemon
 from agent.service.notify import Notifier
 from agent.state.backend import open_store
-from agent.state.store import CalendarKey
+from agent.state.store import CalendarKey, RunStatus
 from agent.sync.session import Session
 from connectors import open_connector
 from connectors.base import Connector as BaseConnector
+from tests.support.cluster import eventually
 from tests.support.harness.caldav import CaldavHarness
 from tests.support.helpers import AUTO, MONDAY, SELLER, World, at, meeting
 from tests.support.memory_calendar import CALENDAR, MemoryCalendar, MemoryConnector
@@ -188,6 +189,56 @@ def test_a_crash_inside_a_cycle_is_that_accounts_error_and_the_service_goes_on(
     assert (buggy.last_error, buggy.failures) == ("internal error: RuntimeError: boom", 1)
     assert daemon.next_run("buggy") is not None
     assert daemon.session.store.run_status("good").last_error == ""
+    assert daemon.stop()
+
+
+def test_the_run_statuses_of_a_batch_of_cycles_are_written_together_after_its_last(
+    harness: Harness,
+) -> None:
+    harness.write(["alex", "bo", "cy"])
+    daemon = harness.daemon()
+    store = daemon.session.store
+    batches: list[list[str]] = []
+    write = store.save_run_statuses
+
+    def counted(statuses: Sequence[RunStatus]) -> None:
+        batches.append([status.account for status in statuses])
+        write(statuses)
+
+    store.save_run_statuses = counted  # type: ignore[method-assign]
+    daemon.start()
+    daemon._dispatch(["alex", "bo", "cy"])  # as a slot hands over the accounts due in it
+    harness.until("STATUS", "last: cy ok")
+    eventually(lambda: batches, 10, "the batch's statuses written")
+    assert batches == [["alex", "bo", "cy"]]
+    assert all(store.run_status(name).last_end is not None for name in ("alex", "bo", "cy"))
+    daemon.run_cycle("bo")  # a cycle on its own is written at once
+    assert batches[1:] == [["bo"]]
+    assert daemon.stop()
+
+
+def test_run_statuses_that_cannot_be_written_are_named_in_one_line_and_the_service_goes_on(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    harness.write(["alex", "bo"])
+    daemon = harness.daemon()
+    store = daemon.session.store
+
+    def full(statuses: Sequence[RunStatus]) -> None:
+        raise StateError("cannot save run status: the disk is full", where="state.db")
+
+    write, store.save_run_statuses = store.save_run_statuses, full  # type: ignore[method-assign]
+    daemon.start()
+    daemon.run_cycle("alex")
+    (record,) = [record for record in caplog.records if record.msg == "status_not_saved"]
+    assert record.fields == {  # type: ignore[attr-defined]
+        "accounts": ["alex"],
+        "error": "state.db: cannot save run status: the disk is full",
+    }
+    assert harness.until("STATUS", "last: alex ok")
+    store.save_run_statuses = write  # type: ignore[method-assign]
+    daemon.run_cycle("bo")
+    assert store.run_status("bo").last_end is not None
     assert daemon.stop()
 
 

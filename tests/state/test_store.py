@@ -518,6 +518,13 @@ class TestContract:
         store.save_run_status(replace(status, failures=0, last_error=""))
         assert backend.open().run_status("alex") == replace(status, failures=0, last_error="")
 
+    def test_run_statuses_are_written_together(self, backend: Backend) -> None:
+        store = backend.open()
+        store.save_run_status(RunStatus("alex", changes=1))
+        store.save_run_statuses([RunStatus("alex", changes=2), RunStatus("bo", requests=3)])
+        assert store.run_status("alex") == RunStatus("alex", changes=2)
+        assert backend.open().run_status("bo") == RunStatus("bo", requests=3)
+
     def test_a_calendar_keeps_its_last_plan_beside_its_cursor(self, backend: Backend) -> None:
         store = backend.open()
         assert store.planning(CAL) == Planning(None, 0)  # never read, never planned
