@@ -100,32 +100,33 @@ class _NewBlock(NamedTuple):
     preview: blocks.Preview | None  # a prep's preview, when agendas are on
 
 
-class LineMemo:
+class WordsMemo:
     """`block_fingerprint` (and the words of a text) for the texts one plan renders,
-    remembering each line's normal form.
+    remembering each paragraph's normal form.
 
-    Whitespace runs never span a line break unnoticed: a text's words are the words of its
-    lines, so normalising line by line and joining the non-empty results gives the same
-    string as normalising the whole. The rendered texts of a plan share most of their lines
-    (a checklist's questions, a form's headings), and looking a line up costs less than
-    splitting it into words again. A plan keeps one and drops it with the plan, so it holds
-    only the plan's own lines.
+    White space runs never span a blank line unnoticed: a text's words are the words of its
+    paragraphs (the parts between blank lines), so normalising paragraph by paragraph and
+    joining the non-empty results gives the same string as normalising the whole. The
+    rendered texts of a plan share most of their paragraphs (a checklist's questions, a
+    form's headings and hints), and looking a paragraph up costs less than splitting it into
+    words again, or looking up each of its lines. A plan keeps one and drops it with the
+    plan, so it holds only the plan's own paragraphs.
     """
 
     def __init__(self) -> None:
-        self._lines: dict[str, str] = {}
+        self._paragraphs: dict[str, str] = {}
 
     def fingerprint(self, title: str, text: str) -> str:
         return digest(self.words(f"{title}\n{text}"))
 
     def words(self, text: str) -> str:
         """The words of `text`, white space aside: `words(text)` (agent.core.fingerprint)."""
-        lines = self._lines
+        paragraphs = self._paragraphs
         normal = []
-        for line in text.split("\n"):
-            words = lines.get(line)
+        for paragraph in text.split("\n\n"):
+            words = paragraphs.get(paragraph)
             if words is None:
-                words = lines[line] = " ".join(line.split())
+                words = paragraphs[paragraph] = " ".join(paragraph.split())
             if words:
                 normal.append(words)
         return " ".join(normal)
@@ -231,7 +232,7 @@ class _Planner:
         self.tombstones = set(owned.tombstones)  # grows with the tombstones this plan adds
         self._edits: dict[str, bool] = {}
         self._previews: dict[str, splice.Found] = {}  # by prep block: its preview
-        self._memo = LineMemo()
+        self._memo = WordsMemo()
         self._new: list[_NewBlock] = []  # placed, to be written once all are placed
         self.rules = rules
         self.blocks = self._canonical_blocks()

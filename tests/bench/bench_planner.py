@@ -26,7 +26,7 @@ from agent.config.settings import Settings
 from agent.core.history import Owned, Record
 from agent.core.model import Event, Window
 from agent.plan.changes import Change, CreateBlock, WriteAgenda
-from agent.plan.planner import LineMemo, plan
+from agent.plan.planner import WordsMemo, plan
 from agent.sync import collection
 from agent.sync.engine import window_for
 from agent.text.render import MeetingContext, Renderer
@@ -119,7 +119,7 @@ def text_costs(meetings: list[Event], settings: Settings, window: Window, repeat
     )
 
     def fingerprint_all() -> list[str]:
-        memo = LineMemo()  # one a plan, as the planner keeps
+        memo = WordsMemo()  # one a plan, as the planner keeps
         return [memo.fingerprint(title, text) for title, text in blocks]
 
     fingerprinting, _ = timed(fingerprint_all, repeat)

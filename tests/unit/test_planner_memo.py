@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from agent.core.fingerprint import block_fingerprint, words
 from agent.core.history import Owned
-from agent.plan.planner import LineMemo, plan
+from agent.plan.planner import WordsMemo, plan
 from agent.sync.engine import window_for
 from agent.text.render import Renderer
 from tests.support.helpers import World, at, meeting
@@ -79,21 +79,21 @@ def test_sellers_sharing_a_renderer_get_their_own_settings_applied() -> None:
 @given(
     title=st.text(max_size=40),
     lines=st.lists(
-        st.sampled_from(["", " ", "  - item", "WHO IS COMING", "\t", "a\u00a0b", "x\r"])
+        st.sampled_from(["", " ", "  - item", "WHO IS COMING", "\t", "a\u00a0b", "x\r", "\n"])
         | st.text(max_size=30),
         max_size=12,
     ),
 )
-def test_a_line_memo_fingerprints_texts_as_the_whole_text_is_fingerprinted(
+def test_a_words_memo_fingerprints_texts_as_the_whole_text_is_fingerprinted(
     title: str, lines: list[str]
 ) -> None:
-    """Its lines (shared with earlier texts or not) normalise to what the whole text does, for
-    any white space: tabs, carriage returns, no-break spaces and runs of them."""
-    memo = LineMemo()
+    """Its paragraphs (shared with earlier texts or not) normalise to what the whole text does,
+    for any white space: blank lines and runs of them, tabs, carriage returns, no-break spaces."""
+    memo = WordsMemo()
     text = "\n".join(lines)
     # a warm memo, then one that has seen this very text
     for earlier in (
-        "WHO IS COMING\n  - item",
+        "WHO IS COMING\n  - item\n\n\t\n\nx",
         text,
     ):
         memo.fingerprint(title, earlier)
