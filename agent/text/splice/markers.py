@@ -29,6 +29,7 @@ AGENDA = Markers("──── Agenda · shared by callplan ────", "─�
 PREVIEW = Markers(preview.BEGIN, preview.END)
 BEGIN, END = AGENDA
 SEPARATOR = "\n\n"
+_RULE = "─"  # the box-drawing rule every marker is drawn with
 
 
 class AgendaState(enum.Enum):
@@ -84,9 +85,11 @@ def neutralise(text: str) -> str:
     Names and titles from customers end up inside agendas and preps; if one contained an END
     marker, a region would look cut short. Replacing the box-drawing rule keeps it readable.
     """
+    if _RULE not in text:  # every marker is drawn with it: one scan tells most texts apart
+        return text
     for marker in (*AGENDA, *PREVIEW):
         if marker in text:
-            text = text.replace(marker, marker.replace("─", "-"))
+            text = text.replace(marker, marker.replace(_RULE, "-"))
     return text
 
 
