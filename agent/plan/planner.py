@@ -233,6 +233,7 @@ class _Planner:
         self._edits: dict[str, bool] = {}
         self._previews: dict[str, splice.Found] = {}  # by prep block: its preview
         self._memo = WordsMemo()
+        self._preview_fingerprints: dict[str, str] = {}  # by preview text
         self._new: list[_NewBlock] = []  # placed, to be written once all are placed
         self.rules = rules
         self.blocks = self._canonical_blocks()
@@ -645,10 +646,19 @@ class _Planner:
         )
         text = _PreviewText(self.renderer, context, latest, preview)
         fingerprint = self.renderer.remember(
-            ("preview", context, latest, preview),
-            lambda: splice.preview_fingerprint(text(), self._memo.words),
+            ("preview", context, latest, preview), lambda: self._preview_fingerprint(text())
         )
         return blocks.Preview(fingerprint, text)
+
+    def _preview_fingerprint(self, text: str) -> str:
+        """`splice.preview_fingerprint(text)`, once per distinct text a plan renders: the
+        previews of many meetings read alike (the renderer hands back the text it remembers)."""
+        found = self._preview_fingerprints.get(text)
+        if found is None:
+            found = self._preview_fingerprints[text] = splice.preview_fingerprint(
+                text, self._memo.words
+            )
+        return found
 
     def _preview_found(self, block: Event) -> splice.Found:
         """A prep's preview, once per block and plan (a debrief has none: ABSENT)."""
