@@ -206,9 +206,10 @@ class AgendaRules:
                 "inserted", ("The agenda below is in the invitation.",), action="insert"
             )
         if planned:
+            at = self._at(lead)
             return AgendaDecision(
-                f"goes into the invitation at {self._at(lead)}",
-                (f"The agenda below goes into the invitation at {self._at(lead)}.",),
+                f"goes into the invitation at {at}",
+                (f"The agenda below goes into the invitation at {at}.",),
             )
         hours = self.agenda.fallback_hours
         fallback = max(elapsed(meeting.start, -timedelta(hours=hours)), lead) if hours else None
@@ -234,15 +235,15 @@ class AgendaRules:
             "The agenda waits for its purpose: it goes into the invitation once you write one "
             "above, under Purpose" + ("." if due else f", from {self._at(lead)} on.")
         )
+        default = self._at(fallback) if fallback is not None else ""
         otherwise = (
-            f"Without one, callplan sends the agenda below, with the default purpose, at "
-            f"{self._at(fallback)}."
+            f"Without one, callplan sends the agenda below, with the default purpose, at {default}."
             if fallback is not None
             else "Without one, callplan sends none (agenda.fallback_hours is not set)."
         )
         return AgendaDecision(
             "waits for a purpose"
-            + (f" (default agenda at {self._at(fallback)})" if fallback else " (none without one)"),
+            + (f" (default agenda at {default})" if fallback else " (none without one)"),
             (wait, otherwise),
             waiting=True,
         )
