@@ -230,6 +230,11 @@ class _Compiled(BytecodeCache):
 
 
 _COMPILED = _Compiled()
+# HTML templates escape what they print. Every render asks this of its template's name: the
+# answer is worked out once a name.
+_AUTOESCAPE = functools.cache(
+    select_autoescape(enabled_extensions=("html.j2",), default_for_string=False)
+)
 # what each template source reads of its variables (see Renderer._readers), by name and source
 _READERS: dict[tuple[str, str], tuple[Reader, ...] | None] = {}
 
@@ -307,7 +312,7 @@ class Renderer:
         loaders.append(FileSystemLoader(str(default_templates_dir())))
         self._env = _Sandbox(
             loader=ChoiceLoader(loaders),
-            autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+            autoescape=_AUTOESCAPE,
             undefined=StrictUndefined,
             bytecode_cache=_COMPILED,
             trim_blocks=True,
