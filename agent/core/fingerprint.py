@@ -9,7 +9,6 @@ so it is answered once, here.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 
 from agent.core.htmltext import plain_text
 from agent.core.model import Event, Kind
@@ -29,7 +28,12 @@ def fingerprint(text: str) -> str:
 def digest(normal: str) -> str:
     """The hash `fingerprint` keeps, for text that is already in normal form (one line,
     no trailing blanks): a caller that normalised it more strictly need not pay twice."""
-    return hashlib.sha256(normal.encode("utf-8")).hexdigest()[:16]
+    return digest_of(normal.encode("utf-8"))
+
+
+def digest_of(normal: bytes) -> str:
+    """`digest` of a normal form already encoded in UTF-8 (by parts, it may be)."""
+    return hashlib.sha256(normal).hexdigest()[:16]
 
 
 def block_fingerprint(title: str, text: str) -> str:
@@ -46,9 +50,8 @@ def words(text: str) -> str:
     return " ".join(text.split())
 
 
-def words_fingerprint(text: str, words: Callable[[str], str] = words) -> str:
-    """The fingerprint of the words of a text, white space aside (`words`: how to find them,
-    as `words` does)."""
+def words_fingerprint(text: str) -> str:
+    """The fingerprint of the words of a text, white space aside."""
     return digest(words(text))
 
 

@@ -32,7 +32,7 @@ from typing import NamedTuple
 from agent.config.settings import Settings
 from agent.core.callplan import PlanState
 from agent.core.clock import Clock, Deadline, Rule, elapsed
-from agent.core.fingerprint import block_edited, digest
+from agent.core.fingerprint import block_edited, digest_of
 from agent.core.history import History, Owned, Record
 from agent.core.model import (
     AgendaTag,
@@ -101,35 +101,34 @@ class _NewBlock(NamedTuple):
 
 
 class WordsMemo:
-    """`block_fingerprint` (and the words of a text) for the texts one plan renders,
-    remembering each paragraph's normal form.
+    """`block_fingerprint` and `words_fingerprint` (agent.core.fingerprint) for the texts one
+    plan renders, remembering each paragraph's normal form, encoded as the digest takes it.
 
     White space runs never span a blank line unnoticed: a text's words are the words of its
     paragraphs (the parts between blank lines), so normalising paragraph by paragraph and
-    joining the non-empty results gives the same string as normalising the whole. The
-    rendered texts of a plan share most of their paragraphs (a checklist's questions, a
-    form's headings and hints), and looking a paragraph up costs less than splitting it into
-    words again, or looking up each of its lines. A plan keeps one and drops it with the
-    plan, so it holds only the plan's own paragraphs.
+    joining the non-empty results gives the same string as normalising the whole; and UTF-8
+    encodes a joined string as the join of its parts' encodings. The rendered texts of a plan
+    share most of their paragraphs (a checklist's questions, a form's headings and hints), and
+    looking a paragraph up costs less than splitting and encoding its words again. A plan
+    keeps one and drops it with the plan, so it holds only the plan's own paragraphs.
     """
 
     def __init__(self) -> None:
-        self._paragraphs: dict[str, str] = {}
+        self._paragraphs: dict[str, bytes] = {}
 
     def fingerprint(self, title: str, text: str) -> str:
-        return digest(self.words(f"{title}\n{text}"))
+        return self.words_fingerprint(f"{title}\n{text}")
 
-    def words(self, text: str) -> str:
-        """The words of `text`, white space aside: `words(text)` (agent.core.fingerprint)."""
+    def words_fingerprint(self, text: str) -> str:
         paragraphs = self._paragraphs
         normal = []
         for paragraph in text.split("\n\n"):
             words = paragraphs.get(paragraph)
             if words is None:
-                words = paragraphs[paragraph] = " ".join(paragraph.split())
+                words = paragraphs[paragraph] = " ".join(paragraph.split()).encode()
             if words:
                 normal.append(words)
-        return " ".join(normal)
+        return digest_of(b" ".join(normal))
 
 
 class _PreviewText:
@@ -656,7 +655,7 @@ class _Planner:
         found = self._preview_fingerprints.get(text)
         if found is None:
             found = self._preview_fingerprints[text] = splice.preview_fingerprint(
-                text, self._memo.words
+                text, self._memo.words_fingerprint
             )
         return found
 

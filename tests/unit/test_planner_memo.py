@@ -8,7 +8,7 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.core.fingerprint import block_fingerprint, words
+from agent.core.fingerprint import block_fingerprint, words_fingerprint
 from agent.core.history import Owned
 from agent.plan.planner import WordsMemo, plan
 from agent.sync.engine import window_for
@@ -98,4 +98,4 @@ def test_a_words_memo_fingerprints_texts_as_the_whole_text_is_fingerprinted(
     ):
         memo.fingerprint(title, earlier)
         assert memo.fingerprint(title, text) == block_fingerprint(title, text)
-        assert memo.words(text) == words(text)
+        assert memo.words_fingerprint(text) == words_fingerprint(text)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 
-from agent.core.fingerprint import words, words_fingerprint
+from agent.core.fingerprint import words_fingerprint
 from agent.core.htmltext import looks_like_html, text_of
 from agent.core.model import BodyFormat, Event
 from agent.text.splice.html import HTML, HtmlSplicer, from_text
@@ -60,11 +60,12 @@ def splicer(body_format: BodyFormat) -> Splicer:
     return TEXT
 
 
-def preview_fingerprint(body: str, words: Callable[[str], str] = words) -> str:
+def preview_fingerprint(body: str, fingerprint: Callable[[str], str] = words_fingerprint) -> str:
     """What a prep's tag records of its preview: the words a person reads in it, so that a
     provider handing the text back as HTML (Exchange), or an editor adding tags to it (Google's),
-    does not make it look like someone else's. (`words`: how to find them, as `words` does.)"""
-    return words_fingerprint(text_of(body) if looks_like_html(body) else body, words)
+    does not make it look like someone else's. (`fingerprint`: how to take it of the text, as
+    `words_fingerprint` does.)"""
+    return fingerprint(text_of(body) if looks_like_html(body) else body)
 
 
 PREVIEW_TEXT = TextSplicer(PREVIEW, preview_fingerprint)
