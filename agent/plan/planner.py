@@ -58,7 +58,7 @@ from agent.plan.changes import (
     in_order,
 )
 from agent.plan.classify import Classifier
-from agent.plan.placement import Placer, Timeline
+from agent.plan.placement import ONE_DAY, Placer, Timeline
 from agent.plan.wanted import unwanted, vanished
 from agent.text import splice
 from agent.text.render import (
@@ -87,6 +87,14 @@ class Plan(NamedTuple):
 
     changes: list[Change]
     deadline: Deadline | None
+
+
+class _Spans(NamedTuple):
+    """A block kind's length, and how far from its meeting a search for a slot goes: back
+    from a prep's meeting, on from where a debrief could start."""
+
+    length: timedelta
+    search: timedelta
 
 
 class _NewBlock(NamedTuple):
@@ -247,6 +255,19 @@ class _Planner:
             if self.customers[key]:  # "": a meeting with nobody else in it has no neighbours
                 self.starts[self.customers[key]].append(self.meetings[key].start)
         self.placer = Placer(settings.working_hours, settings.timezone, clock)
+        # each kind's length and how far from its meeting its search goes (made once a plan,
+        # not once a block)
+        self.spans = {
+            Kind.PREP: _Spans(
+                timedelta(minutes=settings.prep.minutes),
+                timedelta(hours=settings.prep.search_hours),
+            ),
+            Kind.DEBRIEF: _Spans(
+                timedelta(minutes=settings.debrief.minutes),
+                timedelta(minutes=settings.debrief.window_minutes),
+            ),
+        }
+        self.horizon = timedelta(days=settings.debrief.next_meeting_horizon_days)
         self.agendas = AgendaRules(settings, self.rules, clock)
         self.decisions: dict[str, AgendaDecision] = {}  # by meeting: what its agenda does
         self._agenda_adopts: dict[str, Event] = {}  # agendas found by their tag, not recorded
@@ -502,24 +523,23 @@ class _Planner:
         """The ideal slot if free; else free time in working hours, then free time at all,
         within the search span; and only then a slot that overlaps a meeting but no block."""
         placer, clock, why = self.placer, self.clock, (STARTS[kind], meeting.title)
+        length, search = self.spans[kind]
         if kind is Kind.PREP:
-            length = timedelta(minutes=self.settings.prep.minutes)
             ideal = Interval(meeting.start - length, meeting.start)
             if clock.before(ideal.start, *why) and taken.is_free(ideal):
                 return ideal
-            earliest = meeting.start - timedelta(hours=self.settings.prep.search_hours)
-            day_before = meeting.start - timedelta(days=1)
+            earliest = meeting.start - search
+            day_before = meeting.start - ONE_DAY
             return (
                 placer.latest_before(taken, length, meeting.start, earliest, True, why)
                 or placer.latest_before(taken, length, meeting.start, earliest, False, why)
                 or placer.latest_before(agents, length, meeting.start, day_before, False, why)
             )
-        length = timedelta(minutes=self.settings.debrief.minutes)
         ideal = Interval(chain_end, chain_end + length)
         if clock.before(ideal.start, *why) and taken.is_free(ideal):
             return ideal
-        latest = chain_end + timedelta(minutes=self.settings.debrief.window_minutes)
-        day_after = chain_end + timedelta(days=1)
+        latest = chain_end + search
+        day_after = chain_end + ONE_DAY
         return (
             placer.first_after(taken, length, chain_end, latest, True, why)
             or placer.first_after(taken, length, chain_end, latest, False, why)
@@ -809,7 +829,7 @@ class _Planner:
         return max(candidates) if candidates else None
 
     def _next(self, meeting: Event, customer: str) -> datetime | None:
-        horizon = meeting.end + timedelta(days=self.settings.debrief.next_meeting_horizon_days)
+        horizon = meeting.end + self.horizon
         starts = self.starts[customer]
         index = bisect.bisect_right(starts, meeting.start)
         return starts[index] if index < len(starts) and starts[index] <= horizon else None
