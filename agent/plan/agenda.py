@@ -90,6 +90,10 @@ class AgendaRules:
         self.agenda = settings.agenda
         self.rules = classifier
         self.clock = clock
+        # how long before its meeting an agenda is due, and its default purpose falls due
+        self.lead = timedelta(days=self.agenda.lead_days)
+        hours = self.agenda.fallback_hours
+        self.fallback = timedelta(hours=hours) if hours else None
 
     def _at(self, when: datetime) -> str:
         return at_label(when.astimezone(self.settings.timezone))
@@ -198,7 +202,7 @@ class AgendaRules:
         state: PlanState,
     ) -> AgendaDecision:
         clock, title = self.clock, meeting.title
-        lead = elapsed(meeting.start, -timedelta(days=self.agenda.lead_days))
+        lead = elapsed(meeting.start, -self.lead)
         due = clock.reached(lead, Rule.AGENDA_DUE, title)
         planned = self.agenda.send == "auto" or bool(purpose(ctx))
         if planned and due:
@@ -211,8 +215,9 @@ class AgendaRules:
                 f"goes into the invitation at {at}",
                 (f"The agenda below goes into the invitation at {at}.",),
             )
-        hours = self.agenda.fallback_hours
-        fallback = max(elapsed(meeting.start, -timedelta(hours=hours)), lead) if hours else None
+        fallback = (
+            max(elapsed(meeting.start, -self.fallback), lead) if self.fallback is not None else None
+        )
         fell_due = fallback is not None and clock.reached(fallback, Rule.AGENDA_FALLBACK, title)
         written = state.pending is not None and state.pending.purpose
         if written and state.settles_at is not None and not fell_due:
