@@ -235,8 +235,9 @@ class Service:
         if self.alive:
             self.signal(signal.SIGKILL)
             # a process with thousands of connections open (the benchmark's) takes a while to
-            # close them all, more so on a busy machine
-            self.wait(60)
+            # close them all: minutes, while the server's thousands of threads (one for each of
+            # those connections) wake up on the two CPUs as they close
+            self.wait(600)
         self.notify.close()
 
 
