@@ -9,6 +9,7 @@ from agent.core.fingerprint import fingerprint
 from agent.core.model import AgendaTag
 from agent.text import splice
 from agent.text.splice import BEGIN, END, AgendaState
+from agent.text.splice.markers import AGENDA, PREVIEW
 
 # people's text, including things that look like ours
 texts = st.one_of(
@@ -75,3 +76,10 @@ def test_provider_line_ending_rewrites_are_not_a_human_edit() -> None:
 
 def test_rendered_text_cannot_forge_an_end_marker() -> None:
     assert END not in splice.neutralise(f"title {END}") and BEGIN not in splice.neutralise(BEGIN)
+
+
+def test_no_marker_of_either_region_survives_neutralising() -> None:
+    """`neutralise` passes over a text without the box-drawing rule: every marker must hold
+    it, or a title could forge that marker."""
+    for marker in (*AGENDA, *PREVIEW):
+        assert marker not in splice.neutralise(f"x {marker} y")
