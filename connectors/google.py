@@ -248,7 +248,9 @@ class GoogleConnector(Connector):
         self._refresh_failure = on_refresh_failure or (
             lambda exc: AuthError(f"cannot refresh the Google token; {reauthorize}", where=where)
         )
-        self._transport = transport or httplib2.Http(timeout=30)
+        self._transport = transport or httplib2.Http(
+            timeout=30, **shared.Environment().httplib2_settings()
+        )
         self.http = CountingHttp(credentials, self._transport)
         self.batch_uri = urljoin(api_endpoint, "/batch/calendar/v3") if api_endpoint else BATCH_URI
         self.service = calendar_service(api_endpoint)  # shared: see _own

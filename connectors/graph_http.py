@@ -1,4 +1,4 @@
-"""HTTP to Microsoft Graph: one `requests` session that authenticates, counts and retries.
+"""HTTP to Microsoft Graph: a session per account that authenticates, counts and retries.
 
 Every Graph request of the Outlook connector goes through `GraphSession`, its one seam to
 the network (tests inject one whose `sleep` records instead of waiting). It adds the bearer
@@ -10,105 +10,185 @@ are safe to repeat: PATCH and DELETE carry If-Match, and a repeated POST after a
 is caught by the ownership tag on the next cycle (the planner adopts it and deletes a
 duplicate).
 
+The requests travel on httplib2, a thin layer over the standard library's `http.client`
+that googleapiclient also sends through. A quiet calendar costs one GET a cycle, and in a
+service with thousands of sellers that GET is most of what the quiet calendar costs. requests
+would do the same job several times more expensively here: niquests, which the caldav
+library needs, installs urllib3-future in place of urllib3, and requests then runs on its
+HTTP/1.1 stack. MSAL keeps its own requests session (connectors.outlook_auth); it asks for a
+token about once an hour.
+
 JSON batching (`batch`) sends up to 20 requests in one round trip and sends again only the
 parts that were throttled or failed on Graph's side.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
+import http.client
+import json
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
-import requests
-from requests.adapters import HTTPAdapter
+import httplib2
 
 from agent.core.errors import ConnectorError, TransientError
 from connectors import shared
 from connectors.retry import Failure, Retrier, slowest, status_failure
 
 BATCH_LIMIT = 20  # Graph's maximum number of requests in one $batch
-# ...or cut off mid-body
-NETWORK_FAILURES = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-)
+# refused, reset, timed out, a name that does not resolve, or an answer cut off mid-body
+NETWORK_FAILURES = (OSError, http.client.HTTPException, httplib2.ServerNotFoundError)
+POOLED = 64  # idle clients kept for reuse: as many as accounts may cycle at once
 
 
-POOLED = 64  # connections kept open to one host: as many as accounts may cycle at once
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An answer from Graph, read to its end."""
+
+    status_code: int
+    headers: Mapping[str, str]  # names in lower case
+    content: bytes
+
+    def json(self) -> Any:
+        """The body as JSON; ValueError when it is not JSON."""
+        return json.loads(self.content)
 
 
-def shared_connections() -> HTTPAdapter:
-    """The connections to Graph, one pool per process that every account's session sends
-    through.
+class _Written(threading.local):
+    """The requests written by this thread's connections. httplib2 sends in the calling
+    thread, so what this grows by during a call is what that call wrote."""
 
-    A session of its own for each account kept a connection (and its TLS state) open to the
-    same host for every seller between cycles. An adapter holds only connections: the token,
-    the counter, the retries and the cookies stay in each account's session. It never closes
-    while the process runs; a connection that went stale in a pool is replaced as it is taken.
+    count = 0
+
+
+_WRITTEN = _Written()
+
+
+class _Counting:
+    """A connection that counts the requests it writes, httplib2's own second try of a
+    connection that went stale included, so that `GraphSession.sent` misses none."""
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _WRITTEN.count += 1
+        super().request(*args, **kwargs)  # type: ignore[misc]  # the http.client connection's
+
+
+class _CountingHTTP(_Counting, httplib2.HTTPConnectionWithTimeout):
+    pass
+
+
+class _CountingHTTPS(_Counting, httplib2.HTTPSConnectionWithTimeout):
+    pass
+
+
+COUNTING = {"http": _CountingHTTP, "https": _CountingHTTPS}
+
+
+class Connections:
+    """The idle httplib2 clients of one process, which every account's session sends through.
+
+    An `httplib2.Http` keeps its connections open between requests but may serve one request
+    at a time, so a request takes a client for itself and gives it back once the answer is
+    read. A client whose request failed is closed instead: its connection may be half-way
+    through an answer. At most POOLED are kept, so a process serving thousands of sellers keeps
+    a few connections open to Graph, not one for each seller.
     """
-    return shared.once("graph connections", lambda: HTTPAdapter(pool_maxsize=POOLED))
+
+    def __init__(self, timeout: float, environment: shared.Environment) -> None:
+        self.settings = {"timeout": timeout, **environment.httplib2_settings()}
+        self._idle: deque[httplib2.Http] = deque()
+
+    @contextmanager
+    def taken(self) -> Iterator[httplib2.Http]:
+        """A client of this process's own, for one request."""
+        try:
+            client = self._idle.pop()
+        except IndexError:
+            client = httplib2.Http(**self.settings)
+        try:
+            yield client
+        except BaseException:
+            client.close()
+            raise
+        if len(self._idle) < POOLED:
+            self._idle.append(client)
+        else:
+            client.close()
 
 
-class GraphSession(requests.Session):
+def shared_connections(timeout: float, environment: shared.Environment) -> Connections:
+    """The process's clients for a timeout and the environment's proxies and CA bundle."""
+    proxies = sorted(environment.proxies.items())
+    key = f"graph connections {timeout} {environment.ca_bundle} {proxies}"
+    return shared.once(key, lambda: Connections(timeout, environment))
+
+
+class GraphSession:
     """The HTTP session of one Outlook account (see the module docstring)."""
 
     def __init__(self, *, timeout: float = 30.0, **retry: Any) -> None:
-        super().__init__()
-        self.mount("https://", shared_connections())
-        self.mount("http://", shared_connections())
-        self.trust_env = False  # the environment is read once, by `environment`
-        self.environment = shared.Environment()
-        self.timeout = timeout
+        # the environment's proxies and CA bundle, read once, as they stand now
+        self.connections = shared_connections(timeout, shared.Environment())
         # backoff, sleep, random, clock too
         self.retry = Retrier(**{"attempts": 5, "max_wait": 120.0, **retry})
         self.token: Callable[[bool], str] | None = None  # token(force_refresh) -> access token
         self.sent = 0
 
+    def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> Answer:
+        """One request on a client of the process's, counted."""
+        before = _WRITTEN.count
+        try:
+            with self.connections.taken() as client:
+                response, content = client.request(
+                    url, method, body, headers, connection_type=COUNTING.get(url.split(":")[0])
+                )
+        finally:
+            self.sent += _WRITTEN.count - before
+        return Answer(response.status, response, content)
+
     def request(
-        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
-    ) -> requests.Response:
-        kwargs["timeout"] = kwargs.get("timeout") or self.timeout
-        headers = kwargs["headers"] = dict(kwargs.get("headers") or {})
-        # sends `headers` as they are then
-        forward = partial(super().request, method, url, *args, **kwargs)
-        where = str(url).split("?")[0]
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: Any = None,
+    ) -> Answer:
+        """Send `body` (as JSON, when there is one) and read the answer, retried as the module
+        docstring says; a failure that stays raises the agent.core.errors class for it."""
+        sent_headers = dict(headers or {})
+        data = None
+        if body is not None:
+            data = json.dumps(body, allow_nan=False).encode()
+            sent_headers["Content-Type"] = "application/json"
+        where = url.split("?")[0]
         refreshed = False
 
-        def send_once(fresh_token: bool) -> requests.Response:
+        def send_once(fresh_token: bool) -> Answer:
             if self.token is not None:
-                headers["Authorization"] = f"Bearer {self.token(fresh_token)}"
-            self.sent += 1
-            return forward()
+                sent_headers["Authorization"] = f"Bearer {self.token(fresh_token)}"
+            return self._send(method, url, sent_headers, data)
 
-        def send() -> requests.Response:
+        def send() -> Answer:
             nonlocal refreshed
-            response = send_once(False)
-            if response.status_code == 401 and self.token is not None and not refreshed:
+            answer = send_once(False)
+            if answer.status_code == 401 and self.token is not None and not refreshed:
                 # the token may have been revoked or expired early: one fresh try, within this
                 # attempt
                 refreshed = True
-                response = send_once(True)
-            return response
+                answer = send_once(True)
+            return answer
 
         return self.retry.run(
             send,
             lambda outcome: self.retry.http_failure(
-                outcome, str(method), where, NETWORK_FAILURES, "Graph"
+                outcome, method, where, NETWORK_FAILURES, "Graph"
             ),
         )
-
-    def merge_environment_settings(
-        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> Any:
-        proxies, verify = self.environment.settle(url, proxies, verify)
-        return super().merge_environment_settings(url, proxies, stream, verify, cert)
-
-    def close(self) -> None:
-        """Let go of the shared connections, which other accounts' sessions go on using."""
-        self.adapters.clear()
-        super().close()
 
     def batch(self, url: str, parts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Send requests as JSON batches of at most 20; the response of each part by its id.
@@ -130,7 +210,7 @@ class GraphSession(requests.Session):
 
         def send() -> list[Failure]:
             """One round: the parts still pending; the answers kept, the failures returned."""
-            response = self.post(url, json={"requests": list(pending.values())})
+            response = self.request("POST", url, body={"requests": list(pending.values())})
             if response.status_code != 200:
                 raise ConnectorError(f"POST $batch: HTTP {response.status_code}", where=url)
             try:

@@ -48,8 +48,6 @@ from typing import Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import requests
-
 from agent.config.settings import Account
 from agent.core.errors import (
     AuthError,
@@ -74,7 +72,7 @@ from agent.core.model import (
     Window,
 )
 from connectors.base import CalendarInfo, Connector
-from connectors.graph_http import GraphSession
+from connectors.graph_http import Answer, GraphSession
 from connectors.outlook_auth import GraphTokens, parse_options
 
 log = logging.getLogger(__name__)
@@ -191,13 +189,11 @@ class OutlookConnector(Connector):
         url = f"{self.graph_url}{self.prefix}{path}"
         return f"{url}?{_query(query)}" if query else url
 
-    def _send(
-        self, method: str, url: str, *, etag: str | None = None, body: Any = None
-    ) -> requests.Response:
+    def _send(self, method: str, url: str, *, etag: str | None = None, body: Any = None) -> Answer:
         headers = {"Prefer": self.prefer}
         if etag:
             headers["If-Match"] = etag
-        response = self.session.request(method, url, headers=headers, json=body)
+        response = self.session.request(method, url, headers=headers, body=body)
         try:
             answer = _json(response)
         except BadDataError as exc:  # cut short on the way: a read is tried again next cycle
@@ -496,7 +492,7 @@ class OutlookConnector(Connector):
 
     # --- writes ---
 
-    def _written(self, calendar: str, response: requests.Response, **tags: Any) -> Event:
+    def _written(self, calendar: str, response: Answer, **tags: Any) -> Event:
         """The event as Graph stored it; write responses do not expand the tags we just set.
         BadDataError if it cannot be read: the write went through, the engine skips the change
         and the next cycle finds the event by its tag."""
@@ -570,9 +566,6 @@ class OutlookConnector(Connector):
         )
         return self._written(calendar, response, agenda_tag=agenda, block_tag=meeting.block_tag)
 
-    def close(self) -> None:
-        self.session.close()
-
 
 def _attendee(entry: dict[str, Any]) -> Attendee:
     address = entry.get("emailAddress") or {}
@@ -589,7 +582,7 @@ def _attendee(entry: dict[str, Any]) -> Attendee:
     )
 
 
-def _json(response: requests.Response) -> Any:
+def _json(response: Answer) -> Any:
     """The JSON of an answer ({} for none); BadDataError when it is not JSON (cut short)."""
     if not response.content:
         return {}

@@ -153,6 +153,7 @@ class GraphTokens:
                 ) from None
         self._http_client = http_client or identity_http()  # a test's seam, else the shared one
         self._app: msal.ClientApplication | None = None
+        self._signed_in: dict[str, Any] | None = None
 
     @property
     def authority(self) -> str:
@@ -198,10 +199,15 @@ class GraphTokens:
             self.cache.has_state_changed = False
 
     def _account(self) -> dict[str, Any] | None:
-        accounts: list[dict[str, Any]] = self._application().get_accounts()
-        email = self.account.email.lower()
-        mine = [a for a in accounts if str(a.get("username", "")).lower() == email]
-        return (mine or accounts)[0] if accounts else None
+        """The signed-in person in the cache, found once: the cache was read when this was made,
+        and a refresh changes its tokens, not who signed in. MSAL's own search, which also
+        looks for a cloud shell in the environment, would run at every request."""
+        if self._signed_in is None:
+            accounts: list[dict[str, Any]] = self._application().get_accounts()
+            email = self.account.email.lower()
+            mine = [a for a in accounts if str(a.get("username", "")).lower() == email]
+            self._signed_in = (mine or accounts)[0] if accounts else None
+        return self._signed_in
 
     def __call__(self, force_refresh: bool = False) -> str:
         """A valid access token: from the cache, refreshed silently when it expired."""

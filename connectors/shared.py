@@ -11,13 +11,15 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, MutableMapping
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 from urllib.request import getproxies_environment
 
+import httplib2
 from requests.utils import should_bypass_proxies
 
 T = TypeVar("T")
+SCHEMES: tuple[Literal["http", "https"], ...] = ("http", "https")
 
 _LOCK = threading.RLock()  # a build may ask for another
 _built: dict[str, Any] = {}
@@ -41,13 +43,27 @@ class Environment:
     that off (`trust_env = False`) and asks this instead, which reads them once and applies
     them as such a session would: a user's HTTP(S)_PROXY, NO_PROXY and REQUESTS_CA_BUNDLE (or
     CURL_CA_BUNDLE) still apply. Netrc is not read: a connector's credentials come from its
-    configuration.
+    configuration. The connectors that send through httplib2 get the same settings from
+    `httplib2_settings`.
     """
 
     def __init__(self) -> None:
-        self.ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        self.ca_bundle = (
+            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
+        )
         self.proxies = getproxies_environment()  # by scheme, and "no": NO_PROXY
         self._proxies: dict[tuple[str, str, str | None], dict[str, str]] = {}
+
+    def httplib2_settings(self) -> dict[str, Any]:
+        """The same, as the arguments of an `httplib2.Http`: the proxy of each scheme, from
+        which httplib2 exempts the NO_PROXY hosts itself, and the CA bundle (None: its own)."""
+        exempt = self.proxies.get("no", "")
+        proxies = {
+            scheme: httplib2.proxy_info_from_url(url, scheme, noproxy=exempt)
+            for scheme in SCHEMES
+            if (url := self.proxies.get(scheme))
+        }
+        return {"proxy_info": proxies.get, "ca_certs": self.ca_bundle}
 
     def settle(
         self, url: str, proxies: MutableMapping[str, str] | None, verify: Any

@@ -12,6 +12,7 @@ cycle after one meeting moved.
 
 from __future__ import annotations
 
+import json
 import random
 import tempfile
 import time
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-import requests
+import httplib2
 
 from agent.sync.engine import AccountReport, window_for
 from connectors.caldav import CaldavConnector, sync_query
@@ -99,15 +100,14 @@ def library_read(agent: Agent) -> Callable[[], object]:
     if isinstance(connector, GoogleConnector):  # googleapiclient, through the same http
         listing = {"calendarId": calendar, "syncToken": cursor, "singleEvents": True}
         return lambda: connector.events.list(**listing).execute(http=connector.http)
-    if isinstance(connector, OutlookConnector):  # requests: the deltaLink, as JSON
+    if isinstance(connector, OutlookConnector):  # httplib2: the deltaLink, as JSON
         assert connector.session.token is not None
-        plain = requests.Session()
-        plain.trust_env = False  # the environment read once, as the connector's session does
+        plain = httplib2.Http(timeout=30, proxy_info=None)
         headers = {
             "Authorization": f"Bearer {connector.session.token(False)}",
             "Prefer": connector.prefer,
         }
-        return lambda: plain.get(cursor, headers=headers, timeout=30).json()
+        return lambda: json.loads(plain.request(cursor, "GET", headers=headers)[1])
     assert isinstance(connector, CaldavConnector)  # the caldav client's sync-collection REPORT
     query = sync_query(cursor)
     return lambda: connector._client.report(calendar, query, depth=1).parse_sync_collection()
