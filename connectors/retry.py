@@ -162,7 +162,31 @@ class Retrier:
 
         `classify` gets each outcome, what `send` returned or the exception it raised, and
         answers None when it is final, or the Failure to retry for. When the bounds are
-        reached, the last Failure's error is raised."""
+        reached, the last Failure's error is raised.
+
+        The first attempt is made before tenacity is: nearly every request succeeds at once,
+        and setting up tenacity's state for it would cost more than the request's own Python
+        work. When it failed, tenacity takes over with that attempt as its first, replayed."""
+        first: Callable[[], T]
+        try:
+            result = send()
+        except Exception as exc:
+            if classify(exc) is None:
+                raise
+            first = _raising(exc)
+        else:
+            if classify(result) is None:
+                return result
+            first = _returning(result)
+        replay = [first]
+
+        def attempt() -> T:
+            return replay.pop()() if replay else send()
+
+        return self._retrying(classify)(attempt)
+
+    def _retrying(self, classify: Callable[[Any], Failure | None]) -> Retrying:
+        """Tenacity's retrying, with this Retrier's bounds and `classify`'s verdicts."""
         last: Failure | None = None
         exponential = wait_exponential(multiplier=self.backoff)
 
@@ -202,7 +226,7 @@ class Retrier:
             assert last is not None and state.outcome is not None
             raise last.give_up(state.attempt_number) from state.outcome.exception()
 
-        retrying = Retrying(
+        return Retrying(
             sleep=self.sleep,
             retry=failed,
             wait=wait,
@@ -210,4 +234,14 @@ class Retrier:
             before_sleep=announce,
             retry_error_callback=give_up,
         )
-        return retrying(send)
+
+
+def _returning(value: T) -> Callable[[], T]:
+    return lambda: value
+
+
+def _raising(exc: Exception) -> Callable[[], Any]:
+    def again() -> Any:
+        raise exc
+
+    return again
