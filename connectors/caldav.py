@@ -13,9 +13,9 @@ the one the event was read (or last written) with, kept in `Event.source` for th
 blocks and the seller's own invitations, so such a write is one request; a series, whose
 instances all edit one text, is read again first.
 
-Every request goes through `RetryingSession`, which gives it a timeout, counts it (for
-`Delta.requests`) and retries throttled and transient failures through
-`connectors.retry.Retrier` (the policy is stated there).
+Every request goes through `RetryingSession` (connectors.caldav_http), which gives it a
+timeout, counts it (for `Delta.requests`) and retries throttled and transient failures
+through `connectors.retry.Retrier` (the policy is stated there).
 """
 
 from __future__ import annotations
@@ -28,13 +28,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
-from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import icalendar
-import niquests
 import recurring_ical_events
 from caldav.collection import Calendar
 from caldav.davclient import DAVClient
@@ -68,10 +66,9 @@ from agent.core.model import (
     Status,
     Window,
 )
-from connectors import shared
 from connectors.base import CalendarInfo, Connector
 from connectors.caldav_html import describe
-from connectors.retry import Retrier
+from connectors.caldav_http import RetryingSession
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +79,6 @@ CALENDAR_DATA = {"Content-Type": "text/calendar; charset=utf-8"}
 # Floating times and all-day dates are matched on the server in its own zone (usually UTC);
 # asking for a day more on each side and deciding here (Window.holds) makes the window exact.
 SERVER_SLACK = timedelta(days=1)
-# a connection refused, reset or timed out, or dropped in the middle of the body
-NETWORK_FAILURES = (
-    niquests.ConnectionError,
-    niquests.Timeout,
-    niquests.exceptions.ChunkedEncodingError,
-)
 BLOCK_PROPERTIES = ("SUMMARY", "DTSTART", "DTEND", "DURATION", "DESCRIPTION", TAG_PROPERTY)
 
 
@@ -119,74 +110,6 @@ class CaldavOptions(Model):
 
 
 parse_options = options_parser(CaldavOptions)
-
-
-# --- HTTP ----------------------------------------------------------------------------------
-
-
-POOLED = 64  # connections kept open to one host: as many as accounts may cycle at once
-
-
-def shared_connections() -> niquests.adapters.HTTPAdapter:
-    """The connections to CalDAV servers, one pool per process that every account's session
-    sends through (connectors.shared).
-
-    A session of its own for each account kept a connection open to the same server for every
-    seller between cycles. An adapter holds only connections: the credentials (which caldav
-    sends with each request), the counter and the retries stay in each account's session.
-    """
-    return shared.once(
-        "caldav connections", lambda: niquests.adapters.HTTPAdapter(pool_maxsize=POOLED)
-    )
-
-
-class RetryingSession(niquests.Session):
-    """The HTTP session the caldav client sends every request through.
-
-    It is the connector's one seam to the network (tests inject one with a fake `sleep`):
-    every request gets a timeout and is counted in `sent`; throttling (429, and 503/504 with
-    a Retry-After), other 5xx answers and network failures (refused, reset, timed out, or
-    cut off in the middle of the body) are retried by `connectors.retry.Retrier`, whose
-    module docstring states the policy. PUT and DELETE are safe to repeat here because every
-    write we send is conditional.
-    """
-
-    def __init__(self, *, timeout: float = 30.0, **retry: Any) -> None:
-        super().__init__()
-        for scheme in ("https://", "http://"):
-            self.adapters[scheme].close()
-            self.mount(scheme, shared_connections())
-        self.trust_env = False  # the environment is read once, by `environment`
-        self.environment = shared.Environment()
-        self.timeout = timeout
-        self.retry = Retrier(**retry)  # attempts, backoff, max_wait, sleep, random, clock
-        self.sent = 0
-
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> niquests.Response:
-        kwargs["timeout"] = kwargs.get("timeout") or self.timeout
-        forward = partial(super().request, method, url, *args, **kwargs)
-
-        def send() -> niquests.Response:
-            self.sent += 1
-            return forward()
-
-        return self.retry.run(
-            send,
-            lambda outcome: self.retry.http_failure(
-                outcome, method, url, NETWORK_FAILURES, "the server"
-            ),
-        )
-
-    def merge_environment_settings(
-        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> Any:
-        proxies, verify = self.environment.settle(url, proxies, verify)
-        return super().merge_environment_settings(url, proxies, stream, verify, cert)
-
-    def close(self) -> None:
-        """Let go of the shared connections, which other accounts' sessions go on using."""
-        self.adapters.clear()
-        super().close()
 
 
 # --- reading iCalendar ---------------------------------------------------------------------

@@ -10,13 +10,9 @@ are safe to repeat: PATCH and DELETE carry If-Match, and a repeated POST after a
 is caught by the ownership tag on the next cycle (the planner adopts it and deletes a
 duplicate).
 
-The requests travel on httplib2, a thin layer over the standard library's `http.client`
-that googleapiclient also sends through. A quiet calendar costs one GET a cycle, and in a
-service with thousands of sellers that GET is most of what the quiet calendar costs. requests
-would do the same job several times more expensively here: niquests, which the caldav
-library needs, installs urllib3-future in place of urllib3, and requests then runs on its
-HTTP/1.1 stack. MSAL keeps its own requests session (connectors.outlook_auth); it asks for a
-token about once an hour.
+The requests travel on the httplib2 clients the process shares (connectors.http_clients),
+which says why httplib2. MSAL keeps its own requests session (connectors.outlook_auth); it
+asks for a token about once an hour.
 
 JSON batching (`batch`) sends up to 20 requests in one round trip and sends again only the
 parts that were throttled or failed on Graph's side.
@@ -26,23 +22,19 @@ from __future__ import annotations
 
 import http.client
 import json
-import threading
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httplib2
 
 from agent.core.errors import ConnectorError, TransientError
-from connectors import shared
+from connectors import http_clients, shared
 from connectors.retry import Failure, Retrier, slowest, status_failure
 
 BATCH_LIMIT = 20  # Graph's maximum number of requests in one $batch
 # refused, reset, timed out, a name that does not resolve, or an answer cut off mid-body
 NETWORK_FAILURES = (OSError, http.client.HTTPException, httplib2.ServerNotFoundError)
-POOLED = 64  # idle clients kept for reuse: as many as accounts may cycle at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,81 +50,15 @@ class Answer:
         return json.loads(self.content)
 
 
-class _Written(threading.local):
-    """The requests written by this thread's connections. httplib2 sends in the calling
-    thread, so what this grows by during a call is what that call wrote."""
-
-    count = 0
-
-
-_WRITTEN = _Written()
-
-
-class _Counting:
-    """A connection that counts the requests it writes, httplib2's own second try of a
-    connection that went stale included, so that `GraphSession.sent` misses none."""
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _WRITTEN.count += 1
-        super().request(*args, **kwargs)  # type: ignore[misc]  # the http.client connection's
-
-
-class _CountingHTTP(_Counting, httplib2.HTTPConnectionWithTimeout):
-    pass
-
-
-class _CountingHTTPS(_Counting, httplib2.HTTPSConnectionWithTimeout):
-    pass
-
-
-COUNTING = {"http": _CountingHTTP, "https": _CountingHTTPS}
-
-
-class Connections:
-    """The idle httplib2 clients of one process, which every account's session sends through.
-
-    An `httplib2.Http` keeps its connections open between requests but may serve one request
-    at a time, so a request takes a client for itself and gives it back once the answer is
-    read. A client whose request failed is closed instead: its connection may be half-way
-    through an answer. At most POOLED are kept, so a process serving thousands of sellers keeps
-    a few connections open to Graph, not one for each seller.
-    """
-
-    def __init__(self, timeout: float, environment: shared.Environment) -> None:
-        self.settings = {"timeout": timeout, **environment.httplib2_settings()}
-        self._idle: deque[httplib2.Http] = deque()
-
-    @contextmanager
-    def taken(self) -> Iterator[httplib2.Http]:
-        """A client of this process's own, for one request."""
-        try:
-            client = self._idle.pop()
-        except IndexError:
-            client = httplib2.Http(**self.settings)
-        try:
-            yield client
-        except BaseException:
-            client.close()
-            raise
-        if len(self._idle) < POOLED:
-            self._idle.append(client)
-        else:
-            client.close()
-
-
-def shared_connections(timeout: float, environment: shared.Environment) -> Connections:
-    """The process's clients for a timeout and the environment's proxies and CA bundle."""
-    proxies = sorted(environment.proxies.items())
-    key = f"graph connections {timeout} {environment.ca_bundle} {proxies}"
-    return shared.once(key, lambda: Connections(timeout, environment))
-
-
 class GraphSession:
     """The HTTP session of one Outlook account (see the module docstring)."""
 
     def __init__(self, *, timeout: float = 30.0, **retry: Any) -> None:
         # the environment's proxies and CA bundle, read once, as they stand now
-        self.connections = shared_connections(timeout, shared.Environment())
+        environment = shared.Environment()
+        self.connections = http_clients.shared_clients(
+            timeout, environment.proxies, environment.ca_bundle
+        )
         # backoff, sleep, random, clock too
         self.retry = Retrier(**{"attempts": 5, "max_wait": 120.0, **retry})
         self.token: Callable[[bool], str] | None = None  # token(force_refresh) -> access token
@@ -140,14 +66,11 @@ class GraphSession:
 
     def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> Answer:
         """One request on a client of the process's, counted."""
-        before = _WRITTEN.count
+        before = http_clients.written()
         try:
-            with self.connections.taken() as client:
-                response, content = client.request(
-                    url, method, body, headers, connection_type=COUNTING.get(url.split(":")[0])
-                )
+            response, content = self.connections.request(method, url, headers, body)
         finally:
-            self.sent += _WRITTEN.count - before
+            self.sent += http_clients.written() - before
         return Answer(response.status, response, content)
 
     def request(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 from urllib.request import getproxies_environment
@@ -32,6 +32,19 @@ def once(name: str, build: Callable[[], T]) -> T:
             _built[name] = build()
         found: T = _built[name]
         return found
+
+
+def httplib2_proxies(proxies: Mapping[str, str]) -> Callable[[str], httplib2.ProxyInfo | None]:
+    """An httplib2 client's `proxy_info`: the proxy of a scheme. `proxies` maps a scheme to its
+    proxy's URL and "no" to the hosts that go straight (NO_PROXY), as
+    `urllib.request.getproxies_environment` gives them; httplib2 exempts those hosts itself."""
+    exempt = proxies.get("no", "")
+    found: dict[str, httplib2.ProxyInfo] = {
+        scheme: httplib2.proxy_info_from_url(url, scheme, noproxy=exempt)
+        for scheme in SCHEMES
+        if (url := proxies.get(scheme))
+    }
+    return found.get
 
 
 class Environment:
@@ -57,13 +70,7 @@ class Environment:
     def httplib2_settings(self) -> dict[str, Any]:
         """The same, as the arguments of an `httplib2.Http`: the proxy of each scheme, from
         which httplib2 exempts the NO_PROXY hosts itself, and the CA bundle (None: its own)."""
-        exempt = self.proxies.get("no", "")
-        proxies = {
-            scheme: httplib2.proxy_info_from_url(url, scheme, noproxy=exempt)
-            for scheme in SCHEMES
-            if (url := self.proxies.get(scheme))
-        }
-        return {"proxy_info": proxies.get, "ca_certs": self.ca_bundle}
+        return {"proxy_info": httplib2_proxies(self.proxies), "ca_certs": self.ca_bundle}
 
     def settle(
         self, url: str, proxies: MutableMapping[str, str] | None, verify: Any

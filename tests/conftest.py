@@ -15,7 +15,8 @@ import pytest
 
 from agent.cli.demo_server import RadicaleServer
 from agent.config.settings import PostgresState
-from connectors.caldav import CaldavConnector, RetryingSession
+from connectors.caldav import CaldavConnector
+from connectors.caldav_http import RetryingSession
 from tests.support.fakes.authority import Authority
 from tests.support.fakes.google_calendar import GoogleCalendarFake
 from tests.support.fakes.graph import GraphFake

@@ -60,9 +60,9 @@ NOTES = [
     "  after the other. The 10,000-event quiet calendar is measured on the Google and Graph",
     "  fakes only: on Radicale its first sync alone takes longer than the rest of the benchmark.",
     "  Beside it, the client library's read alone: the same request from the same cursor sent",
-    "  through googleapiclient, requests (reading the environment once, as the connector does)",
-    "  or the caldav client's report(), with nothing of callplan's around it (timed the same",
-    "  way), the least a quiet cycle can cost while it reads through that library.",
+    "  through googleapiclient, httplib2 (Graph's delta link) or the caldav client's report()",
+    "  (on the connector's session and transport), with nothing of callplan's around it (timed",
+    "  the same way), the least a quiet cycle can cost while it reads through that library.",
     "- Start-up: each command as a new process, median of several runs; the daemon's time is from "
     "its",
     "  start to READY=1 on the notify socket, as systemd sees it.",

@@ -45,10 +45,10 @@ from connectors.caldav import (
     CaldavConnector,
     EventReader,
     Resource,
-    RetryingSession,
     append_component,
     replace_properties,
 )
+from connectors.caldav_http import RetryingSession
 from tests.providers.connector_contract import ConnectorContract
 from tests.support.harness.caldav import CaldavHarness
 from tests.support.servers.proxy import FaultProxy, Reply, Request, Truncate

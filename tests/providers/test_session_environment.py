@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from connectors.caldav import RetryingSession
+from connectors.caldav_http import RetryingSession
 from connectors.graph_http import GraphSession
 from tests.faults.agents import environment
 from tests.support.harness.google import GoogleHarness

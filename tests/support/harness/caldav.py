@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 import icalendar
 
 from agent.core.model import Event, Window
-from connectors.caldav import CaldavConnector, RetryingSession
+from connectors.caldav import CaldavConnector
+from connectors.caldav_http import RetryingSession
 from tests.support.harness.base import Harness
 from tests.support.servers.radicale import PASSWORD, SELLER, ZONE, put_ics, send
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.cli.demo_server import RadicaleServer
-from connectors.caldav import CaldavConnector, RetryingSession
+from connectors.caldav import CaldavConnector
+from connectors.caldav_http import RetryingSession
 from tests.support.harness.base import Harness
 from tests.support.harness.caldav import CaldavHarness
 from tests.support.servers.google_target import serve_google
