@@ -119,24 +119,65 @@ class WordsMemo:
     share most of their paragraphs (a checklist's questions, a form's headings and hints), and
     looking a paragraph up costs less than splitting and encoding its words again. A plan
     keeps one and drops it with the plan, so it holds only the plan's own paragraphs.
+
+    Texts rendered from one template also end alike (a form's headings and hints, after the
+    last line that names the meeting). The same holds for any split at white space, so the
+    memo also remembers the paragraphs two texts end with, as one ending: a text that ends with
+    one is split only up to it, and the ending's words are taken as they are. Telling that a
+    text ends with a known ending compares it, which costs less than hashing its paragraphs to
+    look them up.
     """
+
+    ENDINGS = 8  # the endings kept (the latest learnt), and texts an ending is learnt from
 
     def __init__(self) -> None:
         self._paragraphs: dict[str, bytes] = {}
+        # endings that begin at a paragraph break ("\n\n..."), and their words
+        self._endings: list[tuple[str, bytes]] = []
+        self._unmatched: list[list[str]] = []  # the paragraphs of the latest texts none ended
 
     def fingerprint(self, title: str, text: str) -> str:
         return self.words_fingerprint(f"{title}\n{text}")
 
     def words_fingerprint(self, text: str) -> str:
-        paragraphs = self._paragraphs
+        for ending, words in self._endings:
+            if text.endswith(ending):
+                normal = self._words(text[: len(text) - len(ending)].split("\n\n"))
+                if words:
+                    normal.append(words)
+                return digest_of(b" ".join(normal))
+        paragraphs = text.split("\n\n")
+        self._learn(paragraphs)
+        return digest_of(b" ".join(self._words(paragraphs)))
+
+    def _words(self, paragraphs: list[str]) -> list[bytes]:
+        """The non-empty words of each paragraph, encoded."""
+        memo = self._paragraphs
         normal = []
-        for paragraph in text.split("\n\n"):
-            words = paragraphs.get(paragraph)
+        for paragraph in paragraphs:
+            words = memo.get(paragraph)
             if words is None:
-                words = paragraphs[paragraph] = " ".join(paragraph.split()).encode()
+                words = memo[paragraph] = " ".join(paragraph.split()).encode()
             if words:
                 normal.append(words)
-        return digest_of(b" ".join(normal))
+        return normal
+
+    def _learn(self, paragraphs: list[str]) -> None:
+        """Remember the longest ending (after a first paragraph) that these paragraphs share
+        with those of a recent text that no known ending matched."""
+        shared = 0
+        for other in self._unmatched:
+            count = 0
+            limit = min(len(paragraphs), len(other)) - 1
+            while count < limit and paragraphs[-1 - count] == other[-1 - count]:
+                count += 1
+            shared = max(shared, count)
+        if shared:
+            tail = paragraphs[-shared:]
+            self._endings.insert(0, ("\n\n" + "\n\n".join(tail), b" ".join(self._words(tail))))
+            del self._endings[self.ENDINGS :]
+        self._unmatched.insert(0, paragraphs)
+        del self._unmatched[self.ENDINGS :]
 
 
 class _PreviewText:

@@ -99,3 +99,23 @@ def test_a_words_memo_fingerprints_texts_as_the_whole_text_is_fingerprinted(
         memo.fingerprint(title, earlier)
         assert memo.fingerprint(title, text) == block_fingerprint(title, text)
         assert memo.words_fingerprint(text) == words_fingerprint(text)
+
+
+_PIECES = st.lists(
+    st.sampled_from(["", " ", "\n", "\n\n", "\n\n\n", "Notes:", "- item", "\t", "a\u00a0b", "x\r"])
+    | st.text(max_size=12),
+    max_size=8,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(heads=st.lists(_PIECES, min_size=2, max_size=5), ending=_PIECES)
+def test_texts_that_end_alike_fingerprint_as_each_whole_text_does(
+    heads: list[str], ending: str
+) -> None:
+    """Texts ending with the same paragraphs (after any head, white space of any kind around
+    the break) fingerprint as each whole text does, once the memo has learnt their ending."""
+    memo = WordsMemo()
+    texts = [f"{head}\n\n{ending}" for head in heads]
+    for text in texts + texts:
+        assert memo.words_fingerprint(text) == words_fingerprint(text)
