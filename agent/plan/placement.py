@@ -29,7 +29,13 @@ ONE_DAY = timedelta(days=1)
 
 
 class Timeline:
-    """A set of busy intervals, merged so no two overlap or touch, kept sorted."""
+    """A set of busy intervals, kept sorted, no two overlapping (two may touch).
+
+    Intervals that overlap are merged. An interval that only touches others, as a block
+    placed right before or after a meeting does, extends one of them in place instead: the
+    lists keep their length, and nothing after it moves (a plan adds its blocks one by one
+    into a timeline of the whole calendar). A gap search steps over touching intervals.
+    """
 
     def __init__(self, intervals: Iterable[Interval] = ()) -> None:
         self._starts: list[datetime] = []
@@ -47,15 +53,25 @@ class Timeline:
         if interval.end <= interval.start:
             return
         start, end = interval.start, interval.end
-        # every stored interval that overlaps or touches [start, end] is merged into it
-        low = bisect.bisect_left(self._ends, start)
-        high = bisect.bisect_right(self._starts, end)
-        if low == high:  # touches nothing: a new interval
-            self._starts.insert(low, start)
-            self._ends.insert(low, end)
-            return
-        self._starts[low:high] = [min(start, self._starts[low])]
-        self._ends[low:high] = [max(end, self._ends[high - 1])]
+        starts, ends = self._starts, self._ends
+        # the stored intervals that overlap [start, end): [low, high)
+        low = bisect.bisect_right(ends, start)
+        high = bisect.bisect_left(starts, end)
+        if high - low == 1:  # overlaps one: it grows
+            if start < starts[low]:
+                starts[low] = start
+            if end > ends[low]:
+                ends[low] = end
+        elif high > low:  # overlaps several: they become one
+            starts[low:high] = [min(start, starts[low])]
+            ends[low:high] = [max(end, ends[high - 1])]
+        elif low and ends[low - 1] == start:  # touches the one before: it grows
+            ends[low - 1] = end
+        elif high < len(starts) and starts[high] == end:  # touches the one after: it grows
+            starts[high] = start
+        else:  # touches nothing: a new interval
+            starts.insert(low, start)
+            ends.insert(low, end)
 
     def is_free(self, interval: Interval) -> bool:
         index = bisect.bisect_right(self._ends, interval.start)
