@@ -79,7 +79,7 @@ def test_rendered_text_cannot_forge_an_end_marker() -> None:
 
 
 def test_no_marker_of_either_region_survives_neutralising() -> None:
-    """`neutralise` passes over a text without the box-drawing rule: every marker must hold
-    it, or a title could forge that marker."""
+    """`neutralise` passes over a text without a run of the box-drawing rule: every marker
+    must hold one, or a title could forge that marker."""
     for marker in (*AGENDA, *PREVIEW):
         assert marker not in splice.neutralise(f"x {marker} y")
