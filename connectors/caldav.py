@@ -556,6 +556,9 @@ class CaldavConnector(Connector):
         self.zone = zone
         self.where = where or self.url
         self.session = session or RetryingSession()
+        # by calendar: the sync token last read from and its REPORT's body, which a quiet
+        # calendar sends again every cycle
+        self._queries: dict[str, tuple[str, str]] = {}
         self._client = DAVClient(
             url=url, username=username, password=password, enable_rfc6764=False
         )
@@ -702,7 +705,10 @@ class CaldavConnector(Connector):
         that. A reply the server cut short (RFC 6578 3.6) is left to the library, which reads
         it page by page from `token`.
         """
-        answer = self._client.report(calendar, sync_query(token), depth=1)
+        known = self._queries.get(calendar)
+        if known is None or known[0] != token:
+            known = self._queries[calendar] = (token, sync_query(token))
+        answer = self._client.report(calendar, known[1], depth=1)
         if answer.status == 404:
             raise dav_error.error_from_response(dav_error.NotFoundError, answer)
         if answer.status >= 400:
