@@ -34,6 +34,7 @@ NETWORK_FAILURES = (
     niquests.Timeout,
     niquests.exceptions.ChunkedEncodingError,
 )
+POOLED = 64  # connections niquests' own transport keeps open to one host
 
 
 class Transport(HTTPAdapter):
@@ -93,8 +94,8 @@ def _clients(
         return None
     if any(scheme in (proxies or {}) for scheme in shared.SCHEMES):
         return None
-    if isinstance(verify, str) and not os.path.isfile(verify):
-        return None  # a folder of certificates, or an unknown form
+    if not (isinstance(verify, bool) or (isinstance(verify, str) and os.path.isfile(verify))):
+        return None  # a folder of certificates, or another form of them
     ca_certs = verify if isinstance(verify, str) else None
     return http_clients.shared_clients(
         float(timeout), {}, ca_certs, validate=verify is not False, follow_redirects=False
@@ -107,9 +108,6 @@ def _sent(name: str, sent: http.client.HTTPMessage) -> bool:
     if name == "content-location":
         return name in sent
     return name != "status" and not name.startswith("-")
-
-
-POOLED = 64  # connections niquests' own transport keeps open to one host
 
 
 def shared_transport() -> Transport:

@@ -11,7 +11,8 @@ libraries then run on.
 
 httplib2 sends a request a second time, without telling, when a kept-alive connection turned
 out to be closed. Its connections here count every request they write (`written`), so that
-what a connector reports as requests is what the server received.
+what a connector reports as requests is what the server received, and keep the last answer
+they read as the server sent it (`last_read`).
 """
 
 from __future__ import annotations
@@ -38,20 +39,20 @@ class _Seen(threading.local):
     answer: http.client.HTTPResponse | None = None
 
 
-_WRITTEN = _Seen()
+_SEEN = _Seen()
 
 
 def written() -> int:
     """How many requests this thread's connections have written so far: the difference across
     a call is what that call wrote, also when it raised."""
-    return _WRITTEN.count
+    return _SEEN.count
 
 
 def last_read() -> http.client.HTTPResponse | None:
     """The last answer this thread's connections read, with its headers as the server sent them
     (httplib2's own answer joins repeated headers into one, which Set-Cookie does not
     survive)."""
-    return _WRITTEN.answer
+    return _SEEN.answer
 
 
 class _Counting:
@@ -59,12 +60,12 @@ class _Counting:
     connection that went stale included, and keeps the answer it read last."""
 
     def request(self, *args: Any, **kwargs: Any) -> None:
-        _WRITTEN.count += 1
+        _SEEN.count += 1
         super().request(*args, **kwargs)  # type: ignore[misc]  # the http.client connection's
 
     def getresponse(self) -> http.client.HTTPResponse:
         response: http.client.HTTPResponse = super().getresponse()  # type: ignore[misc]
-        _WRITTEN.answer = response
+        _SEEN.answer = response
         return response
 
 
