@@ -5,9 +5,9 @@ session sends the caldav library's requests through them (connectors.caldav). A 
 calendar costs one request a cycle, and in a service with thousands of sellers that request
 is most of what the quiet calendar costs. httplib2 is a thin layer over the standard
 library's `http.client`, and googleapiclient sends through it too. requests and niquests
-would do the same job several times more expensively here: niquests, which the caldav
-library needs, installs urllib3-future in place of urllib3, whose HTTP/1.1 stack both
-libraries then run on.
+would do the same job at a multiple of the cost here: niquests, which the caldav library
+needs, installs urllib3-future in place of urllib3, whose HTTP/1.1 stack both libraries then
+run on.
 
 httplib2 sends a request a second time, without telling, when a kept-alive connection turned
 out to be closed. Its connections here count every request they write (`written`), so that
