@@ -44,6 +44,12 @@ class Transport(HTTPAdapter):
     docstring) is left to niquests' own transport, which this adapter also is.
     """
 
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(**settings)
+        # the process's clients by timeout, CA bundle and whether to verify: found once, not
+        # at every request
+        self._clients: dict[tuple[float, str | None, bool], http_clients.Clients] = {}
+
     def send(  # type: ignore[override]  # the keywords niquests passes, by name
         self,
         request: niquests.PreparedRequest,
@@ -54,7 +60,7 @@ class Transport(HTTPAdapter):
         proxies: Any = None,
         **rest: Any,
     ) -> niquests.Response:
-        clients = _clients(stream, timeout, verify, cert, proxies)
+        clients = self._clients_for(stream, timeout, verify, cert, proxies)
         body = request.body.encode() if isinstance(request.body, str) else request.body
         if clients is None or not isinstance(body, bytes | None):
             return super().send(request, stream, timeout, verify, cert, proxies, **rest)
@@ -84,22 +90,25 @@ class Transport(HTTPAdapter):
         )
         return self.build_response(request, answer)
 
-
-def _clients(
-    stream: bool, timeout: Any, verify: Any, cert: Any, proxies: Any
-) -> http_clients.Clients | None:
-    """The httplib2 clients for a request sent with these settings, or None when it is
-    niquests' own transport's (see the module docstring)."""
-    if stream or cert is not None or not isinstance(timeout, int | float):
-        return None
-    if any(scheme in (proxies or {}) for scheme in shared.SCHEMES):
-        return None
-    if not (isinstance(verify, bool) or (isinstance(verify, str) and os.path.isfile(verify))):
-        return None  # a folder of certificates, or another form of them
-    ca_certs = verify if isinstance(verify, str) else None
-    return http_clients.shared_clients(
-        float(timeout), {}, ca_certs, validate=verify is not False, follow_redirects=False
-    )
+    def _clients_for(
+        self, stream: bool, timeout: Any, verify: Any, cert: Any, proxies: Any
+    ) -> http_clients.Clients | None:
+        """The httplib2 clients for a request sent with these settings, or None when it is
+        niquests' own transport's (see the module docstring)."""
+        if stream or cert is not None or not isinstance(timeout, int | float):
+            return None
+        if any(scheme in (proxies or {}) for scheme in shared.SCHEMES):
+            return None
+        if not (isinstance(verify, bool) or (isinstance(verify, str) and os.path.isfile(verify))):
+            return None  # a folder of certificates, or another form of them
+        ca_certs = verify if isinstance(verify, str) else None
+        key = (float(timeout), ca_certs, verify is not False)
+        clients = self._clients.get(key)
+        if clients is None:
+            clients = self._clients[key] = http_clients.shared_clients(
+                key[0], {}, ca_certs, validate=key[2], follow_redirects=False
+            )
+        return clients
 
 
 def _sent(name: str, sent: http.client.HTTPMessage) -> bool:
