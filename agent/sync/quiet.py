@@ -37,8 +37,14 @@ def config_digest(account: Account) -> str:
     return digest(account.model_dump_json(exclude={"where"}))
 
 
+NO_BUSY = digest("")  # the busy time of an account that reads no other calendar
+
+
 def busy_digest(busy: list[Interval]) -> str:
-    """A digest of the busy time read from the account's other calendars."""
+    """A digest of the busy time read from the account's other calendars; none is most
+    accounts' case, asked at each of their quiet cycles, so its digest is made once."""
+    if not busy:
+        return NO_BUSY
     return digest(
         ";".join(
             f"{span.start.astimezone(UTC).isoformat()}/{span.end.astimezone(UTC).isoformat()}"
