@@ -18,6 +18,7 @@ what to run; token values never appear in messages.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
@@ -40,6 +41,8 @@ AUTHORITY_HOST = "https://login.microsoftonline.com"
 # no contacts, no other people's calendars). offline_access is added by MSAL.
 DELEGATED_PERMISSION = "Calendars.ReadWrite"
 MULTI_TENANT = ("common", "organizations", "consumers")
+# MSAL takes an access token that expires within this many seconds for expired, and gets another
+EXPIRY_MARGIN = 300
 
 
 class OutlookOptions(Model):
@@ -154,6 +157,8 @@ class GraphTokens:
         self._http_client = http_client or identity_http()  # a test's seam, else the shared one
         self._app: msal.ClientApplication | None = None
         self._signed_in: dict[str, Any] | None = None
+        # the last token MSAL handed out, and the time (time.time()) it would hand out another
+        self._kept: tuple[str, float] | None = None
 
     @property
     def authority(self) -> str:
@@ -210,7 +215,14 @@ class GraphTokens:
         return self._signed_in
 
     def __call__(self, force_refresh: bool = False) -> str:
-        """A valid access token: from the cache, refreshed silently when it expired."""
+        """A valid access token: from the cache, refreshed silently when it expired.
+
+        The token MSAL last handed out is kept until MSAL would hand out another (see
+        `_good_until`): looking it up in MSAL's cache at every request is a good part of a quiet
+        cycle's CPU. A forced refresh, after Graph refused a token, always goes to MSAL."""
+        now = time.time()
+        if not force_refresh and self._kept is not None and now < self._kept[1]:
+            return self._kept[0]
         app = self._application()
         if self.options.mode == "app":
             assert isinstance(app, msal.ConfidentialClientApplication)
@@ -225,7 +237,9 @@ class GraphTokens:
         self._save()
         if not result or "access_token" not in result:
             raise self._failure(result)
-        return str(result["access_token"])
+        token = str(result["access_token"])
+        self._kept = (token, _good_until(result, now))
+        return token
 
     def _sign_in_needed(self, reason: str) -> AuthError:
         return AuthError(
@@ -270,6 +284,16 @@ class GraphTokens:
         if username and username.lower() != self.account.email.lower():
             show(f"note: signed in as {username}, but the account's email is {self.account.email}")
         return username or self.account.email
+
+
+def _good_until(result: dict[str, Any], now: float) -> float:
+    """Until when MSAL, asked at `now`, would answer with the token of `result`: while it is
+    more than EXPIRY_MARGIN from expiring, and, when the identity platform asked for an early
+    refresh (MSAL's `refresh_on`), until then."""
+    until = now + float(result.get("expires_in", 0)) - EXPIRY_MARGIN
+    if "refresh_on" in result:
+        until = min(until, float(result["refresh_on"]))
+    return until
 
 
 def sign_in(account: Account, show: Callable[[str], None], http_client: Any = None) -> str:

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import msal
 import pytest
 from click.testing import CliRunner
 from cryptography import x509
@@ -74,6 +75,38 @@ def test_silent_refresh_and_revoked_consent(
         and "callplan auth outlook seller" in message
     )
     assert "refresh-" not in message and "user-" not in message
+
+
+def test_a_token_is_kept_until_msal_would_hand_out_another(
+    graph: GraphFake, authority: Authority, tmp_path: Path
+) -> None:
+    tokens = signed_in(outlook_account(graph, tmp_path), authority)
+    first, grants = tokens(), len(authority.grants)
+    # MSAL is not asked again while its token is good: without it in MSAL's cache, the same one
+    for entry in list(tokens.cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
+        tokens.cache.remove_at(entry)
+    assert tokens() == first and len(authority.grants) == grants
+    # Graph refused it: a forced refresh asks MSAL, which asks the identity platform
+    assert tokens(force_refresh=True) != first and authority.grants[grants:] == ["refresh_token"]
+
+
+@pytest.mark.parametrize(
+    "lifetime, refresh_in",
+    [(200, None), (3599, 0)],
+    ids=["expiring within MSAL's margin", "the platform asks for an early refresh"],
+)
+def test_a_token_msal_would_refresh_is_not_kept(
+    graph: GraphFake,
+    authority: Authority,
+    tmp_path: Path,
+    lifetime: int,
+    refresh_in: int | None,
+) -> None:
+    authority.lifetime, authority.refresh_in = lifetime, refresh_in
+    tokens = signed_in(outlook_account(graph, tmp_path), authority)
+    grants = len(authority.grants)
+    issued = {tokens(), tokens(), tokens()}
+    assert len(issued) == 3 and authority.grants[grants:] == ["refresh_token"] * 3
 
 
 def test_no_sign_in_yet_says_what_to_run(

@@ -65,6 +65,8 @@ class Authority:
         self.grants: list[str] = []  # grant_type of every token request, in order
         self.sign_in_after = 2  # polls before the person "enters the code" in device flow
         self.next_sign_in: str | None = None
+        self.lifetime = 3599  # seconds an access token is good for (expires_in)
+        self.refresh_in: int | None = None  # when set, the platform asks to refresh that early
         self.lock = threading.Lock()
         self.server = LocalServer(("127.0.0.1", 0), _handler(self))
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
@@ -201,12 +203,14 @@ class Authority:
             )
         access = "app-" + uuid.uuid4().hex
         self.tokens[access] = {"user": None, "app": True, "scope": form.get("scope", "")}
-        return 200, {
-            "token_type": "Bearer",
-            "expires_in": 3599,
-            "ext_expires_in": 3599,
-            "access_token": access,
-        }
+        return 200, {"token_type": "Bearer", **self._lifetime(), "access_token": access}
+
+    def _lifetime(self) -> dict[str, int]:
+        """How long an access token lasts, as the token endpoint says it."""
+        said = {"expires_in": self.lifetime, "ext_expires_in": self.lifetime}
+        if self.refresh_in is not None:
+            said["refresh_in"] = self.refresh_in
+        return said
 
     def _user_tokens(self, client: str, address: str, scope: str) -> tuple[int, dict[str, Any]]:
         user = self.users[address]
@@ -233,8 +237,7 @@ class Authority:
         return 200, {
             "token_type": "Bearer",
             "scope": scope,
-            "expires_in": 3599,
-            "ext_expires_in": 3599,
+            **self._lifetime(),
             "access_token": access,
             "refresh_token": refresh,
             "id_token": id_token,
