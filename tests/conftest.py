@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from agent.cli.demo_server import RadicaleServer
 from agent.config.settings import PostgresState
@@ -26,6 +27,11 @@ from tests.support.harness.google import GoogleHarness
 from tests.support.harness.outlook import OutlookHarness
 from tests.support.servers.postgres import PostgresServer
 from tests.support.servers.radicale import PASSWORD, SELLER, ZONE, make_calendar
+
+# Property tests try the same examples at every run, on every machine (derandomize), and take
+# as long as a busy machine makes them (no deadline): the suite never fails on timing or luck.
+settings.register_profile("callplan", deadline=None, derandomize=True)
+settings.load_profile("callplan")
 
 
 @pytest.fixture(scope="session")
