@@ -43,6 +43,8 @@ from agent.core.errors import ConnectorError, ThrottledError, TransientError
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# the statuses whose Retry-After `status_failure` reads: throttling (429), unavailable (503, 504)
+HEEDS_RETRY_AFTER = frozenset({429, 503, 504})
 # RFC 9110's delay-seconds (digits); a fraction is read too
 DELAY_SECONDS = re.compile(r"\d+(\.\d+)?")
 
@@ -153,9 +155,10 @@ class Retrier:
             return Failure(TransientError, f"{method}: {type(outcome).__name__}", where)
         if isinstance(outcome, BaseException):
             return None
-        return status_failure(
-            method, where, outcome.status_code, self.retry_after(outcome.headers), server
-        )
+        status = outcome.status_code
+        # Retry-After is read only where `status_failure` heeds it: most answers are a success
+        wait = self.retry_after(outcome.headers) if status in HEEDS_RETRY_AFTER else None
+        return status_failure(method, where, status, wait, server)
 
     def run(self, send: Callable[[], T], classify: Callable[[Any], Failure | None]) -> T:
         """Call `send` until its outcome is final, and hand that back (or raise it).
