@@ -79,7 +79,7 @@ class Transport(HTTPAdapter):
         assert read is not None, "an answer was read"
         answer = urllib3.HTTPResponse(
             body=io.BytesIO(content),  # read by niquests, as from a socket
-            headers={name: value for name, value in response.items() if _sent(name, read.msg)},
+            headers=_sent(response, read.msg),
             status=response.status,
             reason=response.reason,
             preload_content=False,
@@ -97,7 +97,7 @@ class Transport(HTTPAdapter):
         niquests' own transport's (see the module docstring)."""
         if stream or cert is not None or not isinstance(timeout, int | float):
             return None
-        if any(scheme in (proxies or {}) for scheme in shared.SCHEMES):
+        if proxies and any(scheme in proxies for scheme in shared.SCHEMES):
             return None
         if not (isinstance(verify, bool) or (isinstance(verify, str) and os.path.isfile(verify))):
             return None  # a folder of certificates, or another form of them
@@ -111,12 +111,14 @@ class Transport(HTTPAdapter):
         return clients
 
 
-def _sent(name: str, sent: http.client.HTTPMessage) -> bool:
-    """Whether the server sent the header `name` of httplib2's answer: httplib2 adds its own
-    (status, names that begin with "-", and a Content-Location naming the URL asked)."""
-    if name == "content-location":
-        return name in sent
-    return name != "status" and not name.startswith("-")
+def _sent(response: httplib2.Response, sent: http.client.HTTPMessage) -> dict[str, str]:
+    """The headers of httplib2's answer that the server sent: httplib2 adds its own (status,
+    names that begin with "-", and a Content-Location naming the URL asked)."""
+    headers = {name: value for name, value in response.items() if not name.startswith("-")}
+    headers.pop("status", None)
+    if "content-location" in headers and "content-location" not in sent:
+        del headers["content-location"]
+    return headers
 
 
 def shared_transport() -> Transport:
