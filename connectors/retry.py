@@ -92,7 +92,7 @@ def status_failure(
 
     429, and 503 or 504 with a Retry-After, is throttling: `server` asks us to slow down. Other
     500, 502, 503 and 504 answers are transient. Anything else is the caller's to interpret."""
-    if status == 429 or (status in (503, 504) and retry_after is not None):
+    if status in HEEDS_RETRY_AFTER and (status == 429 or retry_after is not None):
         told = "" if retry_after is None else f", Retry-After {retry_after:g} s"
         return Failure(
             ThrottledError,
