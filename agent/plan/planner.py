@@ -137,16 +137,27 @@ class WordsMemo:
         self._unmatched: list[list[str]] = []  # the paragraphs of the latest texts none ended
 
     def fingerprint(self, title: str, text: str) -> str:
-        return self.words_fingerprint(f"{title}\n{text}")
+        return self._fingerprint(f"{title}\n", text)
 
     def words_fingerprint(self, text: str) -> str:
+        return self._fingerprint("", text)
+
+    def _fingerprint(self, lead: str, text: str) -> str:
+        """The words fingerprint of `lead + text`, a known ending looked for in `text` alone
+        (not in a copy of it with the lead in front).
+
+        The ending is compared as a slice of the text: a slice is stored as narrowly as its own
+        characters allow, and two strings stored alike compare as memory. `str.endswith`
+        compares character by character whenever the text is stored wider than the ending, as
+        every text with a character beyond Latin-1 in its first lines is (a time's dash)."""
         for ending, words in self._endings:
-            if text.endswith(ending):
-                normal = self._words(text[: len(text) - len(ending)].split("\n\n"))
+            cut = len(text) - len(ending)
+            if cut >= 0 and text[cut:] == ending:
+                normal = self._words(f"{lead}{text[:cut]}".split("\n\n"))
                 if words:
                     normal.append(words)
                 return digest_of(b" ".join(normal))
-        paragraphs = text.split("\n\n")
+        paragraphs = f"{lead}{text}".split("\n\n")
         self._learn(paragraphs)
         return digest_of(b" ".join(self._words(paragraphs)))
 

@@ -119,3 +119,23 @@ def test_texts_that_end_alike_fingerprint_as_each_whole_text_does(
     texts = [f"{head}\n\n{ending}" for head in heads]
     for text in texts + texts:
         assert memo.words_fingerprint(text) == words_fingerprint(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    titles=st.lists(_PIECES, min_size=2, max_size=4),
+    heads=st.lists(_PIECES, min_size=2, max_size=4),
+    ending=_PIECES,
+)
+def test_blocks_that_end_alike_fingerprint_as_each_whole_block_does(
+    titles: list[str], heads: list[str], ending: str
+) -> None:
+    """A block's title goes in front of its text: an ending the memo learnt from whole blocks
+    or from texts alone (reaching into the title or not, in text stored wide for a dash or
+    narrow) gives each block the fingerprint of its whole title and text."""
+    memo = WordsMemo()
+    texts = [f"{head}\n\n{ending}" for head in heads] + [ending, f"–\n\n{ending}"]
+    for title in titles + titles:
+        for text in texts:
+            assert memo.fingerprint(title, text) == block_fingerprint(title, text)
+            assert memo.words_fingerprint(text) == words_fingerprint(text)
