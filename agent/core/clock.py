@@ -143,22 +143,28 @@ class Clock:
     forward), so an answer that holds from it on is never noted.
     """
 
-    __slots__ = ("now", "_at", "_rule", "_subject")
+    __slots__ = ("now", "_utc", "_at", "_rule", "_subject")
 
     def __init__(self, now: datetime) -> None:
         self.now = now
+        # now in UTC as well, for instants in UTC (`elapsed` gives those): two times in one zone
+        # compare by their fields, two in different zones by their offsets, which a zone such as
+        # Europe/Berlin looks up for each time at every comparison
+        self._utc = now.astimezone(UTC)
         self._at: datetime | None = None
         self._rule = Rule.NEW_DAY
         self._subject = ""
 
     def note(self, at: datetime, rule: Rule, subject: str = "") -> None:
         """An instant at which an answer turns, when it is still to come."""
-        if at > self.now and (self._at is None or at < self._at):
+        if at > (self._utc if at.tzinfo is UTC else self.now) and (
+            self._at is None or at < self._at
+        ):
             self._at, self._rule, self._subject = at, rule, subject
 
     def reached(self, at: datetime, rule: Rule, subject: str = "") -> bool:
         """Has `at` come (now >= at)? It turns when `at` comes."""
-        if self.now >= at:
+        if (self._utc if at.tzinfo is UTC else self.now) >= at:
             return True
         self.note(at, rule, subject)
         return False
@@ -169,7 +175,7 @@ class Clock:
 
     def past(self, at: datetime, rule: Rule, subject: str = "") -> bool:
         """Has `at` gone by (now > at)? It turns just after `at`."""
-        if self.now > at:
+        if (self._utc if at.tzinfo is UTC else self.now) > at:
             return True
         self.note(at + RESOLUTION, rule, subject)
         return False

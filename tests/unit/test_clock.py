@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from agent.core.clock import RESOLUTION, Clock, Deadline, Rule, earliest, elapsed, next_midnight
 from tests.support.helpers import BERLIN, at
 
@@ -77,3 +80,28 @@ def test_earliest_of_several_deadlines() -> None:
     first = Deadline(at(0, 8), Rule.PREP_STARTS, "A")
     assert earliest(None, Deadline(at(0, 9), Rule.MEETING_STARTS, "B"), first, None) == first
     assert earliest(None, None) is None
+
+
+_MINUTES = st.integers(min_value=-3 * 24 * 60, max_value=3 * 24 * 60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(now=_MINUTES, times=st.lists(st.tuples(_MINUTES, st.booleans()), max_size=6))
+def test_instants_in_utc_and_in_a_zone_are_answered_by_the_instant_they_are(
+    now: int, times: list[tuple[int, bool]]
+) -> None:
+    """A plan asks of times in the seller's zone and in UTC (`elapsed`) alike, around a change
+    to summer time: each answer, and the deadline, is the instant's, whatever its zone."""
+    start = datetime(2030, 3, 30, 12, tzinfo=BERLIN)  # the clocks go forward the next night
+    clock = Clock(elapsed(start, timedelta(minutes=now)).astimezone(BERLIN))
+    noted = []
+    for minutes, in_utc in times:
+        when = elapsed(start, timedelta(minutes=minutes))
+        when = when if in_utc else when.astimezone(BERLIN)
+        instant = when.timestamp()
+        assert clock.reached(when, Rule.PREP_STARTS) is (clock.now.timestamp() >= instant)
+        assert clock.past(when, Rule.LOOKAHEAD) is (clock.now.timestamp() > instant)
+        noted += [instant] if clock.now.timestamp() < instant else []
+        noted += [instant + RESOLUTION.total_seconds()] if clock.now.timestamp() <= instant else []
+    deadline = clock.deadline
+    assert (deadline.at.timestamp() if deadline else None) == (min(noted) if noted else None)
