@@ -168,7 +168,7 @@ class WordsMemo:
         for paragraph in paragraphs:
             words = memo.get(paragraph)
             if words is None:
-                words = memo[paragraph] = " ".join(paragraph.split()).encode()
+                words = memo[paragraph] = _words_of(paragraph).encode()
             if words:
                 normal.append(words)
         return normal
@@ -189,6 +189,19 @@ class WordsMemo:
             del self._endings[self.ENDINGS :]
         self._unmatched.insert(0, paragraphs)
         del self._unmatched[self.ENDINGS :]
+
+
+def _words_of(paragraph: str) -> str:
+    """`words(paragraph)` (agent.core.fingerprint), which a paragraph rendered for a meeting
+    mostly is already, but for its line breaks.
+
+    A paragraph whose only white space is single spaces and line breaks between its words has
+    those words with the breaks made spaces: telling that costs less than splitting it into
+    words and joining them again. Every white space character but the space is unprintable."""
+    line = paragraph.replace("\n", " ")
+    if line.isprintable() and "  " not in line and line[:1] != " " and line[-1:] != " ":
+        return line
+    return " ".join(paragraph.split())
 
 
 class _PreviewText:

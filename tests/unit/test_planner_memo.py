@@ -139,3 +139,18 @@ def test_blocks_that_end_alike_fingerprint_as_each_whole_block_does(
         for text in texts:
             assert memo.fingerprint(title, text) == block_fingerprint(title, text)
             assert memo.words_fingerprint(text) == words_fingerprint(text)
+
+
+# every character str.split() splits at, and some that look alike but are words
+_SPACES = "".join(chr(c) for c in range(0x3001) if chr(c).isspace()) + "\u200b\u00ad\u2060"
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    paragraph=st.text(alphabet=st.sampled_from(["a", "b", "–", " ", "\n"]))
+    | st.lists(st.sampled_from(["a", "b–", " ", "\n", *_SPACES])).map("".join)
+)
+def test_a_paragraph_s_words_are_its_words_whatever_its_white_space(paragraph: str) -> None:
+    """A paragraph nearly normal (single spaces, line breaks) and one with white space of any
+    other kind, leading, trailing or doubled, fingerprint as its whole text does."""
+    assert WordsMemo().words_fingerprint(paragraph) == words_fingerprint(paragraph)
