@@ -25,7 +25,7 @@ import re
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from typing import Any
@@ -659,27 +659,19 @@ class CaldavConnector(Connector):
         """
         before = self.session.sent
         with self._translate():
-            delta = self._incremental(calendar, cursor, window, before) if cursor else None
+            delta = self._incremental(calendar, cursor, window) if cursor else None
             if delta is None:
-                delta = self._full(calendar, window, before)
-        return delta
+                delta = self._full(calendar, window)
+        return replace(delta, requests=self.session.sent - before)
 
-    def _full(self, calendar: str, window: Window, before: int) -> Delta:
-        """The whole window, and the token to go on from; `before` is what the session had sent
-        when the read began (the delta counts its requests from there)."""
+    def _full(self, calendar: str, window: Window) -> Delta:
         collection = self._client.calendar(url=calendar)
         # The token first: whatever changes after it is reported by the next incremental read.
         token = collection.get_property(dav.SyncToken())
         events, bad = self._read(calendar, self._search(collection, window), window)
-        return Delta(
-            upserted=tuple(events),
-            cursor=token,
-            full=True,
-            requests=self.session.sent - before,
-            skipped=_reasons(bad),
-        )
+        return Delta(upserted=tuple(events), cursor=token, full=True, skipped=_reasons(bad))
 
-    def _incremental(self, calendar: str, token: str, window: Window, before: int) -> Delta | None:
+    def _incremental(self, calendar: str, token: str, window: Window) -> Delta | None:
         """What changed since `token`; None when the server no longer knows the token."""
         try:
             synced = self._sync(calendar, token)
@@ -689,7 +681,7 @@ class CaldavConnector(Connector):
             raise
         changed = synced.changed
         if not changed and not synced.deleted:  # a quiet calendar: most cycles, most calendars
-            return Delta(cursor=synced.token, requests=self.session.sent - before)
+            return Delta(cursor=synced.token)
         resources = (
             self._resources(self._client.calendar(url=calendar).multiget(changed))
             if changed
@@ -704,7 +696,6 @@ class CaldavConnector(Connector):
             upserted=tuple(events),
             removed_refs=tuple(sorted(touched - kept)),
             cursor=synced.token,
-            requests=self.session.sent - before,
             skipped=_reasons(bad),
         )
 
