@@ -155,16 +155,18 @@ class Clock:
         self._rule = Rule.NEW_DAY
         self._subject = ""
 
+    def _now_as(self, at: datetime) -> datetime:
+        """Now, in UTC when `at` is (see __init__), else as given."""
+        return self._utc if at.tzinfo is UTC else self.now
+
     def note(self, at: datetime, rule: Rule, subject: str = "") -> None:
         """An instant at which an answer turns, when it is still to come."""
-        if at > (self._utc if at.tzinfo is UTC else self.now) and (
-            self._at is None or at < self._at
-        ):
+        if at > self._now_as(at) and (self._at is None or at < self._at):
             self._at, self._rule, self._subject = at, rule, subject
 
     def reached(self, at: datetime, rule: Rule, subject: str = "") -> bool:
         """Has `at` come (now >= at)? It turns when `at` comes."""
-        if (self._utc if at.tzinfo is UTC else self.now) >= at:
+        if self._now_as(at) >= at:
             return True
         self.note(at, rule, subject)
         return False
@@ -175,7 +177,7 @@ class Clock:
 
     def past(self, at: datetime, rule: Rule, subject: str = "") -> bool:
         """Has `at` gone by (now > at)? It turns just after `at`."""
-        if (self._utc if at.tzinfo is UTC else self.now) > at:
+        if self._now_as(at) > at:
             return True
         self.note(at + RESOLUTION, rule, subject)
         return False
