@@ -1,4 +1,5 @@
-"""Full garbage collections are put off while plans run, and only then (agent.sync.collection)."""
+"""Full garbage collections are put off while plans run, young ones come less often, and only
+then (agent.sync.collection)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,43 @@ def thresholds() -> Iterator[tuple[int, int, int]]:
 def test_a_plan_defers_full_collections_and_leaves_the_thresholds_it_found() -> None:
     gc.set_threshold(500, 7, 12)
     with collection.deferred():
-        assert gc.get_threshold() == (500, 7, collection.DEFERRED)
+        assert gc.get_threshold() == (collection.YOUNG, 7, collection.DEFERRED)
     assert gc.get_threshold() == (500, 7, 12)
+
+
+def test_higher_thresholds_than_a_plan_needs_are_left_as_they_are() -> None:
+    found = (collection.YOUNG + 1, 7, collection.DEFERRED + 1)
+    gc.set_threshold(*found)
+    with collection.deferred():
+        assert gc.get_threshold() == found
+    assert gc.get_threshold() == found
+
+
+def collections(deferring: bool) -> int:
+    """The collections (young, and middle ones with them) while a plan-like build keeps many
+    objects alive."""
+    count = 0
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        nonlocal count
+        if phase == "start":
+            count += 1
+
+    gc.collect()
+    gc.set_threshold(700, 10, 10)
+    gc.callbacks.append(seen)
+    try:
+        with collection.deferred() if deferring else contextlib.nullcontext():
+            kept: list[list[int]] = [[] for _ in range(5 * collection.YOUNG)]
+            del kept
+    finally:
+        gc.callbacks.remove(seen)
+    return count
+
+
+def test_young_collections_come_less_often_inside() -> None:
+    assert collections(deferring=False) >= 5 * collection.YOUNG // 700
+    assert 1 <= collections(deferring=True) <= 5
 
 
 def generations_collected(deferring: bool) -> set[int]:
@@ -75,7 +111,7 @@ def test_overlapping_plans_in_threads_restore_the_thresholds_when_the_last_leave
         thread.start()
     for thread in threads:
         thread.join(10)
-    assert during == [(700, 10, collection.DEFERRED)]
+    assert during == [(collection.YOUNG, 10, collection.DEFERRED)]
     assert gc.get_threshold() == (700, 10, 10)
 
 
