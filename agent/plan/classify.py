@@ -23,6 +23,23 @@ class Verdict:
     reason: str  # shown in dry runs and summaries: why this meeting gets (or does not get) blocks
 
 
+# The verdicts there are: a classification hands out one of these, as it is the same data
+# each time (a verdict is frozen).
+_BLOCK = Verdict(False, "a callplan block")
+_ALL_DAY = Verdict(False, "all-day event")
+_CANCELLED = Verdict(False, "cancelled")
+_DECLINED = Verdict(False, "declined by the seller")
+_ZERO_LENGTH = Verdict(False, "zero length")
+_BACKWARDS = Verdict(False, "ends before it starts")
+_TITLE_EXCLUDED = Verdict(False, "title excluded by a rule")
+_ALL_DECLINED = Verdict(False, "every outside guest declined")
+_CUSTOMER = Verdict(True, "customer meeting")
+_TITLE_INCLUDED = Verdict(True, "title included by a rule")
+_ENRICHED = Verdict(True, "internal meeting (enrich_internal)")
+_NO_ATTENDEES = Verdict(False, "no attendees")
+_INTERNAL = Verdict(False, "internal meeting")
+
+
 def _domain_matches(domain: str, patterns: tuple[str, ...]) -> bool:
     """example.com matches example.com and any subdomain of it (eu.example.com)."""
     return any(domain == pattern or domain.endswith("." + pattern) for pattern in patterns)
@@ -62,6 +79,12 @@ class Classifier:
             )
             for name, members in sorted(settings.customers.items())
         ]
+        # the title rules' keywords (excluding, including), lowered as the titles they are
+        # looked for in are
+        self._title_keywords = (
+            tuple(keyword.lower() for keyword in self.rules.exclude_title_keywords),
+            tuple(keyword.lower() for keyword in self.rules.include_title_keywords),
+        )
 
     def is_internal(self, attendee: Attendee) -> bool:
         """From the seller's own organisation (include rules win over internal domains)."""
@@ -99,37 +122,36 @@ class Classifier:
 
     def classify(self, event: Event) -> Verdict:
         """Decide whether an event is a customer meeting the agent should enrich."""
-        rules = self.rules
         if event.is_block:
-            return Verdict(False, "a callplan block")
+            return _BLOCK
         if event.all_day:
-            return Verdict(False, "all-day event")
+            return _ALL_DAY
         if event.status is Status.CANCELLED:
-            return Verdict(False, "cancelled")
+            return _CANCELLED
         if event.self_response is Response.DECLINED:
-            return Verdict(False, "declined by the seller")
+            return _DECLINED
         if event.end == event.start:
-            return Verdict(False, "zero length")
+            return _ZERO_LENGTH
         if event.end < event.start:
-            return Verdict(False, "ends before it starts")
-        title = event.title.lower()
-        if any(keyword.lower() in title for keyword in rules.exclude_title_keywords):
-            return Verdict(False, "title excluded by a rule")
+            return _BACKWARDS
+        exclude, include = self._title_keywords
+        if exclude and any(keyword in event.title.lower() for keyword in exclude):
+            return _TITLE_EXCLUDED
         if externals := self.external_attendees(event):
             if all(a.response is Response.DECLINED for a in externals):
                 # no longer a customer meeting: its future blocks and agenda go, as when the
                 # seller declines
-                return Verdict(False, "every outside guest declined")
-            return Verdict(True, "customer meeting")
-        if any(keyword.lower() in title for keyword in rules.include_title_keywords):
-            return Verdict(True, "title included by a rule")
-        if rules.enrich_internal and any(
+                return _ALL_DECLINED
+            return _CUSTOMER
+        if include and any(keyword in event.title.lower() for keyword in include):
+            return _TITLE_INCLUDED
+        if self.rules.enrich_internal and any(
             a.address != event.self_email.lower() for a in event.attendees
         ):
-            return Verdict(True, "internal meeting (enrich_internal)")
+            return _ENRICHED
         if not event.attendees:
-            return Verdict(False, "no attendees")
-        return Verdict(False, "internal meeting")
+            return _NO_ATTENDEES
+        return _INTERNAL
 
     def customer_name(self, attendee: Attendee) -> str:
         """The customer an attendee belongs to: a configured name, a personal address, or a

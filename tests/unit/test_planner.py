@@ -60,6 +60,27 @@ def test_rules_include_and_exclude() -> None:
     assert {b.block_tag.meeting_key for b in world.blocks() if b.block_tag} == {included.key}
 
 
+def test_title_rules_match_whatever_the_case_of_keyword_and_title() -> None:
+    rules = Classifier(
+        account(
+            rules={
+                "internal_domains": ["acme.example"],
+                "exclude_title_keywords": ["[No Prep]"],
+                "include_title_keywords": ["Customer:"],
+            }
+        ).settings
+    )
+    assert rules.classify(meeting("Globex [NO PREP] review", at(0, 12))).reason == (
+        "title excluded by a rule"
+    )
+    assert rules.classify(meeting("Globex [no prep] review", at(0, 12))).reason == (
+        "title excluded by a rule"
+    )
+    internal = meeting("CUSTOMER: board prep", at(0, 14), guests=["bo@acme.example"])
+    assert rules.classify(internal).reason == "title included by a rule"
+    assert rules.classify(replace(internal, title="Board prep")).reason == "internal meeting"
+
+
 def test_second_cycle_changes_nothing_not_even_etags() -> None:
     world = World()
     world.add(meeting("Globex", at(0, 10)))
