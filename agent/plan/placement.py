@@ -24,6 +24,9 @@ from agent.core.clock import Clock, Rule
 from agent.core.model import Interval
 
 Why = tuple[Rule, str]  # the rule and meeting a search is for, for the deadline it notes
+# a span of time as a search walks them, (start, end): a search looks at many spans and gaps
+# and keeps one slot, which alone becomes an Interval
+Span = tuple[datetime, datetime]
 
 ONE_DAY = timedelta(days=1)
 
@@ -77,36 +80,39 @@ class Timeline:
         index = bisect.bisect_right(self._ends, interval.start)
         return index >= len(self._starts) or self._starts[index] >= interval.end
 
-    def gaps(self, start: datetime, end: datetime) -> Iterator[Interval]:
+    def gaps(self, start: datetime, end: datetime) -> Iterator[Span]:
         """The free intervals inside [start, end), in order."""
         cursor = start
         index = bisect.bisect_right(self._ends, start)
         while cursor < end:
             if index >= len(self._starts) or self._starts[index] >= end:
-                yield Interval(cursor, end)
+                yield cursor, end
                 return
             if self._starts[index] > cursor:
-                yield Interval(cursor, self._starts[index])
+                yield cursor, self._starts[index]
             cursor = max(cursor, self._ends[index])
             index += 1
 
-    def gaps_backward(self, start: datetime, end: datetime) -> Iterator[Interval]:
+    def gaps_backward(self, start: datetime, end: datetime) -> Iterator[Span]:
         """The free intervals inside [start, end), latest first."""
         cursor = end
         index = bisect.bisect_left(self._starts, end) - 1
         while cursor > start:
             if index < 0 or self._ends[index] <= start:
-                yield Interval(start, cursor)
+                yield start, cursor
                 return
             if self._ends[index] < cursor:
-                yield Interval(self._ends[index], cursor)
+                yield self._ends[index], cursor
             cursor = min(cursor, self._starts[index])
             index -= 1
 
 
-def working_day(hours: WorkingHours, zone: ZoneInfo, day: date) -> Interval | None:
-    """The working hours of a local date, or None when it is not a working day."""
-    if day.weekday() not in hours.weekday_numbers():
+def working_day(
+    hours: WorkingHours, zone: ZoneInfo, day: date, weekdays: frozenset[int]
+) -> Interval | None:
+    """The working hours of a local date, or None when it is not a working day (`weekdays`
+    are the hours' days as numbers, which a caller laying out many dates works out once)."""
+    if day.weekday() not in weekdays:
         return None
     return Interval(_wall(day, hours.start, zone), _wall(day, hours.end, zone))
 
@@ -123,6 +129,7 @@ class Placer:
         self.hours = hours
         self.zone = zone
         self.clock = clock
+        self._weekdays = hours.weekday_numbers()
         now = clock.now
         # the working hours of consecutive local dates, laid out once: a plan asks for the
         # same few days thousands of times, and each ask is then a bisection
@@ -132,7 +139,7 @@ class Placer:
         self._starts: list[datetime] = []
         self._ends: list[datetime] = []
 
-    def working_spans(self, start: datetime, end: datetime) -> list[Interval]:
+    def working_spans(self, start: datetime, end: datetime) -> list[Span]:
         """The working hours inside [start, end), in order."""
         if start >= end:
             return []
@@ -141,7 +148,7 @@ class Placer:
         low = bisect.bisect_right(self._ends, start)
         high = bisect.bisect_left(self._starts, end)
         return [
-            Interval(max(begin, start), min(finish, end))
+            (max(begin, start), min(finish, end))
             for begin, finish in zip(self._starts[low:high], self._ends[low:high])
         ]
 
@@ -156,7 +163,7 @@ class Placer:
             last = max(last, self._last + reach) if last > self._last else self._last
         self._first, self._last = first, last
         days = [
-            working_day(self.hours, self.zone, first + ONE_DAY * offset)
+            working_day(self.hours, self.zone, first + ONE_DAY * offset, self._weekdays)
             for offset in range((last - first).days + 1)
         ]
         spans = [span for span in days if span is not None]
@@ -177,9 +184,9 @@ class Placer:
         now."""
         floor = max(earliest, self.clock.now)
         for span in self._spans(floor, end_by, working, backward=True):
-            for gap in busy.gaps_backward(span.start, span.end):
-                if gap.duration >= duration:
-                    return self._found(Interval(gap.end - duration, gap.end), why)
+            for start, end in busy.gaps_backward(*span):
+                if end - start >= duration:
+                    return self._found(Interval(end - duration, end), why)
         return None
 
     def first_after(
@@ -196,9 +203,9 @@ class Placer:
         if floor > latest_start:
             return None
         for span in self._spans(floor, latest_start + duration, working, backward=False):
-            for gap in busy.gaps(span.start, span.end):
-                if gap.duration >= duration and gap.start <= latest_start:
-                    return self._found(Interval(gap.start, gap.start + duration), why)
+            for start, end in busy.gaps(*span):
+                if end - start >= duration and start <= latest_start:
+                    return self._found(Interval(start, start + duration), why)
         return None
 
     def _found(self, slot: Interval, why: Why) -> Interval:
@@ -207,10 +214,8 @@ class Placer:
         self.clock.past(slot.start, *why)
         return slot
 
-    def _spans(
-        self, start: datetime, end: datetime, working: bool, backward: bool
-    ) -> list[Interval]:
+    def _spans(self, start: datetime, end: datetime, working: bool, backward: bool) -> list[Span]:
         if not working:
-            return [Interval(start, end)] if start < end else []
+            return [(start, end)] if start < end else []
         spans = self.working_spans(start, end)
         return spans[::-1] if backward else spans
