@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import operator
 import threading
 import typing as t
 from collections.abc import Callable, Mapping
@@ -177,7 +178,13 @@ class _Sandbox(SandboxedEnvironment):
     """
 
     def getattr(self, obj: t.Any, attribute: str) -> t.Any | Undefined:
-        if attribute in _READABLE.get(type(obj), ()):
+        # templates read the planner's records on nearly every access: their type is looked
+        # up by subscription (no method call), the rare other object pays for a KeyError
+        try:
+            readable = _READABLE[type(obj)]
+        except KeyError:
+            return super().getattr(obj, attribute)
+        if attribute in readable:
             return getattr(obj, attribute)
         return super().getattr(obj, attribute)
 
@@ -383,7 +390,7 @@ class Renderer:
         readers = self._readers[name]
         if readers is None:
             return self._rendered(name, ctx, **more)
-        key = tuple(read(value) for read, value in zip(readers, (ctx, *more.values())))
+        key = tuple(map(operator.call, readers, (ctx, *more.values())))  # each reader its value
         renderings = self._renderings[name]
         text = renderings.get(key)
         if text is None:
