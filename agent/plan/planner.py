@@ -729,8 +729,11 @@ class _Planner:
             state.withheld,
         )
         text = _PreviewText(self.renderer, context, latest, preview)
+        # the latest context is the meeting's own unless the plan or debrief changed since: then
+        # the key holds it once (None for "the same"), not twice, as hashing it costs
         fingerprint = self.renderer.remember(
-            ("preview", context, latest, preview), lambda: self._preview_fingerprint(text())
+            ("preview", context, None if latest is context else latest, preview),
+            lambda: self._preview_fingerprint(text()),
         )
         return blocks.Preview(fingerprint, text)
 
