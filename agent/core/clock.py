@@ -161,14 +161,21 @@ class Clock:
 
     def note(self, at: datetime, rule: Rule, subject: str = "") -> None:
         """An instant at which an answer turns, when it is still to come."""
-        if at > self._now_as(at) and (self._at is None or at < self._at):
+        if at > self._now_as(at):
+            self._sooner(at, rule, subject)
+
+    def _sooner(self, at: datetime, rule: Rule, subject: str) -> None:
+        """An instant still to come at which an answer turns: the deadline, if it is the
+        earliest yet."""
+        if self._at is None or at < self._at:
             self._at, self._rule, self._subject = at, rule, subject
 
     def reached(self, at: datetime, rule: Rule, subject: str = "") -> bool:
-        """Has `at` come (now >= at)? It turns when `at` comes."""
+        """Has `at` come (now >= at)? It turns when `at` comes (then still to come, as the
+        question just found: noted without asking again)."""
         if self._now_as(at) >= at:
             return True
-        self.note(at, rule, subject)
+        self._sooner(at, rule, subject)
         return False
 
     def before(self, at: datetime, rule: Rule, subject: str = "") -> bool:
@@ -176,10 +183,10 @@ class Clock:
         return not self.reached(at, rule, subject)
 
     def past(self, at: datetime, rule: Rule, subject: str = "") -> bool:
-        """Has `at` gone by (now > at)? It turns just after `at`."""
+        """Has `at` gone by (now > at)? It turns just after `at` (then still to come)."""
         if self._now_as(at) > at:
             return True
-        self.note(at + RESOLUTION, rule, subject)
+        self._sooner(at + RESOLUTION, rule, subject)
         return False
 
     def today(self, zone: tzinfo, rule: Rule = Rule.NEW_DAY) -> date:
