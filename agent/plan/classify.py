@@ -69,6 +69,7 @@ class Classifier:
         self._internal: dict[str, bool] = {}
         self._names: dict[str, str] = {}
         self._labels: dict[str, str] = {}  # by customer
+        self._address_labels: dict[str, str] = {}  # by address: its customer's label
         # by id; the event is held so its id stays its own
         self._externals: dict[int, tuple[Event, tuple[Attendee, ...]]] = {}
         self._members = [
@@ -157,9 +158,11 @@ class Classifier:
         """The customer an attendee belongs to: a configured name, a personal address, or a
         domain."""
         email = attendee.address
-        if email not in self._names:
-            self._names[email] = self._customer_name(email, attendee.domain)
-        return self._names[email]
+        try:
+            return self._names[email]
+        except KeyError:
+            name = self._names[email] = self._customer_name(email, attendee.domain)
+            return name
 
     def _customer_name(self, email: str, domain: str) -> str:
         for name, addresses, domains in self._members:
@@ -173,8 +176,14 @@ class Classifier:
         return domain in FREE_MAIL or domain in self.rules.personal_domains
 
     def customer_label(self, attendee: Attendee) -> str:
-        """How to name an attendee's company in text ("Globex")."""
-        return self.label(self.customer_name(attendee))
+        """How to name an attendee's company in text ("Globex"), worked out once per address
+        (every meeting's context names each of its guests' companies)."""
+        email = attendee.address
+        try:
+            return self._address_labels[email]
+        except KeyError:
+            label = self._address_labels[email] = self.label(self.customer_name(attendee))
+            return label
 
     def label(self, customer: str) -> str:
         """How to name a customer in text, worked out once per customer."""
