@@ -838,22 +838,18 @@ class _Planner:
         customer = self.customers[meeting.key]
         externals = self.rules.external_attendees(meeting)
         outside = {attendee.address for attendee in externals}
+        organizer, label = meeting.organizer, self.rules.customer_label
+        # an answer's text is read as `_value_`, the member's own attribute: `.value` is a
+        # property, which Python runs on every read, for every guest of every meeting
         customers = tuple(
             Person(
-                a.name,
-                a.email,
-                self.rules.customer_label(a),
-                a.address == meeting.organizer,
-                a.optional,
-                a.response.value,
+                a.name, a.email, label(a), a.address == organizer, a.optional, a.response._value_
             )
             for a in externals
         )
         me = meeting.self_email.lower()
         colleagues = tuple(
-            Person(
-                a.name, a.email, "", a.address == meeting.organizer, a.optional, a.response.value
-            )
+            Person(a.name, a.email, "", a.address == organizer, a.optional, a.response._value_)
             for a in meeting.attendees
             if a.address not in outside
             and not a.resource
