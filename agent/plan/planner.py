@@ -129,11 +129,13 @@ class WordsMemo:
     """
 
     ENDINGS = 8  # the endings kept (the latest learnt), and texts an ending is learnt from
+    LAST = 16  # the characters an ending's end is compared by first
 
     def __init__(self) -> None:
         self._paragraphs: dict[str, bytes] = {}
-        # endings that begin at a paragraph break ("\n\n..."), and their words
-        self._endings: list[tuple[str, bytes]] = []
+        # endings that begin at a paragraph break ("\n\n..."), their last characters, and
+        # their words
+        self._endings: list[tuple[str, str, bytes]] = []
         self._unmatched: list[list[str]] = []  # the paragraphs of the latest texts none ended
 
     def fingerprint(self, title: str, text: str) -> str:
@@ -149,10 +151,12 @@ class WordsMemo:
         The ending is compared as a slice of the text: a slice is stored as narrowly as its own
         characters allow, and two strings stored alike compare as memory. `str.endswith`
         compares character by character whenever the text is stored wider than the ending, as
-        every text with a character beyond Latin-1 in its first lines is (a time's dash)."""
-        for ending, words in self._endings:
+        every text with a character beyond Latin-1 in its first lines is (a time's dash). A text
+        is first told apart from an ending by its last characters (texts of other templates end
+        otherwise): comparing those few costs less than copying the ending's length out of it."""
+        for ending, last, words in self._endings:
             cut = len(text) - len(ending)
-            if cut >= 0 and text[cut:] == ending:
+            if cut >= 0 and text.endswith(last) and text[cut:] == ending:
                 normal = self._words(f"{lead}{text[:cut]}".split("\n\n"))
                 if words:
                     normal.append(words)
@@ -185,7 +189,8 @@ class WordsMemo:
             shared = max(shared, count)
         if shared:
             tail = paragraphs[-shared:]
-            self._endings.insert(0, ("\n\n" + "\n\n".join(tail), b" ".join(self._words(tail))))
+            ending = "\n\n" + "\n\n".join(tail)
+            self._endings.insert(0, (ending, ending[-self.LAST :], b" ".join(self._words(tail))))
             del self._endings[self.ENDINGS :]
         self._unmatched.insert(0, paragraphs)
         del self._unmatched[self.ENDINGS :]

@@ -154,3 +154,16 @@ def test_a_paragraph_s_words_are_its_words_whatever_its_white_space(paragraph: s
     """A paragraph nearly normal (single spaces, line breaks) and one with white space of any
     other kind, leading, trailing or doubled, fingerprint as its whole text does."""
     assert WordsMemo().words_fingerprint(paragraph) == words_fingerprint(paragraph)
+
+
+def test_a_text_that_ends_with_a_learnt_ending_is_taken_by_it() -> None:
+    """An ending learnt from two texts is found at the end of the next (wide or narrow): that
+    text is split only up to it, and teaches the memo nothing."""
+    memo = WordsMemo()
+    ending = "\n\n".join(f"Question {number}: what does the customer need?" for number in range(9))
+    texts = [f"{head}\n\n{ending}" for head in ("Globex – Mon", "Initech", "Umbrella – Tue")]
+    for text in texts[:2]:
+        memo.fingerprint("Prep", text)
+    learnt = list(memo._unmatched)
+    assert memo.fingerprint("Prep", texts[2]) == block_fingerprint("Prep", texts[2])
+    assert memo._unmatched == learnt
