@@ -32,7 +32,7 @@ from typing import NamedTuple
 from agent.config.settings import Settings
 from agent.core.callplan import PlanState
 from agent.core.clock import Clock, Deadline, Rule, elapsed
-from agent.core.fingerprint import block_edited, digest_of
+from agent.core.fingerprint import block_edited, digest_of, words
 from agent.core.history import History, Owned, Record
 from agent.core.model import (
     AgendaTag,
@@ -154,12 +154,12 @@ class WordsMemo:
         every text with a character beyond Latin-1 in its first lines is (a time's dash). A text
         is first told apart from an ending by its last characters (texts of other templates end
         otherwise): comparing those few costs less than copying the ending's length out of it."""
-        for ending, last, words in self._endings:
+        for ending, last, ending_words in self._endings:
             cut = len(text) - len(ending)
             if cut >= 0 and text.endswith(last) and text[cut:] == ending:
                 normal = self._words(f"{lead}{text[:cut]}".split("\n\n"))
-                if words:
-                    normal.append(words)
+                if ending_words:
+                    normal.append(ending_words)
                 return digest_of(b" ".join(normal))
         paragraphs = f"{lead}{text}".split("\n\n")
         self._learn(paragraphs)
@@ -206,7 +206,7 @@ def _words_of(paragraph: str) -> str:
     line = paragraph.replace("\n", " ")
     if line.isprintable() and "  " not in line and line[:1] != " " and line[-1:] != " ":
         return line
-    return " ".join(paragraph.split())
+    return words(paragraph)
 
 
 class _PreviewText:
