@@ -29,10 +29,11 @@ from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
     TemplateError,
-    Undefined,
+    nodes,
     select_autoescape,
 )
 from jinja2.bccache import Bucket
+from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.runtime import LoopContext
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -168,25 +169,45 @@ _READABLE: dict[type, frozenset[str]] = {
 }
 
 
-class _Sandbox(SandboxedEnvironment):
-    """The sandbox with a fast path for reading the planner's own data.
+# the types each readable name is a field of: what compiled templates check before reading it
+_OWNERS: dict[str, frozenset[type]] = {
+    name: frozenset(kind for kind, names in _READABLE.items() if name in names)
+    for name in frozenset().union(*_READABLE.values())
+}
 
-    A field of one of those frozen records is plain data (text, numbers, dates, more of
-    the same), so reading it is safe without the general check, which looks for internal
-    attributes and unsafe callables on every access and took a large share of rendering time.
-    Everything else (methods, dunders, other objects) still goes through the sandbox.
+
+class _Compiler(CodeGenerator):
+    """Templates compiled to read the planner's own data directly.
+
+    A field of one of those frozen records is plain data (text, numbers, dates, more of the
+    same), so reading it is safe without the sandbox's general check, which looks for internal
+    attributes and unsafe callables on every access; even a call to a method that skips it
+    costs a Python call per read, and templates read fields on nearly every line. So a read of
+    a name that is such a field compiles to a check of the object's exact type and the read
+    itself; any other object, and every other name (methods, dunders), still goes through the
+    sandbox's getattr.
     """
 
-    def getattr(self, obj: t.Any, attribute: str) -> t.Any | Undefined:
-        # templates read the planner's records on nearly every access: their type is looked
-        # up by subscription (no method call), the rare other object pays for a KeyError
-        try:
-            readable = _READABLE[type(obj)]
-        except KeyError:
-            return super().getattr(obj, attribute)
-        if attribute in readable:
-            return getattr(obj, attribute)
-        return super().getattr(obj, attribute)
+    @optimizeconst
+    def visit_Getattr(self, node: nodes.Getattr, frame: Frame) -> None:
+        if node.attr not in _OWNERS or self.environment.is_async:
+            super().visit_Getattr(node, frame)
+            return
+        # the object is evaluated once, into a local: the check's operand comes first
+        self.write(f"(_record.{node.attr} if type(_record := ")
+        self.visit(node.node, frame)
+        self.write(
+            f") in environment.owners[{node.attr!r}]"
+            f" else environment.getattr(_record, {node.attr!r}))"
+        )
+
+
+class _Sandbox(SandboxedEnvironment):
+    """The sandbox, with templates compiled to read the planner's records directly (see
+    _Compiler)."""
+
+    code_generator_class = _Compiler
+    owners = _OWNERS
 
 
 # The variables each template is given: the meeting (m), and to the preview the Preview (p).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import types
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -112,6 +113,31 @@ def test_an_override_cannot_reach_python_internals(tmp_path: Path, reach: str) -
     assert report.error.startswith("template prep.txt.j2: cannot render: access to attribute")
     assert "unsafe" in report.error and "\n" not in report.error
     assert world.blocks() == []
+
+
+def test_only_fields_of_the_planners_own_records_are_read_past_the_sandbox(
+    tmp_path: Path,
+) -> None:
+    """Templates compile a read of a record's declared field to the read itself; the same name
+    on any other object (a look-alike of the record included), and any other name on a
+    record, still goes through the sandbox's getattr."""
+    (tmp_path / "prep.txt.j2").write_text(
+        "{{ m.title }}|{{ m.customer_label }}|{{ lookalike.title }}|{{ m.count('Globex') }}"
+    )
+    renderer = Renderer(tmp_path)
+    environment = renderer._env
+    asked: list[str] = []
+
+    def spy(obj: object, attribute: str) -> object:
+        asked.append(attribute)
+        return type(environment).getattr(environment, obj, attribute)
+
+    environment.getattr = spy  # type: ignore[method-assign]
+    ctx = globex(datetime(2030, 3, 18, 9, tzinfo=UTC), BERLIN)
+    lookalike = types.SimpleNamespace(title="Initech")
+    text = renderer._rendered("prep.txt.j2", ctx, lookalike=lookalike)
+    assert text == "Globex|Globex|Initech|2"
+    assert asked == ["title", "count"]
 
 
 def test_a_broken_template_is_a_config_error_that_says_where(tmp_path: Path) -> None:
