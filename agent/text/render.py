@@ -325,7 +325,8 @@ class Renderer:
         """`override`: a directory of templates, or their sources by name (see
         `template_sources`); whatever it lacks comes from the templates that ship."""
         self.memo_size = memo_size
-        self._memo: dict[tuple[object, ...], str] = {}
+        # by the key's hash, with the key itself to tell keys of the same hash apart
+        self._memo: dict[int, tuple[tuple[object, ...], str]] = {}
         loaders: list[BaseLoader] = []
         if isinstance(override, Mapping):
             loaders.append(DictLoader(dict(override)))
@@ -399,11 +400,14 @@ class Renderer:
         (a few dozen bytes per entry), not the text. The oldest entries go first once there
         are `memo_size`; a new Renderer (other templates) starts empty.
         """
-        # the key itself (frozen, hashable data) is the dictionary key: equal inputs, equal entry
-        found = self._memo.get(key)
-        if found is None:
-            found = _keep(self._memo, key, compute(), self.memo_size)
-        return found
+        # Kept by the key's hash, taken once: a key holds whole meeting contexts, which cost
+        # far more to hash than the int, and a miss would hash it again to add the entry. Of
+        # two keys with the same hash, the latest is kept.
+        hashed = hash(key)
+        found = self._memo.get(hashed)
+        if found is None or found[0] != key:
+            found = _keep(self._memo, hashed, (key, compute()), self.memo_size)
+        return found[1]
 
     def _render(self, name: str, ctx: MeetingContext, **more: object) -> str:
         """The template's text for these variables: remembered by what the template reads of

@@ -272,3 +272,14 @@ def test_threads_sharing_a_renderer_never_trip_over_its_memo() -> None:
     finally:
         sys.setswitchinterval(interval)
     assert failures == [] and len(renderer._memo) <= 4
+
+
+def test_keys_of_the_same_hash_are_remembered_apart() -> None:
+    """The memo keeps entries by the key's hash: a key sharing another's hash (as -1 and -2 do
+    in CPython) gets its own result, never the other's."""
+    renderer = Renderer()
+    assert hash((-1,)) == hash((-2,))
+    assert renderer.remember((-1,), lambda: "minus one") == "minus one"
+    assert renderer.remember((-2,), lambda: "minus two") == "minus two"
+    assert renderer.remember((-1,), lambda: "computed again") == "computed again"
+    assert renderer.remember((-1,), lambda: "not computed") == "computed again"
