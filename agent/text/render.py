@@ -169,11 +169,16 @@ _READABLE: dict[type, frozenset[str]] = {
 }
 
 
-# the types each readable name is a field of: what compiled templates check before reading it
-_OWNERS: dict[str, frozenset[type]] = {
-    name: frozenset(kind for kind, names in _READABLE.items() if name in names)
-    for name in frozenset().union(*_READABLE.values())
-}
+# The types each readable name is a field of, what compiled templates check before reading
+# it: the one type where it is one type's (an identity check), else the set of them.
+_FIELDS = sorted(frozenset().union(*_READABLE.values()))
+_OWNERS: tuple[type | frozenset[type], ...] = tuple(
+    owners if len(owners) > 1 else next(iter(owners))
+    for owners in (
+        frozenset(kind for kind, names in _READABLE.items() if name in names) for name in _FIELDS
+    )
+)
+_OWNER_OF = {name: number for number, name in enumerate(_FIELDS)}
 
 
 class _Compiler(CodeGenerator):
@@ -185,20 +190,27 @@ class _Compiler(CodeGenerator):
     costs a Python call per read, and templates read fields on nearly every line. So a read of
     a name that is such a field compiles to a check of the object's exact type and the read
     itself; any other object, and every other name (methods, dunders), still goes through the
-    sandbox's getattr.
+    sandbox's getattr. The types are taken from the environment once a render, into a local
+    of the template's functions (macros and loops reach it as they reach its other helpers):
+    reading them off the environment at every read cost more than the check itself.
     """
+
+    def write_commons(self) -> None:
+        super().write_commons()
+        self.writeline("record_types = environment.record_types")
 
     @optimizeconst
     def visit_Getattr(self, node: nodes.Getattr, frame: Frame) -> None:
-        if node.attr not in _OWNERS or self.environment.is_async:
+        number = _OWNER_OF.get(node.attr)
+        if number is None or self.environment.is_async:
             super().visit_Getattr(node, frame)
             return
+        check = "is" if isinstance(_OWNERS[number], type) else "in"
         # the object is evaluated once, into a local: the check's operand comes first
         self.write(f"(_record.{node.attr} if type(_record := ")
         self.visit(node.node, frame)
         self.write(
-            f") in environment.owners[{node.attr!r}]"
-            f" else environment.getattr(_record, {node.attr!r}))"
+            f") {check} record_types[{number}] else environment.getattr(_record, {node.attr!r}))"
         )
 
 
@@ -207,7 +219,7 @@ class _Sandbox(SandboxedEnvironment):
     _Compiler)."""
 
     code_generator_class = _Compiler
-    owners = _OWNERS
+    record_types = _OWNERS
 
 
 # The variables each template is given: the meeting (m), and to the preview the Preview (p).
