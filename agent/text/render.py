@@ -300,32 +300,33 @@ def agenda_items(minutes: int, follow_up: bool) -> tuple[AgendaItem, ...]:
 # the C locale's names, which strftime's %a and %b print (the agent never sets a locale)
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+# what %02d prints of a day, an hour or a minute
+_TWO_DIGITS = tuple(f"{number:02d}" for number in range(60))
 
 
 def _when(start: datetime, end: datetime | None = None) -> str:
     """A meeting's time as strftime("%a %d %b %Y, %H:%M") would print it, with the end and
     the zone: "Mon 18 Mar 2030, 09:05–09:50 (CET)". Formatted by hand because strftime is
-    much slower and every text shows a time; %-formatting beats an f-string at zero-padded
-    numbers."""
-    parts = (
-        _DAYS[start.weekday()],
-        start.day,
-        _MONTHS[start.month],
-        start.year,
-        start.hour,
-        start.minute,
+    much slower and every text shows a time; the zero-padded numbers are looked up, not
+    formatted, which is what formatting them cost most."""
+    two = _TWO_DIGITS
+    text = (
+        f"{_DAYS[start.weekday()]} {two[start.day]} {_MONTHS[start.month]} {start.year}, "
+        f"{two[start.hour]}:{two[start.minute]}"
     )
-    text = "%s %02d %s %d, %02d:%02d" % parts  # noqa: UP031
-    if end is not None:
-        text += "–%02d:%02d" % (end.hour, end.minute)  # noqa: UP031
-    return f"{text} ({start.tzname()})"
+    if end is None:
+        return f"{text} ({start.tzname()})"
+    return f"{text}–{two[end.hour]}:{two[end.minute]} ({start.tzname()})"
 
 
 def at_label(when: datetime) -> str:
     """An instant as a seller reads it in a sentence: "14:30 on Mon 18 Mar" (in `when`'s own
-    zone)."""
-    parts = (when.hour, when.minute, _DAYS[when.weekday()], when.day, _MONTHS[when.month])
-    return "%02d:%02d on %s %02d %s" % parts  # noqa: UP031
+    zone), its numbers looked up as `_when`'s are."""
+    two = _TWO_DIGITS
+    return (
+        f"{two[when.hour]}:{two[when.minute]} on {_DAYS[when.weekday()]} {two[when.day]} "
+        f"{_MONTHS[when.month]}"
+    )
 
 
 class Renderer:

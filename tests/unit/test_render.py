@@ -17,7 +17,7 @@ from agent.core.callplan import PlanShared, Topic
 from agent.core.errors import ConfigError
 from agent.core.model import Attendee, BodyFormat
 from agent.text import splice
-from agent.text.render import MeetingContext, Renderer, _when, template_sources
+from agent.text.render import MeetingContext, Renderer, _when, at_label, template_sources
 from tests.support.helpers import BERLIN, World, at, meeting
 
 HOSTILE_TITLE = (
@@ -239,13 +239,14 @@ def test_the_same_instant_is_shown_in_each_sellers_own_zone() -> None:
     ),
 )
 def test_times_read_as_strftime_prints_them(instant: datetime, minutes: int, zone: str) -> None:
-    """The hand-made formatting of `when` prints exactly what strftime would, in any zone and
-    year."""
+    """The hand-made formatting of `when` (and of `at`) prints exactly what strftime would, in
+    any zone and year."""
     start = instant.astimezone(ZoneInfo(zone))
     end = start + timedelta(minutes=minutes)
     expected = f"{start.strftime('%a %d %b %Y, %H:%M')}{end.strftime('–%H:%M')} ({start.tzname()})"
     assert _when(start, end) == expected
     assert _when(start) == f"{start.strftime('%a %d %b %Y, %H:%M')} ({start.tzname()})"
+    assert at_label(start) == start.strftime("%H:%M on %a %d %b")
 
 
 def test_threads_sharing_a_renderer_never_trip_over_its_memo() -> None:
