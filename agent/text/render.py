@@ -366,11 +366,15 @@ class Renderer:
         try:
             # loaded once, as a global: importing it in each template cost a look-up per render
             self._env.globals["agreed"] = self._env.get_template(MACROS).module
-            self._templates = {name: self._env.get_template(name) for name in TEMPLATES}
+            templates = {name: self._env.get_template(name) for name in TEMPLATES}
         except TemplateError as exc:
             raise ConfigError(f"template error: {exc}", where=where) from None
-        # what Template.render() copies out of each template's globals (a ChainMap) every call
-        self._globals = {name: dict(template.globals) for name, template in self._templates.items()}
+        # what rendering each template takes: its code, its blocks, and what Template.render()
+        # copies out of its globals (a ChainMap) every call
+        self._parts = {
+            name: (template.root_render_func, template.blocks, dict(template.globals))
+            for name, template in templates.items()
+        }
         sources = {
             name: self._env.loader.get_source(self._env, name)[0]  # type: ignore[union-attr]
             for name in (*TEMPLATES, MACROS)
@@ -422,29 +426,34 @@ class Renderer:
             found = _keep(self._memo, hashed, (key, compute()), self.memo_size)
         return found[1]
 
-    def _render(self, name: str, ctx: MeetingContext, **more: object) -> str:
-        """The template's text for these variables: remembered by what the template reads of
-        them, as the latest `RENDERINGS` of each template worth it are, else rendered."""
+    def _render(self, name: str, ctx: MeetingContext, preview: Preview | None = None) -> str:
+        """The template's text for the meeting (and, to the preview, the Preview): remembered
+        by what the template reads of them, as the latest `RENDERINGS` of each template worth
+        it are, else rendered."""
         readers = self._readers[name]
         if readers is None:
-            return self._rendered(name, ctx, **more)
-        key = tuple(map(operator.call, readers, (ctx, *more.values())))  # each reader its value
+            return self._rendered(name, ctx, preview)
+        # each reader its variable's value, in the order of _GIVEN (the preview's reader last)
+        key = tuple(map(operator.call, readers, (ctx, preview)))
         renderings = self._renderings[name]
         text = renderings.get(key)
         if text is None:
-            text = _keep(renderings, key, self._rendered(name, ctx, **more), RENDERINGS)
+            text = _keep(renderings, key, self._rendered(name, ctx, preview), RENDERINGS)
         return text
 
-    def _rendered(self, name: str, ctx: MeetingContext, **more: object) -> str:
+    def _rendered(self, name: str, ctx: MeetingContext, preview: Preview | None) -> str:
+        # Template.render(m=ctx) without reading the globals out of their ChainMap on every
+        # call (twice: for the variables and for the context's list of global names, which
+        # only imports use), a large part of what starting a render cost; the variables are
+        # passed by position, not as keywords, which a call builds a dictionary for
+        render, blocks, defined = self._parts[name]
+        variables = (
+            {**defined, "m": ctx} if preview is None else {**defined, "m": ctx, "p": preview}
+        )
         try:
-            # Template.render(m=ctx) without reading the globals out of their ChainMap on every
-            # call (twice: for the variables and for the context's list of global names, which
-            # only imports use), a large part of what starting a render cost
-            template = self._templates[name]
-            context = self._env.context_class(
-                self._env, {**self._globals[name], "m": ctx, **more}, name, template.blocks
+            text = self._env.concat(
+                render(self._env.context_class(self._env, variables, name, blocks))
             )
-            text = self._env.concat(template.root_render_func(context))
         except TemplateError as exc:
             raise ConfigError(f"cannot render: {exc}", where=f"template {name}") from None
         return neutralise(text.strip("\n"))
@@ -455,7 +464,7 @@ class Renderer:
 
     def preview(self, ctx: MeetingContext, preview: Preview) -> str:
         """The preview at the end of a prep (it is spliced in between its markers)."""
-        return self._render("preview.txt.j2", ctx, p=preview)
+        return self._render("preview.txt.j2", ctx, preview)
 
     def agenda(self, ctx: MeetingContext) -> str:
         """The customer-visible agenda; it never sees the private part of a debrief."""

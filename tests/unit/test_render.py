@@ -121,8 +121,8 @@ def test_only_fields_of_the_planners_own_records_are_read_past_the_sandbox(
     """Templates compile a read of a record's declared field to the read itself; the same name
     on any other object (a look-alike of the record included), and any other name on a
     record, still goes through the sandbox's getattr."""
-    (tmp_path / "prep.txt.j2").write_text(
-        "{{ m.title }}|{{ m.customer_label }}|{{ lookalike.title }}|{{ m.count('Globex') }}"
+    (tmp_path / "preview.txt.j2").write_text(
+        "{{ m.title }}|{{ m.customer_label }}|{{ p.status }}|{{ m.count('Globex') }}"
     )
     renderer = Renderer(tmp_path)
     environment = renderer._env
@@ -134,10 +134,10 @@ def test_only_fields_of_the_planners_own_records_are_read_past_the_sandbox(
 
     environment.getattr = spy  # type: ignore[method-assign]
     ctx = globex(datetime(2030, 3, 18, 9, tzinfo=UTC), BERLIN)
-    lookalike = types.SimpleNamespace(title="Initech")
-    text = renderer._rendered("prep.txt.j2", ctx, lookalike=lookalike)
-    assert text == "Globex|Globex|Initech|2"
-    assert asked == ["title", "count"]
+    lookalike = types.SimpleNamespace(status="looks like a Preview")
+    text = renderer.preview(ctx, lookalike)  # type: ignore[arg-type]
+    assert text == "Globex|Globex|looks like a Preview|2"
+    assert asked == ["status", "count"]
 
 
 def test_a_broken_template_is_a_config_error_that_says_where(tmp_path: Path) -> None:
