@@ -140,7 +140,13 @@ class History:
             yield group[index]
 
     def last_before(self, customer: str, when: datetime) -> Past | None:
-        return next(self._latest_first(customer, when), None)
+        """This customer's most recent meeting before `when`: one bisection, with no iterator
+        (a plan asks it for every meeting it plans)."""
+        starts = self._starts.get(customer)
+        if not starts:
+            return None
+        index = bisect.bisect_left(starts, when)
+        return self._by_customer[customer][index - 1] if index else None
 
     def carry_before(self, customer: str, when: datetime) -> Carryover | None:
         """What the most recent debrief with this customer before `when` said.
@@ -148,6 +154,8 @@ class History:
         While nothing of that debrief has settled yet, the agenda keeps carrying what the
         debrief before it agreed, so a new debrief changes an agenda once, when it settles.
         """
+        if customer not in self._starts:
+            return None  # no meeting with them before the window: nothing to carry
         carries = (
             past.carry for past in self._latest_first(customer, when) if past.carry is not None
         )
