@@ -149,19 +149,16 @@ class Clock:
         self.now = now
         # now in UTC as well, for instants in UTC (`elapsed` gives those): two times in one zone
         # compare by their fields, two in different zones by their offsets, which a zone such as
-        # Europe/Berlin looks up for each time at every comparison
+        # Europe/Berlin looks up for each time at every comparison. Each question picks the one
+        # in `at`'s zone itself, not through a helper: a plan asks tens of thousands of them
         self._utc = now.astimezone(UTC)
         self._at: datetime | None = None
         self._rule = Rule.NEW_DAY
         self._subject = ""
 
-    def _now_as(self, at: datetime) -> datetime:
-        """Now, in UTC when `at` is (see __init__), else as given."""
-        return self._utc if at.tzinfo is UTC else self.now
-
     def note(self, at: datetime, rule: Rule, subject: str = "") -> None:
         """An instant at which an answer turns, when it is still to come."""
-        if at > self._now_as(at):
+        if at > (self._utc if at.tzinfo is UTC else self.now):
             self._sooner(at, rule, subject)
 
     def _sooner(self, at: datetime, rule: Rule, subject: str) -> None:
@@ -173,7 +170,7 @@ class Clock:
     def reached(self, at: datetime, rule: Rule, subject: str = "") -> bool:
         """Has `at` come (now >= at)? It turns when `at` comes (then still to come, as the
         question just found: noted without asking again)."""
-        if self._now_as(at) >= at:
+        if (self._utc if at.tzinfo is UTC else self.now) >= at:
             return True
         self._sooner(at, rule, subject)
         return False
@@ -184,7 +181,7 @@ class Clock:
 
     def past(self, at: datetime, rule: Rule, subject: str = "") -> bool:
         """Has `at` gone by (now > at)? It turns just after `at` (then still to come)."""
-        if self._now_as(at) > at:
+        if (self._utc if at.tzinfo is UTC else self.now) > at:
             return True
         self._sooner(at + RESOLUTION, rule, subject)
         return False
