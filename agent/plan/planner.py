@@ -338,6 +338,7 @@ class _Planner:
             ),
         }
         self.horizon = timedelta(days=settings.debrief.next_meeting_horizon_days)
+        self.zone_name = str(settings.timezone)  # as contexts show it
         self.agendas = AgendaRules(settings, self.rules, clock)
         self.decisions: dict[str, AgendaDecision] = {}  # by meeting: what its agenda does
         self._agenda_adopts: dict[str, Event] = {}  # agendas found by their tag, not recorded
@@ -842,66 +843,79 @@ class _Planner:
         zone = settings.timezone
         customer = self.customers[meeting.key]
         externals = self.rules.external_attendees(meeting)
-        outside = {attendee.address for attendee in externals}
         organizer, label = meeting.organizer, self.rules.customer_label
         # an answer's text is read as `_value_`, the member's own attribute: `.value` is a
-        # property, which Python runs on every read, for every guest of every meeting
+        # property, which Python runs on every read, for every guest of every meeting. The guests
+        # are gathered in a list, made in one go, not by a generator resumed for each of them
         customers = tuple(
-            Person(
-                a.name, a.email, label(a), a.address == organizer, a.optional, a.response._value_
-            )
-            for a in externals
+            [
+                Person(
+                    a.name,
+                    a.email,
+                    label(a),
+                    a.address == organizer,
+                    a.optional,
+                    a.response._value_,
+                )
+                for a in externals
+            ]
         )
         me = meeting.self_email.lower()
+        # an attendee inside the company is never one from outside: the classifier tells both by
+        # address (so a guest is looked at once, not also looked for among the outside ones)
         colleagues = tuple(
-            Person(a.name, a.email, "", a.address == organizer, a.optional, a.response._value_)
-            for a in meeting.attendees
-            if a.address not in outside
-            and not a.resource
-            and a.address != me
-            and self.rules.is_internal(a)
+            [
+                Person(a.name, a.email, "", a.address == organizer, a.optional, a.response._value_)
+                for a in meeting.attendees
+                if not a.resource and a.address != me and self.rules.is_internal(a)
+            ]
         )
-        previous = self._previous(meeting, customer)
-        upcoming = self._next(meeting, customer)
+        previous, upcoming = self._neighbours(meeting, customer)
         carry = self.history.carry_before(customer, meeting.start)
         if carry is not None and not settings.agenda.enabled:  # no agenda carries anything
             carry = replace(carry, agreed=None, pending=None, settles_at=None, withheld=())
         first = previous is None
         start, end = meeting.start.astimezone(zone), meeting.end.astimezone(zone)
+        # positional, in the order of MeetingContext's fields: a call with keywords first packs
+        # them into a dictionary, for every meeting
         context = MeetingContext(
-            title=meeting.title,
-            start=start,
-            end=end,
-            timezone=str(zone),
-            location=meeting.location,
-            customer=customer,
-            customer_label=self.rules.label(customer),
-            seller=meeting.self_email,
-            seller_organizes=meeting.self_is_organizer,
-            customers=customers,
-            colleagues=colleagues,
-            first_meeting=first,
-            previous_meeting=_day(previous, zone),
-            next_meeting=_day(upcoming, zone),
-            agenda_items=agenda_items(_minutes(meeting), follow_up=not first),
-            carry=carry,
-            plan=self.plans.get(meeting.key, NO_PLAN).agreed if settings.agenda.enabled else None,
-            agenda_on=settings.agenda.enabled,
+            meeting.title,
+            start,
+            end,
+            self.zone_name,
+            meeting.location,
+            customer,
+            self.rules.label(customer),
+            meeting.self_email,
+            meeting.self_is_organizer,
+            customers,
+            colleagues,
+            first,
+            _day(previous, zone),
+            _day(upcoming, zone),
+            agenda_items(_minutes(meeting), not first),
+            carry,
+            self.plans.get(meeting.key, NO_PLAN).agreed if settings.agenda.enabled else None,
+            settings.agenda.enabled,
         )
         return context
 
-    def _previous(self, meeting: Event, customer: str) -> datetime | None:
+    def _neighbours(self, meeting: Event, customer: str) -> tuple[datetime | None, datetime | None]:
+        """When the customer's meeting before this one started (in the window or before it),
+        and when their next one within the horizon starts: both from their starts (which hold
+        this meeting's own), the second bisection going on from where the first stopped."""
         starts = self.starts[customer]
-        index = bisect.bisect_left(starts, meeting.start)
-        past = self.history.last_before(customer, meeting.start)
-        candidates = ([starts[index - 1]] if index else []) + ([past.start] if past else [])
-        return max(candidates) if candidates else None
-
-    def _next(self, meeting: Event, customer: str) -> datetime | None:
-        horizon = meeting.end + self.horizon
-        starts = self.starts[customer]
-        index = bisect.bisect_right(starts, meeting.start)
-        return starts[index] if index < len(starts) and starts[index] <= horizon else None
+        start = meeting.start
+        index = bisect.bisect_left(starts, start)
+        previous = starts[index - 1] if index else None
+        past = self.history.last_before(customer, start)
+        if past is not None and (previous is None or past.start > previous):
+            previous = past.start
+        index = bisect.bisect_right(starts, start, index)
+        upcoming = starts[index] if index < len(starts) else None
+        if upcoming is not None and upcoming > meeting.end + self.horizon:
+            upcoming = None
+        return previous, upcoming
 
 
 def _minutes(meeting: Event) -> int:

@@ -559,3 +559,22 @@ def test_a_removed_agenda_says_why_it_really_went() -> None:
     assert [
         world.get(event).description for world, event in (handed_over, switched_off, internal)
     ] == ["Intro"] * 3
+
+
+def test_a_meeting_s_texts_name_the_customer_s_meetings_either_side_of_it() -> None:
+    """The last meeting with the customer before this one, and the next one within the horizon
+    (debrief.next_meeting_horizon_days); a meeting at the same time is neither."""
+    world = World(lookahead_days=40)
+    first = world.add(meeting("Globex intro", at(0, 10)))
+    twin = world.add(meeting("Globex intro, second room", at(0, 10)))
+    later = world.add(meeting("Globex demo", at(1, 14)))
+    world.add(meeting("Globex review", at(30, 10)))  # beyond the horizon from the demo
+    world.cycle()
+    for intro in (first, twin):
+        assert "First meeting with Globex." in world.block_for("prep", intro).description
+        debrief = world.block_for("debrief", intro).description
+        assert "Next meeting with Globex: Tue 19 Mar 2030." in debrief
+    prep = world.block_for("prep", later).description
+    assert "Follow-up with Globex: you last met on Mon 18 Mar 2030." in prep
+    debrief = world.block_for("debrief", later).description
+    assert "No next meeting with Globex is scheduled yet." in debrief
