@@ -338,7 +338,10 @@ class _Planner:
             ),
         }
         self.horizon = timedelta(days=settings.debrief.next_meeting_horizon_days)
-        self.zone_name = str(settings.timezone)  # as contexts show it
+        # what every meeting's context reads of the settings, read once: a settings model
+        # answers each attribute read through its own look-up hook
+        self.zone, self.zone_name = settings.timezone, str(settings.timezone)
+        self.agendas_on = settings.agenda.enabled
         self.agendas = AgendaRules(settings, self.rules, clock)
         self.decisions: dict[str, AgendaDecision] = {}  # by meeting: what its agenda does
         self._agenda_adopts: dict[str, Event] = {}  # agendas found by their tag, not recorded
@@ -839,8 +842,7 @@ class _Planner:
         return decision
 
     def _context(self, meeting: Event) -> MeetingContext:
-        settings = self.settings
-        zone = settings.timezone
+        zone, agendas_on = self.zone, self.agendas_on
         customer = self.customers[meeting.key]
         externals = self.rules.external_attendees(meeting)
         organizer, label = meeting.organizer, self.rules.customer_label
@@ -872,7 +874,7 @@ class _Planner:
         )
         previous, upcoming = self._neighbours(meeting, customer)
         carry = self.history.carry_before(customer, meeting.start)
-        if carry is not None and not settings.agenda.enabled:  # no agenda carries anything
+        if carry is not None and not agendas_on:  # no agenda carries anything
             carry = replace(carry, agreed=None, pending=None, settles_at=None, withheld=())
         first = previous is None
         start, end = meeting.start.astimezone(zone), meeting.end.astimezone(zone)
@@ -895,8 +897,8 @@ class _Planner:
             _day(upcoming, zone),
             agenda_items(_minutes(meeting), not first),
             carry,
-            self.plans.get(meeting.key, NO_PLAN).agreed if settings.agenda.enabled else None,
-            settings.agenda.enabled,
+            self.plans.get(meeting.key, NO_PLAN).agreed if agendas_on else None,
+            agendas_on,
         )
         return context
 
