@@ -133,20 +133,24 @@ class History:
             customer: [p.start for p in group] for customer, group in self._by_customer.items()
         }
 
+    def _earlier(self, customer: str, when: datetime) -> tuple[list[Past], int]:
+        """This customer's meetings by start, and how many of them started before `when`."""
+        starts = self._starts.get(customer)
+        if not starts:
+            return [], 0
+        return self._by_customer[customer], bisect.bisect_left(starts, when)
+
     def _latest_first(self, customer: str, when: datetime) -> Iterator[Past]:
         """This customer's meetings before `when`, the most recent first."""
-        group = self._by_customer.get(customer, [])
-        for index in range(bisect.bisect_left(self._starts.get(customer, []), when) - 1, -1, -1):
+        group, count = self._earlier(customer, when)
+        for index in range(count - 1, -1, -1):
             yield group[index]
 
     def last_before(self, customer: str, when: datetime) -> Past | None:
-        """This customer's most recent meeting before `when`: one bisection, with no iterator
-        (a plan asks it for every meeting it plans)."""
-        starts = self._starts.get(customer)
-        if not starts:
-            return None
-        index = bisect.bisect_left(starts, when)
-        return self._by_customer[customer][index - 1] if index else None
+        """This customer's most recent meeting before `when`, found without an iterator (a plan
+        asks it for every meeting it plans)."""
+        group, count = self._earlier(customer, when)
+        return group[count - 1] if count else None
 
     def carry_before(self, customer: str, when: datetime) -> Carryover | None:
         """What the most recent debrief with this customer before `when` said.
