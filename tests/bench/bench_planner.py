@@ -26,7 +26,8 @@ from agent.config.settings import Settings
 from agent.core.history import Owned, Record
 from agent.core.model import Event, Window
 from agent.plan.changes import Change, CreateBlock, WriteAgenda
-from agent.plan.planner import WordsMemo, plan
+from agent.plan.planner import plan
+from agent.plan.words import WordsMemo
 from agent.sync import collection
 from agent.sync.engine import window_for
 from agent.text.render import MeetingContext, Renderer

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from agent.core.fingerprint import block_fingerprint, words_fingerprint
 from agent.core.history import Owned
-from agent.plan.planner import WordsMemo, plan
+from agent.plan.planner import plan
+from agent.plan.words import WordsMemo
 from agent.sync.engine import window_for
 from agent.text.render import Renderer
 from tests.support.helpers import World, at, meeting
