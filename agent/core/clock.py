@@ -176,8 +176,12 @@ class Clock:
         return False
 
     def before(self, at: datetime, rule: Rule, subject: str = "") -> bool:
-        """Is `at` still to come (now < at)?"""
-        return not self.reached(at, rule, subject)
+        """Is `at` still to come (now < at)? `not reached(...)`, asked here rather than through
+        it: a plan asks this of every meeting and slot, and a call costs more than the test."""
+        if (self._utc if at.tzinfo is UTC else self.now) >= at:
+            return False
+        self._sooner(at, rule, subject)
+        return True
 
     def past(self, at: datetime, rule: Rule, subject: str = "") -> bool:
         """Has `at` gone by (now > at)? It turns just after `at` (then still to come)."""
