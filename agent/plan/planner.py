@@ -63,6 +63,7 @@ from agent.plan.wanted import unwanted, vanished
 from agent.plan.words import WordsMemo
 from agent.text import splice
 from agent.text.render import (
+    AgendaItem,
     MeetingContext,
     Person,
     Preview,
@@ -219,12 +220,24 @@ class _Planner:
         }
         self.eligible = self._eligible()
         self.customers = {key: self.rules.customer_of(self.meetings[key]) for key in self.eligible}
-        # each customer's meeting starts, in order (eligible is sorted): neighbours by bisection
+        # each customer's meeting starts, in order (eligible is sorted): neighbours by bisection;
+        # and the day each starts on, as a meeting's context names its neighbours' (named once
+        # a meeting, not once for each neighbour it is)
         self.starts: dict[str, list[datetime]] = defaultdict(list)
+        self.days: dict[str, list[str]] = defaultdict(list)
+        zone = settings.timezone
         for key in self.eligible:
             if self.customers[key]:  # "": a meeting with nobody else in it has no neighbours
-                self.starts[self.customers[key]].append(self.meetings[key].start)
+                start = self.meetings[key].start
+                self.starts[self.customers[key]].append(start)
+                self.days[self.customers[key]].append(_day(start, zone))
         self.placer = Placer(settings.working_hours, settings.timezone, clock)
+        # the kinds of block the settings want, in the order they are placed
+        self.kinds = tuple(
+            kind
+            for kind, enabled in zip(BLOCK_KINDS, (settings.prep.enabled, settings.debrief.enabled))
+            if enabled
+        )
         # each kind's length and how far from its meeting its search goes (made once a plan,
         # not once a block)
         self.spans = {
@@ -242,7 +255,9 @@ class _Planner:
         # answers each attribute read through its own look-up hook
         self.zone, self.zone_name = settings.timezone, str(settings.timezone)
         self.agendas_on = settings.agenda.enabled
+        self.notify = settings.agenda.notify == "changes"  # attendees hear of agenda writes
         self.agendas = AgendaRules(settings, self.rules, clock)
+        self._items: dict[tuple[timedelta, bool], tuple[AgendaItem, ...]] = {}
         self.decisions: dict[str, AgendaDecision] = {}  # by meeting: what its agenda does
         self._agenda_adopts: dict[str, Event] = {}  # agendas found by their tag, not recorded
 
@@ -420,9 +435,6 @@ class _Planner:
                     WriteAgenda(meeting, text, None, False, f"agenda removed: {reason}")
                 )
 
-    def _enabled(self, kind: Kind) -> bool:
-        return self.settings.prep.enabled if kind is Kind.PREP else self.settings.debrief.enabled
-
     def _place_and_write(self) -> None:
         fixed = self._fixed_positions()
         taken = Timeline(
@@ -434,21 +446,22 @@ class _Planner:
         )
         agents = Timeline(fixed.values())
         chain_end = self._chain_ends()
+        tombstones = self.tombstones
         for key in self.eligible:
             meeting = self.meetings[key]
-            context = self._context(meeting)
-            decision = self._agenda(meeting, context)
-            for kind in BLOCK_KINDS:
-                if self._wants_block(kind, key):
+            state = self.plans.get(key, NO_PLAN)
+            context = self._context(meeting, state)
+            decision = self._agenda(meeting, context, state)
+            for kind in self.kinds:
+                if (kind, key) not in tombstones:
                     preview = (
-                        self._preview(meeting, context, decision) if kind is Kind.PREP else None
+                        self._preview(meeting, context, decision, state)
+                        if kind is Kind.PREP
+                        else None
                     )
                     self._block(
                         kind, meeting, context, fixed, taken, agents, chain_end[key], preview
                     )
-
-    def _wants_block(self, kind: Kind, key: str) -> bool:
-        return self._enabled(kind) and (kind, key) not in self.tombstones
 
     def _fixed_positions(self) -> dict[tuple[Kind, str], Interval]:
         """Blocks the planner may not re-place: started ones, ones the seller moved, and ones
@@ -612,14 +625,17 @@ class _Planner:
         return self.renderer.prep(context)
 
     def _preview(
-        self, meeting: Event, context: MeetingContext, decision: AgendaDecision | None
+        self,
+        meeting: Event,
+        context: MeetingContext,
+        decision: AgendaDecision | None,
+        state: PlanState,
     ) -> blocks.Preview | None:
         """The preview the meeting's prep should end with (None when agendas are off): what
         happens to the agenda, what it carries, what was kept out, and the agenda as the
         customer will see it once what the seller last wrote has settled (or the draft)."""
         if decision is None:
             return None
-        state = self.plans.get(meeting.key, NO_PLAN)
         carry = context.carry
         if carry is not None and carry.pending is not None:
             carry = carry.carrying(carry.pending)
@@ -632,7 +648,7 @@ class _Planner:
         preview = Preview(
             decision.status,
             decision.draft,
-            settles.astimezone(self.settings.timezone)
+            settles.astimezone(self.zone)
             if settles is not None and not (decision.draft or decision.waiting)
             else None,
             state.withheld,
@@ -678,11 +694,12 @@ class _Planner:
         words are kept, and the block is never deleted."""
         return self._form_edited(block) or blocks.typed_in(self._preview_found(block))
 
-    def _agenda(self, meeting: Event, context: MeetingContext) -> AgendaDecision | None:
+    def _agenda(
+        self, meeting: Event, context: MeetingContext, state: PlanState
+    ) -> AgendaDecision | None:
         """Decide the meeting's agenda (agent.plan.agenda) and plan the write it needs; None
         when agendas are off."""
-        settings = self.settings.agenda
-        if not settings.enabled:
+        if not self.agendas_on:
             return None
         tag = meeting.agenda_tag
         body_format = tag.body_format if tag else meeting.body_format
@@ -704,14 +721,14 @@ class _Planner:
         decision = self.agendas.decide(
             meeting,
             context,
-            self.plans.get(meeting.key, NO_PLAN),
+            state,
             found,
             (Kind.AGENDA, meeting.key) in self.tombstones,
             (tag.inputs if tag else "") or (record.inputs if record else ""),
             changed,
         )
         self.decisions[meeting.key] = decision
-        notify = settings.notify == "changes"
+        notify = self.notify
         adopted = self._agenda_adopts.pop(meeting.key, None)
         if decision.action == "insert":
             text, sep = splicer.insert(meeting.description, rendered := body())
@@ -741,7 +758,7 @@ class _Planner:
             )
         return decision
 
-    def _context(self, meeting: Event) -> MeetingContext:
+    def _context(self, meeting: Event, state: PlanState) -> MeetingContext:
         zone, agendas_on = self.zone, self.agendas_on
         customer = self.customers[meeting.key]
         externals = self.rules.external_attendees(meeting)
@@ -772,12 +789,17 @@ class _Planner:
                 if not a.resource and a.address != me and self.rules.is_internal(a)
             ]
         )
-        previous, upcoming = self._neighbours(meeting, customer)
+        first, previous, upcoming = self._neighbours(meeting, customer)
         carry = self.history.carry_before(customer, meeting.start)
         if carry is not None and not agendas_on:  # no agenda carries anything
             carry = replace(carry, agreed=None, pending=None, settles_at=None, withheld=())
-        first = previous is None
         start, end = meeting.start.astimezone(zone), meeting.end.astimezone(zone)
+        # a meeting's agenda items depend on its length and whether it is a follow-up alone:
+        # made once a plan for each such pair, not once a meeting
+        length = (meeting.end - meeting.start, first)
+        items = self._items.get(length)
+        if items is None:
+            items = self._items[length] = agenda_items(_minutes(meeting), not first)
         # positional, in the order of MeetingContext's fields: a call with keywords first packs
         # them into a dictionary, for every meeting
         context = MeetingContext(
@@ -793,31 +815,33 @@ class _Planner:
             customers,
             colleagues,
             first,
-            _day(previous, zone),
-            _day(upcoming, zone),
-            agenda_items(_minutes(meeting), not first),
+            previous,
+            upcoming,
+            items,
             carry,
-            self.plans.get(meeting.key, NO_PLAN).agreed if agendas_on else None,
+            state.agreed if agendas_on else None,
             agendas_on,
         )
         return context
 
-    def _neighbours(self, meeting: Event, customer: str) -> tuple[datetime | None, datetime | None]:
-        """When the customer's meeting before this one started (in the window or before it),
-        and when their next one within the horizon starts: both from their starts (which hold
-        this meeting's own), the second bisection going on from where the first stopped."""
+    def _neighbours(self, meeting: Event, customer: str) -> tuple[bool, str, str]:
+        """Whether this is the first meeting with the customer, the day their meeting before it
+        started (in the window or before it), and the day their next one within the horizon
+        starts ("": none): both from their starts (which hold this meeting's own), the second
+        bisection going on from where the first stopped, and their days named once a plan."""
         starts = self.starts[customer]
         start = meeting.start
         index = bisect.bisect_left(starts, start)
         previous = starts[index - 1] if index else None
+        previous_day = self.days[customer][index - 1] if index else ""
         past = self.history.last_before(customer, start)
         if past is not None and (previous is None or past.start > previous):
-            previous = past.start
+            previous, previous_day = past.start, _day(past.start, self.zone)
         index = bisect.bisect_right(starts, start, index)
-        upcoming = starts[index] if index < len(starts) else None
-        if upcoming is not None and upcoming > meeting.end + self.horizon:
-            upcoming = None
-        return previous, upcoming
+        upcoming_day = ""
+        if index < len(starts) and starts[index] <= meeting.end + self.horizon:
+            upcoming_day = self.days[customer][index]
+        return previous is None, previous_day, upcoming_day
 
 
 def _minutes(meeting: Event) -> int:
