@@ -70,8 +70,9 @@ class Classifier:
         self._names: dict[str, str] = {}
         self._labels: dict[str, str] = {}  # by customer
         self._address_labels: dict[str, str] = {}  # by address: its customer's label
-        # by id; the event is held so its id stays its own
-        self._externals: dict[int, tuple[Event, tuple[Attendee, ...]]] = {}
+        # by id, an event's guests from outside and from inside; the event is held so its id
+        # stays its own
+        self._guests: dict[int, tuple[Event, tuple[Attendee, ...], tuple[Attendee, ...]]] = {}
         self._members = [
             (
                 name,
@@ -109,17 +110,35 @@ class Classifier:
     def external_attendees(self, event: Event) -> tuple[Attendee, ...]:
         """Attendees from outside the seller's organisation, excluding rooms and excluded
         parties."""
-        known = self._externals.get(id(event))
-        if known is not None and known[0] is event:
-            return known[1]
+        known = self._guests.get(id(event))
+        if known is None or known[0] is not event:
+            known = self._sort_guests(event)
+        return known[1]
+
+    def internal_attendees(self, event: Event) -> tuple[Attendee, ...]:
+        """Attendees from the seller's own organisation, excluding rooms and the seller."""
+        known = self._guests.get(id(event))
+        if known is None or known[0] is not event:
+            known = self._sort_guests(event)
+        return known[2]
+
+    def _sort_guests(
+        self, event: Event
+    ) -> tuple[Event, tuple[Attendee, ...], tuple[Attendee, ...]]:
+        """An event's guests from outside and from inside, told apart in one pass and kept:
+        classification and a meeting's context both ask, and an attendee inside the company
+        is never one from outside."""
         self_email = event.self_email.lower()
-        found = tuple(
-            a
-            for a in event.attendees
-            if not a.resource and a.address != self_email and self._is_outside(a)
-        )
-        self._externals[id(event)] = (event, found)
-        return found
+        outside, inside = [], []
+        for a in event.attendees:
+            if a.resource or a.address == self_email:
+                continue
+            if self._is_outside(a):
+                outside.append(a)
+            elif self.is_internal(a):
+                inside.append(a)
+        known = self._guests[id(event)] = (event, tuple(outside), tuple(inside))
+        return known
 
     def classify(self, event: Event) -> Verdict:
         """Decide whether an event is a customer meeting the agent should enrich."""
@@ -139,11 +158,12 @@ class Classifier:
         if exclude and any(keyword in event.title.lower() for keyword in exclude):
             return _TITLE_EXCLUDED
         if externals := self.external_attendees(event):
-            if all(a.response is Response.DECLINED for a in externals):
-                # no longer a customer meeting: its future blocks and agenda go, as when the
-                # seller declines
-                return _ALL_DECLINED
-            return _CUSTOMER
+            for a in externals:
+                if a.response is not Response.DECLINED:
+                    return _CUSTOMER
+            # every one declined: no longer a customer meeting, its future blocks and agenda
+            # go, as when the seller declines
+            return _ALL_DECLINED
         if include and any(keyword in event.title.lower() for keyword in include):
             return _TITLE_INCLUDED
         if self.rules.enrich_internal and any(

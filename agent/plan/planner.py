@@ -779,14 +779,11 @@ class _Planner:
                 for a in externals
             ]
         )
-        me = meeting.self_email.lower()
-        # an attendee inside the company is never one from outside: the classifier tells both by
-        # address (so a guest is looked at once, not also looked for among the outside ones)
+        # the classifier sorted the guests from inside when it sorted those from outside
         colleagues = tuple(
             [
                 Person(a.name, a.email, "", a.address == organizer, a.optional, a.response._value_)
-                for a in meeting.attendees
-                if not a.resource and a.address != me and self.rules.is_internal(a)
+                for a in self.rules.internal_attendees(meeting)
             ]
         )
         first, previous, upcoming = self._neighbours(meeting, customer)

@@ -81,6 +81,37 @@ def test_title_rules_match_whatever_the_case_of_keyword_and_title() -> None:
     assert rules.classify(replace(internal, title="Board prep")).reason == "internal meeting"
 
 
+def test_guests_are_told_apart_once_into_outside_and_inside() -> None:
+    rules = Classifier(
+        account(
+            rules={
+                "internal_domains": ["acme.example"],
+                "exclude_domains": ["partner.example"],
+                "exclude_addresses": ["bo@acme.example"],
+                "include_addresses": ["ceo@acme.example"],
+            }
+        ).settings
+    )
+    guests = ["dana@globex.example", "bo@acme.example", "pat@partner.example", "ceo@acme.example"]
+    demo = replace(
+        meeting("Globex", at(0, 10), guests=guests),
+        self_email="Alex@Acme.example",
+        attendees=(
+            *meeting("Globex", at(0, 10), guests=guests).attendees,
+            Attendee("room@acme.example", "Room", resource=True),
+        ),
+    )
+    # an included address is outside even at an internal domain; an excluded one outside the
+    # company is neither; an internal one stays inside though it is excluded; the seller and
+    # rooms are neither
+    assert [a.address for a in rules.internal_attendees(demo)] == ["bo@acme.example"]
+    assert [a.address for a in rules.external_attendees(demo)] == [
+        "dana@globex.example",
+        "ceo@acme.example",
+    ]
+    assert rules.internal_attendees(demo) is rules.internal_attendees(demo)
+
+
 def test_second_cycle_changes_nothing_not_even_etags() -> None:
     world = World()
     world.add(meeting("Globex", at(0, 10)))
