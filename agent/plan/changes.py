@@ -125,8 +125,14 @@ _RANK = {
 
 
 def in_order(changes: Iterable[Change]) -> list[Change]:
-    """A plan's changes in the order the engine applies them (stable within a rank)."""
-    return sorted(changes, key=lambda change: _RANK[type(change)])
+    """A plan's changes in the order the engine applies them (stable within a rank).
+
+    The changes' positions are sorted by their ranks, each looked up by built-in functions
+    alone, not by a Python key function called for every change; a sort of positions is stable
+    as a sort of the changes is."""
+    found = list(changes)
+    ranks = list(map(_RANK.__getitem__, map(type, found)))
+    return list(map(found.__getitem__, sorted(range(len(ranks)), key=ranks.__getitem__)))
 
 
 def verb(change: Change) -> str:
