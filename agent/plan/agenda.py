@@ -94,9 +94,14 @@ class AgendaRules:
         self.lead = timedelta(days=self.agenda.lead_days)
         hours = self.agenda.fallback_hours
         self.fallback = timedelta(hours=hours) if hours else None
+        # what each meeting's decision reads of the settings, read once: a settings model
+        # answers each attribute read through its own look-up hook
+        self.zone = settings.timezone
+        self.send = self.agenda.send
+        self.max_guests = self.agenda.max_external_guests
 
     def _at(self, when: datetime) -> str:
-        return at_label(when.astimezone(self.settings.timezone))
+        return at_label(when.astimezone(self.zone))
 
     def draft_reason(self, meeting: Event, ctx: MeetingContext) -> tuple[str, str]:
         """(why the invitation gets no agenda and the seller a draft, in a line for the preview
@@ -107,13 +112,13 @@ class AgendaRules:
                 "invitation alone.",
                 "draft: the customer organises",
             )
-        if self.agenda.send == "never":
+        if self.send == "never":
             return (
                 'callplan puts no agenda into invitations (agenda.send = "never").',
                 "draft: agenda.send is never",
             )
         externals = self.rules.external_attendees(meeting)
-        limit = self.agenda.max_external_guests
+        limit = self.max_guests
         if len(externals) > limit:
             return (
                 f"{len(externals)} guests from outside, more than {limit} "
@@ -134,8 +139,11 @@ class AgendaRules:
     def _unnamed_personal(self, externals: tuple[Attendee, ...]) -> list[str]:
         """The outsiders at personal addresses, when they are all the outsiders there are and
         not all of them are named customers: as likely a candidate, a friend or family."""
-        if not externals or not all(self.rules.is_personal(a.domain) for a in externals):
+        if not externals:
             return []
+        for a in externals:  # a plain loop: most meetings' first outsider writes from a company
+            if not self.rules.is_personal(a.domain):
+                return []
         named = self.settings.customers
         unnamed = [a.address for a in externals if self.rules.customer_name(a) not in named]
         return unnamed
@@ -204,7 +212,7 @@ class AgendaRules:
         clock, title = self.clock, meeting.title
         lead = elapsed(meeting.start, -self.lead)
         due = clock.reached(lead, Rule.AGENDA_DUE, title)
-        planned = self.agenda.send == "auto" or bool(purpose(ctx))
+        planned = self.send == "auto" or bool(purpose(ctx))
         if planned and due:
             return AgendaDecision(
                 "inserted", ("The agenda below is in the invitation.",), action="insert"

@@ -65,6 +65,8 @@ class Classifier:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.rules = settings.rules
+        # read once: a settings model answers each attribute read through its own look-up hook
+        self._personal_domains = self.rules.personal_domains
         self._outside: dict[str, bool] = {}
         self._internal: dict[str, bool] = {}
         self._names: dict[str, str] = {}
@@ -130,19 +132,29 @@ class Classifier:
         is never one from outside."""
         self_email = event.self_email.lower()
         outside, inside = [], []
+        known_outside, known_internal = self._outside, self._internal
         for a in event.attendees:
             if a.resource or a.address == self_email:
                 continue
-            if self._is_outside(a):
+            # what the rules say of an address is looked up here, and asked of them only the
+            # first time the address comes
+            is_outside = known_outside.get(a.address)
+            if is_outside is None:
+                is_outside = self._is_outside(a)
+            if is_outside:
                 outside.append(a)
-            elif self.is_internal(a):
+                continue
+            is_internal = known_internal.get(a.address)
+            if is_internal is None:
+                is_internal = self.is_internal(a)
+            if is_internal:
                 inside.append(a)
         known = self._guests[id(event)] = (event, tuple(outside), tuple(inside))
         return known
 
     def classify(self, event: Event) -> Verdict:
         """Decide whether an event is a customer meeting the agent should enrich."""
-        if event.is_block:
+        if event.block_tag is not None:  # `is_block`, read as the field it is
             return _BLOCK
         if event.all_day:
             return _ALL_DAY
@@ -193,7 +205,7 @@ class Classifier:
     def is_personal(self, domain: str) -> bool:
         """Is an address at `domain` a person's own (a free-mail provider, or a domain the
         settings name), rather than a company's?"""
-        return domain in FREE_MAIL or domain in self.rules.personal_domains
+        return domain in FREE_MAIL or domain in self._personal_domains
 
     def customer_label(self, attendee: Attendee) -> str:
         """How to name an attendee's company in text ("Globex"), worked out once per address
