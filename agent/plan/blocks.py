@@ -22,6 +22,7 @@ OURS, ABSENT, REMOVED = (
     splice.AgendaState.ABSENT,
     splice.AgendaState.REMOVED,
 )
+NONE_FOUND = splice.Found(ABSENT)  # a new block's: no preview yet (frozen, so one serves all)
 
 
 class Preview(NamedTuple):
@@ -35,7 +36,7 @@ def whole(form: str, preview: Preview | None) -> str:
     """A new block's text: its form, and (a prep's) the preview between its markers below it."""
     if preview is None:
         return form
-    return splice.with_preview(form, BodyFormat.TEXT, splice.Found(ABSENT), preview.text())
+    return splice.with_preview(form, BodyFormat.TEXT, NONE_FOUND, preview.text())
 
 
 def typed_in(found: splice.Found) -> bool:

@@ -75,6 +75,8 @@ from agent.text.render import (
 
 BLOCK_KINDS = (Kind.PREP, Kind.DEBRIEF)
 NO_PLAN = PlanState()
+# why a new block is created, by kind
+NEW_BLOCK_REASONS = {kind: f"{kind} for a customer meeting" for kind in BLOCK_KINDS}
 # what starts when an artifact's time comes: a block, or the meeting an agenda is in
 STARTS = {
     Kind.PREP: Rule.PREP_STARTS,
@@ -203,7 +205,8 @@ class _Planner:
         self.window = window
         self.history = history
         self.owned = owned
-        self.meetings = {meeting.key: meeting for meeting in meetings if not meeting.is_block}
+        # not `is_block`, a property: the field it reads, read directly for every event
+        self.meetings = {meeting.key: meeting for meeting in meetings if meeting.block_tag is None}
         self.busy = busy
         self.changes: list[Change] = []
         self.deleting: set[tuple[Kind, str]] = set()
@@ -548,10 +551,11 @@ class _Planner:
         existing = self.blocks.get(ident)
         if existing is not None and self._started(existing, ident):
             return  # under way or over: the seller may be writing in it
-        target = fixed.get(ident) or self._slot(kind, meeting, taken, agents, chain_end)
+        target = fixed.get(ident)
         if target is None:
-            return  # too late for this block (the meeting is about to start)
-        if ident not in fixed:
+            target = self._slot(kind, meeting, taken, agents, chain_end)
+            if target is None:
+                return  # too late for this block (the meeting is about to start)
             taken.add(target)
             agents.add(target)
         title = prep_title(meeting.title) if kind is Kind.PREP else debrief_title(meeting.title)
@@ -603,18 +607,20 @@ class _Planner:
         for (kind, meeting, _, title, slot, preview), text, fingerprint in zip(
             self._new, texts, fingerprints
         ):
+            # positional, in the order of BlockTag's fields (keywords are packed into a dictionary)
             tag = BlockTag(
                 kind,
                 meeting.key,
                 slot,
                 meeting.span,
                 fingerprint,
-                preview=preview.fingerprint if preview is not None else "",
+                False,
+                preview.fingerprint if preview is not None else "",
             )
             self.changes.append(
                 CreateBlock(
                     BlockSpec(title, slot.start, slot.end, blocks.whole(text, preview), tag),
-                    f"{kind} for a customer meeting",
+                    NEW_BLOCK_REASONS[kind],
                 )
             )
 
@@ -644,7 +650,10 @@ class _Planner:
             if (state.latest, carry) == (context.plan, context.carry)
             else context._replace(plan=state.latest, carry=carry)
         )
-        settles = state.settles_at if state.pending is not None else None
+        # nothing is pending without an instant it settles at (`pending` is a property)
+        settles = state.settles_at
+        if settles is not None and state.pending is None:
+            settles = None
         preview = Preview(
             decision.status,
             decision.draft,
