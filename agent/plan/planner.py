@@ -131,7 +131,9 @@ class _PreviewText:
 
     def __call__(self) -> str:
         if self._text is None:
-            preview = self._preview._replace(agenda=self._renderer.agenda(self._latest))
+            # the agenda is the last of Preview's fields: the others are taken as they are, by
+            # position (`_replace` goes through its fields by name, in Python)
+            preview = Preview(*self._preview[:-1], self._renderer.agenda(self._latest))
             self._text = self._renderer.preview(self._context, preview)
         return self._text
 
@@ -713,7 +715,13 @@ class _Planner:
         tag = meeting.agenda_tag
         body_format = tag.body_format if tag else meeting.body_format
         splicer = splice.splicer(body_format)
-        found = splicer.find(meeting.description, tag)
+        # an empty description without our tag holds no agenda: nothing to look for (as most
+        # invitations are, at a first sync)
+        found = (
+            splicer.find(meeting.description, tag)
+            if tag is not None or meeting.description
+            else blocks.NONE_FOUND
+        )
         record = self.owned.records.get((Kind.AGENDA, meeting.key))
         html = body_format is BodyFormat.HTML
 
