@@ -224,7 +224,7 @@ class _Planner:
             key for key, meeting in self.meetings.items() if self.rules.classify(meeting).customer
         }
         self.eligible = self._eligible()
-        self.customers = {key: self.rules.customer_of(self.meetings[key]) for key in self.eligible}
+        self.customers: dict[str, str] = {}
         # each customer's meeting starts, in order (eligible is sorted): neighbours by bisection;
         # and the day each starts on, as a meeting's context names its neighbours' (named once
         # a meeting, not once for each neighbour it is)
@@ -232,10 +232,11 @@ class _Planner:
         self.days: dict[str, list[str]] = defaultdict(list)
         zone = settings.timezone
         for key in self.eligible:
-            if self.customers[key]:  # "": a meeting with nobody else in it has no neighbours
-                start = self.meetings[key].start
-                self.starts[self.customers[key]].append(start)
-                self.days[self.customers[key]].append(_day(start, zone))
+            meeting = self.meetings[key]
+            customer = self.customers[key] = self.rules.customer_of(meeting)
+            if customer:  # "": a meeting with nobody else in it has no neighbours
+                self.starts[customer].append(meeting.start)
+                self.days[customer].append(_day(meeting.start, zone))
         self.placer = Placer(settings.working_hours, settings.timezone, clock)
         # the kinds of block the settings want, in the order they are placed
         self.kinds = tuple(
@@ -319,15 +320,17 @@ class _Planner:
 
     def _eligible(self) -> list[str]:
         """Customer meetings still to come (or under way) inside the look-ahead, by start."""
-        clock, lookahead = self.clock, timedelta(days=self.settings.lookahead_days)
-        keys = []
+        clock, back = self.clock, -timedelta(days=self.settings.lookahead_days)
+        # (start, key) pairs, sorted as they are: no key function called for each meeting
+        found = []
         for key in self.customer_keys:
             meeting = self.meetings[key]
             if clock.before(meeting.end, Rule.MEETING_ENDS, meeting.title) and clock.past(
-                elapsed(meeting.start, -lookahead), Rule.LOOKAHEAD, meeting.title
+                elapsed(meeting.start, back), Rule.LOOKAHEAD, meeting.title
             ):
-                keys.append(key)
-        return sorted(keys, key=lambda key: (self.meetings[key].start, key))
+                found.append((meeting.start, key))
+        found.sort()
+        return [key for _, key in found]
 
     def _reconcile_records(self) -> None:
         """Adopt what the calendar has that the store forgot; tombstone what a person deleted."""
