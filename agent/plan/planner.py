@@ -101,15 +101,10 @@ class _Spans(NamedTuple):
     search: timedelta
 
 
-class _NewBlock(NamedTuple):
-    """A block placed by this plan that is not on the calendar yet; its text comes later."""
-
-    kind: Kind
-    meeting: Event
-    context: MeetingContext
-    title: str
-    slot: Interval
-    preview: blocks.Preview | None  # a prep's preview, when agendas are on
+# A block placed by this plan that is not on the calendar yet; its text comes later: its kind,
+# meeting, meeting's context, title, slot, and (a prep's, when agendas are on) preview. A plain
+# tuple, made for every block and read once, by position
+_NewBlock = tuple[Kind, Event, MeetingContext, str, Interval, blocks.Preview | None]
 
 
 class _PreviewText:
@@ -565,7 +560,7 @@ class _Planner:
             agents.add(target)
         title = prep_title(meeting.title) if kind is Kind.PREP else debrief_title(meeting.title)
         if existing is None:
-            self._new.append(_NewBlock(kind, meeting, context, title, target, preview))
+            self._new.append((kind, meeting, context, title, target, preview))
             return
         old = existing.block_tag
         assert old is not None
@@ -605,9 +600,10 @@ class _Planner:
         a large first sync feels (`python -m tests.bench` measures it). A prep's fingerprint is
         of its form; its preview has one of its own.
         """
-        texts = [self._block_text(new.kind, new.context) for new in self._new]
+        texts = [self._block_text(kind, context) for kind, _, context, _, _, _ in self._new]
         fingerprints = [
-            self._memo.fingerprint(new.title, text) for new, text in zip(self._new, texts)
+            self._memo.fingerprint(title, text)
+            for (_, _, _, title, _, _), text in zip(self._new, texts)
         ]
         for (kind, meeting, _, title, slot, preview), text, fingerprint in zip(
             self._new, texts, fingerprints
