@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from agent.config.settings import Settings
 from agent.core.callplan import PlanState
@@ -41,9 +42,11 @@ SEND_YOURSELF = "If it helps, send the agenda below yourself."
 INPUTS_VERSION = 1  # bump only with a reason to rewrite every agenda on the calendars
 
 
-@dataclass(frozen=True)
-class AgendaDecision:
-    """What callplan does with one meeting's agenda at the instant it plans, and why."""
+class AgendaDecision(NamedTuple):
+    """What callplan does with one meeting's agenda at the instant it plans, and why.
+
+    A named tuple, not a frozen dataclass: a plan makes one for every meeting it plans, and a
+    frozen dataclass sets each of its fields through `object.__setattr__`."""
 
     verdict: str  # one line, for dry runs and status
     status: tuple[str, ...] = ()  # what the prep's preview says about it
