@@ -511,29 +511,30 @@ class _Planner:
         self, kind: Kind, meeting: Event, taken: Timeline, agents: Timeline, chain_end: datetime
     ) -> Interval | None:
         """The ideal slot if free; else free time in working hours, then free time at all,
-        within the search span; and only then a slot that overlaps a meeting but no block."""
-        placer, clock, why = self.placer, self.clock, (STARTS[kind], meeting.title)
+        within the search span; and only then a slot that overlaps a meeting but no block.
+        (The last search's bound is worked out only when it comes to that search.)"""
+        placer, rule, title = self.placer, STARTS[kind], meeting.title
+        why = (rule, title)
         length, search = self.spans[kind]
         if kind is Kind.PREP:
-            ideal = Interval(meeting.start - length, meeting.start)
-            if clock.before(ideal.start, *why) and taken.is_free(ideal):
+            start = meeting.start
+            ideal = Interval(start - length, start)
+            if self.clock.before(ideal.start, rule, title) and taken.is_free(ideal):
                 return ideal
-            earliest = meeting.start - search
-            day_before = meeting.start - ONE_DAY
+            earliest = start - search
             return (
-                placer.latest_before(taken, length, meeting.start, earliest, True, why)
-                or placer.latest_before(taken, length, meeting.start, earliest, False, why)
-                or placer.latest_before(agents, length, meeting.start, day_before, False, why)
+                placer.latest_before(taken, length, start, earliest, True, why)
+                or placer.latest_before(taken, length, start, earliest, False, why)
+                or placer.latest_before(agents, length, start, start - ONE_DAY, False, why)
             )
         ideal = Interval(chain_end, chain_end + length)
-        if clock.before(ideal.start, *why) and taken.is_free(ideal):
+        if self.clock.before(chain_end, rule, title) and taken.is_free(ideal):
             return ideal
         latest = chain_end + search
-        day_after = chain_end + ONE_DAY
         return (
             placer.first_after(taken, length, chain_end, latest, True, why)
             or placer.first_after(taken, length, chain_end, latest, False, why)
-            or placer.first_after(agents, length, chain_end, day_after, False, why)
+            or placer.first_after(agents, length, chain_end, chain_end + ONE_DAY, False, why)
         )
 
     def _block(
