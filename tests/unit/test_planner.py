@@ -112,6 +112,25 @@ def test_guests_are_told_apart_once_into_outside_and_inside() -> None:
     assert rules.internal_attendees(demo) is rules.internal_attendees(demo)
 
 
+def test_each_customer_organised_meeting_names_its_own_customer_in_the_prep() -> None:
+    world = World()
+    organised = [
+        world.add(meeting(title, at(day, 15), guests=[guest], organizer=guest))
+        for title, day, guest in (
+            ("Initech review", 1, "eli@initech.example"),
+            ("Globex review", 2, "dana@globex.example"),
+            ("Initech follow-up", 3, "eli@initech.example"),
+        )
+    ]
+    world.cycle()
+    for theirs, name, other in zip(
+        organised, ("Initech", "Globex", "Initech"), ("Globex", "Initech", "Globex")
+    ):
+        prep = world.block_for("prep", theirs).description
+        assert f"{name} organised this meeting" in prep
+        assert f"{other} organised this meeting" not in prep
+
+
 def test_second_cycle_changes_nothing_not_even_etags() -> None:
     world = World()
     world.add(meeting("Globex", at(0, 10)))
