@@ -443,7 +443,7 @@ class _Planner:
         taken = Timeline(
             [
                 *fixed.values(),
-                *(meeting.span for meeting in self.meetings.values() if meeting.busy),
+                *[meeting.span for meeting in self.meetings.values() if meeting.busy],
                 *self.busy,
             ]
         )
