@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import NamedTuple
+from typing import Protocol
 
 from agent.core.model import BlockSpec, BlockTag, BodyFormat, Event, Interval
 from agent.text import splice
@@ -25,11 +25,13 @@ OURS, ABSENT, REMOVED = (
 NONE_FOUND = splice.Found(ABSENT)  # a new block's: no preview yet (frozen, so one serves all)
 
 
-class Preview(NamedTuple):
-    """The preview a prep should end with: its fingerprint, and its text when it is written."""
+class Preview(Protocol):
+    """The preview a prep should end with: its fingerprint, and its text when it is written (the
+    planner's renders it then, if its fingerprint did not need it before)."""
 
     fingerprint: str
-    text: Callable[[], str]
+
+    def text(self) -> str: ...
 
 
 def whole(form: str, preview: Preview | None) -> str:

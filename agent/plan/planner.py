@@ -107,24 +107,25 @@ class _Spans(NamedTuple):
 _NewBlock = tuple[Kind, Event, MeetingContext, str, Interval, blocks.Preview | None]
 
 
-class _PreviewText:
-    """A prep's preview text, rendered when first asked for (for its fingerprint, or for the
-    block it goes into) and then kept: a plan renders it once at most."""
+class _Preview:
+    """A prep's preview (blocks.Preview): its fingerprint, set once the plan has it, and its text,
+    rendered when first asked for (for that fingerprint, or for the block it goes into) and then
+    kept: a plan renders it once at most. One object a prep, not also a tuple around it."""
 
-    __slots__ = ("_renderer", "_context", "_latest", "_preview", "_text")
+    __slots__ = ("fingerprint", "_renderer", "_context", "_latest", "_preview", "_text")
+
+    fingerprint: str
 
     def __init__(
         self, renderer: Renderer, context: MeetingContext, latest: MeetingContext, preview: Preview
     ) -> None:
-        self._renderer, self._context, self._latest, self._preview = (
-            renderer,
-            context,
-            latest,
-            preview,
-        )
+        self._renderer = renderer
+        self._context = context
+        self._latest = latest
+        self._preview = preview
         self._text: str | None = None
 
-    def __call__(self) -> str:
+    def text(self) -> str:
         if self._text is None:
             # the agenda is the last of Preview's fields: the others are taken as they are, by
             # position (`_replace` goes through its fields by name, in Python)
@@ -664,14 +665,14 @@ class _Planner:
             else None,
             state.withheld,
         )
-        text = _PreviewText(self.renderer, context, latest, preview)
+        found = _Preview(self.renderer, context, latest, preview)
         # the latest context is the meeting's own unless the plan or debrief changed since: then
         # the key holds it once (None for "the same"), not twice, as hashing it costs
-        fingerprint = self.renderer.remember(
+        found.fingerprint = self.renderer.remember(
             ("preview", context, None if latest is context else latest, preview),
-            lambda: self._preview_fingerprint(text()),
+            lambda: self._preview_fingerprint(found.text()),
         )
-        return blocks.Preview(fingerprint, text)
+        return found
 
     def _preview_fingerprint(self, text: str) -> str:
         """`splice.preview_fingerprint(text)`, once per distinct text a plan renders: the
