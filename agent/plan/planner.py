@@ -259,6 +259,7 @@ class _Planner:
         self.agendas_on = settings.agenda.enabled
         self.notify = settings.agenda.notify == "changes"  # attendees hear of agenda writes
         self.agendas = AgendaRules(settings, self.rules, clock)
+        # agenda items by a meeting's length and whether it is a first meeting (all they depend on)
         self._items: dict[tuple[timedelta, bool], tuple[AgendaItem, ...]] = {}
         self.decisions: dict[str, AgendaDecision] = {}  # by meeting: what its agenda does
         self._agenda_adopts: dict[str, Event] = {}  # agendas found by their tag, not recorded
@@ -665,14 +666,14 @@ class _Planner:
             else None,
             state.withheld,
         )
-        found = _Preview(self.renderer, context, latest, preview)
+        ending = _Preview(self.renderer, context, latest, preview)
         # the latest context is the meeting's own unless the plan or debrief changed since: then
         # the key holds it once (None for "the same"), not twice, as hashing it costs
-        found.fingerprint = self.renderer.remember(
+        ending.fingerprint = self.renderer.remember(
             ("preview", context, None if latest is context else latest, preview),
-            lambda: self._preview_fingerprint(found.text()),
+            lambda: self._preview_fingerprint(ending.text()),
         )
-        return found
+        return ending
 
     def _preview_fingerprint(self, text: str) -> str:
         """`splice.preview_fingerprint(text)`, once per distinct text a plan renders: the
