@@ -36,12 +36,14 @@ from agent.core.fingerprint import block_edited
 from agent.core.history import History, Owned, Record
 from agent.core.model import (
     AgendaTag,
+    Attendee,
     BlockSpec,
     BlockTag,
     BodyFormat,
     Event,
     Interval,
     Kind,
+    Response,
     Status,
     Window,
 )
@@ -261,6 +263,8 @@ class _Planner:
         self.agendas = AgendaRules(settings, self.rules, clock)
         # agenda items by a meeting's length and whether it is a first meeting (all they depend on)
         self._items: dict[tuple[timedelta, bool], tuple[AgendaItem, ...]] = {}
+        # guests as contexts show them, by all that is shown of them (see _people)
+        self._persons: dict[tuple[str, str, bool, bool, Response, bool], Person] = {}
         self.decisions: dict[str, AgendaDecision] = {}  # by meeting: what its agenda does
         self._agenda_adopts: dict[str, Event] = {}  # agendas found by their tag, not recorded
 
@@ -780,31 +784,9 @@ class _Planner:
     def _context(self, meeting: Event, state: PlanState) -> MeetingContext:
         zone, agendas_on = self.zone, self.agendas_on
         customer = self.customers[meeting.key]
-        externals = self.rules.external_attendees(meeting)
-        organizer, label = meeting.organizer, self.rules.customer_label
-        # an answer's text is read as `_value_`, the member's own attribute: `.value` is a
-        # property, which Python runs on every read, for every guest of every meeting. The guests
-        # are gathered in a list, made in one go, not by a generator resumed for each of them
-        customers = tuple(
-            [
-                Person(
-                    a.name,
-                    a.email,
-                    label(a),
-                    a.address == organizer,
-                    a.optional,
-                    a.response._value_,
-                )
-                for a in externals
-            ]
-        )
         # the classifier sorted the guests from inside when it sorted those from outside
-        colleagues = tuple(
-            [
-                Person(a.name, a.email, "", a.address == organizer, a.optional, a.response._value_)
-                for a in self.rules.internal_attendees(meeting)
-            ]
-        )
+        customers = self._people(self.rules.external_attendees(meeting), meeting.organizer, True)
+        colleagues = self._people(self.rules.internal_attendees(meeting), meeting.organizer, False)
         first, previous, upcoming = self._neighbours(meeting, customer)
         carry = self.history.carry_before(customer, meeting.start)
         if carry is not None and not agendas_on:  # no agenda carries anything
@@ -839,6 +821,26 @@ class _Planner:
             agendas_on,
         )
         return context
+
+    def _people(
+        self, attendees: tuple[Attendee, ...], organizer: str, outside: bool
+    ) -> tuple[Person, ...]:
+        """Guests as a meeting's context shows them, those from `outside` with their company's
+        label. The same people come to many meetings: each is made once a plan for all that it
+        shows of them, and looked up by that after."""
+        people, label = self._persons, self.rules.customer_label
+        found = []
+        for a in attendees:
+            key = (a.name, a.email, a.address == organizer, a.optional, a.response, outside)
+            person = people.get(key)
+            if person is None:
+                # an answer's text is read as `_value_`, the member's own attribute: `.value` is
+                # a property, which Python runs on every read
+                person = people[key] = Person(
+                    a.name, a.email, label(a) if outside else "", key[2], a.optional, key[4]._value_
+                )
+            found.append(person)
+        return tuple(found)
 
     def _neighbours(self, meeting: Event, customer: str) -> tuple[bool, str, str]:
         """Whether this is the first meeting with the customer, the day their meeting before it

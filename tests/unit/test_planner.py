@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from agent.core.model import Attendee, BodyFormat, Response, Status
+from agent.core.model import Attendee, BodyFormat, Event, Response, Status
 from agent.plan.classify import Classifier
 from agent.text import splice
-from tests.support.helpers import BERLIN, MONDAY, World, account, at, meeting
+from tests.support.helpers import BERLIN, MONDAY, SELLER, World, account, at, meeting
 
 
 def test_customer_meeting_gets_prep_agenda_and_debrief() -> None:
@@ -129,6 +129,33 @@ def test_each_customer_organised_meeting_names_its_own_customer_in_the_prep() ->
         prep = world.block_for("prep", theirs).description
         assert f"{name} organised this meeting" in prep
         assert f"{other} organised this meeting" not in prep
+
+
+def test_a_guest_is_shown_in_each_prep_as_they_are_in_that_meeting() -> None:
+    world = World()
+    guests = ["dana@globex.example", "raj@globex.example"]
+
+    def with_dana(
+        title: str,
+        day: int,
+        organizer: str = SELLER,
+        optional: bool = False,
+        response: Response = Response.NEEDS_ACTION,
+    ) -> Event:
+        made = meeting(title, at(day, 10), guests=guests, organizer=organizer)
+        dana = replace(made.attendees[0], optional=optional, response=response)
+        return replace(made, attendees=(dana, *made.attendees[1:]))
+
+    shown = {
+        world.add(with_dana("Globex", 1)): "",
+        world.add(with_dana("Globex, optional", 2, optional=True)): " (optional)",
+        world.add(with_dana("Globex, declined", 3, response=Response.DECLINED)): " [declined]",
+        world.add(with_dana("Globex, theirs", 4, organizer=guests[0])): " (organizer)",
+    }
+    world.cycle()
+    for demo, marks in shown.items():
+        prep = world.block_for("prep", demo).description
+        assert f"Dana <dana@globex.example>, Globex{marks}\n" in prep
 
 
 def test_second_cycle_changes_nothing_not_even_etags() -> None:
