@@ -204,6 +204,7 @@ class _Planner:
         self.renderer = renderer
         self.window = window
         self.history = history
+        self.historied = history.customers()  # the others' meetings have no history to ask
         self.owned = owned
         # not `is_block`, a property: the field it reads, read directly for every event
         self.meetings = {meeting.key: meeting for meeting in meetings if meeting.block_tag is None}
@@ -788,7 +789,11 @@ class _Planner:
         customers = self._people(self.rules.external_attendees(meeting), meeting.organizer, True)
         colleagues = self._people(self.rules.internal_attendees(meeting), meeting.organizer, False)
         first, previous, upcoming = self._neighbours(meeting, customer)
-        carry = self.history.carry_before(customer, meeting.start)
+        carry = (
+            self.history.carry_before(customer, meeting.start)
+            if customer in self.historied
+            else None
+        )
         if carry is not None and not agendas_on:  # no agenda carries anything
             carry = replace(carry, agreed=None, pending=None, settles_at=None, withheld=())
         start, end = meeting.start.astimezone(zone), meeting.end.astimezone(zone)
@@ -852,7 +857,7 @@ class _Planner:
         index = bisect.bisect_left(starts, start)
         previous = starts[index - 1] if index else None
         previous_day = self.days[customer][index - 1] if index else ""
-        past = self.history.last_before(customer, start)
+        past = self.history.last_before(customer, start) if customer in self.historied else None
         if past is not None and (previous is None or past.start > previous):
             previous, previous_day = past.start, _day(past.start, self.zone)
         index = bisect.bisect_right(starts, start, index)
