@@ -102,8 +102,6 @@ class AgendaRules:
         self.zone = settings.timezone
         self.send = self.agenda.send
         self.max_guests = self.agenda.max_external_guests
-        # the decisions of meetings customers organise, by customer and whether our agenda is there
-        self._theirs: dict[tuple[str, bool], AgendaDecision] = {}
 
     def _at(self, when: datetime) -> str:
         return at_label(when.astimezone(self.zone))
@@ -172,34 +170,20 @@ class AgendaRules:
                 "under way: the invitation stays as it is",
                 ("The meeting has started: callplan leaves its invitation as it is.",),
             )
-        ours = found.state is AgendaState.OURS
-        if not meeting.self_is_organizer:
-            # what a meeting the customer organises gets says who they are and whether our agenda
-            # is there, and nothing else: made once a plan for each such pair
-            decision = self._theirs.get((ctx.customer_label, ours))
-            if decision is None:
-                decision = self._theirs[(ctx.customer_label, ours)] = self._drafted(
-                    *self.draft_reason(meeting, ctx), ours
-                )
-            return decision
         reason, short = self.draft_reason(meeting, ctx)
         if reason:
-            return self._drafted(reason, short, ours)
+            kept = (
+                ("The agenda callplan put into the invitation earlier stays as it is.",)
+                if found.state is AgendaState.OURS
+                else ()
+            )
+            return AgendaDecision(short, (reason, *kept, SEND_YOURSELF), draft=True)
         hands_off = self._hands_off(found, tombstoned)
         if hands_off:
             return AgendaDecision(hands_off[1], (hands_off[0], SEND_YOURSELF), draft=True)
         if found.state is AgendaState.ABSENT:
             return self._insertion(meeting, ctx, state)
         return self._rewrite(meeting, ctx, state, baseline, rendered_changed)
-
-    @staticmethod
-    def _drafted(reason: str, short: str, ours: bool) -> AgendaDecision:
-        """The decision to leave the invitation alone and give the seller the agenda as a draft,
-        for `reason` (`ours`: an agenda of ours is there, and stays)."""
-        kept: tuple[str, ...] = ()
-        if ours:
-            kept = ("The agenda callplan put into the invitation earlier stays as it is.",)
-        return AgendaDecision(short, (reason, *kept, SEND_YOURSELF), draft=True)
 
     def _hands_off(self, found: Found, tombstoned: bool) -> tuple[str, str] | None:
         """Why callplan must leave the invitation's agenda alone, if it must."""
