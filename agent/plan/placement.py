@@ -15,7 +15,7 @@ after the start of the slot it found, and the searches note it on the plan's clo
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -80,31 +80,42 @@ class Timeline:
         index = bisect.bisect_right(self._ends, interval.start)
         return index >= len(self._starts) or self._starts[index] >= interval.end
 
-    def gaps(self, start: datetime, end: datetime) -> Iterator[Span]:
-        """The free intervals inside [start, end), in order."""
-        cursor = start
-        index = bisect.bisect_right(self._ends, start)
-        while cursor < end:
-            if index >= len(self._starts) or self._starts[index] >= end:
-                yield cursor, end
-                return
-            if self._starts[index] > cursor:
-                yield cursor, self._starts[index]
-            cursor = max(cursor, self._ends[index])
-            index += 1
+    def first_fit(
+        self, start: datetime, end: datetime, duration: timedelta, latest: datetime
+    ) -> datetime | None:
+        """The start of the first free interval inside [start, end) that is `duration` long
+        (a positive span) and starts by `latest`, or None.
 
-    def gaps_backward(self, start: datetime, end: datetime) -> Iterator[Span]:
-        """The free intervals inside [start, end), latest first."""
+        The free intervals are walked in order, and the walk stops at the first one that starts
+        after `latest`: every later one does too."""
+        starts, ends = self._starts, self._ends
+        cursor = start
+        index = bisect.bisect_right(ends, start)
+        while cursor < end and cursor <= latest:
+            if index >= len(starts) or starts[index] >= end:
+                return cursor if end - cursor >= duration else None
+            if starts[index] - cursor >= duration:
+                return cursor
+            if ends[index] > cursor:
+                cursor = ends[index]
+            index += 1
+        return None
+
+    def latest_fit(self, start: datetime, end: datetime, duration: timedelta) -> datetime | None:
+        """The end of the latest free interval inside [start, end) that is `duration` long (a
+        positive span), or None: the free intervals are walked latest first."""
+        starts, ends = self._starts, self._ends
         cursor = end
-        index = bisect.bisect_left(self._starts, end) - 1
+        index = bisect.bisect_left(starts, end) - 1
         while cursor > start:
-            if index < 0 or self._ends[index] <= start:
-                yield start, cursor
-                return
-            if self._ends[index] < cursor:
-                yield self._ends[index], cursor
-            cursor = min(cursor, self._starts[index])
+            if index < 0 or ends[index] <= start:
+                return cursor if cursor - start >= duration else None
+            if cursor - ends[index] >= duration:
+                return cursor
+            if starts[index] < cursor:
+                cursor = starts[index]
             index -= 1
+        return None
 
 
 def working_day(
@@ -183,10 +194,11 @@ class Placer:
         """The latest free slot of `duration` ending by `end_by`, starting after both `earliest` and
         now."""
         floor = max(earliest, self.clock.now)
-        for span in self._spans(floor, end_by, working, backward=True):
-            for start, end in busy.gaps_backward(*span):
-                if end - start >= duration:
-                    return self._found(Interval(end - duration, end), why)
+        spans = self.working_spans(floor, end_by)[::-1] if working else [(floor, end_by)]
+        for start, end in spans:
+            found = busy.latest_fit(start, end, duration)
+            if found is not None:
+                return self._found(Interval(found - duration, found), why)
         return None
 
     def first_after(
@@ -202,10 +214,12 @@ class Placer:
         floor = max(start_at, self.clock.now)
         if floor > latest_start:
             return None
-        for span in self._spans(floor, latest_start + duration, working, backward=False):
-            for start, end in busy.gaps(*span):
-                if end - start >= duration and start <= latest_start:
-                    return self._found(Interval(start, start + duration), why)
+        end = latest_start + duration
+        spans = self.working_spans(floor, end) if working else [(floor, end)]
+        for span_start, span_end in spans:
+            found = busy.first_fit(span_start, span_end, duration, latest_start)
+            if found is not None:
+                return self._found(Interval(found, found + duration), why)
         return None
 
     def _found(self, slot: Interval, why: Why) -> Interval:
@@ -213,9 +227,3 @@ class Placer:
         gone by (see the module's docstring)."""
         self.clock.past(slot.start, *why)
         return slot
-
-    def _spans(self, start: datetime, end: datetime, working: bool, backward: bool) -> list[Span]:
-        if not working:
-            return [(start, end)] if start < end else []
-        spans = self.working_spans(start, end)
-        return spans[::-1] if backward else spans

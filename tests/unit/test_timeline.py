@@ -41,18 +41,34 @@ _SPANS = st.lists(
 
 
 @settings(max_examples=300, deadline=None)
-@given(first=_SPANS, added=_SPANS, probe=st.tuples(st.integers(0, SPAN), st.integers(0, SPAN)))
+@given(
+    first=_SPANS,
+    added=_SPANS,
+    probe=st.tuples(st.integers(0, SPAN), st.integers(0, SPAN)),
+    length=st.integers(1, 8),
+    latest=st.integers(0, SPAN),
+)
 def test_a_timeline_answers_as_its_busy_minutes_do(
-    first: list[tuple[int, int]], added: list[tuple[int, int]], probe: tuple[int, int]
+    first: list[tuple[int, int]],
+    added: list[tuple[int, int]],
+    probe: tuple[int, int],
+    length: int,
+    latest: int,
 ) -> None:
     timeline = Timeline(Interval(_at(start), _at(end)) for start, end in first)
     for start, end in added:
         timeline.add(Interval(_at(start), _at(end)))
     busy = {minute for start, end in first + added for minute in range(start, end)}
     low, high = min(probe), max(probe) + 1
-    runs = [Interval(_at(start), _at(end)) for start, end in _free_runs(busy, low, high)]
-    assert list(timeline.gaps(_at(low), _at(high))) == runs
-    assert list(timeline.gaps_backward(_at(low), _at(high))) == runs[::-1]
+    runs = [(start, end) for start, end in _free_runs(busy, low, high) if end - start >= length]
+    duration = timedelta(minutes=length)
+    assert timeline.latest_fit(_at(low), _at(high), duration) == (
+        _at(runs[-1][1]) if runs else None
+    )
+    starting = [start for start, _ in runs if start <= latest]
+    assert timeline.first_fit(_at(low), _at(high), duration, _at(latest)) == (
+        _at(starting[0]) if starting else None
+    )
     assert timeline.is_free(Interval(_at(low), _at(high))) == (
         not busy.intersection(range(low, high))
     )
