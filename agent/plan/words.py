@@ -19,7 +19,9 @@ class WordsMemo:
     encodes a joined string as the join of its parts' encodings. The rendered texts of a plan
     share most of their paragraphs (a checklist's questions, a form's headings and hints), and
     looking a paragraph up costs less than splitting and encoding its words again. A plan
-    keeps one and drops it with the plan, so it holds only the plan's own paragraphs.
+    keeps one and drops it with the plan, so it holds only the plan's own paragraphs. A block's
+    first paragraph, behind its title, names its meeting: it is met once a plan, so its words
+    are worked out without being remembered (remembering it would cost hashing it and keeping it).
 
     Texts rendered from one template also end alike (a form's headings and hints, after the
     last line that names the meeting). The same holds for any split at white space, so the
@@ -58,18 +60,23 @@ class WordsMemo:
         for ending, last, ending_words in self._endings:
             cut = len(text) - len(ending)
             if cut >= 0 and text.endswith(last) and text[cut:] == ending:
-                normal = self._words(f"{lead}{text[:cut]}".split("\n\n"))
+                paragraphs = f"{lead}{text[:cut]}".split("\n\n")
+                normal = []
+                if lead:  # a block's first paragraph, with its title: met once a plan
+                    first = _words_of(paragraphs.pop(0)).encode()
+                    if first:
+                        normal.append(first)
+                self._words(paragraphs, normal)
                 if ending_words:
                     normal.append(ending_words)
                 return digest_of(b" ".join(normal))
         paragraphs = f"{lead}{text}".split("\n\n")
         self._learn(paragraphs)
-        return digest_of(b" ".join(self._words(paragraphs)))
+        return digest_of(b" ".join(self._words(paragraphs, [])))
 
-    def _words(self, paragraphs: list[str]) -> list[bytes]:
-        """The non-empty words of each paragraph, encoded."""
+    def _words(self, paragraphs: list[str], normal: list[bytes]) -> list[bytes]:
+        """`normal` with the non-empty words of each paragraph added, encoded."""
         memo = self._paragraphs
-        normal = []
         for paragraph in paragraphs:
             words = memo.get(paragraph)
             if words is None:
@@ -91,7 +98,9 @@ class WordsMemo:
         if shared:
             tail = paragraphs[-shared:]
             ending = "\n\n" + "\n\n".join(tail)
-            self._endings.insert(0, (ending, ending[-self.LAST :], b" ".join(self._words(tail))))
+            self._endings.insert(
+                0, (ending, ending[-self.LAST :], b" ".join(self._words(tail, [])))
+            )
             del self._endings[self.ENDINGS :]
         self._unmatched.insert(0, paragraphs)
         del self._unmatched[self.ENDINGS :]

@@ -168,3 +168,5 @@ def test_a_text_that_ends_with_a_learnt_ending_is_taken_by_it() -> None:
     learnt = list(memo._unmatched)
     assert memo.fingerprint("Prep", texts[2]) == block_fingerprint("Prep", texts[2])
     assert memo._unmatched == learnt
+    # the block's first paragraph, behind its title, is met once: it is not remembered
+    assert "Prep\nUmbrella – Tue" not in memo._paragraphs
