@@ -156,12 +156,12 @@ class Placer:
             return []
         if not (self._covered.start <= start and end <= self._covered.end):
             self._cover(start, end)
-        low = bisect.bisect_right(self._ends, start)
-        high = bisect.bisect_left(self._starts, end)
-        return [
-            (max(begin, start), min(finish, end))
-            for begin, finish in zip(self._starts[low:high], self._ends[low:high])
-        ]
+        starts, ends = self._starts, self._ends
+        low = bisect.bisect_right(ends, start)
+        high = bisect.bisect_left(starts, end)
+        if high - low == 1:  # a search mostly spans some of one day's hours
+            return [(max(starts[low], start), min(ends[low], end))]
+        return [(max(starts[day], start), min(ends[day], end)) for day in range(low, high)]
 
     def _cover(self, start: datetime, end: datetime) -> None:
         """Lay out the dates around [start, end), at least doubling what is laid out (so a plan

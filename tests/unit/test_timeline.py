@@ -1,15 +1,19 @@
 """A timeline of busy time answers as the set of busy minutes it holds does, however its
-intervals were added: overlapping, touching or apart, in any order."""
+intervals were added: overlapping, touching or apart, in any order. A placer's working hours
+inside a span are those of each date the span touches."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agent.config.settings import WorkingHours
+from agent.core.clock import Clock
 from agent.core.model import Interval
-from agent.plan.placement import Timeline
+from agent.plan.placement import ONE_DAY, Placer, Timeline, working_day
 
 ORIGIN = datetime(2030, 3, 18, tzinfo=UTC)
 SPAN = 40  # minutes the intervals fall in
@@ -72,3 +76,33 @@ def test_a_timeline_answers_as_its_busy_minutes_do(
     assert timeline.is_free(Interval(_at(low), _at(high))) == (
         not busy.intersection(range(low, high))
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    spans=st.lists(
+        st.tuples(st.integers(-3 * 24, 12 * 24), st.integers(1, 4 * 24)), min_size=1, max_size=6
+    )
+)
+def test_working_spans_are_each_touched_date_s_hours_inside_the_span(
+    spans: list[tuple[int, int]],
+) -> None:
+    """Spans of a few hours (inside one date's hours or not) and of days, in any order, across
+    a change to summer time."""
+    zone = ZoneInfo("Europe/Berlin")
+    hours = WorkingHours()
+    placer = Placer(hours, zone, Clock(datetime(2030, 3, 25, tzinfo=UTC)))
+    for offset, length in spans:
+        start = datetime(2030, 3, 25, tzinfo=UTC) + timedelta(hours=offset)
+        end = start + timedelta(hours=length)
+        first = start.astimezone(zone).date() - ONE_DAY
+        days = [
+            working_day(hours, zone, first + ONE_DAY * n, hours.weekday_numbers())
+            for n in range((end - start).days + 3)
+        ]
+        expected = [
+            (max(day.start, start), min(day.end, end))
+            for day in days
+            if day is not None and day.start < end and start < day.end
+        ]
+        assert placer.working_spans(start, end) == expected
