@@ -53,9 +53,9 @@ class Timeline:
                 self._ends.append(interval.end)
 
     def add(self, interval: Interval) -> None:
-        if interval.end <= interval.start:
+        start, end = interval
+        if end <= start:
             return
-        start, end = interval.start, interval.end
         starts, ends = self._starts, self._ends
         # the stored intervals that overlap [start, end): [low, high)
         low = bisect.bisect_right(ends, start)
@@ -77,8 +77,9 @@ class Timeline:
             ends.insert(low, end)
 
     def is_free(self, interval: Interval) -> bool:
-        index = bisect.bisect_right(self._ends, interval.start)
-        return index >= len(self._starts) or self._starts[index] >= interval.end
+        start, end = interval
+        index = bisect.bisect_right(self._ends, start)
+        return index >= len(self._starts) or self._starts[index] >= end
 
     def first_fit(
         self, start: datetime, end: datetime, duration: timedelta, latest: datetime
