@@ -213,6 +213,48 @@ class _Compiler(CodeGenerator):
             f") {check} record_types[{number}] else environment.getattr(_record, {node.attr!r}))"
         )
 
+    def visit_Output(self, node: nodes.Output, frame: Frame) -> None:
+        """A piece of output yields its children joined, once, where Jinja yields each child
+        (or run of constant children) in turn: every yield is a step of the template's
+        generator, which is what printing a line cost most. A macro's or call block's output
+        (which goes into a buffer), and a template's output that an extends may discard, are
+        left as Jinja writes them."""
+        if frame.buffer is not None or frame.require_output_check:
+            super().visit_Output(node, frame)
+            return
+        finalize = self._make_finalize()
+        # runs of constant children folded as Jinja folds them (escaped where the template
+        # escapes), the others evaluated through the same conversion Jinja wraps them in
+        pieces: list[list[str] | nodes.Expr] = []
+        for child in node.nodes:
+            try:
+                if not (finalize.const or isinstance(child, nodes.TemplateData)):
+                    raise nodes.Impossible()
+                const = self._output_child_to_const(child, frame, finalize)
+            except (nodes.Impossible, Exception):
+                pieces.append(child)
+                continue
+            if pieces and isinstance(pieces[-1], list):
+                pieces[-1].append(const)
+            else:
+                pieces.append([const])
+        if len(pieces) < 2:  # one piece: Jinja yields it as it is
+            super().visit_Output(node, frame)
+            return
+        self.writeline("yield concat((")
+        self.indent()
+        for piece in pieces:
+            if isinstance(piece, list):
+                self.writeline(self._output_const_repr(piece))
+            else:
+                self.newline(piece)
+                self._output_child_pre(piece, frame, finalize)
+                self.visit(piece, frame)
+                self._output_child_post(piece, frame, finalize)
+            self.write(",")
+        self.outdent()
+        self.writeline("))")
+
 
 class _Sandbox(SandboxedEnvironment):
     """The sandbox, with templates compiled to read the planner's records directly (see

@@ -12,12 +12,23 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jinja2 import DictLoader, StrictUndefined, select_autoescape
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
 
 from agent.core.callplan import PlanShared, Topic
 from agent.core.errors import ConfigError
 from agent.core.model import Attendee, BodyFormat
 from agent.text import splice
-from agent.text.render import MeetingContext, Renderer, _when, at_label, template_sources
+from agent.text.render import (
+    MeetingContext,
+    Person,
+    Renderer,
+    _Sandbox,
+    _when,
+    at_label,
+    template_sources,
+)
 from tests.support.helpers import BERLIN, World, at, meeting
 
 HOSTILE_TITLE = (
@@ -284,3 +295,73 @@ def test_keys_of_the_same_hash_are_remembered_apart() -> None:
     assert renderer.remember((-2,), lambda: "minus two") == "minus two"
     assert renderer.remember((-1,), lambda: "computed again") == "computed again"
     assert renderer.remember((-1,), lambda: "not computed") == "computed again"
+
+
+# templates whose output holds every kind of piece a line can: data, constants folded at
+# compile time, variables, filters, tests, conditionals, records' fields read past the sandbox,
+# loops, macros and call blocks, blocks and extends, includes, escaping switched per block
+_PIECES = {
+    "layout.{kind}": (
+        "<h1>{% block title %}{{ heading }} & co{% endblock %}</h1>\n"
+        "{% block body %}{% endblock %}|{{ self.title() }}|{{ 1 + 2 }}{{ '<b>' }}"
+    ),
+    "page.{kind}": (
+        '{% extends "layout.{kind}" %}'
+        "{% block title %}{{ super() }}: {{ m.title }}{% endblock %}"
+        "{% block body %}{{ m.customer_label }} {{ m.start|string }} {{ 4 * 2 }}{% endblock %}"
+    ),
+    "lines.{kind}": (
+        '{% import "macros.{kind}" as k %}{% from "macros.{kind}" import wrap %}'
+        "{{ heading }}<{{ m.title }}>{{ m.minutes }} {{ none }}{{ m.carry }}\n"
+        "{% for p in m.customers %}{{ loop.index }}:{{ p.label }}{{ ',' if not loop.last }}"
+        "{{ p.name|upper }}{% else %}nobody{% endfor %}\n"
+        "{{ k.line(m.title) }}{% call wrap('[', ']') %}{{ heading }}{{ m.seller }}"
+        "{% endcall %}\n"
+        "{% set said %}{{ heading }}:{{ m.title }}{% endset %}{{ said }}{{ said|length }}\n"
+        "{% filter upper %}{{ m.title }}-{{ heading }}{% endfilter %}\n"
+        "{% autoescape false %}{{ heading }}{{ '<i>' }}{% endautoescape %}"
+        "{% autoescape true %}{{ heading }}{{ '<i>' }}{% endautoescape %}\n"
+        "{{ safe|safe }}{{ safe }}{{ number }}{{ number is odd }}{{ [1, heading] }}\n"
+        '{% include "included.{kind}" %}'
+    ),
+    "macros.{kind}": (
+        "{% macro line(text) %}({{ text }}|{{ text|length }}){% endmacro %}"
+        "{% macro wrap(left, right) %}{{ left }}{{ caller() }}{{ right }}{% endmacro %}"
+    ),
+    "included.{kind}": (
+        "{{ heading }}{{ m.title }} {% for n in range(3) %}{{ n }}{{ heading }}{% endfor %}"
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", ["txt.j2", "html.j2"])
+def test_templates_print_what_jinja_prints(kind: str) -> None:
+    """The renderer's sandbox compiles a line's pieces to one step of the template's generator;
+    whatever a line holds, text and HTML alike, it prints what Jinja's own sandbox prints."""
+    sources = {
+        name.format(kind=kind): source.replace("{kind}", kind) for name, source in _PIECES.items()
+    }
+    settings = {
+        "loader": DictLoader(sources),
+        "autoescape": select_autoescape(enabled_extensions=("html.j2",)),
+        "undefined": StrictUndefined,
+        "trim_blocks": True,
+        "lstrip_blocks": True,
+    }
+    ours, jinjas = _Sandbox(**settings), SandboxedEnvironment(**settings)
+    ctx = globex(datetime(2030, 3, 18, 9, tzinfo=UTC), BERLIN)._replace(
+        customers=(
+            Person("Ann <A>", "ann@globex.example", "Globex"),
+            Person("", "b@g.example", "G"),
+        )
+    )
+    given = {"m": ctx, "heading": "<Q&A>", "safe": Markup("<em>ok</em>"), "number": 7}
+    for name in ("page", "lines", "included"):
+        template = f"{name}.{kind}"
+        expected = jinjas.get_template(template).render(given)
+        assert ours.get_template(template).render(given) == expected
+    # a line is one step of the generator, where Jinja's takes one for each of its pieces
+    line = "a{{ number }}b{{ heading }}"
+    assert list(ours.from_string(line).generate(given)) == [
+        "".join(jinjas.from_string(line).generate(given))
+    ]
