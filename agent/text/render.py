@@ -26,6 +26,7 @@ from jinja2 import (
     BytecodeCache,
     ChoiceLoader,
     DictLoader,
+    Environment,
     FileSystemLoader,
     StrictUndefined,
     TemplateError,
@@ -34,7 +35,8 @@ from jinja2 import (
 )
 from jinja2.bccache import Bucket
 from jinja2.compiler import CodeGenerator, Frame, optimizeconst
-from jinja2.runtime import LoopContext
+from jinja2.nodes import EvalContext
+from jinja2.runtime import Context, LoopContext
 from jinja2.sandbox import SandboxedEnvironment
 
 from agent.core.callplan import PlanShared, Topic
@@ -256,11 +258,41 @@ class _Compiler(CodeGenerator):
         self.writeline("))")
 
 
+class _Context(Context):
+    """A render's context, as Jinja's holds it, at less cost to build: every render builds
+    one, and most never look at its evaluation context (what escaping and a few filters
+    consult), which Jinja builds for each. Here it is built when first read, the first time
+    a render asks for it, so each render still has its own to change (``{% autoescape %}``
+    does); and a template without blocks, as most are, is given an empty dict of them
+    without going through a comprehension."""
+
+    def __init__(
+        self,
+        environment: Environment,
+        parent: dict[str, t.Any],
+        name: str | None,
+        blocks: dict[str, Callable[[Context], t.Iterator[str]]],
+        globals: t.MutableMapping[str, t.Any] | None = None,
+    ) -> None:
+        self.parent = parent
+        self.vars = {}
+        self.environment = environment
+        self.exported_vars = set()
+        self.name = name
+        self.globals_keys = set() if globals is None else set(globals)
+        self.blocks = {name: [block] for name, block in blocks.items()} if blocks else {}
+
+    @functools.cached_property
+    def eval_ctx(self) -> EvalContext:  # type: ignore[override]
+        return EvalContext(self.environment, self.name)
+
+
 class _Sandbox(SandboxedEnvironment):
     """The sandbox, with templates compiled to read the planner's records directly (see
-    _Compiler)."""
+    _Compiler), and contexts built as renders need them (see _Context)."""
 
     code_generator_class = _Compiler
+    context_class = _Context
     record_types = _OWNERS
 
 
@@ -489,13 +521,12 @@ class Renderer:
         # only imports use), a large part of what starting a render cost; the variables are
         # passed by position, not as keywords, which a call builds a dictionary for
         render, blocks, defined = self._parts[name]
-        variables = (
-            {**defined, "m": ctx} if preview is None else {**defined, "m": ctx, "p": preview}
-        )
+        variables = defined.copy()  # a copy of a dict is one block copy; a merge adds each key
+        variables["m"] = ctx
+        if preview is not None:
+            variables["p"] = preview
         try:
-            text = self._env.concat(
-                render(self._env.context_class(self._env, variables, name, blocks))
-            )
+            text = self._env.concat(render(_Context(self._env, variables, name, blocks)))
         except TemplateError as exc:
             raise ConfigError(f"cannot render: {exc}", where=f"template {name}") from None
         return neutralise(text.strip("\n"))

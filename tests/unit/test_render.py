@@ -365,3 +365,17 @@ def test_templates_print_what_jinja_prints(kind: str) -> None:
     assert list(ours.from_string(line).generate(given)) == [
         "".join(jinjas.from_string(line).generate(given))
     ]
+
+
+def test_each_render_has_an_evaluation_context_of_its_own() -> None:
+    """The sandbox's contexts build their evaluation context when first read: each its own,
+    escaping as its template's name says, as Jinja's own contexts do."""
+    sandbox = _Sandbox(autoescape=select_autoescape(enabled_extensions=("html.j2",)))
+    html, text, again = (
+        sandbox.context_class(sandbox, {}, name, {})
+        for name in ("agenda.html.j2", "agenda.txt.j2", "agenda.txt.j2")
+    )
+    assert html.eval_ctx.autoescape and not text.eval_ctx.autoescape
+    text.eval_ctx.autoescape = True
+    assert text.eval_ctx.autoescape and not again.eval_ctx.autoescape
+    assert again.eval_ctx is again.eval_ctx
