@@ -257,6 +257,26 @@ class _Compiler(CodeGenerator):
         self.outdent()
         self.writeline("))")
 
+    @optimizeconst
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        """`a ~ b` in a template that does not escape joins its operands' text in place, where
+        Jinja calls a helper of its runtime that maps them through str: a Python call and an
+        iterator for each concatenation, which the shipped texts make on most lines they
+        print. Where escaping may apply, Jinja's own helpers decide it."""
+        if frame.eval_ctx.volatile or frame.eval_ctx.autoescape or self.environment.is_async:
+            super().visit_Concat(node, frame)
+            return
+        self.write("concat((")
+        for operand in node.nodes:
+            if isinstance(operand, nodes.Const) and type(operand.value) is str:
+                self.visit(operand, frame)  # text already
+            else:
+                self.write("str(")
+                self.visit(operand, frame)
+                self.write(")")
+            self.write(", ")
+        self.write("))")
+
 
 class _Context(Context):
     """A render's context, as Jinja's holds it, at less cost to build: every render builds

@@ -322,6 +322,8 @@ _PIECES = {
         "{% autoescape false %}{{ heading }}{{ '<i>' }}{% endautoescape %}"
         "{% autoescape true %}{{ heading }}{{ '<i>' }}{% endautoescape %}\n"
         "{{ safe|safe }}{{ safe }}{{ number }}{{ number is odd }}{{ [1, heading] }}\n"
+        "{{ heading ~ m.title ~ number ~ safe }}{{ 'a' ~ 1 }}{% set joined = m.title ~ heading %}"
+        "{{ joined }}{{ (heading ~ number)|length }}\n"
         '{% include "included.{kind}" %}'
     ),
     "macros.{kind}": (
