@@ -257,6 +257,30 @@ class _Compiler(CodeGenerator):
         self.outdent()
         self.writeline("))")
 
+    def _output_child_pre(self, node: nodes.Expr, frame: Frame, finalize: t.Any) -> None:
+        # a piece that is text already is printed as it is where Jinja would only call str on
+        # it (no escaping, no finalize): its conditionals' branches are mostly such pieces
+        if not self._plain_text(node, frame, finalize):
+            super()._output_child_pre(node, frame, finalize)
+        else:
+            self.write("(")
+
+    def _plain_text(self, node: nodes.Expr, frame: Frame, finalize: t.Any) -> bool:
+        """Whether a piece of output is text whatever it evaluates to, in a template that
+        prints text as it is: a text constant, a concatenation (which is text), or a
+        conditional whose branches both are."""
+        if frame.eval_ctx.volatile or frame.eval_ctx.autoescape or finalize.src is not None:
+            return False
+        if isinstance(node, nodes.Const):
+            return type(node.value) is str
+        if isinstance(node, nodes.Concat):
+            return True
+        if isinstance(node, nodes.CondExpr):  # without an else, it prints an undefined value
+            return node.expr2 is not None and all(
+                self._plain_text(branch, frame, finalize) for branch in (node.expr1, node.expr2)
+            )
+        return False
+
     @optimizeconst
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
         """`a ~ b` in a template that does not escape joins its operands' text in place, where

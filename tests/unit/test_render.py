@@ -323,7 +323,7 @@ _PIECES = {
         "{% autoescape true %}{{ heading }}{{ '<i>' }}{% endautoescape %}\n"
         "{{ safe|safe }}{{ safe }}{{ number }}{{ number is odd }}{{ [1, heading] }}\n"
         "{{ heading ~ m.title ~ number ~ safe }}{{ 'a' ~ 1 }}{% set joined = m.title ~ heading %}"
-        "{{ joined }}{{ (heading ~ number)|length }}\n"
+        "{{ joined }}{{ (heading ~ number)|length }}{{ 'odd' if number is odd else heading }}\n"
         '{% include "included.{kind}" %}'
     ),
     "macros.{kind}": (
