@@ -112,24 +112,19 @@ class Classifier:
     def external_attendees(self, event: Event) -> tuple[Attendee, ...]:
         """Attendees from outside the seller's organisation, excluding rooms and excluded
         parties."""
-        known = self._guests.get(id(event))
-        if known is None or known[0] is not event:
-            known = self._sort_guests(event)
-        return known[1]
+        return self._guests_of(event)[1]
 
     def internal_attendees(self, event: Event) -> tuple[Attendee, ...]:
         """Attendees from the seller's own organisation, excluding rooms and the seller."""
-        known = self._guests.get(id(event))
-        if known is None or known[0] is not event:
-            known = self._sort_guests(event)
-        return known[2]
+        return self._guests_of(event)[2]
 
-    def _sort_guests(
-        self, event: Event
-    ) -> tuple[Event, tuple[Attendee, ...], tuple[Attendee, ...]]:
+    def _guests_of(self, event: Event) -> tuple[Event, tuple[Attendee, ...], tuple[Attendee, ...]]:
         """An event's guests from outside and from inside, told apart in one pass and kept:
         classification and a meeting's context both ask, and an attendee inside the company
         is never one from outside."""
+        known = self._guests.get(id(event))
+        if known is not None and known[0] is event:
+            return known
         self_email = event.self_email.lower()
         outside, inside = [], []
         known_outside, known_internal = self._outside, self._internal
