@@ -195,7 +195,7 @@ CASES = {"first-sync": first_sync, "later-cycles": later_cycles}
 # under cProfile, which slows small calls more than large ones: shares, not times).
 PARTS = {
     "rendering texts": ("render.py", "_render"),
-    "fingerprinting blocks": ("planner.py", "fingerprint"),
+    "fingerprinting blocks": ("words.py", "fingerprint"),
     "placing blocks": ("planner.py", "_slot"),
     "building meeting contexts": ("planner.py", "_context"),
 }
