@@ -133,10 +133,6 @@ class History:
             customer: [p.start for p in group] for customer, group in self._by_customer.items()
         }
 
-    def customers(self) -> frozenset[str]:
-        """The customers with an earlier meeting: for any other, there is nothing to look up."""
-        return frozenset(self._starts)
-
     def _earlier(self, customer: str, when: datetime) -> tuple[list[Past], int]:
         """This customer's meetings by start, and how many of them started before `when`."""
         starts = self._starts.get(customer)

@@ -65,7 +65,6 @@ from agent.plan.wanted import unwanted, vanished
 from agent.plan.words import WordsMemo
 from agent.text import splice
 from agent.text.render import (
-    AgendaItem,
     MeetingContext,
     Person,
     Preview,
@@ -204,7 +203,6 @@ class _Planner:
         self.renderer = renderer
         self.window = window
         self.history = history
-        self.historied = history.customers()  # the others' meetings have no history to ask
         self.owned = owned
         # not `is_block`, a property: the field it reads, read directly for every event
         self.meetings = {meeting.key: meeting for meeting in meetings if meeting.block_tag is None}
@@ -262,8 +260,6 @@ class _Planner:
         self.agendas_on = settings.agenda.enabled
         self.notify = settings.agenda.notify == "changes"  # attendees hear of agenda writes
         self.agendas = AgendaRules(settings, self.rules, clock)
-        # agenda items by a meeting's length and whether it is a first meeting (all they depend on)
-        self._items: dict[tuple[timedelta, bool], tuple[AgendaItem, ...]] = {}
         # guests as contexts show them, by all that is shown of them (see _people)
         self._persons: dict[tuple[str, str, bool, bool, Response, bool], Person] = {}
         self.decisions: dict[str, AgendaDecision] = {}  # by meeting: what its agenda does
@@ -789,20 +785,10 @@ class _Planner:
         customers = self._people(self.rules.external_attendees(meeting), meeting.organizer, True)
         colleagues = self._people(self.rules.internal_attendees(meeting), meeting.organizer, False)
         first, previous, upcoming = self._neighbours(meeting, customer)
-        carry = (
-            self.history.carry_before(customer, meeting.start)
-            if customer in self.historied
-            else None
-        )
+        carry = self.history.carry_before(customer, meeting.start)
         if carry is not None and not agendas_on:  # no agenda carries anything
             carry = replace(carry, agreed=None, pending=None, settles_at=None, withheld=())
         start, end = meeting.start.astimezone(zone), meeting.end.astimezone(zone)
-        # a meeting's agenda items depend on its length and whether it is a follow-up alone:
-        # made once a plan for each such pair, not once a meeting
-        length = (meeting.end - meeting.start, first)
-        items = self._items.get(length)
-        if items is None:
-            items = self._items[length] = agenda_items(_minutes(meeting), not first)
         # positional, in the order of MeetingContext's fields: a call with keywords first packs
         # them into a dictionary, for every meeting
         context = MeetingContext(
@@ -820,7 +806,7 @@ class _Planner:
             first,
             previous,
             upcoming,
-            items,
+            agenda_items(_minutes(meeting), not first),
             carry,
             state.agreed if agendas_on else None,
             agendas_on,
@@ -857,7 +843,7 @@ class _Planner:
         index = bisect.bisect_left(starts, start)
         previous = starts[index - 1] if index else None
         previous_day = self.days[customer][index - 1] if index else ""
-        past = self.history.last_before(customer, start) if customer in self.historied else None
+        past = self.history.last_before(customer, start)
         if past is not None and (previous is None or past.start > previous):
             previous, previous_day = past.start, _day(past.start, self.zone)
         index = bisect.bisect_right(starts, start, index)

@@ -25,6 +25,3 @@ def test_the_last_meeting_before_an_instant_is_the_latest_of_that_customer_s() -
     assert last("", at(5, 9)) is None
     assert history.carry_before("umbrella.example", at(5, 9)) is None
     assert history.carry_before("globex.example", at(5, 9)) is None  # no debrief was read
-    # the customers there is anything to look up for: not those with no meeting, nor nobody
-    assert history.customers() == {"globex.example", "initech.example"}
-    assert History().customers() == frozenset()
