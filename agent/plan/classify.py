@@ -17,6 +17,11 @@ from agent.core.model import Attendee, Event, Response, Status
 FREE_MAIL: frozenset[str] = frozenset(whitelist)
 
 
+# an event's guests from outside the seller's organisation and from inside it (rooms, excluded
+# parties and the seller aside)
+Guests = tuple[tuple[Attendee, ...], tuple[Attendee, ...]]
+
+
 @dataclass(frozen=True)
 class Verdict:
     customer: bool
@@ -74,7 +79,7 @@ class Classifier:
         self._address_labels: dict[str, str] = {}  # by address: its customer's label
         # by id, an event's guests from outside and from inside; the event is held so its id
         # stays its own
-        self._guests: dict[int, tuple[Event, tuple[Attendee, ...], tuple[Attendee, ...]]] = {}
+        self._guests: dict[int, tuple[Event, Guests]] = {}
         self._members = [
             (
                 name,
@@ -112,19 +117,19 @@ class Classifier:
     def external_attendees(self, event: Event) -> tuple[Attendee, ...]:
         """Attendees from outside the seller's organisation, excluding rooms and excluded
         parties."""
-        return self._guests_of(event)[1]
+        return self.guests(event)[0]
 
     def internal_attendees(self, event: Event) -> tuple[Attendee, ...]:
         """Attendees from the seller's own organisation, excluding rooms and the seller."""
-        return self._guests_of(event)[2]
+        return self.guests(event)[1]
 
-    def _guests_of(self, event: Event) -> tuple[Event, tuple[Attendee, ...], tuple[Attendee, ...]]:
+    def guests(self, event: Event) -> Guests:
         """An event's guests from outside and from inside, told apart in one pass and kept:
-        classification and a meeting's context both ask, and an attendee inside the company
-        is never one from outside."""
+        classification, the customer look-up and a meeting's context all ask (the last for
+        both at once), and an attendee inside the company is never one from outside."""
         known = self._guests.get(id(event))
         if known is not None and known[0] is event:
-            return known
+            return known[1]
         self_email = event.self_email.lower()
         outside, inside = [], []
         known_outside, known_internal = self._outside, self._internal
@@ -144,8 +149,9 @@ class Classifier:
                 is_internal = self.is_internal(a)
             if is_internal:
                 inside.append(a)
-        known = self._guests[id(event)] = (event, tuple(outside), tuple(inside))
-        return known
+        guests = (tuple(outside), tuple(inside))
+        self._guests[id(event)] = (event, guests)
+        return guests
 
     def classify(self, event: Event) -> Verdict:
         """Decide whether an event is a customer meeting the agent should enrich."""
@@ -164,7 +170,7 @@ class Classifier:
         exclude, include = self._title_keywords
         if exclude and any(keyword in event.title.lower() for keyword in exclude):
             return _TITLE_EXCLUDED
-        if externals := self.external_attendees(event):
+        if externals := self.guests(event)[0]:
             for a in externals:
                 if a.response is not Response.DECLINED:
                     return _CUSTOMER
@@ -238,7 +244,7 @@ class Classifier:
         the other people in it, by address: its debrief then carries into the next meeting with
         the same people and never into an unrelated one. With nobody else in it, "": it belongs
         with no other meeting."""
-        externals = self.external_attendees(event)
+        externals = self.guests(event)[0]
         if externals:
             return self.customer_among(externals)
         me = event.self_email.lower()

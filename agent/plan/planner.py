@@ -782,8 +782,9 @@ class _Planner:
         zone, agendas_on = self.zone, self.agendas_on
         customer = self.customers[meeting.key]
         # the classifier sorted the guests from inside when it sorted those from outside
-        customers = self._people(self.rules.external_attendees(meeting), meeting.organizer, True)
-        colleagues = self._people(self.rules.internal_attendees(meeting), meeting.organizer, False)
+        outside, inside = self.rules.guests(meeting)
+        customers = self._people(outside, meeting.organizer, True)
+        colleagues = self._people(inside, meeting.organizer, False)
         first, previous, upcoming = self._neighbours(meeting, customer)
         carry = self.history.carry_before(customer, meeting.start)
         if carry is not None and not agendas_on:  # no agenda carries anything
