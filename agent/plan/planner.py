@@ -201,6 +201,9 @@ class _Planner:
         self.plans = plans
         self.settings = settings = rules.settings
         self.renderer = renderer
+        # a block's text by its kind: the debrief form, or a prep's form part (its preview comes
+        # apart); the renderer's own methods, looked up once a plan, not through a call a block
+        self.texts = {Kind.PREP: renderer.prep, Kind.DEBRIEF: renderer.debrief}
         self.window = window
         self.history = history
         self.owned = owned
@@ -571,7 +574,7 @@ class _Planner:
         # the text is rendered only if it changed (its fingerprint is remembered by input)
         content = self.renderer.remember(
             (kind, title, context),
-            lambda: self._memo.fingerprint(title, self._block_text(kind, context)),
+            lambda: self._memo.fingerprint(title, self.texts[kind](context)),
         )
         tag = BlockTag(
             kind,
@@ -587,7 +590,7 @@ class _Planner:
             title,
             target,
             tag,
-            lambda: self._block_text(kind, context),
+            lambda: self.texts[kind](context),
             preview,
             self._preview_found(existing),
             self._form_edited(existing),
@@ -604,7 +607,8 @@ class _Planner:
         a large first sync feels (`python -m tests.bench` measures it). A prep's fingerprint is
         of its form; its preview has one of its own.
         """
-        texts = [self._block_text(kind, context) for kind, _, context, _, _, _ in self._new]
+        render = self.texts
+        texts = [render[kind](context) for kind, _, context, _, _, _ in self._new]
         fingerprints = [
             self._memo.fingerprint(title, text)
             for (_, _, _, title, _, _), text in zip(self._new, texts)
@@ -628,12 +632,6 @@ class _Planner:
                     NEW_BLOCK_REASONS[kind],
                 )
             )
-
-    def _block_text(self, kind: Kind, context: MeetingContext) -> str:
-        """A block's text: the debrief form, or a prep's form part (its preview comes apart)."""
-        if kind is Kind.DEBRIEF:
-            return self.renderer.debrief(context)
-        return self.renderer.prep(context)
 
     def _preview(
         self,
@@ -807,7 +805,9 @@ class _Planner:
             first,
             previous,
             upcoming,
-            agenda_items(_minutes(meeting), not first),
+            agenda_items(
+                max(1, int((meeting.end - meeting.start).total_seconds() // 60)), not first
+            ),
             carry,
             state.agreed if agendas_on else None,
             agendas_on,
@@ -852,10 +852,6 @@ class _Planner:
         if index < len(starts) and starts[index] <= meeting.end + self.horizon:
             upcoming_day = self.days[customer][index]
         return previous is None, previous_day, upcoming_day
-
-
-def _minutes(meeting: Event) -> int:
-    return max(1, int((meeting.end - meeting.start).total_seconds() // 60))
 
 
 def _day(when: datetime | None, zone: tzinfo) -> str:
