@@ -506,9 +506,11 @@ class _Planner:
                 chain.append(key)
                 end = max(end, meeting.end)
             else:
-                ends.update({member: end for member in chain if end is not None})
+                if end is not None:  # a chain closes: each of its meetings gets its end
+                    ends.update(dict.fromkeys(chain, end))
                 chain, end = [key], meeting.end
-        ends.update({member: end for member in chain if end is not None})
+        if end is not None:
+            ends.update(dict.fromkeys(chain, end))
         return ends
 
     # -- one meeting -------------------------------------------------------------------------
