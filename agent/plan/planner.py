@@ -224,7 +224,9 @@ class _Planner:
             key for key, meeting in self.meetings.items() if self.rules.classify(meeting).customer
         }
         self.eligible = self._eligible()
-        self.customers: dict[str, str] = {}
+        # each eligible meeting's customer, and its start in the seller's time zone (its context
+        # shows it, and its day is named from it)
+        self.customers: dict[str, tuple[str, datetime]] = {}
         # each customer's meeting starts, in order (eligible is sorted): neighbours by bisection;
         # and the day each starts on, as a meeting's context names its neighbours' (named once
         # a meeting, not once for each neighbour it is)
@@ -233,10 +235,12 @@ class _Planner:
         zone = settings.timezone
         for key in self.eligible:
             meeting = self.meetings[key]
-            customer = self.customers[key] = self.rules.customer_of(meeting)
+            customer = self.rules.customer_of(meeting)
+            start = meeting.start.astimezone(zone)
+            self.customers[key] = (customer, start)
             if customer:  # "": a meeting with nobody else in it has no neighbours
                 self.starts[customer].append(meeting.start)
-                self.days[customer].append(_day(meeting.start, zone))
+                self.days[customer].append(_date_label(start.date()))
         self.placer = Placer(settings.working_hours, settings.timezone, clock)
         # the kinds of block the settings want, in the order they are placed
         self.kinds = tuple(
@@ -780,7 +784,7 @@ class _Planner:
 
     def _context(self, meeting: Event, state: PlanState) -> MeetingContext:
         zone, agendas_on = self.zone, self.agendas_on
-        customer = self.customers[meeting.key]
+        customer, start = self.customers[meeting.key]
         # the classifier sorted the guests from inside when it sorted those from outside
         outside, inside = self.rules.guests(meeting)
         customers = self._people(outside, meeting.organizer, True)
@@ -789,7 +793,7 @@ class _Planner:
         carry = self.history.carry_before(customer, meeting.start)
         if carry is not None and not agendas_on:  # no agenda carries anything
             carry = replace(carry, agreed=None, pending=None, settles_at=None, withheld=())
-        start, end = meeting.start.astimezone(zone), meeting.end.astimezone(zone)
+        end = meeting.end.astimezone(zone)
         # positional, in the order of MeetingContext's fields: a call with keywords first packs
         # them into a dictionary, for every meeting
         context = MeetingContext(
