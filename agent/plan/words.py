@@ -48,8 +48,10 @@ class WordsMemo:
         return self._fingerprint("", text)
 
     def _fingerprint(self, lead: str, text: str) -> str:
-        """The words fingerprint of `lead + text`, a known ending looked for in `text` alone
-        (not in a copy of it with the lead in front).
+        """The words fingerprint of `lead + text`, a known ending looked for in `text` alone,
+        and the part before it split alone (not a copy of it with the lead in front): the lead
+        goes in front of its first paragraph only. Words do not change with where white space
+        is split, so the words are the same as those of the copy's paragraphs.
 
         The ending is compared as a slice of the text: a slice is stored as narrowly as its own
         characters allow, and two strings stored alike compare as memory. `str.endswith`
@@ -60,10 +62,10 @@ class WordsMemo:
         for ending, last, ending_words in self._endings:
             cut = len(text) - len(ending)
             if cut >= 0 and text.endswith(last) and text[cut:] == ending:
-                paragraphs = f"{lead}{text[:cut]}".split("\n\n")
+                paragraphs = text[:cut].split("\n\n")
                 normal = []
                 if lead:  # a block's first paragraph, with its title: met once a plan
-                    first = _words_of(paragraphs.pop(0)).encode()
+                    first = _words_of(lead + paragraphs.pop(0)).encode()
                     if first:
                         normal.append(first)
                 self._words(paragraphs, normal)
