@@ -117,7 +117,7 @@ def _parse_stamp(value: str) -> datetime | None:
     return parsed
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class BlockTag:
     """The ownership tag every agent-created block carries on the provider.
 
@@ -135,6 +135,29 @@ class BlockTag:
     content: str  # fingerprint of the description the agent wrote (of a prep: its form)
     pinned: bool = False  # the seller moved it; it follows its meeting but is never re-placed
     preview: str = ""  # of a prep: fingerprint of the preview the agent last wrote at its end
+
+    def __init__(
+        self,
+        kind: Kind,
+        meeting_key: str,
+        placed: Interval,
+        meeting: Interval,
+        content: str,
+        pinned: bool = False,
+        preview: str = "",
+    ) -> None:
+        # written out, as a plan makes one for every block it writes: the generated __init__ of
+        # a frozen dataclass sets each field through a call of object.__setattr__ (its own
+        # __setattr__ refuses), this one puts them in the instance's dictionary; the instance
+        # is as frozen after either
+        fields = self.__dict__
+        fields["kind"] = kind
+        fields["meeting_key"] = meeting_key
+        fields["placed"] = placed
+        fields["meeting"] = meeting
+        fields["content"] = content
+        fields["pinned"] = pinned
+        fields["preview"] = preview
 
     def fields(self) -> dict[str, str]:
         fields = _ours(
@@ -361,7 +384,7 @@ class Window:
         return Window(self.start - margin, self.end + margin)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class BlockSpec:
     """What a prep or debrief block should look like on the calendar."""
 
@@ -373,8 +396,25 @@ class BlockSpec:
     # HTML when callplan spliced its preview into a prep a person wrote in as HTML (Outlook)
     body_format: BodyFormat = BodyFormat.TEXT
 
-    def __post_init__(self) -> None:
-        _require_aware(self.start, self.end)
+    def __init__(
+        self,
+        title: str,
+        start: datetime,
+        end: datetime,
+        description: str,
+        tag: BlockTag,
+        body_format: BodyFormat = BodyFormat.TEXT,
+    ) -> None:
+        # written out, as BlockTag's is (and the zones checked without a call when they are there)
+        if start.tzinfo is None or end.tzinfo is None:
+            _require_aware(start, end)
+        fields = self.__dict__
+        fields["title"] = title
+        fields["start"] = start
+        fields["end"] = end
+        fields["description"] = description
+        fields["tag"] = tag
+        fields["body_format"] = body_format
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,16 @@ class _WritesBlock:
         return self.block.tag.meeting_key
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class CreateBlock(_WritesBlock):
     block: BlockSpec
     reason: str
+
+    def __init__(self, block: BlockSpec, reason: str) -> None:
+        # written out, as BlockTag's is: a first sync makes one for every block
+        fields = self.__dict__
+        fields["block"] = block
+        fields["reason"] = reason
 
 
 @dataclass(frozen=True)
