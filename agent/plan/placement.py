@@ -160,9 +160,15 @@ class Placer:
         starts, ends = self._starts, self._ends
         low = bisect.bisect_right(ends, start)
         high = bisect.bisect_left(starts, end)
+        # each day's hours cut to [start, end), by comparisons rather than calls of max and min,
+        # which cost many times more (a tie keeps the day's own time, as they would)
         if high - low == 1:  # a search mostly spans some of one day's hours
-            return [(max(starts[low], start), min(ends[low], end))]
-        return [(max(starts[day], start), min(ends[day], end)) for day in range(low, high)]
+            first, last = starts[low], ends[low]
+            return [(start if start > first else first, end if end < last else last)]
+        return [
+            (start if start > starts[day] else starts[day], end if end < ends[day] else ends[day])
+            for day in range(low, high)
+        ]
 
     def _cover(self, start: datetime, end: datetime) -> None:
         """Lay out the dates around [start, end), at least doubling what is laid out (so a plan
@@ -194,7 +200,8 @@ class Placer:
     ) -> Interval | None:
         """The latest free slot of `duration` ending by `end_by`, starting after both `earliest` and
         now."""
-        floor = max(earliest, self.clock.now)
+        now = self.clock.now
+        floor = now if now > earliest else earliest  # max(earliest, now), without the call
         spans = self.working_spans(floor, end_by)[::-1] if working else [(floor, end_by)]
         for start, end in spans:
             found = busy.latest_fit(start, end, duration)
@@ -212,7 +219,8 @@ class Placer:
         why: Why,
     ) -> Interval | None:
         """The first free slot of `duration` starting in [start_at, latest_start] and after now."""
-        floor = max(start_at, self.clock.now)
+        now = self.clock.now
+        floor = now if now > start_at else start_at  # max(start_at, now), without the call
         if floor > latest_start:
             return None
         end = latest_start + duration
@@ -226,5 +234,6 @@ class Placer:
     def _found(self, slot: Interval, why: Why) -> Interval:
         """A slot found at or after now: the search would answer otherwise once its start has
         gone by (see the module's docstring)."""
-        self.clock.past(slot.start, *why)
+        rule, subject = why
+        self.clock.past(slot.start, rule, subject)
         return slot
