@@ -41,25 +41,32 @@ class Timeline:
     """
 
     def __init__(self, intervals: Iterable[Interval] = ()) -> None:
-        self._starts: list[datetime] = []
-        self._ends: list[datetime] = []
-        for interval in sorted(intervals):
-            if interval.end <= interval.start:
+        starts: list[datetime] = []
+        ends: list[datetime] = []
+        for start, end in sorted(intervals):  # a plan lays out every busy meeting here
+            if end <= start:
                 continue
-            if self._ends and interval.start <= self._ends[-1]:
-                self._ends[-1] = max(self._ends[-1], interval.end)
+            if ends and start <= ends[-1]:
+                if end > ends[-1]:
+                    ends[-1] = end
             else:
-                self._starts.append(interval.start)
-                self._ends.append(interval.end)
+                starts.append(start)
+                ends.append(end)
+        self._starts, self._ends = starts, ends
 
     def add(self, interval: Interval) -> None:
         start, end = interval
         if end <= start:
             return
         starts, ends = self._starts, self._ends
-        # the stored intervals that overlap [start, end): [low, high)
+        # the stored intervals that overlap [start, end): [low, high). Those before `low` end by
+        # `start`, so `high` is not before it, and mostly is it (a block is placed in free time):
+        # that is looked at first, before a bisection of the rest
         low = bisect.bisect_right(ends, start)
-        high = bisect.bisect_left(starts, end)
+        if low == len(starts) or starts[low] >= end:
+            high = low
+        else:
+            high = bisect.bisect_left(starts, end, low + 1)
         if high - low == 1:  # overlaps one: it grows
             if start < starts[low]:
                 starts[low] = start
