@@ -126,16 +126,6 @@ class Timeline:
         return None
 
 
-def working_day(
-    hours: WorkingHours, zone: ZoneInfo, day: date, weekdays: frozenset[int]
-) -> Interval | None:
-    """The working hours of a local date, or None when it is not a working day (`weekdays`
-    are the hours' days as numbers, which a caller laying out many dates works out once)."""
-    if day.weekday() not in weekdays:
-        return None
-    return Interval(_wall(day, hours.start, zone), _wall(day, hours.end, zone))
-
-
 def _wall(day, clock, zone: ZoneInfo) -> datetime:  # type: ignore[no-untyped-def]
     """A wall-clock time on a date, normalised through UTC so a time in a DST gap is real."""
     return datetime.combine(day, clock, tzinfo=zone).astimezone(UTC).astimezone(zone)
@@ -179,22 +169,38 @@ class Placer:
 
     def _cover(self, start: datetime, end: datetime) -> None:
         """Lay out the dates around [start, end), at least doubling what is laid out (so a plan
-        that walks forward through its window lays out each date about once)."""
+        that walks forward through its window comes here a few times), and only the dates not
+        laid out yet: the new ones either side of those that are."""
         first = start.astimezone(self.zone).date() - ONE_DAY
         last = end.astimezone(self.zone).date() + ONE_DAY
-        if self._first is not None and self._last is not None:
+        if self._first is None or self._last is None:
+            self._starts, self._ends = self._lay_out(first, last)
+        else:
             reach = max(self._last - self._first, ONE_DAY)
             first = min(first, self._first - reach) if first < self._first else self._first
             last = max(last, self._last + reach) if last > self._last else self._last
+            starts, ends = self._lay_out(first, self._first - ONE_DAY)
+            later_starts, later_ends = self._lay_out(self._last + ONE_DAY, last)
+            self._starts = starts + self._starts + later_starts
+            self._ends = ends + self._ends + later_ends
         self._first, self._last = first, last
-        days = [
-            working_day(self.hours, self.zone, first + ONE_DAY * offset, self._weekdays)
-            for offset in range((last - first).days + 1)
-        ]
-        spans = [span for span in days if span is not None]
-        self._starts = [span.start for span in spans]
-        self._ends = [span.end for span in spans]
         self._covered = Interval(_wall(first, time(0), self.zone), _wall(last, time(0), self.zone))
+
+    def _lay_out(self, first: date, last: date) -> tuple[list[datetime], list[datetime]]:
+        """The starts and the ends of the working hours of the local dates from `first` to
+        `last` (none when `last` is before `first`). The hours' times are read once, not for
+        every date through the settings model's attribute look-up."""
+        zone, weekdays = self.zone, self._weekdays
+        opens, closes = self.hours.start, self.hours.end
+        starts: list[datetime] = []
+        ends: list[datetime] = []
+        day = first
+        while day <= last:
+            if day.weekday() in weekdays:
+                starts.append(_wall(day, opens, zone))
+                ends.append(_wall(day, closes, zone))
+            day += ONE_DAY
+        return starts, ends
 
     def latest_before(
         self,

@@ -4,7 +4,7 @@ inside a span are those of each date the span touches."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from agent.config.settings import WorkingHours
 from agent.core.clock import Clock
 from agent.core.model import Interval
-from agent.plan.placement import ONE_DAY, Placer, Timeline, working_day
+from agent.plan.placement import ONE_DAY, Placer, Timeline
 
 ORIGIN = datetime(2030, 3, 18, tzinfo=UTC)
 SPAN = 40  # minutes the intervals fall in
@@ -21,6 +21,12 @@ SPAN = 40  # minutes the intervals fall in
 
 def _at(minute: int) -> datetime:
     return ORIGIN + timedelta(minutes=minute)
+
+
+def _wall(day: date, clock: time, zone: ZoneInfo) -> datetime:
+    """A wall-clock time on a date, as it is: one in the gap of a change to summer time is
+    the instant it names in the time before the change."""
+    return datetime.combine(day, clock, tzinfo=zone).astimezone(UTC).astimezone(zone)
 
 
 def _free_runs(busy: set[int], start: int, end: int) -> list[tuple[int, int]]:
@@ -96,13 +102,15 @@ def test_working_spans_are_each_touched_date_s_hours_inside_the_span(
         start = datetime(2030, 3, 25, tzinfo=UTC) + timedelta(hours=offset)
         end = start + timedelta(hours=length)
         first = start.astimezone(zone).date() - ONE_DAY
+        dates = [first + ONE_DAY * n for n in range((end - start).days + 3)]
         days = [
-            working_day(hours, zone, first + ONE_DAY * n, hours.weekday_numbers())
-            for n in range((end - start).days + 3)
+            (_wall(day, hours.start, zone), _wall(day, hours.end, zone))
+            for day in dates
+            if day.weekday() in hours.weekday_numbers()
         ]
         expected = [
-            (max(day.start, start), min(day.end, end))
-            for day in days
-            if day is not None and day.start < end and start < day.end
+            (max(open_, start), min(close, end))
+            for open_, close in days
+            if open_ < end and start < close
         ]
         assert placer.working_spans(start, end) == expected
