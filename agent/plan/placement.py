@@ -29,6 +29,7 @@ Why = tuple[Rule, str]  # the rule and meeting a search is for, for the deadline
 Span = tuple[datetime, datetime]
 
 ONE_DAY = timedelta(days=1)
+AHEAD = timedelta(weeks=4)  # how far past a search's span a placer lays out working hours
 
 
 class Timeline:
@@ -141,9 +142,10 @@ class Placer:
         self._weekdays = hours.weekday_numbers()
         now = clock.now
         # the working hours of consecutive local dates, laid out once: a plan asks for the
-        # same few days thousands of times, and each ask is then a bisection
-        self._first: date | None = None
-        self._last: date | None = None
+        # same few days thousands of times, and each ask is then a bisection (none are laid
+        # out yet: the dates from the day after today to today)
+        self._last = now.astimezone(zone).date()
+        self._first = self._last + ONE_DAY
         self._covered = Interval(now, now)  # the time those dates span
         self._starts: list[datetime] = []
         self._ends: list[datetime] = []
@@ -168,23 +170,24 @@ class Placer:
         ]
 
     def _cover(self, start: datetime, end: datetime) -> None:
-        """Lay out the dates around [start, end), at least doubling what is laid out (so a plan
-        that walks forward through its window comes here a few times), and only the dates not
-        laid out yet: the new ones either side of those that are."""
+        """Lay out the dates around [start, end) not laid out yet, and those of some weeks more
+        after it, as a plan walks forward through its window (it comes here once every few
+        weeks of it, not for every day)."""
         first = start.astimezone(self.zone).date() - ONE_DAY
         last = end.astimezone(self.zone).date() + ONE_DAY
-        if self._first is None or self._last is None:
-            self._starts, self._ends = self._lay_out(first, last)
-        else:
-            reach = max(self._last - self._first, ONE_DAY)
-            first = min(first, self._first - reach) if first < self._first else self._first
-            last = max(last, self._last + reach) if last > self._last else self._last
+        if first < self._first:
             starts, ends = self._lay_out(first, self._first - ONE_DAY)
-            later_starts, later_ends = self._lay_out(self._last + ONE_DAY, last)
-            self._starts = starts + self._starts + later_starts
-            self._ends = ends + self._ends + later_ends
-        self._first, self._last = first, last
-        self._covered = Interval(_wall(first, time(0), self.zone), _wall(last, time(0), self.zone))
+            self._starts[:0] = starts
+            self._ends[:0] = ends
+            self._first = first
+        if last > self._last:
+            starts, ends = self._lay_out(self._last + ONE_DAY, last + AHEAD)
+            self._starts += starts
+            self._ends += ends
+            self._last = last + AHEAD
+        self._covered = Interval(
+            _wall(self._first, time(0), self.zone), _wall(self._last, time(0), self.zone)
+        )
 
     def _lay_out(self, first: date, last: date) -> tuple[list[datetime], list[datetime]]:
         """The starts and the ends of the working hours of the local dates from `first` to
