@@ -201,6 +201,28 @@ class _Compiler(CodeGenerator):
         super().write_commons()
         self.writeline("record_types = environment.record_types")
 
+    def visit_Template(self, node: nodes.Template, frame: Frame | None = None) -> None:
+        # Whether the template's own output can go into one buffer, joined and yielded once at
+        # its end: each yield is a step of the template's generator, which costs more than
+        # adding to a list. Not where an extends may discard what the template prints, nor
+        # where an include without context is yielded from as it is, out of the buffer's order.
+        self._buffered = not self.environment.is_async and not any(
+            isinstance(found, nodes.Extends)
+            or (isinstance(found, nodes.Include) and not found.with_context)
+            for found in node.find_all((nodes.Extends, nodes.Include))
+        )
+        super().visit_Template(node, frame)
+
+    def enter_frame(self, frame: Frame) -> None:
+        super().enter_frame(frame)
+        if frame.rootlevel and self._buffered:
+            self.buffer(frame)
+
+    def leave_frame(self, frame: Frame, with_python_scope: bool = False) -> None:
+        super().leave_frame(frame, with_python_scope)
+        if frame.rootlevel and self._buffered:
+            self.writeline(f"yield concat({frame.buffer})")
+
     @optimizeconst
     def visit_Getattr(self, node: nodes.Getattr, frame: Frame) -> None:
         number = _OWNER_OF.get(node.attr)
@@ -217,10 +239,10 @@ class _Compiler(CodeGenerator):
 
     def visit_Output(self, node: nodes.Output, frame: Frame) -> None:
         """A piece of output yields its children joined, once, where Jinja yields each child
-        (or run of constant children) in turn: every yield is a step of the template's
-        generator, which is what printing a line cost most. A macro's or call block's output
-        (which goes into a buffer), and a template's output that an extends may discard, are
-        left as Jinja writes them."""
+        (or run of constant children) in turn: every yield is a step of the generator. This is
+        for what is not buffered (see visit_Template): a block's output, and a template's that
+        is yielded in turns with an include's. Buffered output, and a template's output that an
+        extends may discard, are left as Jinja writes them."""
         if frame.buffer is not None or frame.require_output_check:
             super().visit_Output(node, frame)
             return

@@ -299,7 +299,8 @@ def test_keys_of_the_same_hash_are_remembered_apart() -> None:
 
 # templates whose output holds every kind of piece a line can: data, constants folded at
 # compile time, variables, filters, tests, conditionals, records' fields read past the sandbox,
-# loops, macros and call blocks, blocks and extends, includes, escaping switched per block
+# loops, macros and call blocks, blocks and extends, includes (with the context and without),
+# escaping switched per block
 _PIECES = {
     "layout.{kind}": (
         "<h1>{% block title %}{{ heading }} & co{% endblock %}</h1>\n"
@@ -324,8 +325,9 @@ _PIECES = {
         "{{ safe|safe }}{{ safe }}{{ number }}{{ number is odd }}{{ [1, heading] }}\n"
         "{{ heading ~ m.title ~ number ~ safe }}{{ 'a' ~ 1 }}{% set joined = m.title ~ heading %}"
         "{{ joined }}{{ (heading ~ number)|length }}{{ 'odd' if number is odd else heading }}\n"
-        '{% include "included.{kind}" %}'
+        '{% include "plain.{kind}" without context %}{% include "included.{kind}" %}'
     ),
+    "plain.{kind}": "plain {{ 1 + 1 }}\n",
     "macros.{kind}": (
         "{% macro line(text) %}({{ text }}|{{ text|length }}){% endmacro %}"
         "{% macro wrap(left, right) %}{{ left }}{{ caller() }}{{ right }}{% endmacro %}"
@@ -338,8 +340,9 @@ _PIECES = {
 
 @pytest.mark.parametrize("kind", ["txt.j2", "html.j2"])
 def test_templates_print_what_jinja_prints(kind: str) -> None:
-    """The renderer's sandbox compiles a line's pieces to one step of the template's generator;
-    whatever a line holds, text and HTML alike, it prints what Jinja's own sandbox prints."""
+    """The renderer's sandbox compiles a template to one step of its generator (a block, a line
+    to one step); whatever a line holds, text and HTML alike, it prints what Jinja's own sandbox
+    prints."""
     sources = {
         name.format(kind=kind): source.replace("{kind}", kind) for name, source in _PIECES.items()
     }
@@ -362,11 +365,17 @@ def test_templates_print_what_jinja_prints(kind: str) -> None:
         template = f"{name}.{kind}"
         expected = jinjas.get_template(template).render(given)
         assert ours.get_template(template).render(given) == expected
-    # a line is one step of the generator, where Jinja's takes one for each of its pieces
-    line = "a{{ number }}b{{ heading }}"
-    assert list(ours.from_string(line).generate(given)) == [
-        "".join(jinjas.from_string(line).generate(given))
+    # a template is one step of the generator, where Jinja's takes one for each of its pieces
+    lines = "a{{ number }}b{{ heading }}\n{% for n in range(2) %}{{ n }}\n{% endfor %}c"
+    assert list(ours.from_string(lines).generate(given)) == [
+        "".join(jinjas.from_string(lines).generate(given))
     ]
+    # a block (which an extends may put elsewhere) is a generator of its own, a step for each
+    # run of pieces between statements
+    block = ours.from_string(
+        "{% block b %}a{{ number }}b{% if number %}c{{ number }}{% endif %}{% endblock %}"
+    )
+    assert list(block.blocks["b"](block.new_context(given))) == ["a7b", "c7"]
 
 
 def test_each_render_has_an_evaluation_context_of_its_own() -> None:
