@@ -38,6 +38,7 @@ from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.nodes import EvalContext
 from jinja2.runtime import Context, LoopContext
 from jinja2.sandbox import SandboxedEnvironment
+from jinja2.visitor import NodeTransformer
 
 from agent.core.callplan import PlanShared, Topic
 from agent.core.errors import ConfigError
@@ -183,6 +184,55 @@ _OWNERS: tuple[type | frozenset[type], ...] = tuple(
 _OWNER_OF = {name: number for number, name in enumerate(_FIELDS)}
 
 
+def _internal(name: str) -> nodes.InternalName:
+    """A name of the compiled code, which no template can name (as a parser makes them)."""
+    internal = object.__new__(nodes.InternalName)
+    nodes.Node.__init__(internal, name)
+    return internal
+
+
+# what goes through a counted loop's items with each one's count (an internal name the parser
+# never makes: its own are numbered)
+_ENUMERATE = "enumerate"
+# a loop's counters, of its count
+_COUNTERS: dict[str, Callable[[nodes.Expr], nodes.Expr]] = {
+    "index0": lambda count: count,
+    "index": lambda count: nodes.Add(count, nodes.Const(1)),
+    "first": lambda count: nodes.Compare(count, [nodes.Operand("eq", nodes.Const(0))]),
+}
+# what a counted loop's body may not hold: anything with a `loop` or a scope of its own
+_UNCOUNTABLE = (nodes.For, nodes.Macro, nodes.CallBlock, nodes.Block)
+
+
+def _counts_only(loop: nodes.For) -> bool:
+    """Whether a loop's body reads `loop`, and only its counters, and holds nothing that may
+    have a `loop` or a scope of its own."""
+    inside = [found for child in loop.body for found in (child, *child.find_all(nodes.Node))]
+    names = [found for found in inside if isinstance(found, nodes.Name) and found.name == "loop"]
+    reads = [
+        found
+        for found in inside
+        if isinstance(found, nodes.Getattr)
+        and isinstance(found.node, nodes.Name)
+        and found.node.name == "loop"
+        and found.attr in _COUNTERS
+    ]
+    uncountable = any(isinstance(found, _UNCOUNTABLE) for found in inside)
+    return bool(names) and len(reads) == len(names) and not uncountable
+
+
+class _Counters(NodeTransformer):
+    """A loop's body with each read of a counter a read of its count."""
+
+    def __init__(self, count: str) -> None:
+        self.count = count
+
+    def visit_Getattr(self, node: nodes.Getattr) -> nodes.Node:
+        if isinstance(node.node, nodes.Name) and node.node.name == "loop":
+            return _COUNTERS[node.attr](_internal(self.count))
+        return self.generic_visit(node)
+
+
 class _Compiler(CodeGenerator):
     """Templates compiled to read the planner's own data directly.
 
@@ -222,6 +272,31 @@ class _Compiler(CodeGenerator):
         super().leave_frame(frame, with_python_scope)
         if frame.rootlevel and self._buffered:
             self.writeline(f"yield concat({frame.buffer})")
+
+    def visit_For(self, node: nodes.For, frame: Frame) -> None:
+        """A loop whose body reads only counters of `loop` (`loop.first`) goes through its
+        items counted, in C, and reads the count: for any `loop`, Jinja builds a LoopContext,
+        and takes each item, and each counter, by a call of Python."""
+        # (a loop with a test counts only the items that pass it: counting is left to Jinja)
+        if node.recursive or node.test or self.environment.is_async or not _counts_only(node):
+            super().visit_For(node, frame)
+            return
+        count = self.temporary_identifier()
+        body = [_Counters(count).visit(child) for child in node.body]
+        target = nodes.Tuple([_internal(count), node.target], "store")
+        counted = nodes.Call(_internal(_ENUMERATE), [node.iter], [], None, None)
+        loop = nodes.For(target, counted, body, node.else_, None, False)
+        loop.set_lineno(node.lineno)
+        super().visit_For(loop, frame)
+
+    def visit_Call(self, node: nodes.Call, frame: Frame, forward_caller: bool = False) -> None:
+        # a counted loop's items, which the compiled code counts, not a template's call
+        if isinstance(node.node, nodes.InternalName) and node.node.name == _ENUMERATE:
+            self.write(f"{_ENUMERATE}(")
+            self.visit(node.args[0], frame)
+            self.write(")")
+            return
+        super().visit_Call(node, frame, forward_caller=forward_caller)
 
     @optimizeconst
     def visit_Getattr(self, node: nodes.Getattr, frame: Frame) -> None:

@@ -299,8 +299,8 @@ def test_keys_of_the_same_hash_are_remembered_apart() -> None:
 
 # templates whose output holds every kind of piece a line can: data, constants folded at
 # compile time, variables, filters, tests, conditionals, records' fields read past the sandbox,
-# loops, macros and call blocks, blocks and extends, includes (with the context and without),
-# escaping switched per block
+# loops (reading their counters, or more of `loop`), macros and call blocks, blocks and
+# extends, includes (with the context and without), escaping switched per block
 _PIECES = {
     "layout.{kind}": (
         "<h1>{% block title %}{{ heading }} & co{% endblock %}</h1>\n"
@@ -316,6 +316,10 @@ _PIECES = {
         "{{ heading }}<{{ m.title }}>{{ m.minutes }} {{ none }}{{ m.carry }}\n"
         "{% for p in m.customers %}{{ loop.index }}:{{ p.label }}{{ ',' if not loop.last }}"
         "{{ p.name|upper }}{% else %}nobody{% endfor %}\n"
+        "{% for p in m.customers %}{{ loop.index0 }}{{ loop.index }}{{ '' if loop.first else ',' }}"
+        "{{ p.email }}{% else %}{{ loop is defined }}{% endfor %}\n"
+        "{% for n in range(2) %}{% for p in m.customers %}{{ loop.index }}{% endfor %}"
+        "{{ loop.first }}{% endfor %}{% for n in [] %}{{ loop.first }}{% else %}-{% endfor %}\n"
         "{{ k.line(m.title) }}{% call wrap('[', ']') %}{{ heading }}{{ m.seller }}"
         "{% endcall %}\n"
         "{% set said %}{{ heading }}:{{ m.title }}{% endset %}{{ said }}{{ said|length }}\n"
