@@ -304,13 +304,22 @@ class _Compiler(CodeGenerator):
         if number is None or self.environment.is_async:
             super().visit_Getattr(node, frame)
             return
-        check = "is" if isinstance(_OWNERS[number], type) else "in"
+        check = f"{'is' if isinstance(_OWNERS[number], type) else 'in'} record_types[{number}]"
+        read = node.node
+        if isinstance(read, nodes.Name) and read.ctx == "load":
+            # a variable's local is checked as it is: one that is not set (Jinja's `missing`) is
+            # not a record either, and only on that way is it made an undefined value, as Jinja
+            # makes it at every read of a name
+            local = frame.symbols.ref(read.name)
+            self.write(f"(_record.{node.attr} if type(_record := {local}) {check} else ")
+            self.write("environment.getattr(")
+            self.visit(read, frame)
+            self.write(f", {node.attr!r}))")
+            return
         # the object is evaluated once, into a local: the check's operand comes first
         self.write(f"(_record.{node.attr} if type(_record := ")
-        self.visit(node.node, frame)
-        self.write(
-            f") {check} record_types[{number}] else environment.getattr(_record, {node.attr!r}))"
-        )
+        self.visit(read, frame)
+        self.write(f") {check} else environment.getattr(_record, {node.attr!r}))")
 
     def visit_Output(self, node: nodes.Output, frame: Frame) -> None:
         """A piece of output yields its children joined, once, where Jinja yields each child

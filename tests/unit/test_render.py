@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from jinja2 import DictLoader, StrictUndefined, select_autoescape
+from jinja2 import DictLoader, StrictUndefined, UndefinedError, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
@@ -369,6 +369,14 @@ def test_templates_print_what_jinja_prints(kind: str) -> None:
         template = f"{name}.{kind}"
         expected = jinjas.get_template(template).render(given)
         assert ours.get_template(template).render(given) == expected
+    # a field of a variable that is not given is an error that names it, as Jinja's is
+    for line in ("{{ title }}{{ nothing.title }}", "{% for p in [1] %}{{ p.title }}{% endfor %}"):
+        errors = []
+        for sandbox in (ours, jinjas):
+            with pytest.raises(UndefinedError) as raised:
+                sandbox.from_string(line).render(given, title="t")
+            errors.append(str(raised.value))
+        assert errors[0] == errors[1]
     # a template is one step of the generator, where Jinja's takes one for each of its pieces
     lines = "a{{ number }}b{{ heading }}\n{% for n in range(2) %}{{ n }}\n{% endfor %}c"
     assert list(ours.from_string(lines).generate(given)) == [
