@@ -528,19 +528,33 @@ _MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "O
 _TWO_DIGITS = tuple(f"{number:02d}" for number in range(60))
 
 
+# the instants `_when` last printed, and what it printed: a meeting's prep and debrief are
+# rendered one after the other, and each prints the meeting's time (one tuple, replaced whole,
+# so that threads sharing it never see one time's instants with another's text)
+_latest_when: tuple[datetime | None, datetime | None, str] = (None, None, "")
+
+
 def _when(start: datetime, end: datetime | None = None) -> str:
     """A meeting's time as strftime("%a %d %b %Y, %H:%M") would print it, with the end and
     the zone: "Mon 18 Mar 2030, 09:05–09:50 (CET)". Formatted by hand because strftime is
     much slower and every text shows a time; the zero-padded numbers are looked up, not
-    formatted, which is what formatting them cost most."""
+    formatted, which is what formatting them cost most. The same instants (the very objects,
+    which the latest holds on to) print what they printed last time."""
+    global _latest_when
+    latest = _latest_when
+    if latest[0] is start and latest[1] is end:
+        return latest[2]
     two = _TWO_DIGITS
     text = (
         f"{_DAYS[start.weekday()]} {two[start.day]} {_MONTHS[start.month]} {start.year}, "
         f"{two[start.hour]}:{two[start.minute]}"
     )
     if end is None:
-        return f"{text} ({start.tzname()})"
-    return f"{text}–{two[end.hour]}:{two[end.minute]} ({start.tzname()})"
+        text = f"{text} ({start.tzname()})"
+    else:
+        text = f"{text}–{two[end.hour]}:{two[end.minute]} ({start.tzname()})"
+    _latest_when = (start, end, text)
+    return text
 
 
 def at_label(when: datetime) -> str:

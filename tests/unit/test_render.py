@@ -251,11 +251,12 @@ def test_the_same_instant_is_shown_in_each_sellers_own_zone() -> None:
 )
 def test_times_read_as_strftime_prints_them(instant: datetime, minutes: int, zone: str) -> None:
     """The hand-made formatting of `when` (and of `at`) prints exactly what strftime would, in
-    any zone and year."""
+    any zone and year, and again for the same instants."""
     start = instant.astimezone(ZoneInfo(zone))
     end = start + timedelta(minutes=minutes)
     expected = f"{start.strftime('%a %d %b %Y, %H:%M')}{end.strftime('–%H:%M')} ({start.tzname()})"
     assert _when(start, end) == expected
+    assert _when(start, end) == expected  # the same instants again, as a debrief's after a prep's
     assert _when(start) == f"{start.strftime('%a %d %b %Y, %H:%M')} ({start.tzname()})"
     assert at_label(start) == start.strftime("%H:%M on %a %d %b")
 
