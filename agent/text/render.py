@@ -221,6 +221,23 @@ def _counts_only(loop: nodes.For) -> bool:
     return bool(names) and len(reads) == len(names) and not uncountable
 
 
+def _tests_inline(loop: nodes.For) -> bool:
+    """Whether a loop's test can be asked in its body: it has one, neither the loop nor its test
+    reads `loop` (which counts only the items that pass), there is no `else` (which runs when no
+    item passes), and the body only prints and branches, as the shipped templates' do (for any
+    other body, Jinja's own filter is kept)."""
+    inside = [found for child in loop.body for found in (child, *child.find_all(nodes.Node))]
+    return (
+        loop.test is not None
+        and not (loop.recursive or loop.else_)
+        and not any(name.name == "loop" for name in loop.find_all(nodes.Name))
+        and not any(
+            isinstance(found, nodes.Stmt) and not isinstance(found, (nodes.Output, nodes.If))
+            for found in inside
+        )
+    )
+
+
 class _Counters(NodeTransformer):
     """A loop's body with each read of a counter a read of its count."""
 
@@ -277,6 +294,14 @@ class _Compiler(CodeGenerator):
         """A loop whose body reads only counters of `loop` (`loop.first`) goes through its
         items counted, in C, and reads the count: for any `loop`, Jinja builds a LoopContext,
         and takes each item, and each counter, by a call of Python."""
+        if _tests_inline(node) and not self.environment.is_async:
+            # a loop's test, where the body cannot tell, is an `if` around its body: Jinja
+            # defines a generator that filters the items for it, at every render
+            body = [nodes.If(node.test, node.body, [], [])]
+            loop = nodes.For(node.target, node.iter, body, [], None, False)
+            loop.set_lineno(node.lineno)
+            super().visit_For(loop, frame)
+            return
         # (a loop with a test counts only the items that pass it: counting is left to Jinja)
         if node.recursive or node.test or self.environment.is_async or not _counts_only(node):
             super().visit_For(node, frame)

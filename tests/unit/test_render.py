@@ -300,7 +300,7 @@ def test_keys_of_the_same_hash_are_remembered_apart() -> None:
 
 # templates whose output holds every kind of piece a line can: data, constants folded at
 # compile time, variables, filters, tests, conditionals, records' fields read past the sandbox,
-# loops (reading their counters, or more of `loop`), macros and call blocks, blocks and
+# loops (reading their counters, or more of `loop`; with tests), macros and call blocks, blocks and
 # extends, includes (with the context and without), escaping switched per block
 _PIECES = {
     "layout.{kind}": (
@@ -321,6 +321,9 @@ _PIECES = {
         "{{ p.email }}{% else %}{{ loop is defined }}{% endfor %}\n"
         "{% for n in range(2) %}{% for p in m.customers %}{{ loop.index }}{% endfor %}"
         "{{ loop.first }}{% endfor %}{% for n in [] %}{{ loop.first }}{% else %}-{% endfor %}\n"
+        "{% for p in m.customers if p.name %}{{ p.name }};{% endfor %}"
+        "{% for n in range(3) if n > 5 %}{{ n }}{% else %}none{% endfor %}"
+        "{% for n in range(8) if n != number %}{% set number = n + 1 %}{{ n }}{% endfor %}\n"
         "{{ k.line(m.title) }}{% call wrap('[', ']') %}{{ heading }}{{ m.seller }}"
         "{% endcall %}\n"
         "{% set said %}{{ heading }}:{{ m.title }}{% endset %}{{ said }}{{ said|length }}\n"
