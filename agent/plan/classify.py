@@ -119,10 +119,6 @@ class Classifier:
         parties."""
         return self.guests(event)[0]
 
-    def internal_attendees(self, event: Event) -> tuple[Attendee, ...]:
-        """Attendees from the seller's own organisation, excluding rooms and the seller."""
-        return self.guests(event)[1]
-
     def guests(self, event: Event) -> Guests:
         """An event's guests from outside and from inside, told apart in one pass and kept:
         classification, the customer look-up and a meeting's context all ask (the last for

@@ -104,12 +104,12 @@ def test_guests_are_told_apart_once_into_outside_and_inside() -> None:
     # an included address is outside even at an internal domain; an excluded one outside the
     # company is neither; an internal one stays inside though it is excluded; the seller and
     # rooms are neither
-    assert [a.address for a in rules.internal_attendees(demo)] == ["bo@acme.example"]
-    assert [a.address for a in rules.external_attendees(demo)] == [
-        "dana@globex.example",
-        "ceo@acme.example",
-    ]
-    assert rules.internal_attendees(demo) is rules.internal_attendees(demo)
+    outside, inside = rules.guests(demo)
+    assert [a.address for a in inside] == ["bo@acme.example"]
+    assert [a.address for a in outside] == ["dana@globex.example", "ceo@acme.example"]
+    assert rules.external_attendees(demo) is outside
+    assert rules.guests(demo) == (outside, inside)
+    assert rules.guests(demo)[1] is inside
 
 
 def test_each_customer_organised_meeting_names_its_own_customer_in_the_prep() -> None:
