@@ -156,23 +156,23 @@ class Clock:
         self._rule = Rule.NEW_DAY
         self._subject = ""
 
-    # Each question below that finds its instant still to come makes it the deadline when it is
-    # the earliest yet, in the same two lines, not through a method they share: a plan asks
-    # tens of thousands of them, and the call would cost more than the test.
-
     def note(self, at: datetime, rule: Rule, subject: str = "") -> None:
         """An instant at which an answer turns, when it is still to come."""
         if at > (self._utc if at.tzinfo is UTC else self.now):
-            if self._at is None or at < self._at:
-                self._at, self._rule, self._subject = at, rule, subject
+            self._sooner(at, rule, subject)
+
+    def _sooner(self, at: datetime, rule: Rule, subject: str) -> None:
+        """An instant still to come at which an answer turns: the deadline, if it is the
+        earliest yet."""
+        if self._at is None or at < self._at:
+            self._at, self._rule, self._subject = at, rule, subject
 
     def reached(self, at: datetime, rule: Rule, subject: str = "") -> bool:
         """Has `at` come (now >= at)? It turns when `at` comes (then still to come, as the
         question just found: noted without asking again)."""
         if (self._utc if at.tzinfo is UTC else self.now) >= at:
             return True
-        if self._at is None or at < self._at:
-            self._at, self._rule, self._subject = at, rule, subject
+        self._sooner(at, rule, subject)
         return False
 
     def before(self, at: datetime, rule: Rule, subject: str = "") -> bool:
@@ -180,17 +180,14 @@ class Clock:
         it: a plan asks this of every meeting and slot, and a call costs more than the test."""
         if (self._utc if at.tzinfo is UTC else self.now) >= at:
             return False
-        if self._at is None or at < self._at:
-            self._at, self._rule, self._subject = at, rule, subject
+        self._sooner(at, rule, subject)
         return True
 
     def past(self, at: datetime, rule: Rule, subject: str = "") -> bool:
         """Has `at` gone by (now > at)? It turns just after `at` (then still to come)."""
         if (self._utc if at.tzinfo is UTC else self.now) > at:
             return True
-        at += RESOLUTION
-        if self._at is None or at < self._at:
-            self._at, self._rule, self._subject = at, rule, subject
+        self._sooner(at + RESOLUTION, rule, subject)
         return False
 
     def today(self, zone: tzinfo, rule: Rule = Rule.NEW_DAY) -> date:
